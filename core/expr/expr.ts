@@ -1,0 +1,17 @@
+/**
+ * Resolved, typed scalar expressions. (Contract between the SQL front end and the
+ * runtime; the SQL front end owns and may extend the variants.)
+ */
+import type { SqlType } from "../plugin-api/index.ts";
+
+export type Expr =
+  | { kind: "column"; index: number; name: string; type: SqlType }
+  | { kind: "literal"; value: unknown; type: SqlType }
+  /** Struct field access: `bid.price`, `window.start`. */
+  | { kind: "field"; expr: Expr; name: string; type: SqlType }
+  /** A scalar function (built-in or UDF), operators included, by name. */
+  | { kind: "call"; name: string; args: Expr[]; type: SqlType }
+  | { kind: "case"; operand?: Expr; whens: { when: Expr; then: Expr }[]; otherwise?: Expr; type: SqlType }
+  | { kind: "cast"; expr: Expr; type: SqlType }
+  /** The event time of the current row (µs). */
+  | { kind: "event_time"; type: SqlType };

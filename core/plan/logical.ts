@@ -1,0 +1,90 @@
+/**
+ * The logical plan: what the SQL front end produces and the dataflow builder
+ * consumes. Expressions are already resolved against their input's columns.
+ */
+import type { Field, Schema, SqlType } from "../plugin-api/index.ts";
+import type { Expr } from "../expr/expr.ts";
+
+/** A place in the SQL text, 1-based, for diagnostics. */
+export interface SourceLocation {
+  line: number;
+  column: number;
+}
+
+export interface TableDef {
+  name: string;
+  /** Connector name; undefined for in-memory tables (CREATE TABLE without connector). */
+  connector?: string;
+  /** Physical columns: what the source fills or the sink receives, in row order. */
+  fields: Field[];
+  /** Generated columns, appended after the physical ones; exprs read the physical row. */
+  virtual: { field: Field; expr: Expr }[];
+  /** Connector options, validated and coerced by the connector's option schema. */
+  options: Record<string, unknown>;
+  /** The table's format and its validated options, when it has one. */
+  format?: { name: string; options: Record<string, unknown> };
+  /** Options every source has. */
+  badData: "fail" | "drop";
+  /** Idle timeout in µs; null disables idleness (idle_micros = -1). */
+  idleMicros: number | null;
+  /**
+   * Event time: an expression over the full row (physical + virtual) giving µs.
+   * Undefined means the source's own times, or processing time.
+   */
+  eventTime?: Expr;
+  /** Watermark expression over the full row (µs); undefined means eventTime − 1 s. */
+  watermark?: Expr;
+  /** `type` option if given ('source' | 'sink'). */
+  declaredRole?: "source" | "sink";
+  /** True when the table was declared without columns (a sink taking its query's columns). */
+  inferColumns: boolean;
+  location: SourceLocation;
+}
+
+export type WindowSpec =
+  | { kind: "tumble"; width: number }
+  | { kind: "hop"; slide: number; width: number }
+  | { kind: "session"; gap: number };
+
+export interface AggregateCall {
+  /** count | sum | avg | min | max, or a registered UDAF's name. */
+  fn: string;
+  args: Expr[];
+  distinct: boolean;
+  /** count(*) has no args and counts rows. */
+  star: boolean;
+  type: SqlType;
+}
+
+interface NodeBase {
+  /** Output columns of this node. */
+  schema: Schema;
+  /** True when the output is an updating stream (inserts, updates, deletes). */
+  updating: boolean;
+}
+
+export type PlanNode =
+  | (NodeBase & { kind: "source"; table: TableDef })
+  /** Filter (optional, applied first) then projection; also maps updating streams. */
+  | (NodeBase & { kind: "map"; input: PlanNode; exprs: Expr[]; filter?: Expr })
+  /**
+   * Windowed aggregate. Output row: [...keys, window {start, end}, ...aggregates];
+   * output event time is window.end − 1 µs. Emits when the watermark passes window.end.
+   */
+  | (NodeBase & { kind: "window_aggregate"; input: PlanNode; window: WindowSpec; keys: Expr[]; aggregates: AggregateCall[] })
+  /** GROUP BY without a window: an updating result. Output row: [...keys, ...aggregates]. */
+  | (NodeBase & { kind: "updating_aggregate"; input: PlanNode; keys: Expr[]; aggregates: AggregateCall[] })
+  | (NodeBase & { kind: "union"; inputs: PlanNode[] });
+
+export interface SinkTarget {
+  /** A connector-backed table, or the preview output of a bare SELECT. */
+  table: TableDef | null;
+  input: PlanNode;
+  location: SourceLocation;
+}
+
+export interface LogicalPipeline {
+  /** Every table referenced, by name. */
+  tables: Map<string, TableDef>;
+  sinks: SinkTarget[];
+}

@@ -1,0 +1,211 @@
+/**
+ * Runnel's public plugin API: the one module connectors, formats, UDFs and UDAFs
+ * depend on. It holds types and identity helpers only — no runtime dependencies —
+ * so third-party packages can import it without pulling in the engine.
+ */
+import type { Batch, Field, Row, RowOp, SqlType } from "./types.ts";
+import type { OptionsShape, OptionValues } from "./options.ts";
+
+export * from "./types.ts";
+export * from "./options.ts";
+
+/** The version of this API; plugins built for another major version are refused. */
+export const PLUGIN_API_VERSION = 1;
+
+// ---------------------------------------------------------------- formats
+
+export interface Deserializer {
+  /** Turns one record's bytes into a row of the table's columns; throws with a readable message on bad input. */
+  deserialize(data: Uint8Array | string): Row;
+}
+
+export interface Serializer {
+  /** Encodes one row; `op` and `before` are set for updating streams. */
+  serialize(row: Row, op?: RowOp, before?: Row | null): string | Uint8Array;
+}
+
+export interface FormatContext<O> {
+  options: O;
+  /** The columns being read or written, in row order. */
+  fields: Field[];
+}
+
+export interface FormatDefinition<S extends OptionsShape = OptionsShape> {
+  name: string;
+  description?: string;
+  /** Options, given in SQL either bare (`timestamp_format`) or prefixed (`json.timestamp_format`). */
+  options: S;
+  /** Whether the format can write updating (insert/update/delete) streams. */
+  updating?: boolean;
+  deserializer?(ctx: FormatContext<OptionValues<S>>): Deserializer;
+  serializer?(ctx: FormatContext<OptionValues<S>>): Serializer;
+}
+
+// ---------------------------------------------------------------- connectors
+
+export interface PluginLogger {
+  info(message: string): void;
+  warn(message: string): void;
+}
+
+interface ConnectorContextBase<O> {
+  options: O;
+  tableName: string;
+  subtaskIndex: number;
+  parallelism: number;
+  /** Aborted when the job stops; long waits should watch it. */
+  signal: AbortSignal;
+  log: PluginLogger;
+}
+
+export interface SourceContext<O> extends ConnectorContextBase<O> {
+  /** The columns this source fills, in row order (the table's physical columns). */
+  fields: Field[];
+  /** Present when the table names a format. */
+  format?: Deserializer;
+  /**
+   * Reports a record that could not be read. Under `bad_data = 'drop'` it is
+   * counted and the call returns; under `'fail'` it throws and the job stops.
+   * `position` says where the record was (file line, partition and offset...).
+   */
+  badRecord(position: string, error: unknown): void;
+  /** Split positions restored from the last checkpoint, from every subtask (keyed by split id). */
+  restored: Record<string, unknown>;
+}
+
+/** A batch read from one split (a partition, a file, a generator instance). */
+export interface SplitBatch {
+  split: string;
+  rows: Row[];
+  /** Event times (µs) the source knows natively, e.g. a message timestamp. */
+  times?: number[];
+}
+
+export type SourcePoll = { batches: SplitBatch[] } | { end: true };
+
+export interface SourceReader {
+  /** Splits this subtask reads now; a subtask with none is idle from the start. */
+  splits(): string[];
+  /**
+   * Returns what is available, up to about `maxRows` rows. It should not wait
+   * longer than ~100 ms when nothing arrives, so the engine can handle
+   * checkpoints and idleness; `{ end: true }` once bounded input is exhausted.
+   */
+  poll(maxRows: number): Promise<SourcePoll> | SourcePoll;
+  /** Positions of this subtask's splits (JSON-serialisable), taken at a barrier. */
+  snapshot(): Record<string, unknown>;
+  /** Called after a checkpoint completed; e.g. to commit consumer offsets for monitoring. */
+  onCheckpointComplete?(checkpointId: number): Promise<void> | void;
+  close?(): Promise<void> | void;
+}
+
+export interface SinkContext<O> extends ConnectorContextBase<O> {
+  /** The columns of incoming rows. */
+  fields: Field[];
+  format?: Serializer;
+  /** True when the input is an updating stream (rows carry ops). */
+  updating: boolean;
+  /** State of this subtask from the last checkpoint, if restoring. */
+  restored?: unknown;
+}
+
+/**
+ * A sink writer. Exactly-once sinks follow the two-phase protocol: at each
+ * barrier `prepareCommit` stages what was written and returns a description that
+ * is stored in the checkpoint; once the checkpoint is complete `commit` publishes
+ * it. `commit` must be idempotent: after a crash it is called again for the
+ * checkpoint being restored.
+ */
+export interface SinkWriter {
+  write(batch: Batch): Promise<void> | void;
+  prepareCommit?(checkpointId: number): Promise<unknown> | unknown;
+  commit?(checkpointId: number, prepared: unknown): Promise<void> | void;
+  /** State kept across restarts (besides prepared commits). */
+  snapshot?(): unknown;
+  close?(): Promise<void> | void;
+}
+
+export interface TableInfo<O> {
+  name: string;
+  options: O;
+  fields: Field[];
+  role: "source" | "sink";
+}
+
+export interface ConnectorDefinition<S extends OptionsShape = OptionsShape> {
+  name: string;
+  description?: string;
+  options: S;
+  /**
+   * Columns the connector always provides (impulse, nexmark). A table may
+   * declare any subset of them, or none to take them all.
+   */
+  columns?(options: OptionValues<S>): Field[];
+  /** Extra checks at planning time; throw an Error naming the option at fault. */
+  validate?(table: TableInfo<OptionValues<S>>): void;
+  /** Whether a table of this connector needs a `format`. */
+  needsFormat?: boolean;
+  source?: {
+    create(ctx: SourceContext<OptionValues<S>>): SourceReader | Promise<SourceReader>;
+  };
+  sink?: {
+    create(ctx: SinkContext<OptionValues<S>>): SinkWriter | Promise<SinkWriter>;
+    /** Run with at most this many subtasks (a single file: 1). */
+    maxParallelism?: number;
+    /** Whether the sink accepts updating streams (with a suitable format). */
+    updating?: boolean;
+  };
+}
+
+// ---------------------------------------------------------------- functions
+
+export interface UdfDefinition {
+  name: string;
+  args: SqlType[];
+  returns: SqlType;
+  /** Called per row; null arguments are passed through unless `strict` (then null in → null out). */
+  fn: (...args: any[]) => unknown;
+  strict?: boolean;
+}
+
+/** A user-defined aggregate with JSON-serialisable accumulator state (so it checkpoints). */
+export interface UdafDefinition<S = unknown> {
+  name: string;
+  args: SqlType[];
+  returns: SqlType;
+  init(): S;
+  add(state: S, ...args: any[]): S;
+  /** Undo an `add`; needed for updating aggregates. */
+  retract?(state: S, ...args: any[]): S;
+  merge?(a: S, b: S): S;
+  result(state: S): unknown;
+}
+
+// ---------------------------------------------------------------- plugins
+
+export interface PluginDefinition {
+  name: string;
+  version?: string;
+  apiVersion?: number;
+  connectors?: ConnectorDefinition<any>[];
+  formats?: FormatDefinition<any>[];
+  udfs?: UdfDefinition[];
+  udafs?: UdafDefinition<any>[];
+}
+
+// Identity helpers: they exist for type inference, as Vite's defineConfig does.
+export function definePlugin(plugin: PluginDefinition): PluginDefinition {
+  return { apiVersion: PLUGIN_API_VERSION, ...plugin };
+}
+export function defineConnector<S extends OptionsShape>(c: ConnectorDefinition<S>): ConnectorDefinition<S> {
+  return c;
+}
+export function defineFormat<S extends OptionsShape>(f: FormatDefinition<S>): FormatDefinition<S> {
+  return f;
+}
+export function defineUdf(u: UdfDefinition): UdfDefinition {
+  return u;
+}
+export function defineUdaf<S>(u: UdafDefinition<S>): UdafDefinition<S> {
+  return u;
+}
