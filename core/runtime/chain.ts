@@ -1,0 +1,101 @@
+/**
+ * Operators that run one after another inside one subtask, without a channel
+ * between them (Flink's operator chaining). The chain's end sends to the edges.
+ */
+import type { Batch } from "../plugin-api/index.ts";
+import type { Collector, Operator, OperatorContext } from "../operators/operator.ts";
+import type { EdgeEmitter } from "./edges.ts";
+import type { Message } from "./messages.ts";
+import type { OperatorMetrics } from "./metrics.ts";
+
+export interface ChainedOperator {
+  id: string;
+  operator: Operator;
+  metrics: OperatorMetrics;
+}
+
+class CountingCollector implements Collector {
+  constructor(
+    private readonly metrics: OperatorMetrics,
+    private readonly next: (batch: Batch) => void | Promise<void>,
+  ) {}
+  emit(batch: Batch): void | Promise<void> {
+    if (batch.rows.length === 0) return;
+    this.metrics.recordsOut += batch.rows.length;
+    return this.next(batch);
+  }
+}
+
+export class OperatorChain {
+  private readonly collectors: Collector[];
+  watermark: number | null = null;
+
+  constructor(
+    readonly ops: ChainedOperator[],
+    readonly emitter: EdgeEmitter,
+  ) {
+    this.collectors = [];
+    for (let i = ops.length - 1; i >= 0; i--) {
+      const nextIndex = i + 1;
+      const next =
+        nextIndex < ops.length ? (b: Batch) => this.feed(nextIndex, b) : (b: Batch) => this.emitter.emit(b);
+      this.collectors[i] = new CountingCollector(ops[i]!.metrics, next);
+    }
+  }
+
+  async open(ctxFor: (op: ChainedOperator) => OperatorContext, restored: (opId: string) => unknown[] | undefined) {
+    for (const op of this.ops) await op.operator.open?.(ctxFor(op), restored(op.id));
+  }
+
+  /** Feeds a batch to the operator at `index`. */
+  feed(index: number, batch: Batch): void | Promise<void> {
+    const op = this.ops[index]!;
+    op.metrics.recordsIn += batch.rows.length;
+    op.metrics.batchesIn++;
+    return op.operator.process(batch, this.collectors[index]!);
+  }
+
+  async push(batch: Batch): Promise<void> {
+    if (batch.rows.length === 0) return;
+    if (this.ops.length === 0) return this.emitter.emit(batch);
+    await this.feed(0, batch);
+  }
+
+  /** Advances every operator's watermark in order, then tells downstream. */
+  async advanceWatermark(time: number): Promise<void> {
+    if (this.watermark !== null && time <= this.watermark) return;
+    this.watermark = time;
+    for (let i = 0; i < this.ops.length; i++) {
+      const op = this.ops[i]!;
+      op.metrics.watermark = time;
+      op.metrics.idle = false;
+      await op.operator.onWatermark?.(time, this.collectors[i]!);
+    }
+    await this.emitter.broadcast({ kind: "watermark", time });
+  }
+
+  async markIdle(): Promise<void> {
+    for (const op of this.ops) op.metrics.idle = true;
+    await this.emitter.broadcast({ kind: "idle" });
+  }
+
+  async snapshot(checkpointId: number): Promise<Record<string, unknown>> {
+    const states: Record<string, unknown> = {};
+    for (const op of this.ops) {
+      if (op.operator.snapshot) states[op.id] = await op.operator.snapshot(checkpointId);
+    }
+    return states;
+  }
+
+  async checkpointComplete(checkpointId: number, states: Record<string, unknown>): Promise<void> {
+    for (const op of this.ops) await op.operator.onCheckpointComplete?.(checkpointId, states[op.id]);
+  }
+
+  broadcast(msg: Message): Promise<void> {
+    return this.emitter.broadcast(msg);
+  }
+
+  async close(): Promise<void> {
+    for (const op of this.ops) await op.operator.close?.();
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * How a subtask's output reaches the next operator's subtasks: forward (same
+ * index), hash (by group key) or round robin. Control messages go to every channel.
+ */
+import type { Batch, Row, RowOp } from "../plugin-api/index.ts";
+import type { Channel } from "./channel.ts";
+import type { Message } from "./messages.ts";
+
+export type KeyHasher = (row: Row) => number;
+
+export abstract class OutputEdge {
+  constructor(readonly channels: Channel[]) {}
+  abstract send(batch: Batch): Promise<void>;
+
+  async broadcast(msg: Message): Promise<void> {
+    for (const ch of this.channels) await ch.send(msg);
+  }
+}
+
+export class ForwardEdge extends OutputEdge {
+  async send(batch: Batch): Promise<void> {
+    await this.channels[0]!.send({ kind: "batch", batch });
+  }
+}
+
+export class RoundRobinEdge extends OutputEdge {
+  private next = 0;
+  async send(batch: Batch): Promise<void> {
+    const ch = this.channels[this.next]!;
+    this.next = (this.next + 1) % this.channels.length;
+    await ch.send({ kind: "batch", batch });
+  }
+}
+
+export class HashEdge extends OutputEdge {
+  constructor(
+    channels: Channel[],
+    private readonly hash: KeyHasher,
+  ) {
+    super(channels);
+  }
+
+  async send(batch: Batch): Promise<void> {
+    const n = this.channels.length;
+    if (n === 1) {
+      await this.channels[0]!.send({ kind: "batch", batch });
+      return;
+    }
+    const parts: (Batch | undefined)[] = new Array(n);
+    const { rows, times, ops, before } = batch;
+    for (let i = 0; i < rows.length; i++) {
+      const target = (this.hash(rows[i]!) >>> 0) % n;
+      let part = parts[target];
+      if (part === undefined) {
+        part = parts[target] = { rows: [], times: [] };
+        if (ops) {
+          part.ops = [];
+          part.before = [];
+        }
+      }
+      part.rows.push(rows[i]!);
+      part.times.push(times[i]!);
+      if (ops) {
+        part.ops!.push(ops[i] as RowOp);
+        part.before!.push(before?.[i] ?? null);
+      }
+    }
+    for (let t = 0; t < n; t++) {
+      const part = parts[t];
+      if (part) await this.channels[t]!.send({ kind: "batch", batch: part });
+    }
+  }
+}
+
+/** The end of a chain: sends batches along every outgoing edge. */
+export class EdgeEmitter {
+  constructor(readonly edges: OutputEdge[]) {}
+
+  async emit(batch: Batch): Promise<void> {
+    if (batch.rows.length === 0) return;
+    for (const e of this.edges) await e.send(batch);
+  }
+
+  async broadcast(msg: Message): Promise<void> {
+    for (const e of this.edges) await e.broadcast(msg);
+  }
+}

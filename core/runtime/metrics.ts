@@ -1,0 +1,29 @@
+/** Counters per operator and subtask, read by the CLI progress line and the control plane. */
+export class OperatorMetrics {
+  recordsIn = 0;
+  recordsOut = 0;
+  batchesIn = 0;
+  /** The subtask's current watermark (µs), or null before the first one. */
+  watermark: number | null = null;
+  idle = false;
+  lateDropped = 0;
+  badRecords = 0;
+  backpressureMs = 0;
+
+  constructor(
+    readonly operatorId: string,
+    readonly operatorName: string,
+    readonly subtaskIndex: number,
+  ) {}
+}
+
+export class JobMetrics {
+  readonly operators: OperatorMetrics[] = [];
+  lastCheckpoint: { id: number; at: number; durationMs: number } | null = null;
+  checkpointsCompleted = 0;
+
+  register(m: OperatorMetrics): OperatorMetrics {
+    this.operators.push(m);
+    return m;
+  }
+}

@@ -1,0 +1,149 @@
+/**
+ * A source subtask: polls its reader, derives event times and watermarks per
+ * split, lets splits that stay silent for `idle_micros` stop holding the
+ * watermark back, and injects checkpoint barriers between polls.
+ */
+import type { CheckpointCoordinator } from "../checkpoint/coordinator.ts";
+import type { Batch, Row, SourceReader } from "../plugin-api/index.ts";
+import type { OperatorChain } from "./chain.ts";
+import { END_OF_TIME } from "./messages.ts";
+import type { OperatorMetrics } from "./metrics.ts";
+
+/** Turns a reader's rows into a batch of the table's full rows with event times. */
+export interface RowPreparer {
+  /** `marks[i]` is the watermark row i allows (its event time − 1 s, or the WATERMARK expression). */
+  (rows: Row[], nativeTimes: number[] | undefined): { batch: Batch; marks: number[] };
+}
+
+interface SplitClock {
+  watermark: number | null;
+  lastActive: number;
+}
+
+export const SOURCE_BATCH_ROWS = 4096;
+
+export class SourceSubtask {
+  private readonly splits = new Map<string, SplitClock>();
+  private idleSent = false;
+  private readonly startedAt = performance.now();
+
+  constructor(
+    readonly key: string,
+    private readonly reader: SourceReader,
+    private readonly prepare: RowPreparer,
+    private readonly chain: OperatorChain,
+    private readonly coordinator: CheckpointCoordinator,
+    private readonly sourceOpId: string,
+    private readonly metrics: OperatorMetrics,
+    /** Idle timeout in ms, or null when idleness is disabled. */
+    private readonly idleMs: number | null,
+  ) {
+    coordinator.onComplete(key, async (id, states) => {
+      await reader.onCheckpointComplete?.(id);
+      await chain.checkpointComplete(id, states);
+    });
+  }
+
+  async run(): Promise<void> {
+    let finished = false;
+    for (;;) {
+      const req = this.coordinator.takeRequest(this.key);
+      if (req) {
+        const states = await this.chain.snapshot(req.checkpointId);
+        states[this.sourceOpId] = this.reader.snapshot();
+        this.coordinator.ack(this.key, req.checkpointId, states);
+        await this.chain.broadcast({ kind: "barrier", checkpointId: req.checkpointId, then: req.then });
+        if (req.then !== "continue") {
+          await this.chain.broadcast({ kind: "end", stopped: req.then === "stop" });
+          await this.reader.close?.();
+          return;
+        }
+        continue;
+      }
+      if (finished) {
+        await this.coordinator.waitForRequest(this.key);
+        continue;
+      }
+      const polled = await this.reader.poll(SOURCE_BATCH_ROWS);
+      if ("end" in polled) {
+        finished = true;
+        // End of input: every window still open can now close.
+        await this.chain.advanceWatermark(END_OF_TIME);
+        this.coordinator.sourceFinished(this.key);
+        continue;
+      }
+      const now = performance.now();
+      for (const sb of polled.batches) {
+        if (sb.rows.length === 0) continue;
+        const { batch, marks } = this.prepare(sb.rows, sb.times);
+        let clock = this.splits.get(sb.split);
+        if (!clock) this.splits.set(sb.split, (clock = { watermark: null, lastActive: now }));
+        clock.lastActive = now;
+        this.metrics.recordsIn += batch.rows.length;
+        await this.pushInWatermarkOrder(batch, marks, clock, now);
+      }
+      await this.emitWatermark(now);
+    }
+  }
+
+  /**
+   * Pushes a split's batch. Where a record is behind the watermark its
+   * predecessors allow, the batch is cut and that watermark emitted first, so
+   * lateness depends on record order only, never on how reads were batched.
+   */
+  private async pushInWatermarkOrder(batch: Batch, marks: number[], clock: SplitClock, now: number): Promise<void> {
+    const { times } = batch;
+    let running = clock.watermark ?? -Infinity;
+    let from = 0;
+    for (let i = 0; i < times.length; i++) {
+      if (times[i]! < running && running > (this.chain.watermark ?? -Infinity)) {
+        await this.chain.push(slice(batch, from, i));
+        from = i;
+        clock.watermark = running;
+        await this.emitWatermark(now);
+      }
+      if (marks[i]! > running) running = marks[i]!;
+    }
+    await this.chain.push(from === 0 ? batch : slice(batch, from, times.length));
+    if (running > (clock.watermark ?? -Infinity)) clock.watermark = running;
+  }
+
+  /** The minimum over splits that are not idle; idle when every split is. */
+  private async emitWatermark(now: number): Promise<void> {
+    for (const split of this.reader.splits()) {
+      if (!this.splits.has(split)) this.splits.set(split, { watermark: null, lastActive: this.startedAt });
+    }
+    let min = Infinity;
+    let active = 0;
+    for (const clock of this.splits.values()) {
+      if (this.idleMs !== null && now - clock.lastActive >= this.idleMs) continue;
+      active++;
+      if (clock.watermark === null) return; // a live split that has not produced yet holds the watermark
+      if (clock.watermark < min) min = clock.watermark;
+    }
+    if (active === 0) {
+      // No split, or all silent: stop holding back downstream watermarks.
+      if (!this.idleSent && (this.idleMs !== null || this.splits.size === 0)) {
+        this.idleSent = true;
+        this.metrics.idle = true;
+        await this.chain.markIdle();
+      }
+      return;
+    }
+    this.idleSent = false;
+    this.metrics.idle = false;
+    if (this.chain.watermark === null || min > this.chain.watermark) {
+      this.metrics.watermark = min;
+      await this.chain.advanceWatermark(min);
+    }
+  }
+}
+
+function slice(batch: Batch, from: number, to: number): Batch {
+  const out: Batch = { rows: batch.rows.slice(from, to), times: batch.times.slice(from, to) };
+  if (batch.ops) {
+    out.ops = batch.ops.slice(from, to);
+    out.before = batch.before?.slice(from, to);
+  }
+  return out;
+}
