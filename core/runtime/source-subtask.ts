@@ -37,7 +37,12 @@ export class SourceSubtask {
     private readonly metrics: OperatorMetrics,
     /** Idle timeout in ms, or null when idleness is disabled. */
     private readonly idleMs: number | null,
+    /** Split watermarks from the restored checkpoint, so lateness is judged as before the restart. */
+    restoredWatermarks: Record<string, number> = {},
   ) {
+    for (const [split, wm] of Object.entries(restoredWatermarks)) {
+      this.splits.set(split, { watermark: wm, lastActive: this.startedAt });
+    }
     coordinator.onComplete(key, async (id, states) => {
       await reader.onCheckpointComplete?.(id);
       await chain.checkpointComplete(id, states);
@@ -50,7 +55,9 @@ export class SourceSubtask {
       const req = this.coordinator.takeRequest(this.key);
       if (req) {
         const states = await this.chain.snapshot(req.checkpointId);
-        states[this.sourceOpId] = this.reader.snapshot();
+        const watermarks: Record<string, number> = {};
+        for (const [split, clock] of this.splits) if (clock.watermark !== null) watermarks[split] = clock.watermark;
+        states[this.sourceOpId] = { splits: this.reader.snapshot(), watermarks };
         this.coordinator.ack(this.key, req.checkpointId, states);
         await this.chain.broadcast({ kind: "barrier", checkpointId: req.checkpointId, then: req.then });
         if (req.then !== "continue") {

@@ -1,0 +1,200 @@
+#!/usr/bin/env bun
+/**
+ * The `runnel` command. `runnel run pipeline.sql` plans the SQL, prints the
+ * dataflow graph, runs it with progress on stderr and a bare SELECT's rows on
+ * stdout; Ctrl-C takes a final checkpoint so the same command resumes.
+ */
+import { mkdtempSync, readFileSync, rmSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { describeGraph } from "../dataflow/graph.ts";
+import { Job, JobError } from "../dataflow/job.ts";
+import { parseDurationMicros } from "../plugin-api/options.ts";
+import { createRegistry } from "../registry/loader.ts";
+import { formatSqlError, planSql, SqlError } from "../sql/index.ts";
+import { ProgressReporter } from "./progress.ts";
+import { createPreviewWriter } from "./preview.ts";
+
+const USAGE = `usage:
+  runnel run <pipeline.sql> [--parallelism N] [--state-dir DIR] [--checkpoint-interval 10s] [--quiet]
+  runnel validate <pipeline.sql>     plan the SQL and print the dataflow graph without running it
+  runnel plugins                     list the loaded plugins, connectors, formats and functions
+`;
+
+class UsageError extends Error {}
+
+interface RunArgs {
+  file: string;
+  parallelism: number;
+  stateDir?: string;
+  checkpointIntervalMs: number;
+  quiet: boolean;
+}
+
+function parseRunArgs(argv: string[]): RunArgs {
+  const args: RunArgs = { file: "", parallelism: 1, checkpointIntervalMs: 10_000, quiet: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const [flag, inline] = a.startsWith("--") && a.includes("=") ? [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)] : [a, undefined];
+    const value = () => {
+      const v = inline ?? argv[++i];
+      if (v === undefined) throw new UsageError(`${flag} needs a value`);
+      return v;
+    };
+    switch (flag) {
+      case "--parallelism":
+      case "-p": {
+        const v = value();
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 1) throw new UsageError(`--parallelism must be a whole number ≥ 1, got '${v}'`);
+        args.parallelism = n;
+        break;
+      }
+      case "--state-dir":
+        args.stateDir = value();
+        break;
+      case "--checkpoint-interval":
+        try {
+          args.checkpointIntervalMs = parseDurationMicros(value()) / 1000;
+        } catch (err) {
+          throw new UsageError(`--checkpoint-interval: ${(err as Error).message}`);
+        }
+        break;
+      case "--quiet":
+      case "-q":
+        args.quiet = true;
+        break;
+      default:
+        if (flag.startsWith("-")) throw new UsageError(`unknown flag ${flag}`);
+        if (args.file) throw new UsageError(`one SQL file at a time (got '${args.file}' and '${flag}')`);
+        args.file = flag;
+    }
+  }
+  if (!args.file) throw new UsageError("name the SQL file to run");
+  return args;
+}
+
+function readSql(file: string): string {
+  if (!existsSync(file)) throw new UsageError(`no such file: ${file}`);
+  return readFileSync(file, "utf8");
+}
+
+async function loadRegistry() {
+  const registry = await createRegistry(process.cwd());
+  for (const f of registry.failures) console.error(`warning: plugin '${f.plugin}' failed to load: ${f.cause}`);
+  return registry;
+}
+
+async function run(argv: string[]): Promise<number> {
+  const args = parseRunArgs(argv);
+  const sql = readSql(args.file);
+  const registry = await loadRegistry();
+  const pipeline = planSql(sql, registry);
+
+  const tempState = args.stateDir ? null : mkdtempSync(join(tmpdir(), "runnel-state-"));
+  const stateDir = resolve(args.stateDir ?? tempState!);
+  const job = new Job(pipeline, registry, {
+    parallelism: args.parallelism,
+    stateDir,
+    checkpointIntervalMs: args.checkpointIntervalMs,
+    preview: (fields, updating) => createPreviewWriter(registry, fields, updating, process.stdout),
+  });
+  console.error(`dataflow graph:\n${describeGraph(job.graph)}`);
+
+  let signals = 0;
+  const onSignal = (sig: string) => {
+    signals++;
+    if (signals > 1) {
+      console.error(`\n${sig} again: exiting without a final checkpoint`);
+      process.exit(130);
+    }
+    console.error(`\n${sig}: taking a final checkpoint, then stopping (press Ctrl-C again to quit at once)`);
+    job.stop();
+  };
+  process.on("SIGINT", () => onSignal("SIGINT"));
+  process.on("SIGTERM", () => onSignal("SIGTERM"));
+
+  const progress = args.quiet ? null : new ProgressReporter(job, process.stderr);
+  try {
+    const outcome = await job.run();
+    progress?.stop();
+    const restored = job.restoredCheckpoint;
+    console.error(
+      outcome === "end"
+        ? `finished: input exhausted${restored !== null ? ` (resumed from checkpoint ${restored})` : ""}`
+        : `stopped at checkpoint ${job.lastCheckpoint?.id}; run the same command${args.stateDir ? "" : " with --state-dir"} to resume`,
+    );
+    return 0;
+  } finally {
+    progress?.stop();
+    if (tempState) rmSync(tempState, { recursive: true, force: true });
+  }
+}
+
+async function validate(argv: string[]): Promise<number> {
+  const file = argv.find((a) => !a.startsWith("-"));
+  if (!file) throw new UsageError("name the SQL file to validate");
+  const registry = await loadRegistry();
+  const pipeline = planSql(readSql(file), registry);
+  const job = new Job(pipeline, registry, { parallelism: 1, stateDir: mkdtempSync(join(tmpdir(), "runnel-validate-")), checkpointIntervalMs: 0 });
+  console.log(describeGraph(job.graph));
+  return 0;
+}
+
+async function plugins(): Promise<number> {
+  const registry = await loadRegistry();
+  for (const [name, p] of registry.plugins) {
+    console.log(`${name}${p.version ? `@${p.version}` : ""}`);
+    for (const c of p.connectors ?? []) console.log(`  connector ${c.name}${c.source ? " source" : ""}${c.sink ? " sink" : ""}`);
+    for (const f of p.formats ?? []) console.log(`  format ${f.name}`);
+    for (const u of p.udfs ?? []) console.log(`  function ${u.name}`);
+    for (const u of p.udafs ?? []) console.log(`  aggregate ${u.name}`);
+  }
+  return registry.failures.length > 0 ? 1 : 0;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  let sqlText: string | undefined;
+  try {
+    switch (command) {
+      case "run":
+        sqlText = rest.find((a) => a.endsWith(".sql") && existsSync(a)) ? readFileSync(rest.find((a) => a.endsWith(".sql"))!, "utf8") : undefined;
+        return await run(rest);
+      case "validate":
+        sqlText = rest.find((a) => existsSync(a)) ? readFileSync(rest.find((a) => existsSync(a))!, "utf8") : undefined;
+        return await validate(rest);
+      case "plugins":
+        return await plugins();
+      case undefined:
+      case "help":
+      case "--help":
+      case "-h":
+        console.log(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command '${command}'`);
+    }
+  } catch (err) {
+    if (err instanceof SqlError) {
+      console.error(formatSqlError(err, sqlText ?? ""));
+      return 2;
+    }
+    if (err instanceof UsageError) {
+      console.error(`error: ${err.message}\n\n${USAGE}`);
+      return 2;
+    }
+    if (err instanceof JobError) {
+      console.error(`error: ${err.message}`);
+      return 1;
+    }
+    // Connector failures (a missing file, a refused connection) are the user's to fix:
+    // say what happened; the stack only helps us, so it waits for RUNNEL_DEBUG.
+    const message = err instanceof Error ? err.message : String(err);
+    console.error(`error: ${message}`);
+    if (process.env.RUNNEL_DEBUG && err instanceof Error) console.error(err.stack);
+    return 1;
+  }
+}
+
+process.exit(await main(process.argv.slice(2)));

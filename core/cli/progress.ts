@@ -1,0 +1,58 @@
+/** Periodic progress on stderr: records in/out per operator, watermark, last checkpoint. */
+import type { Job } from "../dataflow/job.ts";
+
+function formatTime(us: number | null): string {
+  if (us === null) return "-";
+  if (us >= Number.MAX_SAFE_INTEGER) return "end";
+  return new Date(us / 1000).toISOString();
+}
+
+export function progressLine(job: Job, elapsedMs: number): string {
+  const byOp = new Map<string, { label: string; in: number; out: number; wm: number | null; late: number; bad: number; idle: boolean }>();
+  for (const m of job.metrics.operators) {
+    const agg = byOp.get(m.operatorId) ?? { label: m.operatorName, in: 0, out: 0, wm: null, late: 0, bad: 0, idle: true };
+    agg.in += m.recordsIn;
+    agg.out += m.recordsOut;
+    agg.late += m.lateDropped;
+    agg.bad += m.badRecords;
+    agg.idle &&= m.idle;
+    if (m.watermark !== null && !m.idle) agg.wm = agg.wm === null ? m.watermark : Math.min(agg.wm, m.watermark);
+    byOp.set(m.operatorId, agg);
+  }
+  const parts = [...byOp.entries()].map(([id, a]) => {
+    let s = `${id} in=${a.in} out=${a.out}`;
+    if (a.late) s += ` late=${a.late}`;
+    if (a.bad) s += ` bad=${a.bad}`;
+    s += ` wm=${a.idle ? "idle" : formatTime(a.wm)}`;
+    return s;
+  });
+  const cp = job.metrics.lastCheckpoint;
+  const chk = cp ? `checkpoint #${cp.id} ${((Date.now() - cp.at) / 1000).toFixed(0)}s ago (${cp.durationMs.toFixed(0)} ms)` : "no checkpoint yet";
+  return `[${(elapsedMs / 1000).toFixed(1)}s] ${parts.join(" | ")} | ${chk}`;
+}
+
+export class ProgressReporter {
+  private readonly timer: ReturnType<typeof setInterval>;
+  private readonly started = performance.now();
+
+  constructor(
+    private readonly job: Job,
+    private readonly out: NodeJS.WriteStream,
+    intervalMs = out.isTTY ? 1000 : 5000,
+  ) {
+    this.timer = setInterval(() => this.print(), intervalMs);
+    this.timer.unref?.();
+  }
+
+  private print(): void {
+    const line = progressLine(this.job, performance.now() - this.started);
+    if (this.out.isTTY) this.out.write(`\r\x1b[2K${line.slice(0, (this.out.columns ?? 200) - 1)}`);
+    else this.out.write(`${line}\n`);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    if (this.out.isTTY) this.out.write("\n");
+    this.out.write(`${progressLine(this.job, performance.now() - this.started)}\n`);
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * From the logical plan to a physical graph: one node per plan node, chained
+ * into stages where no shuffle is needed (source → map → sink run in one
+ * subtask), a hash shuffle on the group key in front of every aggregate.
+ */
+import type { LogicalPipeline, PlanNode, SinkTarget, TableDef } from "../plan/logical.ts";
+
+export type PhysicalKind = "source" | "map" | "window_aggregate" | "updating_aggregate" | "union" | "sink";
+
+export interface PhysicalNode {
+  /** Stable across runs of the same pipeline: checkpoint state is keyed by it. */
+  id: string;
+  kind: PhysicalKind;
+  label: string;
+  plan: PlanNode | null;
+  sink: SinkTarget | null;
+  parallelism: number;
+  inputs: PhysicalNode[];
+  consumers: PhysicalNode[];
+  /** Whether input must be hash-partitioned by the group key. */
+  keyed: boolean;
+}
+
+export interface Stage {
+  id: string;
+  /** Nodes run in one subtask, head first. */
+  nodes: PhysicalNode[];
+  parallelism: number;
+  /** Stages feeding the head node. */
+  inputs: Stage[];
+}
+
+export interface PhysicalGraph {
+  nodes: PhysicalNode[];
+  stages: Stage[];
+  fingerprint: string;
+}
+
+export interface GraphOptions {
+  parallelism: number;
+  /** Highest parallelism a sink connector supports (e.g. a single file: 1). */
+  sinkMaxParallelism(table: TableDef | null): number | undefined;
+}
+
+function labelOf(node: PlanNode): string {
+  switch (node.kind) {
+    case "source":
+      return `source ${node.table.name} (${node.table.connector ?? "memory"})`;
+    case "map":
+      return node.filter ? "filter+project" : "project";
+    case "window_aggregate": {
+      const w = node.window;
+      const spec = w.kind === "hop" ? `hop ${w.slide}µs/${w.width}µs` : w.kind === "tumble" ? `tumble ${w.width}µs` : `session gap ${w.gap}µs`;
+      return `${spec} aggregate by ${node.keys.length} key(s)`;
+    }
+    case "updating_aggregate":
+      return `updating aggregate by ${node.keys.length} key(s)`;
+    case "union":
+      return "union all";
+  }
+}
+
+export function buildGraph(pipeline: LogicalPipeline, options: GraphOptions): PhysicalGraph {
+  const nodes: PhysicalNode[] = [];
+  const byPlan = new Map<PlanNode, PhysicalNode>();
+
+  const visit = (plan: PlanNode): PhysicalNode => {
+    const existing = byPlan.get(plan);
+    if (existing) return existing;
+    const inputs =
+      plan.kind === "source" ? [] : plan.kind === "union" ? plan.inputs.map(visit) : [visit(plan.input)];
+    const node: PhysicalNode = {
+      id: `${nodes.length}-${plan.kind}`,
+      kind: plan.kind,
+      label: labelOf(plan),
+      plan,
+      sink: null,
+      parallelism: options.parallelism,
+      inputs,
+      consumers: [],
+      keyed: plan.kind === "window_aggregate" || plan.kind === "updating_aggregate",
+    };
+    for (const i of inputs) i.consumers.push(node);
+    nodes.push(node);
+    byPlan.set(plan, node);
+    return node;
+  };
+
+  for (const target of pipeline.sinks) {
+    const input = visit(target.input);
+    const max = options.sinkMaxParallelism(target.table);
+    const node: PhysicalNode = {
+      id: `${nodes.length}-sink`,
+      kind: "sink",
+      label: target.table ? `sink ${target.table.name} (${target.table.connector})` : "preview output",
+      plan: null,
+      sink: target,
+      parallelism: target.table === null ? 1 : Math.min(options.parallelism, max ?? options.parallelism),
+      inputs: [input],
+      consumers: [],
+      keyed: false,
+    };
+    input.consumers.push(node);
+    nodes.push(node);
+  }
+
+  // Chain a node into its input's stage when nothing needs redistributing.
+  const stageOf = new Map<PhysicalNode, Stage>();
+  const stages: Stage[] = [];
+  for (const node of nodes) {
+    const only = node.inputs.length === 1 ? node.inputs[0]! : null;
+    if (
+      only &&
+      !node.keyed &&
+      only.consumers.length === 1 &&
+      only.parallelism === node.parallelism &&
+      stageOf.has(only)
+    ) {
+      const stage = stageOf.get(only)!;
+      stage.nodes.push(node);
+      stageOf.set(node, stage);
+      continue;
+    }
+    const stage: Stage = {
+      id: `stage-${stages.length}`,
+      nodes: [node],
+      parallelism: node.parallelism,
+      inputs: node.inputs.map((i) => stageOf.get(i)!),
+    };
+    stages.push(stage);
+    stageOf.set(node, stage);
+  }
+
+  const fingerprint = Bun.hash(
+    JSON.stringify(
+      nodes.map((n) => [n.id, n.label, n.plan?.schema.fields.map((f) => f.name) ?? n.sink?.table?.name ?? "preview"]),
+    ),
+  ).toString(16);
+  return { nodes, stages, fingerprint };
+}
+
+/** A readable picture of the graph for the CLI and the API. */
+export function describeGraph(graph: PhysicalGraph): string {
+  const lines: string[] = [];
+  for (const stage of graph.stages) {
+    const from = stage.inputs.length
+      ? ` ← ${stage.inputs.map((s) => s.id).join(", ")}${stage.nodes[0]!.keyed ? " (hash shuffle on group key)" : ""}`
+      : "";
+    lines.push(`${stage.id} ×${stage.parallelism}${from}`);
+    for (const n of stage.nodes) lines.push(`  ${n.id}: ${n.label}`);
+  }
+  return lines.join("\n");
+}

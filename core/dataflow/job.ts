@@ -1,0 +1,410 @@
+/**
+ * A running pipeline: builds subtasks and channels from the physical graph,
+ * restores the latest checkpoint from the state directory, runs until the input
+ * ends or a stop is requested, and reports failures with their cause.
+ */
+import { CheckpointCoordinator, type BarrierThen } from "../checkpoint/coordinator.ts";
+import { LocalCheckpointStore, type CheckpointData } from "../checkpoint/store.ts";
+import { compileExpr, compileMap } from "../expr/index.ts";
+import { accumulatorFor } from "../operators/accumulators.ts";
+import { MapOperator } from "../operators/map.ts";
+import type { Operator, OperatorContext } from "../operators/operator.ts";
+import { SinkOperator } from "../operators/sink.ts";
+import { UpdatingAggregate } from "../operators/updating-aggregate.ts";
+import { SessionWindowAggregate, SlidingWindowAggregate, type AggregateSpec, type RowFn } from "../operators/window-aggregate.ts";
+import type { Field, PluginLogger, Row, SinkWriter, SourceReader } from "../plugin-api/index.ts";
+import type { Expr } from "../expr/expr.ts";
+import type { AggregateCall, LogicalPipeline, PlanNode, TableDef } from "../plan/logical.ts";
+import type { PluginRegistry } from "../registry/registry.ts";
+import { Channel, InputGate } from "../runtime/channel.ts";
+import { OperatorChain, type ChainedOperator } from "../runtime/chain.ts";
+import { EdgeEmitter, ForwardEdge, HashEdge, RoundRobinEdge, type OutputEdge } from "../runtime/edges.ts";
+import { JobMetrics, OperatorMetrics } from "../runtime/metrics.ts";
+import { OperatorSubtask } from "../runtime/operator-subtask.ts";
+import { SourceSubtask, type RowPreparer } from "../runtime/source-subtask.ts";
+import { hashValues } from "../state/hash.ts";
+import { buildGraph, type PhysicalGraph, type PhysicalNode, type Stage } from "./graph.ts";
+
+export interface JobOptions {
+  parallelism: number;
+  stateDir: string;
+  checkpointIntervalMs: number;
+  jobId?: string;
+  /** Where a bare SELECT's rows go (the CLI prints them, the control plane streams them). */
+  preview?: (fields: Field[], updating: boolean) => SinkWriter;
+  log?: PluginLogger;
+  channelCapacity?: number;
+}
+
+/** A failure the user can act on; the CLI prints its message without a stack. */
+export class JobError extends Error {
+  override name = "JobError";
+}
+
+const CHANNEL_CAPACITY = 16;
+
+export class Job {
+  readonly graph: PhysicalGraph;
+  readonly metrics = new JobMetrics();
+  readonly jobId: string;
+  private readonly abort = new AbortController();
+  private readonly store: LocalCheckpointStore;
+  private coordinator!: CheckpointCoordinator;
+  private restored: CheckpointData | undefined;
+  private chains: OperatorChain[] = [];
+  private stopRequested = false;
+  private readonly log: PluginLogger;
+
+  constructor(
+    private readonly pipeline: LogicalPipeline,
+    private readonly registry: PluginRegistry,
+    private readonly options: JobOptions,
+  ) {
+    this.jobId = options.jobId ?? "local";
+    this.log = options.log ?? { info: (m) => console.error(m), warn: (m) => console.error(m) };
+    this.graph = buildGraph(pipeline, {
+      parallelism: options.parallelism,
+      sinkMaxParallelism: (table) => (table?.connector ? registry.connector(table.connector)?.sink?.maxParallelism : undefined),
+    });
+    this.store = new LocalCheckpointStore(options.stateDir);
+  }
+
+  get restoredCheckpoint(): number | null {
+    return this.restored?.checkpointId ?? null;
+  }
+
+  get lastCheckpoint() {
+    return this.coordinator?.lastCompleted ?? null;
+  }
+
+  /** Requests a final checkpoint and a stop; `run()` resolves once it is committed. */
+  stop(): void {
+    this.stopRequested = true;
+    this.coordinator?.requestStop();
+  }
+
+  /** Runs to the end of bounded input or until stopped: "end" or "stop". */
+  async run(): Promise<BarrierThen> {
+    this.restored = this.store.latest();
+    if (this.restored && this.restored.pipeline !== this.graph.fingerprint) {
+      throw new JobError(
+        `the state directory ${this.options.stateDir} holds checkpoints of a different pipeline; ` +
+          `use another --state-dir, or delete that one to start from scratch`,
+      );
+    }
+    const runners = await this.instantiate();
+    if (this.stopRequested) this.coordinator.requestStop();
+    this.coordinator.startPeriodic(this.options.checkpointIntervalMs);
+    let failure: unknown = null;
+    const failed = new Promise<never>((_, reject) => {
+      for (const r of runners) {
+        r.catch((err) => {
+          failure ??= err;
+          reject(err);
+        });
+      }
+    });
+    try {
+      const then = await Promise.race([this.coordinator.done, failed]);
+      await Promise.race([Promise.all(runners), failed]);
+      return then;
+    } catch (err) {
+      this.abort.abort();
+      throw err;
+    } finally {
+      this.coordinator.stopTimer();
+      for (const chain of this.chains) {
+        try {
+          await chain.close();
+        } catch (err) {
+          if (!failure) this.log.warn(`closing an operator failed: ${(err as Error).message}`);
+        }
+      }
+    }
+  }
+
+  private restoredFor(opId: string): unknown[] | undefined {
+    const states = this.restored?.operators[opId];
+    if (!states) return undefined;
+    const out: unknown[] = [];
+    for (const [subtask, state] of Object.entries(states)) out[Number(subtask)] = state;
+    return out;
+  }
+
+  private async instantiate(): Promise<Promise<void>[]> {
+    const { stages } = this.graph;
+    const taskKeys: string[] = [];
+    const sourceKeys: string[] = [];
+    for (const stage of stages) {
+      for (let i = 0; i < stage.parallelism; i++) {
+        const key = `${stage.id}/${i}`;
+        taskKeys.push(key);
+        if (stage.nodes[0]!.kind === "source") sourceKeys.push(key);
+      }
+    }
+    this.coordinator = new CheckpointCoordinator(
+      this.store,
+      this.graph.fingerprint,
+      taskKeys,
+      sourceKeys,
+      this.restored?.checkpointId ?? 0,
+      {
+        onCompleted: (id, durationMs) => {
+          this.metrics.lastCheckpoint = { id, at: Date.now(), durationMs };
+          this.metrics.checkpointsCompleted++;
+        },
+      },
+    );
+
+    // Channels: for every stage, a matrix [upstream subtask][downstream subtask] per input stage.
+    const capacity = this.options.channelCapacity ?? CHANNEL_CAPACITY;
+    const inbound = new Map<Stage, Channel[][]>(); // per downstream subtask: its input channels
+    const outbound = new Map<Stage, OutputEdge[][]>(); // per upstream subtask: its output edges
+    for (const stage of stages) {
+      inbound.set(stage, Array.from({ length: stage.parallelism }, () => []));
+      outbound.set(stage, Array.from({ length: stage.parallelism }, () => []));
+    }
+    for (const stage of stages) {
+      const head = stage.nodes[0]!;
+      for (const up of stage.inputs) {
+        const forward = !head.keyed && up.parallelism === stage.parallelism;
+        for (let u = 0; u < up.parallelism; u++) {
+          const targets = forward ? [u] : Array.from({ length: stage.parallelism }, (_, d) => d);
+          const channels = targets.map((d) => {
+            const ch = new Channel(capacity);
+            inbound.get(stage)![d]!.push(ch);
+            return ch;
+          });
+          let edge: OutputEdge;
+          if (forward) edge = new ForwardEdge(channels);
+          else if (head.keyed) edge = new HashEdge(channels, this.keyHasher(head.plan!));
+          else edge = new RoundRobinEdge(channels);
+          outbound.get(up)![u]!.push(edge);
+        }
+      }
+    }
+
+    const runners: Promise<void>[] = [];
+    for (const stage of stages) {
+      for (let i = 0; i < stage.parallelism; i++) {
+        const key = `${stage.id}/${i}`;
+        const head = stage.nodes[0]!;
+        const chained = head.kind === "source" ? stage.nodes.slice(1) : stage.nodes;
+        const ops: ChainedOperator[] = chained.map((node) => ({
+          id: node.id,
+          operator: this.operatorFor(node),
+          metrics: this.metrics.register(new OperatorMetrics(node.id, node.label, i)),
+        }));
+        const chain = new OperatorChain(ops, new EdgeEmitter(outbound.get(stage)![i]!));
+        this.chains.push(chain);
+        await chain.open(
+          (op) => this.operatorContext(i, stage.parallelism, op.metrics),
+          (opId) => this.restoredFor(opId),
+        );
+        if (head.kind === "source") {
+          const metrics = this.metrics.register(new OperatorMetrics(head.id, head.label, i));
+          const table = (head.plan as Extract<PlanNode, { kind: "source" }>).table;
+          const sourceState = this.restoredFor(head.id) as SourceState[] | undefined;
+          const reader = await this.createReader(table, i, stage.parallelism, metrics, sourceState);
+          const task = new SourceSubtask(
+            key,
+            reader,
+            this.rowPreparer(table),
+            chain,
+            this.coordinator,
+            head.id,
+            metrics,
+            table.idleMicros === null ? null : table.idleMicros / 1000,
+            Object.assign({}, ...(sourceState ?? []).map((s) => s?.watermarks ?? {})),
+          );
+          runners.push(task.run());
+        } else {
+          const gate = new InputGate(inbound.get(stage)![i]!);
+          runners.push(new OperatorSubtask(key, gate, chain, this.coordinator).run());
+        }
+      }
+    }
+    return runners;
+  }
+
+  private operatorContext(subtaskIndex: number, parallelism: number, metrics: OperatorMetrics): OperatorContext {
+    return {
+      subtaskIndex,
+      parallelism,
+      metrics,
+      jobId: this.jobId,
+      signal: this.abort.signal,
+      log: (m) => this.log.info(m),
+    };
+  }
+
+  private keyHasher(plan: PlanNode): (row: Row) => number {
+    if (plan.kind !== "window_aggregate" && plan.kind !== "updating_aggregate") return () => 0;
+    const keys = plan.keys.map((k) => compileExpr(k));
+    const scratch = new Array(keys.length);
+    return (row) => {
+      for (let k = 0; k < keys.length; k++) scratch[k] = keys[k]!(row, 0);
+      return hashValues(scratch);
+    };
+  }
+
+  private aggregateSpec(keys: Expr[], calls: AggregateCall[], updatingInput: boolean): AggregateSpec {
+    return {
+      keys: keys.map((k) => compileExpr(k) as RowFn),
+      args: calls.map((c): RowFn | undefined => {
+        if (c.star) return undefined;
+        const fns = c.args.map((a) => compileExpr(a));
+        const isUdaf = !["count", "sum", "avg", "min", "max"].includes(c.fn.toLowerCase());
+        if (isUdaf) return (row, time) => fns.map((f) => f(row, time));
+        return fns[0] as RowFn;
+      }),
+      accumulators: calls.map((c) => accumulatorFor(c, this.registry, updatingInput)),
+    };
+  }
+
+  private operatorFor(node: PhysicalNode): Operator {
+    if (node.kind === "sink") return this.sinkOperator(node);
+    const plan = node.plan!;
+    switch (plan.kind) {
+      case "map":
+        return new MapOperator(node.label, compileMap(plan.exprs, plan.filter));
+      case "window_aggregate": {
+        const spec = this.aggregateSpec(plan.keys, plan.aggregates, false);
+        const w = plan.window;
+        if (w.kind === "session") return new SessionWindowAggregate(spec, w.gap);
+        return new SlidingWindowAggregate(spec, w.kind === "hop" ? w.slide : w.width, w.width);
+      }
+      case "updating_aggregate":
+        return new UpdatingAggregate(this.aggregateSpec(plan.keys, plan.aggregates, plan.input.updating));
+      case "union":
+        return { name: "union", process: (batch, out) => out.emit(batch) };
+      case "source":
+        throw new Error("a source is not a chained operator");
+    }
+  }
+
+  private sinkOperator(node: PhysicalNode): Operator {
+    const target = node.sink!;
+    const fields = target.input.schema.fields;
+    const updating = target.input.updating;
+    const table = target.table;
+    if (table === null) {
+      const preview = this.options.preview;
+      if (!preview) throw new JobError("this pipeline has a bare SELECT but nothing to show its rows in");
+      return new SinkOperator(node.label, async () => preview(fields, updating), this.restoredCheckpoint);
+    }
+    const connector = this.registry.connector(table.connector!);
+    if (!connector?.sink) throw new JobError(`connector '${table.connector}' cannot be written to (table ${table.name})`);
+    return new SinkOperator(
+      node.label,
+      async (ctx, restored) =>
+        connector.sink!.create({
+          options: table.options,
+          tableName: table.name,
+          subtaskIndex: ctx.subtaskIndex,
+          parallelism: ctx.parallelism,
+          signal: this.abort.signal,
+          log: this.log,
+          fields: table.inferColumns || table.fields.length === 0 ? fields : table.fields,
+          format: this.serializerFor(table, fields),
+          updating,
+          restored: restored ?? undefined,
+        }),
+      this.restoredCheckpoint,
+    );
+  }
+
+  private serializerFor(table: TableDef, fields: Field[]) {
+    if (!table.format) return undefined;
+    const format = this.registry.format(table.format.name);
+    if (!format?.serializer) throw new JobError(`format '${table.format.name}' cannot write (table ${table.name})`);
+    return format.serializer({ options: table.format.options, fields: table.inferColumns ? fields : table.fields });
+  }
+
+  private async createReader(
+    table: TableDef,
+    subtaskIndex: number,
+    parallelism: number,
+    metrics: OperatorMetrics,
+    restored: SourceState[] | undefined,
+  ): Promise<SourceReader> {
+    const connector = this.registry.connector(table.connector!);
+    if (!connector?.source) throw new JobError(`connector '${table.connector}' cannot be read from (table ${table.name})`);
+    let deserializer;
+    if (table.format) {
+      const format = this.registry.format(table.format.name);
+      if (!format?.deserializer) throw new JobError(`format '${table.format.name}' cannot read (table ${table.name})`);
+      deserializer = format.deserializer({ options: table.format.options, fields: table.fields });
+    }
+    const positions: Record<string, unknown> = {};
+    for (const s of restored ?? []) if (s) Object.assign(positions, s.splits);
+    return connector.source.create({
+      options: table.options,
+      tableName: table.name,
+      subtaskIndex,
+      parallelism,
+      signal: this.abort.signal,
+      log: this.log,
+      fields: table.fields,
+      format: deserializer,
+      restored: positions,
+      badRecord: (position, error) => {
+        const message = error instanceof Error ? error.message : String(error);
+        if (table.badData === "drop") {
+          metrics.badRecords++;
+          if (metrics.badRecords <= 3) this.log.warn(`dropped bad record in ${table.name} at ${position}: ${message}`);
+          return;
+        }
+        throw new JobError(
+          `bad record in source '${table.name}' at ${position}: ${message}. ` +
+            `Fix the input, or set bad_data = 'drop' on the table to skip and count such records.`,
+        );
+      },
+    });
+  }
+
+  private rowPreparer(table: TableDef): RowPreparer {
+    const virtual = table.virtual.map((v) => compileExpr(v.expr));
+    const eventTime = table.eventTime ? compileExpr(table.eventTime) : null;
+    const watermark = table.watermark ? compileExpr(table.watermark) : null;
+    const DEFAULT_DELAY = 1_000_000;
+    return (rows, nativeTimes) => {
+      const n = rows.length;
+      if (virtual.length > 0) {
+        for (let i = 0; i < n; i++) {
+          const row = rows[i]!;
+          const len = row.length;
+          for (let v = 0; v < virtual.length; v++) row[len + v] = virtual[v]!(row, 0);
+        }
+      }
+      let times: number[];
+      if (eventTime) {
+        times = new Array(n);
+        for (let i = 0; i < n; i++) {
+          const t = eventTime(rows[i]!, 0);
+          times[i] = typeof t === "number" ? t : Date.now() * 1000;
+        }
+      } else if (nativeTimes) {
+        times = nativeTimes;
+      } else {
+        const now = Date.now() * 1000;
+        times = new Array(n).fill(now);
+      }
+      const marks = new Array<number>(n);
+      if (watermark) {
+        for (let i = 0; i < n; i++) {
+          const w = watermark(rows[i]!, times[i]!);
+          marks[i] = typeof w === "number" ? w : times[i]! - DEFAULT_DELAY;
+        }
+      } else {
+        for (let i = 0; i < n; i++) marks[i] = times[i]! - DEFAULT_DELAY;
+      }
+      return { batch: { rows, times }, marks };
+    };
+  }
+}
+
+interface SourceState {
+  splits: Record<string, unknown>;
+  watermarks?: Record<string, number>;
+}
