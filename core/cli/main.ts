@@ -197,4 +197,7 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-process.exit(await main(process.argv.slice(2)));
+const code = await main(process.argv.slice(2));
+// stdout may be a pipe with rows still buffered: let it drain before exiting.
+await new Promise<void>((resolve) => process.stdout.write("", () => resolve()));
+process.exit(code);
