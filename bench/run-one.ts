@@ -1,0 +1,22 @@
+/** Runs one pipeline in this process and prints CPU seconds and peak RSS as JSON (used by bench/nexmark.ts). */
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Job } from "../core/dataflow/job.ts";
+import { createRegistry } from "../core/registry/loader.ts";
+import { planSql } from "../core/sql/index.ts";
+
+const file = process.argv[2]!;
+const registry = await createRegistry();
+const pipeline = planSql(readFileSync(file, "utf8"), registry);
+const stateDir = mkdtempSync(join(tmpdir(), "runnel-bench-state-"));
+let peak = process.memoryUsage().rss;
+const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
+const cpu0 = process.cpuUsage();
+const job = new Job(pipeline, registry, { parallelism: 1, stateDir, checkpointIntervalMs: 10_000 });
+await job.run();
+const cpu = process.cpuUsage(cpu0);
+clearInterval(sampler);
+peak = Math.max(peak, process.memoryUsage().rss);
+rmSync(stateDir, { recursive: true, force: true });
+console.log(JSON.stringify({ cpuSeconds: (cpu.user + cpu.system) / 1e6, peakRssMb: peak / 1024 / 1024 }));
