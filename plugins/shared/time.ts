@@ -1,0 +1,81 @@
+/**
+ * Timestamp text shared by the built-in plugins: RFC 3339 in and out, at
+ * microsecond precision (Runnel's TIMESTAMP is µs since the Unix epoch, UTC).
+ */
+
+const RFC3339 =
+  /^([+-]?\d{4,6})-(\d{1,2})-(\d{1,2})(?:[Tt ](\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?\s*(?:([Zz])|([+-])(\d{2}):?(\d{2})?)?)?$/;
+
+const FRACTION_SCALE = [0, 100000, 10000, 1000, 100, 10, 1];
+
+/**
+ * Parses an RFC 3339 / ISO 8601 timestamp ('2024-01-01T12:00:00.123456Z',
+ * '2024-01-01 12:00:00+02:00', '2024-01-01') into µs since the epoch, or
+ * returns null when the text is not one. Without a zone the time is UTC.
+ * Digits beyond microseconds are truncated.
+ */
+export function parseTimestampText(text: string): number | null {
+  const m = RFC3339.exec(text.trim());
+  if (!m) return null;
+  const year = Number(m[1]);
+  const month = Number(m[2]);
+  const day = Number(m[3]);
+  const hour = m[4] ? Number(m[4]) : 0;
+  const minute = m[5] ? Number(m[5]) : 0;
+  const second = m[6] ? Number(m[6]) : 0;
+  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return null;
+  let ms = Date.UTC(year, month - 1, day, hour, minute, second);
+  if (year >= 0 && year < 100) {
+    // Date.UTC maps years 0..99 to 1900..1999.
+    const d = new Date(ms);
+    d.setUTCFullYear(year);
+    ms = d.getTime();
+  }
+  if (!Number.isFinite(ms)) return null;
+  // Reject days past the end of the month (Date.UTC would roll them over).
+  if (new Date(ms).getUTCDate() !== day && second !== 60) return null;
+  let us = ms * 1000;
+  const frac = m[7];
+  if (frac) {
+    const digits = frac.length > 6 ? frac.slice(0, 6) : frac;
+    us += Number(digits) * FRACTION_SCALE[digits.length]!;
+  }
+  if (m[9]) {
+    const offsetMinutes = Number(m[10]) * 60 + (m[11] ? Number(m[11]) : 0);
+    us -= (m[9] === "-" ? -1 : 1) * offsetMinutes * 60_000_000;
+  }
+  return us;
+}
+
+/**
+ * Formats µs since the epoch as RFC 3339 in UTC: '2024-01-01T00:00:00Z', with
+ * fractional seconds only when they are not zero (3 digits for whole
+ * milliseconds, else 6).
+ */
+export function formatTimestamp(us: number): string {
+  if (!Number.isInteger(us)) us = Math.round(us);
+  const ms = Math.floor(us / 1000);
+  const iso = new Date(ms).toISOString(); // yyyy-mm-ddThh:mm:ss.mmmZ
+  const subMs = us - ms * 1000;
+  if (subMs !== 0) {
+    return iso.slice(0, -1) + String(subMs).padStart(3, "0") + "Z";
+  }
+  if (ms % 1000 === 0) return iso.slice(0, -5) + "Z";
+  return iso;
+}
+
+/**
+ * Reads a timestamp option: RFC 3339 text or an integer number of µs since the
+ * epoch. Throws an Error naming the option when it is neither.
+ */
+export function parseTimestampOption(raw: string, option: string): number {
+  const s = raw.trim();
+  if (/^-?\d+$/.test(s)) return Number(s);
+  const us = parseTimestampText(s);
+  if (us === null) {
+    throw new Error(
+      `option '${option}': '${raw}' is not a timestamp; give RFC 3339 text such as '2024-01-01T00:00:00Z' or a whole number of microseconds since the epoch`,
+    );
+  }
+  return us;
+}
