@@ -1,0 +1,175 @@
+import { describe, expect, test } from "bun:test";
+import { field, t, type Row } from "../../core/plugin-api/index.ts";
+import plugin, { nexmark } from "../../plugins/connector-nexmark/index.ts";
+import { coerce, createReader, drain } from "./kit.ts";
+
+const BASE = "2024-01-01T00:00:00Z";
+const BASE_US = Date.UTC(2024, 0, 1) * 1000;
+
+async function generate(options: Record<string, string>, parallelism = 1) {
+  const rows: Row[] = [];
+  const times: number[] = [];
+  for (let i = 0; i < parallelism; i++) {
+    const { reader } = await createReader(nexmark, { options, subtaskIndex: i, parallelism });
+    const out = await drain(reader);
+    expect(out.ended).toBe(true);
+    rows.push(...out.rows);
+    times.push(...out.times);
+  }
+  return { rows, times };
+}
+
+const unthrottled = (extra: Record<string, string> = {}) => ({ event_rate: "0", base_time: BASE, ...extra });
+
+describe("nexmark connector", () => {
+  test("declares Arroyo's struct columns", () => {
+    expect(plugin.connectors!.map((c) => c.name)).toEqual(["nexmark"]);
+    const cols = nexmark.columns!(coerce(nexmark.options, {}));
+    expect(cols.map((c) => c.name)).toEqual(["person", "auction", "bid"]);
+    expect(cols.every((c) => c.nullable && c.type.kind === "struct")).toBe(true);
+    const names = (i: number) => (cols[i]!.type as { fields: { name: string }[] }).fields.map((f) => f.name);
+    expect(names(0)).toEqual(["id", "name", "email_address", "credit_card", "city", "state", "datetime", "extra"]);
+    expect(names(1)).toEqual([
+      "id", "item_name", "description", "initial_bid", "reserve", "datetime", "expires", "seller", "category", "extra",
+    ]);
+    expect(names(2)).toEqual(["auction", "bidder", "price", "channel", "url", "datetime", "extra"]);
+  });
+
+  test("persons, auctions and bids come 1:3:46, exactly one column set per row", async () => {
+    const { rows } = await generate(unthrottled({ message_count: "5000" }));
+    expect(rows.length).toBe(5000);
+    let persons = 0;
+    let auctions = 0;
+    let bids = 0;
+    for (const r of rows) {
+      expect(r.filter((v) => v !== null).length).toBe(1);
+      if (r[0]) persons++;
+      if (r[1]) auctions++;
+      if (r[2]) bids++;
+    }
+    expect([persons, auctions, bids]).toEqual([100, 300, 4600]);
+  });
+
+  test("ids grow with the event number and bids reference recent auctions and persons", async () => {
+    const { rows } = await generate(unthrottled({ message_count: "20000", seed: "7" }));
+    const personIds = rows.filter((r) => r[0]).map((r) => (r[0] as { id: number }).id);
+    const auctionIds = rows.filter((r) => r[1]).map((r) => (r[1] as { id: number }).id);
+    expect(personIds.slice(0, 3)).toEqual([1000, 1001, 1002]);
+    expect(auctionIds.slice(0, 4)).toEqual([1000, 1001, 1002, 1003]);
+    let maxAuction = 0;
+    let maxPerson = 0;
+    let hot = 0;
+    let bids = 0;
+    for (const r of rows) {
+      if (r[0]) maxPerson = (r[0] as { id: number }).id;
+      if (r[1]) maxAuction = (r[1] as { id: number }).id;
+      const bid = r[2] as { auction: number; bidder: number; price: number; channel: string; url: string } | null;
+      if (!bid) continue;
+      expect(bid.auction).toBeGreaterThanOrEqual(Math.max(1000, maxAuction - 100));
+      expect(bid.auction).toBeLessThanOrEqual(maxAuction + 10);
+      expect(bid.bidder).toBeGreaterThanOrEqual(1000);
+      expect(bid.bidder).toBeLessThanOrEqual(maxPerson + 10);
+      expect(Number.isInteger(bid.price) && bid.price >= 100).toBe(true);
+      expect(bid.channel.length).toBeGreaterThan(0);
+      expect(bid.url.startsWith("https://")).toBe(true);
+      bids++;
+      if (bid.auction === Math.floor((maxAuction - 1000) / 2) * 2 + 1000) hot++;
+    }
+    // About half of the bids go to the hot auction of the moment.
+    expect(hot / bids).toBeGreaterThan(0.45);
+    expect(hot / bids).toBeLessThan(0.6);
+  });
+
+  test("event times are base + n × 1e6/event_rate, in the struct and natively", async () => {
+    const { reader } = await createReader(nexmark, { options: { event_rate: "1000000", base_time: BASE, message_count: "100" } });
+    const { rows, times } = await drain(reader);
+    expect(times).toEqual(rows.map((_, n) => BASE_US + n));
+    for (let n = 0; n < rows.length; n++) {
+      const obj = rows[n]!.find((v) => v !== null) as { datetime: number };
+      expect(obj.datetime).toBe(times[n]!);
+    }
+    const auction = rows[1]![1] as { datetime: number; expires: number };
+    expect(auction.expires).toBeGreaterThan(auction.datetime);
+  });
+
+  test("the same seed gives the same rows; another seed others", async () => {
+    const a = await generate(unthrottled({ message_count: "3000", seed: "42" }));
+    const b = await generate(unthrottled({ message_count: "3000", seed: "42" }));
+    const c = await generate(unthrottled({ message_count: "3000", seed: "43" }));
+    expect(b.rows).toEqual(a.rows);
+    expect(JSON.stringify(c.rows)).not.toBe(JSON.stringify(a.rows));
+  });
+
+  test("parallelism 1 and 3 give the same multiset of events", async () => {
+    const one = await generate(unthrottled({ message_count: "4001", seed: "5" }), 1);
+    const three = await generate(unthrottled({ message_count: "4001", seed: "5" }), 3);
+    expect(three.rows.length).toBe(4001);
+    const key = (rows: Row[]) => rows.map((r) => JSON.stringify(r)).sort();
+    expect(key(three.rows)).toEqual(key(one.rows));
+  });
+
+  test("message_count and runtime bound the total", async () => {
+    expect((await generate(unthrottled({ message_count: "1234" }), 2)).rows.length).toBe(1234);
+    const { reader } = await createReader(nexmark, {
+      options: { event_rate: "100000", runtime: "0.05", base_time: BASE },
+    });
+    const started = performance.now();
+    const out = await drain(reader);
+    expect(out.rows.length).toBe(5000);
+    // Throttled to 100k/s: 5000 events take about 50 ms of wall clock.
+    expect(performance.now() - started).toBeGreaterThan(30);
+    const both = await generate({ event_rate: "100000", runtime: "1s", message_count: "70", base_time: BASE });
+    expect(both.rows.length).toBe(70);
+    const options = coerce(nexmark.options, { event_rate: "0", runtime: "10s" });
+    expect(() => nexmark.validate!({ name: "t", options, fields: [], role: "source" })).toThrow("runtime");
+  });
+
+  test("restores from a snapshot without gaps or duplicates", async () => {
+    const opts = unthrottled({ message_count: "3000", seed: "9" });
+    const full = await generate(opts, 2);
+    const restoredRows: Row[] = [];
+    for (let i = 0; i < 2; i++) {
+      const first = await createReader(nexmark, { options: opts, subtaskIndex: i, parallelism: 2 });
+      const a = await drain(first.reader, 700);
+      const snap = first.reader.snapshot();
+      expect(snap).toEqual({ [`nexmark-${i}`]: { next: i + 1400, base: BASE_US } });
+      const second = await createReader(nexmark, { options: opts, subtaskIndex: i, parallelism: 2, restored: snap });
+      restoredRows.push(...a.rows, ...(await drain(second.reader)).rows);
+    }
+    expect(restoredRows).toEqual(full.rows);
+  });
+
+  test("without base_time the base is the wall clock, kept in the state", async () => {
+    const before = Date.now() * 1000;
+    const { reader } = await createReader(nexmark, { options: { event_rate: "0", message_count: "10" } });
+    const base = (reader.snapshot()["nexmark-0"] as { base: number }).base;
+    expect(base).toBeGreaterThanOrEqual(before);
+    expect(base).toBeLessThanOrEqual(Date.now() * 1000);
+  });
+
+  test("fills only the declared columns", async () => {
+    const cols = nexmark.columns!(coerce(nexmark.options, {}));
+    const { reader } = await createReader(nexmark, {
+      options: unthrottled({ message_count: "100" }),
+      fields: [cols[2]!, field("person", cols[0]!.type)],
+    });
+    const { rows } = await drain(reader);
+    expect(rows.length).toBe(100);
+    expect(rows[0]).toEqual([null, expect.objectContaining({ id: 1000 })]);
+    expect(rows[1]).toEqual([null, null]); // an auction, not declared
+    expect(rows[10]![0]).toEqual(expect.objectContaining({ auction: expect.any(Number) }));
+  });
+
+  test("is fast: 2M events well under 2 s", async () => {
+    const { reader } = await createReader(nexmark, { options: unthrottled({ message_count: "2000000" }) });
+    const started = performance.now();
+    let n = 0;
+    for (;;) {
+      const p = await reader.poll(4096);
+      if ("end" in p) break;
+      for (const b of p.batches) n += b.rows.length;
+    }
+    expect(n).toBe(2_000_000);
+    expect(performance.now() - started).toBeLessThan(2000);
+  });
+});
