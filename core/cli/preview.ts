@@ -4,7 +4,7 @@
  * registered `json` / `debezium_json` formats when present (looked up by name;
  * the core never imports a plugin) and a plain rendering otherwise.
  */
-import { RowOp, type Batch, type Field, type Row, type Serializer, type SinkWriter } from "../plugin-api/index.ts";
+import { RowOp, type Batch, type Field, type OptionsShape, type Row, type Serializer, type SinkWriter } from "../plugin-api/index.ts";
 import type { PluginRegistry } from "../registry/registry.ts";
 
 function plainValue(v: unknown, field: Field): unknown {
@@ -49,7 +49,7 @@ export function previewSerializer(registry: PluginRegistry, fields: Field[], upd
   const format = registry.format(updating ? "debezium_json" : "json");
   if (format?.serializer) {
     const options: Record<string, unknown> = {};
-    for (const [name, spec] of Object.entries(format.options)) if (spec.default !== undefined) options[name] = spec.default;
+    for (const [name, spec] of Object.entries(format.options as OptionsShape)) if (spec.default !== undefined) options[name] = spec.default;
     return format.serializer({ options, fields });
   }
   return plainSerializer(fields, updating);

@@ -14,4 +14,6 @@ export type Expr =
   | { kind: "case"; operand?: Expr; whens: { when: Expr; then: Expr }[]; otherwise?: Expr; type: SqlType }
   | { kind: "cast"; expr: Expr; type: SqlType }
   /** The event time of the current row (µs). */
-  | { kind: "event_time"; type: SqlType };
+  | { kind: "event_time"; type: SqlType }
+  /** A user-defined function from a plugin (not serialisable: it carries the function). */
+  | { kind: "udf"; name: string; args: Expr[]; type: SqlType; fn: (...args: any[]) => unknown; strict: boolean };

@@ -1,0 +1,68 @@
+/** User-facing SQL errors: a message, where it happened, and what to do. */
+import { lineColumn } from "./lexer.ts";
+
+export class SqlError extends Error {
+  override name = "SqlError";
+  constructor(
+    message: string,
+    /** Offset into the script; null when no position is known. */
+    readonly offset: number | null,
+    /** For option errors: the option at fault (e.g. `'sink.commit_mode'`), for APIs. */
+    readonly option?: string,
+  ) {
+    super(message);
+  }
+
+  /** 1-based line and column, given the script the offset refers to. */
+  position(sql: string): { line: number; column: number } | null {
+    return this.offset === null ? null : lineColumn(sql, this.offset);
+  }
+}
+
+/** `error at line 3, column 8: ...` followed by the line and a caret. */
+export function formatSqlError(err: SqlError, sql: string): string {
+  const pos = err.position(sql);
+  if (!pos) return `error: ${err.message}`;
+  const text = sql.split("\n")[pos.line - 1] ?? "";
+  const gutter = String(pos.line).length;
+  return [
+    `error at line ${pos.line}, column ${pos.column}: ${err.message}`,
+    `  ${pos.line} | ${text}`,
+    `  ${" ".repeat(gutter)} | ${" ".repeat(Math.max(0, pos.column - 1))}^`,
+  ].join("\n");
+}
+
+/** Levenshtein distance, for "did you mean" suggestions. */
+function distance(a: string, b: string): number {
+  const prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = prev[0]!;
+    prev[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = prev[j]!;
+      prev[j] = Math.min(prev[j]! + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diag = tmp;
+    }
+  }
+  return prev[b.length]!;
+}
+
+/** The closest candidate to a misspelt name, if one is close enough. */
+export function closest(name: string, candidates: Iterable<string>): string | undefined {
+  let best: string | undefined;
+  let bestD = Infinity;
+  const lower = name.toLowerCase();
+  for (const c of candidates) {
+    const d = distance(lower, c.toLowerCase());
+    if (d < bestD) {
+      best = c;
+      bestD = d;
+    }
+  }
+  return best !== undefined && bestD <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
+}
+
+export function didYouMean(name: string, candidates: Iterable<string>): string {
+  const hit = closest(name, candidates);
+  return hit ? `; did you mean \`${hit}\`?` : "";
+}

@@ -1,0 +1,120 @@
+/**
+ * node-sql-parser around the edges: before parsing a query we double-quote the
+ * identifiers its PostgreSQL grammar reserves but streaming SQL uses as names
+ * (`window`, `end`, `offset`, `partition`, `json`, `session`...), keeping a map
+ * from the rewritten text back to the user's so errors point at their SQL.
+ */
+import { Parser } from "node-sql-parser";
+import { isPunct, isWord, tokenize, type Token } from "./lexer.ts";
+import { SqlError } from "./errors.ts";
+
+const parser = new Parser();
+const OPTIONS = { database: "postgresql", parseOptions: { includeLocations: true } } as any;
+
+/** Decides whether a word at `i` is used as an identifier the grammar would reject. */
+function needsQuotes(tokens: Token[], i: number, state: { caseDepth: number; parens: boolean[] }): boolean {
+  const tok = tokens[i]!;
+  const word = tok.text.toLowerCase();
+  const prev = tokens[i - 1];
+  const next = tokens[i + 1];
+  switch (word) {
+    case "window":
+    case "local":
+      return !isPunct(next, "(");
+    case "session":
+      return !isPunct(next, "(");
+    case "end":
+      if (state.caseDepth > 0) {
+        state.caseDepth--;
+        return false;
+      }
+      return true;
+    case "offset":
+      return next?.kind !== "number";
+    case "partition":
+      return !isWord(next, "by");
+    case "json":
+      if (prev?.kind === "op" && prev.text === "::") return false;
+      if (isWord(prev, "as") && state.parens[state.parens.length - 1]) return false;
+      return !isPunct(next, "(");
+    case "at":
+      return !isWord(next, "time");
+    case "nulls":
+      return !isWord(next, "first", "last");
+  }
+  return false;
+}
+
+export interface RewrittenText {
+  text: string;
+  /** Maps an offset in `text` to an offset in the original script. */
+  toOriginal(offset: number): number;
+  /** Tokens of the original text, for locating identifiers in error messages. */
+  tokens: Token[];
+}
+
+/** Rewrites [start, end) of `sql`, quoting reserved identifiers; `prefix` is prepended (e.g. "SELECT "). */
+export function rewriteForParser(sql: string, start: number, end: number, prefix = "", suffix = ""): RewrittenText {
+  const tokens = tokenize(sql, start, end);
+  const state = { caseDepth: 0, parens: [] as boolean[] };
+  let text = prefix;
+  const marks: { at: number; original: number }[] = [];
+  let cursor = start;
+  for (let i = 0; i < tokens.length; i++) {
+    const tok = tokens[i]!;
+    text += sql.slice(cursor, tok.start);
+    marks.push({ at: text.length, original: tok.start });
+    let out = sql.slice(tok.start, tok.end);
+    if (tok.kind === "word") {
+      const lower = tok.text.toLowerCase();
+      if (lower === "case") state.caseDepth++;
+      if (needsQuotes(tokens, i, state)) out = `"${tok.text}"`;
+    } else if (tok.kind === "quoted") {
+      out = `"${tok.text.replace(/"/g, '""')}"`;
+    } else if (tok.kind === "punct" && tok.text === "(") {
+      state.parens.push(isWord(tokens[i - 1], "cast"));
+    } else if (tok.kind === "punct" && tok.text === ")") {
+      state.parens.pop();
+    }
+    text += out;
+    cursor = tok.end;
+  }
+  text += sql.slice(cursor, end) + suffix;
+  const base = prefix.length;
+  return {
+    text,
+    tokens,
+    toOriginal(offset: number): number {
+      if (offset < base) return start;
+      let lo = 0;
+      let hi = marks.length - 1;
+      let best = -1;
+      while (lo <= hi) {
+        const mid = (lo + hi) >> 1;
+        if (marks[mid]!.at <= offset) {
+          best = mid;
+          lo = mid + 1;
+        } else hi = mid - 1;
+      }
+      if (best < 0) return start + Math.max(0, offset - base);
+      return Math.min(end, marks[best]!.original + (offset - marks[best]!.at));
+    },
+  };
+}
+
+function describeExpected(err: any): string {
+  const found = err?.found;
+  if (found === null || found === undefined) return "unexpected end of statement";
+  return `unexpected ${JSON.stringify(found)}`;
+}
+
+/** Parses rewritten text with node-sql-parser, turning its errors into SqlErrors at the user's position. */
+export function parseAst(rewritten: RewrittenText, what: string): any {
+  try {
+    return parser.astify(rewritten.text, OPTIONS);
+  } catch (err: any) {
+    const offset = err?.location?.start?.offset;
+    const at = typeof offset === "number" ? rewritten.toOriginal(offset) : null;
+    throw new SqlError(`syntax error in ${what}: ${describeExpected(err)}`, at);
+  }
+}
