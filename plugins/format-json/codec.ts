@@ -1,0 +1,275 @@
+/**
+ * The JSON value codec shared by the `json` and `debezium_json` formats.
+ * Converters are compiled once per field list (a closure per field), so a
+ * record is converted without looking at types again.
+ */
+import { opt, parseDurationMicros, typeName, type Field, type Row, type SqlType } from "../../core/plugin-api/index.ts";
+import { formatTimestamp, parseTimestampText } from "../shared/time.ts";
+
+export type TimestampFormat = "rfc3339" | "unix_millis";
+
+/** The `timestamp_format` option of both JSON formats. */
+export const timestampFormatOption = opt.enum(["rfc3339", "unix_millis"] as const, {
+  default: "rfc3339",
+  description: "How TIMESTAMP values are written: RFC 3339 text or integer unix milliseconds (both are read)",
+});
+
+export { formatTimestamp, parseTimestampText };
+
+type Convert = (v: unknown) => unknown;
+
+const INT32_MIN = -2147483648;
+const INT32_MAX = 2147483647;
+const UINT32_MAX = 4294967295;
+
+/** A short JSON rendering of a value for error messages. */
+export function describeValue(v: unknown): string {
+  let s: string;
+  try {
+    s = v === undefined ? "nothing" : (JSON.stringify(v) ?? String(v));
+  } catch {
+    s = String(v);
+  }
+  return s.length > 60 ? s.slice(0, 57) + "..." : s;
+}
+
+function mismatch(path: string, type: SqlType, v: unknown, why = ""): Error {
+  return new Error(`field \`${path}\`: expected ${typeName(type)}, got ${describeValue(v)}${why}`);
+}
+
+const INTEGER_TEXT = /^\s*[+-]?\d+\s*$/;
+const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
+
+// ------------------------------------------------------------------ decoding
+
+/** Compiles a converter from a parsed JSON value to the engine value of `type`; `path` names the field in errors. */
+export function compileDecoder(type: SqlType, nullable: boolean, path: string, tsFormat: TimestampFormat): Convert {
+  const inner = decoderFor(type, path, tsFormat);
+  if (nullable) return (v) => (v === null || v === undefined ? null : inner(v));
+  return (v) => {
+    if (v === null || v === undefined) throw new Error(`missing field \`${path}\``);
+    return inner(v);
+  };
+}
+
+function decoderFor(type: SqlType, path: string, tsFormat: TimestampFormat): Convert {
+  switch (type.kind) {
+    case "boolean":
+      return (v) => {
+        if (typeof v === "boolean") return v;
+        if (v === "true") return true;
+        if (v === "false") return false;
+        throw mismatch(path, type, v);
+      };
+    case "int": {
+      const min = type.unsigned ? 0 : type.bits === 32 ? INT32_MIN : -Number.MAX_VALUE;
+      const max = type.bits === 32 ? (type.unsigned ? UINT32_MAX : INT32_MAX) : Number.MAX_VALUE;
+      return (v) => {
+        let n: number;
+        if (typeof v === "number") n = v;
+        else if (typeof v === "string" && INTEGER_TEXT.test(v)) n = Number(v);
+        else throw mismatch(path, type, v);
+        if (!Number.isInteger(n)) throw mismatch(path, type, v, " (not a whole number)");
+        if (n < min || n > max) throw mismatch(path, type, v, " (out of range)");
+        return n;
+      };
+    }
+    case "float":
+    case "decimal":
+      return (v) => {
+        if (typeof v === "number") return v;
+        if (typeof v === "string") {
+          const s = v.trim();
+          const n = Number(s);
+          if (s !== "" && (!Number.isNaN(n) || s === "NaN")) return n;
+        }
+        throw mismatch(path, type, v);
+      };
+    case "string":
+      return (v) => {
+        if (typeof v === "string") return v;
+        throw mismatch(path, type, v);
+      };
+    case "json":
+      return (v) => (typeof v === "string" ? v : JSON.stringify(v));
+    case "timestamp":
+      return (v) => {
+        if (typeof v === "number") {
+          if (Number.isFinite(v)) return Math.round(v * 1000);
+        } else if (typeof v === "string") {
+          if (tsFormat === "unix_millis" && INTEGER_TEXT.test(v)) return Number(v) * 1000;
+          const us = parseTimestampText(v);
+          if (us !== null) return us;
+          if (INTEGER_TEXT.test(v)) return Number(v) * 1000;
+        }
+        throw mismatch(path, type, v, tsFormat === "rfc3339" ? " (RFC 3339 text or unix milliseconds)" : " (unix milliseconds)");
+      };
+    case "interval":
+      return (v) => {
+        if (typeof v === "number" && Number.isFinite(v)) return Math.round(v);
+        if (typeof v === "string") {
+          try {
+            return parseDurationMicros(v, 1);
+          } catch {
+            // fall through to the error naming the field
+          }
+        }
+        throw mismatch(path, type, v, " (microseconds or a duration such as '10s')");
+      };
+    case "bytes":
+      return (v) => {
+        if (typeof v === "string" && BASE64.test(v)) return new Uint8Array(Buffer.from(v, "base64"));
+        if (Array.isArray(v) && v.every((b) => Number.isInteger(b) && b >= 0 && b < 256)) return Uint8Array.from(v as number[]);
+        throw mismatch(path, type, v, " (base64 text)");
+      };
+    case "array": {
+      const element = compileDecoder(type.element, true, `${path}[]`, tsFormat);
+      return (v) => {
+        if (!Array.isArray(v)) throw mismatch(path, type, v);
+        const out = new Array(v.length);
+        for (let i = 0; i < v.length; i++) out[i] = element(v[i]);
+        return out;
+      };
+    }
+    case "struct": {
+      const fields = type.fields;
+      const names = fields.map((f) => f.name);
+      const convert = fields.map((f) => compileDecoder(f.type, f.nullable, `${path}.${f.name}`, tsFormat));
+      const guarded = names.map((n) => n in Object.prototype);
+      return (v) => {
+        if (typeof v !== "object" || v === null || Array.isArray(v)) throw mismatch(path, type, v);
+        const src = v as Record<string, unknown>;
+        const out: Record<string, unknown> = {};
+        for (let i = 0; i < names.length; i++) {
+          const name = names[i]!;
+          const raw = guarded[i] && !Object.hasOwn(src, name) ? undefined : src[name];
+          out[name] = convert[i]!(raw);
+        }
+        return out;
+      };
+    }
+  }
+}
+
+/** Compiles the conversion of a parsed JSON object into a row of `fields`. */
+export function compileRowDecoder(fields: Field[], tsFormat: TimestampFormat): (obj: Record<string, unknown>) => Row {
+  const n = fields.length;
+  const names = fields.map((f) => f.name);
+  const convert = fields.map((f) => compileDecoder(f.type, f.nullable, f.name, tsFormat));
+  const guarded = names.map((name) => name in Object.prototype);
+  const anyGuarded = guarded.some(Boolean);
+  return (obj) => {
+    const row = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const name = names[i]!;
+      const raw = anyGuarded && guarded[i] && !Object.hasOwn(obj, name) ? undefined : obj[name];
+      row[i] = convert[i]!(raw);
+    }
+    return row;
+  };
+}
+
+const decoder = new TextDecoder();
+
+/** Parses one record's text as a JSON object, with readable errors. */
+export function parseObject(data: Uint8Array | string): Record<string, unknown> {
+  const text = typeof data === "string" ? data : decoder.decode(data);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`invalid JSON: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new Error(`expected a JSON object, got ${describeValue(value)}`);
+  }
+  return value as Record<string, unknown>;
+}
+
+// ------------------------------------------------------------------ encoding
+
+/** Whether values of `type` need converting to be written as JSON. */
+function needsEncoding(type: SqlType): boolean {
+  switch (type.kind) {
+    case "timestamp":
+    case "bytes":
+    case "json":
+    case "struct":
+      return true;
+    case "array":
+      return needsEncoding(type.element);
+    default:
+      return false;
+  }
+}
+
+/** Compiles a converter from an engine value to a JSON-ready value (null passes through). */
+export function compileEncoder(type: SqlType, tsFormat: TimestampFormat): Convert | null {
+  if (!needsEncoding(type)) return null;
+  switch (type.kind) {
+    case "timestamp":
+      return tsFormat === "unix_millis"
+        ? (v) => (v === null || v === undefined ? null : Math.floor((v as number) / 1000))
+        : (v) => (v === null || v === undefined ? null : formatTimestamp(v as number));
+    case "bytes":
+      return (v) => (v === null || v === undefined ? null : Buffer.from(v as Uint8Array).toString("base64"));
+    case "json":
+      return (v) => {
+        if (v === null || v === undefined) return null;
+        if (typeof v !== "string") return v;
+        try {
+          return JSON.parse(v);
+        } catch {
+          return v; // not JSON text: written as a string
+        }
+      };
+    case "array": {
+      const element = compileEncoder(type.element, tsFormat)!;
+      return (v) => (v === null || v === undefined ? null : (v as unknown[]).map(element));
+    }
+    case "struct": {
+      const names = type.fields.map((f) => f.name);
+      const convert = type.fields.map((f) => compileEncoder(f.type, tsFormat));
+      return (v) => {
+        if (v === null || v === undefined) return null;
+        const src = v as Record<string, unknown>;
+        const out: Record<string, unknown> = {};
+        for (let i = 0; i < names.length; i++) {
+          const name = names[i]!;
+          const x = src[name];
+          const c = convert[i];
+          out[name] = x === undefined ? null : c ? c(x) : x;
+        }
+        return out;
+      };
+    }
+    default:
+      return null;
+  }
+}
+
+/** Compiles the conversion of a row of `fields` into a plain object ready for JSON.stringify. */
+export function compileObjectEncoder(fields: Field[], tsFormat: TimestampFormat): (row: Row) => Record<string, unknown> {
+  const n = fields.length;
+  const names = fields.map((f) => f.name);
+  const convert = fields.map((f) => compileEncoder(f.type, tsFormat));
+  return (row) => {
+    const out: Record<string, unknown> = {};
+    for (let i = 0; i < n; i++) {
+      const c = convert[i];
+      const v = row[i];
+      out[names[i]!] = v === undefined ? null : c ? c(v) : v;
+    }
+    return out;
+  };
+}
+
+/** Checks the table of an unstructured format and returns the position of its `value` column. */
+export function unstructuredColumn(fields: Field[], format: string): number {
+  const i = fields.findIndex((f) => f.name === "value");
+  const f = fields[i];
+  if (!f || (f.type.kind !== "string" && f.type.kind !== "json")) {
+    throw new Error(`format '${format}' with unstructured = true needs a TEXT or JSON column named \`value\` to hold each record`);
+  }
+  return i;
+}

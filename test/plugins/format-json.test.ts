@@ -1,0 +1,148 @@
+import { describe, expect, test } from "bun:test";
+import { field, t, type Field } from "../../core/plugin-api/index.ts";
+import { formatTimestamp, parseTimestampText } from "../../plugins/format-json/codec.ts";
+import plugin, { json } from "../../plugins/format-json/index.ts";
+import { coerce } from "./kit.ts";
+
+const formatCtx = (fields: Field[], raw: Record<string, string> = {}) => ({ options: coerce(json.options, raw), fields });
+const reader = (fields: Field[], raw: Record<string, string> = {}) => json.deserializer!(formatCtx(fields, raw));
+const writer = (fields: Field[], raw: Record<string, string> = {}) => json.serializer!(formatCtx(fields, raw));
+
+const TS = Date.UTC(2024, 0, 1) * 1000;
+
+const FIELDS: Field[] = [
+  field("id", t.bigint(), false),
+  field("name", t.string()),
+  field("price", t.double()),
+  field("ok", t.boolean()),
+  field("at", t.timestamp()),
+  field("tags", t.array(t.string())),
+  field("payload", t.json()),
+  field("blob", t.bytes()),
+  field("bid", t.struct([field("auction", t.bigint(), false), field("datetime", t.timestamp())])),
+];
+
+describe("timestamps", () => {
+  test("parse RFC 3339 at microsecond precision, with zones", () => {
+    expect(parseTimestampText("2024-01-01T00:00:00Z")).toBe(TS);
+    expect(parseTimestampText("2024-01-01T00:00:00.123456Z")).toBe(TS + 123456);
+    expect(parseTimestampText("2024-01-01T00:00:00.123456789Z")).toBe(TS + 123456);
+    expect(parseTimestampText("2024-01-01T00:00:00.5Z")).toBe(TS + 500000);
+    expect(parseTimestampText("2024-01-01 02:00:00+02:00")).toBe(TS);
+    expect(parseTimestampText("2023-12-31T19:00:00-05:00")).toBe(TS);
+    expect(parseTimestampText("2024-01-01")).toBe(TS);
+    expect(parseTimestampText("1969-12-31T23:59:59.999999Z")).toBe(-1);
+    expect(parseTimestampText("2024-02-30T00:00:00Z")).toBeNull();
+    expect(parseTimestampText("yesterday")).toBeNull();
+  });
+
+  test("format with fractions only when needed", () => {
+    expect(formatTimestamp(TS)).toBe("2024-01-01T00:00:00Z");
+    expect(formatTimestamp(TS + 250_000)).toBe("2024-01-01T00:00:00.250Z");
+    expect(formatTimestamp(TS + 1)).toBe("2024-01-01T00:00:00.000001Z");
+    expect(formatTimestamp(TS + 123_456)).toBe("2024-01-01T00:00:00.123456Z");
+    expect(formatTimestamp(-1)).toBe("1969-12-31T23:59:59.999999Z");
+    for (const us of [TS, TS + 1, TS + 999_999, -1, -1_000_001, 0]) expect(parseTimestampText(formatTimestamp(us))).toBe(us);
+  });
+});
+
+describe("json format", () => {
+  test("is registered with its options", () => {
+    expect(plugin.formats!.map((f) => f.name)).toEqual(["json"]);
+    expect(coerce(json.options, {})).toEqual({ timestamp_format: "rfc3339", unstructured: false });
+    expect(() => coerce(json.options, { timestamp_format: "iso" })).toThrow("not one of");
+  });
+
+  test("reads objects by column name, converting per type", () => {
+    const r = reader(FIELDS);
+    const row = r.deserialize(
+      JSON.stringify({
+        extra: 1,
+        name: "x",
+        id: "42",
+        price: "1.5",
+        ok: true,
+        at: "2024-01-01T00:00:00.000001Z",
+        tags: ["a", null],
+        payload: { k: [1, 2] },
+        blob: "AQID",
+        bid: { auction: 7, datetime: 1704067200000 },
+      }),
+    );
+    expect(row).toEqual([42, "x", 1.5, true, TS + 1, ["a", null], '{"k":[1,2]}', new Uint8Array([1, 2, 3]), { auction: 7, datetime: TS }]);
+    expect(r.deserialize(new TextEncoder().encode('{"id": 1}'))).toEqual([1, null, null, null, null, null, null, null, null]);
+  });
+
+  test("timestamps read from unix millis under either timestamp_format", () => {
+    const f = [field("at", t.timestamp())];
+    expect(reader(f).deserialize('{"at": 1704067200000}')).toEqual([TS]);
+    expect(reader(f, { timestamp_format: "unix_millis" }).deserialize('{"at": "1704067200000"}')).toEqual([TS]);
+    expect(reader(f, { timestamp_format: "unix_millis" }).deserialize('{"at": "2024-01-01T00:00:00Z"}')).toEqual([TS]);
+  });
+
+  test("errors name the field, the expected type and the value", () => {
+    const r = reader(FIELDS);
+    expect(() => r.deserialize('{"id": "abc"}')).toThrow('field `id`: expected BIGINT, got "abc"');
+    expect(() => r.deserialize('{"id": 1.5}')).toThrow("field `id`: expected BIGINT, got 1.5 (not a whole number)");
+    expect(() => r.deserialize('{"name": "x"}')).toThrow("missing field `id`");
+    expect(() => r.deserialize('{"id": null}')).toThrow("missing field `id`");
+    expect(() => r.deserialize('{"id": 1, "name": 5}')).toThrow("field `name`: expected TEXT, got 5");
+    expect(() => r.deserialize('{"id": 1, "at": "noon"}')).toThrow('field `at`: expected TIMESTAMP, got "noon"');
+    expect(() => r.deserialize('{"id": 1, "bid": {"auction": "x"}}')).toThrow('field `bid.auction`: expected BIGINT, got "x"');
+    expect(() => r.deserialize('{"id": 1, "bid": {}}')).toThrow("missing field `bid.auction`");
+    expect(() => r.deserialize('{"id": 1, "tags": "a"}')).toThrow('field `tags`: expected TEXT[], got "a"');
+    expect(() => r.deserialize('{"id": 1, "ok": 1}')).toThrow("field `ok`: expected BOOLEAN, got 1");
+    expect(() => r.deserialize("[1]")).toThrow("expected a JSON object, got [1]");
+    expect(() => r.deserialize("{oops")).toThrow("invalid JSON");
+    expect(() => reader([field("n", t.int())]).deserialize('{"n": 3000000000}')).toThrow("out of range");
+    expect(() => reader([field("n", t.ubigint())]).deserialize('{"n": -1}')).toThrow("out of range");
+  });
+
+  test("keys named like Object.prototype members are not inherited", () => {
+    expect(reader([field("constructor", t.string())]).deserialize("{}")).toEqual([null]);
+    expect(reader([field("constructor", t.string())]).deserialize('{"constructor": "c"}')).toEqual(["c"]);
+  });
+
+  test("writes objects keyed by column name", () => {
+    const w = writer(FIELDS);
+    const row = [1, "x", 2.5, false, TS + 500_000, ["a"], '{"k":1}', new Uint8Array([1, 2, 3]), { auction: 7, datetime: TS }];
+    const text = w.serialize(row) as string;
+    expect(JSON.parse(text)).toEqual({
+      id: 1,
+      name: "x",
+      price: 2.5,
+      ok: false,
+      at: "2024-01-01T00:00:00.500Z",
+      tags: ["a"],
+      payload: { k: 1 },
+      blob: "AQID",
+      bid: { auction: 7, datetime: "2024-01-01T00:00:00Z" },
+    });
+    expect(text.startsWith('{"id":1,"name":"x"')).toBe(true);
+    expect(w.serialize([2, null, null, null, null, null, null, null, null])).toBe(
+      '{"id":2,"name":null,"price":null,"ok":null,"at":null,"tags":null,"payload":null,"blob":null,"bid":null}',
+    );
+  });
+
+  test("round trips through serialize and deserialize", () => {
+    for (const tsFormat of ["rfc3339", "unix_millis"]) {
+      const w = writer(FIELDS, { timestamp_format: tsFormat });
+      const r = reader(FIELDS, { timestamp_format: tsFormat });
+      const row = [9, "é\n\"", -0.25, true, TS + 7000, ["x", null, "y"], '[1,{"a":null}]', new Uint8Array([0, 255]), { auction: 3, datetime: TS }];
+      expect(r.deserialize(w.serialize(row))).toEqual(row);
+    }
+  });
+
+  test("unix_millis writes integer milliseconds", () => {
+    const w = writer([field("at", t.timestamp())], { timestamp_format: "unix_millis" });
+    expect(w.serialize([TS + 1500])).toBe('{"at":1704067200001}');
+  });
+
+  test("unstructured keeps the record text whole in `value`", () => {
+    const fields = [field("value", t.json())];
+    const r = reader(fields, { unstructured: "true" });
+    expect(r.deserialize('{"a": [1, 2]}')).toEqual(['{"a": [1, 2]}']);
+    expect(writer(fields, { unstructured: "true" }).serialize(['{"a":1}'])).toBe('{"a":1}');
+    expect(() => reader([field("x", t.string())], { unstructured: "true" })).toThrow("`value`");
+  });
+});
