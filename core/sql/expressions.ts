@@ -426,6 +426,11 @@ function resolveFunction(ast: any, scope: Scope, ctx: ExprContext, hint: number 
     return { kind: "call", name: "now", args: [], type: t.timestamp() };
   }
   const args = argAsts.map(sub);
+  if (name === "not" && args.length === 1) {
+    // `NOT (x)` reaches us as a call to a function named not.
+    if (args[0]!.type.kind !== "boolean" && !isNullLiteral(args[0]!)) throw new SqlError(`NOT needs a boolean, got ${typeName(args[0]!.type)}`, hint);
+    return { kind: "call", name: "not", args, type: t.boolean() };
+  }
   if (name === "coalesce") {
     if (args.length === 0) throw new SqlError("coalesce needs at least one argument", hint);
     return { kind: "call", name, args, type: typeOfFirstKnown(args) };
