@@ -4,7 +4,7 @@
  * checkpoint, and only then lets two-phase sinks commit. One checkpoint is in
  * flight at a time; a stop or end-of-input checkpoint waits its turn.
  */
-import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, type CheckpointData, type LocalCheckpointStore } from "./store.ts";
+import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, freezeState, type CheckpointData, type LocalCheckpointStore } from "./store.ts";
 
 export type BarrierThen = "continue" | "end" | "stop";
 
@@ -123,7 +123,7 @@ export class CheckpointCoordinator {
   ack(task: string, id: number, states: Record<string, unknown>): void {
     const cp = this.inFlight;
     if (!cp || cp.id !== id) return;
-    cp.acks.set(task, states);
+    cp.acks.set(task, freezeState(states));
     if (cp.acks.size === this.tasks.length) {
       this.complete(cp).catch((err) => this.fail(err));
     }

@@ -97,13 +97,13 @@ export class LocalCheckpointStore {
 }
 
 // State may hold binary values (BYTEA) and big integers; JSON carries them tagged.
-function jsonReplacer(_key: string, value: unknown): unknown {
+export function jsonReplacer(_key: string, value: unknown): unknown {
   if (value instanceof Uint8Array) return { $bytes: Buffer.from(value).toString("base64") };
   if (typeof value === "bigint") return { $bigint: value.toString() };
   return value;
 }
 
-function jsonReviver(_key: string, value: any): unknown {
+export function jsonReviver(_key: string, value: any): unknown {
   if (value && typeof value === "object" && !Array.isArray(value)) {
     if (typeof value.$bytes === "string" && Object.keys(value).length === 1) {
       return new Uint8Array(Buffer.from(value.$bytes, "base64"));
@@ -111,4 +111,12 @@ function jsonReviver(_key: string, value: any): unknown {
     if (typeof value.$bigint === "string" && Object.keys(value).length === 1) return BigInt(value.$bigint);
   }
   return value;
+}
+
+/**
+ * A deep copy of state as it will be stored. Operators may keep mutating their
+ * live state after a barrier; the checkpoint must hold the state at the barrier.
+ */
+export function freezeState<T>(state: T): T {
+  return JSON.parse(JSON.stringify(state, jsonReplacer), jsonReviver);
 }

@@ -3,10 +3,13 @@
  * sink, killed with SIGKILL at random moments and rerun with the same state
  * dir, produces exactly the output of an uninterrupted run.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { runCli, startCli, tempDir, writeSql } from "../../kit/cli.ts";
+
+// These tests run real processes; each file sets its own limit so it also runs alone.
+setDefaultTimeout(180_000);
 
 function pipeline(out: string, messages: number) {
   return `
@@ -14,7 +17,8 @@ CREATE TABLE impulse WITH (
   connector = 'impulse',
   event_rate = '4000',
   message_count = '${messages}',
-  event_time_interval = '10ms'
+  event_time_interval = '10ms',
+  start_time = '2024-01-01T00:00:00Z'
 );
 CREATE TABLE results WITH (connector = 'single_file', path = '${out}', format = 'json', type = 'sink');
 INSERT INTO results

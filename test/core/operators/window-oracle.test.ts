@@ -5,11 +5,14 @@
  * seen so far minus 1 s), which the engine drops. Input is out of order, with
  * some records far too late.
  */
-import { beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runCli, tempDir, writeSql } from "../../kit/cli.ts";
 import { duckQuery } from "../../kit/duckdb.ts";
+
+// These tests run real processes; each file sets its own limit so it also runs alone.
+setDefaultTimeout(180_000);
 
 const S = 1_000_000;
 let dir: string;

@@ -3,12 +3,15 @@
  * With idleness (idle_micros) the silent partition stops holding the watermark
  * back and windows keep closing; with idleness disabled they stall.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { Job } from "../../../core/dataflow/job.ts";
 import { defineConnector, definePlugin, type Row, type SinkWriter } from "../../../core/plugin-api/index.ts";
 import { PluginRegistry } from "../../../core/registry/registry.ts";
 import { planSql } from "../../../core/sql/index.ts";
 import { tempDir } from "../../kit/cli.ts";
+
+// These tests run real processes; each file sets its own limit so it also runs alone.
+setDefaultTimeout(180_000);
 
 const START = Date.UTC(2024, 0, 1) * 1000;
 const STEP = 100_000; // 100 ms of event time per record
