@@ -38,7 +38,7 @@ export class ProgressReporter {
   constructor(
     private readonly job: Job,
     private readonly out: NodeJS.WriteStream,
-    intervalMs = out.isTTY ? 1000 : 5000,
+    intervalMs = out.isTTY ? 1000 : 2000,
   ) {
     this.timer = setInterval(() => this.print(), intervalMs);
     this.timer.unref?.();
@@ -50,7 +50,11 @@ export class ProgressReporter {
     else this.out.write(`${line}\n`);
   }
 
+  private stopped = false;
+
   stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
     clearInterval(this.timer);
     if (this.out.isTTY) this.out.write("\n");
     this.out.write(`${progressLine(this.job, performance.now() - this.started)}\n`);

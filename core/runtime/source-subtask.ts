@@ -87,6 +87,7 @@ export class SourceSubtask {
         if (!clock) this.splits.set(sb.split, (clock = { watermark: null, lastActive: now }));
         clock.lastActive = now;
         this.metrics.recordsIn += batch.rows.length;
+        this.metrics.recordsOut += batch.rows.length;
         await this.pushInWatermarkOrder(batch, marks, clock, now);
       }
       await this.emitWatermark(now);
