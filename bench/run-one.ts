@@ -19,4 +19,12 @@ const cpu = process.cpuUsage(cpu0);
 clearInterval(sampler);
 peak = Math.max(peak, process.memoryUsage().rss);
 rmSync(stateDir, { recursive: true, force: true });
-console.log(JSON.stringify({ cpuSeconds: (cpu.user + cpu.system) / 1e6, peakRssMb: peak / 1024 / 1024 }));
+// Counted by the operators themselves, so the table shows what really flowed.
+const ops = job.metrics.operators;
+const first = ops.filter((m) => m.operatorId.endsWith("-source"));
+const last = ops.filter((m) => m.operatorId.endsWith("-sink"));
+const sourceRecords = first.reduce((n, m) => n + m.recordsOut, 0);
+const sinkRecords = last.reduce((n, m) => n + m.recordsIn, 0);
+console.log(
+  JSON.stringify({ cpuSeconds: (cpu.user + cpu.system) / 1e6, peakRssMb: peak / 1024 / 1024, sourceRecords, sinkRecords }),
+);

@@ -45,6 +45,12 @@ function needsQuotes(tokens: Token[], i: number, state: { caseDepth: number; par
   return false;
 }
 
+/** Units node-sql-parser's grammar rejects after `INTERVAL '<n>'`, though streaming SQL writes them. */
+const FOLDED_INTERVAL_UNITS = new Set([
+  "microsecond", "microseconds", "millisecond", "milliseconds", "week", "weeks",
+  "seconds", "minutes", "hours", "days",
+]);
+
 export interface RewrittenText {
   text: string;
   /** Maps an offset in `text` to an offset in the original script. */
@@ -65,6 +71,17 @@ export function rewriteForParser(sql: string, start: number, end: number, prefix
     text += sql.slice(cursor, tok.start);
     marks.push({ at: text.length, original: tok.start });
     let out = sql.slice(tok.start, tok.end);
+    const unit = tokens[i + 2];
+    if (
+      isWord(tok, "interval") && tokens[i + 1]?.kind === "string" && unit?.kind === "word" &&
+      FOLDED_INTERVAL_UNITS.has(unit.text.toLowerCase())
+    ) {
+      // INTERVAL '2' MILLISECOND → INTERVAL '2 MILLISECOND', the form the grammar takes for any unit.
+      text += `INTERVAL '${tokens[i + 1]!.text.replace(/'/g, "''")} ${unit.text}'`;
+      cursor = unit.end;
+      i += 2;
+      continue;
+    }
     if (tok.kind === "word") {
       const lower = tok.text.toLowerCase();
       if (lower === "case") state.caseDepth++;

@@ -71,6 +71,10 @@ describe("names the grammar reserves", () => {
     const width = (p: ReturnType<typeof plan>) => (p.sinks[0]!.input as any).input.window.width;
     expect(width(a)).toBe(3_600_000_000);
     expect(width(b)).toBe(3_600_000_000);
+    for (const [text, micros] of [["'250' MILLISECOND", 250_000], ["'2' WEEKS", 14 * 86_400e6], ["'5' MICROSECONDS", 5]] as const) {
+      const p = plan(EVENTS + `SELECT tumble(INTERVAL ${text}) AS window, count(*) FROM events GROUP BY window;`);
+      expect(width(p)).toBe(micros);
+    }
   });
 });
 
