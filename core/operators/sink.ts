@@ -3,7 +3,7 @@
  * commit: prepare at the barrier (stored in the checkpoint), commit once the
  * checkpoint is durable, and commit again on restore (commits are idempotent).
  */
-import type { Batch, SinkWriter } from "../plugin-api/index.ts";
+import { crashPoint, type Batch, type SinkWriter } from "../plugin-api/index.ts";
 import type { Operator, OperatorContext } from "./operator.ts";
 
 interface SinkState {
@@ -46,6 +46,7 @@ export class SinkOperator implements Operator {
 
   async onCheckpointComplete(checkpointId: number, state: unknown): Promise<void> {
     const prepared = (state as SinkState | undefined)?.prepared;
+    crashPoint("sink-before-commit");
     if (this.writer.commit && prepared !== undefined && prepared !== null) await this.writer.commit(checkpointId, prepared);
   }
 

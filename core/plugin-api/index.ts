@@ -209,3 +209,20 @@ export function defineUdf(u: UdfDefinition): UdfDefinition {
 export function defineUdaf<S>(u: UdafDefinition<S>): UdafDefinition<S> {
   return u;
 }
+
+// ---------------------------------------------------------------- crash tests
+
+/**
+ * A named place where crash tests may kill the process. With
+ * `RUNNEL_CRASH_AT=name` (or `name:N` for the N-th time it is reached) the
+ * process kills itself with SIGKILL there, which is how tests hit the narrow
+ * windows (after a checkpoint completes but before a sink commits...) that
+ * random kills rarely find. Costs one comparison when unset.
+ */
+const crashAt = typeof process !== "undefined" ? process.env.RUNNEL_CRASH_AT : undefined;
+const crashSpec = crashAt ? { name: crashAt.split(":")[0]!, nth: Number(crashAt.split(":")[1] ?? 1) } : null;
+let crashHits = 0;
+export function crashPoint(name: string): void {
+  if (crashSpec === null || crashSpec.name !== name) return;
+  if (++crashHits >= crashSpec.nth) process.kill(process.pid, "SIGKILL");
+}

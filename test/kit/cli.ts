@@ -22,8 +22,8 @@ export function writeSql(dir: string, sql: string, name = "pipeline.sql"): strin
   return file;
 }
 
-export function startCli(args: string[], cwd = REPO) {
-  return Bun.spawn(["bun", CLI, ...args], { cwd, stdout: "pipe", stderr: "pipe", env: { ...process.env } });
+export function startCli(args: string[], cwd = REPO, env: Record<string, string> = {}) {
+  return Bun.spawn(["bun", CLI, ...args], { cwd, stdout: "pipe", stderr: "pipe", env: { ...process.env, ...env } });
 }
 
 export async function runCli(args: string[], options: { cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {

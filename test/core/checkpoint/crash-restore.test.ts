@@ -77,6 +77,23 @@ describe("kill -9 and restore", () => {
     });
   }
 
+  test("killed after a checkpoint completes but before the sink commits: the restore commits it once", async () => {
+    const dir = tempDir("runnel-crashpoint-");
+    const refOut = join(dir, "reference.jsonl");
+    expect((await runCli(["run", writeSql(dir, pipeline(refOut, 3000), "ref.sql"), "--quiet"])).code).toBe(0);
+    const out = join(dir, "out.jsonl");
+    const sqlFile = writeSql(dir, pipeline(out, 3000), "crash.sql");
+    const args = ["run", sqlFile, "--state-dir", join(dir, "state"), "--checkpoint-interval", "200ms", "--quiet"];
+    const crashed = startCli(args, undefined, { RUNNEL_CRASH_AT: "sink-before-commit:3" });
+    expect(await crashed.exited).not.toBe(0);
+    expect(crashed.signalCode).toBe("SIGKILL");
+    const committedBefore = lines(out).length;
+    const resumed = await runCli(args);
+    expect(resumed.code).toBe(0);
+    expect(lines(out)).toEqual(lines(refOut));
+    expect(committedBefore).toBeLessThan(lines(refOut).length);
+  });
+
   test("SIGTERM takes a final checkpoint; the same command resumes without loss or duplicates", async () => {
     const dir = tempDir("runnel-stop-");
     const out = join(dir, "out.jsonl");
