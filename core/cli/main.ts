@@ -89,7 +89,7 @@ async function run(argv: string[]): Promise<number> {
   const args = parseRunArgs(argv);
   const sql = readSql(args.file);
   const registry = await loadRegistry();
-  const pipeline = planSql(sql, registry);
+  const pipeline = planSql(sql, registry, { env: process.env });
 
   const tempState = args.stateDir ? null : mkdtempSync(join(tmpdir(), "runnel-state-"));
   const stateDir = resolve(args.stateDir ?? tempState!);
@@ -135,7 +135,7 @@ async function validate(argv: string[]): Promise<number> {
   const file = argv.find((a) => !a.startsWith("-"));
   if (!file) throw new UsageError("name the SQL file to validate");
   const registry = await loadRegistry();
-  const pipeline = planSql(readSql(file), registry);
+  const pipeline = planSql(readSql(file), registry, { env: process.env });
   const job = new Job(pipeline, registry, { parallelism: 1, stateDir: mkdtempSync(join(tmpdir(), "runnel-validate-")), checkpointIntervalMs: 0 });
   console.log(describeGraph(job.graph));
   return 0;

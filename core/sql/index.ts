@@ -8,12 +8,14 @@ import type { PluginRegistry } from "../registry/registry.ts";
 import { SqlError } from "./errors.ts";
 import { LexError } from "./lexer.ts";
 import { planSqlText } from "./planner.ts";
+import type { PlanContext } from "./tables.ts";
 
 export { SqlError, formatSqlError } from "./errors.ts";
+export type { PlanContext } from "./tables.ts";
 
-export function planSql(sql: string, registry: PluginRegistry): LogicalPipeline {
+export function planSql(sql: string, registry: PluginRegistry, context: PlanContext = {}): LogicalPipeline {
   try {
-    return planSqlText(sql, registry);
+    return planSqlText(sql, registry, context);
   } catch (err) {
     if (err instanceof LexError) throw new SqlError(err.message, err.offset);
     throw err;

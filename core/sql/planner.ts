@@ -25,7 +25,7 @@ import {
 import { lineColumn } from "./lexer.ts";
 import { parseAst, rewriteForParser, type RewrittenText } from "./parse.ts";
 import { parseStatements, type CreateView, type Insert, type TextRange } from "./statements.ts";
-import { buildTable } from "./tables.ts";
+import { buildTable, type PlanContext } from "./tables.ts";
 import { assignable, isNumeric } from "./types.ts";
 
 /** A planned relation: a plan node and the names its columns answer to. */
@@ -96,6 +96,7 @@ export class Planner {
   constructor(
     private readonly sql: string,
     private readonly registry: PluginRegistry,
+    private readonly context: PlanContext = {},
   ) {}
 
   plan(): LogicalPipeline {
@@ -106,7 +107,7 @@ export class Planner {
       if (s.kind === "create_table") {
         const key = s.name.toLowerCase();
         if (this.tables.has(key) || this.views.has(key)) throw new SqlError(`\`${s.name}\` is declared twice`, s.nameOffset);
-        this.tables.set(key, buildTable(this.sql, s, this.registry));
+        this.tables.set(key, buildTable(this.sql, s, this.registry, this.context));
       } else if (s.kind === "create_view") {
         const key = s.name.toLowerCase();
         if (this.tables.has(key) || this.views.has(key)) throw new SqlError(`\`${s.name}\` is declared twice`, s.offset);
@@ -713,6 +714,6 @@ export class Planner {
   }
 }
 
-export function planSqlText(sql: string, registry: PluginRegistry): LogicalPipeline {
-  return new Planner(sql, registry).plan();
+export function planSqlText(sql: string, registry: PluginRegistry, context: PlanContext = {}): LogicalPipeline {
+  return new Planner(sql, registry, context).plan();
 }

@@ -21,7 +21,32 @@ import { parseAst, rewriteForParser } from "./parse.ts";
 import type { CreateTable, OptionDecl, TextRange } from "./statements.ts";
 
 /** Options every table has, handled by the engine rather than by its connector. */
-export const COMMON_OPTIONS = ["connector", "type", "format", "bad_data", "idle_micros", "event_time_field", "watermark_field"] as const;
+export const COMMON_OPTIONS = [
+  "connector", "type", "format", "bad_data", "idle_micros", "event_time_field", "watermark_field", "connection_profile",
+] as const;
+
+/** What planning may look up outside the SQL text. */
+export interface PlanContext {
+  /** Options of a named connection profile (`connection_profile = 'name'`), or undefined if none has that name. */
+  connectionProfile?: (name: string) => { connector: string; options: Record<string, string> } | undefined;
+  /** Values for `{{ VAR }}` in option values; without it they stay as written. */
+  env?: Record<string, string | undefined>;
+}
+
+const ENV_REF = /\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g;
+
+/** Replaces `{{ VAR }}` in an option value from the environment, naming the option when a variable is unset. */
+function substituteEnv(o: OptionDecl, env: Record<string, string | undefined>): OptionDecl {
+  if (!o.value.includes("{{")) return o;
+  const value = o.value.replace(ENV_REF, (_, name: string) => {
+    const v = env[name];
+    if (v === undefined) {
+      throw new SqlError(`option '${o.key}' refers to the environment variable ${name}, which is not set; set it where the pipeline runs`, o.valueOffset, o.key);
+    }
+    return v;
+  });
+  return { ...o, value };
+}
 
 export const DEFAULT_IDLE_MICROS = 5 * 60 * 1_000_000;
 
@@ -68,17 +93,43 @@ function validateOptions(
   return out;
 }
 
-export function buildTable(sql: string, decl: CreateTable, registry: PluginRegistry): TableDef {
+export function buildTable(sql: string, decl: CreateTable, registry: PluginRegistry, context: PlanContext = {}): TableDef {
   const options = new Map<string, OptionDecl>();
   for (const o of decl.options) {
     if (options.has(o.key)) throw new SqlError(`option '${o.key}' is given twice`, o.keyOffset, o.key);
-    options.set(o.key, o);
+    options.set(o.key, context.env ? substituteEnv(o, context.env) : o);
   }
   const take = (key: string) => {
     const o = options.get(key);
     options.delete(key);
     return o;
   };
+  // A connection profile supplies options the table doesn't set itself (brokers, credentials...).
+  const profileOpt = take("connection_profile");
+  if (profileOpt) {
+    const profile = context.connectionProfile?.(profileOpt.value);
+    if (!profile) {
+      throw new SqlError(
+        `unknown connection profile '${profileOpt.value}'${context.connectionProfile ? "; create it first (createConnectionProfile)" : "; connection profiles exist only in the control plane"}`,
+        profileOpt.valueOffset,
+        "connection_profile",
+      );
+    }
+    const connectorName = options.get("connector")?.value;
+    if (connectorName && connectorName !== profile.connector) {
+      throw new SqlError(
+        `connection profile '${profileOpt.value}' is for connector '${profile.connector}', not '${connectorName}'`,
+        profileOpt.valueOffset,
+        "connection_profile",
+      );
+    }
+    for (const [key, value] of Object.entries(profile.options)) {
+      if (options.has(key)) continue;
+      const o = { key, value, keyOffset: profileOpt.valueOffset, valueOffset: profileOpt.valueOffset };
+      options.set(key, context.env ? substituteEnv(o, context.env) : o);
+    }
+    if (!connectorName) options.set("connector", { key: "connector", value: profile.connector, keyOffset: profileOpt.valueOffset, valueOffset: profileOpt.valueOffset });
+  }
   const connectorOpt = take("connector");
   const typeOpt = take("type");
   const formatOpt = take("format");

@@ -218,3 +218,41 @@ SELECT auction,
     expect(planError(EVENTS + "SELECT * FROM events a JOIN events b ON a.user_id = b.user_id;").message).toContain("joins are not supported yet");
   });
 });
+
+describe("connection profiles and environment variables in options", () => {
+  const profiles = {
+    connectionProfile: (name: string) =>
+      name === "local_files" ? { connector: "single_file", options: { path: "{{ RUNNEL_TEST_DIR }}/in.json", format: "json" } } : undefined,
+  };
+
+  test("a profile supplies the options the table leaves out; {{ VAR }} comes from the environment", () => {
+    const p = planSql(
+      `CREATE TABLE t (x INT) WITH (connection_profile = 'local_files', type = 'source');\nSELECT x FROM t;`,
+      registry,
+      { ...profiles, env: { RUNNEL_TEST_DIR: "/data" } },
+    );
+    const table = [...p.tables.values()].find((t) => t.name === "t")!;
+    expect(table.connector).toBe("single_file");
+    expect((table.options as any).path).toBe("/data/in.json");
+  });
+
+  test("an unknown profile, a profile of another connector and an unset variable are named", () => {
+    const err = (sql: string, env: Record<string, string> = {}) => {
+      try {
+        planSql(sql, registry, { ...profiles, env });
+      } catch (e) {
+        return (e as Error).message;
+      }
+      return "planned";
+    };
+    expect(err(`CREATE TABLE t (x INT) WITH (connection_profile = 'nope', type = 'source'); SELECT x FROM t;`)).toContain(
+      "unknown connection profile 'nope'",
+    );
+    expect(err(`CREATE TABLE t (x INT) WITH (connector = 'impulse', connection_profile = 'local_files', event_rate = '1'); SELECT x FROM t;`)).toContain(
+      "is for connector 'single_file', not 'impulse'",
+    );
+    expect(err(`CREATE TABLE t (x INT) WITH (connection_profile = 'local_files', type = 'source'); SELECT x FROM t;`)).toContain(
+      "RUNNEL_TEST_DIR, which is not set",
+    );
+  });
+});
