@@ -307,6 +307,8 @@ export class Job {
           log: this.log,
           fields: table.inferColumns || table.fields.length === 0 ? fields : table.fields,
           format: this.serializerFor(table, fields),
+          formatName: table.format?.name,
+          formatOptions: table.format?.options,
           updating,
           restored: restored ?? undefined,
         }),

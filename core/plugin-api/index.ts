@@ -103,6 +103,13 @@ export interface SinkContext<O> extends ConnectorContextBase<O> {
   /** The columns of incoming rows. */
   fields: Field[];
   format?: Serializer;
+  /**
+   * The table's format by name, with its validated options. Sinks that write
+   * whole files (Parquet, whose encoding is per file rather than per record)
+   * read these instead of `format`.
+   */
+  formatName?: string;
+  formatOptions?: Record<string, unknown>;
   /** True when the input is an updating stream (rows carry ops). */
   updating: boolean;
   /** State of this subtask from the last checkpoint, if restoring. */

@@ -1,0 +1,119 @@
+/**
+ * How rows become file bytes: Parquet row groups (resumable from a
+ * checkpointed footer state) or newline-delimited records from a record
+ * format such as json, optionally gzip (one gzip member per flush, which
+ * every gzip reader reads as one stream).
+ */
+import { gzipSync } from "node:zlib";
+import type { Batch, Serializer } from "../../core/plugin-api/index.ts";
+import type { ParquetFileEncoder, ParquetFileFormat, ParquetFileState } from "../format-parquet/index.ts";
+
+export interface FileEncoder {
+  /** Adds rows i in [from, to) of the batch; `pick` selects a subset when partitioned. */
+  add(batch: Batch, i: number): void;
+  /** Whether enough is buffered to write it out now. */
+  readonly full: boolean;
+  readonly bufferedRows: number;
+  /** Bytes of the file produced so far (flushed). */
+  readonly writtenBytes: number;
+  /** Encodes what is buffered (a Parquet row group; a block of lines). */
+  flush(): Uint8Array | null;
+  /** The bytes that end the file (Parquet footer); flush first. */
+  footer(): Uint8Array;
+  /** What a restarted process needs to write the footer; flush first. */
+  state(): unknown;
+}
+
+export interface EncoderFactory {
+  readonly ext: string;
+  create(restored?: unknown): FileEncoder;
+}
+
+const EMPTY = new Uint8Array(0);
+
+class ParquetEncoder implements FileEncoder {
+  constructor(
+    private readonly enc: ParquetFileEncoder,
+    private readonly rowGroupSize: number,
+  ) {}
+  add(batch: Batch, i: number): void {
+    this.enc.add(batch.rows[i]!);
+  }
+  get full(): boolean {
+    return this.enc.bufferedRows >= this.rowGroupSize;
+  }
+  get bufferedRows(): number {
+    return this.enc.bufferedRows;
+  }
+  get writtenBytes(): number {
+    return this.enc.writtenBytes;
+  }
+  flush(): Uint8Array | null {
+    return this.enc.flushRowGroup();
+  }
+  footer(): Uint8Array {
+    return this.enc.footer();
+  }
+  state(): ParquetFileState {
+    return this.enc.state();
+  }
+}
+
+const FLUSH_CHARS = 1 << 20;
+const decoder = new TextDecoder();
+
+class LinesEncoder implements FileEncoder {
+  private text = "";
+  private rows = 0;
+  private written: number;
+  constructor(
+    private readonly format: Serializer,
+    private readonly gzip: boolean,
+    restored?: { written: number },
+  ) {
+    this.written = restored?.written ?? 0;
+  }
+  add(batch: Batch, i: number): void {
+    const v = this.format.serialize(batch.rows[i]!, batch.ops?.[i], batch.before?.[i]);
+    this.text += (typeof v === "string" ? v : decoder.decode(v)) + "\n";
+    this.rows++;
+  }
+  get full(): boolean {
+    return this.text.length >= FLUSH_CHARS;
+  }
+  get bufferedRows(): number {
+    return this.rows;
+  }
+  get writtenBytes(): number {
+    return this.written;
+  }
+  flush(): Uint8Array | null {
+    if (this.rows === 0) return null;
+    const raw = Buffer.from(this.text, "utf8");
+    const out = this.gzip ? gzipSync(raw) : raw;
+    this.text = "";
+    this.rows = 0;
+    this.written += out.length;
+    return out;
+  }
+  footer(): Uint8Array {
+    return EMPTY;
+  }
+  state(): { written: number } {
+    return { written: this.written };
+  }
+}
+
+export function parquetEncoders(format: ParquetFileFormat): EncoderFactory {
+  return {
+    ext: "parquet",
+    create: (restored) => new ParquetEncoder(format.encoder(restored as ParquetFileState | undefined), format.rowGroupSize),
+  };
+}
+
+export function lineEncoders(format: Serializer, gzip: boolean, ext: string): EncoderFactory {
+  return {
+    ext: gzip ? `${ext}.gz` : ext,
+    create: (restored) => new LinesEncoder(format, gzip, restored as { written: number } | undefined),
+  };
+}

@@ -1,0 +1,249 @@
+/**
+ * The filesystem sink's writer: one open file per partition, rolled by size,
+ * age or inactivity, made visible exactly once through the engine's two-phase
+ * commit.
+ *
+ * At a barrier every open file ends its current block (a Parquet row group),
+ * its storage uploads what fills whole parts (S3) or fsyncs (local), and the
+ * checkpoint keeps what finishing it needs: storage progress (upload id, part
+ * ETags, the bytes not yet uploaded) and the encoder's footer state. Files
+ * rolled since the last barrier are fully written but invisible; they are the
+ * prepared commit, made visible (CompleteMultipartUpload / rename) once the
+ * checkpoint is complete. After a crash the restored writer finishes every file
+ * the checkpoint had open from that state (a file finished before is detected
+ * and left alone), and aborts unfinished uploads / deletes staging files of
+ * its own that no checkpoint knows.
+ */
+import { crashPoint, type Batch, type SinkContext, type SinkWriter } from "../../core/plugin-api/index.ts";
+import type { EncoderFactory, FileEncoder } from "./encoders.ts";
+import { compileTimePattern, FileNamer, partitionValue } from "./paths.ts";
+import { stateId, type FileTarget, type ReadyFile, type Storage, type TargetState } from "./storage.ts";
+
+export interface RollingPolicy {
+  /** Roll once a file holds this many bytes. */
+  fileSize: number | null;
+  /** Roll a file this long (µs) after it was opened. */
+  intervalMicros: number | null;
+  /** Roll a file that got no row for this long (µs). */
+  inactivityMicros: number | null;
+}
+
+export interface SinkSettings {
+  rolling: RollingPolicy;
+  timePattern: string | null;
+  partitionFields: string[];
+  prefix: string;
+  suffix: string;
+}
+
+interface OpenFile {
+  partition: string;
+  target: FileTarget;
+  encoder: FileEncoder;
+  openedAt: number;
+  lastWriteAt: number;
+}
+
+interface OpenFileState {
+  partition: string;
+  target: TargetState;
+  encoder: unknown;
+}
+
+/** What the checkpoint keeps of this writer (besides the prepared commit). */
+export interface FileSinkSnapshot {
+  version: 1;
+  open: OpenFileState[];
+  /** The files prepared at this checkpoint, so a restore does not take their uploads for orphans. */
+  committing: ReadyFile[];
+}
+
+export interface FileSinkPrepared {
+  version: 1;
+  files: ReadyFile[];
+}
+
+export class FileSystemSinkWriter implements SinkWriter {
+  private readonly files = new Map<string, OpenFile>();
+  private ready: ReadyFile[] = [];
+  private lastPrepared: FileSinkPrepared | null = null;
+  private lastPreparedId = -1;
+  private wroteSincePrepare = false;
+  private readonly namer: FileNamer;
+  private readonly partitionOf: ((batch: Batch, i: number) => string) | null;
+
+  private constructor(
+    private readonly ctx: SinkContext<unknown>,
+    private readonly storage: Storage,
+    private readonly encoders: EncoderFactory,
+    private readonly settings: SinkSettings,
+  ) {
+    this.namer = new FileNamer(settings.prefix, settings.suffix, encoders.ext, ctx.subtaskIndex);
+    this.partitionOf = compilePartitioner(ctx, settings);
+  }
+
+  static async create(ctx: SinkContext<unknown>, storage: Storage, encoders: EncoderFactory, settings: SinkSettings): Promise<FileSystemSinkWriter> {
+    await storage.check();
+    const w = new FileSystemSinkWriter(ctx, storage, encoders, settings);
+    await w.recover(ctx.restored as FileSinkSnapshot | undefined | null);
+    return w;
+  }
+
+  /** Finishes the files the restored checkpoint had open, then removes what no checkpoint knows. */
+  private async recover(restored: FileSinkSnapshot | undefined | null): Promise<void> {
+    const known = new Set<string>();
+    if (restored && restored.version === 1) {
+      for (const f of restored.committing) known.add(stateId(f));
+      for (const f of restored.open) {
+        known.add(stateId(f.target));
+        const encoder = this.encoders.create(f.encoder);
+        const ready = await this.storage.finishFrom(f.target, encoder.footer());
+        crashPoint("filesystem-during-recovery");
+        if (ready) await this.storage.complete(ready);
+      }
+    }
+    const { subtaskIndex, parallelism } = this.ctx;
+    const removed = await this.storage.cleanup(known, (name) => {
+      const owner = this.namer.ownerOf(name);
+      return owner !== null && owner % parallelism === subtaskIndex;
+    });
+    if (removed > 0) this.ctx.log.info(`filesystem sink ${this.ctx.tableName}[${subtaskIndex}]: removed ${removed} unfinished file(s) of an earlier run that no checkpoint covers`);
+  }
+
+  async write(batch: Batch): Promise<void> {
+    const n = batch.rows.length;
+    if (n === 0) return;
+    this.wroteSincePrepare = true;
+    const now = Date.now() * 1000;
+    if (this.partitionOf === null) {
+      const file = this.files.get("") ?? (await this.openFile("", now));
+      const enc = file.encoder;
+      for (let i = 0; i < n; i++) {
+        enc.add(batch, i);
+        if (enc.full) await this.flush(file);
+      }
+      file.lastWriteAt = now;
+      await this.maybeRoll(file, now);
+      return;
+    }
+    const touched = new Set<OpenFile>();
+    for (let i = 0; i < n; i++) {
+      const partition = this.partitionOf(batch, i);
+      const file = this.files.get(partition) ?? (await this.openFile(partition, now));
+      file.encoder.add(batch, i);
+      touched.add(file);
+      if (file.encoder.full) await this.flush(file);
+    }
+    for (const file of touched) {
+      file.lastWriteAt = now;
+      await this.maybeRoll(file, now);
+    }
+  }
+
+  private async openFile(partition: string, now: number): Promise<OpenFile> {
+    const name = this.namer.next();
+    const target = await this.storage.open(partition ? `${partition}/${name}` : name);
+    const file: OpenFile = { partition, target, encoder: this.encoders.create(), openedAt: now, lastWriteAt: now };
+    this.files.set(partition, file);
+    return file;
+  }
+
+  private async flush(file: OpenFile): Promise<void> {
+    const bytes = file.encoder.flush();
+    if (bytes) await file.target.append(bytes);
+  }
+
+  private async maybeRoll(file: OpenFile, now: number): Promise<boolean> {
+    const r = this.settings.rolling;
+    if (
+      (r.fileSize !== null && file.target.size >= r.fileSize) ||
+      (r.intervalMicros !== null && now - file.openedAt >= r.intervalMicros) ||
+      (r.inactivityMicros !== null && now - file.lastWriteAt >= r.inactivityMicros)
+    ) {
+      await this.roll(file);
+      return true;
+    }
+    return false;
+  }
+
+  /** Writes the file's last bytes; it becomes visible when the next checkpoint commits. */
+  private async roll(file: OpenFile): Promise<void> {
+    this.files.delete(file.partition);
+    const rest = file.encoder.flush();
+    const footer = file.encoder.footer();
+    const last = rest ? Buffer.concat([rest, footer]) : footer;
+    const ready = await file.target.finish(last);
+    crashPoint("filesystem-during-rollover");
+    this.ready.push(ready);
+  }
+
+  async prepareCommit(checkpointId: number): Promise<FileSinkPrepared | null> {
+    const now = Date.now() * 1000;
+    for (const file of [...this.files.values()]) {
+      if (await this.maybeRoll(file, now)) continue;
+      await this.flush(file);
+    }
+    const prepared: FileSinkPrepared = { version: 1, files: this.ready };
+    this.ready = [];
+    this.lastPrepared = prepared;
+    this.lastPreparedId = checkpointId;
+    this.wroteSincePrepare = false;
+    return prepared.files.length > 0 ? prepared : null;
+  }
+
+  /** Synchronous: the engine stores what it returns. Whole parts were uploaded as they filled. */
+  snapshot(): FileSinkSnapshot {
+    const open: OpenFileState[] = [];
+    for (const file of this.files.values()) {
+      open.push({ partition: file.partition, target: file.target.checkpoint(), encoder: file.encoder.state() });
+    }
+    return { version: 1, open, committing: this.lastPrepared?.files ?? [] };
+  }
+
+  async commit(checkpointId: number, prepared: unknown): Promise<void> {
+    const p = prepared as FileSinkPrepared;
+    if (p?.version !== 1) throw new Error(`filesystem sink: checkpoint ${checkpointId} holds a prepared commit of an unknown version`);
+    for (const f of p.files) {
+      await this.storage.complete(f);
+      crashPoint("filesystem-after-complete");
+    }
+  }
+
+  /**
+   * After the final checkpoint committed and nothing was written since, the
+   * open files hold exactly what that checkpoint covers: finishing them now is
+   * what a restore from it would do. Otherwise (a failure) they are left for
+   * the restore, which finishes them from the checkpoint.
+   */
+  async close(): Promise<void> {
+    // A failed job aborts the signal before closing its operators.
+    if (this.ctx.signal.aborted || this.wroteSincePrepare || this.lastPreparedId < 0) return;
+    for (const file of [...this.files.values()]) {
+      await this.roll(file);
+    }
+    const ready = this.ready;
+    this.ready = [];
+    for (const f of ready) await this.storage.complete(f);
+  }
+}
+
+function compilePartitioner(ctx: SinkContext<unknown>, s: SinkSettings): ((batch: Batch, i: number) => string) | null {
+  const time = s.timePattern ? compileTimePattern(s.timePattern) : null;
+  const cols = s.partitionFields.map((name) => {
+    const at = ctx.fields.findIndex((f) => f.name === name);
+    const idx = at >= 0 ? at : ctx.fields.findIndex((f) => f.name.toLowerCase() === name.toLowerCase());
+    if (idx < 0) {
+      throw new Error(
+        `filesystem sink ${ctx.tableName}: option 'partitioning.fields' names column '${name}', which the table does not have; columns: ${ctx.fields.map((f) => f.name).join(", ")}`,
+      );
+    }
+    return { name: ctx.fields[idx]!.name, idx };
+  });
+  if (!time && cols.length === 0) return null;
+  return (batch, i) => {
+    const parts: string[] = [];
+    if (time) parts.push(time(batch.times[i]!));
+    for (const c of cols) parts.push(`${c.name}=${partitionValue(batch.rows[i]![c.idx])}`);
+    return parts.join("/");
+  };
+}
