@@ -51,6 +51,7 @@ CREATE TABLE "jobs" (
 	"running_parallelism" integer,
 	"tasks" integer,
 	"restarts" integer DEFAULT 0 NOT NULL,
+	"restart_requested" boolean DEFAULT false NOT NULL,
 	"ignore_state" boolean DEFAULT false NOT NULL,
 	"failure_message" text,
 	"start_time" bigint,

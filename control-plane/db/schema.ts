@@ -58,6 +58,8 @@ export const jobs = pgTable(
     runningParallelism: integer("running_parallelism"),
     tasks: integer("tasks"),
     restarts: integer("restarts").notNull().default(0),
+    /** A restart was asked for: stop with a checkpoint (if running) and start again. */
+    restartRequested: boolean("restart_requested").notNull().default(false),
     /** Restart from scratch next time (restart with ignoreState). */
     ignoreState: boolean("ignore_state").notNull().default(false),
     failureMessage: text("failure_message"),

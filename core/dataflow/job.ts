@@ -12,7 +12,7 @@ import type { Operator, OperatorContext } from "../operators/operator.ts";
 import { SinkOperator } from "../operators/sink.ts";
 import { UpdatingAggregate } from "../operators/updating-aggregate.ts";
 import { SessionWindowAggregate, SlidingWindowAggregate, type AggregateSpec, type RowFn } from "../operators/window-aggregate.ts";
-import type { Field, PluginLogger, Row, SinkWriter, SourceReader } from "../plugin-api/index.ts";
+import type { Deserializer, Field, PluginLogger, Row, Serializer, SinkWriter, SourceReader } from "../plugin-api/index.ts";
 import type { Expr } from "../expr/expr.ts";
 import type { AggregateCall, LogicalPipeline, PlanNode, TableDef } from "../plan/logical.ts";
 import type { PluginRegistry } from "../registry/registry.ts";
@@ -42,6 +42,29 @@ export class JobError extends Error {
 }
 
 const CHANNEL_CAPACITY = 16;
+
+// Encoded sizes for the byte counters (string length for text, which is bytes for ASCII).
+const sizeOf = (data: string | Uint8Array) => (typeof data === "string" ? data.length : data.byteLength);
+
+function countBytesIn(d: Deserializer, metrics: OperatorMetrics): Deserializer {
+  return {
+    deserialize(data) {
+      metrics.bytesIn += sizeOf(data);
+      return d.deserialize(data);
+    },
+  };
+}
+
+function countBytesOut(s: Serializer | undefined, metrics: OperatorMetrics): Serializer | undefined {
+  if (!s) return undefined;
+  return {
+    serialize(row, op, before) {
+      const out = s.serialize(row, op, before);
+      metrics.bytesOut += sizeOf(out);
+      return out;
+    },
+  };
+}
 
 export class Job {
   readonly graph: PhysicalGraph;
@@ -75,6 +98,11 @@ export class Job {
 
   get lastCheckpoint() {
     return this.coordinator?.lastCompleted ?? null;
+  }
+
+  /** Starts a checkpoint now (when something outside, like the control plane, paces them). */
+  checkpoint(): void {
+    this.coordinator?.trigger("continue");
   }
 
   /** Requests a final checkpoint and a stop; `run()` resolves once it is committed. */
@@ -306,7 +334,7 @@ export class Job {
           signal: this.abort.signal,
           log: this.log,
           fields: table.inferColumns || table.fields.length === 0 ? fields : table.fields,
-          format: this.serializerFor(table, fields),
+          format: countBytesOut(this.serializerFor(table, fields), ctx.metrics),
           formatName: table.format?.name,
           formatOptions: table.format?.options,
           updating,
@@ -348,7 +376,7 @@ export class Job {
       signal: this.abort.signal,
       log: this.log,
       fields: table.fields,
-      format: deserializer,
+      format: deserializer && countBytesIn(deserializer, metrics),
       restored: positions,
       badRecord: (position, error) => {
         const message = error instanceof Error ? error.message : String(error);

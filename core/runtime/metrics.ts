@@ -3,6 +3,9 @@ export class OperatorMetrics {
   recordsIn = 0;
   recordsOut = 0;
   batchesIn = 0;
+  /** Bytes of encoded records read by a source's format / written by a sink's format. */
+  bytesIn = 0;
+  bytesOut = 0;
   /** The subtask's current watermark (µs), or null before the first one. */
   watermark: number | null = null;
   idle = false;

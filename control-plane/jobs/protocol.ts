@@ -1,0 +1,48 @@
+/** Messages between the control plane and a job's worker process (Bun IPC, JSON). */
+
+export interface WorkerConfig {
+  jobId: string;
+  runId: number;
+  query: string;
+  parallelism: number;
+  /** The job's state directory (checkpoints); shared across runs so a restart restores. */
+  stateDir: string;
+  /** UDF modules to load before planning. */
+  udfs: { name: string; definition: string }[];
+  /** Connection profiles by name, secrets included (the worker needs them; it never logs them). */
+  profiles: Record<string, { connector: string; options: Record<string, string> }>;
+  /** Start from scratch: ignore checkpoints in the state directory. */
+  ignoreState: boolean;
+  /** Milliseconds between heartbeats (which carry metrics). */
+  heartbeatMs: number;
+}
+
+export interface OperatorMetricsMessage {
+  operatorId: string;
+  operatorName: string;
+  subtaskIndex: number;
+  recordsIn: number;
+  recordsOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  watermark: number | null;
+  backpressureMs: number;
+  lateDropped: number;
+  badRecords: number;
+}
+
+export type WorkerMessage =
+  | { type: "planned"; tasks: number; graph: string }
+  | { type: "running"; restoredCheckpoint: number | null }
+  | { type: "heartbeat"; metrics: OperatorMetricsMessage[] }
+  | { type: "checkpoint"; checkpointId: number; at: number; durationMs: number; then: string }
+  /** Preview rows published by a completed checkpoint (exactly once per checkpoint id). */
+  | { type: "output"; checkpointId: number; writer: number; lines: string[] }
+  | { type: "finished" }
+  | { type: "stopped"; checkpointId: number | null }
+  | { type: "failed"; message: string; userError: boolean };
+
+export type ControlMessage =
+  | { type: "checkpoint" }
+  /** checkpoint: final checkpoint then exit; immediate: exit now without one. */
+  | { type: "stop"; mode: "checkpoint" | "immediate" };

@@ -1,0 +1,125 @@
+/**
+ * A job's worker process: plans the pipeline, runs the engine, and talks to the
+ * control plane over IPC — heartbeats with metrics, completed checkpoints,
+ * preview rows (published only when the checkpoint that covers them completes,
+ * so a restart never shows a row twice), and how the run ended. Checkpoints are
+ * paced by the control plane. If the control plane goes away, the worker stops
+ * immediately; the next owner restores from the last checkpoint.
+ */
+import { join } from "node:path";
+import { rmSync } from "node:fs";
+import { Job, JobError } from "../../core/dataflow/job.ts";
+import { describeGraph } from "../../core/dataflow/graph.ts";
+import { createRegistry } from "../../core/registry/loader.ts";
+import { planSql, SqlError, formatSqlError } from "../../core/sql/index.ts";
+import { RowOp, type Batch, type Field, type SinkWriter } from "../../core/plugin-api/index.ts";
+import { previewSerializer } from "../../core/cli/preview.ts";
+import type { ControlMessage, OperatorMetricsMessage, WorkerConfig, WorkerMessage } from "./protocol.ts";
+import { loadUdfs } from "./udf-modules.ts";
+
+const send = (m: WorkerMessage) => process.send?.(m);
+/** Preview writers in creation order (one per subtask), so a re-commit is recognisable. */
+let previewWriters = 0;
+
+async function main(): Promise<void> {
+  const config = JSON.parse(process.env.RUNNEL_WORKER_CONFIG ?? "null") as WorkerConfig | null;
+  if (!config) throw new Error("RUNNEL_WORKER_CONFIG is not set; workers are started by the control plane");
+  if (config.ignoreState) rmSync(join(config.stateDir, "checkpoints"), { recursive: true, force: true });
+
+  const registry = await createRegistry();
+  await loadUdfs(registry, config.udfs, join(config.stateDir, "udfs"));
+  const pipeline = planSql(config.query, registry, {
+    env: process.env,
+    connectionProfile: (name) => config.profiles[name],
+  });
+
+  const job = new Job(pipeline, registry, {
+    jobId: config.jobId,
+    parallelism: config.parallelism,
+    stateDir: config.stateDir,
+    checkpointIntervalMs: 0,
+    preview: (fields, updating) => transactionalPreview(registry, fields, updating),
+    log: { info: (m) => console.error(m), warn: (m) => console.error(m) },
+  });
+  send({ type: "planned", tasks: job.graph.stages.reduce((n, s) => n + s.parallelism, 0), graph: describeGraph(job.graph) });
+
+  let lastReported = 0;
+  const heartbeat = (then = "continue") => {
+    const cp = job.metrics.lastCheckpoint;
+    if (cp && cp.id > lastReported) {
+      lastReported = cp.id;
+      send({ type: "checkpoint", checkpointId: cp.id, at: cp.at, durationMs: cp.durationMs, then });
+    }
+    send({ type: "heartbeat", metrics: job.metrics.operators.map(operatorMetrics) });
+  };
+  const timer = setInterval(() => heartbeat(), config.heartbeatMs);
+
+  process.on("message", (m: ControlMessage) => {
+    if (m.type === "checkpoint") job.checkpoint();
+    else if (m.type === "stop" && m.mode === "checkpoint") job.stop();
+    else if (m.type === "stop") process.exit(0);
+  });
+  // Orphaned (the control plane died): stop at once; the next owner restores from the last checkpoint.
+  process.on("disconnect", () => process.exit(0));
+
+  const running = job.run();
+  send({ type: "running", restoredCheckpoint: job.restoredCheckpoint });
+  const outcome = await running;
+  clearInterval(timer);
+  heartbeat(outcome);
+  if (outcome === "end") send({ type: "finished" });
+  else send({ type: "stopped", checkpointId: job.lastCheckpoint?.id ?? null });
+  // The IPC channel would keep the process alive; leave once the last message is out.
+  setTimeout(() => process.exit(0), 50);
+}
+
+function operatorMetrics(m: any): OperatorMetricsMessage {
+  return {
+    operatorId: m.operatorId,
+    operatorName: m.operatorName,
+    subtaskIndex: m.subtaskIndex,
+    recordsIn: m.recordsIn,
+    recordsOut: m.recordsOut,
+    bytesIn: m.bytesIn,
+    bytesOut: m.bytesOut,
+    watermark: m.watermark,
+    backpressureMs: m.backpressureMs,
+    lateDropped: m.lateDropped,
+    badRecords: m.badRecords,
+  };
+}
+
+/** Preview rows staged per checkpoint and published when it completes (two-phase, like any exactly-once sink). */
+function transactionalPreview(registry: Parameters<typeof previewSerializer>[0], fields: Field[], updating: boolean): SinkWriter {
+  const serializer = previewSerializer(registry, fields, updating);
+  const writer = previewWriters++;
+  const decoder = new TextDecoder();
+  let staged: string[] = [];
+  return {
+    write(batch: Batch) {
+      for (let i = 0; i < batch.rows.length; i++) {
+        const encoded = serializer.serialize(batch.rows[i]!, batch.ops?.[i] as RowOp | undefined, batch.before?.[i]);
+        staged.push(typeof encoded === "string" ? encoded : decoder.decode(encoded));
+      }
+    },
+    prepareCommit() {
+      const lines = staged;
+      staged = [];
+      return { lines };
+    },
+    commit(checkpointId, prepared) {
+      const lines = (prepared as { lines: string[] }).lines;
+      if (lines.length > 0) send({ type: "output", checkpointId, writer, lines });
+    },
+  };
+}
+
+main().catch((err) => {
+  const userError = err instanceof SqlError || err instanceof JobError || err?.name === "UdfDefinitionError";
+  const config = JSON.parse(process.env.RUNNEL_WORKER_CONFIG ?? "null") as WorkerConfig | null;
+  const message = err instanceof SqlError && config ? formatSqlError(err, config.query) : err instanceof Error ? err.message : String(err);
+  if (!userError) console.error(err);
+  send({ type: "failed", message, userError });
+  // Let the IPC message leave before exiting.
+  setTimeout(() => process.exit(1), 50);
+});

@@ -1,0 +1,77 @@
+/**
+ * Connection profiles: reusable connection settings (brokers, credentials) for
+ * a connector, referred to from SQL as `connection_profile = 'name'`. Secrets
+ * are write-only: stored, handed to workers, never returned or logged.
+ */
+import { eq } from "drizzle-orm";
+import { connectionProfiles, pipelines } from "../db/schema.ts";
+import type { Services } from "./context.ts";
+import { notFound, UserError } from "./errors.ts";
+import { newId, nowMicros } from "./ids.ts";
+
+export type ProfileRow = typeof connectionProfiles.$inferSelect;
+
+/** What the API shows: no secret values. */
+export const publicProfile = (p: ProfileRow) => ({
+  id: p.id,
+  name: p.name,
+  connector: p.connector,
+  config: p.config,
+  secretKeys: Object.keys(p.secrets).sort(),
+  createdAt: p.createdAt,
+});
+
+function stringMap(value: unknown, field: string): Record<string, string> {
+  if (value === undefined || value === null) return {};
+  if (typeof value !== "object" || Array.isArray(value)) throw new UserError(`${field} must be an object of option names to values`, "option", { option: field });
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (typeof v !== "string" && typeof v !== "number" && typeof v !== "boolean") {
+      throw new UserError(`${field}.${k} must be a string, number or boolean`, "option", { option: `${field}.${k}` });
+    }
+    out[k] = String(v);
+  }
+  return out;
+}
+
+export async function listProfiles(services: Services) {
+  return (await services.db.select().from(connectionProfiles).orderBy(connectionProfiles.name)).map(publicProfile);
+}
+
+export async function createProfile(services: Services, input: { name: string; connector: string; config: unknown; secrets?: unknown }) {
+  if (!/^[A-Za-z0-9_.-]+$/.test(input.name ?? "")) throw new UserError(`profile name '${input.name}' may hold letters, digits, _ . -`, "option", { option: "name" });
+  const connector = services.registry.connector(input.connector);
+  if (!connector) {
+    const known = [...services.registry.connectors.keys()].sort().join(", ");
+    throw new UserError(`unknown connector '${input.connector}'; available connectors: ${known}`, "option", { option: "connector" });
+  }
+  const config = stringMap(input.config, "config");
+  const secrets = stringMap(input.secrets, "secrets");
+  // Every key must be an option of the connector (values are checked when a table uses the profile,
+  // since `{{ ENV }}` references are resolved only where the job runs).
+  for (const key of [...Object.keys(config), ...Object.keys(secrets)]) {
+    if (!(key in connector.options)) {
+      throw new UserError(
+        `unknown option '${key}' for connector '${connector.name}'. Valid options: ${Object.keys(connector.options).sort().join(", ")}`,
+        "option",
+        { option: key },
+      );
+    }
+  }
+  const [existing] = await services.db.select().from(connectionProfiles).where(eq(connectionProfiles.name, input.name));
+  if (existing) throw new UserError(`a connection profile named '${input.name}' exists already`, "conflict");
+  const [row] = await services.db
+    .insert(connectionProfiles)
+    .values({ id: newId("cp"), name: input.name, connector: connector.name, config, secrets, createdAt: nowMicros() })
+    .returning();
+  return publicProfile(row!);
+}
+
+export async function deleteProfile(services: Services, id: string) {
+  const [row] = await services.db.select().from(connectionProfiles).where(eq(connectionProfiles.id, id));
+  if (!row) throw notFound("connection profile", id);
+  const users = (await services.db.select({ id: pipelines.id, query: pipelines.query }).from(pipelines)).filter((p) => p.query.includes(`'${row.name}'`));
+  if (users.length) throw new UserError(`connection profile '${row.name}' is used by pipeline ${users.map((u) => u.id).join(", ")}`, "conflict");
+  await services.db.delete(connectionProfiles).where(eq(connectionProfiles.id, id));
+  return publicProfile(row);
+}
