@@ -98,8 +98,9 @@ export class FileSystemSinkWriter implements SinkWriter {
         known.add(stateId(f.target));
         const encoder = this.encoders.create(f.encoder);
         const ready = await this.storage.finishFrom(f.target, encoder.footer());
-        crashPoint("filesystem-during-recovery");
+        crashPoint("filesystem-recovery-before-complete");
         if (ready) await this.storage.complete(ready);
+        crashPoint("filesystem-recovery-after-complete");
       }
     }
     const { subtaskIndex, parallelism } = this.ctx;
