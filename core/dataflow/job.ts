@@ -120,6 +120,7 @@ export class Job {
           `use another --state-dir, or delete that one to start from scratch`,
       );
     }
+    await this.preflight();
     const runners = await this.instantiate();
     if (this.stopRequested) this.coordinator.requestStop();
     this.coordinator.startPeriodic(this.options.checkpointIntervalMs);
@@ -146,6 +147,33 @@ export class Job {
           await chain.close();
         } catch (err) {
           if (!failure) this.log.warn(`closing an operator failed: ${(err as Error).message}`);
+        }
+      }
+    }
+  }
+
+  /** Runs the connectors' preflight checks (reachability, timeouts against the checkpoint interval). */
+  async preflight(): Promise<void> {
+    const roles = new Map<TableDef, Set<"source" | "sink">>();
+    for (const node of this.graph.stages.flatMap((s) => s.nodes)) {
+      const table = node.kind === "source" ? (node.plan as Extract<PlanNode, { kind: "source" }>).table : node.kind === "sink" ? node.sink?.table : null;
+      if (!table?.connector) continue;
+      const set = roles.get(table) ?? new Set();
+      set.add(node.kind === "source" ? "source" : "sink");
+      roles.set(table, set);
+    }
+    const settings = { checkpointIntervalMs: this.options.checkpointIntervalMs, parallelism: this.options.parallelism };
+    for (const [table, set] of roles) {
+      if (table.metadata && set.has("sink")) {
+        throw new JobError(`table ${table.name}: its METADATA FROM columns are read-only, so it cannot be written to; insert into a table without them`);
+      }
+      const connector = this.registry.connector(table.connector!);
+      if (!connector?.preflight) continue;
+      for (const role of set) {
+        try {
+          await connector.preflight({ name: table.name, options: table.options, fields: table.fields, role }, settings);
+        } catch (err) {
+          throw new JobError(`table ${table.name}: ${(err as Error).message}`);
         }
       }
     }
@@ -364,7 +392,9 @@ export class Job {
     if (table.format) {
       const format = this.registry.format(table.format.name);
       if (!format?.deserializer) throw new JobError(`format '${table.format.name}' cannot read (table ${table.name})`);
-      deserializer = format.deserializer({ options: table.format.options, fields: table.fields });
+      // The format fills the columns before the METADATA FROM ones; the reader appends those.
+      const formatFields = table.metadata ? table.fields.slice(0, table.fields.length - table.metadata.length) : table.fields;
+      deserializer = format.deserializer({ options: table.format.options, fields: formatFields });
     }
     const positions: Record<string, unknown> = {};
     for (const s of restored ?? []) if (s) Object.assign(positions, s.splits);
@@ -378,6 +408,7 @@ export class Job {
       fields: table.fields,
       format: deserializer && countBytesIn(deserializer, metrics),
       restored: positions,
+      metadata: table.metadata,
       badRecord: (position, error) => {
         const message = error instanceof Error ? error.message : String(error);
         if (table.badData === "drop") {

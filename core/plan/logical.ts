@@ -17,6 +17,11 @@ export interface TableDef {
   connector?: string;
   /** Physical columns: what the source fills or the sink receives, in row order. */
   fields: Field[];
+  /**
+   * Keys of the `METADATA FROM` columns, which are the last `metadata.length`
+   * physical columns (the connector fills them; the format fills the others).
+   */
+  metadata?: string[];
   /** Generated columns, appended after the physical ones; exprs read the physical row. */
   virtual: { field: Field; expr: Expr }[];
   /** Connector options, validated and coerced by the connector's option schema. */

@@ -71,6 +71,12 @@ export interface SourceContext<O> extends ConnectorContextBase<O> {
   badRecord(position: string, error: unknown): void;
   /** Split positions restored from the last checkpoint, from every subtask (keyed by split id). */
   restored: Record<string, unknown>;
+  /**
+   * Keys of the table's `METADATA FROM '...'` columns, in order (from the
+   * connector's `metadata` list). The reader appends their values to each row
+   * after the format's columns; `fields` ends with those columns.
+   */
+  metadata?: string[];
 }
 
 /** A batch read from one split (a partition, a file, a generator instance). */
@@ -139,6 +145,19 @@ export interface TableInfo<O> {
   role: "source" | "sink";
 }
 
+/** How the job a table runs in is set up, for checks that depend on it. */
+export interface JobSettings {
+  /** 0 when checkpoints are not periodic. */
+  checkpointIntervalMs: number;
+  parallelism: number;
+}
+
+/** A value a connector can put in a `col TYPE METADATA FROM 'key'` column. */
+export interface MetadataSpec {
+  type: SqlType;
+  description?: string;
+}
+
 export interface ConnectorDefinition<S extends OptionsShape = OptionsShape> {
   name: string;
   description?: string;
@@ -150,6 +169,17 @@ export interface ConnectorDefinition<S extends OptionsShape = OptionsShape> {
   columns?(options: OptionValues<S>): Field[];
   /** Extra checks at planning time; throw an Error naming the option at fault. */
   validate?(table: TableInfo<OptionValues<S>>): void;
+  /**
+   * Checks that need the outside world or the job's settings (is the service
+   * reachable, does the topic exist, does a timeout outlast the checkpoint
+   * interval), run before a job starts. Throw an Error that says what to fix.
+   */
+  preflight?(table: TableInfo<OptionValues<S>>, job: JobSettings): Promise<void> | void;
+  /**
+   * Values a source can fill into columns declared `METADATA FROM 'key'`
+   * (a Kafka record's offset, partition...), by key.
+   */
+  metadata?: Record<string, MetadataSpec>;
   /** Whether a table of this connector needs a `format`. */
   needsFormat?: boolean;
   source?: {

@@ -18,7 +18,7 @@ const hint = (key: string, valid: string[]) => {
 import { resolveExpr, type Scope } from "./expressions.ts";
 import { lineColumn } from "./lexer.ts";
 import { parseAst, rewriteForParser } from "./parse.ts";
-import type { CreateTable, OptionDecl, TextRange } from "./statements.ts";
+import type { ColumnDecl, CreateTable, OptionDecl, TextRange } from "./statements.ts";
 
 /** Options every table has, handled by the engine rather than by its connector. */
 export const COMMON_OPTIONS = [
@@ -89,6 +89,34 @@ function validateOptions(
     else if (spec.required) {
       throw new SqlError(`${owner} needs option '${key}'${spec.description ? ` (${spec.description})` : ""}`, null, key);
     }
+  }
+  return out;
+}
+
+/**
+ * `col TYPE METADATA FROM 'key'` columns, checked against the keys and types
+ * the connector offers. They are read-only and come after the format's columns.
+ */
+function metadataColumns(declared: ColumnDecl[], connector: ReturnType<PluginRegistry["connector"]>): { key: string; field: Field }[] {
+  const out: { key: string; field: Field }[] = [];
+  for (const c of declared) {
+    if (c.metadata === undefined) continue;
+    const offered = connector?.metadata ?? {};
+    const keys = Object.keys(offered);
+    if (keys.length === 0) {
+      throw new SqlError(`column \`${c.name}\`: METADATA FROM is not supported by connector '${connector?.name ?? "memory"}'`, c.offset);
+    }
+    const spec = offered[c.metadata];
+    if (!spec) {
+      throw new SqlError(
+        `column \`${c.name}\`: connector '${connector!.name}' has no metadata '${c.metadata}'${hint(c.metadata, keys)}; it offers ${keys.map((k) => `'${k}' (${typeName(offered[k]!.type)})`).join(", ")}`,
+        c.offset,
+      );
+    }
+    if (spec.type.kind !== c.type.kind) {
+      throw new SqlError(`column \`${c.name}\`: metadata '${c.metadata}' is ${typeName(spec.type)}; declare the column as ${typeName(spec.type)}`, c.offset);
+    }
+    out.push({ key: c.metadata, field: { name: c.name, type: c.type, nullable: c.nullable } });
   }
   return out;
 }
@@ -216,13 +244,9 @@ export function buildTable(sql: string, decl: CreateTable, registry: PluginRegis
 
   // Columns: declared, or the connector's own, or (for sinks) the query's.
   const declared = decl.columns ?? [];
-  const physicalDecls = declared.filter((c) => !c.generated);
+  const physicalDecls = declared.filter((c) => !c.generated && c.metadata === undefined);
   const generatedDecls = declared.filter((c) => c.generated);
-  for (const c of declared) {
-    if (c.metadata !== undefined) {
-      throw new SqlError(`column \`${c.name}\`: METADATA FROM is not supported by connector '${connectorName ?? "memory"}'`, c.offset);
-    }
-  }
+  const metadataFields = metadataColumns(declared, connector);
   let fields: Field[];
   const provided = connector?.columns?.(connectorOptions as any);
   if (provided) {
@@ -244,6 +268,8 @@ export function buildTable(sql: string, decl: CreateTable, registry: PluginRegis
   } else {
     fields = physicalDecls.map((c) => ({ name: c.name, type: c.type, nullable: c.nullable }));
   }
+  // The connector appends metadata values after the format's columns.
+  if (metadataFields.length > 0) fields = [...fields, ...metadataFields.map((m) => m.field)];
   const seen = new Set<string>();
   for (const c of declared) {
     if (seen.has(c.name.toLowerCase())) throw new SqlError(`column \`${c.name}\` is declared twice`, c.offset);
@@ -264,6 +290,7 @@ export function buildTable(sql: string, decl: CreateTable, registry: PluginRegis
     inferColumns: decl.columns === null && !provided && fields.length === 0,
     location,
   };
+  if (metadataFields.length > 0) table.metadata = metadataFields.map((m) => m.key);
 
   const physicalScope: Scope = { columns: fields.map((f) => ({ ...f, qualifier: decl.name })), label: `\`${decl.name}\`` };
   for (const c of generatedDecls) {

@@ -1,0 +1,257 @@
+/**
+ * kafkajs set up from the table's options, plus the few kafkajs internals the
+ * connector relies on. kafkajs offers no manual partition assignment (only
+ * consumer groups) and does not expose a transactional producer's id and
+ * epoch, which exactly-once recovery must record; so the source fetches
+ * through kafkajs's cluster and broker objects, and the sink records the
+ * InitProducerId answers. Both are internals of kafkajs 2.2.4, which
+ * package.json pins exactly; `checkKafkajs()` fails clearly on another version.
+ */
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { Kafka, logLevel, type KafkaConfig, type SASLOptions } from "kafkajs";
+
+const require = createRequire(import.meta.url);
+
+export const KAFKAJS_VERSION = "2.2.4";
+
+export interface ConnectionOptions {
+  bootstrap_servers: string;
+  client_id?: string;
+  "auth.type": "none" | "sasl";
+  "auth.mechanism": "plain" | "scram-sha-256" | "scram-sha-512";
+  "auth.protocol": "SASL_PLAINTEXT" | "SASL_SSL";
+  "auth.username"?: string;
+  "auth.password"?: string;
+  "tls.enabled": boolean;
+  "tls.ca_file"?: string;
+  "tls.reject_unauthorized": boolean;
+  connection_timeout: number;
+}
+
+/** The broker list from `bootstrap_servers`, each checked to be host:port. */
+export function parseBrokers(raw: string): string[] {
+  const brokers = raw
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (brokers.length === 0) throw new Error("option 'bootstrap_servers' is empty; give host:port[,host:port...]");
+  for (const b of brokers) {
+    const m = /^(\[[^\]]+\]|[^:\s]+):(\d{1,5})$/.exec(b);
+    if (!m || Number(m[2]) > 65535) {
+      throw new Error(`option 'bootstrap_servers': '${b}' is not host:port (e.g. 'localhost:9092')`);
+    }
+  }
+  return brokers;
+}
+
+/** Checks the connection options that can be checked without a broker. */
+export function validateConnection(o: ConnectionOptions): void {
+  parseBrokers(o.bootstrap_servers);
+  if (o["auth.type"] === "sasl") {
+    if (!o["auth.username"] || o["auth.password"] === undefined) {
+      throw new Error("auth.type = 'sasl' needs 'auth.username' and 'auth.password'");
+    }
+  } else if (o["auth.username"] !== undefined || o["auth.password"] !== undefined) {
+    throw new Error("'auth.username'/'auth.password' are only used with auth.type = 'sasl'; add it, or remove them");
+  }
+  if (o["tls.ca_file"] !== undefined) {
+    try {
+      readFileSync(o["tls.ca_file"]);
+    } catch (err) {
+      throw new Error(`option 'tls.ca_file': cannot read '${o["tls.ca_file"]}': ${(err as Error).message}`);
+    }
+  }
+}
+
+export function kafkaConfig(o: ConnectionOptions, clientId: string): KafkaConfig {
+  const useTls = o["tls.enabled"] || (o["auth.type"] === "sasl" && o["auth.protocol"] === "SASL_SSL");
+  const config: KafkaConfig = {
+    clientId: o.client_id ?? clientId,
+    brokers: parseBrokers(o.bootstrap_servers),
+    connectionTimeout: Math.round(o.connection_timeout / 1000),
+    requestTimeout: 30_000,
+    logLevel: process.env.RUNNEL_KAFKA_DEBUG ? logLevel.DEBUG : logLevel.NOTHING,
+    retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 2000 },
+  };
+  if (useTls) {
+    config.ssl = o["tls.ca_file"]
+      ? { ca: [readFileSync(o["tls.ca_file"], "utf8")], rejectUnauthorized: o["tls.reject_unauthorized"] }
+      : { rejectUnauthorized: o["tls.reject_unauthorized"] };
+  }
+  if (o["auth.type"] === "sasl") {
+    config.sasl = { mechanism: o["auth.mechanism"], username: o["auth.username"]!, password: o["auth.password"]! } as SASLOptions;
+  }
+  return config;
+}
+
+export function checkKafkajs(): void {
+  const version = require("kafkajs/package.json").version as string;
+  if (version !== KAFKAJS_VERSION) {
+    throw new Error(
+      `the kafka connector was built against kafkajs ${KAFKAJS_VERSION} internals but kafkajs ${version} is installed; ` +
+        `install kafkajs@${KAFKAJS_VERSION} (package.json pins it)`,
+    );
+  }
+}
+
+// ---------------------------------------------------------------- internals
+
+/** The parts of kafkajs's (untyped) Broker this connector calls. */
+export interface KBroker {
+  fetch(req: {
+    replicaId?: number;
+    isolationLevel: number;
+    maxWaitTime: number;
+    minBytes: number;
+    maxBytes: number;
+    topics: { topic: string; partitions: { partition: number; fetchOffset: string; maxBytes: number }[] }[];
+  }): Promise<{ responses: { topicName: string; partitions: FetchedPartition[] }[] }>;
+  offsetCommit(req: { groupId: string; groupGenerationId: number; memberId: string; retentionTime?: number; topics: { topic: string; partitions: { partition: number; offset: string }[] }[] }): Promise<unknown>;
+  offsetFetch(req: { groupId: string; topics: { topic: string; partitions: { partition: number }[] }[] }): Promise<{ responses: { topic: string; partitions: { partition: number; offset: string }[] }[] }>;
+  initProducerId(req: { transactionalId: string; transactionTimeout: number }): Promise<{ producerId: number; producerEpoch: number }>;
+  endTxn(req: { transactionalId: string; producerId: number; producerEpoch: number; transactionResult: boolean }): Promise<unknown>;
+}
+
+export interface FetchedMessage {
+  offset: string;
+  timestamp: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  isControlRecord: boolean;
+  batchContext: { producerId: string; inTransaction: boolean };
+}
+
+export interface FetchedPartition {
+  partition: number;
+  errorCode: number;
+  highWatermark: string;
+  lastStableOffset: string;
+  abortedTransactions: { producerId: string; firstOffset: string }[];
+  messages: FetchedMessage[];
+}
+
+/** kafkajs's Cluster: metadata, leaders, coordinators, connections. */
+export interface KCluster {
+  connect(): Promise<void>;
+  disconnect(): Promise<void>;
+  refreshMetadata(): Promise<void>;
+  addTargetTopic(topic: string): Promise<void>;
+  findTopicPartitionMetadata(topic: string): { partitionId: number; leader: number }[];
+  findBroker(req: { nodeId: number | string }): Promise<KBroker>;
+  findGroupCoordinator(req: { groupId: string; coordinatorType?: number }): Promise<KBroker>;
+  fetchTopicsOffset(topics: { topic: string; partitions: { partition: number }[]; fromBeginning: boolean }[]): Promise<{ topic: string; partitions: { partition: number; offset: string }[] }[]>;
+}
+
+export const COORDINATOR_TYPE = { GROUP: 0, TRANSACTION: 1 } as const;
+export const ISOLATION = { READ_UNCOMMITTED: 0, READ_COMMITTED: 1 } as const;
+
+/** A cluster object of kafkajs, configured like the client's own. */
+export function createCluster(kafka: Kafka, isolationLevel: number): KCluster {
+  const sym = Object.getOwnPropertySymbols(kafka).find((s) => s.description === "private:Kafka:createCluster");
+  if (!sym) throw new Error(`kafkajs internals changed (no createCluster); install kafkajs@${KAFKAJS_VERSION}`);
+  return (kafka as any)[sym]({ metadataMaxAge: 5 * 60_000, allowAutoTopicCreation: false, maxInFlightRequests: null, isolationLevel });
+}
+
+/**
+ * Transactional id → the producer id and epoch the transaction coordinator
+ * last handed out, recorded from kafkajs's InitProducerId calls. kafkajs keeps
+ * them private; exactly-once recovery needs them to commit a transaction after
+ * a crash (an EndTxn request carrying the recorded id and epoch).
+ */
+/**
+ * kafkajs 2.2.4 schedules its request-queue check with a negative delay when
+ * it is not throttled, which newer runtimes report as a TimeoutNegativeWarning
+ * on stderr for every connection; the delay is clamped to zero instead.
+ */
+function quietRequestQueue(): void {
+  const RequestQueue = require("kafkajs/src/network/requestQueue/index.js");
+  const proto = RequestQueue.prototype;
+  if (proto.__runnelPatched || typeof proto.scheduleCheckPendingRequests !== "function") return;
+  proto.scheduleCheckPendingRequests = function (this: any) {
+    let scheduleAt = this.throttledUntil - Date.now();
+    if (!this.throttleCheckTimeoutId) {
+      if (this.pending.length > 0) scheduleAt = scheduleAt > 0 ? scheduleAt : 10;
+      this.throttleCheckTimeoutId = setTimeout(() => {
+        this.throttleCheckTimeoutId = null;
+        this.checkPendingRequests();
+      }, Math.max(0, scheduleAt));
+    }
+  };
+  proto.__runnelPatched = true;
+}
+quietRequestQueue();
+
+export const producerIdentities = new Map<string, { producerId: number; producerEpoch: number }>();
+let patched = false;
+export function recordProducerIdentities(): void {
+  if (patched) return;
+  const Broker = require("kafkajs/src/broker/index.js");
+  const original = Broker.prototype.initProducerId;
+  if (typeof original !== "function") throw new Error(`kafkajs internals changed (no Broker.initProducerId); install kafkajs@${KAFKAJS_VERSION}`);
+  Broker.prototype.initProducerId = async function (req: { transactionalId?: string; transactionTimeout: number }) {
+    const result = await original.call(this, req);
+    if (req.transactionalId) producerIdentities.set(req.transactionalId, { producerId: result.producerId, producerEpoch: result.producerEpoch });
+    return result;
+  };
+  patched = true;
+}
+
+/** Retries transient broker errors (coordinator moving or loading, a broker restarting) with backoff. */
+export async function withRetry<T>(what: string, fn: () => Promise<T>, signal?: AbortSignal, deadlineMs = 120_000): Promise<T> {
+  const start = Date.now();
+  let delay = 100;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (signal?.aborted || !isTransient(err) || Date.now() - start > deadlineMs) throw err;
+      await Bun.sleep(delay);
+      delay = Math.min(delay * 2, 2000);
+    }
+  }
+}
+
+const TRANSIENT = new Set([
+  "CONCURRENT_TRANSACTIONS",
+  "COORDINATOR_LOAD_IN_PROGRESS",
+  "COORDINATOR_NOT_AVAILABLE",
+  "NOT_COORDINATOR",
+  "GROUP_COORDINATOR_NOT_AVAILABLE",
+  "GROUP_LOAD_IN_PROGRESS",
+  "NOT_COORDINATOR_FOR_GROUP",
+  "NOT_LEADER_FOR_PARTITION",
+  "LEADER_NOT_AVAILABLE",
+  "REQUEST_TIMED_OUT",
+  "NETWORK_EXCEPTION",
+  "UNKNOWN_TOPIC_OR_PARTITION",
+  "NOT_ENOUGH_REPLICAS",
+  "NOT_ENOUGH_REPLICAS_AFTER_APPEND",
+  "KAFKA_STORAGE_ERROR",
+]);
+
+export function isTransient(err: unknown): boolean {
+  const e = err as { type?: string; name?: string; code?: string; retriable?: boolean; originalError?: unknown };
+  if (!e) return false;
+  if (e.type && TRANSIENT.has(e.type)) return true;
+  if (e.code === "ECONNREFUSED" || e.code === "ECONNRESET" || e.code === "EPIPE") return true;
+  if (
+    e.name === "KafkaJSConnectionError" ||
+    e.name === "KafkaJSConnectionClosedError" ||
+    e.name === "KafkaJSRequestTimeoutError" ||
+    e.name === "KafkaJSBrokerNotFound" ||
+    e.name === "KafkaJSNumberOfRetriesExceeded" ||
+    e.name === "KafkaJSLockTimeout" ||
+    e.name === "KafkaJSMetadataNotLoaded" ||
+    e.name === "KafkaJSTopicMetadataNotLoaded"
+  )
+    return true;
+  if (e.originalError) return isTransient(e.originalError);
+  return false;
+}
+
+export function describeError(err: unknown): string {
+  const e = err as { message?: string; type?: string; originalError?: { message?: string } };
+  const msg = e?.message ?? String(err);
+  return e?.originalError?.message && !msg.includes(e.originalError.message) ? `${msg}: ${e.originalError.message}` : msg;
+}

@@ -1,0 +1,331 @@
+/**
+ * The Kafka source reader. Partitions are splits: partition p belongs to
+ * subtask p mod parallelism, so a restored job with the same or another
+ * parallelism finds every partition's checkpointed offset in `ctx.restored`.
+ * Reads go straight to each partition leader through kafkajs's broker objects
+ * (kafkajs's consumer only works inside a consumer group), one fetch in flight
+ * while the previous one's records are processed. The checkpoint holds the
+ * offsets; the consumer group only hears of them after a checkpoint completes,
+ * for lag monitoring.
+ */
+import type { Kafka } from "kafkajs";
+import type { Row, SourceContext, SourcePoll, SourceReader, SplitBatch } from "../../core/plugin-api/index.ts";
+import {
+  COORDINATOR_TYPE,
+  createCluster,
+  describeError,
+  ISOLATION,
+  isTransient,
+  withRetry,
+  type FetchedMessage,
+  type FetchedPartition,
+  type KCluster,
+} from "./client.ts";
+import type { KafkaOptions } from "./options.ts";
+
+/** How long a broker may stay unreachable before the job fails (it restarts from its checkpoint). */
+const UNREACHABLE_LIMIT_MS = 120_000;
+const DISCOVERY_INTERVAL_MS = 5_000;
+const POLL_WAIT_MS = 100;
+const ABORT_MARKER_TYPE = 0;
+
+export const splitId = (topic: string, partition: number) => `${topic}/${partition}`;
+
+interface FetchOutcome {
+  partitions: FetchedPartition[];
+  error?: unknown;
+}
+
+export class KafkaSourceReader implements SourceReader {
+  /** Next offset to read, per partition this subtask owns. */
+  private readonly offsets = new Map<number, number>();
+  private inflight: Promise<FetchOutcome> | null = null;
+  private lastDiscovery = 0;
+  private unreachableSince: number | null = null;
+  private retryAt = 0;
+  private lastSnapshot: Record<number, number> = {};
+  private warnedCommit = false;
+  private readonly topic: string;
+  private readonly isolation: number;
+  private readonly metadataKeys: string[];
+  private closed = false;
+
+  private constructor(
+    private readonly ctx: SourceContext<KafkaOptions>,
+    private readonly kafka: Kafka,
+    private readonly cluster: KCluster,
+  ) {
+    this.topic = ctx.options.topic;
+    this.isolation = ctx.options["source.read_mode"] === "read_committed" ? ISOLATION.READ_COMMITTED : ISOLATION.READ_UNCOMMITTED;
+    this.metadataKeys = ctx.metadata ?? [];
+  }
+
+  static async create(ctx: SourceContext<KafkaOptions>, kafka: Kafka): Promise<KafkaSourceReader> {
+    if (!ctx.format) throw new Error(`kafka source '${ctx.tableName}' needs a format (e.g. format = 'json')`);
+    const isolation = ctx.options["source.read_mode"] === "read_committed" ? ISOLATION.READ_COMMITTED : ISOLATION.READ_UNCOMMITTED;
+    const cluster = createCluster(kafka, isolation);
+    const reader = new KafkaSourceReader(ctx, kafka, cluster);
+    await withRetry("connect", async () => {
+      await cluster.connect();
+      await cluster.addTargetTopic(ctx.options.topic);
+    }, ctx.signal, 30_000);
+    await reader.discover(true);
+    return reader;
+  }
+
+  get groupId(): string {
+    return this.ctx.options["source.group_id"] ?? `runnel-${this.ctx.tableName}`;
+  }
+
+  private owns(partition: number): boolean {
+    return partition % this.ctx.parallelism === this.ctx.subtaskIndex;
+  }
+
+  /** Finds partitions (at start, and every few seconds for partitions added later) and where to read them from. */
+  private async discover(initial: boolean): Promise<void> {
+    this.lastDiscovery = Date.now();
+    if (!initial) await this.cluster.refreshMetadata();
+    const all = this.cluster.findTopicPartitionMetadata(this.topic).map((p) => p.partitionId);
+    if (initial && all.length === 0) {
+      throw new Error(`kafka source '${this.ctx.tableName}': topic '${this.topic}' (option 'topic') does not exist; create it first`);
+    }
+    const fresh = all.filter((p) => this.owns(p) && !this.offsets.has(p)).sort((a, b) => a - b);
+    if (fresh.length === 0) return;
+    const unknown: number[] = [];
+    for (const p of fresh) {
+      const restored = this.ctx.restored[splitId(this.topic, p)];
+      if (typeof restored === "number") this.offsets.set(p, restored);
+      else unknown.push(p);
+    }
+    if (unknown.length === 0) return;
+    // Partitions added while the job runs are read from their start; at the start
+    // of a job without state, `source.offset` decides.
+    const mode = initial && Object.keys(this.ctx.restored).length === 0 ? this.ctx.options["source.offset"] : "earliest";
+    let positions = new Map<number, number>();
+    if (mode === "group") positions = await this.groupOffsets(unknown);
+    const rest = unknown.filter((p) => !positions.has(p));
+    if (rest.length > 0) {
+      const fromBeginning = mode !== "latest";
+      const res = await this.cluster.fetchTopicsOffset([{ topic: this.topic, partitions: rest.map((partition) => ({ partition })), fromBeginning }]);
+      for (const t of res) for (const p of t.partitions) positions.set(p.partition, Number(p.offset));
+    }
+    for (const p of unknown) this.offsets.set(p, positions.get(p) ?? 0);
+    if (!initial) this.ctx.log.info(`kafka source '${this.ctx.tableName}': reading new partitions ${unknown.join(", ")} of '${this.topic}'`);
+  }
+
+  private async groupOffsets(partitions: number[]): Promise<Map<number, number>> {
+    const out = new Map<number, number>();
+    const coordinator = await this.cluster.findGroupCoordinator({ groupId: this.groupId, coordinatorType: COORDINATOR_TYPE.GROUP });
+    const res = await coordinator.offsetFetch({ groupId: this.groupId, topics: [{ topic: this.topic, partitions: partitions.map((partition) => ({ partition })) }] });
+    for (const t of res.responses) for (const p of t.partitions) if (Number(p.offset) >= 0) out.set(p.partition, Number(p.offset));
+    return out;
+  }
+
+  splits(): string[] {
+    return [...this.offsets.keys()].map((p) => splitId(this.topic, p));
+  }
+
+  /** One fetch per partition leader; errors are returned, not thrown, so poll decides. */
+  private async fetchOnce(): Promise<FetchOutcome> {
+    try {
+      const partitions = [...this.offsets.keys()];
+      const meta = this.cluster.findTopicPartitionMetadata(this.topic);
+      const byLeader = new Map<number, number[]>();
+      for (const p of partitions) {
+        const leader = meta.find((m) => m.partitionId === p)?.leader;
+        if (leader === undefined || leader < 0) throw Object.assign(new Error(`no leader for partition ${p}`), { type: "LEADER_NOT_AVAILABLE" });
+        let list = byLeader.get(leader);
+        if (!list) byLeader.set(leader, (list = []));
+        list.push(p);
+      }
+      const results = await Promise.all(
+        [...byLeader].map(async ([leader, ps]) => {
+          const broker = await this.cluster.findBroker({ nodeId: leader });
+          const res = await broker.fetch({
+            replicaId: -1,
+            isolationLevel: this.isolation,
+            maxWaitTime: POLL_WAIT_MS,
+            minBytes: 1,
+            maxBytes: 8 << 20,
+            topics: [{ topic: this.topic, partitions: ps.map((partition) => ({ partition, fetchOffset: String(this.offsets.get(partition)!), maxBytes: 2 << 20 })) }],
+          });
+          return res.responses.flatMap((r) => r.partitions);
+        }),
+      );
+      return { partitions: results.flat() };
+    } catch (error) {
+      return { partitions: [], error };
+    }
+  }
+
+  async poll(_maxRows: number): Promise<SourcePoll> {
+    if (this.closed) return { batches: [] };
+    const now = Date.now();
+    if (now - this.lastDiscovery > DISCOVERY_INTERVAL_MS) {
+      try {
+        await this.discover(false);
+      } catch (err) {
+        if (!isTransient(err)) throw err;
+      }
+    }
+    if (this.offsets.size === 0 || now < this.retryAt) {
+      await Bun.sleep(POLL_WAIT_MS);
+      return { batches: [] };
+    }
+    this.inflight ??= this.fetchOnce();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const outcome = await Promise.race([
+      this.inflight,
+      new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), POLL_WAIT_MS * 3))),
+    ]);
+    clearTimeout(timer);
+    if (outcome === null) return { batches: [] };
+    this.inflight = null;
+    if (outcome.error !== undefined) {
+      this.onFetchError(outcome.error);
+      return { batches: [] };
+    }
+    this.unreachableSince = null;
+    const batches: SplitBatch[] = [];
+    for (const part of outcome.partitions) {
+      const batch = this.toRows(part);
+      if (batch) batches.push(batch);
+    }
+    // Prefetch the next records while these are processed.
+    this.inflight = this.fetchOnce();
+    return { batches };
+  }
+
+  private onFetchError(err: unknown): void {
+    if (!isTransient(err)) {
+      throw new Error(`kafka source '${this.ctx.tableName}': reading '${this.topic}' failed: ${describeError(err)}`);
+    }
+    const now = Date.now();
+    if (this.unreachableSince === null) {
+      this.unreachableSince = now;
+      this.ctx.log.warn(`kafka source '${this.ctx.tableName}': ${describeError(err)}; retrying`);
+    } else if (now - this.unreachableSince > UNREACHABLE_LIMIT_MS) {
+      throw new Error(
+        `kafka source '${this.ctx.tableName}': the brokers at '${this.ctx.options.bootstrap_servers}' did not answer for ${UNREACHABLE_LIMIT_MS / 1000} s (${describeError(err)}); ` +
+          `the job can be restarted from its last checkpoint once they are back`,
+      );
+    }
+    this.retryAt = now + 500;
+    this.cluster.refreshMetadata().catch(() => {});
+  }
+
+  private toRows(part: FetchedPartition): SplitBatch | null {
+    const p = part.partition;
+    const from = this.offsets.get(p);
+    if (from === undefined) return null;
+    const messages = part.messages;
+    if (messages.length === 0) return null;
+    const format = this.ctx.format!;
+    const rows: Row[] = [];
+    const times: number[] = [];
+    const keys = this.metadataKeys;
+    // read_committed: records of aborted transactions arrive too and are dropped
+    // here, from the first offset the broker lists until that producer's abort marker.
+    const aborted = this.isolation === ISOLATION.READ_COMMITTED && part.abortedTransactions.length > 0
+      ? [...part.abortedTransactions].sort((a, b) => Number(a.firstOffset) - Number(b.firstOffset))
+      : null;
+    const abortedProducers = new Set<string>();
+    let nextAborted = 0;
+    let last = from - 1;
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i]!;
+      const offset = Number(m.offset);
+      if (offset < from) continue;
+      last = offset;
+      if (aborted) {
+        while (nextAborted < aborted.length && Number(aborted[nextAborted]!.firstOffset) <= offset) {
+          abortedProducers.add(aborted[nextAborted++]!.producerId);
+        }
+      }
+      if (m.isControlRecord) {
+        if (aborted && isAbortMarker(m)) abortedProducers.delete(m.batchContext.producerId);
+        continue;
+      }
+      if (aborted && m.batchContext.inTransaction && abortedProducers.has(m.batchContext.producerId)) continue;
+      let row: Row;
+      try {
+        if (m.value === null) throw new Error("the record has no value (a tombstone)");
+        row = format.deserialize(m.value);
+      } catch (err) {
+        this.ctx.badRecord(`topic '${this.topic}' partition ${p} offset ${offset}`, err);
+        continue;
+      }
+      const ts = Number(m.timestamp) * 1000;
+      if (keys.length > 0) appendMetadata(row, keys, m, this.topic, p, offset, ts);
+      rows.push(row);
+      times.push(ts);
+    }
+    this.offsets.set(p, last + 1);
+    return rows.length > 0 ? { split: splitId(this.topic, p), rows, times } : null;
+  }
+
+  snapshot(): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    const snap: Record<number, number> = {};
+    for (const [p, offset] of this.offsets) {
+      out[splitId(this.topic, p)] = offset;
+      snap[p] = offset;
+    }
+    this.lastSnapshot = snap;
+    return out;
+  }
+
+  /** Tells the consumer group how far the completed checkpoint got (lag monitoring only). */
+  onCheckpointComplete(_checkpointId: number): void {
+    const partitions = Object.entries(this.lastSnapshot).map(([p, offset]) => ({ partition: Number(p), offset: String(offset) }));
+    if (partitions.length === 0 || this.closed) return;
+    const groupId = this.groupId;
+    void (async () => {
+      const coordinator = await this.cluster.findGroupCoordinator({ groupId, coordinatorType: COORDINATOR_TYPE.GROUP });
+      await coordinator.offsetCommit({ groupId, groupGenerationId: -1, memberId: "", retentionTime: -1, topics: [{ topic: this.topic, partitions }] });
+    })().catch((err) => {
+      if (!this.warnedCommit && !this.closed) {
+        this.warnedCommit = true;
+        this.ctx.log.warn(`kafka source '${this.ctx.tableName}': could not commit offsets to group '${groupId}' (monitoring only): ${describeError(err)}`);
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.inflight?.catch(() => {});
+    await this.cluster.disconnect().catch(() => {});
+  }
+}
+
+function isAbortMarker(m: FetchedMessage): boolean {
+  // Control record key: version (int16) then type (int16); type 0 aborts, 1 commits.
+  const key = m.key;
+  return key !== null && key.length >= 4 && key.readInt16BE(2) === ABORT_MARKER_TYPE;
+}
+
+const textDecoder = new TextDecoder();
+
+function appendMetadata(row: Row, keys: string[], m: FetchedMessage, topic: string, partition: number, offset: number, ts: number): void {
+  for (const key of keys) {
+    switch (key) {
+      case "offset":
+        row.push(offset);
+        break;
+      case "partition":
+        row.push(partition);
+        break;
+      case "topic":
+        row.push(topic);
+        break;
+      case "timestamp":
+        row.push(ts);
+        break;
+      case "key":
+        row.push(m.key === null ? null : textDecoder.decode(m.key));
+        break;
+      default:
+        row.push(null);
+    }
+  }
+}

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Apache Kafka 3.9 in KRaft mode (one process as broker and controller) from
+# its Maven Central jars, run with the machine's Java 17. Broker on
+# 127.0.0.1:${RUNNEL_TEST_KAFKA_PORT:-19092}, controller on the next port.
+# Transactions work with one broker (every internal topic at replication 1).
+set -euo pipefail
+. "$(dirname "$0")/_env.sh"
+VERSION="${RUNNEL_KAFKA_VERSION:-3.9.1}"
+PORT="${RUNNEL_TEST_KAFKA_PORT:-19092}"
+CONTROLLER_PORT=$((PORT + 1))
+HOME_DIR="$RUNNEL_CACHE/kafka-$VERSION"
+LIBS="$HOME_DIR/libs"
+DATA="${RUNNEL_KAFKA_DATA:-/var/tmp/runnel/kafka-$PORT}"
+PIDFILE="$DATA/kafka.pid"
+LOGDIR="$DATA/logs"
+
+java_bin() { if [ -n "${JAVA_HOME:-}" ]; then echo "$JAVA_HOME/bin/java"; else command -v java; fi; }
+running() { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
+# Ready once the server logged its start (the log is fresh per start) and the port answers;
+# a JVM-based probe would cost seconds of CPU per try.
+ready() { port_open && grep -q "Kafka Server started" "$LOGDIR/server.log" 2>/dev/null; }
+
+install() {
+  [ -f "$LIBS/.complete" ] && return 0
+  command -v mvn >/dev/null || { log "needs Maven (mvn) to download Kafka's jars; install it (apt-get install maven)"; exit 1; }
+  log "downloading org.apache.kafka:kafka_2.13:$VERSION and its runtime dependencies (once, into $HOME_DIR)"
+  mkdir -p "$HOME_DIR"
+  cat > "$HOME_DIR/pom.xml" <<POM
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>runnel.services</groupId><artifactId>kafka-broker</artifactId><version>1</version>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>$VERSION</version></dependency>
+    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-reload4j</artifactId><version>1.7.36</version></dependency>
+  </dependencies>
+</project>
+POM
+  rm -rf "$LIBS"
+  (cd "$HOME_DIR" && mvn -q -B dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$LIBS") \
+    || { log "Maven could not download Kafka $VERSION; see the lines above"; exit 1; }
+  cat > "$HOME_DIR/tools-log4j.properties" <<'L4J'
+log4j.rootLogger=ERROR, stderr
+log4j.appender.stderr=org.apache.log4j.ConsoleAppender
+log4j.appender.stderr.Target=System.err
+log4j.appender.stderr.layout=org.apache.log4j.PatternLayout
+log4j.appender.stderr.layout.ConversionPattern=[%d] %p %m (%c)%n
+L4J
+  touch "$LIBS/.complete"
+}
+
+write_config() {
+  mkdir -p "$DATA" "$LOGDIR"
+  cat > "$DATA/server.properties" <<PROPS
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$CONTROLLER_PORT
+listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$PORT
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$DATA/data
+num.partitions=1
+default.replication.factor=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=4
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=4
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=false
+transaction.max.timeout.ms=900000
+log.retention.hours=24
+log.segment.bytes=67108864
+PROPS
+  cat > "$DATA/log4j.properties" <<L4J
+log4j.rootLogger=INFO, file
+log4j.appender.file=org.apache.log4j.RollingFileAppender
+log4j.appender.file.File=$LOGDIR/server.log
+log4j.appender.file.MaxFileSize=20MB
+log4j.appender.file.MaxBackupIndex=2
+log4j.appender.file.layout=org.apache.log4j.PatternLayout
+log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.kafka.request.logger=WARN
+log4j.logger.org.apache.kafka.clients=WARN
+L4J
+}
+
+case "${1:-start}" in
+  start)
+    install
+    if running && ready; then log "already running on 127.0.0.1:$PORT"; exit 0; fi
+    if running; then
+      # Started but not answering yet (another start in flight): wait for it.
+      wait_for 60 ready && { log "running on 127.0.0.1:$PORT"; exit 0; }
+      log "a broker process ($(cat "$PIDFILE")) does not answer; stop it with $0 stop and start again"; exit 1
+    fi
+    if port_open; then log "port $PORT is taken by another process; set RUNNEL_TEST_KAFKA_PORT to another port"; exit 1; fi
+    write_config
+    if [ ! -f "$DATA/data/meta.properties" ]; then
+      "$(java_bin)" -cp "$LIBS/*" -Dlog4j.configuration="file:$HOME_DIR/tools-log4j.properties" \
+        kafka.tools.StorageTool format -t "$("$(java_bin)" -cp "$LIBS/*" kafka.tools.StorageTool random-uuid)" \
+        -c "$DATA/server.properties" --ignore-formatted >/dev/null \
+        || { log "formatting the KRaft storage in $DATA/data failed"; exit 1; }
+    fi
+    [ -f "$LOGDIR/server.log" ] && mv -f "$LOGDIR/server.log" "$LOGDIR/server.log.previous"
+    nohup "$(java_bin)" -Xms256m -Xmx768m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:TieredStopAtLevel=1 \
+      -Djava.awt.headless=true -Dlog4j.configuration="file:$DATA/log4j.properties" -Dkafka.logs.dir="$LOGDIR" \
+      -cp "$LIBS/*" kafka.Kafka "$DATA/server.properties" >"$LOGDIR/stdout.log" 2>&1 &
+    echo $! > "$PIDFILE"
+    if ! wait_for 90 ready; then
+      log "did not answer within 90 s; see $LOGDIR/server.log and $LOGDIR/stdout.log"
+      exit 1
+    fi
+    log "running on 127.0.0.1:$PORT (KRaft, Kafka $VERSION, transactions with replication 1)"
+    ;;
+  stop)
+    if running; then
+      pid="$(cat "$PIDFILE")"
+      kill "$pid" 2>/dev/null || true
+      for _ in $(seq 1 120); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+      kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
+    fi
+    rm -f "$PIDFILE"
+    log "stopped"
+    ;;
+  status) running && ready && echo "kafka: running on 127.0.0.1:$PORT" || { echo "kafka: not running"; exit 1; } ;;
+  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+esac
