@@ -205,6 +205,7 @@ export class FileSystemSinkWriter implements SinkWriter {
     const p = prepared as FileSinkPrepared;
     if (p?.version !== 1) throw new Error(`filesystem sink: checkpoint ${checkpointId} holds a prepared commit of an unknown version`);
     for (const f of p.files) {
+      crashPoint("filesystem-before-complete");
       await this.storage.complete(f);
       crashPoint("filesystem-after-complete");
     }

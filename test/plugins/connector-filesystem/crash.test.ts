@@ -1,0 +1,134 @@
+/**
+ * kill -9 at each dangerous point of the filesystem sink, then restart with
+ * the same state directory: the committed files together hold every input
+ * row exactly once (read by DuckDB and pyarrow), no multipart upload is left
+ * open and no staging file remains. Each crash run must really die at its
+ * point, so a point that is never reached fails the test.
+ */
+import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { existsSync, rmSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
+import { AbortMultipartUploadCommand, CreateMultipartUploadCommand, UploadPartCommand } from "@aws-sdk/client-s3";
+import { startCli, tempDir, writeSql } from "../../kit/cli.ts";
+import { freshBucket, listKeys, listUploads, s3Client, S3_ENDPOINT, S3_KEY, S3_SECRET } from "../../kit/s3.ts";
+import { bidsSql, download, expectParquetEqualsReference, filesUnder, referenceRows } from "./readback.ts";
+
+setDefaultTimeout(180_000);
+
+const EVENTS = 100_000;
+const RATE = 30_000;
+let dir: string;
+let reference: string;
+
+beforeAll(async () => {
+  dir = tempDir("runnel-fs-crash-");
+  reference = await referenceRows(dir, EVENTS, RATE);
+});
+
+/** Runs the pipeline once; `crashAt` makes it kill itself there (and it must). */
+async function runOnce(sqlFile: string, stateDir: string, crashAt: string | null) {
+  const env: Record<string, string> = crashAt ? { RUNNEL_CRASH_AT: crashAt } : {};
+  const proc = startCli(["run", sqlFile, "--state-dir", stateDir, "--checkpoint-interval", "200ms", "--quiet"], undefined, env);
+  const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+  if (crashAt) {
+    expect({ crashAt, signal: proc.signalCode, stderr: stderr.includes("error") ? stderr : "" }).toEqual({ crashAt, signal: "SIGKILL", stderr: "" });
+  } else {
+    expect(stderr).not.toContain("error");
+    expect(code).toBe(0);
+  }
+}
+
+/** Crash runs in order, then a clean run to the end. */
+async function crashThenFinish(name: string, sinkWith: string, crashes: string[], afterCrashes?: () => Promise<void>) {
+  const sql = writeSql(dir, bidsSql({ events: EVENTS, rate: RATE, sinkWith }), `${name}.sql`);
+  const state = join(dir, `${name}-state`);
+  for (const c of crashes) await runOnce(sql, state, c);
+  await afterCrashes?.();
+  await runOnce(sql, state, null);
+}
+
+const s3With = (bucket: string) =>
+  `connector = 'filesystem', path = 's3://${bucket}/out', format = 'parquet', 'parquet.compression' = 'uncompressed',
+   'rolling_policy.file_size' = '6MB', 'parquet.row_group_size' = '20000',
+   'storage.aws_endpoint' = '${S3_ENDPOINT}', 'storage.aws_access_key_id' = '${S3_KEY}', 'storage.aws_secret_access_key' = '${S3_SECRET}'`;
+
+describe("filesystem sink on S3, killed with -9", () => {
+  const client = s3Client();
+
+  const scenarios: [string, string[]][] = [
+    ["after a part upload, before the checkpoint covering it", ["filesystem-after-part-upload:2"]],
+    ["after the checkpoint completed, before the upload's completion", ["filesystem-before-complete:1"]],
+    ["between two completions of one commit", ["filesystem-after-complete:1"]],
+    ["during rollover (last part uploaded, file not yet prepared)", ["filesystem-during-rollover:1"]],
+    [
+      "during recovery, twice: before and after finishing a checkpointed file",
+      ["filesystem-after-part-upload:3", "filesystem-recovery-before-complete:1", "filesystem-recovery-after-complete:1"],
+    ],
+  ];
+
+  for (const [what, crashes] of scenarios) {
+    test(`${what}: after restart every row once, no upload left open`, async () => {
+      const bucket = await freshBucket(client);
+      await crashThenFinish(`s3-${crashes.join("+").replace(/[^a-z0-9]+/gi, "-")}`, s3With(bucket), crashes);
+      expect(await listUploads(client, bucket)).toEqual([]);
+      const keys = await listKeys(client, bucket);
+      for (const k of keys) expect(k.key).toMatch(/^out\/[0-9a-z]{13}-0-\d+\.parquet$/);
+      const files = await download(client, bucket, "", join(dir, `${bucket}-download`));
+      await expectParquetEqualsReference(files, reference, dir);
+    });
+  }
+
+  test("an upload of ours that no checkpoint knows is aborted at restart; someone else's upload is left alone", async () => {
+    const bucket = await freshBucket(client);
+    const open = async (key: string) => {
+      const u = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
+      await client.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: u.UploadId, PartNumber: 1, Body: Buffer.alloc(1024) }));
+      return u.UploadId!;
+    };
+    let foreign = "";
+    await crashThenFinish("s3-orphans", s3With(bucket), ["filesystem-after-part-upload:1"], async () => {
+      // As if a file had been opened after the last checkpoint, just before the kill.
+      await open("out/0mx00000000ab-0-7.parquet");
+      foreign = await open("out/someone-elses-file.parquet");
+    });
+    expect(await listUploads(client, bucket)).toEqual([{ key: "out/someone-elses-file.parquet", uploadId: foreign }]);
+    await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: "out/someone-elses-file.parquet", UploadId: foreign }));
+    const files = await download(client, bucket, "", join(dir, `${bucket}-download`));
+    await expectParquetEqualsReference(files, reference, dir);
+  });
+});
+
+describe("filesystem sink on local disk, killed with -9", () => {
+  const scenarios: [string, string[]][] = [
+    ["during rollover", ["filesystem-during-rollover:2"]],
+    ["after the checkpoint completed, before the rename", ["filesystem-before-complete:1"]],
+    ["mid-file, then during recovery", ["sink-before-commit:4", "filesystem-recovery-before-complete:1"]],
+  ];
+  for (const [what, crashes] of scenarios) {
+    test(`${what}: after restart every row once, no staging file left`, async () => {
+      const out = join(dir, `local-${crashes.join("+").replace(/[^a-z0-9]+/gi, "-")}`);
+      await crashThenFinish(
+        basename(out),
+        `connector = 'filesystem', path = '${out}', format = 'parquet', 'rolling_policy.file_size' = '1MB', 'parquet.row_group_size' = '5000'`,
+        crashes,
+      );
+      const files = filesUnder(out);
+      expect(files.filter((f) => basename(f).startsWith("."))).toEqual([]);
+      await expectParquetEqualsReference(files, reference, dir);
+    });
+  }
+
+  test("a staging file of ours that no checkpoint knows is removed at restart; other files are left alone", async () => {
+    const out = join(dir, "local-orphans");
+    const ours = join(out, ".0mx00000000ab-0-7.parquet.inprogress");
+    const theirs = join(out, ".someone-elses.parquet.inprogress");
+    await crashThenFinish("local-orphans", `connector = 'filesystem', path = '${out}', format = 'parquet'`, ["sink-before-commit:2"], async () => {
+      writeFileSync(ours, "partial");
+      writeFileSync(theirs, "partial");
+    });
+    expect(existsSync(ours)).toBe(false);
+    expect(existsSync(theirs)).toBe(true);
+    rmSync(theirs);
+    await expectParquetEqualsReference(filesUnder(out), reference, dir);
+  });
+});
