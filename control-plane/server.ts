@@ -51,6 +51,9 @@ export async function startControlPlane(settings: Settings, options: { databaseU
     return c.body(text, 200, { "content-type": contentType });
   });
   app.get("/", (c) => c.redirect("/graphql"));
+  app.notFound((c) =>
+    c.json({ error: `no route ${c.req.method} ${new URL(c.req.url).pathname}; the API is at /graphql and /api/v1 (see the README)` }, 404),
+  );
   app.all("/graphql", (c) => yoga.fetch(c.req.raw, {}));
 
   // graphql-ws over WebSocket on the same endpoint, running the operations through yoga's envelop (same plugins, same context).
@@ -58,6 +61,8 @@ export async function startControlPlane(settings: Settings, options: { databaseU
     schema,
     execute: (args: any) => args.rootValue.execute(args),
     subscribe: (args: any) => args.rootValue.subscribe(args),
+    // The token travels in the connection params ({ authorization: "Bearer ..." }); refused connections close with 4403.
+    onConnect: async (ctx) => (await tokens.check((ctx.connectionParams?.authorization as string | undefined) ?? null)) === null,
     onSubscribe: async (ctx, _id, payload) => {
       const enveloped = yoga.getEnveloped({ ...context, connectionParams: ctx.connectionParams ?? {} } as any);
       const args = {

@@ -51,7 +51,6 @@ export function restRoutes(services: Services): Hono {
     console.error(err);
     return c.json({ error: "internal error; the control plane's log has the details" }, 500);
   });
-  app.notFound((c) => c.json({ error: `no route ${c.req.method} ${new URL(c.req.url).pathname}; see /api/v1 in the README` }, 404));
 
   app.post("/pipelines", async (c) => {
     const body = await readJsonBody(c.req.raw);

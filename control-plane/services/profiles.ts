@@ -4,6 +4,7 @@
  * are write-only: stored, handed to workers, never returned or logged.
  */
 import { eq } from "drizzle-orm";
+import { COMMON_OPTIONS } from "../../core/sql/tables.ts";
 import { connectionProfiles, pipelines } from "../db/schema.ts";
 import type { Services } from "./context.ts";
 import { notFound, UserError } from "./errors.ts";
@@ -49,10 +50,12 @@ export async function createProfile(services: Services, input: { name: string; c
   const secrets = stringMap(input.secrets, "secrets");
   // Every key must be an option of the connector (values are checked when a table uses the profile,
   // since `{{ ENV }}` references are resolved only where the job runs).
+  const formatOptions = new Set([...services.registry.formats.values()].flatMap((f) => [...Object.keys(f.options), ...Object.keys(f.options).map((k) => `${f.name}.${k}`)]));
+  const valid = [...Object.keys(connector.options), ...COMMON_OPTIONS.filter((o) => o !== "connection_profile" && o !== "connector")];
   for (const key of [...Object.keys(config), ...Object.keys(secrets)]) {
-    if (!(key in connector.options)) {
+    if (!valid.includes(key) && !formatOptions.has(key)) {
       throw new UserError(
-        `unknown option '${key}' for connector '${connector.name}'. Valid options: ${Object.keys(connector.options).sort().join(", ")}`,
+        `unknown option '${key}' for connector '${connector.name}'. Valid options: ${valid.sort().join(", ")} (and format options)`,
         "option",
         { option: key },
       );
