@@ -81,6 +81,40 @@ describe("filesystem sink on local disk", () => {
     expect(new Set(files.map((f) => /-([01])-\d+\.json\.gz$/.exec(f)![1]))).toEqual(new Set(["0", "1"]));
     await expectJsonEqualsReference(files, reference, dir);
   });
+  test("rolled by interval: a run of ~2 s with rolling_policy.interval = '400ms' gives several files, every row once", async () => {
+    const out = join(dir, "local-interval");
+    const r = await run(
+      bidsSql({ events: EVENTS, rate: RATE, sinkWith: `connector = 'filesystem', path = '${out}', format = 'parquet', 'rolling_policy.interval' = '400ms'` }),
+      "local-interval",
+    );
+    expect(r.stderr).not.toContain("error");
+    expect(r.code).toBe(0);
+    const files = filesUnder(out);
+    expect(files.length).toBeGreaterThanOrEqual(3);
+    await expectParquetEqualsReference(files, reference, dir);
+  });
+
+  test("partitioned by a column: one directory per value, each file holding only its value", async () => {
+    const out = join(dir, "local-fields");
+    const sql = `
+CREATE TABLE nexmark WITH (connector = 'nexmark', event_rate = '0', message_count = '${EVENTS}', seed = '7', base_time = '2024-01-01T00:00:00Z');
+CREATE TABLE out (shard BIGINT, auction BIGINT, price BIGINT) WITH (
+  connector = 'filesystem', path = '${out}', format = 'parquet', 'partitioning.fields' = 'shard');
+INSERT INTO out SELECT bid.auction % 3 AS shard, bid.auction, bid.price FROM nexmark WHERE bid IS NOT NULL;`;
+    const r = await run(sql, "local-fields");
+    expect(r.stderr).not.toContain("error");
+    expect(r.code).toBe(0);
+    const files = filesUnder(out);
+    expect(new Set(files.map((f) => f.split("/").at(-2)))).toEqual(new Set(["shard=0", "shard=1", "shard=2"]));
+    const { duckQuery } = await import("../../kit/duckdb.ts");
+    for (const f of files) {
+      const shard = Number(/shard=(\d)/.exec(f)![1]);
+      expect(await duckQuery(`SELECT DISTINCT shard FROM read_parquet('${f}')`)).toEqual([{ shard: BigInt(shard) }]);
+    }
+    const [total] = await duckQuery(`SELECT count(*) AS n FROM read_parquet([${files.map((f) => `'${f}'`).join(", ")}])`);
+    const [expected] = await duckQuery(`SELECT count(*) AS n FROM read_json('${reference}', format = 'newline_delimited')`);
+    expect(total!.n).toBe(expected!.n);
+  });
 });
 
 describe("filesystem sink on S3 (moto)", () => {
