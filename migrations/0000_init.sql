@@ -59,6 +59,7 @@ CREATE TABLE "jobs" (
 	"owner" text,
 	"lease_until" bigint,
 	"worker_pid" integer,
+	"output_published" jsonb DEFAULT '{}'::jsonb NOT NULL,
 	"last_heartbeat" bigint,
 	"created_at" bigint DEFAULT (extract(epoch from clock_timestamp()) * 1000000)::bigint NOT NULL,
 	"updated_at" bigint DEFAULT (extract(epoch from clock_timestamp()) * 1000000)::bigint NOT NULL

@@ -69,6 +69,8 @@ export const jobs = pgTable(
     owner: text("owner"),
     leaseUntil: micros("lease_until"),
     workerPid: integer("worker_pid"),
+    /** Per preview writer, the newest checkpoint whose output was published (a restore re-commits it; it must not show twice). */
+    outputPublished: jsonb("output_published").$type<Record<string, number>>().notNull().default({}),
     lastHeartbeat: micros("last_heartbeat"),
     createdAt: micros("created_at").notNull().default(nowMicros),
     updatedAt: micros("updated_at").notNull().default(nowMicros),

@@ -43,8 +43,6 @@ export class Supervisor {
   readonly metrics = new Map<string, { at: number; operators: OperatorMetricsMessage[] }>();
   /** Recent preview lines per pipeline, so a new subscriber sees the current output first. */
   readonly output = new Map<string, string[]>();
-  /** Preview commits already published: job id → "checkpoint/writer" keys. */
-  private readonly publishedOutput = new Map<string, Set<string>>();
   private readonly queues = new Map<string, Promise<void>>();
   private timer: ReturnType<typeof setInterval> | null = null;
   private ticking = false;
@@ -294,7 +292,15 @@ export class Supervisor {
     void this.readStderr(jobId, worker);
     await this.db
       .update(jobs)
-      .set({ workerPid: proc.pid, runId: config.runId, runningParallelism: job.parallelism, restartRequested: false, ignoreState: false })
+      .set({
+        workerPid: proc.pid,
+        runId: config.runId,
+        runningParallelism: job.parallelism,
+        restartRequested: false,
+        ignoreState: false,
+        // Starting from scratch numbers checkpoints from 1 again.
+        ...(config.ignoreState ? { outputPublished: {} } : {}),
+      })
       .where(eq(jobs.id, jobId));
     proc.exited.then((code) => this.enqueue(jobId, () => this.onExit(jobId, worker, code, proc.signalCode ? String(proc.signalCode) : null)));
   }
@@ -359,11 +365,13 @@ export class Supervisor {
         if (job.restarts > 0) await this.db.update(jobs).set({ restarts: 0 }).where(eq(jobs.id, jobId));
         break;
       case "output": {
-        const key = `${m.checkpointId}/${m.writer}`;
-        let seen = this.publishedOutput.get(jobId);
-        if (!seen) this.publishedOutput.set(jobId, (seen = new Set()));
-        if (seen.has(key)) break; // re-committed on restore: already published
-        seen.add(key);
+        // A restore re-commits the checkpoint it restores; whoever drove the job before may have published it already.
+        const published = job.outputPublished[String(m.writer)] ?? 0;
+        if (m.checkpointId <= published) break;
+        await this.db
+          .update(jobs)
+          .set({ outputPublished: { ...job.outputPublished, [String(m.writer)]: m.checkpointId } })
+          .where(eq(jobs.id, jobId));
         await this.services.events.publish(topics.pipelineOutput(job.pipelineId), { jobId, checkpointId: m.checkpointId, lines: m.lines });
         break;
       }
