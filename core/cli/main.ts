@@ -19,6 +19,7 @@ const USAGE = `usage:
   runnel run <pipeline.sql> [--parallelism N] [--state-dir DIR] [--checkpoint-interval 10s] [--quiet]
   runnel validate <pipeline.sql>     plan the SQL and print the dataflow graph without running it
   runnel plugins                     list the loaded plugins, connectors, formats and functions
+  runnel migrate                     apply the control plane's pending database migrations (DATABASE_URL, or PGlite under ./data)
 `;
 
 class UsageError extends Error {}
@@ -166,6 +167,11 @@ async function main(argv: string[]): Promise<number> {
         return await validate(rest);
       case "plugins":
         return await plugins();
+      case "migrate": {
+        // The control plane owns its database; the CLI only offers the command (loaded on demand, so the engine stays apart).
+        const { migrateCommand } = await import("../../control-plane/migrate.ts");
+        return await migrateCommand();
+      }
       case undefined:
       case "help":
       case "--help":
