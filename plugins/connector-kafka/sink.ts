@@ -32,6 +32,8 @@ import type { KafkaOptions } from "./options.ts";
 
 export const TXN_SLOTS = 3;
 const SEND_CHUNK = 8192;
+/** Records wait at most this long (while more arrive) before they are sent. */
+const LINGER_MS = 50;
 
 /** What the checkpoint records of a transaction to commit. */
 export interface PreparedTransaction {
@@ -64,6 +66,7 @@ export function transactionalIdPrefix(o: KafkaOptions, tableName: string): strin
 
 export class KafkaSinkWriter implements SinkWriter {
   private buffer: Message[] = [];
+  private bufferSince = 0;
   private sending: Promise<void> = Promise.resolve();
   private sendError: unknown = null;
   private readonly exactlyOnce: boolean;
@@ -167,6 +170,7 @@ export class KafkaSinkWriter implements SinkWriter {
     const { rows, ops, before } = batch;
     const k = this.keyIndex;
     const ti = this.timeIndex;
+    if (this.buffer.length === 0) this.bufferSince = performance.now();
     for (let i = 0; i < rows.length; i++) {
       const row = rows[i]!;
       const encoded = format.serialize(row, ops?.[i], before?.[i]);
@@ -181,7 +185,7 @@ export class KafkaSinkWriter implements SinkWriter {
       }
       this.buffer.push(message);
     }
-    if (this.buffer.length >= SEND_CHUNK) return this.send();
+    if (this.buffer.length >= SEND_CHUNK || performance.now() - this.bufferSince >= LINGER_MS) return this.send();
   }
 
   /** Sends the buffer after the send in flight; waits for that one first (backpressure). */

@@ -162,3 +162,30 @@ export async function waitUntil(what: string, check: () => Promise<boolean> | bo
 
 /** Options shared by every test table. */
 export const KAFKA_OPTS = `bootstrap_servers = '${KAFKA}'`;
+
+/** Per partition: the high watermark and the last stable offset (held back by open transactions). */
+export async function stableOffsets(topic: string): Promise<{ partition: number; high: number; stable: number }[]> {
+  const kafka = testKafka("runnel-test-lso");
+  const cluster = createCluster(kafka, ISOLATION.READ_COMMITTED);
+  await cluster.connect();
+  await cluster.addTargetTopic(topic);
+  try {
+    const out = [];
+    for (const pm of cluster.findTopicPartitionMetadata(topic)) {
+      const broker = await cluster.findBroker({ nodeId: pm.leader });
+      const res = await broker.fetch({
+        replicaId: -1,
+        isolationLevel: ISOLATION.READ_COMMITTED,
+        maxWaitTime: 10,
+        minBytes: 0,
+        maxBytes: 1024,
+        topics: [{ topic, partitions: [{ partition: pm.partitionId, fetchOffset: "0", maxBytes: 1024 }] }],
+      });
+      const part = res.responses[0]!.partitions[0]!;
+      out.push({ partition: pm.partitionId, high: Number(part.highWatermark), stable: Number(part.lastStableOffset) });
+    }
+    return out.sort((a, b) => a.partition - b.partition);
+  } finally {
+    await cluster.disconnect();
+  }
+}
