@@ -59,6 +59,17 @@ for (const backend of BACKENDS) {
       await eventually("the job to run", () => states.includes("Running"));
       await eventually("output rows", () => lines.length >= 100);
 
+      // Per-operator metrics over a subscription, throttled to the interval asked for.
+      const metricTimes: number[] = [];
+      const metricsIt = cp.ws().iterate({ query: `subscription { jobMetrics(jobId: "${jobId}", intervalMs: 400) { at operators { operatorName subtaskIndex recordsIn recordsOut } } }` });
+      for await (const r of metricsIt) {
+        const m = (r.data as any).jobMetrics;
+        expect(m.operators.some((o: any) => o.operatorName.includes("impulse") && o.recordsOut > 0)).toBe(true);
+        metricTimes.push(Date.now());
+        if (metricTimes.length === 3) break;
+      }
+      expect(metricTimes[2]! - metricTimes[1]!).toBeGreaterThanOrEqual(350);
+
       // Metrics while it runs.
       const metricsText = await eventually("metrics of the job", async () => {
         const text = await (await fetch(`${cp.url}/metrics`)).text();
