@@ -353,7 +353,7 @@ export class Job {
     if (!connector?.sink) throw new JobError(`connector '${table.connector}' cannot be written to (table ${table.name})`);
     return new SinkOperator(
       node.label,
-      async (ctx, restored) =>
+      async (ctx, restored, restoredAll) =>
         connector.sink!.create({
           options: table.options,
           tableName: table.name,
@@ -367,6 +367,7 @@ export class Job {
           formatOptions: table.format?.options,
           updating,
           restored: restored ?? undefined,
+          restoredAll,
         }),
       this.restoredCheckpoint,
     );

@@ -17,15 +17,16 @@ export class SinkOperator implements Operator {
 
   constructor(
     readonly name: string,
-    /** Creates the writer, given its restored state (if any). */
-    private readonly createWriter: (ctx: OperatorContext, restored: unknown) => Promise<SinkWriter>,
+    /** Creates the writer, given its restored state and, after a rescale, those of every subtask it takes over. */
+    private readonly createWriter: (ctx: OperatorContext, restored: unknown, restoredAll: unknown[]) => Promise<SinkWriter>,
     /** The checkpoint being restored, whose prepared commits must be (re)committed first. */
     private readonly restoredCheckpointId: number | null,
   ) {}
 
   async open(ctx: OperatorContext, restored: unknown[] | undefined): Promise<void> {
     const mine = (restored ?? []).filter((_, j) => j % ctx.parallelism === ctx.subtaskIndex) as (SinkState | undefined)[];
-    this.writer = await this.createWriter(ctx, mine[0]?.writer);
+    const states = mine.map((st) => st?.writer).filter((w) => w !== undefined && w !== null);
+    this.writer = await this.createWriter(ctx, mine[0]?.writer, states);
     if (this.restoredCheckpointId !== null && this.writer.commit) {
       for (const st of mine) {
         if (st && st.prepared !== undefined && st.prepared !== null) {

@@ -120,6 +120,13 @@ export interface SinkContext<O> extends ConnectorContextBase<O> {
   updating: boolean;
   /** State of this subtask from the last checkpoint, if restoring. */
   restored?: unknown;
+  /**
+   * The states of every earlier subtask this one takes over: one normally,
+   * several when the job restarts with fewer subtasks than it checkpointed
+   * with (`restored` is the first). Sinks that keep work in progress in their
+   * state (open files, transactions) must finish or abort all of them.
+   */
+  restoredAll?: unknown[];
 }
 
 /**

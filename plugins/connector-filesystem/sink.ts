@@ -85,16 +85,20 @@ export class FileSystemSinkWriter implements SinkWriter {
   static async create(ctx: SinkContext<unknown>, storage: Storage, encoders: EncoderFactory, settings: SinkSettings): Promise<FileSystemSinkWriter> {
     await storage.check();
     const w = new FileSystemSinkWriter(ctx, storage, encoders, settings);
-    await w.recover(ctx.restored as FileSinkSnapshot | undefined | null);
+    // After a restart with fewer subtasks, this one finishes the files of every subtask it takes over.
+    const states = (ctx.restoredAll ?? (ctx.restored ? [ctx.restored] : [])) as (FileSinkSnapshot | null)[];
+    await w.recover(states);
     return w;
   }
 
   /** Finishes the files the restored checkpoint had open, then removes what no checkpoint knows. */
-  private async recover(restored: FileSinkSnapshot | undefined | null): Promise<void> {
+  private async recover(restored: (FileSinkSnapshot | null)[]): Promise<void> {
     const known = new Set<string>();
-    if (restored && restored.version === 1) {
-      for (const f of restored.committing) known.add(stateId(f));
-      for (const f of restored.open) {
+    for (const snap of restored) {
+      if (!snap) continue;
+      if (snap.version !== 1) throw new Error(`filesystem sink: the checkpoint holds sink state of an unknown version (${String(snap.version)})`);
+      for (const f of snap.committing) known.add(stateId(f));
+      for (const f of snap.open) {
         known.add(stateId(f.target));
         const encoder = this.encoders.create(f.encoder);
         const ready = await this.storage.finishFrom(f.target, encoder.footer());

@@ -11,6 +11,7 @@ import { basename, join } from "node:path";
 import { AbortMultipartUploadCommand, CreateMultipartUploadCommand, UploadPartCommand } from "@aws-sdk/client-s3";
 import { startCli, tempDir, writeSql } from "../../kit/cli.ts";
 import { freshBucket, listKeys, listUploads, s3Client, S3_ENDPOINT, S3_KEY, S3_SECRET } from "../../kit/s3.ts";
+import { duckQuery } from "../../kit/duckdb.ts";
 import { bidsSql, download, expectParquetEqualsReference, filesUnder, referenceRows } from "./readback.ts";
 
 setDefaultTimeout(180_000);
@@ -26,9 +27,10 @@ beforeAll(async () => {
 });
 
 /** Runs the pipeline once; `crashAt` makes it kill itself there (and it must). */
-async function runOnce(sqlFile: string, stateDir: string, crashAt: string | null) {
+async function runOnce(sqlFile: string, stateDir: string, crashAt: string | null, parallelism = 1) {
   const env: Record<string, string> = crashAt ? { RUNNEL_CRASH_AT: crashAt } : {};
-  const proc = startCli(["run", sqlFile, "--state-dir", stateDir, "--checkpoint-interval", "200ms", "--quiet"], undefined, env);
+  const args = ["run", sqlFile, "--state-dir", stateDir, "--checkpoint-interval", "200ms", "--parallelism", String(parallelism), "--quiet"];
+  const proc = startCli(args, undefined, env);
   const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
   if (crashAt) {
     expect({ crashAt, signal: proc.signalCode, stderr: stderr.includes("error") ? stderr : "" }).toEqual({ crashAt, signal: "SIGKILL", stderr: "" });
@@ -95,6 +97,38 @@ describe("filesystem sink on S3, killed with -9", () => {
     await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: "out/someone-elses-file.parquet", UploadId: foreign }));
     const files = await download(client, bucket, "", join(dir, `${bucket}-download`));
     await expectParquetEqualsReference(files, reference, dir);
+  });
+  test("killed mid-file with 2 subtasks, restarted with 1: the one subtask finishes both subtasks' checkpointed files", async () => {
+    const bucket = await freshBucket(client);
+    const sql = writeSql(dir, bidsSql({ events: EVENTS, rate: RATE, sinkWith: s3With(bucket) }), "s3-rescale.sql");
+    const state = join(dir, "s3-rescale-state");
+    await runOnce(sql, state, "filesystem-after-part-upload:2", 2);
+    await runOnce(sql, state, null, 1);
+    expect(await listUploads(client, bucket)).toEqual([]);
+    const files = await download(client, bucket, "", join(dir, `${bucket}-download`));
+    // File names start with the writer's run id, which grows with the start time: the first run's come first.
+    const runOf = (f: string) => basename(f).slice(0, 13);
+    const firstRun = [...new Set(files.map(runOf))].sort().slice(0, 2);
+    const sub0 = files.filter((f) => firstRun.includes(runOf(f)) && /-0-\d+\.parquet$/.test(f));
+    const sub1 = files.filter((f) => firstRun.includes(runOf(f)) && /-1-\d+\.parquet$/.test(f));
+    // Subtask 1's file, open at the checkpoint, was finished by the restarted subtask 0.
+    expect(sub1.length).toBeGreaterThan(0);
+    expect(sub0.length).toBeGreaterThan(0);
+    const q = (fs: string[]) => `read_parquet([${fs.map((f) => `'${f}'`).join(", ")}])`;
+    // The nexmark source resumes from split 0's position after a change of parallelism and does not
+    // replay split 1 exactly, so past the smaller of the two checkpointed positions rows may be
+    // missing or doubled by the source. Up to it, the checkpointed files must hold every row once.
+    const [r] = await duckQuery(`
+      WITH upto AS (SELECT least((SELECT max(epoch_us(time)) FROM ${q(sub0)}), (SELECT max(epoch_us(time)) FROM ${q(sub1)})) AS p),
+           ref AS (SELECT epoch_us(CAST(time AS TIMESTAMPTZ)) AS t, auction, price FROM read_json('${reference}', format = 'newline_delimited',
+                     columns = {time: 'VARCHAR', auction: 'BIGINT', bidder: 'BIGINT', price: 'BIGINT', channel: 'VARCHAR', url: 'VARCHAR', extra: 'VARCHAR'})
+                   WHERE t <= (SELECT p FROM upto)),
+           got AS (SELECT epoch_us(time) AS t, auction, price FROM ${q(files)} WHERE epoch_us(time) <= (SELECT p FROM upto))
+      SELECT (SELECT count(*) FROM ref) AS rows,
+             (SELECT count(*) FROM (SELECT * FROM got EXCEPT ALL SELECT * FROM ref)) AS extra,
+             (SELECT count(*) FROM (SELECT * FROM ref EXCEPT ALL SELECT * FROM got)) AS missing`);
+    expect(Number(r!.rows)).toBeGreaterThan(10_000);
+    expect({ extra: r!.extra, missing: r!.missing }).toEqual({ extra: 0n, missing: 0n });
   });
 });
 
