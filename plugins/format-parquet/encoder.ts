@@ -179,6 +179,12 @@ export class ParquetFileEncoder {
       if (p.converted) el.converted_type = thrift.ConvertedType[p.converted];
       meta.schema.push(el);
     }
+    // Says min/max statistics follow each type's natural (signed) order; readers ignore them otherwise.
+    meta.column_orders = this.plans.map(() => {
+      const order = new thrift.ColumnOrder();
+      order.TYPE_ORDER = new thrift.TypeDefinedOrder();
+      return order;
+    });
     const body = serializeThrift(meta);
     const tail = Buffer.alloc(8);
     tail.writeUInt32LE(body.length, 0);
@@ -250,12 +256,36 @@ export class ParquetFileEncoder {
     meta.data_page_offset = new Int64(at);
     const chunkStats = new thrift.Statistics();
     chunkStats.null_count = new Int64(nulls);
+    const range = minMax(plan, values);
+    if (range) {
+      chunkStats.min_value = range.min;
+      chunkStats.max_value = range.max;
+    }
     meta.statistics = chunkStats;
     const cc = new thrift.ColumnChunk();
     cc.file_offset = new Int64(at);
     cc.meta_data = meta;
     return { bytes: Buffer.concat([headerBytes, page]), meta: cc, uncompressed: headerBytes.length + body.length };
   }
+}
+
+/**
+ * Min and max of a signed numeric column, PLAIN-encoded, for readers that skip
+ * row groups by range (timestamps included). Unsigned, floating columns with
+ * NaN, and byte arrays get none: their orderings need more care than they are worth here.
+ */
+function minMax(plan: ColumnPlan, values: unknown[]): { min: Buffer; max: Buffer } | null {
+  if (values.length === 0 || plan.converted === "UINT_64" || plan.converted === "UINT_32") return null;
+  if (plan.physical !== "INT64" && plan.physical !== "INT32" && plan.physical !== "DOUBLE" && plan.physical !== "FLOAT") return null;
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (typeof v !== "number" || v !== v) return null; // bigint or NaN
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  return { min: encodePlain(plan, [lo]), max: encodePlain(plan, [hi]) };
 }
 
 /** Definition levels (bit width 1) in the RLE/bit-packing hybrid, as RLE runs, with the v1 length prefix. */

@@ -92,6 +92,10 @@ describe("parquet encoder", () => {
 import sys, json, pyarrow.parquet as pq
 f = pq.ParquetFile(sys.argv[1])
 t = f.read()
+st = f.metadata.row_group(1).column(7).statistics
+assert st.has_min_max and st.min.isoformat() == "2024-01-01T00:16:40.001000+00:00", st
+assert f.metadata.row_group(0).column(2).statistics.min == ${row(0)[2]}, f.metadata.row_group(0).column(2).statistics
+assert not f.metadata.row_group(0).column(5).statistics.has_min_max
 print(json.dumps({"rows": t.num_rows, "groups": f.metadata.num_row_groups, "codec": f.metadata.row_group(0).column(0).compression,
   "types": [str(x) for x in t.schema.types], "l": t.column("l").to_pylist()[:3], "s_nulls": t.column("s").null_count,
   "ts": [x.isoformat() if x else None for x in t.column("ts").to_pylist()[:2]], "f": t.column("f").to_pylist()[:3]}))
