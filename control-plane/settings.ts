@@ -15,13 +15,11 @@ function int(name: string, fallback: number): number {
 export function settingsFromEnv(overrides: Partial<Settings> = {}): Settings {
   const dataDir = resolve(process.env.RUNNEL_DATA_DIR ?? "./data");
   const checkpointUrl = process.env.RUNNEL_CHECKPOINT_URL ?? join(dataDir, "checkpoints");
-  if (/^s3:\/\//.test(checkpointUrl)) {
-    throw new Error(`RUNNEL_CHECKPOINT_URL=${checkpointUrl}: checkpoints on object storage are not supported yet; use a local folder`);
-  }
   return {
     port: int("PORT", 8000),
     dataDir,
-    checkpointDir: resolve(checkpointUrl.replace(/^file:\/\//, "")),
+    // A URL (s3://bucket/prefix) is kept as written for the storage plugin; a path is made absolute.
+    checkpointDir: /^[a-z][a-z0-9+.-]*:\/\//i.test(checkpointUrl) && !checkpointUrl.startsWith("file://") ? checkpointUrl.replace(/\/+$/, "") : resolve(checkpointUrl.replace(/^file:\/\//, "")),
     instanceId: `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`,
     heartbeatMs: int("RUNNEL_HEARTBEAT_MS", 500),
     heartbeatTimeoutMs: int("RUNNEL_HEARTBEAT_TIMEOUT_MS", 5000),

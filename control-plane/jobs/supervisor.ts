@@ -20,6 +20,11 @@ import { isTerminal, type JobState } from "./states.ts";
 const WORKER = resolve(import.meta.dir, "worker.ts");
 const OUTPUT_BUFFER = 1000;
 
+/** The job's state directory: a folder under the checkpoint root, or a key prefix under an object-store URL. */
+function stateLocation(root: string, jobId: string): string {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(root) ? `${root}/${jobId}` : join(root, jobId);
+}
+
 type AfterStop = "rescale" | "restart" | null;
 
 interface RunningWorker {
@@ -254,7 +259,7 @@ export class Supervisor {
       runId: job.runId + 1,
       query: pipeline.query,
       parallelism: job.parallelism,
-      stateDir: join(this.services.settings.checkpointDir, job.id),
+      stateDir: stateLocation(this.services.settings.checkpointDir, job.id),
       udfs: udfRows.filter((u) => pipeline.udfs.includes(u.name)).map((u) => ({ name: u.name, definition: u.definition })),
       profiles: await loadProfiles(this.services),
       ignoreState: job.ignoreState,

@@ -7,7 +7,8 @@
  * immediately; the next owner restores from the last checkpoint.
  */
 import { join } from "node:path";
-import { rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { Job, JobError } from "../../core/dataflow/job.ts";
 import { describeGraph } from "../../core/dataflow/graph.ts";
 import { createRegistry } from "../../core/registry/loader.ts";
@@ -24,10 +25,11 @@ let previewWriters = 0;
 async function main(): Promise<void> {
   const config = JSON.parse(process.env.RUNNEL_WORKER_CONFIG ?? "null") as WorkerConfig | null;
   if (!config) throw new Error("RUNNEL_WORKER_CONFIG is not set; workers are started by the control plane");
-  if (config.ignoreState) rmSync(join(config.stateDir, "checkpoints"), { recursive: true, force: true });
-
   const registry = await createRegistry();
-  await loadUdfs(registry, config.udfs, join(config.stateDir, "udfs"));
+  // UDF modules are imported from local files, wherever the checkpoints live.
+  const udfDir = mkdtempSync(join(tmpdir(), `runnel-udfs-${config.jobId}-`));
+  process.on("exit", () => rmSync(udfDir, { recursive: true, force: true }));
+  await loadUdfs(registry, config.udfs, udfDir);
   const pipeline = planSql(config.query, registry, {
     env: process.env,
     connectionProfile: (name) => config.profiles[name],
@@ -37,6 +39,7 @@ async function main(): Promise<void> {
     jobId: config.jobId,
     parallelism: config.parallelism,
     stateDir: config.stateDir,
+    ignoreState: config.ignoreState,
     checkpointIntervalMs: 0,
     preview: (fields, updating) => transactionalPreview(registry, fields, updating),
     log: { info: (m) => console.error(m), warn: (m) => console.error(m) },
@@ -63,6 +66,7 @@ async function main(): Promise<void> {
   process.on("disconnect", () => process.exit(0));
 
   const running = job.run();
+  await Promise.race([job.started, running]);
   send({ type: "running", restoredCheckpoint: job.restoredCheckpoint });
   const outcome = await running;
   clearInterval(timer);

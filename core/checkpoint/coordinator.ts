@@ -4,7 +4,7 @@
  * checkpoint, and only then lets two-phase sinks commit. One checkpoint is in
  * flight at a time; a stop or end-of-input checkpoint waits its turn.
  */
-import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, freezeState, type CheckpointData, type LocalCheckpointStore } from "./store.ts";
+import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, freezeState, type CheckpointData, type CheckpointStore } from "./store.ts";
 
 export type BarrierThen = "continue" | "end" | "stop";
 
@@ -43,7 +43,7 @@ export class CheckpointCoordinator {
   lastCompleted: { id: number; at: number; durationMs: number } | null = null;
 
   constructor(
-    private readonly store: LocalCheckpointStore,
+    private readonly store: CheckpointStore,
     private readonly pipeline: string,
     /** Every subtask that acknowledges barriers, as "nodeId/subtask". */
     private readonly tasks: string[],
@@ -142,7 +142,7 @@ export class CheckpointCoordinator {
         (operators[opId] ??= {})[subtask] = state;
       }
     }
-    this.store.write({
+    await this.store.write({
       format: CHECKPOINT_FORMAT,
       version: CHECKPOINT_VERSION,
       pipeline: this.pipeline,

@@ -24,8 +24,52 @@ export interface CheckpointData {
 
 export class CheckpointStoreError extends Error {}
 
-export class LocalCheckpointStore {
+/** Where a job's checkpoints live: a local folder, or object storage through a storage plugin. */
+export interface CheckpointStore {
+  /** For messages. */
+  readonly location: string;
+  write(data: CheckpointData): Promise<void> | void;
+  /** The newest complete checkpoint, or undefined when there is none. */
+  latest(): Promise<CheckpointData | undefined> | CheckpointData | undefined;
+  /** Removes every checkpoint (a start from scratch). */
+  clear(): Promise<void> | void;
+}
+
+export function encodeCheckpoint(data: CheckpointData): string {
+  return JSON.stringify(data, jsonReplacer);
+}
+
+/** Parses and checks a stored checkpoint; undefined when it is unreadable (so an older one is tried). */
+export function decodeCheckpoint(text: string, where: string): CheckpointData | undefined {
+  let data: CheckpointData;
+  try {
+    data = JSON.parse(text, jsonReviver);
+  } catch {
+    return undefined;
+  }
+  if (data.format !== CHECKPOINT_FORMAT) throw new CheckpointStoreError(`${where} is not a Runnel checkpoint`);
+  if (data.version !== CHECKPOINT_VERSION) {
+    throw new CheckpointStoreError(
+      `${where} has checkpoint format version ${data.version}; this Runnel reads version ${CHECKPOINT_VERSION}. Use a new --state-dir.`,
+    );
+  }
+  return data;
+}
+
+const checkpointName = (id: number) => `chk-${String(id).padStart(10, "0")}.json`;
+const CHECKPOINT_NAME = /^chk-(\d+)\.json$/;
+
+export class LocalCheckpointStore implements CheckpointStore {
   readonly dir: string;
+
+  get location(): string {
+    return this.dir;
+  }
+
+  clear(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+    mkdirSync(this.dir, { recursive: true });
+  }
 
   constructor(stateDir: string, private readonly keep = 3) {
     this.dir = join(stateDir, "checkpoints");
@@ -33,7 +77,7 @@ export class LocalCheckpointStore {
   }
 
   private fileOf(id: number): string {
-    return join(this.dir, `chk-${String(id).padStart(10, "0")}.json`);
+    return join(this.dir, checkpointName(id));
   }
 
   write(data: CheckpointData): void {
@@ -41,7 +85,7 @@ export class LocalCheckpointStore {
     const tmp = `${final}.tmp`;
     const fd = openSync(tmp, "w");
     try {
-      writeSync(fd, JSON.stringify(data, jsonReplacer));
+      writeSync(fd, encodeCheckpoint(data));
       fsyncSync(fd);
     } finally {
       closeSync(fd);
@@ -59,7 +103,7 @@ export class LocalCheckpointStore {
   private ids(): number[] {
     if (!existsSync(this.dir)) return [];
     return readdirSync(this.dir)
-      .map((f) => /^chk-(\d+)\.json$/.exec(f))
+      .map((f) => CHECKPOINT_NAME.exec(f))
       .filter((m): m is RegExpExecArray => m !== null)
       .map((m) => Number(m[1]))
       .sort((a, b) => a - b);
@@ -76,23 +120,60 @@ export class LocalCheckpointStore {
     const ids = this.ids();
     for (let i = ids.length - 1; i >= 0; i--) {
       const path = this.fileOf(ids[i]!);
-      let data: CheckpointData;
+      let text: string;
       try {
-        data = JSON.parse(readFileSync(path, "utf8"), jsonReviver);
+        text = readFileSync(path, "utf8");
       } catch {
-        continue; // unreadable (e.g. disk full mid-write before rename): try the one before
+        continue;
       }
-      if (data.format !== CHECKPOINT_FORMAT) {
-        throw new CheckpointStoreError(`${path} is not a Runnel checkpoint`);
-      }
-      if (data.version !== CHECKPOINT_VERSION) {
-        throw new CheckpointStoreError(
-          `${path} has checkpoint format version ${data.version}; this Runnel reads version ${CHECKPOINT_VERSION}. Use a new --state-dir.`,
-        );
-      }
-      return data;
+      const data = decodeCheckpoint(text, path);
+      if (data) return data; // else unreadable (e.g. disk full mid-write before rename): try the one before
     }
     return undefined;
+  }
+}
+
+/**
+ * Checkpoints as objects (`<prefix>/checkpoints/chk-N.json`) in a storage
+ * plugin's object store. Object PUTs are atomic, so a crash leaves the old or
+ * the new checkpoint, as with local files.
+ */
+export class ObjectCheckpointStore implements CheckpointStore {
+  constructor(
+    readonly location: string,
+    private readonly storage: import("../plugin-api/index.ts").ObjectStorage,
+    private readonly keep = 3,
+  ) {}
+
+  private async ids(): Promise<number[]> {
+    return (await this.storage.list("checkpoints/"))
+      .map((k) => CHECKPOINT_NAME.exec(k.slice(k.lastIndexOf("/") + 1)))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => Number(m[1]))
+      .sort((a, b) => a - b);
+  }
+
+  async write(data: CheckpointData): Promise<void> {
+    await this.storage.put(`checkpoints/${checkpointName(data.checkpointId)}`, new TextEncoder().encode(encodeCheckpoint(data)));
+    const ids = await this.ids();
+    for (const id of ids.slice(0, Math.max(0, ids.length - this.keep))) await this.storage.delete(`checkpoints/${checkpointName(id)}`);
+  }
+
+  async latest(): Promise<CheckpointData | undefined> {
+    await this.storage.check?.();
+    const ids = await this.ids();
+    for (let i = ids.length - 1; i >= 0; i--) {
+      const key = `checkpoints/${checkpointName(ids[i]!)}`;
+      const bytes = await this.storage.get(key);
+      if (!bytes) continue;
+      const data = decodeCheckpoint(new TextDecoder().decode(bytes), `${this.location}/${key}`);
+      if (data) return data;
+    }
+    return undefined;
+  }
+
+  async clear(): Promise<void> {
+    for (const id of await this.ids()) await this.storage.delete(`checkpoints/${checkpointName(id)}`);
   }
 }
 

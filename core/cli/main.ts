@@ -93,7 +93,9 @@ async function run(argv: string[]): Promise<number> {
   const pipeline = planSql(sql, registry, { env: process.env });
 
   const tempState = args.stateDir ? null : mkdtempSync(join(tmpdir(), "runnel-state-"));
-  const stateDir = resolve(args.stateDir ?? tempState!);
+  // A URL (s3://bucket/prefix) goes to a storage plugin as written; a path is made absolute.
+  const given = args.stateDir ?? tempState!;
+  const stateDir = /^[a-z][a-z0-9+.-]*:\/\//i.test(given) ? given : resolve(given);
   const job = new Job(pipeline, registry, {
     parallelism: args.parallelism,
     stateDir,

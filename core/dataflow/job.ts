@@ -4,7 +4,7 @@
  * ends or a stop is requested, and reports failures with their cause.
  */
 import { CheckpointCoordinator, type BarrierThen } from "../checkpoint/coordinator.ts";
-import { LocalCheckpointStore, type CheckpointData } from "../checkpoint/store.ts";
+import { LocalCheckpointStore, ObjectCheckpointStore, type CheckpointData, type CheckpointStore } from "../checkpoint/store.ts";
 import { compileExpr, compileMap } from "../expr/index.ts";
 import { accumulatorFor } from "../operators/accumulators.ts";
 import { MapOperator } from "../operators/map.ts";
@@ -29,6 +29,8 @@ export interface JobOptions {
   parallelism: number;
   stateDir: string;
   checkpointIntervalMs: number;
+  /** Start from scratch: remove the checkpoints in the state directory first. */
+  ignoreState?: boolean;
   jobId?: string;
   /** Where a bare SELECT's rows go (the CLI prints them, the control plane streams them). */
   preview?: (fields: Field[], updating: boolean) => SinkWriter;
@@ -66,16 +68,37 @@ function countBytesOut(s: Serializer | undefined, metrics: OperatorMetrics): Ser
   };
 }
 
+/**
+ * A local folder, or a URL (`s3://bucket/prefix`) whose scheme a storage plugin
+ * handles. The core knows no object store; plugins bring them.
+ */
+export function checkpointStoreFor(stateDir: string, registry: PluginRegistry): CheckpointStore {
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(stateDir)?.[1]?.toLowerCase();
+  if (!scheme || scheme === "file") return new LocalCheckpointStore(stateDir.replace(/^file:\/\//i, ""));
+  const storage = registry.storage(scheme);
+  if (!storage) {
+    const known = [...registry.storages.keys()];
+    throw new JobError(
+      `no storage plugin handles '${scheme}://' (state directory ${stateDir}); ` +
+        (known.length ? `available: ${known.map((k) => `${k}://`).join(", ")}, or a local folder` : "use a local folder"),
+    );
+  }
+  return new ObjectCheckpointStore(stateDir, storage.create(stateDir));
+}
+
 export class Job {
   readonly graph: PhysicalGraph;
   readonly metrics = new JobMetrics();
   readonly jobId: string;
   private readonly abort = new AbortController();
-  private readonly store: LocalCheckpointStore;
+  private readonly store: CheckpointStore;
   private coordinator!: CheckpointCoordinator;
   private restored: CheckpointData | undefined;
   private chains: OperatorChain[] = [];
   private stopRequested = false;
+  private resolveStarted!: () => void;
+  /** Resolves once the checkpoint is restored and every subtask is running. */
+  readonly started = new Promise<void>((resolve) => (this.resolveStarted = resolve));
   private readonly log: PluginLogger;
 
   constructor(
@@ -89,7 +112,7 @@ export class Job {
       parallelism: options.parallelism,
       sinkMaxParallelism: (table) => (table?.connector ? registry.connector(table.connector)?.sink?.maxParallelism : undefined),
     });
-    this.store = new LocalCheckpointStore(options.stateDir);
+    this.store = checkpointStoreFor(options.stateDir, registry);
   }
 
   get restoredCheckpoint(): number | null {
@@ -113,7 +136,8 @@ export class Job {
 
   /** Runs to the end of bounded input or until stopped: "end" or "stop". */
   async run(): Promise<BarrierThen> {
-    this.restored = this.store.latest();
+    if (this.options.ignoreState) await this.store.clear();
+    this.restored = await this.store.latest();
     if (this.restored && this.restored.pipeline !== this.graph.fingerprint) {
       throw new JobError(
         `the state directory ${this.options.stateDir} holds checkpoints of a different pipeline; ` +
@@ -122,6 +146,7 @@ export class Job {
     }
     await this.preflight();
     const runners = await this.instantiate();
+    this.resolveStarted();
     if (this.stopRequested) this.coordinator.requestStop();
     this.coordinator.startPeriodic(this.options.checkpointIntervalMs);
     let failure: unknown = null;

@@ -225,6 +225,33 @@ export interface UdafDefinition<S = unknown> {
   result(state: S): unknown;
 }
 
+// ---------------------------------------------------------------- checkpoint storage
+
+/**
+ * Blob storage for checkpoints under a URL scheme (`s3://bucket/prefix`). The
+ * engine does the rest (naming, versions, picking the latest complete one);
+ * a storage only keeps whole objects. `put` must be atomic: an object is
+ * either there whole or not at all (as S3 PUTs are).
+ */
+export interface ObjectStorage {
+  put(key: string, data: Uint8Array): Promise<void>;
+  /** undefined when there is no such object. */
+  get(key: string): Promise<Uint8Array | undefined>;
+  /** Keys under a prefix (relative to the storage's root), in any order. */
+  list(prefix: string): Promise<string[]>;
+  delete(key: string): Promise<void>;
+  /** Fails with a message saying what to fix when the storage can't be used (missing bucket, bad credentials). */
+  check?(): Promise<void>;
+}
+
+export interface StorageDefinition {
+  /** URL scheme handled, without "://" (e.g. "s3"). */
+  scheme: string;
+  description?: string;
+  /** `url` is the whole location (`s3://bucket/prefix/job`); settings come from the environment. */
+  create(url: string): ObjectStorage;
+}
+
 // ---------------------------------------------------------------- plugins
 
 export interface PluginDefinition {
@@ -235,6 +262,8 @@ export interface PluginDefinition {
   formats?: FormatDefinition<any>[];
   udfs?: UdfDefinition[];
   udafs?: UdafDefinition<any>[];
+  /** Checkpoint storage for URL schemes other than local paths. */
+  storages?: StorageDefinition[];
 }
 
 // Identity helpers: they exist for type inference, as Vite's defineConfig does.
@@ -252,6 +281,9 @@ export function defineUdf(u: UdfDefinition): UdfDefinition {
 }
 export function defineUdaf<S>(u: UdafDefinition<S>): UdafDefinition<S> {
   return u;
+}
+export function defineStorage(s: StorageDefinition): StorageDefinition {
+  return s;
 }
 
 // ---------------------------------------------------------------- crash tests

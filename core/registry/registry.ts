@@ -8,6 +8,7 @@ import {
   type ConnectorDefinition,
   type FormatDefinition,
   type PluginDefinition,
+  type StorageDefinition,
   type UdafDefinition,
   type UdfDefinition,
 } from "../plugin-api/index.ts";
@@ -25,6 +26,7 @@ export class PluginRegistry {
   readonly formats = new Map<string, FormatDefinition<any>>();
   readonly udfs = new Map<string, UdfDefinition>();
   readonly udafs = new Map<string, UdafDefinition<any>>();
+  readonly storages = new Map<string, StorageDefinition>();
   /** Plugins that could not be loaded; the others still are. */
   readonly failures: PluginLoadFailure[] = [];
   /** Which plugin provided each component, for messages and catalogs. */
@@ -46,6 +48,7 @@ export class PluginRegistry {
     for (const f of plugin.formats ?? []) claims.push([this.formats, "format", f.name, f]);
     for (const u of plugin.udfs ?? []) claims.push([this.udfs, "function", u.name.toLowerCase(), u]);
     for (const u of plugin.udafs ?? []) claims.push([this.udafs, "aggregate", u.name.toLowerCase(), u]);
+    for (const st of plugin.storages ?? []) claims.push([this.storages, "storage", st.scheme.toLowerCase(), st]);
     for (const [map, kind, name] of claims) {
       if (map.has(name)) {
         throw new DuplicateComponentError(
@@ -71,6 +74,9 @@ export class PluginRegistry {
   }
   udaf(name: string): UdafDefinition<any> | undefined {
     return this.udafs.get(name.toLowerCase());
+  }
+  storage(scheme: string): StorageDefinition | undefined {
+    return this.storages.get(scheme.toLowerCase());
   }
 
   /** A copy that tests may trim or extend without touching the original. */
