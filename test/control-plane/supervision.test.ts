@@ -186,3 +186,25 @@ describe("two control planes on one PostgreSQL", () => {
     await it.return?.();
   });
 });
+
+describe("a job that keeps failing", () => {
+  test("is restored with backoff up to the restart limit, then Failed with the reason", async () => {
+    const cp = await testControlPlane("pglite", { maxRestarts: 2 });
+    started.push(cp);
+    const udf = await cp.gql(`mutation ($input: CreateUdfInput!) { createUdf(input: $input) { __typename } }`, {
+      input: { name: "explode", definition: `export default { args: ["BIGINT"], returns: "BIGINT", fn: (x) => { if (x >= 20) throw new Error("boom at " + x); return x; } };` },
+    });
+    expect(udf.createUdf.__typename).toBe("UdfPayload");
+    const { jobId } = await create(cp, `CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '100');\nSELECT explode(counter) AS c FROM impulse;`, { udfs: ["explode"] });
+    const job = await eventually("Failed", async () => {
+      const j = await jobOf(cp, jobId);
+      return j.state === "Failed" ? j : undefined;
+    }, 60_000);
+    const states = job.events.map((e: any) => e.toState);
+    expect(states.filter((s: string) => s === "Recovering").length).toBe(2);
+    expect(states.slice(-2)).toEqual(["Failing", "Failed"]);
+    expect(job.failureMessage).toContain("boom at 20");
+    expect(job.events.at(-1).reason).toContain("gave up after 2 restarts");
+    expect(workersOf(jobId).length).toBe(0);
+  });
+});
