@@ -7,7 +7,10 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
 import {
+  AbortMultipartUploadCommand,
   CreateBucketCommand,
+  DeleteBucketCommand,
+  DeleteObjectsCommand,
   GetObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
@@ -31,11 +34,28 @@ export function s3Client(): S3Client {
   });
 }
 
-/** A fresh bucket with a unique name. */
+const created: string[] = [];
+
+/** A fresh bucket with a unique name; `dropBuckets()` removes it with its objects and uploads. */
 export async function freshBucket(client: S3Client, stem = "runnel-test"): Promise<string> {
   const bucket = `${stem}-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
   await client.send(new CreateBucketCommand({ Bucket: bucket }));
+  created.push(bucket);
   return bucket;
+}
+
+/** Deletes the buckets `freshBucket` made, so the emulator (which keeps everything in memory) stays small. */
+export async function dropBuckets(client: S3Client): Promise<void> {
+  for (const bucket of created.splice(0)) {
+    for (const u of await listUploads(client, bucket)) {
+      await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.key, UploadId: u.uploadId }));
+    }
+    const keys = await listKeys(client, bucket);
+    for (let i = 0; i < keys.length; i += 1000) {
+      await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys.slice(i, i + 1000).map((k) => ({ Key: k.key })) } }));
+    }
+    await client.send(new DeleteBucketCommand({ Bucket: bucket }));
+  }
 }
 
 export async function listKeys(client: S3Client, bucket: string, prefix = ""): Promise<{ key: string; size: number }[]> {

@@ -5,8 +5,9 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { join } from "node:path";
 import { runCli, tempDir, writeSql } from "../../kit/cli.ts";
-import { freshBucket, listKeys, RUNNEL_VENV, s3Client, S3_ENDPOINT, S3_KEY, S3_SECRET } from "../../kit/s3.ts";
+import { dropBuckets, freshBucket, listKeys, RUNNEL_VENV, s3Client, S3_ENDPOINT, S3_KEY, S3_SECRET } from "../../kit/s3.ts";
 
+afterAll(() => dropBuckets(s3Client()));
 setDefaultTimeout(60_000);
 
 const dir = tempDir("runnel-fs-bad-");

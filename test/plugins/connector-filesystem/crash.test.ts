@@ -5,15 +5,19 @@
  * open and no staging file remains. Each crash run must really die at its
  * point, so a point that is never reached fails the test.
  */
-import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { AbortMultipartUploadCommand, CreateMultipartUploadCommand, UploadPartCommand } from "@aws-sdk/client-s3";
 import { startCli, tempDir, writeSql } from "../../kit/cli.ts";
-import { freshBucket, listKeys, listUploads, s3Client, S3_ENDPOINT, S3_KEY, S3_SECRET } from "../../kit/s3.ts";
+import { dropBuckets, freshBucket, listKeys, listUploads, s3Client, S3_ENDPOINT, S3_KEY, S3_SECRET } from "../../kit/s3.ts";
 import { duckQuery } from "../../kit/duckdb.ts";
 import { bidsSql, download, expectParquetEqualsReference, filesUnder, referenceRows } from "./readback.ts";
 
+afterAll(async () => {
+  await dropBuckets(s3Client());
+  rmSync(dir, { recursive: true, force: true });
+});
 setDefaultTimeout(180_000);
 
 const EVENTS = 100_000;

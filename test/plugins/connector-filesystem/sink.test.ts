@@ -4,13 +4,18 @@
  * checkpoints in the middle of files. Every file is read back by DuckDB and
  * pyarrow and must hold exactly the rows of a reference run.
  */
-import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { rmSync } from "node:fs";
 import { basename, join } from "node:path";
 import { DeleteObjectsCommand, HeadObjectCommand, CreateBucketCommand } from "@aws-sdk/client-s3";
 import { startCli, tempDir, writeSql } from "../../kit/cli.ts";
-import { freshBucket, listKeys, listUploads, s3Client, S3_ENDPOINT, S3_KEY, S3_SECRET } from "../../kit/s3.ts";
+import { dropBuckets, freshBucket, listKeys, listUploads, s3Client, S3_ENDPOINT, S3_KEY, S3_SECRET } from "../../kit/s3.ts";
 import { bidsSql, download, expectJsonEqualsReference, expectParquetEqualsReference, filesUnder, referenceRows } from "./readback.ts";
 
+afterAll(async () => {
+  await dropBuckets(s3Client());
+  rmSync(dir, { recursive: true, force: true });
+});
 setDefaultTimeout(120_000);
 
 const EVENTS = 60_000;
