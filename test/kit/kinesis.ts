@@ -1,0 +1,141 @@
+/**
+ * The Kinesis emulator the tests use: kinesalite, started by
+ * scripts/services/kinesis.sh (RUNNEL_TEST_KINESIS, default
+ * http://127.0.0.1:14567), and helpers to make streams, put records, reshard
+ * and read a stream back as a plain consumer would.
+ */
+import {
+  CreateStreamCommand,
+  DescribeStreamSummaryCommand,
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+  KinesisClient,
+  ListShardsCommand,
+  PutRecordsCommand,
+  type Shard,
+} from "@aws-sdk/client-kinesis";
+import { NodeHttpHandler } from "@smithy/node-http-handler";
+import { startCli } from "./cli.ts";
+
+export const KINESIS_ENDPOINT = process.env.RUNNEL_TEST_KINESIS ?? "http://127.0.0.1:14567";
+export const KINESIS_REGION = "us-east-1";
+/** The options every test table passes (the emulator accepts any key). */
+export const KINESIS_OPTS = `aws_endpoint = '${KINESIS_ENDPOINT}', aws_region = '${KINESIS_REGION}', aws_access_key_id = 'test-key', aws_secret_access_key = 'test-secret'`;
+
+export function kinesisClient(): KinesisClient {
+  return new KinesisClient({
+    endpoint: KINESIS_ENDPOINT,
+    region: KINESIS_REGION,
+    credentials: { accessKeyId: "test-key", secretAccessKey: "test-secret" },
+    requestHandler: new NodeHttpHandler(),
+  });
+}
+
+const client = kinesisClient();
+
+/** A stream with a name unique to this run, ACTIVE when this returns. */
+export async function createStream(prefix: string, shards: number): Promise<string> {
+  const name = `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 7)}`;
+  await client.send(new CreateStreamCommand({ StreamName: name, ShardCount: shards }));
+  await waitActive(name);
+  return name;
+}
+
+export async function waitActive(stream: string): Promise<void> {
+  await waitUntil(`stream ${stream} ACTIVE`, async () => {
+    const r = await client.send(new DescribeStreamSummaryCommand({ StreamName: stream }));
+    return r.StreamDescriptionSummary?.StreamStatus === "ACTIVE";
+  }, 20_000, 50);
+}
+
+export async function listShards(stream: string): Promise<Shard[]> {
+  return (await client.send(new ListShardsCommand({ StreamName: stream }))).Shards ?? [];
+}
+
+/**
+ * Puts records (strings) in chunks of 500, each with its partition key, or
+ * with an explicit hash key to aim at one shard's hash range.
+ */
+export async function putRecords(stream: string, records: { data: string; key?: string; hashKey?: string }[]): Promise<void> {
+  const enc = new TextEncoder();
+  for (let i = 0; i < records.length; i += 500) {
+    let todo = records.slice(i, i + 500).map((r, j) => ({ Data: enc.encode(r.data), PartitionKey: r.key ?? `k${i + j}`, ExplicitHashKey: r.hashKey }));
+    while (todo.length > 0) {
+      const res = await client.send(new PutRecordsCommand({ StreamName: stream, Records: todo }));
+      todo = todo.filter((_, j) => res.Records?.[j]?.ErrorCode);
+    }
+  }
+}
+
+export interface ReadRecord {
+  shard: string;
+  seq: string;
+  key: string;
+  data: string;
+}
+
+/** Every record the stream holds now, shard by shard in sequence order. */
+export async function readStream(stream: string): Promise<ReadRecord[]> {
+  const out: ReadRecord[] = [];
+  const dec = new TextDecoder();
+  for (const shard of await listShards(stream)) {
+    let it = (await client.send(new GetShardIteratorCommand({ StreamName: stream, ShardId: shard.ShardId!, ShardIteratorType: "TRIM_HORIZON" }))).ShardIterator;
+    while (it) {
+      const r = await client.send(new GetRecordsCommand({ ShardIterator: it, Limit: 10_000 }));
+      for (const rec of r.Records ?? []) out.push({ shard: shard.ShardId!, seq: rec.SequenceNumber!, key: rec.PartitionKey!, data: dec.decode(rec.Data) });
+      if ((r.Records ?? []).length === 0) break;
+      it = r.NextShardIterator;
+    }
+  }
+  return out;
+}
+
+export interface RunningJob {
+  proc: ReturnType<typeof Bun.spawn>;
+  stderr(): string;
+  /** SIGINT (final checkpoint), then the exit code. */
+  stop(): Promise<number>;
+  kill(): Promise<void>;
+}
+
+/** Starts `runnel run` in the background, collecting stderr. */
+export function startJob(args: string[], env: Record<string, string> = {}): RunningJob {
+  const proc = startCli(["run", ...args], undefined, env);
+  let err = "";
+  void (async () => {
+    const decoder = new TextDecoder();
+    const reader = (proc.stderr as ReadableStream<Uint8Array>).getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      err += decoder.decode(value, { stream: true });
+    }
+  })();
+  void new Response(proc.stdout as ReadableStream).text();
+  return {
+    proc,
+    stderr: () => err,
+    async stop() {
+      proc.kill("SIGINT");
+      const timer = setTimeout(() => proc.kill("SIGKILL"), 30_000);
+      const code = await proc.exited;
+      clearTimeout(timer);
+      await Bun.sleep(20);
+      return code;
+    },
+    async kill() {
+      proc.kill("SIGKILL");
+      await proc.exited;
+    },
+  };
+}
+
+/** Polls `check` until it returns true, or fails after `timeoutMs` with `what`. */
+export async function waitUntil(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 30_000, everyMs = 100): Promise<void> {
+  const start = Date.now();
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await Bun.sleep(everyMs);
+  }
+}
