@@ -241,10 +241,14 @@ function s3Error(err: unknown, what: string, s: S3Settings): FileSystemSinkError
       `filesystem sink: bucket '${s.bucket}' (option 'path') does not exist at ${s.endpoint ?? "AWS"}; create it or fix 'path'`,
     );
   }
+  if (code === "CredentialsProviderError" || /Could not load credentials/i.test(e?.message ?? "")) {
+    return new FileSystemSinkError(
+      `filesystem sink: no AWS credentials for bucket '${s.bucket}'; give options 'storage.aws_access_key_id' and 'storage.aws_secret_access_key', or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY`,
+    );
+  }
   if (
     code === "InvalidAccessKeyId" ||
     code === "SignatureDoesNotMatch" ||
-    code === "CredentialsProviderError" ||
     code === "InvalidClientTokenId" ||
     code === "Forbidden" ||
     code === "AccessDenied" ||

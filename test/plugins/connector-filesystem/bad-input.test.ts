@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { join } from "node:path";
-import { runCli, tempDir, writeSql } from "../../kit/cli.ts";
+import { CLI, runCli, tempDir, writeSql } from "../../kit/cli.ts";
 import { dropBuckets, freshBucket, listKeys, RUNNEL_VENV, s3Client, S3_ENDPOINT, S3_KEY, S3_SECRET } from "../../kit/s3.ts";
 
 afterAll(() => dropBuckets(s3Client()));
@@ -84,6 +84,21 @@ describe("filesystem sink: errors at start", () => {
   test("a bucket that does not exist", async () => {
     const err = await runFails("run", s3("s3://runnel-no-such-bucket/out"));
     expect(err).toContain("bucket 'runnel-no-such-bucket' (option 'path') does not exist");
+  });
+
+  test("an S3 endpoint nobody listens on names storage.aws_endpoint", async () => {
+    const err = await runFails("run", s3("s3://some-bucket/out").replace(S3_ENDPOINT, "http://127.0.0.1:9"));
+    expect(err).toContain("cannot reach S3 at http://127.0.0.1:9 (option 'storage.aws_endpoint')");
+  });
+
+  test("no credentials anywhere says where to give them", async () => {
+    const file = writeSql(dir, pipeline(`connector = 'filesystem', path = 's3://some-bucket/out', format = 'parquet', 'storage.aws_endpoint' = '${S3_ENDPOINT}'`), "no-creds.sql");
+    const env: Record<string, string | undefined> = { ...process.env, AWS_EC2_METADATA_DISABLED: "true", AWS_SHARED_CREDENTIALS_FILE: join(dir, "none"), AWS_CONFIG_FILE: join(dir, "none") };
+    for (const k of ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI"]) delete env[k];
+    const proc = Bun.spawn(["bun", CLI, "run", file, "--state-dir", join(dir, "no-creds-state"), "--quiet"], { env, stdout: "pipe", stderr: "pipe" });
+    const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+    expect(code).not.toBe(0);
+    expect(stderr).toContain("no AWS credentials for bucket 'some-bucket'; give options 'storage.aws_access_key_id' and 'storage.aws_secret_access_key', or set AWS_ACCESS_KEY_ID");
   });
 
   describe("against an S3 endpoint that checks credentials", () => {

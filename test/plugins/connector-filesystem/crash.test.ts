@@ -12,7 +12,7 @@ import { AbortMultipartUploadCommand, CreateMultipartUploadCommand, UploadPartCo
 import { startCli, tempDir, writeSql } from "../../kit/cli.ts";
 import { dropBuckets, freshBucket, listKeys, listUploads, s3Client, S3_ENDPOINT, S3_KEY, S3_SECRET } from "../../kit/s3.ts";
 import { duckQuery } from "../../kit/duckdb.ts";
-import { bidsSql, download, expectParquetEqualsReference, filesUnder, referenceRows } from "./readback.ts";
+import { bidsSql, download, expectJsonEqualsReference, expectParquetEqualsReference, filesUnder, referenceRows } from "./readback.ts";
 
 afterAll(async () => {
   await dropBuckets(s3Client());
@@ -83,6 +83,19 @@ describe("filesystem sink on S3, killed with -9", () => {
       await expectParquetEqualsReference(files, reference, dir);
     });
   }
+
+  test("JSON lines, killed after a part upload and again during recovery: every row once, no upload left open", async () => {
+    const bucket = await freshBucket(client);
+    await crashThenFinish(
+      "s3-json",
+      `connector = 'filesystem', path = 's3://${bucket}/json', format = 'json', 'rolling_policy.file_size' = '12MB',
+       'storage.aws_endpoint' = '${S3_ENDPOINT}', 'storage.aws_access_key_id' = '${S3_KEY}', 'storage.aws_secret_access_key' = '${S3_SECRET}'`,
+      ["filesystem-after-part-upload:2", "filesystem-recovery-before-complete:1"],
+    );
+    expect(await listUploads(client, bucket)).toEqual([]);
+    const files = await download(client, bucket, "", join(dir, `${bucket}-download`));
+    await expectJsonEqualsReference(files, reference, dir);
+  });
 
   test("an upload of ours that no checkpoint knows is aborted at restart; someone else's upload is left alone", async () => {
     const bucket = await freshBucket(client);
@@ -155,6 +168,16 @@ describe("filesystem sink on local disk, killed with -9", () => {
       await expectParquetEqualsReference(files, reference, dir);
     });
   }
+
+  test("gzip JSON lines killed mid-file: every row once, each file one valid gzip stream", async () => {
+    const out = join(dir, "local-gzip");
+    await crashThenFinish("local-gzip", `connector = 'filesystem', path = '${out}', format = 'json', compression = 'gzip', 'rolling_policy.file_size' = '1MB'`, [
+      "sink-before-commit:4",
+    ]);
+    const files = filesUnder(out);
+    expect(files.filter((f) => basename(f).startsWith("."))).toEqual([]);
+    await expectJsonEqualsReference(files, reference, dir);
+  });
 
   test("a staging file of ours that no checkpoint knows is removed at restart; other files are left alone", async () => {
     const out = join(dir, "local-orphans");

@@ -5,7 +5,7 @@
  * pyarrow and must hold exactly the rows of a reference run.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { rmSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import { basename, join } from "node:path";
 import { DeleteObjectsCommand, HeadObjectCommand, CreateBucketCommand } from "@aws-sdk/client-s3";
 import { startCli, tempDir, writeSql } from "../../kit/cli.ts";
@@ -97,6 +97,37 @@ describe("filesystem sink on local disk", () => {
     const files = filesUnder(out);
     expect(files.length).toBeGreaterThanOrEqual(3);
     await expectParquetEqualsReference(files, reference, dir);
+  });
+
+  test("rolled by inactivity: an event-time partition that gets no more rows becomes visible while the job still runs", async () => {
+    const out = join(dir, "local-inactivity");
+    const file = writeSql(
+      dir,
+      bidsSql({
+        events: EVENTS,
+        rate: 20_000,
+        sinkWith: `connector = 'filesystem', path = '${out}', format = 'parquet', 'partitioning.time_pattern' = 'second=%S',
+          'rolling_policy.inactivity_interval' = '300ms'`,
+      }),
+      "local-inactivity.sql",
+    );
+    // 60k events 50 µs apart: event second 00 ends after ~1 s of the ~3 s run.
+    const proc = startCli(["run", file, "--state-dir", join(dir, "local-inactivity-state"), "--checkpoint-interval", "100ms", "--quiet"]);
+    let visibleAt: number | null = null;
+    while (proc.exitCode === null) {
+      const done = existsSync(join(out, "second=00")) && filesUnder(out).some((f) => f.includes("/second=00/") && !basename(f).startsWith("."));
+      if (done && visibleAt === null) visibleAt = performance.now();
+      await Bun.sleep(50);
+    }
+    expect(await proc.exited).toBe(0);
+    // Well before the end (files still open at the end are finished only then).
+    expect(visibleAt).not.toBeNull();
+    expect(performance.now() - visibleAt!).toBeGreaterThan(700);
+    const files = filesUnder(out);
+    const { duckQuery } = await import("../../kit/duckdb.ts");
+    const [got] = await duckQuery(`SELECT count(*) AS n, count(DISTINCT time) AS d FROM read_parquet([${files.map((f) => `'${f}'`).join(", ")}])`);
+    const [expected] = await duckQuery(`SELECT count(*) AS n FROM read_json('${reference}', format = 'newline_delimited')`);
+    expect([got!.n, got!.d]).toEqual([expected!.n, expected!.n]);
   });
 
   test("partitioned by a column: one directory per value, each file holding only its value", async () => {
