@@ -67,8 +67,19 @@ export function stateId(s: TargetState | ReadyFile): string {
   return s.kind === "local" ? s.staging : s.uploadId;
 }
 
+export type FileSystemSinkErrorCode =
+  | "PATH_NOT_WRITABLE"
+  | "BUCKET_NOT_FOUND"
+  | "CREDENTIALS"
+  | "ENDPOINT_UNREACHABLE"
+  | "S3_REQUEST"
+  | "STATE_MISMATCH";
+
 export class FileSystemSinkError extends Error {
-  constructor(message: string) {
+  constructor(
+    readonly code: FileSystemSinkErrorCode,
+    message: string,
+  ) {
     super(message);
     this.name = "FileSystemSinkError";
   }
@@ -143,6 +154,7 @@ export class LocalStorage implements Storage {
       unlinkSync(probe);
     } catch (err) {
       throw new FileSystemSinkError(
+        "PATH_NOT_WRITABLE",
         `filesystem sink: cannot write to '${this.root}' (option 'path'): ${(err as Error).message}. ` +
           `Point 'path' at a directory this process can create and write.`,
       );
@@ -155,15 +167,16 @@ export class LocalStorage implements Storage {
       mkdirSync(dirname(final), { recursive: true });
       return new LocalTarget(final, stagingOf(final));
     } catch (err) {
-      throw new FileSystemSinkError(`filesystem sink: cannot create '${final}' (option 'path'): ${(err as Error).message}`);
+      throw new FileSystemSinkError("PATH_NOT_WRITABLE", `filesystem sink: cannot create '${final}' (option 'path'): ${(err as Error).message}`);
     }
   }
 
   async finishFrom(state: TargetState, last: Uint8Array): Promise<ReadyFile | null> {
-    if (state.kind !== "local") throw new FileSystemSinkError(`filesystem sink: the checkpoint holds an S3 file but 'path' is now local`);
+    if (state.kind !== "local") throw new FileSystemSinkError("STATE_MISMATCH", `filesystem sink: the checkpoint holds an S3 file but 'path' is now local`);
     if (!existsSync(state.staging)) {
       if (existsSync(state.final)) return null; // finished and renamed before
       throw new FileSystemSinkError(
+        "STATE_MISMATCH",
         `filesystem sink: staging file '${state.staging}' of a checkpointed file is gone and '${state.final}' does not exist; ` +
           `it was removed outside Runnel. Restore it, or start the job without its saved state.`,
       );
@@ -180,12 +193,13 @@ export class LocalStorage implements Storage {
   }
 
   async complete(file: ReadyFile): Promise<void> {
-    if (file.kind !== "local") throw new FileSystemSinkError(`filesystem sink: the checkpoint holds an S3 file but 'path' is now local`);
+    if (file.kind !== "local") throw new FileSystemSinkError("STATE_MISMATCH", `filesystem sink: the checkpoint holds an S3 file but 'path' is now local`);
     if (existsSync(file.staging)) {
       renameSync(file.staging, file.final);
       fsyncDir(dirname(file.final));
     } else if (!existsSync(file.final)) {
       throw new FileSystemSinkError(
+        "STATE_MISMATCH",
         `filesystem sink: neither '${file.staging}' nor '${file.final}' exists; the file was removed outside Runnel`,
       );
     }
@@ -238,11 +252,13 @@ function s3Error(err: unknown, what: string, s: S3Settings): FileSystemSinkError
     : "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or options 'storage.aws_access_key_id' and 'storage.aws_secret_access_key')";
   if (code === "NoSuchBucket" || (code === "NotFound" && what.startsWith("check"))) {
     return new FileSystemSinkError(
+      "BUCKET_NOT_FOUND",
       `filesystem sink: bucket '${s.bucket}' (option 'path') does not exist at ${s.endpoint ?? "AWS"}; create it or fix 'path'`,
     );
   }
   if (code === "CredentialsProviderError" || /Could not load credentials/i.test(e?.message ?? "")) {
     return new FileSystemSinkError(
+      "CREDENTIALS",
       `filesystem sink: no AWS credentials for bucket '${s.bucket}'; give options 'storage.aws_access_key_id' and 'storage.aws_secret_access_key', or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY`,
     );
   }
@@ -255,15 +271,17 @@ function s3Error(err: unknown, what: string, s: S3Settings): FileSystemSinkError
     status === 403
   ) {
     return new FileSystemSinkError(
+      "CREDENTIALS",
       `filesystem sink: S3 refused the credentials for bucket '${s.bucket}' (${code || status}); check ${creds}`,
     );
   }
   if (/ECONNREFUSED|ENOTFOUND|getaddrinfo|connect/i.test(e?.message ?? "")) {
     return new FileSystemSinkError(
+      "ENDPOINT_UNREACHABLE",
       `filesystem sink: cannot reach S3 at ${s.endpoint ?? "AWS"} (option 'storage.aws_endpoint'): ${e?.message}`,
     );
   }
-  return new FileSystemSinkError(`filesystem sink: S3 ${what} failed for s3://${s.bucket}/${s.prefix}: ${code} ${e?.message ?? String(err)}`);
+  return new FileSystemSinkError("S3_REQUEST", `filesystem sink: S3 ${what} failed for s3://${s.bucket}/${s.prefix}: ${code} ${e?.message ?? String(err)}`);
 }
 
 class S3Target implements FileTarget {
@@ -380,7 +398,7 @@ export class S3Storage implements Storage {
   }
 
   async finishFrom(state: TargetState, last: Uint8Array): Promise<ReadyFile | null> {
-    if (state.kind !== "s3") throw new FileSystemSinkError(`filesystem sink: the checkpoint holds a local file but 'path' is now on S3`);
+    if (state.kind !== "s3") throw new FileSystemSinkError("STATE_MISMATCH", `filesystem sink: the checkpoint holds a local file but 'path' is now on S3`);
     if (await this.exists(state.key)) return null; // completed by an earlier recovery
     const tail = Buffer.from(state.tail, "base64");
     const n = state.parts.length + 1;
@@ -390,7 +408,7 @@ export class S3Storage implements Storage {
   }
 
   async complete(file: ReadyFile): Promise<void> {
-    if (file.kind !== "s3") throw new FileSystemSinkError(`filesystem sink: the checkpoint holds a local file but 'path' is now on S3`);
+    if (file.kind !== "s3") throw new FileSystemSinkError("STATE_MISMATCH", `filesystem sink: the checkpoint holds a local file but 'path' is now on S3`);
     try {
       await this.client.send(
         new CompleteMultipartUploadCommand({
