@@ -9,7 +9,7 @@ import type { Batch, Serializer } from "../../core/plugin-api/index.ts";
 import type { ParquetFileEncoder, ParquetFileFormat, ParquetFileState } from "../format-parquet/index.ts";
 
 export interface FileEncoder {
-  /** Adds rows i in [from, to) of the batch; `pick` selects a subset when partitioned. */
+  /** Adds row i of the batch. */
   add(batch: Batch, i: number): void;
   /** Whether enough is buffered to write it out now. */
   readonly full: boolean;

@@ -60,9 +60,9 @@ export interface Storage {
   complete(file: ReadyFile): Promise<void>;
   /** Removes staging files / aborts uploads of ours that no checkpoint knows. */
   cleanup(known: Set<string>, owned: (fileName: string) => boolean): Promise<number>;
-  /** The id `cleanup` matches: staging path or upload id. */
 }
 
+/** What `cleanup` matches against: the staging path (local) or the upload id (S3). */
 export function stateId(s: TargetState | ReadyFile): string {
   return s.kind === "local" ? s.staging : s.uploadId;
 }
