@@ -15,7 +15,10 @@ import { LocalStorage, S3Storage, type Storage } from "./storage.ts";
 const MIN_PART = 5 * 1024 * 1024;
 
 const options = {
-  path: opt.string({ required: true, description: "Where files go: /local/dir, file:///dir or s3://bucket/prefix" }),
+  path: opt.string({
+    required: true,
+    description: "Where files go: /local/dir, file:///dir, s3://bucket/prefix, https://bucket.s3.region.amazonaws.com/prefix or s3::http://host:port/bucket/prefix",
+  }),
   "rolling_policy.file_size": opt.size({ min: 1, default: 128 * 1024 * 1024, description: "Roll a file once it holds this much ('128MB')" }),
   "rolling_policy.interval": opt.duration({ min: 1, description: "Roll a file this long after it was opened ('60s', '1h')" }),
   rollover_seconds: opt.duration({ min: 1, description: "Same as rolling_policy.interval, in seconds (Arroyo 0.5 spelling)" }),
@@ -81,8 +84,8 @@ function storageFor(o: Options): Storage {
   return new S3Storage({
     bucket: loc.bucket,
     prefix: loc.prefix,
-    region: o["storage.aws_region"],
-    endpoint: o["storage.aws_endpoint"],
+    region: o["storage.aws_region"] ?? loc.region,
+    endpoint: o["storage.aws_endpoint"] ?? loc.endpoint,
     accessKeyId: o["storage.aws_access_key_id"],
     secretAccessKey: o["storage.aws_secret_access_key"],
     partSize: o["multipart.target_part_size"],

@@ -6,22 +6,38 @@
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
-export type Location = { kind: "local"; dir: string } | { kind: "s3"; bucket: string; prefix: string };
+export type Location =
+  | { kind: "local"; dir: string }
+  | { kind: "s3"; bucket: string; prefix: string; endpoint?: string; region?: string };
 
-/** Parses the `path` option; throws a message naming it. */
+function bucketAndPrefix(rest: string, path: string): { bucket: string; prefix: string } {
+  const slash = rest.indexOf("/");
+  const bucket = slash < 0 ? rest : rest.slice(0, slash);
+  const prefix = slash < 0 ? "" : rest.slice(slash + 1).replace(/^\/+|\/+$/g, "");
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
+    throw new Error(`option 'path': '${bucket}' in '${path}' is not a valid S3 bucket name (write s3://bucket/prefix)`);
+  }
+  return { bucket, prefix };
+}
+
+/**
+ * Parses the `path` option; throws a message naming it. Besides local paths and
+ * s3://bucket/prefix it takes the URL forms Arroyo documents:
+ * https://bucket.s3.region.amazonaws.com/prefix, https://s3.region.amazonaws.com/bucket/prefix
+ * and s3::http(s)://host:port/bucket/prefix for an S3-compatible endpoint.
+ */
 export function parseLocation(path: string): Location {
   const p = path.trim();
   if (p === "") throw new Error("option 'path' is empty; give a directory, file:///dir or s3://bucket/prefix");
-  if (/^s3a?:\/\//i.test(p)) {
-    const rest = p.replace(/^s3a?:\/\//i, "");
-    const slash = rest.indexOf("/");
-    const bucket = slash < 0 ? rest : rest.slice(0, slash);
-    const prefix = slash < 0 ? "" : rest.slice(slash + 1).replace(/^\/+|\/+$/g, "");
-    if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
-      throw new Error(`option 'path': '${bucket}' is not a valid S3 bucket name (write s3://bucket/prefix)`);
-    }
-    return { kind: "s3", bucket, prefix };
+  if (/^s3a?:\/\//i.test(p)) return { kind: "s3", ...bucketAndPrefix(p.replace(/^s3a?:\/\//i, ""), p) };
+  const custom = /^s3::(https?:\/\/[^/]+)\/(.*)$/i.exec(p);
+  if (custom) return { kind: "s3", ...bucketAndPrefix(custom[2]!, p), endpoint: custom[1]! };
+  const virtualHost = /^https:\/\/([a-z0-9.-]+)\.s3[.-]([a-z0-9-]+)\.amazonaws\.com(?:\/(.*))?$/i.exec(p);
+  if (virtualHost) {
+    return { kind: "s3", ...bucketAndPrefix(`${virtualHost[1]}/${virtualHost[3] ?? ""}`, p), region: virtualHost[2]! };
   }
+  const pathStyle = /^https:\/\/s3[.-]([a-z0-9-]+)\.amazonaws\.com\/(.*)$/i.exec(p);
+  if (pathStyle) return { kind: "s3", ...bucketAndPrefix(pathStyle[2]!, p), region: pathStyle[1]! };
   if (/^file:\/\//i.test(p)) {
     try {
       return { kind: "local", dir: fileURLToPath(p) };
@@ -30,7 +46,9 @@ export function parseLocation(path: string): Location {
     }
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(p)) {
-    throw new Error(`option 'path': scheme of '${p}' is not supported; use a local directory, file:///dir or s3://bucket/prefix`);
+    throw new Error(
+      `option 'path': scheme of '${p}' is not supported; use a local directory, file:///dir, s3://bucket/prefix or s3::http://host:port/bucket/prefix`,
+    );
   }
   return { kind: "local", dir: resolve(p) };
 }

@@ -61,7 +61,7 @@ describe("filesystem sink: errors at validation", () => {
 
   test("an unsupported path scheme", async () => {
     const err = await runFails("validate", `connector = 'filesystem', path = 'ftp://host/dir', format = 'json'`);
-    expect(err).toContain("option 'path': scheme of 'ftp://host/dir' is not supported; use a local directory, file:///dir or s3://bucket/prefix");
+    expect(err).toContain("option 'path': scheme of 'ftp://host/dir' is not supported; use a local directory, file:///dir, s3://bucket/prefix");
   });
 
   test("only one of the two keys", async () => {

@@ -223,14 +223,14 @@ INSERT INTO bids SELECT bid.datetime AS time, bid.auction, bid.bidder, bid.price
     expect(await listUploads(client, bucket)).toEqual([]);
   });
 
-  test("JSON lines on S3 partitioned by event time: every row once", async () => {
+  test("JSON lines on S3 (endpoint in the path: s3::http://host:port/bucket/prefix) partitioned by event time: every row once", async () => {
     const bucket = await freshBucket(client);
     const r = await run(
       bidsSql({
         events: EVENTS,
         rate: RATE,
-        sinkWith: `connector = 'filesystem', path = 's3://${bucket}/json', format = 'json', 'partitioning.time_pattern' = '%Y/%m/%d/%H%M%S',
-          'storage.aws_endpoint' = '${S3_ENDPOINT}', 'storage.aws_access_key_id' = '${S3_KEY}', 'storage.aws_secret_access_key' = '${S3_SECRET}'`,
+        sinkWith: `connector = 'filesystem', path = 's3::${S3_ENDPOINT}/${bucket}/json', format = 'json', 'partitioning.time_pattern' = '%Y/%m/%d/%H%M%S',
+          'storage.aws_access_key_id' = '${S3_KEY}', 'storage.aws_secret_access_key' = '${S3_SECRET}'`,
       }),
       "s3-json",
     );
