@@ -401,6 +401,10 @@ export class S3Storage implements Storage {
     if (state.kind !== "s3") throw new FileSystemSinkError("STATE_MISMATCH", `filesystem sink: the checkpoint holds a local file but 'path' is now on S3`);
     if (await this.exists(state.key)) return null; // completed by an earlier recovery
     const tail = Buffer.from(state.tail, "base64");
+    // Nothing left to add (JSON lines whose bytes all went up in full parts): complete with those.
+    if (tail.length === 0 && last.length === 0 && state.parts.length > 0) {
+      return { kind: "s3", key: state.key, uploadId: state.uploadId, parts: [...state.parts] };
+    }
     const n = state.parts.length + 1;
     // Parts uploaded after the checkpoint (numbers ≥ n) are overwritten or left out of the completion.
     const etag = await this.uploadPart(state.key, state.uploadId, n, Buffer.concat([tail, last]));
