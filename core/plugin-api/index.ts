@@ -90,7 +90,11 @@ export interface SplitBatch {
 export type SourcePoll = { batches: SplitBatch[] } | { end: true };
 
 export interface SourceReader {
-  /** Splits this subtask reads now; a subtask with none is idle from the start. */
+  /**
+   * Splits this subtask reads now; a subtask with none is idle from the start.
+   * A split that leaves the list (finished, e.g. a closed Kinesis shard) stops
+   * holding the watermark back at once.
+   */
   splits(): string[];
   /**
    * Returns what is available, up to about `maxRows` rows. It should not wait

@@ -26,6 +26,9 @@ export class SourceSubtask {
   private readonly splits = new Map<string, SplitClock>();
   private idleSent = false;
   private readonly startedAt = performance.now();
+  /** Splits the reader has listed at some point, and those known only from the restored checkpoint. */
+  private readonly listedBefore = new Set<string>();
+  private readonly restoredSplits: Set<string>;
 
   constructor(
     readonly key: string,
@@ -40,6 +43,7 @@ export class SourceSubtask {
     /** Split watermarks from the restored checkpoint, so lateness is judged as before the restart. */
     restoredWatermarks: Record<string, number> = {},
   ) {
+    this.restoredSplits = new Set(Object.keys(restoredWatermarks));
     for (const [split, wm] of Object.entries(restoredWatermarks)) {
       this.splits.set(split, { watermark: wm, lastActive: this.startedAt });
     }
@@ -118,9 +122,20 @@ export class SourceSubtask {
 
   /** The minimum over splits that are not idle; idle when every split is. */
   private async emitWatermark(now: number): Promise<void> {
-    for (const split of this.reader.splits()) {
+    const current = this.reader.splits();
+    for (const split of current) {
       if (!this.splits.has(split)) this.splits.set(split, { watermark: null, lastActive: this.startedAt });
     }
+    // A split the reader no longer lists (finished, like a closed Kinesis shard)
+    // or never listed (restored watermarks of splits other subtasks read now)
+    // must not hold the watermark back until it counts as idle.
+    if (this.splits.size > current.length) {
+      const listed = new Set(current);
+      for (const split of this.splits.keys()) {
+        if (!listed.has(split) && (this.listedBefore.has(split) || this.restoredSplits.has(split))) this.splits.delete(split);
+      }
+    }
+    for (const split of current) this.listedBefore.add(split);
     let min = Infinity;
     let active = 0;
     for (const clock of this.splits.values()) {

@@ -173,6 +173,39 @@ describe("kinesis source", () => {
     }
   });
 
+  test("event-time windows keep closing after a restore and after a split (finished shards and other subtasks' shards hold no watermark)", async () => {
+    const stream = await createStream("src-windows", 2);
+    const dir = tempDir("runnel-kinesis-windows-");
+    const p = readerPipeline(dir, stream, { select: "SELECT tumble(INTERVAL '1' SECOND) AS w, count(*) AS n FROM src GROUP BY w", extra: "" });
+    let producing = true;
+    let next = 0;
+    const producer = (async () => {
+      while (producing) {
+        await putRecords(stream, Array.from({ length: 10 }, (_, i) => ({ data: JSON.stringify({ id: next + i, k: "x" }), key: `k${next + i}` })));
+        next += 10;
+        await Bun.sleep(200);
+      }
+    })();
+    const windowsGrowBy = (n: number, what: string) => {
+      const before = lines(p.out).length;
+      return waitUntil(what, () => lines(p.out).length >= before + n, 10_000);
+    };
+    let job = p.start();
+    await windowsGrowBy(2, "windows in the first run");
+    expect(await job.stop()).toBe(0);
+    job = p.start();
+    await windowsGrowBy(3, "windows after the restore");
+    const [first] = await listShards(stream);
+    await kinesisClient().send(new SplitShardCommand({ StreamName: stream, ShardToSplit: first!.ShardId!, NewStartingHashKey: (2n ** 126n).toString() }));
+    await Bun.sleep(1000);
+    await windowsGrowBy(3, "windows after the split");
+    producing = false;
+    await producer;
+    expect(await job.stop()).toBe(0);
+    const starts = rowsOf(p.out).map((r) => Date.parse(r.w.start ?? r.w));
+    expect(new Set(starts).size).toBe(starts.length);
+  });
+
   test("source.offset = 'latest' skips what was there; after a stop, what arrived meanwhile is read (even on a shard not read yet)", async () => {
     const stream = await createStream("src-latest", 2);
     await putRecords(stream, [{ data: '{"id": 1, "k": "old"}', hashKey: LOW }, { data: '{"id": 2, "k": "old"}', hashKey: HIGH }]);
