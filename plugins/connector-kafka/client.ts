@@ -9,11 +9,19 @@
  */
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { Kafka, logLevel, type KafkaConfig, type SASLOptions } from "kafkajs";
+import { kafkajsGroupingPatched } from "./kafkajs-fixes.ts";
+import type { Kafka as KafkaClient, KafkaConfig, Partitioners as KafkaPartitioners, SASLOptions, logLevel as KafkaLogLevel } from "kafkajs";
 
 const require = createRequire(import.meta.url);
+// Loaded at run time, after kafkajs-fixes.ts (a static import would load kafkajs before it).
+const kafkajs = require("kafkajs") as { Kafka: typeof KafkaClient; logLevel: typeof KafkaLogLevel; Partitioners: typeof KafkaPartitioners };
+export const Kafka = kafkajs.Kafka;
+export type Kafka = KafkaClient;
+export const Partitioners = kafkajs.Partitioners;
+const logLevel = kafkajs.logLevel;
 
 export const KAFKAJS_VERSION = "2.2.4";
+export { kafkajsGroupingPatched };
 
 export interface ConnectionOptions {
   bootstrap_servers: string;

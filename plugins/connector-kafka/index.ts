@@ -3,9 +3,8 @@
  * checkpoint) and a sink with `at_least_once` or transactional `exactly_once`
  * commits, on kafkajs. Options follow Arroyo's names.
  */
-import { Kafka } from "kafkajs";
 import { defineConnector, definePlugin, t, typeName, type JobSettings, type SinkContext, type SourceContext, type TableInfo } from "../../core/plugin-api/index.ts";
-import { checkKafkajs, createCluster, describeError, ISOLATION, kafkaConfig, validateConnection } from "./client.ts";
+import { checkKafkajs, createCluster, describeError, ISOLATION, Kafka, kafkaConfig, validateConnection } from "./client.ts";
 import { kafkaOptions, type KafkaOptions } from "./options.ts";
 import { KafkaSinkWriter } from "./sink.ts";
 import { KafkaSourceReader } from "./source.ts";

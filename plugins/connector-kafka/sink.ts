@@ -25,9 +25,9 @@
  * fences earlier producers and aborts their open transactions, before anything
  * new is written — Flink's KafkaSink does the same by probing its ids.
  */
-import { Partitioners, type Kafka, type Message, type Producer, type Transaction } from "kafkajs";
+import type { Message, Producer, Transaction } from "kafkajs";
 import type { Batch, SinkContext, SinkWriter } from "../../core/plugin-api/index.ts";
-import { COORDINATOR_TYPE, createCluster, describeError, ISOLATION, producerIdentities, recordProducerIdentities, withRetry, type KCluster } from "./client.ts";
+import { COORDINATOR_TYPE, createCluster, describeError, ISOLATION, Partitioners, producerIdentities, recordProducerIdentities, withRetry, type Kafka, type KCluster } from "./client.ts";
 import type { KafkaOptions } from "./options.ts";
 
 export const TXN_SLOTS = 3;

@@ -8,7 +8,6 @@
  * offsets; the consumer group only hears of them after a checkpoint completes,
  * for lag monitoring.
  */
-import type { Kafka } from "kafkajs";
 import type { Row, SourceContext, SourcePoll, SourceReader, SplitBatch } from "../../core/plugin-api/index.ts";
 import {
   COORDINATOR_TYPE,
@@ -18,6 +17,7 @@ import {
   isTransient,
   withRetry,
   type FetchedMessage,
+  type Kafka,
   type FetchedPartition,
   type KCluster,
 } from "./client.ts";

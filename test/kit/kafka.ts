@@ -37,7 +37,8 @@ export async function addPartitions(topic: string, count: number): Promise<void>
 
 /** Writes records (non-transactionally), to the given partitions when set. */
 export async function produce(topic: string, messages: Message[]): Promise<void> {
-  const producer = testKafka("runnel-test-producer").producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
+  // Idempotent: a retried send (say, right after partitions were added) must not write twice.
+  const producer = testKafka("runnel-test-producer").producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   try {
     for (let i = 0; i < messages.length; i += 5000) await producer.send({ topic, messages: messages.slice(i, i + 5000), acks: -1 });
@@ -133,7 +134,12 @@ export function startJob(args: string[], env: Record<string, string> = {}): Runn
   let err = "";
   void (async () => {
     const decoder = new TextDecoder();
-    for await (const chunk of proc.stderr as ReadableStream<Uint8Array>) err += decoder.decode(chunk);
+    const reader = (proc.stderr as ReadableStream<Uint8Array>).getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      err += decoder.decode(value, { stream: true });
+    }
   })();
   void new Response(proc.stdout as ReadableStream).text();
   return {

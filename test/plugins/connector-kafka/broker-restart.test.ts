@@ -32,7 +32,7 @@ INSERT INTO out SELECT id FROM src;`,
   const job = startJob([sql, "--state-dir", join(dir, "state"), "--checkpoint-interval", "500ms", "--quiet"]);
   let next = 0;
   const send = async (n: number) => {
-    const producer = testKafka("restart-input").producer({ createPartitioner: Partitioners.DefaultPartitioner, retry: { retries: 20, maxRetryTime: 3000 } });
+    const producer = testKafka("restart-input").producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1, retry: { retries: 20, maxRetryTime: 3000 } });
     await producer.connect();
     await producer.send({ topic: input, acks: -1, messages: Array.from({ length: n }, () => ({ value: JSON.stringify({ id: next++ }) })) });
     await producer.disconnect();

@@ -56,7 +56,7 @@ INSERT INTO results SELECT user, seq, v * 2 AS doubled FROM events WHERE v % 4 <
   const args = [sql, "--state-dir", join(dir, "state"), "--checkpoint-interval", "300ms", "--parallelism", String(parallelism), "--quiet"];
 
   // The input keeps coming while the job is killed and restarted.
-  const producer = testKafka("crash-input").producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
+  const producer = testKafka("crash-input").producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   const seqs = new Array(USERS).fill(0);
   let written = 0;

@@ -159,13 +159,17 @@ INSERT INTO out SELECT id FROM src;`,
     const topic = await createTopic("src-grow", 1);
     await produce(topic, [{ value: '{"id": 1}' }]);
     const dir = tempDir("runnel-kafka-grow-");
-    const { job, out } = readerPipeline(dir, topic, "id BIGINT", "SELECT id FROM src", "", 2);
+    const { job, out } = readerPipeline(dir, topic, "id BIGINT, o BIGINT METADATA FROM 'offset', p INT METADATA FROM 'partition'", "SELECT id, p, o FROM src", "", 2);
     await waitUntil("the first record", () => lines(out).length >= 1, 30_000);
     await addPartitions(topic, 3);
     await produce(topic, [{ value: '{"id": 2}', partition: 1 }, { value: '{"id": 3}', partition: 2 }]);
     await waitUntil("records of the new partitions", () => lines(out).length >= 3, 30_000);
     expect(await job.stop()).toBe(0);
-    expect(lines(out).map((l) => JSON.parse(l).id).sort()).toEqual([1, 2, 3]);
+    expect(lines(out).map((l) => JSON.parse(l)).sort((a, b) => a.id - b.id)).toEqual([
+      { id: 1, p: 0, o: 0 },
+      { id: 2, p: 1, o: 0 },
+      { id: 3, p: 2, o: 0 },
+    ]);
   });
 
   test("restarted from its checkpoint, the source reads on where it stopped; the group sees the checkpointed offsets", async () => {
