@@ -103,9 +103,13 @@ describe("filesystem sink: errors at start", () => {
 
   describe("against an S3 endpoint that checks credentials", () => {
     // A second moto server with authentication on: it knows no access key, so every key is wrong.
-    const port = 15000 + 100 + Math.floor(Math.random() * 800);
+    let port = 0;
     let server: ReturnType<typeof Bun.spawn> | null = null;
     beforeAll(async () => {
+      // A port the system says is free right now.
+      const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+      port = probe.port;
+      probe.stop(true);
       server = Bun.spawn([join(RUNNEL_VENV, "bin", "moto_server"), "-H", "127.0.0.1", "-p", String(port)], {
         env: { ...process.env, INITIAL_NO_AUTH_ACTION_COUNT: "0" },
         stdout: "ignore",
