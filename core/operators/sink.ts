@@ -42,7 +42,7 @@ export class SinkOperator implements Operator {
 
   async snapshot(checkpointId: number): Promise<SinkState> {
     const prepared = this.writer.prepareCommit ? await this.writer.prepareCommit(checkpointId) : null;
-    return { version: 1, prepared: prepared ?? null, writer: this.writer.snapshot?.() ?? null };
+    return { version: 1, prepared: prepared ?? null, writer: (await this.writer.snapshot?.()) ?? null };
   }
 
   async onCheckpointComplete(checkpointId: number, state: unknown): Promise<void> {

@@ -145,7 +145,7 @@ export interface SinkWriter {
   prepareCommit?(checkpointId: number): Promise<unknown> | unknown;
   commit?(checkpointId: number, prepared: unknown): Promise<void> | void;
   /** State kept across restarts (besides prepared commits). */
-  snapshot?(): unknown;
+  snapshot?(): unknown | Promise<unknown>;
   close?(): Promise<void> | void;
 }
 
