@@ -10,11 +10,12 @@ import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CreateStreamCommand, PutRecordsCommand, type KinesisClient } from "@aws-sdk/client-kinesis";
-import type { SinkContext } from "../../../core/plugin-api/index.ts";
+import { field, t } from "../../../core/plugin-api/index.ts";
+import { kinesis } from "../../../plugins/connector-kinesis/index.ts";
 import { KinesisSinkWriter } from "../../../plugins/connector-kinesis/sink.ts";
-import { kinesisOptions, type KinesisOptions } from "../../../plugins/connector-kinesis/options.ts";
 import jsonPlugin from "../../../plugins/format-json/index.ts";
 import { REPO, runCli, tempDir, writeSql } from "../../kit/cli.ts";
+import { sinkContext } from "../kit.ts";
 import {
   createStream,
   KINESIS_ENDPOINT,
@@ -181,27 +182,10 @@ INSERT INTO dst SELECT user_id FROM src;`,
       },
       destroy() {},
     } as unknown as KinesisClient;
-    const fields = [
-      { name: "user_id", type: { kind: "string" }, nullable: true },
-      { name: "n", type: { kind: "bigint" }, nullable: true },
-    ] as SinkContext<KinesisOptions>["fields"];
-    const options = Object.fromEntries(Object.entries(kinesisOptions).map(([k, spec]) => [k, spec.default])) as unknown as KinesisOptions;
-    options.stream_name = "s";
+    const fields = [field("user_id", t.string()), field("n", t.bigint())];
     const json = jsonPlugin.formats!.find((f) => f.name === "json")!;
-    const writer = new KinesisSinkWriter(
-      {
-        options,
-        tableName: "dst",
-        subtaskIndex: 0,
-        parallelism: 1,
-        signal: new AbortController().signal,
-        log: { info() {}, warn() {} },
-        fields,
-        format: json.serializer!({ options: {}, fields }),
-        updating: false,
-      },
-      client,
-    );
+    const ctx = sinkContext(kinesis, { options: { stream_name: "s" }, fields, format: json.serializer!({ options: {}, fields }) });
+    const writer = new KinesisSinkWriter(ctx, client);
     await writer.write({ rows: Array.from({ length: 10 }, (_, i) => ["u", i]), times: [] });
     await writer.prepareCommit(1);
     expect(accepted.map((a) => JSON.parse(a).n).sort((a, b) => a - b)).toEqual(Array.from({ length: 10 }, (_, i) => i));
