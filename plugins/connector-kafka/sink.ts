@@ -166,12 +166,24 @@ export class KafkaSinkWriter implements SinkWriter {
 
   write(batch: Batch): void | Promise<void> {
     if (this.sendError) throw this.sendError;
+    if (batch.rows.length > SEND_CHUNK) return this.writeInChunks(batch);
+    return this.writeRows(batch, 0, batch.rows.length);
+  }
+
+  /** A large batch is sent as it is encoded, so at most two chunks are held at once. */
+  private async writeInChunks(batch: Batch): Promise<void> {
+    for (let from = 0; from < batch.rows.length; from += SEND_CHUNK) {
+      await this.writeRows(batch, from, Math.min(batch.rows.length, from + SEND_CHUNK));
+    }
+  }
+
+  private writeRows(batch: Batch, from: number, to: number): void | Promise<void> {
     const format = this.ctx.format!;
     const { rows, ops, before } = batch;
     const k = this.keyIndex;
     const ti = this.timeIndex;
     if (this.buffer.length === 0) this.bufferSince = performance.now();
-    for (let i = 0; i < rows.length; i++) {
+    for (let i = from; i < to; i++) {
       const row = rows[i]!;
       const encoded = format.serialize(row, ops?.[i], before?.[i]);
       const message: Message = { value: typeof encoded === "string" ? encoded : Buffer.from(encoded) };

@@ -28,6 +28,9 @@ const UNREACHABLE_LIMIT_MS = 120_000;
 const DISCOVERY_INTERVAL_MS = 5_000;
 const POLL_WAIT_MS = 100;
 const ABORT_MARKER_TYPE = 0;
+/** Per fetch: large enough to amortise round trips, small enough to keep batches (and memory) moderate. */
+const FETCH_MAX_BYTES = 2 << 20;
+const FETCH_PARTITION_MAX_BYTES = 1 << 20;
 
 export const splitId = (topic: string, partition: number) => `${topic}/${partition}`;
 
@@ -146,8 +149,8 @@ export class KafkaSourceReader implements SourceReader {
             isolationLevel: this.isolation,
             maxWaitTime: POLL_WAIT_MS,
             minBytes: 1,
-            maxBytes: 8 << 20,
-            topics: [{ topic: this.topic, partitions: ps.map((partition) => ({ partition, fetchOffset: String(this.offsets.get(partition)!), maxBytes: 2 << 20 })) }],
+            maxBytes: FETCH_MAX_BYTES,
+            topics: [{ topic: this.topic, partitions: ps.map((partition) => ({ partition, fetchOffset: String(this.offsets.get(partition)!), maxBytes: FETCH_PARTITION_MAX_BYTES })) }],
           });
           return res.responses.flatMap((r) => r.partitions);
         }),
