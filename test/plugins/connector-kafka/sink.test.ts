@@ -9,7 +9,7 @@ import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { REPO, runCli, startCli, tempDir, writeSql } from "../../kit/cli.ts";
-import { closeKafkaKit, createTopic, endOffsets, KAFKA, KAFKA_OPTS, readAll, stableOffsets, startJob, testKafka, waitUntil } from "../../kit/kafka.ts";
+import { closeKafkaKit, createTopic, endOffsets, KAFKA, KAFKA_OPTS, produce, readAll, stableOffsets, startJob, testKafka, waitUntil } from "../../kit/kafka.ts";
 
 setDefaultTimeout(90_000);
 afterAll(closeKafkaKit);
@@ -121,6 +121,33 @@ INSERT INTO out SELECT counter AS n FROM impulse;`,
     expect(third.code).toBe(0);
     const ns = (await readAll(topic, true)).map((x) => JSON.parse(x.value).n).sort((a, b) => a - b);
     expect(ns).toEqual(Array.from({ length: 3000 * 2 }, (_, i) => Math.floor(i / 2)));
+  });
+
+  test("exactly_once: killed before committing with 2 subtasks, restored with 1: both subtasks' transactions are committed once", async () => {
+    const input = await createTopic("sink-rescale-in", 4);
+    const output = await createTopic("sink-rescale-out", 2);
+    await produce(input, Array.from({ length: 2000 }, (_, i) => ({ partition: i % 4, value: JSON.stringify({ id: i }) })));
+    const dir = tempDir("runnel-kafka-rescale-");
+    const sql = writeSql(
+      dir,
+      `CREATE TABLE src (id BIGINT) WITH (connector = 'kafka', ${KAFKA_OPTS}, topic = '${input}', type = 'source', format = 'json', 'source.offset' = 'earliest');
+CREATE TABLE out (id BIGINT) WITH (connector = 'kafka', ${KAFKA_OPTS}, topic = '${output}', type = 'sink', format = 'json', 'sink.commit_mode' = 'exactly_once');
+INSERT INTO out SELECT id FROM src;`,
+    );
+    const args = (p: number) => ["run", sql, "--state-dir", join(dir, "state"), "--checkpoint-interval", "300ms", "--quiet", "--parallelism", String(p)];
+    const crashed = startCli(args(2), undefined, { RUNNEL_CRASH_AT: "sink-before-commit:1" });
+    await crashed.exited;
+    expect(crashed.signalCode).toBe("SIGKILL");
+    // Checkpoint 1 is complete, its two transactions are not committed.
+    expect((await readAll(output, true)).length).toBe(0);
+    expect((await readAll(output, false)).length).toBeGreaterThan(0);
+    const job = startJob(args(1).slice(1));
+    await waitUntil("every record", async () => (await readAll(output, true)).length >= 2000, 30_000);
+    await Bun.sleep(500);
+    expect(await job.stop()).toBe(0);
+    const ids = (await readAll(output, true)).map((r) => JSON.parse(r.value).id).sort((a, b) => a - b);
+    expect(ids).toEqual(Array.from({ length: 2000 }, (_, i) => i));
+    for (const p of await stableOffsets(output)) expect(p.stable).toBe(p.high);
   });
 
   test("wrong bootstrap servers or a missing topic fail before the job starts, saying what to fix", async () => {
