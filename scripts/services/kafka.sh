@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
 # Apache Kafka 3.9 in KRaft mode (one process as broker and controller) from
 # its Maven Central jars, run with the machine's Java 17. Broker on
-# 127.0.0.1:${RUNNEL_TEST_KAFKA_PORT:-19092}, controller on the next port.
-# Transactions work with one broker (every internal topic at replication 1).
+# 127.0.0.1:${RUNNEL_TEST_KAFKA_PORT:-19092}, controller on the next port, and
+# a SASL_PLAINTEXT listener on the one after (PLAIN and SCRAM-SHA-256/512,
+# user runnel / runnel-secret). Transactions work with one broker (every
+# internal topic at replication 1).
 set -euo pipefail
 . "$(dirname "$0")/_env.sh"
 VERSION="${RUNNEL_KAFKA_VERSION:-3.9.1}"
 PORT="${RUNNEL_TEST_KAFKA_PORT:-19092}"
 CONTROLLER_PORT=$((PORT + 1))
+SASL_PORT=$((PORT + 2))
+SASL_USER=runnel
+SASL_PASSWORD=runnel-secret
+# Bumped when the storage must be formatted anew (SCRAM users are added at format time).
+LAYOUT=2
 HOME_DIR="$RUNNEL_CACHE/kafka-$VERSION"
 LIBS="$HOME_DIR/libs"
 DATA="${RUNNEL_KAFKA_DATA:-/var/tmp/runnel/kafka-$PORT}"
@@ -55,10 +62,14 @@ write_config() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$PORT
+listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT,SASL_PLAINTEXT://127.0.0.1:$SASL_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$PORT,SASL_PLAINTEXT://127.0.0.1:$SASL_PORT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$SASL_USER="$SASL_PASSWORD";
+listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$DATA/data
 num.partitions=1
@@ -97,12 +108,20 @@ case "${1:-start}" in
       log "a broker process ($(cat "$PIDFILE")) does not answer; stop it with $0 stop and start again"; exit 1
     fi
     if port_open; then log "port $PORT is taken by another process; set RUNNEL_TEST_KAFKA_PORT to another port"; exit 1; fi
+    # Test data only: storage formatted for an older layout of this script is formatted anew.
+    if [ -d "$DATA/data" ] && [ "$(cat "$DATA/layout" 2>/dev/null)" != "$LAYOUT" ]; then
+      log "formatting the test broker's storage anew (layout $LAYOUT)"
+      rm -rf "$DATA/data"
+    fi
     write_config
     if [ ! -f "$DATA/data/meta.properties" ]; then
       "$(java_bin)" -cp "$LIBS/*" -Dlog4j.configuration="file:$HOME_DIR/tools-log4j.properties" \
-        kafka.tools.StorageTool format -t "$("$(java_bin)" -cp "$LIBS/*" kafka.tools.StorageTool random-uuid)" \
-        -c "$DATA/server.properties" --ignore-formatted >/dev/null \
+        kafka.tools.StorageTool format -t "$("$(java_bin)" -cp "$LIBS/*" -Dlog4j.configuration="file:$HOME_DIR/tools-log4j.properties" kafka.tools.StorageTool random-uuid)" \
+        -c "$DATA/server.properties" --ignore-formatted \
+        --add-scram "SCRAM-SHA-256=[name=$SASL_USER,password=$SASL_PASSWORD]" \
+        --add-scram "SCRAM-SHA-512=[name=$SASL_USER,password=$SASL_PASSWORD]" >/dev/null \
         || { log "formatting the KRaft storage in $DATA/data failed"; exit 1; }
+      echo "$LAYOUT" > "$DATA/layout"
     fi
     [ -f "$LOGDIR/server.log" ] && mv -f "$LOGDIR/server.log" "$LOGDIR/server.log.previous"
     nohup "$(java_bin)" -Xms256m -Xmx768m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:TieredStopAtLevel=1 \
@@ -113,7 +132,7 @@ case "${1:-start}" in
       log "did not answer within 90 s; see $LOGDIR/server.log and $LOGDIR/stdout.log"
       exit 1
     fi
-    log "running on 127.0.0.1:$PORT (KRaft, Kafka $VERSION, transactions with replication 1)"
+    log "running on 127.0.0.1:$PORT, SASL on $SASL_PORT (KRaft, Kafka $VERSION, transactions with replication 1)"
     ;;
   stop)
     if running; then

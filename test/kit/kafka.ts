@@ -8,6 +8,9 @@ import { createCluster, ISOLATION } from "../../plugins/connector-kafka/client.t
 import { startCli } from "./cli.ts";
 
 export const KAFKA = process.env.RUNNEL_TEST_KAFKA ?? "127.0.0.1:19092";
+/** The same broker's SASL_PLAINTEXT listener (PLAIN, SCRAM-SHA-256/512), user runnel / runnel-secret. */
+export const KAFKA_SASL = process.env.RUNNEL_TEST_KAFKA_SASL ?? "127.0.0.1:19094";
+export const KAFKA_SASL_USER = { username: "runnel", password: "runnel-secret" };
 
 export function testKafka(clientId = "runnel-test"): Kafka {
   return new Kafka({ clientId, brokers: KAFKA.split(","), logLevel: logLevel.NOTHING, retry: { retries: 8, initialRetryTime: 100, maxRetryTime: 2000 } });
