@@ -3,7 +3,8 @@
 # a Kinesis emulator, in memory. Chosen over moto's Kinesis, which reshards
 # wrongly (after a split or UpdateShardCount new records still land on the
 # closed parent shard, and a closed shard never ends), so resharding could not
-# be tested against it. Resharding delays are set to 0 so tests need not wait.
+# be tested against it. Resharding delays are set to 0 so tests need not wait,
+# and the account shard limit is lifted (tests make many small streams).
 set -euo pipefail
 . "$(dirname "$0")/_env.sh"
 VERSION="${RUNNEL_KINESALITE_VERSION:-3.3.3}"
@@ -28,7 +29,7 @@ case "${1:-start}" in
     if ready; then log "already running on port $PORT"; exit 0; fi
     mkdir -p "$RUN"
     nohup node "$HOME_DIR/node_modules/kinesalite/cli.js" --port "$PORT" --host 127.0.0.1 \
-      --createStreamMs 0 --deleteStreamMs 0 --updateStreamMs 0 --shardLimit 100 >"$RUN/server.log" 2>&1 &
+      --createStreamMs 0 --deleteStreamMs 0 --updateStreamMs 0 --shardLimit 100000 >"$RUN/server.log" 2>&1 &
     echo $! >"$RUN/pid"
     wait_for 30 ready || { log "did not answer; see $RUN/server.log"; exit 1; }
     log "running on http://127.0.0.1:$PORT (any access key)"

@@ -6,6 +6,7 @@
  */
 import {
   CreateStreamCommand,
+  DeleteStreamCommand,
   DescribeStreamSummaryCommand,
   GetRecordsCommand,
   GetShardIteratorCommand,
@@ -32,13 +33,21 @@ export function kinesisClient(): KinesisClient {
 }
 
 const client = kinesisClient();
+const created: string[] = [];
 
-/** A stream with a name unique to this run, ACTIVE when this returns. */
+/** A stream with a name unique to this run, ACTIVE when this returns; `deleteStreams` removes it. */
 export async function createStream(prefix: string, shards: number): Promise<string> {
   const name = `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 7)}`;
   await client.send(new CreateStreamCommand({ StreamName: name, ShardCount: shards }));
+  created.push(name);
   await waitActive(name);
   return name;
+}
+
+/** Deletes the streams this test file made (the emulator keeps them in memory until it stops). */
+export async function deleteStreams(): Promise<void> {
+  const names = created.splice(0);
+  await Promise.all(names.map((n) => client.send(new DeleteStreamCommand({ StreamName: n, EnforceConsumerDeletion: true })).catch(() => {})));
 }
 
 export async function waitActive(stream: string): Promise<void> {

@@ -6,7 +6,7 @@
  * planning errors and a missing stream named. Partial failures (which the
  * emulator never produces) are driven by a stand-in client in the last test.
  */
-import { describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CreateStreamCommand, PutRecordsCommand, type KinesisClient } from "@aws-sdk/client-kinesis";
@@ -18,6 +18,7 @@ import { REPO, runCli, tempDir, writeSql } from "../../kit/cli.ts";
 import { sinkContext } from "../kit.ts";
 import {
   createStream,
+  deleteStreams,
   KINESIS_ENDPOINT,
   KINESIS_OPTS,
   KINESIS_REGION,
@@ -30,6 +31,7 @@ import {
 } from "../../kit/kinesis.ts";
 
 setDefaultTimeout(60_000);
+afterAll(deleteStreams);
 
 /** A file of JSON lines read by single_file into a Kinesis sink; runs to the end of the file. */
 async function writeFromFile(stream: string, rows: object[], extra = "", columns = "user_id TEXT, n BIGINT") {

@@ -5,14 +5,15 @@
  * job runs with per-key order kept, `latest` across a restart, bad records
  * named by shard and sequence number, and a missing stream named.
  */
-import { describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { MergeShardsCommand, SplitShardCommand } from "@aws-sdk/client-kinesis";
 import { runCli, tempDir, writeSql } from "../../kit/cli.ts";
-import { createStream, KINESIS_OPTS, kinesisClient, listShards, putRecords, startJob, waitUntil } from "../../kit/kinesis.ts";
+import { createStream, deleteStreams, KINESIS_OPTS, kinesisClient, listShards, putRecords, startJob, waitUntil } from "../../kit/kinesis.ts";
 
 setDefaultTimeout(60_000);
+afterAll(deleteStreams);
 
 const lines = (file: string) => (existsSync(file) ? readFileSync(file, "utf8").split("\n").filter(Boolean) : []);
 const rowsOf = (file: string) => lines(file).map((l) => JSON.parse(l));
