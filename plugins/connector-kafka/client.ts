@@ -263,3 +263,72 @@ export function describeError(err: unknown): string {
   const msg = e?.message ?? String(err);
   return e?.originalError?.message && !msg.includes(e.originalError.message) ? `${msg}: ${e.originalError.message}` : msg;
 }
+
+// ---------------------------------------------------------------- ListTransactions
+
+export interface ListedTransaction {
+  transactionalId: string;
+  producerId: string;
+  state: string;
+}
+
+const LIST_TRANSACTIONS_API_KEY = 66;
+
+/**
+ * ListTransactions (KIP-664, brokers 3.0+), which kafkajs does not know: the
+ * transactions every broker coordinates, filtered by state. The request is
+ * "flexible" (compact strings, tagged fields); kafkajs writes the v1 request
+ * header, so the body starts with the v2 header's empty tagged fields, and
+ * the response body starts with the v1 response header's.
+ */
+export async function listTransactions(cluster: KCluster, states: string[]): Promise<ListedTransaction[]> {
+  const Encoder = require("kafkajs/src/protocol/encoder.js");
+  const Decoder = require("kafkajs/src/protocol/decoder.js");
+  const { createErrorFromCode, failure } = require("kafkajs/src/protocol/error.js");
+  const request = {
+    request: {
+      apiKey: LIST_TRANSACTIONS_API_KEY,
+      apiVersion: 0,
+      apiName: "ListTransactions",
+      encode: async () => {
+        const e = new Encoder();
+        e.writeUVarInt(0); // request header tagged fields
+        e.writeUVarInt(states.length + 1);
+        for (const s of states) e.writeUVarIntString(s);
+        e.writeUVarInt(1); // producer id filters: none
+        e.writeUVarInt(0); // tagged fields
+        return e;
+      },
+    },
+    response: {
+      decode: async (raw: Buffer) => {
+        const d = new Decoder(raw);
+        d.readTaggedFields(); // response header
+        d.readInt32(); // throttle time
+        const errorCode = d.readInt16();
+        d.readUVarIntArray((x: any) => x.readUVarIntString());
+        const transactions =
+          d.readUVarIntArray((x: any) => {
+            const t = { transactionalId: x.readUVarIntString(), producerId: x.readInt64().toString(), state: x.readUVarIntString() };
+            x.readTaggedFields();
+            return t;
+          }) ?? [];
+        return { errorCode, transactions };
+      },
+      parse: async (data: { errorCode: number; transactions: ListedTransaction[] }) => {
+        if (failure(data.errorCode)) throw createErrorFromCode(data.errorCode);
+        return data;
+      },
+    },
+  };
+  await cluster.refreshMetadata();
+  const nodeIds = ((cluster as any).getNodeIds?.() ?? []) as string[];
+  if (nodeIds.length === 0) throw new Error("no brokers in the cluster metadata");
+  const out: ListedTransaction[] = [];
+  for (const nodeId of nodeIds) {
+    const broker = (await cluster.findBroker({ nodeId })) as any;
+    const res = await broker.connectionPool.send(request);
+    out.push(...res.transactions);
+  }
+  return out;
+}

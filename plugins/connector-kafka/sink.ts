@@ -23,11 +23,13 @@
  * object; committing an already committed transaction again answers success).
  * Every other slot this subtask owns is re-initialised (InitProducerId), which
  * fences earlier producers and aborts their open transactions, before anything
- * new is written — Flink's KafkaSink does the same by probing its ids.
+ * new is written — Flink's KafkaSink does the same by probing its ids. Ids of
+ * subtasks beyond the known parallelisms (an earlier run with more subtasks
+ * that never completed a checkpoint) are found with ListTransactions.
  */
 import type { Message, Producer, Transaction } from "kafkajs";
 import type { Batch, SinkContext, SinkWriter } from "../../core/plugin-api/index.ts";
-import { COORDINATOR_TYPE, createCluster, describeError, ISOLATION, Partitioners, producerIdentities, recordProducerIdentities, withRetry, type Kafka, type KCluster } from "./client.ts";
+import { COORDINATOR_TYPE, createCluster, describeError, ISOLATION, listTransactions, Partitioners, producerIdentities, recordProducerIdentities, withRetry, type Kafka, type KCluster } from "./client.ts";
 import type { KafkaOptions } from "./options.ts";
 
 export const TXN_SLOTS = 3;
@@ -149,6 +151,10 @@ export class KafkaSinkWriter implements SinkWriter {
         ids.push(this.txnId(j, slot));
       }
     }
+    // Ids beyond both parallelisms: open transactions of an earlier run with more subtasks
+    // (started without state, so its parallelism is unknown). The broker lists them.
+    const known = new Set(ids);
+    for (const id of await this.openTransactionsBeyond(Math.max(p, oldP))) if (!known.has(id)) ids.push(id);
     const timeout = this.ctx.options["sink.transaction_timeout"] / 1000;
     await Promise.all(
       ids.map((transactionalId) =>
@@ -162,6 +168,26 @@ export class KafkaSinkWriter implements SinkWriter {
         ),
       ),
     );
+  }
+
+  /** Open transactions of this job's ids `<prefix>-<j>-<slot>` with j ≥ `from` that this subtask owns. */
+  private async openTransactionsBeyond(from: number): Promise<string[]> {
+    let listed;
+    try {
+      listed = await withRetry("list transactions", () => listTransactions(this.cluster!, ["Ongoing"]), this.ctx.signal, 30_000);
+    } catch (err) {
+      this.ctx.log.warn(`kafka sink '${this.ctx.tableName}': could not list open transactions (${describeError(err)}); only the known transactional ids were checked`);
+      return [];
+    }
+    const pattern = new RegExp(`^${this.prefix.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}-(\\d+)-(\\d+)$`);
+    const out: string[] = [];
+    for (const t of listed) {
+      const m = pattern.exec(t.transactionalId);
+      if (!m) continue;
+      const j = Number(m[1]);
+      if (j >= from && j % this.ctx.parallelism === this.ctx.subtaskIndex && Number(m[2]) < TXN_SLOTS) out.push(t.transactionalId);
+    }
+    return out;
   }
 
   write(batch: Batch): void | Promise<void> {
