@@ -156,18 +156,40 @@ export class KafkaSinkWriter implements SinkWriter {
     const known = new Set(ids);
     for (const id of await this.openTransactionsBeyond(Math.max(p, oldP))) if (!known.has(id)) ids.push(id);
     const timeout = this.ctx.options["sink.transaction_timeout"] / 1000;
-    await Promise.all(
-      ids.map((transactionalId) =>
-        withRetry(
-          "abort",
-          async () => {
-            const coordinator = await this.cluster!.findGroupCoordinator({ groupId: transactionalId, coordinatorType: COORDINATOR_TYPE.TRANSACTION });
-            await coordinator.initProducerId({ transactionalId, transactionTimeout: timeout });
-          },
-          this.ctx.signal,
+    try {
+      await Promise.all(
+        ids.map((transactionalId) =>
+          withRetry(
+            "abort",
+            async () => {
+              const coordinator = await this.cluster!.findGroupCoordinator({ groupId: transactionalId, coordinatorType: COORDINATOR_TYPE.TRANSACTION });
+              await coordinator.initProducerId({ transactionalId, transactionTimeout: timeout });
+            },
+            this.ctx.signal,
+          ),
         ),
-      ),
-    );
+      );
+    } catch (err) {
+      throw this.explain(err);
+    }
+  }
+
+  /** Turns the broker's refusals the user can fix into messages naming the option. */
+  private explain(err: unknown): Error {
+    const type = (err as { type?: string }).type;
+    const name = `kafka sink '${this.ctx.tableName}'`;
+    if (type === "INVALID_TRANSACTION_TIMEOUT") {
+      return new Error(
+        `${name}: the broker refuses 'sink.transaction_timeout' (${this.ctx.options["sink.transaction_timeout"] / 1e6} s); ` +
+          `it must not exceed the broker's transaction.max.timeout.ms (15 minutes unless configured otherwise). Lower it, or raise the broker setting.`,
+      );
+    }
+    if (type === "TRANSACTIONAL_ID_AUTHORIZATION_FAILED") {
+      return new Error(
+        `${name}: not allowed to use transactional ids '${this.prefix}-*' (sink.transactional_id_prefix); grant WRITE and DESCRIBE on them, or use at_least_once`,
+      );
+    }
+    return new Error(`${name}: ${describeError(err)}`);
   }
 
   /** Open transactions of this job's ids `<prefix>-<j>-<slot>` with j ≥ `from` that this subtask owns. */
@@ -258,7 +280,12 @@ export class KafkaSinkWriter implements SinkWriter {
       await withRetry("connect", () => producer!.connect(), this.ctx.signal, 30_000);
       this.slotProducers[slot] = producer;
     }
-    const txn = await producer.transaction();
+    let txn: Transaction;
+    try {
+      txn = await producer.transaction();
+    } catch (err) {
+      throw this.explain(err);
+    }
     this.current = { transactionalId, producer, txn, records: 0 };
     return this.current;
   }

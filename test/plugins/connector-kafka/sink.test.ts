@@ -167,7 +167,7 @@ INSERT INTO out SELECT id FROM src;`,
     expect(malformed.stderr).toContain("'localhost' is not host:port");
   });
 
-  test("a transaction timeout shorter than the checkpoint interval plus a restart is rejected", async () => {
+  test("a transaction timeout shorter than the checkpoint interval plus a restart, or above the broker's limit, is rejected", async () => {
     const topic = await createTopic("sink-timeout", 1);
     const dir = tempDir("runnel-kafka-timeout-");
     const sql = writeSql(
@@ -177,6 +177,9 @@ INSERT INTO out SELECT id FROM src;`,
     const tooLong = await runCli(["run", sql, "--checkpoint-interval", "1m", "--quiet"]);
     expect(tooLong.code).toBe(1);
     expect(tooLong.stderr).toContain("option 'sink.transaction_timeout' (90 s) is shorter than the checkpoint interval (60 s) plus 60 s for a restart");
+    const aboveBroker = await runCli(["run", writeSql(dir, readFileSync(sql, "utf8").replace("'90s'", "'20m'"), "above.sql"), "--checkpoint-interval", "10s", "--quiet"]);
+    expect(aboveBroker.code).toBe(1);
+    expect(aboveBroker.stderr).toContain("the broker refuses 'sink.transaction_timeout' (1200 s); it must not exceed the broker's transaction.max.timeout.ms");
     const fine = await runCli(["run", sql, "--checkpoint-interval", "10s", "--quiet"]);
     expect(fine.stderr).not.toContain("error");
     expect(fine.code).toBe(0);
