@@ -17,7 +17,10 @@ import { createPreviewWriter } from "./preview.ts";
 
 const USAGE = `usage:
   runnel run <pipeline.sql> [--parallelism N] [--state-dir DIR] [--checkpoint-interval 10s] [--quiet]
-  runnel validate <pipeline.sql>     plan the SQL and print the dataflow graph without running it
+  runnel validate <pipeline.sql> [--connect]
+                                     plan the SQL and print the dataflow graph without running it;
+                                     --connect also runs the connectors' checks against their
+                                     services (brokers reachable, topics exist...)
   runnel plugins                     list the loaded plugins, connectors, formats and functions
   runnel migrate                     apply the control plane's pending database migrations (DATABASE_URL, or PGlite under ./data)
 `;
@@ -140,6 +143,7 @@ async function validate(argv: string[]): Promise<number> {
   const registry = await loadRegistry();
   const pipeline = planSql(readSql(file), registry, { env: process.env });
   const job = new Job(pipeline, registry, { parallelism: 1, stateDir: mkdtempSync(join(tmpdir(), "runnel-validate-")), checkpointIntervalMs: 0 });
+  if (argv.includes("--connect")) await job.preflight();
   console.log(describeGraph(job.graph));
   return 0;
 }

@@ -162,6 +162,10 @@ INSERT INTO out SELECT id FROM src;`,
     const missing = await run(`${KAFKA_OPTS}, topic = 'no-such-topic-${Date.now()}'`);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/topic 'no-such-topic-\d+' \(option 'topic'\) does not exist at '[^']+'; create it first/);
+    // `runnel validate` plans offline; with --connect it runs the same checks.
+    const validated = await runCli(["validate", writeSql(dir, `CREATE TABLE s (n BIGINT) WITH (connector = 'kafka', bootstrap_servers = '127.0.0.1:1', topic = 'x', format = 'json', connection_timeout = '500ms');\nSELECT * FROM s;`), "--connect"], { timeoutMs: 40_000 });
+    expect(validated.code).toBe(1);
+    expect(validated.stderr).toContain("table s: cannot reach Kafka at '127.0.0.1:1' (option 'bootstrap_servers')");
     const malformed = await runCli(["validate", writeSql(dir, `CREATE TABLE s (n BIGINT) WITH (connector = 'kafka', bootstrap_servers = 'localhost', topic = 'x', format = 'json');\nSELECT * FROM s;`)]);
     expect(malformed.code).toBe(2);
     expect(malformed.stderr).toContain("'localhost' is not host:port");
