@@ -60,9 +60,14 @@ async function preflight(info: TableInfo<unknown>, job: JobSettings): Promise<vo
     } catch (err) {
       const e = err as { type?: string };
       if (e.type === "UNKNOWN_TOPIC_OR_PARTITION") throw missingTopic(o);
+      const tls = o["tls.enabled"] || (o["auth.type"] === "sasl" && o["auth.protocol"] === "SASL_SSL");
+      const also = [
+        o["auth.type"] === "sasl" ? "the auth.* options" : "",
+        tls ? "the TLS options (a broker certificate signed by a private CA needs 'tls.ca_file')" : "",
+      ].filter(Boolean);
       throw new Error(
         `cannot reach Kafka at '${o.bootstrap_servers}' (option 'bootstrap_servers'): ${describeError(err)}. ` +
-          `Check the address and that the brokers run${o["auth.type"] === "sasl" ? ", and the auth.* options" : ""}.`,
+          `Check the address and that the brokers run${also.length > 0 ? `, and ${also.join(" and ")}` : ""}.`,
       );
     }
     if (cluster.findTopicPartitionMetadata(o.topic).length === 0) throw missingTopic(o);

@@ -3,18 +3,21 @@
 # its Maven Central jars, run with the machine's Java 17. Broker on
 # 127.0.0.1:${RUNNEL_TEST_KAFKA_PORT:-19092}, controller on the next port, and
 # a SASL_PLAINTEXT listener on the one after (PLAIN and SCRAM-SHA-256/512,
-# user runnel / runnel-secret). Transactions work with one broker (every
-# internal topic at replication 1).
+# user runnel / runnel-secret), then SSL and SASL_SSL listeners whose
+# certificate (for 127.0.0.1) is signed by a CA made here, $DATA/tls/ca.pem.
+# Transactions work with one broker (every internal topic at replication 1).
 set -euo pipefail
 . "$(dirname "$0")/_env.sh"
 VERSION="${RUNNEL_KAFKA_VERSION:-3.9.1}"
 PORT="${RUNNEL_TEST_KAFKA_PORT:-19092}"
 CONTROLLER_PORT=$((PORT + 1))
 SASL_PORT=$((PORT + 2))
+SSL_PORT=$((PORT + 3))
+SASL_SSL_PORT=$((PORT + 4))
 SASL_USER=runnel
 SASL_PASSWORD=runnel-secret
 # Bumped when the storage must be formatted anew (SCRAM users are added at format time).
-LAYOUT=2
+LAYOUT=3
 HOME_DIR="$RUNNEL_CACHE/kafka-$VERSION"
 LIBS="$HOME_DIR/libs"
 DATA="${RUNNEL_KAFKA_DATA:-/var/tmp/runnel/kafka-$PORT}"
@@ -56,20 +59,43 @@ L4J
   touch "$LIBS/.complete"
 }
 
+# A CA and a certificate for 127.0.0.1 signed by it (test only; the key is not encrypted).
+make_certs() {
+  local dir="$DATA/tls"
+  [ -f "$dir/server.pem" ] && return 0
+  command -v openssl >/dev/null || { log "needs openssl to make the test broker's TLS certificate"; exit 1; }
+  mkdir -p "$dir"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=runnel test CA" \
+    -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$dir/server.key" -out "$dir/server.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' > "$dir/san.ext"
+  openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial -days 3650 \
+    -extfile "$dir/san.ext" -out "$dir/server.crt" 2>/dev/null
+  openssl pkcs8 -topk8 -nocrypt -in "$dir/server.key" -out "$dir/server.pk8"
+  cat "$dir/server.pk8" "$dir/server.crt" > "$dir/server.pem"
+}
+
 write_config() {
   mkdir -p "$DATA" "$LOGDIR"
+  make_certs
   cat > "$DATA/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT,SASL_PLAINTEXT://127.0.0.1:$SASL_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$PORT,SASL_PLAINTEXT://127.0.0.1:$SASL_PORT
+listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT,SASL_PLAINTEXT://127.0.0.1:$SASL_PORT,SSL://127.0.0.1:$SSL_PORT,SASL_SSL://127.0.0.1:$SASL_SSL_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$PORT,SASL_PLAINTEXT://127.0.0.1:$SASL_PORT,SSL://127.0.0.1:$SSL_PORT,SASL_SSL://127.0.0.1:$SASL_SSL_PORT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL
 sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
 listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$SASL_USER="$SASL_PASSWORD";
 listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$SASL_USER="$SASL_PASSWORD";
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+ssl.keystore.type=PEM
+ssl.keystore.location=$DATA/tls/server.pem
+ssl.client.auth=none
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$DATA/data
 num.partitions=1
@@ -111,7 +137,7 @@ case "${1:-start}" in
     # Test data only: storage formatted for an older layout of this script is formatted anew.
     if [ -d "$DATA/data" ] && [ "$(cat "$DATA/layout" 2>/dev/null)" != "$LAYOUT" ]; then
       log "formatting the test broker's storage anew (layout $LAYOUT)"
-      rm -rf "$DATA/data"
+      rm -rf "$DATA/data" "$DATA/tls"
     fi
     write_config
     if [ ! -f "$DATA/data/meta.properties" ]; then
@@ -132,7 +158,7 @@ case "${1:-start}" in
       log "did not answer within 90 s; see $LOGDIR/server.log and $LOGDIR/stdout.log"
       exit 1
     fi
-    log "running on 127.0.0.1:$PORT, SASL on $SASL_PORT (KRaft, Kafka $VERSION, transactions with replication 1)"
+    log "running on 127.0.0.1:$PORT; SASL $SASL_PORT, SSL $SSL_PORT, SASL_SSL $SASL_SSL_PORT (KRaft, Kafka $VERSION, transactions with replication 1)"
     ;;
   stop)
     if running; then

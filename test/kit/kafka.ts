@@ -11,6 +11,10 @@ export const KAFKA = process.env.RUNNEL_TEST_KAFKA ?? "127.0.0.1:19092";
 /** The same broker's SASL_PLAINTEXT listener (PLAIN, SCRAM-SHA-256/512), user runnel / runnel-secret. */
 export const KAFKA_SASL = process.env.RUNNEL_TEST_KAFKA_SASL ?? "127.0.0.1:19094";
 export const KAFKA_SASL_USER = { username: "runnel", password: "runnel-secret" };
+/** Its SSL and SASL_SSL listeners, and the CA that signed their certificate (made by kafka.sh). */
+export const KAFKA_SSL = process.env.RUNNEL_TEST_KAFKA_SSL ?? "127.0.0.1:19095";
+export const KAFKA_SASL_SSL = process.env.RUNNEL_TEST_KAFKA_SASL_SSL ?? "127.0.0.1:19096";
+export const KAFKA_CA_FILE = process.env.RUNNEL_TEST_KAFKA_CA_FILE ?? "/var/tmp/runnel/kafka-19092/tls/ca.pem";
 
 export function testKafka(clientId = "runnel-test"): Kafka {
   return new Kafka({ clientId, brokers: KAFKA.split(","), logLevel: logLevel.NOTHING, retry: { retries: 8, initialRetryTime: 100, maxRetryTime: 2000 } });

@@ -1,11 +1,12 @@
 /**
- * SASL against the test broker's SASL_PLAINTEXT listener: a job reads and
- * writes with SCRAM-SHA-256 and PLAIN credentials given as plain options; a
- * wrong password fails before the job starts, naming the auth options.
+ * SASL and TLS against the test broker's SASL_PLAINTEXT, SSL and SASL_SSL
+ * listeners: jobs read and write with credentials and a CA given as plain
+ * options; a wrong password or an unverifiable certificate fails before the
+ * job starts, naming the options to look at.
  */
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { runCli, tempDir, writeSql } from "../../kit/cli.ts";
-import { closeKafkaKit, createTopic, KAFKA_SASL, KAFKA_SASL_USER, produce, readAll, startJob, waitUntil } from "../../kit/kafka.ts";
+import { closeKafkaKit, createTopic, KAFKA_CA_FILE, KAFKA_SASL, KAFKA_SASL_SSL, KAFKA_SASL_USER, KAFKA_SSL, produce, readAll, startJob, waitUntil } from "../../kit/kafka.ts";
 
 setDefaultTimeout(60_000);
 afterAll(closeKafkaKit);
@@ -29,6 +30,42 @@ INSERT INTO out SELECT id FROM src;`;
       expect((await readAll(output, true)).map((r) => JSON.parse(r.value).id)).toEqual(Array.from({ length: 20 }, (_, i) => i));
     });
   }
+
+  const roundTrip = async (options: string) => {
+    const input = await createTopic("tls-in", 1);
+    const output = await createTopic("tls-out", 1);
+    await produce(input, Array.from({ length: 10 }, (_, i) => ({ value: JSON.stringify({ id: i }) })));
+    const dir = tempDir("runnel-kafka-tls-");
+    const sql = `CREATE TABLE src (id BIGINT) WITH (connector = 'kafka', ${options}, topic = '${input}', type = 'source', format = 'json', 'source.offset' = 'earliest');
+CREATE TABLE out (id BIGINT) WITH (connector = 'kafka', ${options}, topic = '${output}', type = 'sink', format = 'json', 'sink.commit_mode' = 'exactly_once');
+INSERT INTO out SELECT id FROM src;`;
+    const job = startJob([writeSql(dir, sql), "--checkpoint-interval", "200ms", "--quiet"]);
+    await waitUntil("10 records", async () => (await readAll(output, true)).length >= 10, 30_000);
+    expect(await job.stop()).toBe(0);
+    expect((await readAll(output, true)).map((r) => JSON.parse(r.value).id)).toEqual(Array.from({ length: 10 }, (_, i) => i));
+  };
+
+  test("tls.enabled with tls.ca_file: a job reads and writes over TLS", async () => {
+    await roundTrip(`bootstrap_servers = '${KAFKA_SSL}', 'tls.enabled' = 'true', 'tls.ca_file' = '${KAFKA_CA_FILE}'`);
+  });
+
+  test("sasl over TLS (auth.protocol SASL_SSL, the default) with scram-sha-512", async () => {
+    await roundTrip(
+      `bootstrap_servers = '${KAFKA_SASL_SSL}', 'auth.type' = 'sasl', 'auth.mechanism' = 'scram-sha-512', 'auth.username' = '${KAFKA_SASL_USER.username}', 'auth.password' = '${KAFKA_SASL_USER.password}', 'tls.ca_file' = '${KAFKA_CA_FILE}'`,
+    );
+  });
+
+  test("a broker certificate that does not verify fails before the job starts", async () => {
+    const dir = tempDir("runnel-kafka-tls-");
+    const sql = `CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '100', message_count = '5');
+CREATE TABLE out (n BIGINT) WITH (connector = 'kafka', bootstrap_servers = '${KAFKA_SSL}', 'tls.enabled' = 'true', topic = 'x', type = 'sink', format = 'json', connection_timeout = '2s');
+INSERT INTO out SELECT counter AS n FROM impulse;`;
+    const r = await runCli(["run", writeSql(dir, sql), "--quiet"], { timeoutMs: 40_000 });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`table out: cannot reach Kafka at '${KAFKA_SSL}' (option 'bootstrap_servers')`);
+    expect(r.stderr).toContain("certificate");
+    expect(r.stderr).toContain("tls.ca_file");
+  });
 
   test("a wrong password fails before the job starts, pointing at the auth options", async () => {
     const topic = await createTopic("auth-bad", 1);
