@@ -5,7 +5,10 @@
  * job starts, naming the options to look at.
  */
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { runCli, tempDir, writeSql } from "../../kit/cli.ts";
+import { Job } from "../../../core/dataflow/job.ts";
+import { createRegistry } from "../../../core/registry/loader.ts";
+import { planSql } from "../../../core/sql/index.ts";
+import { REPO, runCli, tempDir, writeSql } from "../../kit/cli.ts";
 import { closeKafkaKit, createTopic, KAFKA_CA_FILE, KAFKA_SASL, KAFKA_SASL_SSL, KAFKA_SASL_USER, KAFKA_SSL, produce, readAll, startJob, waitUntil } from "../../kit/kafka.ts";
 
 setDefaultTimeout(60_000);
@@ -65,6 +68,27 @@ INSERT INTO out SELECT counter AS n FROM impulse;`;
     expect(r.stderr).toContain(`table out: cannot reach Kafka at '${KAFKA_SSL}' (option 'bootstrap_servers')`);
     expect(r.stderr).toContain("certificate");
     expect(r.stderr).toContain("tls.ca_file");
+  });
+
+  test("a connection profile supplies the brokers and credentials; the table names only its topic", async () => {
+    const topic = await createTopic("profile-out", 1);
+    const registry = await createRegistry(REPO);
+    const profiles: Record<string, { connector: string; options: Record<string, string> }> = {
+      "sasl-cluster": {
+        connector: "kafka",
+        options: { bootstrap_servers: KAFKA_SASL, "auth.type": "sasl", "auth.mechanism": "scram-sha-256", "auth.protocol": "SASL_PLAINTEXT", "auth.username": KAFKA_SASL_USER.username, "auth.password": KAFKA_SASL_USER.password },
+      },
+    };
+    const pipeline = planSql(
+      `CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '1000', message_count = '25');
+CREATE TABLE out (n BIGINT) WITH (connection_profile = 'sasl-cluster', topic = '${topic}', type = 'sink', format = 'json', 'sink.commit_mode' = 'exactly_once');
+INSERT INTO out SELECT counter AS n FROM impulse;`,
+      registry,
+      { connectionProfile: (name) => profiles[name] },
+    );
+    const job = new Job(pipeline, registry, { parallelism: 1, stateDir: tempDir("runnel-kafka-profile-"), checkpointIntervalMs: 200, log: { info() {}, warn() {} } });
+    expect(await job.run()).toBe("end");
+    expect((await readAll(topic, true)).map((r) => JSON.parse(r.value).n)).toEqual(Array.from({ length: 25 }, (_, i) => i));
   });
 
   test("a wrong password fails before the job starts, pointing at the auth options", async () => {
