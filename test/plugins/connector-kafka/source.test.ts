@@ -155,6 +155,27 @@ INSERT INTO out SELECT id FROM src;`,
     expect(windows.slice(0, 2).map((w) => w.n)).toEqual([200, 200]);
   });
 
+  test("a silent partition stops holding windows back after idle_micros", async () => {
+    const topic = await createTopic("src-idle-partition", 2);
+    const base = Date.parse("2024-01-01T00:00:00Z");
+    const dir = tempDir("runnel-kafka-idle-");
+    const { job, out } = readerPipeline(
+      dir,
+      topic,
+      "id BIGINT, t TIMESTAMP",
+      "SELECT tumble(INTERVAL '1' SECOND) AS w, count(*) AS n FROM src GROUP BY w",
+      ", event_time_field = 't', idle_micros = '1s'",
+    );
+    // Partition 0 keeps getting records (10 ms of event time apart) for a few seconds; partition 1 never does.
+    for (let i = 0; i < 350; i += 25) {
+      await produce(topic, Array.from({ length: 25 }, (_, j) => ({ partition: 0, value: JSON.stringify({ id: i + j, t: new Date(base + (i + j) * 10).toISOString() }) })));
+      await Bun.sleep(200);
+    }
+    await waitUntil("the first two windows", () => lines(out).length >= 2, 30_000);
+    expect(await job.stop()).toBe(0);
+    expect(lines(out).slice(0, 2).map((l) => JSON.parse(l).n)).toEqual([100, 100]);
+  });
+
   test("partitions added while the job runs are read from their start", async () => {
     const topic = await createTopic("src-grow", 1);
     await produce(topic, [{ value: '{"id": 1}' }]);
