@@ -204,7 +204,7 @@ export class Supervisor {
       if (job.restartRequested) {
         worker.stopSent = "checkpoint";
         worker.afterStop = "restart";
-        await this.setState(job, "Restarting", "restart requested: taking a checkpoint");
+        await this.setState(job, "Restarting", `restart requested${job.ignoreState ? " (ignoring state)" : ""}: taking a checkpoint`);
         this.send(worker, { type: "stop", mode: "checkpoint" });
         return;
       }
@@ -265,6 +265,8 @@ export class Supervisor {
       ignoreState: job.ignoreState,
       heartbeatMs: this.services.settings.heartbeatMs,
     };
+    // From scratch, checkpoints are numbered from 1 again: the old ones' records go.
+    if (config.ignoreState) await this.db.delete(checkpoints).where(eq(checkpoints.jobId, job.id));
     if (state === "Compiling") job = await this.setState(job, "Scheduling", "starting a worker");
     const worker: RunningWorker = {
       proc: null as any,
@@ -418,7 +420,11 @@ export class Supervisor {
         await this.db.update(jobs).set(clear).where(eq(jobs.id, jobId));
         const [fresh] = await this.db.select().from(jobs).where(eq(jobs.id, jobId));
         if (fresh && fresh.runningDesired && fresh.stopMode === "none") {
-          await this.launch(fresh, worker.afterStop === "rescale" ? "Rescaling" : "Restarting", worker.afterStop === "rescale" ? `starting at parallelism ${fresh.parallelism} from the checkpoint` : "starting again");
+          await this.launch(
+            fresh,
+            worker.afterStop === "rescale" ? "Rescaling" : "Restarting",
+            worker.afterStop === "rescale" ? `starting at parallelism ${fresh.parallelism} from the checkpoint` : fresh.ignoreState ? "starting again from scratch" : "starting again from the checkpoint",
+          );
           return;
         }
       }

@@ -208,3 +208,48 @@ describe("a job that keeps failing", () => {
     expect(workersOf(jobId).length).toBe(0);
   });
 });
+
+describe("restart", () => {
+  test("restart keeps state through a checkpoint; restart with ignoreState starts from scratch", async () => {
+    const cp = await testControlPlane("pglite");
+    started.push(cp);
+    const { pipelineId, jobId } = await create(cp, `CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '200');\nSELECT counter FROM impulse;`);
+    const lines: string[] = [];
+    collectOutput(cp, pipelineId, lines);
+    await eventually("output", () => lines.length > 100);
+
+    const restart = async (ignoreState: boolean) => {
+      const r = await cp.gql(`mutation { restartPipeline(input: { id: "${pipelineId}", ignoreState: ${ignoreState} }) { __typename } }`);
+      expect(r.restartPipeline.__typename).toBe("PipelinePayload");
+      const mark = lines.length;
+      await eventually("Restarting, then Running", async () => {
+        const j = await jobOf(cp, jobId);
+        const states = j.events.map((e: any) => e.toState);
+        return states.filter((s: string) => s === "Restarting").length >= (ignoreState ? 2 : 1) && j.state === "Running" && lines.length > mark + 50;
+      });
+      return mark;
+    };
+
+    const mark = await restart(false);
+    let counters = lines.map((l) => JSON.parse(l).counter as number);
+    // Kept state: the counter goes on where it stopped, nothing twice.
+    expect(new Set(counters).size).toBe(counters.length);
+    expect(counters[mark]).toBe(counters[mark - 1]! + 1);
+
+    const mark2 = await restart(true);
+    const countersNow = () => lines.map((l) => JSON.parse(l).counter as number);
+    await eventually("50 rows of the fresh run", () => {
+      const c = countersNow();
+      const zero = c.indexOf(0, mark2);
+      return zero >= 0 && c.length >= zero + 50;
+    });
+    counters = countersNow();
+    // From scratch: after the old run's last committed rows, the counter begins again at 0.
+    const reset = counters.indexOf(0, mark2);
+    expect(reset).toBeGreaterThanOrEqual(mark2);
+    for (let i = 1; i < reset; i++) expect(counters[i]).toBe(counters[i - 1]! + 1);
+    expect(counters.slice(reset, reset + 50)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    const job = await jobOf(cp, jobId);
+    expect(job.events.some((e: any) => e.reason.includes("ignoring state"))).toBe(true);
+  });
+});
