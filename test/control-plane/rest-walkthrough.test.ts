@@ -11,7 +11,14 @@ import { BACKENDS, eventually, testControlPlane } from "../kit/control-plane.ts"
 
 setDefaultTimeout(90_000);
 
-const SEED = [join(REPO, "..", "shared", "seed", "examples.http"), join(REPO, "test", "fixtures", "seed", "examples.http")].find(existsSync)!;
+// The repository's copy of the seed walk-through; it must not drift from the brief's (beside the repo in development).
+const SEED = join(REPO, "examples", "arroyo-0.5.http");
+const BRIEF = join(REPO, "..", "shared", "seed", "examples.http");
+
+test("examples/arroyo-0.5.http is the seed's examples.http", () => {
+  if (existsSync(BRIEF)) expect(readFileSync(SEED, "utf8")).toBe(readFileSync(BRIEF, "utf8"));
+  expect(readFileSync(SEED, "utf8")).toContain("curl http://localhost:8000/api/v1/pipelines");
+});
 
 /** The curl commands of the file, each with its heredoc body. */
 function curlCommands(text: string): string[] {
