@@ -15,6 +15,58 @@ const FRACTION_SCALE = [0, 100000, 10000, 1000, 100, 10, 1];
  * Digits beyond microseconds are truncated.
  */
 export function parseTimestampText(text: string): number | null {
+  const fast = parseCanonicalUtc(text);
+  if (fast !== undefined) return fast;
+  return parseTimestampSlow(text);
+}
+
+// The form nearly every producer writes ('2024-01-01T12:00:00.123Z') is read
+// digit by digit, with the day's start cached: the regex and Date arithmetic
+// were a tenth of a Kafka JSON pipeline's time.
+let cachedDate = "";
+let cachedDayMs = 0;
+
+const digit = (text: string, i: number) => {
+  const c = text.charCodeAt(i) - 48;
+  return c >= 0 && c <= 9 ? c : -1;
+};
+
+/** µs for 'YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z', null for an impossible value, undefined for another shape (the slow path decides). */
+function parseCanonicalUtc(text: string): number | null | undefined {
+  const n = text.length;
+  if (n < 20 || text.charCodeAt(4) !== 45 || text.charCodeAt(7) !== 45 || text.charCodeAt(13) !== 58 || text.charCodeAt(16) !== 58) return undefined;
+  const t = text.charCodeAt(10);
+  if (t !== 84 && t !== 116 && t !== 32) return undefined; // T, t or space
+  const last = text.charCodeAt(n - 1);
+  if (last !== 90 && last !== 122) return undefined; // Z or z
+  const h1 = digit(text, 11), h2 = digit(text, 12), m1 = digit(text, 14), m2 = digit(text, 15), s1 = digit(text, 17), s2 = digit(text, 18);
+  if ((h1 | h2 | m1 | m2 | s1 | s2) < 0) return undefined;
+  const hour = h1 * 10 + h2, minute = m1 * 10 + m2, second = s1 * 10 + s2;
+  if (hour > 23 || minute > 59 || second > 59) return undefined;
+  let fracUs = 0;
+  if (n > 20) {
+    const sep = text.charCodeAt(19);
+    if ((sep !== 46 && sep !== 44) || n - 21 > 9 || n - 21 < 1) return undefined;
+    let scale = 100000;
+    for (let i = 20; i < n - 1; i++) {
+      const d = digit(text, i);
+      if (d < 0) return undefined;
+      if (scale >= 1) fracUs += d * scale;
+      scale /= 10;
+    }
+    fracUs = Math.floor(fracUs);
+  }
+  const date = text.slice(0, 10);
+  if (date !== cachedDate) {
+    const dayStart = parseTimestampSlow(`${date}T00:00:00Z`);
+    if (dayStart === null) return null;
+    cachedDate = date;
+    cachedDayMs = dayStart / 1000;
+  }
+  return (cachedDayMs + hour * 3_600_000 + minute * 60_000 + second * 1000) * 1000 + fracUs;
+}
+
+function parseTimestampSlow(text: string): number | null {
   const m = RFC3339.exec(text.trim());
   if (!m) return null;
   const year = Number(m[1]);
