@@ -2,14 +2,25 @@
  * `impulse`: a counter source (Arroyo-compatible). Each subtask counts from 0 at
  * `event_rate` events per second; with `event_time_interval` the event times
  * are synthetic (start + counter × interval), otherwise the wall clock.
+ *
+ * The counters are fixed when the job first starts, one per subtask of that
+ * run. A restore at another parallelism keeps them: each resumes where it
+ * stopped, at `event_rate`, up to `message_count`, on subtask k mod p (a subtask
+ * may run several counters, or none), and `subtask_index` stays the counter's
+ * number. So the output is that of an uninterrupted run at the first
+ * parallelism: nothing lost, nothing repeated.
  */
 import { defineConnector, definePlugin, field, opt, t, type Field, type Row, type SourceContext, type SourcePoll, type SourceReader } from "../../core/plugin-api/index.ts";
 import { RateLimiter, sleep } from "../shared/rate.ts";
 import { parseTimestampOption } from "../shared/time.ts";
+import { assignGeneratorSplits, GENERATOR_SPLIT_STATE_VERSION, shareOf, type GeneratorSplitState } from "../shared/generator-splits.ts";
 
 const options = {
-  event_rate: opt.number({ required: true, min: 0, description: "Events per second per subtask (0: as fast as possible)" }),
-  message_count: opt.integer({ min: 0, description: "Events per subtask, after which the source ends (default: unbounded)" }),
+  event_rate: opt.number({ required: true, min: 0, description: "Events per second per subtask (per counter once restored at another parallelism; 0: as fast as possible)" }),
+  message_count: opt.integer({
+    min: 0,
+    description: "Events per subtask (per counter once restored at another parallelism), after which the source ends (default: unbounded)",
+  }),
   event_time_interval: opt.duration({
     bareUnit: 1,
     min: 0,
@@ -29,7 +40,7 @@ const COUNTER = 0;
 const SUBTASK = 1;
 const TIMESTAMP = 2;
 
-interface ImpulseState {
+interface ImpulseState extends GeneratorSplitState {
   counter: number;
   start: number;
 }
@@ -41,9 +52,19 @@ type Options = {
   start_time?: string;
 };
 
+/** One counter: a split of the source. */
+interface ImpulseSplit {
+  id: string;
+  /** Its number, shown in the subtask_index column. */
+  index: number;
+  counter: number;
+}
+
 class ImpulseReader implements SourceReader {
-  private readonly split: string;
-  private counter: number;
+  private readonly owned: ImpulseSplit[];
+  private active: ImpulseSplit[];
+  private activeIds: string[];
+  private readonly count: number;
   private readonly start: number;
   private readonly limit: number;
   private readonly interval: number | undefined;
@@ -54,26 +75,36 @@ class ImpulseReader implements SourceReader {
 
   constructor(private readonly ctx: SourceContext<Options>) {
     const o = ctx.options;
-    this.split = `impulse-${ctx.subtaskIndex}`;
-    const restored = ctx.restored[this.split] as ImpulseState | undefined;
-    this.counter = restored?.counter ?? 0;
+    const splits = assignGeneratorSplits<ImpulseState>("impulse", ctx.restored, ctx.subtaskIndex, ctx.parallelism);
+    this.count = splits.count;
+    this.owned = splits.owned.map((s) => ({ id: s.id, index: s.index, counter: s.state?.counter ?? 0 }));
     this.start =
-      restored?.start ?? (o.start_time !== undefined ? parseTimestampOption(o.start_time, "start_time") : Date.now() * 1000);
+      splits.any?.start ?? (o.start_time !== undefined ? parseTimestampOption(o.start_time, "start_time") : Date.now() * 1000);
     this.limit = o.message_count ?? Infinity;
+    this.active = this.owned.filter((s) => s.counter < this.limit);
+    this.activeIds = this.active.map((s) => s.id);
     this.interval = o.event_time_interval;
-    this.limiter = new RateLimiter(o.event_rate);
+    // Each counter runs at event_rate, however many a subtask holds.
+    this.limiter = new RateLimiter(o.event_rate * this.owned.length);
     const names = COLUMNS.map((c) => c.name);
     this.layout = ctx.fields.map((f) => names.indexOf(f.name));
     this.standard = this.layout.length === 3 && this.layout[0] === 0 && this.layout[1] === 1 && this.layout[2] === 2;
   }
 
   splits(): string[] {
-    return [this.split];
+    return this.activeIds;
   }
 
   async poll(maxRows: number): Promise<SourcePoll> {
-    const remaining = this.limit - this.counter;
-    if (remaining <= 0) return { end: true };
+    const active = this.active;
+    if (active.length === 0) {
+      if (this.limit !== Infinity || this.owned.length > 0) return { end: true };
+      // Unbounded with no counter (more subtasks than counters): idle for good.
+      await sleep(100, this.ctx.signal);
+      return { batches: [] };
+    }
+    let remaining = 0;
+    for (const split of active) remaining += this.limit - split.counter;
     const max = remaining < maxRows ? remaining : maxRows;
     let n = this.limiter.take(max);
     if (n === 0) {
@@ -81,14 +112,35 @@ class ImpulseReader implements SourceReader {
       n = this.limiter.take(max);
       if (n === 0) return { batches: [] };
     }
-    return { batches: [this.generate(n)] };
+    const batches = [];
+    if (active.length === 1) {
+      batches.push(this.generate(active[0]!, n));
+    } else {
+      let left = n;
+      for (let i = 0; i < active.length && left > 0; i++) {
+        const take = Math.min(shareOf(n, active.length, i), this.limit - active[i]!.counter, left);
+        if (take > 0) batches.push(this.generate(active[i]!, take));
+        left -= take;
+      }
+      // Counters that ran out leave their share to the others.
+      for (let i = 0; i < active.length && left > 0; i++) {
+        const take = Math.min(this.limit - active[i]!.counter, left);
+        if (take > 0) batches.push(this.generate(active[i]!, take));
+        left -= take;
+      }
+    }
+    if (!active.every((s) => s.counter < this.limit)) {
+      this.active = active.filter((s) => s.counter < this.limit);
+      this.activeIds = this.active.map((s) => s.id);
+    }
+    return { batches };
   }
 
-  private generate(n: number) {
+  private generate(split: ImpulseSplit, n: number) {
     const rows: Row[] = new Array(n);
     const times: number[] = new Array(n);
-    const first = this.counter;
-    const sub = this.ctx.subtaskIndex;
+    const first = split.counter;
+    const sub = split.index;
     const interval = this.interval;
     if (interval !== undefined) {
       const start = this.start;
@@ -110,12 +162,22 @@ class ImpulseReader implements SourceReader {
         rows[i] = row;
       }
     }
-    this.counter = first + n;
-    return { split: this.split, rows, times };
+    split.counter = first + n;
+    return { split: split.id, rows, times };
   }
 
+  /** Every owned counter, finished ones too: the restored checkpoint must hold the whole set. */
   snapshot(): Record<string, unknown> {
-    return { [this.split]: { counter: this.counter, start: this.start } satisfies ImpulseState };
+    const out: Record<string, unknown> = {};
+    for (const split of this.owned) {
+      out[split.id] = {
+        v: GENERATOR_SPLIT_STATE_VERSION,
+        counter: split.counter,
+        start: this.start,
+        splits: this.count,
+      } satisfies ImpulseState;
+    }
+    return out;
   }
 }
 

@@ -1,11 +1,15 @@
 /**
  * `nexmark`: the Nexmark benchmark generator (persons, auctions, bids), with
  * Arroyo's schema: three nullable struct columns, exactly one set per row.
- * Deterministic for a seed: subtask i of p generates events i, i+p, i+2p, …
+ * Deterministic for a seed. The event sequence is cut into N splits fixed at
+ * the job's first start (N = that run's parallelism): split k generates events
+ * k, k+N, k+2N, … and keeps its own position, so a restore at another
+ * parallelism (split k → subtask k mod p) neither loses nor repeats events.
  */
 import { defineConnector, definePlugin, field, opt, t, type Field, type Row, type SourceContext, type SourcePoll, type SourceReader } from "../../core/plugin-api/index.ts";
 import { RateLimiter, sleep } from "../shared/rate.ts";
 import { parseTimestampOption } from "../shared/time.ts";
+import { assignGeneratorSplits, GENERATOR_SPLIT_STATE_VERSION, shareOf, type GeneratorSplitState } from "../shared/generator-splits.ts";
 import { NexmarkGenerator, PERSON_PROPORTION, AUCTION_PROPORTION, TOTAL_PROPORTION } from "./generator.ts";
 
 const options = {
@@ -78,16 +82,27 @@ export function totalEvents(o: Options): number {
   return total;
 }
 
-interface NexmarkState {
+interface NexmarkState extends GeneratorSplitState {
+  /** The split's next event number. */
   next: number;
+  /** Event time of event 0 (µs), the same for every split. */
   base: number;
 }
 
+/** One generator split: events k, k+N, k+2N, … of N splits. */
+interface NexmarkSplit {
+  id: string;
+  next: number;
+}
+
 class NexmarkReader implements SourceReader {
-  private readonly split: string;
-  private next: number;
+  private readonly owned: NexmarkSplit[];
+  /** Splits not yet exhausted; what `splits()` lists. */
+  private active: NexmarkSplit[];
+  private activeIds: string[];
   private readonly gen: NexmarkGenerator;
   private readonly total: number;
+  /** Number of splits of the whole generator: the stride between a split's events. */
   private readonly step: number;
   private readonly limiter: RateLimiter;
   private readonly wantPerson: boolean;
@@ -99,23 +114,18 @@ class NexmarkReader implements SourceReader {
 
   constructor(private readonly ctx: SourceContext<Options>) {
     const o = ctx.options;
-    this.split = `nexmark-${ctx.subtaskIndex}`;
-    this.step = ctx.parallelism;
-    const restored = ctx.restored[this.split] as NexmarkState | undefined;
-    let base = restored?.base;
-    if (base === undefined) {
-      // Any split's base (e.g. after a change of parallelism) keeps event times continuous.
-      for (const s of Object.values(ctx.restored)) {
-        const b = (s as Partial<NexmarkState> | null)?.base;
-        if (typeof b === "number") base = b;
-      }
-    }
+    const splits = assignGeneratorSplits<NexmarkState>("nexmark", ctx.restored, ctx.subtaskIndex, ctx.parallelism);
+    this.step = splits.count;
+    let base = splits.any?.base;
     if (base === undefined) base = o.base_time !== undefined ? parseTimestampOption(o.base_time, "base_time") : Date.now() * 1000;
-    this.next = restored?.next ?? ctx.subtaskIndex;
+    this.owned = splits.owned.map((s) => ({ id: s.id, next: s.state?.next ?? s.index }));
+    this.total = totalEvents(o);
+    this.active = this.owned.filter((s) => s.next < this.total);
+    this.activeIds = this.active.map((s) => s.id);
     const delay = o.event_rate > 0 ? 1e6 / o.event_rate : 1;
     this.gen = new NexmarkGenerator(o.seed, base, delay);
-    this.total = totalEvents(o);
-    this.limiter = new RateLimiter(o.event_rate / ctx.parallelism);
+    // The whole source runs at event_rate, each split at its share.
+    this.limiter = new RateLimiter((o.event_rate * this.owned.length) / this.step);
     const names = ["person", "auction", "bid"];
     this.layout = ctx.fields.map((f) => names.indexOf(f.name));
     this.wantPerson = this.layout.includes(0);
@@ -125,12 +135,23 @@ class NexmarkReader implements SourceReader {
   }
 
   splits(): string[] {
-    return [this.split];
+    return this.activeIds;
+  }
+
+  private remaining(split: NexmarkSplit): number {
+    return Math.ceil((this.total - split.next) / this.step);
   }
 
   async poll(maxRows: number): Promise<SourcePoll> {
-    if (this.next >= this.total) return { end: true };
-    const remaining = Math.ceil((this.total - this.next) / this.step);
+    const active = this.active;
+    if (active.length === 0) {
+      if (this.total !== Infinity || this.owned.length > 0) return { end: true };
+      // Unbounded with no split (more subtasks than splits): idle for good.
+      await sleep(100, this.ctx.signal);
+      return { batches: [] };
+    }
+    let remaining = 0;
+    for (const split of active) remaining += this.remaining(split);
     const max = remaining < maxRows ? remaining : maxRows;
     let n = this.limiter.take(max);
     if (n === 0) {
@@ -138,16 +159,45 @@ class NexmarkReader implements SourceReader {
       n = this.limiter.take(max);
       if (n === 0) return { batches: [] };
     }
-    return { batches: [this.generate(n)] };
+    if (active.length === 1) {
+      const batch = this.generate(active[0]!, n);
+      if (active[0]!.next >= this.total) this.retire();
+      return { batches: [batch] };
+    }
+    const batches = [];
+    let left = n;
+    for (let i = 0; i < active.length && left > 0; i++) {
+      const split = active[i]!;
+      const count = Math.min(shareOf(n, active.length, i), this.remaining(split), left);
+      if (count === 0) continue;
+      batches.push(this.generate(split, count));
+      left -= count;
+    }
+    // Splits that ran out leave their share to the others.
+    for (let i = 0; i < active.length && left > 0; i++) {
+      const count = Math.min(this.remaining(active[i]!), left);
+      if (count === 0) continue;
+      batches.push(this.generate(active[i]!, count));
+      left -= count;
+    }
+    this.retire();
+    return { batches };
   }
 
-  private generate(count: number) {
+  /** Drops exhausted splits from the active list (they stop holding the watermark). */
+  private retire(): void {
+    if (this.active.every((s) => s.next < this.total)) return;
+    this.active = this.active.filter((s) => s.next < this.total);
+    this.activeIds = this.active.map((s) => s.id);
+  }
+
+  private generate(split: NexmarkSplit, count: number) {
     const rows: Row[] = new Array(count);
     const times: number[] = new Array(count);
     const gen = this.gen;
     const step = this.step;
     const { wantPerson, wantAuction, wantBid, standard, layout } = this;
-    let n = this.next;
+    let n = split.next;
     for (let i = 0; i < count; i++, n += step) {
       const time = gen.time(n);
       times[i] = time;
@@ -172,12 +222,18 @@ class NexmarkReader implements SourceReader {
         rows[i] = row;
       }
     }
-    this.next = n;
-    return { split: this.split, rows, times };
+    split.next = n;
+    return { split: split.id, rows, times };
   }
 
+  /** Every owned split, finished ones too: the restored checkpoint must hold the whole set. */
   snapshot(): Record<string, unknown> {
-    return { [this.split]: { next: this.next, base: this.gen.base } satisfies NexmarkState };
+    const out: Record<string, unknown> = {};
+    const base = this.gen.base;
+    for (const split of this.owned) {
+      out[split.id] = { v: GENERATOR_SPLIT_STATE_VERSION, next: split.next, base, splits: this.step } satisfies NexmarkState;
+    }
+    return out;
   }
 }
 

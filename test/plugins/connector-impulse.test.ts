@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { field, t } from "../../core/plugin-api/index.ts";
+import { field, t, type Row } from "../../core/plugin-api/index.ts";
 import plugin, { impulse } from "../../plugins/connector-impulse/index.ts";
 import { coerce, createReader, drain } from "./kit.ts";
 
@@ -55,13 +55,50 @@ describe("impulse connector", () => {
     const first = await createReader(impulse, { options: opts });
     const a = await drain(first.reader, 4);
     const snap = first.reader.snapshot();
-    expect(snap).toEqual({ "impulse-0": { counter: 4, start: expect.any(Number) } });
+    expect(snap).toEqual({ "impulse-0": { v: 1, counter: 4, start: expect.any(Number), splits: 1 } });
     const second = await createReader(impulse, { options: opts, restored: snap });
     const b = await drain(second.reader);
     expect(b.ended).toBe(true);
     expect([...a.rows, ...b.rows].map((r) => r[0])).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     const start = (snap["impulse-0"] as { start: number }).start;
     expect(b.rows[0]![2]).toBe(start + 4_000_000);
+  });
+
+  test("restored at parallelism 1 from 2 subtasks, both counters continue to message_count on the one subtask", async () => {
+    const opts = { event_rate: "0", message_count: "50", event_time_interval: "1ms", start_time: "0" };
+    const before: Row[] = [];
+    const snapshots: Record<string, unknown> = {};
+    for (let i = 0; i < 2; i++) {
+      const first = await createReader(impulse, { options: opts, subtaskIndex: i, parallelism: 2 });
+      before.push(...(await drain(first.reader, 10 + 20 * i)).rows);
+      Object.assign(snapshots, first.reader.snapshot());
+    }
+    const { reader } = await createReader(impulse, { options: opts, subtaskIndex: 0, parallelism: 1, restored: snapshots });
+    expect(reader.splits()).toEqual(["impulse-0", "impulse-1"]);
+    const after = await drain(reader, Infinity, 7);
+    expect(after.ended).toBe(true);
+    const all = [...before, ...after.rows].map((r) => `${r[1]}:${r[0]}:${r[2]}`).sort();
+    const expected = [0, 1].flatMap((s) => Array.from({ length: 50 }, (_, c) => `${s}:${c}:${c * 1000}`)).sort();
+    expect(all).toEqual(expected);
+    expect(reader.snapshot()).toEqual({
+      "impulse-0": { v: 1, counter: 50, start: 0, splits: 2 },
+      "impulse-1": { v: 1, counter: 50, start: 0, splits: 2 },
+    });
+  });
+
+  test("restored at parallelism 3 from 1 subtask, the others have no counter: bounded they end, unbounded they idle", async () => {
+    const restored = { "impulse-0": { v: 1, counter: 3, start: 0, splits: 1 } };
+    for (const [i, options] of [
+      [1, { event_rate: "0", message_count: "5" }],
+      [2, { event_rate: "0" }],
+    ] as const) {
+      const { reader } = await createReader(impulse, { options, subtaskIndex: i, parallelism: 3, restored });
+      expect(reader.splits()).toEqual([]);
+      expect(await reader.poll(10)).toEqual(i === 1 ? { end: true } : { batches: [] });
+      expect(reader.snapshot()).toEqual({});
+    }
+    const { reader } = await createReader(impulse, { options: { event_rate: "0", message_count: "5" }, parallelism: 3, restored });
+    expect((await drain(reader)).rows.map((r) => r[0])).toEqual([3, 4]);
   });
 
   test("fills only the declared columns, in declared order", async () => {

@@ -127,16 +127,86 @@ describe("nexmark connector", () => {
   test("restores from a snapshot without gaps or duplicates", async () => {
     const opts = unthrottled({ message_count: "3000", seed: "9" });
     const full = await generate(opts, 2);
-    const restoredRows: Row[] = [];
+    const firstRows: Row[][] = [];
+    const snapshots: Record<string, unknown> = {};
     for (let i = 0; i < 2; i++) {
       const first = await createReader(nexmark, { options: opts, subtaskIndex: i, parallelism: 2 });
-      const a = await drain(first.reader, 700);
+      firstRows.push((await drain(first.reader, 700)).rows);
       const snap = first.reader.snapshot();
-      expect(snap).toEqual({ [`nexmark-${i}`]: { next: i + 1400, base: BASE_US } });
-      const second = await createReader(nexmark, { options: opts, subtaskIndex: i, parallelism: 2, restored: snap });
-      restoredRows.push(...a.rows, ...(await drain(second.reader)).rows);
+      expect(snap).toEqual({ [`nexmark-${i}`]: { v: 1, next: i + 1400, base: BASE_US, splits: 2 } });
+      Object.assign(snapshots, snap);
+    }
+    // As the engine does, every subtask sees the positions of all splits.
+    const restoredRows: Row[] = [];
+    for (let i = 0; i < 2; i++) {
+      const second = await createReader(nexmark, { options: opts, subtaskIndex: i, parallelism: 2, restored: snapshots });
+      restoredRows.push(...firstRows[i]!, ...(await drain(second.reader)).rows);
     }
     expect(restoredRows).toEqual(full.rows);
+  });
+
+  test("restored at parallelism 1 from 2 splits, the subtask reads both and ends with exactly the rest", async () => {
+    const opts = unthrottled({ message_count: "3001", seed: "3" });
+    const full = await generate(opts, 1);
+    const before: Row[] = [];
+    const snapshots: Record<string, unknown> = {};
+    for (let i = 0; i < 2; i++) {
+      const first = await createReader(nexmark, { options: opts, subtaskIndex: i, parallelism: 2 });
+      before.push(...(await drain(first.reader, 500 + 300 * i)).rows);
+      Object.assign(snapshots, first.reader.snapshot());
+    }
+    const { reader } = await createReader(nexmark, { options: opts, subtaskIndex: 0, parallelism: 1, restored: snapshots });
+    expect(reader.splits()).toEqual(["nexmark-0", "nexmark-1"]);
+    const after = await drain(reader, Infinity, 100);
+    expect(after.ended).toBe(true);
+    expect(new Set(after.batches.map((b) => b.split))).toEqual(new Set(["nexmark-0", "nexmark-1"]));
+    const key = (rows: Row[]) => rows.map((r) => JSON.stringify(r)).sort();
+    expect(key([...before, ...after.rows])).toEqual(key(full.rows));
+    // Both splits stay in the state, finished or not, with the count fixed at the first start.
+    expect(reader.snapshot()).toEqual({
+      "nexmark-0": { v: 1, next: 3002, base: BASE_US, splits: 2 },
+      "nexmark-1": { v: 1, next: 3001, base: BASE_US, splits: 2 },
+    });
+  });
+
+  test("restored at parallelism 3 from 1 split, the extra subtasks have no split and end at once", async () => {
+    const opts = unthrottled({ message_count: "2000", seed: "3" });
+    const full = await generate(opts, 1);
+    const first = await createReader(nexmark, { options: opts });
+    const before = (await drain(first.reader, 800)).rows;
+    const restored = first.reader.snapshot();
+    const after: Row[] = [];
+    for (let i = 0; i < 3; i++) {
+      const { reader } = await createReader(nexmark, { options: opts, subtaskIndex: i, parallelism: 3, restored });
+      expect(reader.splits()).toEqual(i === 0 ? ["nexmark-0"] : []);
+      const out = await drain(reader);
+      expect(out.ended).toBe(true);
+      after.push(...out.rows);
+      expect(Object.keys(reader.snapshot())).toEqual(i === 0 ? ["nexmark-0"] : []);
+    }
+    expect([...before, ...after]).toEqual(full.rows);
+  });
+
+  test("unbounded, a subtask without a split stays idle instead of ending", async () => {
+    const restored = { "nexmark-0": { v: 1, next: 0, base: BASE_US, splits: 1 } };
+    const { reader } = await createReader(nexmark, { options: unthrottled(), subtaskIndex: 1, parallelism: 2, restored });
+    expect(reader.splits()).toEqual([]);
+    expect(await reader.poll(100)).toEqual({ batches: [] });
+  });
+
+  test("positions written before splits were fixed (no count) restore as one split per entry", async () => {
+    const opts = unthrottled({ message_count: "1000", seed: "1" });
+    const full = await generate(opts, 1);
+    const restored = { "nexmark-0": { next: 400, base: BASE_US }, "nexmark-1": { next: 401, base: BASE_US } };
+    const { reader } = await createReader(nexmark, { options: opts, restored });
+    const out = await drain(reader);
+    const key = (rows: Row[]) => rows.map((r) => JSON.stringify(r)).sort();
+    expect(key(out.rows)).toEqual(key(full.rows.slice(400)));
+  });
+
+  test("a checkpoint missing one of the splits is refused rather than regenerated", async () => {
+    const restored = { "nexmark-1": { v: 1, next: 11, base: BASE_US, splits: 2 } };
+    await expect(createReader(nexmark, { options: unthrottled(), restored })).rejects.toThrow("nexmark-0");
   });
 
   test("without base_time the base is the wall clock, kept in the state", async () => {
