@@ -5,7 +5,7 @@
  */
 import type { LogicalPipeline, PlanNode, SinkTarget, TableDef } from "../plan/logical.ts";
 
-export type PhysicalKind = "source" | "map" | "window_aggregate" | "updating_aggregate" | "union" | "sink";
+export type PhysicalKind = "source" | "map" | "window_aggregate" | "updating_aggregate" | "union" | "join" | "sink";
 
 export interface PhysicalNode {
   /** Stable across runs of the same pipeline: checkpoint state is keyed by it. */
@@ -17,7 +17,7 @@ export interface PhysicalNode {
   parallelism: number;
   inputs: PhysicalNode[];
   consumers: PhysicalNode[];
-  /** Whether input must be hash-partitioned by the group key. */
+  /** Whether input must be hash-partitioned by the group key (a join's: by each input's join key). */
   keyed: boolean;
 }
 
@@ -57,6 +57,10 @@ function labelOf(node: PlanNode): string {
       return `updating aggregate by ${node.keys.length} key(s)`;
     case "union":
       return "union all";
+    case "join": {
+      const how = `${node.joinType === "left" ? "left" : "inner"} join on ${node.leftKeys.length} key(s)`;
+      return node.window ? `window ${how}` : `updating ${how}`;
+    }
   }
 }
 
@@ -68,7 +72,13 @@ export function buildGraph(pipeline: LogicalPipeline, options: GraphOptions): Ph
     const existing = byPlan.get(plan);
     if (existing) return existing;
     const inputs =
-      plan.kind === "source" ? [] : plan.kind === "union" ? plan.inputs.map(visit) : [visit(plan.input)];
+      plan.kind === "source"
+        ? []
+        : plan.kind === "union"
+          ? plan.inputs.map(visit)
+          : plan.kind === "join"
+            ? [visit(plan.left), visit(plan.right)]
+            : [visit(plan.input)];
     const node: PhysicalNode = {
       id: `${nodes.length}-${plan.kind}`,
       kind: plan.kind,
@@ -78,7 +88,7 @@ export function buildGraph(pipeline: LogicalPipeline, options: GraphOptions): Ph
       parallelism: options.parallelism,
       inputs,
       consumers: [],
-      keyed: plan.kind === "window_aggregate" || plan.kind === "updating_aggregate",
+      keyed: plan.kind === "window_aggregate" || plan.kind === "updating_aggregate" || plan.kind === "join",
     };
     for (const i of inputs) i.consumers.push(node);
     nodes.push(node);
@@ -144,7 +154,7 @@ export function describeGraph(graph: PhysicalGraph): string {
   const lines: string[] = [];
   for (const stage of graph.stages) {
     const from = stage.inputs.length
-      ? ` ← ${stage.inputs.map((s) => s.id).join(", ")}${stage.nodes[0]!.keyed ? " (hash shuffle on group key)" : ""}`
+      ? ` ← ${stage.inputs.map((s) => s.id).join(", ")}${stage.nodes[0]!.keyed ? ` (hash shuffle on ${stage.nodes[0]!.kind === "join" ? "join" : "group"} key)` : ""}`
       : "";
     lines.push(`${stage.id} ×${stage.parallelism}${from}`);
     for (const n of stage.nodes) lines.push(`  ${n.id}: ${n.label}`);

@@ -7,6 +7,7 @@ import { CheckpointCoordinator, type BarrierThen } from "../checkpoint/coordinat
 import { LocalCheckpointStore, ObjectCheckpointStore, type CheckpointData, type CheckpointStore } from "../checkpoint/store.ts";
 import { compileExpr, compileMap } from "../expr/index.ts";
 import { accumulatorFor } from "../operators/accumulators.ts";
+import { UpdatingJoin, WindowJoin, type JoinSpec } from "../operators/join.ts";
 import { MapOperator } from "../operators/map.ts";
 import type { Operator, OperatorContext } from "../operators/operator.ts";
 import { SinkOperator } from "../operators/sink.ts";
@@ -240,29 +241,33 @@ export class Job {
     // Channels: for every stage, a matrix [upstream subtask][downstream subtask] per input stage.
     const capacity = this.options.channelCapacity ?? CHANNEL_CAPACITY;
     const inbound = new Map<Stage, Channel[][]>(); // per downstream subtask: its input channels
+    const inboundInput = new Map<Stage, number[][]>(); // per downstream subtask: which input each channel feeds
     const outbound = new Map<Stage, OutputEdge[][]>(); // per upstream subtask: its output edges
     for (const stage of stages) {
       inbound.set(stage, Array.from({ length: stage.parallelism }, () => []));
+      inboundInput.set(stage, Array.from({ length: stage.parallelism }, () => []));
       outbound.set(stage, Array.from({ length: stage.parallelism }, () => []));
     }
     for (const stage of stages) {
       const head = stage.nodes[0]!;
-      for (const up of stage.inputs) {
+      // A join reading one stage on both sides (a self-join) gets two edges from it, one per side.
+      stage.inputs.forEach((up, input) => {
         const forward = !head.keyed && up.parallelism === stage.parallelism;
         for (let u = 0; u < up.parallelism; u++) {
           const targets = forward ? [u] : Array.from({ length: stage.parallelism }, (_, d) => d);
           const channels = targets.map((d) => {
             const ch = new Channel(capacity);
             inbound.get(stage)![d]!.push(ch);
+            inboundInput.get(stage)![d]!.push(input);
             return ch;
           });
           let edge: OutputEdge;
           if (forward) edge = new ForwardEdge(channels);
-          else if (head.keyed) edge = new HashEdge(channels, this.keyHasher(head.plan!));
+          else if (head.keyed) edge = new HashEdge(channels, this.keyHasher(head.plan!, input));
           else edge = new RoundRobinEdge(channels);
           outbound.get(up)![u]!.push(edge);
         }
-      }
+      });
     }
 
     const runners: Promise<void>[] = [];
@@ -301,7 +306,7 @@ export class Job {
           runners.push(task.run());
         } else {
           const gate = new InputGate(inbound.get(stage)![i]!);
-          runners.push(new OperatorSubtask(key, gate, chain, this.coordinator).run());
+          runners.push(new OperatorSubtask(key, gate, chain, this.coordinator, inboundInput.get(stage)![i]!).run());
         }
       }
     }
@@ -319,9 +324,13 @@ export class Job {
     };
   }
 
-  private keyHasher(plan: PlanNode): (row: Row) => number {
-    if (plan.kind !== "window_aggregate" && plan.kind !== "updating_aggregate") return () => 0;
-    const keys = plan.keys.map((k) => compileExpr(k));
+  /** Partitions rows for input `input` of `plan`; a join's two inputs hash their keys alike, so matches meet. */
+  private keyHasher(plan: PlanNode, input: number): (row: Row) => number {
+    let keyExprs: Expr[];
+    if (plan.kind === "join") keyExprs = input === 0 ? plan.leftKeys : plan.rightKeys;
+    else if (plan.kind === "window_aggregate" || plan.kind === "updating_aggregate") keyExprs = plan.keys;
+    else return () => 0;
+    const keys = keyExprs.map((k) => compileExpr(k));
     const scratch = new Array(keys.length);
     return (row) => {
       for (let k = 0; k < keys.length; k++) scratch[k] = keys[k]!(row, 0);
@@ -359,6 +368,18 @@ export class Job {
         return new UpdatingAggregate(this.aggregateSpec(plan.keys, plan.aggregates, plan.input.updating));
       case "union":
         return { name: "union", process: (batch, out) => out.emit(batch) };
+      case "join": {
+        const spec: JoinSpec = {
+          leftKeys: plan.leftKeys.map((k) => compileExpr(k) as RowFn),
+          rightKeys: plan.rightKeys.map((k) => compileExpr(k) as RowFn),
+          rightWidth: plan.right.schema.fields.length,
+          joinType: plan.joinType,
+        };
+        const w = plan.window;
+        if (!w) return new UpdatingJoin(spec);
+        const endOf = (column: number): RowFn => (row) => (row[column] as { end: number }).end;
+        return new WindowJoin(spec, [endOf(w.leftColumn), endOf(w.rightColumn)]);
+      }
       case "source":
         throw new Error("a source is not a chained operator");
     }

@@ -26,7 +26,8 @@ export interface Operator {
    * now hash to them when the parallelism changed.
    */
   open?(ctx: OperatorContext, restored: unknown[] | undefined): void | Promise<void>;
-  process(batch: Batch, out: Collector): void | Promise<void>;
+  /** `input` says which input a batch came from, for operators with two (joins: 0 left, 1 right). */
+  process(batch: Batch, out: Collector, input: number): void | Promise<void>;
   /** The subtask's watermark advanced to `time` (µs). */
   onWatermark?(time: number, out: Collector): void | Promise<void>;
   /** State to store in checkpoint `checkpointId` (JSON-serialisable). */

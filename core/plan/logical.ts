@@ -79,7 +79,28 @@ export type PlanNode =
   | (NodeBase & { kind: "window_aggregate"; input: PlanNode; window: WindowSpec; keys: Expr[]; aggregates: AggregateCall[] })
   /** GROUP BY without a window: an updating result. Output row: [...keys, ...aggregates]. */
   | (NodeBase & { kind: "updating_aggregate"; input: PlanNode; keys: Expr[]; aggregates: AggregateCall[] })
-  | (NodeBase & { kind: "union"; inputs: PlanNode[] });
+  | (NodeBase & { kind: "union"; inputs: PlanNode[] })
+  /**
+   * Equi-join of two append-only inputs. Output row: [...left, ...right] (right
+   * all NULL for an unmatched LEFT JOIN row). `leftKeys[i]` (over the left row)
+   * must equal `rightKeys[i]` (over the right row); NULL keys never match.
+   * With `window`, both inputs carry the same tumble/hop window column, which is
+   * part of the key: matches are emitted when the watermark passes the window's
+   * end (event time end − 1 µs), then the window's state is dropped. Without it,
+   * every row joins against every stored row of the other side for its key
+   * (state kept indefinitely); a LEFT JOIN then gives an updating result.
+   */
+  | (NodeBase & {
+      kind: "join";
+      left: PlanNode;
+      right: PlanNode;
+      joinType: JoinType;
+      leftKeys: Expr[];
+      rightKeys: Expr[];
+      window?: { spec: WindowSpec; leftColumn: number; rightColumn: number };
+    });
+
+export type JoinType = "inner" | "left";
 
 export interface SinkTarget {
   /** A connector-backed table, or the preview output of a bare SELECT. */

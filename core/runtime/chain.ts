@@ -48,17 +48,18 @@ export class OperatorChain {
   }
 
   /** Feeds a batch to the operator at `index`. */
-  feed(index: number, batch: Batch): void | Promise<void> {
+  feed(index: number, batch: Batch, input = 0): void | Promise<void> {
     const op = this.ops[index]!;
     op.metrics.recordsIn += batch.rows.length;
     op.metrics.batchesIn++;
-    return op.operator.process(batch, this.collectors[index]!);
+    return op.operator.process(batch, this.collectors[index]!, input);
   }
 
-  async push(batch: Batch): Promise<void> {
+  /** `input` is which of the head operator's inputs the batch came from. */
+  async push(batch: Batch, input = 0): Promise<void> {
     if (batch.rows.length === 0) return;
     if (this.ops.length === 0) return this.emitter.emit(batch);
-    await this.feed(0, batch);
+    await this.feed(0, batch, input);
   }
 
   /** Advances every operator's watermark in order, then tells downstream. */

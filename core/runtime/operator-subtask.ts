@@ -20,6 +20,8 @@ export class OperatorSubtask {
     private readonly gate: InputGate,
     private readonly chain: OperatorChain,
     private readonly coordinator: CheckpointCoordinator,
+    /** For each channel of the gate, which input of the head operator it feeds. */
+    private readonly inputOfChannel: number[] = [],
   ) {
     const n = gate.channels.length;
     this.inputWatermarks = new Array(n).fill(null);
@@ -33,7 +35,7 @@ export class OperatorSubtask {
       const { channel, msg } = await this.gate.receive();
       switch (msg.kind) {
         case "batch":
-          await this.chain.push(msg.batch);
+          await this.chain.push(msg.batch, this.inputOfChannel[channel] ?? 0);
           break;
         case "watermark":
           this.inputWatermarks[channel] = msg.time;

@@ -6,7 +6,7 @@
  */
 import { t, typeName, type Field, type SqlType } from "../plugin-api/index.ts";
 import type { Expr } from "../expr/expr.ts";
-import type { AggregateCall, LogicalPipeline, PlanNode, SinkTarget, TableDef, WindowSpec } from "../plan/logical.ts";
+import type { AggregateCall, JoinType, LogicalPipeline, PlanNode, SinkTarget, TableDef, WindowSpec } from "../plan/logical.ts";
 import type { PluginRegistry } from "../registry/registry.ts";
 import { didYouMean, SqlError } from "./errors.ts";
 import {
@@ -56,6 +56,29 @@ const BUILTIN_AGGREGATES = ["count", "sum", "avg", "min", "max"];
 
 function requalify(scope: Scope, qualifier: string): Scope {
   return { columns: scope.columns.map((c) => ({ ...c, qualifier })), label: `\`${qualifier}\`` };
+}
+
+/** A copy of `e` with its column indices mapped (`f` also sees every index, to find which it uses). */
+function mapColumns(e: Expr, f: (index: number) => number): Expr {
+  switch (e.kind) {
+    case "column":
+      return { ...e, index: f(e.index) };
+    case "field":
+    case "cast":
+      return { ...e, expr: mapColumns(e.expr, f) };
+    case "call":
+    case "udf":
+      return { ...e, args: e.args.map((a) => mapColumns(a, f)) };
+    case "case":
+      return {
+        ...e,
+        operand: e.operand && mapColumns(e.operand, f),
+        whens: e.whens.map((w) => ({ when: mapColumns(w.when, f), then: mapColumns(w.then, f) })),
+        otherwise: e.otherwise && mapColumns(e.otherwise, f),
+      };
+    default:
+      return e;
+  }
 }
 
 function fieldsOf(scope: Scope): Field[] {
@@ -198,7 +221,7 @@ export class Planner {
       const format = table.format ? this.registry.format(table.format.name) : undefined;
       if (!connector.sink.updating || (table.format && !format?.updating)) {
         throw new SqlError(
-          `the query into \`${table.name}\` gives an updating result (GROUP BY without a window emits updates and retractions); ` +
+          `the query into \`${table.name}\` gives an updating result (GROUP BY without a window, or LEFT JOIN without windows, emits updates and retractions); ` +
             `write it with format = 'debezium_json' to a sink that accepts updates, or GROUP BY a window (tumble, hop, session)`,
           s.tableOffset,
         );
@@ -290,11 +313,18 @@ export class Planner {
     if (!from || from.length === 0) {
       throw new SqlError("a streaming query needs FROM: read from a table declared with CREATE TABLE", astOffset(ast, { text }) ?? null);
     }
-    if (from.length > 1 || from.some((f: any) => f.join)) {
-      const at = locate({ text }, from[1]?.table ?? "join", null);
-      throw new SqlError("joins are not supported yet; this version runs single-input queries (filters, projections, windows, aggregates, UNION ALL)", at);
+    let rel = this.planFromItem(from[0], text, env);
+    for (const item of from.slice(1)) {
+      if (!item.join) {
+        const at = locate({ text }, String(item.table ?? ","), null);
+        throw new SqlError("comma-separated FROM lists (cross joins) are not supported; write a JOIN ... ON a.key = b.key", at);
+      }
+      rel = this.planJoin(rel, this.planFromItem(item, text, env), item, text);
     }
-    const item = from[0];
+    return rel;
+  }
+
+  private planFromItem(item: any, text: RewrittenText, env: CteEnv): Rel {
     if (item.expr?.ast) {
       const rel = this.planQuery(item.expr.ast, text, env);
       const alias = aliasOf(item);
@@ -305,6 +335,136 @@ export class Planner {
     const offset = locate({ text }, name, null);
     const rel = this.relationByName(name, env, offset);
     return { node: rel.node, scope: requalify(rel.scope, alias) };
+  }
+
+  /**
+   * `left JOIN right ON ...`: the ON condition's equalities between a left-only and
+   * a right-only expression become the join key; other conditions of an inner join
+   * filter its output. Both sides windowed (the same tumble/hop window) makes a
+   * window join with the window in the key; neither side windowed, an updating join.
+   */
+  private planJoin(left: Rel, right: Rel, item: any, text: RewrittenText): Rel {
+    const kind = String(item.join).toUpperCase();
+    const at = locate({ text }, "join", null);
+    const forms = "supported: [INNER] JOIN and LEFT [OUTER] JOIN ... ON equalities between the two sides";
+    let joinType: JoinType;
+    if (kind === "JOIN" || kind === "INNER JOIN") joinType = "inner";
+    else if (kind === "LEFT JOIN" || kind === "LEFT OUTER JOIN") joinType = "left";
+    else if (kind.startsWith("RIGHT")) throw new SqlError(`RIGHT JOIN is not supported; swap the tables and write LEFT JOIN (${forms})`, at);
+    else if (kind.startsWith("FULL")) throw new SqlError(`FULL OUTER JOIN is not supported (${forms})`, at);
+    else throw new SqlError(`${kind} is not supported (${forms})`, at);
+    if (item.using) throw new SqlError(`JOIN ... USING is not supported; write ON a.key = b.key`, at);
+    if (!item.on) throw new SqlError(`a JOIN needs ON with an equality between the two sides (a.key = b.key); cross joins are not supported`, at);
+    if (left.node.updating || right.node.updating) {
+      throw new SqlError(
+        "a join cannot read an updating result (GROUP BY without a window, or a LEFT JOIN without windows); join the raw streams, or window the aggregate (tumble, hop)",
+        at,
+      );
+    }
+
+    const leftWidth = left.scope.columns.length;
+    const rightColumns = right.scope.columns.map((c) => (joinType === "left" ? { ...c, nullable: true } : c));
+    const scope: Scope = { columns: [...left.scope.columns, ...rightColumns], label: "the join" };
+    const ctx = this.ctx(text, "JOIN ... ON");
+    const sideOf = (e: Expr): "left" | "right" | "both" | "none" => {
+      let l = false;
+      let r = false;
+      mapColumns(e, (i) => ((i < leftWidth ? (l = true) : (r = true)), i));
+      return l && r ? "both" : l ? "left" : r ? "right" : "none";
+    };
+    const toRight = (e: Expr) => mapColumns(e, (i) => i - leftWidth);
+    const leftKeys: Expr[] = [];
+    const rightKeys: Expr[] = [];
+    const residual: Expr[] = [];
+    const conjuncts: any[] = [];
+    const split = (x: any): void => {
+      if (x?.type === "binary_expr" && String(x.operator).toUpperCase() === "AND") {
+        split(x.left);
+        split(x.right);
+      } else conjuncts.push(x);
+    };
+    split(item.on);
+    for (const c of conjuncts) {
+      if (c?.type === "binary_expr" && c.operator === "=") {
+        const a = resolveExpr(c.left, scope, ctx);
+        const b = resolveExpr(c.right, scope, ctx);
+        const [sa, sb] = [sideOf(a), sideOf(b)];
+        const pair = sa === "left" && sb === "right" ? [a, b] : sa === "right" && sb === "left" ? [b, a] : null;
+        if (pair) {
+          const [l, r] = pair as [Expr, Expr];
+          const comparable = l.type.kind === r.type.kind || (isNumeric(l.type) && isNumeric(r.type));
+          if (!comparable) throw new SqlError(`the join key compares ${typeName(l.type)} with ${typeName(r.type)}; cast one side`, astOffset(c, { text }) ?? at);
+          leftKeys.push(l);
+          rightKeys.push(toRight(r));
+          continue;
+        }
+      }
+      const e = resolveExpr(c, scope, ctx);
+      if (e.type.kind !== "boolean") throw new SqlError(`JOIN ... ON needs boolean conditions, got ${typeName(e.type)}`, astOffset(c, { text }) ?? at);
+      if (joinType === "left") {
+        throw new SqlError(
+          "LEFT JOIN ... ON takes only equalities between the two sides; filter a side in a subquery, or filter the result with WHERE",
+          astOffset(c, { text }) ?? at,
+        );
+      }
+      residual.push(e);
+    }
+
+    const lw = this.windowColumnOf(left.node);
+    const rw = this.windowColumnOf(right.node);
+    let window: Extract<PlanNode, { kind: "join" }>["window"];
+    if (lw || rw) {
+      const shapes = "a window join needs both sides grouped by the same tumble or hop window; an updating join needs neither side windowed";
+      if (!lw || !rw) throw new SqlError(`one side of this join is windowed and the other is not (${shapes})`, at);
+      if (lw.spec.kind === "session" || rw.spec.kind === "session") throw new SqlError(`session windows cannot be joined, as each key has its own windows (${shapes})`, at);
+      if (JSON.stringify(lw.spec) !== JSON.stringify(rw.spec)) throw new SqlError(`the two sides of this join have different windows (${shapes})`, at);
+      window = { spec: lw.spec, leftColumn: lw.index, rightColumn: rw.index };
+      // The window is part of the key, whether or not ON says a.window = b.window.
+      const lwin: Expr = { kind: "column", index: lw.index, name: "window", type: left.scope.columns[lw.index]!.type };
+      const rwin: Expr = { kind: "column", index: rw.index, name: "window", type: right.scope.columns[rw.index]!.type };
+      const present = leftKeys.some((k, i) => exprKey(k) === exprKey(lwin) && exprKey(rightKeys[i]!) === exprKey(rwin));
+      if (!present) {
+        leftKeys.unshift(lwin);
+        rightKeys.unshift(rwin);
+      }
+    }
+    if (leftKeys.length === 0) {
+      throw new SqlError("JOIN ... ON needs an equality between a column of each side (a.key = b.key); cross joins and joins on other conditions are not supported", at);
+    }
+
+    const node: PlanNode = {
+      kind: "join",
+      left: left.node,
+      right: right.node,
+      joinType,
+      leftKeys,
+      rightKeys,
+      window,
+      schema: { fields: fieldsOf(scope) },
+      updating: !window && joinType === "left",
+    };
+    if (residual.length === 0) return { node, scope };
+    const filter = residual.reduce((a, b): Expr => ({ kind: "call", name: "and", args: [a, b], type: t.boolean() }));
+    const identity: Expr[] = scope.columns.map((c, i) => ({ kind: "column", index: i, name: c.name, type: c.type }));
+    return { node: this.mapNode(node, identity, filter, fieldsOf(scope)), scope };
+  }
+
+  /** The column carrying a relation's tumble/hop/session window, when it passes one through from a window aggregate. */
+  private windowColumnOf(node: PlanNode): { index: number; spec: WindowSpec } | undefined {
+    switch (node.kind) {
+      case "window_aggregate":
+        return { index: node.keys.length, spec: node.window };
+      case "map": {
+        const inner = this.windowColumnOf(node.input);
+        if (!inner) return undefined;
+        const index = node.exprs.findIndex((e) => e.kind === "column" && e.index === inner.index);
+        return index >= 0 ? { index, spec: inner.spec } : undefined;
+      }
+      case "join":
+        return node.window ? { index: node.window.leftColumn, spec: node.window.spec } : undefined;
+      default:
+        return undefined;
+    }
   }
 
   private relationByName(name: string, env: CteEnv, offset: number | null): Rel {

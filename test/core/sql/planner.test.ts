@@ -26,7 +26,7 @@ WITH (connector = 'single_file', path = '/tmp/in.jsonl', format = 'json', type =
 `;
 
 function kinds(node: PlanNode): string[] {
-  const inputs = node.kind === "source" ? [] : node.kind === "union" ? node.inputs : [node.input];
+  const inputs = node.kind === "source" ? [] : node.kind === "union" ? node.inputs : node.kind === "join" ? [node.left, node.right] : [node.input];
   return [node.kind, ...inputs.flatMap(kinds)];
 }
 
@@ -129,6 +129,7 @@ INSERT INTO out SELECT user_id, count(*) FROM events GROUP BY user_id;`);
     const visit = (n: PlanNode) => {
       if (n.kind === "source") sources.add(n);
       else if (n.kind === "union") n.inputs.forEach(visit);
+      else if (n.kind === "join") [n.left, n.right].forEach(visit);
       else visit(n.input);
     };
     visit(p.sinks[0]!.input);
@@ -214,8 +215,56 @@ SELECT auction,
     expect(planError(EVENTS + "SELECT nosuch(value) FROM events;").message).toContain("unknown function nosuch()");
   });
 
-  test("joins are refused with an explanation", () => {
-    expect(planError(EVENTS + "SELECT * FROM events a JOIN events b ON a.user_id = b.user_id;").message).toContain("joins are not supported yet");
+  test("an equi-join of two streams plans as an updating join hashed on its key; the output is append-only", () => {
+    const p = plan(EVENTS + "SELECT a.user_id, a.value, b.value AS other FROM events a JOIN events b ON a.user_id = b.user_id AND a.value < b.value;");
+    const out = p.sinks[0]!.input;
+    expect(kinds(out)).toEqual(["map", "map", "join", "source", "source"]);
+    expect(out.updating).toBe(false);
+    expect(out.schema.fields.map((f) => f.name)).toEqual(["user_id", "value", "other"]);
+  });
+
+  test("a LEFT JOIN without windows gives an updating result; a sink must accept updates", () => {
+    const p = plan(EVENTS + "SELECT * FROM events a LEFT JOIN events b ON b.user_id = a.user_id;");
+    expect(p.sinks[0]!.input.updating).toBe(true);
+    expect(p.sinks[0]!.input.schema.fields.map((f) => f.nullable)).toEqual([true, true, true, true, true, true]);
+  });
+
+  test("a join of two aggregates over the same window is a window join keyed by the window too", () => {
+    const p = plan(EVENTS + `SELECT a.user_id, a.n, b.total FROM
+      (SELECT tumble(INTERVAL '1' MINUTE) AS window, user_id, count(*) AS n FROM events GROUP BY window, user_id) a
+      JOIN (SELECT tumble(INTERVAL '1' MINUTE) AS window, user_id, sum(value) AS total FROM events GROUP BY window, user_id) b
+      ON a.user_id = b.user_id;`);
+    const join = (p.sinks[0]!.input as Extract<PlanNode, { kind: "map" }>).input as Extract<PlanNode, { kind: "join" }>;
+    expect(join.kind).toBe("join");
+    expect(join.window?.spec).toEqual({ kind: "tumble", width: 60_000_000 });
+    expect(join.leftKeys.length).toBe(2);
+    expect(join.updating).toBe(false);
+  });
+
+  test("unsupported join shapes are refused with what is supported and how to rewrite", () => {
+    const windowed = (w: string) => `(SELECT ${w} AS window, user_id, count(*) AS n FROM events GROUP BY window, user_id)`;
+    const cases: [string, string][] = [
+      ["SELECT * FROM events a RIGHT JOIN events b ON a.user_id = b.user_id;", "swap the tables and write LEFT JOIN"],
+      ["SELECT * FROM events a FULL OUTER JOIN events b ON a.user_id = b.user_id;", "FULL OUTER JOIN is not supported"],
+      ["SELECT * FROM events a JOIN events b ON a.value < b.value;", "needs an equality between a column of each side"],
+      ["SELECT * FROM events a, events b;", "write a JOIN ... ON a.key = b.key"],
+      ["SELECT * FROM events a JOIN events b USING (user_id);", "write ON a.key = b.key"],
+      ["SELECT * FROM events a LEFT JOIN events b ON a.user_id = b.user_id AND b.value > 3;", "LEFT JOIN ... ON takes only equalities"],
+      ["SELECT * FROM events a JOIN events b ON a.user_id = b.value;", "cast one side"],
+      [`SELECT * FROM ${windowed("tumble(INTERVAL '1' MINUTE)")} a JOIN events b ON a.user_id = b.user_id;`, "one side of this join is windowed"],
+      [`SELECT * FROM ${windowed("tumble(INTERVAL '1' MINUTE)")} a JOIN ${windowed("tumble(INTERVAL '2' MINUTE)")} b ON a.user_id = b.user_id;`, "different windows"],
+      [`SELECT * FROM ${windowed("session(INTERVAL '1' MINUTE)")} a JOIN ${windowed("session(INTERVAL '1' MINUTE)")} b ON a.user_id = b.user_id;`, "session windows cannot be joined"],
+      ["SELECT * FROM (SELECT user_id, count(*) AS n FROM events GROUP BY user_id) a JOIN events b ON a.user_id = b.user_id;", "cannot read an updating result"],
+    ];
+    for (const [sql, message] of cases) {
+      const err = planError(EVENTS + sql);
+      expect(err.message).toContain(message);
+      expect(err.line).toBeGreaterThan(0);
+    }
+  });
+
+  test("an ambiguous unqualified column in a join names the fix", () => {
+    expect(planError(EVENTS + "SELECT value FROM events a JOIN events b ON a.user_id = b.user_id;").message).toContain("ambiguous");
   });
 });
 

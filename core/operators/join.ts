@@ -1,0 +1,253 @@
+/**
+ * Equi-joins of two append-only inputs, hash-partitioned on the join key so
+ * each subtask holds every row of its keys from both sides.
+ *
+ * WindowJoin: both inputs carry the same tumble/hop window, which is part of
+ * the key. Rows wait until the watermark (the minimum of both inputs') passes
+ * the window's end; then the window's matches are emitted and its state dropped.
+ *
+ * UpdatingJoin ("event-history join"): every row joins against all rows stored
+ * for its key on the other side, and is stored itself, indefinitely. An inner
+ * join emits inserts only. A LEFT JOIN emits a NULL-padded row for a left row
+ * without a match, and deletes it when the key's first right row arrives.
+ */
+import { RowOp, type Batch, type Row } from "../plugin-api/index.ts";
+import { hashValues } from "../state/hash.ts";
+import { KeyedMap, type KeyedEntry } from "../state/keyed-map.ts";
+import type { Collector, Operator, OperatorContext } from "./operator.ts";
+import type { RowFn } from "./window-aggregate.ts";
+
+export interface JoinSpec {
+  /** Key of a left row; must equal `rightKeys` of its right matches. */
+  leftKeys: RowFn[];
+  rightKeys: RowFn[];
+  /** Columns of a right row, for the NULL padding of unmatched LEFT JOIN rows. */
+  rightWidth: number;
+  joinType: "inner" | "left";
+}
+
+const LEFT = 0;
+const STATE_VERSION = 1;
+
+/** Rows of both sides stored for one key, with their event times. */
+interface Sides {
+  left: Row[];
+  leftTimes: number[];
+  right: Row[];
+  rightTimes: number[];
+}
+
+type SavedEntry = [hash: number, key: unknown[], sides: Sides];
+
+/** Builds output batches row by row. */
+class Output {
+  rows: Row[] = [];
+  times: number[] = [];
+  ops: RowOp[] = [];
+  push(row: Row, time: number, op: RowOp = RowOp.Insert) {
+    this.rows.push(row);
+    this.times.push(time);
+    this.ops.push(op);
+  }
+  emit(out: Collector, updating: boolean): void | Promise<void> {
+    if (this.rows.length === 0) return;
+    const batch: Batch = { rows: this.rows, times: this.times };
+    if (updating) {
+      batch.ops = this.ops;
+      batch.before = this.rows.map((r, i) => (this.ops[i] === RowOp.Delete ? r : null));
+    }
+    return out.emit(batch);
+  }
+}
+
+abstract class KeyedJoin implements Operator {
+  abstract readonly name: string;
+  protected readonly state = new KeyedMap<Sides>();
+  protected readonly nulls: null[];
+  private readonly scratch: unknown[];
+
+  constructor(protected readonly spec: JoinSpec) {
+    this.nulls = new Array(spec.rightWidth).fill(null);
+    this.scratch = new Array(spec.leftKeys.length);
+  }
+
+  open(ctx: OperatorContext, restored: unknown[] | undefined): void {
+    for (const s of restored ?? []) {
+      if (!s) continue;
+      const st = s as { version: number; entries: SavedEntry[] };
+      if (st.version !== STATE_VERSION) throw new Error(`join state version ${st.version} is not supported`);
+      // After a rescale, a subtask keeps the keys that now hash to it.
+      for (const [hash, key, sides] of st.entries) {
+        if (hash % ctx.parallelism !== ctx.subtaskIndex) continue;
+        this.state.getOrCreate(hash, key, () => sides);
+      }
+    }
+  }
+
+  /** Puts the key of `row` from input `side` into the scratch array; false when a key part is NULL (SQL: never matches). */
+  protected keyOf(row: Row, time: number, side: number): boolean {
+    const fns = side === LEFT ? this.spec.leftKeys : this.spec.rightKeys;
+    let matchable = true;
+    for (let k = 0; k < fns.length; k++) {
+      const v = fns[k]!(row, time) ?? null;
+      if (v === null) matchable = false;
+      this.scratch[k] = v;
+    }
+    return matchable;
+  }
+
+  /** The hash the input edges partitioned the row by (of the key last put in scratch). */
+  protected keyHash(): number {
+    return hashValues(this.scratch);
+  }
+
+  protected entryFor(): KeyedEntry<Sides> {
+    return this.state.getOrCreate(this.keyHash(), this.scratch, () => ({ left: [], leftTimes: [], right: [], rightTimes: [] }));
+  }
+
+  snapshot(): unknown {
+    const entries: SavedEntry[] = [];
+    // Copies: the stored lists keep growing while the checkpoint is written.
+    for (const e of this.state.entries()) {
+      const { left, leftTimes, right, rightTimes } = e.value;
+      entries.push([e.hash, e.key, { left: left.slice(), leftTimes: leftTimes.slice(), right: right.slice(), rightTimes: rightTimes.slice() }]);
+    }
+    return { version: STATE_VERSION, ...this.extraState(), entries };
+  }
+
+  protected extraState(): Record<string, unknown> {
+    return {};
+  }
+
+  abstract process(batch: Batch, out: Collector, input: number): void | Promise<void>;
+}
+
+export class WindowJoin extends KeyedJoin {
+  readonly name = "window_join";
+  private watermark = -Infinity;
+  /** Window end → the keys holding rows of that window, so a watermark visits only closing windows. */
+  private readonly byEnd = new Map<number, KeyedEntry<Sides>[]>();
+  /** LEFT JOIN rows with a NULL key: they match nothing and are emitted padded when their window closes. */
+  private unmatchable: { row: Row; end: number; hash: number }[] = [];
+
+  constructor(
+    spec: JoinSpec,
+    /** The window end (µs) of a row from each side. */
+    private readonly windowEnd: [RowFn, RowFn],
+  ) {
+    super(spec);
+  }
+
+  override open(ctx: OperatorContext, restored: unknown[] | undefined): void {
+    super.open(ctx, restored);
+    for (const entry of this.state.entries()) this.index(entry);
+    for (const s of restored ?? []) {
+      const st = s as { unmatchable?: { row: Row; end: number; hash: number }[] } | undefined;
+      for (const u of st?.unmatchable ?? []) if (u.hash % ctx.parallelism === ctx.subtaskIndex) this.unmatchable.push(u);
+    }
+  }
+
+  private endOf(entry: KeyedEntry<Sides>): number {
+    const { left, leftTimes, right, rightTimes } = entry.value;
+    return (left.length > 0 ? this.windowEnd[0](left[0]!, leftTimes[0]!) : this.windowEnd[1](right[0]!, rightTimes[0]!)) as number;
+  }
+
+  private index(entry: KeyedEntry<Sides>): void {
+    const end = this.endOf(entry);
+    const list = this.byEnd.get(end);
+    if (list) list.push(entry);
+    else this.byEnd.set(end, [entry]);
+  }
+
+  process(batch: Batch, _out: Collector, input: number): void {
+    const { rows, times } = batch;
+    const windowEnd = this.windowEnd[input]!;
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i]!;
+      const t = times[i]!;
+      const end = windowEnd(row, t) as number;
+      // A window the watermark has passed was already emitted: its rows are late.
+      if (end <= this.watermark) continue;
+      if (!this.keyOf(row, t, input)) {
+        if (input === LEFT && this.spec.joinType === "left") this.unmatchable.push({ row, end, hash: this.keyHash() });
+        continue;
+      }
+      const entry = this.entryFor();
+      const sides = entry.value;
+      const fresh = sides.left.length === 0 && sides.right.length === 0;
+      if (input === LEFT) {
+        sides.left.push(row);
+        sides.leftTimes.push(t);
+      } else {
+        sides.right.push(row);
+        sides.rightTimes.push(t);
+      }
+      if (fresh) this.index(entry);
+    }
+  }
+
+  onWatermark(time: number, out: Collector): void | Promise<void> {
+    this.watermark = time;
+    const output = new Output();
+    const closing = [...this.byEnd.keys()].filter((end) => end <= time).sort((a, b) => a - b);
+    for (const end of closing) {
+      for (const entry of this.byEnd.get(end)!) {
+        const { left, right } = entry.value;
+        for (const l of left) {
+          if (right.length === 0 && this.spec.joinType === "left") output.push([...l, ...this.nulls], end - 1);
+          for (const r of right) output.push([...l, ...r], end - 1);
+        }
+        this.state.delete(entry);
+      }
+      this.byEnd.delete(end);
+    }
+    if (this.unmatchable.length > 0) {
+      const open: typeof this.unmatchable = [];
+      for (const u of this.unmatchable) {
+        if (u.end <= time) output.push([...u.row, ...this.nulls], u.end - 1);
+        else open.push(u);
+      }
+      this.unmatchable = open;
+    }
+    return output.emit(out, false);
+  }
+
+  protected override extraState(): Record<string, unknown> {
+    return { unmatchable: this.unmatchable.slice() };
+  }
+}
+
+export class UpdatingJoin extends KeyedJoin {
+  readonly name = "updating_join";
+
+  process(batch: Batch, out: Collector, input: number): void | Promise<void> {
+    const { rows, times } = batch;
+    const left = this.spec.joinType === "left";
+    const output = new Output();
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i]!;
+      const t = times[i]!;
+      if (!this.keyOf(row, t, input)) {
+        // A NULL key matches nothing: a LEFT JOIN row stays padded for good, so it is not stored.
+        if (input === LEFT && left) output.push([...row, ...this.nulls], t);
+        continue;
+      }
+      const sides = this.entryFor().value;
+      if (input === LEFT) {
+        for (let j = 0; j < sides.right.length; j++) output.push([...row, ...sides.right[j]!], Math.max(t, sides.rightTimes[j]!));
+        if (left && sides.right.length === 0) output.push([...row, ...this.nulls], t);
+        sides.left.push(row);
+        sides.leftTimes.push(t);
+      } else {
+        // The key's first right row replaces the padded rows its left rows were emitted with.
+        if (left && sides.right.length === 0) {
+          for (let j = 0; j < sides.left.length; j++) output.push([...sides.left[j]!, ...this.nulls], t, RowOp.Delete);
+        }
+        for (let j = 0; j < sides.left.length; j++) output.push([...sides.left[j]!, ...row], Math.max(t, sides.leftTimes[j]!));
+        sides.right.push(row);
+        sides.rightTimes.push(t);
+      }
+    }
+    return output.emit(out, left);
+  }
+}
