@@ -47,6 +47,24 @@ GROUP BY auction, window;`,
 FROM (SELECT bid.price AS price FROM nexmark WHERE bid IS NOT NULL)
 GROUP BY window;`,
   },
+  q7join: {
+    title: "highest bid per 10 ms tumbling window joined back to its bids (window join)",
+    sql: `INSERT INTO sink SELECT b.auction, b.bidder, b.price, b.window
+FROM (SELECT tumble(INTERVAL '10' MILLISECOND) AS window, auction, bidder, price
+      FROM (SELECT bid.auction AS auction, bid.bidder AS bidder, bid.price AS price FROM nexmark WHERE bid IS NOT NULL)
+      GROUP BY window, auction, bidder, price) b
+JOIN (SELECT tumble(INTERVAL '10' MILLISECOND) AS window, max(price) AS max_price
+      FROM (SELECT bid.price AS price FROM nexmark WHERE bid IS NOT NULL) GROUP BY window) m
+ON b.price = m.max_price;`,
+  },
+  q3: {
+    title: "local item suggestion: auctions in category 10 JOIN their sellers in OR/ID/CA (event-history join)",
+    sql: `INSERT INTO sink SELECT p.name, p.city, p.state, a.id
+FROM (SELECT auction.id AS id, auction.seller AS seller FROM nexmark WHERE auction IS NOT NULL AND auction.category = 10) a
+JOIN (SELECT person.id AS id, person.name AS name, person.city AS city, person.state AS state FROM nexmark
+      WHERE person IS NOT NULL AND person.state IN ('OR', 'ID', 'CA')) p
+ON a.seller = p.id;`,
+  },
   q11: {
     title: "session windows: bids per bidder (10 ms gap)",
     sql: `INSERT INTO sink SELECT bidder, session(INTERVAL '10' MILLISECOND) AS window, count(*) AS bid_count

@@ -419,14 +419,16 @@ export class Planner {
       if (lw.spec.kind === "session" || rw.spec.kind === "session") throw new SqlError(`session windows cannot be joined, as each key has its own windows (${shapes})`, at);
       if (JSON.stringify(lw.spec) !== JSON.stringify(rw.spec)) throw new SqlError(`the two sides of this join have different windows (${shapes})`, at);
       window = { spec: lw.spec, leftColumn: lw.index, rightColumn: rw.index };
-      // The window is part of the key, whether or not ON says a.window = b.window.
-      const lwin: Expr = { kind: "column", index: lw.index, name: "window", type: left.scope.columns[lw.index]!.type };
-      const rwin: Expr = { kind: "column", index: rw.index, name: "window", type: right.scope.columns[rw.index]!.type };
-      const present = leftKeys.some((k, i) => exprKey(k) === exprKey(lwin) && exprKey(rightKeys[i]!) === exprKey(rwin));
-      if (!present) {
-        leftKeys.unshift(lwin);
-        rightKeys.unshift(rwin);
-      }
+      // The window is part of the key, whether or not ON says a.window = b.window. Its
+      // start stands for it: both sides have the same window, and a number hashes faster than a struct.
+      const start = (rel: Rel, index: number): Expr => ({
+        kind: "field",
+        expr: { kind: "column", index, name: "window", type: rel.scope.columns[index]!.type },
+        name: "start",
+        type: t.timestamp(),
+      });
+      leftKeys.unshift(start(left, lw.index));
+      rightKeys.unshift(start(right, rw.index));
     }
     if (leftKeys.length === 0) {
       throw new SqlError("JOIN ... ON needs an equality between a column of each side (a.key = b.key); cross joins and joins on other conditions are not supported", at);
