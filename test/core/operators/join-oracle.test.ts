@@ -151,5 +151,24 @@ for (const parallelism of [1, 2]) {
         expect(norm(ours)).toEqual(norm(expected));
       }
     });
+
+    test("window join of two hopping aggregates (2 s slide, 4 s width): each row joins in every window it falls in", async () => {
+      const ours = await runPipeline(
+        `SELECT o.id, o.window.start AS window_start, o.orders, p.payments FROM
+           (SELECT hop(INTERVAL '2' SECOND, INTERVAL '4' SECOND) AS window, id, count(*) AS orders FROM orders GROUP BY window, id) o
+           JOIN (SELECT hop(INTERVAL '2' SECOND, INTERVAL '4' SECOND) AS window, id, count(*) AS payments FROM payments GROUP BY window, id) p
+           ON o.id = p.id AND o.window = p.window`,
+        "hop",
+        parallelism,
+      );
+      const starts = (side: string) =>
+        `(SELECT id, unnest(generate_series((ts // ${2 * S}) * ${2 * S} - ${2 * S}, (ts // ${2 * S}) * ${2 * S}, ${2 * S})) AS ws FROM ${side} WHERE on_time)`;
+      const expected = await duckQuery(`${DUCK_INPUTS()}
+        SELECT o.id, o.ws // 1000 AS window_start, o.orders, p.payments
+        FROM (SELECT id, ws, count(*) AS orders FROM ${starts("orders")} GROUP BY ALL) o
+        JOIN (SELECT id, ws, count(*) AS payments FROM ${starts("payments")} GROUP BY ALL) p ON o.id = p.id AND o.ws = p.ws`);
+      expect(expected.length).toBeGreaterThan(50);
+      expect(norm(ours)).toEqual(norm(expected));
+    });
   });
 }

@@ -215,6 +215,9 @@ SELECT auction,
     expect(planError(EVENTS + "SELECT nosuch(value) FROM events;").message).toContain("unknown function nosuch()");
   });
 
+});
+
+describe("joins", () => {
   test("an equi-join of two streams plans as an updating join hashed on its key; the output is append-only", () => {
     const p = plan(EVENTS + "SELECT a.user_id, a.value, b.value AS other FROM events a JOIN events b ON a.user_id = b.user_id AND a.value < b.value;");
     const out = p.sinks[0]!.input;
@@ -261,6 +264,13 @@ SELECT auction,
       expect(err.message).toContain(message);
       expect(err.line).toBeGreaterThan(0);
     }
+  });
+
+  test("a LEFT JOIN without windows into a sink that takes no updates is refused, naming debezium_json", () => {
+    const sink = "CREATE TABLE out WITH (connector = 'single_file', path = '/tmp/out.jsonl', format = 'json', type = 'sink');\n";
+    const err = planError(EVENTS + sink + "INSERT INTO out SELECT a.user_id, b.value FROM events a LEFT JOIN events b ON a.user_id = b.user_id;");
+    expect(err.message).toContain("LEFT JOIN without windows");
+    expect(err.message).toContain("debezium_json");
   });
 
   test("an ambiguous unqualified column in a join names the fix", () => {
