@@ -138,7 +138,10 @@ export class WindowJoin extends KeyedJoin {
     super(spec);
   }
 
+  private ctx!: OperatorContext;
+
   override open(ctx: OperatorContext, restored: unknown[] | undefined): void {
+    this.ctx = ctx;
     super.open(ctx, restored);
     for (const entry of this.state.entries()) this.index(entry);
     for (const s of restored ?? []) {
@@ -167,7 +170,10 @@ export class WindowJoin extends KeyedJoin {
       const t = times[i]!;
       const end = windowEnd(row, t) as number;
       // A window the watermark has passed was already emitted: its rows are late.
-      if (end <= this.watermark) continue;
+      if (end <= this.watermark) {
+        this.ctx.metrics.lateDropped++;
+        continue;
+      }
       if (!this.keyOf(row, t, input)) {
         if (input === LEFT && this.spec.joinType === "left") this.unmatchable.push({ row, end, hash: this.keyHash() });
         continue;
