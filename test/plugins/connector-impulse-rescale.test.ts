@@ -5,9 +5,9 @@
  * of an uninterrupted run at the first parallelism.
  */
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { runCli, startCli, tempDir, writeSql } from "../kit/cli.ts";
+import { runCli, tempDir, writeSql } from "../kit/cli.ts";
+import { lines, stoppedAndResumed } from "./generator-rescale.ts";
 
 setDefaultTimeout(120_000);
 
@@ -25,28 +25,6 @@ CREATE TABLE results WITH (connector = 'single_file', path = '${out}', format = 
 INSERT INTO results SELECT subtask_index, counter, timestamp FROM impulse;
 `;
 
-const lines = (file: string) => (existsSync(file) ? readFileSync(file, "utf8").split("\n").filter(Boolean) : []);
-
-async function run(dir: string, parallelisms: number[], stopAfterMs: number) {
-  const out = join(dir, "out.jsonl");
-  const sql = writeSql(dir, pipeline(out));
-  const args = (p: number) => ["run", sql, "--state-dir", join(dir, "state"), "--checkpoint-interval", "500ms", "--parallelism", String(p), "--quiet"];
-  for (const p of parallelisms.slice(0, -1)) {
-    const before = lines(out).length;
-    const proc = startCli(args(p));
-    await Bun.sleep(stopAfterMs);
-    proc.kill("SIGTERM");
-    const stderr = await new Response(proc.stderr).text();
-    expect(await proc.exited).toBe(0);
-    expect(stderr).toContain("stopped at checkpoint");
-    expect(lines(out).length).toBeGreaterThan(before);
-  }
-  const last = await runCli(args(parallelisms.at(-1)!));
-  expect(last.stderr).not.toContain("error");
-  expect(last.code).toBe(0);
-  return lines(out);
-}
-
 describe("impulse source, stopped and resumed at another parallelism", () => {
   for (const parallelisms of [
     [2, 1],
@@ -54,9 +32,13 @@ describe("impulse source, stopped and resumed at another parallelism", () => {
   ]) {
     test(`${parallelisms.join(" → ")}: exactly the rows of an uninterrupted run at ${parallelisms[0]}`, async () => {
       const first = parallelisms[0]!;
-      const expected = (await run(tempDir("runnel-impulse-ref-"), [first], 0)).sort();
+      const refDir = tempDir("runnel-impulse-ref-");
+      const refOut = join(refDir, "out.jsonl");
+      const ref = await runCli(["run", writeSql(refDir, pipeline(refOut)), "--parallelism", String(first), "--quiet"]);
+      expect(ref.code).toBe(0);
+      const expected = lines(refOut).sort();
       expect(expected.length).toBe(first * PER_COUNTER);
-      const got = await run(tempDir("runnel-impulse-rescale-"), parallelisms, 1200);
+      const got = await stoppedAndResumed(pipeline, parallelisms, 1200, first * PER_COUNTER);
       expect(got.length).toBe(first * PER_COUNTER);
       expect(got.sort()).toEqual(expected);
       // subtask_index names the counter, as in the first run.

@@ -5,9 +5,9 @@
  * between subtasks with their positions).
  */
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { runCli, startCli, tempDir, writeSql } from "../kit/cli.ts";
+import { runCli, tempDir, writeSql } from "../kit/cli.ts";
+import { lines, stoppedAndResumed } from "./generator-rescale.ts";
 
 setDefaultTimeout(120_000);
 
@@ -26,31 +26,6 @@ CREATE TABLE nexmark WITH (
 CREATE TABLE results WITH (connector = 'single_file', path = '${out}', format = 'json', type = 'sink');
 INSERT INTO results SELECT person.id AS person, auction.id AS auction, bid.datetime AS bid FROM nexmark;
 `;
-
-const lines = (file: string) => (existsSync(file) ? readFileSync(file, "utf8").split("\n").filter(Boolean) : []);
-
-/** Runs at each parallelism in turn, stopping all but the last with SIGTERM after `stopAfterMs`. */
-async function rescaledRun(dir: string, parallelisms: number[], stopAfterMs: number) {
-  const out = join(dir, "out.jsonl");
-  const sql = writeSql(dir, pipeline(out), "rescaled.sql");
-  const args = (p: number) => ["run", sql, "--state-dir", join(dir, "state"), "--checkpoint-interval", "500ms", "--parallelism", String(p), "--quiet"];
-  for (const p of parallelisms.slice(0, -1)) {
-    const before = lines(out).length;
-    const proc = startCli(args(p));
-    await Bun.sleep(stopAfterMs);
-    proc.kill("SIGTERM");
-    const stderr = await new Response(proc.stderr).text();
-    expect(await proc.exited).toBe(0);
-    expect(stderr).toContain("stopped at checkpoint");
-    // The stop landed mid-run: some events written by this run, not all.
-    expect(lines(out).length).toBeGreaterThan(before);
-    expect(lines(out).length).toBeLessThan(EVENTS);
-  }
-  const last = await runCli(args(parallelisms.at(-1)!));
-  expect(last.stderr).not.toContain("error");
-  expect(last.code).toBe(0);
-  return lines(out);
-}
 
 let reference: string[] | undefined;
 async function uninterrupted(): Promise<string[]> {
@@ -73,7 +48,7 @@ describe("nexmark source, stopped and resumed at another parallelism", () => {
   ]) {
     test(`${parallelisms.join(" → ")}: exactly the events of an uninterrupted run`, async () => {
       const expected = await uninterrupted();
-      const got = await rescaledRun(tempDir("runnel-nexmark-rescale-"), parallelisms, 1200);
+      const got = await stoppedAndResumed(pipeline, parallelisms, 1200, EVENTS);
       expect(got.length).toBe(EVENTS);
       expect(got.sort()).toEqual(expected);
     });
