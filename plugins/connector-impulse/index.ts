@@ -13,7 +13,7 @@
 import { defineConnector, definePlugin, field, opt, t, type Field, type Row, type SourceContext, type SourcePoll, type SourceReader } from "../../core/plugin-api/index.ts";
 import { RateLimiter, sleep } from "../shared/rate.ts";
 import { parseTimestampOption } from "../shared/time.ts";
-import { assignGeneratorSplits, GENERATOR_SPLIT_STATE_VERSION, shareOf, type GeneratorSplitState } from "../shared/generator-splits.ts";
+import { assignGeneratorSplits, GENERATOR_SPLIT_STATE_VERSION, shareOut, type GeneratorSplitState } from "../shared/generator-splits.ts";
 
 const options = {
   event_rate: opt.number({ required: true, min: 0, description: "Events per second per subtask (per counter once restored at another parallelism; 0: as fast as possible)" }),
@@ -112,23 +112,7 @@ class ImpulseReader implements SourceReader {
       n = this.limiter.take(max);
       if (n === 0) return { batches: [] };
     }
-    const batches = [];
-    if (active.length === 1) {
-      batches.push(this.generate(active[0]!, n));
-    } else {
-      let left = n;
-      for (let i = 0; i < active.length && left > 0; i++) {
-        const take = Math.min(shareOf(n, active.length, i), this.limit - active[i]!.counter, left);
-        if (take > 0) batches.push(this.generate(active[i]!, take));
-        left -= take;
-      }
-      // Counters that ran out leave their share to the others.
-      for (let i = 0; i < active.length && left > 0; i++) {
-        const take = Math.min(this.limit - active[i]!.counter, left);
-        if (take > 0) batches.push(this.generate(active[i]!, take));
-        left -= take;
-      }
-    }
+    const batches = shareOut(n, active, (s) => this.limit - s.counter, (s, count) => this.generate(s, count));
     if (!active.every((s) => s.counter < this.limit)) {
       this.active = active.filter((s) => s.counter < this.limit);
       this.activeIds = this.active.map((s) => s.id);

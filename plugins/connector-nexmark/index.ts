@@ -9,7 +9,7 @@
 import { defineConnector, definePlugin, field, opt, t, type Field, type Row, type SourceContext, type SourcePoll, type SourceReader } from "../../core/plugin-api/index.ts";
 import { RateLimiter, sleep } from "../shared/rate.ts";
 import { parseTimestampOption } from "../shared/time.ts";
-import { assignGeneratorSplits, GENERATOR_SPLIT_STATE_VERSION, shareOf, type GeneratorSplitState } from "../shared/generator-splits.ts";
+import { assignGeneratorSplits, GENERATOR_SPLIT_STATE_VERSION, shareOut, type GeneratorSplitState } from "../shared/generator-splits.ts";
 import { NexmarkGenerator, PERSON_PROPORTION, AUCTION_PROPORTION, TOTAL_PROPORTION } from "./generator.ts";
 
 const options = {
@@ -159,34 +159,14 @@ class NexmarkReader implements SourceReader {
       n = this.limiter.take(max);
       if (n === 0) return { batches: [] };
     }
-    if (active.length === 1) {
-      const batch = this.generate(active[0]!, n);
-      if (active[0]!.next >= this.total) this.retire();
-      return { batches: [batch] };
-    }
-    const batches = [];
-    let left = n;
-    for (let i = 0; i < active.length && left > 0; i++) {
-      const split = active[i]!;
-      const count = Math.min(shareOf(n, active.length, i), this.remaining(split), left);
-      if (count === 0) continue;
-      batches.push(this.generate(split, count));
-      left -= count;
-    }
-    // Splits that ran out leave their share to the others.
-    for (let i = 0; i < active.length && left > 0; i++) {
-      const count = Math.min(this.remaining(active[i]!), left);
-      if (count === 0) continue;
-      batches.push(this.generate(active[i]!, count));
-      left -= count;
-    }
+    const batches = shareOut(n, active, (s) => this.remaining(s), (s, count) => this.generate(s, count));
     this.retire();
     return { batches };
   }
 
   /** Drops exhausted splits from the active list (they stop holding the watermark). */
   private retire(): void {
-    if (this.active.every((s) => s.next < this.total)) return;
+    if (this.total === Infinity || this.active.every((s) => s.next < this.total)) return;
     this.active = this.active.filter((s) => s.next < this.total);
     this.activeIds = this.active.map((s) => s.id);
   }

@@ -76,10 +76,26 @@ export function assignGeneratorSplits<S extends GeneratorSplitState>(
 }
 
 /**
- * Shares `n` events between `active` splits as evenly as possible (earlier
- * splits take the remainder), so the splits' event times advance together.
+ * Shares `n` events between the `active` splits as evenly as possible, so
+ * their event times advance together; a split that has fewer left leaves the
+ * rest of its share to the others. Generates one batch per split that gets any.
  */
-export function shareOf(n: number, active: number, position: number): number {
-  const base = Math.floor(n / active);
-  return position < n - base * active ? base + 1 : base;
+export function shareOut<S, B>(n: number, active: S[], left: (split: S) => number, generate: (split: S, count: number) => B): B[] {
+  if (active.length === 1) return [generate(active[0]!, n)];
+  const counts: number[] = new Array(active.length).fill(0);
+  const even = Math.floor(n / active.length);
+  let rest = n;
+  for (let i = 0; i < active.length; i++) {
+    const share = i < n - even * active.length ? even + 1 : even;
+    counts[i] = Math.min(share, left(active[i]!), rest);
+    rest -= counts[i]!;
+  }
+  for (let i = 0; i < active.length && rest > 0; i++) {
+    const more = Math.min(left(active[i]!) - counts[i]!, rest);
+    counts[i]! += more;
+    rest -= more;
+  }
+  const batches: B[] = [];
+  for (let i = 0; i < active.length; i++) if (counts[i]! > 0) batches.push(generate(active[i]!, counts[i]!));
+  return batches;
 }
