@@ -183,8 +183,27 @@ export class PostgresSinkWriter implements SinkWriter {
 
   write(batch: Batch): void | Promise<void> {
     if (this.sendError) throw this.sendError;
+    if (this.buffer.length + batch.rows.length <= CHUNK_ROWS) {
+      this.encodeRows(batch, 0, batch.rows.length);
+      if (this.buffer.length >= CHUNK_ROWS || this.bufferChars >= CHUNK_CHARS) return this.send();
+      return;
+    }
+    return this.writeInChunks(batch);
+  }
+
+  /** A large batch is sent as it is encoded, so a chunk stays near CHUNK_ROWS rows. */
+  private async writeInChunks(batch: Batch): Promise<void> {
+    for (let from = 0; from < batch.rows.length; ) {
+      const to = Math.min(batch.rows.length, from + CHUNK_ROWS - this.buffer.length);
+      this.encodeRows(batch, from, to);
+      from = to;
+      if (this.buffer.length >= CHUNK_ROWS || this.bufferChars >= CHUNK_CHARS) await this.send();
+    }
+  }
+
+  private encodeRows(batch: Batch, from: number, to: number): void {
     const { rows, ops, before } = batch;
-    for (let i = 0; i < rows.length; i++) {
+    for (let i = from; i < to; i++) {
       const op = ops ? ops[i]! : RowOp.Insert;
       if (op === RowOp.Delete) {
         this.push(this.encode(rows[i]!, true));
@@ -194,7 +213,6 @@ export class PostgresSinkWriter implements SinkWriter {
       if (op === RowOp.Update && this.upsert && before?.[i] && !this.sameKey(before[i]!, rows[i]!)) this.push(this.encode(before[i]!, true));
       this.push(this.encode(rows[i]!, false));
     }
-    if (this.buffer.length >= CHUNK_ROWS || this.bufferChars >= CHUNK_CHARS) return this.send();
   }
 
   private sameKey(a: Row, b: Row): boolean {
