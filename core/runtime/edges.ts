@@ -2,7 +2,7 @@
  * How a subtask's output reaches the next operator's subtasks: forward (same
  * index), hash (by group key) or round robin. Control messages go to every channel.
  */
-import type { Batch, Row, RowOp } from "../plugin-api/index.ts";
+import { RowOp, type Batch, type Row } from "../plugin-api/index.ts";
 import type { Channel } from "./channel.ts";
 import type { Message } from "./messages.ts";
 
@@ -48,8 +48,7 @@ export class HashEdge extends OutputEdge {
     }
     const parts: (Batch | undefined)[] = new Array(n);
     const { rows, times, ops, before } = batch;
-    for (let i = 0; i < rows.length; i++) {
-      const target = (this.hash(rows[i]!) >>> 0) % n;
+    const push = (target: number, row: Row, time: number, op: RowOp | undefined, old: Row | null) => {
       let part = parts[target];
       if (part === undefined) {
         part = parts[target] = { rows: [], times: [] };
@@ -58,12 +57,28 @@ export class HashEdge extends OutputEdge {
           part.before = [];
         }
       }
-      part.rows.push(rows[i]!);
-      part.times.push(times[i]!);
+      part.rows.push(row);
+      part.times.push(time);
       if (ops) {
-        part.ops!.push(ops[i] as RowOp);
-        part.before!.push(before?.[i] ?? null);
+        part.ops!.push(op!);
+        part.before!.push(old);
       }
+    };
+    for (let i = 0; i < rows.length; i++) {
+      const target = (this.hash(rows[i]!) >>> 0) % n;
+      const op = ops?.[i] as RowOp | undefined;
+      const old = before?.[i] ?? null;
+      if (op === RowOp.Update && old) {
+        // The old value's key may live on another subtask: it must see the retraction there,
+        // and this one an insert, or each keeps a stale row.
+        const oldTarget = (this.hash(old) >>> 0) % n;
+        if (oldTarget !== target) {
+          push(oldTarget, old, times[i]!, RowOp.Delete, old);
+          push(target, rows[i]!, times[i]!, RowOp.Insert, null);
+          continue;
+        }
+      }
+      push(target, rows[i]!, times[i]!, op, old);
     }
     for (let t = 0; t < n; t++) {
       const part = parts[t];
