@@ -5,6 +5,7 @@
  * stream, and exactly one drives each job, the other taking over when it goes.
  */
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { REPO, tempDir } from "../kit/cli.ts";
 import { eventually, testControlPlane, type TestControlPlane } from "../kit/control-plane.ts";
@@ -27,10 +28,20 @@ async function create(cp: { gql: TestControlPlane["gql"] }, query: string, extra
   return { pipelineId: r.createPipeline.pipeline.id as string, jobId: r.createPipeline.pipeline.jobs[0].id as string };
 }
 
-/** Worker processes of a job, found by the job id on their command line. */
+/** Worker processes of a job, found by the job id on their command line (read from /proc: no procps needed). */
 function workersOf(jobId: string): number[] {
-  const out = Bun.spawnSync(["pgrep", "-f", `jobs/worker.ts ${jobId}`]).stdout.toString().trim();
-  return out ? out.split("\n").map(Number) : [];
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    let cmdline: string;
+    try {
+      cmdline = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0").join(" ");
+    } catch {
+      continue; // gone meanwhile
+    }
+    if (cmdline.includes(`jobs/worker.ts ${jobId}`)) pids.push(Number(entry));
+  }
+  return pids;
 }
 
 async function jobOf(cp: { gql: TestControlPlane["gql"] }, jobId: string) {
