@@ -2,6 +2,7 @@
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
+import { normalizeStateLocation } from "../core/checkpoint/store.ts";
 import type { Settings } from "./services/context.ts";
 
 function int(name: string, fallback: number): number {
@@ -18,8 +19,7 @@ export function settingsFromEnv(overrides: Partial<Settings> = {}): Settings {
   return {
     port: int("PORT", 8000),
     dataDir,
-    // A URL (s3://bucket/prefix) is kept as written for the storage plugin; a path is made absolute.
-    checkpointDir: /^[a-z][a-z0-9+.-]*:\/\//i.test(checkpointUrl) && !checkpointUrl.startsWith("file://") ? checkpointUrl.replace(/\/+$/, "") : resolve(checkpointUrl.replace(/^file:\/\//, "")),
+    checkpointDir: normalizeStateLocation(checkpointUrl),
     instanceId: `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`,
     heartbeatMs: int("RUNNEL_HEARTBEAT_MS", 500),
     heartbeatTimeoutMs: int("RUNNEL_HEARTBEAT_TIMEOUT_MS", 5000),

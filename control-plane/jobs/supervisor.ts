@@ -7,7 +7,8 @@
  * checkpoint and starting again to rescale or restart.
  */
 import { and, eq, sql } from "drizzle-orm";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
+import { childLocation } from "../../core/checkpoint/store.ts";
 import type { Subprocess } from "bun";
 import { checkpoints, jobEvents, jobMetrics, jobs, pipelines, udfs as udfsTable } from "../db/schema.ts";
 import type { Services } from "../services/context.ts";
@@ -19,11 +20,6 @@ import { isTerminal, type JobState } from "./states.ts";
 
 const WORKER = resolve(import.meta.dir, "worker.ts");
 const OUTPUT_BUFFER = 1000;
-
-/** The job's state directory: a folder under the checkpoint root, or a key prefix under an object-store URL. */
-function stateLocation(root: string, jobId: string): string {
-  return /^[a-z][a-z0-9+.-]*:\/\//i.test(root) ? `${root}/${jobId}` : join(root, jobId);
-}
 
 type AfterStop = "rescale" | "restart" | null;
 
@@ -107,7 +103,7 @@ export class Supervisor {
           FOR UPDATE SKIP LOCKED
           LIMIT 20
         )`);
-      const mine = await this.db.select().from(jobs).where(eq(jobs.owner, this.me));
+      const mine = await this.db.select({ id: jobs.id }).from(jobs).where(eq(jobs.owner, this.me));
       const ids = new Set(mine.map((j) => j.id));
       // A job taken from us (our lease ran out) or deleted: its worker must not go on.
       for (const [id, w] of this.workers) {
@@ -116,7 +112,7 @@ export class Supervisor {
           this.workers.delete(id);
         }
       }
-      for (const job of mine) await this.enqueue(job.id, () => this.reconcile(job));
+      for (const { id } of mine) await this.enqueue(id, () => this.reconcile(id));
     } catch (err) {
       if (!this.stopping) console.error(`supervisor: ${(err as Error).message}`);
     } finally {
@@ -138,10 +134,10 @@ export class Supervisor {
     return row;
   }
 
-  private async reconcile(job: JobRow): Promise<void> {
-    const [fresh] = await this.db.select().from(jobs).where(eq(jobs.id, job.id));
-    if (!fresh || fresh.owner !== this.me) return;
-    job = fresh;
+  /** Makes one job follow its desired state; reads the row afresh, as queued work may run after it changed. */
+  private async reconcile(jobId: string): Promise<void> {
+    const [job] = await this.db.select().from(jobs).where(eq(jobs.id, jobId));
+    if (!job || job.owner !== this.me) return;
     const worker = this.workers.get(job.id);
     const desiredRun = job.runningDesired && job.stopMode === "none";
     const now = Date.now();
@@ -259,7 +255,7 @@ export class Supervisor {
       runId: job.runId + 1,
       query: pipeline.query,
       parallelism: job.parallelism,
-      stateDir: stateLocation(this.services.settings.checkpointDir, job.id),
+      stateDir: childLocation(this.services.settings.checkpointDir, job.id),
       udfs: udfRows.filter((u) => pipeline.udfs.includes(u.name)).map((u) => ({ name: u.name, definition: u.definition })),
       profiles: await loadProfiles(this.services),
       ignoreState: job.ignoreState,

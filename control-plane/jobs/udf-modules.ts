@@ -45,22 +45,32 @@ export function pluginFromModule(name: string, value: any): PluginDefinition {
   throw new UdfDefinitionError(`UDF '${name}': the default export needs fn(...) (a UDF) or init/add/result (a UDAF)`);
 }
 
-let counter = 0;
+/**
+ * Modules already imported, by name and source: the control plane plans many
+ * pipelines, and an imported module stays in memory for good, so each version
+ * of a UDF is written and imported once per process.
+ */
+const loaded = new Map<string, PluginDefinition>();
 
 /** Imports UDF modules from `dir` and registers them; errors name the UDF at fault. */
 export async function loadUdfs(registry: PluginRegistry, udfs: { name: string; definition: string }[], dir: string): Promise<void> {
-  if (udfs.length === 0) return;
-  mkdirSync(dir, { recursive: true });
   for (const u of udfs) {
-    // A fresh file name per load: Bun caches modules by path, and a UDF may have changed.
-    const file = join(dir, `${u.name.replace(/[^A-Za-z0-9_]/g, "_")}-${process.pid}-${++counter}.ts`);
-    writeFileSync(file, u.definition);
-    let mod: any;
-    try {
-      mod = await import(file);
-    } catch (err) {
-      throw new UdfDefinitionError(`UDF '${u.name}' does not load: ${(err as Error).message}`);
+    const key = `${u.name}:${Bun.hash(u.definition).toString(16)}`;
+    let plugin = loaded.get(key);
+    if (!plugin) {
+      mkdirSync(dir, { recursive: true });
+      // One file per version: Bun caches modules by path.
+      const file = join(dir, `${u.name.replace(/[^A-Za-z0-9_]/g, "_")}-${key.slice(key.indexOf(":") + 1)}.ts`);
+      writeFileSync(file, u.definition);
+      let mod: any;
+      try {
+        mod = await import(file);
+      } catch (err) {
+        throw new UdfDefinitionError(`UDF '${u.name}' does not load: ${(err as Error).message}`);
+      }
+      plugin = pluginFromModule(u.name, mod.default);
+      loaded.set(key, plugin);
     }
-    registry.register(pluginFromModule(u.name, mod.default));
+    registry.register(plugin);
   }
 }

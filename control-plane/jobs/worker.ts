@@ -13,8 +13,9 @@ import { Job, JobError } from "../../core/dataflow/job.ts";
 import { describeGraph } from "../../core/dataflow/graph.ts";
 import { createRegistry } from "../../core/registry/loader.ts";
 import { planSql, SqlError, formatSqlError } from "../../core/sql/index.ts";
-import { RowOp, type Batch, type Field, type SinkWriter } from "../../core/plugin-api/index.ts";
-import { previewSerializer } from "../../core/cli/preview.ts";
+import type { Field, SinkWriter } from "../../core/plugin-api/index.ts";
+import type { PluginRegistry } from "../../core/registry/registry.ts";
+import { createPreviewWriter } from "../../core/cli/preview.ts";
 import type { ControlMessage, OperatorMetricsMessage, WorkerConfig, WorkerMessage } from "./protocol.ts";
 import { loadUdfs } from "./udf-modules.ts";
 
@@ -53,7 +54,8 @@ async function main(): Promise<void> {
       lastReported = cp.id;
       send({ type: "checkpoint", checkpointId: cp.id, at: cp.at, durationMs: cp.durationMs, then });
     }
-    send({ type: "heartbeat", metrics: job.metrics.operators.map(operatorMetrics) });
+    // OperatorMetrics carries the message's fields; IPC serialises it as JSON.
+    send({ type: "heartbeat", metrics: job.metrics.operators as OperatorMetricsMessage[] });
   };
   const timer = setInterval(() => heartbeat(), config.heartbeatMs);
 
@@ -77,37 +79,19 @@ async function main(): Promise<void> {
   setTimeout(() => process.exit(0), 50);
 }
 
-function operatorMetrics(m: any): OperatorMetricsMessage {
-  return {
-    operatorId: m.operatorId,
-    operatorName: m.operatorName,
-    subtaskIndex: m.subtaskIndex,
-    recordsIn: m.recordsIn,
-    recordsOut: m.recordsOut,
-    bytesIn: m.bytesIn,
-    bytesOut: m.bytesOut,
-    watermark: m.watermark,
-    backpressureMs: m.backpressureMs,
-    lateDropped: m.lateDropped,
-    badRecords: m.badRecords,
-  };
-}
-
-/** Preview rows staged per checkpoint and published when it completes (two-phase, like any exactly-once sink). */
-function transactionalPreview(registry: Parameters<typeof previewSerializer>[0], fields: Field[], updating: boolean): SinkWriter {
-  const serializer = previewSerializer(registry, fields, updating);
-  const writer = previewWriters++;
-  const decoder = new TextDecoder();
+/**
+ * The CLI's preview writer, staged: rows written between barriers are held and
+ * published when the checkpoint covering them completes (two-phase, like any
+ * exactly-once sink).
+ */
+function transactionalPreview(registry: PluginRegistry, fields: Field[], updating: boolean): SinkWriter {
   let staged: string[] = [];
+  const writer = previewWriters++;
+  const preview = createPreviewWriter(registry, fields, updating, { write: (text: string) => staged.push(text) });
   return {
-    write(batch: Batch) {
-      for (let i = 0; i < batch.rows.length; i++) {
-        const encoded = serializer.serialize(batch.rows[i]!, batch.ops?.[i] as RowOp | undefined, batch.before?.[i]);
-        staged.push(typeof encoded === "string" ? encoded : decoder.decode(encoded));
-      }
-    },
+    write: (batch) => preview.write(batch),
     prepareCommit() {
-      const lines = staged;
+      const lines = staged.join("").split("\n").filter(Boolean);
       staged = [];
       return { lines };
     },

@@ -39,9 +39,13 @@ function where(text: string, message: string): string {
   return ` (line ${before.length}, column ${before.at(-1)!.length + 1})`;
 }
 
-export async function readJsonBody(request: Request): Promise<Record<string, unknown>> {
+/** The body as an object; an empty body is an error unless `optional`, when it reads as {}. */
+export async function readJsonBody(request: Request, options: { optional?: boolean } = {}): Promise<Record<string, unknown>> {
   const text = await request.text();
-  if (!text.trim()) throw new BodyError("the request body is empty; send a JSON object");
+  if (!text.trim()) {
+    if (options.optional) return {};
+    throw new BodyError("the request body is empty; send a JSON object");
+  }
   let value: unknown;
   try {
     value = JSON.parse(text);

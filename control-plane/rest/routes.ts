@@ -99,8 +99,7 @@ export function restRoutes(services: Services): Hono {
   });
 
   app.post("/pipelines/:id/restart", async (c) => {
-    const text = await c.req.raw.clone().text();
-    const body = text.trim() ? await readJsonBody(c.req.raw) : {};
+    const body = await readJsonBody(c.req.raw, { optional: true });
     onlyFields(body, ["ignoreState"]);
     return c.json(pipelineJson(await pipelines.restartPipeline(services, c.req.param("id"), body.ignoreState === true)));
   });

@@ -207,19 +207,19 @@ export async function updatePipeline(services: Services, id: string, input: Upda
 
 /** Stops (with a checkpoint) and starts again; `ignoreState` starts from scratch. */
 export async function restartPipeline(services: Services, id: string, ignoreState = false): Promise<PipelineRow> {
-  const pipeline = await getPipeline(services, id);
+  await getPipeline(services, id);
   await services.db
     .update(jobs)
     .set({ restartRequested: true, ignoreState, runningDesired: true, stopMode: "none", restarts: 0, updatedAt: nowMicros() })
     .where(eq(jobs.pipelineId, id));
-  await services.db.update(pipelines).set({ stop: "none", updatedAt: nowMicros() }).where(eq(pipelines.id, id));
-  return { ...pipeline, stop: "none" };
+  const [pipeline] = await services.db.update(pipelines).set({ stop: "none", updatedAt: nowMicros() }).where(eq(pipelines.id, id)).returning();
+  return pipeline!;
 }
 
 export async function deletePipeline(services: Services, id: string): Promise<PipelineRow> {
   const pipeline = await getPipeline(services, id);
-  const running = await services.db.select().from(jobs).where(and(eq(jobs.pipelineId, id)));
-  const active = running.filter((j) => !["Stopped", "Finished", "Failed", "Created"].includes(j.state) || j.workerPid);
+  const ofPipeline = await services.db.select().from(jobs).where(eq(jobs.pipelineId, id));
+  const active = ofPipeline.filter((j) => !["Stopped", "Finished", "Failed", "Created"].includes(j.state) || j.workerPid);
   if (active.length > 0) {
     throw new UserError(
       `pipeline '${id}' still has a running job (${active[0]!.id}, ${active[0]!.state}); stop it first (stop: "checkpoint" or "immediate"), then delete`,

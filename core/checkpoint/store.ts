@@ -4,7 +4,7 @@
  * any moment leaves either the old or the new checkpoint — never half of one.
  */
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 
 export const CHECKPOINT_FORMAT = "runnel-checkpoint";
 export const CHECKPOINT_VERSION = 1;
@@ -23,6 +23,24 @@ export interface CheckpointData {
 }
 
 export class CheckpointStoreError extends Error {}
+
+const URL_SCHEME = /^([a-z][a-z0-9+.-]*):\/\//i;
+
+/** The URL scheme of a state location (`s3` for `s3://…`), or null for a local path (`file://` is local). */
+export function storageScheme(location: string): string | null {
+  const scheme = URL_SCHEME.exec(location)?.[1]?.toLowerCase();
+  return scheme && scheme !== "file" ? scheme : null;
+}
+
+/** A local path made absolute (`file://` dropped); a URL kept as written, without a trailing slash. */
+export function normalizeStateLocation(location: string): string {
+  return storageScheme(location) ? location.replace(/\/+$/, "") : resolve(location.replace(/^file:\/\//i, ""));
+}
+
+/** A location below another: a folder under a path, or a key prefix under a URL. */
+export function childLocation(root: string, name: string): string {
+  return storageScheme(root) ? `${root}/${name}` : join(root, name);
+}
 
 /** Where a job's checkpoints live: a local folder, or object storage through a storage plugin. */
 export interface CheckpointStore {

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { describeGraph } from "../dataflow/graph.ts";
 import { Job, JobError } from "../dataflow/job.ts";
+import { normalizeStateLocation } from "../checkpoint/store.ts";
 import { parseDurationMicros } from "../plugin-api/options.ts";
 import { createRegistry } from "../registry/loader.ts";
 import { formatSqlError, planSql, SqlError } from "../sql/index.ts";
@@ -97,8 +98,7 @@ async function run(argv: string[]): Promise<number> {
 
   const tempState = args.stateDir ? null : mkdtempSync(join(tmpdir(), "runnel-state-"));
   // A URL (s3://bucket/prefix) goes to a storage plugin as written; a path is made absolute.
-  const given = args.stateDir ?? tempState!;
-  const stateDir = /^[a-z][a-z0-9+.-]*:\/\//i.test(given) ? given : resolve(given);
+  const stateDir = normalizeStateLocation(args.stateDir ?? tempState!);
   const job = new Job(pipeline, registry, {
     parallelism: args.parallelism,
     stateDir,

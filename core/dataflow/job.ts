@@ -4,7 +4,7 @@
  * ends or a stop is requested, and reports failures with their cause.
  */
 import { CheckpointCoordinator, type BarrierThen } from "../checkpoint/coordinator.ts";
-import { LocalCheckpointStore, ObjectCheckpointStore, type CheckpointData, type CheckpointStore } from "../checkpoint/store.ts";
+import { LocalCheckpointStore, ObjectCheckpointStore, storageScheme, type CheckpointData, type CheckpointStore } from "../checkpoint/store.ts";
 import { compileExpr, compileMap } from "../expr/index.ts";
 import { accumulatorFor } from "../operators/accumulators.ts";
 import { UpdatingJoin, WindowJoin, type JoinSpec } from "../operators/join.ts";
@@ -74,8 +74,8 @@ function countBytesOut(s: Serializer | undefined, metrics: OperatorMetrics): Ser
  * handles. The core knows no object store; plugins bring them.
  */
 export function checkpointStoreFor(stateDir: string, registry: PluginRegistry): CheckpointStore {
-  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(stateDir)?.[1]?.toLowerCase();
-  if (!scheme || scheme === "file") return new LocalCheckpointStore(stateDir.replace(/^file:\/\//i, ""));
+  const scheme = storageScheme(stateDir);
+  if (!scheme) return new LocalCheckpointStore(stateDir.replace(/^file:\/\//i, ""));
   const storage = registry.storage(scheme);
   if (!storage) {
     const known = [...registry.storages.keys()];

@@ -37,3 +37,60 @@ export async function runCli(args: string[], options: { cwd?: string; timeoutMs?
   clearTimeout(timer);
   return { code, stdout, stderr };
 }
+
+export interface RunningJob {
+  proc: ReturnType<typeof Bun.spawn>;
+  stderr(): string;
+  /** SIGINT (final checkpoint, commit), then the exit code. */
+  stop(): Promise<number>;
+  /** SIGKILL, once it has exited. */
+  kill(): Promise<void>;
+}
+
+/** Starts `runnel run` in the background, collecting stderr. */
+export function startJob(args: string[], env: Record<string, string> = {}): RunningJob {
+  const proc = startCli(["run", ...args], undefined, env);
+  let err = "";
+  void (async () => {
+    const decoder = new TextDecoder();
+    const reader = (proc.stderr as ReadableStream<Uint8Array>).getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      err += decoder.decode(value, { stream: true });
+    }
+  })();
+  void new Response(proc.stdout as ReadableStream).text();
+  return {
+    proc,
+    stderr: () => err,
+    async stop() {
+      proc.kill("SIGINT");
+      const timer = setTimeout(() => proc.kill("SIGKILL"), 30_000);
+      const code = await proc.exited;
+      clearTimeout(timer);
+      await Bun.sleep(20);
+      return code;
+    },
+    async kill() {
+      proc.kill("SIGKILL");
+      await proc.exited;
+    },
+  };
+}
+
+/** Polls until `check` returns a value (not undefined/false), or fails naming `what`. */
+export async function eventually<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 30_000, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined && v !== false) return v as T;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await Bun.sleep(everyMs);
+  }
+}
+
+/** Polls `check` until it returns true, or fails after `timeoutMs` with `what`. */
+export async function waitUntil(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 60_000, everyMs = 100): Promise<void> {
+  await eventually(what, check, timeoutMs, everyMs);
+}

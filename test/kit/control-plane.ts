@@ -64,30 +64,4 @@ export async function testControlPlane(
   };
 }
 
-/** Iterates a subscription until `until` says stop (or the time runs out), returning what it saw. */
-export async function collect<T>(iterator: AsyncIterableIterator<any>, until: (items: T[]) => boolean, timeoutMs = 30_000, pick: (r: any) => T = (r) => r): Promise<T[]> {
-  const items: T[] = [];
-  const timer = setTimeout(() => iterator.return?.(), timeoutMs);
-  try {
-    for await (const r of iterator) {
-      if (r.errors) throw new Error(`subscription error: ${JSON.stringify(r.errors)}`);
-      items.push(pick(r));
-      if (until(items)) break;
-    }
-  } finally {
-    clearTimeout(timer);
-    await iterator.return?.();
-  }
-  return items;
-}
-
-/** Polls until `check` returns a value (not undefined/false), or fails with `what`. */
-export async function eventually<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const v = await check();
-    if (v !== undefined && v !== false) return v as T;
-    await Bun.sleep(100);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
+export { eventually } from "./cli.ts";

@@ -5,7 +5,6 @@
  */
 import { Kafka, logLevel, Partitioners, type Admin, type Message } from "kafkajs";
 import { createCluster, ISOLATION } from "../../plugins/connector-kafka/client.ts";
-import { startCli } from "./cli.ts";
 
 export const KAFKA = process.env.RUNNEL_TEST_KAFKA ?? "127.0.0.1:19092";
 /** The same broker's SASL_PLAINTEXT listener (PLAIN, SCRAM-SHA-256/512), user runnel / runnel-secret. */
@@ -128,50 +127,7 @@ export async function closeKafkaKit(): Promise<void> {
   admin = null;
 }
 
-export interface RunningJob {
-  proc: ReturnType<typeof Bun.spawn>;
-  stderr(): string;
-  /** SIGINT (final checkpoint, commit), then the exit code. */
-  stop(): Promise<number>;
-}
-
-/** Starts `runnel run` in the background, collecting stderr. */
-export function startJob(args: string[], env: Record<string, string> = {}): RunningJob {
-  const proc = startCli(["run", ...args], undefined, env);
-  let err = "";
-  void (async () => {
-    const decoder = new TextDecoder();
-    const reader = (proc.stderr as ReadableStream<Uint8Array>).getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      err += decoder.decode(value, { stream: true });
-    }
-  })();
-  void new Response(proc.stdout as ReadableStream).text();
-  return {
-    proc,
-    stderr: () => err,
-    async stop() {
-      proc.kill("SIGINT");
-      const timer = setTimeout(() => proc.kill("SIGKILL"), 30_000);
-      const code = await proc.exited;
-      clearTimeout(timer);
-      await Bun.sleep(20);
-      return code;
-    },
-  };
-}
-
-/** Polls `check` until it returns true, or fails after `timeoutMs` with `what`. */
-export async function waitUntil(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 60_000, everyMs = 200): Promise<void> {
-  const start = Date.now();
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await Bun.sleep(everyMs);
-  }
-}
+export { startJob, waitUntil, type RunningJob } from "./cli.ts";
 
 /** Options shared by every test table. */
 export const KAFKA_OPTS = `bootstrap_servers = '${KAFKA}'`;

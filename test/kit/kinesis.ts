@@ -16,7 +16,6 @@ import {
   type Shard,
 } from "@aws-sdk/client-kinesis";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
-import { startCli } from "./cli.ts";
 
 export const KINESIS_ENDPOINT = process.env.RUNNEL_TEST_KINESIS ?? "http://127.0.0.1:14567";
 export const KINESIS_REGION = "us-east-1";
@@ -99,52 +98,5 @@ export async function readStream(stream: string): Promise<ReadRecord[]> {
   return out;
 }
 
-export interface RunningJob {
-  proc: ReturnType<typeof Bun.spawn>;
-  stderr(): string;
-  /** SIGINT (final checkpoint), then the exit code. */
-  stop(): Promise<number>;
-  kill(): Promise<void>;
-}
-
-/** Starts `runnel run` in the background, collecting stderr. */
-export function startJob(args: string[], env: Record<string, string> = {}): RunningJob {
-  const proc = startCli(["run", ...args], undefined, env);
-  let err = "";
-  void (async () => {
-    const decoder = new TextDecoder();
-    const reader = (proc.stderr as ReadableStream<Uint8Array>).getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      err += decoder.decode(value, { stream: true });
-    }
-  })();
-  void new Response(proc.stdout as ReadableStream).text();
-  return {
-    proc,
-    stderr: () => err,
-    async stop() {
-      proc.kill("SIGINT");
-      const timer = setTimeout(() => proc.kill("SIGKILL"), 30_000);
-      const code = await proc.exited;
-      clearTimeout(timer);
-      await Bun.sleep(20);
-      return code;
-    },
-    async kill() {
-      proc.kill("SIGKILL");
-      await proc.exited;
-    },
-  };
-}
-
-/** Polls `check` until it returns true, or fails after `timeoutMs` with `what`. */
-export async function waitUntil(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 30_000, everyMs = 100): Promise<void> {
-  const start = Date.now();
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await Bun.sleep(everyMs);
-  }
-}
+import { waitUntil } from "./cli.ts";
+export { startJob, waitUntil, type RunningJob } from "./cli.ts";
