@@ -7,10 +7,11 @@
  * time seen so far in that file minus 1 s). Runs at parallelism 1 and 2.
  */
 import { beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runCli, tempDir, writeSql } from "../../kit/cli.ts";
 import { duckQuery } from "../../kit/duckdb.ts";
+import { normalizeRows, readJsonLines } from "../../kit/rows.ts";
 
 // These tests run real processes; each file sets its own limit so it also runs alone.
 setDefaultTimeout(180_000);
@@ -79,17 +80,10 @@ INSERT INTO results ${query};
 `;
   const res = await runCli(["run", writeSql(dir, sql, `${name}-${parallelism}.sql`), "--parallelism", String(parallelism), "--quiet"]);
   if (res.code !== 0) throw new Error(`runnel failed (${res.code}):\n${res.stderr}`);
-  return readFileSync(out, "utf8")
-    .split("\n")
-    .filter(Boolean)
-    .map((l) => JSON.parse(l));
+  return readJsonLines(out);
 }
 
-const norm = (rows: Record<string, unknown>[]) =>
-  rows
-    .map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === "bigint" ? Number(v) : v])))
-    .map((r) => JSON.stringify(r, Object.keys(r).sort()))
-    .sort();
+const norm = normalizeRows;
 
 /** The rows a debezium_json changelog leaves standing: creates minus deletes, as a multiset. */
 function replay(changes: Record<string, any>[]): Record<string, unknown>[] {
