@@ -39,6 +39,9 @@ interface Sides {
 
 type SavedEntry = [hash: number, key: unknown[], sides: Sides];
 
+// A module-level factory, so looking up a key does not allocate a closure per record.
+const newSides = (): Sides => ({ left: [], leftTimes: [], right: [], rightTimes: [] });
+
 /** Builds output batches row by row. */
 class Output {
   rows: Row[] = [];
@@ -102,7 +105,7 @@ abstract class KeyedJoin implements Operator {
   }
 
   protected entryFor(): KeyedEntry<Sides> {
-    return this.state.getOrCreate(this.keyHash(), this.scratch, () => ({ left: [], leftTimes: [], right: [], rightTimes: [] }));
+    return this.state.getOrCreate(this.keyHash(), this.scratch, newSides);
   }
 
   snapshot(): unknown {
@@ -143,7 +146,7 @@ export class WindowJoin extends KeyedJoin {
   override open(ctx: OperatorContext, restored: unknown[] | undefined): void {
     this.ctx = ctx;
     super.open(ctx, restored);
-    for (const entry of this.state.entries()) this.index(entry);
+    for (const entry of this.state.entries()) this.index(entry, this.endOf(entry));
     for (const s of restored ?? []) {
       const st = s as { unmatchable?: { row: Row; end: number; hash: number }[] } | undefined;
       for (const u of st?.unmatchable ?? []) if (u.hash % ctx.parallelism === ctx.subtaskIndex) this.unmatchable.push(u);
@@ -155,8 +158,7 @@ export class WindowJoin extends KeyedJoin {
     return (left.length > 0 ? this.windowEnd[0](left[0]!, leftTimes[0]!) : this.windowEnd[1](right[0]!, rightTimes[0]!)) as number;
   }
 
-  private index(entry: KeyedEntry<Sides>): void {
-    const end = this.endOf(entry);
+  private index(entry: KeyedEntry<Sides>, end: number): void {
     const list = this.byEnd.get(end);
     if (list) list.push(entry);
     else this.byEnd.set(end, [entry]);
@@ -188,7 +190,7 @@ export class WindowJoin extends KeyedJoin {
         sides.right.push(row);
         sides.rightTimes.push(t);
       }
-      if (fresh) this.index(entry);
+      if (fresh) this.index(entry, end);
     }
   }
 

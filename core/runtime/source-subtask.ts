@@ -26,9 +26,8 @@ export class SourceSubtask {
   private readonly splits = new Map<string, SplitClock>();
   private idleSent = false;
   private readonly startedAt = performance.now();
-  /** Splits the reader has listed at some point, and those known only from the restored checkpoint. */
-  private readonly listedBefore = new Set<string>();
-  private readonly restoredSplits: Set<string>;
+  /** Splits the reader has listed at some point, and those known from the restored checkpoint. */
+  private readonly known: Set<string>;
 
   constructor(
     readonly key: string,
@@ -43,7 +42,7 @@ export class SourceSubtask {
     /** Split watermarks from the restored checkpoint, so lateness is judged as before the restart. */
     restoredWatermarks: Record<string, number> = {},
   ) {
-    this.restoredSplits = new Set(Object.keys(restoredWatermarks));
+    this.known = new Set(Object.keys(restoredWatermarks));
     for (const [split, wm] of Object.entries(restoredWatermarks)) {
       this.splits.set(split, { watermark: wm, lastActive: this.startedAt });
     }
@@ -132,10 +131,10 @@ export class SourceSubtask {
     if (this.splits.size > current.length) {
       const listed = new Set(current);
       for (const split of this.splits.keys()) {
-        if (!listed.has(split) && (this.listedBefore.has(split) || this.restoredSplits.has(split))) this.splits.delete(split);
+        if (!listed.has(split) && this.known.has(split)) this.splits.delete(split);
       }
     }
-    for (const split of current) this.listedBefore.add(split);
+    for (const split of current) this.known.add(split);
     let min = Infinity;
     let active = 0;
     for (const clock of this.splits.values()) {

@@ -447,8 +447,7 @@ export class Planner {
     };
     if (residual.length === 0) return { node, scope };
     const filter = residual.reduce((a, b): Expr => ({ kind: "call", name: "and", args: [a, b], type: t.boolean() }));
-    const identity: Expr[] = scope.columns.map((c, i) => ({ kind: "column", index: i, name: c.name, type: c.type }));
-    return { node: this.mapNode(node, identity, filter, fieldsOf(scope)), scope };
+    return { node: this.filterNode(node, scope, filter), scope };
   }
 
   /** The column carrying a relation's tumble/hop/session window, when it passes one through from a window aggregate. */
@@ -538,6 +537,12 @@ export class Planner {
 
   private mapNode(input: PlanNode, exprs: Expr[], filter: Expr | undefined, fields: Field[]): PlanNode {
     return { kind: "map", input, exprs, filter, schema: { fields }, updating: input.updating };
+  }
+
+  /** Keeps the rows of `input` (with columns `scope`) that pass `filter`, unchanged. */
+  private filterNode(input: PlanNode, scope: Scope, filter: Expr): PlanNode {
+    const identity: Expr[] = scope.columns.map((c, i) => ({ kind: "column", index: i, name: c.name, type: c.type }));
+    return this.mapNode(input, identity, filter, fieldsOf(scope));
   }
 
   private ctx(text: RewrittenText, clause: string, hook?: ExprContext["hook"]): ExprContext {
@@ -721,8 +726,7 @@ export class Planner {
     if (ast.where) {
       const filter = resolveExpr(ast.where, scope, this.ctx(text, "WHERE"));
       if (filter.type.kind !== "boolean") throw new SqlError(`WHERE needs a boolean condition, got ${typeName(filter.type)}`, astOffset(ast.where, { text }));
-      const identity: Expr[] = scope.columns.map((c, i) => ({ kind: "column", index: i, name: c.name, type: c.type }));
-      input = { node: this.mapNode(input.node, identity, filter, fieldsOf(scope)), scope };
+      input = { node: this.filterNode(input.node, scope, filter), scope };
     }
 
     // GROUP BY: one optional window, then keys (which may name SELECT aliases).
