@@ -31,6 +31,26 @@ enum StopMode {
   force
 }
 
+"""What a token may do: a VIEWER reads and subscribes; an EDITOR also creates and changes pipelines and UDFs; an ADMIN also manages tokens, connection profiles and settings."""
+enum Role {
+  ADMIN
+  EDITOR
+  VIEWER
+}
+
+"""Who is calling: the token's name (null for RUNNEL_API_TOKENS entries, and on an open loopback server without tokens, where everyone is an ADMIN) and its role."""
+type Viewer {
+  name: String
+  role: Role!
+}
+
+type ApiToken {
+  id: ID!
+  name: String!
+  role: Role!
+  createdAt: Micros!
+}
+
 type PageInfo {
   hasNextPage: Boolean!
   hasPreviousPage: Boolean!
@@ -51,6 +71,7 @@ type PipelineConnection {
 type Pipeline {
   id: ID!
   name: String!
+  """The SQL, with the values of secret options and passwords in URLs replaced by '***'."""
   query: String!
   udfs: [String!]!
   parallelism: Int!
@@ -66,6 +87,7 @@ type Pipeline {
 
 type PipelineVersion {
   version: Int!
+  """The SQL, secrets masked as in Pipeline.query."""
   query: String!
   parallelism: Int!
   checkpointIntervalMicros: Micros!
@@ -223,6 +245,8 @@ type ConflictError implements UserError {
 }
 
 type Query {
+  """Who is calling, and with which role."""
+  viewer: Viewer!
   pipelines(first: Int = 20, after: String): PipelineConnection!
   pipeline(id: ID!): Pipeline
   job(id: ID!): Job
@@ -230,7 +254,10 @@ type Query {
   formats: [Format!]!
   udfs: [Udf!]!
   connectionProfiles: [ConnectionProfile!]!
+  """Plans the SQL without creating anything (EDITOR)."""
   validateQuery(sql: String!, udfs: [String!], parallelism: Int = 1): QueryValidation!
+  """The stored API tokens, without the tokens themselves (ADMIN)."""
+  apiTokens: [ApiToken!]!
 }
 
 input CreatePipelineInput {
@@ -294,10 +321,13 @@ input DeleteInput {
 
 input CreateApiTokenInput {
   name: String!
+  """What the token may do; VIEWER unless given (grant more when it is needed)."""
+  role: Role = VIEWER
 }
 type ApiTokenPayload {
   id: ID!
   name: String!
+  role: Role!
   """Shown once; only its hash is stored."""
   token: String!
 }
@@ -307,6 +337,7 @@ type DeletedPayload {
 }
 union DeleteResult = DeletedPayload | NotFoundError | ConflictError
 
+"""Pipelines and UDFs need the EDITOR role; connection profiles and API tokens the ADMIN role."""
 type Mutation {
   createPipeline(input: CreatePipelineInput!): PipelineResult!
   updatePipeline(input: UpdatePipelineInput!): PipelineResult!

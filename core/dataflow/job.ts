@@ -13,7 +13,7 @@ import type { Operator, OperatorContext } from "../operators/operator.ts";
 import { SinkOperator } from "../operators/sink.ts";
 import { UpdatingAggregate } from "../operators/updating-aggregate.ts";
 import { SessionWindowAggregate, SlidingWindowAggregate, type AggregateSpec, type RowFn } from "../operators/window-aggregate.ts";
-import type { Deserializer, Field, PluginLogger, Row, Serializer, SinkWriter, SourceReader } from "../plugin-api/index.ts";
+import type { Deserializer, Field, FileAccess, PluginLogger, Row, Serializer, SinkWriter, SourceReader } from "../plugin-api/index.ts";
 import type { Expr } from "../expr/expr.ts";
 import type { AggregateCall, LogicalPipeline, PlanNode, TableDef } from "../plan/logical.ts";
 import type { PluginRegistry } from "../registry/registry.ts";
@@ -37,6 +37,8 @@ export interface JobOptions {
   preview?: (fields: Field[], updating: boolean) => SinkWriter;
   log?: PluginLogger;
   channelCapacity?: number;
+  /** Local files the connectors may use; absent, any (the CLI). */
+  files?: FileAccess;
 }
 
 /** A failure the user can act on; the CLI prints its message without a stack. */
@@ -197,7 +199,7 @@ export class Job {
       if (!connector?.preflight) continue;
       for (const role of set) {
         try {
-          await connector.preflight({ name: table.name, options: table.options, fields: table.fields, role }, settings);
+          await connector.preflight({ name: table.name, options: table.options, fields: table.fields, role, files: this.options.files }, settings);
         } catch (err) {
           throw new JobError(`table ${table.name}: ${(err as Error).message}`);
         }
@@ -407,6 +409,7 @@ export class Job {
           parallelism: ctx.parallelism,
           signal: this.abort.signal,
           log: this.log,
+          files: this.options.files,
           fields: table.inferColumns || table.fields.length === 0 ? fields : table.fields,
           format: countBytesOut(this.serializerFor(table, fields), ctx.metrics),
           formatName: table.format?.name,
@@ -452,6 +455,7 @@ export class Job {
       parallelism,
       signal: this.abort.signal,
       log: this.log,
+      files: this.options.files,
       fields: table.fields,
       format: deserializer && countBytesIn(deserializer, metrics),
       restored: positions,

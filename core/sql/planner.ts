@@ -179,7 +179,7 @@ export class Planner {
       if (!connector?.validate) continue;
       for (const role of roles) {
         try {
-          connector.validate({ name: table.name, options: table.options, fields: table.fields, role });
+          connector.validate({ name: table.name, options: table.options, fields: table.fields, role, files: this.context.files });
         } catch (err) {
           const offset = this.sql.length > 0 ? this.offsetOf(table) : null;
           throw new SqlError(`table \`${table.name}\`: ${(err as Error).message}`, offset);

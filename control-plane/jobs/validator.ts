@@ -1,0 +1,86 @@
+/**
+ * The child process that checks what users submit, away from the control
+ * plane: it plans a pipeline's SQL (and masks its secrets), or imports a
+ * UDF's module source to see that it defines a UDF. It starts with an empty
+ * environment in a scratch directory, so code that runs while a module is
+ * imported finds no credentials; the control plane bounds its time and memory
+ * (see sandbox.ts). `pool` processes serve many requests that carry no UDF
+ * code; `once` processes serve one and are killed.
+ */
+import { buildGraph, describeGraph } from "../../core/dataflow/graph.ts";
+import { createRegistry } from "../../core/registry/loader.ts";
+import { PluginRegistry } from "../../core/registry/registry.ts";
+import { formatSqlError, planSql, SqlError } from "../../core/sql/index.ts";
+import { envPolicy, filePolicy } from "../security/policies.ts";
+import { maskQuery, redactText } from "../security/redact.ts";
+import type { SandboxRequest, SandboxResponse } from "./sandbox.ts";
+import { loadUdfs, UdfDefinitionError } from "./udf-modules.ts";
+
+process.umask(0o077);
+let base: PluginRegistry | null = null;
+
+async function registryFor(projectDir: string): Promise<PluginRegistry> {
+  base ??= await createRegistry(projectDir);
+  return base.clone();
+}
+
+async function handle(request: SandboxRequest): Promise<SandboxResponse> {
+  if (request.kind === "udf") {
+    try {
+      await loadUdfs(new PluginRegistry(), [{ name: request.name, definition: request.definition }], process.cwd());
+      return { ok: true, result: {} };
+    } catch (err) {
+      const message = err instanceof UdfDefinitionError ? err.message : `UDF '${request.name}' is not valid: ${(err as Error).message}`;
+      return { ok: false, error: { message, kind: "option", option: "definition" } };
+    }
+  }
+  const registry = await registryFor(request.projectDir);
+  const { masked, values } = maskQuery(request.query, registry);
+  try {
+    await loadUdfs(registry, request.udfs, process.cwd());
+  } catch (err) {
+    if (err instanceof UdfDefinitionError) return { ok: false, error: { message: err.message, kind: "invalid", option: "udfs" } };
+    throw err;
+  }
+  try {
+    const plan = planSql(request.query, registry, {
+      connectionProfile: (name) => request.profiles[name],
+      envPolicy: envPolicy(request.envAllowlist),
+      files: filePolicy(request.fileRoots),
+    });
+    const graph = buildGraph(plan, {
+      parallelism: request.parallelism,
+      sinkMaxParallelism: (table) => (table?.connector ? registry.connector(table.connector)?.sink?.maxParallelism : undefined),
+    });
+    return {
+      ok: true,
+      result: {
+        graph: describeGraph(graph),
+        tasks: graph.stages.reduce((n, s) => n + s.parallelism, 0),
+        nodes: graph.nodes.map((n) => ({ id: n.id, label: n.label, parallelism: n.parallelism, inputs: n.inputs.map((i) => i.id) })),
+        maskedQuery: masked,
+      },
+    };
+  } catch (err) {
+    if (err instanceof SqlError) {
+      const pos = err.position(request.query);
+      const message = redactText(formatSqlError(err, request.query), values);
+      return { ok: false, error: { message, kind: err.option ? "option" : "sql", line: pos?.line, column: pos?.column, option: err.option } };
+    }
+    return { ok: false, error: { message: redactText(`the query cannot be planned: ${(err as Error).message}`, values), kind: "sql" } };
+  }
+}
+
+process.on("message", async (request: SandboxRequest) => {
+  let response: SandboxResponse;
+  try {
+    response = await handle(request);
+  } catch (err) {
+    response = { ok: false, error: { message: `validation failed unexpectedly: ${(err as Error).message}`, kind: "internal" } };
+  }
+  // A `once` child is killed by the control plane when the answer arrives.
+  process.send!(response);
+});
+// The control plane went away: so does this process.
+process.on("disconnect", () => process.exit(0));
+process.send!({ ready: true });
