@@ -2,25 +2,38 @@
  * Starts a control plane for a test, on embedded PGlite (in a temp folder) or
  * on a fresh database of the test PostgreSQL server, and talks to it over real
  * HTTP: GraphQL over fetch, subscriptions with the graphql-sse and graphql-ws
- * clients, REST with fetch.
+ * clients, REST with fetch. `spawnControlPlane` runs `bun run start` as its
+ * own process instead, for what an in-process server cannot show (its start
+ * message, exit code, and an event loop apart from the test's).
  */
 import { createClient as createSseClient } from "graphql-sse";
 import { createClient as createWsClient } from "graphql-ws";
+import { join } from "node:path";
 import { startControlPlane, type ControlPlane } from "../../control-plane/server.ts";
 import { settingsFromEnv } from "../../control-plane/settings.ts";
 import type { Settings } from "../../control-plane/services/context.ts";
-import { tempDir } from "./cli.ts";
+import { eventually, REPO, tempDir } from "./cli.ts";
 import { freshPostgresDatabase } from "./services.ts";
 
 export type Backend = "pglite" | "postgres";
 export const BACKENDS: Backend[] = ["pglite", "postgres"];
 
+export interface GqlReply {
+  status: number;
+  body: any;
+}
+
 export interface TestControlPlane extends ControlPlane {
+  /** Data of a GraphQL operation; throws on errors. */
   gql<T = any>(query: string, variables?: Record<string, unknown>, headers?: Record<string, string>): Promise<T>;
-  sse(): ReturnType<typeof createSseClient>;
+  /** The whole reply, errors included. */
+  gqlReply(query: string, variables?: Record<string, unknown>, headers?: Record<string, string>): Promise<GqlReply>;
+  sse(headers?: Record<string, string>): ReturnType<typeof createSseClient>;
   ws(connectionParams?: Record<string, unknown>): ReturnType<typeof createWsClient>;
   dataDir: string;
   databaseUrl?: string;
+  /** What the control plane logged at start (its exposure notices, warnings). */
+  logs: string[];
 }
 
 export async function testControlPlane(
@@ -31,24 +44,30 @@ export async function testControlPlane(
   const dataDir = reuse.dataDir ?? tempDir("runnel-cp-");
   const databaseUrl = backend === "postgres" ? (reuse.databaseUrl ?? (await freshPostgresDatabase())) : undefined;
   const settings = settingsFromEnv({ port: 0, dataDir, checkpointDir: `${dataDir}/checkpoints`, heartbeatMs: 200, heartbeatTimeoutMs: 3000, leaseMs: 2000, ...overrides });
-  const cp = await startControlPlane(settings, { databaseUrl });
+  const logs: string[] = [];
+  const cp = await startControlPlane(settings, { databaseUrl, log: (line) => logs.push(line) });
   const clients: { dispose(): void }[] = [];
+  const gqlReply = async (query: string, variables: Record<string, unknown> = {}, headers: Record<string, string> = {}) => {
+    const res = await fetch(`${cp.url}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...headers },
+      body: JSON.stringify({ query, variables }),
+    });
+    return { status: res.status, body: (await res.json()) as any };
+  };
   return {
     ...cp,
     dataDir,
     databaseUrl,
+    logs,
+    gqlReply,
     async gql(query, variables = {}, headers = {}) {
-      const res = await fetch(`${cp.url}/graphql`, {
-        method: "POST",
-        headers: { "content-type": "application/json", ...headers },
-        body: JSON.stringify({ query, variables }),
-      });
-      const body = (await res.json()) as any;
+      const { body } = await gqlReply(query, variables, headers);
       if (body.errors) throw new Error(`GraphQL errors: ${JSON.stringify(body.errors)}`);
       return body.data;
     },
-    sse() {
-      const c = createSseClient({ url: `${cp.url}/graphql`, retryAttempts: 0 });
+    sse(headers = {}) {
+      const c = createSseClient({ url: `${cp.url}/graphql`, retryAttempts: 0, headers });
       clients.push(c);
       return c;
     },
@@ -64,4 +83,95 @@ export async function testControlPlane(
   };
 }
 
+export interface SpawnedControlPlane {
+  url: string;
+  proc: ReturnType<typeof Bun.spawn>;
+  /** Everything it wrote to stderr so far. */
+  stderr(): string;
+  /** Its exit code, once it has exited (e.g. when it refused to start). */
+  exited: Promise<number>;
+  gql<T = any>(query: string, variables?: Record<string, unknown>, headers?: Record<string, string>): Promise<T>;
+  stop(): Promise<void>;
+}
+
+/** `bun run start` in its own process, on PGlite in `dataDir` or a fresh PostgreSQL database; resolves once it answers (or has exited). */
+export async function spawnControlPlane(backend: Backend, env: Record<string, string> = {}, dataDir = tempDir("runnel-cp-")): Promise<SpawnedControlPlane> {
+  const port = 18000 + Math.floor(Math.random() * 2000);
+  const databaseUrl = backend === "postgres" ? (env.DATABASE_URL ?? (await freshPostgresDatabase())) : "";
+  const proc = Bun.spawn(["bun", join(REPO, "control-plane", "main.ts")], {
+    env: { ...process.env, PORT: String(port), RUNNEL_DATA_DIR: dataDir, DATABASE_URL: databaseUrl, RUNNEL_HEARTBEAT_MS: "200", RUNNEL_WORKER_LOGS: "0", ...env },
+    stdout: "ignore",
+    stderr: "pipe",
+  });
+  let err = "";
+  void (async () => {
+    const decoder = new TextDecoder();
+    const reader = (proc.stderr as ReadableStream<Uint8Array>).getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      err += decoder.decode(value, { stream: true });
+    }
+  })();
+  const url = `http://localhost:${port}`;
+  let exitedCode: number | null = null;
+  const exited = proc.exited.then((c) => (exitedCode = c));
+  await eventually("the control plane to answer or exit", async () => exitedCode !== null || /listening on \S+:\d+ \(/.test(err), 30_000);
+  return {
+    url,
+    proc,
+    stderr: () => err,
+    exited,
+    async gql(query, variables = {}, headers = {}) {
+      const res = await fetch(`${url}/graphql`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify({ query, variables }) });
+      const body = (await res.json()) as any;
+      if (body.errors) throw new Error(`GraphQL errors: ${JSON.stringify(body.errors)}`);
+      return body.data;
+    },
+    async stop() {
+      if (exitedCode === null) proc.kill("SIGTERM");
+      await exited;
+    },
+  };
+}
+
 export { eventually } from "./cli.ts";
+
+/**
+ * A database as an older Runnel left it: migrated up to (not including)
+ * migration `before`, then filled by `fill` with rows in the old shape. The
+ * control plane started on it must migrate those rows, not drop them.
+ */
+export async function olderDatabase(
+  backend: Backend,
+  before: number,
+  fill: (sql: (text: string, params?: unknown[]) => Promise<unknown>) => Promise<void>,
+): Promise<{ dataDir: string; databaseUrl?: string }> {
+  const { cpSync, readFileSync, writeFileSync } = await import("node:fs");
+  const migrations = tempDir("runnel-migrations-");
+  cpSync(join(REPO, "migrations"), migrations, { recursive: true });
+  const journalPath = join(migrations, "meta", "_journal.json");
+  const journal = JSON.parse(readFileSync(journalPath, "utf8"));
+  journal.entries = journal.entries.filter((e: { idx: number }) => e.idx < before);
+  writeFileSync(journalPath, JSON.stringify(journal));
+  const dataDir = tempDir("runnel-cp-");
+  if (backend === "pglite") {
+    const { PGlite } = await import("@electric-sql/pglite");
+    const { drizzle } = await import("drizzle-orm/pglite");
+    const { migrate } = await import("drizzle-orm/pglite/migrator");
+    const client = await PGlite.create(join(dataDir, "pglite"));
+    await migrate(drizzle(client), { migrationsFolder: migrations });
+    await fill(async (text, params) => client.query(text, params as any[]));
+    await client.close();
+    return { dataDir };
+  }
+  const databaseUrl = await freshPostgresDatabase();
+  const { default: postgres } = await import("postgres");
+  const { drizzle } = await import("drizzle-orm/postgres-js");
+  const { migrate } = await import("drizzle-orm/postgres-js/migrator");
+  const client = postgres(databaseUrl, { max: 1, onnotice: () => {} });
+  await migrate(drizzle(client), { migrationsFolder: migrations });
+  await fill(async (text, params) => client.unsafe(text, params as any[]));
+  await client.end();
+  return { dataDir, databaseUrl };
+}
