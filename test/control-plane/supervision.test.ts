@@ -5,10 +5,9 @@
  * stream, and exactly one drives each job, the other taking over when it goes.
  */
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { REPO, tempDir } from "../kit/cli.ts";
-import { eventually, testControlPlane, type TestControlPlane } from "../kit/control-plane.ts";
+import { eventually, testControlPlane, workersOf, type TestControlPlane } from "../kit/control-plane.ts";
 import { freshPostgresDatabase } from "../kit/services.ts";
 
 setDefaultTimeout(150_000);
@@ -28,21 +27,6 @@ async function create(cp: { gql: TestControlPlane["gql"] }, query: string, extra
   return { pipelineId: r.createPipeline.pipeline.id as string, jobId: r.createPipeline.pipeline.jobs[0].id as string };
 }
 
-/** Worker processes of a job, found by the job id on their command line (read from /proc: no procps needed). */
-function workersOf(jobId: string): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    let cmdline: string;
-    try {
-      cmdline = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0").join(" ");
-    } catch {
-      continue; // gone meanwhile
-    }
-    if (cmdline.includes(`jobs/worker.ts ${jobId}`)) pids.push(Number(entry));
-  }
-  return pids;
-}
 
 async function jobOf(cp: { gql: TestControlPlane["gql"] }, jobId: string) {
   return (await cp.gql(`{ job(id: "${jobId}") { state parallelism failureMessage events { toState reason } } }`)).job;

@@ -8,6 +8,7 @@
  */
 import { createClient as createSseClient } from "graphql-sse";
 import { createClient as createWsClient } from "graphql-ws";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { startControlPlane, type ControlPlane } from "../../control-plane/server.ts";
 import { settingsFromEnv } from "../../control-plane/settings.ts";
@@ -135,6 +136,22 @@ export async function spawnControlPlane(backend: Backend, env: Record<string, st
   };
 }
 
+/** Worker processes of a job, found by the job id on their command line (read from /proc: no procps needed). */
+export function workersOf(jobId: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    let cmdline: string;
+    try {
+      cmdline = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0").join(" ");
+    } catch {
+      continue; // gone meanwhile
+    }
+    if (cmdline.includes(`jobs/worker.ts ${jobId}`)) pids.push(Number(entry));
+  }
+  return pids;
+}
+
 export { eventually } from "./cli.ts";
 
 /**
@@ -147,7 +164,7 @@ export async function olderDatabase(
   before: number,
   fill: (sql: (text: string, params?: unknown[]) => Promise<unknown>) => Promise<void>,
 ): Promise<{ dataDir: string; databaseUrl?: string }> {
-  const { cpSync, readFileSync, writeFileSync } = await import("node:fs");
+  const { cpSync, writeFileSync } = await import("node:fs");
   const migrations = tempDir("runnel-migrations-");
   cpSync(join(REPO, "migrations"), migrations, { recursive: true });
   const journalPath = join(migrations, "meta", "_journal.json");
