@@ -10,7 +10,8 @@
  *
  * Requests without UDF code go to a warm `pool` child (loading the plugins
  * takes ~0.5 s); requests carrying UDF code get a fresh `once` child, so one
- * user's module never shares a process with another's.
+ * user's module never shares a process with another's — taken from a spare
+ * started (and warmed) after the previous one was used.
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -30,7 +31,6 @@ export type SandboxRequest =
       udfs: { name: string; definition: string }[];
       profiles: Record<string, { connector: string; options: Record<string, string> }>;
       parallelism: number;
-      projectDir: string;
       fileRoots: string[];
       envAllowlist: string[];
     }
@@ -85,6 +85,8 @@ const rssMb = (pid: number) => {
 
 export class Sandbox {
   private readonly idle: Child[] = [];
+  /** A warm `once` child waiting for the next request that carries UDF code. */
+  private spare: Child | null = null;
   private readonly live = new Set<Child>();
   private running = 0;
   private readonly waiting: (() => void)[] = [];
@@ -99,8 +101,15 @@ export class Sandbox {
   async run(request: SandboxRequest, fresh: boolean): Promise<SandboxResponse> {
     await this.slot();
     try {
-      const child = fresh ? this.spawn("once") : (this.idle.pop() ?? this.spawn("pool"));
+      const child = fresh ? this.takeSpare() : (this.idle.pop() ?? this.spawn("pool"));
       if (child.idleTimer) clearTimeout(child.idleTimer);
+      if (fresh && !this.closed) {
+        const spare = (this.spare = this.spawn("once"));
+        spare.idleTimer = setTimeout(() => {
+          if (this.spare === spare) this.spare = null;
+          this.retire(spare);
+        }, IDLE_MS);
+      }
       try {
         const response = await this.ask(child, request);
         if (!fresh && !child.dead && !this.closed) {
@@ -116,6 +125,12 @@ export class Sandbox {
       this.running--;
       this.waiting.shift()?.();
     }
+  }
+
+  private takeSpare(): Child {
+    const spare = this.spare && !this.spare.dead ? this.spare : null;
+    this.spare = null;
+    return spare ?? this.spawn("once");
   }
 
   private async slot(): Promise<void> {
@@ -143,7 +158,7 @@ export class Sandbox {
       idleTimer: null,
       dead: false,
     };
-    child.proc = Bun.spawn([process.execPath, VALIDATOR, mode], {
+    child.proc = Bun.spawn([process.execPath, VALIDATOR, mode, process.cwd()], {
       cwd: scratch,
       // Nothing of the control plane's environment (tokens, keys, DATABASE_URL) reaches user code.
       env: { TMPDIR: scratch },

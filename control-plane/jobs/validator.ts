@@ -5,7 +5,8 @@
  * environment in a scratch directory, so code that runs while a module is
  * imported finds no credentials; the control plane bounds its time and memory
  * (see sandbox.ts). `pool` processes serve many requests that carry no UDF
- * code; `once` processes serve one and are killed.
+ * code; `once` processes serve one and are killed. Arguments: the mode and
+ * the project directory whose plugins to load.
  */
 import { buildGraph, describeGraph } from "../../core/dataflow/graph.ts";
 import { createRegistry } from "../../core/registry/loader.ts";
@@ -17,12 +18,8 @@ import type { SandboxRequest, SandboxResponse } from "./sandbox.ts";
 import { loadUdfs, UdfDefinitionError } from "./udf-modules.ts";
 
 process.umask(0o077);
-let base: PluginRegistry | null = null;
-
-async function registryFor(projectDir: string): Promise<PluginRegistry> {
-  base ??= await createRegistry(projectDir);
-  return base.clone();
-}
+// The plugins load before the child says it is ready, so that a request finds it warm.
+const base: PluginRegistry = await createRegistry(process.argv[3] ?? process.cwd());
 
 async function handle(request: SandboxRequest): Promise<SandboxResponse> {
   if (request.kind === "udf") {
@@ -34,7 +31,7 @@ async function handle(request: SandboxRequest): Promise<SandboxResponse> {
       return { ok: false, error: { message, kind: "option", option: "definition" } };
     }
   }
-  const registry = await registryFor(request.projectDir);
+  const registry = base.clone();
   const { masked, values } = maskQuery(request.query, registry);
   try {
     await loadUdfs(registry, request.udfs, process.cwd());

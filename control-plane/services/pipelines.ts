@@ -106,7 +106,7 @@ export async function validateQuery(services: Services, query: string, udfNames:
   const { settings } = services;
   const response = await services.sandbox
     .run(
-      { kind: "validate", query, udfs, profiles, parallelism, projectDir: process.cwd(), fileRoots: settings.fileRoots, envAllowlist: settings.envAllowlist },
+      { kind: "validate", query, udfs, profiles, parallelism, fileRoots: settings.fileRoots, envAllowlist: settings.envAllowlist },
       udfs.length > 0,
     )
     .catch((err) => sandboxFailure(err, "query"));

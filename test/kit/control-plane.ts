@@ -8,7 +8,7 @@
  */
 import { createClient as createSseClient } from "graphql-sse";
 import { createClient as createWsClient } from "graphql-ws";
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { startControlPlane, type ControlPlane } from "../../control-plane/server.ts";
 import { settingsFromEnv } from "../../control-plane/settings.ts";
@@ -117,7 +117,7 @@ export async function spawnControlPlane(backend: Backend, env: Record<string, st
   const url = `http://localhost:${port}`;
   let exitedCode: number | null = null;
   const exited = proc.exited.then((c) => (exitedCode = c));
-  await eventually("the control plane to answer or exit", async () => exitedCode !== null || /listening on \S+:\d+ \(/.test(err), 30_000);
+  await eventually("the control plane to answer or exit", async () => exitedCode !== null || /listening on .*GraphQL/.test(err), 30_000);
   return {
     url,
     proc,
@@ -134,6 +134,13 @@ export async function spawnControlPlane(backend: Backend, env: Record<string, st
       await exited;
     },
   };
+}
+
+/** A directory pipelines of this control plane may read and write files in (its first RUNNEL_FILE_ROOTS entry). */
+export function fileRoot(cp: TestControlPlane): string {
+  const root = (cp.services.settings.fileRoots as string[] | undefined)?.[0] ?? join(cp.dataDir, "files");
+  mkdirSync(root, { recursive: true });
+  return root;
 }
 
 /** Worker processes of a job, found by the job id on their command line (read from /proc: no procps needed). */

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { runCli, tempDir, writeSql } from "../../kit/cli.ts";
-import { BACKENDS, eventually, testControlPlane, type TestControlPlane } from "../../kit/control-plane.ts";
+import { BACKENDS, eventually, fileRoot, testControlPlane, type TestControlPlane } from "../../kit/control-plane.ts";
 
 setDefaultTimeout(60_000);
 
@@ -31,7 +31,7 @@ for (const backend of BACKENDS) {
     beforeAll(async () => {
       Object.assign(process.env, { RUNNEL_API_TOKENS: TOKEN, RUNNEL_SECRET_OUT_NAME: "from-secret", MY_APP_DIR: "from-allowlist" });
       cp = await testControlPlane(backend, { envAllowlist: ["MY_APP_*"] });
-      root = cp.services.settings.fileRoots[0]!;
+      root = fileRoot(cp);
     });
     afterAll(async () => {
       for (const k of ["RUNNEL_API_TOKENS", "RUNNEL_SECRET_OUT_NAME", "MY_APP_DIR"]) {

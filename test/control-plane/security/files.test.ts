@@ -10,7 +10,7 @@ import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { tempDir } from "../../kit/cli.ts";
-import { BACKENDS, eventually, testControlPlane, type TestControlPlane } from "../../kit/control-plane.ts";
+import { BACKENDS, eventually, fileRoot, testControlPlane, type TestControlPlane } from "../../kit/control-plane.ts";
 
 setDefaultTimeout(60_000);
 
@@ -67,7 +67,7 @@ for (const backend of BACKENDS) {
       writeFileSync(join(outside, "secret.json"), `{"line":"outside"}\n`);
       const cp = await testControlPlane(backend, { maxRestarts: 0 });
       started.push(cp);
-      const root = cp.services.settings.fileRoots[0]!;
+      const root = fileRoot(cp);
       symlinkSync(outside, join(root, "link"));
       symlinkSync(join(outside, "created-through-link.jsonl"), join(root, "dangling.jsonl"));
       for (const path of [`${root}/../../${basename(outside)}/secret.json`, `${root}/link/secret.json`]) {
@@ -102,7 +102,7 @@ for (const backend of BACKENDS) {
     test("single_file does not replace an existing file unless the table says overwrite = 'true'", async () => {
       const cp = await testControlPlane(backend, { maxRestarts: 0 });
       started.push(cp);
-      const target = join(cp.services.settings.fileRoots[0]!, "precious.jsonl");
+      const target = join(fileRoot(cp), "precious.jsonl");
       writeFileSync(target, `{"keep":"me"}\n`);
       const refused = await cp.gql(CREATE, { query: writeTo(target) });
       const job = await finalState(cp, refused.createPipeline.pipeline.jobs[0].id);
@@ -117,7 +117,7 @@ for (const backend of BACKENDS) {
 
     test("the data directory is the control plane's user's alone: directories 0700, files 0600 (PGlite's, the key, checkpoints)", async () => {
       const cp = await testControlPlane(backend);
-      const r = await cp.gql(CREATE, { query: writeTo(join(cp.services.settings.fileRoots[0]!, "out.jsonl")) });
+      const r = await cp.gql(CREATE, { query: writeTo(join(fileRoot(cp), "out.jsonl")) });
       expect((await finalState(cp, r.createPipeline.pipeline.jobs[0].id)).state).toBe("Finished");
       expect(openToOthers(cp.dataDir)).toEqual([]);
       await cp.stop();

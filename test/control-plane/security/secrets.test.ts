@@ -7,10 +7,10 @@
  * out of failures and job events. On PGlite and on PostgreSQL.
  */
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { connectionProfiles } from "../../../control-plane/db/schema.ts";
-import { newSecretKey } from "../../../control-plane/security/secret-box.ts";
 import { CLI } from "../../kit/cli.ts";
 import { BACKENDS, eventually, olderDatabase, testControlPlane, type TestControlPlane } from "../../kit/control-plane.ts";
 
@@ -131,7 +131,7 @@ INSERT INTO files SELECT counter FROM impulse;`;
       expect((await runToEnd(cp, PROFILED)).state).toBe("Finished");
 
       // With the key in RUNNEL_SECRET_KEY, the new key is printed for the operator to set.
-      const envKey = newSecretKey();
+      const envKey = randomBytes(32).toString("base64");
       await cp.stop();
       const fromEnv = { ...env, RUNNEL_SECRET_KEY: envKey };
       cp = await testControlPlane(backend, { secretKey: envKey }, { dataDir: cp.dataDir, databaseUrl: cp.databaseUrl });
