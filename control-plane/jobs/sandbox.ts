@@ -9,9 +9,10 @@
  * caller is told to retry).
  *
  * Requests without UDF code go to a warm `pool` child (loading the plugins
- * takes ~0.5 s); requests carrying UDF code get a fresh `once` child, so one
- * user's module never shares a process with another's — taken from a spare
- * started (and warmed) after the previous one was used.
+ * takes ~0.5 s); validations carrying UDF code get a fresh `once` child, so
+ * one user's module never shares a process with another's — taken from a
+ * spare started (and warmed) after the previous one was used; a UDF's own
+ * check gets a fresh `check` child, which loads no plugins.
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -101,9 +102,10 @@ export class Sandbox {
   async run(request: SandboxRequest, fresh: boolean): Promise<SandboxResponse> {
     await this.slot();
     try {
-      const child = fresh ? this.takeSpare() : (this.idle.pop() ?? this.spawn("pool"));
+      const once = fresh && request.kind === "validate";
+      const child = request.kind === "udf" ? this.spawn("check") : once ? this.takeSpare() : (this.idle.pop() ?? this.spawn("pool"));
       if (child.idleTimer) clearTimeout(child.idleTimer);
-      if (fresh && !this.closed) {
+      if (once && !this.closed) {
         const spare = (this.spare = this.spawn("once"));
         spare.idleTimer = setTimeout(() => {
           if (this.spare === spare) this.spare = null;
@@ -146,7 +148,7 @@ export class Sandbox {
     this.running++;
   }
 
-  private spawn(mode: "pool" | "once"): Child {
+  private spawn(mode: "pool" | "once" | "check"): Child {
     const scratch = mkdtempSync(join(this.scratchRoot, `${mode}-`));
     let markReady!: () => void;
     const child: Child = {
@@ -209,10 +211,11 @@ export class Sandbox {
         if (err) reject(err);
         else resolvePromise(response!);
       };
-      const timer = setTimeout(() => {
+      // The bound counts from the request on; a child still loading the plugins gets a generous one of its own.
+      let timer = setTimeout(() => {
         child.proc.kill("SIGKILL");
-        finish(new SandboxError(`validation took longer than ${timeoutMs / 1000} s and was stopped (RUNNEL_VALIDATION_TIMEOUT_MS); simplify the query, or the UDF's module code`));
-      }, timeoutMs);
+        finish(new SandboxError("the validation process did not start within 60 s; the machine may be overloaded"));
+      }, 60_000);
       const watch = setInterval(() => {
         const rss = rssMb(child.proc.pid);
         if (rss > memoryMb) {
@@ -226,6 +229,11 @@ export class Sandbox {
       });
       child.ready.then(() => {
         if (settled) return;
+        clearTimeout(timer);
+        timer = setTimeout(() => {
+          child.proc.kill("SIGKILL");
+          finish(new SandboxError(`validation took longer than ${timeoutMs / 1000} s and was stopped (RUNNEL_VALIDATION_TIMEOUT_MS); simplify the query, or the UDF's module code`));
+        }, timeoutMs);
         child.pending = (r) => finish(null, r);
         try {
           child.proc.send(request);

@@ -5,8 +5,9 @@
  * environment in a scratch directory, so code that runs while a module is
  * imported finds no credentials; the control plane bounds its time and memory
  * (see sandbox.ts). `pool` processes serve many requests that carry no UDF
- * code; `once` processes serve one and are killed. Arguments: the mode and
- * the project directory whose plugins to load.
+ * code; `once` processes serve one and are killed; `check` processes import
+ * one UDF module alone, without the plugins. Arguments: the mode and the
+ * project directory whose plugins to load.
  */
 import { buildGraph, describeGraph } from "../../core/dataflow/graph.ts";
 import { createRegistry } from "../../core/registry/loader.ts";
@@ -18,8 +19,8 @@ import type { SandboxRequest, SandboxResponse } from "./sandbox.ts";
 import { loadUdfs, UdfDefinitionError } from "./udf-modules.ts";
 
 process.umask(0o077);
-// The plugins load before the child says it is ready, so that a request finds it warm.
-const base: PluginRegistry = await createRegistry(process.argv[3] ?? process.cwd());
+// The plugins load before the child says it is ready, so that a request finds it warm (a `check` child needs none).
+const base: PluginRegistry = process.argv[2] === "check" ? new PluginRegistry() : await createRegistry(process.argv[3] ?? process.cwd());
 
 async function handle(request: SandboxRequest): Promise<SandboxResponse> {
   if (request.kind === "udf") {

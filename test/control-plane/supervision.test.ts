@@ -4,25 +4,18 @@
  * duplicating them; two control planes on one PostgreSQL both serve and
  * stream, and exactly one drives each job, the other taking over when it goes.
  */
-import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { join } from "node:path";
 import { REPO, tempDir } from "../kit/cli.ts";
-import { eventually, testControlPlane, workersOf, type TestControlPlane } from "../kit/control-plane.ts";
+import { eventually, testControlPlane, workersOf, stoppedAfterAll, type TestControlPlane, CREATE_PIPELINE } from "../kit/control-plane.ts";
 import { freshPostgresDatabase } from "../kit/services.ts";
 
 setDefaultTimeout(150_000);
 
-const started: TestControlPlane[] = [];
-afterAll(async () => {
-  for (const cp of started) await cp.stop().catch(() => {});
-});
-
-const CREATE = `mutation ($input: CreatePipelineInput!) {
-  createPipeline(input: $input) { __typename ... on PipelinePayload { pipeline { id jobs { id } } } ... on UserError { message } }
-}`;
+const started = stoppedAfterAll<TestControlPlane>();
 
 async function create(cp: { gql: TestControlPlane["gql"] }, query: string, extra: Record<string, unknown> = {}) {
-  const r = await cp.gql(CREATE, { input: { name: "supervised", query, checkpointIntervalMicros: 300_000, ...extra } });
+  const r = await cp.gql(CREATE_PIPELINE, { input: { name: "supervised", query, checkpointIntervalMicros: 300_000, ...extra } });
   if (r.createPipeline.__typename !== "PipelinePayload") throw new Error(JSON.stringify(r));
   return { pipelineId: r.createPipeline.pipeline.id as string, jobId: r.createPipeline.pipeline.jobs[0].id as string };
 }

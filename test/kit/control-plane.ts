@@ -6,14 +6,16 @@
  * own process instead, for what an in-process server cannot show (its start
  * message, exit code, and an event loop apart from the test's).
  */
+import { afterAll } from "bun:test";
 import { createClient as createSseClient } from "graphql-sse";
 import { createClient as createWsClient } from "graphql-ws";
-import { mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { cpSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { openDatabase } from "../../control-plane/db/connect.ts";
 import { startControlPlane, type ControlPlane } from "../../control-plane/server.ts";
 import { settingsFromEnv } from "../../control-plane/settings.ts";
 import type { Settings } from "../../control-plane/services/context.ts";
-import { eventually, REPO, tempDir } from "./cli.ts";
+import { collectText, eventually, REPO, tempDir } from "./cli.ts";
 import { freshPostgresDatabase } from "./services.ts";
 
 export type Backend = "pglite" | "postgres";
@@ -37,17 +39,34 @@ export interface TestControlPlane extends ControlPlane {
   logs: string[];
 }
 
+let pgliteTemplate: Promise<string> | null = null;
+
+/**
+ * A new embedded database, migrated: a copy of one made once per test
+ * process (a fresh PGlite runs initdb, seconds of CPU each time).
+ */
+async function freshPglite(dataDir: string): Promise<void> {
+  pgliteTemplate ??= (async () => {
+    const dir = tempDir("runnel-pglite-template-");
+    await (await openDatabase({ dataDir: dir })).close();
+    return join(dir, "pglite");
+  })();
+  cpSync(await pgliteTemplate, join(dataDir, "pglite"), { recursive: true });
+}
+
 export async function testControlPlane(
   backend: Backend,
   overrides: Partial<Settings> = {},
   reuse: { dataDir?: string; databaseUrl?: string } = {},
 ): Promise<TestControlPlane> {
   const dataDir = reuse.dataDir ?? tempDir("runnel-cp-");
+  if (backend === "pglite" && !reuse.dataDir) await freshPglite(dataDir);
   const databaseUrl = backend === "postgres" ? (reuse.databaseUrl ?? (await freshPostgresDatabase())) : undefined;
   const settings = settingsFromEnv({ port: 0, dataDir, checkpointDir: `${dataDir}/checkpoints`, heartbeatMs: 200, heartbeatTimeoutMs: 3000, leaseMs: 2000, ...overrides });
   const logs: string[] = [];
   const cp = await startControlPlane(settings, { databaseUrl, log: (line) => logs.push(line) });
   const clients: { dispose(): void }[] = [];
+  let stopped: Promise<void> | null = null;
   const gqlReply = async (query: string, variables: Record<string, unknown> = {}, headers: Record<string, string> = {}) => {
     const res = await fetch(`${cp.url}/graphql`, {
       method: "POST",
@@ -77,9 +96,11 @@ export async function testControlPlane(
       clients.push(c);
       return c;
     },
+    /** Stops it; a second call does nothing (a test may stop it before afterAll does). */
     async stop() {
+      if (stopped) return stopped;
       for (const c of clients) c.dispose();
-      await cp.stop();
+      return (stopped = cp.stop());
     },
   };
 }
@@ -104,24 +125,15 @@ export async function spawnControlPlane(backend: Backend, env: Record<string, st
     stdout: "ignore",
     stderr: "pipe",
   });
-  let err = "";
-  void (async () => {
-    const decoder = new TextDecoder();
-    const reader = (proc.stderr as ReadableStream<Uint8Array>).getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      err += decoder.decode(value, { stream: true });
-    }
-  })();
+  const stderr = collectText(proc.stderr as ReadableStream<Uint8Array>);
   const url = `http://localhost:${port}`;
   let exitedCode: number | null = null;
   const exited = proc.exited.then((c) => (exitedCode = c));
-  await eventually("the control plane to answer or exit", async () => exitedCode !== null || /listening on .*GraphQL/.test(err), 30_000);
+  await eventually("the control plane to answer or exit", async () => exitedCode !== null || /listening on .*GraphQL/.test(stderr()), 30_000);
   return {
     url,
     proc,
-    stderr: () => err,
+    stderr,
     exited,
     async gql(query, variables = {}, headers = {}) {
       const res = await fetch(`${url}/graphql`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify({ query, variables }) });
@@ -159,6 +171,20 @@ export function workersOf(jobId: string): number[] {
   return pids;
 }
 
+/** Control planes (or anything with stop()) a test file started, stopped once its tests are done: push them on the list returned. */
+export function stoppedAfterAll<T extends { stop(): Promise<void> }>(): T[] {
+  const started: T[] = [];
+  afterAll(async () => {
+    for (const cp of started) await cp.stop().catch(() => {});
+  });
+  return started;
+}
+
+/** createPipeline with the result most tests want: the pipeline and its job, or the user error's message. */
+export const CREATE_PIPELINE = `mutation ($input: CreatePipelineInput!) {
+  createPipeline(input: $input) { __typename ... on PipelinePayload { pipeline { id jobs { id } } } ... on UserError { message } }
+}`;
+
 export { eventually } from "./cli.ts";
 
 /**
@@ -171,7 +197,7 @@ export async function olderDatabase(
   before: number,
   fill: (sql: (text: string, params?: unknown[]) => Promise<unknown>) => Promise<void>,
 ): Promise<{ dataDir: string; databaseUrl?: string }> {
-  const { cpSync, writeFileSync } = await import("node:fs");
+  const { writeFileSync } = await import("node:fs");
   const migrations = tempDir("runnel-migrations-");
   cpSync(join(REPO, "migrations"), migrations, { recursive: true });
   const journalPath = join(migrations, "meta", "_journal.json");

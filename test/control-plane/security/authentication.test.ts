@@ -4,47 +4,47 @@
  * SHA-256 hashes and stop working when deleted; unexpected errors are masked.
  * On PGlite and on PostgreSQL.
  */
-import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { sql } from "drizzle-orm";
 import { apiTokens } from "../../../control-plane/db/schema.ts";
 import { BACKENDS, eventually, testControlPlane, type TestControlPlane } from "../../kit/control-plane.ts";
 
 setDefaultTimeout(60_000);
 
-const started: TestControlPlane[] = [];
-afterAll(async () => {
-  for (const cp of started) await cp.stop();
-});
+const TOKEN = "s3cret-token";
+const auth = { authorization: `Bearer ${TOKEN}` };
 
 for (const backend of BACKENDS) {
   describe(`authentication on ${backend}`, () => {
+    let cp: TestControlPlane;
+    beforeAll(async () => {
+      cp = await testControlPlane(backend, { apiTokens: [TOKEN] });
+    });
+    afterAll(async () => cp?.stop());
+
     test("with RUNNEL_API_TOKENS set, every API needs a bearer token; created tokens are stored hashed and can be revoked", async () => {
-      const cp = await testControlPlane(backend, { apiTokens: ["s3cret-token"] });
-      started.push(cp);
       const query = JSON.stringify({ query: "{ connectors { name } }" });
       const post = (headers: Record<string, string>) => fetch(`${cp.url}/graphql`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: query });
       const denied = await post({});
       expect(denied.status).toBe(401);
       expect(JSON.stringify(await denied.json())).toContain("needs an API token");
       expect((await post({ authorization: "Bearer wrong" })).status).toBe(401);
-      expect((await post({ authorization: "Bearer s3cret-token" })).status).toBe(200);
+      expect((await post(auth)).status).toBe(200);
       expect((await fetch(`${cp.url}/api/v1/pipelines`)).status).toBe(401);
-      expect((await fetch(`${cp.url}/api/v1/pipelines`, { headers: { authorization: "Bearer s3cret-token" } })).status).toBe(200);
+      expect((await fetch(`${cp.url}/api/v1/pipelines`, { headers: auth })).status).toBe(200);
       expect((await fetch(`${cp.url}/metrics`)).status).toBe(401);
 
-      const made = await cp.gql(`mutation { createApiToken(input: { name: "ci" }) { id token } }`, {}, { authorization: "Bearer s3cret-token" });
+      const made = await cp.gql(`mutation { createApiToken(input: { name: "ci" }) { id token } }`, {}, auth);
       const token: string = made.createApiToken.token;
       expect((await post({ authorization: `Bearer ${token}` })).status).toBe(200);
       const stored = await cp.services.db.select().from(apiTokens);
       expect(stored.length).toBe(1);
       expect(JSON.stringify(stored)).not.toContain(token);
-      await cp.gql(`mutation { deleteApiToken(input: { id: "${made.createApiToken.id}" }) { __typename } }`, {}, { authorization: "Bearer s3cret-token" });
+      await cp.gql(`mutation { deleteApiToken(input: { id: "${made.createApiToken.id}" }) { __typename } }`, {}, auth);
       await eventually("the deleted token to be refused", async () => (await post({ authorization: `Bearer ${token}` })).status === 401, 5000);
     });
 
     test("graphql-ws connections carry the token in connection params", async () => {
-      const cp = await testControlPlane(backend, { apiTokens: ["ws-token"] });
-      started.push(cp);
       const refusal = await cp
         .ws({})
         .iterate({ query: "{ connectors { name } }" })
@@ -54,19 +54,16 @@ for (const backend of BACKENDS) {
           (err) => err,
         );
       expect(refusal?.code).toBe(4403);
-      const ok = await cp.ws({ authorization: "Bearer ws-token" }).iterate({ query: "{ connectors { name } }" }).next();
+      const ok = await cp.ws(auth).iterate({ query: "{ connectors { name } }" }).next();
       expect((ok.value as any).data.connectors.length).toBeGreaterThan(0);
     });
 
     test("an unexpected failure is masked; the server goes on serving", async () => {
-      const cp = await testControlPlane(backend);
-      started.push(cp);
       await cp.services.db.execute(sql`DROP TABLE udfs`);
-      const res = await fetch(`${cp.url}/graphql`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: "{ udfs { name } }" }) });
-      const body = (await res.json()) as any;
+      const { body } = await cp.gqlReply("{ udfs { name } }", {}, auth);
       expect(body.errors[0].message).toBe("Unexpected error.");
       expect(JSON.stringify(body)).not.toContain('udfs" does not exist');
-      expect((await cp.gql(`{ connectors { name } }`)).connectors.length).toBeGreaterThan(0);
+      expect((await cp.gql(`{ connectors { name } }`, {}, auth)).connectors.length).toBeGreaterThan(0);
     });
   });
 }

@@ -4,18 +4,15 @@
  * an opt-out that warns at every start); `runnel token create` bootstraps the
  * first admin token. On PGlite and on PostgreSQL.
  */
-import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { networkInterfaces } from "node:os";
-import { CLI, tempDir } from "../../kit/cli.ts";
-import { BACKENDS, spawnControlPlane, testControlPlane, type TestControlPlane } from "../../kit/control-plane.ts";
+import { runCli, tempDir } from "../../kit/cli.ts";
+import { BACKENDS, spawnControlPlane, testControlPlane, stoppedAfterAll, type TestControlPlane } from "../../kit/control-plane.ts";
 import { freshPostgresDatabase } from "../../kit/services.ts";
 
 setDefaultTimeout(60_000);
 
-const started: { stop(): Promise<void> }[] = [];
-afterAll(async () => {
-  for (const cp of started) await cp.stop().catch(() => {});
-});
+const started = stoppedAfterAll<{ stop(): Promise<void> }>();
 
 /** An address of this machine other than loopback, as another host on the network would use. */
 const externalAddress = Object.values(networkInterfaces())
@@ -31,11 +28,7 @@ async function reachable(host: string, port: number): Promise<boolean> {
   }
 }
 
-async function runnel(args: string[], env: Record<string, string>) {
-  const proc = Bun.spawn(["bun", CLI, ...args], { env: { ...process.env, ...env }, stdout: "pipe", stderr: "pipe" });
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  return { stdout: stdout.trim(), stderr, code };
-}
+const runnel = (args: string[], env: Record<string, string>) => runCli(args, { env });
 
 for (const backend of BACKENDS) {
   describe(`exposure on ${backend}`, () => {
@@ -51,12 +44,13 @@ for (const backend of BACKENDS) {
     });
 
     test("RUNNEL_HOST beyond loopback without any token: it refuses to start and says how to fix it", async () => {
-      const cp = await spawnControlPlane(backend, { RUNNEL_HOST: "0.0.0.0" });
-      started.push(cp);
-      expect(await cp.exited).toBe(1);
-      expect(cp.stderr()).toContain("could not start");
-      expect(cp.stderr()).toContain("runnel token create");
-      expect(cp.stderr()).toContain("RUNNEL_ALLOW_UNAUTHENTICATED=1");
+      const refused = await testControlPlane(backend, { host: "0.0.0.0" }).then(
+        (cp) => (started.push(cp), null),
+        (err: Error) => err.message,
+      );
+      expect(refused).toContain("RUNNEL_HOST=0.0.0.0 would let anyone who reaches port");
+      expect(refused).toContain("runnel token create");
+      expect(refused).toContain("RUNNEL_ALLOW_UNAUTHENTICATED=1");
     });
 
     test("the opt-out flag listens open beyond loopback, with a warning at start", async () => {
@@ -72,16 +66,16 @@ for (const backend of BACKENDS) {
       const made = await runnel(["token", "create", "--name", "ops"], { RUNNEL_DATA_DIR: dataDir, DATABASE_URL: databaseUrl });
       expect(made.code).toBe(0);
       expect(made.stderr).toContain("admin role");
-      expect(made.stdout).toMatch(/^rnl_[A-Za-z0-9_-]{32}$/);
+      expect(made.stdout.trim()).toMatch(/^rnl_[A-Za-z0-9_-]{32}$/);
       const listed = await runnel(["token", "list"], { RUNNEL_DATA_DIR: dataDir, DATABASE_URL: databaseUrl });
-      expect(listed.stdout).toMatch(/^tok_\w+\tadmin\tops\t/);
+      expect(listed.stdout.trim()).toMatch(/^tok_\w+\tadmin\tops\t/);
 
       const cp: TestControlPlane = await testControlPlane(backend, { host: "0.0.0.0" }, { dataDir, databaseUrl: databaseUrl || undefined });
       started.push(cp);
       expect(cp.logs.join("\n")).toContain("API tokens required on every request; listening on 0.0.0.0");
       const anonymous = await cp.gqlReply("{ viewer { name role } }");
       expect(anonymous.status).toBe(401);
-      expect(await cp.gql("{ viewer { name role } }", {}, { authorization: `Bearer ${made.stdout}` })).toEqual({ viewer: { name: "ops", role: "ADMIN" } });
+      expect(await cp.gql("{ viewer { name role } }", {}, { authorization: `Bearer ${made.stdout.trim()}` })).toEqual({ viewer: { name: "ops", role: "ADMIN" } });
     });
 
     test("while it has no token it answers only requests addressed to localhost (no DNS rebinding)", async () => {

@@ -6,18 +6,13 @@
  * the key file, checkpoints) is private to its user. On PGlite and on
  * PostgreSQL.
  */
-import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { tempDir } from "../../kit/cli.ts";
 import { BACKENDS, eventually, fileRoot, testControlPlane, type TestControlPlane } from "../../kit/control-plane.ts";
 
 setDefaultTimeout(60_000);
-
-const started: TestControlPlane[] = [];
-afterAll(async () => {
-  for (const cp of started) await cp.stop().catch(() => {});
-});
 
 const CREATE = `mutation ($query: String!) {
   createPipeline(input: { name: "files", query: $query }) { __typename ... on PipelinePayload { pipeline { id jobs { id } } } ... on UserError { message } }
@@ -51,9 +46,14 @@ function openToOthers(dir: string): string[] {
 
 for (const backend of BACKENDS) {
   describe(`files on ${backend}`, () => {
+    // A job that fails is not restarted: its first failure is the one to read.
+    let cp: TestControlPlane;
+    beforeAll(async () => {
+      cp = await testControlPlane(backend, { maxRestarts: 0 });
+    });
+    afterAll(async () => cp?.stop());
+
     test("reading /etc/shadow (or anything outside the roots) is refused at creation, and nothing of it is shown", async () => {
-      const cp = await testControlPlane(backend);
-      started.push(cp);
       const shadow = readFileSync("/etc/shadow", "utf8").split(/[:\n]/)[0]!;
       const r = await cp.gql(CREATE, { query: readFrom("/etc/shadow") });
       expect(r.createPipeline.__typename).toBe("SqlError");
@@ -65,8 +65,6 @@ for (const backend of BACKENDS) {
     test("`..` and symbolic links do not lead out of the roots, at creation or where the job runs", async () => {
       const outside = tempDir("runnel-outside-");
       writeFileSync(join(outside, "secret.json"), `{"line":"outside"}\n`);
-      const cp = await testControlPlane(backend, { maxRestarts: 0 });
-      started.push(cp);
       const root = fileRoot(cp);
       symlinkSync(outside, join(root, "link"));
       symlinkSync(join(outside, "created-through-link.jsonl"), join(root, "dangling.jsonl"));
@@ -100,8 +98,6 @@ for (const backend of BACKENDS) {
     });
 
     test("single_file does not replace an existing file unless the table says overwrite = 'true'", async () => {
-      const cp = await testControlPlane(backend, { maxRestarts: 0 });
-      started.push(cp);
       const target = join(fileRoot(cp), "precious.jsonl");
       writeFileSync(target, `{"keep":"me"}\n`);
       const refused = await cp.gql(CREATE, { query: writeTo(target) });
@@ -116,7 +112,6 @@ for (const backend of BACKENDS) {
     });
 
     test("the data directory is the control plane's user's alone: directories 0700, files 0600 (PGlite's, the key, checkpoints)", async () => {
-      const cp = await testControlPlane(backend);
       const r = await cp.gql(CREATE, { query: writeTo(join(fileRoot(cp), "out.jsonl")) });
       expect((await finalState(cp, r.createPipeline.pipeline.jobs[0].id)).state).toBe("Finished");
       expect(openToOthers(cp.dataDir)).toEqual([]);

@@ -6,20 +6,17 @@
  * masked wherever a pipeline's query is returned (GraphQL, REST) and blotted
  * out of failures and job events. On PGlite and on PostgreSQL.
  */
-import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { connectionProfiles } from "../../../control-plane/db/schema.ts";
-import { CLI } from "../../kit/cli.ts";
-import { BACKENDS, eventually, olderDatabase, testControlPlane, type TestControlPlane } from "../../kit/control-plane.ts";
+import { runCli } from "../../kit/cli.ts";
+import { BACKENDS, eventually, olderDatabase, testControlPlane, stoppedAfterAll, type TestControlPlane } from "../../kit/control-plane.ts";
 
 setDefaultTimeout(60_000);
 
-const started: TestControlPlane[] = [];
-afterAll(async () => {
-  for (const cp of started) await cp.stop().catch(() => {});
-});
+const started = stoppedAfterAll<TestControlPlane>();
 
 const PASSWORD = "hunter2-in-the-url";
 const KAFKA_PASSWORD = "kafka-sasl-secret";
@@ -39,11 +36,7 @@ async function runToEnd(cp: TestControlPlane, query: string) {
 
 const rawSecrets = async (cp: TestControlPlane) => JSON.stringify((await cp.services.db.select().from(connectionProfiles)).map((r) => r.secrets));
 
-async function runnel(args: string[], env: Record<string, string>) {
-  const proc = Bun.spawn(["bun", CLI, ...args], { env: { ...process.env, ...env }, stdout: "pipe", stderr: "pipe" });
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  return { stdout: stdout.trim(), stderr, code };
-}
+const runnel = (args: string[], env: Record<string, string>) => runCli(args, { env });
 
 for (const backend of BACKENDS) {
   describe(`secrets on ${backend}`, () => {
@@ -139,8 +132,8 @@ INSERT INTO files SELECT counter FROM impulse;`;
       await cp.stop();
       const printed = await runnel(["secrets", "rotate-key"], fromEnv);
       expect(printed.code).toBe(0);
-      expect(printed.stdout).toMatch(/^[A-Za-z0-9+/]{43}=$/);
-      cp = await testControlPlane(backend, { secretKey: printed.stdout }, { dataDir: cp.dataDir, databaseUrl: cp.databaseUrl });
+      expect(printed.stdout.trim()).toMatch(/^[A-Za-z0-9+/]{43}=$/);
+      cp = await testControlPlane(backend, { secretKey: printed.stdout.trim() }, { dataDir: cp.dataDir, databaseUrl: cp.databaseUrl });
       started.push(cp);
       expect((await runToEnd(cp, PROFILED)).state).toBe("Finished");
       expect(existsSync(join(cp.dataDir, "secret.key.next"))).toBe(false);

@@ -6,23 +6,16 @@
  * busy machine, a slow UDF) is not killed, while a stopped one still is. On
  * PGlite and on PostgreSQL.
  */
-import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync } from "node:fs";
-import { BACKENDS, eventually, olderDatabase, testControlPlane, workersOf, type TestControlPlane } from "../../kit/control-plane.ts";
+import { BACKENDS, eventually, olderDatabase, testControlPlane, workersOf, stoppedAfterAll, type TestControlPlane, CREATE_PIPELINE } from "../../kit/control-plane.ts";
 
 setDefaultTimeout(90_000);
 
-const started: TestControlPlane[] = [];
-afterAll(async () => {
-  for (const cp of started) await cp.stop().catch(() => {});
-});
-
-const CREATE = `mutation ($input: CreatePipelineInput!) {
-  createPipeline(input: $input) { __typename ... on PipelinePayload { pipeline { id jobs { id } } } ... on UserError { message } }
-}`;
+const started = stoppedAfterAll<TestControlPlane>();
 
 async function create(cp: TestControlPlane, query: string, udfs: string[] = []) {
-  const r = await cp.gql(CREATE, { input: { name: "sup", query, udfs, checkpointIntervalMicros: 500_000 } });
+  const r = await cp.gql(CREATE_PIPELINE, { input: { name: "sup", query, udfs, checkpointIntervalMicros: 500_000 } });
   if (r.createPipeline.__typename !== "PipelinePayload") throw new Error(r.createPipeline.message);
   return r.createPipeline.pipeline.jobs[0].id as string;
 }
@@ -32,6 +25,13 @@ const jobOf = async (cp: TestControlPlane, id: string) =>
 
 for (const backend of BACKENDS) {
   describe(`supervision on ${backend}`, () => {
+    // One worker at a time, and a short heartbeat timeout.
+    let shared: TestControlPlane | null = null;
+    const bounded = async () => {
+      if (!shared) started.push((shared = await testControlPlane(backend, { maxWorkers: 1, heartbeatTimeoutMs: 1500 })));
+      return shared;
+    };
+
     test("a recorded worker pid that now belongs to another process is left alone", async () => {
       // Not a worker: a process that got the pid after the worker it was recorded for.
       const bystander = Bun.spawn(["sleep", "120"]);
@@ -58,11 +58,10 @@ for (const backend of BACKENDS) {
     });
 
     test("with RUNNEL_MAX_WORKERS=1 a second job waits in Scheduling until the first is done", async () => {
-      const cp = await testControlPlane(backend, { maxWorkers: 1 });
-      started.push(cp);
-      const bounded = `CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '200', message_count = '300');\nSELECT counter FROM impulse;`;
-      const first = await create(cp, bounded);
-      const second = await create(cp, bounded);
+      const cp = await bounded();
+      const query = `CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '200', message_count = '100');\nSELECT counter FROM impulse;`;
+      const first = await create(cp, query);
+      const second = await create(cp, query);
       let most = 0;
       await eventually(
         "both jobs to finish",
@@ -80,12 +79,11 @@ for (const backend of BACKENDS) {
     });
 
     test("a worker silent while it computes is given time; a stopped one is still replaced", async () => {
-      const cp = await testControlPlane(backend, { heartbeatTimeoutMs: 1500 });
-      started.push(cp);
+      const cp = await bounded();
       // One row keeps the worker's event loop (and so its heartbeats) busy for longer than the timeout.
-      const busy = `export default { args: ["BIGINT"], returns: "BIGINT", fn: (x) => { if (x === 5) { const t = Date.now() + 2500; while (Date.now() < t) {} } return x; } };`;
+      const busy = `export default { args: ["BIGINT"], returns: "BIGINT", fn: (x) => { if (x === 3) { const t = Date.now() + 2500; while (Date.now() < t) {} } return x; } };`;
       expect((await cp.gql(`mutation ($d: String!) { createUdf(input: { name: "slowly", definition: $d }) { __typename } }`, { d: busy })).createUdf.__typename).toBe("UdfPayload");
-      const slow = await create(cp, `CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '20', message_count = '20');\nSELECT slowly(counter) AS c FROM impulse;`, ["slowly"]);
+      const slow = await create(cp, `CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '50', message_count = '10');\nSELECT slowly(counter) AS c FROM impulse;`, ["slowly"]);
       await eventually("the busy job to finish", async () => (await jobOf(cp, slow)).state === "Finished", 60_000);
       const done = await jobOf(cp, slow);
       expect(done.restarts).toBe(0);
