@@ -55,7 +55,5 @@ export function settingsFromEnv(overrides: Partial<Settings> = {}): Settings {
     secretKey: process.env.RUNNEL_SECRET_KEY || undefined,
     previousSecretKey: process.env.RUNNEL_SECRET_KEY_PREVIOUS || undefined,
     ...overrides,
-    // Overrides may name another data directory: what derives from it follows.
-    ...(overrides.dataDir && !overrides.fileRoots && fileRoots.length === 0 ? { fileRoots: [join(dataDir, "files")] } : {}),
   };
 }

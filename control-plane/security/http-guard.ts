@@ -31,15 +31,24 @@ function hostName(host: string): string {
   return colon >= 0 ? host.slice(0, colon) : host;
 }
 
+/**
+ * Whether the page (if any) that sent the request may use the API: no Origin
+ * (not a browser, or a same-origin navigation), a listed one, or the
+ * server's own — by Host, or by X-Forwarded-Host behind a proxy (a page of
+ * another site can set neither on a request it sends).
+ */
 export function originAllowed(settings: Settings, request: Request): boolean {
   const origin = request.headers.get("origin");
-  if (origin === null) return true; // not a browser page (curl, SDKs), or a same-origin navigation
+  if (origin === null) return true;
   if (settings.corsOrigins.includes(origin.replace(/\/+$/, ""))) return true;
+  let host: string;
   try {
-    return new URL(origin).host.toLowerCase() === hostOf(request);
+    host = new URL(origin).host.toLowerCase();
   } catch {
     return false; // "null" (sandboxed frames, file://) and garbage
   }
+  const forwarded = request.headers.get("x-forwarded-host")?.split(",")[0]!.trim().toLowerCase();
+  return host === hostOf(request) || host === forwarded;
 }
 
 export interface GuardState {

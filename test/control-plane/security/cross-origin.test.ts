@@ -66,6 +66,13 @@ for (const backend of BACKENDS) {
       expect(rest.headers.get("access-control-allow-origin")).toBe(CONSOLE);
       const own = await fetch(`${cp.url}/graphql`, { method: "POST", headers: { origin: cp.url, "content-type": "application/json" }, body: JSON.stringify({ query: "{ viewer { role } }" }) });
       expect(own.status).toBe(200);
+      // Behind a proxy that says which host the browser asked for.
+      const proxied = await fetch(`${cp.url}/graphql`, {
+        method: "POST",
+        headers: { origin: "https://runnel.example", "x-forwarded-host": "runnel.example", "content-type": "application/json" },
+        body: JSON.stringify({ query: "{ viewer { role } }" }),
+      });
+      expect(proxied.status).toBe(200);
     });
 
     test("graphql-ws refuses a page of another site: it cannot create a token", async () => {
