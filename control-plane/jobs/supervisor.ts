@@ -19,6 +19,7 @@ import type { Subprocess } from "bun";
 import { checkpoints, connectionProfiles, jobEvents, jobMetrics, jobs, pipelines, udfs as udfsTable } from "../db/schema.ts";
 import { isSameProcess, processIdentity } from "../process-identity.ts";
 import { maskQuery, redactText } from "../security/redact.ts";
+import { SecretKeyError } from "../security/secret-box.ts";
 import type { Services } from "../services/context.ts";
 import { topics } from "../services/events.ts";
 import { nowMicros } from "../services/ids.ts";
@@ -316,7 +317,16 @@ export class Supervisor {
     const udfRows = pipeline.udfs.length ? await this.db.select().from(udfsTable) : [];
     // Only the profiles its tables use, and only the allowlisted variables its SQL names.
     const used = profileNamesOf(pipeline.query);
-    const profiles = await loadProfiles(this.services, (name) => used.includes(name));
+    let profiles: WorkerConfig["profiles"];
+    try {
+      profiles = await loadProfiles(this.services, (name) => used.includes(name));
+    } catch (err) {
+      if (!(err instanceof SecretKeyError)) throw err;
+      // Retrying cannot help until the operator supplies the key.
+      await this.setState(job, "Failing", err.message, { failureMessage: err.message });
+      await this.setState(job, "Failed", "a connection profile it uses cannot be opened", { finishTime: nowMicros(), runningDesired: false, failureMessage: err.message });
+      return;
+    }
     const env = referencedEnv(settings, [pipeline.query, ...Object.values(profiles).flatMap((p) => Object.values(p.options))]);
     const config: WorkerConfig = {
       jobId: job.id,

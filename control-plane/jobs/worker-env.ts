@@ -16,7 +16,7 @@ import { envPolicy, matchesAny } from "../security/policies.ts";
 import type { Settings } from "../services/context.ts";
 
 const BASE = ["PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "LC_*", "TZ", "TMPDIR"];
-const NEVER = new Set(["RUNNEL_API_TOKENS", "RUNNEL_SECRET_KEY", "RUNNEL_SECRET_KEY_PREVIOUS", "DATABASE_URL", "RUNNEL_WORKER_CONFIG"]);
+const NEVER = new Set(["RUNNEL_API_TOKENS", "RUNNEL_SECRET_KEY", "RUNNEL_SECRET_KEY_PREVIOUS", "DATABASE_URL"]);
 
 export function workerEnvironment(settings: Settings, source: Record<string, string | undefined> = process.env): Record<string, string> {
   const patterns = [...BASE, ...settings.workerEnv, ...(storageScheme(settings.checkpointDir) === "s3" ? ["AWS_*"] : [])];
