@@ -4,7 +4,8 @@
  * planned there, UDF modules are imported there. Each child starts with an
  * empty environment in a scratch directory of its own; a request that takes
  * longer than the timeout or grows the child past the memory bound has its
- * child killed and fails with a message saying so. At most `maxValidations`
+ * child killed and fails with a message saying so. With RUNNEL_WORKER_WRAPPER
+ * the children run as the workers' user too: they import submitted code. At most `maxValidations`
  * requests run at once; others wait in line (a bounded one: beyond it the
  * caller is told to retry).
  *
@@ -14,11 +15,10 @@
  * spare started (and warmed) after the previous one was used; a UDF's own
  * check gets a fresh `check` child, which loads no plugins.
  */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import type { Subprocess } from "bun";
-import { privateDir } from "../security/private-files.ts";
 
 const VALIDATOR = resolve(import.meta.dir, "validator.ts");
 /** How long an idle pool child is kept. */
@@ -63,11 +63,14 @@ export interface SandboxLimits {
   maxValidations: number;
   validationTimeoutMs: number;
   validationMemoryMb: number;
+  /** RUNNEL_WORKER_WRAPPER: put before the child's command line (e.g. to run it as the workers' user). */
+  workerWrapper: string[];
 }
 
 interface Child {
   proc: Subprocess<"ignore", "ignore", "pipe">;
-  scratch: string;
+  /** The directory the child made to work in; it removes it when it exits, and so does this side after a kill. */
+  scratch: string | null;
   ready: Promise<void>;
   pending: ((r: SandboxResponse) => void) | null;
   stderr: string[];
@@ -92,11 +95,8 @@ export class Sandbox {
   private running = 0;
   private readonly waiting: (() => void)[] = [];
   private closed = false;
-  private readonly scratchRoot: string;
 
-  constructor(private readonly limits: SandboxLimits) {
-    this.scratchRoot = privateDir(mkdtempSync(join(tmpdir(), "runnel-sandbox-")));
-  }
+  constructor(private readonly limits: SandboxLimits) {}
 
   /** Runs one request; `fresh` gives it a process of its own (it carries UDF code). */
   async run(request: SandboxRequest, fresh: boolean): Promise<SandboxResponse> {
@@ -149,27 +149,29 @@ export class Sandbox {
   }
 
   private spawn(mode: "pool" | "once" | "check"): Child {
-    const scratch = mkdtempSync(join(this.scratchRoot, `${mode}-`));
     let markReady!: () => void;
     const child: Child = {
       proc: null as any,
-      scratch,
+      scratch: null,
       ready: new Promise<void>((r) => (markReady = r)),
       pending: null,
       stderr: [],
       idleTimer: null,
       dead: false,
     };
-    child.proc = Bun.spawn([process.execPath, VALIDATOR, mode, process.cwd()], {
-      cwd: scratch,
+    child.proc = Bun.spawn([...this.limits.workerWrapper, process.execPath, VALIDATOR, mode, process.cwd()], {
+      cwd: tmpdir(),
       // Nothing of the control plane's environment (tokens, keys, DATABASE_URL) reaches user code.
-      env: { TMPDIR: scratch },
+      env: {},
       stdin: "ignore",
       stdout: "ignore",
       stderr: "pipe",
       serialization: "json",
       ipc: (message: any) => {
-        if (message?.ready) markReady();
+        if (message?.ready) {
+          child.scratch = typeof message.scratch === "string" && message.scratch.startsWith(tmpdir()) ? message.scratch : null;
+          markReady();
+        }
         else {
           const p = child.pending;
           child.pending = null;
@@ -192,7 +194,8 @@ export class Sandbox {
       this.live.delete(child);
       const i = this.idle.indexOf(child);
       if (i >= 0) this.idle.splice(i, 1);
-      rmSync(scratch, { recursive: true, force: true });
+      // A killed child could not clean up after itself.
+      if (child.scratch) rmSync(child.scratch, { recursive: true, force: true });
     });
     this.live.add(child);
     return child;
@@ -244,11 +247,14 @@ export class Sandbox {
     });
   }
 
+  /** Ends a child: SIGTERM lets it remove its scratch directory; SIGKILL follows if it lingers. */
   private retire(child: Child): void {
     if (child.idleTimer) clearTimeout(child.idleTimer);
     const i = this.idle.indexOf(child);
     if (i >= 0) this.idle.splice(i, 1);
-    if (!child.dead) child.proc.kill("SIGKILL");
+    if (child.dead) return;
+    child.proc.kill("SIGTERM");
+    setTimeout(() => child.dead || child.proc.kill("SIGKILL"), 2000).unref();
   }
 
   async close(): Promise<void> {
@@ -256,6 +262,5 @@ export class Sandbox {
     const all = [...this.live];
     for (const c of all) this.retire(c);
     await Promise.all(all.map((c) => c.proc.exited));
-    rmSync(this.scratchRoot, { recursive: true, force: true });
   }
 }

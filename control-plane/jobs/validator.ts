@@ -2,13 +2,17 @@
  * The child process that checks what users submit, away from the control
  * plane: it plans a pipeline's SQL (and masks its secrets), or imports a
  * UDF's module source to see that it defines a UDF. It starts with an empty
- * environment in a scratch directory, so code that runs while a module is
- * imported finds no credentials; the control plane bounds its time and memory
- * (see sandbox.ts). `pool` processes serve many requests that carry no UDF
+ * environment (as the workers' user, when RUNNEL_WORKER_WRAPPER names one)
+ * and makes a scratch directory of its own to work in, so code that runs
+ * while a module is imported finds no credentials; the control plane bounds
+ * its time and memory (see sandbox.ts). `pool` processes serve many requests that carry no UDF
  * code; `once` processes serve one and are killed; `check` processes import
  * one UDF module alone, without the plugins. Arguments: the mode and the
  * project directory whose plugins to load.
  */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { buildGraph, describeGraph } from "../../core/dataflow/graph.ts";
 import { createRegistry } from "../../core/registry/loader.ts";
 import { PluginRegistry } from "../../core/registry/registry.ts";
@@ -19,13 +23,18 @@ import type { SandboxRequest, SandboxResponse } from "./sandbox.ts";
 import { loadUdfs, UdfDefinitionError } from "./udf-modules.ts";
 
 process.umask(0o077);
+// Made here rather than by the control plane: this process may run as another user.
+const scratch = mkdtempSync(join(tmpdir(), "runnel-validation-"));
+process.chdir(scratch);
+process.on("exit", () => rmSync(scratch, { recursive: true, force: true }));
+process.on("SIGTERM", () => process.exit(0));
 // The plugins load before the child says it is ready, so that a request finds it warm (a `check` child needs none).
 const base: PluginRegistry = process.argv[2] === "check" ? new PluginRegistry() : await createRegistry(process.argv[3] ?? process.cwd());
 
 async function handle(request: SandboxRequest): Promise<SandboxResponse> {
   if (request.kind === "udf") {
     try {
-      await loadUdfs(new PluginRegistry(), [{ name: request.name, definition: request.definition }], process.cwd());
+      await loadUdfs(new PluginRegistry(), [{ name: request.name, definition: request.definition }], scratch);
       return { ok: true, result: {} };
     } catch (err) {
       const message = err instanceof UdfDefinitionError ? err.message : `UDF '${request.name}' is not valid: ${(err as Error).message}`;
@@ -35,7 +44,7 @@ async function handle(request: SandboxRequest): Promise<SandboxResponse> {
   const registry = base.clone();
   const { masked, values } = maskQuery(request.query, registry);
   try {
-    await loadUdfs(registry, request.udfs, process.cwd());
+    await loadUdfs(registry, request.udfs, scratch);
   } catch (err) {
     if (err instanceof UdfDefinitionError) return { ok: false, error: { message: err.message, kind: "invalid", option: "udfs" } };
     throw err;
@@ -81,4 +90,4 @@ process.on("message", async (request: SandboxRequest) => {
 });
 // The control plane went away: so does this process.
 process.on("disconnect", () => process.exit(0));
-process.send!({ ready: true });
+process.send!({ ready: true, scratch });
