@@ -79,7 +79,8 @@ export type PlanNode =
   | (NodeBase & { kind: "window_aggregate"; input: PlanNode; window: WindowSpec; keys: Expr[]; aggregates: AggregateCall[] })
   /** GROUP BY without a window: an updating result. Output row: [...keys, ...aggregates]. */
   | (NodeBase & { kind: "updating_aggregate"; input: PlanNode; keys: Expr[]; aggregates: AggregateCall[] })
-  | (NodeBase & { kind: "union"; inputs: PlanNode[] })
+  /** UNION ALL; `mergesInserts` when it joins the queries of several INSERTs into one sink table. */
+  | (NodeBase & { kind: "union"; inputs: PlanNode[]; mergesInserts?: boolean })
   /**
    * Equi-join of two append-only inputs. Output row: [...left, ...right] (right
    * all NULL for an unmatched LEFT JOIN row). `leftKeys[i]` (over the left row)

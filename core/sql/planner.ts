@@ -228,6 +228,15 @@ export class Planner {
       }
     }
     this.markUsed(table, "sink");
+    // A sink table is one sink: every INSERT into it feeds it through a union, so
+    // two statements never plan two writers of one file, topic or table.
+    const existing = this.sinks.find((target) => target.table === table);
+    if (existing) {
+      const node = existing.input;
+      const inputs = node.kind === "union" && node.mergesInserts ? [...node.inputs, rel.node] : [node, rel.node];
+      existing.input = { kind: "union", inputs, schema: node.schema, updating: inputs.some((n) => n.updating), mergesInserts: true };
+      return;
+    }
     this.sinks.push({ table, input: rel.node, location: lineColumn(this.sql, s.offset) });
   }
 
