@@ -357,7 +357,7 @@ export class Job {
     const plan = node.plan!;
     switch (plan.kind) {
       case "map":
-        return new MapOperator(node.label, compileMap(plan.exprs, plan.filter, plan.input.schema.fields.length));
+        return new MapOperator(node.label, compileMap(plan.exprs, plan.filter, plan.input.schema.fields.length), plan.input.schema.fields);
       case "window_aggregate": {
         const spec = this.aggregateSpec(plan.keys, plan.aggregates, false);
         const w = plan.window;

@@ -64,7 +64,7 @@ function gen(e: Expr, env: Env): string {
       return unary(env, gen(e.expr, env), (x) => `(${x}[${JSON.stringify(e.name)}] ?? null)`);
     case "cast": {
       const from = e.expr.type;
-      if (from.kind === e.type.kind && from.kind !== "decimal") return gen(e.expr, env);
+      if (from.kind === e.type.kind && from.kind !== "decimal" && (from.kind !== "int" || intWidens(from, e.type))) return gen(e.expr, env);
       const fn = ref(env, (v: unknown) => castValue(v, from, e.type));
       return unary(env, gen(e.expr, env), (x) => `${fn}(${x})`);
     }
@@ -232,6 +232,13 @@ function genCall(e: Extract<Expr, { kind: "call" }>, env: Env): string {
   if (f.strict === false || codes.length === 0) return `${fn}(${codes.join(", ")})`;
   const ts = codes.map(() => temp(env));
   return `(${codes.map((c, i) => `(${ts[i]} = ${c}) == null`).join(" || ")} ? null : ${fn}(${ts.join(", ")}))`;
+}
+
+/** Every value of integer type `from` fits `to`, so a CAST between them needs no check. */
+function intWidens(from: SqlType & { kind: "int" }, to: SqlType): boolean {
+  if (to.kind !== "int") return false;
+  if (!!from.unsigned === !!to.unsigned) return from.bits <= to.bits;
+  return !!from.unsigned && from.bits < to.bits;
 }
 
 function declareTemps(env: Env): string {

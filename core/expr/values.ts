@@ -61,8 +61,13 @@ export function castValue(v: unknown, from: SqlType, to: SqlType): unknown {
     }
     case "int": {
       const n = typeof v === "number" ? v : typeof v === "boolean" ? Number(v) : Number(String(v).trim());
-      if (!Number.isFinite(n)) throw new CastError(`cannot cast '${v}' to ${to.bits === 32 ? "INT" : "BIGINT"}`);
-      return Math.trunc(n);
+      const name = (to.bits === 32 ? "INT" : "BIGINT") + (to.unsigned ? " UNSIGNED" : "");
+      if (!Number.isFinite(n)) throw new CastError(`cannot cast '${v}' to ${name}`);
+      const whole = Math.trunc(n);
+      // Out of range is an error, as in DataFusion's CAST (TRY_CAST would give NULL), never a wrapped value.
+      const [lo, hi] = to.unsigned ? [0, to.bits === 32 ? 2 ** 32 - 1 : 2 ** 64 - 1] : to.bits === 32 ? [-(2 ** 31), 2 ** 31 - 1] : [-(2 ** 63), 2 ** 63 - 1];
+      if (whole < lo || whole > hi) throw new CastError(`${v} is out of range for ${name}`);
+      return whole;
     }
     case "float":
     case "decimal": {

@@ -26,7 +26,7 @@ import { lineColumn } from "./lexer.ts";
 import { parseAst, rewriteForParser, type RewrittenText } from "./parse.ts";
 import { parseStatements, type CreateView, type Insert, type TextRange } from "./statements.ts";
 import { buildTable, type PlanContext } from "./tables.ts";
-import { assignable, isNumeric } from "./types.ts";
+import { assignable, isNumeric, sinkAssignment } from "./types.ts";
 
 /** A planned relation: a plan node and the names its columns answer to. */
 interface Rel {
@@ -240,7 +240,11 @@ export class Planner {
     this.sinks.push({ table, input: rel.node, location: lineColumn(this.sql, s.offset) });
   }
 
-  /** Checks a query's columns against a table's and casts where types differ but are compatible. */
+  /**
+   * Checks a query's columns against a table's: types that differ are cast into the
+   * table's when no value can be lost (integer widening, numbers and timestamps to
+   * text); a cast that may lose values must be written in the query.
+   */
   private conform(rel: Rel, table: TableDef, offset: number): Rel {
     const want = table.fields;
     const got = rel.scope.columns;
@@ -254,11 +258,18 @@ export class Planner {
     const exprs: Expr[] = got.map((c, i) => {
       const f = want[i]!;
       const col: Expr = { kind: "column", index: i, name: c.name, type: c.type };
-      if (!assignable(c.type, f.type)) {
-        throw new SqlError(`column \`${f.name}\` of \`${table.name}\` is ${typeName(f.type)} but the query gives ${typeName(c.type)} (\`${c.name}\`); cast it`, offset);
+      const how = sinkAssignment(c.type, f.type);
+      if (how === "lossy") {
+        const castable = isNumeric(c.type) && isNumeric(f.type);
+        throw new SqlError(
+          `column \`${f.name}\` of \`${table.name}\` is ${typeName(f.type)} but the query gives ${typeName(c.type)} (\`${c.name}\`)` +
+            (castable
+              ? `, and that conversion can lose values; write CAST(${c.name} AS ${typeName(f.type)}) in the query to accept that, or declare the column ${typeName(c.type)}`
+              : `; convert it in the query (e.g. CAST(${c.name} AS ${typeName(f.type)})), or declare the column ${typeName(c.type)}`),
+          offset,
+        );
       }
-      if (c.type.kind === f.type.kind && (c.type.kind !== "int" || f.type.kind !== "int")) return col;
-      if (c.type.kind === "int" && f.type.kind === "int") return col;
+      if (how === "same") return col;
       needsCast = true;
       return { kind: "cast", expr: col, type: f.type };
     });
