@@ -6,7 +6,7 @@
 import { CheckpointCoordinator, type BarrierThen } from "../checkpoint/coordinator.ts";
 import { LocalCheckpointStore, ObjectCheckpointStore, storageScheme, type CheckpointData, type CheckpointStore } from "../checkpoint/store.ts";
 import { compileExpr, compileMap } from "../expr/index.ts";
-import { accumulatorFor } from "../operators/accumulators.ts";
+import { accumulatorFor, filtered, FILTERED_OUT } from "../operators/accumulators.ts";
 import { UpdatingJoin, WindowJoin, type JoinSpec } from "../operators/join.ts";
 import { MapOperator } from "../operators/map.ts";
 import type { Operator, OperatorContext } from "../operators/operator.ts";
@@ -342,13 +342,21 @@ export class Job {
     return {
       keys: keys.map((k) => compileExpr(k) as RowFn),
       args: calls.map((c): RowFn | undefined => {
-        if (c.star) return undefined;
-        const fns = c.args.map((a) => compileExpr(a));
-        const isUdaf = !["count", "sum", "avg", "min", "max"].includes(c.fn.toLowerCase());
-        if (isUdaf) return (row, time) => fns.map((f) => f(row, time));
-        return fns[0] as RowFn;
+        let arg: RowFn | undefined;
+        if (!c.star) {
+          const fns = c.args.map((a) => compileExpr(a));
+          const isUdaf = !["count", "sum", "avg", "min", "max"].includes(c.fn.toLowerCase());
+          arg = isUdaf ? (row, time) => fns.map((f) => f(row, time)) : (fns[0] as RowFn);
+        }
+        if (!c.filter) return arg;
+        const keep = compileExpr(c.filter);
+        const value = arg ?? (() => 1);
+        return (row, time) => (keep(row, time) === true ? value(row, time) : FILTERED_OUT);
       }),
-      accumulators: calls.map((c) => accumulatorFor(c, this.registry, updatingInput)),
+      accumulators: calls.map((c) => {
+        const acc = accumulatorFor(c, this.registry, updatingInput);
+        return c.filter ? filtered(acc) : acc;
+      }),
     };
   }
 

@@ -58,6 +58,8 @@ export interface AggregateCall {
   distinct: boolean;
   /** count(*) has no args and counts rows. */
   star: boolean;
+  /** `FILTER (WHERE ...)`: only rows for which it is true reach the aggregate. */
+  filter?: Expr;
   type: SqlType;
 }
 

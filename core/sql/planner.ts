@@ -737,7 +737,22 @@ export class Planner {
           type = arg!;
       }
     }
-    return { fn, args, distinct, star, type };
+    let filter: Expr | undefined;
+    if (ast.filter?.where) {
+      if (this.containsAggregate(ast.filter.where)) throw new SqlError("FILTER (WHERE ...) of an aggregate cannot contain aggregate functions", astOffset(ast.filter.where, { text }) ?? at);
+      filter = resolveExpr(ast.filter.where, scope, this.ctx(text, `FILTER of ${fn}()`));
+      if (filter.type.kind !== "boolean") {
+        throw new SqlError(`FILTER (WHERE ...) of ${fn}() needs a boolean condition, got ${typeName(filter.type)}`, astOffset(ast.filter.where, { text }) ?? at);
+      }
+    }
+    return { fn, args, distinct, star, filter, type };
+  }
+
+  /** Identifies an aggregate call, so the same call in SELECT and HAVING is computed once. */
+  private aggregateKey(call: AggregateCall): string {
+    const name = call.fn + (call.distinct ? ":distinct" : "") + (call.star ? ":star" : "");
+    const filter = call.filter ? `:filter(${exprKey(call.filter)})` : "";
+    return exprKey({ kind: "call", name: name + filter, args: call.args, type: call.type });
   }
 
   private planAggregate(ast: any, items: any[], groupBy: any[], inputIn: Rel, text: RewrittenText): Rel {
@@ -807,7 +822,7 @@ export class Planner {
       walk(x, (n) => {
         if (this.isAggregate(n)) {
           const call = this.aggregateCall(n, input.scope, text);
-          const key = exprKey({ kind: "call", name: call.fn + (call.distinct ? ":distinct" : "") + (call.star ? ":star" : ""), args: call.args, type: call.type });
+          const key = this.aggregateKey(call);
           if (!aggIndex.has(key)) {
             aggIndex.set(key, aggregates.length);
             aggregates.push(call);
@@ -849,8 +864,7 @@ export class Planner {
     const hook = (x: any, hint: number | null): Expr | undefined => {
       if (this.isAggregate(x)) {
         const call = this.aggregateCall(x, input.scope, text);
-        const key = exprKey({ kind: "call", name: call.fn + (call.distinct ? ":distinct" : "") + (call.star ? ":star" : ""), args: call.args, type: call.type });
-        return column(aggBase + aggIndex.get(key)!);
+        return column(aggBase + aggIndex.get(this.aggregateKey(call))!);
       }
       if (this.isWindowCall(x)) return column(windowSlot);
       if (x && typeof x === "object" && x.type && !this.containsAggregate(x) && x.type !== "number" && !String(x.type).includes("string") && x.type !== "bool" && x.type !== "null" && x.type !== "interval") {
