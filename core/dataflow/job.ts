@@ -24,6 +24,7 @@ import { JobMetrics, OperatorMetrics } from "../runtime/metrics.ts";
 import { OperatorSubtask } from "../runtime/operator-subtask.ts";
 import { SourceSubtask, type RowPreparer } from "../runtime/source-subtask.ts";
 import { hashValues } from "../state/hash.ts";
+import { pipelineSignatures, signatureMismatch, type PipelineSignatures } from "./fingerprint.ts";
 import { buildGraph, type PhysicalGraph, type PhysicalNode, type Stage } from "./graph.ts";
 
 export interface JobOptions {
@@ -91,6 +92,7 @@ export class Job {
   readonly graph: PhysicalGraph;
   readonly metrics = new JobMetrics();
   readonly jobId: string;
+  private readonly signatures: PipelineSignatures;
   private readonly abort = new AbortController();
   private readonly store: CheckpointStore;
   private coordinator!: CheckpointCoordinator;
@@ -114,6 +116,7 @@ export class Job {
       sinkMaxParallelism: (table) => (table?.connector ? registry.connector(table.connector)?.sink?.maxParallelism : undefined),
     });
     this.store = checkpointStoreFor(options.stateDir, registry);
+    this.signatures = pipelineSignatures(this.graph, registry);
   }
 
   get restoredCheckpoint(): number | null {
@@ -139,11 +142,19 @@ export class Job {
   async run(): Promise<BarrierThen> {
     if (this.options.ignoreState) await this.store.clear();
     this.restored = await this.store.latest();
-    if (this.restored && this.restored.pipeline !== this.graph.fingerprint) {
-      throw new JobError(
-        `the state directory ${this.options.stateDir} holds checkpoints of a different pipeline; ` +
-          `use another --state-dir, or delete that one to start from scratch`,
-      );
+    if (this.restored) {
+      const mismatch = this.restored.signatures
+        ? signatureMismatch(this.restored.signatures, this.signatures)
+        : this.restored.pipeline !== this.graph.fingerprint
+          ? "the pipeline changed"
+          : null;
+      if (mismatch) {
+        throw new JobError(
+          `cannot resume from checkpoint ${this.restored.checkpointId} in ${this.options.stateDir}: since it was taken, ${mismatch}, ` +
+            `so the saved state would be read with another meaning. Start from scratch (runnel run --ignore-state, or restart the ` +
+            `pipeline with ignoreState), or use another state directory; run the query as it was to keep its state`,
+        );
+      }
     }
     await this.preflight();
     const runners = await this.instantiate();
@@ -226,7 +237,7 @@ export class Job {
     }
     this.coordinator = new CheckpointCoordinator(
       this.store,
-      this.graph.fingerprint,
+      { pipeline: this.graph.fingerprint, signatures: this.signatures },
       taskKeys,
       sourceKeys,
       this.restored?.checkpointId ?? 0,
