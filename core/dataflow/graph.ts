@@ -5,7 +5,7 @@
  */
 import type { LogicalPipeline, PlanNode, SinkTarget, TableDef } from "../plan/logical.ts";
 
-export type PhysicalKind = "source" | "map" | "window_aggregate" | "updating_aggregate" | "union" | "join" | "sink";
+export type PhysicalKind = "source" | "map" | "async_udf" | "window_aggregate" | "updating_aggregate" | "union" | "join" | "sink";
 
 export interface PhysicalNode {
   /** Stable across runs of the same pipeline: checkpoint state is keyed by it. */
@@ -55,6 +55,8 @@ function labelOf(node: PlanNode): string {
     }
     case "updating_aggregate":
       return `updating aggregate by ${node.keys.length} key(s)`;
+    case "async_udf":
+      return `async ${node.calls.map((c) => `${c.name}()`).join(", ")}`;
     case "union":
       return "union all";
     case "join": {

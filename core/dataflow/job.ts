@@ -7,6 +7,7 @@ import { CheckpointCoordinator, type BarrierThen } from "../checkpoint/coordinat
 import { LocalCheckpointStore, ObjectCheckpointStore, storageScheme, type CheckpointData, type CheckpointStore } from "../checkpoint/store.ts";
 import { compileExpr, compileMap } from "../expr/index.ts";
 import { accumulatorFor, filtered, FILTERED_OUT } from "../operators/accumulators.ts";
+import { AsyncUdfOperator } from "../operators/async-udf.ts";
 import { UpdatingJoin, WindowJoin, type JoinSpec } from "../operators/join.ts";
 import { MapOperator } from "../operators/map.ts";
 import type { Operator, OperatorContext } from "../operators/operator.ts";
@@ -385,6 +386,12 @@ export class Job {
       }
       case "updating_aggregate":
         return new UpdatingAggregate(this.aggregateSpec(plan.keys, plan.aggregates, plan.input.updating));
+      case "async_udf":
+        return new AsyncUdfOperator(
+          plan.calls.map((c) => ({ name: c.name, fn: c.fn, args: c.args.map((a) => compileExpr(a) as RowFn), strict: c.strict, options: c.async! })),
+          plan.badData,
+          plan.input.schema.fields,
+        );
       case "union":
         return { name: "union", process: (batch, out) => out.emit(batch) };
       case "join": {

@@ -87,7 +87,16 @@ function gen(e: Expr, env: Env): string {
       return code;
     }
     case "udf": {
-      const fn = ref(env, e.fn);
+      // A UDF not declared async that returns a Promise would leave the Promise in the row.
+      const declared = e.fn;
+      const name = e.name;
+      const fn = ref(env, (...args: unknown[]) => {
+        const v = declared(...args);
+        if (v !== null && typeof v === "object" && typeof (v as { then?: unknown }).then === "function") {
+          throw new Error(`UDF ${name}() returned a Promise; declare it async (an async function, or async: true in its definition) so that its calls are awaited`);
+        }
+        return v;
+      });
       const args = e.args.map((a) => gen(a, env));
       if (!e.strict || args.length === 0) return `${fn}(${args.join(", ")})`;
       const ts = args.map(() => temp(env));

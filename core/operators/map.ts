@@ -1,5 +1,6 @@
 /** Filter and projection, compiled to one loop per batch by the expression compiler. */
-import type { Batch, Field, Row } from "../plugin-api/index.ts";
+import type { Batch, Field } from "../plugin-api/index.ts";
+import { describeRow } from "./describe-row.ts";
 import type { Collector, Operator } from "./operator.ts";
 
 export class MapOperator implements Operator {
@@ -32,9 +33,4 @@ export class MapOperator implements Operator {
     }
     return err instanceof Error ? err : new Error(message);
   }
-}
-
-function describeRow(row: Row, fields: Field[]): string {
-  const parts = row.map((v, i) => `${fields[i]?.name ?? `#${i + 1}`}: ${typeof v === "string" ? JSON.stringify(v) : v instanceof Uint8Array ? `<${v.byteLength} bytes>` : JSON.stringify(v) ?? String(v)}`);
-  return `{${parts.join(", ")}}`;
 }

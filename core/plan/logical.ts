@@ -81,6 +81,12 @@ export type PlanNode =
   | (NodeBase & { kind: "window_aggregate"; input: PlanNode; window: WindowSpec; keys: Expr[]; aggregates: AggregateCall[] })
   /** GROUP BY without a window: an updating result. Output row: [...keys, ...aggregates]. */
   | (NodeBase & { kind: "updating_aggregate"; input: PlanNode; keys: Expr[]; aggregates: AggregateCall[] })
+  /**
+   * Calls async UDFs for each row, appending their results as columns: output row
+   * [...input, ...calls]. A row whose call throws or times out fails the job, or
+   * is dropped (and counted) when `badData` is 'drop'.
+   */
+  | (NodeBase & { kind: "async_udf"; input: PlanNode; calls: Extract<Expr, { kind: "udf" }>[]; badData: "fail" | "drop" })
   /** UNION ALL; `mergesInserts` when it joins the queries of several INSERTs into one sink table. */
   | (NodeBase & { kind: "union"; inputs: PlanNode[]; mergesInserts?: boolean })
   /**

@@ -214,6 +214,20 @@ export interface UdfDefinition {
   /** Called per row; null arguments are passed through unless `strict` (then null in → null out). */
   fn: (...args: any[]) => unknown;
   strict?: boolean;
+  /**
+   * An async UDF: `fn` returns a Promise (an `async` function is one without saying
+   * so). Its calls run concurrently, outside the expression that uses it.
+   */
+  async?: boolean | AsyncUdfOptions;
+}
+
+export interface AsyncUdfOptions {
+  /** Emit results in input order (the default), or as calls complete. */
+  ordered?: boolean;
+  /** Calls in flight at once per subtask (default 100). */
+  allowedInFlight?: number;
+  /** A call taking longer fails (default 5000 ms). */
+  timeoutMs?: number;
 }
 
 /** A user-defined aggregate with JSON-serialisable accumulator state (so it checkpoints). */

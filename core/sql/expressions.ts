@@ -2,7 +2,7 @@
  * Resolves node-sql-parser expression ASTs against a scope of columns into
  * typed engine expressions, checking names, arity and types as it goes.
  */
-import { t, typeName, type SqlType } from "../plugin-api/index.ts";
+import { t, typeName, type AsyncUdfOptions, type SqlType, type UdfDefinition } from "../plugin-api/index.ts";
 import type { Expr } from "../expr/expr.ts";
 import { SCALAR_FUNCTIONS } from "../expr/functions.ts";
 import { castValue, CastError, parseTimestamp } from "../expr/values.ts";
@@ -35,6 +35,21 @@ export interface ExprContext {
 }
 
 export const WINDOW_FUNCTIONS = new Set(["tumble", "hop", "session"]);
+
+/** Clauses whose expressions run in a projection, where the planner can call async UDFs ahead of them. */
+const ASYNC_UDF_CLAUSES = new Set(["the SELECT list", "WHERE", "HAVING"]);
+
+/** An async UDF's options with their defaults, or undefined for a plain UDF. */
+export function asyncOptions(udf: UdfDefinition): Required<AsyncUdfOptions> | undefined {
+  const declared = udf.async ?? (udf.fn.constructor?.name === "AsyncFunction" ? true : undefined);
+  if (!declared) return undefined;
+  const o = declared === true ? {} : declared;
+  const allowedInFlight = o.allowedInFlight ?? 100;
+  const timeoutMs = o.timeoutMs ?? 5000;
+  if (!Number.isInteger(allowedInFlight) || allowedInFlight < 1) throw new Error(`UDF ${udf.name}: async.allowedInFlight must be a whole number ≥ 1`);
+  if (!(timeoutMs > 0)) throw new Error(`UDF ${udf.name}: async.timeoutMs must be a positive number of milliseconds`);
+  return { ordered: o.ordered ?? true, allowedInFlight, timeoutMs };
+}
 const NULL_TYPE: SqlType = { kind: "string" };
 
 /** The position of an AST node in the user's script, if the parser recorded one. */
@@ -444,7 +459,19 @@ function resolveFunction(ast: any, scope: Scope, ctx: ExprContext, hint: number 
     if (args.length !== udf.args.length) {
       throw new SqlError(`${name}() takes ${udf.args.length} argument(s), got ${args.length}`, hint);
     }
-    return { kind: "udf", name, args, type: udf.returns, fn: udf.fn, strict: udf.strict ?? false };
+    let async: Required<AsyncUdfOptions> | undefined;
+    try {
+      async = asyncOptions(udf);
+    } catch (err) {
+      throw new SqlError((err as Error).message, hint);
+    }
+    if (async && !ASYNC_UDF_CLAUSES.has(ctx.clause)) {
+      throw new SqlError(
+        `async UDF ${name}() can be called in SELECT, WHERE and HAVING, not in ${ctx.clause}; compute it in a subquery (SELECT ${name}(...) AS v FROM ...) and use v here`,
+        hint,
+      );
+    }
+    return { kind: "udf", name, args, type: udf.returns, fn: udf.fn, strict: udf.strict ?? false, ...(async ? { async } : {}) };
   }
   const f = SCALAR_FUNCTIONS.get(name);
   if (!f) {

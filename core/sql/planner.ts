@@ -25,6 +25,7 @@ import {
 import { lineColumn } from "./lexer.ts";
 import { parseAst, rewriteForParser, type RewrittenText } from "./parse.ts";
 import { parseStatements, type CreateView, type Insert, type TextRange } from "./statements.ts";
+import { hoistAsyncUdfs } from "./async-udfs.ts";
 import { buildTable, type PlanContext } from "./tables.ts";
 import { assignable, isNumeric, sinkAssignment } from "./types.ts";
 
@@ -161,6 +162,7 @@ export class Planner {
     if (this.sinks.length === 0) {
       throw new SqlError("every query writes to an in-memory table that nothing reads; add a SELECT or INSERT INTO a connector table", null);
     }
+    hoistAsyncUdfs({ tables: new Map(), sinks: this.sinks });
     this.validateConnectors();
     const tables = new Map<string, TableDef>();
     for (const table of this.used.keys()) tables.set(table.name, table);
