@@ -73,6 +73,8 @@ function ownDefinition(node: PhysicalNode, registry: PluginRegistry): unknown {
         aggregates: plan.aggregates.map((a) => ({ fn: a.fn, args: exprText(a.args), distinct: a.distinct, star: a.star, filter: exprText(a.filter), type: a.type })),
         updatingInput: plan.input.updating,
       };
+    case "changelog":
+      return { kind: "changelog", keys: exprText(plan.keys) };
     case "async_udf":
       return { kind: "async_udf", calls: exprText(plan.calls), options: plan.calls.map((c) => c.async) };
     case "union":

@@ -8,13 +8,14 @@ import { LocalCheckpointStore, ObjectCheckpointStore, storageScheme, type Checkp
 import { compileExpr, compileMap } from "../expr/index.ts";
 import { accumulatorFor, filtered, FILTERED_OUT } from "../operators/accumulators.ts";
 import { AsyncUdfOperator } from "../operators/async-udf.ts";
+import { ChangelogNormalize } from "../operators/changelog.ts";
 import { UpdatingJoin, WindowJoin, type JoinSpec } from "../operators/join.ts";
 import { MapOperator } from "../operators/map.ts";
 import type { Operator, OperatorContext } from "../operators/operator.ts";
 import { SinkOperator } from "../operators/sink.ts";
 import { UpdatingAggregate } from "../operators/updating-aggregate.ts";
 import { SessionWindowAggregate, SlidingWindowAggregate, type AggregateSpec, type RowFn } from "../operators/window-aggregate.ts";
-import type { Deserializer, Field, PluginLogger, Row, Serializer, SinkWriter, SourceReader } from "../plugin-api/index.ts";
+import { ROW_CHANGE, RowOp, type ChangeRow, type Deserializer, type Field, type PluginLogger, type Row, type Serializer, type SinkWriter, type SourceReader } from "../plugin-api/index.ts";
 import type { Expr } from "../expr/expr.ts";
 import type { AggregateCall, LogicalPipeline, PlanNode, TableDef } from "../plan/logical.ts";
 import type { PluginRegistry } from "../registry/registry.ts";
@@ -53,6 +54,7 @@ const sizeOf = (data: string | Uint8Array) => (typeof data === "string" ? data.l
 
 function countBytesIn(d: Deserializer, metrics: OperatorMetrics): Deserializer {
   return {
+    skipsEmptyRecords: d.skipsEmptyRecords,
     deserialize(data) {
       metrics.bytesIn += sizeOf(data);
       return d.deserialize(data);
@@ -340,7 +342,7 @@ export class Job {
   private keyHasher(plan: PlanNode, input: number): (row: Row) => number {
     let keyExprs: Expr[];
     if (plan.kind === "join") keyExprs = input === 0 ? plan.leftKeys : plan.rightKeys;
-    else if (plan.kind === "window_aggregate" || plan.kind === "updating_aggregate") keyExprs = plan.keys;
+    else if (plan.kind === "window_aggregate" || plan.kind === "updating_aggregate" || plan.kind === "changelog") keyExprs = plan.keys;
     else return () => 0;
     const keys = keyExprs.map((k) => compileExpr(k));
     const scratch = new Array(keys.length);
@@ -386,6 +388,8 @@ export class Job {
       }
       case "updating_aggregate":
         return new UpdatingAggregate(this.aggregateSpec(plan.keys, plan.aggregates, plan.input.updating));
+      case "changelog":
+        return new ChangelogNormalize(plan.keys.map((k) => compileExpr(k) as RowFn));
       case "async_udf":
         return new AsyncUdfOperator(
           plan.calls.map((c) => ({ name: c.name, fn: c.fn, args: c.args.map((a) => compileExpr(a) as RowFn), strict: c.strict, options: c.async! })),
@@ -402,7 +406,7 @@ export class Job {
           joinType: plan.joinType,
         };
         const w = plan.window;
-        if (!w) return new UpdatingJoin(spec);
+        if (!w) return new UpdatingJoin(spec, plan.updating);
         const endOf = (column: number): RowFn => (row) => (row[column] as { end: number }).end;
         return new WindowJoin(spec, [endOf(w.leftColumn), endOf(w.rightColumn)]);
       }
@@ -502,15 +506,15 @@ export class Job {
     const eventTime = table.eventTime ? compileExpr(table.eventTime) : null;
     const watermark = table.watermark ? compileExpr(table.watermark) : null;
     const DEFAULT_DELAY = 1_000_000;
+    const addVirtual = (row: Row) => {
+      const len = row.length;
+      for (let v = 0; v < virtual.length; v++) row[len + v] = virtual[v]!(row, 0);
+    };
+    const changes = table.changelog ? this.changeReader(table, addVirtual) : null;
     return (rows, nativeTimes) => {
       const n = rows.length;
-      if (virtual.length > 0) {
-        for (let i = 0; i < n; i++) {
-          const row = rows[i]!;
-          const len = row.length;
-          for (let v = 0; v < virtual.length; v++) row[len + v] = virtual[v]!(row, 0);
-        }
-      }
+      const changed = changes?.(rows);
+      if (virtual.length > 0) for (let i = 0; i < n; i++) addVirtual(rows[i]!);
       let times: number[];
       if (eventTime) {
         times = new Array(n);
@@ -533,7 +537,46 @@ export class Job {
       } else {
         for (let i = 0; i < n; i++) marks[i] = times[i]! - DEFAULT_DELAY;
       }
-      return { batch: { rows, times }, marks };
+      return { batch: changed ? { rows, times, ops: changed.ops, before: changed.before } : { rows, times }, marks };
+    };
+  }
+
+  /**
+   * The ops of a change stream's rows, from the marks its format put on them.
+   * A previous row gets the record's METADATA FROM values and generated columns
+   * too. Without a PRIMARY KEY the record's `before` is all there is to retract,
+   * so an update that lacks it stops the job rather than leave a stale row.
+   */
+  private changeReader(table: TableDef, addVirtual: (row: Row) => void) {
+    const metadata = table.metadata?.length ?? 0;
+    const physical = table.fields.length;
+    const keyed = !!table.primaryKey;
+    return (rows: Row[]) => {
+      const ops = new Array<RowOp>(rows.length);
+      const before = new Array<Row | null>(rows.length);
+      for (let i = 0; i < rows.length; i++) {
+        const row = rows[i] as ChangeRow;
+        const change = row[ROW_CHANGE];
+        before[i] = null;
+        if (!change) {
+          ops[i] = RowOp.Insert;
+          continue;
+        }
+        ops[i] = change.op;
+        if (change.op !== RowOp.Update) continue;
+        const old = change.before;
+        if (!old) {
+          if (keyed) continue;
+          throw new JobError(
+            `source '${table.name}' read an update without its previous row ("before" is null), so Runnel cannot retract what the row was. ` +
+              `Declare the table's PRIMARY KEY (a, ...) so Runnel keeps each key's last row, or have the database send full previous rows (PostgreSQL: ALTER TABLE ... REPLICA IDENTITY FULL)`,
+          );
+        }
+        for (let m = physical - metadata; m < physical; m++) old[m] = row[m];
+        addVirtual(old);
+        before[i] = old;
+      }
+      return { ops, before };
     };
   }
 }

@@ -39,6 +39,13 @@ export interface TableDef {
   eventTime?: Expr;
   /** Watermark expression over the full row (µs); undefined means eventTime − 1 s. */
   watermark?: Expr;
+  /** Positions in `fields` of the PRIMARY KEY columns, when declared. */
+  primaryKey?: number[];
+  /**
+   * True when the table is a change stream (its format is updating, like
+   * debezium_json): reading it gives inserts, updates and deletes.
+   */
+  changelog?: boolean;
   /** `type` option if given ('source' | 'sink'). */
   declaredRole?: "source" | "sink";
   /** True when the table was declared without columns (a sink taking its query's columns). */
@@ -72,6 +79,12 @@ interface NodeBase {
 
 export type PlanNode =
   | (NodeBase & { kind: "source"; table: TableDef })
+  /**
+   * A change stream normalised by its PRIMARY KEY (`keys` over the source row):
+   * the last row of every key is kept so updates and deletes retract exactly
+   * what was emitted before.
+   */
+  | (NodeBase & { kind: "changelog"; input: PlanNode; keys: Expr[] })
   /** Filter (optional, applied first) then projection; also maps updating streams. */
   | (NodeBase & { kind: "map"; input: PlanNode; exprs: Expr[]; filter?: Expr })
   /**

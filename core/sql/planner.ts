@@ -377,12 +377,6 @@ export class Planner {
     else throw new SqlError(`${kind} is not supported (${forms})`, at);
     if (item.using) throw new SqlError(`JOIN ... USING is not supported; write ON a.key = b.key`, at);
     if (!item.on) throw new SqlError(`a JOIN needs ON with an equality between the two sides (a.key = b.key); cross joins are not supported`, at);
-    if (left.node.updating || right.node.updating) {
-      throw new SqlError(
-        "a join cannot read an updating result (GROUP BY without a window, or a LEFT JOIN without windows); join the raw streams, or window the aggregate (tumble, hop)",
-        at,
-      );
-    }
 
     const leftWidth = left.scope.columns.length;
     const rightColumns = right.scope.columns.map((c) => (joinType === "left" ? { ...c, nullable: true } : c));
@@ -465,7 +459,7 @@ export class Planner {
       rightKeys,
       window,
       schema: { fields: fieldsOf(scope) },
-      updating: !window && joinType === "left",
+      updating: !window && (joinType === "left" || left.node.updating || right.node.updating),
     };
     if (residual.length === 0) return { node, scope };
     const filter = residual.reduce((a, b): Expr => ({ kind: "call", name: "and", args: [a, b], type: t.boolean() }));
@@ -528,7 +522,11 @@ export class Planner {
     let node = this.sourceNodes.get(table);
     const fields = [...table.fields, ...table.virtual.map((v) => v.field)];
     if (!node) {
-      node = { kind: "source", table, schema: { fields }, updating: false };
+      node = { kind: "source", table, schema: { fields }, updating: !!table.changelog };
+      if (table.changelog && table.primaryKey) {
+        const keys: Expr[] = table.primaryKey.map((i) => ({ kind: "column", index: i, name: fields[i]!.name, type: fields[i]!.type }));
+        node = { kind: "changelog", input: node, keys, schema: { fields }, updating: true };
+      }
       this.sourceNodes.set(table, node);
     }
     return { node, scope: { columns: fields.map((f) => ({ ...f, qualifier: table.name })), label: `\`${table.name}\`` } };
