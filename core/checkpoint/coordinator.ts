@@ -4,6 +4,8 @@
  * checkpoint, and only then lets two-phase sinks commit. One checkpoint is in
  * flight at a time; a stop or end-of-input checkpoint waits its turn.
  */
+import type { SubtaskSnapshot } from "../runtime/chain.ts";
+import type { StateBackend, WrittenState } from "../state/backend.ts";
 import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, freezeState, type CheckpointData, type CheckpointStore } from "./store.ts";
 
 export type BarrierThen = "continue" | "end" | "stop";
@@ -13,17 +15,26 @@ export interface CheckpointRequest {
   then: BarrierThen;
 }
 
-export interface CheckpointEvents {
-  onCompleted?(checkpointId: number, durationMs: number, then: BarrierThen): void;
+export interface CheckpointStats {
+  id: number;
+  durationMs: number;
+  /** Bytes of state files written (manifest aside). */
+  bytes: number;
+  then: BarrierThen;
 }
 
-type CompletionHook = (checkpointId: number, states: Record<string, unknown>) => Promise<void>;
+export interface CheckpointEvents {
+  onCompleted?(stats: CheckpointStats): void;
+}
+
+type CompletionHook = (checkpointId: number) => Promise<void>;
 
 interface InFlight {
   id: number;
   then: BarrierThen;
   startedAt: number;
-  acks: Map<string, Record<string, unknown>>;
+  /** Per task: its operators' parts, being written in the background. */
+  acks: Map<string, Promise<{ operatorId: string; index: number; written: WrittenState }[]>>;
 }
 
 export class CheckpointCoordinator {
@@ -44,6 +55,7 @@ export class CheckpointCoordinator {
 
   constructor(
     private readonly store: CheckpointStore,
+    private readonly backend: StateBackend,
     private readonly pipeline: Pick<CheckpointData, "pipeline" | "signatures">,
     /** Every subtask that acknowledges barriers, as "nodeId/subtask". */
     private readonly tasks: string[],
@@ -119,11 +131,19 @@ export class CheckpointCoordinator {
     this.trigger("stop");
   }
 
-  /** A subtask has aligned barrier `id` and snapshotted its operators. */
-  ack(task: string, id: number, states: Record<string, unknown>): void {
+  /** A subtask has aligned barrier `id`; its operators' tables are being encoded and written while it goes on. */
+  ack(task: string, id: number, parts: SubtaskSnapshot[]): void {
     const cp = this.inFlight;
     if (!cp || cp.id !== id) return;
-    cp.acks.set(task, freezeState(states));
+    const written = Promise.all(
+      parts.map(async (p) => {
+        // Inline values are copied now: operators go on changing theirs.
+        const snapshot = { ...p.snapshot, values: freezeState(p.snapshot.values) };
+        return { operatorId: p.operatorId, index: p.index, written: await this.backend.write(p.operatorId, p.index, p.parallelism, snapshot, p.state) };
+      }),
+    );
+    written.catch(() => {}); // awaited in complete(); an early rejection must not go unhandled
+    cp.acks.set(task, written);
     if (cp.acks.size === this.tasks.length) {
       this.complete(cp).catch((err) => this.fail(err));
     }
@@ -136,28 +156,29 @@ export class CheckpointCoordinator {
 
   private async complete(cp: InFlight): Promise<void> {
     const operators: CheckpointData["operators"] = {};
-    for (const [task, states] of cp.acks) {
-      const subtask = task.slice(task.lastIndexOf("/") + 1);
-      for (const [opId, state] of Object.entries(states)) {
-        (operators[opId] ??= {})[subtask] = state;
+    let bytes = 0;
+    for (const parts of await Promise.all(cp.acks.values())) {
+      for (const p of parts) {
+        (operators[p.operatorId] ??= {})[p.index] = p.written.part;
+        bytes += p.written.bytes;
       }
     }
     await this.store.write({
       format: CHECKPOINT_FORMAT,
       version: CHECKPOINT_VERSION,
       ...this.pipeline,
+      maxParallelism: this.backend.maxParallelism,
       checkpointId: cp.id,
       createdAt: Date.now(),
       then: cp.then,
       operators,
     });
     // The checkpoint is durable: now sinks may publish what they staged for it.
-    await Promise.all(
-      [...cp.acks].map(([task, states]) => this.completionHooks.get(task)?.(cp.id, states) ?? Promise.resolve()),
-    );
+    await Promise.all([...cp.acks.keys()].map((task) => this.completionHooks.get(task)?.(cp.id) ?? Promise.resolve()));
     const durationMs = performance.now() - cp.startedAt;
     this.lastCompleted = { id: cp.id, at: Date.now(), durationMs };
-    this.events.onCompleted?.(cp.id, durationMs, cp.then);
+    this.events.onCompleted?.({ id: cp.id, durationMs, bytes, then: cp.then });
+    await this.backend.collectGarbage();
     this.inFlight = null;
     if (cp.then !== "continue") {
       this.resolveDone(cp.then);

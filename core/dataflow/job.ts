@@ -24,7 +24,10 @@ import { OperatorChain, type ChainedOperator } from "../runtime/chain.ts";
 import { EdgeEmitter, ForwardEdge, HashEdge, RoundRobinEdge, type OutputEdge } from "../runtime/edges.ts";
 import { JobMetrics, OperatorMetrics } from "../runtime/metrics.ts";
 import { OperatorSubtask } from "../runtime/operator-subtask.ts";
-import { SourceSubtask, type RowPreparer } from "../runtime/source-subtask.ts";
+import { SourceSubtask, type RowPreparer, type SourcePosition } from "../runtime/source-subtask.ts";
+import { StateBackend } from "../state/backend.ts";
+import { DEFAULT_MAX_PARALLELISM } from "../state/key-groups.ts";
+import { OperatorState } from "../state/operator-state.ts";
 import { hashValues } from "../state/hash.ts";
 import { pipelineSignatures, signatureMismatch, type PipelineSignatures } from "./fingerprint.ts";
 import { buildGraph, type PhysicalGraph, type PhysicalNode, type Stage } from "./graph.ts";
@@ -40,6 +43,8 @@ export interface JobOptions {
   preview?: (fields: Field[], updating: boolean) => SinkWriter;
   log?: PluginLogger;
   channelCapacity?: number;
+  /** Key groups of keyed state, the highest parallelism the job's state can be restored at (default 128). */
+  maxParallelism?: number;
 }
 
 /** A failure the user can act on; the CLI prints its message without a stack. */
@@ -96,6 +101,7 @@ export class Job {
   readonly metrics = new JobMetrics();
   readonly jobId: string;
   private readonly signatures: PipelineSignatures;
+  private maxParallelism = DEFAULT_MAX_PARALLELISM;
   private readonly abort = new AbortController();
   private readonly store: CheckpointStore;
   private coordinator!: CheckpointCoordinator;
@@ -219,14 +225,6 @@ export class Job {
     }
   }
 
-  private restoredFor(opId: string): unknown[] | undefined {
-    const states = this.restored?.operators[opId];
-    if (!states) return undefined;
-    const out: unknown[] = [];
-    for (const [subtask, state] of Object.entries(states)) out[Number(subtask)] = state;
-    return out;
-  }
-
   private async instantiate(): Promise<Promise<void>[]> {
     const { stages } = this.graph;
     const taskKeys: string[] = [];
@@ -238,15 +236,26 @@ export class Job {
         if (stage.nodes[0]!.kind === "source") sourceKeys.push(key);
       }
     }
+    const maxParallelism = this.restored?.maxParallelism ?? this.options.maxParallelism ?? DEFAULT_MAX_PARALLELISM;
+    const tooWide = stages.find((s) => s.parallelism > maxParallelism);
+    if (tooWide) {
+      throw new JobError(
+        `parallelism ${tooWide.parallelism} exceeds the job's ${maxParallelism} key groups (its max parallelism${this.restored ? ", fixed when its state was first written" : ""}); ` +
+          `run with --parallelism ${maxParallelism} or less${this.restored ? ", or start from scratch with a higher --max-parallelism" : ", or raise --max-parallelism"}`,
+      );
+    }
+    this.maxParallelism = maxParallelism;
+    const backend = new StateBackend(this.store, maxParallelism, this.restored);
     this.coordinator = new CheckpointCoordinator(
       this.store,
+      backend,
       { pipeline: this.graph.fingerprint, signatures: this.signatures },
       taskKeys,
       sourceKeys,
       this.restored?.checkpointId ?? 0,
       {
-        onCompleted: (id, durationMs) => {
-          this.metrics.lastCheckpoint = { id, at: Date.now(), durationMs };
+        onCompleted: ({ id, durationMs, bytes }) => {
+          this.metrics.lastCheckpoint = { id, at: Date.now(), durationMs, bytes };
           this.metrics.checkpointsCompleted++;
         },
       },
@@ -277,7 +286,7 @@ export class Job {
           });
           let edge: OutputEdge;
           if (forward) edge = new ForwardEdge(channels);
-          else if (head.keyed) edge = new HashEdge(channels, this.keyHasher(head.plan!, input));
+          else if (head.keyed) edge = new HashEdge(channels, this.keyHasher(head.plan!, input), maxParallelism);
           else edge = new RoundRobinEdge(channels);
           outbound.get(up)![u]!.push(edge);
         }
@@ -297,15 +306,15 @@ export class Job {
         }));
         const chain = new OperatorChain(ops, new EdgeEmitter(outbound.get(stage)![i]!));
         this.chains.push(chain);
-        await chain.open(
-          (op) => this.operatorContext(i, stage.parallelism, op.metrics),
-          (opId) => this.restoredFor(opId),
-        );
+        const stateOf = async (opId: string) =>
+          new OperatorState(opId, i, stage.parallelism, maxParallelism, await backend.restoreFor(opId, i, stage.parallelism));
+        await chain.open(async (op) => this.operatorContext(i, stage.parallelism, op.metrics, await stateOf(op.id)));
         if (head.kind === "source") {
           const metrics = this.metrics.register(new OperatorMetrics(head.id, head.label, i));
           const table = (head.plan as Extract<PlanNode, { kind: "source" }>).table;
-          const sourceState = this.restoredFor(head.id) as SourceState[] | undefined;
-          const reader = await this.createReader(table, i, stage.parallelism, metrics, sourceState);
+          const sourceState = await stateOf(head.id);
+          const position = sourceState.union<SourcePosition>("position");
+          const reader = await this.createReader(table, i, stage.parallelism, metrics, position.restored);
           const task = new SourceSubtask(
             key,
             reader,
@@ -315,7 +324,8 @@ export class Job {
             head.id,
             metrics,
             table.idleMicros === null ? null : table.idleMicros / 1000,
-            Object.assign({}, ...(sourceState ?? []).map((s) => s?.watermarks ?? {})),
+            sourceState,
+            position,
           );
           runners.push(task.run());
         } else {
@@ -327,7 +337,7 @@ export class Job {
     return runners;
   }
 
-  private operatorContext(subtaskIndex: number, parallelism: number, metrics: OperatorMetrics): OperatorContext {
+  private operatorContext(subtaskIndex: number, parallelism: number, metrics: OperatorMetrics, state: OperatorState): OperatorContext {
     return {
       subtaskIndex,
       parallelism,
@@ -335,6 +345,7 @@ export class Job {
       jobId: this.jobId,
       signal: this.abort.signal,
       log: (m) => this.log.info(m),
+      state,
     };
   }
 
@@ -461,7 +472,7 @@ export class Job {
     subtaskIndex: number,
     parallelism: number,
     metrics: OperatorMetrics,
-    restored: SourceState[] | undefined,
+    restored: SourcePosition[],
   ): Promise<SourceReader> {
     const connector = this.registry.connector(table.connector!);
     if (!connector?.source) throw new JobError(`connector '${table.connector}' cannot be read from (table ${table.name})`);
@@ -474,7 +485,7 @@ export class Job {
       deserializer = format.deserializer({ options: table.format.options, fields: formatFields });
     }
     const positions: Record<string, unknown> = {};
-    for (const s of restored ?? []) if (s) Object.assign(positions, s.splits);
+    for (const s of restored) if (s) Object.assign(positions, s.splits);
     return connector.source.create({
       options: table.options,
       tableName: table.name,
@@ -581,7 +592,3 @@ export class Job {
   }
 }
 
-interface SourceState {
-  splits: Record<string, unknown>;
-  watermarks?: Record<string, number>;
-}

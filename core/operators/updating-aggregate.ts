@@ -5,10 +5,10 @@
  */
 import { RowOp, type Batch, type Row } from "../plugin-api/index.ts";
 import { hashValues, rowsEqual } from "../state/hash.ts";
-import { KeyedMap, type KeyedEntry } from "../state/keyed-map.ts";
+import type { KeyedTable, StateEntry } from "../state/tables.ts";
 import type { Accumulator } from "./accumulators.ts";
 import type { Collector, Operator, OperatorContext } from "./operator.ts";
-import type { AggregateSpec } from "./window-aggregate.ts";
+import { accumulatorCodec, type AggregateSpec } from "./window-aggregate.ts";
 
 interface Group {
   accs: any[];
@@ -18,48 +18,38 @@ interface Group {
   emitted: Row | null;
 }
 
-const STATE_VERSION = 1;
-
 export class UpdatingAggregate implements Operator {
   readonly name = "updating_aggregate";
-  private readonly groups = new KeyedMap<Group>();
-  private ctx!: OperatorContext;
+  private groups!: KeyedTable<Group>;
   private readonly scratch: unknown[];
 
   constructor(private readonly spec: AggregateSpec) {
     this.scratch = new Array(spec.keys.length);
   }
 
-  open(ctx: OperatorContext, restored: unknown[] | undefined): void {
-    this.ctx = ctx;
-    const accs = this.spec.accumulators;
-    for (const s of restored ?? []) {
-      if (!s) continue;
-      const st = s as { version: number; groups: [number, unknown[], unknown[], number, Row | null][] };
-      if (st.version !== STATE_VERSION) throw new Error(`aggregate state version ${st.version} is not supported`);
-      for (const [hash, key, saved, rows, emitted] of st.groups) {
-        if (hash % ctx.parallelism !== ctx.subtaskIndex) continue;
-        this.groups.getOrCreate(hash, key, () => ({
-          accs: saved.map((v, i) => (accs[i]!.load ? accs[i]!.load!(v) : v)),
-          rows,
-          emitted,
-        }));
-      }
-    }
+  open(ctx: OperatorContext): void {
+    const accs = accumulatorCodec(this.spec.accumulators);
+    this.groups = ctx.state.keyed<Group>("groups", {
+      save: (g) => [accs.save(g.accs), g.rows, g.emitted],
+      load: (saved) => {
+        const [a, rows, emitted] = saved as [unknown[], number, Row | null];
+        return { accs: accs.load(a), rows, emitted };
+      },
+    });
   }
 
-  private group(row: Row, time: number): KeyedEntry<Group> {
+  private group(row: Row, time: number): StateEntry<Group> {
     const keys = this.spec.keys;
     for (let k = 0; k < keys.length; k++) this.scratch[k] = keys[k]!(row, time);
     const hash = hashValues(this.scratch);
-    return this.groups.getOrCreate(hash, this.scratch, () => ({
+    return this.groups.update(hash, this.scratch, () => ({
       accs: this.spec.accumulators.map((a) => a.init()),
       rows: 0,
       emitted: null,
     }));
   }
 
-  private apply(entry: KeyedEntry<Group>, row: Row, time: number, retract: boolean): void {
+  private apply(entry: StateEntry<Group>, row: Row, time: number, retract: boolean): void {
     const { args, accumulators } = this.spec;
     const g = entry.value;
     for (let j = 0; j < accumulators.length; j++) {
@@ -76,7 +66,7 @@ export class UpdatingAggregate implements Operator {
 
   process(batch: Batch, out: Collector): void | Promise<void> {
     const { rows, times, ops, before } = batch;
-    const touched = new Set<KeyedEntry<Group>>();
+    const touched = new Set<StateEntry<Group>>();
     let lastTime = 0;
     for (let i = 0; i < rows.length; i++) {
       const t = times[i]!;
@@ -118,19 +108,5 @@ export class UpdatingAggregate implements Operator {
       if (!next) this.groups.delete(entry);
     }
     if (outRows.length > 0) return out.emit({ rows: outRows, times: outTimes, ops: outOps, before: outBefore });
-  }
-
-  snapshot(): unknown {
-    const accs = this.spec.accumulators;
-    return {
-      version: STATE_VERSION,
-      groups: [...this.groups.entries()].map((e) => [
-        e.hash,
-        e.key,
-        e.value.accs.map((v, i) => (accs[i]!.save ? accs[i]!.save!(v) : v)),
-        e.value.rows,
-        e.value.emitted,
-      ]),
-    };
   }
 }

@@ -22,7 +22,7 @@ export class OperatorMetrics {
 
 export class JobMetrics {
   readonly operators: OperatorMetrics[] = [];
-  lastCheckpoint: { id: number; at: number; durationMs: number } | null = null;
+  lastCheckpoint: { id: number; at: number; durationMs: number; bytes?: number } | null = null;
   checkpointsCompleted = 0;
 
   register(m: OperatorMetrics): OperatorMetrics {
