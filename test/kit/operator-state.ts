@@ -36,15 +36,18 @@ export class StateHarness {
   }
 
   /** Takes a checkpoint of these subtasks (prepare hooks run first) and returns its manifest. */
-  async checkpoint(subtasks: { ctx: OperatorContext; prepare?: (id: number) => unknown }[]): Promise<CheckpointData & { bytes: number }> {
+  async checkpoint(subtasks: { ctx: OperatorContext; prepare?: (id: number) => void }[]): Promise<CheckpointData & { bytes: number }> {
     const id = this.nextCheckpoint++;
     const backend = new StateBackend(this.store, this.maxParallelism, undefined);
     const parts: CheckpointData["operators"][string] = {};
     let bytes = 0;
-    for (const { ctx, prepare } of subtasks) {
-      await prepare?.(id);
-      const snap = ctx.state.snapshot(id);
-      const written = await backend.write(this.operatorId, ctx.subtaskIndex, ctx.parallelism, snap, ctx.state);
+    // Every subtask's barrier is taken before anything is awaited, as a caller changing state next would expect.
+    const snaps = subtasks.map(({ ctx, prepare }) => {
+      prepare?.(id);
+      return ctx.state.snapshot(id);
+    });
+    for (const [i, { ctx }] of subtasks.entries()) {
+      const written = await backend.write(this.operatorId, ctx.subtaskIndex, ctx.parallelism, snaps[i]!, ctx.state);
       parts[ctx.subtaskIndex] = written.part;
       bytes += written.bytes;
     }
