@@ -398,9 +398,9 @@ export class Job {
         return new SlidingWindowAggregate(spec, w.kind === "hop" ? w.slide : w.width, w.width);
       }
       case "updating_aggregate":
-        return new UpdatingAggregate(this.aggregateSpec(plan.keys, plan.aggregates, plan.input.updating));
+        return new UpdatingAggregate(this.aggregateSpec(plan.keys, plan.aggregates, plan.input.updating), plan.ttl, plan.ttlRetract);
       case "changelog":
-        return new ChangelogNormalize(plan.keys.map((k) => compileExpr(k) as RowFn));
+        return new ChangelogNormalize(plan.keys.map((k) => compileExpr(k) as RowFn), plan.ttl);
       case "async_udf":
         return new AsyncUdfOperator(
           plan.calls.map((c) => ({ name: c.name, fn: c.fn, args: c.args.map((a) => compileExpr(a) as RowFn), strict: c.strict, options: c.async! })),
@@ -417,7 +417,7 @@ export class Job {
           joinType: plan.joinType,
         };
         const w = plan.window;
-        if (!w) return new UpdatingJoin(spec, plan.updating);
+        if (!w) return new UpdatingJoin(spec, plan.updating, plan.ttl);
         const endOf = (column: number): RowFn => (row) => (row[column] as { end: number }).end;
         return new WindowJoin(spec, [endOf(w.leftColumn), endOf(w.rightColumn)]);
       }

@@ -10,6 +10,7 @@
 import { RowOp, type Batch, type Row } from "../plugin-api/index.ts";
 import { hashValues, keysEqual, rowsEqual } from "../state/hash.ts";
 import type { KeyedTable, StateEntry } from "../state/tables.ts";
+import { END_OF_TIME } from "../runtime/messages.ts";
 import type { Collector, Operator, OperatorContext } from "./operator.ts";
 import type { RowFn } from "./window-aggregate.ts";
 
@@ -18,12 +19,20 @@ export class ChangelogNormalize implements Operator {
   private rows!: KeyedTable<Row>;
   private readonly scratch: unknown[];
 
-  constructor(private readonly keys: RowFn[]) {
+  constructor(
+    private readonly keys: RowFn[],
+    /** µs a key's row is kept after its last change in event time (SET updating_ttl); forgotten rows are not retracted. */
+    private readonly ttl?: number,
+  ) {
     this.scratch = new Array(keys.length);
   }
 
   open(ctx: OperatorContext): void {
-    this.rows = ctx.state.keyed<Row>("rows");
+    this.rows = ctx.state.keyed<Row>("rows", undefined, this.ttl ? { expiryGranularity: this.ttl / 16 } : {});
+  }
+
+  onWatermark(time: number): void {
+    if (this.ttl && time < END_OF_TIME) this.rows.expire(time - this.ttl, () => true);
   }
 
   process(batch: Batch, out: Collector): void | Promise<void> {
@@ -57,8 +66,10 @@ export class ChangelogNormalize implements Operator {
         outBefore.push(entry.value);
         this.rows.modify(entry);
         entry.value = row;
+        if (this.ttl) this.rows.setTime(entry, t);
       } else {
-        this.rows.update(hash, this.scratch, () => row);
+        const created = this.rows.update(hash, this.scratch, () => row);
+        if (this.ttl) this.rows.setTime(created, t);
         outRows.push(row);
         outOps.push(RowOp.Insert);
         outBefore.push(null);

@@ -15,6 +15,7 @@ import { RowOp, type Batch, type Row } from "../plugin-api/index.ts";
 import { hashValues, rowsEqual } from "../state/hash.ts";
 import type { SubtaskValue } from "../state/operator-state.ts";
 import type { KeyedTable, TimeKeyedTable } from "../state/tables.ts";
+import { END_OF_TIME } from "../runtime/messages.ts";
 import type { Collector, Operator, OperatorContext } from "./operator.ts";
 import type { RowFn } from "./window-aggregate.ts";
 
@@ -187,8 +188,31 @@ export class UpdatingJoin extends KeyedJoin {
     spec: JoinSpec,
     /** Whether the output carries ops: a LEFT JOIN, or an input that updates. */
     private readonly updatingOutput: boolean,
+    /** µs a stored row is kept after its event time once the watermark passes (SET updating_ttl); expired rows leave no retraction. */
+    private readonly ttl?: number,
   ) {
     super(spec);
+  }
+
+  onWatermark(time: number): void {
+    if (!this.ttl || time >= END_OF_TIME) return;
+    const cutoff = time - this.ttl;
+    // An entry's time is its oldest row's: prune the rows that expired, keep the entry while any is left.
+    this.state.expire(cutoff, (e) => {
+      this.state.modify(e);
+      const s = e.value;
+      const keep = (rows: Row[], times: number[]) => {
+        for (let j = rows.length - 1; j >= 0; j--) if (times[j]! < cutoff) rows.splice(j, 1), times.splice(j, 1);
+      };
+      keep(s.left, s.leftTimes);
+      keep(s.right, s.rightTimes);
+      if (s.left.length === 0 && s.right.length === 0) return true;
+      let oldest = Infinity;
+      for (const t of s.leftTimes) if (t < oldest) oldest = t;
+      for (const t of s.rightTimes) if (t < oldest) oldest = t;
+      this.state.setTime(e, oldest);
+      return false;
+    });
   }
 
   process(batch: Batch, out: Collector, input: number): void | Promise<void> {
@@ -209,7 +233,7 @@ export class UpdatingJoin extends KeyedJoin {
   }
 
   open(ctx: OperatorContext): void {
-    this.state = ctx.state.keyed<Sides>("sides");
+    this.state = ctx.state.keyed<Sides>("sides", undefined, this.ttl ? { expiryGranularity: this.ttl / 16 } : {});
   }
 
   private insert(row: Row, t: number, input: number, output: Output): void {
@@ -219,7 +243,9 @@ export class UpdatingJoin extends KeyedJoin {
       if (input === LEFT && left) output.push([...row, ...this.nulls], t);
       return;
     }
-    const sides = this.state.update(this.keyHash(), this.scratchKey(), newSides).value;
+    const entry = this.state.update(this.keyHash(), this.scratchKey(), newSides);
+    if (this.ttl && (entry.time === null || t < entry.time)) this.state.setTime(entry, t);
+    const sides = entry.value;
     if (input === LEFT) {
       for (let j = 0; j < sides.right.length; j++) output.push([...row, ...sides.right[j]!], Math.max(t, sides.rightTimes[j]!));
       if (left && sides.right.length === 0) output.push([...row, ...this.nulls], t);

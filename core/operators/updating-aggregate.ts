@@ -7,6 +7,7 @@ import { RowOp, type Batch, type Row } from "../plugin-api/index.ts";
 import { hashValues, rowsEqual } from "../state/hash.ts";
 import type { KeyedTable, StateEntry } from "../state/tables.ts";
 import type { Accumulator } from "./accumulators.ts";
+import { END_OF_TIME } from "../runtime/messages.ts";
 import type { Collector, Operator, OperatorContext } from "./operator.ts";
 import { accumulatorCodec, type AggregateSpec } from "./window-aggregate.ts";
 
@@ -23,19 +24,38 @@ export class UpdatingAggregate implements Operator {
   private groups!: KeyedTable<Group>;
   private readonly scratch: unknown[];
 
-  constructor(private readonly spec: AggregateSpec) {
+  constructor(
+    private readonly spec: AggregateSpec,
+    /** µs a group is kept after the event time of its last change, once the watermark has passed (SET updating_ttl). */
+    private readonly ttl?: number,
+    /** Whether an expired group's row is retracted downstream (SET updating_ttl_retract). */
+    private readonly retractExpired = false,
+  ) {
     this.scratch = new Array(spec.keys.length);
   }
 
   open(ctx: OperatorContext): void {
     const accs = accumulatorCodec(this.spec.accumulators);
-    this.groups = ctx.state.keyed<Group>("groups", {
-      save: (g) => [accs.save(g.accs), g.rows, g.emitted],
-      load: (saved) => {
+    const codec = {
+      save: (g: Group) => [accs.save(g.accs), g.rows, g.emitted],
+      load: (saved: unknown): Group => {
         const [a, rows, emitted] = saved as [unknown[], number, Row | null];
         return { accs: accs.load(a), rows, emitted };
       },
+    };
+    this.groups = ctx.state.keyed<Group>("groups", codec, this.ttl ? { expiryGranularity: this.ttl / 16 } : {});
+  }
+
+  /** Groups unchanged for the TTL (in event time) are dropped; their rows are retracted only when asked. */
+  onWatermark(time: number, out: Collector): void | Promise<void> {
+    // The end of bounded input is not time passing: the result stays as it is.
+    if (!this.ttl || time >= END_OF_TIME) return;
+    const rows: Row[] = [];
+    this.groups.expire(time - this.ttl, (e) => {
+      if (this.retractExpired && e.value.emitted) rows.push(e.value.emitted);
+      return true;
     });
+    if (rows.length > 0) return out.emit({ rows, times: rows.map(() => time), ops: rows.map(() => RowOp.Delete), before: rows.slice() });
   }
 
   private group(row: Row, time: number): StateEntry<Group> {
@@ -76,10 +96,12 @@ export class UpdatingAggregate implements Operator {
         const old = this.group(before[i]!, t);
         this.apply(old, before[i]!, t, true);
         touched.add(old);
+        if (this.ttl && (old.time === null || t > old.time)) this.groups.setTime(old, t);
       }
       const entry = this.group(rows[i]!, t);
       this.apply(entry, rows[i]!, t, op === RowOp.Delete);
       touched.add(entry);
+      if (this.ttl && (entry.time === null || t > entry.time)) this.groups.setTime(entry, t);
     }
     const outRows: Row[] = [];
     const outTimes: number[] = [];

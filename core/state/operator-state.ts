@@ -83,8 +83,9 @@ export class OperatorState {
     return table;
   }
 
-  keyed<V>(name: string, codec?: StateCodec<V>): KeyedTable<V> {
-    return this.declare(name, () => new KeyedTable<V>(name, codec ?? null, this.maxParallelism));
+  /** `expiryGranularity` (µs) indexes entries by their time, for `expire`. */
+  keyed<V>(name: string, codec?: StateCodec<V>, options: { expiryGranularity?: number } = {}): KeyedTable<V> {
+    return this.declare(name, () => new KeyedTable<V>(name, codec ?? null, this.maxParallelism, options));
   }
 
   timeKeyed<V>(name: string, codec?: StateCodec<V>): TimeKeyedTable<V> {

@@ -32,7 +32,8 @@ export class StateEntry<V> {
     readonly hash: number,
     readonly key: unknown[],
     public value: V,
-    readonly time: number | null,
+    /** Time tables: the entry's time. Keyed tables with expiry: the time its expiry is judged by. */
+    public time: number | null,
   ) {}
 }
 
@@ -113,6 +114,8 @@ export abstract class TrackedTable<V> {
   protected abstract findRestored(time: number | null, hash: number, key: unknown[]): StateEntry<V> | undefined;
   protected abstract removeRestored(entry: StateEntry<V>): void;
   protected abstract dropRestored(upTo: number): void;
+  /** A restored entry got a newer value (and time). */
+  protected replacedRestored(_entry: StateEntry<V>): void {}
 
   /** Records that `entry` is about to change (call before mutating its value). */
   protected touch(entry: StateEntry<V>): void {
@@ -227,8 +230,11 @@ export abstract class TrackedTable<V> {
         continue;
       }
       const value = this.codec ? this.codec.load(r[4]) : (r[4] as V);
-      if (existing) existing.value = value;
-      else {
+      if (existing) {
+        existing.value = value;
+        existing.time = r[1];
+        this.replacedRestored(existing);
+      } else {
         const entry = new StateEntry<V>(r[2], r[3], value, r[1]);
         entry.persisted = true;
         this.insertRestored(entry);
@@ -237,8 +243,95 @@ export abstract class TrackedTable<V> {
   }
 }
 
+/**
+ * Entries by the time their expiry is judged by, in buckets of `granularity`
+ * µs, so expiring visits only the buckets the cutoff has passed.
+ */
+class ExpiryIndex<V> {
+  private readonly buckets = new Map<number, Set<StateEntry<V>>>();
+  private sorted: number[] = [];
+  private readonly bucketOf = new WeakMap<StateEntry<V>, number>();
+
+  constructor(private readonly granularity: number) {}
+
+  place(entry: StateEntry<V>): void {
+    if (entry.time === null) return;
+    const b = Math.floor(entry.time / this.granularity);
+    const was = this.bucketOf.get(entry);
+    if (was === b) return;
+    if (was !== undefined) this.buckets.get(was)?.delete(entry);
+    let set = this.buckets.get(b);
+    if (!set) {
+      this.buckets.set(b, (set = new Set()));
+      const s = this.sorted;
+      if (s.length === 0 || s[s.length - 1]! < b) s.push(b);
+      else {
+        let lo = 0;
+        let hi = s.length;
+        while (lo < hi) {
+          const mid = (lo + hi) >> 1;
+          if (s[mid]! < b) lo = mid + 1;
+          else hi = mid;
+        }
+        s.splice(lo, 0, b);
+      }
+    }
+    set.add(entry);
+    this.bucketOf.set(entry, b);
+  }
+
+  remove(entry: StateEntry<V>): void {
+    const was = this.bucketOf.get(entry);
+    if (was !== undefined) this.buckets.get(was)?.delete(entry);
+    this.bucketOf.delete(entry);
+  }
+
+  /** Entries whose time is before `cutoff` (others in the same buckets are left). */
+  *before(cutoff: number): IterableIterator<StateEntry<V>> {
+    const last = Math.floor(cutoff / this.granularity);
+    let n = 0;
+    for (; n < this.sorted.length && this.sorted[n]! <= last; n++) {
+      const set = this.buckets.get(this.sorted[n]!)!;
+      for (const e of [...set]) if (e.time !== null && e.time < cutoff) yield e;
+    }
+    // Drop emptied buckets at the front.
+    let k = 0;
+    while (k < this.sorted.length && (this.buckets.get(this.sorted[k]!)?.size ?? 0) === 0) this.buckets.delete(this.sorted[k++]!);
+    if (k > 0) this.sorted.splice(0, k);
+  }
+}
+
 export class KeyedTable<V> extends TrackedTable<V> {
   private readonly map = new EntryMap<V>();
+  private readonly expiry: ExpiryIndex<V> | null;
+
+  constructor(name: string, codec: StateCodec<V> | null, maxParallelism: number, options: { expiryGranularity?: number } = {}) {
+    super(name, codec, maxParallelism);
+    this.expiry = options.expiryGranularity ? new ExpiryIndex<V>(Math.max(1, options.expiryGranularity)) : null;
+  }
+
+  /** Sets the time an entry's expiry is judged by (its last change, its oldest row...); the entry must be touched. */
+  setTime(entry: StateEntry<V>, time: number | null): void {
+    this.touch(entry);
+    entry.time = time;
+    this.expiry?.place(entry);
+  }
+
+  /**
+   * Visits entries whose time is before `cutoff`; `visit` returns true to delete
+   * the entry, or changes it (touching it first) and sets a later time to keep it.
+   */
+  expire(cutoff: number, visit: (entry: StateEntry<V>) => boolean): number {
+    if (!this.expiry) throw new Error(`table ${this.name} was declared without expiry`);
+    let dropped = 0;
+    for (const e of this.expiry.before(cutoff)) {
+      if (visit(e)) {
+        this.delete(e);
+        dropped++;
+      } else this.expiry.place(e);
+    }
+    return dropped;
+  }
 
   get size(): number {
     return this.map.size;
@@ -268,6 +361,7 @@ export class KeyedTable<V> extends TrackedTable<V> {
   delete(entry: StateEntry<V>): void {
     this.forget(entry);
     this.map.remove(entry);
+    this.expiry?.remove(entry);
   }
 
   entries(): IterableIterator<StateEntry<V>> {
@@ -276,12 +370,17 @@ export class KeyedTable<V> extends TrackedTable<V> {
 
   protected insertRestored(entry: StateEntry<V>): void {
     this.map.add(entry);
+    this.expiry?.place(entry);
   }
   protected findRestored(_time: number | null, hash: number, key: unknown[]): StateEntry<V> | undefined {
     return this.map.get(hash, key);
   }
   protected removeRestored(entry: StateEntry<V>): void {
     this.map.remove(entry);
+    this.expiry?.remove(entry);
+  }
+  protected override replacedRestored(entry: StateEntry<V>): void {
+    this.expiry?.place(entry);
   }
   protected dropRestored(): void {}
 }
