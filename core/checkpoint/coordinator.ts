@@ -56,7 +56,7 @@ export class CheckpointCoordinator {
   constructor(
     private readonly store: CheckpointStore,
     private readonly backend: StateBackend,
-    private readonly pipeline: Pick<CheckpointData, "pipeline" | "signatures">,
+    private readonly pipeline: Pick<CheckpointData, "pipeline" | "labels">,
     /** Every subtask that acknowledges barriers, as "nodeId/subtask". */
     private readonly tasks: string[],
     /** The source subtasks, which inject barriers. */
@@ -159,14 +159,18 @@ export class CheckpointCoordinator {
     let bytes = 0;
     for (const parts of await Promise.all(cp.acks.values())) {
       for (const p of parts) {
+        const { values, tables } = p.written.part;
+        if (Object.keys(values).length === 0 && Object.keys(tables).length === 0) continue; // stateless
         (operators[p.operatorId] ??= {})[p.index] = p.written.part;
         bytes += p.written.bytes;
       }
     }
+    const labels = Object.fromEntries(Object.keys(operators).map((id) => [id, this.pipeline.labels[id] ?? id]));
     await this.store.write({
       format: CHECKPOINT_FORMAT,
       version: CHECKPOINT_VERSION,
-      ...this.pipeline,
+      pipeline: this.pipeline.pipeline,
+      labels,
       maxParallelism: this.backend.maxParallelism,
       checkpointId: cp.id,
       createdAt: Date.now(),

@@ -15,18 +15,15 @@ export interface CheckpointData {
   version: number;
   /** Fingerprint of the planned pipeline; a state dir belongs to one pipeline. */
   pipeline: string;
-  /**
-   * Per operator, hashes of what gives its state meaning (core/dataflow/fingerprint.ts);
-   * absent in checkpoints of earlier versions, which are matched by `pipeline` alone.
-   */
-  signatures?: Record<string, { label: string; own: string; full: string }>;
+  /** Operator state id (core/dataflow/fingerprint.ts) → label, for messages about the operators holding state. */
+  labels: Record<string, string>;
   checkpointId: number;
   createdAt: number;
   /** What followed the barrier: a final checkpoint says whether the job ended or was stopped. */
   then: "continue" | "end" | "stop";
   /** Key groups the keyed state is partitioned into (fixed for the life of the job's state). */
   maxParallelism: number;
-  /** Operator id → subtask index → its values and state files. */
+  /** Operator state id → subtask index → its values and state files. */
   operators: Record<string, Record<string, SubtaskCheckpoint>>;
 }
 

@@ -29,7 +29,7 @@ import { StateBackend } from "../state/backend.ts";
 import { DEFAULT_MAX_PARALLELISM } from "../state/key-groups.ts";
 import { OperatorState } from "../state/operator-state.ts";
 import { hashValues } from "../state/hash.ts";
-import { pipelineSignatures, signatureMismatch, type PipelineSignatures } from "./fingerprint.ts";
+import { incompatibility, stateIdentities, type OperatorIdentity } from "./fingerprint.ts";
 import { buildGraph, type PhysicalGraph, type PhysicalNode, type Stage } from "./graph.ts";
 
 export interface JobOptions {
@@ -100,7 +100,8 @@ export class Job {
   readonly graph: PhysicalGraph;
   readonly metrics = new JobMetrics();
   readonly jobId: string;
-  private readonly signatures: PipelineSignatures;
+  /** Node id → the identity its state is stored under. */
+  private readonly identities: Record<string, OperatorIdentity>;
   private maxParallelism = DEFAULT_MAX_PARALLELISM;
   private readonly abort = new AbortController();
   private readonly store: CheckpointStore;
@@ -125,7 +126,7 @@ export class Job {
       sinkMaxParallelism: (table) => (table?.connector ? registry.connector(table.connector)?.sink?.maxParallelism : undefined),
     });
     this.store = checkpointStoreFor(options.stateDir, registry);
-    this.signatures = pipelineSignatures(this.graph, registry);
+    this.identities = stateIdentities(this.graph, registry);
   }
 
   get restoredCheckpoint(): number | null {
@@ -152,11 +153,7 @@ export class Job {
     if (this.options.ignoreState) await this.store.clear();
     this.restored = await this.store.latest();
     if (this.restored) {
-      const mismatch = this.restored.signatures
-        ? signatureMismatch(this.restored.signatures, this.signatures)
-        : this.restored.pipeline !== this.graph.fingerprint
-          ? "the pipeline changed"
-          : null;
+      const mismatch = incompatibility(this.restored.labels, this.identities);
       if (mismatch) {
         throw new JobError(
           `cannot resume from checkpoint ${this.restored.checkpointId} in ${this.options.stateDir}: since it was taken, ${mismatch}, ` +
@@ -249,7 +246,7 @@ export class Job {
     this.coordinator = new CheckpointCoordinator(
       this.store,
       backend,
-      { pipeline: this.graph.fingerprint, signatures: this.signatures },
+      { pipeline: this.graph.fingerprint, labels: Object.fromEntries(Object.values(this.identities).map((i) => [i.stateId, i.label])) },
       taskKeys,
       sourceKeys,
       this.restored?.checkpointId ?? 0,
@@ -301,6 +298,7 @@ export class Job {
         const chained = head.kind === "source" ? stage.nodes.slice(1) : stage.nodes;
         const ops: ChainedOperator[] = chained.map((node) => ({
           id: node.id,
+          stateId: this.identities[node.id]!.stateId,
           operator: this.operatorFor(node),
           metrics: this.metrics.register(new OperatorMetrics(node.id, node.label, i)),
         }));
@@ -308,11 +306,11 @@ export class Job {
         this.chains.push(chain);
         const stateOf = async (opId: string) =>
           new OperatorState(opId, i, stage.parallelism, maxParallelism, await backend.restoreFor(opId, i, stage.parallelism));
-        await chain.open(async (op) => this.operatorContext(i, stage.parallelism, op.metrics, await stateOf(op.id)));
+        await chain.open(async (op) => this.operatorContext(i, stage.parallelism, op.metrics, await stateOf(op.stateId)));
         if (head.kind === "source") {
           const metrics = this.metrics.register(new OperatorMetrics(head.id, head.label, i));
           const table = (head.plan as Extract<PlanNode, { kind: "source" }>).table;
-          const sourceState = await stateOf(head.id);
+          const sourceState = await stateOf(this.identities[head.id]!.stateId);
           const position = sourceState.union<SourcePosition>("position");
           const reader = await this.createReader(table, i, stage.parallelism, metrics, position.restored);
           const task = new SourceSubtask(
@@ -321,7 +319,7 @@ export class Job {
             this.rowPreparer(table),
             chain,
             this.coordinator,
-            head.id,
+            this.identities[head.id]!.stateId,
             metrics,
             table.idleMicros === null ? null : table.idleMicros / 1000,
             sourceState,

@@ -11,6 +11,8 @@ import type { OperatorState, OperatorStateSnapshot } from "../state/operator-sta
 
 export interface ChainedOperator {
   id: string;
+  /** The identity its state is checkpointed under (stable across compatible query edits). */
+  stateId: string;
   operator: Operator;
   metrics: OperatorMetrics;
   /** Set when the chain opens. */
@@ -102,7 +104,7 @@ export class OperatorChain {
     for (const op of this.ops) {
       await op.operator.prepareCheckpoint?.(checkpointId);
       const state = op.state!;
-      out.push({ operatorId: op.id, index: state.subtaskIndex, parallelism: state.parallelism, state, snapshot: state.snapshot(checkpointId) });
+      out.push({ operatorId: op.stateId, index: state.subtaskIndex, parallelism: state.parallelism, state, snapshot: state.snapshot(checkpointId) });
     }
     return out;
   }

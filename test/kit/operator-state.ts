@@ -55,6 +55,7 @@ export class StateHarness {
       format: CHECKPOINT_FORMAT,
       version: CHECKPOINT_VERSION,
       pipeline: "test",
+      labels: { [this.operatorId]: this.operatorId },
       maxParallelism: this.maxParallelism,
       checkpointId: id,
       createdAt: Date.now(),
