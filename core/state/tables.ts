@@ -38,7 +38,7 @@ export class StateEntry<V> {
 }
 
 /** Chained hash buckets by key hash; no string keys on the hot path. */
-class EntryMap<V> {
+export class EntryMap<V> {
   private readonly buckets = new Map<number, StateEntry<V>>();
   size = 0;
 
@@ -118,7 +118,7 @@ export abstract class TrackedTable<V> {
   protected replacedRestored(_entry: StateEntry<V>): void {}
 
   /** Records that `entry` is about to change (call before mutating its value). */
-  protected touch(entry: StateEntry<V>): void {
+  touch(entry: StateEntry<V>): void {
     if (entry.pending !== 0) this.encodeEarly(entry);
     if (!entry.changed) {
       entry.changed = true;
@@ -127,7 +127,7 @@ export abstract class TrackedTable<V> {
   }
 
   /** Lets go of `entry` without a tombstone: encoded first if a running snapshot still needs it. */
-  protected release(entry: StateEntry<V>): void {
+  release(entry: StateEntry<V>): void {
     if (entry.pending !== 0) this.encodeEarly(entry);
     entry.changed = false;
   }
@@ -247,7 +247,7 @@ export abstract class TrackedTable<V> {
  * Entries by the time their expiry is judged by, in buckets of `granularity`
  * µs, so expiring visits only the buckets the cutoff has passed.
  */
-class ExpiryIndex<V> {
+export class ExpiryIndex<V> {
   private readonly buckets = new Map<number, Set<StateEntry<V>>>();
   private sorted: number[] = [];
   private readonly bucketOf = new WeakMap<StateEntry<V>, number>();
@@ -302,8 +302,9 @@ class ExpiryIndex<V> {
 }
 
 export class KeyedTable<V> extends TrackedTable<V> {
-  private readonly map = new EntryMap<V>();
-  private readonly expiry: ExpiryIndex<V> | null;
+  /** The entries held in memory (all of them, unless a subclass keeps more elsewhere). */
+  protected readonly map = new EntryMap<V>();
+  protected readonly expiry: ExpiryIndex<V> | null;
 
   constructor(name: string, codec: StateCodec<V> | null, maxParallelism: number, options: { expiryGranularity?: number } = {}) {
     super(name, codec, maxParallelism);
@@ -337,17 +338,26 @@ export class KeyedTable<V> extends TrackedTable<V> {
     return this.map.size;
   }
 
+  /** An entry not in memory: a table that keeps entries elsewhere loads it here. */
+  protected miss(_hash: number, _key: readonly unknown[]): StateEntry<V> | undefined {
+    return undefined;
+  }
+
+  /** A new entry was made. */
+  protected created(_entry: StateEntry<V>): void {}
+
   /** The entry for `key`, for reading only. */
   get(hash: number, key: readonly unknown[]): StateEntry<V> | undefined {
-    return this.map.get(hash, key);
+    return this.map.get(hash, key) ?? this.miss(hash, key);
   }
 
   /** The entry for `key` (made with `make()` and a copy of the key when absent), which the caller may change. */
   update(hash: number, key: readonly unknown[], make: () => V): StateEntry<V> {
-    let e = this.map.get(hash, key);
+    let e = this.map.get(hash, key) ?? this.miss(hash, key);
     if (!e) {
       e = new StateEntry(hash, key.slice(), make(), null);
       this.map.add(e);
+      this.created(e);
     }
     this.touch(e);
     return e;
