@@ -222,7 +222,19 @@ type ConflictError implements UserError {
   message: String!
 }
 
+# Stand-in until the security branch lands (it defines roles for real): every authorized caller is an admin here.
+enum Role {
+  ADMIN
+  EDITOR
+  VIEWER
+}
+type Viewer {
+  name: String
+  role: Role!
+}
+
 type Query {
+  viewer: Viewer!
   pipelines(first: Int = 20, after: String): PipelineConnection!
   pipeline(id: ID!): Pipeline
   job(id: ID!): Job
@@ -294,6 +306,8 @@ input DeleteInput {
 
 input CreateApiTokenInput {
   name: String!
+  """Stand-in until the security branch lands: accepted, not enforced (every token is an admin)."""
+  role: Role
 }
 type ApiTokenPayload {
   id: ID!
