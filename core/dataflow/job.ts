@@ -281,14 +281,22 @@ export class Job {
           operator: this.operatorFor(node),
           metrics: this.metrics.register(new OperatorMetrics(node.id, node.label, i)),
         }));
-        const chain = new OperatorChain(ops, new EdgeEmitter(outbound.get(stage)![i]!));
+        const edges = outbound.get(stage)![i]!;
+        const chain = new OperatorChain(ops, new EdgeEmitter(edges));
         this.chains.push(chain);
+        // Backpressure: time this subtask waited for space downstream, shown on each of its operators.
+        const blocked = ops.map((o) => o.metrics);
+        const onBlocked = (ms: number) => {
+          for (const m of blocked) m.backpressureMs += ms;
+        };
+        for (const edge of edges) for (const ch of edge.channels) ch.onBlocked = onBlocked;
         await chain.open(
           (op) => this.operatorContext(i, stage.parallelism, op.metrics),
           (opId) => this.restoredFor(opId),
         );
         if (head.kind === "source") {
           const metrics = this.metrics.register(new OperatorMetrics(head.id, head.label, i));
+          blocked.push(metrics);
           const table = (head.plan as Extract<PlanNode, { kind: "source" }>).table;
           const sourceState = this.restoredFor(head.id) as SourceState[] | undefined;
           const reader = await this.createReader(table, i, stage.parallelism, metrics, sourceState);
