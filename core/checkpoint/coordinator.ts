@@ -13,8 +13,20 @@ export interface CheckpointRequest {
   then: BarrierThen;
 }
 
+/** A completed checkpoint, for metrics. */
+export interface CompletedCheckpoint {
+  id: number;
+  at: number;
+  /** From the trigger until it was durable and the sinks had committed. */
+  durationMs: number;
+  /** From the trigger until every subtask had aligned its barrier and snapshotted (the rest is writing and committing). */
+  alignmentMs: number;
+  /** Bytes written to the checkpoint store, when the store tells. */
+  bytes: number | null;
+}
+
 export interface CheckpointEvents {
-  onCompleted?(checkpointId: number, durationMs: number, then: BarrierThen): void;
+  onCompleted?(checkpoint: CompletedCheckpoint, then: BarrierThen): void;
 }
 
 type CompletionHook = (checkpointId: number, states: Record<string, unknown>) => Promise<void>;
@@ -23,6 +35,7 @@ interface InFlight {
   id: number;
   then: BarrierThen;
   startedAt: number;
+  alignedAt: number;
   acks: Map<string, Record<string, unknown>>;
 }
 
@@ -40,7 +53,7 @@ export class CheckpointCoordinator {
   private rejectDone!: (err: unknown) => void;
   /** Resolves after the final (end or stop) checkpoint is complete and committed. */
   readonly done: Promise<BarrierThen>;
-  lastCompleted: { id: number; at: number; durationMs: number } | null = null;
+  lastCompleted: CompletedCheckpoint | null = null;
 
   constructor(
     private readonly store: CheckpointStore,
@@ -86,7 +99,7 @@ export class CheckpointCoordinator {
 
   private begin(then: BarrierThen): void {
     const id = this.nextId++;
-    this.inFlight = { id, then, startedAt: performance.now(), acks: new Map() };
+    this.inFlight = { id, then, startedAt: performance.now(), alignedAt: 0, acks: new Map() };
     for (const s of this.sources) {
       this.sourceRequests.get(s)!.push({ checkpointId: id, then });
       this.sourceWakers.get(s)?.();
@@ -125,6 +138,7 @@ export class CheckpointCoordinator {
     if (!cp || cp.id !== id) return;
     cp.acks.set(task, freezeState(states));
     if (cp.acks.size === this.tasks.length) {
+      cp.alignedAt = performance.now();
       this.complete(cp).catch((err) => this.fail(err));
     }
   }
@@ -142,7 +156,7 @@ export class CheckpointCoordinator {
         (operators[opId] ??= {})[subtask] = state;
       }
     }
-    await this.store.write({
+    const bytes = await this.store.write({
       format: CHECKPOINT_FORMAT,
       version: CHECKPOINT_VERSION,
       pipeline: this.pipeline,
@@ -155,9 +169,14 @@ export class CheckpointCoordinator {
     await Promise.all(
       [...cp.acks].map(([task, states]) => this.completionHooks.get(task)?.(cp.id, states) ?? Promise.resolve()),
     );
-    const durationMs = performance.now() - cp.startedAt;
-    this.lastCompleted = { id: cp.id, at: Date.now(), durationMs };
-    this.events.onCompleted?.(cp.id, durationMs, cp.then);
+    this.lastCompleted = {
+      id: cp.id,
+      at: Date.now(),
+      durationMs: performance.now() - cp.startedAt,
+      alignmentMs: cp.alignedAt - cp.startedAt,
+      bytes: typeof bytes === "number" ? bytes : null,
+    };
+    this.events.onCompleted?.(this.lastCompleted, cp.then);
     this.inFlight = null;
     if (cp.then !== "continue") {
       this.resolveDone(cp.then);

@@ -231,8 +231,8 @@ export class Job {
       sourceKeys,
       this.restored?.checkpointId ?? 0,
       {
-        onCompleted: (id, durationMs) => {
-          this.metrics.lastCheckpoint = { id, at: Date.now(), durationMs };
+        onCompleted: (checkpoint) => {
+          this.metrics.lastCheckpoint = checkpoint;
           this.metrics.checkpointsCompleted++;
         },
       },
