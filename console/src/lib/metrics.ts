@@ -107,13 +107,16 @@ export function summarize(sample: Sample, previous: Sample | null): JobMetricsVi
 
 /** Live metrics of a job, over a subscription. */
 export function useJobMetrics(jobId: string | null, intervalMs = 1000): JobMetricsView | null {
-  const last = useRef<Sample | null>(null);
+  const last = useRef<{ sample: Sample; view: JobMetricsView } | null>(null);
   const [{ data }] = useSubscription(
     { query: JobMetricsSubscription, variables: { jobId: jobId ?? "", intervalMs }, pause: !jobId },
-    (view: JobMetricsView | undefined, result) => {
-      const previous = last.current;
-      last.current = result.jobMetrics;
-      return summarize(result.jobMetrics, previous);
+    (_view: JobMetricsView | undefined, result) => {
+      const sample = result.jobMetrics;
+      // urql may hand the same result again (a re-render, a shared operation): rates come from distinct samples only.
+      if (last.current && last.current.sample.at === sample.at) return last.current.view;
+      const view = summarize(sample, last.current?.sample ?? null);
+      last.current = { sample, view };
+      return view;
     },
   );
   return data ?? null;

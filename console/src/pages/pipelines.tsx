@@ -1,4 +1,5 @@
 /** Pipelines: each with its job's state, parallelism, uptime and live input/output rates. */
+import { useState } from "react";
 import { useQuery, useSubscription } from "urql";
 import { Link } from "wouter";
 import { graphql, type ResultOf } from "../graphql.ts";
@@ -9,8 +10,8 @@ import { useNow } from "../lib/now.ts";
 import { useViewer } from "../lib/viewer.tsx";
 
 const PipelinesQuery = graphql(`
-  query Pipelines {
-    pipelines(first: 200) {
+  query Pipelines($after: String) {
+    pipelines(first: 50, after: $after) {
       edges {
         node {
           id
@@ -27,6 +28,10 @@ const PipelinesQuery = graphql(`
             restarts
           }
         }
+      }
+      pageInfo {
+        hasNextPage
+        endCursor
       }
     }
   }
@@ -53,7 +58,11 @@ export const JobUpdatesSubscription = graphql(`
 `);
 
 export function PipelinesPage() {
-  const [{ data, fetching, error }] = useQuery({ query: PipelinesQuery, requestPolicy: "cache-and-network" });
+  // Pages of 50, newest first (the API's query cost limit keeps pages small).
+  const [cursors, setCursors] = useState<(string | null)[]>([null]);
+  const after = cursors[cursors.length - 1] ?? null;
+  const [{ data, fetching, error }] = useQuery({ query: PipelinesQuery, variables: { after }, requestPolicy: "cache-and-network" });
+  const pageInfo = data?.pipelines.pageInfo;
   const { canEdit } = useViewer();
   const rows = data?.pipelines.edges.map((e) => e.node) ?? [];
   return (
@@ -89,6 +98,16 @@ export function PipelinesPage() {
               ))}
             </tbody>
           </table>
+        </div>
+      )}
+      {(cursors.length > 1 || pageInfo?.hasNextPage) && (
+        <div className="actions">
+          <button type="button" disabled={cursors.length === 1} onClick={() => setCursors(cursors.slice(0, -1))}>
+            Newer
+          </button>
+          <button type="button" disabled={!pageInfo?.hasNextPage} onClick={() => pageInfo?.endCursor && setCursors([...cursors, pageInfo.endCursor])}>
+            Older
+          </button>
         </div>
       )}
     </section>
