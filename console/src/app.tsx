@@ -109,9 +109,8 @@ function Shell() {
           <NavLink href="/udfs">UDFs</NavLink>
           {isAdmin && <NavLink href="/profiles">Connection profiles</NavLink>}
           {isAdmin && <NavLink href="/tokens">API tokens</NavLink>}
-          <a href="/graphql" target="_blank" rel="noopener">
-            GraphiQL
-          </a>
+          {/* Same tab: a new tab would not share this tab's sessionStorage, where the token is. */}
+          <a href="/graphql">GraphiQL</a>
         </nav>
         <div className="who">
           <span className="badge" title="Your role on this server">

@@ -56,7 +56,7 @@ const GRAPHIQL_BASE = `/graphiql/${GRAPHIQL_VERSION}`;
 const GRAPHIQL_INIT = `(function () {
   var options = JSON.parse(document.getElementById("graphiql-options").textContent);
   var token = sessionStorage.getItem("runnel.token");
-  if (token) options.headers = JSON.stringify({ authorization: "Bearer " + token }, null, 2);
+  if (token) options.additionalHeaders = { authorization: "Bearer " + token };
   self.MonacoEnvironment = { globalAPI: false, getWorkerUrl: function (_id, label) { return "${GRAPHIQL_BASE}/" + label + ".worker.js"; } };
   YogaGraphiQL.renderYogaGraphiQL(document.getElementById("root"), options);
 })();
