@@ -162,9 +162,10 @@ export function NewPipelinePage() {
               </p>
             )}
             {diagnostics.map((d, i) => (
-              <p key={i} className="error" data-line={d.line ?? ""} data-column={d.column ?? ""}>
+              <p key={i} className="error diagnostic" data-line={d.line ?? ""} data-column={d.column ?? ""}>
                 {d.line ? `Line ${d.line}, column ${d.column}: ` : ""}
-                {d.message}
+                {/* The server's message repeats the position and ends with a code frame; keep the frame's lines. */}
+                {d.message.replace(/^error at line \d+, column \d+: /, "")}
               </p>
             ))}
           </div>
