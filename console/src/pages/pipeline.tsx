@@ -12,46 +12,40 @@ import { DataflowGraph } from "../components/dataflow-graph.tsx";
 import { StateBadge, isTerminal } from "../components/state-badge.tsx";
 import { OutputTable } from "../components/output-table.tsx";
 import { SqlEditor, ValidateQuery } from "../components/sql-editor.tsx";
-import { JobUpdatesSubscription } from "./pipelines.tsx";
+import { JobFields, JobUpdatesSubscription } from "./pipelines.tsx";
 import { PipelineOutput } from "./new-pipeline.tsx";
 import { useJobMetrics } from "../lib/metrics.ts";
 import { fmtBytes, fmtDurationMs, fmtMicros, fmtRate, fmtTime } from "../lib/format.ts";
 import { useNow } from "../lib/now.ts";
 import { useViewer } from "../lib/viewer.tsx";
 
-const PipelineQuery = graphql(`
-  query Pipeline($id: ID!) {
-    pipeline(id: $id) {
-      id
-      name
-      query
-      udfs
-      parallelism
-      stop
-      version
-      checkpointIntervalMicros
-      createdAt
-      jobs {
+const PipelineQuery = graphql(
+  `
+    query Pipeline($id: ID!) {
+      pipeline(id: $id) {
         id
-        state
-        runningDesired
-        runId
+        name
+        query
+        udfs
         parallelism
-        tasks
-        restarts
-        startTime
-        finishTime
-        failureMessage
-        events {
-          at
-          fromState
-          toState
-          reason
+        stop
+        version
+        checkpointIntervalMicros
+        createdAt
+        jobs {
+          ...JobFields
+          events {
+            at
+            fromState
+            toState
+            reason
+          }
         }
       }
     }
-  }
-`);
+  `,
+  [JobFields],
+);
 
 const CheckpointsSubscription = graphql(`
   subscription JobCheckpoints($jobId: ID!) {

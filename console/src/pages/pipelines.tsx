@@ -37,25 +37,35 @@ const PipelinesQuery = graphql(`
   }
 `);
 
-export const JobUpdatesSubscription = graphql(`
-  subscription JobUpdates($pipelineId: ID!) {
-    jobUpdates(pipelineId: $pipelineId) {
-      reason
-      job {
-        id
-        state
-        runningDesired
-        runId
-        parallelism
-        tasks
-        restarts
-        startTime
-        finishTime
-        failureMessage
-      }
-    }
+/** What the console shows of a job, wherever it reads one (unmasked: the fields are read directly). */
+export const JobFields = graphql(`
+  fragment JobFields on Job @_unmask {
+    id
+    state
+    runningDesired
+    runId
+    parallelism
+    tasks
+    restarts
+    startTime
+    finishTime
+    failureMessage
   }
 `);
+
+export const JobUpdatesSubscription = graphql(
+  `
+    subscription JobUpdates($pipelineId: ID!) {
+      jobUpdates(pipelineId: $pipelineId) {
+        reason
+        job {
+          ...JobFields
+        }
+      }
+    }
+  `,
+  [JobFields],
+);
 
 export function PipelinesPage() {
   // Pages of 50, newest first (the API's query cost limit keeps pages small).
