@@ -127,6 +127,25 @@ describe("pipelines in the console", () => {
     expect(page.errors).toEqual([]);
   });
 
+  test("the editor completes columns of the declared tables, functions and connector names", async () => {
+    await page.goto("/new");
+    await replaceEditorText(page, "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '10');\nSELECT subtask_index, coun");
+    // The script is not valid yet, but its table is known once validated.
+    await page.locator(".diagnostics .error").first().waitFor();
+    await page.keyboard.press("Control+Space");
+    const options = page.locator(".cm-tooltip-autocomplete li");
+    await options.first().waitFor();
+    const labels = await options.allTextContents();
+    expect(labels.some((l) => l.startsWith("counter"))).toBe(true); // a column of impulse
+    expect(labels.some((l) => l.startsWith("count"))).toBe(true); // the aggregate
+    await page.keyboard.press("Escape");
+
+    await replaceEditorText(page, "CREATE TABLE t WITH (connector = 'kaf");
+    await page.keyboard.press("Control+Space");
+    await page.locator(".cm-tooltip-autocomplete li", { hasText: "kafka" }).first().waitFor();
+    await page.keyboard.press("Escape");
+  });
+
   test("a preview streams a SELECT's rows into a table, and is removed when stopped", async () => {
     await page.goto("/new");
     await page.locator('[data-valid="true"]').waitFor();

@@ -59,7 +59,7 @@ export function diagnosticRange(doc: EditorView["state"]["doc"], line: number | 
 
 const CONNECTOR_VALUE = /\b(connector|format)\s*=\s*'([\w-]*)$/i;
 
-function extraCompletions(catalog: () => Catalog | null) {
+function extraCompletions(catalog: () => Catalog | null, tables: () => Validation["tables"]) {
   return (ctx: CompletionContext): CompletionResult | null => {
     const cat = catalog();
     if (!cat) return null;
@@ -87,9 +87,16 @@ function extraCompletions(catalog: () => Catalog | null) {
       return { from, options, validFor: /^[\w.']*$/ };
     }
     const fns = [...cat.functions.map((f) => ({ name: f.name, kind: f.kind })), ...cat.udfs.map((u) => ({ name: u.name, kind: "UDF" }))];
+    // Unqualified column names of every declared table (the SQL language completes `table.` itself).
+    const columns = new Map<string, string>();
+    for (const t of tables()) for (const c of t.columns) if (!columns.has(c.name)) columns.set(c.name, `${t.name}.${c.name} ${c.type}`);
+    if (word?.text.includes(".")) return null;
     return {
       from,
-      options: fns.map((f) => ({ label: f.name, type: "function", detail: f.kind.toLowerCase(), apply: `${f.name}(`, boost: -1 })),
+      options: [
+        ...[...columns].map(([name, detail]) => ({ label: name, type: "property", detail })),
+        ...fns.map((f) => ({ label: f.name, type: "function", detail: f.kind.toLowerCase(), apply: `${f.name}(`, boost: -1 })),
+      ],
       validFor: /^\w*$/,
     };
   };
@@ -116,7 +123,7 @@ export function SqlEditor(props: SqlEditorProps) {
   const extensions = useMemo(() => {
     if (props.readOnly) return [];
     return [
-      PostgreSQL.language.data.of({ autocomplete: extraCompletions(() => latest.current.catalog) }),
+      PostgreSQL.language.data.of({ autocomplete: extraCompletions(() => latest.current.catalog, () => tables.current) }),
       linter(
         async (view) => {
           const text = view.state.doc.toString();
