@@ -15,16 +15,20 @@ export interface CheckpointRequest {
   then: BarrierThen;
 }
 
-export interface CheckpointStats {
+/** A completed checkpoint, for metrics. */
+export interface CompletedCheckpoint {
   id: number;
+  at: number;
+  /** From the trigger until it was durable and the sinks had committed. */
   durationMs: number;
-  /** Bytes of state files written (manifest aside). */
-  bytes: number;
-  then: BarrierThen;
+  /** From the trigger until every subtask had aligned its barrier and snapshotted (the rest is writing and committing). */
+  alignmentMs: number;
+  /** Bytes written to the checkpoint store: state files and the manifest. */
+  bytes: number | null;
 }
 
 export interface CheckpointEvents {
-  onCompleted?(stats: CheckpointStats): void;
+  onCompleted?(checkpoint: CompletedCheckpoint, then: BarrierThen): void;
 }
 
 type CompletionHook = (checkpointId: number) => Promise<void>;
@@ -33,6 +37,7 @@ interface InFlight {
   id: number;
   then: BarrierThen;
   startedAt: number;
+  alignedAt: number;
   /** Per task: its operators' parts, being written in the background. */
   acks: Map<string, Promise<{ operatorId: string; index: number; written: WrittenState }[]>>;
 }
@@ -51,7 +56,7 @@ export class CheckpointCoordinator {
   private rejectDone!: (err: unknown) => void;
   /** Resolves after the final (end or stop) checkpoint is complete and committed. */
   readonly done: Promise<BarrierThen>;
-  lastCompleted: { id: number; at: number; durationMs: number } | null = null;
+  lastCompleted: CompletedCheckpoint | null = null;
 
   constructor(
     private readonly store: CheckpointStore,
@@ -98,7 +103,7 @@ export class CheckpointCoordinator {
 
   private begin(then: BarrierThen): void {
     const id = this.nextId++;
-    this.inFlight = { id, then, startedAt: performance.now(), acks: new Map() };
+    this.inFlight = { id, then, startedAt: performance.now(), alignedAt: 0, acks: new Map() };
     for (const s of this.sources) {
       this.sourceRequests.get(s)!.push({ checkpointId: id, then });
       this.sourceWakers.get(s)?.();
@@ -145,6 +150,7 @@ export class CheckpointCoordinator {
     written.catch(() => {}); // awaited in complete(); an early rejection must not go unhandled
     cp.acks.set(task, written);
     if (cp.acks.size === this.tasks.length) {
+      cp.alignedAt = performance.now();
       this.complete(cp).catch((err) => this.fail(err));
     }
   }
@@ -166,7 +172,7 @@ export class CheckpointCoordinator {
       }
     }
     const labels = Object.fromEntries(Object.keys(operators).map((id) => [id, this.pipeline.labels[id] ?? id]));
-    await this.store.write({
+    const manifestBytes = await this.store.write({
       format: CHECKPOINT_FORMAT,
       version: CHECKPOINT_VERSION,
       pipeline: this.pipeline.pipeline,
@@ -179,9 +185,14 @@ export class CheckpointCoordinator {
     });
     // The checkpoint is durable: now sinks may publish what they staged for it.
     await Promise.all([...cp.acks.keys()].map((task) => this.completionHooks.get(task)?.(cp.id) ?? Promise.resolve()));
-    const durationMs = performance.now() - cp.startedAt;
-    this.lastCompleted = { id: cp.id, at: Date.now(), durationMs };
-    this.events.onCompleted?.({ id: cp.id, durationMs, bytes, then: cp.then });
+    this.lastCompleted = {
+      id: cp.id,
+      at: Date.now(),
+      durationMs: performance.now() - cp.startedAt,
+      alignmentMs: cp.alignedAt - cp.startedAt,
+      bytes: bytes + (typeof manifestBytes === "number" ? manifestBytes : 0),
+    };
+    this.events.onCompleted?.(this.lastCompleted, cp.then);
     await this.backend.collectGarbage();
     this.inFlight = null;
     if (cp.then !== "continue") {

@@ -65,7 +65,8 @@ export function childLocation(root: string, name: string): string {
 export interface CheckpointStore {
   /** For messages. */
   readonly location: string;
-  write(data: CheckpointData): Promise<void> | void;
+  /** Writes durably; returns the bytes written when the store knows them. */
+  write(data: CheckpointData): Promise<number | void> | number | void;
   /** The newest complete checkpoint, or undefined when there is none. */
   latest(): Promise<CheckpointData | undefined> | CheckpointData | undefined;
   /** The manifests kept (the newest few), oldest first. */
@@ -190,12 +191,13 @@ export class LocalCheckpointStore implements CheckpointStore {
     return join(this.dir, checkpointName(id));
   }
 
-  write(data: CheckpointData): void {
+  write(data: CheckpointData): number {
     const final = this.fileOf(data.checkpointId);
     const tmp = `${final}.tmp`;
     const fd = openSync(tmp, "w");
+    let bytes: number;
     try {
-      writeSync(fd, encodeCheckpoint(data));
+      bytes = writeSync(fd, encodeCheckpoint(data));
       fsyncSync(fd);
     } finally {
       closeSync(fd);
@@ -208,6 +210,7 @@ export class LocalCheckpointStore implements CheckpointStore {
       closeSync(dirFd);
     }
     this.prune();
+    return bytes;
   }
 
   private ids(): number[] {
@@ -263,10 +266,12 @@ export class ObjectCheckpointStore implements CheckpointStore {
       .sort((a, b) => a - b);
   }
 
-  async write(data: CheckpointData): Promise<void> {
-    await this.storage.put(`checkpoints/${checkpointName(data.checkpointId)}`, new TextEncoder().encode(encodeCheckpoint(data)));
+  async write(data: CheckpointData): Promise<number> {
+    const bytes = new TextEncoder().encode(encodeCheckpoint(data));
+    await this.storage.put(`checkpoints/${checkpointName(data.checkpointId)}`, bytes);
     const ids = await this.ids();
     for (const id of ids.slice(0, Math.max(0, ids.length - this.keep))) await this.storage.delete(`checkpoints/${checkpointName(id)}`);
+    return bytes.byteLength;
   }
 
   async latest(): Promise<CheckpointData | undefined> {

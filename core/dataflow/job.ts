@@ -251,8 +251,8 @@ export class Job {
       sourceKeys,
       this.restored?.checkpointId ?? 0,
       {
-        onCompleted: ({ id, durationMs, bytes }) => {
-          this.metrics.lastCheckpoint = { id, at: Date.now(), durationMs, bytes };
+        onCompleted: (checkpoint) => {
+          this.metrics.lastCheckpoint = checkpoint;
           this.metrics.checkpointsCompleted++;
         },
       },
@@ -302,13 +302,21 @@ export class Job {
           operator: this.operatorFor(node),
           metrics: this.metrics.register(new OperatorMetrics(node.id, node.label, i)),
         }));
-        const chain = new OperatorChain(ops, new EdgeEmitter(outbound.get(stage)![i]!));
+        const edges = outbound.get(stage)![i]!;
+        const chain = new OperatorChain(ops, new EdgeEmitter(edges));
         this.chains.push(chain);
+        // Backpressure: time this subtask waited for space downstream, shown on each of its operators.
+        const blocked = ops.map((o) => o.metrics);
+        const onBlocked = (ms: number) => {
+          for (const m of blocked) m.backpressureMs += ms;
+        };
+        for (const edge of edges) for (const ch of edge.channels) ch.onBlocked = onBlocked;
         const stateOf = async (opId: string) =>
           new OperatorState(opId, i, stage.parallelism, maxParallelism, await backend.restoreFor(opId, i, stage.parallelism));
         await chain.open(async (op) => this.operatorContext(i, stage.parallelism, op.metrics, await stateOf(op.stateId)));
         if (head.kind === "source") {
           const metrics = this.metrics.register(new OperatorMetrics(head.id, head.label, i));
+          blocked.push(metrics);
           const table = (head.plan as Extract<PlanNode, { kind: "source" }>).table;
           const sourceState = await stateOf(this.identities[head.id]!.stateId);
           const position = sourceState.union<SourcePosition>("position");
