@@ -27,7 +27,10 @@ import { OperatorSubtask } from "../runtime/operator-subtask.ts";
 import { SourceSubtask, type RowPreparer, type SourcePosition } from "../runtime/source-subtask.ts";
 import { StateBackend } from "../state/backend.ts";
 import { DEFAULT_MAX_PARALLELISM } from "../state/key-groups.ts";
-import { OperatorState } from "../state/operator-state.ts";
+import { CacheBudget } from "../state/disk-table.ts";
+import { OperatorState, type DiskStateOptions } from "../state/operator-state.ts";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { hashValues } from "../state/hash.ts";
 import { incompatibility, stateIdentities, type OperatorIdentity } from "./fingerprint.ts";
 import { buildGraph, type PhysicalGraph, type PhysicalNode, type Stage } from "./graph.ts";
@@ -45,6 +48,10 @@ export interface JobOptions {
   channelCapacity?: number;
   /** Key groups of keyed state, the highest parallelism the job's state can be restored at (default 128). */
   maxParallelism?: number;
+  /** Where keyed tables live: in memory (default), or on local disk with a cache of `stateCacheBytes`. */
+  stateBackend?: "memory" | "disk";
+  /** Memory for the disk backend's cache (default 256 MiB). */
+  stateCacheBytes?: number;
 }
 
 /** A failure the user can act on; the CLI prints its message without a stack. */
@@ -243,6 +250,10 @@ export class Job {
     }
     this.maxParallelism = maxParallelism;
     const backend = new StateBackend(this.store, maxParallelism, this.restored);
+    const disk: DiskStateOptions | undefined =
+      this.options.stateBackend === "disk"
+        ? { dir: join(tmpdir(), `runnel-state-${this.jobId}-${process.pid}`), budget: new CacheBudget(this.options.stateCacheBytes ?? 256 * 1024 * 1024) }
+        : undefined;
     this.coordinator = new CheckpointCoordinator(
       this.store,
       backend,
@@ -312,7 +323,7 @@ export class Job {
         };
         for (const edge of edges) for (const ch of edge.channels) ch.onBlocked = onBlocked;
         const stateOf = async (opId: string) =>
-          new OperatorState(opId, i, stage.parallelism, maxParallelism, await backend.restoreFor(opId, i, stage.parallelism));
+          new OperatorState(opId, i, stage.parallelism, maxParallelism, await backend.restoreFor(opId, i, stage.parallelism), disk);
         await chain.open(async (op) => this.operatorContext(i, stage.parallelism, op.metrics, await stateOf(op.stateId)));
         if (head.kind === "source") {
           const metrics = this.metrics.register(new OperatorMetrics(head.id, head.label, i));

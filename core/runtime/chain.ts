@@ -78,6 +78,12 @@ export class OperatorChain {
     if (batch.rows.length === 0) return;
     if (this.ops.length === 0) return this.emitter.emit(batch);
     await this.feed(0, batch, input);
+    this.maintain();
+  }
+
+  /** Between batches, where no operator holds state entries: disk tables write back what exceeds their cache. */
+  private maintain(): void {
+    for (const op of this.ops) op.state?.maintain();
   }
 
   /** Advances every operator's watermark in order, then tells downstream. */
@@ -90,6 +96,7 @@ export class OperatorChain {
       op.metrics.idle = false;
       await op.operator.onWatermark?.(time, this.collectors[i]!);
     }
+    this.maintain();
     await this.emitter.broadcast({ kind: "watermark", time });
   }
 
@@ -118,6 +125,9 @@ export class OperatorChain {
   }
 
   async close(): Promise<void> {
-    for (const op of this.ops) await op.operator.close?.();
+    for (const op of this.ops) {
+      await op.operator.close?.();
+      op.state?.close();
+    }
   }
 }

@@ -9,7 +9,16 @@
  * snapshot code of their own.
  */
 import { keyGroupRange } from "./key-groups.ts";
+import { join } from "node:path";
+import { DiskKeyedTable, type CacheBudget } from "./disk-table.ts";
 import { KeyedTable, TimeKeyedTable, type StateCodec, type TableSnapshot, type TrackedTable } from "./tables.ts";
+
+/** Keyed tables on disk with a cache in memory (time tables stay in memory). */
+export interface DiskStateOptions {
+  /** Scratch folder for this process's databases (rebuilt from checkpoints on restore). */
+  dir: string;
+  budget: CacheBudget;
+}
 import type { StateRecord } from "./file-format.ts";
 
 /** A value this subtask keeps, with what the old subtasks kept under the same name. */
@@ -66,6 +75,7 @@ export class OperatorState {
     readonly parallelism: number,
     readonly maxParallelism: number,
     private readonly restored: RestoredOperator | undefined,
+    private readonly disk?: DiskStateOptions,
   ) {
     this.keyGroups = keyGroupRange(subtaskIndex, parallelism, maxParallelism);
   }
@@ -85,7 +95,21 @@ export class OperatorState {
 
   /** `expiryGranularity` (µs) indexes entries by their time, for `expire`. */
   keyed<V>(name: string, codec?: StateCodec<V>, options: { expiryGranularity?: number } = {}): KeyedTable<V> {
+    const disk = this.disk;
+    if (disk) {
+      const dir = join(disk.dir, `${this.operatorId}-${this.subtaskIndex}`.replace(/[^A-Za-z0-9_.-]/g, "_"));
+      return this.declare(name, () => new DiskKeyedTable<V>(name, codec ?? null, this.maxParallelism, options, dir, disk.budget));
+    }
     return this.declare(name, () => new KeyedTable<V>(name, codec ?? null, this.maxParallelism, options));
+  }
+
+  /** Between batches: disk tables write back what exceeds the cache. */
+  maintain(): void {
+    for (const t of this.tables.values()) t.maintain();
+  }
+
+  close(): void {
+    for (const t of this.tables.values()) t.close();
   }
 
   timeKeyed<V>(name: string, codec?: StateCodec<V>): TimeKeyedTable<V> {

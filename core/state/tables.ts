@@ -158,8 +158,18 @@ export abstract class TrackedTable<V> {
    * Starts a snapshot at a barrier: what changed since the previous one (or, when
    * `full`, everything), encoded in the background. Only one runs at a time.
    */
+  /** The entries a full snapshot encodes from memory (a disk table adds its database's rows itself). */
+  protected snapshotEntries(): IterableIterator<StateEntry<V>> {
+    return this.entries();
+  }
+
+  /** Between batches: a table that keeps entries elsewhere moves some there. */
+  maintain(): void {}
+
+  close(): void {}
+
   snapshot(checkpoint: number, full: boolean): TableSnapshot {
-    const pending = full ? [...this.entries()] : this.changedList.filter((e) => e.changed);
+    const pending = full ? [...this.snapshotEntries()] : this.changedList.filter((e) => e.changed);
     for (const e of this.changedList) e.changed = false;
     this.changedList = [];
     const tombstones = full ? [] : this.tombstones;

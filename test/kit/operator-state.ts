@@ -8,19 +8,27 @@ import type { OperatorContext } from "../../core/operators/operator.ts";
 import { OperatorMetrics } from "../../core/runtime/metrics.ts";
 import { StateBackend } from "../../core/state/backend.ts";
 import { DEFAULT_MAX_PARALLELISM } from "../../core/state/key-groups.ts";
-import { OperatorState, type RestoredOperator } from "../../core/state/operator-state.ts";
+import { CacheBudget } from "../../core/state/disk-table.ts";
+import { OperatorState, type DiskStateOptions, type RestoredOperator } from "../../core/state/operator-state.ts";
+
+let contexts = 0;
 import { tempDir } from "./cli.ts";
 
 export class StateHarness {
   readonly store: LocalCheckpointStore;
   private nextCheckpoint = 1;
 
+  /** With `diskCacheBytes`, keyed tables live on disk with a cache of that many bytes (shared by the harness's contexts). */
+  private readonly disk?: DiskStateOptions;
+
   constructor(
     readonly operatorId = "op",
     readonly maxParallelism = DEFAULT_MAX_PARALLELISM,
     dir = tempDir("runnel-state-harness-"),
+    diskCacheBytes?: number,
   ) {
     this.store = new LocalCheckpointStore(dir);
+    if (diskCacheBytes !== undefined) this.disk = { dir: tempDir("runnel-state-disk-"), budget: new CacheBudget(diskCacheBytes) };
   }
 
   context(subtaskIndex = 0, parallelism = 1, restored?: RestoredOperator): OperatorContext {
@@ -31,7 +39,7 @@ export class StateHarness {
       jobId: "test",
       signal: new AbortController().signal,
       log: () => {},
-      state: new OperatorState(this.operatorId, subtaskIndex, parallelism, this.maxParallelism, restored),
+      state: new OperatorState(this.operatorId, subtaskIndex, parallelism, this.maxParallelism, restored, this.disk && { ...this.disk, dir: `${this.disk.dir}/${++contexts}` }),
     };
   }
 

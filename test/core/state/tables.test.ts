@@ -14,7 +14,7 @@ const put = (t: KeyedTable<number[]>, k: number, v: number) => {
   const e = t.update(hashValues([k]), [k], () => [0]);
   e.value[0] = v;
 };
-const dump = (t: KeyedTable<number[]>) => new Map([...t.entries()].map((e) => [e.key[0] as number, e.value[0]]));
+const dump = (t: KeyedTable<number[]>) => new Map([...t.entries()].map((e) => [e.key[0] as number, e.value[0]!]));
 
 describe("key groups", () => {
   test("ranges cover every key group once, and routing agrees with them", () => {
@@ -33,15 +33,27 @@ describe("key groups", () => {
   });
 });
 
-describe("keyed tables", () => {
+/** The heap backend, and the disk backend with a cache small enough that most entries live in SQLite. */
+const BACKENDS = [
+  { name: "in memory", harness: (id: string, max?: number) => new StateHarness(id, max) },
+  { name: "on disk", harness: (id: string, max?: number) => new StateHarness(id, max, undefined, 200_000) },
+];
+
+for (const backend of BACKENDS) describe(`keyed tables ${backend.name}`, () => {
   test("a snapshot holds values as they were at the barrier, though they change and go while it encodes", async () => {
-    const harness = new StateHarness("cow");
+    const harness = backend.harness("cow");
     const ctx = harness.context();
     const table = ctx.state.keyed<number[]>("t");
-    for (let k = 0; k < 20_000; k++) put(table, k, k);
+    for (let k = 0; k < 20_000; k++) {
+      put(table, k, k);
+      if (k % 1000 === 0) ctx.state.maintain();
+    }
     // Start the checkpoint, then change and delete entries before its background encoding is done.
     const checkpoint = harness.checkpoint([{ ctx }]);
-    for (let k = 0; k < 20_000; k += 3) put(table, k, -1);
+    for (let k = 0; k < 20_000; k += 3) {
+      put(table, k, -1);
+      if (k % 999 === 0) ctx.state.maintain();
+    }
     for (let k = 1; k < 20_000; k += 7) table.delete(table.get(hashValues([k]), [k])!);
     for (let k = 20_000; k < 20_100; k++) put(table, k, k);
     await checkpoint;
@@ -54,12 +66,16 @@ describe("keyed tables", () => {
   });
 
   test("deltas hold only what changed: bytes follow the keys touched", async () => {
-    const harness = new StateHarness("delta");
+    const harness = backend.harness("delta");
     const ctx = harness.context();
     const table = ctx.state.keyed<number[]>("t");
-    for (let k = 0; k < 100_000; k++) put(table, k, k);
+    for (let k = 0; k < 100_000; k++) {
+      put(table, k, k);
+      if (k % 1000 === 0) ctx.state.maintain();
+    }
     const full = await harness.checkpoint([{ ctx }]);
     for (let k = 0; k < 1_000; k++) put(table, k * 97, 1);
+    ctx.state.maintain();
     const delta = await harness.checkpoint([{ ctx }]);
     const none = await harness.checkpoint([{ ctx }]);
     expect(delta.bytes / full.bytes).toBeLessThan(0.02);
@@ -71,13 +87,14 @@ describe("keyed tables", () => {
   });
 
   test("restoring at another parallelism: each subtask gets exactly its key groups, reading only their sections", async () => {
-    const harness = new StateHarness("rescale", 16);
+    const harness = backend.harness("rescale", 16);
     const contexts = [0, 1].map((i) => harness.context(i, 2));
     const tables = contexts.map((c) => c.state.keyed<number[]>("t"));
     const keys = 200_000;
     for (let k = 0; k < keys; k++) {
       const kg = keyGroupOf(hashValues([k]), 16);
       put(tables[subtaskOfKeyGroup(kg, 2, 16)]!, k, k * 10);
+      if (k % 1000 === 0) for (const c of contexts) c.state.maintain();
     }
     const written = await harness.checkpoint(contexts.map((ctx) => ({ ctx })));
     let read = 0;
@@ -105,7 +122,7 @@ describe("keyed tables", () => {
   });
 
   test("files no retained checkpoint references are deleted", async () => {
-    const harness = new StateHarness("gc");
+    const harness = backend.harness("gc");
     const ctx = harness.context();
     const table = ctx.state.keyed<number[]>("t");
     for (let round = 0; round < 20; round++) {
