@@ -4,11 +4,13 @@
  * only what changed, a restore at another parallelism reads only the key groups
  * a subtask owns, and files no checkpoint needs are deleted.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { hashValues } from "../../../core/state/hash.ts";
 import { keyGroupOf, keyGroupRange, subtaskOfKeyGroup } from "../../../core/state/key-groups.ts";
 import type { KeyedTable } from "../../../core/state/tables.ts";
 import { StateHarness } from "../../kit/operator-state.ts";
+
+setDefaultTimeout(60_000);
 
 const put = (t: KeyedTable<number[]>, k: number, v: number) => {
   const e = t.update(hashValues([k]), [k], () => [0]);
