@@ -29,6 +29,15 @@ export interface CompletedCheckpoint {
 
 export interface CheckpointEvents {
   onCompleted?(checkpoint: CompletedCheckpoint, then: BarrierThen): void;
+  /** A checkpoint was abandoned (it timed out); the job goes on unless too many failed in a row. */
+  onFailed?(checkpointId: number, reason: string): void;
+}
+
+export interface CheckpointLimits {
+  /** A checkpoint not durable this long after its trigger is abandoned (default 10 minutes, as Flink). */
+  timeoutMs: number;
+  /** Consecutive abandoned checkpoints tolerated before the job fails (default 3). */
+  tolerableFailures: number;
 }
 
 type CompletionHook = (checkpointId: number) => Promise<void>;
@@ -38,6 +47,10 @@ interface InFlight {
   then: BarrierThen;
   startedAt: number;
   alignedAt: number;
+  timer: ReturnType<typeof setTimeout> | null;
+  abandoned: boolean;
+  /** Its manifest is written. */
+  durable?: boolean;
   /** Per task: its operators' parts, being written in the background. */
   acks: Map<string, Promise<{ operatorId: string; index: number; written: WrittenState }[]>>;
 }
@@ -68,6 +81,7 @@ export class CheckpointCoordinator {
     private readonly sources: string[],
     restoredId: number,
     private readonly events: CheckpointEvents = {},
+    private readonly limits: CheckpointLimits = { timeoutMs: 600_000, tolerableFailures: 3 },
   ) {
     this.nextId = restoredId + 1;
     this.done = new Promise((resolve, reject) => {
@@ -101,9 +115,14 @@ export class CheckpointCoordinator {
     this.begin(then);
   }
 
+  /** Consecutive checkpoints abandoned. */
+  private failures = 0;
+
   private begin(then: BarrierThen): void {
     const id = this.nextId++;
-    this.inFlight = { id, then, startedAt: performance.now(), alignedAt: 0, acks: new Map() };
+    const cp: InFlight = { id, then, startedAt: performance.now(), alignedAt: 0, acks: new Map(), timer: null, abandoned: false };
+    cp.timer = setTimeout(() => this.abandon(cp), this.limits.timeoutMs);
+    this.inFlight = cp;
     for (const s of this.sources) {
       this.sourceRequests.get(s)!.push({ checkpointId: id, then });
       this.sourceWakers.get(s)?.();
@@ -151,7 +170,36 @@ export class CheckpointCoordinator {
     cp.acks.set(task, written);
     if (cp.acks.size === this.tasks.length) {
       cp.alignedAt = performance.now();
-      this.complete(cp).catch((err) => this.fail(err));
+      this.complete(cp).catch((err) => {
+        // Once durable, a failure (a sink's commit) fails the job; before, it fails only this checkpoint.
+        if (cp.durable) this.fail(err);
+        else this.abandon(cp, `checkpoint ${cp.id} failed: ${err instanceof Error ? err.message : String(err)}`);
+      });
+    }
+  }
+
+  /** A checkpoint not durable in time: abandon it (its late parts are ignored) and go on, within limits. */
+  private abandon(cp: InFlight, failure?: string): void {
+    if (this.inFlight !== cp || cp.abandoned) return;
+    cp.abandoned = true;
+    clearTimeout(cp.timer!);
+    this.inFlight = null;
+    const waiting = this.tasks.filter((t) => !cp.acks.has(t));
+    const reason =
+      failure ??
+      `checkpoint ${cp.id} timed out after ${this.limits.timeoutMs < 10_000 ? `${this.limits.timeoutMs} ms` : `${Math.round(this.limits.timeoutMs / 1000)} s`} ` +
+        (waiting.length ? `waiting for the barrier at ${waiting.slice(0, 5).join(", ")}${waiting.length > 5 ? ` and ${waiting.length - 5} more` : ""}` : "while writing its state");
+    this.failures++;
+    this.events.onFailed?.(cp.id, reason);
+    if (this.failures > this.limits.tolerableFailures) {
+      this.fail(new Error(`${reason}; ${this.failures} checkpoints in a row failed (more than ${this.limits.tolerableFailures} tolerated). Look at what holds the barrier (a stuck sink or source), or raise the checkpoint timeout`));
+      return;
+    }
+    // A final checkpoint is needed to finish: try it again; periodic ones come on their own.
+    if (cp.then !== "continue") this.begin(cp.then);
+    else {
+      const next = this.queued.shift();
+      if (next) this.begin(next);
     }
   }
 
@@ -171,6 +219,8 @@ export class CheckpointCoordinator {
         bytes += p.written.bytes;
       }
     }
+    if (cp.abandoned) return;
+    clearTimeout(cp.timer!);
     const labels = Object.fromEntries(Object.keys(operators).map((id) => [id, this.pipeline.labels[id] ?? id]));
     const manifestBytes = await this.store.write({
       format: CHECKPOINT_FORMAT,
@@ -183,6 +233,7 @@ export class CheckpointCoordinator {
       then: cp.then,
       operators,
     });
+    cp.durable = true;
     // The checkpoint is durable: now sinks may publish what they staged for it.
     await Promise.all([...cp.acks.keys()].map((task) => this.completionHooks.get(task)?.(cp.id) ?? Promise.resolve()));
     this.lastCompleted = {
@@ -192,6 +243,7 @@ export class CheckpointCoordinator {
       alignmentMs: cp.alignedAt - cp.startedAt,
       bytes: bytes + (typeof manifestBytes === "number" ? manifestBytes : 0),
     };
+    this.failures = 0;
     this.events.onCompleted?.(this.lastCompleted, cp.then);
     await this.backend.collectGarbage();
     this.inFlight = null;
@@ -205,5 +257,6 @@ export class CheckpointCoordinator {
 
   stopTimer(): void {
     if (this.timer) clearInterval(this.timer);
+    if (this.inFlight?.timer) clearTimeout(this.inFlight.timer);
   }
 }

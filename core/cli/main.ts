@@ -18,7 +18,7 @@ import { createPreviewWriter } from "./preview.ts";
 
 const USAGE = `usage:
   runnel run <pipeline.sql> [--parallelism N] [--state-dir DIR] [--checkpoint-interval 10s] [--ignore-state] [--quiet]
-             [--state-backend memory|disk] [--state-cache 2GB] [--max-parallelism 128]
+             [--state-backend memory|disk] [--state-cache 2GB] [--max-parallelism 128] [--checkpoint-timeout 10m]
                                      --ignore-state removes the state directory's checkpoints and starts from scratch;
                                      --state-backend disk keeps keyed state in local SQLite files with a cache in memory;
                                      --max-parallelism sets the key groups of a job's state (fixed by its first checkpoint)
@@ -43,6 +43,7 @@ interface RunArgs {
   stateBackend?: "memory" | "disk";
   stateCacheBytes?: number;
   maxParallelism?: number;
+  checkpointTimeoutMs?: number;
 }
 
 function parseRunArgs(argv: string[]): RunArgs {
@@ -96,6 +97,13 @@ function parseRunArgs(argv: string[]): RunArgs {
         args.maxParallelism = n;
         break;
       }
+      case "--checkpoint-timeout":
+        try {
+          args.checkpointTimeoutMs = parseDurationMicros(value()) / 1000;
+        } catch (err) {
+          throw new UsageError(`--checkpoint-timeout: ${(err as Error).message}`);
+        }
+        break;
       case "--ignore-state":
         args.ignoreState = true;
         break;
@@ -141,6 +149,7 @@ async function run(argv: string[]): Promise<number> {
     stateBackend: args.stateBackend,
     stateCacheBytes: args.stateCacheBytes,
     maxParallelism: args.maxParallelism,
+    checkpointTimeoutMs: args.checkpointTimeoutMs,
     preview: (fields, updating) => createPreviewWriter(registry, fields, updating, process.stdout),
   });
   console.error(`dataflow graph:\n${describeGraph(job.graph)}`);

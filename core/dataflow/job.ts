@@ -52,6 +52,10 @@ export interface JobOptions {
   stateBackend?: "memory" | "disk";
   /** Memory for the disk backend's cache (default 256 MiB). */
   stateCacheBytes?: number;
+  /** A checkpoint not durable in this time is abandoned (default 10 minutes). */
+  checkpointTimeoutMs?: number;
+  /** Consecutive abandoned checkpoints tolerated before the job fails (default 3). */
+  tolerableCheckpointFailures?: number;
 }
 
 /** A failure the user can act on; the CLI prints its message without a stack. */
@@ -266,7 +270,13 @@ export class Job {
           this.metrics.lastCheckpoint = checkpoint;
           this.metrics.checkpointsCompleted++;
         },
+        onFailed: (id, reason) => {
+          this.metrics.checkpointsFailed++;
+          this.metrics.lastCheckpointFailure = { id, at: Date.now(), reason };
+          this.log.warn(`${reason}; the job goes on and the next checkpoint writes what this one would have`);
+        },
       },
+      { timeoutMs: this.options.checkpointTimeoutMs ?? 600_000, tolerableFailures: this.options.tolerableCheckpointFailures ?? 3 },
     );
 
     // Channels: for every stage, a matrix [upstream subtask][downstream subtask] per input stage.

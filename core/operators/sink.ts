@@ -9,15 +9,16 @@ import type { SubtaskValue } from "../state/operator-state.ts";
 import type { Operator, OperatorContext } from "./operator.ts";
 
 interface SinkState {
-  prepared: unknown;
+  /** Prepared commits not yet committed, oldest first: several when a checkpoint was abandoned. */
+  pending: [checkpointId: number, prepared: unknown][];
   writer: unknown;
 }
 
 export class SinkOperator implements Operator {
   private writer!: SinkWriter;
   private state!: SubtaskValue<SinkState>;
-  /** What prepareCommit gave for the checkpoint in flight. */
-  private prepared: { checkpointId: number; prepared: unknown } | null = null;
+  /** Staged at barriers and not committed yet; an abandoned checkpoint's are committed with the next one. */
+  private pending: [number, unknown][] = [];
 
   constructor(
     readonly name: string,
@@ -34,9 +35,8 @@ export class SinkOperator implements Operator {
     const writers = mine.map((st) => st.writer).filter((w) => w !== undefined && w !== null);
     this.writer = await this.createWriter(ctx, mine[0]?.writer ?? undefined, writers);
     if (this.restoredCheckpointId !== null && this.writer.commit) {
-      for (const st of mine) {
-        if (st.prepared !== undefined && st.prepared !== null) await this.writer.commit(this.restoredCheckpointId, st.prepared);
-      }
+      // Commits are idempotent: the restored checkpoint's, and those of abandoned ones before it.
+      for (const st of mine) for (const [id, prepared] of st.pending) await this.writer.commit(id, prepared);
     }
   }
 
@@ -46,14 +46,17 @@ export class SinkOperator implements Operator {
 
   async prepareCheckpoint(checkpointId: number): Promise<void> {
     const prepared = this.writer.prepareCommit ? ((await this.writer.prepareCommit(checkpointId)) ?? null) : null;
-    this.prepared = { checkpointId, prepared };
-    this.state.value = { prepared, writer: (await this.writer.snapshot?.()) ?? null };
+    if (prepared !== null) this.pending.push([checkpointId, prepared]);
+    this.state.value = { pending: this.pending.slice(), writer: (await this.writer.snapshot?.()) ?? null };
   }
 
   async onCheckpointComplete(checkpointId: number): Promise<void> {
-    const p = this.prepared;
     crashPoint("sink-before-commit");
-    if (this.writer.commit && p && p.checkpointId === checkpointId && p.prepared !== null) await this.writer.commit(checkpointId, p.prepared);
+    while (this.pending.length > 0 && this.pending[0]![0] <= checkpointId) {
+      const [id, prepared] = this.pending[0]!;
+      if (this.writer.commit) await this.writer.commit(id, prepared);
+      this.pending.shift();
+    }
   }
 
   async close(): Promise<void> {

@@ -26,6 +26,8 @@ export class JobMetrics {
   readonly operators: OperatorMetrics[] = [];
   lastCheckpoint: CompletedCheckpoint | null = null;
   checkpointsCompleted = 0;
+  checkpointsFailed = 0;
+  lastCheckpointFailure: { id: number; at: number; reason: string } | null = null;
 
   register(m: OperatorMetrics): OperatorMetrics {
     this.operators.push(m);

@@ -114,9 +114,10 @@ export class StateBackend {
         };
         chain = t.full ? [ref] : [...chain, ref];
       }
-      state.written(t.table, chain);
+      state.written(t.table, chain, t.checkpoint);
       tables[t.table] = { range, files: chain };
     }
+    state.completed(snap.checkpoint);
     return { part: { values: snap.values, tables }, bytes };
   }
 

@@ -203,8 +203,16 @@ export class DiskKeyedTable<V> extends KeyedTable<V> {
     return super.expire(cutoff, visit);
   }
 
+  /** Set while a snapshot reads the database; a newer snapshot ends an abandoned one's read. */
+  private reading: { stop: boolean } | null = null;
+
   override snapshot(checkpoint: number, full: boolean): TableSnapshot {
     const closing = this.epoch++;
+    if (this.reading) {
+      this.reading.stop = true;
+      this.reader.exec("ROLLBACK");
+    }
+    const reading = (this.reading = { stop: false });
     // Begin the read snapshot now, at the barrier: rows written after this are not seen.
     this.reader.exec("BEGIN");
     this.reader.prepare("SELECT 1 FROM kv LIMIT 1").get();
@@ -227,9 +235,13 @@ export class DiskKeyedTable<V> extends KeyedTable<V> {
         const list = fromDb.get(row.kg);
         if (list) list.push(record);
         else fromDb.set(row.kg, [record]);
-        if (++n % SLICE === 0) await yieldToProcessing();
+        if (++n % SLICE === 0) {
+          await yieldToProcessing();
+          if (reading.stop) throw new Error(`snapshot for checkpoint ${checkpoint} of ${this.name} was abandoned`);
+        }
       }
       this.reader.exec("COMMIT");
+      this.reading = null;
       this.sql.deleteTombstones.run(closing);
       // Per key group: the database's rows first, then the cache's (newer where both hold a key).
       const sections = new Map((await cached.done).map((s) => [s.kg, s]));
@@ -241,6 +253,7 @@ export class DiskKeyedTable<V> extends KeyedTable<V> {
       }
       return [...sections.values()].sort((a, b) => a.kg - b.kg);
     })();
+    done.catch(() => {});
     return { ...cached, done };
   }
 

@@ -54,6 +54,7 @@ export interface RestoredOperator {
 }
 
 export interface OperatorStateSnapshot {
+  checkpoint: number;
   values: Record<string, unknown>;
   tables: TableSnapshot[];
   /** Files each table continues from (the chain a delta extends). */
@@ -67,6 +68,9 @@ export class OperatorState {
   private readonly tables = new Map<string, TrackedTable<any>>();
   private readonly values = new Map<string, SubtaskValue<unknown>>();
   private readonly chains = new Map<string, StateFileRef[]>();
+  private readonly chainCheckpoint = new Map<string, number>();
+  /** The checkpoint whose snapshot was taken but whose files are not written yet. */
+  private unwritten: number | null = null;
   readonly keyGroups: [number, number];
 
   constructor(
@@ -143,18 +147,30 @@ export class OperatorState {
     for (const [name, v] of this.values) if (v.value !== undefined) values[name] = v.value;
     const tables: TableSnapshot[] = [];
     const chains: Record<string, StateFileRef[]> = {};
+    // A snapshot whose files were never written (its checkpoint timed out or failed) took changes
+    // that no file holds: this one writes everything.
+    const previousLost = this.unwritten !== null;
+    this.unwritten = checkpoint;
     for (const [name, table] of this.tables) {
       const chain = this.chains.get(name) ?? [];
-      const full = chain.length === 0 || table.deltasSinceFull >= DELTAS_PER_FULL;
+      const full = previousLost || chain.length === 0 || table.deltasSinceFull >= DELTAS_PER_FULL;
       tables.push(table.snapshot(checkpoint, full));
       chains[name] = full ? [] : chain;
     }
-    return { values, tables, chains };
+    return { checkpoint, values, tables, chains };
   }
 
-  /** After the checkpoint's files are written: the chain each table continues from. */
-  written(table: string, chain: StateFileRef[]): void {
+  /** After checkpoint `checkpoint`'s files are written: the chain each table continues from. */
+  written(table: string, chain: StateFileRef[], checkpoint: number): void {
+    // A late write of an abandoned checkpoint must not replace a newer chain.
+    if ((this.chainCheckpoint.get(table) ?? 0) > checkpoint) return;
+    this.chainCheckpoint.set(table, checkpoint);
     this.chains.set(table, chain);
+  }
+
+  /** All of `checkpoint`'s tables are written. */
+  completed(checkpoint: number): void {
+    if (this.unwritten === checkpoint) this.unwritten = null;
   }
 
   /** Entries held, per table (for metrics). */

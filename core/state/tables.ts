@@ -227,6 +227,8 @@ export abstract class TrackedTable<V> {
       }
       return [...built.values()].sort((a, b) => a.kg - b.kg);
     })();
+    // An abandoned checkpoint's snapshot may never be awaited: its failure must not go unhandled.
+    done.catch(() => {});
     return { table: this.name, checkpoint, full, droppedUpTo, done };
   }
 

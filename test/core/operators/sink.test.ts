@@ -13,7 +13,7 @@ async function checkpointed(): Promise<StateHarness> {
   const harness = new StateHarness("sink");
   const subtasks = [0, 1, 2].map((j) => {
     const ctx = harness.context(j, 3);
-    ctx.state.list("sink").value = { prepared: { from: j }, writer: { subtask: j } };
+    ctx.state.list("sink").value = { pending: [[7, { from: j }]], writer: { subtask: j } };
     return { ctx };
   });
   await harness.checkpoint(subtasks);
