@@ -25,6 +25,8 @@ export interface CompletedCheckpoint {
   alignmentMs: number;
   /** Bytes written to the checkpoint store: state files and the manifest. */
   bytes: number | null;
+  /** Per operator state id and subtask: bytes of the files restoring it needs. */
+  stateBytes: Record<string, Record<number, number>>;
 }
 
 export interface CheckpointEvents {
@@ -211,12 +213,16 @@ export class CheckpointCoordinator {
   private async complete(cp: InFlight): Promise<void> {
     const operators: CheckpointData["operators"] = {};
     let bytes = 0;
+    const stateBytes: CompletedCheckpoint["stateBytes"] = {};
     for (const parts of await Promise.all(cp.acks.values())) {
       for (const p of parts) {
         const { values, tables } = p.written.part;
         if (Object.keys(values).length === 0 && Object.keys(tables).length === 0) continue; // stateless
         (operators[p.operatorId] ??= {})[p.index] = p.written.part;
         bytes += p.written.bytes;
+        let size = 0;
+        for (const t of Object.values(tables)) for (const f of t.files) size += f.bytes;
+        (stateBytes[p.operatorId] ??= {})[p.index] = size;
       }
     }
     if (cp.abandoned) return;
@@ -242,6 +248,7 @@ export class CheckpointCoordinator {
       durationMs: performance.now() - cp.startedAt,
       alignmentMs: cp.alignedAt - cp.startedAt,
       bytes: bytes + (typeof manifestBytes === "number" ? manifestBytes : 0),
+      stateBytes,
     };
     this.failures = 0;
     this.events.onCompleted?.(this.lastCompleted, cp.then);

@@ -269,6 +269,10 @@ export class Job {
         onCompleted: (checkpoint) => {
           this.metrics.lastCheckpoint = checkpoint;
           this.metrics.checkpointsCompleted++;
+          for (const m of this.metrics.operators) {
+            const bytes = checkpoint.stateBytes[this.identities[m.operatorId]?.stateId ?? ""]?.[m.subtaskIndex];
+            if (bytes !== undefined) m.stateBytes = bytes;
+          }
         },
         onFailed: (id, reason) => {
           this.metrics.checkpointsFailed++;

@@ -112,6 +112,9 @@ export class OperatorChain {
       await op.operator.prepareCheckpoint?.(checkpointId);
       const state = op.state!;
       out.push({ operatorId: op.stateId, index: state.subtaskIndex, parallelism: state.parallelism, state, snapshot: state.snapshot(checkpointId) });
+      let entries = 0;
+      for (const n of Object.values(state.sizes())) entries += n;
+      op.metrics.stateEntries = entries;
     }
     return out;
   }

@@ -14,6 +14,10 @@ export class OperatorMetrics {
   lateDropped = 0;
   badRecords = 0;
   backpressureMs = 0;
+  /** Entries in the operator's keyed tables (this subtask), as of its last checkpoint. */
+  stateEntries = 0;
+  /** Bytes of the state files its last checkpoint needs to restore it (this subtask). */
+  stateBytes = 0;
 
   constructor(
     readonly operatorId: string,
