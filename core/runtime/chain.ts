@@ -68,8 +68,12 @@ export class OperatorChain {
   /** Feeds a batch to the operator at `index`. */
   feed(index: number, batch: Batch, input = 0): void | Promise<void> {
     const op = this.ops[index]!;
-    op.metrics.recordsIn += batch.rows.length;
-    op.metrics.batchesIn++;
+    const m = op.metrics;
+    m.recordsIn += batch.rows.length;
+    m.batchesIn++;
+    const now = performance.now();
+    if (m.lastBatchAt !== 0 && now - m.lastBatchAt > m.longestGapMs) m.longestGapMs = now - m.lastBatchAt;
+    m.lastBatchAt = now;
     return op.operator.process(batch, this.collectors[index]!, input);
   }
 

@@ -18,6 +18,9 @@ export class OperatorMetrics {
   stateEntries = 0;
   /** Bytes of the state files its last checkpoint needs to restore it (this subtask). */
   stateBytes = 0;
+  /** The longest time between two batches reaching this operator since the metric was last reset (ms). */
+  longestGapMs = 0;
+  lastBatchAt = 0;
 
   constructor(
     readonly operatorId: string,

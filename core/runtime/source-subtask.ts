@@ -28,6 +28,8 @@ interface SplitClock {
 }
 
 export const SOURCE_BATCH_ROWS = 4096;
+/** How long a source may run before letting timers and background work in. */
+const YIELD_EVERY_MS = 5;
 
 export class SourceSubtask {
   private readonly splits = new Map<string, SplitClock>();
@@ -64,7 +66,14 @@ export class SourceSubtask {
 
   async run(): Promise<void> {
     let finished = false;
+    let yielded = performance.now();
     for (;;) {
+      // A source that always has data would otherwise never leave the microtask queue: timers (periodic
+      // checkpoints, heartbeats, progress) and background work (state files being encoded) would starve.
+      if (performance.now() - yielded > YIELD_EVERY_MS) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        yielded = performance.now();
+      }
       const req = this.coordinator.takeRequest(this.key);
       if (req) {
         const snapshots = await this.chain.snapshot(req.checkpointId);

@@ -17,7 +17,7 @@ import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { DELETE, PUT, packr, packSequence, unpackr, type StateRecord } from "./file-format.ts";
 import { keyGroupOf } from "./key-groups.ts";
-import { KeyedTable, StateEntry, type StateCodec, type TableSnapshot } from "./tables.ts";
+import { KeyedTable, Slicer, StateEntry, type StateCodec, type TableSnapshot } from "./tables.ts";
 
 /** Memory shared by every disk table's cache in this process. */
 export class CacheBudget {
@@ -25,8 +25,7 @@ export class CacheBudget {
   constructor(readonly bytes: number) {}
 }
 
-const yieldToProcessing = () => new Promise<void>((resolve) => setImmediate(resolve));
-const SLICE = 2000;
+const SLICE = 500;
 /** Rough bytes a cached entry takes in the JS heap beyond its encoded size. */
 const ENTRY_OVERHEAD = 160;
 
@@ -221,6 +220,7 @@ export class DiskKeyedTable<V> extends KeyedTable<V> {
       ? this.reader.prepare("SELECT kg, hash, key, value, time FROM kv WHERE value IS NOT NULL")
       : this.reader.prepare("SELECT kg, hash, key, value, time FROM kv WHERE epoch = ?");
     const done = (async () => {
+      const slicer = new Slicer();
       const fromDb = new Map<number, StateRecord[]>();
       let n = 0;
       for (const row of (full ? scan.iterate() : scan.iterate(closing)) as IterableIterator<{
@@ -236,7 +236,7 @@ export class DiskKeyedTable<V> extends KeyedTable<V> {
         if (list) list.push(record);
         else fromDb.set(row.kg, [record]);
         if (++n % SLICE === 0) {
-          await yieldToProcessing();
+          await slicer.maybeYield();
           if (reading.stop) throw new Error(`snapshot for checkpoint ${checkpoint} of ${this.name} was abandoned`);
         }
       }

@@ -87,7 +87,21 @@ export interface TableSnapshot {
 
 /** Entries encoded per slice of the background encoder; a slice is a few milliseconds. */
 const SLICE = 2000;
-const yieldToProcessing = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * Lets processing go on between slices of background work: yields to the event
+ * loop once `budgetMs` of work has run since the last yield, so small snapshots
+ * finish at once and large ones never hold processing up for long.
+ */
+export class Slicer {
+  private since = performance.now();
+  constructor(private readonly budgetMs = 4) {}
+  async maybeYield(): Promise<void> {
+    if (performance.now() - this.since < this.budgetMs) return;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    this.since = performance.now();
+  }
+}
 
 /**
  * What both table kinds share: change tracking, copy-on-write snapshots,
@@ -194,6 +208,7 @@ export abstract class TrackedTable<V> {
     }
     const encoding = (this.encoding = { checkpoint, early: new Map<number, Uint8Array[]>(), counts: new Map<number, number>() });
     const done = (async () => {
+      const slicer = new Slicer();
       const groups = [...new Set([...byGroup.keys(), ...deletes.keys()])].sort((a, b) => a - b);
       const built = new Map<number, { kg: number; bytes: Uint8Array[]; puts: number; deletes: number }>();
       for (const kg of groups) {
@@ -213,7 +228,7 @@ export abstract class TrackedTable<V> {
             section.bytes.push(packSequence(records));
             section.puts += records.length;
           }
-          await yieldToProcessing();
+          await slicer.maybeYield();
         }
         built.set(kg, section);
       }
