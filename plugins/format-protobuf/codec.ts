@@ -60,10 +60,11 @@ function addFile(root: protobuf.Root, text: string, what: string): string[] {
   } catch (err) {
     throw new Error(`${what} is neither .proto text nor a base64 FileDescriptorProto: ${(err as Error).message}`);
   }
-  const fromDescriptor = (protobuf.Root as any).fromDescriptor({ file: [fdp] }) as protobuf.Root;
-  const nested = { ...((fromDescriptor.toJSON() as { nested?: Record<string, unknown> }).nested ?? {}) };
-  delete nested.google; // well-known types are in every root already
-  root.addJSON(nested as any);
+  // Types one by one (Root.fromDescriptor would resolve at once, before the imported files are there).
+  const syntax = fdp.syntax === "proto3" ? "proto3" : "proto2";
+  const ns = fdp.package ? root.define(fdp.package) : root;
+  for (const m of fdp.messageType ?? []) ns.add((protobuf.Type as any).fromDescriptor(m, syntax));
+  for (const e of fdp.enumType ?? []) ns.add((protobuf.Enum as any).fromDescriptor(e));
   const pkg = fdp.package ? `${fdp.package}.` : "";
   return (fdp.messageType ?? []).map((m: { name: string }) => `${pkg}${m.name}`);
 }
