@@ -18,7 +18,7 @@ import {
   schemaRegistryClient,
   schemaRegistryOptions,
   validateRegistryOptions,
-  valueSubject,
+  sinkSchemaId,
   wireHeader,
   wireSchemaId,
   type SchemaRegistryOptionValues,
@@ -147,13 +147,7 @@ export const avroFormat = defineFormat({
     let header: Uint8Array | null = null;
     return {
       async open() {
-        const client = schemaRegistryClient(o);
-        const subject = valueSubject(o, table, "avro");
-        const schema = { schema: text, schemaType: "AVRO" as const, references: [] };
-        const id = o["schema_registry.auto_register"] === false ? await client.lookup(subject, schema) : await client.register(subject, schema);
-        if (id === null) {
-          throw new Error(`format 'avro': the sink's schema is not registered under subject '${subject}' (schema_registry.auto_register = false); register it, or let the sink register it`);
-        }
+        const id = await sinkSchemaId(o, table, "avro", { schema: text, schemaType: "AVRO", references: [] });
         header = wireHeader(id);
       },
       serialize(row) {

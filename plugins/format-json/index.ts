@@ -10,10 +10,9 @@
 import { defineFormat, definePlugin, opt, type Row } from "../../core/plugin-api/index.ts";
 import {
   recordBytes,
-  schemaRegistryClient,
   schemaRegistryOptions,
   validateRegistryOptions,
-  valueSubject,
+  sinkSchemaId,
   wireHeader,
   wireSchemaId,
 } from "../shared/schema-registry.ts";
@@ -110,11 +109,8 @@ export const json = defineFormat({
     let header: Uint8Array | null = null;
     return {
       async open() {
-        const client = schemaRegistryClient(options);
-        const subject = valueSubject(options, table, "json");
-        const registered = { schema: JSON.stringify(rowJsonSchema(fields, table?.name ?? "row", tsFormat, decimalEncoding)), schemaType: "JSON" as const, references: [] };
-        const id = options["schema_registry.auto_register"] === false ? await client.lookup(subject, registered) : await client.register(subject, registered);
-        if (id === null) throw new Error(`format 'json': the sink's JSON Schema is not registered under subject '${subject}' (schema_registry.auto_register = false)`);
+        const schema = JSON.stringify(rowJsonSchema(fields, table?.name ?? "row", tsFormat, decimalEncoding));
+        const id = await sinkSchemaId(options, table, "json", { schema, schemaType: "JSON", references: [] });
         header = wireHeader(id);
       },
       serialize(row) {

@@ -20,7 +20,7 @@ import {
   schemaRegistryClient,
   schemaRegistryOptions,
   validateRegistryOptions,
-  valueSubject,
+  sinkSchemaId,
   wireHeader,
   wireSchemaId,
   type RegisteredSchema,
@@ -167,13 +167,7 @@ export const protobufFormat = defineFormat({
     let prefix: Uint8Array | null = null;
     return {
       async open() {
-        const client = schemaRegistryClient(o);
-        const subject = valueSubject(o, table, "protobuf");
-        const registered = { schema: o.schema!, schemaType: "PROTOBUF" as const, references: [] };
-        const id = o["schema_registry.auto_register"] === false ? await client.lookup(subject, registered) : await client.register(subject, registered);
-        if (id === null) {
-          throw new Error(`format 'protobuf': the sink's schema is not registered under subject '${subject}' (schema_registry.auto_register = false); register it, or let the sink register it`);
-        }
+        const id = await sinkSchemaId(o, table, "protobuf", { schema: o.schema!, schemaType: "PROTOBUF", references: [] });
         const indexes = encodeMessageIndexes(messageIndexes(schema, type));
         prefix = new Uint8Array(5 + indexes.length);
         prefix.set(wireHeader(id), 0);

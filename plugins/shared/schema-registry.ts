@@ -235,6 +235,17 @@ function describeAnswer(status: number, text: string): string {
   return `HTTP ${status}${text ? `: ${text.slice(0, 200)}` : ""}`;
 }
 
+/** The id a sink writes: its schema registered (or, with auto_register = false, looked up) under its subject. */
+export async function sinkSchemaId(o: SchemaRegistryOptionValues, table: FormatTable | undefined, format: string, schema: RegisteredSchema): Promise<number> {
+  const client = schemaRegistryClient(o);
+  const subject = valueSubject(o, table, format);
+  const id = o["schema_registry.auto_register"] === false ? await client.lookup(subject, schema) : await client.register(subject, schema);
+  if (id === null) {
+    throw new Error(`format '${format}': the sink's schema is not registered under subject '${subject}' (schema_registry.auto_register = false); register it, or let the sink register it`);
+  }
+  return id;
+}
+
 const clients = new Map<string, SchemaRegistryClient>();
 
 /** The process-wide client for a table's registry options (one per endpoint and credentials). */
