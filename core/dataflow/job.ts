@@ -71,6 +71,7 @@ const sizeOf = (data: string | Uint8Array) => (typeof data === "string" ? data.l
 function countBytesIn(d: Deserializer, metrics: OperatorMetrics): Deserializer {
   return {
     skipsEmptyRecords: d.skipsEmptyRecords,
+    prepare: d.prepare?.bind(d),
     deserialize(data) {
       metrics.bytesIn += sizeOf(data);
       return d.deserialize(data);
@@ -81,6 +82,7 @@ function countBytesIn(d: Deserializer, metrics: OperatorMetrics): Deserializer {
 function countBytesOut(s: Serializer | undefined, metrics: OperatorMetrics): Serializer | undefined {
   if (!s) return undefined;
   return {
+    open: s.open?.bind(s),
     serialize(row, op, before) {
       const out = s.serialize(row, op, before);
       metrics.bytesOut += sizeOf(out);
@@ -471,8 +473,10 @@ export class Job {
     if (!connector?.sink) throw new JobError(`connector '${table.connector}' cannot be written to (table ${table.name})`);
     return new SinkOperator(
       node.label,
-      async (ctx, restored, restoredAll) =>
-        connector.sink!.create({
+      async (ctx, restored, restoredAll) => {
+        const format = countBytesOut(this.serializerFor(table, fields), ctx.metrics);
+        await format?.open?.();
+        return connector.sink!.create({
           options: table.options,
           tableName: table.name,
           subtaskIndex: ctx.subtaskIndex,
@@ -480,13 +484,14 @@ export class Job {
           signal: this.abort.signal,
           log: this.log,
           fields: table.inferColumns || table.fields.length === 0 ? fields : table.fields,
-          format: countBytesOut(this.serializerFor(table, fields), ctx.metrics),
+          format,
           formatName: table.format?.name,
           formatOptions: table.format?.options,
           updating,
           restored: restored ?? undefined,
           restoredAll,
-        }),
+        });
+      },
       this.restoredCheckpoint,
     );
   }
@@ -495,7 +500,8 @@ export class Job {
     if (!table.format) return undefined;
     const format = this.registry.format(table.format.name);
     if (!format?.serializer) throw new JobError(`format '${table.format.name}' cannot write (table ${table.name})`);
-    return format.serializer({ options: table.format.options, fields: table.inferColumns ? fields : table.fields });
+    const formatTable = { name: table.name, role: "sink" as const, connector: table.connector, connectorOptions: table.options };
+    return format.serializer({ options: table.format.options, fields: table.inferColumns ? fields : table.fields, table: formatTable });
   }
 
   private async createReader(
@@ -513,7 +519,8 @@ export class Job {
       if (!format?.deserializer) throw new JobError(`format '${table.format.name}' cannot read (table ${table.name})`);
       // The format fills the columns before the METADATA FROM ones; the reader appends those.
       const formatFields = table.metadata ? table.fields.slice(0, table.fields.length - table.metadata.length) : table.fields;
-      deserializer = format.deserializer({ options: table.format.options, fields: formatFields });
+      const formatTable = { name: table.name, role: "source" as const, connector: table.connector, connectorOptions: table.options };
+      deserializer = format.deserializer({ options: table.format.options, fields: formatFields, table: formatTable });
     }
     const positions: Record<string, unknown> = {};
     for (const s of restored) if (s) Object.assign(positions, s.splits);

@@ -24,6 +24,16 @@ export interface Deserializer {
   deserialize(data: Uint8Array | string): Row | null;
   /** Records without a value (Kafka tombstones) mean nothing to this format and are skipped, not reported as bad. */
   skipsEmptyRecords?: boolean;
+  /**
+   * Async work a record needs before `deserialize` can read it, such as fetching
+   * from a schema registry the schema whose id the record carries. Sources call
+   * it before `deserialize` for each record and await it when it returns a
+   * promise (undefined, the common case, means nothing to wait for). A rejection
+   * means the format cannot work now (the registry is unreachable after retries),
+   * not that the record is bad: the source fails instead of dropping the record.
+   * What the format can tell is bad (an unknown schema id) `deserialize` reports.
+   */
+  prepare?(data: Uint8Array | string): Promise<void> | undefined;
 }
 
 /** How a row read from a change stream changes its table: an update (with the previous row, when the record has it) or a delete. */
@@ -42,12 +52,29 @@ export type ChangeRow = Row & { [ROW_CHANGE]?: RowChange };
 export interface Serializer {
   /** Encodes one row; `op` and `before` are set for updating streams. */
   serialize(row: Row, op?: RowOp, before?: Row | null): string | Uint8Array;
+  /**
+   * Async set-up before the first `serialize` (registering the schema with a
+   * schema registry to learn its id). The engine awaits it before it creates the
+   * sink writer; a rejection fails the job with its message.
+   */
+  open?(): Promise<void>;
+}
+
+/** The table a format reads or writes, as formats that name things after it (registry subjects) see it. */
+export interface FormatTable {
+  name: string;
+  role: "source" | "sink";
+  connector?: string;
+  /** The connector's validated options (a Kafka table's `topic`...). */
+  connectorOptions: Record<string, unknown>;
 }
 
 export interface FormatContext<O> {
   options: O;
   /** The columns being read or written, in row order. */
   fields: Field[];
+  /** The table (set by the engine; absent where a format is used on its own, as by the preview). */
+  table?: FormatTable;
 }
 
 export interface FormatDefinition<S extends OptionsShape = OptionsShape> {
@@ -57,6 +84,11 @@ export interface FormatDefinition<S extends OptionsShape = OptionsShape> {
   options: S;
   /** Whether the format can write updating (insert/update/delete) streams. */
   updating?: boolean;
+  /**
+   * Checks at planning time, once per role the table plays: options against each
+   * other and against the columns. Throw an Error naming the option at fault.
+   */
+  validate?(ctx: FormatContext<OptionValues<S>> & { table: FormatTable }): void;
   deserializer?(ctx: FormatContext<OptionValues<S>>): Deserializer;
   serializer?(ctx: FormatContext<OptionValues<S>>): Serializer;
 }

@@ -205,10 +205,17 @@ export class Planner {
   private validateConnectors() {
     for (const [table, roles] of this.used) {
       const connector = this.registry.connector(table.connector!);
-      if (!connector?.validate) continue;
+      const format = table.format ? this.registry.format(table.format.name) : undefined;
+      // The format sees the columns it fills: those before the METADATA FROM ones.
+      const formatFields = table.metadata ? table.fields.slice(0, table.fields.length - table.metadata.length) : table.fields;
       for (const role of roles) {
         try {
-          connector.validate({ name: table.name, options: table.options, fields: table.fields, role });
+          connector?.validate?.({ name: table.name, options: table.options, fields: table.fields, role });
+          format?.validate?.({
+            options: table.format!.options,
+            fields: formatFields,
+            table: { name: table.name, role, connector: table.connector, connectorOptions: table.options },
+          });
         } catch (err) {
           const offset = this.sql.length > 0 ? this.offsetOf(table) : null;
           throw new SqlError(`table \`${table.name}\`: ${(err as Error).message}`, offset);

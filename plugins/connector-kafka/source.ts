@@ -191,6 +191,7 @@ export class KafkaSourceReader implements SourceReader {
     this.unreachableSince = null;
     const batches: SplitBatch[] = [];
     for (const part of outcome.partitions) {
+      await this.prepareRecords(part);
       const batch = this.toRows(part);
       if (batch) batches.push(batch);
     }
@@ -215,6 +216,17 @@ export class KafkaSourceReader implements SourceReader {
     }
     this.retryAt = now + 500;
     this.cluster.refreshMetadata().catch(() => {});
+  }
+
+  /** Lets the format fetch what the records need (the schema whose id they carry) before they are read. */
+  private async prepareRecords(part: FetchedPartition): Promise<void> {
+    const format = this.ctx.format!;
+    if (!format.prepare) return;
+    for (const m of part.messages) {
+      if (m.value === null) continue;
+      const ready = format.prepare(m.value);
+      if (ready) await ready;
+    }
   }
 
   private toRows(part: FetchedPartition): SplitBatch | null {

@@ -260,11 +260,23 @@ export class KinesisSourceReader implements SourceReader {
       c.outcome = null;
       if (error !== undefined) await this.onReadError(c, error);
       else {
+        await this.prepareRecords(res!);
         const batch = this.onRecords(c, res!);
         if (batch) batches.push(batch);
       }
     }
     return { batches };
+  }
+
+  /** Lets the format fetch what the records need (the schema whose id they carry) before they are read. */
+  private async prepareRecords(res: GetRecordsCommandOutput): Promise<void> {
+    const format = this.ctx.format!;
+    if (!format.prepare) return;
+    for (const r of res.Records ?? []) {
+      if (!r.Data || r.Data.byteLength === 0) continue;
+      const ready = format.prepare(r.Data);
+      if (ready) await ready;
+    }
   }
 
   private onRecords(c: ShardCursor, res: GetRecordsCommandOutput): SplitBatch | null {

@@ -16,6 +16,7 @@
  */
 import { defineFormat, definePlugin, opt, ROW_CHANGE, RowOp, type ChangeRow, type Field, type Row, type SqlType } from "../../core/plugin-api/index.ts";
 import { compileObjectEncoder, compileRowDecoder, describeValue, parseObject } from "../format-json/codec.ts";
+import { decodeTwosComplement } from "../shared/decimal.ts";
 
 type TimestampUnit = "rfc3339" | "unix_millis" | "unix_micros" | "unix_nanos";
 
@@ -43,14 +44,7 @@ type Normalize = (v: unknown) => unknown;
 
 /** Connect's Decimal: the unscaled value as big-endian two's complement bytes in base64. */
 function decodeConnectDecimal(scale: number): Normalize {
-  return (v) => {
-    if (typeof v !== "string") return v;
-    const bytes = Buffer.from(v, "base64");
-    let n = 0n;
-    for (const b of bytes) n = (n << 8n) | BigInt(b);
-    if (bytes.length > 0 && bytes[0]! & 0x80) n -= 1n << BigInt(bytes.length * 8);
-    return Number(n) / 10 ** scale;
-  };
+  return (v) => (typeof v === "string" ? decodeTwosComplement(Buffer.from(v, "base64"), scale) : v);
 }
 
 export const debeziumJson = defineFormat({
