@@ -45,6 +45,26 @@ function needsQuotes(tokens: Token[], i: number, state: { caseDepth: number; par
   return false;
 }
 
+/** Private-use characters around a placeholder's number: they cannot occur in a rewritten query otherwise. */
+const MARK_OPEN = "\uE000";
+const MARK_CLOSE = "\uE001";
+const PLACEHOLDER = /\uE000(\d+)\uE001/g;
+
+/** Puts the literals back into every string of the parser's tree, in place. */
+function restoreLiterals(node: any, literals: string[]): void {
+  if (literals.length === 0) return;
+  const stack: any[] = [node];
+  while (stack.length > 0) {
+    const current = stack.pop();
+    for (const key of Object.keys(current)) {
+      const v = current[key];
+      if (typeof v === "string") {
+        if (v.includes(MARK_OPEN)) current[key] = v.replace(PLACEHOLDER, (_, n) => literals[Number(n)]!);
+      } else if (v && typeof v === "object") stack.push(v);
+    }
+  }
+}
+
 /** Units node-sql-parser's grammar rejects after `INTERVAL '<n>'`, though streaming SQL writes them. */
 const FOLDED_INTERVAL_UNITS = new Set([
   "microsecond", "microseconds", "millisecond", "milliseconds", "week", "weeks",
@@ -53,6 +73,13 @@ const FOLDED_INTERVAL_UNITS = new Set([
 
 export interface RewrittenText {
   text: string;
+  /**
+   * The values of the script's string literals and odd quoted identifiers. The
+   * parser sees each as a placeholder (its own escaping rules differ from SQL's:
+   * it keeps `''` doubled and reads backslashes), and `parseAst` puts the real
+   * text back into the tree.
+   */
+  literals: string[];
   /** Maps an offset in `text` to an offset in the original script. */
   toOriginal(offset: number): number;
   /** Tokens of the original text, for locating identifiers in error messages. */
@@ -63,6 +90,11 @@ export interface RewrittenText {
 export function rewriteForParser(sql: string, start: number, end: number, prefix = "", suffix = ""): RewrittenText {
   const tokens = tokenize(sql, start, end);
   const state = { caseDepth: 0, parens: [] as boolean[] };
+  const literals: string[] = [];
+  const placeholder = (value: string) => {
+    literals.push(value);
+    return `${MARK_OPEN}${literals.length - 1}${MARK_CLOSE}`;
+  };
   let text = prefix;
   const marks: { at: number; original: number }[] = [];
   let cursor = start;
@@ -77,7 +109,7 @@ export function rewriteForParser(sql: string, start: number, end: number, prefix
       FOLDED_INTERVAL_UNITS.has(unit.text.toLowerCase())
     ) {
       // INTERVAL '2' MILLISECOND → INTERVAL '2 MILLISECOND', the form the grammar takes for any unit.
-      text += `INTERVAL '${tokens[i + 1]!.text.replace(/'/g, "''")} ${unit.text}'`;
+      text += `INTERVAL '${placeholder(`${tokens[i + 1]!.text} ${unit.text}`)}'`;
       cursor = unit.end;
       i += 2;
       continue;
@@ -86,8 +118,11 @@ export function rewriteForParser(sql: string, start: number, end: number, prefix
       const lower = tok.text.toLowerCase();
       if (lower === "case") state.caseDepth++;
       if (needsQuotes(tokens, i, state)) out = `"${tok.text}"`;
+    } else if (tok.kind === "string") {
+      out = `'${placeholder(tok.text)}'`;
     } else if (tok.kind === "quoted") {
-      out = `"${tok.text.replace(/"/g, '""')}"`;
+      // node-sql-parser cannot read `""` inside a quoted name, and keeps backslashes as written.
+      out = /["\\\uE000\uE001]/.test(tok.text) ? `"${placeholder(tok.text)}"` : `"${tok.text}"`;
     } else if (tok.kind === "punct" && tok.text === "(") {
       state.parens.push(isWord(tokens[i - 1], "cast"));
     } else if (tok.kind === "punct" && tok.text === ")") {
@@ -100,6 +135,7 @@ export function rewriteForParser(sql: string, start: number, end: number, prefix
   const base = prefix.length;
   return {
     text,
+    literals,
     tokens,
     toOriginal(offset: number): number {
       if (offset < base) return start;
@@ -122,16 +158,20 @@ export function rewriteForParser(sql: string, start: number, end: number, prefix
 function describeExpected(err: any): string {
   const found = err?.found;
   if (found === null || found === undefined) return "unexpected end of statement";
+  if (found === MARK_OPEN || found === "'") return "unexpected string";
   return `unexpected ${JSON.stringify(found)}`;
 }
 
 /** Parses rewritten text with node-sql-parser, turning its errors into SqlErrors at the user's position. */
 export function parseAst(rewritten: RewrittenText, what: string): any {
+  let ast: any;
   try {
-    return parser.astify(rewritten.text, OPTIONS);
+    ast = parser.astify(rewritten.text, OPTIONS);
   } catch (err: any) {
     const offset = err?.location?.start?.offset;
     const at = typeof offset === "number" ? rewritten.toOriginal(offset) : null;
     throw new SqlError(`syntax error in ${what}: ${describeExpected(err)}`, at);
   }
+  restoreLiterals(ast, rewritten.literals);
+  return ast;
 }
