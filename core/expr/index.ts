@@ -14,11 +14,19 @@ export { SCALAR_FUNCTIONS, type ScalarFunction } from "./functions.ts";
 
 export type CompiledExpr = (row: Row, time: number) => unknown;
 
-/** Helpers the generated code reaches through `H`. */
+/**
+ * Code generation state. Every expression node becomes statements assigning a
+ * temporary, so the generated source grows linearly with the expression and
+ * nests only where evaluation is conditional (CASE, AND/OR, COALESCE): a flat
+ * chain of thousands of `+` terms compiles as quickly as it parses.
+ */
 interface Env {
-  /** Constants and functions referenced by index. */
+  /** Constants and functions referenced by index (`H[i]`). */
   refs: unknown[];
   temps: number;
+  labels: number;
+  /** Statements of the block being generated. */
+  lines: string[];
 }
 
 function ref(env: Env, value: unknown): string {
@@ -40,18 +48,43 @@ function literal(env: Env, value: unknown): string {
 
 const isInt = (t: SqlType) => t.kind === "int";
 
+/** Assigns `code` to a new temporary and returns its name. */
+function assign(env: Env, code: string): string {
+  const t = temp(env);
+  env.lines.push(`${t} = ${code};`);
+  return t;
+}
+
+/** Generates `e` into a separate block (for conditional evaluation); returns the block's statements and value. */
+function block(env: Env, e: Expr): { code: string; value: string } {
+  const outer = env.lines;
+  env.lines = [];
+  const value = gen(e, env);
+  const code = env.lines.join("\n");
+  env.lines = outer;
+  return { code, value };
+}
+
 /** `(a op b)` with NULL propagation. */
 function binary(env: Env, a: string, b: string, body: (x: string, y: string) => string): string {
-  const x = temp(env);
-  const y = temp(env);
-  return `((${x} = ${a}) == null || (${y} = ${b}) == null ? null : ${body(x, y)})`;
+  return assign(env, `${a} == null || ${b} == null ? null : ${body(a, b)}`);
 }
 
 function unary(env: Env, a: string, body: (x: string) => string): string {
-  const x = temp(env);
-  return `((${x} = ${a}) == null ? null : ${body(x)})`;
+  return assign(env, `${a} == null ? null : ${body(a)}`);
 }
 
+/** A call of `fn` on the values of `args`; NULL if any is NULL when `strict`. */
+function call(env: Env, fn: string, args: Expr[], strict: boolean): string {
+  const values = args.map((a) => gen(a, env));
+  if (!strict || values.length === 0) return assign(env, `${fn}(${values.join(", ")})`);
+  return assign(env, `${values.map((v) => `${v} == null`).join(" || ")} ? null : ${fn}(${values.join(", ")})`);
+}
+
+/**
+ * Generates the statements computing `e` into `env.lines` and returns a simple
+ * JavaScript expression (a temporary, a column read or a constant) for its value.
+ */
 function gen(e: Expr, env: Env): string {
   switch (e.kind) {
     case "column":
@@ -69,30 +102,24 @@ function gen(e: Expr, env: Env): string {
       return unary(env, gen(e.expr, env), (x) => `${fn}(${x})`);
     }
     case "case": {
-      const otherwise = e.otherwise ? gen(e.otherwise, env) : "null";
-      if (e.operand) {
-        const o = temp(env);
-        let code = otherwise;
-        for (let i = e.whens.length - 1; i >= 0; i--) {
-          const w = e.whens[i]!;
-          code = `(${o} != null && ${o} === ${gen(w.when, env)} ? ${gen(w.then, env)} : ${code})`;
-        }
-        return `((${o} = ${gen(e.operand, env)}), ${code})`;
+      // A labelled block: each arm breaks out once it matches, so arms do not nest.
+      const result = temp(env);
+      const label = `L${env.labels++}`;
+      const operand = e.operand ? gen(e.operand, env) : null;
+      const lines = [`${label}: {`];
+      for (const w of e.whens) {
+        const when = block(env, w.when);
+        const then = block(env, w.then);
+        const test = operand ? `${operand} != null && ${operand} === ${when.value}` : `${when.value} === true`;
+        lines.push(when.code, `if (${test}) {`, then.code, `${result} = ${then.value}; break ${label}; }`);
       }
-      let code = otherwise;
-      for (let i = e.whens.length - 1; i >= 0; i--) {
-        const w = e.whens[i]!;
-        code = `(${gen(w.when, env)} === true ? ${gen(w.then, env)} : ${code})`;
-      }
-      return code;
+      const otherwise = e.otherwise ? block(env, e.otherwise) : { code: "", value: "null" };
+      lines.push(otherwise.code, `${result} = ${otherwise.value}; }`);
+      env.lines.push(...lines);
+      return result;
     }
-    case "udf": {
-      const fn = ref(env, e.fn);
-      const args = e.args.map((a) => gen(a, env));
-      if (!e.strict || args.length === 0) return `${fn}(${args.join(", ")})`;
-      const ts = args.map(() => temp(env));
-      return `(${args.map((a, i) => `(${ts[i]} = ${a}) == null`).join(" || ")} ? null : ${fn}(${ts.join(", ")}))`;
-    }
+    case "udf":
+      return call(env, ref(env, e.fn), e.args, e.strict);
     case "call":
       return genCall(e, env);
   }
@@ -128,36 +155,45 @@ function genCall(e: Extract<Expr, { kind: "call" }>, env: Env): string {
     case ">":
     case ">=":
       return binary(env, a(), b(), (x, y) => `${x} ${e.name} ${y}`);
-    case "and": {
-      const x = temp(env);
-      const y = temp(env);
-      return `((${x} = ${a()}) === false || (${y} = ${b()}) === false ? false : ${x} == null || ${y} == null ? null : true)`;
-    }
+    case "and":
     case "or": {
-      const x = temp(env);
-      const y = temp(env);
-      return `((${x} = ${a()}) === true || (${y} = ${b()}) === true ? true : ${x} == null || ${y} == null ? null : false)`;
+      // Three-valued logic; the right side is evaluated only when the left does not decide.
+      const decides = e.name === "and" ? "false" : "true";
+      const x = a();
+      const result = temp(env);
+      const right = block(env, args[1]!);
+      const y = right.value;
+      env.lines.push(
+        `if (${x} === ${decides}) ${result} = ${decides}; else {`,
+        right.code,
+        `${result} = ${y} === ${decides} ? ${decides} : ${x} == null || ${y} == null ? null : ${e.name === "and" ? "true" : "false"}; }`,
+      );
+      return result;
     }
     case "not":
       return unary(env, a(), (x) => `!${x}`);
     case "neg":
       return unary(env, a(), (x) => `-${x}`);
     case "is_null":
-      return `(${a()} == null)`;
+      return assign(env, `${a()} == null`);
     case "is_not_null":
-      return `(${a()} != null)`;
+      return assign(env, `${a()} != null`);
     case "is_true":
-      return `(${a()} === true)`;
+      return assign(env, `${a()} === true`);
     case "is_false":
-      return `(${a()} === false)`;
+      return assign(env, `${a()} === false`);
     case "is_not_true":
-      return `(${a()} !== true)`;
+      return assign(env, `${a()} !== true`);
     case "is_not_false":
-      return `(${a()} !== false)`;
-    case "is_distinct_from":
-      return `(${a()} !== ${b()})`;
-    case "is_not_distinct_from":
-      return `(${a()} === ${b()})`;
+      return assign(env, `${a()} !== false`);
+    case "is_distinct_from": {
+      const x = a();
+      return assign(env, `${x} !== ${b()}`);
+    }
+    case "is_not_distinct_from": {
+      const x = a();
+      return assign(env, `${x} === ${b()}`);
+    }
     case "like":
     case "ilike":
     case "not_like":
@@ -175,30 +211,32 @@ function genCall(e: Extract<Expr, { kind: "call" }>, env: Env): string {
     case "in":
     case "not_in": {
       const neg = e.name === "not_in";
-      const x = temp(env);
+      const x = a();
       const list = args.slice(1);
       if (list.every((l) => l.kind === "literal" && l.value !== null)) {
         const set = ref(env, new Set(list.map((l) => (l as { value: unknown }).value)));
-        return `((${x} = ${a()}) == null ? null : ${neg ? "!" : ""}${set}.has(${x}))`;
+        return assign(env, `${x} == null ? null : ${neg ? "!" : ""}${set}.has(${x})`);
       }
       // General form: true on a match, NULL when no match but a NULL in the list.
-      const items = list.map((l) => {
-        const y = temp(env);
-        return { y, code: gen(l, env) };
-      });
-      const hit = items.map(({ y, code }) => `(${y} = ${code}) === ${x}`).join(" || ");
-      const anyNull = items.map(({ y }) => `${y} == null`).join(" || ");
-      const yes = neg ? "false" : "true";
-      const no = neg ? "true" : "false";
-      return `((${x} = ${a()}) == null ? null : (${hit}) ? ${yes} : (${anyNull}) ? null : ${no})`;
+      const result = temp(env);
+      const sawNull = temp(env);
+      const label = `L${env.labels++}`;
+      const lines = [`${label}: { if (${x} == null) { ${result} = null; break ${label}; } ${sawNull} = false;`];
+      for (const item of list) {
+        const y = block(env, item);
+        lines.push(y.code, `if (${y.value} === ${x}) { ${result} = ${!neg}; break ${label}; } if (${y.value} == null) ${sawNull} = true;`);
+      }
+      lines.push(`${result} = ${sawNull} ? null : ${neg}; }`);
+      env.lines.push(...lines);
+      return result;
     }
     case "between":
     case "not_between": {
       const neg = e.name === "not_between" ? "!" : "";
-      const x = temp(env);
-      const lo = temp(env);
-      const hi = temp(env);
-      return `((${x} = ${a()}) == null || (${lo} = ${b()}) == null || (${hi} = ${gen(args[2]!, env)}) == null ? null : ${neg}(${x} >= ${lo} && ${x} <= ${hi}))`;
+      const x = a();
+      const lo = b();
+      const hi = gen(args[2]!, env);
+      return assign(env, `${x} == null || ${lo} == null || ${hi} == null ? null : ${neg}(${x} >= ${lo} && ${x} <= ${hi})`);
     }
     case "->":
     case "->>": {
@@ -206,32 +244,37 @@ function genCall(e: Extract<Expr, { kind: "call" }>, env: Env): string {
       return binary(env, a(), b(), (x, y) => `${fn}(${x}, ${y}, ${e.name === "->>"})`);
     }
     case "coalesce": {
-      let code = "null";
-      for (let i = args.length - 1; i >= 0; i--) {
-        const x = temp(env);
-        code = `((${x} = ${gen(args[i]!, env)}) != null ? ${x} : ${code})`;
+      const result = temp(env);
+      const label = `L${env.labels++}`;
+      const lines = [`${label}: {`];
+      for (const arg of args) {
+        const v = block(env, arg);
+        lines.push(v.code, `if (${v.value} != null) { ${result} = ${v.value}; break ${label}; }`);
       }
-      return code;
+      lines.push(`${result} = null; }`);
+      env.lines.push(...lines);
+      return result;
     }
     case "nullif": {
-      const x = temp(env);
-      const y = temp(env);
-      return `((${x} = ${a()}) == null ? null : (${y} = ${b()}) != null && ${x} === ${y} ? null : ${x})`;
+      const x = a();
+      const y = b();
+      return assign(env, `${x} == null ? null : ${y} != null && ${x} === ${y} ? null : ${x}`);
     }
     case "make_struct": {
       // args alternate: field values, names come from the type.
       if (e.type.kind !== "struct") throw new Error("make_struct needs a struct type");
       const names = e.type.fields.map((f) => JSON.stringify(f.name));
-      return `({${args.map((x, i) => `${names[i]}: ${gen(x, env)}`).join(", ")}})`;
+      const values = args.map((x) => gen(x, env));
+      return assign(env, `({${values.map((v, i) => `${names[i]}: ${v}`).join(", ")}})`);
     }
   }
   const f = SCALAR_FUNCTIONS.get(e.name);
   if (!f) throw new Error(`no implementation for function ${e.name}`);
-  const fn = ref(env, f.impl);
-  const codes = args.map((x) => gen(x, env));
-  if (f.strict === false || codes.length === 0) return `${fn}(${codes.join(", ")})`;
-  const ts = codes.map(() => temp(env));
-  return `(${codes.map((c, i) => `(${ts[i]} = ${c}) == null`).join(" || ")} ? null : ${fn}(${ts.join(", ")}))`;
+  return call(env, ref(env, f.impl), args, f.strict !== false);
+}
+
+function newEnv(): Env {
+  return { refs: [], temps: 0, labels: 0, lines: [] };
 }
 
 function declareTemps(env: Env): string {
@@ -245,9 +288,9 @@ export function compileExpr(e: Expr): CompiledExpr {
     const i = e.index;
     return (row) => row[i] ?? null;
   }
-  const env: Env = { refs: [], temps: 0 };
-  const body = gen(e, env);
-  const src = `return function expr(row, time) { ${declareTemps(env)} return ${body}; };`;
+  const env = newEnv();
+  const value = gen(e, env);
+  const src = `return function expr(row, time) { ${declareTemps(env)}\n${env.lines.join("\n")}\nreturn ${value}; };`;
   return new Function("H", src)(env.refs) as CompiledExpr;
 }
 
@@ -260,17 +303,27 @@ function isIdentity(exprs: Expr[], width: number | undefined): boolean {
  * given, lets an identity projection pass rows through untouched.
  */
 export function compileMap(exprs: Expr[], filter?: Expr, inputWidth?: number): (batch: Batch) => Batch {
-  const env: Env = { refs: [], temps: 0 };
+  const env = newEnv();
   const identity = isIdentity(exprs, inputWidth);
-  const filterCode = filter ? gen(filter, env) : null;
-  const projection = identity ? "row" : `[${exprs.map((e) => gen(e, env)).join(", ")}]`;
+  let filterCode = "";
+  if (filter) {
+    const value = gen(filter, env);
+    filterCode = `${env.lines.join("\n")}\nif (${value} !== true) continue;`;
+    env.lines = [];
+  }
+  let projection = "row";
+  if (!identity) {
+    const values = exprs.map((e) => gen(e, env));
+    projection = `[${values.join(", ")}]`;
+  }
   const src = `return function map(batch) {
     const rows = batch.rows, times = batch.times, n = rows.length;
     const outRows = [], outTimes = [];
     ${declareTemps(env)}
     for (let i = 0; i < n; i++) {
       const row = rows[i], time = times[i];
-      ${filterCode ? `if (${filterCode} !== true) continue;` : ""}
+      ${filterCode}
+      ${env.lines.join("\n")}
       outRows.push(${projection});
       outTimes.push(time);
     }

@@ -49,8 +49,15 @@ export function locate(ctx: { text: RewrittenText }, name: string, hint: number 
   const tokens = ctx.text.tokens;
   const match = (tok: (typeof tokens)[number]) => (tok.kind === "word" || tok.kind === "quoted") && tok.text.toLowerCase() === lower;
   if (hint !== null) {
-    const hit = tokens.find((tok) => tok.start >= hint && match(tok));
-    if (hit) return hit.start;
+    // Tokens are in order: start the search at the first one at or after the hint.
+    let lo = 0;
+    let hi = tokens.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (tokens[mid]!.start < hint) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let i = lo; i < tokens.length; i++) if (match(tokens[i]!)) return tokens[i]!.start;
   }
   return tokens.find(match)?.start ?? hint;
 }
@@ -207,7 +214,25 @@ function typeOfFirstKnown(args: Expr[]): SqlType {
   return args.find((a) => !isNullLiteral(a))?.type ?? NULL_TYPE;
 }
 
+/**
+ * Resolutions without a hook, by parser node and scope. After GROUP BY every
+ * subexpression is tried against the grouping keys, which resolves each subtree
+ * again at every level of the expression; remembering them keeps planning linear.
+ */
+const RESOLVED = new WeakMap<object, WeakMap<Scope, Expr>>();
+
 export function resolveExpr(ast: any, scope: Scope, ctx: ExprContext, hintIn: number | null = null): Expr {
+  if (ctx.hook || !ast || typeof ast !== "object") return resolveUncached(ast, scope, ctx, hintIn);
+  let byScope = RESOLVED.get(ast);
+  const hit = byScope?.get(scope);
+  if (hit) return hit;
+  const e = resolveUncached(ast, scope, ctx, hintIn);
+  if (!byScope) RESOLVED.set(ast, (byScope = new WeakMap()));
+  byScope.set(scope, e);
+  return e;
+}
+
+function resolveUncached(ast: any, scope: Scope, ctx: ExprContext, hintIn: number | null): Expr {
   const hint = astOffset(ast, ctx) ?? hintIn;
   if (ctx.hook) {
     const hooked = ctx.hook(ast, hint);
@@ -467,7 +492,35 @@ function resolveFunction(ast: any, scope: Scope, ctx: ExprContext, hint: number 
   return { kind: "call", name, args, type };
 }
 
-/** A stable text form of a resolved expression, for matching GROUP BY keys and deduplicating aggregates. */
+const KEYS = new WeakMap<object, string>();
+
+/**
+ * A stable text form of a resolved expression, for matching GROUP BY keys and
+ * deduplicating aggregates. Subexpressions' keys are remembered and joined by
+ * concatenation (cheap for the engine's rope strings), so keying every level of a
+ * long expression stays linear.
+ */
 export function exprKey(e: Expr): string {
-  return JSON.stringify(e, (k, v) => (k === "fn" ? undefined : k === "name" && typeof v === "string" ? v.toLowerCase() : v));
+  const hit = KEYS.get(e);
+  if (hit !== undefined) return hit;
+  let out = "{";
+  for (const [k, v] of Object.entries(e)) {
+    if (k === "fn" || v === undefined) continue;
+    out += k + ":";
+    if (k === "name") out += JSON.stringify(String(v).toLowerCase());
+    else if (k === "expr" || k === "operand" || k === "otherwise") out += exprKey(v as Expr);
+    else if (k === "args") {
+      out += "[";
+      for (const a of v as Expr[]) out += exprKey(a) + ",";
+      out += "]";
+    } else if (k === "whens") {
+      out += "[";
+      for (const w of v as { when: Expr; then: Expr }[]) out += exprKey(w.when) + "=>" + exprKey(w.then) + ",";
+      out += "]";
+    } else out += JSON.stringify(v);
+    out += ";";
+  }
+  out += "}";
+  KEYS.set(e, out);
+  return out;
 }

@@ -115,6 +115,7 @@ export class Planner {
   private readonly sourceNodes = new Map<TableDef, PlanNode>();
   private readonly sinks: SinkTarget[] = [];
   private readonly used = new Map<TableDef, Set<"source" | "sink">>();
+  private readonly aggregateMemo = new WeakMap<object, boolean>();
 
   constructor(
     private readonly sql: string,
@@ -557,14 +558,22 @@ export class Planner {
     return ast?.type === "function" && WINDOW_FUNCTIONS.has(functionName(ast));
   }
 
+  /** Whether `ast` holds an aggregate call outside subqueries; remembered per node, as GROUP BY asks it of every subexpression. */
   private containsAggregate(ast: any): boolean {
-    let found = false;
-    walk(ast, (n) => {
-      if (this.isAggregate(n)) {
-        found = true;
-        return false;
+    if (!ast || typeof ast !== "object") return false;
+    const known = this.aggregateMemo.get(ast);
+    if (known !== undefined) return known;
+    let found = this.isAggregate(ast);
+    if (!found) {
+      for (const [k, v] of Object.entries(ast)) {
+        if (k === "loc" || k === "over" || (v && typeof v === "object" && (v as any).type === "select")) continue;
+        if (this.containsAggregate(v)) {
+          found = true;
+          break;
+        }
       }
-    });
+    }
+    this.aggregateMemo.set(ast, found);
     return found;
   }
 
