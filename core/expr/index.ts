@@ -6,8 +6,9 @@
  */
 import { RowOp, type Batch, type Row, type SqlType } from "../plugin-api/index.ts";
 import type { Expr } from "./expr.ts";
-import { jsonArrow, likeRegex, SCALAR_FUNCTIONS } from "./functions.ts";
-import { castValue, toText } from "./values.ts";
+import { argInfos, implementation, SCALAR_FUNCTIONS } from "./functions.ts";
+import { likeRegex } from "./regex.ts";
+import { castValue, checkInt, compareNumber, compareText, toText } from "./values.ts";
 
 export type { Expr } from "./expr.ts";
 export { SCALAR_FUNCTIONS, type ScalarFunction } from "./functions.ts";
@@ -125,19 +126,50 @@ function gen(e: Expr, env: Env): string {
   }
 }
 
+/**
+ * The ordering function comparisons of these operand types need, or null when
+ * JavaScript's operators already agree with SQL: text compares by code point
+ * (UTF-8 byte order), floats put NaN above every number and equal to itself.
+ */
+function comparison(env: Env, a: SqlType, b: SqlType): string | null {
+  const textual = (x: SqlType) => x.kind === "string" || x.kind === "json";
+  if (textual(a) && textual(b)) return ref(env, compareText);
+  if (a.kind === "float" || b.kind === "float" || a.kind === "decimal" || b.kind === "decimal") return ref(env, compareNumber);
+  return null;
+}
+
+/** + - * / with SQL's types: integers stay exact (an overflow is an error), DECIMAL keeps its scale, division by zero is NULL. */
+function arithmetic(env: Env, e: Extract<Expr, { kind: "call" }>, a: string, b: string): string {
+  const type = e.type;
+  const op = e.name;
+  let r: string;
+  if (op === "/") {
+    r = binary(env, a, b, (x, y) => (isInt(type) ? `(${y} === 0 ? null : Math.trunc(${x} / ${y}))` : `(${y} === 0 ? null : ${x} / ${y})`));
+  } else {
+    r = binary(env, a, b, (x, y) => `${x} ${op} ${y}`);
+  }
+  if (type.kind === "int" && op !== "/") {
+    const [lo, hi] = type.bits === 32 ? (type.unsigned ? [0, 4294967295] : [-2147483648, 2147483647]) : type.unsigned ? [0, Number.MAX_SAFE_INTEGER] : [-Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER];
+    const fail = ref(env, (v: number, x: number, y: number) => checkInt(v, type, () => `${x} ${op} ${y}`));
+    env.lines.push(`if (${r} !== null && (${r} > ${hi} || ${r} < ${lo})) ${fail}(${r}, ${a}, ${b});`);
+  } else if (type.kind === "decimal") {
+    const f = 10 ** type.scale;
+    env.lines.push(`if (${r} !== null) ${r} = Math.sign(${r}) * Math.round(Math.abs(${r}) * ${f}) / ${f};`);
+  }
+  return r;
+}
+
 function genCall(e: Extract<Expr, { kind: "call" }>, env: Env): string {
   const args = e.args;
   const a = () => gen(args[0]!, env);
   const b = () => gen(args[1]!, env);
   switch (e.name) {
     case "+":
-      return binary(env, a(), b(), (x, y) => `${x} + ${y}`);
     case "-":
-      return binary(env, a(), b(), (x, y) => `${x} - ${y}`);
     case "*":
-      return binary(env, a(), b(), (x, y) => (isInt(e.type) ? `Math.trunc(${x} * ${y})` : `${x} * ${y}`));
+      return arithmetic(env, e, a(), b());
     case "/":
-      return binary(env, a(), b(), (x, y) => (isInt(e.type) ? `(${y} === 0 ? null : Math.trunc(${x} / ${y}))` : `(${y} === 0 ? null : ${x} / ${y})`));
+      return arithmetic(env, e, a(), b());
     case "%":
       return binary(env, a(), b(), (x, y) => `(${y} === 0 ? null : ${x} % ${y})`);
     case "||": {
@@ -147,14 +179,18 @@ function genCall(e: Extract<Expr, { kind: "call" }>, env: Env): string {
       return binary(env, a(), b(), (x, y) => `${text}(${x}, ${ta}) + ${text}(${y}, ${tb})`);
     }
     case "=":
-      return binary(env, a(), b(), (x, y) => `${x} === ${y}`);
     case "<>":
-      return binary(env, a(), b(), (x, y) => `${x} !== ${y}`);
     case "<":
     case "<=":
     case ">":
-    case ">=":
-      return binary(env, a(), b(), (x, y) => `${x} ${e.name} ${y}`);
+    case ">=": {
+      const order = comparison(env, args[0]!.type, args[1]!.type);
+      if (!order) {
+        const js = e.name === "=" ? "===" : e.name === "<>" ? "!==" : e.name;
+        return binary(env, a(), b(), (x, y) => `${x} ${js} ${y}`);
+      }
+      return binary(env, a(), b(), (x, y) => `${order}(${x}, ${y}) ${e.name === "=" ? "===" : e.name === "<>" ? "!==" : e.name} 0`);
+    }
     case "and":
     case "or": {
       // Three-valued logic; the right side is evaluated only when the left does not decide.
@@ -186,13 +222,13 @@ function genCall(e: Extract<Expr, { kind: "call" }>, env: Env): string {
       return assign(env, `${a()} !== true`);
     case "is_not_false":
       return assign(env, `${a()} !== false`);
-    case "is_distinct_from": {
-      const x = a();
-      return assign(env, `${x} !== ${b()}`);
-    }
+    case "is_distinct_from":
     case "is_not_distinct_from": {
       const x = a();
-      return assign(env, `${x} === ${b()}`);
+      const y = b();
+      const order = comparison(env, args[0]!.type, args[1]!.type);
+      const same = order ? `(${x} == null ? ${y} == null : ${y} != null && ${order}(${x}, ${y}) === 0)` : `${x} === ${y}`;
+      return assign(env, e.name === "is_distinct_from" ? `!(${same})` : same);
     }
     case "like":
     case "ilike":
@@ -201,12 +237,13 @@ function genCall(e: Extract<Expr, { kind: "call" }>, env: Env): string {
       const ci = e.name.includes("ilike");
       const neg = e.name.startsWith("not_") ? "!" : "";
       const pattern = args[1]!;
+      const escape = args[2] ? String((args[2] as { value: unknown }).value) : "\\";
       if (pattern.kind === "literal" && typeof pattern.value === "string") {
-        const re = ref(env, likeRegex(pattern.value, ci));
+        const re = ref(env, likeRegex(pattern.value, ci, escape));
         return unary(env, a(), (x) => `${neg}${re}.test(${x})`);
       }
       const like = ref(env, likeRegex);
-      return binary(env, a(), b(), (x, y) => `${neg}${like}(${y}, ${ci}).test(${x})`);
+      return binary(env, a(), b(), (x, y) => `${neg}${like}(${y}, ${ci}, ${JSON.stringify(escape)}).test(${x})`);
     }
     case "in":
     case "not_in": {
@@ -236,12 +273,9 @@ function genCall(e: Extract<Expr, { kind: "call" }>, env: Env): string {
       const x = a();
       const lo = b();
       const hi = gen(args[2]!, env);
-      return assign(env, `${x} == null || ${lo} == null || ${hi} == null ? null : ${neg}(${x} >= ${lo} && ${x} <= ${hi})`);
-    }
-    case "->":
-    case "->>": {
-      const fn = ref(env, jsonArrow);
-      return binary(env, a(), b(), (x, y) => `${fn}(${x}, ${y}, ${e.name === "->>"})`);
+      const order = comparison(env, args[0]!.type, args[1]!.type) ?? comparison(env, args[0]!.type, args[2]!.type);
+      const test = order ? `${order}(${x}, ${lo}) >= 0 && ${order}(${x}, ${hi}) <= 0` : `${x} >= ${lo} && ${x} <= ${hi}`;
+      return assign(env, `${x} == null || ${lo} == null || ${hi} == null ? null : ${neg}(${test})`);
     }
     case "coalesce": {
       const result = temp(env);
@@ -260,6 +294,10 @@ function genCall(e: Extract<Expr, { kind: "call" }>, env: Env): string {
       const y = b();
       return assign(env, `${x} == null ? null : ${y} != null && ${x} === ${y} ? null : ${x}`);
     }
+    case "make_array": {
+      const values = args.map((x) => gen(x, env));
+      return assign(env, `[${values.join(", ")}]`);
+    }
     case "make_struct": {
       // args alternate: field values, names come from the type.
       if (e.type.kind !== "struct") throw new Error("make_struct needs a struct type");
@@ -270,7 +308,7 @@ function genCall(e: Extract<Expr, { kind: "call" }>, env: Env): string {
   }
   const f = SCALAR_FUNCTIONS.get(e.name);
   if (!f) throw new Error(`no implementation for function ${e.name}`);
-  return call(env, ref(env, f.impl), args, f.strict !== false);
+  return call(env, ref(env, implementation(f, argInfos(args))), args, f.strict !== false);
 }
 
 function newEnv(): Env {

@@ -50,8 +50,14 @@ const MARK_OPEN = "\uE000";
 const MARK_CLOSE = "\uE001";
 const PLACEHOLDER = /\uE000(\d+)\uE001/g;
 
-/** Puts the literals back into every string of the parser's tree, in place. */
-function restoreLiterals(node: any, literals: string[]): void {
+const WHOLE_PLACEHOLDER = /^\uE000(\d+)\uE001$/;
+
+/**
+ * Puts the literals back into every string of the parser's tree, in place, and
+ * gives literal nodes the position the parser leaves out, for error messages.
+ */
+function restoreLiterals(node: any, rewritten: RewrittenText): void {
+  const { literals, literalAt } = rewritten;
   if (literals.length === 0) return;
   const stack: any[] = [node];
   while (stack.length > 0) {
@@ -59,7 +65,10 @@ function restoreLiterals(node: any, literals: string[]): void {
     for (const key of Object.keys(current)) {
       const v = current[key];
       if (typeof v === "string") {
-        if (v.includes(MARK_OPEN)) current[key] = v.replace(PLACEHOLDER, (_, n) => literals[Number(n)]!);
+        if (!v.includes(MARK_OPEN)) continue;
+        const whole = key === "value" && !current.loc ? WHOLE_PLACEHOLDER.exec(v) : null;
+        if (whole) current.loc = { start: { offset: literalAt[Number(whole[1])] } };
+        current[key] = v.replace(PLACEHOLDER, (_, n) => literals[Number(n)]!);
       } else if (v && typeof v === "object") stack.push(v);
     }
   }
@@ -71,6 +80,32 @@ const FOLDED_INTERVAL_UNITS = new Set([
   "seconds", "minutes", "hours", "days",
 ]);
 
+const OPERAND_STOP_WORDS = new Set([
+  "and", "or", "not", "then", "else", "end", "when", "from", "where", "group", "having", "as", "order", "limit", "union", "is",
+  "between", "in", "like", "ilike", "similar", "escape", "on", "join", "window",
+]);
+const OPERAND_STOP_OPS = new Set(["=", "<>", "!=", "<", "<=", ">", ">=", "~", "!~", "~*", "!~*", "?"]);
+
+/** Index of the first token after the operand starting at `from` that binds looser than a comparison. */
+function operandEnd(tokens: Token[], from: number): number {
+  let depth = 0;
+  for (let j = from; j < tokens.length; j++) {
+    const tok = tokens[j]!;
+    if (tok.kind === "punct" && (tok.text === "(" || tok.text === "[")) depth++;
+    else if (tok.kind === "word" && tok.text.toLowerCase() === "case") depth++;
+    else if (depth > 0) {
+      if ((tok.kind === "punct" && (tok.text === ")" || tok.text === "]")) || isWord(tok, "end")) depth--;
+    } else if (
+      (tok.kind === "punct" && tok.text !== ".") ||
+      (tok.kind === "word" && OPERAND_STOP_WORDS.has(tok.text.toLowerCase()) && j > from) ||
+      (tok.kind === "op" && OPERAND_STOP_OPS.has(tok.text))
+    ) {
+      return j;
+    }
+  }
+  return tokens.length;
+}
+
 export interface RewrittenText {
   text: string;
   /**
@@ -80,6 +115,8 @@ export interface RewrittenText {
    * text back into the tree.
    */
   literals: string[];
+  /** Where each literal's placeholder starts in `text`. */
+  literalAt: number[];
   /** Maps an offset in `text` to an offset in the original script. */
   toOriginal(offset: number): number;
   /** Tokens of the original text, for locating identifiers in error messages. */
@@ -91,15 +128,21 @@ export function rewriteForParser(sql: string, start: number, end: number, prefix
   const tokens = tokenize(sql, start, end);
   const state = { caseDepth: 0, parens: [] as boolean[] };
   const literals: string[] = [];
-  const placeholder = (value: string) => {
+  const literalAt: number[] = [];
+  let text = prefix;
+  /** `at`: where the placeholder's quote sits in the rewritten text, so the literal gets a position. */
+  const placeholder = (value: string, at = text.length) => {
     literals.push(value);
+    literalAt.push(at);
     return `${MARK_OPEN}${literals.length - 1}${MARK_CLOSE}`;
   };
-  let text = prefix;
   const marks: { at: number; original: number }[] = [];
   let cursor = start;
+  /** Token index → how many `)` to put before it (closing parentheses the rewrite opened). */
+  const closers = new Map<number, number>();
   for (let i = 0; i < tokens.length; i++) {
     const tok = tokens[i]!;
+    if (closers.has(i)) text += ")".repeat(closers.get(i)!);
     text += sql.slice(cursor, tok.start);
     marks.push({ at: text.length, original: tok.start });
     let out = sql.slice(tok.start, tok.end);
@@ -109,10 +152,26 @@ export function rewriteForParser(sql: string, start: number, end: number, prefix
       FOLDED_INTERVAL_UNITS.has(unit.text.toLowerCase())
     ) {
       // INTERVAL '2' MILLISECOND → INTERVAL '2 MILLISECOND', the form the grammar takes for any unit.
-      text += `INTERVAL '${placeholder(`${tokens[i + 1]!.text} ${unit.text}`)}'`;
+      text += `INTERVAL '${placeholder(`${tokens[i + 1]!.text} ${unit.text}`, text.length + 9)}'`;
       cursor = unit.end;
       i += 2;
       continue;
+    }
+    if (isWord(tok, "similar") && isWord(tokens[i + 1], "to")) {
+      throw new SqlError("SIMILAR TO is not supported; write regexp_like(text, '^(...)$') with a regular expression", tok.start);
+    }
+    if (isWord(tok, "is")) {
+      // node-sql-parser cannot parse IS [NOT] DISTINCT FROM. SIMILAR TO has its precedence (and is refused above, so
+      // it stands in unambiguously); its right side is parenthesised, as the grammar takes only simple operands there.
+      const not = isWord(tokens[i + 1], "not") ? 1 : 0;
+      if (isWord(tokens[i + 1 + not], "distinct") && isWord(tokens[i + 2 + not], "from")) {
+        text += not ? "NOT SIMILAR TO (" : "SIMILAR TO (";
+        cursor = tokens[i + 2 + not]!.end;
+        const end = operandEnd(tokens, i + 3 + not);
+        closers.set(end, (closers.get(end) ?? 0) + 1);
+        i += 2 + not;
+        continue;
+      }
     }
     if (tok.kind === "word") {
       const lower = tok.text.toLowerCase();
@@ -131,11 +190,12 @@ export function rewriteForParser(sql: string, start: number, end: number, prefix
     text += out;
     cursor = tok.end;
   }
-  text += sql.slice(cursor, end) + suffix;
+  text += ")".repeat(closers.get(tokens.length) ?? 0) + sql.slice(cursor, end) + suffix;
   const base = prefix.length;
   return {
     text,
     literals,
+    literalAt,
     tokens,
     toOriginal(offset: number): number {
       if (offset < base) return start;
@@ -172,6 +232,6 @@ export function parseAst(rewritten: RewrittenText, what: string): any {
     const at = typeof offset === "number" ? rewritten.toOriginal(offset) : null;
     throw new SqlError(`syntax error in ${what}: ${describeExpected(err)}`, at);
   }
-  restoreLiterals(ast, rewritten.literals);
+  restoreLiterals(ast, rewritten);
   return ast;
 }
