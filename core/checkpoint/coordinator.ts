@@ -44,7 +44,7 @@ export class CheckpointCoordinator {
 
   constructor(
     private readonly store: CheckpointStore,
-    private readonly pipeline: string,
+    private readonly pipeline: Pick<CheckpointData, "pipeline" | "signatures">,
     /** Every subtask that acknowledges barriers, as "nodeId/subtask". */
     private readonly tasks: string[],
     /** The source subtasks, which inject barriers. */
@@ -145,7 +145,7 @@ export class CheckpointCoordinator {
     await this.store.write({
       format: CHECKPOINT_FORMAT,
       version: CHECKPOINT_VERSION,
-      pipeline: this.pipeline,
+      ...this.pipeline,
       checkpointId: cp.id,
       createdAt: Date.now(),
       then: cp.then,

@@ -14,6 +14,11 @@ export interface CheckpointData {
   version: number;
   /** Fingerprint of the planned pipeline; a state dir belongs to one pipeline. */
   pipeline: string;
+  /**
+   * Per operator, hashes of what gives its state meaning (core/dataflow/fingerprint.ts);
+   * absent in checkpoints of earlier versions, which are matched by `pipeline` alone.
+   */
+  signatures?: Record<string, { label: string; own: string; full: string }>;
   checkpointId: number;
   createdAt: number;
   /** What followed the barrier: a final checkpoint says whether the job ended or was stopped. */

@@ -17,7 +17,8 @@ import { ProgressReporter } from "./progress.ts";
 import { createPreviewWriter } from "./preview.ts";
 
 const USAGE = `usage:
-  runnel run <pipeline.sql> [--parallelism N] [--state-dir DIR] [--checkpoint-interval 10s] [--quiet]
+  runnel run <pipeline.sql> [--parallelism N] [--state-dir DIR] [--checkpoint-interval 10s] [--ignore-state] [--quiet]
+                                     --ignore-state removes the state directory's checkpoints and starts from scratch
   runnel validate <pipeline.sql> [--connect]
                                      plan the SQL and print the dataflow graph without running it;
                                      --connect also runs the connectors' checks against their
@@ -34,6 +35,8 @@ interface RunArgs {
   stateDir?: string;
   checkpointIntervalMs: number;
   quiet: boolean;
+  /** Remove the state directory's checkpoints and start from scratch. */
+  ignoreState?: boolean;
 }
 
 function parseRunArgs(argv: string[]): RunArgs {
@@ -64,6 +67,9 @@ function parseRunArgs(argv: string[]): RunArgs {
         } catch (err) {
           throw new UsageError(`--checkpoint-interval: ${(err as Error).message}`);
         }
+        break;
+      case "--ignore-state":
+        args.ignoreState = true;
         break;
       case "--quiet":
       case "-q":
@@ -103,6 +109,7 @@ async function run(argv: string[]): Promise<number> {
     parallelism: args.parallelism,
     stateDir,
     checkpointIntervalMs: args.checkpointIntervalMs,
+    ignoreState: args.ignoreState,
     preview: (fields, updating) => createPreviewWriter(registry, fields, updating, process.stdout),
   });
   console.error(`dataflow graph:\n${describeGraph(job.graph)}`);

@@ -6,14 +6,16 @@
 import { CheckpointCoordinator, type BarrierThen } from "../checkpoint/coordinator.ts";
 import { LocalCheckpointStore, ObjectCheckpointStore, storageScheme, type CheckpointData, type CheckpointStore } from "../checkpoint/store.ts";
 import { compileExpr, compileMap } from "../expr/index.ts";
-import { accumulatorFor } from "../operators/accumulators.ts";
+import { accumulatorFor, filtered, FILTERED_OUT } from "../operators/accumulators.ts";
+import { AsyncUdfOperator } from "../operators/async-udf.ts";
+import { ChangelogNormalize } from "../operators/changelog.ts";
 import { UpdatingJoin, WindowJoin, type JoinSpec } from "../operators/join.ts";
 import { MapOperator } from "../operators/map.ts";
 import type { Operator, OperatorContext } from "../operators/operator.ts";
 import { SinkOperator } from "../operators/sink.ts";
 import { UpdatingAggregate } from "../operators/updating-aggregate.ts";
 import { SessionWindowAggregate, SlidingWindowAggregate, type AggregateSpec, type RowFn } from "../operators/window-aggregate.ts";
-import type { Deserializer, Field, PluginLogger, Row, Serializer, SinkWriter, SourceReader } from "../plugin-api/index.ts";
+import { ROW_CHANGE, RowOp, type ChangeRow, type Deserializer, type Field, type PluginLogger, type Row, type Serializer, type SinkWriter, type SourceReader } from "../plugin-api/index.ts";
 import type { Expr } from "../expr/expr.ts";
 import type { AggregateCall, LogicalPipeline, PlanNode, TableDef } from "../plan/logical.ts";
 import type { PluginRegistry } from "../registry/registry.ts";
@@ -24,6 +26,7 @@ import { JobMetrics, OperatorMetrics } from "../runtime/metrics.ts";
 import { OperatorSubtask } from "../runtime/operator-subtask.ts";
 import { SourceSubtask, type RowPreparer } from "../runtime/source-subtask.ts";
 import { hashValues } from "../state/hash.ts";
+import { pipelineSignatures, signatureMismatch, type PipelineSignatures } from "./fingerprint.ts";
 import { buildGraph, type PhysicalGraph, type PhysicalNode, type Stage } from "./graph.ts";
 
 export interface JobOptions {
@@ -51,6 +54,7 @@ const sizeOf = (data: string | Uint8Array) => (typeof data === "string" ? data.l
 
 function countBytesIn(d: Deserializer, metrics: OperatorMetrics): Deserializer {
   return {
+    skipsEmptyRecords: d.skipsEmptyRecords,
     deserialize(data) {
       metrics.bytesIn += sizeOf(data);
       return d.deserialize(data);
@@ -91,6 +95,7 @@ export class Job {
   readonly graph: PhysicalGraph;
   readonly metrics = new JobMetrics();
   readonly jobId: string;
+  private readonly signatures: PipelineSignatures;
   private readonly abort = new AbortController();
   private readonly store: CheckpointStore;
   private coordinator!: CheckpointCoordinator;
@@ -114,6 +119,7 @@ export class Job {
       sinkMaxParallelism: (table) => (table?.connector ? registry.connector(table.connector)?.sink?.maxParallelism : undefined),
     });
     this.store = checkpointStoreFor(options.stateDir, registry);
+    this.signatures = pipelineSignatures(this.graph, registry);
   }
 
   get restoredCheckpoint(): number | null {
@@ -139,11 +145,19 @@ export class Job {
   async run(): Promise<BarrierThen> {
     if (this.options.ignoreState) await this.store.clear();
     this.restored = await this.store.latest();
-    if (this.restored && this.restored.pipeline !== this.graph.fingerprint) {
-      throw new JobError(
-        `the state directory ${this.options.stateDir} holds checkpoints of a different pipeline; ` +
-          `use another --state-dir, or delete that one to start from scratch`,
-      );
+    if (this.restored) {
+      const mismatch = this.restored.signatures
+        ? signatureMismatch(this.restored.signatures, this.signatures)
+        : this.restored.pipeline !== this.graph.fingerprint
+          ? "the pipeline changed"
+          : null;
+      if (mismatch) {
+        throw new JobError(
+          `cannot resume from checkpoint ${this.restored.checkpointId} in ${this.options.stateDir}: since it was taken, ${mismatch}, ` +
+            `so the saved state would be read with another meaning. Start from scratch (runnel run --ignore-state, or restart the ` +
+            `pipeline with ignoreState), or use another state directory; run the query as it was to keep its state`,
+        );
+      }
     }
     await this.preflight();
     const runners = await this.instantiate();
@@ -226,7 +240,7 @@ export class Job {
     }
     this.coordinator = new CheckpointCoordinator(
       this.store,
-      this.graph.fingerprint,
+      { pipeline: this.graph.fingerprint, signatures: this.signatures },
       taskKeys,
       sourceKeys,
       this.restored?.checkpointId ?? 0,
@@ -328,7 +342,7 @@ export class Job {
   private keyHasher(plan: PlanNode, input: number): (row: Row) => number {
     let keyExprs: Expr[];
     if (plan.kind === "join") keyExprs = input === 0 ? plan.leftKeys : plan.rightKeys;
-    else if (plan.kind === "window_aggregate" || plan.kind === "updating_aggregate") keyExprs = plan.keys;
+    else if (plan.kind === "window_aggregate" || plan.kind === "updating_aggregate" || plan.kind === "changelog") keyExprs = plan.keys;
     else return () => 0;
     const keys = keyExprs.map((k) => compileExpr(k));
     const scratch = new Array(keys.length);
@@ -342,13 +356,21 @@ export class Job {
     return {
       keys: keys.map((k) => compileExpr(k) as RowFn),
       args: calls.map((c): RowFn | undefined => {
-        if (c.star) return undefined;
-        const fns = c.args.map((a) => compileExpr(a));
-        const isUdaf = !["count", "sum", "avg", "min", "max"].includes(c.fn.toLowerCase());
-        if (isUdaf) return (row, time) => fns.map((f) => f(row, time));
-        return fns[0] as RowFn;
+        let arg: RowFn | undefined;
+        if (!c.star) {
+          const fns = c.args.map((a) => compileExpr(a));
+          const isUdaf = !["count", "sum", "avg", "min", "max"].includes(c.fn.toLowerCase());
+          arg = isUdaf ? (row, time) => fns.map((f) => f(row, time)) : (fns[0] as RowFn);
+        }
+        if (!c.filter) return arg;
+        const keep = compileExpr(c.filter);
+        const value = arg ?? (() => 1);
+        return (row, time) => (keep(row, time) === true ? value(row, time) : FILTERED_OUT);
       }),
-      accumulators: calls.map((c) => accumulatorFor(c, this.registry, updatingInput)),
+      accumulators: calls.map((c) => {
+        const acc = accumulatorFor(c, this.registry, updatingInput);
+        return c.filter ? filtered(acc) : acc;
+      }),
     };
   }
 
@@ -357,7 +379,7 @@ export class Job {
     const plan = node.plan!;
     switch (plan.kind) {
       case "map":
-        return new MapOperator(node.label, compileMap(plan.exprs, plan.filter, plan.input.schema.fields.length));
+        return new MapOperator(node.label, compileMap(plan.exprs, plan.filter, plan.input.schema.fields.length), plan.input.schema.fields);
       case "window_aggregate": {
         const spec = this.aggregateSpec(plan.keys, plan.aggregates, false);
         const w = plan.window;
@@ -366,6 +388,14 @@ export class Job {
       }
       case "updating_aggregate":
         return new UpdatingAggregate(this.aggregateSpec(plan.keys, plan.aggregates, plan.input.updating));
+      case "changelog":
+        return new ChangelogNormalize(plan.keys.map((k) => compileExpr(k) as RowFn));
+      case "async_udf":
+        return new AsyncUdfOperator(
+          plan.calls.map((c) => ({ name: c.name, fn: c.fn, args: c.args.map((a) => compileExpr(a) as RowFn), strict: c.strict, options: c.async! })),
+          plan.badData,
+          plan.input.schema.fields,
+        );
       case "union":
         return { name: "union", process: (batch, out) => out.emit(batch) };
       case "join": {
@@ -376,7 +406,7 @@ export class Job {
           joinType: plan.joinType,
         };
         const w = plan.window;
-        if (!w) return new UpdatingJoin(spec);
+        if (!w) return new UpdatingJoin(spec, plan.updating);
         const endOf = (column: number): RowFn => (row) => (row[column] as { end: number }).end;
         return new WindowJoin(spec, [endOf(w.leftColumn), endOf(w.rightColumn)]);
       }
@@ -476,15 +506,15 @@ export class Job {
     const eventTime = table.eventTime ? compileExpr(table.eventTime) : null;
     const watermark = table.watermark ? compileExpr(table.watermark) : null;
     const DEFAULT_DELAY = 1_000_000;
+    const addVirtual = (row: Row) => {
+      const len = row.length;
+      for (let v = 0; v < virtual.length; v++) row[len + v] = virtual[v]!(row, 0);
+    };
+    const changes = table.changelog ? this.changeReader(table, addVirtual) : null;
     return (rows, nativeTimes) => {
       const n = rows.length;
-      if (virtual.length > 0) {
-        for (let i = 0; i < n; i++) {
-          const row = rows[i]!;
-          const len = row.length;
-          for (let v = 0; v < virtual.length; v++) row[len + v] = virtual[v]!(row, 0);
-        }
-      }
+      const changed = changes?.(rows);
+      if (virtual.length > 0) for (let i = 0; i < n; i++) addVirtual(rows[i]!);
       let times: number[];
       if (eventTime) {
         times = new Array(n);
@@ -507,7 +537,46 @@ export class Job {
       } else {
         for (let i = 0; i < n; i++) marks[i] = times[i]! - DEFAULT_DELAY;
       }
-      return { batch: { rows, times }, marks };
+      return { batch: changed ? { rows, times, ops: changed.ops, before: changed.before } : { rows, times }, marks };
+    };
+  }
+
+  /**
+   * The ops of a change stream's rows, from the marks its format put on them.
+   * A previous row gets the record's METADATA FROM values and generated columns
+   * too. Without a PRIMARY KEY the record's `before` is all there is to retract,
+   * so an update that lacks it stops the job rather than leave a stale row.
+   */
+  private changeReader(table: TableDef, addVirtual: (row: Row) => void) {
+    const metadata = table.metadata?.length ?? 0;
+    const physical = table.fields.length;
+    const keyed = !!table.primaryKey;
+    return (rows: Row[]) => {
+      const ops = new Array<RowOp>(rows.length);
+      const before = new Array<Row | null>(rows.length);
+      for (let i = 0; i < rows.length; i++) {
+        const row = rows[i] as ChangeRow;
+        const change = row[ROW_CHANGE];
+        before[i] = null;
+        if (!change) {
+          ops[i] = RowOp.Insert;
+          continue;
+        }
+        ops[i] = change.op;
+        if (change.op !== RowOp.Update) continue;
+        const old = change.before;
+        if (!old) {
+          if (keyed) continue;
+          throw new JobError(
+            `source '${table.name}' read an update without its previous row ("before" is null), so Runnel cannot retract what the row was. ` +
+              `Declare the table's PRIMARY KEY (a, ...) so Runnel keeps each key's last row, or have the database send full previous rows (PostgreSQL: ALTER TABLE ... REPLICA IDENTITY FULL)`,
+          );
+        }
+        for (let m = physical - metadata; m < physical; m++) old[m] = row[m];
+        addVirtual(old);
+        before[i] = old;
+      }
+      return { ops, before };
     };
   }
 }

@@ -98,7 +98,7 @@ function gen(e: Expr, env: Env): string {
       return unary(env, gen(e.expr, env), (x) => `(${x}[${JSON.stringify(e.name)}] ?? null)`);
     case "cast": {
       const from = e.expr.type;
-      if (from.kind === e.type.kind && from.kind !== "decimal") return gen(e.expr, env);
+      if (from.kind === e.type.kind && from.kind !== "decimal" && (from.kind !== "int" || intWidens(from, e.type))) return gen(e.expr, env);
       const fn = ref(env, (v: unknown) => castValue(v, from, e.type));
       return unary(env, gen(e.expr, env), (x) => `${fn}(${x})`);
     }
@@ -119,8 +119,19 @@ function gen(e: Expr, env: Env): string {
       env.lines.push(...lines);
       return result;
     }
-    case "udf":
-      return call(env, ref(env, e.fn), e.args, e.strict);
+    case "udf": {
+      // A UDF not declared async that returns a Promise would leave the Promise in the row.
+      const declared = e.fn;
+      const name = e.name;
+      const fn = ref(env, (...args: unknown[]) => {
+        const v = declared(...args);
+        if (v !== null && typeof v === "object" && typeof (v as { then?: unknown }).then === "function") {
+          throw new Error(`UDF ${name}() returned a Promise; declare it async (an async function, or async: true in its definition) so that its calls are awaited`);
+        }
+        return v;
+      });
+      return call(env, fn, e.args, e.strict);
+    }
     case "call":
       return genCall(e, env);
   }
@@ -313,6 +324,13 @@ function genCall(e: Extract<Expr, { kind: "call" }>, env: Env): string {
 
 function newEnv(): Env {
   return { refs: [], temps: 0, labels: 0, lines: [] };
+}
+
+/** Every value of integer type `from` fits `to`, so a CAST between them needs no check. */
+function intWidens(from: SqlType & { kind: "int" }, to: SqlType): boolean {
+  if (to.kind !== "int") return false;
+  if (!!from.unsigned === !!to.unsigned) return from.bits <= to.bits;
+  return !!from.unsigned && from.bits < to.bits;
 }
 
 function declareTemps(env: Env): string {

@@ -251,7 +251,13 @@ export function castValue(v: unknown, from: SqlType, to: SqlType): unknown {
         n = Number(s);
       }
       if (!Number.isFinite(n)) throw new CastError(`cannot cast ${v} to ${typeName(to)}`);
-      return checkInt(n, to, () => `CAST(${String(v)} AS ${typeName(to)})`);
+      // Out of range is an error, as in DataFusion's CAST (TRY_CAST would give NULL), never a wrapped or rounded value.
+      const [lo, hi] = intRange(to);
+      if (n < lo || n > hi) {
+        const exact = to.bits === 64 && Math.abs(n) > MAX_EXACT_INT ? ` (Runnel holds integers exactly up to ±${MAX_EXACT_INT})` : "";
+        throw new CastError(`${String(v)} is out of range for ${typeName(to)}${exact}`);
+      }
+      return n;
     }
     case "float":
     case "decimal": {

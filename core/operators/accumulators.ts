@@ -137,6 +137,18 @@ function udafAccumulator(u: UdafDefinition<any>): Accumulator {
   };
 }
 
+/** The argument of a row that an aggregate's FILTER (WHERE ...) excludes. */
+export const FILTERED_OUT = Symbol("filtered out");
+
+/** An accumulator that ignores rows excluded by FILTER; retractions of them are ignored alike. */
+export function filtered(inner: Accumulator): Accumulator {
+  return {
+    ...inner,
+    add: (acc, v) => (v === FILTERED_OUT ? acc : inner.add(acc, v)),
+    retract: inner.retract ? (acc, v) => (v === FILTERED_OUT ? acc : inner.retract!(acc, v)) : undefined,
+  };
+}
+
 const gt = (a: any, b: any) => a > b;
 const lt = (a: any, b: any) => a < b;
 

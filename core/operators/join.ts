@@ -12,7 +12,7 @@
  * without a match, and deletes it when the key's first right row arrives.
  */
 import { RowOp, type Batch, type Row } from "../plugin-api/index.ts";
-import { hashValues } from "../state/hash.ts";
+import { hashValues, rowsEqual } from "../state/hash.ts";
 import { KeyedMap, type KeyedEntry } from "../state/keyed-map.ts";
 import type { Collector, Operator, OperatorContext } from "./operator.ts";
 import type { RowFn } from "./window-aggregate.ts";
@@ -97,6 +97,11 @@ abstract class KeyedJoin implements Operator {
       this.scratch[k] = v;
     }
     return matchable;
+  }
+
+  /** The key last put in scratch by keyOf. */
+  protected scratchKey(): readonly unknown[] {
+    return this.scratch;
   }
 
   /** The hash the input edges partitioned the row by (of the key last put in scratch). */
@@ -228,34 +233,79 @@ export class WindowJoin extends KeyedJoin {
 export class UpdatingJoin extends KeyedJoin {
   readonly name = "updating_join";
 
+  constructor(
+    spec: JoinSpec,
+    /** Whether the output carries ops: a LEFT JOIN, or an input that updates. */
+    private readonly updatingOutput: boolean,
+  ) {
+    super(spec);
+  }
+
   process(batch: Batch, out: Collector, input: number): void | Promise<void> {
-    const { rows, times } = batch;
-    const left = this.spec.joinType === "left";
+    const { rows, times, ops, before } = batch;
     const output = new Output();
     for (let i = 0; i < rows.length; i++) {
-      const row = rows[i]!;
+      const op = ops?.[i] ?? RowOp.Insert;
       const t = times[i]!;
-      if (!this.keyOf(row, t, input)) {
-        // A NULL key matches nothing: a LEFT JOIN row stays padded for good, so it is not stored.
-        if (input === LEFT && left) output.push([...row, ...this.nulls], t);
-        continue;
-      }
-      const sides = this.entryFor().value;
-      if (input === LEFT) {
-        for (let j = 0; j < sides.right.length; j++) output.push([...row, ...sides.right[j]!], Math.max(t, sides.rightTimes[j]!));
-        if (left && sides.right.length === 0) output.push([...row, ...this.nulls], t);
-        sides.left.push(row);
-        sides.leftTimes.push(t);
-      } else {
-        // The key's first right row replaces the padded rows its left rows were emitted with.
-        if (left && sides.right.length === 0) {
-          for (let j = 0; j < sides.left.length; j++) output.push([...sides.left[j]!, ...this.nulls], t, RowOp.Delete);
-        }
-        for (let j = 0; j < sides.left.length; j++) output.push([...sides.left[j]!, ...row], Math.max(t, sides.leftTimes[j]!));
-        sides.right.push(row);
-        sides.rightTimes.push(t);
-      }
+      if (op === RowOp.Update) {
+        // An update of an input row is the retraction of its old value and the insertion of its new one.
+        const old = before?.[i];
+        if (old) this.retract(old, t, input, output);
+        this.insert(rows[i]!, t, input, output);
+      } else if (op === RowOp.Delete) this.retract(rows[i]!, t, input, output);
+      else this.insert(rows[i]!, t, input, output);
     }
-    return output.emit(out, left);
+    return output.emit(out, this.updatingOutput);
+  }
+
+  private insert(row: Row, t: number, input: number, output: Output): void {
+    const left = this.spec.joinType === "left";
+    if (!this.keyOf(row, t, input)) {
+      // A NULL key matches nothing: a LEFT JOIN row stays padded for good, so it is not stored.
+      if (input === LEFT && left) output.push([...row, ...this.nulls], t);
+      return;
+    }
+    const sides = this.entryFor().value;
+    if (input === LEFT) {
+      for (let j = 0; j < sides.right.length; j++) output.push([...row, ...sides.right[j]!], Math.max(t, sides.rightTimes[j]!));
+      if (left && sides.right.length === 0) output.push([...row, ...this.nulls], t);
+      sides.left.push(row);
+      sides.leftTimes.push(t);
+    } else {
+      // The key's first right row replaces the padded rows its left rows were emitted with.
+      if (left && sides.right.length === 0) {
+        for (let j = 0; j < sides.left.length; j++) output.push([...sides.left[j]!, ...this.nulls], t, RowOp.Delete);
+      }
+      for (let j = 0; j < sides.left.length; j++) output.push([...sides.left[j]!, ...row], Math.max(t, sides.leftTimes[j]!));
+      sides.right.push(row);
+      sides.rightTimes.push(t);
+    }
+  }
+
+  /** Removes one stored copy of `row` and deletes the output rows it made; a row never stored changes nothing. */
+  private retract(row: Row, t: number, input: number, output: Output): void {
+    const left = this.spec.joinType === "left";
+    if (!this.keyOf(row, t, input)) {
+      if (input === LEFT && left) output.push([...row, ...this.nulls], t, RowOp.Delete);
+      return;
+    }
+    const entry = this.state.get(this.keyHash(), this.scratchKey());
+    if (!entry) return;
+    const sides = entry.value;
+    const mine = input === LEFT ? sides.left : sides.right;
+    const at = mine.findIndex((r) => rowsEqual(r, row));
+    if (at < 0) return;
+    const stored = mine[at]!;
+    mine.splice(at, 1);
+    (input === LEFT ? sides.leftTimes : sides.rightTimes).splice(at, 1);
+    if (input === LEFT) {
+      for (const r of sides.right) output.push([...stored, ...r], t, RowOp.Delete);
+      if (left && sides.right.length === 0) output.push([...stored, ...this.nulls], t, RowOp.Delete);
+    } else {
+      for (const l of sides.left) output.push([...l, ...stored], t, RowOp.Delete);
+      // The key's last right row gone: its left rows are unmatched again.
+      if (left && sides.right.length === 0) for (const l of sides.left) output.push([...l, ...this.nulls], t);
+    }
+    if (sides.left.length === 0 && sides.right.length === 0) this.state.delete(entry);
   }
 }

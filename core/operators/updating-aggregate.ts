@@ -4,7 +4,7 @@
  * insert, update (with the previous row) or delete — rather than one per record.
  */
 import { RowOp, type Batch, type Row } from "../plugin-api/index.ts";
-import { hashValues, keyEquals } from "../state/hash.ts";
+import { hashValues, rowsEqual } from "../state/hash.ts";
 import { KeyedMap, type KeyedEntry } from "../state/keyed-map.ts";
 import type { Accumulator } from "./accumulators.ts";
 import type { Collector, Operator, OperatorContext } from "./operator.ts";
@@ -133,10 +133,4 @@ export class UpdatingAggregate implements Operator {
       ]),
     };
   }
-}
-
-function rowsEqual(a: Row, b: Row): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (!keyEquals(a[i], b[i])) return false;
-  return true;
 }

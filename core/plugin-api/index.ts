@@ -15,9 +15,29 @@ export const PLUGIN_API_VERSION = 1;
 // ---------------------------------------------------------------- formats
 
 export interface Deserializer {
-  /** Turns one record's bytes into a row of the table's columns; throws with a readable message on bad input. */
-  deserialize(data: Uint8Array | string): Row;
+  /**
+   * Turns one record's bytes into a row of the table's columns; throws with a
+   * readable message on bad input. null: the record carries no row (skip it).
+   * An updating format (debezium_json) marks rows that update or delete with
+   * `row[ROW_CHANGE]`; connectors pass rows through as they are.
+   */
+  deserialize(data: Uint8Array | string): Row | null;
+  /** Records without a value (Kafka tombstones) mean nothing to this format and are skipped, not reported as bad. */
+  skipsEmptyRecords?: boolean;
 }
+
+/** How a row read from a change stream changes its table: an update (with the previous row, when the record has it) or a delete. */
+export interface RowChange {
+  op: RowOp.Update | RowOp.Delete;
+  /** For an update, the row it replaces (null when the record does not carry it). */
+  before: Row | null;
+}
+
+/** The property of a deserialized row that holds its RowChange; rows without it are inserts. */
+export const ROW_CHANGE: unique symbol = Symbol.for("runnel.row-change") as never;
+
+/** A row as an updating format returns it. */
+export type ChangeRow = Row & { [ROW_CHANGE]?: RowChange };
 
 export interface Serializer {
   /** Encodes one row; `op` and `before` are set for updating streams. */
@@ -214,6 +234,20 @@ export interface UdfDefinition {
   /** Called per row; null arguments are passed through unless `strict` (then null in → null out). */
   fn: (...args: any[]) => unknown;
   strict?: boolean;
+  /**
+   * An async UDF: `fn` returns a Promise (an `async` function is one without saying
+   * so). Its calls run concurrently, outside the expression that uses it.
+   */
+  async?: boolean | AsyncUdfOptions;
+}
+
+export interface AsyncUdfOptions {
+  /** Emit results in input order (the default), or as calls complete. */
+  ordered?: boolean;
+  /** Calls in flight at once per subtask (default 100). */
+  allowedInFlight?: number;
+  /** A call taking longer fails (default 5000 ms). */
+  timeoutMs?: number;
 }
 
 /** A user-defined aggregate with JSON-serialisable accumulator state (so it checkpoints). */

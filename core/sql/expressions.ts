@@ -2,7 +2,7 @@
  * Resolves node-sql-parser expression ASTs against a scope of columns into
  * typed engine expressions, checking names, arity and types as it goes.
  */
-import { t, typeName, type SqlType } from "../plugin-api/index.ts";
+import { t, typeName, type AsyncUdfOptions, type SqlType, type UdfDefinition } from "../plugin-api/index.ts";
 import type { Expr } from "../expr/expr.ts";
 import { accepts, argInfos, argKind, commonType, KIND_NAMES, maxArgs, minArgs, SCALAR_FUNCTIONS, UNSUPPORTED_FUNCTIONS, type ScalarFunction } from "../expr/functions.ts";
 import { DATE_PARTS, datePartName } from "../expr/time.ts";
@@ -36,6 +36,21 @@ export interface ExprContext {
 }
 
 export const WINDOW_FUNCTIONS = new Set(["tumble", "hop", "session"]);
+
+/** Clauses whose expressions run in a projection, where the planner can call async UDFs ahead of them. */
+const ASYNC_UDF_CLAUSES = new Set(["the SELECT list", "WHERE", "HAVING"]);
+
+/** An async UDF's options with their defaults, or undefined for a plain UDF. */
+export function asyncOptions(udf: UdfDefinition): Required<AsyncUdfOptions> | undefined {
+  const declared = udf.async ?? (udf.fn.constructor?.name === "AsyncFunction" ? true : undefined);
+  if (!declared) return undefined;
+  const o = declared === true ? {} : declared;
+  const allowedInFlight = o.allowedInFlight ?? 100;
+  const timeoutMs = o.timeoutMs ?? 5000;
+  if (!Number.isInteger(allowedInFlight) || allowedInFlight < 1) throw new Error(`UDF ${udf.name}: async.allowedInFlight must be a whole number ≥ 1`);
+  if (!(timeoutMs > 0)) throw new Error(`UDF ${udf.name}: async.timeoutMs must be a positive number of milliseconds`);
+  return { ordered: o.ordered ?? true, allowedInFlight, timeoutMs };
+}
 const NULL_TYPE: SqlType = { kind: "string" };
 
 /** The position of an AST node in the user's script, if the parser recorded one. */
@@ -303,20 +318,22 @@ function unsupportedAggregate(name: string, registry: PluginRegistry, at: number
 }
 
 /**
- * Resolutions without a hook, by parser node and scope. After GROUP BY every
+ * Resolutions without a hook, by parser node, scope and clause (async UDFs are allowed in some clauses only). After GROUP BY every
  * subexpression is tried against the grouping keys, which resolves each subtree
  * again at every level of the expression; remembering them keeps planning linear.
  */
-const RESOLVED = new WeakMap<object, WeakMap<Scope, Expr>>();
+const RESOLVED = new WeakMap<object, WeakMap<Scope, Map<string, Expr>>>();
 
 export function resolveExpr(ast: any, scope: Scope, ctx: ExprContext, hintIn: number | null = null): Expr {
   if (ctx.hook || !ast || typeof ast !== "object") return resolveUncached(ast, scope, ctx, hintIn);
   let byScope = RESOLVED.get(ast);
-  const hit = byScope?.get(scope);
+  let byClause = byScope?.get(scope);
+  const hit = byClause?.get(ctx.clause);
   if (hit) return hit;
   const e = resolveUncached(ast, scope, ctx, hintIn);
   if (!byScope) RESOLVED.set(ast, (byScope = new WeakMap()));
-  byScope.set(scope, e);
+  if (!byClause) byScope.set(scope, (byClause = new Map()));
+  byClause.set(ctx.clause, e);
   return e;
 }
 
@@ -767,7 +784,19 @@ function resolveFunction(ast: any, scope: Scope, ctx: ExprContext, hint: number 
     if (args.length !== udf.args.length) {
       throw new SqlError(`${name}() takes ${udf.args.length} argument(s), got ${args.length}`, hint);
     }
-    return { kind: "udf", name, args, type: udf.returns, fn: udf.fn, strict: udf.strict ?? false };
+    let async: Required<AsyncUdfOptions> | undefined;
+    try {
+      async = asyncOptions(udf);
+    } catch (err) {
+      throw new SqlError((err as Error).message, hint);
+    }
+    if (async && !ASYNC_UDF_CLAUSES.has(ctx.clause)) {
+      throw new SqlError(
+        `async UDF ${name}() can be called in SELECT, WHERE and HAVING, not in ${ctx.clause}; compute it in a subquery (SELECT ${name}(...) AS v FROM ...) and use v here`,
+        hint,
+      );
+    }
+    return { kind: "udf", name, args, type: udf.returns, fn: udf.fn, strict: udf.strict ?? false, ...(async ? { async } : {}) };
   }
   return resolveCall(f!, args, hint);
 }

@@ -25,8 +25,9 @@ import {
 import { lineColumn } from "./lexer.ts";
 import { parseAst, rewriteForParser, type RewrittenText } from "./parse.ts";
 import { parseStatements, type CreateView, type Insert, type TextRange } from "./statements.ts";
+import { hoistAsyncUdfs } from "./async-udfs.ts";
 import { buildTable, type PlanContext } from "./tables.ts";
-import { assignable, isNumeric } from "./types.ts";
+import { assignable, isNumeric, sinkAssignment } from "./types.ts";
 
 /** A planned relation: a plan node and the names its columns answer to. */
 interface Rel {
@@ -162,6 +163,7 @@ export class Planner {
     if (this.sinks.length === 0) {
       throw new SqlError("every query writes to an in-memory table that nothing reads; add a SELECT or INSERT INTO a connector table", null);
     }
+    hoistAsyncUdfs({ tables: new Map(), sinks: this.sinks });
     this.validateConnectors();
     const tables = new Map<string, TableDef>();
     for (const table of this.used.keys()) tables.set(table.name, table);
@@ -229,10 +231,23 @@ export class Planner {
       }
     }
     this.markUsed(table, "sink");
+    // A sink table is one sink: every INSERT into it feeds it through a union, so
+    // two statements never plan two writers of one file, topic or table.
+    const existing = this.sinks.find((target) => target.table === table);
+    if (existing) {
+      const node = existing.input;
+      const inputs = node.kind === "union" && node.mergesInserts ? [...node.inputs, rel.node] : [node, rel.node];
+      existing.input = { kind: "union", inputs, schema: node.schema, updating: inputs.some((n) => n.updating), mergesInserts: true };
+      return;
+    }
     this.sinks.push({ table, input: rel.node, location: lineColumn(this.sql, s.offset) });
   }
 
-  /** Checks a query's columns against a table's and casts where types differ but are compatible. */
+  /**
+   * Checks a query's columns against a table's: types that differ are cast into the
+   * table's when no value can be lost (integer widening, numbers and timestamps to
+   * text); a cast that may lose values must be written in the query.
+   */
   private conform(rel: Rel, table: TableDef, offset: number): Rel {
     const want = table.fields;
     const got = rel.scope.columns;
@@ -246,11 +261,18 @@ export class Planner {
     const exprs: Expr[] = got.map((c, i) => {
       const f = want[i]!;
       const col: Expr = { kind: "column", index: i, name: c.name, type: c.type };
-      if (!assignable(c.type, f.type)) {
-        throw new SqlError(`column \`${f.name}\` of \`${table.name}\` is ${typeName(f.type)} but the query gives ${typeName(c.type)} (\`${c.name}\`); cast it`, offset);
+      const how = sinkAssignment(c.type, f.type);
+      if (how === "lossy") {
+        const castable = isNumeric(c.type) && isNumeric(f.type);
+        throw new SqlError(
+          `column \`${f.name}\` of \`${table.name}\` is ${typeName(f.type)} but the query gives ${typeName(c.type)} (\`${c.name}\`)` +
+            (castable
+              ? `, and that conversion can lose values; write CAST(${c.name} AS ${typeName(f.type)}) in the query to accept that, or declare the column ${typeName(c.type)}`
+              : `; convert it in the query (e.g. CAST(${c.name} AS ${typeName(f.type)})), or declare the column ${typeName(c.type)}`),
+          offset,
+        );
       }
-      if (c.type.kind === f.type.kind && (c.type.kind !== "int" || f.type.kind !== "int")) return col;
-      if (c.type.kind === "int" && f.type.kind === "int") return col;
+      if (how === "same") return col;
       needsCast = true;
       return { kind: "cast", expr: col, type: f.type };
     });
@@ -356,12 +378,6 @@ export class Planner {
     else throw new SqlError(`${kind} is not supported (${forms})`, at);
     if (item.using) throw new SqlError(`JOIN ... USING is not supported; write ON a.key = b.key`, at);
     if (!item.on) throw new SqlError(`a JOIN needs ON with an equality between the two sides (a.key = b.key); cross joins are not supported`, at);
-    if (left.node.updating || right.node.updating) {
-      throw new SqlError(
-        "a join cannot read an updating result (GROUP BY without a window, or a LEFT JOIN without windows); join the raw streams, or window the aggregate (tumble, hop)",
-        at,
-      );
-    }
 
     const leftWidth = left.scope.columns.length;
     const rightColumns = right.scope.columns.map((c) => (joinType === "left" ? { ...c, nullable: true } : c));
@@ -444,7 +460,7 @@ export class Planner {
       rightKeys,
       window,
       schema: { fields: fieldsOf(scope) },
-      updating: !window && joinType === "left",
+      updating: !window && (joinType === "left" || left.node.updating || right.node.updating),
     };
     if (residual.length === 0) return { node, scope };
     const filter = residual.reduce((a, b): Expr => ({ kind: "call", name: "and", args: [a, b], type: t.boolean() }));
@@ -507,7 +523,11 @@ export class Planner {
     let node = this.sourceNodes.get(table);
     const fields = [...table.fields, ...table.virtual.map((v) => v.field)];
     if (!node) {
-      node = { kind: "source", table, schema: { fields }, updating: false };
+      node = { kind: "source", table, schema: { fields }, updating: !!table.changelog };
+      if (table.changelog && table.primaryKey) {
+        const keys: Expr[] = table.primaryKey.map((i) => ({ kind: "column", index: i, name: fields[i]!.name, type: fields[i]!.type }));
+        node = { kind: "changelog", input: node, keys, schema: { fields }, updating: true };
+      }
       this.sourceNodes.set(table, node);
     }
     return { node, scope: { columns: fields.map((f) => ({ ...f, qualifier: table.name })), label: `\`${table.name}\`` } };
@@ -726,7 +746,22 @@ export class Planner {
           type = arg!;
       }
     }
-    return { fn, args, distinct, star, type };
+    let filter: Expr | undefined;
+    if (ast.filter?.where) {
+      if (this.containsAggregate(ast.filter.where)) throw new SqlError("FILTER (WHERE ...) of an aggregate cannot contain aggregate functions", astOffset(ast.filter.where, { text }) ?? at);
+      filter = resolveExpr(ast.filter.where, scope, this.ctx(text, `FILTER of ${fn}()`));
+      if (filter.type.kind !== "boolean") {
+        throw new SqlError(`FILTER (WHERE ...) of ${fn}() needs a boolean condition, got ${typeName(filter.type)}`, astOffset(ast.filter.where, { text }) ?? at);
+      }
+    }
+    return { fn, args, distinct, star, filter, type };
+  }
+
+  /** Identifies an aggregate call, so the same call in SELECT and HAVING is computed once. */
+  private aggregateKey(call: AggregateCall): string {
+    const name = call.fn + (call.distinct ? ":distinct" : "") + (call.star ? ":star" : "");
+    const filter = call.filter ? `:filter(${exprKey(call.filter)})` : "";
+    return exprKey({ kind: "call", name: name + filter, args: call.args, type: call.type });
   }
 
   private planAggregate(ast: any, items: any[], groupBy: any[], inputIn: Rel, text: RewrittenText): Rel {
@@ -796,7 +831,7 @@ export class Planner {
       walk(x, (n) => {
         if (this.isAggregate(n)) {
           const call = this.aggregateCall(n, input.scope, text);
-          const key = exprKey({ kind: "call", name: call.fn + (call.distinct ? ":distinct" : "") + (call.star ? ":star" : ""), args: call.args, type: call.type });
+          const key = this.aggregateKey(call);
           if (!aggIndex.has(key)) {
             aggIndex.set(key, aggregates.length);
             aggregates.push(call);
@@ -838,8 +873,7 @@ export class Planner {
     const hook = (x: any, hint: number | null): Expr | undefined => {
       if (this.isAggregate(x)) {
         const call = this.aggregateCall(x, input.scope, text);
-        const key = exprKey({ kind: "call", name: call.fn + (call.distinct ? ":distinct" : "") + (call.star ? ":star" : ""), args: call.args, type: call.type });
-        return column(aggBase + aggIndex.get(key)!);
+        return column(aggBase + aggIndex.get(this.aggregateKey(call))!);
       }
       if (this.isWindowCall(x)) return column(windowSlot);
       if (x && typeof x === "object" && x.type && !this.containsAggregate(x) && x.type !== "number" && !String(x.type).includes("string") && x.type !== "bool" && x.type !== "null" && x.type !== "interval") {

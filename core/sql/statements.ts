@@ -39,6 +39,8 @@ export interface CreateTable {
   nameOffset: number;
   columns: ColumnDecl[] | null;
   watermark?: { column: string; offset: number; expr?: TextRange };
+  /** PRIMARY KEY (a, b), or PRIMARY KEY after a column. */
+  primaryKey?: { columns: { name: string; offset: number }[]; offset: number };
   options: OptionDecl[];
   offset: number;
 }
@@ -194,8 +196,21 @@ function parseCreateTable(c: Cursor, offset: number): CreateTable {
           if (table.watermark) throw new SqlError("a table has at most one WATERMARK FOR", at);
           table.watermark = { column: col.text, offset: col.start, expr };
         } else if (isWord(c.peek(), "primary") && isWord(c.peek(1), "key")) {
+          const at = c.here();
           c.i += 2;
-          if (isPunct(c.peek(), "(")) c.group();
+          if (table.primaryKey) throw new SqlError("a table has at most one PRIMARY KEY", at);
+          c.expectPunct("(", "after PRIMARY KEY");
+          const columns: { name: string; offset: number }[] = [];
+          for (;;) {
+            const col = c.identifier("a column name in PRIMARY KEY (...)");
+            columns.push({ name: col.text, offset: col.start });
+            if (c.punct(",")) continue;
+            c.expectPunct(")", "after the PRIMARY KEY columns");
+            break;
+          }
+          // NOT ENFORCED, as Flink writes it: Runnel never enforces keys either.
+          if (c.word("not")) c.expectWord("enforced");
+          table.primaryKey = { columns, offset: at };
         } else {
           const colTok = c.identifier("a column name");
           const { type, next } = parseTypeTokens(c.tokens, c.i);
@@ -207,8 +222,13 @@ function parseCreateTable(c: Cursor, offset: number): CreateTable {
               col.nullable = false;
             } else if (c.word("null")) {
               col.nullable = true;
-            } else if (c.word("primary")) {
+            } else if (isWord(c.peek(), "primary")) {
+              const at = c.here();
+              c.i++;
               c.expectWord("key");
+              if (c.word("not")) c.expectWord("enforced");
+              if (table.primaryKey) throw new SqlError("a table has at most one PRIMARY KEY", at);
+              table.primaryKey = { columns: [{ name: colTok.text, offset: colTok.start }], offset: at };
             } else if (c.word("generated")) {
               c.expectWord("always");
               c.expectWord("as");

@@ -250,14 +250,18 @@ export class KafkaSourceReader implements SourceReader {
         continue;
       }
       if (aborted && m.batchContext.inTransaction && abortedProducers.has(m.batchContext.producerId)) continue;
-      let row: Row;
+      let row: Row | null;
       try {
-        if (m.value === null) throw new Error("the record has no value (a tombstone)");
+        if (m.value === null) {
+          if (format.skipsEmptyRecords) continue;
+          throw new Error("the record has no value (a tombstone)");
+        }
         row = format.deserialize(m.value);
       } catch (err) {
         this.ctx.badRecord(`topic '${this.topic}' partition ${p} offset ${offset}`, err);
         continue;
       }
+      if (row === null) continue;
       const ts = Number(m.timestamp) * 1000;
       if (keys.length > 0) appendMetadata(row, keys, m, this.topic, p, offset, ts);
       rows.push(row);

@@ -277,14 +277,18 @@ export class KinesisSourceReader implements SourceReader {
     const format = this.ctx.format!;
     for (const r of records) {
       p.seq = r.SequenceNumber!;
-      let row: Row;
+      let row: Row | null;
       try {
-        if (!r.Data) throw new Error("the record has no data");
+        if (!r.Data || r.Data.byteLength === 0) {
+          if (format.skipsEmptyRecords) continue;
+          throw new Error("the record has no data");
+        }
         row = format.deserialize(r.Data);
       } catch (err) {
         this.ctx.badRecord(`stream '${this.stream}' shard ${c.id} sequence number ${r.SequenceNumber}`, err);
         continue;
       }
+      if (row === null) continue;
       const ts = (r.ApproximateArrivalTimestamp?.getTime() ?? Date.now()) * 1000;
       if (this.metadataKeys.length > 0) this.appendMetadata(row, c.id, r, ts);
       rows.push(row);

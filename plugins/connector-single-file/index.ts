@@ -153,7 +153,8 @@ export class SingleFileReader implements SourceReader {
       const text = this.buf.toString("utf8", start, stop);
       if (text.charCodeAt(0) <= 32 && text.trim() === "") continue;
       try {
-        rows.push(format.deserialize(text));
+        const row = format.deserialize(text);
+        if (row !== null) rows.push(row);
       } catch (err) {
         this.ctx.badRecord(`${this.path}:${lineNumber}`, err);
       }
