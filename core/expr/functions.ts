@@ -463,7 +463,9 @@ const list: ScalarFunction[] = [
   ),
   fn("signum", ["number"], double, (x: number) => (x === 0 ? 0 : Math.sign(x))),
   fn("sign", ["number"], double, (x: number) => (x === 0 ? 0 : Math.sign(x))),
-  fn("mod", ["number", "number"], (a) => commonType([a[0]!.type, a[1]!.type], "mod()"), (a: number, b: number) => (b === 0 ? null : a % b)),
+  fn("mod", ["number", "number"], (a) => commonType([a[0]!.type, a[1]!.type], "mod()"), (a: number, b: number) => (b === 0 ? null : a % b), {
+    bind: (a) => (a.every((x) => isIntType(x.type)) ? (x: number, y: number) => (y === 0 ? null : x % y) : (x: number, y: number) => x % y),
+  }),
   fn("pi", [], double, () => Math.PI),
   fn("random", [], double, () => Math.random(), { volatile: true }),
   math1("sin", Math.sin),

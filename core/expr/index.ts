@@ -111,7 +111,7 @@ function gen(e: Expr, env: Env): string {
       for (const w of e.whens) {
         const when = block(env, w.when);
         const then = block(env, w.then);
-        const test = operand ? `${operand} != null && ${operand} === ${when.value}` : `${when.value} === true`;
+        const test = operand ? `${operand} != null && ${when.value} != null && ${equal(env, e.operand!.type, w.when.type, operand, when.value)}` : `${when.value} === true`;
         lines.push(when.code, `if (${test}) {`, then.code, `${result} = ${then.value}; break ${label}; }`);
       }
       const otherwise = e.otherwise ? block(env, e.otherwise) : { code: "", value: "null" };
@@ -149,13 +149,20 @@ function comparison(env: Env, a: SqlType, b: SqlType): string | null {
   return null;
 }
 
-/** + - * / with SQL's types: integers stay exact (an overflow is an error), DECIMAL keeps its scale, division by zero is NULL. */
+/** JavaScript for "x equals y" (both non-NULL) in SQL: NaN equals NaN. */
+function equal(env: Env, a: SqlType, b: SqlType, x: string, y: string): string {
+  const order = comparison(env, a, b);
+  return order ? `${order}(${x}, ${y}) === 0` : `${x} === ${y}`;
+}
+
+/** + - * / with SQL's types: integers stay exact (an overflow is an error, division by zero NULL), DECIMAL keeps its scale, floats follow IEEE. */
 function arithmetic(env: Env, e: Extract<Expr, { kind: "call" }>, a: string, b: string): string {
   const type = e.type;
   const op = e.name;
   let r: string;
   if (op === "/") {
-    r = binary(env, a, b, (x, y) => (isInt(type) ? `(${y} === 0 ? null : Math.trunc(${x} / ${y}))` : `(${y} === 0 ? null : ${x} / ${y})`));
+    // Integers: truncating division, NULL for a zero divisor. Floats: IEEE, so x / 0.0 is ±inf and 0.0 / 0.0 NaN, as in DataFusion.
+    r = binary(env, a, b, (x, y) => (isInt(type) ? `(${y} === 0 ? null : Math.trunc(${x} / ${y}))` : `${x} / ${y}`));
   } else {
     r = binary(env, a, b, (x, y) => `${x} ${op} ${y}`);
   }
@@ -182,7 +189,8 @@ function genCall(e: Extract<Expr, { kind: "call" }>, env: Env): string {
     case "/":
       return arithmetic(env, e, a(), b());
     case "%":
-      return binary(env, a(), b(), (x, y) => `(${y} === 0 ? null : ${x} % ${y})`);
+      // Integer division and remainder by zero give NULL (DataFusion stops the query); floats follow IEEE (NaN).
+      return binary(env, a(), b(), (x, y) => (isInt(e.type) ? `(${y} === 0 ? null : ${x} % ${y})` : `${x} % ${y}`));
     case "||": {
       const text = ref(env, toText);
       const ta = literal(env, args[0]!.type);
@@ -272,7 +280,7 @@ function genCall(e: Extract<Expr, { kind: "call" }>, env: Env): string {
       const lines = [`${label}: { if (${x} == null) { ${result} = null; break ${label}; } ${sawNull} = false;`];
       for (const item of list) {
         const y = block(env, item);
-        lines.push(y.code, `if (${y.value} === ${x}) { ${result} = ${!neg}; break ${label}; } if (${y.value} == null) ${sawNull} = true;`);
+        lines.push(y.code, `if (${y.value} != null && ${equal(env, args[0]!.type, item.type, x, y.value)}) { ${result} = ${!neg}; break ${label}; } if (${y.value} == null) ${sawNull} = true;`);
       }
       lines.push(`${result} = ${sawNull} ? null : ${neg}; }`);
       env.lines.push(...lines);
@@ -285,8 +293,11 @@ function genCall(e: Extract<Expr, { kind: "call" }>, env: Env): string {
       const lo = b();
       const hi = gen(args[2]!, env);
       const order = comparison(env, args[0]!.type, args[1]!.type) ?? comparison(env, args[0]!.type, args[2]!.type);
-      const test = order ? `${order}(${x}, ${lo}) >= 0 && ${order}(${x}, ${hi}) <= 0` : `${x} >= ${lo} && ${x} <= ${hi}`;
-      return assign(env, `${x} == null || ${lo} == null || ${hi} == null ? null : ${neg}(${test})`);
+      // x >= lo AND x <= hi, with three-valued logic: 0 BETWEEN 7 AND NULL is false, not NULL.
+      const ge = assign(env, `${x} == null || ${lo} == null ? null : ${order ? `${order}(${x}, ${lo}) >= 0` : `${x} >= ${lo}`}`);
+      const le = assign(env, `${x} == null || ${hi} == null ? null : ${order ? `${order}(${x}, ${hi}) <= 0` : `${x} <= ${hi}`}`);
+      const both = `(${ge} === false || ${le} === false ? false : ${ge} == null || ${le} == null ? null : true)`;
+      return assign(env, neg ? `(${both} == null ? null : !${both})` : both);
     }
     case "coalesce": {
       const result = temp(env);
@@ -303,7 +314,7 @@ function genCall(e: Extract<Expr, { kind: "call" }>, env: Env): string {
     case "nullif": {
       const x = a();
       const y = b();
-      return assign(env, `${x} == null ? null : ${y} != null && ${x} === ${y} ? null : ${x}`);
+      return assign(env, `${x} == null ? null : ${y} != null && ${equal(env, args[0]!.type, args[1]!.type, x, y)} ? null : ${x}`);
     }
     case "make_array": {
       const values = args.map((x) => gen(x, env));

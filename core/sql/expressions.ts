@@ -292,7 +292,8 @@ function arithmeticType(op: string, a: SqlType, b: SqlType, offset: number | nul
 /** The common type of values that meet in one column (CASE branches, COALESCE), or an error naming the mismatch. */
 function commonTypeOf(args: Expr[], what: string, offset: number | null): SqlType {
   try {
-    return commonType(args.filter((a) => !isNullLiteral(a)).map((a) => a.type), what);
+    // A bare NULL has no type of its own; CAST(NULL AS T) does.
+    return commonType(args.filter((a) => !(isNullLiteral(a) && a.type === NULL_TYPE)).map((a) => a.type), what);
   } catch (err) {
     if (err instanceof ExprError) throw new SqlError(err.message, offset);
     throw err;
@@ -473,7 +474,10 @@ function resolveNode(ast: any, scope: Scope, ctx: ExprContext, hint: number | nu
       return resolveCast(ast, sub, hint);
     case "extract": {
       const field = String(ast.args?.field ?? "").toLowerCase();
-      const source = sub(ast.args?.source);
+      // EXTRACT(f FROM TIMESTAMP '...') arrives as the string plus a cast_type.
+      const castType = ast.args?.cast_type;
+      const sourceAst = castType ? { type: "cast", keyword: "cast", symbol: "::", expr: ast.args?.source, target: [{ dataType: castType }] } : ast.args?.source;
+      const source = sub(sourceAst);
       let part: string;
       try {
         part = datePartName(field);
@@ -665,8 +669,12 @@ function resolveBinary(ast: any, scope: Scope, ctx: ExprContext, hint: number | 
     case "%": {
       const a = sub(ast.left);
       const b = sub(ast.right);
-      if (isNullLiteral(a) || isNullLiteral(b)) return lit(null, isNullLiteral(a) ? b.type : a.type);
-      return call(op, [a, b], arithmeticType(op, a.type, b.type, hint));
+      // NULL operands give NULL, typed as the operation would be (a bare NULL takes the other side's type).
+      const untyped = (x: Expr) => isNullLiteral(x) && x.type === NULL_TYPE;
+      if (untyped(a) && untyped(b)) return lit(null, NULL_TYPE);
+      const type = arithmeticType(op, untyped(a) ? b.type : a.type, untyped(b) ? a.type : b.type, hint);
+      if (isNullLiteral(a) || isNullLiteral(b)) return lit(null, type);
+      return call(op, [a, b], type);
     }
     case "||": {
       const a = sub(ast.left);

@@ -157,6 +157,13 @@ export function rewriteForParser(sql: string, start: number, end: number, prefix
       i += 2;
       continue;
     }
+    if (isWord(tok, "extract") && isPunct(tokens[i + 1], "(") && tokens[i + 2]?.kind === "word" && isWord(tokens[i + 3], "from")) {
+      // The grammar knows only some EXTRACT fields (not microsecond, nanosecond...): date_part takes them all.
+      text += `date_part('${tokens[i + 2]!.text.toLowerCase()}', `;
+      cursor = tokens[i + 3]!.end;
+      i += 3;
+      continue;
+    }
     if (isWord(tok, "similar") && isWord(tokens[i + 1], "to")) {
       throw new SqlError("SIMILAR TO is not supported; write regexp_like(text, '^(...)$') with a regular expression", tok.start);
     }
