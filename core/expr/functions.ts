@@ -640,7 +640,8 @@ const list: ScalarFunction[] = [
   fn("now", [], timestamp, () => Date.now() * 1000, { volatile: true }),
   fn("current_timestamp", [], timestamp, () => Date.now() * 1000, { volatile: true }),
   // JSON: datafusion-functions-json
-  jsonFn("json_get", t.json(), json.jsonGet),
+  // Arroyo serialises json_get's value (a JSON union) to text: a TEXT column holding JSON, e.g. "\"pickup\"" for a string.
+  jsonFn("json_get", text, json.jsonGet),
   jsonFn("json_get_str", text, json.jsonGetStr),
   jsonFn("json_get_int", bigint, json.jsonGetInt),
   jsonFn("json_get_float", double, json.jsonGetFloat),
@@ -654,7 +655,7 @@ const list: ScalarFunction[] = [
   // JSON: Arroyo's JSONPath functions
   fn("extract_json", ["text", "text"], textArray, json.extractJson, { check: (a) => checkPathLiteral(a, "extract_json") }),
   fn("extract_json_string", ["text", "text"], text, json.extractJsonString, { check: (a) => checkPathLiteral(a, "extract_json_string") }),
-  fn("get_first_json_object", ["text", "text"], t.json(), json.getFirstJsonObject, { check: (a) => checkPathLiteral(a, "get_first_json_object") }),
+  fn("get_first_json_object", ["text", "text"], text, json.getFirstJsonObject, { check: (a) => checkPathLiteral(a, "get_first_json_object") }),
   // arrays
   fn("array_length", ["array"], bigint, (a: unknown[]) => a.length),
   fn("cardinality", ["array"], bigint, (a: unknown[]) => a.length),

@@ -5,6 +5,7 @@
 import { t, typeName, type AsyncUdfOptions, type SqlType, type UdfDefinition } from "../plugin-api/index.ts";
 import type { Expr } from "../expr/expr.ts";
 import { accepts, argInfos, argKind, commonType, KIND_NAMES, maxArgs, minArgs, SCALAR_FUNCTIONS, UNSUPPORTED_FUNCTIONS, type ScalarFunction } from "../expr/functions.ts";
+import { compileExpr } from "../expr/index.ts";
 import { DATE_PARTS, datePartName } from "../expr/time.ts";
 import { castValue, ExprError, MAX_EXACT_INT, parseTimestamp, refusedCast } from "../expr/values.ts";
 import type { PluginRegistry } from "../registry/registry.ts";
@@ -79,7 +80,8 @@ export function positionWithin(ast: any, ctx: { text: RewrittenText }): number |
 export function locate(ctx: { text: RewrittenText }, name: string, hint: number | null): number | null {
   const lower = name.toLowerCase();
   const tokens = ctx.text.tokens;
-  const match = (tok: (typeof tokens)[number]) => (tok.kind === "word" || tok.kind === "quoted") && tok.text.toLowerCase() === lower;
+  const match = (tok: (typeof tokens)[number]) =>
+    ((tok.kind === "word" || tok.kind === "quoted") && tok.text.toLowerCase() === lower) || (tok.kind === "op" && tok.text === name);
   if (hint !== null) {
     // Tokens are in order: start the search at the first one at or after the hint.
     let lo = 0;
@@ -338,6 +340,22 @@ export function resolveExpr(ast: any, scope: Scope, ctx: ExprContext, hintIn: nu
   return e;
 }
 
+/**
+ * Evaluates a call of constants when planning, as DataFusion's simplifier does:
+ * `nullif(1000, 1000) * CAST(f AS BIGINT)` is then NULL without evaluating the
+ * cast, and a constant that cannot be computed is an error before the job runs.
+ */
+function fold(e: Expr, hint: number | null): Expr {
+  if (e.kind !== "call" || e.args.length === 0 || !e.args.every((a) => a.kind === "literal")) return e;
+  if (SCALAR_FUNCTIONS.get(e.name)?.volatile) return e;
+  try {
+    return lit(compileExpr(e)([], 0), e.type);
+  } catch (err) {
+    if (err instanceof ExprError) throw new SqlError(err.message, hint);
+    throw err;
+  }
+}
+
 function numberLiteral(raw: string, offset: number | null, ctx: ExprContext): Expr {
   if (/[.eE]/.test(raw)) return lit(Number(raw), t.double());
   const n = Number(raw);
@@ -355,7 +373,7 @@ function resolveUncached(ast: any, scope: Scope, ctx: ExprContext, hintIn: numbe
     if (hooked) return hooked;
   }
   try {
-    let e = resolveNode(ast, scope, ctx, hint);
+    let e = fold(resolveNode(ast, scope, ctx, hint), hint);
     // `a[1]`, `f(x)[2]`: array elements, 1-based as in DataFusion.
     for (const step of ast?.array_index ?? []) {
       const index = resolveExpr(step.index, scope, ctx, hint);
@@ -363,7 +381,7 @@ function resolveUncached(ast: any, scope: Scope, ctx: ExprContext, hintIn: numbe
         throw new SqlError(`cannot index ${typeName(e.type)} with [...]; only arrays can be indexed (JSON: write value->'key' or value->0)`, hint);
       }
       if (index.type.kind !== "int") throw new SqlError(`an array index must be an integer, got ${typeName(index.type)}`, hint);
-      e = call("array_element", [e, index], e.type.element);
+      e = fold(call("array_element", [e, index], e.type.element), hint);
     }
     return e;
   } catch (err) {
@@ -577,7 +595,7 @@ function resolveBinary(ast: any, scope: Scope, ctx: ExprContext, hint: number | 
     case "NOT IN": {
       const a = sub(ast.left);
       const list = ast.right?.type === "expr_list" ? ast.right.value : null;
-      if (!list) throw new SqlError(`${op} needs a list of values; subqueries are not supported`, hint);
+      if (!list || list.some((x: any) => x?.ast)) throw new SqlError(`${op} (subquery) is not supported; join the tables instead (JOIN ... ON a.key = b.key), or list the values`, hint);
       const items = list.map((x: any) => coerceLiteral(sub(x), a.type, hint));
       for (const item of items) comparisonCheck(op, a, item, hint);
       return call(op === "IN" ? "in" : "not_in", [a, ...items], bool);
@@ -660,6 +678,8 @@ function resolveBinary(ast: any, scope: Scope, ctx: ExprContext, hint: number | 
       a = coerceLiteral(a, b.type, hint);
       b = coerceLiteral(b, a.type, hint);
       comparisonCheck(op, a, b, hint);
+      // Comparing with NULL is NULL, whatever the other side would have given.
+      if (isNullLiteral(a) || isNullLiteral(b)) return lit(null, bool);
       return call(op === "!=" ? "<>" : op, [a, b], bool);
     }
     case "+":
@@ -759,6 +779,10 @@ function resolveFunction(ast: any, scope: Scope, ctx: ExprContext, hint: number 
   if (OTHER_AGGREGATES.has(name)) throw unsupportedAggregate(name, ctx.registry, hint);
   if (name === "exists") throw new SqlError("EXISTS (subquery) is not supported; join the tables instead", hint);
   if (name === "any" || name === "all" || name === "some") throw new SqlError(`${name.toUpperCase()}(...) is not supported; write x IN (a, b, ...)`, hint);
+  if (name === "rollup" || name === "cube" || name === "grouping") {
+    throw new SqlError(`GROUP BY ${name.toUpperCase()}(...) is not supported; write one query per grouping and combine them with UNION ALL`, hint);
+  }
+  if (name === "unnest" || name === "explode") throw new SqlError(`${name}() is not supported: Runnel does not turn one row into several`, hint);
   if (name === "current_timestamp" || name === "now") {
     if (argAsts.length > 0) throw new SqlError(`${name}() takes no arguments`, hint);
     return call("now", [], t.timestamp());

@@ -84,7 +84,7 @@ const OPERAND_STOP_WORDS = new Set([
   "and", "or", "not", "then", "else", "end", "when", "from", "where", "group", "having", "as", "order", "limit", "union", "is",
   "between", "in", "like", "ilike", "similar", "escape", "on", "join", "window",
 ]);
-const OPERAND_STOP_OPS = new Set(["=", "<>", "!=", "<", "<=", ">", ">=", "~", "!~", "~*", "!~*", "?"]);
+const OPERAND_STOP_OPS = new Set(["=", "==", "<>", "!=", "<", "<=", ">", ">=", "~", "!~", "~*", "!~*", "?"]);
 
 /** Index of the first token after the operand starting at `from` that binds looser than a comparison. */
 function operandEnd(tokens: Token[], from: number): number {
@@ -179,6 +179,12 @@ export function rewriteForParser(sql: string, start: number, end: number, prefix
         i += 2 + not;
         continue;
       }
+    }
+    if (tok.kind === "op" && tok.text === "==") {
+      // DataFusion reads == as =.
+      text += "=";
+      cursor = tok.end;
+      continue;
     }
     if (tok.kind === "word") {
       const lower = tok.text.toLowerCase();

@@ -16,6 +16,7 @@ import {
   functionArgs,
   functionName,
   locate,
+  positionWithin,
   resolveExpr,
   WINDOW_FUNCTIONS,
   type ExprContext,
@@ -304,7 +305,7 @@ export class Planner {
     let rel = this.planSelect(ast, text, env);
     for (let cur = ast; cur._next; cur = cur._next) {
       const op = String(cur.set_op ?? "union").toLowerCase();
-      const at = locate({ text }, "union", null);
+      const at = locate({ text }, op.split(" ")[0]!, null);
       if (op !== "union all") throw new SqlError(`${op.toUpperCase()} is not supported in streaming queries; use UNION ALL`, at);
       const right = this.planSelect(cur._next, text, env);
       rel = this.union(rel, right, at);
@@ -334,7 +335,13 @@ export class Planner {
   private planFrom(ast: any, text: RewrittenText, env: CteEnv): Rel {
     const from = ast.from;
     if (!from || from.length === 0) {
-      throw new SqlError("a streaming query needs FROM: read from a table declared with CREATE TABLE", astOffset(ast, { text }) ?? null);
+      if (ast.with?.some?.((w: any) => w.recursive) || /^\s*with\s+recursive\b/i.test(text.text)) {
+        throw new SqlError("recursive CTEs (WITH RECURSIVE) are not supported; a streaming query reads tables declared with CREATE TABLE", locate({ text }, "recursive", null));
+      }
+      throw new SqlError(
+        "a streaming query needs FROM: read from a table declared with CREATE TABLE",
+        astOffset(ast, { text }) ?? positionWithin(ast.columns, { text }) ?? locate({ text }, "select", null),
+      );
     }
     let rel = this.planFromItem(from[0], text, env);
     for (const item of from.slice(1)) {
@@ -706,7 +713,10 @@ export class Planner {
     if (isBuiltin && !BUILTIN_AGGREGATES.includes(fn)) {
       const udafs = [...this.registry.udafs.keys()];
       if (!this.registry.udaf(fn)) {
-        throw new SqlError(`aggregate ${fn}() is not supported${didYouMean(fn, [...BUILTIN_AGGREGATES, ...udafs])}; available: ${[...BUILTIN_AGGREGATES, ...udafs].join(", ")}`, at);
+        throw new SqlError(
+          `aggregate ${fn}() is not supported by Runnel${didYouMean(fn, [...BUILTIN_AGGREGATES, ...udafs])}; available: ${[...BUILTIN_AGGREGATES, ...udafs].join(", ")} (a UDAF plugin can add ${fn})`,
+          at ?? locate({ text }, fn, null),
+        );
       }
     }
     const udaf = !BUILTIN_AGGREGATES.includes(fn) ? this.registry.udaf(fn) : undefined;
@@ -808,7 +818,11 @@ export class Planner {
       if (this.containsAggregate(target)) throw new SqlError("GROUP BY cannot contain aggregate functions", astOffset(target, { text }));
       const e = resolveExpr(target, scope, keyCtx, astOffset(g, { text }));
       if (e.type.kind === "struct" && e.kind === "column" && e.name.toLowerCase() === "window") {
-        throw new SqlError("grouping by a window struct from a subquery is not supported", astOffset(g, { text }));
+        throw new SqlError(
+          "grouping by a window from a subquery is not supported yet; aggregate in one level (GROUP BY the window and the keys there), " +
+            "or join the windowed aggregates on their window (a window join)",
+          astOffset(g, { text }) ?? locate({ text }, e.name, null),
+        );
       }
       keys.push(e);
       const source = e.kind === "column" ? scope.columns[e.index] : undefined;
@@ -898,6 +912,10 @@ export class Planner {
       return undefined;
     };
     const ctx = this.ctx(text, "the SELECT list", hook);
+    // `*` after GROUP BY would silently mean only the grouped columns.
+    if (items.some((item) => item.expr?.type === "column_ref" && columnName(item.expr) === "*")) {
+      throw new SqlError("SELECT * cannot be used with GROUP BY; list the grouped columns and aggregates", locate({ text }, "*", null));
+    }
     const selected = this.expandItems(items, grouped, text);
     const exprs = selected.map((s) => {
       if (s.direct !== undefined) {

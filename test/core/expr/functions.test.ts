@@ -309,6 +309,16 @@ describe("operators and syntax the parser mangled", () => {
     refused("date_trunc('day', s)", /takes a TIMESTAMP as argument 2/);
   });
 
+  test("constant subexpressions are computed when planning, as DataFusion's simplifier does", () => {
+    expect(evalSql("nullif(1000, 1000) * CAST(f * 1e300 AS BIGINT)")).toBe(null); // the cast would fail, but NULL decides
+    expect(evalSql("CAST(f * 1e300 AS BIGINT) = NULL")).toBe(null);
+    refused("power(2, -1) + i", /negative exponent/); // a constant that cannot be computed is refused before running
+  });
+
+  test("== is =, as in DataFusion", () => {
+    expect(evalSql("i == 7")).toBe(true);
+  });
+
   test("exponent literals are DOUBLE", () => {
     expect(evalSql("1e3")).toBe(1000);
     expect(evalSql("2.5e-1 * 4")).toBe(1);
