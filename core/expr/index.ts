@@ -8,7 +8,7 @@ import { RowOp, type Batch, type Row, type SqlType } from "../plugin-api/index.t
 import type { Expr } from "./expr.ts";
 import { argInfos, implementation, SCALAR_FUNCTIONS } from "./functions.ts";
 import { likeRegex } from "./regex.ts";
-import { castValue, checkInt, compareNumber, compareText, toText } from "./values.ts";
+import { castValue, CastError, checkInt, compareNumber, compareText, toText } from "./values.ts";
 
 export type { Expr } from "./expr.ts";
 export { SCALAR_FUNCTIONS, type ScalarFunction } from "./functions.ts";
@@ -99,7 +99,18 @@ function gen(e: Expr, env: Env): string {
     case "cast": {
       const from = e.expr.type;
       if (from.kind === e.type.kind && from.kind !== "decimal" && (from.kind !== "int" || intWidens(from, e.type))) return gen(e.expr, env);
-      const fn = ref(env, (v: unknown) => castValue(v, from, e.type));
+      const to = e.type;
+      const convert = e.safe
+        ? (v: unknown) => {
+            try {
+              return castValue(v, from, to);
+            } catch (err) {
+              if (err instanceof CastError) return null;
+              throw err;
+            }
+          }
+        : (v: unknown) => castValue(v, from, to);
+      const fn = ref(env, convert);
       return unary(env, gen(e.expr, env), (x) => `${fn}(${x})`);
     }
     case "case": {

@@ -11,7 +11,8 @@ import { castValue, ExprError, MAX_EXACT_INT, parseTimestamp, refusedCast } from
 import type { PluginRegistry } from "../registry/registry.ts";
 import { didYouMean, SqlError } from "./errors.ts";
 import type { RewrittenText } from "./parse.ts";
-import { isNumeric, typeFromCastTarget } from "./types.ts";
+import { isWord, tokenize } from "./lexer.ts";
+import { isNumeric, parseTypeTokens, typeFromCastTarget } from "./types.ts";
 
 export interface ScopeColumn {
   name: string;
@@ -572,6 +573,31 @@ function resolveCast(ast: any, sub: (x: any) => Expr, hint: number | null): Expr
   return { kind: "cast", expr: e, type };
 }
 
+/** TRY_CAST(x AS type), rewritten to try_cast(x, 'type') for the parser: a cast giving NULL where the value cannot convert. */
+function resolveTryCast(argAsts: any[], sub: (x: any) => Expr, hint: number | null): Expr {
+  const typeText = argAsts[1]?.value;
+  if (argAsts.length !== 2 || typeof typeText !== "string") throw new SqlError("write TRY_CAST(value AS type)", hint);
+  const tokens = tokenize(typeText);
+  if (tokens.length === 0) throw new SqlError("TRY_CAST needs a type: TRY_CAST(value AS BIGINT)", hint);
+  if (isWord(tokens[0], "date")) throw new SqlError("Runnel has no DATE type; write date_trunc('day', ts) or to_char(ts, '%Y-%m-%d')", hint);
+  const parsed = parseTypeTokens(tokens, 0);
+  if (parsed.next !== tokens.length) throw new SqlError(`cannot read type '${typeText}' in TRY_CAST`, hint);
+  const type = parsed.type;
+  const e = sub(argAsts[0]);
+  if (isNullLiteral(e)) return lit(null, type);
+  const refused = refusedCast(e.type, type);
+  if (refused) throw new SqlError(refused, hint);
+  if (e.kind === "literal") {
+    try {
+      return lit(castValue(e.value, e.type, type), type);
+    } catch (err) {
+      if (err instanceof ExprError) return lit(null, type);
+      throw err;
+    }
+  }
+  return { kind: "cast", expr: e, type, safe: true };
+}
+
 function resolveBinary(ast: any, scope: Scope, ctx: ExprContext, hint: number | null): Expr {
   const op = String(ast.operator).toUpperCase();
   const sub = (x: any) => resolveExpr(x, scope, ctx, hint);
@@ -783,6 +809,7 @@ function resolveFunction(ast: any, scope: Scope, ctx: ExprContext, hint: number 
     throw new SqlError(`GROUP BY ${name.toUpperCase()}(...) is not supported; write one query per grouping and combine them with UNION ALL`, hint);
   }
   if (name === "unnest" || name === "explode") throw new SqlError(`${name}() is not supported: Runnel does not turn one row into several`, hint);
+  if (name === "try_cast") return resolveTryCast(argAsts, sub, hint);
   if (name === "current_timestamp" || name === "now") {
     if (argAsts.length > 0) throw new SqlError(`${name}() takes no arguments`, hint);
     return call("now", [], t.timestamp());

@@ -86,6 +86,27 @@ const OPERAND_STOP_WORDS = new Set([
 ]);
 const OPERAND_STOP_OPS = new Set(["=", "==", "<>", "!=", "<", "<=", ">", ">=", "~", "!~", "~*", "!~*", "?"]);
 
+/** Index of the `)` closing the `(` at `open`, or -1. */
+function matchingParen(tokens: Token[], open: number): number {
+  let depth = 0;
+  for (let j = open; j < tokens.length; j++) {
+    if (isPunct(tokens[j], "(")) depth++;
+    else if (isPunct(tokens[j], ")") && --depth === 0) return j;
+  }
+  return -1;
+}
+
+/** Index of `word` at nesting depth 0 between `from` and `to`, or -1. */
+function topLevelWord(tokens: Token[], from: number, to: number, word: string): number {
+  let depth = 0;
+  for (let j = from; j < to; j++) {
+    if (isPunct(tokens[j], "(")) depth++;
+    else if (isPunct(tokens[j], ")")) depth--;
+    else if (depth === 0 && isWord(tokens[j], word)) return j;
+  }
+  return -1;
+}
+
 /** Index of the first token after the operand starting at `from` that binds looser than a comparison. */
 function operandEnd(tokens: Token[], from: number): number {
   let depth = 0;
@@ -163,6 +184,17 @@ export function rewriteForParser(sql: string, start: number, end: number, prefix
       cursor = tokens[i + 3]!.end;
       i += 3;
       continue;
+    }
+    if (isWord(tok, "try_cast") && isPunct(tokens[i + 1], "(")) {
+      // TRY_CAST(x AS type): the grammar has no TRY_CAST; it becomes try_cast(x, 'type').
+      const close = matchingParen(tokens, i + 1);
+      const as = close < 0 ? -1 : topLevelWord(tokens, i + 2, close, "as");
+      if (as > 0) {
+        text += "try_cast(" + sql.slice(tokens[i + 2]!.start, tokens[as]!.start) + `, '${placeholder(sql.slice(tokens[as + 1]!.start, tokens[close]!.start).trim(), text.length)}')`;
+        cursor = tokens[close]!.end;
+        i = close;
+        continue;
+      }
     }
     if (isWord(tok, "similar") && isWord(tokens[i + 1], "to")) {
       throw new SqlError("SIMILAR TO is not supported; write regexp_like(text, '^(...)$') with a regular expression", tok.start);

@@ -199,6 +199,14 @@ describe("casts", () => {
     expect(evalSql("CAST('off' AS BOOLEAN)")).toBe(false);
   });
 
+  test("TRY_CAST gives NULL where CAST would fail", () => {
+    expect(evalSql("TRY_CAST(s AS BIGINT)")).toBe(null);
+    expect(evalSql("TRY_CAST('42' AS BIGINT) + 1")).toBe(43);
+    expect(evalSql("try_cast(concat('4', i) AS INT)")).toBe(47);
+    expect(evalSql("TRY_CAST(f * 1e300 AS BIGINT)")).toBe(null);
+    refused("TRY_CAST(i AS TIMESTAMP)", /does not say the unit/);
+  });
+
   test("numbers to TIMESTAMP are refused: the unit is not said", () => {
     refused("CAST(i AS TIMESTAMP)", /to_timestamp\(x\) for seconds/);
     expect(evalSql("to_timestamp(i)")).toBe(7e6);
