@@ -246,7 +246,8 @@ function translate(s: string, from: string, to: string): string {
   return out;
 }
 
-function levenshtein(a: string, b: string): number {
+/** Edit distance between two strings, counting characters (code points). */
+export function levenshtein(a: string, b: string): number {
   const x = chars(a);
   const y = chars(b);
   const prev = Array.from({ length: y.length + 1 }, (_, j) => j);
@@ -461,8 +462,7 @@ const list: ScalarFunction[] = [
       bind: (a) => (a.every((x) => isIntType(x.type)) ? checkedPower : Math.pow),
     }),
   ),
-  fn("signum", ["number"], double, (x: number) => (x === 0 ? 0 : Math.sign(x))),
-  fn("sign", ["number"], double, (x: number) => (x === 0 ? 0 : Math.sign(x))),
+  ...["signum", "sign"].map((name) => fn(name, ["number"], double, (x: number) => (x === 0 ? 0 : Math.sign(x)))),
   fn("mod", ["number", "number"], (a) => commonType([a[0]!.type, a[1]!.type], "mod()"), (a: number, b: number) => (b === 0 ? null : a % b), {
     bind: (a) => (a.every((x) => isIntType(x.type)) ? (x: number, y: number) => (y === 0 ? null : x % y) : (x: number, y: number) => x % y),
   }),

@@ -608,6 +608,14 @@ function resolveBinary(ast: any, scope: Scope, ctx: ExprContext, hint: number | 
   const requireText = (e: Expr, what: string) => {
     if (e.type.kind !== "string" && e.type.kind !== "json" && !isNullLiteral(e)) throw new SqlError(`${what} needs TEXT, got ${typeName(e.type)}`, hint);
   };
+  /** LIKE and regex operators: text on the left, a pattern on the right. */
+  const textAndPattern = (): [Expr, Expr] => {
+    const a = sub(ast.left);
+    const p = sub(ast.right);
+    requireText(a, op);
+    requireText(p, `the pattern of ${op}`);
+    return [a, p];
+  };
   switch (op) {
     case "AND":
     case "OR": {
@@ -639,10 +647,7 @@ function resolveBinary(ast: any, scope: Scope, ctx: ExprContext, hint: number | 
     case "NOT LIKE":
     case "ILIKE":
     case "NOT ILIKE": {
-      const a = sub(ast.left);
-      const p = sub(ast.right);
-      requireText(a, op);
-      requireText(p, `the pattern of ${op}`);
+      const [a, p] = textAndPattern();
       const args = [a, p];
       const escape = ast.right?.escape?.value;
       if (escape) {
@@ -658,10 +663,7 @@ function resolveBinary(ast: any, scope: Scope, ctx: ExprContext, hint: number | 
     case "~*":
     case "!~":
     case "!~*": {
-      const a = sub(ast.left);
-      const p = sub(ast.right);
-      requireText(a, op);
-      requireText(p, `the pattern of ${op}`);
+      const [a, p] = textAndPattern();
       const flags = lit(op.endsWith("*") ? "i" : "", t.string());
       const f = SCALAR_FUNCTIONS.get("regexp_like")!;
       checkFunction(f, [a, p, flags], hint);
