@@ -608,8 +608,8 @@ export class Planner {
     const input = this.planFrom(ast, text, env);
     const items: any[] = ast.columns === "*" ? [{ expr: { type: "column_ref", table: null, column: "*" } }] : ast.columns ?? [];
     if (ast.distinct?.type) throw new SqlError("SELECT DISTINCT is not supported yet; GROUP BY the columns instead", locate({ text }, "distinct", null));
-    if (ast.orderby) throw new SqlError("ORDER BY is not supported on unbounded streams; order within windows is not defined", locate({ text }, "order", null));
-    if (ast.limit?.value?.length) throw new SqlError("LIMIT is not supported on unbounded streams", locate({ text }, "limit", null));
+    if (ast.orderby) throw new SqlError("ORDER BY is not supported on unbounded streams (a stream has no end to sort by); remove it, and use min()/max() per window for extremes", locate({ text }, "order", null));
+    if (ast.limit?.value?.length) throw new SqlError("LIMIT is not supported on unbounded streams; remove it (a bounded source, e.g. impulse with message_count, ends by itself)", locate({ text }, "limit", null));
 
     const groupBy: any[] = ast.groupby?.columns ?? (Array.isArray(ast.groupby) ? ast.groupby : []);
     const hasAggregates = items.some((i) => this.containsAggregate(i.expr)) || (ast.having && this.containsAggregate(ast.having));
