@@ -162,7 +162,7 @@ function comparison(env: Env, a: SqlType, b: SqlType): string | null {
 
 /** JavaScript for "x equals y" (both non-NULL) in SQL: NaN equals NaN. */
 function equal(env: Env, a: SqlType, b: SqlType, x: string, y: string): string {
-  const order = comparison(env, a, b);
+  const order = a.kind === "float" || b.kind === "float" || a.kind === "decimal" || b.kind === "decimal" ? comparison(env, a, b) : null;
   return order ? `${order}(${x}, ${y}) === 0` : `${x} === ${y}`;
 }
 
@@ -214,7 +214,10 @@ function genCall(e: Extract<Expr, { kind: "call" }>, env: Env): string {
     case "<=":
     case ">":
     case ">=": {
-      const order = comparison(env, args[0]!.type, args[1]!.type);
+      // Equal text is equal strings: only ordering needs code point comparison.
+      const textual = (x: SqlType) => x.kind === "string" || x.kind === "json";
+      const equality = e.name === "=" || e.name === "<>";
+      const order = equality && textual(args[0]!.type) && textual(args[1]!.type) ? null : comparison(env, args[0]!.type, args[1]!.type);
       if (!order) {
         const js = e.name === "=" ? "===" : e.name === "<>" ? "!==" : e.name;
         return binary(env, a(), b(), (x, y) => `${x} ${js} ${y}`);
