@@ -14,7 +14,7 @@ import type { Expr } from "./expr.ts";
 import * as json from "./json.ts";
 import { compileReplacement, expandReplacement, parseFlags, rustRegex, translateRegex } from "./regex.ts";
 import { checkTruncUnit, compileFormat, datePart, datePartName, DATE_PARTS, dateTrunc, strftime, toTimestamp } from "./time.ts";
-import { checkInt, compareNumber, compareText, ExprError, toText } from "./values.ts";
+import { checkInt, compareNumber, compareText, ExprError, NULL_TYPE, toText } from "./values.ts";
 
 /** What an argument position accepts. `text` takes TEXT and JSON (JSON values are text). */
 export type ArgKind = "text" | "int" | "number" | "timestamp" | "interval" | "boolean" | "bytes" | "text_or_bytes" | "json_key" | "array" | "any";
@@ -94,6 +94,9 @@ export const KIND_NAMES: Record<ArgKind, string> = {
 
 const lit = (a: ArgInfo | undefined) => a?.literal?.value;
 const isConst = (a: ArgInfo | undefined): a is ArgInfo & { literal: { value: unknown } } => a?.literal !== undefined && a.literal.value !== null;
+/** The types of the arguments that have one (all but bare NULLs; CAST(NULL AS T) has type T). */
+const typed = (args: ArgInfo[]) => args.filter((a) => !(a.literal?.value === null && a.type === NULL_TYPE)).map((a) => a.type);
+
 /** A NULL constant: it fits any argument and makes a strict call NULL. */
 export const isNullArg = (a: ArgInfo | undefined) => a?.literal !== undefined && a.literal.value === null;
 
@@ -490,11 +493,11 @@ const list: ScalarFunction[] = [
   fn("iszero", ["number"], bool, (x: number) => x === 0),
   fn("nanvl", ["number", "number"], double, (x: number, y: number) => (Number.isNaN(x) ? y : x)),
   ...(["greatest", "least"] as const).map((name) =>
-    fn(name, ["any"], (a) => commonType(a.filter((x) => !(x.literal && x.literal.value === null)).map((x) => x.type), `${name}()`), () => null, {
+    fn(name, ["any"], (a) => commonType(typed(a), `${name}()`), () => null, {
       variadic: true,
       strict: false,
       bind: (a) => {
-        const cmp = comparatorFor(commonType(a.filter((x) => !(x.literal && x.literal.value === null)).map((x) => x.type), name));
+        const cmp = comparatorFor(commonType(typed(a), name));
         const sign = name === "greatest" ? 1 : -1;
         return (...xs: unknown[]) => {
           let best: unknown = null;

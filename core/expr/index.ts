@@ -173,9 +173,10 @@ function arithmetic(env: Env, e: Extract<Expr, { kind: "call" }>, a: string, b: 
   let r: string;
   if (op === "/") {
     // Integers: truncating division, NULL for a zero divisor. Floats: IEEE, so x / 0.0 is ±inf and 0.0 / 0.0 NaN, as in DataFusion.
-    r = binary(env, a, b, (x, y) => (isInt(type) ? `(${y} === 0 ? null : Math.trunc(${x} / ${y}))` : `${x} / ${y}`));
+    r = binary(env, a, b, (x, y) => (isInt(type) ? `(${y} === 0 ? null : Math.trunc(${x} / ${y}) + 0)` : `${x} / ${y}`));
   } else {
-    r = binary(env, a, b, (x, y) => `${x} ${op} ${y}`);
+    // + 0 turns JavaScript's -0 (0 * -5) into 0: integers have no negative zero.
+    r = binary(env, a, b, (x, y) => (isInt(type) ? `${x} ${op} ${y} + 0` : `${x} ${op} ${y}`));
   }
   if (type.kind === "int" && op !== "/") {
     const [lo, hi] = type.bits === 32 ? (type.unsigned ? [0, 4294967295] : [-2147483648, 2147483647]) : type.unsigned ? [0, Number.MAX_SAFE_INTEGER] : [-Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER];
@@ -201,7 +202,7 @@ function genCall(e: Extract<Expr, { kind: "call" }>, env: Env): string {
       return arithmetic(env, e, a(), b());
     case "%":
       // Integer division and remainder by zero give NULL (DataFusion stops the query); floats follow IEEE (NaN).
-      return binary(env, a(), b(), (x, y) => (isInt(e.type) ? `(${y} === 0 ? null : ${x} % ${y})` : `${x} % ${y}`));
+      return binary(env, a(), b(), (x, y) => (isInt(e.type) ? `(${y} === 0 ? null : ${x} % ${y} + 0)` : `${x} % ${y}`));
     case "||": {
       const text = ref(env, toText);
       const ta = literal(env, args[0]!.type);
@@ -242,7 +243,8 @@ function genCall(e: Extract<Expr, { kind: "call" }>, env: Env): string {
     case "not":
       return unary(env, a(), (x) => `!${x}`);
     case "neg":
-      return unary(env, a(), (x) => `-${x}`);
+      // 0 - x rather than -x: an integer is never -0 (it would turn 1 / x into -inf).
+      return unary(env, a(), (x) => (isInt(e.type) ? `0 - ${x}` : `-${x}`));
     case "is_null":
       return assign(env, `${a()} == null`);
     case "is_not_null":
@@ -326,9 +328,16 @@ function genCall(e: Extract<Expr, { kind: "call" }>, env: Env): string {
       return result;
     }
     case "nullif": {
+      // The second argument is evaluated only when the first is not NULL (NULL decides otherwise).
       const x = a();
-      const y = b();
-      return assign(env, `${x} == null ? null : ${y} != null && ${equal(env, args[0]!.type, args[1]!.type, x, y)} ? null : ${x}`);
+      const result = temp(env);
+      const y = block(env, args[1]!);
+      env.lines.push(
+        `if (${x} == null) ${result} = null; else {`,
+        y.code,
+        `${result} = ${y.value} != null && ${equal(env, args[0]!.type, args[1]!.type, x, y.value)} ? null : ${x}; }`,
+      );
+      return result;
     }
     case "make_array": {
       const values = args.map((x) => gen(x, env));

@@ -13,6 +13,9 @@ export class ExprError extends Error {
 /** A CAST that cannot convert its value. */
 export class CastError extends ExprError {}
 
+/** The type of a bare NULL (no CAST): it fits anywhere and gives way to other types when types meet. */
+export const NULL_TYPE: SqlType = { kind: "string" };
+
 /** Integers are JavaScript numbers: exact only up to 2^53 − 1 in magnitude. */
 export const MAX_EXACT_INT = Number.MAX_SAFE_INTEGER;
 
@@ -243,7 +246,7 @@ export function castValue(v: unknown, from: SqlType, to: SqlType): unknown {
     }
     case "int": {
       let n: number;
-      if (typeof v === "number") n = Math.trunc(v);
+      if (typeof v === "number") n = Math.trunc(v) + 0; // + 0: an integer is never -0
       else if (typeof v === "boolean") n = Number(v);
       else {
         const s = String(v).trim();

@@ -7,7 +7,7 @@ import type { Expr } from "../expr/expr.ts";
 import { accepts, argInfos, argKind, commonType, KIND_NAMES, maxArgs, minArgs, SCALAR_FUNCTIONS, UNSUPPORTED_FUNCTIONS, type ScalarFunction } from "../expr/functions.ts";
 import { compileExpr } from "../expr/index.ts";
 import { DATE_PARTS, datePartName } from "../expr/time.ts";
-import { castValue, ExprError, MAX_EXACT_INT, parseTimestamp, refusedCast } from "../expr/values.ts";
+import { castValue, ExprError, MAX_EXACT_INT, NULL_TYPE, parseTimestamp, refusedCast } from "../expr/values.ts";
 import type { PluginRegistry } from "../registry/registry.ts";
 import { didYouMean, SqlError } from "./errors.ts";
 import type { RewrittenText } from "./parse.ts";
@@ -53,7 +53,6 @@ export function asyncOptions(udf: UdfDefinition): Required<AsyncUdfOptions> | un
   if (!(timeoutMs > 0)) throw new Error(`UDF ${udf.name}: async.timeoutMs must be a positive number of milliseconds`);
   return { ordered: o.ordered ?? true, allowedInFlight, timeoutMs };
 }
-const NULL_TYPE: SqlType = { kind: "string" };
 
 /** The position of an AST node in the user's script, if the parser recorded one. */
 export function astOffset(ast: any, ctx: { text: RewrittenText }): number | null {
@@ -457,7 +456,7 @@ function resolveNode(ast: any, scope: Scope, ctx: ExprContext, hint: number | nu
         return call("not", [e], t.boolean());
       }
       if (op === "-") {
-        if (e.kind === "literal" && typeof e.value === "number") return lit(-e.value, e.type);
+        if (e.kind === "literal" && typeof e.value === "number") return lit(e.type.kind === "int" ? 0 - e.value : -e.value, e.type);
         if (isNullLiteral(e)) return e;
         if (!isNumeric(e.type) && e.type.kind !== "interval") throw new SqlError(`cannot negate ${typeName(e.type)}`, hint);
         return call("neg", [e], e.type.kind === "int" && e.type.unsigned ? t.bigint() : e.type);

@@ -130,6 +130,14 @@ describe("numbers", () => {
     expect(evalSql("9007199254740991 - i")).toBe(9007199254740984);
   });
 
+  test("integers have no negative zero (JavaScript's -0 would turn 1.0 / x into -inf)", () => {
+    expect(evalSql("1.0 / (i * 0 * -1)")).toBe(Infinity);
+    expect(evalSql("1.0 / ((i - 7) / -3)")).toBe(Infinity);
+    expect(evalSql("1.0 / (-(i - 7))")).toBe(Infinity);
+    expect(evalSql("1.0 / (-7 % 7)")).toBe(Infinity);
+    expect(evalSql("1.0 / CAST(f - 3.0 AS BIGINT)")).toBe(Infinity);
+  });
+
   test("power of integers is an integer; a negative integer exponent needs a DOUBLE", () => {
     expect(evalSql("power(2, 10)")).toBe(1024);
     expect(evalSql("power(2.0, -1)")).toBe(0.5);
@@ -315,6 +323,11 @@ describe("operators and syntax the parser mangled", () => {
     refused("upper(i)", /upper\(\) takes TEXT as argument 1, got BIGINT/);
     refused("abs(s)", /abs\(\) takes a number/);
     refused("date_trunc('day', s)", /takes a TIMESTAMP as argument 2/);
+  });
+
+  test("typed NULLs keep their type; nullif evaluates its second argument only when the first is not NULL", () => {
+    expect(evalSql("greatest(CAST(NULL AS TIMESTAMP), CAST(NULL AS TIMESTAMP)) - INTERVAL '1' HOUR")).toBe(null);
+    expect(evalSql("nullif(CAST(n AS BIGINT), CAST(f * 1e300 AS BIGINT))")).toBe(null);
   });
 
   test("constant subexpressions are computed when planning, as DataFusion's simplifier does", () => {
