@@ -13,6 +13,7 @@ import type { GraphQLContext } from "./graphql/resolvers.ts";
 import { Supervisor } from "./jobs/supervisor.ts";
 import { prometheusText } from "./metrics.ts";
 import { restRoutes } from "./rest/routes.ts";
+import { mountConsole } from "./http/console.ts";
 import type { Services, Settings } from "./services/context.ts";
 import { EventBus } from "./services/events.ts";
 import { TokenCheck } from "./services/tokens.ts";
@@ -50,7 +51,7 @@ export async function startControlPlane(settings: Settings, options: { databaseU
     const { text, contentType } = await prometheusText(services, supervisor);
     return c.body(text, 200, { "content-type": contentType });
   });
-  app.get("/", (c) => c.redirect("/graphql"));
+  mountConsole(app);
   app.notFound((c) =>
     c.json({ error: `no route ${c.req.method} ${new URL(c.req.url).pathname}; the API is at /graphql and /api/v1 (see the README)` }, 404),
   );

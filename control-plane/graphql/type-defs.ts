@@ -97,6 +97,10 @@ type Checkpoint {
   runId: Int!
   at: Micros!
   durationMicros: Micros!
+  """Part of durationMicros until every subtask had aligned its barrier and snapshotted its state (the rest is writing the checkpoint and committing sinks)."""
+  alignmentMicros: Micros
+  """Bytes written to the checkpoint store."""
+  sizeBytes: Float
   then: String!
 }
 
@@ -193,6 +197,37 @@ type QueryValidation {
   nodes: [GraphNode!]
   tasks: Int
   diagnostics: [Diagnostic!]!
+  """The tables the script declares, with their columns (also those that build when a later statement is wrong)."""
+  tables: [QueryTable!]!
+}
+
+type QueryTable {
+  name: String!
+  connector: String
+  columns: [QueryColumn!]!
+}
+
+type QueryColumn {
+  name: String!
+  """The SQL type, as written in DDL (BIGINT, TEXT, TIMESTAMP...)."""
+  type: String!
+}
+
+enum FunctionKind {
+  SCALAR
+  AGGREGATE
+  WINDOW
+  UDF
+  UDAF
+}
+
+"""A function a query may call."""
+type SqlFunction {
+  name: String!
+  kind: FunctionKind!
+  """Arity, when the function has a fixed range."""
+  minArgs: Int
+  maxArgs: Int
 }
 
 interface UserError {
@@ -222,12 +257,28 @@ type ConflictError implements UserError {
   message: String!
 }
 
+# Stand-in until the security branch lands (it defines roles for real): every authorized caller is an admin here.
+enum Role {
+  ADMIN
+  EDITOR
+  VIEWER
+}
+type Viewer {
+  name: String
+  role: Role!
+}
+
 type Query {
+  viewer: Viewer!
+  """Stored API tokens (not those of RUNNEL_API_TOKENS), newest first."""
+  apiTokens: [ApiToken!]!
   pipelines(first: Int = 20, after: String): PipelineConnection!
   pipeline(id: ID!): Pipeline
   job(id: ID!): Job
   connectors: [Connector!]!
   formats: [Format!]!
+  """Built-in functions and those of plugins (stored UDFs are in udfs)."""
+  functions: [SqlFunction!]!
   udfs: [Udf!]!
   connectionProfiles: [ConnectionProfile!]!
   validateQuery(sql: String!, udfs: [String!], parallelism: Int = 1): QueryValidation!
@@ -294,6 +345,14 @@ input DeleteInput {
 
 input CreateApiTokenInput {
   name: String!
+  """Stand-in until the security branch lands: accepted, not enforced (every token is an admin)."""
+  role: Role
+}
+"""A stored API token; the token itself is never returned after creation."""
+type ApiToken {
+  id: ID!
+  name: String!
+  createdAt: Micros!
 }
 type ApiTokenPayload {
   id: ID!
@@ -327,6 +386,8 @@ type Subscription {
   jobUpdates(pipelineId: ID!): JobUpdate!
   """Per-operator metrics now, then at most once per intervalMs."""
   jobMetrics(jobId: ID!, intervalMs: Int = 1000): JobMetrics!
+  """The job's checkpoints now (newest first), then each one as it completes."""
+  jobCheckpoints(jobId: ID!): Checkpoint!
   """Rows of the pipeline's preview output (a bare SELECT): recent ones first, then each committed batch."""
   pipelineOutput(pipelineId: ID!): OutputRows!
 }

@@ -6,6 +6,10 @@
 import { and, asc, desc, eq, inArray, lt, or } from "drizzle-orm";
 import { describeGraph, buildGraph } from "../../core/dataflow/graph.ts";
 import { formatSqlError, planSql, SqlError } from "../../core/sql/index.ts";
+import { parseStatements } from "../../core/sql/statements.ts";
+import { buildTable } from "../../core/sql/tables.ts";
+import { typeName } from "../../core/plugin-api/types.ts";
+import type { TableDef } from "../../core/plan/logical.ts";
 import type { PluginRegistry } from "../../core/registry/registry.ts";
 import { jobEvents, jobs, checkpoints, pipelines, pipelineVersions, udfs as udfsTable, connectionProfiles } from "../db/schema.ts";
 import { loadUdfs, UdfDefinitionError } from "../jobs/udf-modules.ts";
@@ -29,10 +33,47 @@ export interface CreatePipelineInput {
   udfs?: string[];
 }
 
+/** A table of the query with its columns, for the console's completion. */
+export interface QueryTable {
+  name: string;
+  connector: string | null;
+  columns: { name: string; type: string }[];
+}
+
 export interface ValidatedQuery {
   graph: string;
   tasks: number;
   nodes: { id: string; label: string; parallelism: number; inputs: string[] }[];
+  tables: QueryTable[];
+}
+
+function describeTable(table: TableDef): QueryTable {
+  const fields = [...table.fields, ...table.virtual.map((v) => v.field)];
+  return { name: table.name, connector: table.connector ?? null, columns: fields.map((f) => ({ name: f.name, type: typeName(f.type) })) };
+}
+
+/**
+ * The tables a script declares, even when a later statement is wrong (so an
+ * editor can still complete their columns); tables that don't build are left out.
+ */
+export async function tablesOfScript(services: Services, query: string): Promise<QueryTable[]> {
+  const { registry, profiles } = await planningContext(services, "all").catch(() => ({ registry: services.registry, profiles: {} as Awaited<ReturnType<typeof loadProfiles>> }));
+  let statements: ReturnType<typeof parseStatements>;
+  try {
+    statements = parseStatements(query);
+  } catch {
+    return [];
+  }
+  const out: QueryTable[] = [];
+  for (const s of statements) {
+    if (s.kind !== "create_table") continue;
+    try {
+      out.push(describeTable(buildTable(query, s, registry, { connectionProfile: (name) => profiles[name] })));
+    } catch {
+      // A table with a mistake: the diagnostics name it.
+    }
+  }
+  return out;
 }
 
 function checkParallelism(p: unknown): number {
@@ -88,6 +129,7 @@ export async function validateQuery(services: Services, query: string, udfNames:
       graph: describeGraph(graph),
       tasks: graph.stages.reduce((n, s) => n + s.parallelism, 0),
       nodes: graph.nodes.map((n) => ({ id: n.id, label: n.label, parallelism: n.parallelism, inputs: n.inputs.map((i) => i.id) })),
+      tables: [...plan.tables.values()].map(describeTable),
     };
   } catch (err) {
     if (err instanceof SqlError) {

@@ -3,7 +3,7 @@
  * request needs `Authorization: Bearer <token>`. Stored tokens are kept as
  * SHA-256 hashes; the token itself is shown once, when created.
  */
-import { eq } from "drizzle-orm";
+import { desc, eq } from "drizzle-orm";
 import { randomBytes, createHash, timingSafeEqual } from "node:crypto";
 import { apiTokens } from "../db/schema.ts";
 import type { Services } from "./context.ts";
@@ -18,6 +18,14 @@ export async function createToken(services: Services, name: string) {
   const id = newId("tok");
   await services.db.insert(apiTokens).values({ id, name, hash: hashToken(token), createdAt: nowMicros() });
   return { id, name, token };
+}
+
+/** The stored tokens without their hashes (the console's token list). */
+export function listTokens(services: Services) {
+  return services.db
+    .select({ id: apiTokens.id, name: apiTokens.name, createdAt: apiTokens.createdAt })
+    .from(apiTokens)
+    .orderBy(desc(apiTokens.createdAt), desc(apiTokens.id));
 }
 
 export async function deleteToken(services: Services, id: string) {

@@ -4,6 +4,8 @@
  * checkpoint, and only then lets two-phase sinks commit. One checkpoint is in
  * flight at a time; a stop or end-of-input checkpoint waits its turn.
  */
+import type { SubtaskSnapshot } from "../runtime/chain.ts";
+import type { StateBackend, WrittenState } from "../state/backend.ts";
 import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, freezeState, type CheckpointData, type CheckpointStore } from "./store.ts";
 
 export type BarrierThen = "continue" | "end" | "stop";
@@ -13,17 +15,31 @@ export interface CheckpointRequest {
   then: BarrierThen;
 }
 
-export interface CheckpointEvents {
-  onCompleted?(checkpointId: number, durationMs: number, then: BarrierThen): void;
+/** A completed checkpoint, for metrics. */
+export interface CompletedCheckpoint {
+  id: number;
+  at: number;
+  /** From the trigger until it was durable and the sinks had committed. */
+  durationMs: number;
+  /** From the trigger until every subtask had aligned its barrier and snapshotted (the rest is writing and committing). */
+  alignmentMs: number;
+  /** Bytes written to the checkpoint store: state files and the manifest. */
+  bytes: number | null;
 }
 
-type CompletionHook = (checkpointId: number, states: Record<string, unknown>) => Promise<void>;
+export interface CheckpointEvents {
+  onCompleted?(checkpoint: CompletedCheckpoint, then: BarrierThen): void;
+}
+
+type CompletionHook = (checkpointId: number) => Promise<void>;
 
 interface InFlight {
   id: number;
   then: BarrierThen;
   startedAt: number;
-  acks: Map<string, Record<string, unknown>>;
+  alignedAt: number;
+  /** Per task: its operators' parts, being written in the background. */
+  acks: Map<string, Promise<{ operatorId: string; index: number; written: WrittenState }[]>>;
 }
 
 export class CheckpointCoordinator {
@@ -40,11 +56,12 @@ export class CheckpointCoordinator {
   private rejectDone!: (err: unknown) => void;
   /** Resolves after the final (end or stop) checkpoint is complete and committed. */
   readonly done: Promise<BarrierThen>;
-  lastCompleted: { id: number; at: number; durationMs: number } | null = null;
+  lastCompleted: CompletedCheckpoint | null = null;
 
   constructor(
     private readonly store: CheckpointStore,
-    private readonly pipeline: Pick<CheckpointData, "pipeline" | "signatures">,
+    private readonly backend: StateBackend,
+    private readonly pipeline: Pick<CheckpointData, "pipeline" | "labels">,
     /** Every subtask that acknowledges barriers, as "nodeId/subtask". */
     private readonly tasks: string[],
     /** The source subtasks, which inject barriers. */
@@ -86,7 +103,7 @@ export class CheckpointCoordinator {
 
   private begin(then: BarrierThen): void {
     const id = this.nextId++;
-    this.inFlight = { id, then, startedAt: performance.now(), acks: new Map() };
+    this.inFlight = { id, then, startedAt: performance.now(), alignedAt: 0, acks: new Map() };
     for (const s of this.sources) {
       this.sourceRequests.get(s)!.push({ checkpointId: id, then });
       this.sourceWakers.get(s)?.();
@@ -119,12 +136,21 @@ export class CheckpointCoordinator {
     this.trigger("stop");
   }
 
-  /** A subtask has aligned barrier `id` and snapshotted its operators. */
-  ack(task: string, id: number, states: Record<string, unknown>): void {
+  /** A subtask has aligned barrier `id`; its operators' tables are being encoded and written while it goes on. */
+  ack(task: string, id: number, parts: SubtaskSnapshot[]): void {
     const cp = this.inFlight;
     if (!cp || cp.id !== id) return;
-    cp.acks.set(task, freezeState(states));
+    const written = Promise.all(
+      parts.map(async (p) => {
+        // Inline values are copied now: operators go on changing theirs.
+        const snapshot = { ...p.snapshot, values: freezeState(p.snapshot.values) };
+        return { operatorId: p.operatorId, index: p.index, written: await this.backend.write(p.operatorId, p.index, p.parallelism, snapshot, p.state) };
+      }),
+    );
+    written.catch(() => {}); // awaited in complete(); an early rejection must not go unhandled
+    cp.acks.set(task, written);
     if (cp.acks.size === this.tasks.length) {
+      cp.alignedAt = performance.now();
       this.complete(cp).catch((err) => this.fail(err));
     }
   }
@@ -136,28 +162,38 @@ export class CheckpointCoordinator {
 
   private async complete(cp: InFlight): Promise<void> {
     const operators: CheckpointData["operators"] = {};
-    for (const [task, states] of cp.acks) {
-      const subtask = task.slice(task.lastIndexOf("/") + 1);
-      for (const [opId, state] of Object.entries(states)) {
-        (operators[opId] ??= {})[subtask] = state;
+    let bytes = 0;
+    for (const parts of await Promise.all(cp.acks.values())) {
+      for (const p of parts) {
+        const { values, tables } = p.written.part;
+        if (Object.keys(values).length === 0 && Object.keys(tables).length === 0) continue; // stateless
+        (operators[p.operatorId] ??= {})[p.index] = p.written.part;
+        bytes += p.written.bytes;
       }
     }
-    await this.store.write({
+    const labels = Object.fromEntries(Object.keys(operators).map((id) => [id, this.pipeline.labels[id] ?? id]));
+    const manifestBytes = await this.store.write({
       format: CHECKPOINT_FORMAT,
       version: CHECKPOINT_VERSION,
-      ...this.pipeline,
+      pipeline: this.pipeline.pipeline,
+      labels,
+      maxParallelism: this.backend.maxParallelism,
       checkpointId: cp.id,
       createdAt: Date.now(),
       then: cp.then,
       operators,
     });
     // The checkpoint is durable: now sinks may publish what they staged for it.
-    await Promise.all(
-      [...cp.acks].map(([task, states]) => this.completionHooks.get(task)?.(cp.id, states) ?? Promise.resolve()),
-    );
-    const durationMs = performance.now() - cp.startedAt;
-    this.lastCompleted = { id: cp.id, at: Date.now(), durationMs };
-    this.events.onCompleted?.(cp.id, durationMs, cp.then);
+    await Promise.all([...cp.acks.keys()].map((task) => this.completionHooks.get(task)?.(cp.id) ?? Promise.resolve()));
+    this.lastCompleted = {
+      id: cp.id,
+      at: Date.now(),
+      durationMs: performance.now() - cp.startedAt,
+      alignmentMs: cp.alignedAt - cp.startedAt,
+      bytes: bytes + (typeof manifestBytes === "number" ? manifestBytes : 0),
+    };
+    this.events.onCompleted?.(this.lastCompleted, cp.then);
+    await this.backend.collectGarbage();
     this.inFlight = null;
     if (cp.then !== "continue") {
       this.resolveDone(cp.then);

@@ -1,26 +1,25 @@
 /**
- * What gives a pipeline's state its meaning, hashed per operator: expressions
- * with their types, keys, windows, aggregates and their filters, join
- * conditions, and the identity of every source and sink (connector, format,
- * columns and options, secrets left out so rotating a password keeps state).
- * A checkpoint records these signatures; a restore whose signatures differ is
- * refused naming the first operator that changed, so an edited query never
- * resumes state computed for another one.
+ * What gives an operator's state its meaning, hashed into the identity its
+ * state is stored under: its expressions with their types, keys, windows,
+ * aggregates and their filters, join conditions, and the identity of every
+ * source and sink feeding it (connector, format, columns and options, secrets
+ * left out so rotating a password keeps state). A restore matches state to
+ * operators by identity: an edit that leaves an operator's identity (a filter
+ * or projection changed, a sink added) keeps its state; one that changes an
+ * operator holding state is refused naming it, so an edited query never
+ * resumes state computed for another meaning.
  */
 import type { Expr } from "../expr/expr.ts";
 import type { PlanNode, TableDef } from "../plan/logical.ts";
 import type { PluginRegistry } from "../registry/registry.ts";
 import type { PhysicalGraph, PhysicalNode } from "./graph.ts";
 
-export interface OperatorSignature {
+/** How an operator's state is known across runs of a pipeline. */
+export interface OperatorIdentity {
+  /** Stable while the operator's own definition and the sources feeding it stay the same. */
+  stateId: string;
   label: string;
-  /** Hash of the operator's own definition (without its inputs). */
-  own: string;
-  /** Hash of its definition and, recursively, of everything feeding it. */
-  full: string;
 }
-
-export type PipelineSignatures = Record<string, OperatorSignature>;
 
 const hash = (text: string) => Bun.hash(text).toString(16);
 
@@ -57,7 +56,8 @@ function tableIdentity(table: TableDef | null, registry: PluginRegistry): unknow
 
 /** An operator's own definition, without its inputs. */
 function ownDefinition(node: PhysicalNode, registry: PluginRegistry): unknown {
-  if (node.kind === "sink") return { kind: "sink", table: tableIdentity(node.sink!.table, registry), schema: node.sink!.input.schema };
+  // A sink is its target and the types it receives; renaming a query's columns leaves it as it was.
+  if (node.kind === "sink") return { kind: "sink", table: tableIdentity(node.sink!.table, registry), types: node.sink!.input.schema.fields.map((f) => f.type) };
   const plan = node.plan as PlanNode;
   switch (plan.kind) {
     case "source":
@@ -84,31 +84,38 @@ function ownDefinition(node: PhysicalNode, registry: PluginRegistry): unknown {
   }
 }
 
-export function pipelineSignatures(graph: PhysicalGraph, registry: PluginRegistry): PipelineSignatures {
-  const out: PipelineSignatures = {};
-  // Nodes are numbered so that inputs come first.
+/**
+ * A stable identity per operator: its kind, its own definition and the sources
+ * feeding it, so editing a stateless operator (a filter, a projection) or adding a
+ * sink leaves the identities of the others, and so their state, where they were.
+ * Identical operators over the same sources are told apart by their order.
+ */
+export function stateIdentities(graph: PhysicalGraph, registry: PluginRegistry): Record<string, OperatorIdentity> {
+  const out: Record<string, OperatorIdentity> = {};
+  const sources = new Map<string, string[][]>();
+  const seen = new Map<string, number>();
   for (const node of graph.nodes) {
     const own = hash(JSON.stringify({ definition: ownDefinition(node, registry), schema: node.plan?.schema ?? null }));
-    const full = hash(JSON.stringify([own, node.inputs.map((i) => out[i.id]!.full)]));
-    out[node.id] = { label: node.label, own, full };
+    // Per input, the sources it reads (a join's two sides stay apart).
+    const fed = node.kind === "source" ? [[own]] : node.inputs.map((i) => [...new Set(sources.get(i.id)!.flat())].sort());
+    sources.set(node.id, fed);
+    const base = `${node.kind}-${hash(JSON.stringify([own, fed]))}`;
+    const n = seen.get(base) ?? 0;
+    seen.set(base, n + 1);
+    out[node.id] = { stateId: n === 0 ? base : `${base}-${n + 1}`, label: `${node.id}: ${node.label}` };
   }
   return out;
 }
 
-/** Why state checkpointed under `stored` cannot be restored into a pipeline with `current`, or null when it can. */
-export function signatureMismatch(stored: PipelineSignatures, current: PipelineSignatures): string | null {
-  const ids = [...new Set([...Object.keys(current), ...Object.keys(stored)])].sort((a, b) => parseInt(a) - parseInt(b));
-  for (const id of ids) {
-    const was = stored[id];
-    const now = current[id];
-    if (!was) return `operator ${id} ("${now!.label}") was added`;
-    if (!now) return `operator ${id} ("${was.label}") was removed`;
-    if (was.own !== now.own) {
-      return was.label === now.label
-        ? `operator ${id} ("${now.label}") has other expressions, keys, types or options`
-        : `operator ${id} was "${was.label}" and is now "${now.label}"`;
-    }
+/**
+ * Why state checkpointed with `stored` (operator state id → label) cannot be
+ * restored into a pipeline with `current` identities: an operator holding state
+ * that changed or went, whose state would otherwise be dropped or misread.
+ */
+export function incompatibility(stored: Record<string, string>, current: Record<string, OperatorIdentity>): string | null {
+  const ids = new Set(Object.values(current).map((c) => c.stateId));
+  for (const [id, label] of Object.entries(stored)) {
+    if (!ids.has(id)) return `operator "${label}" holds state but changed or was removed`;
   }
-  for (const id of ids) if (stored[id]!.full !== current[id]!.full) return `the inputs of operator ${id} ("${current[id]!.label}") are wired differently`;
   return null;
 }

@@ -24,9 +24,12 @@ import { OperatorChain, type ChainedOperator } from "../runtime/chain.ts";
 import { EdgeEmitter, ForwardEdge, HashEdge, RoundRobinEdge, type OutputEdge } from "../runtime/edges.ts";
 import { JobMetrics, OperatorMetrics } from "../runtime/metrics.ts";
 import { OperatorSubtask } from "../runtime/operator-subtask.ts";
-import { SourceSubtask, type RowPreparer } from "../runtime/source-subtask.ts";
+import { SourceSubtask, type RowPreparer, type SourcePosition } from "../runtime/source-subtask.ts";
+import { StateBackend } from "../state/backend.ts";
+import { DEFAULT_MAX_PARALLELISM } from "../state/key-groups.ts";
+import { OperatorState } from "../state/operator-state.ts";
 import { hashValues } from "../state/hash.ts";
-import { pipelineSignatures, signatureMismatch, type PipelineSignatures } from "./fingerprint.ts";
+import { incompatibility, stateIdentities, type OperatorIdentity } from "./fingerprint.ts";
 import { buildGraph, type PhysicalGraph, type PhysicalNode, type Stage } from "./graph.ts";
 
 export interface JobOptions {
@@ -40,6 +43,8 @@ export interface JobOptions {
   preview?: (fields: Field[], updating: boolean) => SinkWriter;
   log?: PluginLogger;
   channelCapacity?: number;
+  /** Key groups of keyed state, the highest parallelism the job's state can be restored at (default 128). */
+  maxParallelism?: number;
 }
 
 /** A failure the user can act on; the CLI prints its message without a stack. */
@@ -95,7 +100,9 @@ export class Job {
   readonly graph: PhysicalGraph;
   readonly metrics = new JobMetrics();
   readonly jobId: string;
-  private readonly signatures: PipelineSignatures;
+  /** Node id → the identity its state is stored under. */
+  private readonly identities: Record<string, OperatorIdentity>;
+  private maxParallelism = DEFAULT_MAX_PARALLELISM;
   private readonly abort = new AbortController();
   private readonly store: CheckpointStore;
   private coordinator!: CheckpointCoordinator;
@@ -119,7 +126,7 @@ export class Job {
       sinkMaxParallelism: (table) => (table?.connector ? registry.connector(table.connector)?.sink?.maxParallelism : undefined),
     });
     this.store = checkpointStoreFor(options.stateDir, registry);
-    this.signatures = pipelineSignatures(this.graph, registry);
+    this.identities = stateIdentities(this.graph, registry);
   }
 
   get restoredCheckpoint(): number | null {
@@ -146,11 +153,7 @@ export class Job {
     if (this.options.ignoreState) await this.store.clear();
     this.restored = await this.store.latest();
     if (this.restored) {
-      const mismatch = this.restored.signatures
-        ? signatureMismatch(this.restored.signatures, this.signatures)
-        : this.restored.pipeline !== this.graph.fingerprint
-          ? "the pipeline changed"
-          : null;
+      const mismatch = incompatibility(this.restored.labels, this.identities);
       if (mismatch) {
         throw new JobError(
           `cannot resume from checkpoint ${this.restored.checkpointId} in ${this.options.stateDir}: since it was taken, ${mismatch}, ` +
@@ -219,14 +222,6 @@ export class Job {
     }
   }
 
-  private restoredFor(opId: string): unknown[] | undefined {
-    const states = this.restored?.operators[opId];
-    if (!states) return undefined;
-    const out: unknown[] = [];
-    for (const [subtask, state] of Object.entries(states)) out[Number(subtask)] = state;
-    return out;
-  }
-
   private async instantiate(): Promise<Promise<void>[]> {
     const { stages } = this.graph;
     const taskKeys: string[] = [];
@@ -238,15 +233,26 @@ export class Job {
         if (stage.nodes[0]!.kind === "source") sourceKeys.push(key);
       }
     }
+    const maxParallelism = this.restored?.maxParallelism ?? this.options.maxParallelism ?? DEFAULT_MAX_PARALLELISM;
+    const tooWide = stages.find((s) => s.parallelism > maxParallelism);
+    if (tooWide) {
+      throw new JobError(
+        `parallelism ${tooWide.parallelism} exceeds the job's ${maxParallelism} key groups (its max parallelism${this.restored ? ", fixed when its state was first written" : ""}); ` +
+          `run with --parallelism ${maxParallelism} or less${this.restored ? ", or start from scratch with a higher --max-parallelism" : ", or raise --max-parallelism"}`,
+      );
+    }
+    this.maxParallelism = maxParallelism;
+    const backend = new StateBackend(this.store, maxParallelism, this.restored);
     this.coordinator = new CheckpointCoordinator(
       this.store,
-      { pipeline: this.graph.fingerprint, signatures: this.signatures },
+      backend,
+      { pipeline: this.graph.fingerprint, labels: Object.fromEntries(Object.values(this.identities).map((i) => [i.stateId, i.label])) },
       taskKeys,
       sourceKeys,
       this.restored?.checkpointId ?? 0,
       {
-        onCompleted: (id, durationMs) => {
-          this.metrics.lastCheckpoint = { id, at: Date.now(), durationMs };
+        onCompleted: (checkpoint) => {
+          this.metrics.lastCheckpoint = checkpoint;
           this.metrics.checkpointsCompleted++;
         },
       },
@@ -277,7 +283,7 @@ export class Job {
           });
           let edge: OutputEdge;
           if (forward) edge = new ForwardEdge(channels);
-          else if (head.keyed) edge = new HashEdge(channels, this.keyHasher(head.plan!, input));
+          else if (head.keyed) edge = new HashEdge(channels, this.keyHasher(head.plan!, input), maxParallelism);
           else edge = new RoundRobinEdge(channels);
           outbound.get(up)![u]!.push(edge);
         }
@@ -292,30 +298,40 @@ export class Job {
         const chained = head.kind === "source" ? stage.nodes.slice(1) : stage.nodes;
         const ops: ChainedOperator[] = chained.map((node) => ({
           id: node.id,
+          stateId: this.identities[node.id]!.stateId,
           operator: this.operatorFor(node),
           metrics: this.metrics.register(new OperatorMetrics(node.id, node.label, i)),
         }));
-        const chain = new OperatorChain(ops, new EdgeEmitter(outbound.get(stage)![i]!));
+        const edges = outbound.get(stage)![i]!;
+        const chain = new OperatorChain(ops, new EdgeEmitter(edges));
         this.chains.push(chain);
-        await chain.open(
-          (op) => this.operatorContext(i, stage.parallelism, op.metrics),
-          (opId) => this.restoredFor(opId),
-        );
+        // Backpressure: time this subtask waited for space downstream, shown on each of its operators.
+        const blocked = ops.map((o) => o.metrics);
+        const onBlocked = (ms: number) => {
+          for (const m of blocked) m.backpressureMs += ms;
+        };
+        for (const edge of edges) for (const ch of edge.channels) ch.onBlocked = onBlocked;
+        const stateOf = async (opId: string) =>
+          new OperatorState(opId, i, stage.parallelism, maxParallelism, await backend.restoreFor(opId, i, stage.parallelism));
+        await chain.open(async (op) => this.operatorContext(i, stage.parallelism, op.metrics, await stateOf(op.stateId)));
         if (head.kind === "source") {
           const metrics = this.metrics.register(new OperatorMetrics(head.id, head.label, i));
+          blocked.push(metrics);
           const table = (head.plan as Extract<PlanNode, { kind: "source" }>).table;
-          const sourceState = this.restoredFor(head.id) as SourceState[] | undefined;
-          const reader = await this.createReader(table, i, stage.parallelism, metrics, sourceState);
+          const sourceState = await stateOf(this.identities[head.id]!.stateId);
+          const position = sourceState.union<SourcePosition>("position");
+          const reader = await this.createReader(table, i, stage.parallelism, metrics, position.restored);
           const task = new SourceSubtask(
             key,
             reader,
             this.rowPreparer(table),
             chain,
             this.coordinator,
-            head.id,
+            this.identities[head.id]!.stateId,
             metrics,
             table.idleMicros === null ? null : table.idleMicros / 1000,
-            Object.assign({}, ...(sourceState ?? []).map((s) => s?.watermarks ?? {})),
+            sourceState,
+            position,
           );
           runners.push(task.run());
         } else {
@@ -327,7 +343,7 @@ export class Job {
     return runners;
   }
 
-  private operatorContext(subtaskIndex: number, parallelism: number, metrics: OperatorMetrics): OperatorContext {
+  private operatorContext(subtaskIndex: number, parallelism: number, metrics: OperatorMetrics, state: OperatorState): OperatorContext {
     return {
       subtaskIndex,
       parallelism,
@@ -335,6 +351,7 @@ export class Job {
       jobId: this.jobId,
       signal: this.abort.signal,
       log: (m) => this.log.info(m),
+      state,
     };
   }
 
@@ -387,9 +404,9 @@ export class Job {
         return new SlidingWindowAggregate(spec, w.kind === "hop" ? w.slide : w.width, w.width);
       }
       case "updating_aggregate":
-        return new UpdatingAggregate(this.aggregateSpec(plan.keys, plan.aggregates, plan.input.updating));
+        return new UpdatingAggregate(this.aggregateSpec(plan.keys, plan.aggregates, plan.input.updating), plan.ttl, plan.ttlRetract);
       case "changelog":
-        return new ChangelogNormalize(plan.keys.map((k) => compileExpr(k) as RowFn));
+        return new ChangelogNormalize(plan.keys.map((k) => compileExpr(k) as RowFn), plan.ttl);
       case "async_udf":
         return new AsyncUdfOperator(
           plan.calls.map((c) => ({ name: c.name, fn: c.fn, args: c.args.map((a) => compileExpr(a) as RowFn), strict: c.strict, options: c.async! })),
@@ -406,7 +423,7 @@ export class Job {
           joinType: plan.joinType,
         };
         const w = plan.window;
-        if (!w) return new UpdatingJoin(spec, plan.updating);
+        if (!w) return new UpdatingJoin(spec, plan.updating, plan.ttl);
         const endOf = (column: number): RowFn => (row) => (row[column] as { end: number }).end;
         return new WindowJoin(spec, [endOf(w.leftColumn), endOf(w.rightColumn)]);
       }
@@ -461,7 +478,7 @@ export class Job {
     subtaskIndex: number,
     parallelism: number,
     metrics: OperatorMetrics,
-    restored: SourceState[] | undefined,
+    restored: SourcePosition[],
   ): Promise<SourceReader> {
     const connector = this.registry.connector(table.connector!);
     if (!connector?.source) throw new JobError(`connector '${table.connector}' cannot be read from (table ${table.name})`);
@@ -474,7 +491,7 @@ export class Job {
       deserializer = format.deserializer({ options: table.format.options, fields: formatFields });
     }
     const positions: Record<string, unknown> = {};
-    for (const s of restored ?? []) if (s) Object.assign(positions, s.splits);
+    for (const s of restored) if (s) Object.assign(positions, s.splits);
     return connector.source.create({
       options: table.options,
       tableName: table.name,
@@ -581,7 +598,3 @@ export class Job {
   }
 }
 
-interface SourceState {
-  splits: Record<string, unknown>;
-  watermarks?: Record<string, number>;
-}

@@ -9,30 +9,30 @@
  */
 import { RowOp, type Batch, type Row } from "../plugin-api/index.ts";
 import { hashValues, keysEqual, rowsEqual } from "../state/hash.ts";
-import { KeyedMap, type KeyedEntry } from "../state/keyed-map.ts";
+import type { KeyedTable, StateEntry } from "../state/tables.ts";
+import { END_OF_TIME } from "../runtime/messages.ts";
 import type { Collector, Operator, OperatorContext } from "./operator.ts";
 import type { RowFn } from "./window-aggregate.ts";
 
-const STATE_VERSION = 1;
-
 export class ChangelogNormalize implements Operator {
   readonly name = "changelog";
-  private readonly rows = new KeyedMap<Row>();
+  private rows!: KeyedTable<Row>;
   private readonly scratch: unknown[];
 
-  constructor(private readonly keys: RowFn[]) {
+  constructor(
+    private readonly keys: RowFn[],
+    /** µs a key's row is kept after its last change in event time (SET updating_ttl); forgotten rows are not retracted. */
+    private readonly ttl?: number,
+  ) {
     this.scratch = new Array(keys.length);
   }
 
-  open(ctx: OperatorContext, restored: unknown[] | undefined): void {
-    for (const s of restored ?? []) {
-      if (!s) continue;
-      const st = s as { version: number; rows: [number, unknown[], Row][] };
-      if (st.version !== STATE_VERSION) throw new Error(`changelog state version ${st.version} is not supported`);
-      for (const [hash, key, row] of st.rows) {
-        if (hash % ctx.parallelism === ctx.subtaskIndex) this.rows.getOrCreate(hash, key, () => row);
-      }
-    }
+  open(ctx: OperatorContext): void {
+    this.rows = ctx.state.keyed<Row>("rows", undefined, this.ttl ? { expiryGranularity: this.ttl / 16 } : {});
+  }
+
+  onWatermark(time: number): void {
+    if (this.ttl && time < END_OF_TIME) this.rows.expire(time - this.ttl, () => true);
   }
 
   process(batch: Batch, out: Collector): void | Promise<void> {
@@ -64,9 +64,12 @@ export class ChangelogNormalize implements Operator {
         outRows.push(row);
         outOps.push(RowOp.Update);
         outBefore.push(entry.value);
+        this.rows.modify(entry);
         entry.value = row;
+        if (this.ttl) this.rows.setTime(entry, t);
       } else {
-        this.rows.getOrCreate(hash, this.scratch, () => row);
+        const created = this.rows.update(hash, this.scratch, () => row);
+        if (this.ttl) this.rows.setTime(created, t);
         outRows.push(row);
         outOps.push(RowOp.Insert);
         outBefore.push(null);
@@ -82,15 +85,11 @@ export class ChangelogNormalize implements Operator {
     return hashValues(this.scratch);
   }
 
-  private remove(entry: KeyedEntry<Row>, t: number, rows: Row[], times: number[], ops: RowOp[], before: (Row | null)[]): void {
+  private remove(entry: StateEntry<Row>, t: number, rows: Row[], times: number[], ops: RowOp[], before: (Row | null)[]): void {
     rows.push(entry.value);
     ops.push(RowOp.Delete);
     before.push(entry.value);
     times.push(t);
     this.rows.delete(entry);
-  }
-
-  snapshot(): unknown {
-    return { version: STATE_VERSION, rows: [...this.rows.entries()].map((e) => [e.hash, e.key, e.value]) };
   }
 }

@@ -1,19 +1,23 @@
 /**
  * Runs a connector's SinkWriter inside the dataflow and drives its two-phase
- * commit: prepare at the barrier (stored in the checkpoint), commit once the
- * checkpoint is durable, and commit again on restore (commits are idempotent).
+ * commit: prepare at the barrier (kept in the subtask's checkpointed list
+ * state), commit once the checkpoint is durable, and commit again on restore
+ * (commits are idempotent).
  */
 import { crashPoint, type Batch, type SinkWriter } from "../plugin-api/index.ts";
+import type { SubtaskValue } from "../state/operator-state.ts";
 import type { Operator, OperatorContext } from "./operator.ts";
 
 interface SinkState {
-  version: 1;
   prepared: unknown;
   writer: unknown;
 }
 
 export class SinkOperator implements Operator {
   private writer!: SinkWriter;
+  private state!: SubtaskValue<SinkState>;
+  /** What prepareCommit gave for the checkpoint in flight. */
+  private prepared: { checkpointId: number; prepared: unknown } | null = null;
 
   constructor(
     readonly name: string,
@@ -23,15 +27,15 @@ export class SinkOperator implements Operator {
     private readonly restoredCheckpointId: number | null,
   ) {}
 
-  async open(ctx: OperatorContext, restored: unknown[] | undefined): Promise<void> {
-    const mine = (restored ?? []).filter((_, j) => j % ctx.parallelism === ctx.subtaskIndex) as (SinkState | undefined)[];
-    const states = mine.map((st) => st?.writer).filter((w) => w !== undefined && w !== null);
-    this.writer = await this.createWriter(ctx, mine[0]?.writer, states);
+  async open(ctx: OperatorContext): Promise<void> {
+    // After a rescale, old subtask j's pending work goes to subtask j mod parallelism.
+    this.state = ctx.state.list<SinkState>("sink");
+    const mine = this.state.restored;
+    const writers = mine.map((st) => st.writer).filter((w) => w !== undefined && w !== null);
+    this.writer = await this.createWriter(ctx, mine[0]?.writer ?? undefined, writers);
     if (this.restoredCheckpointId !== null && this.writer.commit) {
       for (const st of mine) {
-        if (st && st.prepared !== undefined && st.prepared !== null) {
-          await this.writer.commit(this.restoredCheckpointId, st.prepared);
-        }
+        if (st.prepared !== undefined && st.prepared !== null) await this.writer.commit(this.restoredCheckpointId, st.prepared);
       }
     }
   }
@@ -40,15 +44,16 @@ export class SinkOperator implements Operator {
     return this.writer.write(batch);
   }
 
-  async snapshot(checkpointId: number): Promise<SinkState> {
-    const prepared = this.writer.prepareCommit ? await this.writer.prepareCommit(checkpointId) : null;
-    return { version: 1, prepared: prepared ?? null, writer: (await this.writer.snapshot?.()) ?? null };
+  async prepareCheckpoint(checkpointId: number): Promise<void> {
+    const prepared = this.writer.prepareCommit ? ((await this.writer.prepareCommit(checkpointId)) ?? null) : null;
+    this.prepared = { checkpointId, prepared };
+    this.state.value = { prepared, writer: (await this.writer.snapshot?.()) ?? null };
   }
 
-  async onCheckpointComplete(checkpointId: number, state: unknown): Promise<void> {
-    const prepared = (state as SinkState | undefined)?.prepared;
+  async onCheckpointComplete(checkpointId: number): Promise<void> {
+    const p = this.prepared;
     crashPoint("sink-before-commit");
-    if (this.writer.commit && prepared !== undefined && prepared !== null) await this.writer.commit(checkpointId, prepared);
+    if (this.writer.commit && p && p.checkpointId === checkpointId && p.prepared !== null) await this.writer.commit(checkpointId, p.prepared);
   }
 
   async close(): Promise<void> {

@@ -84,7 +84,7 @@ export type PlanNode =
    * the last row of every key is kept so updates and deletes retract exactly
    * what was emitted before.
    */
-  | (NodeBase & { kind: "changelog"; input: PlanNode; keys: Expr[] })
+  | (NodeBase & { kind: "changelog"; input: PlanNode; keys: Expr[]; ttl?: number })
   /** Filter (optional, applied first) then projection; also maps updating streams. */
   | (NodeBase & { kind: "map"; input: PlanNode; exprs: Expr[]; filter?: Expr })
   /**
@@ -93,7 +93,7 @@ export type PlanNode =
    */
   | (NodeBase & { kind: "window_aggregate"; input: PlanNode; window: WindowSpec; keys: Expr[]; aggregates: AggregateCall[] })
   /** GROUP BY without a window: an updating result. Output row: [...keys, ...aggregates]. */
-  | (NodeBase & { kind: "updating_aggregate"; input: PlanNode; keys: Expr[]; aggregates: AggregateCall[] })
+  | (NodeBase & { kind: "updating_aggregate"; input: PlanNode; keys: Expr[]; aggregates: AggregateCall[]; ttl?: number; ttlRetract?: boolean })
   /**
    * Calls async UDFs for each row, appending their results as columns: output row
    * [...input, ...calls]. A row whose call throws or times out fails the job, or
@@ -120,6 +120,8 @@ export type PlanNode =
       leftKeys: Expr[];
       rightKeys: Expr[];
       window?: { spec: WindowSpec; leftColumn: number; rightColumn: number };
+      /** Updating joins: µs a stored row is kept after its event time, once the watermark passes it (SET updating_ttl). */
+      ttl?: number;
     });
 
 export type JoinType = "inner" | "left";

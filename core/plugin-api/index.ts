@@ -275,6 +275,12 @@ export interface ObjectStorage {
   put(key: string, data: Uint8Array): Promise<void>;
   /** undefined when there is no such object. */
   get(key: string): Promise<Uint8Array | undefined>;
+  /**
+   * Bytes [start, start + length) of an object (an HTTP range read), so a restore
+   * reads only the key groups it owns; without it the whole object is fetched.
+   * A negative start counts from the end (the last -start bytes).
+   */
+  getRange?(key: string, start: number, length: number): Promise<Uint8Array>;
   /** Keys under a prefix (relative to the storage's root), in any order. */
   list(prefix: string): Promise<string[]>;
   delete(key: string): Promise<void>;

@@ -7,11 +7,25 @@ import type { Collector, Operator, OperatorContext } from "../operators/operator
 import type { EdgeEmitter } from "./edges.ts";
 import type { Message } from "./messages.ts";
 import type { OperatorMetrics } from "./metrics.ts";
+import type { OperatorState, OperatorStateSnapshot } from "../state/operator-state.ts";
 
 export interface ChainedOperator {
   id: string;
+  /** The identity its state is checkpointed under (stable across compatible query edits). */
+  stateId: string;
   operator: Operator;
   metrics: OperatorMetrics;
+  /** Set when the chain opens. */
+  state?: OperatorState;
+}
+
+/** One operator subtask's part of a checkpoint, handed to the coordinator at the barrier. */
+export interface SubtaskSnapshot {
+  operatorId: string;
+  index: number;
+  parallelism: number;
+  state: OperatorState;
+  snapshot: OperatorStateSnapshot;
 }
 
 class CountingCollector implements Collector {
@@ -43,8 +57,12 @@ export class OperatorChain {
     }
   }
 
-  async open(ctxFor: (op: ChainedOperator) => OperatorContext, restored: (opId: string) => unknown[] | undefined) {
-    for (const op of this.ops) await op.operator.open?.(ctxFor(op), restored(op.id));
+  async open(ctxFor: (op: ChainedOperator) => Promise<OperatorContext>) {
+    for (const op of this.ops) {
+      const ctx = await ctxFor(op);
+      op.state = ctx.state;
+      await op.operator.open?.(ctx);
+    }
   }
 
   /** Feeds a batch to the operator at `index`. */
@@ -80,16 +98,19 @@ export class OperatorChain {
     await this.emitter.broadcast({ kind: "idle" });
   }
 
-  async snapshot(checkpointId: number): Promise<Record<string, unknown>> {
-    const states: Record<string, unknown> = {};
+  /** At an aligned barrier: each operator prepares, then its state is snapshotted (tables encode in the background). */
+  async snapshot(checkpointId: number): Promise<SubtaskSnapshot[]> {
+    const out: SubtaskSnapshot[] = [];
     for (const op of this.ops) {
-      if (op.operator.snapshot) states[op.id] = await op.operator.snapshot(checkpointId);
+      await op.operator.prepareCheckpoint?.(checkpointId);
+      const state = op.state!;
+      out.push({ operatorId: op.stateId, index: state.subtaskIndex, parallelism: state.parallelism, state, snapshot: state.snapshot(checkpointId) });
     }
-    return states;
+    return out;
   }
 
-  async checkpointComplete(checkpointId: number, states: Record<string, unknown>): Promise<void> {
-    for (const op of this.ops) await op.operator.onCheckpointComplete?.(checkpointId, states[op.id]);
+  async checkpointComplete(checkpointId: number): Promise<void> {
+    for (const op of this.ops) await op.operator.onCheckpointComplete?.(checkpointId);
   }
 
   broadcast(msg: Message): Promise<void> {

@@ -1,4 +1,6 @@
 /** Counters per operator and subtask, read by the CLI progress line and the control plane. */
+import type { CompletedCheckpoint } from "../checkpoint/coordinator.ts";
+
 export class OperatorMetrics {
   recordsIn = 0;
   recordsOut = 0;
@@ -22,7 +24,7 @@ export class OperatorMetrics {
 
 export class JobMetrics {
   readonly operators: OperatorMetrics[] = [];
-  lastCheckpoint: { id: number; at: number; durationMs: number } | null = null;
+  lastCheckpoint: CompletedCheckpoint | null = null;
   checkpointsCompleted = 0;
 
   register(m: OperatorMetrics): OperatorMetrics {

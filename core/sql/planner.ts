@@ -14,6 +14,7 @@ import {
   columnName,
   exprKey,
   functionArgs,
+  intervalMicros,
   functionName,
   locate,
   positionWithin,
@@ -25,7 +26,7 @@ import {
 } from "./expressions.ts";
 import { lineColumn } from "./lexer.ts";
 import { parseAst, rewriteForParser, type RewrittenText } from "./parse.ts";
-import { parseStatements, type CreateView, type Insert, type TextRange } from "./statements.ts";
+import { parseStatements, type CreateView, type Insert, type SetOption, type TextRange } from "./statements.ts";
 import { hoistAsyncUdfs } from "./async-udfs.ts";
 import { buildTable, type PlanContext } from "./tables.ts";
 import { assignable, isNumeric, sinkAssignment } from "./types.ts";
@@ -118,6 +119,10 @@ export class Planner {
   private readonly sinks: SinkTarget[] = [];
   private readonly used = new Map<TableDef, Set<"source" | "sink">>();
   private readonly aggregateMemo = new WeakMap<object, boolean>();
+  /** µs that updating state (aggregates, joins, change streams) is kept after its key's last change; unbounded when undefined. */
+  private updatingTtl: number | undefined;
+  /** Whether an aggregate group dropped by the TTL retracts its row downstream. */
+  private updatingTtlRetract = false;
 
   constructor(
     private readonly sql: string,
@@ -147,6 +152,7 @@ export class Planner {
         }
       }
     }
+    for (const s of statements) if (s.kind === "set") this.applySetting(s);
     let queries = 0;
     for (const s of statements) {
       if (s.kind === "insert") {
@@ -169,6 +175,27 @@ export class Planner {
     const tables = new Map<string, TableDef>();
     for (const table of this.used.keys()) tables.set(table.name, table);
     return { tables, sinks: this.sinks };
+  }
+
+  /** `SET updating_ttl = INTERVAL '1' HOUR` (or '1 hour'): how long updating state lives after its key's last change. */
+  private applySetting(s: SetOption) {
+    const name = s.name.toLowerCase();
+    if (name === "updating_ttl_retract") {
+      const v = s.value.trim().toLowerCase();
+      if (v !== "true" && v !== "false") throw new SqlError("updating_ttl_retract is true or false", s.valueOffset);
+      this.updatingTtlRetract = v === "true";
+      return;
+    }
+    if (name !== "updating_ttl") {
+      throw new SqlError(
+        `unknown setting '${s.name}'${didYouMean(s.name, ["updating_ttl", "updating_ttl_retract"])}; settings: updating_ttl (SET updating_ttl = INTERVAL '1' HOUR), updating_ttl_retract (true: retract an expired aggregate's row)`,
+        s.nameOffset,
+      );
+    }
+    const m = /^\s*interval\s+'([^']*)'\s*([a-z]*)\s*$/i.exec(s.value);
+    const micros = m ? intervalMicros(m[1]!, m[2]!, s.valueOffset) : intervalMicros(s.value, "", s.valueOffset);
+    if (!(micros > 0)) throw new SqlError("updating_ttl must be a positive interval, such as INTERVAL '1' HOUR", s.valueOffset);
+    this.updatingTtl = micros;
   }
 
   private markUsed(table: TableDef, role: "source" | "sink") {
@@ -468,6 +495,7 @@ export class Planner {
       window,
       schema: { fields: fieldsOf(scope) },
       updating: !window && (joinType === "left" || left.node.updating || right.node.updating),
+      ttl: window ? undefined : this.updatingTtl,
     };
     if (residual.length === 0) return { node, scope };
     const filter = residual.reduce((a, b): Expr => ({ kind: "call", name: "and", args: [a, b], type: t.boolean() }));
@@ -533,7 +561,7 @@ export class Planner {
       node = { kind: "source", table, schema: { fields }, updating: !!table.changelog };
       if (table.changelog && table.primaryKey) {
         const keys: Expr[] = table.primaryKey.map((i) => ({ kind: "column", index: i, name: fields[i]!.name, type: fields[i]!.type }));
-        node = { kind: "changelog", input: node, keys, schema: { fields }, updating: true };
+        node = { kind: "changelog", input: node, keys, schema: { fields }, updating: true, ttl: this.updatingTtl };
       }
       this.sourceNodes.set(table, node);
     }
@@ -873,7 +901,7 @@ export class Planner {
     }
     const node: PlanNode = window
       ? { kind: "window_aggregate", input: input.node, window: window.spec, keys, aggregates, schema: { fields: aggFields }, updating: false }
-      : { kind: "updating_aggregate", input: input.node, keys, aggregates, schema: { fields: aggFields }, updating: true };
+      : { kind: "updating_aggregate", input: input.node, keys, aggregates, schema: { fields: aggFields }, updating: true, ttl: this.updatingTtl, ttlRetract: this.updatingTtlRetract };
 
     // After aggregation: names resolve to keys, the window and aggregates.
     const groupedColumns: ScopeColumn[] = aggFields.map((f, i) => {

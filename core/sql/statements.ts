@@ -67,7 +67,18 @@ export interface Select {
   offset: number;
 }
 
-export type Statement = CreateTable | CreateView | Insert | Select;
+/** `SET name = value`: a pipeline-wide setting (Arroyo's `SET updating_ttl = INTERVAL '1' HOUR`). */
+export interface SetOption {
+  kind: "set";
+  name: string;
+  nameOffset: number;
+  /** The value's text, as written (a quoted string's contents, or the INTERVAL expression). */
+  value: string;
+  valueOffset: number;
+  offset: number;
+}
+
+export type Statement = CreateTable | CreateView | Insert | Select | SetOption;
 
 class Cursor {
   i = 0;
@@ -323,6 +334,15 @@ export function parseStatements(sql: string): Statement[] {
         }
       }
       out.push({ kind: "insert", table: table.text, tableOffset: table.start, columns, query: rest(c), offset });
+    } else if (c.word("set")) {
+      const name = c.identifier("a setting name after SET");
+      if (c.peek()?.text === "=") c.i++;
+      else c.expectWord("to");
+      const from = c.peek();
+      if (!from) throw new SqlError(`expected a value for ${name.text}`, c.here());
+      const last = stmt.tokens[stmt.tokens.length - 1]!;
+      const value = from.kind === "string" && c.i === stmt.tokens.length - 1 ? from.text : sql.slice(from.start, last.end);
+      out.push({ kind: "set", name: name.text, nameOffset: name.start, value, valueOffset: from.start, offset });
     } else if (isWord(first, "select", "with") || isPunct(first, "(")) {
       out.push({ kind: "select", query: { start: first.start, end: stmt.end }, offset });
     } else {

@@ -1,17 +1,20 @@
 /**
- * A checkpoint resumes only the pipeline whose state it holds: every change that
- * alters what state means (expressions, keys, windows, aggregates, joins, sources,
- * sinks) is refused naming the operator; parallelism and secrets are not part of it.
+ * State is matched to operators by a stable identity: a change that alters what
+ * an operator's state means (its expressions, keys, windows, aggregates, joins,
+ * the sources feeding it, a sink's target) is refused naming the operator, while
+ * edits that leave every stateful operator as it was (a filter or projection
+ * changed, a sink added) keep the state. Parallelism and secrets are not part of it.
  */
 import { beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildGraph } from "../../../core/dataflow/graph.ts";
-import { pipelineSignatures, signatureMismatch } from "../../../core/dataflow/fingerprint.ts";
+import { incompatibility, stateIdentities } from "../../../core/dataflow/fingerprint.ts";
 import { createRegistry } from "../../../core/registry/loader.ts";
 import type { PluginRegistry } from "../../../core/registry/registry.ts";
 import { planSql } from "../../../core/sql/index.ts";
-import { runCli, tempDir, writeSql } from "../../kit/cli.ts";
+import { runCli, startJob, tempDir, writeSql } from "../../kit/cli.ts";
+import { foldChanges } from "../../kit/rows.ts";
 
 setDefaultTimeout(60_000);
 
@@ -20,8 +23,15 @@ beforeAll(async () => {
   registry = await createRegistry();
 });
 
-const signatures = (sql: string, parallelism = 1) => pipelineSignatures(buildGraph(planSql(sql, registry), { parallelism, sinkMaxParallelism: () => undefined }), registry);
-const mismatch = (a: string, b: string) => signatureMismatch(signatures(a), signatures(b));
+const graphOf = (sql: string, parallelism = 1) => buildGraph(planSql(sql, registry), { parallelism, sinkMaxParallelism: () => undefined });
+const identities = (sql: string, parallelism = 1) => stateIdentities(graphOf(sql, parallelism), registry);
+/** What a checkpoint of `sql` labels: its operators that hold state (stateless maps and unions hold none). */
+const stored = (sql: string, parallelism = 1) => {
+  const graph = graphOf(sql, parallelism);
+  const ids = stateIdentities(graph, registry);
+  return Object.fromEntries(graph.nodes.filter((n) => !["map", "union"].includes(n.kind)).map((n) => [ids[n.id]!.stateId, ids[n.id]!.label]));
+};
+const mismatch = (a: string, b: string, pa = 1, pb = 1) => incompatibility(stored(a, pa), identities(b, pb));
 
 const IMPULSE = `CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '100', message_count = '100');\n`;
 const EVENTS = (path = "/tmp/a.jsonl") =>
@@ -30,13 +40,13 @@ const KAFKA_OUT = (password: string, topic = "out") =>
   `CREATE TABLE out (k TEXT, n BIGINT) WITH (connector = 'kafka', bootstrap_servers = 'localhost:9092', topic = '${topic}', type = 'sink', format = 'debezium_json',
      "auth.type" = 'sasl', "auth.mechanism" = 'SCRAM-SHA-256', "auth.username" = 'u', "auth.password" = '${password}');\n`;
 
-describe("pipeline signatures", () => {
+describe("operator identities", () => {
   test("the issue's edit: another key expression and another aggregate argument are refused", () => {
     const why = mismatch(
       IMPULSE + "SELECT counter % 10 AS k, sum(counter) FROM impulse GROUP BY k;",
       IMPULSE + "SELECT counter % 3 AS k, sum(counter * 1000) FROM impulse GROUP BY k;",
     );
-    expect(why).toBe('operator 1-updating_aggregate ("updating aggregate by 1 key(s)") has other expressions, keys, types or options');
+    expect(why).toBe('operator "1-updating_aggregate: updating aggregate by 1 key(s)" holds state but changed or was removed');
   });
 
   test("each kind of change that alters state is detected", () => {
@@ -66,9 +76,23 @@ describe("pipeline signatures", () => {
     expect(mismatch(EVENTS() + KAFKA_OUT("one") + q, EVENTS() + KAFKA_OUT("rotated") + q)).toBeNull();
     expect(mismatch(EVENTS() + KAFKA_OUT("one") + q, EVENTS() + KAFKA_OUT("one", "elsewhere") + q)).toContain("sink out");
     const sql = EVENTS() + KAFKA_OUT("one") + q;
-    expect(signatureMismatch(signatures(sql, 1), signatures(sql, 3))).toBeNull();
-    // Secrets never reach the stored signatures, not even hashed alone.
-    expect(JSON.stringify(signatures(sql))).not.toContain("one");
+    expect(mismatch(sql, sql, 1, 3)).toBeNull();
+    // Secrets never reach the stored identities, not even hashed alone.
+    expect(JSON.stringify(identities(sql))).not.toContain("one");
+  });
+});
+
+describe("compatible edits keep state", () => {
+  test("a filter or projection edited upstream, a projection after the aggregate, a sink added", () => {
+    const q = (filter: string, select: string, extra = "") =>
+      EVENTS() + KAFKA_OUT("one") + extra + `INSERT INTO out SELECT k, ${select} FROM (SELECT k, count(*) AS c FROM events WHERE ${filter} GROUP BY k);`;
+    const base = q("v > 1", "c");
+    expect(mismatch(base, q("v > 100 AND k <> 'x'", "c"))).toBeNull();
+    expect(mismatch(base, q("v > 1", "c * 2"))).toBeNull();
+    const another = `CREATE TABLE audit WITH (connector = 'stdout', type = 'sink', format = 'json');\nINSERT INTO audit SELECT k, v FROM events;\n`;
+    expect(mismatch(base, q("v > 1", "c", another) + "")).toBeNull();
+    // Removing the aggregate (or its sink) drops state: refused.
+    expect(mismatch(base, EVENTS() + KAFKA_OUT("one") + "INSERT INTO out SELECT k, v FROM events;")).toContain("holds state but changed or was removed");
   });
 });
 
@@ -87,7 +111,7 @@ INSERT INTO out SELECT counter % ${key} AS k, sum(${arg}) AS s FROM impulse GROU
     const refused = await runCli(["run", edited, "--state-dir", state, "--quiet"]);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain("cannot resume from checkpoint");
-    expect(refused.stderr).toContain("since it was taken, operator 1-updating_aggregate");
+    expect(refused.stderr).toContain('since it was taken, operator "1-updating_aggregate: updating aggregate by 1 key(s)" holds state but changed or was removed');
     expect(refused.stderr).toContain("--ignore-state");
 
     const same = await runCli(["run", writeSql(dir, query("10", "counter"), "c.sql"), "--state-dir", state, "--quiet"]);
@@ -100,5 +124,24 @@ INSERT INTO out SELECT counter % ${key} AS k, sum(${arg}) AS s FROM impulse GROU
     const last = readFileSync(out, "utf8").trim().split("\n").map((l) => JSON.parse(l)).filter((c) => c.after);
     // The fresh run sums counter * 1000 per counter % 3 from scratch: keys 0..2 only.
     expect(new Set(last.map((c) => c.after.k))).toEqual(new Set([0, 1, 2]));
+  });
+
+  test("a compatible edit resumes: a filter edited and a sink added keep the aggregate's state", async () => {
+    const dir = tempDir("runnel-fingerprint-compatible-");
+    const state = join(dir, "state");
+    const out = join(dir, "out.jsonl");
+    const query = (filter: string, extra: string) => `CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '2000', message_count = '3000');
+CREATE TABLE out WITH (connector = 'single_file', path = '${out}', format = 'debezium_json', type = 'sink');
+${extra}
+INSERT INTO out SELECT counter % 5 AS k, count(*) AS n FROM impulse WHERE ${filter} GROUP BY k;`;
+    const first = startJob([writeSql(dir, query("counter >= 0", ""), "a.sql"), "--state-dir", state, "--checkpoint-interval", "100ms", "--quiet"]);
+    await Bun.sleep(700);
+    expect(await first.stop()).toBe(0);
+    const edited = query("counter + 1 > 0", "CREATE TABLE audit WITH (connector = 'blackhole', type = 'sink');\nINSERT INTO audit SELECT counter FROM impulse;");
+    const resumed = await runCli(["run", writeSql(dir, edited, "b.sql"), "--state-dir", state, "--quiet"]);
+    expect(resumed.stderr).toContain("resumed from checkpoint");
+    expect(resumed.code).toBe(0);
+    const changes = readFileSync(out, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    expect(foldChanges(changes).sort((a: any, b: any) => a.k - b.k)).toEqual([0, 1, 2, 3, 4].map((k) => ({ k, n: 600 })));
   });
 });

@@ -10,6 +10,7 @@ import { runCli, startCli, tempDir, writeSql } from "../../kit/cli.ts";
 import { planSqlText } from "../../../core/sql/planner.ts";
 import { buildGraph } from "../../../core/dataflow/graph.ts";
 import { fixtureRegistry } from "../../kit/fixture-registry.ts";
+import { createRegistry } from "../../../core/registry/loader.ts";
 
 setDefaultTimeout(120_000);
 
@@ -50,6 +51,29 @@ describe("several INSERTs into one sink table", () => {
     expect(plan.sinks[0]!.input.kind).toBe("union");
     const graph = buildGraph(plan, { parallelism: 2, sinkMaxParallelism: () => 1 });
     expect(graph.nodes.filter((n) => n.kind === "sink").length).toBe(1);
+  });
+
+  test("every sink connector gets one writer for all the INSERTs into its table", async () => {
+    const registry = await createRegistry();
+    const sinks: Record<string, string> = {
+      single_file: "path = '/tmp/out.jsonl', format = 'json'",
+      filesystem: "path = '/tmp/out-dir', format = 'json'",
+      kafka: "bootstrap_servers = 'localhost:9092', topic = 'out', format = 'json'",
+      kinesis: "stream_name = 'out', format = 'json', aws_region = 'us-east-1'",
+      postgres: "connection_string = 'postgres://localhost/db', table_name = 'out'",
+      stdout: "format = 'json'",
+      blackhole: "",
+    };
+    const withSink = [...registry.connectors.values()].filter((c) => c.sink).map((c) => c.name).sort();
+    expect(withSink).toEqual(Object.keys(sinks).sort());
+    for (const [connector, options] of Object.entries(sinks)) {
+      const sql = twoInserts("/tmp/in.jsonl", `CREATE TABLE out (id BIGINT, make TEXT) WITH (connector = '${connector}', type = 'sink'${options ? `, ${options}` : ""});`) +
+        "INSERT INTO out SELECT id + 1000, make FROM cars;";
+      const plan = planSqlText(sql, registry);
+      expect(plan.sinks.length).toBe(1);
+      const union = plan.sinks[0]!.input;
+      expect(union.kind === "union" && union.inputs.length).toBe(3);
+    }
   });
 
   test("single_file: every row of both queries is written (78 of 41 were lost before)", async () => {
