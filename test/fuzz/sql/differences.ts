@@ -44,11 +44,11 @@ export const DIFFERENCES: Difference[] = [
     // SQL leaves the order of evaluation open: Runnel skips the right side of AND/OR, and CASE/COALESCE branches,
     // once the result is decided (as DataFusion does for a batch), and evaluates both bounds of BETWEEN; DuckDB makes
     // other choices. Where one engine hits an error in a part the other skips, they disagree on error versus value.
-    name: "evaluation order: an error in a part the other engine never evaluates (AND/OR/BETWEEN/CASE/COALESCE)",
+    name: "evaluation order: an error in a part the other engine never evaluates (AND/OR/BETWEEN/CASE/COALESCE/NULLIF)",
     applies: (q, ours, theirs) =>
-      /\b(AND|OR|BETWEEN|CASE|coalesce)\b/.test(q) &&
+      /\b(AND|OR|BETWEEN|CASE|coalesce|nullif)\b/.test(q) &&
       ((ours.ok && !theirs.ok && /out of range|Overflow|Conversion Error/i.test(theirs.error)) ||
-        (!ours.ok && theirs.ok && /integer overflow|out of range/.test(ours.error))),
+        (!ours.ok && theirs.ok && /integer overflow|out of range|cannot cast/.test(ours.error))),
   },
   {
     // Runnel (like DataFusion's simplifier) evaluates constant CASTs when planning and refuses one that cannot

@@ -358,7 +358,9 @@ const tsProductions: [number, Production][] = [
     (rng, depth) => {
       const ts = expr(rng, "ts", depth - 1);
       const unit = rng.pick(["year", "quarter", "month", "week", "day", "hour", "minute", "second"]);
-      return make("ts", `date_trunc('${unit}', ${ts.sql})`, `date_trunc('${unit}', ${ts.duck})`, [`date_trunc(${unit})`], [ts]);
+      // DuckDB 1.5 compares date_trunc(u, NULL) with a constant as false, not NULL: guard the NULL.
+      const duck = `(CASE WHEN ${ts.duck} IS NULL THEN NULL ELSE date_trunc('${unit}', ${ts.duck}) END)`;
+      return make("ts", `date_trunc('${unit}', ${ts.sql})`, duck, [`date_trunc(${unit})`], [ts]);
     },
   ],
   [1, (rng) => { const n = rng.pick([0, 86400, -1, 1709164800, 951782400]); return make("ts", `to_timestamp(${n})`, `make_timestamp(CAST(${n} AS BIGINT) * 1000000)`, ["to_timestamp"], []); }],
