@@ -558,6 +558,11 @@ function resolveCast(ast: any, sub: (x: any) => Expr, hint: number | null): Expr
       return read.type.kind === type.kind && (type.kind !== "int" || type.bits === 64) && type.kind !== "decimal" ? read : { kind: "cast", expr: read, type };
     }
   }
+  return castTo(e, type, hint, false);
+}
+
+/** CAST (or TRY_CAST, `safe`) of `e`: refused casts are errors here, constants are cast now. */
+function castTo(e: Expr, type: SqlType, hint: number | null, safe: boolean): Expr {
   if (isNullLiteral(e)) return lit(null, type);
   const refused = refusedCast(e.type, type);
   if (refused) throw new SqlError(refused, hint);
@@ -565,11 +570,12 @@ function resolveCast(ast: any, sub: (x: any) => Expr, hint: number | null): Expr
     try {
       return lit(castValue(e.value, e.type, type), type);
     } catch (err) {
-      if (err instanceof ExprError) throw new SqlError(err.message, hint);
-      throw err;
+      if (!(err instanceof ExprError)) throw err;
+      if (safe) return lit(null, type);
+      throw new SqlError(err.message, hint);
     }
   }
-  return { kind: "cast", expr: e, type };
+  return safe ? { kind: "cast", expr: e, type, safe } : { kind: "cast", expr: e, type };
 }
 
 /** TRY_CAST(x AS type), rewritten to try_cast(x, 'type') for the parser: a cast giving NULL where the value cannot convert. */
@@ -581,20 +587,7 @@ function resolveTryCast(argAsts: any[], sub: (x: any) => Expr, hint: number | nu
   if (isWord(tokens[0], "date")) throw new SqlError("Runnel has no DATE type; write date_trunc('day', ts) or to_char(ts, '%Y-%m-%d')", hint);
   const parsed = parseTypeTokens(tokens, 0);
   if (parsed.next !== tokens.length) throw new SqlError(`cannot read type '${typeText}' in TRY_CAST`, hint);
-  const type = parsed.type;
-  const e = sub(argAsts[0]);
-  if (isNullLiteral(e)) return lit(null, type);
-  const refused = refusedCast(e.type, type);
-  if (refused) throw new SqlError(refused, hint);
-  if (e.kind === "literal") {
-    try {
-      return lit(castValue(e.value, e.type, type), type);
-    } catch (err) {
-      if (err instanceof ExprError) return lit(null, type);
-      throw err;
-    }
-  }
-  return { kind: "cast", expr: e, type, safe: true };
+  return castTo(sub(argAsts[0]), parsed.type, hint, true);
 }
 
 function resolveBinary(ast: any, scope: Scope, ctx: ExprContext, hint: number | null): Expr {
