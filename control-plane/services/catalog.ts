@@ -1,6 +1,6 @@
 /** The connector and format catalog: every registered plugin's options as JSON Schema. */
 import { optionsJsonSchema } from "../../core/plugin-api/options.ts";
-import { SCALAR_FUNCTIONS } from "../../core/expr/functions.ts";
+import { maxArgs, minArgs, SCALAR_FUNCTIONS } from "../../core/expr/functions.ts";
 import { WINDOW_FUNCTIONS } from "../../core/sql/expressions.ts";
 import type { Services } from "./context.ts";
 
@@ -25,7 +25,8 @@ export type FunctionKind = "SCALAR" | "AGGREGATE" | "WINDOW" | "UDF" | "UDAF";
 /** Every function name a query may call (the console completes them); UDFs stored in the control plane are listed by `udfs`. */
 export function functions(services: Services): { name: string; kind: FunctionKind; minArgs: number | null; maxArgs: number | null }[] {
   const out: { name: string; kind: FunctionKind; minArgs: number | null; maxArgs: number | null }[] = [];
-  for (const f of SCALAR_FUNCTIONS.values()) out.push({ name: f.name, kind: "SCALAR", minArgs: f.minArgs, maxArgs: f.maxArgs });
+  // Variadic functions (concat, greatest...) have no maximum: null.
+  for (const f of SCALAR_FUNCTIONS.values()) out.push({ name: f.name, kind: "SCALAR", minArgs: minArgs(f), maxArgs: Number.isFinite(maxArgs(f)) ? maxArgs(f) : null });
   for (const name of SPECIAL_FORMS) out.push({ name, kind: "SCALAR", minArgs: null, maxArgs: null });
   for (const name of BUILTIN_AGGREGATES) out.push({ name, kind: "AGGREGATE", minArgs: 1, maxArgs: 1 });
   for (const name of WINDOW_FUNCTIONS) out.push({ name, kind: "WINDOW", minArgs: null, maxArgs: null });

@@ -12,7 +12,8 @@ export type Expr =
   /** A scalar function (built-in or UDF), operators included, by name. */
   | { kind: "call"; name: string; args: Expr[]; type: SqlType }
   | { kind: "case"; operand?: Expr; whens: { when: Expr; then: Expr }[]; otherwise?: Expr; type: SqlType }
-  | { kind: "cast"; expr: Expr; type: SqlType }
+  /** `safe`: TRY_CAST, NULL where the value cannot convert. */
+  | { kind: "cast"; expr: Expr; type: SqlType; safe?: boolean }
   /** The event time of the current row (µs). */
   | { kind: "event_time"; type: SqlType }
   /** A user-defined function from a plugin (not serialisable: it carries the function). */

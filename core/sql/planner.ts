@@ -17,6 +17,7 @@ import {
   intervalMicros,
   functionName,
   locate,
+  positionWithin,
   resolveExpr,
   WINDOW_FUNCTIONS,
   type ExprContext,
@@ -117,6 +118,7 @@ export class Planner {
   private readonly sourceNodes = new Map<TableDef, PlanNode>();
   private readonly sinks: SinkTarget[] = [];
   private readonly used = new Map<TableDef, Set<"source" | "sink">>();
+  private readonly aggregateMemo = new WeakMap<object, boolean>();
   /** µs that updating state (aggregates, joins, change streams) is kept after its key's last change; unbounded when undefined. */
   private updatingTtl: number | undefined;
   /** Whether an aggregate group dropped by the TTL retracts its row downstream. */
@@ -337,7 +339,7 @@ export class Planner {
     let rel = this.planSelect(ast, text, env);
     for (let cur = ast; cur._next; cur = cur._next) {
       const op = String(cur.set_op ?? "union").toLowerCase();
-      const at = locate({ text }, "union", null);
+      const at = locate({ text }, op.split(" ")[0]!, null);
       if (op !== "union all") throw new SqlError(`${op.toUpperCase()} is not supported in streaming queries; use UNION ALL`, at);
       const right = this.planSelect(cur._next, text, env);
       rel = this.union(rel, right, at);
@@ -367,7 +369,13 @@ export class Planner {
   private planFrom(ast: any, text: RewrittenText, env: CteEnv): Rel {
     const from = ast.from;
     if (!from || from.length === 0) {
-      throw new SqlError("a streaming query needs FROM: read from a table declared with CREATE TABLE", astOffset(ast, { text }) ?? null);
+      if (ast.with?.some?.((w: any) => w.recursive) || /^\s*with\s+recursive\b/i.test(text.text)) {
+        throw new SqlError("recursive CTEs (WITH RECURSIVE) are not supported; a streaming query reads tables declared with CREATE TABLE", locate({ text }, "recursive", null));
+      }
+      throw new SqlError(
+        "a streaming query needs FROM: read from a table declared with CREATE TABLE",
+        astOffset(ast, { text }) ?? positionWithin(ast.columns, { text }) ?? locate({ text }, "select", null),
+      );
     }
     let rel = this.planFromItem(from[0], text, env);
     for (const item of from.slice(1)) {
@@ -612,14 +620,22 @@ export class Planner {
     return ast?.type === "function" && WINDOW_FUNCTIONS.has(functionName(ast));
   }
 
+  /** Whether `ast` holds an aggregate call outside subqueries; remembered per node, as GROUP BY asks it of every subexpression. */
   private containsAggregate(ast: any): boolean {
-    let found = false;
-    walk(ast, (n) => {
-      if (this.isAggregate(n)) {
-        found = true;
-        return false;
+    if (!ast || typeof ast !== "object") return false;
+    const known = this.aggregateMemo.get(ast);
+    if (known !== undefined) return known;
+    let found = this.isAggregate(ast);
+    if (!found) {
+      for (const [k, v] of Object.entries(ast)) {
+        if (k === "loc" || k === "over" || (v && typeof v === "object" && (v as any).type === "select")) continue;
+        if (this.containsAggregate(v)) {
+          found = true;
+          break;
+        }
       }
-    });
+    }
+    this.aggregateMemo.set(ast, found);
     return found;
   }
 
@@ -627,8 +643,8 @@ export class Planner {
     const input = this.planFrom(ast, text, env);
     const items: any[] = ast.columns === "*" ? [{ expr: { type: "column_ref", table: null, column: "*" } }] : ast.columns ?? [];
     if (ast.distinct?.type) throw new SqlError("SELECT DISTINCT is not supported yet; GROUP BY the columns instead", locate({ text }, "distinct", null));
-    if (ast.orderby) throw new SqlError("ORDER BY is not supported on unbounded streams; order within windows is not defined", locate({ text }, "order", null));
-    if (ast.limit?.value?.length) throw new SqlError("LIMIT is not supported on unbounded streams", locate({ text }, "limit", null));
+    if (ast.orderby) throw new SqlError("ORDER BY is not supported on unbounded streams (a stream has no end to sort by); remove it, and use min()/max() per window for extremes", locate({ text }, "order", null));
+    if (ast.limit?.value?.length) throw new SqlError("LIMIT is not supported on unbounded streams; remove it (a bounded source, e.g. impulse with message_count, ends by itself)", locate({ text }, "limit", null));
 
     const groupBy: any[] = ast.groupby?.columns ?? (Array.isArray(ast.groupby) ? ast.groupby : []);
     const hasAggregates = items.some((i) => this.containsAggregate(i.expr)) || (ast.having && this.containsAggregate(ast.having));
@@ -732,7 +748,10 @@ export class Planner {
     if (isBuiltin && !BUILTIN_AGGREGATES.includes(fn)) {
       const udafs = [...this.registry.udafs.keys()];
       if (!this.registry.udaf(fn)) {
-        throw new SqlError(`aggregate ${fn}() is not supported${didYouMean(fn, [...BUILTIN_AGGREGATES, ...udafs])}; available: ${[...BUILTIN_AGGREGATES, ...udafs].join(", ")}`, at);
+        throw new SqlError(
+          `aggregate ${fn}() is not supported by Runnel${didYouMean(fn, [...BUILTIN_AGGREGATES, ...udafs])}; available: ${[...BUILTIN_AGGREGATES, ...udafs].join(", ")} (a UDAF plugin can add ${fn})`,
+          at ?? locate({ text }, fn, null),
+        );
       }
     }
     const udaf = !BUILTIN_AGGREGATES.includes(fn) ? this.registry.udaf(fn) : undefined;
@@ -834,7 +853,11 @@ export class Planner {
       if (this.containsAggregate(target)) throw new SqlError("GROUP BY cannot contain aggregate functions", astOffset(target, { text }));
       const e = resolveExpr(target, scope, keyCtx, astOffset(g, { text }));
       if (e.type.kind === "struct" && e.kind === "column" && e.name.toLowerCase() === "window") {
-        throw new SqlError("grouping by a window struct from a subquery is not supported", astOffset(g, { text }));
+        throw new SqlError(
+          "grouping by a window from a subquery is not supported yet; aggregate in one level (GROUP BY the window and the keys there), " +
+            "or join the windowed aggregates on their window (a window join)",
+          astOffset(g, { text }) ?? locate({ text }, e.name, null),
+        );
       }
       keys.push(e);
       const source = e.kind === "column" ? scope.columns[e.index] : undefined;
@@ -924,6 +947,10 @@ export class Planner {
       return undefined;
     };
     const ctx = this.ctx(text, "the SELECT list", hook);
+    // `*` after GROUP BY would silently mean only the grouped columns.
+    if (items.some((item) => item.expr?.type === "column_ref" && columnName(item.expr) === "*")) {
+      throw new SqlError("SELECT * cannot be used with GROUP BY; list the grouped columns and aggregates", locate({ text }, "*", null));
+    }
     const selected = this.expandItems(items, grouped, text);
     const exprs = selected.map((s) => {
       if (s.direct !== undefined) {

@@ -164,6 +164,26 @@ function parseOptions(c: Cursor): OptionDecl[] {
       sign = "-";
       valTok = c.next();
     }
+    // Arroyo also writes `interval '10 minutes'` and `[a, b]` as option values.
+    if (valTok && isWord(valTok, "interval") && c.peek()?.kind === "string") {
+      valTok = c.next();
+    } else if (valTok && isPunct(valTok, "[")) {
+      const start = valTok;
+      const items: string[] = [];
+      while (!isPunct(c.peek(), "]")) {
+        const item = c.next();
+        if (!item || !["string", "number", "word", "quoted"].includes(item.kind)) {
+          throw new SqlError(`expected a list of values like [a, b] for option ${key}`, item?.start ?? c.here());
+        }
+        items.push(item.text);
+        if (!c.punct(",") && !isPunct(c.peek(), "]")) throw new SqlError(`expected ',' or ']' in the list for option ${key}`, c.here());
+      }
+      c.next();
+      options.push({ key, value: items.join(","), keyOffset: keyTok.start, valueOffset: start.start });
+      if (c.punct(",")) continue;
+      if (c.punct(")")) break;
+      throw new SqlError(`expected ',' or ')' in WITH options`, c.here());
+    }
     if (!valTok || !["string", "number", "word", "quoted"].includes(valTok.kind)) {
       throw new SqlError(`expected a value for option ${key}`, valTok?.start ?? c.here());
     }
@@ -266,6 +286,9 @@ function parseCreateTable(c: Cursor, offset: number): CreateTable {
     }
   }
   if (c.word("with")) table.options = parseOptions(c);
+  if (isWord(c.peek(), "as")) {
+    throw new SqlError("CREATE TABLE ... AS SELECT is not supported; write CREATE VIEW name AS SELECT ..., or declare the table's columns and INSERT INTO it", c.here());
+  }
   if (c.peek()) throw new SqlError(`unexpected '${c.peek()!.text}' after CREATE TABLE`, c.here());
   return table;
 }
