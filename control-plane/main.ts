@@ -7,13 +7,16 @@
 import { redact } from "./db/connect.ts";
 import { startControlPlane } from "./server.ts";
 import { settingsFromEnv } from "./settings.ts";
+import { ensureConsoleBuilt } from "../console/build.ts";
 
 async function main() {
   const settings = settingsFromEnv();
+  // The web console's assets: built by `bun install`; rebuilt here when missing or older than console/'s sources.
+  await ensureConsoleBuilt();
   const databaseUrl = process.env.DATABASE_URL || undefined;
   console.error(`runnel control plane: storing pipelines in ${databaseUrl ? `PostgreSQL at ${redact(databaseUrl)}` : `embedded PGlite under ${settings.dataDir}`}, checkpoints in ${settings.checkpointDir}`);
   const cp = await startControlPlane(settings, { databaseUrl });
-  console.error(`listening on ${cp.host}:${cp.port} (${cp.url}): GraphQL ${cp.url}/graphql · REST ${cp.url}/api/v1 · metrics ${cp.url}/metrics`);
+  console.error(`listening on ${cp.host}:${cp.port} (${cp.url}): console ${cp.url}/ · GraphQL ${cp.url}/graphql · REST ${cp.url}/api/v1 · metrics ${cp.url}/metrics`);
   let stopping = false;
   const stop = async (sig: string) => {
     if (stopping) process.exit(130);

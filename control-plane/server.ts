@@ -21,6 +21,7 @@ import { Supervisor } from "./jobs/supervisor.ts";
 import { prometheusText } from "./metrics.ts";
 import { restAccess, restRole } from "./rest/access.ts";
 import { restRoutes } from "./rest/routes.ts";
+import { mountConsole } from "./http/console.ts";
 import { CSRF_HEADERS, guardRequest, withBoundedBody } from "./security/http-guard.ts";
 import { privateDir, privateUmask } from "./security/private-files.ts";
 import { allows, forbiddenMessage, isLoopbackHost } from "./security/roles.ts";
@@ -126,7 +127,7 @@ async function serve(settings: Settings, services: Services, tokens: TokenCheck,
     const { text, contentType } = await prometheusText(services, supervisor);
     return c.body(text, 200, { "content-type": contentType });
   });
-  app.get("/", (c) => c.redirect("/graphql"));
+  mountConsole(app);
   app.notFound((c) =>
     c.json({ error: `no route ${c.req.method} ${new URL(c.req.url).pathname}; the API is at /graphql and /api/v1 (see the README)` }, 404),
   );

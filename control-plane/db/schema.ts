@@ -105,6 +105,10 @@ export const checkpoints = pgTable(
     runId: integer("run_id").notNull(),
     at: micros("at").notNull(),
     durationMicros: micros("duration_micros").notNull(),
+    /** Part of the duration until every subtask had aligned its barrier and snapshotted; null for checkpoints recorded before it was measured. */
+    alignmentMicros: micros("alignment_micros"),
+    /** Bytes written to the checkpoint store, when it tells. */
+    sizeBytes: bigint("size_bytes", { mode: "number" }),
     /** What followed the barrier: continue, stop, end. */
     then: text("then").notNull().default("continue"),
   },

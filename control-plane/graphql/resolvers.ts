@@ -202,12 +202,13 @@ export const resolvers = {
     job: (_: unknown, { id }: { id: string }, ctx: GraphQLContext) => pipelines.getJob(ctx.services, id).catch(() => null),
     connectors: (_: unknown, __: unknown, ctx: GraphQLContext) => catalog.connectors(ctx.services),
     formats: (_: unknown, __: unknown, ctx: GraphQLContext) => catalog.formats(ctx.services),
+    functions: (_: unknown, __: unknown, ctx: GraphQLContext) => catalog.functions(ctx.services),
     udfs: (_: unknown, __: unknown, ctx: GraphQLContext) => udfs.listUdfs(ctx.services),
     connectionProfiles: (_: unknown, __: unknown, ctx: GraphQLContext) => profiles.listProfiles(ctx.services),
     async validateQuery(_: unknown, args: { sql: string; udfs?: string[]; parallelism?: number }, ctx: GraphQLContext) {
       try {
         const v = await pipelines.validateQuery(ctx.services, args.sql, args.udfs ?? "all", args.parallelism ?? 1);
-        return { valid: true, graph: v.graph, nodes: v.nodes, tasks: v.tasks, diagnostics: [] };
+        return { valid: true, graph: v.graph, nodes: v.nodes, tasks: v.tasks, tables: v.tables, diagnostics: [] };
       } catch (err) {
         if (!(err instanceof UserError)) return asResult(err);
         return {
@@ -215,6 +216,7 @@ export const resolvers = {
           graph: null,
           nodes: null,
           tasks: null,
+          tables: err instanceof pipelines.InvalidQueryError ? err.tables : [],
           diagnostics: [{ message: err.message, line: err.details.line ?? null, column: err.details.column ?? null, option: err.details.option ?? null }],
         };
       }
@@ -320,6 +322,15 @@ export const resolvers = {
         } finally {
           unsubscribe();
         }
+      },
+    },
+    jobCheckpoints: {
+      async *subscribe(_: unknown, { jobId }: { jobId: string }, ctx: GraphQLContext) {
+        await pipelines.getJob(ctx.services, jobId).catch((err) => {
+          throw err instanceof UserError ? new GraphQLError(err.message, { extensions: { code: "NOT_FOUND" } }) : err;
+        });
+        const current = await pipelines.checkpointsOf(ctx.services, jobId);
+        yield* stream(ctx.services, topics.jobCheckpoints(jobId), current.map((c) => ({ jobCheckpoints: c })), (c) => ({ jobCheckpoints: c }));
       },
     },
     pipelineOutput: {

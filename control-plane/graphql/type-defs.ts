@@ -44,6 +44,7 @@ type Viewer {
   role: Role!
 }
 
+"""A stored API token; the token itself is never returned after creation."""
 type ApiToken {
   id: ID!
   name: String!
@@ -119,6 +120,10 @@ type Checkpoint {
   runId: Int!
   at: Micros!
   durationMicros: Micros!
+  """Part of durationMicros until every subtask had aligned its barrier and snapshotted its state (the rest is writing the checkpoint and committing sinks)."""
+  alignmentMicros: Micros
+  """Bytes written to the checkpoint store."""
+  sizeBytes: Float
   then: String!
 }
 
@@ -215,6 +220,37 @@ type QueryValidation {
   nodes: [GraphNode!]
   tasks: Int
   diagnostics: [Diagnostic!]!
+  """The tables the script declares, with their columns (also those that build when a later statement is wrong)."""
+  tables: [QueryTable!]!
+}
+
+type QueryTable {
+  name: String!
+  connector: String
+  columns: [QueryColumn!]!
+}
+
+type QueryColumn {
+  name: String!
+  """The SQL type, as written in DDL (BIGINT, TEXT, TIMESTAMP...)."""
+  type: String!
+}
+
+enum FunctionKind {
+  SCALAR
+  AGGREGATE
+  WINDOW
+  UDF
+  UDAF
+}
+
+"""A function a query may call."""
+type SqlFunction {
+  name: String!
+  kind: FunctionKind!
+  """Arity, when the function has a fixed range."""
+  minArgs: Int
+  maxArgs: Int
 }
 
 interface UserError {
@@ -247,17 +283,19 @@ type ConflictError implements UserError {
 type Query {
   """Who is calling, and with which role."""
   viewer: Viewer!
+  """Stored API tokens (not those of RUNNEL_API_TOKENS), newest first, without the tokens themselves (ADMIN)."""
+  apiTokens: [ApiToken!]!
   pipelines(first: Int = 20, after: String): PipelineConnection!
   pipeline(id: ID!): Pipeline
   job(id: ID!): Job
   connectors: [Connector!]!
   formats: [Format!]!
+  """Built-in functions and those of plugins (stored UDFs are in udfs)."""
+  functions: [SqlFunction!]!
   udfs: [Udf!]!
   connectionProfiles: [ConnectionProfile!]!
   """Plans the SQL without creating anything (EDITOR)."""
   validateQuery(sql: String!, udfs: [String!], parallelism: Int = 1): QueryValidation!
-  """The stored API tokens, without the tokens themselves (ADMIN)."""
-  apiTokens: [ApiToken!]!
 }
 
 input CreatePipelineInput {
@@ -358,6 +396,8 @@ type Subscription {
   jobUpdates(pipelineId: ID!): JobUpdate!
   """Per-operator metrics now, then at most once per intervalMs."""
   jobMetrics(jobId: ID!, intervalMs: Int = 1000): JobMetrics!
+  """The job's checkpoints now (newest first), then each one as it completes."""
+  jobCheckpoints(jobId: ID!): Checkpoint!
   """Rows of the pipeline's preview output (a bare SELECT): recent ones first, then each committed batch."""
   pipelineOutput(pipelineId: ID!): OutputRows!
 }

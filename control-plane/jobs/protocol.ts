@@ -41,7 +41,7 @@ export type WorkerMessage =
   | { type: "planned"; tasks: number; graph: string }
   | { type: "running"; restoredCheckpoint: number | null }
   | { type: "heartbeat"; metrics: OperatorMetricsMessage[] }
-  | { type: "checkpoint"; checkpointId: number; at: number; durationMs: number; then: string }
+  | { type: "checkpoint"; checkpointId: number; at: number; durationMs: number; alignmentMs: number; bytes: number | null; then: string }
   /** Preview rows published by a completed checkpoint (exactly once per checkpoint id). */
   | { type: "output"; checkpointId: number; writer: number; lines: string[] }
   | { type: "finished" }

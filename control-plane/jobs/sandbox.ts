@@ -37,17 +37,30 @@ export type SandboxRequest =
     }
   | { kind: "udf"; name: string; definition: string };
 
+/** A table of the query with its columns, for the console's completion. */
+export interface QueryTable {
+  name: string;
+  connector: string | null;
+  columns: { name: string; type: string }[];
+}
+
 export interface ValidationResult {
   graph: string;
   tasks: number;
   nodes: { id: string; label: string; parallelism: number; inputs: string[] }[];
+  tables: QueryTable[];
   /** The query with secret option values replaced by '***'. */
   maskedQuery: string;
 }
 
 export type SandboxResponse =
   | { ok: true; result: ValidationResult | Record<string, never> }
-  | { ok: false; error: { message: string; kind: "sql" | "option" | "invalid" | "internal"; line?: number; column?: number; option?: string } };
+  | {
+      ok: false;
+      error: { message: string; kind: "sql" | "option" | "invalid" | "internal"; line?: number; column?: number; option?: string };
+      /** The tables that do build, for completion while the script is wrong. */
+      tables?: QueryTable[];
+    };
 
 /** The sandbox gave up on a request (time, memory, a crash), or has too many waiting. */
 export class SandboxError extends Error {

@@ -451,14 +451,26 @@ export class Supervisor {
         }
         break;
       }
-      case "checkpoint":
-        await this.db
+      case "checkpoint": {
+        const [row] = await this.db
           .insert(checkpoints)
-          .values({ jobId, checkpointId: m.checkpointId, runId: job.runId, at: m.at * 1000, durationMicros: Math.round(m.durationMs * 1000), then: m.then })
-          .onConflictDoNothing();
+          .values({
+            jobId,
+            checkpointId: m.checkpointId,
+            runId: job.runId,
+            at: m.at * 1000,
+            durationMicros: Math.round(m.durationMs * 1000),
+            alignmentMicros: Math.round(m.alignmentMs * 1000),
+            sizeBytes: m.bytes,
+            then: m.then,
+          })
+          .onConflictDoNothing()
+          .returning();
+        if (row) await this.services.events.publish(topics.jobCheckpoints(jobId), row);
         // Progress after a restore: the job is healthy again, so the restart budget is full again.
         if (job.restarts > 0) await this.db.update(jobs).set({ restarts: 0 }).where(eq(jobs.id, jobId));
         break;
+      }
       case "output": {
         // A restore re-commits the checkpoint it restores; whoever drove the job before may have published it already.
         const published = job.outputPublished[String(m.writer)] ?? 0;

@@ -16,10 +16,14 @@ import { join } from "node:path";
 import { buildGraph, describeGraph } from "../../core/dataflow/graph.ts";
 import { createRegistry } from "../../core/registry/loader.ts";
 import { PluginRegistry } from "../../core/registry/registry.ts";
-import { formatSqlError, planSql, SqlError } from "../../core/sql/index.ts";
+import type { TableDef } from "../../core/plan/logical.ts";
+import { typeName } from "../../core/plugin-api/types.ts";
+import { formatSqlError, planSql, SqlError, type PlanContext } from "../../core/sql/index.ts";
+import { parseStatements } from "../../core/sql/statements.ts";
+import { buildTable } from "../../core/sql/tables.ts";
 import { envPolicy, filePolicy } from "../security/policies.ts";
 import { maskQuery, redactText } from "../security/redact.ts";
-import type { SandboxRequest, SandboxResponse } from "./sandbox.ts";
+import type { QueryTable, SandboxRequest, SandboxResponse } from "./sandbox.ts";
 import { loadUdfs, UdfDefinitionError } from "./udf-modules.ts";
 
 process.umask(0o077);
@@ -30,6 +34,34 @@ process.on("exit", () => rmSync(scratch, { recursive: true, force: true }));
 process.on("SIGTERM", () => process.exit(0));
 // The plugins load before the child says it is ready, so that a request finds it warm (a `check` child needs none).
 const base: PluginRegistry = process.argv[2] === "check" ? new PluginRegistry() : await createRegistry(process.argv[3] ?? process.cwd());
+
+function describeTable(table: TableDef): QueryTable {
+  const fields = [...table.fields, ...table.virtual.map((v) => v.field)];
+  return { name: table.name, connector: table.connector ?? null, columns: fields.map((f) => ({ name: f.name, type: typeName(f.type) })) };
+}
+
+/**
+ * The tables a script declares, even when a later statement is wrong (so an
+ * editor can still complete their columns); tables that don't build are left out.
+ */
+function tablesOfScript(query: string, registry: PluginRegistry, context: PlanContext): QueryTable[] {
+  let statements: ReturnType<typeof parseStatements>;
+  try {
+    statements = parseStatements(query);
+  } catch {
+    return [];
+  }
+  const out: QueryTable[] = [];
+  for (const s of statements) {
+    if (s.kind !== "create_table") continue;
+    try {
+      out.push(describeTable(buildTable(query, s, registry, context)));
+    } catch {
+      // A table with a mistake: the diagnostics name it.
+    }
+  }
+  return out;
+}
 
 async function handle(request: SandboxRequest): Promise<SandboxResponse> {
   if (request.kind === "udf") {
@@ -43,18 +75,19 @@ async function handle(request: SandboxRequest): Promise<SandboxResponse> {
   }
   const registry = base.clone();
   const { masked, values } = maskQuery(request.query, registry);
+  const context: PlanContext = {
+    connectionProfile: (name) => request.profiles[name],
+    envPolicy: envPolicy(request.envAllowlist),
+    files: filePolicy(request.fileRoots),
+  };
   try {
     await loadUdfs(registry, request.udfs, scratch);
   } catch (err) {
-    if (err instanceof UdfDefinitionError) return { ok: false, error: { message: err.message, kind: "invalid", option: "udfs" } };
+    if (err instanceof UdfDefinitionError) return { ok: false, error: { message: err.message, kind: "invalid", option: "udfs" }, tables: tablesOfScript(request.query, registry, context) };
     throw err;
   }
   try {
-    const plan = planSql(request.query, registry, {
-      connectionProfile: (name) => request.profiles[name],
-      envPolicy: envPolicy(request.envAllowlist),
-      files: filePolicy(request.fileRoots),
-    });
+    const plan = planSql(request.query, registry, context);
     const graph = buildGraph(plan, {
       parallelism: request.parallelism,
       sinkMaxParallelism: (table) => (table?.connector ? registry.connector(table.connector)?.sink?.maxParallelism : undefined),
@@ -65,6 +98,7 @@ async function handle(request: SandboxRequest): Promise<SandboxResponse> {
         graph: describeGraph(graph),
         tasks: graph.stages.reduce((n, s) => n + s.parallelism, 0),
         nodes: graph.nodes.map((n) => ({ id: n.id, label: n.label, parallelism: n.parallelism, inputs: n.inputs.map((i) => i.id) })),
+        tables: [...plan.tables.values()].map(describeTable),
         maskedQuery: masked,
       },
     };
@@ -72,9 +106,9 @@ async function handle(request: SandboxRequest): Promise<SandboxResponse> {
     if (err instanceof SqlError) {
       const pos = err.position(request.query);
       const message = redactText(formatSqlError(err, request.query), values);
-      return { ok: false, error: { message, kind: err.option ? "option" : "sql", line: pos?.line, column: pos?.column, option: err.option } };
+      return { ok: false, error: { message, kind: err.option ? "option" : "sql", line: pos?.line, column: pos?.column, option: err.option }, tables: tablesOfScript(request.query, registry, context) };
     }
-    return { ok: false, error: { message: redactText(`the query cannot be planned: ${(err as Error).message}`, values), kind: "sql" } };
+    return { ok: false, error: { message: redactText(`the query cannot be planned: ${(err as Error).message}`, values), kind: "sql" }, tables: tablesOfScript(request.query, registry, context) };
   }
 }
 

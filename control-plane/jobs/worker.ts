@@ -65,7 +65,7 @@ async function main(): Promise<void> {
     const cp = job.metrics.lastCheckpoint;
     if (cp && cp.id > lastReported) {
       lastReported = cp.id;
-      send({ type: "checkpoint", checkpointId: cp.id, at: cp.at, durationMs: cp.durationMs, then });
+      send({ type: "checkpoint", checkpointId: cp.id, at: cp.at, durationMs: cp.durationMs, alignmentMs: cp.alignmentMs, bytes: cp.bytes, then });
     }
     // OperatorMetrics carries the message's fields; IPC serialises it as JSON.
     send({ type: "heartbeat", metrics: job.metrics.operators as OperatorMetricsMessage[] });

@@ -96,6 +96,7 @@ export class EventBus {
 export const topics = {
   pipelineJobs: (pipelineId: string) => `jobs:${pipelineId}`,
   jobMetrics: (jobId: string) => `metrics:${jobId}`,
+  jobCheckpoints: (jobId: string) => `checkpoints:${jobId}`,
   pipelineOutput: (pipelineId: string) => `output:${pipelineId}`,
   pipelines: "pipelines",
 };

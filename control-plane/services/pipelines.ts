@@ -6,7 +6,7 @@
 import { and, asc, desc, eq, inArray, isNull, lt, or } from "drizzle-orm";
 import { parseStatements } from "../../core/sql/statements.ts";
 import { jobEvents, jobs, checkpoints, pipelines, pipelineVersions, udfs as udfsTable, connectionProfiles } from "../db/schema.ts";
-import { SandboxError, type ValidationResult } from "../jobs/sandbox.ts";
+import { SandboxError, type QueryTable, type ValidationResult } from "../jobs/sandbox.ts";
 import { maskQuery } from "../security/redact.ts";
 import type { Services } from "./context.ts";
 import { notFound, UserError } from "./errors.ts";
@@ -28,6 +28,19 @@ export interface CreatePipelineInput {
 }
 
 export type ValidatedQuery = ValidationResult;
+export type { QueryTable };
+
+/** A query that does not validate; `tables` are those of its tables that do build (for completion). */
+export class InvalidQueryError extends UserError {
+  constructor(
+    message: string,
+    kind: UserError["kind"],
+    details: UserError["details"],
+    readonly tables: QueryTable[],
+  ) {
+    super(message, kind, details);
+  }
+}
 
 function checkParallelism(p: unknown): number {
   if (!Number.isInteger(p) || (p as number) < 1 || (p as number) > 1024) {
@@ -113,7 +126,7 @@ export async function validateQuery(services: Services, query: string, udfNames:
   if (!response.ok) {
     const e = response.error;
     if (e.kind === "internal") throw new Error(e.message);
-    throw new UserError(e.message, e.kind, { line: e.line, column: e.column, option: e.option });
+    throw new InvalidQueryError(e.message, e.kind, { line: e.line, column: e.column, option: e.option }, response.tables ?? []);
   }
   return response.result as ValidationResult;
 }

@@ -7,7 +7,7 @@
  * With no token at all the server is open — which it only is while it
  * listens on loopback (or the operator said RUNNEL_ALLOW_UNAUTHENTICATED=1).
  */
-import { asc, eq } from "drizzle-orm";
+import { desc, eq } from "drizzle-orm";
 import { createHash, randomBytes } from "node:crypto";
 import { apiTokens } from "../db/schema.ts";
 import type { Db } from "../db/connect.ts";
@@ -28,8 +28,12 @@ export async function createToken(db: Db, name: string, role: Role = "viewer") {
   return { id, name, role, token, createdAt };
 }
 
+/** The stored tokens without their hashes, newest first (the console's token list). */
 export async function listTokens(db: Db) {
-  return db.select({ id: apiTokens.id, name: apiTokens.name, role: apiTokens.role, createdAt: apiTokens.createdAt }).from(apiTokens).orderBy(asc(apiTokens.createdAt));
+  return db
+    .select({ id: apiTokens.id, name: apiTokens.name, role: apiTokens.role, createdAt: apiTokens.createdAt })
+    .from(apiTokens)
+    .orderBy(desc(apiTokens.createdAt), desc(apiTokens.id));
 }
 
 export async function deleteToken(db: Db, id: string) {

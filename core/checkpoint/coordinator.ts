@@ -4,6 +4,8 @@
  * checkpoint, and only then lets two-phase sinks commit. One checkpoint is in
  * flight at a time; a stop or end-of-input checkpoint waits its turn.
  */
+import type { SubtaskSnapshot } from "../runtime/chain.ts";
+import type { StateBackend, WrittenState } from "../state/backend.ts";
 import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, freezeState, type CheckpointData, type CheckpointStore } from "./store.ts";
 
 export type BarrierThen = "continue" | "end" | "stop";
@@ -13,17 +15,46 @@ export interface CheckpointRequest {
   then: BarrierThen;
 }
 
-export interface CheckpointEvents {
-  onCompleted?(checkpointId: number, durationMs: number, then: BarrierThen): void;
+/** A completed checkpoint, for metrics. */
+export interface CompletedCheckpoint {
+  id: number;
+  at: number;
+  /** From the trigger until it was durable and the sinks had committed. */
+  durationMs: number;
+  /** From the trigger until every subtask had aligned its barrier and snapshotted (the rest is writing and committing). */
+  alignmentMs: number;
+  /** Bytes written to the checkpoint store: state files and the manifest. */
+  bytes: number | null;
+  /** Per operator state id and subtask: bytes of the files restoring it needs. */
+  stateBytes: Record<string, Record<number, number>>;
 }
 
-type CompletionHook = (checkpointId: number, states: Record<string, unknown>) => Promise<void>;
+export interface CheckpointEvents {
+  onCompleted?(checkpoint: CompletedCheckpoint, then: BarrierThen): void;
+  /** A checkpoint was abandoned (it timed out); the job goes on unless too many failed in a row. */
+  onFailed?(checkpointId: number, reason: string): void;
+}
+
+export interface CheckpointLimits {
+  /** A checkpoint not durable this long after its trigger is abandoned (default 10 minutes, as Flink). */
+  timeoutMs: number;
+  /** Consecutive abandoned checkpoints tolerated before the job fails (default 3). */
+  tolerableFailures: number;
+}
+
+type CompletionHook = (checkpointId: number) => Promise<void>;
 
 interface InFlight {
   id: number;
   then: BarrierThen;
   startedAt: number;
-  acks: Map<string, Record<string, unknown>>;
+  alignedAt: number;
+  timer: ReturnType<typeof setTimeout> | null;
+  abandoned: boolean;
+  /** Its manifest is written. */
+  durable?: boolean;
+  /** Per task: its operators' parts, being written in the background. */
+  acks: Map<string, Promise<{ operatorId: string; index: number; written: WrittenState }[]>>;
 }
 
 export class CheckpointCoordinator {
@@ -40,17 +71,19 @@ export class CheckpointCoordinator {
   private rejectDone!: (err: unknown) => void;
   /** Resolves after the final (end or stop) checkpoint is complete and committed. */
   readonly done: Promise<BarrierThen>;
-  lastCompleted: { id: number; at: number; durationMs: number } | null = null;
+  lastCompleted: CompletedCheckpoint | null = null;
 
   constructor(
     private readonly store: CheckpointStore,
-    private readonly pipeline: string,
+    private readonly backend: StateBackend,
+    private readonly pipeline: Pick<CheckpointData, "pipeline" | "labels">,
     /** Every subtask that acknowledges barriers, as "nodeId/subtask". */
     private readonly tasks: string[],
     /** The source subtasks, which inject barriers. */
     private readonly sources: string[],
     restoredId: number,
     private readonly events: CheckpointEvents = {},
+    private readonly limits: CheckpointLimits = { timeoutMs: 600_000, tolerableFailures: 3 },
   ) {
     this.nextId = restoredId + 1;
     this.done = new Promise((resolve, reject) => {
@@ -84,9 +117,14 @@ export class CheckpointCoordinator {
     this.begin(then);
   }
 
+  /** Consecutive checkpoints abandoned. */
+  private failures = 0;
+
   private begin(then: BarrierThen): void {
     const id = this.nextId++;
-    this.inFlight = { id, then, startedAt: performance.now(), acks: new Map() };
+    const cp: InFlight = { id, then, startedAt: performance.now(), alignedAt: 0, acks: new Map(), timer: null, abandoned: false };
+    cp.timer = setTimeout(() => this.abandon(cp), this.limits.timeoutMs);
+    this.inFlight = cp;
     for (const s of this.sources) {
       this.sourceRequests.get(s)!.push({ checkpointId: id, then });
       this.sourceWakers.get(s)?.();
@@ -119,13 +157,51 @@ export class CheckpointCoordinator {
     this.trigger("stop");
   }
 
-  /** A subtask has aligned barrier `id` and snapshotted its operators. */
-  ack(task: string, id: number, states: Record<string, unknown>): void {
+  /** A subtask has aligned barrier `id`; its operators' tables are being encoded and written while it goes on. */
+  ack(task: string, id: number, parts: SubtaskSnapshot[]): void {
     const cp = this.inFlight;
     if (!cp || cp.id !== id) return;
-    cp.acks.set(task, freezeState(states));
+    const written = Promise.all(
+      parts.map(async (p) => {
+        // Inline values are copied now: operators go on changing theirs.
+        const snapshot = { ...p.snapshot, values: freezeState(p.snapshot.values) };
+        return { operatorId: p.operatorId, index: p.index, written: await this.backend.write(p.operatorId, p.index, p.parallelism, snapshot, p.state) };
+      }),
+    );
+    written.catch(() => {}); // awaited in complete(); an early rejection must not go unhandled
+    cp.acks.set(task, written);
     if (cp.acks.size === this.tasks.length) {
-      this.complete(cp).catch((err) => this.fail(err));
+      cp.alignedAt = performance.now();
+      this.complete(cp).catch((err) => {
+        // Once durable, a failure (a sink's commit) fails the job; before, it fails only this checkpoint.
+        if (cp.durable) this.fail(err);
+        else this.abandon(cp, `checkpoint ${cp.id} failed: ${err instanceof Error ? err.message : String(err)}`);
+      });
+    }
+  }
+
+  /** A checkpoint not durable in time: abandon it (its late parts are ignored) and go on, within limits. */
+  private abandon(cp: InFlight, failure?: string): void {
+    if (this.inFlight !== cp || cp.abandoned) return;
+    cp.abandoned = true;
+    clearTimeout(cp.timer!);
+    this.inFlight = null;
+    const waiting = this.tasks.filter((t) => !cp.acks.has(t));
+    const reason =
+      failure ??
+      `checkpoint ${cp.id} timed out after ${this.limits.timeoutMs < 10_000 ? `${this.limits.timeoutMs} ms` : `${Math.round(this.limits.timeoutMs / 1000)} s`} ` +
+        (waiting.length ? `waiting for the barrier at ${waiting.slice(0, 5).join(", ")}${waiting.length > 5 ? ` and ${waiting.length - 5} more` : ""}` : "while writing its state");
+    this.failures++;
+    this.events.onFailed?.(cp.id, reason);
+    if (this.failures > this.limits.tolerableFailures) {
+      this.fail(new Error(`${reason}; ${this.failures} checkpoints in a row failed (more than ${this.limits.tolerableFailures} tolerated). Look at what holds the barrier (a stuck sink or source), or raise the checkpoint timeout`));
+      return;
+    }
+    // A final checkpoint is needed to finish: try it again; periodic ones come on their own.
+    if (cp.then !== "continue") this.begin(cp.then);
+    else {
+      const next = this.queued.shift();
+      if (next) this.begin(next);
     }
   }
 
@@ -136,28 +212,47 @@ export class CheckpointCoordinator {
 
   private async complete(cp: InFlight): Promise<void> {
     const operators: CheckpointData["operators"] = {};
-    for (const [task, states] of cp.acks) {
-      const subtask = task.slice(task.lastIndexOf("/") + 1);
-      for (const [opId, state] of Object.entries(states)) {
-        (operators[opId] ??= {})[subtask] = state;
+    let bytes = 0;
+    const stateBytes: CompletedCheckpoint["stateBytes"] = {};
+    for (const parts of await Promise.all(cp.acks.values())) {
+      for (const p of parts) {
+        const { values, tables } = p.written.part;
+        if (Object.keys(values).length === 0 && Object.keys(tables).length === 0) continue; // stateless
+        (operators[p.operatorId] ??= {})[p.index] = p.written.part;
+        bytes += p.written.bytes;
+        let size = 0;
+        for (const t of Object.values(tables)) for (const f of t.files) size += f.bytes;
+        (stateBytes[p.operatorId] ??= {})[p.index] = size;
       }
     }
-    await this.store.write({
+    if (cp.abandoned) return;
+    clearTimeout(cp.timer!);
+    const labels = Object.fromEntries(Object.keys(operators).map((id) => [id, this.pipeline.labels[id] ?? id]));
+    const manifestBytes = await this.store.write({
       format: CHECKPOINT_FORMAT,
       version: CHECKPOINT_VERSION,
-      pipeline: this.pipeline,
+      pipeline: this.pipeline.pipeline,
+      labels,
+      maxParallelism: this.backend.maxParallelism,
       checkpointId: cp.id,
       createdAt: Date.now(),
       then: cp.then,
       operators,
     });
+    cp.durable = true;
     // The checkpoint is durable: now sinks may publish what they staged for it.
-    await Promise.all(
-      [...cp.acks].map(([task, states]) => this.completionHooks.get(task)?.(cp.id, states) ?? Promise.resolve()),
-    );
-    const durationMs = performance.now() - cp.startedAt;
-    this.lastCompleted = { id: cp.id, at: Date.now(), durationMs };
-    this.events.onCompleted?.(cp.id, durationMs, cp.then);
+    await Promise.all([...cp.acks.keys()].map((task) => this.completionHooks.get(task)?.(cp.id) ?? Promise.resolve()));
+    this.lastCompleted = {
+      id: cp.id,
+      at: Date.now(),
+      durationMs: performance.now() - cp.startedAt,
+      alignmentMs: cp.alignedAt - cp.startedAt,
+      bytes: bytes + (typeof manifestBytes === "number" ? manifestBytes : 0),
+      stateBytes,
+    };
+    this.failures = 0;
+    this.events.onCompleted?.(this.lastCompleted, cp.then);
+    await this.backend.collectGarbage();
     this.inFlight = null;
     if (cp.then !== "continue") {
       this.resolveDone(cp.then);
@@ -169,5 +264,6 @@ export class CheckpointCoordinator {
 
   stopTimer(): void {
     if (this.timer) clearInterval(this.timer);
+    if (this.inFlight?.timer) clearTimeout(this.inFlight.timer);
   }
 }

@@ -4,25 +4,40 @@
  * any moment leaves either the old or the new checkpoint — never half of one.
  */
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { mkdir, open, readdir, rm } from "node:fs/promises";
+import { dirname, join, relative, resolve } from "node:path";
 
 export const CHECKPOINT_FORMAT = "runnel-checkpoint";
-export const CHECKPOINT_VERSION = 1;
+export const CHECKPOINT_VERSION = 2;
 
 export interface CheckpointData {
   format: typeof CHECKPOINT_FORMAT;
   version: number;
   /** Fingerprint of the planned pipeline; a state dir belongs to one pipeline. */
   pipeline: string;
+  /** Operator state id (core/dataflow/fingerprint.ts) → label, for messages about the operators holding state. */
+  labels: Record<string, string>;
   checkpointId: number;
   createdAt: number;
   /** What followed the barrier: a final checkpoint says whether the job ended or was stopped. */
   then: "continue" | "end" | "stop";
-  /** Operator id → subtask index → state. */
-  operators: Record<string, Record<string, unknown>>;
+  /** Key groups the keyed state is partitioned into (fixed for the life of the job's state). */
+  maxParallelism: number;
+  /** Operator state id → subtask index → its values and state files. */
+  operators: Record<string, Record<string, SubtaskCheckpoint>>;
+}
+
+/** One operator subtask's part of a checkpoint. */
+export interface SubtaskCheckpoint {
+  /** Small values (union and list state), inline. */
+  values: Record<string, unknown>;
+  /** Per keyed table: the key groups the subtask owned and the files holding them, oldest first. */
+  tables: Record<string, { range: [number, number]; files: StateFileRef[] }>;
 }
 
 export class CheckpointStoreError extends Error {}
+
+import type { StateFileRef } from "../state/operator-state.ts";
 
 const URL_SCHEME = /^([a-z][a-z0-9+.-]*):\/\//i;
 
@@ -42,15 +57,29 @@ export function childLocation(root: string, name: string): string {
   return storageScheme(root) ? `${root}/${name}` : join(root, name);
 }
 
-/** Where a job's checkpoints live: a local folder, or object storage through a storage plugin. */
+/**
+ * Where a job's checkpoints live: a local folder, or object storage through a
+ * storage plugin. A checkpoint is a small manifest (chk-N.json) naming the state
+ * files it needs; files are written first, the manifest last.
+ */
 export interface CheckpointStore {
   /** For messages. */
   readonly location: string;
-  write(data: CheckpointData): Promise<void> | void;
+  /** Writes durably; returns the bytes written when the store knows them. */
+  write(data: CheckpointData): Promise<number | void> | number | void;
   /** The newest complete checkpoint, or undefined when there is none. */
   latest(): Promise<CheckpointData | undefined> | CheckpointData | undefined;
-  /** Removes every checkpoint (a start from scratch). */
+  /** The manifests kept (the newest few), oldest first. */
+  retained(): Promise<CheckpointData[]>;
+  /** Removes every checkpoint and state file (a start from scratch). */
   clear(): Promise<void> | void;
+  /** Writes a state file (path relative to the store) durably. */
+  putFile(path: string, data: Uint8Array): Promise<void>;
+  /** Bytes [offset, offset + length) of a state file. */
+  readRange(path: string, offset: number, length: number): Promise<Uint8Array>;
+  /** State files under a prefix, as paths relative to the store. */
+  listFiles(prefix: string): Promise<string[]>;
+  deleteFile(path: string): Promise<void>;
 }
 
 export function encodeCheckpoint(data: CheckpointData): string {
@@ -68,7 +97,8 @@ export function decodeCheckpoint(text: string, where: string): CheckpointData | 
   if (data.format !== CHECKPOINT_FORMAT) throw new CheckpointStoreError(`${where} is not a Runnel checkpoint`);
   if (data.version !== CHECKPOINT_VERSION) {
     throw new CheckpointStoreError(
-      `${where} has checkpoint format version ${data.version}; this Runnel reads version ${CHECKPOINT_VERSION}. Use a new --state-dir.`,
+      `${where} has checkpoint format version ${data.version}; this Runnel reads version ${CHECKPOINT_VERSION} (state moved to incremental ` +
+        `per-table files). Start from scratch with --ignore-state (or restart the pipeline with ignoreState), or use a new --state-dir.`,
     );
   }
   return data;
@@ -84,26 +114,90 @@ export class LocalCheckpointStore implements CheckpointStore {
     return this.dir;
   }
 
+  private readonly root: string;
+
   clear(): void {
     rmSync(this.dir, { recursive: true, force: true });
+    rmSync(join(this.root, "state"), { recursive: true, force: true });
     mkdirSync(this.dir, { recursive: true });
   }
 
   constructor(stateDir: string, private readonly keep = 3) {
+    this.root = stateDir;
     this.dir = join(stateDir, "checkpoints");
     mkdirSync(this.dir, { recursive: true });
+  }
+
+  async putFile(path: string, data: Uint8Array): Promise<void> {
+    const file = join(this.root, path);
+    await mkdir(dirname(file), { recursive: true });
+    const fh = await open(file, "w");
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    // The directory entry must survive a crash too, before the manifest names the file.
+    const dir = await open(dirname(file), "r");
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
+  }
+
+  async readRange(path: string, offset: number, length: number): Promise<Uint8Array> {
+    const fh = await open(join(this.root, path), "r");
+    try {
+      const out = new Uint8Array(length);
+      let at = 0;
+      while (at < length) {
+        const { bytesRead } = await fh.read(out, at, length - at, offset + at);
+        if (bytesRead === 0) throw new CheckpointStoreError(`state file ${path} in ${this.root} is shorter than its checkpoint says`);
+        at += bytesRead;
+      }
+      return out;
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async listFiles(prefix: string): Promise<string[]> {
+    const base = join(this.root, prefix);
+    if (!existsSync(base)) return [];
+    const entries = await readdir(base, { recursive: true, withFileTypes: true });
+    return entries.filter((e) => e.isFile()).map((e) => relative(this.root, join(e.parentPath, e.name)));
+  }
+
+  async deleteFile(path: string): Promise<void> {
+    await rm(join(this.root, path), { force: true });
+  }
+
+  async retained(): Promise<CheckpointData[]> {
+    const out: CheckpointData[] = [];
+    for (const id of this.ids()) {
+      try {
+        const data = decodeCheckpoint(readFileSync(this.fileOf(id), "utf8"), this.fileOf(id));
+        if (data) out.push(data);
+      } catch {
+        // unreadable: it references nothing we could restore
+      }
+    }
+    return out;
   }
 
   private fileOf(id: number): string {
     return join(this.dir, checkpointName(id));
   }
 
-  write(data: CheckpointData): void {
+  write(data: CheckpointData): number {
     const final = this.fileOf(data.checkpointId);
     const tmp = `${final}.tmp`;
     const fd = openSync(tmp, "w");
+    let bytes: number;
     try {
-      writeSync(fd, encodeCheckpoint(data));
+      bytes = writeSync(fd, encodeCheckpoint(data));
       fsyncSync(fd);
     } finally {
       closeSync(fd);
@@ -116,6 +210,7 @@ export class LocalCheckpointStore implements CheckpointStore {
       closeSync(dirFd);
     }
     this.prune();
+    return bytes;
   }
 
   private ids(): number[] {
@@ -171,10 +266,12 @@ export class ObjectCheckpointStore implements CheckpointStore {
       .sort((a, b) => a - b);
   }
 
-  async write(data: CheckpointData): Promise<void> {
-    await this.storage.put(`checkpoints/${checkpointName(data.checkpointId)}`, new TextEncoder().encode(encodeCheckpoint(data)));
+  async write(data: CheckpointData): Promise<number> {
+    const bytes = new TextEncoder().encode(encodeCheckpoint(data));
+    await this.storage.put(`checkpoints/${checkpointName(data.checkpointId)}`, bytes);
     const ids = await this.ids();
     for (const id of ids.slice(0, Math.max(0, ids.length - this.keep))) await this.storage.delete(`checkpoints/${checkpointName(id)}`);
+    return bytes.byteLength;
   }
 
   async latest(): Promise<CheckpointData | undefined> {
@@ -192,6 +289,48 @@ export class ObjectCheckpointStore implements CheckpointStore {
 
   async clear(): Promise<void> {
     for (const id of await this.ids()) await this.storage.delete(`checkpoints/${checkpointName(id)}`);
+    for (const key of await this.storage.list("state/")) await this.storage.delete(key);
+  }
+
+  async putFile(path: string, data: Uint8Array): Promise<void> {
+    await this.storage.put(path, data);
+  }
+
+  /** Whole objects fetched where the storage has no range reads, kept for the restore reading them. */
+  private readonly wholeObjects = new Map<string, Promise<Uint8Array | undefined>>();
+
+  async readRange(path: string, offset: number, length: number): Promise<Uint8Array> {
+    if (this.storage.getRange) return this.storage.getRange(path, offset, length);
+    let whole = this.wholeObjects.get(path);
+    if (!whole) this.wholeObjects.set(path, (whole = this.storage.get(path)));
+    const bytes = await whole;
+    if (!bytes || bytes.byteLength < offset + length) throw new CheckpointStoreError(`state file ${this.location}/${path} is missing or shorter than its checkpoint says`);
+    return bytes.subarray(offset, offset + length);
+  }
+
+  async listFiles(prefix: string): Promise<string[]> {
+    return this.storage.list(prefix);
+  }
+
+  async deleteFile(path: string): Promise<void> {
+    this.wholeObjects.delete(path);
+    await this.storage.delete(path);
+  }
+
+  async retained(): Promise<CheckpointData[]> {
+    const out: CheckpointData[] = [];
+    for (const id of await this.ids()) {
+      const key = `checkpoints/${checkpointName(id)}`;
+      const bytes = await this.storage.get(key);
+      if (!bytes) continue;
+      try {
+        const data = decodeCheckpoint(new TextDecoder().decode(bytes), `${this.location}/${key}`);
+        if (data) out.push(data);
+      } catch {
+        // unreadable: it references nothing we could restore
+      }
+    }
+    return out;
   }
 }
 

@@ -17,7 +17,11 @@ import { ProgressReporter } from "./progress.ts";
 import { createPreviewWriter } from "./preview.ts";
 
 const USAGE = `usage:
-  runnel run <pipeline.sql> [--parallelism N] [--state-dir DIR] [--checkpoint-interval 10s] [--quiet]
+  runnel run <pipeline.sql> [--parallelism N] [--state-dir DIR] [--checkpoint-interval 10s] [--ignore-state] [--quiet]
+             [--state-backend memory|disk] [--state-cache 2GB] [--max-parallelism 128] [--checkpoint-timeout 10m]
+                                     --ignore-state removes the state directory's checkpoints and starts from scratch;
+                                     --state-backend disk keeps keyed state in local SQLite files with a cache in memory;
+                                     --max-parallelism sets the key groups of a job's state (fixed by its first checkpoint)
   runnel validate <pipeline.sql> [--connect]
                                      plan the SQL and print the dataflow graph without running it;
                                      --connect also runs the connectors' checks against their
@@ -40,6 +44,12 @@ interface RunArgs {
   stateDir?: string;
   checkpointIntervalMs: number;
   quiet: boolean;
+  /** Remove the state directory's checkpoints and start from scratch. */
+  ignoreState?: boolean;
+  stateBackend?: "memory" | "disk";
+  stateCacheBytes?: number;
+  maxParallelism?: number;
+  checkpointTimeoutMs?: number;
 }
 
 function parseRunArgs(argv: string[]): RunArgs {
@@ -70,6 +80,38 @@ function parseRunArgs(argv: string[]): RunArgs {
         } catch (err) {
           throw new UsageError(`--checkpoint-interval: ${(err as Error).message}`);
         }
+        break;
+      case "--state-backend": {
+        const v = value();
+        if (v !== "memory" && v !== "disk") throw new UsageError(`--state-backend is memory or disk, got '${v}'`);
+        args.stateBackend = v;
+        break;
+      }
+      case "--state-cache": {
+        const v = value();
+        const m = /^(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|kib|mib|gib)?$/i.exec(v.trim());
+        if (!m) throw new UsageError(`--state-cache takes a size such as 512MB or 2GB, got '${v}'`);
+        const unit = (m[2] ?? "b").toLowerCase();
+        const scale: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 };
+        args.stateCacheBytes = Math.round(Number(m[1]) * scale[unit]!);
+        break;
+      }
+      case "--max-parallelism": {
+        const v = value();
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 1 || n > 32768) throw new UsageError(`--max-parallelism must be a whole number from 1 to 32768, got '${v}'`);
+        args.maxParallelism = n;
+        break;
+      }
+      case "--checkpoint-timeout":
+        try {
+          args.checkpointTimeoutMs = parseDurationMicros(value()) / 1000;
+        } catch (err) {
+          throw new UsageError(`--checkpoint-timeout: ${(err as Error).message}`);
+        }
+        break;
+      case "--ignore-state":
+        args.ignoreState = true;
         break;
       case "--quiet":
       case "-q":
@@ -109,6 +151,11 @@ async function run(argv: string[]): Promise<number> {
     parallelism: args.parallelism,
     stateDir,
     checkpointIntervalMs: args.checkpointIntervalMs,
+    ignoreState: args.ignoreState,
+    stateBackend: args.stateBackend,
+    stateCacheBytes: args.stateCacheBytes,
+    maxParallelism: args.maxParallelism,
+    checkpointTimeoutMs: args.checkpointTimeoutMs,
     preview: (fields, updating) => createPreviewWriter(registry, fields, updating, process.stdout),
   });
   console.error(`dataflow graph:\n${describeGraph(job.graph)}`);

@@ -7,10 +7,15 @@ function formatTime(us: number | null): string {
   return new Date(us / 1000).toISOString();
 }
 
+function formatBytes(n: number): string {
+  return n < 1024 ? `${n} B` : n < 1024 ** 2 ? `${(n / 1024).toFixed(1)} KiB` : n < 1024 ** 3 ? `${(n / 1024 ** 2).toFixed(1)} MiB` : `${(n / 1024 ** 3).toFixed(2)} GiB`;
+}
+
 export function progressLine(job: Job, elapsedMs: number): string {
-  const byOp = new Map<string, { label: string; in: number; out: number; wm: number | null; late: number; bad: number; idle: boolean }>();
+  const byOp = new Map<string, { label: string; in: number; out: number; wm: number | null; late: number; bad: number; idle: boolean; entries: number }>();
   for (const m of job.metrics.operators) {
-    const agg = byOp.get(m.operatorId) ?? { label: m.operatorName, in: 0, out: 0, wm: null, late: 0, bad: 0, idle: true };
+    const agg = byOp.get(m.operatorId) ?? { label: m.operatorName, in: 0, out: 0, wm: null, late: 0, bad: 0, idle: true, entries: 0 };
+    agg.entries += m.stateEntries;
     agg.in += m.recordsIn;
     agg.out += m.recordsOut;
     agg.late += m.lateDropped;
@@ -21,14 +26,20 @@ export function progressLine(job: Job, elapsedMs: number): string {
   }
   const parts = [...byOp.entries()].map(([id, a]) => {
     let s = `${id} in=${a.in} out=${a.out}`;
+    if (a.entries) s += ` keys=${a.entries}`;
     if (a.late) s += ` late=${a.late}`;
     if (a.bad) s += ` bad=${a.bad}`;
     s += ` wm=${a.idle ? "idle" : formatTime(a.wm)}`;
     return s;
   });
   const cp = job.metrics.lastCheckpoint;
-  const chk = cp ? `checkpoint #${cp.id} ${((Date.now() - cp.at) / 1000).toFixed(0)}s ago (${cp.durationMs.toFixed(0)} ms)` : "no checkpoint yet";
-  return `[${(elapsedMs / 1000).toFixed(1)}s] ${parts.join(" | ")} | ${chk}`;
+  let state = 0;
+  for (const m of job.metrics.operators) state += m.stateBytes;
+  const chk = cp
+    ? `checkpoint #${cp.id} ${((Date.now() - cp.at) / 1000).toFixed(0)}s ago (${cp.durationMs.toFixed(0)} ms, aligned in ${cp.alignmentMs.toFixed(0)} ms, ${formatBytes(cp.bytes ?? 0)} written, state ${formatBytes(state)})`
+    : "no checkpoint yet";
+  const failed = job.metrics.checkpointsFailed ? ` | ${job.metrics.checkpointsFailed} checkpoint(s) failed` : "";
+  return `[${(elapsedMs / 1000).toFixed(1)}s] ${parts.join(" | ")} | ${chk}${failed}`;
 }
 
 export class ProgressReporter {

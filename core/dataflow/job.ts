@@ -6,14 +6,16 @@
 import { CheckpointCoordinator, type BarrierThen } from "../checkpoint/coordinator.ts";
 import { LocalCheckpointStore, ObjectCheckpointStore, storageScheme, type CheckpointData, type CheckpointStore } from "../checkpoint/store.ts";
 import { compileExpr, compileMap } from "../expr/index.ts";
-import { accumulatorFor } from "../operators/accumulators.ts";
+import { accumulatorFor, filtered, FILTERED_OUT } from "../operators/accumulators.ts";
+import { AsyncUdfOperator } from "../operators/async-udf.ts";
+import { ChangelogNormalize } from "../operators/changelog.ts";
 import { UpdatingJoin, WindowJoin, type JoinSpec } from "../operators/join.ts";
 import { MapOperator } from "../operators/map.ts";
 import type { Operator, OperatorContext } from "../operators/operator.ts";
 import { SinkOperator } from "../operators/sink.ts";
 import { UpdatingAggregate } from "../operators/updating-aggregate.ts";
 import { SessionWindowAggregate, SlidingWindowAggregate, type AggregateSpec, type RowFn } from "../operators/window-aggregate.ts";
-import type { Deserializer, Field, FileAccess, PluginLogger, Row, Serializer, SinkWriter, SourceReader } from "../plugin-api/index.ts";
+import { ROW_CHANGE, RowOp, type ChangeRow, type Deserializer, type Field, type FileAccess, type PluginLogger, type Row, type Serializer, type SinkWriter, type SourceReader } from "../plugin-api/index.ts";
 import type { Expr } from "../expr/expr.ts";
 import type { AggregateCall, LogicalPipeline, PlanNode, TableDef } from "../plan/logical.ts";
 import type { PluginRegistry } from "../registry/registry.ts";
@@ -22,8 +24,15 @@ import { OperatorChain, type ChainedOperator } from "../runtime/chain.ts";
 import { EdgeEmitter, ForwardEdge, HashEdge, RoundRobinEdge, type OutputEdge } from "../runtime/edges.ts";
 import { JobMetrics, OperatorMetrics } from "../runtime/metrics.ts";
 import { OperatorSubtask } from "../runtime/operator-subtask.ts";
-import { SourceSubtask, type RowPreparer } from "../runtime/source-subtask.ts";
+import { SourceSubtask, type RowPreparer, type SourcePosition } from "../runtime/source-subtask.ts";
+import { StateBackend } from "../state/backend.ts";
+import { DEFAULT_MAX_PARALLELISM } from "../state/key-groups.ts";
+import { CacheBudget } from "../state/disk-table.ts";
+import { OperatorState, type DiskStateOptions } from "../state/operator-state.ts";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { hashValues } from "../state/hash.ts";
+import { incompatibility, stateIdentities, type OperatorIdentity } from "./fingerprint.ts";
 import { buildGraph, type PhysicalGraph, type PhysicalNode, type Stage } from "./graph.ts";
 
 export interface JobOptions {
@@ -37,6 +46,16 @@ export interface JobOptions {
   preview?: (fields: Field[], updating: boolean) => SinkWriter;
   log?: PluginLogger;
   channelCapacity?: number;
+  /** Key groups of keyed state, the highest parallelism the job's state can be restored at (default 128). */
+  maxParallelism?: number;
+  /** Where keyed tables live: in memory (default), or on local disk with a cache of `stateCacheBytes`. */
+  stateBackend?: "memory" | "disk";
+  /** Memory for the disk backend's cache (default 256 MiB). */
+  stateCacheBytes?: number;
+  /** A checkpoint not durable in this time is abandoned (default 10 minutes). */
+  checkpointTimeoutMs?: number;
+  /** Consecutive abandoned checkpoints tolerated before the job fails (default 3). */
+  tolerableCheckpointFailures?: number;
   /** Local files the connectors may use; absent, any (the CLI). */
   files?: FileAccess;
 }
@@ -53,6 +72,8 @@ const sizeOf = (data: string | Uint8Array) => (typeof data === "string" ? data.l
 
 function countBytesIn(d: Deserializer, metrics: OperatorMetrics): Deserializer {
   return {
+    skipsEmptyRecords: d.skipsEmptyRecords,
+    prepare: d.prepare?.bind(d),
     deserialize(data) {
       metrics.bytesIn += sizeOf(data);
       return d.deserialize(data);
@@ -63,6 +84,7 @@ function countBytesIn(d: Deserializer, metrics: OperatorMetrics): Deserializer {
 function countBytesOut(s: Serializer | undefined, metrics: OperatorMetrics): Serializer | undefined {
   if (!s) return undefined;
   return {
+    open: s.open?.bind(s),
     serialize(row, op, before) {
       const out = s.serialize(row, op, before);
       metrics.bytesOut += sizeOf(out);
@@ -93,6 +115,9 @@ export class Job {
   readonly graph: PhysicalGraph;
   readonly metrics = new JobMetrics();
   readonly jobId: string;
+  /** Node id → the identity its state is stored under. */
+  private readonly identities: Record<string, OperatorIdentity>;
+  private maxParallelism = DEFAULT_MAX_PARALLELISM;
   private readonly abort = new AbortController();
   private readonly store: CheckpointStore;
   private coordinator!: CheckpointCoordinator;
@@ -116,6 +141,7 @@ export class Job {
       sinkMaxParallelism: (table) => (table?.connector ? registry.connector(table.connector)?.sink?.maxParallelism : undefined),
     });
     this.store = checkpointStoreFor(options.stateDir, registry);
+    this.identities = stateIdentities(this.graph, registry);
   }
 
   get restoredCheckpoint(): number | null {
@@ -141,11 +167,15 @@ export class Job {
   async run(): Promise<BarrierThen> {
     if (this.options.ignoreState) await this.store.clear();
     this.restored = await this.store.latest();
-    if (this.restored && this.restored.pipeline !== this.graph.fingerprint) {
-      throw new JobError(
-        `the state directory ${this.options.stateDir} holds checkpoints of a different pipeline; ` +
-          `use another --state-dir, or delete that one to start from scratch`,
-      );
+    if (this.restored) {
+      const mismatch = incompatibility(this.restored.labels, this.identities);
+      if (mismatch) {
+        throw new JobError(
+          `cannot resume from checkpoint ${this.restored.checkpointId} in ${this.options.stateDir}: since it was taken, ${mismatch}, ` +
+            `so the saved state would be read with another meaning. Start from scratch (runnel run --ignore-state, or restart the ` +
+            `pipeline with ignoreState), or use another state directory; run the query as it was to keep its state`,
+        );
+      }
     }
     await this.preflight();
     const runners = await this.instantiate();
@@ -207,14 +237,6 @@ export class Job {
     }
   }
 
-  private restoredFor(opId: string): unknown[] | undefined {
-    const states = this.restored?.operators[opId];
-    if (!states) return undefined;
-    const out: unknown[] = [];
-    for (const [subtask, state] of Object.entries(states)) out[Number(subtask)] = state;
-    return out;
-  }
-
   private async instantiate(): Promise<Promise<void>[]> {
     const { stages } = this.graph;
     const taskKeys: string[] = [];
@@ -226,18 +248,43 @@ export class Job {
         if (stage.nodes[0]!.kind === "source") sourceKeys.push(key);
       }
     }
+    const maxParallelism = this.restored?.maxParallelism ?? this.options.maxParallelism ?? DEFAULT_MAX_PARALLELISM;
+    const tooWide = stages.find((s) => s.parallelism > maxParallelism);
+    if (tooWide) {
+      throw new JobError(
+        `parallelism ${tooWide.parallelism} exceeds the job's ${maxParallelism} key groups (its max parallelism${this.restored ? ", fixed when its state was first written" : ""}); ` +
+          `run with --parallelism ${maxParallelism} or less${this.restored ? ", or start from scratch with a higher --max-parallelism" : ", or raise --max-parallelism"}`,
+      );
+    }
+    this.maxParallelism = maxParallelism;
+    const backend = new StateBackend(this.store, maxParallelism, this.restored);
+    const disk: DiskStateOptions | undefined =
+      this.options.stateBackend === "disk"
+        ? { dir: join(tmpdir(), `runnel-state-${this.jobId}-${process.pid}`), budget: new CacheBudget(this.options.stateCacheBytes ?? 256 * 1024 * 1024) }
+        : undefined;
     this.coordinator = new CheckpointCoordinator(
       this.store,
-      this.graph.fingerprint,
+      backend,
+      { pipeline: this.graph.fingerprint, labels: Object.fromEntries(Object.values(this.identities).map((i) => [i.stateId, i.label])) },
       taskKeys,
       sourceKeys,
       this.restored?.checkpointId ?? 0,
       {
-        onCompleted: (id, durationMs) => {
-          this.metrics.lastCheckpoint = { id, at: Date.now(), durationMs };
+        onCompleted: (checkpoint) => {
+          this.metrics.lastCheckpoint = checkpoint;
           this.metrics.checkpointsCompleted++;
+          for (const m of this.metrics.operators) {
+            const bytes = checkpoint.stateBytes[this.identities[m.operatorId]?.stateId ?? ""]?.[m.subtaskIndex];
+            if (bytes !== undefined) m.stateBytes = bytes;
+          }
+        },
+        onFailed: (id, reason) => {
+          this.metrics.checkpointsFailed++;
+          this.metrics.lastCheckpointFailure = { id, at: Date.now(), reason };
+          this.log.warn(`${reason}; the job goes on and the next checkpoint writes what this one would have`);
         },
       },
+      { timeoutMs: this.options.checkpointTimeoutMs ?? 600_000, tolerableFailures: this.options.tolerableCheckpointFailures ?? 3 },
     );
 
     // Channels: for every stage, a matrix [upstream subtask][downstream subtask] per input stage.
@@ -265,7 +312,7 @@ export class Job {
           });
           let edge: OutputEdge;
           if (forward) edge = new ForwardEdge(channels);
-          else if (head.keyed) edge = new HashEdge(channels, this.keyHasher(head.plan!, input));
+          else if (head.keyed) edge = new HashEdge(channels, this.keyHasher(head.plan!, input), maxParallelism);
           else edge = new RoundRobinEdge(channels);
           outbound.get(up)![u]!.push(edge);
         }
@@ -280,30 +327,40 @@ export class Job {
         const chained = head.kind === "source" ? stage.nodes.slice(1) : stage.nodes;
         const ops: ChainedOperator[] = chained.map((node) => ({
           id: node.id,
+          stateId: this.identities[node.id]!.stateId,
           operator: this.operatorFor(node),
           metrics: this.metrics.register(new OperatorMetrics(node.id, node.label, i)),
         }));
-        const chain = new OperatorChain(ops, new EdgeEmitter(outbound.get(stage)![i]!));
+        const edges = outbound.get(stage)![i]!;
+        const chain = new OperatorChain(ops, new EdgeEmitter(edges));
         this.chains.push(chain);
-        await chain.open(
-          (op) => this.operatorContext(i, stage.parallelism, op.metrics),
-          (opId) => this.restoredFor(opId),
-        );
+        // Backpressure: time this subtask waited for space downstream, shown on each of its operators.
+        const blocked = ops.map((o) => o.metrics);
+        const onBlocked = (ms: number) => {
+          for (const m of blocked) m.backpressureMs += ms;
+        };
+        for (const edge of edges) for (const ch of edge.channels) ch.onBlocked = onBlocked;
+        const stateOf = async (opId: string) =>
+          new OperatorState(opId, i, stage.parallelism, maxParallelism, await backend.restoreFor(opId, i, stage.parallelism), disk);
+        await chain.open(async (op) => this.operatorContext(i, stage.parallelism, op.metrics, await stateOf(op.stateId)));
         if (head.kind === "source") {
           const metrics = this.metrics.register(new OperatorMetrics(head.id, head.label, i));
+          blocked.push(metrics);
           const table = (head.plan as Extract<PlanNode, { kind: "source" }>).table;
-          const sourceState = this.restoredFor(head.id) as SourceState[] | undefined;
-          const reader = await this.createReader(table, i, stage.parallelism, metrics, sourceState);
+          const sourceState = await stateOf(this.identities[head.id]!.stateId);
+          const position = sourceState.union<SourcePosition>("position");
+          const reader = await this.createReader(table, i, stage.parallelism, metrics, position.restored);
           const task = new SourceSubtask(
             key,
             reader,
             this.rowPreparer(table),
             chain,
             this.coordinator,
-            head.id,
+            this.identities[head.id]!.stateId,
             metrics,
             table.idleMicros === null ? null : table.idleMicros / 1000,
-            Object.assign({}, ...(sourceState ?? []).map((s) => s?.watermarks ?? {})),
+            sourceState,
+            position,
           );
           runners.push(task.run());
         } else {
@@ -315,7 +372,7 @@ export class Job {
     return runners;
   }
 
-  private operatorContext(subtaskIndex: number, parallelism: number, metrics: OperatorMetrics): OperatorContext {
+  private operatorContext(subtaskIndex: number, parallelism: number, metrics: OperatorMetrics, state: OperatorState): OperatorContext {
     return {
       subtaskIndex,
       parallelism,
@@ -323,6 +380,7 @@ export class Job {
       jobId: this.jobId,
       signal: this.abort.signal,
       log: (m) => this.log.info(m),
+      state,
     };
   }
 
@@ -330,7 +388,7 @@ export class Job {
   private keyHasher(plan: PlanNode, input: number): (row: Row) => number {
     let keyExprs: Expr[];
     if (plan.kind === "join") keyExprs = input === 0 ? plan.leftKeys : plan.rightKeys;
-    else if (plan.kind === "window_aggregate" || plan.kind === "updating_aggregate") keyExprs = plan.keys;
+    else if (plan.kind === "window_aggregate" || plan.kind === "updating_aggregate" || plan.kind === "changelog") keyExprs = plan.keys;
     else return () => 0;
     const keys = keyExprs.map((k) => compileExpr(k));
     const scratch = new Array(keys.length);
@@ -344,13 +402,21 @@ export class Job {
     return {
       keys: keys.map((k) => compileExpr(k) as RowFn),
       args: calls.map((c): RowFn | undefined => {
-        if (c.star) return undefined;
-        const fns = c.args.map((a) => compileExpr(a));
-        const isUdaf = !["count", "sum", "avg", "min", "max"].includes(c.fn.toLowerCase());
-        if (isUdaf) return (row, time) => fns.map((f) => f(row, time));
-        return fns[0] as RowFn;
+        let arg: RowFn | undefined;
+        if (!c.star) {
+          const fns = c.args.map((a) => compileExpr(a));
+          const isUdaf = !["count", "sum", "avg", "min", "max"].includes(c.fn.toLowerCase());
+          arg = isUdaf ? (row, time) => fns.map((f) => f(row, time)) : (fns[0] as RowFn);
+        }
+        if (!c.filter) return arg;
+        const keep = compileExpr(c.filter);
+        const value = arg ?? (() => 1);
+        return (row, time) => (keep(row, time) === true ? value(row, time) : FILTERED_OUT);
       }),
-      accumulators: calls.map((c) => accumulatorFor(c, this.registry, updatingInput)),
+      accumulators: calls.map((c) => {
+        const acc = accumulatorFor(c, this.registry, updatingInput);
+        return c.filter ? filtered(acc) : acc;
+      }),
     };
   }
 
@@ -359,7 +425,7 @@ export class Job {
     const plan = node.plan!;
     switch (plan.kind) {
       case "map":
-        return new MapOperator(node.label, compileMap(plan.exprs, plan.filter, plan.input.schema.fields.length));
+        return new MapOperator(node.label, compileMap(plan.exprs, plan.filter, plan.input.schema.fields.length), plan.input.schema.fields);
       case "window_aggregate": {
         const spec = this.aggregateSpec(plan.keys, plan.aggregates, false);
         const w = plan.window;
@@ -367,7 +433,15 @@ export class Job {
         return new SlidingWindowAggregate(spec, w.kind === "hop" ? w.slide : w.width, w.width);
       }
       case "updating_aggregate":
-        return new UpdatingAggregate(this.aggregateSpec(plan.keys, plan.aggregates, plan.input.updating));
+        return new UpdatingAggregate(this.aggregateSpec(plan.keys, plan.aggregates, plan.input.updating), plan.ttl, plan.ttlRetract);
+      case "changelog":
+        return new ChangelogNormalize(plan.keys.map((k) => compileExpr(k) as RowFn), plan.ttl);
+      case "async_udf":
+        return new AsyncUdfOperator(
+          plan.calls.map((c) => ({ name: c.name, fn: c.fn, args: c.args.map((a) => compileExpr(a) as RowFn), strict: c.strict, options: c.async! })),
+          plan.badData,
+          plan.input.schema.fields,
+        );
       case "union":
         return { name: "union", process: (batch, out) => out.emit(batch) };
       case "join": {
@@ -378,7 +452,7 @@ export class Job {
           joinType: plan.joinType,
         };
         const w = plan.window;
-        if (!w) return new UpdatingJoin(spec);
+        if (!w) return new UpdatingJoin(spec, plan.updating, plan.ttl);
         const endOf = (column: number): RowFn => (row) => (row[column] as { end: number }).end;
         return new WindowJoin(spec, [endOf(w.leftColumn), endOf(w.rightColumn)]);
       }
@@ -401,8 +475,10 @@ export class Job {
     if (!connector?.sink) throw new JobError(`connector '${table.connector}' cannot be written to (table ${table.name})`);
     return new SinkOperator(
       node.label,
-      async (ctx, restored, restoredAll) =>
-        connector.sink!.create({
+      async (ctx, restored, restoredAll) => {
+        const format = countBytesOut(this.serializerFor(table, fields), ctx.metrics);
+        await format?.open?.();
+        return connector.sink!.create({
           options: table.options,
           tableName: table.name,
           subtaskIndex: ctx.subtaskIndex,
@@ -411,13 +487,14 @@ export class Job {
           log: this.log,
           files: this.options.files,
           fields: table.inferColumns || table.fields.length === 0 ? fields : table.fields,
-          format: countBytesOut(this.serializerFor(table, fields), ctx.metrics),
+          format,
           formatName: table.format?.name,
           formatOptions: table.format?.options,
           updating,
           restored: restored ?? undefined,
           restoredAll,
-        }),
+        });
+      },
       this.restoredCheckpoint,
     );
   }
@@ -426,7 +503,8 @@ export class Job {
     if (!table.format) return undefined;
     const format = this.registry.format(table.format.name);
     if (!format?.serializer) throw new JobError(`format '${table.format.name}' cannot write (table ${table.name})`);
-    return format.serializer({ options: table.format.options, fields: table.inferColumns ? fields : table.fields });
+    const formatTable = { name: table.name, role: "sink" as const, connector: table.connector, connectorOptions: table.options };
+    return format.serializer({ options: table.format.options, fields: table.inferColumns ? fields : table.fields, table: formatTable });
   }
 
   private async createReader(
@@ -434,7 +512,7 @@ export class Job {
     subtaskIndex: number,
     parallelism: number,
     metrics: OperatorMetrics,
-    restored: SourceState[] | undefined,
+    restored: SourcePosition[],
   ): Promise<SourceReader> {
     const connector = this.registry.connector(table.connector!);
     if (!connector?.source) throw new JobError(`connector '${table.connector}' cannot be read from (table ${table.name})`);
@@ -444,10 +522,11 @@ export class Job {
       if (!format?.deserializer) throw new JobError(`format '${table.format.name}' cannot read (table ${table.name})`);
       // The format fills the columns before the METADATA FROM ones; the reader appends those.
       const formatFields = table.metadata ? table.fields.slice(0, table.fields.length - table.metadata.length) : table.fields;
-      deserializer = format.deserializer({ options: table.format.options, fields: formatFields });
+      const formatTable = { name: table.name, role: "source" as const, connector: table.connector, connectorOptions: table.options };
+      deserializer = format.deserializer({ options: table.format.options, fields: formatFields, table: formatTable });
     }
     const positions: Record<string, unknown> = {};
-    for (const s of restored ?? []) if (s) Object.assign(positions, s.splits);
+    for (const s of restored) if (s) Object.assign(positions, s.splits);
     return connector.source.create({
       options: table.options,
       tableName: table.name,
@@ -480,15 +559,15 @@ export class Job {
     const eventTime = table.eventTime ? compileExpr(table.eventTime) : null;
     const watermark = table.watermark ? compileExpr(table.watermark) : null;
     const DEFAULT_DELAY = 1_000_000;
+    const addVirtual = (row: Row) => {
+      const len = row.length;
+      for (let v = 0; v < virtual.length; v++) row[len + v] = virtual[v]!(row, 0);
+    };
+    const changes = table.changelog ? this.changeReader(table, addVirtual) : null;
     return (rows, nativeTimes) => {
       const n = rows.length;
-      if (virtual.length > 0) {
-        for (let i = 0; i < n; i++) {
-          const row = rows[i]!;
-          const len = row.length;
-          for (let v = 0; v < virtual.length; v++) row[len + v] = virtual[v]!(row, 0);
-        }
-      }
+      const changed = changes?.(rows);
+      if (virtual.length > 0) for (let i = 0; i < n; i++) addVirtual(rows[i]!);
       let times: number[];
       if (eventTime) {
         times = new Array(n);
@@ -511,12 +590,47 @@ export class Job {
       } else {
         for (let i = 0; i < n; i++) marks[i] = times[i]! - DEFAULT_DELAY;
       }
-      return { batch: { rows, times }, marks };
+      return { batch: changed ? { rows, times, ops: changed.ops, before: changed.before } : { rows, times }, marks };
+    };
+  }
+
+  /**
+   * The ops of a change stream's rows, from the marks its format put on them.
+   * A previous row gets the record's METADATA FROM values and generated columns
+   * too. Without a PRIMARY KEY the record's `before` is all there is to retract,
+   * so an update that lacks it stops the job rather than leave a stale row.
+   */
+  private changeReader(table: TableDef, addVirtual: (row: Row) => void) {
+    const metadata = table.metadata?.length ?? 0;
+    const physical = table.fields.length;
+    const keyed = !!table.primaryKey;
+    return (rows: Row[]) => {
+      const ops = new Array<RowOp>(rows.length);
+      const before = new Array<Row | null>(rows.length);
+      for (let i = 0; i < rows.length; i++) {
+        const row = rows[i] as ChangeRow;
+        const change = row[ROW_CHANGE];
+        before[i] = null;
+        if (!change) {
+          ops[i] = RowOp.Insert;
+          continue;
+        }
+        ops[i] = change.op;
+        if (change.op !== RowOp.Update) continue;
+        const old = change.before;
+        if (!old) {
+          if (keyed) continue;
+          throw new JobError(
+            `source '${table.name}' read an update without its previous row ("before" is null), so Runnel cannot retract what the row was. ` +
+              `Declare the table's PRIMARY KEY (a, ...) so Runnel keeps each key's last row, or have the database send full previous rows (PostgreSQL: ALTER TABLE ... REPLICA IDENTITY FULL)`,
+          );
+        }
+        for (let m = physical - metadata; m < physical; m++) old[m] = row[m];
+        addVirtual(old);
+        before[i] = old;
+      }
+      return { ops, before };
     };
   }
 }
 
-interface SourceState {
-  splits: Record<string, unknown>;
-  watermarks?: Record<string, number>;
-}

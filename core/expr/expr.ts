@@ -2,7 +2,7 @@
  * Resolved, typed scalar expressions. (Contract between the SQL front end and the
  * runtime; the SQL front end owns and may extend the variants.)
  */
-import type { SqlType } from "../plugin-api/index.ts";
+import type { AsyncUdfOptions, SqlType } from "../plugin-api/index.ts";
 
 export type Expr =
   | { kind: "column"; index: number; name: string; type: SqlType }
@@ -12,8 +12,18 @@ export type Expr =
   /** A scalar function (built-in or UDF), operators included, by name. */
   | { kind: "call"; name: string; args: Expr[]; type: SqlType }
   | { kind: "case"; operand?: Expr; whens: { when: Expr; then: Expr }[]; otherwise?: Expr; type: SqlType }
-  | { kind: "cast"; expr: Expr; type: SqlType }
+  /** `safe`: TRY_CAST, NULL where the value cannot convert. */
+  | { kind: "cast"; expr: Expr; type: SqlType; safe?: boolean }
   /** The event time of the current row (µs). */
   | { kind: "event_time"; type: SqlType }
   /** A user-defined function from a plugin (not serialisable: it carries the function). */
-  | { kind: "udf"; name: string; args: Expr[]; type: SqlType; fn: (...args: any[]) => unknown; strict: boolean };
+  | {
+      kind: "udf";
+      name: string;
+      args: Expr[];
+      type: SqlType;
+      fn: (...args: any[]) => unknown;
+      strict: boolean;
+      /** Set for async UDFs, which the planner moves into an async_udf operator ahead of the expression. */
+      async?: Required<AsyncUdfOptions>;
+    };

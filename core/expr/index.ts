@@ -6,19 +6,28 @@
  */
 import { RowOp, type Batch, type Row, type SqlType } from "../plugin-api/index.ts";
 import type { Expr } from "./expr.ts";
-import { jsonArrow, likeRegex, SCALAR_FUNCTIONS } from "./functions.ts";
-import { castValue, toText } from "./values.ts";
+import { argInfos, implementation, SCALAR_FUNCTIONS } from "./functions.ts";
+import { likeRegex } from "./regex.ts";
+import { castValue, CastError, checkInt, compareNumber, compareText, toText } from "./values.ts";
 
 export type { Expr } from "./expr.ts";
 export { SCALAR_FUNCTIONS, type ScalarFunction } from "./functions.ts";
 
 export type CompiledExpr = (row: Row, time: number) => unknown;
 
-/** Helpers the generated code reaches through `H`. */
+/**
+ * Code generation state. Every expression node becomes statements assigning a
+ * temporary, so the generated source grows linearly with the expression and
+ * nests only where evaluation is conditional (CASE, AND/OR, COALESCE): a flat
+ * chain of thousands of `+` terms compiles as quickly as it parses.
+ */
 interface Env {
-  /** Constants and functions referenced by index. */
+  /** Constants and functions referenced by index (`H[i]`). */
   refs: unknown[];
   temps: number;
+  labels: number;
+  /** Statements of the block being generated. */
+  lines: string[];
 }
 
 function ref(env: Env, value: unknown): string {
@@ -40,18 +49,43 @@ function literal(env: Env, value: unknown): string {
 
 const isInt = (t: SqlType) => t.kind === "int";
 
+/** Assigns `code` to a new temporary and returns its name. */
+function assign(env: Env, code: string): string {
+  const t = temp(env);
+  env.lines.push(`${t} = ${code};`);
+  return t;
+}
+
+/** Generates `e` into a separate block (for conditional evaluation); returns the block's statements and value. */
+function block(env: Env, e: Expr): { code: string; value: string } {
+  const outer = env.lines;
+  env.lines = [];
+  const value = gen(e, env);
+  const code = env.lines.join("\n");
+  env.lines = outer;
+  return { code, value };
+}
+
 /** `(a op b)` with NULL propagation. */
 function binary(env: Env, a: string, b: string, body: (x: string, y: string) => string): string {
-  const x = temp(env);
-  const y = temp(env);
-  return `((${x} = ${a}) == null || (${y} = ${b}) == null ? null : ${body(x, y)})`;
+  return assign(env, `${a} == null || ${b} == null ? null : ${body(a, b)}`);
 }
 
 function unary(env: Env, a: string, body: (x: string) => string): string {
-  const x = temp(env);
-  return `((${x} = ${a}) == null ? null : ${body(x)})`;
+  return assign(env, `${a} == null ? null : ${body(a)}`);
 }
 
+/** A call of `fn` on the values of `args`; NULL if any is NULL when `strict`. */
+function call(env: Env, fn: string, args: Expr[], strict: boolean): string {
+  const values = args.map((a) => gen(a, env));
+  if (!strict || values.length === 0) return assign(env, `${fn}(${values.join(", ")})`);
+  return assign(env, `${values.map((v) => `${v} == null`).join(" || ")} ? null : ${fn}(${values.join(", ")})`);
+}
+
+/**
+ * Generates the statements computing `e` into `env.lines` and returns a simple
+ * JavaScript expression (a temporary, a column read or a constant) for its value.
+ */
 function gen(e: Expr, env: Env): string {
   switch (e.kind) {
     case "column":
@@ -64,38 +98,95 @@ function gen(e: Expr, env: Env): string {
       return unary(env, gen(e.expr, env), (x) => `(${x}[${JSON.stringify(e.name)}] ?? null)`);
     case "cast": {
       const from = e.expr.type;
-      if (from.kind === e.type.kind && from.kind !== "decimal") return gen(e.expr, env);
-      const fn = ref(env, (v: unknown) => castValue(v, from, e.type));
+      if (from.kind === e.type.kind && from.kind !== "decimal" && (from.kind !== "int" || intWidens(from, e.type))) return gen(e.expr, env);
+      const to = e.type;
+      const convert = e.safe
+        ? (v: unknown) => {
+            try {
+              return castValue(v, from, to);
+            } catch (err) {
+              if (err instanceof CastError) return null;
+              throw err;
+            }
+          }
+        : (v: unknown) => castValue(v, from, to);
+      const fn = ref(env, convert);
       return unary(env, gen(e.expr, env), (x) => `${fn}(${x})`);
     }
     case "case": {
-      const otherwise = e.otherwise ? gen(e.otherwise, env) : "null";
-      if (e.operand) {
-        const o = temp(env);
-        let code = otherwise;
-        for (let i = e.whens.length - 1; i >= 0; i--) {
-          const w = e.whens[i]!;
-          code = `(${o} != null && ${o} === ${gen(w.when, env)} ? ${gen(w.then, env)} : ${code})`;
-        }
-        return `((${o} = ${gen(e.operand, env)}), ${code})`;
+      // A labelled block: each arm breaks out once it matches, so arms do not nest.
+      const result = temp(env);
+      const label = `L${env.labels++}`;
+      const operand = e.operand ? gen(e.operand, env) : null;
+      const lines = [`${label}: {`];
+      for (const w of e.whens) {
+        const when = block(env, w.when);
+        const then = block(env, w.then);
+        const test = operand ? `${operand} != null && ${when.value} != null && ${equal(env, e.operand!.type, w.when.type, operand, when.value)}` : `${when.value} === true`;
+        lines.push(when.code, `if (${test}) {`, then.code, `${result} = ${then.value}; break ${label}; }`);
       }
-      let code = otherwise;
-      for (let i = e.whens.length - 1; i >= 0; i--) {
-        const w = e.whens[i]!;
-        code = `(${gen(w.when, env)} === true ? ${gen(w.then, env)} : ${code})`;
-      }
-      return code;
+      const otherwise = e.otherwise ? block(env, e.otherwise) : { code: "", value: "null" };
+      lines.push(otherwise.code, `${result} = ${otherwise.value}; }`);
+      env.lines.push(...lines);
+      return result;
     }
     case "udf": {
-      const fn = ref(env, e.fn);
-      const args = e.args.map((a) => gen(a, env));
-      if (!e.strict || args.length === 0) return `${fn}(${args.join(", ")})`;
-      const ts = args.map(() => temp(env));
-      return `(${args.map((a, i) => `(${ts[i]} = ${a}) == null`).join(" || ")} ? null : ${fn}(${ts.join(", ")}))`;
+      // A UDF not declared async that returns a Promise would leave the Promise in the row.
+      const declared = e.fn;
+      const name = e.name;
+      const fn = ref(env, (...args: unknown[]) => {
+        const v = declared(...args);
+        if (v !== null && typeof v === "object" && typeof (v as { then?: unknown }).then === "function") {
+          throw new Error(`UDF ${name}() returned a Promise; declare it async (an async function, or async: true in its definition) so that its calls are awaited`);
+        }
+        return v;
+      });
+      return call(env, fn, e.args, e.strict);
     }
     case "call":
       return genCall(e, env);
   }
+}
+
+/**
+ * The ordering function comparisons of these operand types need, or null when
+ * JavaScript's operators already agree with SQL: text compares by code point
+ * (UTF-8 byte order), floats put NaN above every number and equal to itself.
+ */
+function comparison(env: Env, a: SqlType, b: SqlType): string | null {
+  const textual = (x: SqlType) => x.kind === "string" || x.kind === "json";
+  if (textual(a) && textual(b)) return ref(env, compareText);
+  if (a.kind === "float" || b.kind === "float" || a.kind === "decimal" || b.kind === "decimal") return ref(env, compareNumber);
+  return null;
+}
+
+/** JavaScript for "x equals y" (both non-NULL) in SQL: NaN equals NaN. */
+function equal(env: Env, a: SqlType, b: SqlType, x: string, y: string): string {
+  const order = a.kind === "float" || b.kind === "float" || a.kind === "decimal" || b.kind === "decimal" ? comparison(env, a, b) : null;
+  return order ? `${order}(${x}, ${y}) === 0` : `${x} === ${y}`;
+}
+
+/** + - * / with SQL's types: integers stay exact (an overflow is an error, division by zero NULL), DECIMAL keeps its scale, floats follow IEEE. */
+function arithmetic(env: Env, e: Extract<Expr, { kind: "call" }>, a: string, b: string): string {
+  const type = e.type;
+  const op = e.name;
+  let r: string;
+  if (op === "/") {
+    // Integers: truncating division, NULL for a zero divisor. Floats: IEEE, so x / 0.0 is ±inf and 0.0 / 0.0 NaN, as in DataFusion.
+    r = binary(env, a, b, (x, y) => (isInt(type) ? `(${y} === 0 ? null : Math.trunc(${x} / ${y}) + 0)` : `${x} / ${y}`));
+  } else {
+    // + 0 turns JavaScript's -0 (0 * -5) into 0: integers have no negative zero.
+    r = binary(env, a, b, (x, y) => (isInt(type) ? `${x} ${op} ${y} + 0` : `${x} ${op} ${y}`));
+  }
+  if (type.kind === "int" && op !== "/") {
+    const [lo, hi] = type.bits === 32 ? (type.unsigned ? [0, 4294967295] : [-2147483648, 2147483647]) : type.unsigned ? [0, Number.MAX_SAFE_INTEGER] : [-Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER];
+    const fail = ref(env, (v: number, x: number, y: number) => checkInt(v, type, () => `${x} ${op} ${y}`));
+    env.lines.push(`if (${r} !== null && (${r} > ${hi} || ${r} < ${lo})) ${fail}(${r}, ${a}, ${b});`);
+  } else if (type.kind === "decimal") {
+    const f = 10 ** type.scale;
+    env.lines.push(`if (${r} !== null) ${r} = Math.sign(${r}) * Math.round(Math.abs(${r}) * ${f}) / ${f};`);
+  }
+  return r;
 }
 
 function genCall(e: Extract<Expr, { kind: "call" }>, env: Env): string {
@@ -104,15 +195,14 @@ function genCall(e: Extract<Expr, { kind: "call" }>, env: Env): string {
   const b = () => gen(args[1]!, env);
   switch (e.name) {
     case "+":
-      return binary(env, a(), b(), (x, y) => `${x} + ${y}`);
     case "-":
-      return binary(env, a(), b(), (x, y) => `${x} - ${y}`);
     case "*":
-      return binary(env, a(), b(), (x, y) => (isInt(e.type) ? `Math.trunc(${x} * ${y})` : `${x} * ${y}`));
+      return arithmetic(env, e, a(), b());
     case "/":
-      return binary(env, a(), b(), (x, y) => (isInt(e.type) ? `(${y} === 0 ? null : Math.trunc(${x} / ${y}))` : `(${y} === 0 ? null : ${x} / ${y})`));
+      return arithmetic(env, e, a(), b());
     case "%":
-      return binary(env, a(), b(), (x, y) => `(${y} === 0 ? null : ${x} % ${y})`);
+      // Integer division and remainder by zero give NULL (DataFusion stops the query); floats follow IEEE (NaN).
+      return binary(env, a(), b(), (x, y) => (isInt(e.type) ? `(${y} === 0 ? null : ${x} % ${y} + 0)` : `${x} % ${y}`));
     case "||": {
       const text = ref(env, toText);
       const ta = literal(env, args[0]!.type);
@@ -120,44 +210,61 @@ function genCall(e: Extract<Expr, { kind: "call" }>, env: Env): string {
       return binary(env, a(), b(), (x, y) => `${text}(${x}, ${ta}) + ${text}(${y}, ${tb})`);
     }
     case "=":
-      return binary(env, a(), b(), (x, y) => `${x} === ${y}`);
     case "<>":
-      return binary(env, a(), b(), (x, y) => `${x} !== ${y}`);
     case "<":
     case "<=":
     case ">":
-    case ">=":
-      return binary(env, a(), b(), (x, y) => `${x} ${e.name} ${y}`);
-    case "and": {
-      const x = temp(env);
-      const y = temp(env);
-      return `((${x} = ${a()}) === false || (${y} = ${b()}) === false ? false : ${x} == null || ${y} == null ? null : true)`;
+    case ">=": {
+      // Equal text is equal strings: only ordering needs code point comparison.
+      const textual = (x: SqlType) => x.kind === "string" || x.kind === "json";
+      const equality = e.name === "=" || e.name === "<>";
+      const order = equality && textual(args[0]!.type) && textual(args[1]!.type) ? null : comparison(env, args[0]!.type, args[1]!.type);
+      if (!order) {
+        const js = e.name === "=" ? "===" : e.name === "<>" ? "!==" : e.name;
+        return binary(env, a(), b(), (x, y) => `${x} ${js} ${y}`);
+      }
+      return binary(env, a(), b(), (x, y) => `${order}(${x}, ${y}) ${e.name === "=" ? "===" : e.name === "<>" ? "!==" : e.name} 0`);
     }
+    case "and":
     case "or": {
-      const x = temp(env);
-      const y = temp(env);
-      return `((${x} = ${a()}) === true || (${y} = ${b()}) === true ? true : ${x} == null || ${y} == null ? null : false)`;
+      // Three-valued logic; the right side is evaluated only when the left does not decide.
+      const decides = e.name === "and" ? "false" : "true";
+      const x = a();
+      const result = temp(env);
+      const right = block(env, args[1]!);
+      const y = right.value;
+      env.lines.push(
+        `if (${x} === ${decides}) ${result} = ${decides}; else {`,
+        right.code,
+        `${result} = ${y} === ${decides} ? ${decides} : ${x} == null || ${y} == null ? null : ${e.name === "and" ? "true" : "false"}; }`,
+      );
+      return result;
     }
     case "not":
       return unary(env, a(), (x) => `!${x}`);
     case "neg":
-      return unary(env, a(), (x) => `-${x}`);
+      // 0 - x rather than -x: an integer is never -0 (it would turn 1 / x into -inf).
+      return unary(env, a(), (x) => (isInt(e.type) ? `0 - ${x}` : `-${x}`));
     case "is_null":
-      return `(${a()} == null)`;
+      return assign(env, `${a()} == null`);
     case "is_not_null":
-      return `(${a()} != null)`;
+      return assign(env, `${a()} != null`);
     case "is_true":
-      return `(${a()} === true)`;
+      return assign(env, `${a()} === true`);
     case "is_false":
-      return `(${a()} === false)`;
+      return assign(env, `${a()} === false`);
     case "is_not_true":
-      return `(${a()} !== true)`;
+      return assign(env, `${a()} !== true`);
     case "is_not_false":
-      return `(${a()} !== false)`;
+      return assign(env, `${a()} !== false`);
     case "is_distinct_from":
-      return `(${a()} !== ${b()})`;
-    case "is_not_distinct_from":
-      return `(${a()} === ${b()})`;
+    case "is_not_distinct_from": {
+      const x = a();
+      const y = b();
+      const order = comparison(env, args[0]!.type, args[1]!.type);
+      const same = order ? `(${x} == null ? ${y} == null : ${y} != null && ${order}(${x}, ${y}) === 0)` : `${x} === ${y}`;
+      return assign(env, e.name === "is_distinct_from" ? `!(${same})` : same);
+    }
     case "like":
     case "ilike":
     case "not_like":
@@ -165,73 +272,99 @@ function genCall(e: Extract<Expr, { kind: "call" }>, env: Env): string {
       const ci = e.name.includes("ilike");
       const neg = e.name.startsWith("not_") ? "!" : "";
       const pattern = args[1]!;
+      const escape = args[2] ? String((args[2] as { value: unknown }).value) : "\\";
       if (pattern.kind === "literal" && typeof pattern.value === "string") {
-        const re = ref(env, likeRegex(pattern.value, ci));
+        const re = ref(env, likeRegex(pattern.value, ci, escape));
         return unary(env, a(), (x) => `${neg}${re}.test(${x})`);
       }
       const like = ref(env, likeRegex);
-      return binary(env, a(), b(), (x, y) => `${neg}${like}(${y}, ${ci}).test(${x})`);
+      return binary(env, a(), b(), (x, y) => `${neg}${like}(${y}, ${ci}, ${JSON.stringify(escape)}).test(${x})`);
     }
     case "in":
     case "not_in": {
       const neg = e.name === "not_in";
-      const x = temp(env);
+      const x = a();
       const list = args.slice(1);
       if (list.every((l) => l.kind === "literal" && l.value !== null)) {
         const set = ref(env, new Set(list.map((l) => (l as { value: unknown }).value)));
-        return `((${x} = ${a()}) == null ? null : ${neg ? "!" : ""}${set}.has(${x}))`;
+        return assign(env, `${x} == null ? null : ${neg ? "!" : ""}${set}.has(${x})`);
       }
       // General form: true on a match, NULL when no match but a NULL in the list.
-      const items = list.map((l) => {
-        const y = temp(env);
-        return { y, code: gen(l, env) };
-      });
-      const hit = items.map(({ y, code }) => `(${y} = ${code}) === ${x}`).join(" || ");
-      const anyNull = items.map(({ y }) => `${y} == null`).join(" || ");
-      const yes = neg ? "false" : "true";
-      const no = neg ? "true" : "false";
-      return `((${x} = ${a()}) == null ? null : (${hit}) ? ${yes} : (${anyNull}) ? null : ${no})`;
+      const result = temp(env);
+      const sawNull = temp(env);
+      const label = `L${env.labels++}`;
+      const lines = [`${label}: { if (${x} == null) { ${result} = null; break ${label}; } ${sawNull} = false;`];
+      for (const item of list) {
+        const y = block(env, item);
+        lines.push(y.code, `if (${y.value} != null && ${equal(env, args[0]!.type, item.type, x, y.value)}) { ${result} = ${!neg}; break ${label}; } if (${y.value} == null) ${sawNull} = true;`);
+      }
+      lines.push(`${result} = ${sawNull} ? null : ${neg}; }`);
+      env.lines.push(...lines);
+      return result;
     }
     case "between":
     case "not_between": {
       const neg = e.name === "not_between" ? "!" : "";
-      const x = temp(env);
-      const lo = temp(env);
-      const hi = temp(env);
-      return `((${x} = ${a()}) == null || (${lo} = ${b()}) == null || (${hi} = ${gen(args[2]!, env)}) == null ? null : ${neg}(${x} >= ${lo} && ${x} <= ${hi}))`;
-    }
-    case "->":
-    case "->>": {
-      const fn = ref(env, jsonArrow);
-      return binary(env, a(), b(), (x, y) => `${fn}(${x}, ${y}, ${e.name === "->>"})`);
+      const x = a();
+      const lo = b();
+      const hi = gen(args[2]!, env);
+      const order = comparison(env, args[0]!.type, args[1]!.type) ?? comparison(env, args[0]!.type, args[2]!.type);
+      // x >= lo AND x <= hi, with three-valued logic: 0 BETWEEN 7 AND NULL is false, not NULL.
+      const ge = assign(env, `${x} == null || ${lo} == null ? null : ${order ? `${order}(${x}, ${lo}) >= 0` : `${x} >= ${lo}`}`);
+      const le = assign(env, `${x} == null || ${hi} == null ? null : ${order ? `${order}(${x}, ${hi}) <= 0` : `${x} <= ${hi}`}`);
+      const both = `(${ge} === false || ${le} === false ? false : ${ge} == null || ${le} == null ? null : true)`;
+      return assign(env, neg ? `(${both} == null ? null : !${both})` : both);
     }
     case "coalesce": {
-      let code = "null";
-      for (let i = args.length - 1; i >= 0; i--) {
-        const x = temp(env);
-        code = `((${x} = ${gen(args[i]!, env)}) != null ? ${x} : ${code})`;
+      const result = temp(env);
+      const label = `L${env.labels++}`;
+      const lines = [`${label}: {`];
+      for (const arg of args) {
+        const v = block(env, arg);
+        lines.push(v.code, `if (${v.value} != null) { ${result} = ${v.value}; break ${label}; }`);
       }
-      return code;
+      lines.push(`${result} = null; }`);
+      env.lines.push(...lines);
+      return result;
     }
     case "nullif": {
-      const x = temp(env);
-      const y = temp(env);
-      return `((${x} = ${a()}) == null ? null : (${y} = ${b()}) != null && ${x} === ${y} ? null : ${x})`;
+      // The second argument is evaluated only when the first is not NULL (NULL decides otherwise).
+      const x = a();
+      const result = temp(env);
+      const y = block(env, args[1]!);
+      env.lines.push(
+        `if (${x} == null) ${result} = null; else {`,
+        y.code,
+        `${result} = ${y.value} != null && ${equal(env, args[0]!.type, args[1]!.type, x, y.value)} ? null : ${x}; }`,
+      );
+      return result;
+    }
+    case "make_array": {
+      const values = args.map((x) => gen(x, env));
+      return assign(env, `[${values.join(", ")}]`);
     }
     case "make_struct": {
       // args alternate: field values, names come from the type.
       if (e.type.kind !== "struct") throw new Error("make_struct needs a struct type");
       const names = e.type.fields.map((f) => JSON.stringify(f.name));
-      return `({${args.map((x, i) => `${names[i]}: ${gen(x, env)}`).join(", ")}})`;
+      const values = args.map((x) => gen(x, env));
+      return assign(env, `({${values.map((v, i) => `${names[i]}: ${v}`).join(", ")}})`);
     }
   }
   const f = SCALAR_FUNCTIONS.get(e.name);
   if (!f) throw new Error(`no implementation for function ${e.name}`);
-  const fn = ref(env, f.impl);
-  const codes = args.map((x) => gen(x, env));
-  if (f.strict === false || codes.length === 0) return `${fn}(${codes.join(", ")})`;
-  const ts = codes.map(() => temp(env));
-  return `(${codes.map((c, i) => `(${ts[i]} = ${c}) == null`).join(" || ")} ? null : ${fn}(${ts.join(", ")}))`;
+  return call(env, ref(env, implementation(f, argInfos(args))), args, f.strict !== false);
+}
+
+function newEnv(): Env {
+  return { refs: [], temps: 0, labels: 0, lines: [] };
+}
+
+/** Every value of integer type `from` fits `to`, so a CAST between them needs no check. */
+function intWidens(from: SqlType & { kind: "int" }, to: SqlType): boolean {
+  if (to.kind !== "int") return false;
+  if (!!from.unsigned === !!to.unsigned) return from.bits <= to.bits;
+  return !!from.unsigned && from.bits < to.bits;
 }
 
 function declareTemps(env: Env): string {
@@ -245,9 +378,9 @@ export function compileExpr(e: Expr): CompiledExpr {
     const i = e.index;
     return (row) => row[i] ?? null;
   }
-  const env: Env = { refs: [], temps: 0 };
-  const body = gen(e, env);
-  const src = `return function expr(row, time) { ${declareTemps(env)} return ${body}; };`;
+  const env = newEnv();
+  const value = gen(e, env);
+  const src = `return function expr(row, time) { ${declareTemps(env)}\n${env.lines.join("\n")}\nreturn ${value}; };`;
   return new Function("H", src)(env.refs) as CompiledExpr;
 }
 
@@ -260,17 +393,27 @@ function isIdentity(exprs: Expr[], width: number | undefined): boolean {
  * given, lets an identity projection pass rows through untouched.
  */
 export function compileMap(exprs: Expr[], filter?: Expr, inputWidth?: number): (batch: Batch) => Batch {
-  const env: Env = { refs: [], temps: 0 };
+  const env = newEnv();
   const identity = isIdentity(exprs, inputWidth);
-  const filterCode = filter ? gen(filter, env) : null;
-  const projection = identity ? "row" : `[${exprs.map((e) => gen(e, env)).join(", ")}]`;
+  let filterCode = "";
+  if (filter) {
+    const value = gen(filter, env);
+    filterCode = `${env.lines.join("\n")}\nif (${value} !== true) continue;`;
+    env.lines = [];
+  }
+  let projection = "row";
+  if (!identity) {
+    const values = exprs.map((e) => gen(e, env));
+    projection = `[${values.join(", ")}]`;
+  }
   const src = `return function map(batch) {
     const rows = batch.rows, times = batch.times, n = rows.length;
     const outRows = [], outTimes = [];
     ${declareTemps(env)}
     for (let i = 0; i < n; i++) {
       const row = rows[i], time = times[i];
-      ${filterCode ? `if (${filterCode} !== true) continue;` : ""}
+      ${filterCode}
+      ${env.lines.join("\n")}
       outRows.push(${projection});
       outTimes.push(time);
     }

@@ -5,6 +5,7 @@
 import type { UdafDefinition } from "../plugin-api/index.ts";
 import type { AggregateCall } from "../plan/logical.ts";
 import type { PluginRegistry } from "../registry/registry.ts";
+import { compareNumber, compareText, ExprError } from "../expr/values.ts";
 
 export interface Accumulator {
   init(): any;
@@ -54,6 +55,29 @@ const sum: Accumulator = {
 };
 
 const avg: Accumulator = { ...sum, result: (acc) => (acc[1] === 0 ? null : acc[0] / acc[1]) };
+
+/** Adds integers; a total Runnel cannot hold exactly stops the job rather than being rounded. */
+function exactAdd(a: number, b: number): number {
+  const total = a + b;
+  if (total > Number.MAX_SAFE_INTEGER || total < -Number.MAX_SAFE_INTEGER) {
+    throw new ExprError(
+      `integer overflow: sum() reached ${BigInt(a) + BigInt(b)}, beyond ±${Number.MAX_SAFE_INTEGER} (2^53 − 1), the largest integer Runnel holds exactly; ` +
+        "sum CAST(x AS DOUBLE) to add approximately",
+    );
+  }
+  return total;
+}
+
+const intSum: Accumulator = {
+  ...sum,
+  add: (acc, v) => {
+    if (v === null || v === undefined) return acc;
+    acc[0] = exactAdd(acc[0], v as number);
+    acc[1]++;
+    return acc;
+  },
+  merge: (a, b) => [exactAdd(a[0], b[0]), a[1] + b[1]],
+};
 
 function extreme(better: (a: any, b: any) => boolean): Accumulator {
   return {
@@ -137,8 +161,25 @@ function udafAccumulator(u: UdafDefinition<any>): Accumulator {
   };
 }
 
-const gt = (a: any, b: any) => a > b;
-const lt = (a: any, b: any) => a < b;
+/** The argument of a row that an aggregate's FILTER (WHERE ...) excludes. */
+export const FILTERED_OUT = Symbol("filtered out");
+
+/** An accumulator that ignores rows excluded by FILTER; retractions of them are ignored alike. */
+export function filtered(inner: Accumulator): Accumulator {
+  return {
+    ...inner,
+    add: (acc, v) => (v === FILTERED_OUT ? acc : inner.add(acc, v)),
+    retract: inner.retract ? (acc, v) => (v === FILTERED_OUT ? acc : inner.retract!(acc, v)) : undefined,
+  };
+}
+
+/** SQL order for min/max: text by code point (UTF-8 byte order), floats with NaN above every number. */
+const order = (a: any, b: any): number =>
+  typeof a === "string" && typeof b === "string" ? compareText(a, b)
+  : typeof a === "number" && typeof b === "number" ? compareNumber(a, b)
+  : a < b ? -1 : a > b ? 1 : 0;
+const gt = (a: any, b: any) => order(a, b) > 0;
+const lt = (a: any, b: any) => order(a, b) < 0;
 
 /** The accumulator for a planned aggregate call; `updating` inputs need retraction. */
 export function accumulatorFor(call: AggregateCall, registry: PluginRegistry | undefined, updating: boolean): Accumulator {
@@ -152,7 +193,7 @@ export function accumulatorFor(call: AggregateCall, registry: PluginRegistry | u
     case "count":
       return call.star ? countStar : count;
     case "sum":
-      return sum;
+      return call.type.kind === "int" ? intSum : sum;
     case "avg":
       return avg;
     case "min":

@@ -12,8 +12,10 @@
  * without a match, and deletes it when the key's first right row arrives.
  */
 import { RowOp, type Batch, type Row } from "../plugin-api/index.ts";
-import { hashValues } from "../state/hash.ts";
-import { KeyedMap, type KeyedEntry } from "../state/keyed-map.ts";
+import { hashValues, rowsEqual } from "../state/hash.ts";
+import type { SubtaskValue } from "../state/operator-state.ts";
+import type { KeyedTable, TimeKeyedTable } from "../state/tables.ts";
+import { END_OF_TIME } from "../runtime/messages.ts";
 import type { Collector, Operator, OperatorContext } from "./operator.ts";
 import type { RowFn } from "./window-aggregate.ts";
 
@@ -27,7 +29,6 @@ export interface JoinSpec {
 }
 
 const LEFT = 0;
-const STATE_VERSION = 1;
 
 /** Rows of both sides stored for one key, with their event times. */
 interface Sides {
@@ -36,8 +37,6 @@ interface Sides {
   right: Row[];
   rightTimes: number[];
 }
-
-type SavedEntry = [hash: number, key: unknown[], sides: Sides];
 
 // A module-level factory, so looking up a key does not allocate a closure per record.
 const newSides = (): Sides => ({ left: [], leftTimes: [], right: [], rightTimes: [] });
@@ -65,7 +64,6 @@ class Output {
 
 abstract class KeyedJoin implements Operator {
   abstract readonly name: string;
-  protected readonly state = new KeyedMap<Sides>();
   protected readonly nulls: null[];
   private readonly scratch: unknown[];
 
@@ -74,18 +72,7 @@ abstract class KeyedJoin implements Operator {
     this.scratch = new Array(spec.leftKeys.length);
   }
 
-  open(ctx: OperatorContext, restored: unknown[] | undefined): void {
-    for (const s of restored ?? []) {
-      if (!s) continue;
-      const st = s as { version: number; entries: SavedEntry[] };
-      if (st.version !== STATE_VERSION) throw new Error(`join state version ${st.version} is not supported`);
-      // After a rescale, a subtask keeps the keys that now hash to it.
-      for (const [hash, key, sides] of st.entries) {
-        if (hash % ctx.parallelism !== ctx.subtaskIndex) continue;
-        this.state.getOrCreate(hash, key, () => sides);
-      }
-    }
-  }
+  abstract open(ctx: OperatorContext): void;
 
   /** Puts the key of `row` from input `side` into the scratch array; false when a key part is NULL (SQL: never matches). */
   protected keyOf(row: Row, time: number, side: number): boolean {
@@ -99,27 +86,14 @@ abstract class KeyedJoin implements Operator {
     return matchable;
   }
 
+  /** The key last put in scratch by keyOf. */
+  protected scratchKey(): readonly unknown[] {
+    return this.scratch;
+  }
+
   /** The hash the input edges partitioned the row by (of the key last put in scratch). */
   protected keyHash(): number {
     return hashValues(this.scratch);
-  }
-
-  protected entryFor(): KeyedEntry<Sides> {
-    return this.state.getOrCreate(this.keyHash(), this.scratch, newSides);
-  }
-
-  snapshot(): unknown {
-    const entries: SavedEntry[] = [];
-    // Copies: the stored lists keep growing while the checkpoint is written.
-    for (const e of this.state.entries()) {
-      const { left, leftTimes, right, rightTimes } = e.value;
-      entries.push([e.hash, e.key, { left: left.slice(), leftTimes: leftTimes.slice(), right: right.slice(), rightTimes: rightTimes.slice() }]);
-    }
-    return { version: STATE_VERSION, ...this.extraState(), entries };
-  }
-
-  protected extraState(): Record<string, unknown> {
-    return {};
   }
 
   abstract process(batch: Batch, out: Collector, input: number): void | Promise<void>;
@@ -128,10 +102,12 @@ abstract class KeyedJoin implements Operator {
 export class WindowJoin extends KeyedJoin {
   readonly name = "window_join";
   private watermark = -Infinity;
-  /** Window end → the keys holding rows of that window, so a watermark visits only closing windows. */
-  private readonly byEnd = new Map<number, KeyedEntry<Sides>[]>();
-  /** LEFT JOIN rows with a NULL key: they match nothing and are emitted padded when their window closes. */
-  private unmatchable: { row: Row; end: number; hash: number }[] = [];
+  private ctx!: OperatorContext;
+  /** (window end, key) → both sides' rows of that window. */
+  private windows!: TimeKeyedTable<Sides>;
+  /** LEFT JOIN rows with a NULL key, by window end: they match nothing and are emitted padded when their window closes. */
+  private unmatchable!: TimeKeyedTable<Row[]>;
+  private clock!: SubtaskValue<number | null>;
 
   constructor(
     spec: JoinSpec,
@@ -141,27 +117,16 @@ export class WindowJoin extends KeyedJoin {
     super(spec);
   }
 
-  private ctx!: OperatorContext;
-
-  override open(ctx: OperatorContext, restored: unknown[] | undefined): void {
+  open(ctx: OperatorContext): void {
     this.ctx = ctx;
-    super.open(ctx, restored);
-    for (const entry of this.state.entries()) this.index(entry, this.endOf(entry));
-    for (const s of restored ?? []) {
-      const st = s as { unmatchable?: { row: Row; end: number; hash: number }[] } | undefined;
-      for (const u of st?.unmatchable ?? []) if (u.hash % ctx.parallelism === ctx.subtaskIndex) this.unmatchable.push(u);
-    }
+    this.windows = ctx.state.timeKeyed<Sides>("windows");
+    this.unmatchable = ctx.state.timeKeyed<Row[]>("unmatchable");
+    this.clock = ctx.state.union<number | null>("watermark");
+    for (const w of this.clock.restored) if (w !== null) this.watermark = Math.max(this.watermark, w);
   }
 
-  private endOf(entry: KeyedEntry<Sides>): number {
-    const { left, leftTimes, right, rightTimes } = entry.value;
-    return (left.length > 0 ? this.windowEnd[0](left[0]!, leftTimes[0]!) : this.windowEnd[1](right[0]!, rightTimes[0]!)) as number;
-  }
-
-  private index(entry: KeyedEntry<Sides>, end: number): void {
-    const list = this.byEnd.get(end);
-    if (list) list.push(entry);
-    else this.byEnd.set(end, [entry]);
+  prepareCheckpoint(): void {
+    this.clock.value = Number.isFinite(this.watermark) ? this.watermark : null;
   }
 
   process(batch: Batch, _out: Collector, input: number): void {
@@ -177,12 +142,10 @@ export class WindowJoin extends KeyedJoin {
         continue;
       }
       if (!this.keyOf(row, t, input)) {
-        if (input === LEFT && this.spec.joinType === "left") this.unmatchable.push({ row, end, hash: this.keyHash() });
+        if (input === LEFT && this.spec.joinType === "left") this.unmatchable.update(end, this.keyHash(), [], () => []).value.push(row);
         continue;
       }
-      const entry = this.entryFor();
-      const sides = entry.value;
-      const fresh = sides.left.length === 0 && sides.right.length === 0;
+      const sides = this.windows.update(end, this.keyHash(), this.scratchKey(), newSides).value;
       if (input === LEFT) {
         sides.left.push(row);
         sides.leftTimes.push(t);
@@ -190,72 +153,140 @@ export class WindowJoin extends KeyedJoin {
         sides.right.push(row);
         sides.rightTimes.push(t);
       }
-      if (fresh) this.index(entry, end);
     }
   }
 
   onWatermark(time: number, out: Collector): void | Promise<void> {
     this.watermark = time;
     const output = new Output();
-    const closing = [...this.byEnd.keys()].filter((end) => end <= time).sort((a, b) => a - b);
-    for (const end of closing) {
-      for (const entry of this.byEnd.get(end)!) {
+    for (const end of this.windows.times()) {
+      if (end > time) break;
+      for (const entry of this.windows.at(end)) {
         const { left, right } = entry.value;
         for (const l of left) {
           if (right.length === 0 && this.spec.joinType === "left") output.push([...l, ...this.nulls], end - 1);
           for (const r of right) output.push([...l, ...r], end - 1);
         }
-        this.state.delete(entry);
       }
-      this.byEnd.delete(end);
     }
-    if (this.unmatchable.length > 0) {
-      const open: typeof this.unmatchable = [];
-      for (const u of this.unmatchable) {
-        if (u.end <= time) output.push([...u.row, ...this.nulls], u.end - 1);
-        else open.push(u);
-      }
-      this.unmatchable = open;
+    this.windows.dropUpTo(time);
+    for (const end of this.unmatchable.times()) {
+      if (end > time) break;
+      for (const entry of this.unmatchable.at(end)) for (const row of entry.value) output.push([...row, ...this.nulls], end - 1);
     }
+    this.unmatchable.dropUpTo(time);
     return output.emit(out, false);
-  }
-
-  protected override extraState(): Record<string, unknown> {
-    return { unmatchable: this.unmatchable.slice() };
   }
 }
 
 export class UpdatingJoin extends KeyedJoin {
   readonly name = "updating_join";
+  /** Key → the rows of both sides stored for it. */
+  private state!: KeyedTable<Sides>;
+
+  constructor(
+    spec: JoinSpec,
+    /** Whether the output carries ops: a LEFT JOIN, or an input that updates. */
+    private readonly updatingOutput: boolean,
+    /** µs a stored row is kept after its event time once the watermark passes (SET updating_ttl); expired rows leave no retraction. */
+    private readonly ttl?: number,
+  ) {
+    super(spec);
+  }
+
+  onWatermark(time: number): void {
+    if (!this.ttl || time >= END_OF_TIME) return;
+    const cutoff = time - this.ttl;
+    // An entry's time is its oldest row's: prune the rows that expired, keep the entry while any is left.
+    this.state.expire(cutoff, (e) => {
+      this.state.modify(e);
+      const s = e.value;
+      const keep = (rows: Row[], times: number[]) => {
+        for (let j = rows.length - 1; j >= 0; j--) if (times[j]! < cutoff) rows.splice(j, 1), times.splice(j, 1);
+      };
+      keep(s.left, s.leftTimes);
+      keep(s.right, s.rightTimes);
+      if (s.left.length === 0 && s.right.length === 0) return true;
+      let oldest = Infinity;
+      for (const t of s.leftTimes) if (t < oldest) oldest = t;
+      for (const t of s.rightTimes) if (t < oldest) oldest = t;
+      this.state.setTime(e, oldest);
+      return false;
+    });
+  }
 
   process(batch: Batch, out: Collector, input: number): void | Promise<void> {
-    const { rows, times } = batch;
-    const left = this.spec.joinType === "left";
+    const { rows, times, ops, before } = batch;
     const output = new Output();
     for (let i = 0; i < rows.length; i++) {
-      const row = rows[i]!;
+      const op = ops?.[i] ?? RowOp.Insert;
       const t = times[i]!;
-      if (!this.keyOf(row, t, input)) {
-        // A NULL key matches nothing: a LEFT JOIN row stays padded for good, so it is not stored.
-        if (input === LEFT && left) output.push([...row, ...this.nulls], t);
-        continue;
-      }
-      const sides = this.entryFor().value;
-      if (input === LEFT) {
-        for (let j = 0; j < sides.right.length; j++) output.push([...row, ...sides.right[j]!], Math.max(t, sides.rightTimes[j]!));
-        if (left && sides.right.length === 0) output.push([...row, ...this.nulls], t);
-        sides.left.push(row);
-        sides.leftTimes.push(t);
-      } else {
-        // The key's first right row replaces the padded rows its left rows were emitted with.
-        if (left && sides.right.length === 0) {
-          for (let j = 0; j < sides.left.length; j++) output.push([...sides.left[j]!, ...this.nulls], t, RowOp.Delete);
-        }
-        for (let j = 0; j < sides.left.length; j++) output.push([...sides.left[j]!, ...row], Math.max(t, sides.leftTimes[j]!));
-        sides.right.push(row);
-        sides.rightTimes.push(t);
-      }
+      if (op === RowOp.Update) {
+        // An update of an input row is the retraction of its old value and the insertion of its new one.
+        const old = before?.[i];
+        if (old) this.retract(old, t, input, output);
+        this.insert(rows[i]!, t, input, output);
+      } else if (op === RowOp.Delete) this.retract(rows[i]!, t, input, output);
+      else this.insert(rows[i]!, t, input, output);
     }
-    return output.emit(out, left);
+    return output.emit(out, this.updatingOutput);
+  }
+
+  open(ctx: OperatorContext): void {
+    this.state = ctx.state.keyed<Sides>("sides", undefined, this.ttl ? { expiryGranularity: this.ttl / 16 } : {});
+  }
+
+  private insert(row: Row, t: number, input: number, output: Output): void {
+    const left = this.spec.joinType === "left";
+    if (!this.keyOf(row, t, input)) {
+      // A NULL key matches nothing: a LEFT JOIN row stays padded for good, so it is not stored.
+      if (input === LEFT && left) output.push([...row, ...this.nulls], t);
+      return;
+    }
+    const entry = this.state.update(this.keyHash(), this.scratchKey(), newSides);
+    if (this.ttl && (entry.time === null || t < entry.time)) this.state.setTime(entry, t);
+    const sides = entry.value;
+    if (input === LEFT) {
+      for (let j = 0; j < sides.right.length; j++) output.push([...row, ...sides.right[j]!], Math.max(t, sides.rightTimes[j]!));
+      if (left && sides.right.length === 0) output.push([...row, ...this.nulls], t);
+      sides.left.push(row);
+      sides.leftTimes.push(t);
+    } else {
+      // The key's first right row replaces the padded rows its left rows were emitted with.
+      if (left && sides.right.length === 0) {
+        for (let j = 0; j < sides.left.length; j++) output.push([...sides.left[j]!, ...this.nulls], t, RowOp.Delete);
+      }
+      for (let j = 0; j < sides.left.length; j++) output.push([...sides.left[j]!, ...row], Math.max(t, sides.leftTimes[j]!));
+      sides.right.push(row);
+      sides.rightTimes.push(t);
+    }
+  }
+
+  /** Removes one stored copy of `row` and deletes the output rows it made; a row never stored changes nothing. */
+  private retract(row: Row, t: number, input: number, output: Output): void {
+    const left = this.spec.joinType === "left";
+    if (!this.keyOf(row, t, input)) {
+      if (input === LEFT && left) output.push([...row, ...this.nulls], t, RowOp.Delete);
+      return;
+    }
+    const entry = this.state.get(this.keyHash(), this.scratchKey());
+    if (!entry) return;
+    const sides = entry.value;
+    const mine = input === LEFT ? sides.left : sides.right;
+    const at = mine.findIndex((r) => rowsEqual(r, row));
+    if (at < 0) return;
+    this.state.modify(entry);
+    const stored = mine[at]!;
+    mine.splice(at, 1);
+    (input === LEFT ? sides.leftTimes : sides.rightTimes).splice(at, 1);
+    if (input === LEFT) {
+      for (const r of sides.right) output.push([...stored, ...r], t, RowOp.Delete);
+      if (left && sides.right.length === 0) output.push([...stored, ...this.nulls], t, RowOp.Delete);
+    } else {
+      for (const l of sides.left) output.push([...l, ...stored], t, RowOp.Delete);
+      // The key's last right row gone: its left rows are unmatched again.
+      if (left && sides.right.length === 0) for (const l of sides.left) output.push([...l, ...this.nulls], t);
+    }
+    if (sides.left.length === 0 && sides.right.length === 0) this.state.delete(entry);
   }
 }

@@ -4,6 +4,7 @@
  */
 import type { Batch } from "../plugin-api/index.ts";
 import type { OperatorMetrics } from "../runtime/metrics.ts";
+import type { OperatorState } from "../state/operator-state.ts";
 
 export interface Collector {
   emit(batch: Batch): void | Promise<void>;
@@ -16,23 +17,21 @@ export interface OperatorContext {
   jobId: string;
   signal: AbortSignal;
   log(message: string): void;
+  /** Where the operator declares its state (restored already when restoring). */
+  state: OperatorState;
 }
 
 export interface Operator {
   readonly name: string;
-  /**
-   * `restored` holds this operator's state from every subtask of the restored
-   * checkpoint (index = old subtask), so keyed operators can take the keys that
-   * now hash to them when the parallelism changed.
-   */
-  open?(ctx: OperatorContext, restored: unknown[] | undefined): void | Promise<void>;
+  /** Declares state (through ctx.state, which holds what a restore brought back) and sets up. */
+  open?(ctx: OperatorContext): void | Promise<void>;
   /** `input` says which input a batch came from, for operators with two (joins: 0 left, 1 right). */
   process(batch: Batch, out: Collector, input: number): void | Promise<void>;
   /** The subtask's watermark advanced to `time` (µs). */
   onWatermark?(time: number, out: Collector): void | Promise<void>;
-  /** State to store in checkpoint `checkpointId` (JSON-serialisable). */
-  snapshot?(checkpointId: number): unknown | Promise<unknown>;
-  /** Checkpoint `checkpointId` is durable; `state` is what snapshot returned for it. */
-  onCheckpointComplete?(checkpointId: number, state: unknown): void | Promise<void>;
+  /** At a barrier, before the state backend snapshots: e.g. a sink stages what it wrote. */
+  prepareCheckpoint?(checkpointId: number): void | Promise<void>;
+  /** Checkpoint `checkpointId` is durable. */
+  onCheckpointComplete?(checkpointId: number): void | Promise<void>;
   close?(): void | Promise<void>;
 }

@@ -1,19 +1,24 @@
 /**
  * Runs a connector's SinkWriter inside the dataflow and drives its two-phase
- * commit: prepare at the barrier (stored in the checkpoint), commit once the
- * checkpoint is durable, and commit again on restore (commits are idempotent).
+ * commit: prepare at the barrier (kept in the subtask's checkpointed list
+ * state), commit once the checkpoint is durable, and commit again on restore
+ * (commits are idempotent).
  */
 import { crashPoint, type Batch, type SinkWriter } from "../plugin-api/index.ts";
+import type { SubtaskValue } from "../state/operator-state.ts";
 import type { Operator, OperatorContext } from "./operator.ts";
 
 interface SinkState {
-  version: 1;
-  prepared: unknown;
+  /** Prepared commits not yet committed, oldest first: several when a checkpoint was abandoned. */
+  pending: [checkpointId: number, prepared: unknown][];
   writer: unknown;
 }
 
 export class SinkOperator implements Operator {
   private writer!: SinkWriter;
+  private state!: SubtaskValue<SinkState>;
+  /** Staged at barriers and not committed yet; an abandoned checkpoint's are committed with the next one. */
+  private pending: [number, unknown][] = [];
 
   constructor(
     readonly name: string,
@@ -23,16 +28,15 @@ export class SinkOperator implements Operator {
     private readonly restoredCheckpointId: number | null,
   ) {}
 
-  async open(ctx: OperatorContext, restored: unknown[] | undefined): Promise<void> {
-    const mine = (restored ?? []).filter((_, j) => j % ctx.parallelism === ctx.subtaskIndex) as (SinkState | undefined)[];
-    const states = mine.map((st) => st?.writer).filter((w) => w !== undefined && w !== null);
-    this.writer = await this.createWriter(ctx, mine[0]?.writer, states);
+  async open(ctx: OperatorContext): Promise<void> {
+    // After a rescale, old subtask j's pending work goes to subtask j mod parallelism.
+    this.state = ctx.state.list<SinkState>("sink");
+    const mine = this.state.restored;
+    const writers = mine.map((st) => st.writer).filter((w) => w !== undefined && w !== null);
+    this.writer = await this.createWriter(ctx, mine[0]?.writer ?? undefined, writers);
     if (this.restoredCheckpointId !== null && this.writer.commit) {
-      for (const st of mine) {
-        if (st && st.prepared !== undefined && st.prepared !== null) {
-          await this.writer.commit(this.restoredCheckpointId, st.prepared);
-        }
-      }
+      // Commits are idempotent: the restored checkpoint's, and those of abandoned ones before it.
+      for (const st of mine) for (const [id, prepared] of st.pending) await this.writer.commit(id, prepared);
     }
   }
 
@@ -40,15 +44,19 @@ export class SinkOperator implements Operator {
     return this.writer.write(batch);
   }
 
-  async snapshot(checkpointId: number): Promise<SinkState> {
-    const prepared = this.writer.prepareCommit ? await this.writer.prepareCommit(checkpointId) : null;
-    return { version: 1, prepared: prepared ?? null, writer: (await this.writer.snapshot?.()) ?? null };
+  async prepareCheckpoint(checkpointId: number): Promise<void> {
+    const prepared = this.writer.prepareCommit ? ((await this.writer.prepareCommit(checkpointId)) ?? null) : null;
+    if (prepared !== null) this.pending.push([checkpointId, prepared]);
+    this.state.value = { pending: this.pending.slice(), writer: (await this.writer.snapshot?.()) ?? null };
   }
 
-  async onCheckpointComplete(checkpointId: number, state: unknown): Promise<void> {
-    const prepared = (state as SinkState | undefined)?.prepared;
+  async onCheckpointComplete(checkpointId: number): Promise<void> {
     crashPoint("sink-before-commit");
-    if (this.writer.commit && prepared !== undefined && prepared !== null) await this.writer.commit(checkpointId, prepared);
+    while (this.pending.length > 0 && this.pending[0]![0] <= checkpointId) {
+      const [id, prepared] = this.pending[0]!;
+      if (this.writer.commit) await this.writer.commit(id, prepared);
+      this.pending.shift();
+    }
   }
 
   async close(): Promise<void> {

@@ -4,11 +4,12 @@
  * insert, update (with the previous row) or delete — rather than one per record.
  */
 import { RowOp, type Batch, type Row } from "../plugin-api/index.ts";
-import { hashValues, keyEquals } from "../state/hash.ts";
-import { KeyedMap, type KeyedEntry } from "../state/keyed-map.ts";
+import { hashValues, rowsEqual } from "../state/hash.ts";
+import type { KeyedTable, StateEntry } from "../state/tables.ts";
 import type { Accumulator } from "./accumulators.ts";
+import { END_OF_TIME } from "../runtime/messages.ts";
 import type { Collector, Operator, OperatorContext } from "./operator.ts";
-import type { AggregateSpec } from "./window-aggregate.ts";
+import { accumulatorCodec, type AggregateSpec } from "./window-aggregate.ts";
 
 interface Group {
   accs: any[];
@@ -18,48 +19,57 @@ interface Group {
   emitted: Row | null;
 }
 
-const STATE_VERSION = 1;
-
 export class UpdatingAggregate implements Operator {
   readonly name = "updating_aggregate";
-  private readonly groups = new KeyedMap<Group>();
-  private ctx!: OperatorContext;
+  private groups!: KeyedTable<Group>;
   private readonly scratch: unknown[];
 
-  constructor(private readonly spec: AggregateSpec) {
+  constructor(
+    private readonly spec: AggregateSpec,
+    /** µs a group is kept after the event time of its last change, once the watermark has passed (SET updating_ttl). */
+    private readonly ttl?: number,
+    /** Whether an expired group's row is retracted downstream (SET updating_ttl_retract). */
+    private readonly retractExpired = false,
+  ) {
     this.scratch = new Array(spec.keys.length);
   }
 
-  open(ctx: OperatorContext, restored: unknown[] | undefined): void {
-    this.ctx = ctx;
-    const accs = this.spec.accumulators;
-    for (const s of restored ?? []) {
-      if (!s) continue;
-      const st = s as { version: number; groups: [number, unknown[], unknown[], number, Row | null][] };
-      if (st.version !== STATE_VERSION) throw new Error(`aggregate state version ${st.version} is not supported`);
-      for (const [hash, key, saved, rows, emitted] of st.groups) {
-        if (hash % ctx.parallelism !== ctx.subtaskIndex) continue;
-        this.groups.getOrCreate(hash, key, () => ({
-          accs: saved.map((v, i) => (accs[i]!.load ? accs[i]!.load!(v) : v)),
-          rows,
-          emitted,
-        }));
-      }
-    }
+  open(ctx: OperatorContext): void {
+    const accs = accumulatorCodec(this.spec.accumulators);
+    const codec = {
+      save: (g: Group) => [accs.save(g.accs), g.rows, g.emitted],
+      load: (saved: unknown): Group => {
+        const [a, rows, emitted] = saved as [unknown[], number, Row | null];
+        return { accs: accs.load(a), rows, emitted };
+      },
+    };
+    this.groups = ctx.state.keyed<Group>("groups", codec, this.ttl ? { expiryGranularity: this.ttl / 16 } : {});
   }
 
-  private group(row: Row, time: number): KeyedEntry<Group> {
+  /** Groups unchanged for the TTL (in event time) are dropped; their rows are retracted only when asked. */
+  onWatermark(time: number, out: Collector): void | Promise<void> {
+    // The end of bounded input is not time passing: the result stays as it is.
+    if (!this.ttl || time >= END_OF_TIME) return;
+    const rows: Row[] = [];
+    this.groups.expire(time - this.ttl, (e) => {
+      if (this.retractExpired && e.value.emitted) rows.push(e.value.emitted);
+      return true;
+    });
+    if (rows.length > 0) return out.emit({ rows, times: rows.map(() => time), ops: rows.map(() => RowOp.Delete), before: rows.slice() });
+  }
+
+  private group(row: Row, time: number): StateEntry<Group> {
     const keys = this.spec.keys;
     for (let k = 0; k < keys.length; k++) this.scratch[k] = keys[k]!(row, time);
     const hash = hashValues(this.scratch);
-    return this.groups.getOrCreate(hash, this.scratch, () => ({
+    return this.groups.update(hash, this.scratch, () => ({
       accs: this.spec.accumulators.map((a) => a.init()),
       rows: 0,
       emitted: null,
     }));
   }
 
-  private apply(entry: KeyedEntry<Group>, row: Row, time: number, retract: boolean): void {
+  private apply(entry: StateEntry<Group>, row: Row, time: number, retract: boolean): void {
     const { args, accumulators } = this.spec;
     const g = entry.value;
     for (let j = 0; j < accumulators.length; j++) {
@@ -76,7 +86,7 @@ export class UpdatingAggregate implements Operator {
 
   process(batch: Batch, out: Collector): void | Promise<void> {
     const { rows, times, ops, before } = batch;
-    const touched = new Set<KeyedEntry<Group>>();
+    const touched = new Set<StateEntry<Group>>();
     let lastTime = 0;
     for (let i = 0; i < rows.length; i++) {
       const t = times[i]!;
@@ -86,10 +96,12 @@ export class UpdatingAggregate implements Operator {
         const old = this.group(before[i]!, t);
         this.apply(old, before[i]!, t, true);
         touched.add(old);
+        if (this.ttl && (old.time === null || t > old.time)) this.groups.setTime(old, t);
       }
       const entry = this.group(rows[i]!, t);
       this.apply(entry, rows[i]!, t, op === RowOp.Delete);
       touched.add(entry);
+      if (this.ttl && (entry.time === null || t > entry.time)) this.groups.setTime(entry, t);
     }
     const outRows: Row[] = [];
     const outTimes: number[] = [];
@@ -119,24 +131,4 @@ export class UpdatingAggregate implements Operator {
     }
     if (outRows.length > 0) return out.emit({ rows: outRows, times: outTimes, ops: outOps, before: outBefore });
   }
-
-  snapshot(): unknown {
-    const accs = this.spec.accumulators;
-    return {
-      version: STATE_VERSION,
-      groups: [...this.groups.entries()].map((e) => [
-        e.hash,
-        e.key,
-        e.value.accs.map((v, i) => (accs[i]!.save ? accs[i]!.save!(v) : v)),
-        e.value.rows,
-        e.value.emitted,
-      ]),
-    };
-  }
-}
-
-function rowsEqual(a: Row, b: Row): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (!keyEquals(a[i], b[i])) return false;
-  return true;
 }

@@ -10,6 +10,8 @@
 import type { Batch, Row } from "../plugin-api/index.ts";
 import { hashValues } from "../state/hash.ts";
 import { KeyedMap } from "../state/keyed-map.ts";
+import type { SubtaskValue } from "../state/operator-state.ts";
+import type { KeyedTable, StateCodec, TimeKeyedTable } from "../state/tables.ts";
 import type { Accumulator } from "./accumulators.ts";
 import type { Collector, Operator, OperatorContext } from "./operator.ts";
 
@@ -22,13 +24,22 @@ export interface AggregateSpec {
   accumulators: Accumulator[];
 }
 
-const STATE_VERSION = 1;
-
 function saveAccs(accs: Accumulator[], values: any[]): unknown[] {
   return values.map((v, i) => (accs[i]!.save ? accs[i]!.save!(v) : v));
 }
 function loadAccs(accs: Accumulator[], saved: unknown[]): any[] {
   return saved.map((v, i) => (accs[i]!.load ? accs[i]!.load!(v) : v));
+}
+
+/** How accumulator values are stored in state tables. */
+export function accumulatorCodec(accs: Accumulator[]): StateCodec<any[]> {
+  return { save: (values) => saveAccs(accs, values), load: (saved) => loadAccs(accs, saved as unknown[]) };
+}
+
+/** The watermark a window operator has passed and the last window end it fired, per subtask. */
+interface WindowClock {
+  watermark: number | null;
+  lastFiredEnd?: number | null;
 }
 
 /** Evaluates the group key into a reused scratch array and hashes it. */
@@ -48,6 +59,15 @@ abstract class KeyedWindowOperator implements Operator {
   protected ctx!: OperatorContext;
   protected watermark = -Infinity;
   protected readonly keyEval: KeyEvaluator;
+  protected clock!: SubtaskValue<WindowClock>;
+
+  /** Restores the clock: after a rescale, the furthest any old subtask had got. */
+  protected openClock(ctx: OperatorContext): WindowClock[] {
+    this.ctx = ctx;
+    this.clock = ctx.state.union<WindowClock>("clock");
+    for (const c of this.clock.restored) if (c.watermark !== null) this.watermark = Math.max(this.watermark, c.watermark);
+    return this.clock.restored;
+  }
 
   constructor(protected readonly spec: AggregateSpec) {
     this.keyEval = new KeyEvaluator(spec.keys);
@@ -69,20 +89,14 @@ abstract class KeyedWindowOperator implements Operator {
     return accValues.map((v, j) => this.spec.accumulators[j]!.result(v));
   }
 
-  /** On restore, keep only the keys that hash to this subtask now. */
-  protected ownsHash(hash: number): boolean {
-    return hash % this.ctx.parallelism === this.ctx.subtaskIndex;
-  }
-
   abstract process(batch: Batch, out: Collector): void;
   abstract onWatermark(time: number, out: Collector): void | Promise<void>;
 }
 
 export class SlidingWindowAggregate extends KeyedWindowOperator {
   readonly name: string;
-  /** Pane start → groups in that pane. */
-  private readonly panes = new Map<number, KeyedMap<any[]>>();
-  private paneStarts: number[] = [];
+  /** (pane start, key) → accumulators. */
+  private panes!: TimeKeyedTable<any[]>;
   private lastFiredEnd = -Infinity;
 
   constructor(
@@ -94,51 +108,23 @@ export class SlidingWindowAggregate extends KeyedWindowOperator {
     this.name = slide === width ? "tumble" : "hop";
   }
 
-  open(ctx: OperatorContext, restored: unknown[] | undefined): void {
-    this.ctx = ctx;
-    for (const s of restored ?? []) {
-      if (!s) continue;
-      const st = s as { version: number; watermark: number | null; lastFiredEnd: number | null; panes: [number, [number, unknown[], unknown[]][]][] };
-      if (st.version !== STATE_VERSION) throw new Error(`window state version ${st.version} is not supported`);
-      if (st.watermark !== null) this.watermark = Math.max(this.watermark, st.watermark);
-      if (st.lastFiredEnd !== null) this.lastFiredEnd = Math.max(this.lastFiredEnd, st.lastFiredEnd);
-      for (const [start, groups] of st.panes) {
-        const pane = this.pane(start);
-        for (const [hash, key, accs] of groups) {
-          if (!this.ownsHash(hash)) continue;
-          pane.getOrCreate(hash, key, () => loadAccs(this.spec.accumulators, accs));
-        }
-      }
-    }
+  open(ctx: OperatorContext): void {
+    for (const c of this.openClock(ctx)) if (c.lastFiredEnd != null) this.lastFiredEnd = Math.max(this.lastFiredEnd, c.lastFiredEnd);
+    this.panes = ctx.state.timeKeyed("panes", accumulatorCodec(this.spec.accumulators));
   }
 
-  private pane(start: number): KeyedMap<any[]> {
-    let pane = this.panes.get(start);
-    if (!pane) {
-      pane = new KeyedMap();
-      this.panes.set(start, pane);
-      const starts = this.paneStarts;
-      if (starts.length === 0 || starts[starts.length - 1]! < start) starts.push(start);
-      else {
-        let lo = 0;
-        let hi = starts.length;
-        while (lo < hi) {
-          const mid = (lo + hi) >> 1;
-          if (starts[mid]! < start) lo = mid + 1;
-          else hi = mid;
-        }
-        starts.splice(lo, 0, start);
-      }
-    }
-    return pane;
+  prepareCheckpoint(): void {
+    this.clock.value = {
+      watermark: Number.isFinite(this.watermark) ? this.watermark : null,
+      lastFiredEnd: Number.isFinite(this.lastFiredEnd) ? this.lastFiredEnd : null,
+    };
   }
 
   process(batch: Batch): void {
     const { rows, times } = batch;
     const slide = this.slide;
+    const panes = this.panes;
     const init = () => this.initAccs();
-    let currentStart = NaN;
-    let current: KeyedMap<any[]> | undefined;
     for (let i = 0; i < rows.length; i++) {
       const t = times[i]!;
       if (t < this.watermark) {
@@ -147,12 +133,8 @@ export class SlidingWindowAggregate extends KeyedWindowOperator {
       }
       const row = rows[i]!;
       const start = Math.floor(t / slide) * slide;
-      if (start !== currentStart) {
-        currentStart = start;
-        current = this.pane(start);
-      }
       const hash = this.keyEval.eval(row, t);
-      const entry = current!.getOrCreate(hash, this.keyEval.scratch, init);
+      const entry = panes.update(start, hash, this.keyEval.scratch, init);
       this.addTo(entry.value, row, t);
     }
   }
@@ -163,16 +145,15 @@ export class SlidingWindowAggregate extends KeyedWindowOperator {
     const { slide, width } = this;
     const rows: Row[] = [];
     const times: number[] = [];
-    while (this.paneStarts.length > 0) {
-      const first = this.paneStarts[0]!;
+    const starts = this.panes.times();
+    while (starts.length > 0) {
+      const first = starts[0]!;
       const end = Math.max(first + slide, this.lastFiredEnd + slide);
       if (end > time) break;
       this.fire(end - width, end, rows, times);
       this.lastFiredEnd = end;
       // Panes that no later window contains.
-      while (this.paneStarts.length > 0 && this.paneStarts[0]! < end - width + slide) {
-        this.panes.delete(this.paneStarts.shift()!);
-      }
+      this.panes.dropUpTo(end - width);
     }
     if (rows.length > 0) return out.emit({ rows, times });
   }
@@ -181,9 +162,7 @@ export class SlidingWindowAggregate extends KeyedWindowOperator {
     const window = { start, end };
     const accs = this.spec.accumulators;
     if (this.slide === this.width) {
-      const pane = this.panes.get(start);
-      if (!pane) return;
-      for (const e of pane.entries()) {
+      for (const e of this.panes.at(start)) {
         rows.push([...e.key, window, ...this.results(e.value)]);
         times.push(end - 1);
       }
@@ -191,9 +170,7 @@ export class SlidingWindowAggregate extends KeyedWindowOperator {
     }
     const merged = new KeyedMap<any[]>();
     for (let p = start; p < end; p += this.slide) {
-      const pane = this.panes.get(p);
-      if (!pane) continue;
-      for (const e of pane.entries()) {
+      for (const e of this.panes.at(p)) {
         const m = merged.getOrCreate(e.hash, e.key, () => this.initAccs());
         for (let j = 0; j < accs.length; j++) m.value[j] = accs[j]!.merge(m.value[j], cloneAcc(e.value[j]));
       }
@@ -202,19 +179,6 @@ export class SlidingWindowAggregate extends KeyedWindowOperator {
       rows.push([...e.key, window, ...this.results(e.value)]);
       times.push(end - 1);
     }
-  }
-
-  snapshot(): unknown {
-    const accs = this.spec.accumulators;
-    return {
-      version: STATE_VERSION,
-      watermark: Number.isFinite(this.watermark) ? this.watermark : null,
-      lastFiredEnd: Number.isFinite(this.lastFiredEnd) ? this.lastFiredEnd : null,
-      panes: this.paneStarts.map((start) => [
-        start,
-        [...this.panes.get(start)!.entries()].map((e) => [e.hash, e.key, saveAccs(accs, e.value)]),
-      ]),
-    };
   }
 }
 
@@ -235,7 +199,7 @@ interface Session {
 
 export class SessionWindowAggregate extends KeyedWindowOperator {
   readonly name = "session";
-  private readonly sessions = new KeyedMap<Session[]>();
+  private sessions!: KeyedTable<Session[]>;
   /** Candidate (end, entry) pairs to fire, a min-heap on end; stale ones are skipped. */
   private readonly heap = new MinHeap<{ end: number; hash: number; key: unknown[] }>();
 
@@ -246,22 +210,19 @@ export class SessionWindowAggregate extends KeyedWindowOperator {
     super(spec);
   }
 
-  open(ctx: OperatorContext, restored: unknown[] | undefined): void {
-    this.ctx = ctx;
-    for (const s of restored ?? []) {
-      if (!s) continue;
-      const st = s as { version: number; watermark: number | null; groups: [number, unknown[], [number, number, unknown[]][]][] };
-      if (st.version !== STATE_VERSION) throw new Error(`session state version ${st.version} is not supported`);
-      if (st.watermark !== null) this.watermark = Math.max(this.watermark, st.watermark);
-      for (const [hash, key, list] of st.groups) {
-        if (!this.ownsHash(hash)) continue;
-        const entry = this.sessions.getOrCreate(hash, key, () => []);
-        for (const [start, end, accs] of list) {
-          entry.value.push({ start, end, accs: loadAccs(this.spec.accumulators, accs) });
-          this.heap.push(end, { end, hash, key: entry.key });
-        }
-      }
-    }
+  open(ctx: OperatorContext): void {
+    this.openClock(ctx);
+    const accs = this.spec.accumulators;
+    this.sessions = ctx.state.keyed<Session[]>("sessions", {
+      save: (list) => list.map((s) => [s.start, s.end, saveAccs(accs, s.accs)]),
+      load: (saved) => (saved as [number, number, unknown[]][]).map(([start, end, a]) => ({ start, end, accs: loadAccs(accs, a) })),
+    });
+    // The fire queue is derived: each key's first session end.
+    for (const e of this.sessions.entries()) if (e.value.length > 0) this.heap.push(e.value[0]!.end, { end: e.value[0]!.end, hash: e.hash, key: e.key });
+  }
+
+  prepareCheckpoint(): void {
+    this.clock.value = { watermark: Number.isFinite(this.watermark) ? this.watermark : null };
   }
 
   process(batch: Batch): void {
@@ -276,7 +237,7 @@ export class SessionWindowAggregate extends KeyedWindowOperator {
       }
       const row = rows[i]!;
       const hash = this.keyEval.eval(row, t);
-      const entry = this.sessions.getOrCreate(hash, this.keyEval.scratch, () => []);
+      const entry = this.sessions.update(hash, this.keyEval.scratch, () => []);
       const list = entry.value;
       // Sessions are disjoint and sorted; find the first one this record reaches.
       let idx = 0;
@@ -312,6 +273,7 @@ export class SessionWindowAggregate extends KeyedWindowOperator {
       const entry = this.sessions.get(item.hash, item.key);
       if (!entry) continue;
       const list = entry.value;
+      if (list.length > 0 && list[0]!.end <= time) this.sessions.modify(entry);
       // Fire every session of this key that has ended (stale heap items find nothing).
       while (list.length > 0 && list[0]!.end <= time) {
         const s = list.shift()!;
@@ -322,19 +284,6 @@ export class SessionWindowAggregate extends KeyedWindowOperator {
       else this.heap.push(list[0]!.end, { end: list[0]!.end, hash: item.hash, key: entry.key });
     }
     if (rows.length > 0) return out.emit({ rows, times });
-  }
-
-  snapshot(): unknown {
-    const accs = this.spec.accumulators;
-    return {
-      version: STATE_VERSION,
-      watermark: Number.isFinite(this.watermark) ? this.watermark : null,
-      groups: [...this.sessions.entries()].map((e) => [
-        e.hash,
-        e.key,
-        e.value.map((s) => [s.start, s.end, saveAccs(accs, s.accs)]),
-      ]),
-    };
   }
 }
 

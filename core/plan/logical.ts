@@ -39,6 +39,13 @@ export interface TableDef {
   eventTime?: Expr;
   /** Watermark expression over the full row (µs); undefined means eventTime − 1 s. */
   watermark?: Expr;
+  /** Positions in `fields` of the PRIMARY KEY columns, when declared. */
+  primaryKey?: number[];
+  /**
+   * True when the table is a change stream (its format is updating, like
+   * debezium_json): reading it gives inserts, updates and deletes.
+   */
+  changelog?: boolean;
   /** `type` option if given ('source' | 'sink'). */
   declaredRole?: "source" | "sink";
   /** True when the table was declared without columns (a sink taking its query's columns). */
@@ -58,6 +65,8 @@ export interface AggregateCall {
   distinct: boolean;
   /** count(*) has no args and counts rows. */
   star: boolean;
+  /** `FILTER (WHERE ...)`: only rows for which it is true reach the aggregate. */
+  filter?: Expr;
   type: SqlType;
 }
 
@@ -70,6 +79,12 @@ interface NodeBase {
 
 export type PlanNode =
   | (NodeBase & { kind: "source"; table: TableDef })
+  /**
+   * A change stream normalised by its PRIMARY KEY (`keys` over the source row):
+   * the last row of every key is kept so updates and deletes retract exactly
+   * what was emitted before.
+   */
+  | (NodeBase & { kind: "changelog"; input: PlanNode; keys: Expr[]; ttl?: number })
   /** Filter (optional, applied first) then projection; also maps updating streams. */
   | (NodeBase & { kind: "map"; input: PlanNode; exprs: Expr[]; filter?: Expr })
   /**
@@ -78,8 +93,15 @@ export type PlanNode =
    */
   | (NodeBase & { kind: "window_aggregate"; input: PlanNode; window: WindowSpec; keys: Expr[]; aggregates: AggregateCall[] })
   /** GROUP BY without a window: an updating result. Output row: [...keys, ...aggregates]. */
-  | (NodeBase & { kind: "updating_aggregate"; input: PlanNode; keys: Expr[]; aggregates: AggregateCall[] })
-  | (NodeBase & { kind: "union"; inputs: PlanNode[] })
+  | (NodeBase & { kind: "updating_aggregate"; input: PlanNode; keys: Expr[]; aggregates: AggregateCall[]; ttl?: number; ttlRetract?: boolean })
+  /**
+   * Calls async UDFs for each row, appending their results as columns: output row
+   * [...input, ...calls]. A row whose call throws or times out fails the job, or
+   * is dropped (and counted) when `badData` is 'drop'.
+   */
+  | (NodeBase & { kind: "async_udf"; input: PlanNode; calls: Extract<Expr, { kind: "udf" }>[]; badData: "fail" | "drop" })
+  /** UNION ALL; `mergesInserts` when it joins the queries of several INSERTs into one sink table. */
+  | (NodeBase & { kind: "union"; inputs: PlanNode[]; mergesInserts?: boolean })
   /**
    * Equi-join of two append-only inputs. Output row: [...left, ...right] (right
    * all NULL for an unmatched LEFT JOIN row). `leftKeys[i]` (over the left row)
@@ -98,6 +120,8 @@ export type PlanNode =
       leftKeys: Expr[];
       rightKeys: Expr[];
       window?: { spec: WindowSpec; leftColumn: number; rightColumn: number };
+      /** Updating joins: µs a stored row is kept after its event time, once the watermark passes it (SET updating_ttl). */
+      ttl?: number;
     });
 
 export type JoinType = "inner" | "left";

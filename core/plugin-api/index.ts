@@ -15,19 +15,66 @@ export const PLUGIN_API_VERSION = 1;
 // ---------------------------------------------------------------- formats
 
 export interface Deserializer {
-  /** Turns one record's bytes into a row of the table's columns; throws with a readable message on bad input. */
-  deserialize(data: Uint8Array | string): Row;
+  /**
+   * Turns one record's bytes into a row of the table's columns; throws with a
+   * readable message on bad input. null: the record carries no row (skip it).
+   * An updating format (debezium_json) marks rows that update or delete with
+   * `row[ROW_CHANGE]`; connectors pass rows through as they are.
+   */
+  deserialize(data: Uint8Array | string): Row | null;
+  /** Records without a value (Kafka tombstones) mean nothing to this format and are skipped, not reported as bad. */
+  skipsEmptyRecords?: boolean;
+  /**
+   * Async work a record needs before `deserialize` can read it, such as fetching
+   * from a schema registry the schema whose id the record carries. Sources call
+   * it before `deserialize` for each record and await it when it returns a
+   * promise (undefined, the common case, means nothing to wait for). A rejection
+   * means the format cannot work now (the registry is unreachable after retries),
+   * not that the record is bad: the source fails instead of dropping the record.
+   * What the format can tell is bad (an unknown schema id) `deserialize` reports.
+   */
+  prepare?(data: Uint8Array | string): Promise<void> | undefined;
 }
+
+/** How a row read from a change stream changes its table: an update (with the previous row, when the record has it) or a delete. */
+export interface RowChange {
+  op: RowOp.Update | RowOp.Delete;
+  /** For an update, the row it replaces (null when the record does not carry it). */
+  before: Row | null;
+}
+
+/** The property of a deserialized row that holds its RowChange; rows without it are inserts. */
+export const ROW_CHANGE: unique symbol = Symbol.for("runnel.row-change") as never;
+
+/** A row as an updating format returns it. */
+export type ChangeRow = Row & { [ROW_CHANGE]?: RowChange };
 
 export interface Serializer {
   /** Encodes one row; `op` and `before` are set for updating streams. */
   serialize(row: Row, op?: RowOp, before?: Row | null): string | Uint8Array;
+  /**
+   * Async set-up before the first `serialize` (registering the schema with a
+   * schema registry to learn its id). The engine awaits it before it creates the
+   * sink writer; a rejection fails the job with its message.
+   */
+  open?(): Promise<void>;
+}
+
+/** The table a format reads or writes, as formats that name things after it (registry subjects) see it. */
+export interface FormatTable {
+  name: string;
+  role: "source" | "sink";
+  connector?: string;
+  /** The connector's validated options (a Kafka table's `topic`...). */
+  connectorOptions: Record<string, unknown>;
 }
 
 export interface FormatContext<O> {
   options: O;
   /** The columns being read or written, in row order. */
   fields: Field[];
+  /** The table (set by the engine; absent where a format is used on its own, as by the preview). */
+  table?: FormatTable;
 }
 
 export interface FormatDefinition<S extends OptionsShape = OptionsShape> {
@@ -37,6 +84,11 @@ export interface FormatDefinition<S extends OptionsShape = OptionsShape> {
   options: S;
   /** Whether the format can write updating (insert/update/delete) streams. */
   updating?: boolean;
+  /**
+   * Checks at planning time, once per role the table plays: options against each
+   * other and against the columns. Throw an Error naming the option at fault.
+   */
+  validate?(ctx: FormatContext<OptionValues<S>> & { table: FormatTable }): void;
   deserializer?(ctx: FormatContext<OptionValues<S>>): Deserializer;
   serializer?(ctx: FormatContext<OptionValues<S>>): Serializer;
 }
@@ -232,6 +284,20 @@ export interface UdfDefinition {
   /** Called per row; null arguments are passed through unless `strict` (then null in → null out). */
   fn: (...args: any[]) => unknown;
   strict?: boolean;
+  /**
+   * An async UDF: `fn` returns a Promise (an `async` function is one without saying
+   * so). Its calls run concurrently, outside the expression that uses it.
+   */
+  async?: boolean | AsyncUdfOptions;
+}
+
+export interface AsyncUdfOptions {
+  /** Emit results in input order (the default), or as calls complete. */
+  ordered?: boolean;
+  /** Calls in flight at once per subtask (default 100). */
+  allowedInFlight?: number;
+  /** A call taking longer fails (default 5000 ms). */
+  timeoutMs?: number;
 }
 
 /** A user-defined aggregate with JSON-serialisable accumulator state (so it checkpoints). */
@@ -259,6 +325,12 @@ export interface ObjectStorage {
   put(key: string, data: Uint8Array): Promise<void>;
   /** undefined when there is no such object. */
   get(key: string): Promise<Uint8Array | undefined>;
+  /**
+   * Bytes [start, start + length) of an object (an HTTP range read), so a restore
+   * reads only the key groups it owns; without it the whole object is fetched.
+   * A negative start counts from the end (the last -start bytes).
+   */
+  getRange?(key: string, start: number, length: number): Promise<Uint8Array>;
   /** Keys under a prefix (relative to the storage's root), in any order. */
   list(prefix: string): Promise<string[]>;
   delete(key: string): Promise<void>;

@@ -7,11 +7,25 @@ import type { Collector, Operator, OperatorContext } from "../operators/operator
 import type { EdgeEmitter } from "./edges.ts";
 import type { Message } from "./messages.ts";
 import type { OperatorMetrics } from "./metrics.ts";
+import type { OperatorState, OperatorStateSnapshot } from "../state/operator-state.ts";
 
 export interface ChainedOperator {
   id: string;
+  /** The identity its state is checkpointed under (stable across compatible query edits). */
+  stateId: string;
   operator: Operator;
   metrics: OperatorMetrics;
+  /** Set when the chain opens. */
+  state?: OperatorState;
+}
+
+/** One operator subtask's part of a checkpoint, handed to the coordinator at the barrier. */
+export interface SubtaskSnapshot {
+  operatorId: string;
+  index: number;
+  parallelism: number;
+  state: OperatorState;
+  snapshot: OperatorStateSnapshot;
 }
 
 class CountingCollector implements Collector {
@@ -43,15 +57,23 @@ export class OperatorChain {
     }
   }
 
-  async open(ctxFor: (op: ChainedOperator) => OperatorContext, restored: (opId: string) => unknown[] | undefined) {
-    for (const op of this.ops) await op.operator.open?.(ctxFor(op), restored(op.id));
+  async open(ctxFor: (op: ChainedOperator) => Promise<OperatorContext>) {
+    for (const op of this.ops) {
+      const ctx = await ctxFor(op);
+      op.state = ctx.state;
+      await op.operator.open?.(ctx);
+    }
   }
 
   /** Feeds a batch to the operator at `index`. */
   feed(index: number, batch: Batch, input = 0): void | Promise<void> {
     const op = this.ops[index]!;
-    op.metrics.recordsIn += batch.rows.length;
-    op.metrics.batchesIn++;
+    const m = op.metrics;
+    m.recordsIn += batch.rows.length;
+    m.batchesIn++;
+    const now = performance.now();
+    if (m.lastBatchAt !== 0 && now - m.lastBatchAt > m.longestGapMs) m.longestGapMs = now - m.lastBatchAt;
+    m.lastBatchAt = now;
     return op.operator.process(batch, this.collectors[index]!, input);
   }
 
@@ -60,6 +82,12 @@ export class OperatorChain {
     if (batch.rows.length === 0) return;
     if (this.ops.length === 0) return this.emitter.emit(batch);
     await this.feed(0, batch, input);
+    this.maintain();
+  }
+
+  /** Between batches, where no operator holds state entries: disk tables write back what exceeds their cache. */
+  private maintain(): void {
+    for (const op of this.ops) op.state?.maintain();
   }
 
   /** Advances every operator's watermark in order, then tells downstream. */
@@ -72,6 +100,7 @@ export class OperatorChain {
       op.metrics.idle = false;
       await op.operator.onWatermark?.(time, this.collectors[i]!);
     }
+    this.maintain();
     await this.emitter.broadcast({ kind: "watermark", time });
   }
 
@@ -80,16 +109,22 @@ export class OperatorChain {
     await this.emitter.broadcast({ kind: "idle" });
   }
 
-  async snapshot(checkpointId: number): Promise<Record<string, unknown>> {
-    const states: Record<string, unknown> = {};
+  /** At an aligned barrier: each operator prepares, then its state is snapshotted (tables encode in the background). */
+  async snapshot(checkpointId: number): Promise<SubtaskSnapshot[]> {
+    const out: SubtaskSnapshot[] = [];
     for (const op of this.ops) {
-      if (op.operator.snapshot) states[op.id] = await op.operator.snapshot(checkpointId);
+      await op.operator.prepareCheckpoint?.(checkpointId);
+      const state = op.state!;
+      out.push({ operatorId: op.stateId, index: state.subtaskIndex, parallelism: state.parallelism, state, snapshot: state.snapshot(checkpointId) });
+      let entries = 0;
+      for (const n of Object.values(state.sizes())) entries += n;
+      op.metrics.stateEntries = entries;
     }
-    return states;
+    return out;
   }
 
-  async checkpointComplete(checkpointId: number, states: Record<string, unknown>): Promise<void> {
-    for (const op of this.ops) await op.operator.onCheckpointComplete?.(checkpointId, states[op.id]);
+  async checkpointComplete(checkpointId: number): Promise<void> {
+    for (const op of this.ops) await op.operator.onCheckpointComplete?.(checkpointId);
   }
 
   broadcast(msg: Message): Promise<void> {
@@ -97,6 +132,9 @@ export class OperatorChain {
   }
 
   async close(): Promise<void> {
-    for (const op of this.ops) await op.operator.close?.();
+    for (const op of this.ops) {
+      await op.operator.close?.();
+      op.state?.close();
+    }
   }
 }

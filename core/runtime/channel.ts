@@ -12,6 +12,8 @@ export class Channel {
   onPush: (() => void) | null = null;
   /** Time the producer spent waiting for space, in ms (the backpressure metric). */
   blockedMs = 0;
+  /** Told each wait for space, so the producing subtask's operators can report it. */
+  onBlocked: ((ms: number) => void) | null = null;
 
   constructor(readonly capacity: number) {}
 
@@ -24,7 +26,9 @@ export class Channel {
     while (this.size >= this.capacity) {
       const start = performance.now();
       await new Promise<void>((resolve) => (this.spaceWaiter = resolve));
-      this.blockedMs += performance.now() - start;
+      const waited = performance.now() - start;
+      this.blockedMs += waited;
+      this.onBlocked?.(waited);
     }
     this.items.push(msg);
     this.onPush?.();

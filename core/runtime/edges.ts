@@ -3,6 +3,7 @@
  * index), hash (by group key) or round robin. Control messages go to every channel.
  */
 import { RowOp, type Batch, type Row } from "../plugin-api/index.ts";
+import { subtaskOfHash } from "../state/key-groups.ts";
 import type { Channel } from "./channel.ts";
 import type { Message } from "./messages.ts";
 
@@ -32,10 +33,12 @@ export class RoundRobinEdge extends OutputEdge {
   }
 }
 
+/** Routes each row by its key's key group to the subtask owning that group, as restores assign them. */
 export class HashEdge extends OutputEdge {
   constructor(
     channels: Channel[],
     private readonly hash: KeyHasher,
+    private readonly maxParallelism: number,
   ) {
     super(channels);
   }
@@ -65,13 +68,13 @@ export class HashEdge extends OutputEdge {
       }
     };
     for (let i = 0; i < rows.length; i++) {
-      const target = (this.hash(rows[i]!) >>> 0) % n;
+      const target = subtaskOfHash(this.hash(rows[i]!), n, this.maxParallelism);
       const op = ops?.[i] as RowOp | undefined;
       const old = before?.[i] ?? null;
       if (op === RowOp.Update && old) {
         // The old value's key may live on another subtask: it must see the retraction there,
         // and this one an insert, or each keeps a stale row.
-        const oldTarget = (this.hash(old) >>> 0) % n;
+        const oldTarget = subtaskOfHash(this.hash(old), n, this.maxParallelism);
         if (oldTarget !== target) {
           push(oldTarget, old, times[i]!, RowOp.Delete, old);
           push(target, rows[i]!, times[i]!, RowOp.Insert, null);

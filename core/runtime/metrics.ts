@@ -1,4 +1,6 @@
 /** Counters per operator and subtask, read by the CLI progress line and the control plane. */
+import type { CompletedCheckpoint } from "../checkpoint/coordinator.ts";
+
 export class OperatorMetrics {
   recordsIn = 0;
   recordsOut = 0;
@@ -12,6 +14,13 @@ export class OperatorMetrics {
   lateDropped = 0;
   badRecords = 0;
   backpressureMs = 0;
+  /** Entries in the operator's keyed tables (this subtask), as of its last checkpoint. */
+  stateEntries = 0;
+  /** Bytes of the state files its last checkpoint needs to restore it (this subtask). */
+  stateBytes = 0;
+  /** The longest time between two batches reaching this operator since the metric was last reset (ms). */
+  longestGapMs = 0;
+  lastBatchAt = 0;
 
   constructor(
     readonly operatorId: string,
@@ -22,8 +31,10 @@ export class OperatorMetrics {
 
 export class JobMetrics {
   readonly operators: OperatorMetrics[] = [];
-  lastCheckpoint: { id: number; at: number; durationMs: number } | null = null;
+  lastCheckpoint: CompletedCheckpoint | null = null;
   checkpointsCompleted = 0;
+  checkpointsFailed = 0;
+  lastCheckpointFailure: { id: number; at: number; reason: string } | null = null;
 
   register(m: OperatorMetrics): OperatorMetrics {
     this.operators.push(m);

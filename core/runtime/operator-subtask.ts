@@ -27,7 +27,7 @@ export class OperatorSubtask {
     this.inputWatermarks = new Array(n).fill(null);
     this.inputIdle = new Array(n).fill(false);
     this.inputEnded = new Array(n).fill(false);
-    coordinator.onComplete(key, (id, states) => chain.checkpointComplete(id, states));
+    coordinator.onComplete(key, (id) => chain.checkpointComplete(id));
   }
 
   async run(): Promise<void> {
@@ -97,8 +97,7 @@ export class OperatorSubtask {
     if (!a) return;
     for (let i = 0; i < a.arrived.length; i++) if (!a.arrived[i] && !this.inputEnded[i]) return;
     this.aligning = null;
-    const states = await this.chain.snapshot(a.id);
-    this.coordinator.ack(this.key, a.id, states);
+    this.coordinator.ack(this.key, a.id, await this.chain.snapshot(a.id));
     await this.chain.broadcast({ kind: "barrier", checkpointId: a.id, then: a.then });
     this.gate.blocked.fill(false);
   }

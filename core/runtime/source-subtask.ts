@@ -8,6 +8,13 @@ import type { Batch, Row, SourceReader } from "../plugin-api/index.ts";
 import type { OperatorChain } from "./chain.ts";
 import { END_OF_TIME } from "./messages.ts";
 import type { OperatorMetrics } from "./metrics.ts";
+import type { OperatorState, SubtaskValue } from "../state/operator-state.ts";
+
+/** What a source subtask keeps: its splits' positions (from the reader) and watermarks. */
+export interface SourcePosition {
+  splits: Record<string, unknown>;
+  watermarks?: Record<string, number>;
+}
 
 /** Turns a reader's rows into a batch of the table's full rows with event times. */
 export interface RowPreparer {
@@ -21,6 +28,8 @@ interface SplitClock {
 }
 
 export const SOURCE_BATCH_ROWS = 4096;
+/** How long a source may run before letting timers and background work in. */
+const YIELD_EVERY_MS = 5;
 
 export class SourceSubtask {
   private readonly splits = new Map<string, SplitClock>();
@@ -39,29 +48,41 @@ export class SourceSubtask {
     private readonly metrics: OperatorMetrics,
     /** Idle timeout in ms, or null when idleness is disabled. */
     private readonly idleMs: number | null,
-    /** Split watermarks from the restored checkpoint, so lateness is judged as before the restart. */
-    restoredWatermarks: Record<string, number> = {},
+    /** The source operator's state: its split positions and watermarks, kept per subtask. */
+    private readonly state: OperatorState,
+    private readonly position: SubtaskValue<SourcePosition>,
   ) {
+    // Split watermarks from the restored checkpoint, so lateness is judged as before the restart.
+    const restoredWatermarks: Record<string, number> = Object.assign({}, ...position.restored.map((p) => p?.watermarks ?? {}));
     this.known = new Set(Object.keys(restoredWatermarks));
     for (const [split, wm] of Object.entries(restoredWatermarks)) {
       this.splits.set(split, { watermark: wm, lastActive: this.startedAt });
     }
-    coordinator.onComplete(key, async (id, states) => {
+    coordinator.onComplete(key, async (id) => {
       await reader.onCheckpointComplete?.(id);
-      await chain.checkpointComplete(id, states);
+      await chain.checkpointComplete(id);
     });
   }
 
   async run(): Promise<void> {
     let finished = false;
+    let yielded = performance.now();
     for (;;) {
+      // A source that always has data would otherwise never leave the microtask queue: timers (periodic
+      // checkpoints, heartbeats, progress) and background work (state files being encoded) would starve.
+      if (performance.now() - yielded > YIELD_EVERY_MS) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        yielded = performance.now();
+      }
       const req = this.coordinator.takeRequest(this.key);
       if (req) {
-        const states = await this.chain.snapshot(req.checkpointId);
+        const snapshots = await this.chain.snapshot(req.checkpointId);
         const watermarks: Record<string, number> = {};
         for (const [split, clock] of this.splits) if (clock.watermark !== null) watermarks[split] = clock.watermark;
-        states[this.sourceOpId] = { splits: this.reader.snapshot(), watermarks };
-        this.coordinator.ack(this.key, req.checkpointId, states);
+        this.position.value = { splits: this.reader.snapshot(), watermarks };
+        const s = this.state;
+        snapshots.push({ operatorId: this.sourceOpId, index: s.subtaskIndex, parallelism: s.parallelism, state: s, snapshot: s.snapshot(req.checkpointId) });
+        this.coordinator.ack(this.key, req.checkpointId, snapshots);
         await this.chain.broadcast({ kind: "barrier", checkpointId: req.checkpointId, then: req.then });
         if (req.then !== "continue") {
           await this.chain.broadcast({ kind: "end", stopped: req.then === "stop" });

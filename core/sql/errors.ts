@@ -1,4 +1,5 @@
 /** User-facing SQL errors: a message, where it happened, and what to do. */
+import { levenshtein } from "../expr/functions.ts";
 import { lineColumn } from "./lexer.ts";
 
 export class SqlError extends Error {
@@ -32,28 +33,13 @@ export function formatSqlError(err: SqlError, sql: string): string {
   ].join("\n");
 }
 
-/** Levenshtein distance, for "did you mean" suggestions. */
-function distance(a: string, b: string): number {
-  const prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let diag = prev[0]!;
-    prev[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = prev[j]!;
-      prev[j] = Math.min(prev[j]! + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diag = tmp;
-    }
-  }
-  return prev[b.length]!;
-}
-
 /** The closest candidate to a misspelt name, if one is close enough. */
 export function closest(name: string, candidates: Iterable<string>): string | undefined {
   let best: string | undefined;
   let bestD = Infinity;
   const lower = name.toLowerCase();
   for (const c of candidates) {
-    const d = distance(lower, c.toLowerCase());
+    const d = levenshtein(lower, c.toLowerCase());
     if (d < bestD) {
       best = c;
       bestD = d;

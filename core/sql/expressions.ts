@@ -2,14 +2,17 @@
  * Resolves node-sql-parser expression ASTs against a scope of columns into
  * typed engine expressions, checking names, arity and types as it goes.
  */
-import { t, typeName, type SqlType } from "../plugin-api/index.ts";
+import { t, typeName, type AsyncUdfOptions, type SqlType, type UdfDefinition } from "../plugin-api/index.ts";
 import type { Expr } from "../expr/expr.ts";
-import { SCALAR_FUNCTIONS } from "../expr/functions.ts";
-import { castValue, CastError, parseTimestamp } from "../expr/values.ts";
+import { accepts, argInfos, argKind, commonType, KIND_NAMES, maxArgs, minArgs, SCALAR_FUNCTIONS, UNSUPPORTED_FUNCTIONS, type ScalarFunction } from "../expr/functions.ts";
+import { compileExpr } from "../expr/index.ts";
+import { DATE_PARTS, datePartName } from "../expr/time.ts";
+import { castValue, ExprError, MAX_EXACT_INT, NULL_TYPE, parseTimestamp, refusedCast } from "../expr/values.ts";
 import type { PluginRegistry } from "../registry/registry.ts";
 import { didYouMean, SqlError } from "./errors.ts";
 import type { RewrittenText } from "./parse.ts";
-import { isNumeric, typeFromCastTarget } from "./types.ts";
+import { isWord, tokenize } from "./lexer.ts";
+import { isNumeric, parseTypeTokens, typeFromCastTarget } from "./types.ts";
 
 export interface ScopeColumn {
   name: string;
@@ -35,7 +38,21 @@ export interface ExprContext {
 }
 
 export const WINDOW_FUNCTIONS = new Set(["tumble", "hop", "session"]);
-const NULL_TYPE: SqlType = { kind: "string" };
+
+/** Clauses whose expressions run in a projection, where the planner can call async UDFs ahead of them. */
+const ASYNC_UDF_CLAUSES = new Set(["the SELECT list", "WHERE", "HAVING"]);
+
+/** An async UDF's options with their defaults, or undefined for a plain UDF. */
+export function asyncOptions(udf: UdfDefinition): Required<AsyncUdfOptions> | undefined {
+  const declared = udf.async ?? (udf.fn.constructor?.name === "AsyncFunction" ? true : undefined);
+  if (!declared) return undefined;
+  const o = declared === true ? {} : declared;
+  const allowedInFlight = o.allowedInFlight ?? 100;
+  const timeoutMs = o.timeoutMs ?? 5000;
+  if (!Number.isInteger(allowedInFlight) || allowedInFlight < 1) throw new Error(`UDF ${udf.name}: async.allowedInFlight must be a whole number ≥ 1`);
+  if (!(timeoutMs > 0)) throw new Error(`UDF ${udf.name}: async.timeoutMs must be a positive number of milliseconds`);
+  return { ordered: o.ordered ?? true, allowedInFlight, timeoutMs };
+}
 
 /** The position of an AST node in the user's script, if the parser recorded one. */
 export function astOffset(ast: any, ctx: { text: RewrittenText }): number | null {
@@ -43,14 +60,38 @@ export function astOffset(ast: any, ctx: { text: RewrittenText }): number | null
   return typeof off === "number" ? ctx.text.toOriginal(off) : null;
 }
 
+/** The leftmost recorded position inside a parser node (its own, or a descendant's), searching a bounded number of nodes. */
+export function positionWithin(ast: any, ctx: { text: RewrittenText }): number | null {
+  let best: number | null = null;
+  const queue: any[] = [ast];
+  for (let seen = 0; queue.length > 0 && seen < 500; seen++) {
+    const node = queue.shift();
+    let at = astOffset(node, ctx);
+    // Names and keywords have no recorded position: find them in the text.
+    if (at === null && node?.type === "column_ref") at = locate(ctx, columnName(node), null);
+    if (at === null && node?.type === "cast" && node.keyword === "cast" && node.symbol !== "::") at = locate(ctx, "cast", null);
+    if (at !== null && (best === null || at < best)) best = at;
+    for (const [k, v] of Object.entries(node)) if (k !== "loc" && v && typeof v === "object") queue.push(v);
+  }
+  return best;
+}
+
 /** Finds where an identifier is written, searching from `hint` (node-sql-parser keeps no positions for names). */
 export function locate(ctx: { text: RewrittenText }, name: string, hint: number | null): number | null {
   const lower = name.toLowerCase();
   const tokens = ctx.text.tokens;
-  const match = (tok: (typeof tokens)[number]) => (tok.kind === "word" || tok.kind === "quoted") && tok.text.toLowerCase() === lower;
+  const match = (tok: (typeof tokens)[number]) =>
+    ((tok.kind === "word" || tok.kind === "quoted") && tok.text.toLowerCase() === lower) || (tok.kind === "op" && tok.text === name);
   if (hint !== null) {
-    const hit = tokens.find((tok) => tok.start >= hint && match(tok));
-    if (hit) return hit.start;
+    // Tokens are in order: start the search at the first one at or after the hint.
+    let lo = 0;
+    let hi = tokens.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (tokens[mid]!.start < hint) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let i = lo; i < tokens.length; i++) if (match(tokens[i]!)) return tokens[i]!.start;
   }
   return tokens.find(match)?.start ?? hint;
 }
@@ -157,8 +198,8 @@ export function intervalMicros(value: string, unit: string, offset: number | nul
     const u = INTERVAL_UNITS[parts[i + 1]!];
     if (!Number.isFinite(n)) throw new SqlError(`cannot read '${parts[i]}' in interval '${text}'`, offset);
     if (u === undefined) {
-      const extra = /^(month|year)s?$/.test(parts[i + 1]!) ? " (months and years are not fixed lengths of time)" : "";
-      throw new SqlError(`unknown interval unit '${parts[i + 1]}'${extra}; use microseconds to weeks`, offset);
+      const extra = /^(month|year|mon)s?$/.test(parts[i + 1]!) ? " (months and years are not fixed lengths of time: write days, e.g. INTERVAL '30' DAY)" : "";
+      throw new SqlError(`unknown interval unit '${parts[i + 1]}'${extra}; use microsecond, millisecond, second, minute, hour, day or week`, offset);
     }
     total += n * u;
   }
@@ -167,6 +208,7 @@ export function intervalMicros(value: string, unit: string, offset: number | nul
 
 const lit = (value: unknown, type: SqlType): Expr => ({ kind: "literal", value, type });
 const isNullLiteral = (e: Expr) => e.kind === "literal" && e.value === null;
+const call = (name: string, args: Expr[], type: SqlType): Expr => ({ kind: "call", name, args, type });
 
 /** Makes a string literal compared with a timestamp a timestamp literal (`ts > '2024-01-01'`). */
 function coerceLiteral(e: Expr, to: SqlType, offset: number | null): Expr {
@@ -180,10 +222,46 @@ function coerceLiteral(e: Expr, to: SqlType, offset: number | null): Expr {
 }
 
 function comparable(a: SqlType, b: SqlType): boolean {
+  if (a.kind === "array" || a.kind === "struct" || b.kind === "array" || b.kind === "struct") return false;
   if (a.kind === b.kind) return true;
   if (isNumeric(a) && isNumeric(b)) return true;
   const textual = (x: SqlType) => x.kind === "string" || x.kind === "json";
   return textual(a) && textual(b);
+}
+
+/** `->` and json_get() give JSON text, where a string keeps its quotes. */
+const isJsonGet = (e: Expr) => e.kind === "call" && e.name === "json_get";
+
+/** Refuses comparing `->` / json_get() (JSON text) with TEXT, which would compare `"x"` (quoted) with `x`. */
+function checkJsonComparison(a: Expr, b: Expr, offset: number | null): void {
+  const [json, other] = isJsonGet(a) ? [a, b] : isJsonGet(b) ? [b, a] : [null, null];
+  if (json && other && (other.type.kind === "string" || isNumeric(other.type) || other.type.kind === "boolean") && !isNullLiteral(other)) {
+    throw new SqlError(
+      "`->` and json_get() give JSON (a string keeps its quotes); compare text with `->>` or json_get_str(), " +
+        "numbers with json_get_int() / json_get_float() or CAST(... AS BIGINT), e.g. value->>'event_type' = 'click'",
+      offset,
+    );
+  }
+}
+
+function comparisonCheck(op: string, a: Expr, b: Expr, offset: number | null): void {
+  checkJsonComparison(a, b, offset);
+  if (!comparable(a.type, b.type) && !isNullLiteral(a) && !isNullLiteral(b)) {
+    const structured = [a.type, b.type].some((x) => x.kind === "array" || x.kind === "struct");
+    throw new SqlError(
+      structured
+        ? `${op} cannot compare ${typeName(a.type)} with ${typeName(b.type)}: arrays and structs are not comparable; compare their elements or fields`
+        : `cannot compare ${typeName(a.type)} with ${typeName(b.type)}; cast one side`,
+      offset,
+    );
+  }
+}
+
+/** DECIMAL(p, s) of a numeric type, for decimal arithmetic (integers count as DECIMAL(19, 0)). */
+function asDecimal(x: SqlType): { precision: number; scale: number } | null {
+  if (x.kind === "decimal") return x;
+  if (x.kind === "int") return { precision: 19, scale: 0 };
+  return null;
 }
 
 function arithmeticType(op: string, a: SqlType, b: SqlType, offset: number | null): SqlType {
@@ -198,48 +276,172 @@ function arithmeticType(op: string, a: SqlType, b: SqlType, offset: number | nul
     if (a.kind === "int" && b.kind === "int") {
       return { kind: "int", bits: a.bits === 64 || b.bits === 64 ? 64 : 32, ...(a.unsigned && b.unsigned ? { unsigned: true } : {}) };
     }
+    // DECIMAL with DECIMAL or an integer stays exact to its scale for + - * (DataFusion's result types); the rest is DOUBLE.
+    const da = asDecimal(a);
+    const db = asDecimal(b);
+    if (da && db && (a.kind === "decimal" || b.kind === "decimal") && op !== "/" && op !== "%") {
+      const scale = op === "*" ? da.scale + db.scale : Math.max(da.scale, db.scale);
+      const precision =
+        op === "*" ? da.precision + db.precision + 1 : Math.max(da.precision - da.scale, db.precision - db.scale) + scale + 1;
+      if (scale <= 15) return { kind: "decimal", precision: Math.min(38, precision), scale };
+    }
     return t.double();
   }
-  throw new SqlError(`operator ${op} cannot combine ${typeName(a)} and ${typeName(b)}; cast one side`, offset);
+  const hint = k(a) === "string" || k(b) === "string" ? "; to join text write a || b or concat(a, b)" : "; cast one side";
+  throw new SqlError(`operator ${op} cannot combine ${typeName(a)} and ${typeName(b)}${hint}`, offset);
 }
 
-function typeOfFirstKnown(args: Expr[]): SqlType {
-  return args.find((a) => !isNullLiteral(a))?.type ?? NULL_TYPE;
+/** The common type of values that meet in one column (CASE branches, COALESCE), or an error naming the mismatch. */
+function commonTypeOf(args: Expr[], what: string, offset: number | null): SqlType {
+  try {
+    // A bare NULL has no type of its own; CAST(NULL AS T) does.
+    return commonType(args.filter((a) => !(isNullLiteral(a) && a.type === NULL_TYPE)).map((a) => a.type), what);
+  } catch (err) {
+    if (err instanceof ExprError) throw new SqlError(err.message, offset);
+    throw err;
+  }
 }
+
+/** Aggregates DataFusion has and Runnel does not, so that using one says so instead of something stranger. */
+const OTHER_AGGREGATES = new Set([
+  "stddev", "stddev_pop", "stddev_samp", "var", "variance", "var_pop", "var_samp", "var_sample", "var_population", "approx_distinct",
+  "approx_median", "approx_percentile_cont", "approx_percentile_cont_with_weight", "median", "array_agg", "string_agg", "first_value",
+  "last_value", "nth_value", "bit_and", "bit_or", "bit_xor", "bool_and", "bool_or", "corr", "covar", "covar_pop", "covar_samp",
+  "regr_slope", "regr_intercept", "regr_count", "regr_r2", "regr_avgx", "regr_avgy", "regr_sxx", "regr_syy", "regr_sxy", "grouping",
+  "percentile_cont", "any_value", "count_distinct",
+]);
+
+function unsupportedAggregate(name: string, registry: PluginRegistry, at: number | null): SqlError {
+  const udafs = [...registry.udafs.keys()];
+  return new SqlError(
+    `aggregate ${name}() is not supported by Runnel; available aggregates: count, sum, avg, min, max${udafs.length ? `, ${udafs.join(", ")}` : ""} ` +
+      `(a UDAF plugin can add ${name})`,
+    at,
+  );
+}
+
+/**
+ * Resolutions without a hook, by parser node, scope and clause (async UDFs are allowed in some clauses only). After GROUP BY every
+ * subexpression is tried against the grouping keys, which resolves each subtree
+ * again at every level of the expression; remembering them keeps planning linear.
+ */
+const RESOLVED = new WeakMap<object, WeakMap<Scope, Map<string, Expr>>>();
 
 export function resolveExpr(ast: any, scope: Scope, ctx: ExprContext, hintIn: number | null = null): Expr {
+  if (ctx.hook || !ast || typeof ast !== "object") return resolveUncached(ast, scope, ctx, hintIn);
+  let byScope = RESOLVED.get(ast);
+  let byClause = byScope?.get(scope);
+  const hit = byClause?.get(ctx.clause);
+  if (hit) return hit;
+  const e = resolveUncached(ast, scope, ctx, hintIn);
+  if (!byScope) RESOLVED.set(ast, (byScope = new WeakMap()));
+  if (!byClause) byScope.set(scope, (byClause = new Map()));
+  byClause.set(ctx.clause, e);
+  return e;
+}
+
+/**
+ * Evaluates a call of constants when planning, as DataFusion's simplifier does:
+ * `nullif(1000, 1000) * CAST(f AS BIGINT)` is then NULL without evaluating the
+ * cast, and a constant that cannot be computed is an error before the job runs.
+ */
+function fold(e: Expr, hint: number | null): Expr {
+  if (e.kind !== "call" || e.args.length === 0 || !e.args.every((a) => a.kind === "literal")) return e;
+  if (SCALAR_FUNCTIONS.get(e.name)?.volatile) return e;
+  try {
+    return lit(compileExpr(e)([], 0), e.type);
+  } catch (err) {
+    if (err instanceof ExprError) throw new SqlError(err.message, hint);
+    throw err;
+  }
+}
+
+function numberLiteral(raw: string, offset: number | null, ctx: ExprContext): Expr {
+  if (/[.eE]/.test(raw)) return lit(Number(raw), t.double());
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n)) {
+    const at = ctx.text.tokens.find((tok) => tok.kind === "number" && tok.text === raw && (offset === null || tok.start >= offset))?.start ?? offset;
+    throw new SqlError(`integer ${raw} is beyond ±${MAX_EXACT_INT} (2^53 − 1), the largest Runnel holds exactly; write it as ${raw}.0 for a DOUBLE`, at);
+  }
+  return lit(n, t.bigint());
+}
+
+function resolveUncached(ast: any, scope: Scope, ctx: ExprContext, hintIn: number | null): Expr {
   const hint = astOffset(ast, ctx) ?? hintIn;
   if (ctx.hook) {
     const hooked = ctx.hook(ast, hint);
     if (hooked) return hooked;
   }
+  try {
+    let e = fold(resolveNode(ast, scope, ctx, hint), hint);
+    // `a[1]`, `f(x)[2]`: array elements, 1-based as in DataFusion.
+    for (const step of ast?.array_index ?? []) {
+      const index = resolveExpr(step.index, scope, ctx, hint);
+      if (e.type.kind !== "array") {
+        throw new SqlError(`cannot index ${typeName(e.type)} with [...]; only arrays can be indexed (JSON: write value->'key' or value->0)`, hint);
+      }
+      if (index.type.kind !== "int") throw new SqlError(`an array index must be an integer, got ${typeName(index.type)}`, hint);
+      e = fold(call("array_element", [e, index], e.type.element), hint);
+    }
+    return e;
+  } catch (err) {
+    // The parser records positions on some nodes only: place an error without one at the nearest node that has one.
+    if (err instanceof SqlError && err.offset === null) {
+      const at = positionWithin(ast, ctx);
+      if (at !== null) throw new SqlError(err.message, at, err.option);
+    }
+    throw err;
+  }
+}
+
+function resolveNode(ast: any, scope: Scope, ctx: ExprContext, hint: number | null): Expr {
   const sub = (x: any) => resolveExpr(x, scope, ctx, hint);
   switch (ast?.type) {
     case "column_ref": {
       if (columnName(ast) === "*") throw new SqlError(`* is only allowed in the SELECT list or count(*)`, hint);
+      if (ast.options || ast.collate) {
+        const what = ast.collate ? "COLLATE" : String(ast.options?.value?.[0]?.value ?? "this clause").toUpperCase();
+        const fix = what === "AT TIME ZONE" ? "TIMESTAMP values are UTC and carry no zone; remove AT TIME ZONE" : "remove it";
+        throw new SqlError(`${what} is not supported: ${fix}`, locate(ctx, columnName(ast), hint));
+      }
       return resolveColumnRef(ast, scope, ctx, hint);
     }
-    case "number": {
-      const raw = String(ast.value);
-      return /[.eE]/.test(raw) ? lit(Number(raw), t.double()) : lit(Number(raw), t.bigint());
-    }
+    case "number":
+    case "bigint":
+      return numberLiteral(String(ast.value), hint, ctx);
     case "single_quote_string":
     case "string":
     case "natural_string":
     case "regex_string":
-    case "hex_string":
-    case "full_hex_string":
     case "var_string":
       return lit(String(ast.value), t.string());
+    case "hex_string":
+    case "full_hex_string":
+    case "bit_string":
+      throw new SqlError("hex and bit string literals are not supported; write decode('ff', 'hex')", hint);
     case "double_quote_string":
       return resolveColumnRef({ column: String(ast.value) }, scope, ctx, hint);
     case "bool":
       return lit(Boolean(ast.value), t.boolean());
     case "null":
       return lit(null, NULL_TYPE);
+    case "timestamp": {
+      const v = parseTimestamp(String(ast.value));
+      if (v === null) throw new SqlError(`TIMESTAMP '${ast.value}' is not a timestamp; write it like TIMESTAMP '2024-01-01 00:00:00'`, hint);
+      return lit(v, t.timestamp());
+    }
+    case "date":
+      throw new SqlError(`Runnel has no DATE type; write TIMESTAMP '${ast.value} 00:00:00' (midnight UTC) or the text '${ast.value}'`, hint);
+    case "time":
+      throw new SqlError("Runnel has no TIME type; compare to_char(ts, '%H:%M:%S') with text", hint);
     case "interval": {
       const value = String(ast.expr?.value ?? "");
       return lit(intervalMicros(value, String(ast.unit ?? ""), hint), t.interval());
+    }
+    case "array": {
+      const items: Expr[] = (ast.expr_list?.value ?? []).map(sub);
+      const element = commonTypeOf(items, "ARRAY[...]", hint);
+      return call("make_array", items.map((x) => coerceLiteral(x, element, hint)), t.array(element));
     }
     case "expr_list": {
       const items = ast.value ?? [];
@@ -251,15 +453,16 @@ export function resolveExpr(ast: any, scope: Scope, ctx: ExprContext, hintIn: nu
       const op = String(ast.operator).toUpperCase();
       if (op === "NOT") {
         if (e.type.kind !== "boolean" && !isNullLiteral(e)) throw new SqlError(`NOT needs a boolean, got ${typeName(e.type)}`, hint);
-        return { kind: "call", name: "not", args: [e], type: t.boolean() };
+        return call("not", [e], t.boolean());
       }
       if (op === "-") {
-        if (e.kind === "literal" && typeof e.value === "number") return lit(-e.value, e.type);
+        if (e.kind === "literal" && typeof e.value === "number") return lit(e.type.kind === "int" ? 0 - e.value : -e.value, e.type);
+        if (isNullLiteral(e)) return e;
         if (!isNumeric(e.type) && e.type.kind !== "interval") throw new SqlError(`cannot negate ${typeName(e.type)}`, hint);
-        return { kind: "call", name: "neg", args: [e], type: e.type };
+        return call("neg", [e], e.type.kind === "int" && e.type.unsigned ? t.bigint() : e.type);
       }
       if (op === "+") return e;
-      throw new SqlError(`unsupported operator ${ast.operator}`, hint);
+      throw new SqlError(`operator ${ast.operator} is not supported${op === "~" ? " (bitwise operators are not available)" : ""}`, hint);
     }
     case "binary_expr":
       return resolveBinary(ast, scope, ctx, hint);
@@ -269,46 +472,122 @@ export function resolveExpr(ast: any, scope: Scope, ctx: ExprContext, hintIn: nu
       let otherwise: Expr | undefined;
       for (const arm of ast.args ?? []) {
         if (arm.type === "when") {
-          const when = sub(arm.cond);
+          const at = astOffset(arm.cond, ctx) ?? hint;
+          let when = sub(arm.cond);
           if (!operand && when.type.kind !== "boolean" && !isNullLiteral(when)) {
-            throw new SqlError(`CASE WHEN needs a boolean condition, got ${typeName(when.type)}`, astOffset(arm.cond, ctx) ?? hint);
+            throw new SqlError(`CASE WHEN needs a boolean condition, got ${typeName(when.type)}`, at);
           }
-          whens.push({ when: operand ? coerceLiteral(when, operand.type, hint) : when, then: sub(arm.result) });
+          if (operand) {
+            when = coerceLiteral(when, operand.type, at);
+            comparisonCheck("CASE", operand, when, at);
+          }
+          whens.push({ when, then: sub(arm.result) });
         } else otherwise = sub(arm.result);
       }
-      const type = typeOfFirstKnown([...whens.map((w) => w.then), ...(otherwise ? [otherwise] : [])]);
+      const results = [...whens.map((w) => w.then), ...(otherwise ? [otherwise] : [])];
+      const type = commonTypeOf(results, "CASE", hint);
       return { kind: "case", operand, whens, otherwise, type };
     }
-    case "cast": {
-      const target = Array.isArray(ast.target) ? ast.target[0] : ast.target;
-      const type = typeFromCastTarget(target, hint);
-      const e = sub(ast.expr);
-      if (e.kind === "literal") {
-        try {
-          return lit(castValue(e.value, e.type, type), type);
-        } catch (err) {
-          if (err instanceof CastError) throw new SqlError(err.message, hint);
-          throw err;
-        }
-      }
-      return { kind: "cast", expr: e, type };
-    }
+    case "cast":
+      return resolveCast(ast, sub, hint);
     case "extract": {
       const field = String(ast.args?.field ?? "").toLowerCase();
-      const source = sub(ast.args?.source);
-      if (source.type.kind !== "timestamp") throw new SqlError(`EXTRACT needs a TIMESTAMP, got ${typeName(source.type)}`, hint);
-      const fractional = ["second", "epoch", "millisecond"].includes(field);
-      return { kind: "call", name: "date_part", args: [lit(field, t.string()), source], type: fractional ? t.double() : t.bigint() };
+      // EXTRACT(f FROM TIMESTAMP '...') arrives as the string plus a cast_type.
+      const castType = ast.args?.cast_type;
+      const sourceAst = castType ? { type: "cast", keyword: "cast", symbol: "::", expr: ast.args?.source, target: [{ dataType: castType }] } : ast.args?.source;
+      const source = sub(sourceAst);
+      let part: string;
+      try {
+        part = datePartName(field);
+      } catch (err) {
+        throw new SqlError((err as Error).message, hint);
+      }
+      if (source.type.kind === "interval") {
+        if (part !== "epoch") throw new SqlError("EXTRACT from an INTERVAL supports only EPOCH (its length in seconds)", hint);
+      } else if (source.type.kind !== "timestamp" && !isNullLiteral(source)) {
+        throw new SqlError(`EXTRACT needs a TIMESTAMP, got ${typeName(source.type)}`, hint);
+      }
+      const type = DATE_PARTS[part]!.fractional ? t.double() : t.bigint();
+      return call("date_part", [lit(part, t.string()), source], type);
     }
     case "function":
       return resolveFunction(ast, scope, ctx, hint);
     case "aggr_func":
       throw new SqlError(`aggregate function ${String(ast.name).toLowerCase()}() is not allowed in ${ctx.clause}`, hint);
+    case "window_func":
+      throw new SqlError(
+        `window function ${String(ast.name).toUpperCase()}() OVER (...) is not supported by Runnel; ` +
+          "aggregate per window instead: GROUP BY tumble(...), hop(...) or session(...) with count, sum, avg, min, max",
+        hint ?? locate(ctx, String(ast.name), null),
+      );
     case "select":
       throw new SqlError("subqueries in expressions are not supported; use a subquery in FROM or a CTE", hint);
+    case "param":
+    case "var":
+      throw new SqlError("query parameters ($1, :name) are not supported; write the value", hint);
+    case "origin":
+      throw new SqlError(`unexpected ${String(ast.value).toUpperCase()} here`, hint ?? locate(ctx, String(ast.value), null));
     default:
-      throw new SqlError(`unsupported expression${ast?.type ? ` (${ast.type})` : ""}`, hint);
+      throw new SqlError(`this expression${ast?.type ? ` (${ast.type})` : ""} is not supported by Runnel`, hint);
   }
+}
+
+function resolveCast(ast: any, sub: (x: any) => Expr, hint: number | null): Expr {
+  const target = Array.isArray(ast.target) ? ast.target[0] : ast.target;
+  const name = String(target?.dataType ?? "").toLowerCase();
+  if (name === "date") {
+    throw new SqlError(
+      "Runnel has no DATE type, so CAST(... AS DATE) would keep the time of day; write date_trunc('day', ts) for midnight (a TIMESTAMP) " +
+        "or to_char(ts, '%Y-%m-%d') for the date as text",
+      hint,
+    );
+  }
+  if (target?.array || name.endsWith("[]")) throw new SqlError("casts to array types are not supported", hint);
+  const type = typeFromCastTarget(target, hint);
+  const e = sub(ast.expr);
+  // datafusion-functions-json reads the value as the target type rather than casting JSON text: "123" is not a number.
+  if (isJsonGet(e)) {
+    const getter =
+      type.kind === "boolean" ? "json_get_bool"
+      : type.kind === "float" || type.kind === "decimal" ? "json_get_float"
+      : type.kind === "int" ? "json_get_int"
+      : type.kind === "string" ? "json_get_str"
+      : null;
+    if (getter) {
+      const read = call(getter, (e as Extract<Expr, { kind: "call" }>).args, getter === "json_get_str" ? t.string() : getter === "json_get_bool" ? t.boolean() : getter === "json_get_int" ? t.bigint() : t.double());
+      return read.type.kind === type.kind && (type.kind !== "int" || type.bits === 64) && type.kind !== "decimal" ? read : { kind: "cast", expr: read, type };
+    }
+  }
+  return castTo(e, type, hint, false);
+}
+
+/** CAST (or TRY_CAST, `safe`) of `e`: refused casts are errors here, constants are cast now. */
+function castTo(e: Expr, type: SqlType, hint: number | null, safe: boolean): Expr {
+  if (isNullLiteral(e)) return lit(null, type);
+  const refused = refusedCast(e.type, type);
+  if (refused) throw new SqlError(refused, hint);
+  if (e.kind === "literal") {
+    try {
+      return lit(castValue(e.value, e.type, type), type);
+    } catch (err) {
+      if (!(err instanceof ExprError)) throw err;
+      if (safe) return lit(null, type);
+      throw new SqlError(err.message, hint);
+    }
+  }
+  return safe ? { kind: "cast", expr: e, type, safe } : { kind: "cast", expr: e, type };
+}
+
+/** TRY_CAST(x AS type), rewritten to try_cast(x, 'type') for the parser: a cast giving NULL where the value cannot convert. */
+function resolveTryCast(argAsts: any[], sub: (x: any) => Expr, hint: number | null): Expr {
+  const typeText = argAsts[1]?.value;
+  if (argAsts.length !== 2 || typeof typeText !== "string") throw new SqlError("write TRY_CAST(value AS type)", hint);
+  const tokens = tokenize(typeText);
+  if (tokens.length === 0) throw new SqlError("TRY_CAST needs a type: TRY_CAST(value AS BIGINT)", hint);
+  if (isWord(tokens[0], "date")) throw new SqlError("Runnel has no DATE type; write date_trunc('day', ts) or to_char(ts, '%Y-%m-%d')", hint);
+  const parsed = parseTypeTokens(tokens, 0);
+  if (parsed.next !== tokens.length) throw new SqlError(`cannot read type '${typeText}' in TRY_CAST`, hint);
+  return castTo(sub(argAsts[0]), parsed.type, hint, true);
 }
 
 function resolveBinary(ast: any, scope: Scope, ctx: ExprContext, hint: number | null): Expr {
@@ -318,6 +597,17 @@ function resolveBinary(ast: any, scope: Scope, ctx: ExprContext, hint: number | 
   const requireBool = (e: Expr, side: string) => {
     if (e.type.kind !== "boolean" && !isNullLiteral(e)) throw new SqlError(`${op} needs boolean operands; the ${side} side is ${typeName(e.type)}`, hint);
   };
+  const requireText = (e: Expr, what: string) => {
+    if (e.type.kind !== "string" && e.type.kind !== "json" && !isNullLiteral(e)) throw new SqlError(`${what} needs TEXT, got ${typeName(e.type)}`, hint);
+  };
+  /** LIKE and regex operators: text on the left, a pattern on the right. */
+  const textAndPattern = (): [Expr, Expr] => {
+    const a = sub(ast.left);
+    const p = sub(ast.right);
+    requireText(a, op);
+    requireText(p, `the pattern of ${op}`);
+    return [a, p];
+  };
   switch (op) {
     case "AND":
     case "OR": {
@@ -325,54 +615,76 @@ function resolveBinary(ast: any, scope: Scope, ctx: ExprContext, hint: number | 
       const b = sub(ast.right);
       requireBool(a, "left");
       requireBool(b, "right");
-      return { kind: "call", name: op.toLowerCase(), args: [a, b], type: bool };
+      return call(op.toLowerCase(), [a, b], bool);
     }
     case "IN":
     case "NOT IN": {
       const a = sub(ast.left);
       const list = ast.right?.type === "expr_list" ? ast.right.value : null;
-      if (!list) throw new SqlError(`${op} needs a list of values; subqueries are not supported`, hint);
+      if (!list || list.some((x: any) => x?.ast)) throw new SqlError(`${op} (subquery) is not supported; join the tables instead (JOIN ... ON a.key = b.key), or list the values`, hint);
       const items = list.map((x: any) => coerceLiteral(sub(x), a.type, hint));
-      for (const item of items) {
-        if (!comparable(a.type, item.type) && !isNullLiteral(item)) {
-          throw new SqlError(`${op} compares ${typeName(a.type)} with ${typeName(item.type)}`, hint);
-        }
-      }
-      return { kind: "call", name: op === "IN" ? "in" : "not_in", args: [a, ...items], type: bool };
+      for (const item of items) comparisonCheck(op, a, item, hint);
+      return call(op === "IN" ? "in" : "not_in", [a, ...items], bool);
     }
     case "BETWEEN":
     case "NOT BETWEEN": {
       const a = sub(ast.left);
       const [lo, hi] = (ast.right?.value ?? []).map((x: any) => coerceLiteral(sub(x), a.type, hint));
       if (!lo || !hi) throw new SqlError(`${op} needs two bounds: x BETWEEN low AND high`, hint);
-      return { kind: "call", name: op === "BETWEEN" ? "between" : "not_between", args: [a, lo, hi], type: bool };
+      comparisonCheck(op, a, lo, hint);
+      comparisonCheck(op, a, hi, hint);
+      return call(op === "BETWEEN" ? "between" : "not_between", [a, lo, hi], bool);
     }
     case "LIKE":
     case "NOT LIKE":
     case "ILIKE":
     case "NOT ILIKE": {
+      const [a, p] = textAndPattern();
+      const args = [a, p];
+      const escape = ast.right?.escape?.value;
+      if (escape) {
+        const e = sub(escape);
+        if (e.kind !== "literal" || typeof e.value !== "string" || [...e.value].length !== 1) {
+          throw new SqlError("ESCAPE takes one character, like ESCAPE '!'", hint);
+        }
+        args.push(e);
+      }
+      return call(op.toLowerCase().replace(" ", "_"), args, bool);
+    }
+    case "~":
+    case "~*":
+    case "!~":
+    case "!~*": {
+      const [a, p] = textAndPattern();
+      const flags = lit(op.endsWith("*") ? "i" : "", t.string());
+      const f = SCALAR_FUNCTIONS.get("regexp_like")!;
+      checkFunction(f, [a, p, flags], hint);
+      const match = call("regexp_like", [a, p, flags], bool);
+      return op.startsWith("!") ? call("not", [match], bool) : match;
+    }
+    case "SIMILAR TO":
+    case "NOT SIMILAR TO": {
+      // The rewriter turns IS [NOT] DISTINCT FROM into these (node-sql-parser cannot parse it); SIMILAR TO itself is refused there.
       const a = sub(ast.left);
-      const p = sub(ast.right);
-      if (a.type.kind !== "string" && !isNullLiteral(a)) throw new SqlError(`${op} needs text, got ${typeName(a.type)}`, hint);
-      return { kind: "call", name: op.toLowerCase().replace(" ", "_"), args: [a, p], type: bool };
+      const b = coerceLiteral(sub(ast.right), a.type, hint);
+      const a2 = coerceLiteral(a, b.type, hint);
+      comparisonCheck("IS DISTINCT FROM", a2, b, hint);
+      return call(op === "SIMILAR TO" ? "is_distinct_from" : "is_not_distinct_from", [a2, b], bool);
     }
     case "IS":
     case "IS NOT": {
       const a = sub(ast.left);
       const neg = op === "IS NOT";
-      if (ast.right?.type === "null") return { kind: "call", name: neg ? "is_not_null" : "is_null", args: [a], type: bool };
+      if (ast.right?.type === "null") return call(neg ? "is_not_null" : "is_null", [a], bool);
       if (ast.right?.type === "bool") {
         const v = Boolean(ast.right.value);
-        const name = `is_${neg ? "not_" : ""}${v ? "true" : "false"}`;
-        return { kind: "call", name, args: [a], type: bool };
+        return call(`is_${neg ? "not_" : ""}${v ? "true" : "false"}`, [a], bool);
       }
-      throw new SqlError(`${op} must be followed by NULL, TRUE or FALSE`, hint);
-    }
-    case "IS DISTINCT FROM":
-    case "IS NOT DISTINCT FROM": {
-      const a = sub(ast.left);
-      const b = coerceLiteral(sub(ast.right), a.type, hint);
-      return { kind: "call", name: op === "IS DISTINCT FROM" ? "is_distinct_from" : "is_not_distinct_from", args: [a, b], type: bool };
+      if (ast.right?.type === "column_ref" && columnName(ast.right).toUpperCase() === "UNKNOWN" && !ast.right.table) {
+        requireBool(a, "left");
+        return call(neg ? "is_not_null" : "is_null", [a], bool);
+      }
+      throw new SqlError(`${op} must be followed by NULL, TRUE, FALSE, UNKNOWN or DISTINCT FROM`, hint);
     }
     case "=":
     case "!=":
@@ -385,8 +697,10 @@ function resolveBinary(ast: any, scope: Scope, ctx: ExprContext, hint: number | 
       let b = sub(ast.right);
       a = coerceLiteral(a, b.type, hint);
       b = coerceLiteral(b, a.type, hint);
-      if (!comparable(a.type, b.type)) throw new SqlError(`cannot compare ${typeName(a.type)} with ${typeName(b.type)}; cast one side`, hint);
-      return { kind: "call", name: op === "!=" ? "<>" : op, args: [a, b], type: bool };
+      comparisonCheck(op, a, b, hint);
+      // Comparing with NULL is NULL, whatever the other side would have given.
+      if (isNullLiteral(a) || isNullLiteral(b)) return lit(null, bool);
+      return call(op === "!=" ? "<>" : op, [a, b], bool);
     }
     case "+":
     case "-":
@@ -395,23 +709,83 @@ function resolveBinary(ast: any, scope: Scope, ctx: ExprContext, hint: number | 
     case "%": {
       const a = sub(ast.left);
       const b = sub(ast.right);
-      if (isNullLiteral(a) || isNullLiteral(b)) return lit(null, isNullLiteral(a) ? b.type : a.type);
-      return { kind: "call", name: op, args: [a, b], type: arithmeticType(op, a.type, b.type, hint) };
+      // NULL operands give NULL, typed as the operation would be (a bare NULL takes the other side's type).
+      const untyped = (x: Expr) => isNullLiteral(x) && x.type === NULL_TYPE;
+      if (untyped(a) && untyped(b)) return lit(null, NULL_TYPE);
+      const type = arithmeticType(op, untyped(a) ? b.type : a.type, untyped(b) ? a.type : b.type, hint);
+      if (isNullLiteral(a) || isNullLiteral(b)) return lit(null, type);
+      return call(op, [a, b], type);
     }
     case "||": {
       const a = sub(ast.left);
       const b = sub(ast.right);
-      return { kind: "call", name: "||", args: [a, b], type: t.string() };
+      for (const x of [a, b]) {
+        if (x.type.kind === "array" || x.type.kind === "struct") throw new SqlError(`|| joins text; it cannot take ${typeName(x.type)}`, hint);
+      }
+      return call("||", [a, b], t.string());
     }
     case "->":
-    case "->>": {
-      const a = sub(ast.left);
-      const b = sub(ast.right);
-      if (a.type.kind !== "json" && a.type.kind !== "string") throw new SqlError(`${op} needs JSON on the left, got ${typeName(a.type)}`, hint);
-      return { kind: "call", name: op, args: [a, b], type: op === "->" ? t.json() : t.string() };
+    case "->>":
+    case "?": {
+      const name = op === "->" ? "json_get" : op === "->>" ? "json_as_text" : "json_contains";
+      return resolveCall(SCALAR_FUNCTIONS.get(name)!, [sub(ast.left), sub(ast.right)], hint, op);
     }
   }
-  throw new SqlError(`unsupported operator ${ast.operator}`, hint);
+  throw new SqlError(`operator ${ast.operator} is not supported`, hint);
+}
+
+/** Checks a call's arguments against the function's kinds and constants; SqlErrors at `hint`. */
+function checkFunction(f: ScalarFunction, args: Expr[], hint: number | null, shown = `${f.name}()`): void {
+  if (args.length < minArgs(f) || args.length > maxArgs(f)) {
+    const min = minArgs(f);
+    const max = maxArgs(f);
+    const want = min === max ? `${min}` : max === Infinity ? `at least ${min}` : `${min} to ${max}`;
+    throw new SqlError(`${shown} takes ${want} argument(s), got ${args.length}`, hint);
+  }
+  args.forEach((a, i) => {
+    const kind = argKind(f, i);
+    if (!isNullLiteral(a) && !accepts(kind, a.type)) {
+      throw new SqlError(`${shown} takes ${KIND_NAMES[kind]} as argument ${i + 1}, got ${typeName(a.type)}; cast it`, hint);
+    }
+  });
+  try {
+    f.check?.(argInfos(args));
+  } catch (err) {
+    if (err instanceof ExprError) throw new SqlError(err.message, hint);
+    throw err;
+  }
+}
+
+function resolveCall(f: ScalarFunction, args: Expr[], hint: number | null, shown?: string): Expr {
+  checkFunction(f, args, hint, shown);
+  let type: SqlType;
+  try {
+    type = typeof f.returns === "function" ? f.returns(argInfos(args)) : f.returns;
+  } catch (err) {
+    if (err instanceof ExprError) throw new SqlError(`${shown ?? f.name + "()"}: ${err.message}`, hint);
+    throw err;
+  }
+  return call(f.name, args, type);
+}
+
+/** `TRIM([BOTH | LEADING | TRAILING] [chars] FROM s)` and `POSITION(a IN b)`: keywords among the arguments. */
+function specialForm(name: string, argAsts: any[], sub: (x: any) => Expr, hint: number | null): { name: string; args: Expr[] } | null {
+  const isKeyword = (x: any, ...words: string[]) => x?.type === "origin" && words.includes(String(x.value).toUpperCase());
+  if (name === "trim" && argAsts.some((x) => isKeyword(x, "BOTH", "LEADING", "TRAILING", "FROM"))) {
+    let i = 0;
+    let side = "BOTH";
+    if (isKeyword(argAsts[0], "BOTH", "LEADING", "TRAILING")) side = String(argAsts[i++].value).toUpperCase();
+    const fromAt = argAsts.findIndex((x) => isKeyword(x, "FROM"));
+    if (fromAt < 0 || fromAt !== argAsts.length - 2) throw new SqlError("write TRIM([BOTH | LEADING | TRAILING] [characters] FROM text)", hint);
+    const chars = fromAt > i ? sub(argAsts[i]) : undefined;
+    const s = sub(argAsts[fromAt + 1]);
+    const fnName = side === "LEADING" ? "ltrim" : side === "TRAILING" ? "rtrim" : "btrim";
+    return { name: fnName, args: chars ? [s, chars] : [s] };
+  }
+  if (name === "position" && isKeyword(argAsts[1], "IN")) {
+    return { name: "strpos", args: [sub(argAsts[2]), sub(argAsts[0])] };
+  }
+  return null;
 }
 
 function resolveFunction(ast: any, scope: Scope, ctx: ExprContext, hint: number | null): Expr {
@@ -422,52 +796,93 @@ function resolveFunction(ast: any, scope: Scope, ctx: ExprContext, hint: number 
     throw new SqlError(`${name}() defines a window and belongs in GROUP BY (select it AS window and GROUP BY window)`, hint);
   }
   if (ctx.registry.udaf(name)) throw new SqlError(`aggregate function ${name}() is not allowed in ${ctx.clause}`, hint);
-  if (name === "current_timestamp" || name === "now") {
-    return { kind: "call", name: "now", args: [], type: t.timestamp() };
+  if (OTHER_AGGREGATES.has(name)) throw unsupportedAggregate(name, ctx.registry, hint);
+  if (name === "exists") throw new SqlError("EXISTS (subquery) is not supported; join the tables instead", hint);
+  if (name === "any" || name === "all" || name === "some") throw new SqlError(`${name.toUpperCase()}(...) is not supported; write x IN (a, b, ...)`, hint);
+  if (name === "rollup" || name === "cube" || name === "grouping") {
+    throw new SqlError(`GROUP BY ${name.toUpperCase()}(...) is not supported; write one query per grouping and combine them with UNION ALL`, hint);
   }
+  if (name === "unnest" || name === "explode") throw new SqlError(`${name}() is not supported: Runnel does not turn one row into several`, hint);
+  if (name === "try_cast") return resolveTryCast(argAsts, sub, hint);
+  if (name === "current_timestamp" || name === "now") {
+    if (argAsts.length > 0) throw new SqlError(`${name}() takes no arguments`, hint);
+    return call("now", [], t.timestamp());
+  }
+  const udf = ctx.registry.udf(name);
+  const f = SCALAR_FUNCTIONS.get(name);
+  if (!udf && !f && !["not", "coalesce", "nullif", "trim", "position"].includes(name)) {
+    const hintText = UNSUPPORTED_FUNCTIONS[name];
+    if (hintText !== undefined) throw new SqlError(`${name}() is not supported by Runnel: ${hintText}`, hint);
+    const known = [...SCALAR_FUNCTIONS.keys(), ...ctx.registry.udfs.keys(), "coalesce", "nullif", "now", "count", "sum", "avg", "min", "max"];
+    throw new SqlError(`unknown function ${name}()${didYouMean(name, known)}`, hint);
+  }
+  const special = specialForm(name, argAsts, sub, hint);
+  if (special) return resolveCall(SCALAR_FUNCTIONS.get(special.name)!, special.args, hint, `${name}()`);
   const args = argAsts.map(sub);
   if (name === "not" && args.length === 1) {
     // `NOT (x)` reaches us as a call to a function named not.
     if (args[0]!.type.kind !== "boolean" && !isNullLiteral(args[0]!)) throw new SqlError(`NOT needs a boolean, got ${typeName(args[0]!.type)}`, hint);
-    return { kind: "call", name: "not", args, type: t.boolean() };
+    return call("not", args, t.boolean());
   }
   if (name === "coalesce") {
     if (args.length === 0) throw new SqlError("coalesce needs at least one argument", hint);
-    return { kind: "call", name, args, type: typeOfFirstKnown(args) };
+    return call(name, args, commonTypeOf(args, "coalesce()", hint));
   }
   if (name === "nullif") {
     if (args.length !== 2) throw new SqlError("nullif takes two arguments", hint);
-    return { kind: "call", name, args, type: typeOfFirstKnown(args) };
+    comparisonCheck("nullif()", args[0]!, args[1]!, hint);
+    return call(name, args, isNullLiteral(args[0]!) ? args[1]!.type : args[0]!.type);
   }
-  const udf = ctx.registry.udf(name);
   if (udf) {
     if (args.length !== udf.args.length) {
       throw new SqlError(`${name}() takes ${udf.args.length} argument(s), got ${args.length}`, hint);
     }
-    return { kind: "udf", name, args, type: udf.returns, fn: udf.fn, strict: udf.strict ?? false };
+    let async: Required<AsyncUdfOptions> | undefined;
+    try {
+      async = asyncOptions(udf);
+    } catch (err) {
+      throw new SqlError((err as Error).message, hint);
+    }
+    if (async && !ASYNC_UDF_CLAUSES.has(ctx.clause)) {
+      throw new SqlError(
+        `async UDF ${name}() can be called in SELECT, WHERE and HAVING, not in ${ctx.clause}; compute it in a subquery (SELECT ${name}(...) AS v FROM ...) and use v here`,
+        hint,
+      );
+    }
+    return { kind: "udf", name, args, type: udf.returns, fn: udf.fn, strict: udf.strict ?? false, ...(async ? { async } : {}) };
   }
-  const f = SCALAR_FUNCTIONS.get(name);
-  if (!f) {
-    const known = [...SCALAR_FUNCTIONS.keys(), ...ctx.registry.udfs.keys(), "coalesce", "nullif", "now", "count", "sum", "avg", "min", "max"];
-    throw new SqlError(`unknown function ${name}()${didYouMean(name, known)}`, hint);
-  }
-  if (args.length < f.minArgs || args.length > f.maxArgs) {
-    const want = f.minArgs === f.maxArgs ? `${f.minArgs}` : `${f.minArgs} to ${f.maxArgs}`;
-    throw new SqlError(`${name}() takes ${want} argument(s), got ${args.length}`, hint);
-  }
-  if (name === "date_trunc" || name === "date_part") {
-    if (args[1]!.type.kind !== "timestamp") throw new SqlError(`${name}() needs a TIMESTAMP as second argument, got ${typeName(args[1]!.type)}`, hint);
-  }
-  let type: SqlType;
-  try {
-    type = f.returns(args.map((a) => a.type));
-  } catch (err) {
-    throw new SqlError(`${name}(): ${(err as Error).message}`, hint);
-  }
-  return { kind: "call", name, args, type };
+  return resolveCall(f!, args, hint);
 }
 
-/** A stable text form of a resolved expression, for matching GROUP BY keys and deduplicating aggregates. */
+const KEYS = new WeakMap<object, string>();
+
+/**
+ * A stable text form of a resolved expression, for matching GROUP BY keys and
+ * deduplicating aggregates. Subexpressions' keys are remembered and joined by
+ * concatenation (cheap for the engine's rope strings), so keying every level of a
+ * long expression stays linear.
+ */
 export function exprKey(e: Expr): string {
-  return JSON.stringify(e, (k, v) => (k === "fn" ? undefined : k === "name" && typeof v === "string" ? v.toLowerCase() : v));
+  const hit = KEYS.get(e);
+  if (hit !== undefined) return hit;
+  let out = "{";
+  for (const [k, v] of Object.entries(e)) {
+    if (k === "fn" || v === undefined) continue;
+    out += k + ":";
+    if (k === "name") out += JSON.stringify(String(v).toLowerCase());
+    else if (k === "expr" || k === "operand" || k === "otherwise") out += exprKey(v as Expr);
+    else if (k === "args") {
+      out += "[";
+      for (const a of v as Expr[]) out += exprKey(a) + ",";
+      out += "]";
+    } else if (k === "whens") {
+      out += "[";
+      for (const w of v as { when: Expr; then: Expr }[]) out += exprKey(w.when) + "=>" + exprKey(w.then) + ",";
+      out += "]";
+    } else out += JSON.stringify(v);
+    out += ";";
+  }
+  out += "}";
+  KEYS.set(e, out);
+  return out;
 }

@@ -25,8 +25,47 @@ export class LexError extends Error {
   }
 }
 
-const OPS = ["->>", "::", "->", "<=", ">=", "<>", "!=", "||", "=", "<", ">", "+", "-", "*", "/", "%"];
+const OPS = ["->>", "!~*", "::", "->", "<=", ">=", "<>", "!=", "==", "||", "!~", "~*", "=", "<", ">", "+", "-", "*", "/", "%", "~", "?"];
 const PUNCT = new Set(["(", ")", ",", ";", ".", "[", "]"]);
+
+const SIMPLE_ESCAPES: Record<string, string> = { b: "\b", f: "\f", n: "\n", r: "\r", t: "\t" };
+
+/** One backslash escape of an E'...' string at `at` (the backslash): `\n`, `\x41`, `\101`, `\u00e9`, `\U0001F600`, `\'`... */
+function readEscape(sql: string, at: number, to: number): { text: string; end: number } {
+  const c = sql[at + 1];
+  if (c === undefined || at + 1 >= to) throw new LexError("unterminated string: add the closing quote", at);
+  if (c in SIMPLE_ESCAPES) return { text: SIMPLE_ESCAPES[c]!, end: at + 2 };
+  const digits = (re: RegExp, min: number, max: number, from: number) => {
+    let j = from;
+    while (j < to && j - from < max && re.test(sql[j]!)) j++;
+    return j - from >= min ? sql.slice(from, j) : null;
+  };
+  let code: string | null = null;
+  let end = at + 2;
+  if (/[0-7]/.test(c)) {
+    code = digits(/[0-7]/, 1, 3, at + 1);
+    end = at + 1 + code!.length;
+    code = String(parseInt(code!, 8));
+  } else if (c === "x") {
+    const hex = digits(/[0-9a-fA-F]/, 1, 2, at + 2);
+    if (hex === null) throw new LexError("\\x in an E'' string needs one or two hex digits (\\x41)", at);
+    end = at + 2 + hex.length;
+    code = String(parseInt(hex, 16));
+  } else if (c === "u" || c === "U") {
+    const n = c === "u" ? 4 : 8;
+    const hex = digits(/[0-9a-fA-F]/, n, n, at + 2);
+    if (hex === null) throw new LexError(`\\${c} in an E'' string needs exactly ${n} hex digits`, at);
+    end = at + 2 + n;
+    code = String(parseInt(hex, 16));
+  } else {
+    return { text: c, end: at + 2 }; // \' \\ and any other character stand for themselves
+  }
+  const cp = Number(code);
+  if (cp === 0 || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+    throw new LexError(`invalid character code ${cp} in an E'' string escape (zero, surrogates and codes above 10FFFF are not characters)`, at);
+  }
+  return { text: String.fromCodePoint(cp), end };
+}
 
 export function tokenize(sql: string, from = 0, to = sql.length): Token[] {
   const tokens: Token[] = [];
@@ -49,7 +88,9 @@ export function tokenize(sql: string, from = 0, to = sql.length): Token[] {
     }
     const start = i;
     if (c === "'" || ((c === "E" || c === "e") && sql[i + 1] === "'")) {
-      if (c !== "'") i++;
+      // Standard strings keep backslashes as written; E'...' reads C-style escapes (as PostgreSQL does).
+      const escapes = c !== "'";
+      if (escapes) i++;
       let text = "";
       i++;
       for (;;) {
@@ -62,6 +103,12 @@ export function tokenize(sql: string, from = 0, to = sql.length): Token[] {
           }
           i++;
           break;
+        }
+        if (escapes && sql[i] === "\\") {
+          const e = readEscape(sql, i, to);
+          text += e.text;
+          i = e.end;
+          continue;
         }
         text += sql[i++];
       }

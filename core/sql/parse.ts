@@ -45,14 +45,99 @@ function needsQuotes(tokens: Token[], i: number, state: { caseDepth: number; par
   return false;
 }
 
+/** Private-use characters around a placeholder's number: they cannot occur in a rewritten query otherwise. */
+const MARK_OPEN = "\uE000";
+const MARK_CLOSE = "\uE001";
+const PLACEHOLDER = /\uE000(\d+)\uE001/g;
+
+const WHOLE_PLACEHOLDER = /^\uE000(\d+)\uE001$/;
+
+/**
+ * Puts the literals back into every string of the parser's tree, in place, and
+ * gives literal nodes the position the parser leaves out, for error messages.
+ */
+function restoreLiterals(node: any, rewritten: RewrittenText): void {
+  const { literals, literalAt } = rewritten;
+  if (literals.length === 0) return;
+  const stack: any[] = [node];
+  while (stack.length > 0) {
+    const current = stack.pop();
+    for (const key of Object.keys(current)) {
+      const v = current[key];
+      if (typeof v === "string") {
+        if (!v.includes(MARK_OPEN)) continue;
+        const whole = key === "value" && !current.loc ? WHOLE_PLACEHOLDER.exec(v) : null;
+        if (whole) current.loc = { start: { offset: literalAt[Number(whole[1])] } };
+        current[key] = v.replace(PLACEHOLDER, (_, n) => literals[Number(n)]!);
+      } else if (v && typeof v === "object") stack.push(v);
+    }
+  }
+}
+
 /** Units node-sql-parser's grammar rejects after `INTERVAL '<n>'`, though streaming SQL writes them. */
 const FOLDED_INTERVAL_UNITS = new Set([
   "microsecond", "microseconds", "millisecond", "milliseconds", "week", "weeks",
   "seconds", "minutes", "hours", "days",
 ]);
 
+const OPERAND_STOP_WORDS = new Set([
+  "and", "or", "not", "then", "else", "end", "when", "from", "where", "group", "having", "as", "order", "limit", "union", "is",
+  "between", "in", "like", "ilike", "similar", "escape", "on", "join", "window",
+]);
+const OPERAND_STOP_OPS = new Set(["=", "==", "<>", "!=", "<", "<=", ">", ">=", "~", "!~", "~*", "!~*", "?"]);
+
+/** Index of the `)` closing the `(` at `open`, or -1. */
+function matchingParen(tokens: Token[], open: number): number {
+  let depth = 0;
+  for (let j = open; j < tokens.length; j++) {
+    if (isPunct(tokens[j], "(")) depth++;
+    else if (isPunct(tokens[j], ")") && --depth === 0) return j;
+  }
+  return -1;
+}
+
+/** Index of `word` at nesting depth 0 between `from` and `to`, or -1. */
+function topLevelWord(tokens: Token[], from: number, to: number, word: string): number {
+  let depth = 0;
+  for (let j = from; j < to; j++) {
+    if (isPunct(tokens[j], "(")) depth++;
+    else if (isPunct(tokens[j], ")")) depth--;
+    else if (depth === 0 && isWord(tokens[j], word)) return j;
+  }
+  return -1;
+}
+
+/** Index of the first token after the operand starting at `from` that binds looser than a comparison. */
+function operandEnd(tokens: Token[], from: number): number {
+  let depth = 0;
+  for (let j = from; j < tokens.length; j++) {
+    const tok = tokens[j]!;
+    if (tok.kind === "punct" && (tok.text === "(" || tok.text === "[")) depth++;
+    else if (tok.kind === "word" && tok.text.toLowerCase() === "case") depth++;
+    else if (depth > 0) {
+      if ((tok.kind === "punct" && (tok.text === ")" || tok.text === "]")) || isWord(tok, "end")) depth--;
+    } else if (
+      (tok.kind === "punct" && tok.text !== ".") ||
+      (tok.kind === "word" && OPERAND_STOP_WORDS.has(tok.text.toLowerCase()) && j > from) ||
+      (tok.kind === "op" && OPERAND_STOP_OPS.has(tok.text))
+    ) {
+      return j;
+    }
+  }
+  return tokens.length;
+}
+
 export interface RewrittenText {
   text: string;
+  /**
+   * The values of the script's string literals and odd quoted identifiers. The
+   * parser sees each as a placeholder (its own escaping rules differ from SQL's:
+   * it keeps `''` doubled and reads backslashes), and `parseAst` puts the real
+   * text back into the tree.
+   */
+  literals: string[];
+  /** Where each literal's placeholder starts in `text`. */
+  literalAt: number[];
   /** Maps an offset in `text` to an offset in the original script. */
   toOriginal(offset: number): number;
   /** Tokens of the original text, for locating identifiers in error messages. */
@@ -63,11 +148,22 @@ export interface RewrittenText {
 export function rewriteForParser(sql: string, start: number, end: number, prefix = "", suffix = ""): RewrittenText {
   const tokens = tokenize(sql, start, end);
   const state = { caseDepth: 0, parens: [] as boolean[] };
+  const literals: string[] = [];
+  const literalAt: number[] = [];
   let text = prefix;
+  /** `at`: where the placeholder's quote sits in the rewritten text, so the literal gets a position. */
+  const placeholder = (value: string, at = text.length) => {
+    literals.push(value);
+    literalAt.push(at);
+    return `${MARK_OPEN}${literals.length - 1}${MARK_CLOSE}`;
+  };
   const marks: { at: number; original: number }[] = [];
   let cursor = start;
+  /** Token index → how many `)` to put before it (closing parentheses the rewrite opened). */
+  const closers = new Map<number, number>();
   for (let i = 0; i < tokens.length; i++) {
     const tok = tokens[i]!;
+    if (closers.has(i)) text += ")".repeat(closers.get(i)!);
     text += sql.slice(cursor, tok.start);
     marks.push({ at: text.length, original: tok.start });
     let out = sql.slice(tok.start, tok.end);
@@ -77,17 +173,60 @@ export function rewriteForParser(sql: string, start: number, end: number, prefix
       FOLDED_INTERVAL_UNITS.has(unit.text.toLowerCase())
     ) {
       // INTERVAL '2' MILLISECOND → INTERVAL '2 MILLISECOND', the form the grammar takes for any unit.
-      text += `INTERVAL '${tokens[i + 1]!.text.replace(/'/g, "''")} ${unit.text}'`;
+      text += `INTERVAL '${placeholder(`${tokens[i + 1]!.text} ${unit.text}`, text.length + 9)}'`;
       cursor = unit.end;
       i += 2;
+      continue;
+    }
+    if (isWord(tok, "extract") && isPunct(tokens[i + 1], "(") && tokens[i + 2]?.kind === "word" && isWord(tokens[i + 3], "from")) {
+      // The grammar knows only some EXTRACT fields (not microsecond, nanosecond...): date_part takes them all.
+      text += `date_part('${tokens[i + 2]!.text.toLowerCase()}', `;
+      cursor = tokens[i + 3]!.end;
+      i += 3;
+      continue;
+    }
+    if (isWord(tok, "try_cast") && isPunct(tokens[i + 1], "(")) {
+      // TRY_CAST(x AS type): the grammar has no TRY_CAST; it becomes try_cast(x, 'type').
+      const close = matchingParen(tokens, i + 1);
+      const as = close < 0 ? -1 : topLevelWord(tokens, i + 2, close, "as");
+      if (as > 0) {
+        text += "try_cast(" + sql.slice(tokens[i + 2]!.start, tokens[as]!.start) + `, '${placeholder(sql.slice(tokens[as + 1]!.start, tokens[close]!.start).trim(), text.length)}')`;
+        cursor = tokens[close]!.end;
+        i = close;
+        continue;
+      }
+    }
+    if (isWord(tok, "similar") && isWord(tokens[i + 1], "to")) {
+      throw new SqlError("SIMILAR TO is not supported; write regexp_like(text, '^(...)$') with a regular expression", tok.start);
+    }
+    if (isWord(tok, "is")) {
+      // node-sql-parser cannot parse IS [NOT] DISTINCT FROM. SIMILAR TO has its precedence (and is refused above, so
+      // it stands in unambiguously); its right side is parenthesised, as the grammar takes only simple operands there.
+      const not = isWord(tokens[i + 1], "not") ? 1 : 0;
+      if (isWord(tokens[i + 1 + not], "distinct") && isWord(tokens[i + 2 + not], "from")) {
+        text += not ? "NOT SIMILAR TO (" : "SIMILAR TO (";
+        cursor = tokens[i + 2 + not]!.end;
+        const end = operandEnd(tokens, i + 3 + not);
+        closers.set(end, (closers.get(end) ?? 0) + 1);
+        i += 2 + not;
+        continue;
+      }
+    }
+    if (tok.kind === "op" && tok.text === "==") {
+      // DataFusion reads == as =.
+      text += "=";
+      cursor = tok.end;
       continue;
     }
     if (tok.kind === "word") {
       const lower = tok.text.toLowerCase();
       if (lower === "case") state.caseDepth++;
       if (needsQuotes(tokens, i, state)) out = `"${tok.text}"`;
+    } else if (tok.kind === "string") {
+      out = `'${placeholder(tok.text)}'`;
     } else if (tok.kind === "quoted") {
-      out = `"${tok.text.replace(/"/g, '""')}"`;
+      // node-sql-parser cannot read `""` inside a quoted name, and keeps backslashes as written.
+      out = /["\\\uE000\uE001]/.test(tok.text) ? `"${placeholder(tok.text)}"` : `"${tok.text}"`;
     } else if (tok.kind === "punct" && tok.text === "(") {
       state.parens.push(isWord(tokens[i - 1], "cast"));
     } else if (tok.kind === "punct" && tok.text === ")") {
@@ -96,10 +235,12 @@ export function rewriteForParser(sql: string, start: number, end: number, prefix
     text += out;
     cursor = tok.end;
   }
-  text += sql.slice(cursor, end) + suffix;
+  text += ")".repeat(closers.get(tokens.length) ?? 0) + sql.slice(cursor, end) + suffix;
   const base = prefix.length;
   return {
     text,
+    literals,
+    literalAt,
     tokens,
     toOriginal(offset: number): number {
       if (offset < base) return start;
@@ -122,16 +263,20 @@ export function rewriteForParser(sql: string, start: number, end: number, prefix
 function describeExpected(err: any): string {
   const found = err?.found;
   if (found === null || found === undefined) return "unexpected end of statement";
+  if (found === MARK_OPEN || found === "'") return "unexpected string";
   return `unexpected ${JSON.stringify(found)}`;
 }
 
 /** Parses rewritten text with node-sql-parser, turning its errors into SqlErrors at the user's position. */
 export function parseAst(rewritten: RewrittenText, what: string): any {
+  let ast: any;
   try {
-    return parser.astify(rewritten.text, OPTIONS);
+    ast = parser.astify(rewritten.text, OPTIONS);
   } catch (err: any) {
     const offset = err?.location?.start?.offset;
     const at = typeof offset === "number" ? rewritten.toOriginal(offset) : null;
     throw new SqlError(`syntax error in ${what}: ${describeExpected(err)}`, at);
   }
+  restoreLiterals(ast, rewritten);
+  return ast;
 }

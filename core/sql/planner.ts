@@ -14,8 +14,10 @@ import {
   columnName,
   exprKey,
   functionArgs,
+  intervalMicros,
   functionName,
   locate,
+  positionWithin,
   resolveExpr,
   WINDOW_FUNCTIONS,
   type ExprContext,
@@ -24,9 +26,10 @@ import {
 } from "./expressions.ts";
 import { lineColumn } from "./lexer.ts";
 import { parseAst, rewriteForParser, type RewrittenText } from "./parse.ts";
-import { parseStatements, type CreateView, type Insert, type TextRange } from "./statements.ts";
+import { parseStatements, type CreateView, type Insert, type SetOption, type TextRange } from "./statements.ts";
+import { hoistAsyncUdfs } from "./async-udfs.ts";
 import { buildTable, type PlanContext } from "./tables.ts";
-import { assignable, isNumeric } from "./types.ts";
+import { assignable, isNumeric, sinkAssignment } from "./types.ts";
 
 /** A planned relation: a plan node and the names its columns answer to. */
 interface Rel {
@@ -115,6 +118,11 @@ export class Planner {
   private readonly sourceNodes = new Map<TableDef, PlanNode>();
   private readonly sinks: SinkTarget[] = [];
   private readonly used = new Map<TableDef, Set<"source" | "sink">>();
+  private readonly aggregateMemo = new WeakMap<object, boolean>();
+  /** µs that updating state (aggregates, joins, change streams) is kept after its key's last change; unbounded when undefined. */
+  private updatingTtl: number | undefined;
+  /** Whether an aggregate group dropped by the TTL retracts its row downstream. */
+  private updatingTtlRetract = false;
 
   constructor(
     private readonly sql: string,
@@ -144,6 +152,7 @@ export class Planner {
         }
       }
     }
+    for (const s of statements) if (s.kind === "set") this.applySetting(s);
     let queries = 0;
     for (const s of statements) {
       if (s.kind === "insert") {
@@ -161,10 +170,32 @@ export class Planner {
     if (this.sinks.length === 0) {
       throw new SqlError("every query writes to an in-memory table that nothing reads; add a SELECT or INSERT INTO a connector table", null);
     }
+    hoistAsyncUdfs({ tables: new Map(), sinks: this.sinks });
     this.validateConnectors();
     const tables = new Map<string, TableDef>();
     for (const table of this.used.keys()) tables.set(table.name, table);
     return { tables, sinks: this.sinks };
+  }
+
+  /** `SET updating_ttl = INTERVAL '1' HOUR` (or '1 hour'): how long updating state lives after its key's last change. */
+  private applySetting(s: SetOption) {
+    const name = s.name.toLowerCase();
+    if (name === "updating_ttl_retract") {
+      const v = s.value.trim().toLowerCase();
+      if (v !== "true" && v !== "false") throw new SqlError("updating_ttl_retract is true or false", s.valueOffset);
+      this.updatingTtlRetract = v === "true";
+      return;
+    }
+    if (name !== "updating_ttl") {
+      throw new SqlError(
+        `unknown setting '${s.name}'${didYouMean(s.name, ["updating_ttl", "updating_ttl_retract"])}; settings: updating_ttl (SET updating_ttl = INTERVAL '1' HOUR), updating_ttl_retract (true: retract an expired aggregate's row)`,
+        s.nameOffset,
+      );
+    }
+    const m = /^\s*interval\s+'([^']*)'\s*([a-z]*)\s*$/i.exec(s.value);
+    const micros = m ? intervalMicros(m[1]!, m[2]!, s.valueOffset) : intervalMicros(s.value, "", s.valueOffset);
+    if (!(micros > 0)) throw new SqlError("updating_ttl must be a positive interval, such as INTERVAL '1' HOUR", s.valueOffset);
+    this.updatingTtl = micros;
   }
 
   private markUsed(table: TableDef, role: "source" | "sink") {
@@ -176,10 +207,17 @@ export class Planner {
   private validateConnectors() {
     for (const [table, roles] of this.used) {
       const connector = this.registry.connector(table.connector!);
-      if (!connector?.validate) continue;
+      const format = table.format ? this.registry.format(table.format.name) : undefined;
+      // The format sees the columns it fills: those before the METADATA FROM ones.
+      const formatFields = table.metadata ? table.fields.slice(0, table.fields.length - table.metadata.length) : table.fields;
       for (const role of roles) {
         try {
-          connector.validate({ name: table.name, options: table.options, fields: table.fields, role, files: this.context.files });
+          connector?.validate?.({ name: table.name, options: table.options, fields: table.fields, role, files: this.context.files });
+          format?.validate?.({
+            options: table.format!.options,
+            fields: formatFields,
+            table: { name: table.name, role, connector: table.connector, connectorOptions: table.options },
+          });
         } catch (err) {
           const offset = this.sql.length > 0 ? this.offsetOf(table) : null;
           throw new SqlError(`table \`${table.name}\`: ${(err as Error).message}`, offset);
@@ -228,10 +266,23 @@ export class Planner {
       }
     }
     this.markUsed(table, "sink");
+    // A sink table is one sink: every INSERT into it feeds it through a union, so
+    // two statements never plan two writers of one file, topic or table.
+    const existing = this.sinks.find((target) => target.table === table);
+    if (existing) {
+      const node = existing.input;
+      const inputs = node.kind === "union" && node.mergesInserts ? [...node.inputs, rel.node] : [node, rel.node];
+      existing.input = { kind: "union", inputs, schema: node.schema, updating: inputs.some((n) => n.updating), mergesInserts: true };
+      return;
+    }
     this.sinks.push({ table, input: rel.node, location: lineColumn(this.sql, s.offset) });
   }
 
-  /** Checks a query's columns against a table's and casts where types differ but are compatible. */
+  /**
+   * Checks a query's columns against a table's: types that differ are cast into the
+   * table's when no value can be lost (integer widening, numbers and timestamps to
+   * text); a cast that may lose values must be written in the query.
+   */
   private conform(rel: Rel, table: TableDef, offset: number): Rel {
     const want = table.fields;
     const got = rel.scope.columns;
@@ -245,11 +296,18 @@ export class Planner {
     const exprs: Expr[] = got.map((c, i) => {
       const f = want[i]!;
       const col: Expr = { kind: "column", index: i, name: c.name, type: c.type };
-      if (!assignable(c.type, f.type)) {
-        throw new SqlError(`column \`${f.name}\` of \`${table.name}\` is ${typeName(f.type)} but the query gives ${typeName(c.type)} (\`${c.name}\`); cast it`, offset);
+      const how = sinkAssignment(c.type, f.type);
+      if (how === "lossy") {
+        const castable = isNumeric(c.type) && isNumeric(f.type);
+        throw new SqlError(
+          `column \`${f.name}\` of \`${table.name}\` is ${typeName(f.type)} but the query gives ${typeName(c.type)} (\`${c.name}\`)` +
+            (castable
+              ? `, and that conversion can lose values; write CAST(${c.name} AS ${typeName(f.type)}) in the query to accept that, or declare the column ${typeName(c.type)}`
+              : `; convert it in the query (e.g. CAST(${c.name} AS ${typeName(f.type)})), or declare the column ${typeName(c.type)}`),
+          offset,
+        );
       }
-      if (c.type.kind === f.type.kind && (c.type.kind !== "int" || f.type.kind !== "int")) return col;
-      if (c.type.kind === "int" && f.type.kind === "int") return col;
+      if (how === "same") return col;
       needsCast = true;
       return { kind: "cast", expr: col, type: f.type };
     });
@@ -281,7 +339,7 @@ export class Planner {
     let rel = this.planSelect(ast, text, env);
     for (let cur = ast; cur._next; cur = cur._next) {
       const op = String(cur.set_op ?? "union").toLowerCase();
-      const at = locate({ text }, "union", null);
+      const at = locate({ text }, op.split(" ")[0]!, null);
       if (op !== "union all") throw new SqlError(`${op.toUpperCase()} is not supported in streaming queries; use UNION ALL`, at);
       const right = this.planSelect(cur._next, text, env);
       rel = this.union(rel, right, at);
@@ -311,7 +369,13 @@ export class Planner {
   private planFrom(ast: any, text: RewrittenText, env: CteEnv): Rel {
     const from = ast.from;
     if (!from || from.length === 0) {
-      throw new SqlError("a streaming query needs FROM: read from a table declared with CREATE TABLE", astOffset(ast, { text }) ?? null);
+      if (ast.with?.some?.((w: any) => w.recursive) || /^\s*with\s+recursive\b/i.test(text.text)) {
+        throw new SqlError("recursive CTEs (WITH RECURSIVE) are not supported; a streaming query reads tables declared with CREATE TABLE", locate({ text }, "recursive", null));
+      }
+      throw new SqlError(
+        "a streaming query needs FROM: read from a table declared with CREATE TABLE",
+        astOffset(ast, { text }) ?? positionWithin(ast.columns, { text }) ?? locate({ text }, "select", null),
+      );
     }
     let rel = this.planFromItem(from[0], text, env);
     for (const item of from.slice(1)) {
@@ -355,12 +419,6 @@ export class Planner {
     else throw new SqlError(`${kind} is not supported (${forms})`, at);
     if (item.using) throw new SqlError(`JOIN ... USING is not supported; write ON a.key = b.key`, at);
     if (!item.on) throw new SqlError(`a JOIN needs ON with an equality between the two sides (a.key = b.key); cross joins are not supported`, at);
-    if (left.node.updating || right.node.updating) {
-      throw new SqlError(
-        "a join cannot read an updating result (GROUP BY without a window, or a LEFT JOIN without windows); join the raw streams, or window the aggregate (tumble, hop)",
-        at,
-      );
-    }
 
     const leftWidth = left.scope.columns.length;
     const rightColumns = right.scope.columns.map((c) => (joinType === "left" ? { ...c, nullable: true } : c));
@@ -443,7 +501,8 @@ export class Planner {
       rightKeys,
       window,
       schema: { fields: fieldsOf(scope) },
-      updating: !window && joinType === "left",
+      updating: !window && (joinType === "left" || left.node.updating || right.node.updating),
+      ttl: window ? undefined : this.updatingTtl,
     };
     if (residual.length === 0) return { node, scope };
     const filter = residual.reduce((a, b): Expr => ({ kind: "call", name: "and", args: [a, b], type: t.boolean() }));
@@ -506,7 +565,11 @@ export class Planner {
     let node = this.sourceNodes.get(table);
     const fields = [...table.fields, ...table.virtual.map((v) => v.field)];
     if (!node) {
-      node = { kind: "source", table, schema: { fields }, updating: false };
+      node = { kind: "source", table, schema: { fields }, updating: !!table.changelog };
+      if (table.changelog && table.primaryKey) {
+        const keys: Expr[] = table.primaryKey.map((i) => ({ kind: "column", index: i, name: fields[i]!.name, type: fields[i]!.type }));
+        node = { kind: "changelog", input: node, keys, schema: { fields }, updating: true, ttl: this.updatingTtl };
+      }
       this.sourceNodes.set(table, node);
     }
     return { node, scope: { columns: fields.map((f) => ({ ...f, qualifier: table.name })), label: `\`${table.name}\`` } };
@@ -557,14 +620,22 @@ export class Planner {
     return ast?.type === "function" && WINDOW_FUNCTIONS.has(functionName(ast));
   }
 
+  /** Whether `ast` holds an aggregate call outside subqueries; remembered per node, as GROUP BY asks it of every subexpression. */
   private containsAggregate(ast: any): boolean {
-    let found = false;
-    walk(ast, (n) => {
-      if (this.isAggregate(n)) {
-        found = true;
-        return false;
+    if (!ast || typeof ast !== "object") return false;
+    const known = this.aggregateMemo.get(ast);
+    if (known !== undefined) return known;
+    let found = this.isAggregate(ast);
+    if (!found) {
+      for (const [k, v] of Object.entries(ast)) {
+        if (k === "loc" || k === "over" || (v && typeof v === "object" && (v as any).type === "select")) continue;
+        if (this.containsAggregate(v)) {
+          found = true;
+          break;
+        }
       }
-    });
+    }
+    this.aggregateMemo.set(ast, found);
     return found;
   }
 
@@ -572,8 +643,8 @@ export class Planner {
     const input = this.planFrom(ast, text, env);
     const items: any[] = ast.columns === "*" ? [{ expr: { type: "column_ref", table: null, column: "*" } }] : ast.columns ?? [];
     if (ast.distinct?.type) throw new SqlError("SELECT DISTINCT is not supported yet; GROUP BY the columns instead", locate({ text }, "distinct", null));
-    if (ast.orderby) throw new SqlError("ORDER BY is not supported on unbounded streams; order within windows is not defined", locate({ text }, "order", null));
-    if (ast.limit?.value?.length) throw new SqlError("LIMIT is not supported on unbounded streams", locate({ text }, "limit", null));
+    if (ast.orderby) throw new SqlError("ORDER BY is not supported on unbounded streams (a stream has no end to sort by); remove it, and use min()/max() per window for extremes", locate({ text }, "order", null));
+    if (ast.limit?.value?.length) throw new SqlError("LIMIT is not supported on unbounded streams; remove it (a bounded source, e.g. impulse with message_count, ends by itself)", locate({ text }, "limit", null));
 
     const groupBy: any[] = ast.groupby?.columns ?? (Array.isArray(ast.groupby) ? ast.groupby : []);
     const hasAggregates = items.some((i) => this.containsAggregate(i.expr)) || (ast.having && this.containsAggregate(ast.having));
@@ -677,7 +748,10 @@ export class Planner {
     if (isBuiltin && !BUILTIN_AGGREGATES.includes(fn)) {
       const udafs = [...this.registry.udafs.keys()];
       if (!this.registry.udaf(fn)) {
-        throw new SqlError(`aggregate ${fn}() is not supported${didYouMean(fn, [...BUILTIN_AGGREGATES, ...udafs])}; available: ${[...BUILTIN_AGGREGATES, ...udafs].join(", ")}`, at);
+        throw new SqlError(
+          `aggregate ${fn}() is not supported by Runnel${didYouMean(fn, [...BUILTIN_AGGREGATES, ...udafs])}; available: ${[...BUILTIN_AGGREGATES, ...udafs].join(", ")} (a UDAF plugin can add ${fn})`,
+          at ?? locate({ text }, fn, null),
+        );
       }
     }
     const udaf = !BUILTIN_AGGREGATES.includes(fn) ? this.registry.udaf(fn) : undefined;
@@ -717,7 +791,22 @@ export class Planner {
           type = arg!;
       }
     }
-    return { fn, args, distinct, star, type };
+    let filter: Expr | undefined;
+    if (ast.filter?.where) {
+      if (this.containsAggregate(ast.filter.where)) throw new SqlError("FILTER (WHERE ...) of an aggregate cannot contain aggregate functions", astOffset(ast.filter.where, { text }) ?? at);
+      filter = resolveExpr(ast.filter.where, scope, this.ctx(text, `FILTER of ${fn}()`));
+      if (filter.type.kind !== "boolean") {
+        throw new SqlError(`FILTER (WHERE ...) of ${fn}() needs a boolean condition, got ${typeName(filter.type)}`, astOffset(ast.filter.where, { text }) ?? at);
+      }
+    }
+    return { fn, args, distinct, star, filter, type };
+  }
+
+  /** Identifies an aggregate call, so the same call in SELECT and HAVING is computed once. */
+  private aggregateKey(call: AggregateCall): string {
+    const name = call.fn + (call.distinct ? ":distinct" : "") + (call.star ? ":star" : "");
+    const filter = call.filter ? `:filter(${exprKey(call.filter)})` : "";
+    return exprKey({ kind: "call", name: name + filter, args: call.args, type: call.type });
   }
 
   private planAggregate(ast: any, items: any[], groupBy: any[], inputIn: Rel, text: RewrittenText): Rel {
@@ -764,7 +853,11 @@ export class Planner {
       if (this.containsAggregate(target)) throw new SqlError("GROUP BY cannot contain aggregate functions", astOffset(target, { text }));
       const e = resolveExpr(target, scope, keyCtx, astOffset(g, { text }));
       if (e.type.kind === "struct" && e.kind === "column" && e.name.toLowerCase() === "window") {
-        throw new SqlError("grouping by a window struct from a subquery is not supported", astOffset(g, { text }));
+        throw new SqlError(
+          "grouping by a window from a subquery is not supported yet; aggregate in one level (GROUP BY the window and the keys there), " +
+            "or join the windowed aggregates on their window (a window join)",
+          astOffset(g, { text }) ?? locate({ text }, e.name, null),
+        );
       }
       keys.push(e);
       const source = e.kind === "column" ? scope.columns[e.index] : undefined;
@@ -787,7 +880,7 @@ export class Planner {
       walk(x, (n) => {
         if (this.isAggregate(n)) {
           const call = this.aggregateCall(n, input.scope, text);
-          const key = exprKey({ kind: "call", name: call.fn + (call.distinct ? ":distinct" : "") + (call.star ? ":star" : ""), args: call.args, type: call.type });
+          const key = this.aggregateKey(call);
           if (!aggIndex.has(key)) {
             aggIndex.set(key, aggregates.length);
             aggregates.push(call);
@@ -815,7 +908,7 @@ export class Planner {
     }
     const node: PlanNode = window
       ? { kind: "window_aggregate", input: input.node, window: window.spec, keys, aggregates, schema: { fields: aggFields }, updating: false }
-      : { kind: "updating_aggregate", input: input.node, keys, aggregates, schema: { fields: aggFields }, updating: true };
+      : { kind: "updating_aggregate", input: input.node, keys, aggregates, schema: { fields: aggFields }, updating: true, ttl: this.updatingTtl, ttlRetract: this.updatingTtlRetract };
 
     // After aggregation: names resolve to keys, the window and aggregates.
     const groupedColumns: ScopeColumn[] = aggFields.map((f, i) => {
@@ -829,8 +922,7 @@ export class Planner {
     const hook = (x: any, hint: number | null): Expr | undefined => {
       if (this.isAggregate(x)) {
         const call = this.aggregateCall(x, input.scope, text);
-        const key = exprKey({ kind: "call", name: call.fn + (call.distinct ? ":distinct" : "") + (call.star ? ":star" : ""), args: call.args, type: call.type });
-        return column(aggBase + aggIndex.get(key)!);
+        return column(aggBase + aggIndex.get(this.aggregateKey(call))!);
       }
       if (this.isWindowCall(x)) return column(windowSlot);
       if (x && typeof x === "object" && x.type && !this.containsAggregate(x) && x.type !== "number" && !String(x.type).includes("string") && x.type !== "bool" && x.type !== "null" && x.type !== "interval") {
@@ -855,6 +947,10 @@ export class Planner {
       return undefined;
     };
     const ctx = this.ctx(text, "the SELECT list", hook);
+    // `*` after GROUP BY would silently mean only the grouped columns.
+    if (items.some((item) => item.expr?.type === "column_ref" && columnName(item.expr) === "*")) {
+      throw new SqlError("SELECT * cannot be used with GROUP BY; list the grouped columns and aggregates", locate({ text }, "*", null));
+    }
     const selected = this.expandItems(items, grouped, text);
     const exprs = selected.map((s) => {
       if (s.direct !== undefined) {

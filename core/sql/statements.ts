@@ -39,6 +39,8 @@ export interface CreateTable {
   nameOffset: number;
   columns: ColumnDecl[] | null;
   watermark?: { column: string; offset: number; expr?: TextRange };
+  /** PRIMARY KEY (a, b), or PRIMARY KEY after a column. */
+  primaryKey?: { columns: { name: string; offset: number }[]; offset: number };
   options: OptionDecl[];
   offset: number;
 }
@@ -65,7 +67,18 @@ export interface Select {
   offset: number;
 }
 
-export type Statement = CreateTable | CreateView | Insert | Select;
+/** `SET name = value`: a pipeline-wide setting (Arroyo's `SET updating_ttl = INTERVAL '1' HOUR`). */
+export interface SetOption {
+  kind: "set";
+  name: string;
+  nameOffset: number;
+  /** The value's text, as written (a quoted string's contents, or the INTERVAL expression). */
+  value: string;
+  valueOffset: number;
+  offset: number;
+}
+
+export type Statement = CreateTable | CreateView | Insert | Select | SetOption;
 
 class Cursor {
   i = 0;
@@ -151,6 +164,26 @@ function parseOptions(c: Cursor): OptionDecl[] {
       sign = "-";
       valTok = c.next();
     }
+    // Arroyo also writes `interval '10 minutes'` and `[a, b]` as option values.
+    if (valTok && isWord(valTok, "interval") && c.peek()?.kind === "string") {
+      valTok = c.next();
+    } else if (valTok && isPunct(valTok, "[")) {
+      const start = valTok;
+      const items: string[] = [];
+      while (!isPunct(c.peek(), "]")) {
+        const item = c.next();
+        if (!item || !["string", "number", "word", "quoted"].includes(item.kind)) {
+          throw new SqlError(`expected a list of values like [a, b] for option ${key}`, item?.start ?? c.here());
+        }
+        items.push(item.text);
+        if (!c.punct(",") && !isPunct(c.peek(), "]")) throw new SqlError(`expected ',' or ']' in the list for option ${key}`, c.here());
+      }
+      c.next();
+      options.push({ key, value: items.join(","), keyOffset: keyTok.start, valueOffset: start.start });
+      if (c.punct(",")) continue;
+      if (c.punct(")")) break;
+      throw new SqlError(`expected ',' or ')' in WITH options`, c.here());
+    }
     if (!valTok || !["string", "number", "word", "quoted"].includes(valTok.kind)) {
       throw new SqlError(`expected a value for option ${key}`, valTok?.start ?? c.here());
     }
@@ -194,8 +227,21 @@ function parseCreateTable(c: Cursor, offset: number): CreateTable {
           if (table.watermark) throw new SqlError("a table has at most one WATERMARK FOR", at);
           table.watermark = { column: col.text, offset: col.start, expr };
         } else if (isWord(c.peek(), "primary") && isWord(c.peek(1), "key")) {
+          const at = c.here();
           c.i += 2;
-          if (isPunct(c.peek(), "(")) c.group();
+          if (table.primaryKey) throw new SqlError("a table has at most one PRIMARY KEY", at);
+          c.expectPunct("(", "after PRIMARY KEY");
+          const columns: { name: string; offset: number }[] = [];
+          for (;;) {
+            const col = c.identifier("a column name in PRIMARY KEY (...)");
+            columns.push({ name: col.text, offset: col.start });
+            if (c.punct(",")) continue;
+            c.expectPunct(")", "after the PRIMARY KEY columns");
+            break;
+          }
+          // NOT ENFORCED, as Flink writes it: Runnel never enforces keys either.
+          if (c.word("not")) c.expectWord("enforced");
+          table.primaryKey = { columns, offset: at };
         } else {
           const colTok = c.identifier("a column name");
           const { type, next } = parseTypeTokens(c.tokens, c.i);
@@ -207,8 +253,13 @@ function parseCreateTable(c: Cursor, offset: number): CreateTable {
               col.nullable = false;
             } else if (c.word("null")) {
               col.nullable = true;
-            } else if (c.word("primary")) {
+            } else if (isWord(c.peek(), "primary")) {
+              const at = c.here();
+              c.i++;
               c.expectWord("key");
+              if (c.word("not")) c.expectWord("enforced");
+              if (table.primaryKey) throw new SqlError("a table has at most one PRIMARY KEY", at);
+              table.primaryKey = { columns: [{ name: colTok.text, offset: colTok.start }], offset: at };
             } else if (c.word("generated")) {
               c.expectWord("always");
               c.expectWord("as");
@@ -235,6 +286,9 @@ function parseCreateTable(c: Cursor, offset: number): CreateTable {
     }
   }
   if (c.word("with")) table.options = parseOptions(c);
+  if (isWord(c.peek(), "as")) {
+    throw new SqlError("CREATE TABLE ... AS SELECT is not supported; write CREATE VIEW name AS SELECT ..., or declare the table's columns and INSERT INTO it", c.here());
+  }
   if (c.peek()) throw new SqlError(`unexpected '${c.peek()!.text}' after CREATE TABLE`, c.here());
   return table;
 }
@@ -280,6 +334,15 @@ export function parseStatements(sql: string): Statement[] {
         }
       }
       out.push({ kind: "insert", table: table.text, tableOffset: table.start, columns, query: rest(c), offset });
+    } else if (c.word("set")) {
+      const name = c.identifier("a setting name after SET");
+      if (c.peek()?.text === "=") c.i++;
+      else c.expectWord("to");
+      const from = c.peek();
+      if (!from) throw new SqlError(`expected a value for ${name.text}`, c.here());
+      const last = stmt.tokens[stmt.tokens.length - 1]!;
+      const value = from.kind === "string" && c.i === stmt.tokens.length - 1 ? from.text : sql.slice(from.start, last.end);
+      out.push({ kind: "set", name: name.text, nameOffset: name.start, value, valueOffset: from.start, offset });
     } else if (isWord(first, "select", "with") || isPunct(first, "(")) {
       out.push({ kind: "select", query: { start: first.start, end: stmt.end }, offset });
     } else {

@@ -311,6 +311,14 @@ export function buildTable(sql: string, decl: CreateTable, registry: PluginRegis
     location,
   };
   if (metadataFields.length > 0) table.metadata = metadataFields.map((m) => m.key);
+  if (format && registry.format(format.name)?.updating) table.changelog = true;
+  if (decl.primaryKey) {
+    table.primaryKey = decl.primaryKey.columns.map((c) => {
+      const i = fields.findIndex((f) => f.name.toLowerCase() === c.name.toLowerCase());
+      if (i < 0) throw new SqlError(`PRIMARY KEY: \`${decl.name}\` has no column \`${c.name}\`${didYouMean(c.name, fields.map((f) => f.name))}`, c.offset);
+      return i;
+    });
+  }
 
   const physicalScope: Scope = { columns: fields.map((f) => ({ ...f, qualifier: decl.name })), label: `\`${decl.name}\`` };
   for (const c of generatedDecls) {

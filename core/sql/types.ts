@@ -154,3 +154,49 @@ export function assignable(from: SqlType, to: SqlType): boolean {
   if ((from.kind === "string" && to.kind === "json") || (from.kind === "json" && to.kind === "string")) return true;
   return false;
 }
+
+/**
+ * How a query's column of type `from` goes into a sink column of type `to`:
+ * as is, through a cast that cannot lose a value (integer widening, numbers,
+ * booleans and timestamps to text), or not without an explicit, possibly lossy
+ * CAST. Runnel holds every integer and float as a JS double, so an integer into
+ * DOUBLE keeps every value Runnel can hold. An unsigned integer into a signed one
+ * of the same width is a checked cast: a value out of range stops the job.
+ */
+export function sinkAssignment(from: SqlType, to: SqlType): "same" | "cast" | "lossy" {
+  switch (to.kind) {
+    case "int":
+      if (from.kind !== "int") return "lossy";
+      if (from.bits === to.bits && !!from.unsigned === !!to.unsigned) return "same";
+      if (to.unsigned && !from.unsigned) return "lossy";
+      // BIGINT UNSIGNED (impulse's counter) into BIGINT: a checked cast, failing on values past 2^63 − 1.
+      if (!to.unsigned && from.unsigned) return from.bits <= to.bits ? "cast" : "lossy";
+      return from.bits < to.bits ? "cast" : "lossy";
+    case "float":
+      if (from.kind === "float") return from.bits === to.bits ? "same" : from.bits < to.bits ? "cast" : "lossy";
+      if (from.kind === "int") return to.bits === 64 || from.bits < 32 ? "cast" : "lossy";
+      return "lossy";
+    case "decimal":
+      if (from.kind === "decimal") {
+        if (from.scale === to.scale && from.precision === to.precision) return "same";
+        return from.scale <= to.scale && from.precision - from.scale <= to.precision - to.scale ? "cast" : "lossy";
+      }
+      if (from.kind === "int") return to.precision - to.scale >= (from.bits === 32 ? 10 : 20) ? "cast" : "lossy";
+      return "lossy";
+    case "string":
+      if (from.kind === "string") return "same";
+      return ["int", "float", "decimal", "boolean", "timestamp", "json"].includes(from.kind) ? "cast" : "lossy";
+    case "json":
+      return from.kind === "json" ? "same" : from.kind === "string" ? "cast" : "lossy";
+    case "array":
+      if (from.kind !== "array") return "lossy";
+      return sinkAssignment(from.element, to.element) === "same" ? "same" : "lossy";
+    case "struct": {
+      if (from.kind !== "struct" || from.fields.length !== to.fields.length) return "lossy";
+      const same = from.fields.every((f, i) => f.name === to.fields[i]!.name && sinkAssignment(f.type, to.fields[i]!.type) === "same");
+      return same ? "same" : "lossy";
+    }
+    default:
+      return from.kind === to.kind ? "same" : "lossy";
+  }
+}

@@ -87,3 +87,8 @@ export function keysEqual(a: readonly unknown[], b: readonly unknown[]): boolean
   for (let i = 0; i < a.length; i++) if (!keyEquals(a[i], b[i])) return false;
   return true;
 }
+
+/** Whether two rows hold equal values (as group keys compare them). */
+export function rowsEqual(a: readonly unknown[], b: readonly unknown[]): boolean {
+  return a.length === b.length && keysEqual(a, b);
+}

@@ -191,6 +191,7 @@ export class KafkaSourceReader implements SourceReader {
     this.unreachableSince = null;
     const batches: SplitBatch[] = [];
     for (const part of outcome.partitions) {
+      await this.prepareRecords(part);
       const batch = this.toRows(part);
       if (batch) batches.push(batch);
     }
@@ -215,6 +216,17 @@ export class KafkaSourceReader implements SourceReader {
     }
     this.retryAt = now + 500;
     this.cluster.refreshMetadata().catch(() => {});
+  }
+
+  /** Lets the format fetch what the records need (the schema whose id they carry) before they are read. */
+  private async prepareRecords(part: FetchedPartition): Promise<void> {
+    const format = this.ctx.format!;
+    if (!format.prepare) return;
+    for (const m of part.messages) {
+      if (m.value === null) continue;
+      const ready = format.prepare(m.value);
+      if (ready) await ready;
+    }
   }
 
   private toRows(part: FetchedPartition): SplitBatch | null {
@@ -250,14 +262,18 @@ export class KafkaSourceReader implements SourceReader {
         continue;
       }
       if (aborted && m.batchContext.inTransaction && abortedProducers.has(m.batchContext.producerId)) continue;
-      let row: Row;
+      let row: Row | null;
       try {
-        if (m.value === null) throw new Error("the record has no value (a tombstone)");
+        if (m.value === null) {
+          if (format.skipsEmptyRecords) continue;
+          throw new Error("the record has no value (a tombstone)");
+        }
         row = format.deserialize(m.value);
       } catch (err) {
         this.ctx.badRecord(`topic '${this.topic}' partition ${p} offset ${offset}`, err);
         continue;
       }
+      if (row === null) continue;
       const ts = Number(m.timestamp) * 1000;
       if (keys.length > 0) appendMetadata(row, keys, m, this.topic, p, offset, ts);
       rows.push(row);

@@ -260,11 +260,23 @@ export class KinesisSourceReader implements SourceReader {
       c.outcome = null;
       if (error !== undefined) await this.onReadError(c, error);
       else {
+        await this.prepareRecords(res!);
         const batch = this.onRecords(c, res!);
         if (batch) batches.push(batch);
       }
     }
     return { batches };
+  }
+
+  /** Lets the format fetch what the records need (the schema whose id they carry) before they are read. */
+  private async prepareRecords(res: GetRecordsCommandOutput): Promise<void> {
+    const format = this.ctx.format!;
+    if (!format.prepare) return;
+    for (const r of res.Records ?? []) {
+      if (!r.Data || r.Data.byteLength === 0) continue;
+      const ready = format.prepare(r.Data);
+      if (ready) await ready;
+    }
   }
 
   private onRecords(c: ShardCursor, res: GetRecordsCommandOutput): SplitBatch | null {
@@ -277,14 +289,18 @@ export class KinesisSourceReader implements SourceReader {
     const format = this.ctx.format!;
     for (const r of records) {
       p.seq = r.SequenceNumber!;
-      let row: Row;
+      let row: Row | null;
       try {
-        if (!r.Data) throw new Error("the record has no data");
+        if (!r.Data || r.Data.byteLength === 0) {
+          if (format.skipsEmptyRecords) continue;
+          throw new Error("the record has no data");
+        }
         row = format.deserialize(r.Data);
       } catch (err) {
         this.ctx.badRecord(`stream '${this.stream}' shard ${c.id} sequence number ${r.SequenceNumber}`, err);
         continue;
       }
+      if (row === null) continue;
       const ts = (r.ApproximateArrivalTimestamp?.getTime() ?? Date.now()) * 1000;
       if (this.metadataKeys.length > 0) this.appendMetadata(row, c.id, r, ts);
       rows.push(row);

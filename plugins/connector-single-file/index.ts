@@ -114,7 +114,7 @@ export class SingleFileReader implements SourceReader {
     this.eof = filled < this.buf.length;
   }
 
-  poll(maxRows: number): SourcePoll {
+  poll(maxRows: number): SourcePoll | Promise<SourcePoll> {
     if (this.done || !this.owner) {
       this.closeFile();
       return { end: true };
@@ -157,8 +157,17 @@ export class SingleFileReader implements SourceReader {
       if (stop === start) continue;
       const text = this.buf.toString("utf8", start, stop);
       if (text.charCodeAt(0) <= 32 && text.trim() === "") continue;
+      // The format needs async work first (a schema fetched by id): finish this poll
+      // after it, reading the same line again.
+      const ready = format.prepare?.(text);
+      if (ready) {
+        this.pos = start;
+        this.line--;
+        return ready.then(() => (rows.length > 0 ? { batches: [{ split: SPLIT, rows }] } : this.poll(maxRows)));
+      }
       try {
-        rows.push(format.deserialize(text));
+        const row = format.deserialize(text);
+        if (row !== null) rows.push(row);
       } catch (err) {
         this.ctx.badRecord(`${this.path}:${lineNumber}`, err);
       }

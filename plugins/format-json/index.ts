@@ -1,11 +1,26 @@
 /**
  * `json`: one JSON object per record, keyed by column name. With
  * `unstructured = true` the whole record text goes into the `value` column.
+ * `include_schema` wraps each object in Kafka Connect's {"schema", "payload"}
+ * envelope; `confluent_schema_registry` prefixes the schema registry wire
+ * header (a sink registers a JSON Schema of its columns; a source skips the
+ * header and reads fields by name, so any registered version reads);
+ * `decimal_encoding` says how DECIMAL columns are written and read.
  */
 import { defineFormat, definePlugin, opt, type Row } from "../../core/plugin-api/index.ts";
-import { compileObjectEncoder, compileRowDecoder, parseObject, timestampFormatOption, unstructuredColumn, type TimestampFormat } from "./codec.ts";
+import {
+  recordBytes,
+  schemaRegistryOptions,
+  validateRegistryOptions,
+  sinkSchemaId,
+  wireHeader,
+  wireSchemaId,
+} from "../shared/schema-registry.ts";
+import { compileObjectEncoder, compileRowDecoder, describeValue, parseObject, timestampFormatOption, unstructuredColumn, type TimestampFormat } from "./codec.ts";
+import { connectEnvelopeSchema, decimalEncodingOption, decimalReader, decimalWriter, rowJsonSchema, type DecimalEncoding } from "./envelopes.ts";
 
 const decoder = new TextDecoder();
+const encoder = new TextEncoder();
 
 export const json = defineFormat({
   name: "json",
@@ -13,25 +28,60 @@ export const json = defineFormat({
   options: {
     timestamp_format: timestampFormatOption,
     unstructured: opt.boolean({ default: false, description: "Keep each record's text whole in a TEXT/JSON column `value`" }),
+    decimal_encoding: decimalEncodingOption,
+    include_schema: opt.boolean({ default: false, description: "Write each record as Kafka Connect's {\"schema\", \"payload\"} (and read records so wrapped)" }),
+    ...schemaRegistryOptions,
+  },
+  validate({ options: o, table }) {
+    if (o.include_schema && o.confluent_schema_registry) {
+      throw new Error("format 'json': give at most one of include_schema and confluent_schema_registry (the schema travels in the record or in the registry)");
+    }
+    validateRegistryOptions(o, table, "json");
   },
   deserializer({ options, fields }) {
     const tsFormat = (options.timestamp_format ?? "rfc3339") as TimestampFormat;
+    // With the registry, the header is checked and skipped: fields are read by name, whatever the version.
+    const text = options.confluent_schema_registry
+      ? (data: Uint8Array | string) => {
+          const bytes = recordBytes(data);
+          wireSchemaId(bytes);
+          return decoder.decode(bytes.subarray(5));
+        }
+      : (data: Uint8Array | string) => data;
     if (options.unstructured) {
       const at = unstructuredColumn(fields, "json");
       const width = fields.length;
       return {
         deserialize(data) {
           const row: Row = new Array(width).fill(null);
-          row[at] = typeof data === "string" ? data : decoder.decode(data);
+          const t = text(data);
+          row[at] = typeof t === "string" ? t : decoder.decode(t);
           return row;
         },
       };
     }
     const toRow = compileRowDecoder(fields, tsFormat);
-    return { deserialize: (data) => toRow(parseObject(data)) };
+    const decimals = decimalReader(fields, (options.decimal_encoding ?? "number") as DecimalEncoding);
+    const unwrap = options.include_schema
+      ? (obj: Record<string, unknown>) => {
+          const payload = "schema" in obj && "payload" in obj ? obj.payload : obj;
+          if (typeof payload !== "object" || payload === null || Array.isArray(payload)) throw new Error(`expected an object in \`payload\`, got ${describeValue(payload)}`);
+          return payload as Record<string, unknown>;
+        }
+      : null;
+    if (!decimals && !unwrap && !options.confluent_schema_registry) return { deserialize: (data) => toRow(parseObject(data)) };
+    return {
+      deserialize(data) {
+        let obj = parseObject(text(data));
+        if (unwrap) obj = unwrap(obj);
+        decimals?.(obj);
+        return toRow(obj);
+      },
+    };
   },
-  serializer({ options, fields }) {
+  serializer({ options, fields, table }) {
     const tsFormat = (options.timestamp_format ?? "rfc3339") as TimestampFormat;
+    const decimalEncoding = (options.decimal_encoding ?? "number") as DecimalEncoding;
     if (options.unstructured) {
       const at = unstructuredColumn(fields, "json");
       return {
@@ -42,9 +92,37 @@ export const json = defineFormat({
       };
     }
     const toObject = compileObjectEncoder(fields, tsFormat);
+    const decimals = decimalWriter(fields, decimalEncoding);
+    const objectOf = decimals
+      ? (row: Row) => {
+          const obj = toObject(row);
+          decimals(obj);
+          return obj;
+        }
+      : toObject;
     // Updating streams are written as their rows (an append-only view); use debezium_json for the changes.
-    return { serialize: (row) => JSON.stringify(toObject(row)) };
+    if (options.include_schema) {
+      const schema = connectEnvelopeSchema(fields, `runnel.${table?.name ?? "row"}`, tsFormat, decimalEncoding);
+      return { serialize: (row) => JSON.stringify({ schema, payload: objectOf(row) }) };
+    }
+    if (!options.confluent_schema_registry) return { serialize: (row) => JSON.stringify(objectOf(row)) };
+    let header: Uint8Array | null = null;
+    return {
+      async open() {
+        const schema = JSON.stringify(rowJsonSchema(fields, table?.name ?? "row", tsFormat, decimalEncoding));
+        const id = await sinkSchemaId(options, table, "json", { schema, schemaType: "JSON", references: [] });
+        header = wireHeader(id);
+      },
+      serialize(row) {
+        if (header === null) throw new Error("format 'json': the schema id is not known yet (the engine did not call the serializer's open)");
+        const body = encoder.encode(JSON.stringify(objectOf(row)));
+        const out = new Uint8Array(5 + body.length);
+        out.set(header, 0);
+        out.set(body, 5);
+        return out;
+      },
+    };
   },
 });
 
-export default definePlugin({ name: "format-json", version: "0.1.0", formats: [json] });
+export default definePlugin({ name: "format-json", version: "0.2.0", formats: [json] });

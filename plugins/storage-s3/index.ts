@@ -76,6 +76,12 @@ class S3ObjectStorage implements ObjectStorage {
     }
   }
 
+  async getRange(key: string, start: number, length: number): Promise<Uint8Array> {
+    const range = start < 0 ? `bytes=${start}` : `bytes=${start}-${start + length - 1}`;
+    const res = await this.call(() => this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(key), Range: range })));
+    return await res.Body!.transformToByteArray();
+  }
+
   async list(prefix: string): Promise<string[]> {
     const keys: string[] = [];
     let token: string | undefined;

@@ -50,7 +50,7 @@ describe("single_file source", () => {
       expect(r.splits()).toEqual(["file"]);
       const out = await drain(r, Infinity, 37);
       expect(out.ended).toBe(true);
-      expect(out.rows).toEqual(lines.map((l) => jsonReader().deserialize(l)));
+      expect(out.rows).toEqual(lines.map((l) => jsonReader().deserialize(l)!));
       expect(out.batches.every((b) => b.split === "file")).toBe(true);
     }
   });

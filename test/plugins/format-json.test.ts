@@ -49,7 +49,14 @@ describe("timestamps", () => {
 describe("json format", () => {
   test("is registered with its options", () => {
     expect(plugin.formats!.map((f) => f.name)).toEqual(["json"]);
-    expect(coerce(json.options, {})).toEqual({ timestamp_format: "rfc3339", unstructured: false });
+    expect(coerce(json.options, {})).toEqual({
+      timestamp_format: "rfc3339",
+      unstructured: false,
+      decimal_encoding: "number",
+      include_schema: false,
+      confluent_schema_registry: false,
+      "schema_registry.auto_register": true,
+    });
     expect(() => coerce(json.options, { timestamp_format: "iso" })).toThrow("not one of");
   });
 

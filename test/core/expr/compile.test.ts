@@ -75,7 +75,7 @@ describe("functions", () => {
     expect(one("concat(s, n, '!')")).toBe("Hello!");
     expect(one("split_part('a,b,c', ',', 2)")).toBe("b");
     expect(one("md5('abc')")).toBe("900150983cd24fb0d6963f7d28e17f72");
-    expect(one("sha256('abc')")).toBe("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    expect(one("encode(sha256('abc'), 'hex')")).toBe("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   });
 
   test("date and time", () => {
@@ -89,13 +89,13 @@ describe("functions", () => {
     expect(one("to_timestamp('2024-03-15T13:45:30.250Z')")).toBe(T0);
     expect(one("ts + INTERVAL '1' HOUR")).toBe(T0 + 3600e6);
     expect(one("ts > '2024-01-01T00:00:00Z'")).toBe(true);
-    expect(one("CAST(ts AS TEXT)")).toBe("2024-03-15T13:45:30.250Z");
+    expect(one("CAST(ts AS TEXT)")).toBe("2024-03-15T13:45:30.250"); // DataFusion's form: a TIMESTAMP has no zone
     const now = one("now()") as number;
     expect(Math.abs(now - Date.now() * 1000)).toBeLessThan(5e6);
   });
 
   test("JSON", () => {
-    expect(one("j -> 'a'")).toBe('{"b":[10,20]}');
+    expect(one("j -> 'a'")).toBe('{"b": [10, 20]}'); // the value's text as written in the input
     expect(one("j ->> 'name'")).toBe("x");
     expect(one("extract_json(j, '$.a.b[*]')")).toEqual(["10", "20"]);
     expect(one("extract_json_string(j, '$.name')")).toBe("x");

@@ -5,14 +5,20 @@
  */
 import { describe, expect, test } from "bun:test";
 import { SinkOperator } from "../../../core/operators/sink.ts";
-import type { OperatorContext } from "../../../core/operators/operator.ts";
+import { StateHarness } from "../../kit/operator-state.ts";
 import type { SinkWriter } from "../../../core/plugin-api/index.ts";
 
-function ctx(subtaskIndex: number, parallelism: number): OperatorContext {
-  return { subtaskIndex, parallelism, metrics: {} as OperatorContext["metrics"], jobId: "t", signal: new AbortController().signal, log: () => {} };
+/** A checkpoint of three sink subtasks, each with a prepared commit and a writer state. */
+async function checkpointed(): Promise<StateHarness> {
+  const harness = new StateHarness("sink");
+  const subtasks = [0, 1, 2].map((j) => {
+    const ctx = harness.context(j, 3);
+    ctx.state.list("sink").value = { pending: [[7, { from: j }]], writer: { subtask: j } };
+    return { ctx };
+  });
+  await harness.checkpoint(subtasks);
+  return harness;
 }
-
-const checkpointed = [0, 1, 2].map((j) => ({ version: 1, prepared: { from: j }, writer: { subtask: j } }));
 
 async function openWith(subtaskIndex: number, parallelism: number) {
   const seen: { restored: unknown; all: unknown[]; commits: unknown[] } = { restored: undefined, all: [], commits: [] };
@@ -25,7 +31,7 @@ async function openWith(subtaskIndex: number, parallelism: number) {
     },
     7,
   );
-  await op.open(ctx(subtaskIndex, parallelism), checkpointed);
+  await op.open(await (await checkpointed()).restore(subtaskIndex, parallelism));
   return seen;
 }
 
@@ -48,6 +54,6 @@ describe("sink operator restore", () => {
       expect([restored, all]).toEqual([undefined, []]);
       return { write() {} };
     }, null);
-    await op.open(ctx(0, 1), undefined);
+    await op.open(new StateHarness("sink").context(0, 1));
   });
 });

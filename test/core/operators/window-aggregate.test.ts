@@ -3,20 +3,13 @@ import { accumulatorFor } from "../../../core/operators/accumulators.ts";
 import type { Collector, OperatorContext } from "../../../core/operators/operator.ts";
 import { SessionWindowAggregate, SlidingWindowAggregate, type AggregateSpec } from "../../../core/operators/window-aggregate.ts";
 import type { Batch, Row } from "../../../core/plugin-api/index.ts";
-import { OperatorMetrics } from "../../../core/runtime/metrics.ts";
+import { StateHarness } from "../../kit/operator-state.ts";
 
 const S = 1_000_000;
 const int = { kind: "int", bits: 64 } as const;
 
 function ctx(subtaskIndex = 0, parallelism = 1): OperatorContext {
-  return {
-    subtaskIndex,
-    parallelism,
-    metrics: new OperatorMetrics("w", "window", subtaskIndex),
-    jobId: "test",
-    signal: new AbortController().signal,
-    log: () => {},
-  };
+  return new StateHarness("w").context(subtaskIndex, parallelism);
 }
 
 /** Groups by row[0], aggregates count(*), sum(row[1]), max(row[1]). */
@@ -52,7 +45,7 @@ const batch = (records: [string, number, number][]): Batch => ({
 describe("tumbling windows", () => {
   test("emit each window once the watermark reaches its end, with event time end - 1", () => {
     const op = new SlidingWindowAggregate(spec(), 10 * S, 10 * S);
-    op.open(ctx(), undefined);
+    op.open(ctx());
     const out = collector();
     op.process(batch([["a", 1, 1 * S], ["b", 5, 2 * S], ["a", 2, 9 * S], ["a", 7, 12 * S]]));
     op.onWatermark(9 * S, out);
@@ -70,7 +63,7 @@ describe("tumbling windows", () => {
   test("records behind the watermark are dropped and counted", () => {
     const c = ctx();
     const op = new SlidingWindowAggregate(spec(), 10 * S, 10 * S);
-    op.open(c, undefined);
+    op.open(c);
     const out = collector();
     op.process(batch([["a", 1, 15 * S]]));
     op.onWatermark(14 * S, out);
@@ -80,15 +73,17 @@ describe("tumbling windows", () => {
     expect(c.metrics.lateDropped).toBe(1);
   });
 
-  test("state survives a snapshot and restore, also at another parallelism", () => {
+  test("state survives a checkpoint and restore, also at another parallelism", async () => {
+    const harness = new StateHarness("w");
     const op = new SlidingWindowAggregate(spec(), 10 * S, 10 * S);
-    op.open(ctx(), undefined);
+    const c = harness.context();
+    op.open(c);
     op.process(batch([["a", 1, 1 * S], ["b", 2, 2 * S], ["c", 3, 3 * S], ["d", 4, 4 * S]]));
-    const saved = JSON.parse(JSON.stringify(op.snapshot()));
+    await harness.checkpoint([{ ctx: c, prepare: () => op.prepareCheckpoint() }]);
     const results: Row[] = [];
     for (let i = 0; i < 2; i++) {
       const restored = new SlidingWindowAggregate(spec(), 10 * S, 10 * S);
-      restored.open(ctx(i, 2), [saved]);
+      restored.open(await harness.restore(i, 2));
       const out = collector();
       restored.onWatermark(10 * S, out);
       results.push(...out.rows);
@@ -100,7 +95,7 @@ describe("tumbling windows", () => {
 describe("hopping windows", () => {
   test("each record counts in width/slide windows", () => {
     const op = new SlidingWindowAggregate(spec(), 2 * S, 6 * S);
-    op.open(ctx(), undefined);
+    op.open(ctx());
     const out = collector();
     op.process(batch([["a", 1, 1 * S], ["a", 1, 3 * S]]));
     op.onWatermark(100 * S, out);
@@ -118,7 +113,7 @@ describe("hopping windows", () => {
 describe("session windows", () => {
   test("a gap closes a session; a record bridging two sessions merges them", () => {
     const op = new SessionWindowAggregate(spec(), 5 * S);
-    op.open(ctx(), undefined);
+    op.open(ctx());
     const out = collector();
     op.process(batch([["u", 1, 0], ["u", 1, 3 * S], ["u", 1, 20 * S], ["u", 1, 12 * S]]));
     op.onWatermark(19 * S, out);

@@ -53,8 +53,8 @@ test("the hash edge splits an update whose old and new keys go to different subt
   const { HashEdge } = await import("../../../core/runtime/edges.ts");
   const { RowOp } = await import("../../../core/plugin-api/index.ts");
   const channels = [new Channel(8), new Channel(8)];
-  // Key = the row's first value; subtask = key % 2.
-  const edge = new HashEdge(channels, (row) => row[0] as number);
+  // Key = the row's first value; with 2 key groups, subtask = key % 2.
+  const edge = new HashEdge(channels, (row) => row[0] as number, 2);
   await edge.send({
     rows: [[3, "new"], [4, "same"]],
     times: [10, 20],

@@ -31,7 +31,7 @@ const tagged = defineConnector({
           if (done) return { end: true };
           done = true;
           const rows = ['{"a": 1, "origin": "from the record"}', '{"a": 2}'].map((text, i) => {
-            const row = ctx.format!.deserialize(text);
+            const row = ctx.format!.deserialize(text)!;
             seen.formatFields = row.length;
             for (const key of ctx.metadata ?? []) row.push(key === "origin" ? "connector" : i);
             return row;

@@ -1,0 +1,64 @@
+/**
+ * Runs one stateful pipeline in this process (used by bench/state.ts) and prints
+ * a JSON summary: wall and CPU time, events, peak RSS, and per checkpoint its
+ * duration, alignment, bytes written and the longest pause between two batches
+ * at any operator while it ran.
+ *
+ *   bun bench/state-run.ts <sql file> <state dir> '<job options as JSON>'
+ */
+import { readFileSync } from "node:fs";
+import { Job, type JobOptions } from "../core/dataflow/job.ts";
+import { createRegistry } from "../core/registry/loader.ts";
+import { planSql } from "../core/sql/index.ts";
+
+const [file, stateDir, optionsJson] = process.argv.slice(2) as [string, string, string];
+const options = JSON.parse(optionsJson ?? "{}") as Partial<JobOptions> & { stopAfterMs?: number };
+const registry = await createRegistry();
+const pipeline = planSql(readFileSync(file, "utf8"), registry);
+let peak = process.memoryUsage().rss;
+const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
+const cpu0 = process.cpuUsage();
+const started = performance.now();
+const job = new Job(pipeline, registry, { parallelism: 1, checkpointIntervalMs: 0, ...options, stateDir });
+
+// Per checkpoint: the longest gap between batches at any operator since the previous one.
+const checkpoints: { id: number; durationMs: number; alignmentMs: number; bytes: number; longestPauseMs: number; atSeconds: number }[] = [];
+let seen = 0;
+const record = () => {
+  const cp = job.metrics.lastCheckpoint;
+  if (!cp || job.metrics.checkpointsCompleted === seen) return;
+  seen = job.metrics.checkpointsCompleted;
+  let pause = 0;
+  for (const m of job.metrics.operators) {
+    pause = Math.max(pause, m.longestGapMs);
+    m.longestGapMs = 0;
+  }
+  checkpoints.push({ id: cp.id, durationMs: cp.durationMs, alignmentMs: cp.alignmentMs, bytes: cp.bytes ?? 0, longestPauseMs: pause, atSeconds: (performance.now() - started) / 1000 });
+};
+const watch = setInterval(record, 20);
+
+let restoredAfterMs: number | null = null;
+void job.started.then(() => (restoredAfterMs = performance.now() - started));
+if (options.stopAfterMs) setTimeout(() => job.stop(), options.stopAfterMs);
+await job.run();
+clearInterval(watch);
+record();
+const cpu = process.cpuUsage(cpu0);
+clearInterval(sampler);
+peak = Math.max(peak, process.memoryUsage().rss);
+const source = job.metrics.operators.filter((m) => m.operatorId.endsWith("-source")).reduce((n, m) => n + m.recordsOut, 0);
+let stateEntries = 0;
+for (const m of job.metrics.operators) stateEntries += m.stateEntries;
+console.log(
+  JSON.stringify({
+    wallSeconds: (performance.now() - started) / 1000,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    events: source,
+    peakRssMb: peak / 1024 / 1024,
+    restoredAfterMs,
+    restoredCheckpoint: job.restoredCheckpoint,
+    stateEntries,
+    checkpoints,
+  }),
+);
+process.exit(0);

@@ -1,0 +1,101 @@
+/**
+ * State benchmarks (issue targets), each run in its own process:
+ *
+ *   pauses     4M keys in an updating aggregate, 10 s checkpoints: throughput against the same run
+ *              without checkpoints, and the longest pause between batches at any operator per checkpoint
+ *   delta      4M keys, then each interval touches 1% of them: bytes per checkpoint against the full one
+ *   restore    stops the 4M-key job, restores it at parallelism 2: time until every subtask runs
+ *   disk       50M keys with the disk backend and a 2 GB cache: completes, peak RSS
+ *
+ *   bun run bench:state                       all
+ *   bun run bench:state pauses delta --keys 1000000
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const args = process.argv.slice(2);
+const flag = (name: string, fallback: number) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? Number(args[i + 1]) : fallback;
+};
+const keys = flag("--keys", 4_000_000);
+const diskKeys = flag("--disk-keys", 50_000_000);
+const chosen = args.filter((a, i) => !a.startsWith("--") && !args[i - 1]?.startsWith("--"));
+const scenarios = chosen.length ? chosen : ["pauses", "delta", "restore", "disk"];
+
+const dir = mkdtempSync(join(tmpdir(), "runnel-bench-state-"));
+
+interface Summary {
+  wallSeconds: number;
+  cpuSeconds: number;
+  events: number;
+  peakRssMb: number;
+  restoredAfterMs: number | null;
+  restoredCheckpoint: number | null;
+  stateEntries: number;
+  checkpoints: { id: number; durationMs: number; alignmentMs: number; bytes: number; longestPauseMs: number; atSeconds: number }[];
+}
+
+async function run(sql: string, stateDir: string, options: Record<string, unknown>): Promise<Summary> {
+  const file = join(dir, `q-${Math.random().toString(36).slice(2)}.sql`);
+  writeFileSync(file, sql);
+  const proc = Bun.spawn(["bun", join(import.meta.dir, "state-run.ts"), file, stateDir, JSON.stringify(options)], { stdout: "pipe", stderr: "inherit" });
+  const out = await new Response(proc.stdout).text();
+  if ((await proc.exited) !== 0) throw new Error(`run failed: ${out}`);
+  return JSON.parse(out.trim().split("\n").at(-1)!);
+}
+
+const aggregate = (events: number, key: string) => `
+CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '0', message_count = '${events}');
+CREATE TABLE sink WITH (connector = 'blackhole');
+INSERT INTO sink SELECT ${key} AS k, count(*) AS n, sum(counter) AS total FROM impulse GROUP BY k;
+`;
+
+const mb = (b: number) => (b / 1024 / 1024).toFixed(1);
+const rate = (s: Summary) => Math.round(s.events / s.wallSeconds);
+
+if (scenarios.includes("pauses")) {
+  const sql = aggregate(2 * keys, `counter % ${keys}`);
+  const none = await run(sql, join(dir, "none"), { checkpointIntervalMs: 0 });
+  const with10s = await run(sql, join(dir, "pauses"), { checkpointIntervalMs: 10_000 });
+  const periodic = with10s.checkpoints.slice(0, -1); // the last is the final one, at the end of input
+  console.log(`\npauses: ${keys.toLocaleString()} keys, ${(2 * keys).toLocaleString()} events, updating aggregate, memory backend`);
+  console.log(`  without checkpoints: ${rate(none).toLocaleString()} events/s (wall), ${none.wallSeconds.toFixed(1)} s, peak RSS ${none.peakRssMb.toFixed(0)} MB`);
+  console.log(`  10 s checkpoints:    ${rate(with10s).toLocaleString()} events/s (wall), ${with10s.wallSeconds.toFixed(1)} s, peak RSS ${with10s.peakRssMb.toFixed(0)} MB (${((rate(with10s) / rate(none)) * 100).toFixed(1)}% of the rate without)`);
+  for (const c of periodic) {
+    console.log(`    checkpoint ${c.id} at ${c.atSeconds.toFixed(1)} s: ${c.durationMs.toFixed(0)} ms (aligned in ${c.alignmentMs.toFixed(1)} ms), ${mb(c.bytes)} MB written, longest pause ${c.longestPauseMs.toFixed(1)} ms`);
+  }
+}
+
+if (scenarios.includes("delta")) {
+  // The first `keys` events create every key; after that, events touch 1% of the keys.
+  const touched = Math.max(1, Math.floor(keys / 100));
+  const events = keys + 40 * touched * 50;
+  const sql = aggregate(events, `CASE WHEN counter < ${keys} THEN counter ELSE (counter % ${touched}) * 100 END`);
+  const s = await run(sql, join(dir, "delta"), { checkpointIntervalMs: 2_000 });
+  console.log(`\ndelta: ${keys.toLocaleString()} keys, then 1% of them (${touched.toLocaleString()}) touched per interval; 2 s checkpoints`);
+  for (const c of s.checkpoints) console.log(`    checkpoint ${c.id} at ${c.atSeconds.toFixed(1)} s: ${mb(c.bytes)} MB written in ${c.durationMs.toFixed(0)} ms`);
+}
+
+if (scenarios.includes("restore")) {
+  // A run to the end of its input leaves every key in its final checkpoint; the same job started at
+  // parallelism 2 restores it (each subtask reading its key groups), then ends at once.
+  const sql = aggregate(2 * keys, `counter % ${keys}`);
+  const stateDir = join(dir, "restore");
+  const first = await run(sql, stateDir, { checkpointIntervalMs: 10_000 });
+  const again = await run(sql, stateDir, { checkpointIntervalMs: 10_000, parallelism: 2 });
+  const last = first.checkpoints.at(-1)!;
+  console.log(`\nrestore: ${first.stateEntries.toLocaleString()} keys (${mb(last.bytes)} MB written by the final checkpoint), restored at parallelism 2`);
+  console.log(`  every subtask running ${((again.restoredAfterMs ?? NaN) / 1000).toFixed(2)} s after start (from checkpoint ${again.restoredCheckpoint}), peak RSS ${again.peakRssMb.toFixed(0)} MB`);
+}
+
+if (scenarios.includes("disk")) {
+  const sql = aggregate(2 * diskKeys, `counter % ${diskKeys}`);
+  const s = await run(sql, join(dir, "disk"), { checkpointIntervalMs: 30_000, stateBackend: "disk", stateCacheBytes: 2 * 1024 ** 3 });
+  console.log(`\ndisk: ${diskKeys.toLocaleString()} keys, ${(2 * diskKeys).toLocaleString()} events, disk backend, 2 GiB cache`);
+  console.log(`  ${s.wallSeconds.toFixed(0)} s, ${rate(s).toLocaleString()} events/s, peak RSS ${s.peakRssMb.toFixed(0)} MB, ${s.stateEntries.toLocaleString()} keys at the end`);
+  for (const c of s.checkpoints) console.log(`    checkpoint ${c.id} at ${c.atSeconds.toFixed(0)} s: ${mb(c.bytes)} MB written in ${(c.durationMs / 1000).toFixed(1)} s, longest pause ${c.longestPauseMs.toFixed(0)} ms`);
+}
+
+rmSync(dir, { recursive: true, force: true });

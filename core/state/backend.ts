@@ -1,0 +1,146 @@
+/**
+ * The job's state backend: writes each subtask's table snapshots as files in the
+ * checkpoint store (in the background, while processing goes on), reads back on
+ * restore only the key groups a subtask owns now, and deletes files no retained
+ * checkpoint references.
+ */
+import type { CheckpointData, CheckpointStore, SubtaskCheckpoint } from "../checkpoint/store.ts";
+import { decodeFooter, encodeStateFile, unpackSequence, type StateFileFooter, type StateRecord } from "./file-format.ts";
+import { keyGroupRange } from "./key-groups.ts";
+import type { OperatorState, OperatorStateSnapshot, RestoredOperator, RestoredTable, StateFileRef } from "./operator-state.ts";
+
+/** Bytes read from a file's end to find its footer (read again when the footer is longer). */
+const TAIL_BYTES = 64 * 1024;
+
+export interface WrittenState {
+  part: SubtaskCheckpoint;
+  bytes: number;
+}
+
+export class StateBackend {
+  constructor(
+    private readonly store: CheckpointStore,
+    readonly maxParallelism: number,
+    private readonly restored: CheckpointData | undefined,
+  ) {}
+
+  private async footer(ref: StateFileRef): Promise<{ footer: StateFileFooter; start: number }> {
+    const n = Math.min(ref.bytes, TAIL_BYTES);
+    let tail = await this.store.readRange(ref.path, ref.bytes - n, n);
+    let decoded = decodeFooter(tail, ref.bytes, `${this.store.location}/${ref.path}`);
+    if (!decoded.footer) {
+      const size = ref.bytes - decoded.start;
+      tail = await this.store.readRange(ref.path, decoded.start, size);
+      decoded = decodeFooter(tail, ref.bytes, `${this.store.location}/${ref.path}`);
+    }
+    return decoded;
+  }
+
+  /** The records of key groups [lo, hi) in a file, reading only their sections (adjacent ones in one read). */
+  private async readGroups(ref: StateFileRef, lo: number, hi: number): Promise<{ records: StateRecord[]; droppedUpTo: number | null }> {
+    const { footer } = await this.footer(ref);
+    const wanted = footer.groups.filter(([kg]) => kg >= lo && kg < hi);
+    const records: StateRecord[] = [];
+    let i = 0;
+    while (i < wanted.length) {
+      let j = i;
+      while (j + 1 < wanted.length && wanted[j + 1]![1] === wanted[j]![1] + wanted[j]![2]) j++;
+      const offset = wanted[i]![1];
+      const length = wanted[j]![1] + wanted[j]![2] - offset;
+      const bytes = length > 0 ? await this.store.readRange(ref.path, offset, length) : new Uint8Array(0);
+      for (let k = i; k <= j; k++) {
+        const [, start, len] = wanted[k]!;
+        for (const r of unpackSequence(bytes.subarray(start - offset, start - offset + len))) records.push(r as StateRecord);
+      }
+      i = j + 1;
+    }
+    return { records, droppedUpTo: footer.droppedUpTo };
+  }
+
+  /** What subtask `index` of `operatorId` takes over from the restored checkpoint, at `parallelism`. */
+  async restoreFor(operatorId: string, index: number, parallelism: number): Promise<RestoredOperator | undefined> {
+    const op = this.restored?.operators[operatorId];
+    if (!op) return undefined;
+    const [lo, hi] = keyGroupRange(index, parallelism, this.maxParallelism);
+    const values: RestoredOperator["values"] = {};
+    const names = new Set<string>();
+    for (const [old, sub] of Object.entries(op)) {
+      values[old] = sub.values;
+      for (const name of Object.keys(sub.tables)) names.add(name);
+    }
+    const tables: Record<string, RestoredTable> = {};
+    for (const name of names) {
+      const reads: { checkpoint: number; part: Promise<{ records: StateRecord[]; droppedUpTo: number | null }> }[] = [];
+      const chain = new Map<string, StateFileRef>();
+      for (const sub of Object.values(op)) {
+        const t = sub.tables[name];
+        if (!t) continue;
+        const from = Math.max(lo, t.range[0]);
+        const to = Math.min(hi, t.range[1]);
+        if (from >= to) continue;
+        for (const ref of t.files) {
+          reads.push({ checkpoint: ref.checkpoint, part: this.readGroups(ref, from, to) });
+          chain.set(ref.path, ref);
+        }
+      }
+      // Files of one checkpoint cover disjoint key groups; across checkpoints, older first.
+      reads.sort((a, b) => a.checkpoint - b.checkpoint);
+      const files = await Promise.all(reads.map((r) => r.part));
+      tables[name] = { files, chain: [...chain.values()].sort((a, b) => a.checkpoint - b.checkpoint) };
+    }
+    return { values, tables };
+  }
+
+  /** Writes a subtask's table snapshots once encoded; returns its part of the manifest. */
+  async write(operatorId: string, index: number, parallelism: number, snap: OperatorStateSnapshot, state: OperatorState): Promise<WrittenState> {
+    const range = keyGroupRange(index, parallelism, this.maxParallelism);
+    const tables: SubtaskCheckpoint["tables"] = {};
+    let bytes = 0;
+    for (const t of snap.tables) {
+      const sections = await t.done;
+      let chain = snap.chains[t.table] ?? [];
+      if (t.full || sections.length > 0 || t.droppedUpTo !== null) {
+        const data = encodeStateFile({ table: t.table, checkpoint: t.checkpoint, full: t.full, droppedUpTo: t.droppedUpTo }, sections);
+        const path = `state/${operatorId}/${t.table}/${t.checkpoint}-${index}-${Math.random().toString(36).slice(2, 8)}.rst`;
+        await this.store.putFile(path, data);
+        bytes += data.byteLength;
+        const ref: StateFileRef = {
+          path,
+          checkpoint: t.checkpoint,
+          full: t.full,
+          bytes: data.byteLength,
+          puts: sections.reduce((n, s) => n + s.puts, 0),
+          deletes: sections.reduce((n, s) => n + s.deletes, 0),
+        };
+        chain = t.full ? [ref] : [...chain, ref];
+      }
+      state.written(t.table, chain, t.checkpoint);
+      tables[t.table] = { range, files: chain };
+    }
+    state.completed(snap.checkpoint);
+    return { part: { values: snap.values, tables }, bytes };
+  }
+
+  /** Deletes state files that no retained checkpoint references (after a new one is durable). */
+  async collectGarbage(): Promise<number> {
+    const referenced = new Set<string>();
+    const retained = await this.store.retained();
+    if (retained.length === 0) return 0;
+    const newest = retained[retained.length - 1]!.checkpointId;
+    for (const cp of retained) {
+      for (const subtasks of Object.values(cp.operators)) {
+        for (const sub of Object.values(subtasks)) for (const t of Object.values(sub.tables)) for (const f of t.files) referenced.add(f.path);
+      }
+    }
+    let removed = 0;
+    for (const path of await this.store.listFiles("state/")) {
+      if (referenced.has(path)) continue;
+      // Files of a checkpoint newer than the newest retained one belong to a checkpoint still being written.
+      const checkpoint = Number(/\/(\d+)-\d+-[a-z0-9]+\.rst$/.exec(path)?.[1] ?? NaN);
+      if (!(checkpoint <= newest)) continue;
+      await this.store.deleteFile(path);
+      removed++;
+    }
+    return removed;
+  }
+}

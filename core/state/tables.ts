@@ -1,0 +1,547 @@
+/**
+ * State tables in memory (the heap backend). Operators declare them through
+ * their StateContext and keep entries in them instead of their own maps; the
+ * table tracks what changed since the last checkpoint, so a checkpoint writes
+ * only that (a delta), and snapshots copy-on-write: a checkpoint marks the
+ * changed entries pending and encodes them in the background while processing
+ * goes on, except that an entry about to be changed or deleted is encoded first.
+ *
+ * KeyedTable: key → value. TimeKeyedTable: (time, key) → value, iterated and
+ * dropped by time (window panes, joined windows), so expiry is one range
+ * deletion rather than one per key.
+ */
+import { keysEqual } from "./hash.ts";
+import { keyGroupOf } from "./key-groups.ts";
+import { DELETE, PUT, packSequence, type StateRecord } from "./file-format.ts";
+
+/** How a table's values are stored: `save` gives a MessagePack-able copy, `load` reads it back. */
+export interface StateCodec<V> {
+  save(value: V): unknown;
+  load(saved: unknown): V;
+}
+
+export class StateEntry<V> {
+  /** Set on the first change after a checkpoint, so the next delta holds it. */
+  changed = false;
+  /** Id of the checkpoint still to encode this entry's value as it was at its barrier, or 0. */
+  pending = 0;
+  /** In a checkpoint file already: deleting it needs a tombstone. */
+  persisted = false;
+  next: StateEntry<V> | null = null;
+  constructor(
+    readonly hash: number,
+    readonly key: unknown[],
+    public value: V,
+    /** Time tables: the entry's time. Keyed tables with expiry: the time its expiry is judged by. */
+    public time: number | null,
+  ) {}
+}
+
+/** Chained hash buckets by key hash; no string keys on the hot path. */
+export class EntryMap<V> {
+  private readonly buckets = new Map<number, StateEntry<V>>();
+  size = 0;
+
+  get(hash: number, key: readonly unknown[]): StateEntry<V> | undefined {
+    for (let e = this.buckets.get(hash); e; e = e.next ?? undefined) if (keysEqual(e.key, key)) return e;
+    return undefined;
+  }
+
+  add(entry: StateEntry<V>): void {
+    entry.next = this.buckets.get(entry.hash) ?? null;
+    this.buckets.set(entry.hash, entry);
+    this.size++;
+  }
+
+  remove(entry: StateEntry<V>): void {
+    const head = this.buckets.get(entry.hash);
+    if (head === entry) {
+      if (entry.next) this.buckets.set(entry.hash, entry.next);
+      else this.buckets.delete(entry.hash);
+      this.size--;
+      return;
+    }
+    for (let e = head; e && e.next; e = e.next) {
+      if (e.next === entry) {
+        e.next = entry.next;
+        this.size--;
+        return;
+      }
+    }
+  }
+
+  *entries(): IterableIterator<StateEntry<V>> {
+    for (const head of this.buckets.values()) for (let e: StateEntry<V> | null = head; e; e = e.next) yield e;
+  }
+}
+
+/** A snapshot being encoded: per key group, the records written so far. */
+export interface TableSnapshot {
+  table: string;
+  checkpoint: number;
+  full: boolean;
+  droppedUpTo: number | null;
+  /** Resolves once every pending entry is encoded. */
+  done: Promise<{ kg: number; bytes: Uint8Array[]; puts: number; deletes: number }[]>;
+}
+
+/** Entries encoded per slice of the background encoder; a slice is a few milliseconds. */
+const SLICE = 2000;
+
+/**
+ * Lets processing go on between slices of background work: yields to the event
+ * loop once `budgetMs` of work has run since the last yield, so small snapshots
+ * finish at once and large ones never hold processing up for long.
+ */
+export class Slicer {
+  private since = performance.now();
+  constructor(private readonly budgetMs = 4) {}
+  async maybeYield(): Promise<void> {
+    if (performance.now() - this.since < this.budgetMs) return;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    this.since = performance.now();
+  }
+}
+
+/**
+ * What both table kinds share: change tracking, copy-on-write snapshots,
+ * restore from records. Subclasses only index entries.
+ */
+export abstract class TrackedTable<V> {
+  protected changedList: StateEntry<V>[] = [];
+  protected tombstones: StateRecord[] = [];
+  protected droppedUpTo: number | null = null;
+  /** Set while a snapshot is being encoded: where copy-on-write puts entries encoded early. */
+  private encoding: { checkpoint: number; early: Map<number, Uint8Array[]>; counts: Map<number, number> } | null = null;
+  /** Checkpoints since the last full snapshot; the backend rebases every so often so restores read few files. */
+  deltasSinceFull = 0;
+
+  constructor(
+    readonly name: string,
+    protected readonly codec: StateCodec<V> | null,
+    protected readonly maxParallelism: number,
+  ) {}
+
+  abstract entries(): IterableIterator<StateEntry<V>>;
+  abstract get size(): number;
+  protected abstract insertRestored(entry: StateEntry<V>): void;
+  protected abstract findRestored(time: number | null, hash: number, key: unknown[]): StateEntry<V> | undefined;
+  protected abstract removeRestored(entry: StateEntry<V>): void;
+  protected abstract dropRestored(upTo: number): void;
+  /** A restored entry got a newer value (and time). */
+  protected replacedRestored(_entry: StateEntry<V>): void {}
+
+  /** Records that `entry` is about to change (call before mutating its value). */
+  touch(entry: StateEntry<V>): void {
+    if (entry.pending !== 0) this.encodeEarly(entry);
+    if (!entry.changed) {
+      entry.changed = true;
+      this.changedList.push(entry);
+    }
+  }
+
+  /** Lets go of `entry` without a tombstone: encoded first if a running snapshot still needs it. */
+  release(entry: StateEntry<V>): void {
+    if (entry.pending !== 0) this.encodeEarly(entry);
+    entry.changed = false;
+  }
+
+  /** Records that `entry` leaves the table. */
+  protected forget(entry: StateEntry<V>): void {
+    this.release(entry);
+    if (entry.persisted) this.tombstones.push([DELETE, entry.time, entry.hash, entry.key]);
+  }
+
+  private record(entry: StateEntry<V>): StateRecord {
+    return [PUT, entry.time, entry.hash, entry.key, this.codec ? this.codec.save(entry.value) : entry.value];
+  }
+
+  private encodeEarly(entry: StateEntry<V>): void {
+    const e = this.encoding!;
+    const kg = keyGroupOf(entry.hash, this.maxParallelism);
+    const list = e.early.get(kg);
+    const bytes = packSequence([this.record(entry)]);
+    if (list) list.push(bytes);
+    else e.early.set(kg, [bytes]);
+    e.counts.set(kg, (e.counts.get(kg) ?? 0) + 1);
+    entry.pending = 0;
+    entry.persisted = true;
+  }
+
+  /**
+   * Starts a snapshot at a barrier: what changed since the previous one (or, when
+   * `full`, everything), encoded in the background. Only one runs at a time.
+   */
+  /** The entries a full snapshot encodes from memory (a disk table adds its database's rows itself). */
+  protected snapshotEntries(): IterableIterator<StateEntry<V>> {
+    return this.entries();
+  }
+
+  /** Between batches: a table that keeps entries elsewhere moves some there. */
+  maintain(): void {}
+
+  close(): void {}
+
+  snapshot(checkpoint: number, full: boolean): TableSnapshot {
+    const pending = full ? [...this.snapshotEntries()] : this.changedList.filter((e) => e.changed);
+    for (const e of this.changedList) e.changed = false;
+    this.changedList = [];
+    const tombstones = full ? [] : this.tombstones;
+    this.tombstones = [];
+    const droppedUpTo = full ? null : this.droppedUpTo;
+    this.droppedUpTo = null;
+    this.deltasSinceFull = full ? 0 : this.deltasSinceFull + 1;
+    const byGroup = new Map<number, StateEntry<V>[]>();
+    for (const e of pending) {
+      e.pending = checkpoint;
+      const kg = keyGroupOf(e.hash, this.maxParallelism);
+      const list = byGroup.get(kg);
+      if (list) list.push(e);
+      else byGroup.set(kg, [e]);
+    }
+    const deletes = new Map<number, StateRecord[]>();
+    for (const t of tombstones) {
+      const kg = keyGroupOf(t[2], this.maxParallelism);
+      const list = deletes.get(kg);
+      if (list) list.push(t);
+      else deletes.set(kg, [t]);
+    }
+    const encoding = (this.encoding = { checkpoint, early: new Map<number, Uint8Array[]>(), counts: new Map<number, number>() });
+    const done = (async () => {
+      const slicer = new Slicer();
+      const groups = [...new Set([...byGroup.keys(), ...deletes.keys()])].sort((a, b) => a - b);
+      const built = new Map<number, { kg: number; bytes: Uint8Array[]; puts: number; deletes: number }>();
+      for (const kg of groups) {
+        const dels = deletes.get(kg) ?? [];
+        const section = { kg, bytes: dels.length ? [packSequence(dels)] : [], puts: 0, deletes: dels.length };
+        const entries = byGroup.get(kg) ?? [];
+        for (let from = 0; from < entries.length; from += SLICE) {
+          const records: StateRecord[] = [];
+          for (let i = from; i < Math.min(entries.length, from + SLICE); i++) {
+            const e = entries[i]!;
+            if (e.pending !== checkpoint) continue; // encoded early, or gone
+            records.push(this.record(e));
+            e.pending = 0;
+            e.persisted = true;
+          }
+          if (records.length) {
+            section.bytes.push(packSequence(records));
+            section.puts += records.length;
+          }
+          await slicer.maybeYield();
+        }
+        built.set(kg, section);
+      }
+      // Entries changed or deleted while this ran were encoded early, as they were at the barrier.
+      this.encoding = null;
+      for (const [kg, bytes] of encoding.early) {
+        let section = built.get(kg);
+        if (!section) built.set(kg, (section = { kg, bytes: [], puts: 0, deletes: 0 }));
+        section.bytes.push(...bytes);
+        section.puts += encoding.counts.get(kg)!;
+      }
+      return [...built.values()].sort((a, b) => a.kg - b.kg);
+    })();
+    // An abandoned checkpoint's snapshot may never be awaited: its failure must not go unhandled.
+    done.catch(() => {});
+    return { table: this.name, checkpoint, full, droppedUpTo, done };
+  }
+
+  /** Applies records of a checkpoint file (deletions before puts, as written), restoring entries as persisted. */
+  applyRestored(records: StateRecord[], droppedUpTo: number | null): void {
+    if (droppedUpTo !== null) this.dropRestored(droppedUpTo);
+    for (const r of records) {
+      const existing = this.findRestored(r[1], r[2], r[3]);
+      if (r[0] === DELETE) {
+        if (existing) this.removeRestored(existing);
+        continue;
+      }
+      const value = this.codec ? this.codec.load(r[4]) : (r[4] as V);
+      if (existing) {
+        existing.value = value;
+        existing.time = r[1];
+        this.replacedRestored(existing);
+      } else {
+        const entry = new StateEntry<V>(r[2], r[3], value, r[1]);
+        entry.persisted = true;
+        this.insertRestored(entry);
+      }
+    }
+  }
+}
+
+/**
+ * Entries by the time their expiry is judged by, in buckets of `granularity`
+ * µs, so expiring visits only the buckets the cutoff has passed.
+ */
+export class ExpiryIndex<V> {
+  private readonly buckets = new Map<number, Set<StateEntry<V>>>();
+  private sorted: number[] = [];
+  private readonly bucketOf = new WeakMap<StateEntry<V>, number>();
+
+  constructor(private readonly granularity: number) {}
+
+  place(entry: StateEntry<V>): void {
+    if (entry.time === null) return;
+    const b = Math.floor(entry.time / this.granularity);
+    const was = this.bucketOf.get(entry);
+    if (was === b) return;
+    if (was !== undefined) this.buckets.get(was)?.delete(entry);
+    let set = this.buckets.get(b);
+    if (!set) {
+      this.buckets.set(b, (set = new Set()));
+      const s = this.sorted;
+      if (s.length === 0 || s[s.length - 1]! < b) s.push(b);
+      else {
+        let lo = 0;
+        let hi = s.length;
+        while (lo < hi) {
+          const mid = (lo + hi) >> 1;
+          if (s[mid]! < b) lo = mid + 1;
+          else hi = mid;
+        }
+        s.splice(lo, 0, b);
+      }
+    }
+    set.add(entry);
+    this.bucketOf.set(entry, b);
+  }
+
+  remove(entry: StateEntry<V>): void {
+    const was = this.bucketOf.get(entry);
+    if (was !== undefined) this.buckets.get(was)?.delete(entry);
+    this.bucketOf.delete(entry);
+  }
+
+  /** Entries whose time is before `cutoff` (others in the same buckets are left). */
+  *before(cutoff: number): IterableIterator<StateEntry<V>> {
+    const last = Math.floor(cutoff / this.granularity);
+    let n = 0;
+    for (; n < this.sorted.length && this.sorted[n]! <= last; n++) {
+      const set = this.buckets.get(this.sorted[n]!)!;
+      for (const e of [...set]) if (e.time !== null && e.time < cutoff) yield e;
+    }
+    // Drop emptied buckets at the front.
+    let k = 0;
+    while (k < this.sorted.length && (this.buckets.get(this.sorted[k]!)?.size ?? 0) === 0) this.buckets.delete(this.sorted[k++]!);
+    if (k > 0) this.sorted.splice(0, k);
+  }
+}
+
+export class KeyedTable<V> extends TrackedTable<V> {
+  /** The entries held in memory (all of them, unless a subclass keeps more elsewhere). */
+  protected readonly map = new EntryMap<V>();
+  protected readonly expiry: ExpiryIndex<V> | null;
+
+  constructor(name: string, codec: StateCodec<V> | null, maxParallelism: number, options: { expiryGranularity?: number } = {}) {
+    super(name, codec, maxParallelism);
+    this.expiry = options.expiryGranularity ? new ExpiryIndex<V>(Math.max(1, options.expiryGranularity)) : null;
+  }
+
+  /** Sets the time an entry's expiry is judged by (its last change, its oldest row...); the entry must be touched. */
+  setTime(entry: StateEntry<V>, time: number | null): void {
+    this.touch(entry);
+    entry.time = time;
+    this.expiry?.place(entry);
+  }
+
+  /**
+   * Visits entries whose time is before `cutoff`; `visit` returns true to delete
+   * the entry, or changes it (touching it first) and sets a later time to keep it.
+   */
+  expire(cutoff: number, visit: (entry: StateEntry<V>) => boolean): number {
+    if (!this.expiry) throw new Error(`table ${this.name} was declared without expiry`);
+    let dropped = 0;
+    for (const e of this.expiry.before(cutoff)) {
+      if (visit(e)) {
+        this.delete(e);
+        dropped++;
+      } else this.expiry.place(e);
+    }
+    return dropped;
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  /** An entry not in memory: a table that keeps entries elsewhere loads it here. */
+  protected miss(_hash: number, _key: readonly unknown[]): StateEntry<V> | undefined {
+    return undefined;
+  }
+
+  /** A new entry was made. */
+  protected created(_entry: StateEntry<V>): void {}
+
+  /** The entry for `key`, for reading only. */
+  get(hash: number, key: readonly unknown[]): StateEntry<V> | undefined {
+    return this.map.get(hash, key) ?? this.miss(hash, key);
+  }
+
+  /** The entry for `key` (made with `make()` and a copy of the key when absent), which the caller may change. */
+  update(hash: number, key: readonly unknown[], make: () => V): StateEntry<V> {
+    let e = this.map.get(hash, key) ?? this.miss(hash, key);
+    if (!e) {
+      e = new StateEntry(hash, key.slice(), make(), null);
+      this.map.add(e);
+      this.created(e);
+    }
+    this.touch(e);
+    return e;
+  }
+
+  /** Marks an entry got with `get` as changed, before changing it. */
+  modify(entry: StateEntry<V>): void {
+    this.touch(entry);
+  }
+
+  delete(entry: StateEntry<V>): void {
+    this.forget(entry);
+    this.map.remove(entry);
+    this.expiry?.remove(entry);
+  }
+
+  entries(): IterableIterator<StateEntry<V>> {
+    return this.map.entries();
+  }
+
+  protected insertRestored(entry: StateEntry<V>): void {
+    this.map.add(entry);
+    this.expiry?.place(entry);
+  }
+  protected findRestored(_time: number | null, hash: number, key: unknown[]): StateEntry<V> | undefined {
+    return this.map.get(hash, key);
+  }
+  protected removeRestored(entry: StateEntry<V>): void {
+    this.map.remove(entry);
+    this.expiry?.remove(entry);
+  }
+  protected override replacedRestored(entry: StateEntry<V>): void {
+    this.expiry?.place(entry);
+  }
+  protected dropRestored(): void {}
+}
+
+export class TimeKeyedTable<V> extends TrackedTable<V> {
+  private readonly byTime = new Map<number, EntryMap<V>>();
+  /** Times present, ascending. */
+  private sorted: number[] = [];
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** Times that hold entries, ascending (do not modify). */
+  times(): readonly number[] {
+    return this.sorted;
+  }
+
+  private bucketAt(time: number, create: boolean): EntryMap<V> | undefined {
+    let b = this.byTime.get(time);
+    if (!b && create) {
+      b = new EntryMap();
+      this.byTime.set(time, b);
+      const s = this.sorted;
+      if (s.length === 0 || s[s.length - 1]! < time) s.push(time);
+      else {
+        let lo = 0;
+        let hi = s.length;
+        while (lo < hi) {
+          const mid = (lo + hi) >> 1;
+          if (s[mid]! < time) lo = mid + 1;
+          else hi = mid;
+        }
+        s.splice(lo, 0, time);
+      }
+    }
+    return b;
+  }
+
+  get(time: number, hash: number, key: readonly unknown[]): StateEntry<V> | undefined {
+    return this.byTime.get(time)?.get(hash, key);
+  }
+
+  update(time: number, hash: number, key: readonly unknown[], make: () => V): StateEntry<V> {
+    const bucket = this.bucketAt(time, true)!;
+    let e = bucket.get(hash, key);
+    if (!e) {
+      e = new StateEntry(hash, key.slice(), make(), time);
+      bucket.add(e);
+      this.count++;
+    }
+    this.touch(e);
+    return e;
+  }
+
+  modify(entry: StateEntry<V>): void {
+    this.touch(entry);
+  }
+
+  /** Entries at `time` (for reading; use `modify` before changing one). */
+  *at(time: number): IterableIterator<StateEntry<V>> {
+    const b = this.byTime.get(time);
+    if (b) yield* b.entries();
+  }
+
+  delete(entry: StateEntry<V>): void {
+    const b = this.byTime.get(entry.time!);
+    if (!b) return;
+    this.forget(entry);
+    b.remove(entry);
+    this.count--;
+    if (b.size === 0) this.removeTime(entry.time!);
+  }
+
+  private removeTime(time: number): void {
+    this.byTime.delete(time);
+    const i = this.sorted.indexOf(time);
+    if (i >= 0) this.sorted.splice(i, 1);
+  }
+
+  /** Drops every entry with time ≤ `upTo`: one range deletion in the next checkpoint, not one per entry. */
+  dropUpTo(upTo: number): void {
+    let n = 0;
+    while (n < this.sorted.length && this.sorted[n]! <= upTo) n++;
+    if (n === 0) return;
+    for (const time of this.sorted.slice(0, n)) {
+      const b = this.byTime.get(time)!;
+      // The range deletion covers them; a running snapshot still gets their values as they were.
+      for (const e of b.entries()) this.release(e);
+      this.count -= b.size;
+      this.byTime.delete(time);
+    }
+    this.sorted.splice(0, n);
+    this.droppedUpTo = Math.max(this.droppedUpTo ?? -Infinity, upTo);
+  }
+
+  entries(): IterableIterator<StateEntry<V>> {
+    const self = this;
+    return (function* () {
+      for (const time of self.sorted) yield* self.byTime.get(time)!.entries();
+    })();
+  }
+
+  protected insertRestored(entry: StateEntry<V>): void {
+    this.bucketAt(entry.time!, true)!.add(entry);
+    this.count++;
+  }
+  protected findRestored(time: number | null, hash: number, key: unknown[]): StateEntry<V> | undefined {
+    return time === null ? undefined : this.byTime.get(time)?.get(hash, key);
+  }
+  protected removeRestored(entry: StateEntry<V>): void {
+    const b = this.byTime.get(entry.time!)!;
+    b.remove(entry);
+    this.count--;
+    if (b.size === 0) this.removeTime(entry.time!);
+  }
+  protected dropRestored(upTo: number): void {
+    let n = 0;
+    while (n < this.sorted.length && this.sorted[n]! <= upTo) n++;
+    for (const time of this.sorted.slice(0, n)) {
+      this.count -= this.byTime.get(time)!.size;
+      this.byTime.delete(time);
+    }
+    this.sorted.splice(0, n);
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * Every stateful operator through kill -9, on both state backends: one pipeline
+ * with tumbling, hopping and session windows, an updating aggregate, an updating
+ * join and a window join, killed at several moments (some during a checkpoint's
+ * background writing) and rerun, then restored at another parallelism. Each
+ * sink's output (folded, for updating results) equals an uninterrupted run's.
+ */
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { runCli, startCli, tempDir, waitUntil, writeSql } from "../../kit/cli.ts";
+import { foldChanges, normalizeRows } from "../../kit/rows.ts";
+
+setDefaultTimeout(240_000);
+
+const SINKS = ["tumble", "hop", "session", "totals", "pairs", "joined"] as const;
+
+function pipeline(dir: string) {
+  const sink = (name: string, format = "json") =>
+    `CREATE TABLE ${name} WITH (connector = 'single_file', path = '${join(dir, `${name}.jsonl`)}', format = '${format}', type = 'sink');`;
+  return `
+CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '3000', message_count = '6000', event_time_interval = '10ms', start_time = '2024-01-01T00:00:00Z');
+${sink("tumble")}
+${sink("hop")}
+${sink("session")}
+${sink("totals", "debezium_json")}
+${sink("pairs")}
+${sink("joined")}
+INSERT INTO tumble SELECT window.start AS ws, k, n, total FROM (
+  SELECT tumble(INTERVAL '1' SECOND) AS window, counter % 7 AS k, count(*) AS n, sum(counter) AS total FROM impulse GROUP BY window, k);
+INSERT INTO hop SELECT window.start AS ws, n FROM (
+  SELECT hop(INTERVAL '500' MILLISECOND, INTERVAL '2' SECOND) AS window, count(*) AS n FROM impulse GROUP BY window);
+INSERT INTO session SELECT window.start AS ws, window.end AS we, k, n FROM (
+  SELECT session(INTERVAL '300' MILLISECOND) AS window, counter % 20 AS k, count(*) AS n FROM impulse WHERE counter % 200 < 150 GROUP BY window, k);
+INSERT INTO totals SELECT counter % 97 AS k, count(*) AS n, max(counter) AS top FROM impulse GROUP BY k;
+INSERT INTO pairs SELECT a.counter AS a, b.counter AS b FROM impulse a JOIN (SELECT counter FROM impulse WHERE counter % 3 = 0) b ON a.counter = b.counter + 3;
+INSERT INTO joined SELECT x.k, x.n, y.m FROM
+  (SELECT tumble(INTERVAL '1' SECOND) AS window, counter % 5 AS k, count(*) AS n FROM impulse GROUP BY window, k) x
+  JOIN (SELECT tumble(INTERVAL '1' SECOND) AS window, counter % 5 AS k, max(counter) AS m FROM impulse GROUP BY window, k) y
+  ON x.k = y.k AND x.window = y.window;
+`;
+}
+
+const outputs = (dir: string) =>
+  Object.fromEntries(
+    SINKS.map((name) => {
+      const file = join(dir, `${name}.jsonl`);
+      const rows = existsSync(file) ? readFileSync(file, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l)) : [];
+      return [name, normalizeRows(name === "totals" ? foldChanges(rows) : rows)];
+    }),
+  );
+
+for (const backend of ["memory", "disk"] as const) {
+  describe(`kill -9 of every stateful operator, ${backend} backend`, () => {
+    test("killed five times, then restored at another parallelism: every sink as an uninterrupted run", async () => {
+      const ref = tempDir("runnel-state-crash-ref-");
+      const r = await runCli(["run", writeSql(ref, pipeline(ref)), "--parallelism", "2", "--quiet"], { timeoutMs: 60_000 });
+      expect(r.stderr).not.toContain("error");
+      expect(r.code).toBe(0);
+      const expected = outputs(ref);
+      expect(expected.totals!.length).toBe(97);
+      expect(expected.pairs!.length).toBeGreaterThan(1000);
+
+      const dir = tempDir("runnel-state-crash-");
+      const sql = writeSql(dir, pipeline(dir));
+      const args = (parallelism: number) => [
+        "run", sql, "--state-dir", join(dir, "state"), "--checkpoint-interval", "150ms", "--parallelism", String(parallelism), "--quiet",
+        "--state-backend", backend, "--state-cache", "64KB",
+      ];
+      // The first run is killed once it has a checkpoint (so the job's splits are fixed at parallelism 2); the
+      // others at deterministic moments, some while a checkpoint's files are still being written.
+      const first = startCli(args(2));
+      await waitUntil("a first checkpoint", () => existsSync(join(dir, "state", "checkpoints")) && readdirSync(join(dir, "state", "checkpoints")).some((f) => f.endsWith(".json")), 30_000, 20);
+      first.kill("SIGKILL");
+      await first.exited;
+      for (const delay of [450, 700, 520, 610]) {
+        const proc = startCli(args(2));
+        await Bun.sleep(delay);
+        proc.kill("SIGKILL");
+        await proc.exited;
+      }
+      const final = await runCli(args(3), { timeoutMs: 60_000 });
+      expect(final.stderr).not.toContain("error");
+      expect(final.code).toBe(0);
+      const got = outputs(dir);
+      for (const name of SINKS) expect([name, got[name]]).toEqual([name, expected[name]!]);
+    });
+  });
+}

@@ -1,0 +1,156 @@
+/**
+ * State tables through the real backend: copy-on-write snapshots hold each
+ * entry as it was at the barrier however it changes while encoding, deltas hold
+ * only what changed, a restore at another parallelism reads only the key groups
+ * a subtask owns, and files no checkpoint needs are deleted.
+ */
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
+import { hashValues } from "../../../core/state/hash.ts";
+import { keyGroupOf, keyGroupRange, subtaskOfKeyGroup } from "../../../core/state/key-groups.ts";
+import type { KeyedTable } from "../../../core/state/tables.ts";
+import { StateHarness } from "../../kit/operator-state.ts";
+
+setDefaultTimeout(60_000);
+
+const put = (t: KeyedTable<number[]>, k: number, v: number) => {
+  const e = t.update(hashValues([k]), [k], () => [0]);
+  e.value[0] = v;
+};
+const dump = (t: KeyedTable<number[]>) => new Map([...t.entries()].map((e) => [e.key[0] as number, e.value[0]!]));
+
+describe("key groups", () => {
+  test("ranges cover every key group once, and routing agrees with them", () => {
+    for (const [p, max] of [[1, 128], [3, 128], [7, 128], [128, 128], [5, 8]] as const) {
+      const owners = new Array(max).fill(-1);
+      for (let i = 0; i < p; i++) {
+        const [lo, hi] = keyGroupRange(i, p, max);
+        for (let kg = lo; kg < hi; kg++) {
+          expect(owners[kg]).toBe(-1);
+          owners[kg] = i;
+          expect(subtaskOfKeyGroup(kg, p, max)).toBe(i);
+        }
+      }
+      expect(owners.every((o) => o >= 0)).toBe(true);
+    }
+  });
+});
+
+/** The heap backend, and the disk backend with a cache small enough that most entries live in SQLite. */
+const BACKENDS = [
+  { name: "in memory", harness: (id: string, max?: number) => new StateHarness(id, max) },
+  { name: "on disk", harness: (id: string, max?: number) => new StateHarness(id, max, undefined, 200_000) },
+];
+
+for (const backend of BACKENDS) describe(`keyed tables ${backend.name}`, () => {
+  test("a snapshot holds values as they were at the barrier, though they change and go while it encodes", async () => {
+    const harness = backend.harness("cow");
+    const ctx = harness.context();
+    const table = ctx.state.keyed<number[]>("t");
+    for (let k = 0; k < 20_000; k++) {
+      put(table, k, k);
+      if (k % 1000 === 0) ctx.state.maintain();
+    }
+    // Start the checkpoint, then change and delete entries before its background encoding is done.
+    const checkpoint = harness.checkpoint([{ ctx }]);
+    for (let k = 0; k < 20_000; k += 3) {
+      put(table, k, -1);
+      if (k % 999 === 0) ctx.state.maintain();
+    }
+    for (let k = 1; k < 20_000; k += 7) table.delete(table.get(hashValues([k]), [k])!);
+    for (let k = 20_000; k < 20_100; k++) put(table, k, k);
+    await checkpoint;
+    const restored = (await harness.restore(0, 1)).state.keyed<number[]>("t");
+    expect(dump(restored)).toEqual(new Map(Array.from({ length: 20_000 }, (_, k) => [k, k])));
+    // The next checkpoint holds the changes made meanwhile.
+    const live = dump(table);
+    await harness.checkpoint([{ ctx }]);
+    expect(dump((await harness.restore(0, 1)).state.keyed<number[]>("t"))).toEqual(live);
+  });
+
+  test("deltas hold only what changed: bytes follow the keys touched", async () => {
+    const harness = backend.harness("delta");
+    const ctx = harness.context();
+    const table = ctx.state.keyed<number[]>("t");
+    for (let k = 0; k < 100_000; k++) {
+      put(table, k, k);
+      if (k % 1000 === 0) ctx.state.maintain();
+    }
+    const full = await harness.checkpoint([{ ctx }]);
+    for (let k = 0; k < 1_000; k++) put(table, k * 97, 1);
+    ctx.state.maintain();
+    const delta = await harness.checkpoint([{ ctx }]);
+    const none = await harness.checkpoint([{ ctx }]);
+    expect(delta.bytes / full.bytes).toBeLessThan(0.02);
+    expect(delta.bytes / full.bytes).toBeGreaterThan(0.005);
+    expect(none.bytes).toBe(0);
+    const files = delta.operators.delta![0]!.tables.t!.files;
+    expect(files.map((f) => f.full)).toEqual([true, false]);
+    expect(dump((await harness.restore(0, 1)).state.keyed<number[]>("t"))).toEqual(dump(table));
+  });
+
+  test("restoring at another parallelism: each subtask gets exactly its key groups, reading only their sections", async () => {
+    const harness = backend.harness("rescale", 16);
+    const contexts = [0, 1].map((i) => harness.context(i, 2));
+    const tables = contexts.map((c) => c.state.keyed<number[]>("t"));
+    const keys = 200_000;
+    for (let k = 0; k < keys; k++) {
+      const kg = keyGroupOf(hashValues([k]), 16);
+      put(tables[subtaskOfKeyGroup(kg, 2, 16)]!, k, k * 10);
+      if (k % 1000 === 0) for (const c of contexts) c.state.maintain();
+    }
+    const written = await harness.checkpoint(contexts.map((ctx) => ({ ctx })));
+    let read = 0;
+    const readRange = harness.store.readRange.bind(harness.store);
+    harness.store.readRange = async (path, offset, length) => {
+      read += length;
+      return readRange(path, offset, length);
+    };
+    const total = (await harness.store.listFiles("state/")).length;
+    expect(total).toBe(2);
+    const seen = new Map<number, number>();
+    for (let i = 0; i < 5; i++) {
+      const before = read;
+      const t = (await harness.restore(i, 5)).state.keyed<number[]>("t");
+      const [lo, hi] = keyGroupRange(i, 5, 16);
+      for (const e of t.entries()) {
+        const kg = keyGroupOf(e.hash, 16);
+        expect(kg >= lo && kg < hi).toBe(true);
+        seen.set(e.key[0] as number, e.value[0]!);
+      }
+      // About a fifth of the state, plus the two footers; never all of it.
+      expect(read - before).toBeLessThan(0.35 * written.bytes);
+    }
+    expect(seen).toEqual(new Map(Array.from({ length: keys }, (_, k) => [k, k * 10])));
+  });
+
+  test("files no retained checkpoint references are deleted", async () => {
+    const harness = backend.harness("gc");
+    const ctx = harness.context();
+    const table = ctx.state.keyed<number[]>("t");
+    for (let round = 0; round < 20; round++) {
+      for (let k = 0; k < 100; k++) put(table, k + round, round);
+      await harness.checkpoint([{ ctx }]);
+    }
+    const referenced = new Set((await harness.store.retained()).flatMap((cp) => cp.operators.gc![0]!.tables.t!.files.map((f) => f.path)));
+    const present = await harness.store.listFiles("state/");
+    expect(new Set(present)).toEqual(referenced);
+    expect(present.length).toBeLessThanOrEqual(9 + 2);
+  });
+});
+
+describe("time-keyed tables", () => {
+  test("dropping by time is one range deletion that restores exactly", async () => {
+    const harness = new StateHarness("time");
+    const ctx = harness.context();
+    const table = ctx.state.timeKeyed<number[]>("panes");
+    for (let t = 0; t < 10; t++) for (let k = 0; k < 100; k++) table.update(t * 1000, hashValues([k]), [k], () => [t]);
+    await harness.checkpoint([{ ctx }]);
+    table.dropUpTo(4000);
+    for (let k = 0; k < 5; k++) table.update(12_000, hashValues([k]), [k], () => [12]);
+    const delta = await harness.checkpoint([{ ctx }]);
+    expect(delta.operators.time![0]!.tables.panes!.files.at(-1)!.deletes).toBe(0);
+    const restored = (await harness.restore(0, 1)).state.timeKeyed<number[]>("panes");
+    expect([...restored.times()]).toEqual([5000, 6000, 7000, 8000, 9000, 12000]);
+    expect(restored.size).toBe(505);
+  });
+});
