@@ -181,10 +181,10 @@ describe("a job that keeps failing", () => {
     const cp = await testControlPlane("pglite", { maxRestarts: 2 });
     started.push(cp);
     const udf = await cp.gql(`mutation ($input: CreateUdfInput!) { createUdf(input: $input) { __typename } }`, {
-      input: { name: "explode", definition: `export default { args: ["BIGINT"], returns: "BIGINT", fn: (x) => { if (x >= 20) throw new Error("boom at " + x); return x; } };` },
+      input: { name: "boom", definition: `export default { args: ["BIGINT"], returns: "BIGINT", fn: (x) => { if (x >= 20) throw new Error("boom at " + x); return x; } };` },
     });
     expect(udf.createUdf.__typename).toBe("UdfPayload");
-    const { jobId } = await create(cp, `CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '100');\nSELECT explode(counter) AS c FROM impulse;`, { udfs: ["explode"] });
+    const { jobId } = await create(cp, `CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '100');\nSELECT boom(counter) AS c FROM impulse;`, { udfs: ["boom"] });
     const job = await eventually("Failed", async () => {
       const j = await jobOf(cp, jobId);
       return j.state === "Failed" ? j : undefined;
