@@ -137,8 +137,10 @@ export class Sandbox {
         throw err;
       }
     } finally {
-      this.running--;
-      this.waiting.shift()?.();
+      // The slot goes straight to the next in line, so a newcomer cannot slip in between.
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.running--;
     }
   }
 
@@ -158,7 +160,6 @@ export class Sandbox {
       throw new SandboxError(`${this.waiting.length} validations are waiting already; try again in a moment`, true);
     }
     await new Promise<void>((r) => this.waiting.push(r));
-    this.running++;
   }
 
   private spawn(mode: "pool" | "once" | "check"): Child {

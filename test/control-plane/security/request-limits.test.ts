@@ -2,11 +2,14 @@
  * Issue 8, probe 4 (no request size limits): bodies over the limit (1 MB by
  * default) are refused with 413 and a message before they are read, however
  * they are sent; SQL over its own limit is refused naming the setting; a
- * graphql-ws message over the limit closes the socket. On PGlite and on
- * PostgreSQL.
+ * graphql-ws message over the limit closes the socket; validations wait in
+ * a bounded line for their turn. On PGlite and on PostgreSQL.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { BACKENDS, testControlPlane, type TestControlPlane } from "../../kit/control-plane.ts";
+import { existsSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { tempDir } from "../../kit/cli.ts";
+import { BACKENDS, eventually, testControlPlane, type TestControlPlane } from "../../kit/control-plane.ts";
 
 setDefaultTimeout(60_000);
 
@@ -19,7 +22,7 @@ for (const backend of BACKENDS) {
   describe(`request limits on ${backend}`, () => {
     let cp: TestControlPlane;
     beforeAll(async () => {
-      cp = await testControlPlane(backend, { maxSqlBytes: 64 * 1024 });
+      cp = await testControlPlane(backend, { maxSqlBytes: 64 * 1024, maxValidations: 1 });
     });
     afterAll(async () => cp?.stop());
 
@@ -73,6 +76,29 @@ for (const backend of BACKENDS) {
       });
       expect(outcome.messages.map((m) => JSON.parse(m).type)).toEqual(["connection_ack"]);
       expect(outcome.code).toBe(1009); // message too big
+    });
+
+    test("with RUNNEL_MAX_VALIDATIONS=1, validations wait their turn, and beyond 16 waiting they are told to retry (503)", async () => {
+      const dir = tempDir("runnel-probe-");
+      const [marker, release] = [join(dir, "started"), join(dir, "release")];
+      const hold = `import { existsSync, writeFileSync } from "node:fs";
+        writeFileSync(${JSON.stringify(marker)}, "");
+        const until = Date.now() + 15_000;
+        while (!existsSync(${JSON.stringify(release)}) && Date.now() < until) {}
+        export default { args: [], returns: "BIGINT", fn: () => 1 };`;
+      const holding = cp.gql(`mutation ($d: String!) { createUdf(input: { name: "hold", definition: $d }) { __typename } }`, { d: hold });
+      await eventually("the only slot to be taken", () => existsSync(marker));
+      const sql = `CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '10');\nSELECT counter FROM impulse;`;
+      // 17 at once: 16 find a place in line, one does not — and is answered first, while the others still wait.
+      const asked = Array.from({ length: 17 }, () => cp.gqlReply(`query ($sql: String!) { validateQuery(sql: $sql, udfs: []) { valid } }`, { sql }));
+      const first = await Promise.race(asked);
+      expect(first.status).toBe(503);
+      expect(first.body.errors[0].message).toContain("16 validations are waiting already; try again in a moment");
+      writeFileSync(release, "");
+      expect((await holding).createUdf.__typename).toBe("UdfPayload");
+      const answers = await Promise.all(asked);
+      expect(answers.filter((r) => r.status === 503).length).toBe(1);
+      expect(answers.filter((r) => r.body.data?.validateQuery.valid === true).length).toBe(16);
     });
   });
 }
