@@ -1,7 +1,8 @@
 #!/usr/bin/env bun
 /**
- * `bun run start`: the control plane on port 8000 (PORT), storing pipelines in
- * embedded PGlite under ./data unless DATABASE_URL names a PostgreSQL server.
+ * `bun run start`: the control plane on 127.0.0.1:8000 (RUNNEL_HOST, PORT),
+ * storing pipelines in embedded PGlite under ./data unless DATABASE_URL names
+ * a PostgreSQL server.
  */
 import { redact } from "./db/connect.ts";
 import { startControlPlane } from "./server.ts";
@@ -15,7 +16,7 @@ async function main() {
   const databaseUrl = process.env.DATABASE_URL || undefined;
   console.error(`runnel control plane: storing pipelines in ${databaseUrl ? `PostgreSQL at ${redact(databaseUrl)}` : `embedded PGlite under ${settings.dataDir}`}, checkpoints in ${settings.checkpointDir}`);
   const cp = await startControlPlane(settings, { databaseUrl });
-  console.error(`listening on ${cp.url}: console ${cp.url}/ · GraphQL ${cp.url}/graphql · REST ${cp.url}/api/v1 · metrics ${cp.url}/metrics`);
+  console.error(`listening on ${cp.host}:${cp.port} (${cp.url}): console ${cp.url}/ · GraphQL ${cp.url}/graphql · REST ${cp.url}/api/v1 · metrics ${cp.url}/metrics`);
   let stopping = false;
   const stop = async (sig: string) => {
     if (stopping) process.exit(130);

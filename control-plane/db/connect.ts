@@ -4,9 +4,11 @@
  * SQL through drizzle, apply the same migrations, and fan events out through
  * LISTEN/NOTIFY (within one process for PGlite, across processes for Postgres).
  */
-import { mkdirSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { closeSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
+import { join, resolve } from "node:path";
 import type { PgDatabase } from "drizzle-orm/pg-core";
+import { isSameProcess, processIdentity } from "../process-identity.ts";
+import { privateDir, tightenTree } from "../security/private-files.ts";
 import * as schema from "./schema.ts";
 
 export type Db = PgDatabase<any, typeof schema>;
@@ -31,12 +33,55 @@ export async function openDatabase(options: { url?: string; dataDir: string }): 
   return database;
 }
 
+/**
+ * PGlite runs inside one process and does not lock its folder: a second
+ * process opening it (a `runnel token create` while the control plane runs)
+ * would corrupt it. A lock file names the process holding it; one left by a
+ * process that is gone (or whose pid now belongs to another) is taken over.
+ */
+function lockPglite(dir: string): () => void {
+  const path = `${dir}.lock`;
+  const mine = JSON.stringify({ pid: process.pid, identity: processIdentity(process.pid) });
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(path, "wx", 0o600);
+      writeSync(fd, mine);
+      closeSync(fd);
+      return () => rmSync(path, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    }
+    let holder: { pid?: number; identity?: string | null } = {};
+    try {
+      holder = JSON.parse(readFileSync(path, "utf8"));
+    } catch {
+      // Half-written by a process that died: stale.
+    }
+    if (holder.pid && holder.pid !== process.pid && isSameProcess(holder.pid, holder.identity ?? null)) {
+      throw new Error(
+        `the embedded database in ${dir} is in use by process ${holder.pid} (a running control plane?); ` +
+          `stop it first, or do this through its API (a token with the admin role can create tokens: createApiToken)`,
+      );
+    }
+    rmSync(path, { force: true });
+  }
+  throw new Error(`cannot take the lock ${path}; remove it if no control plane runs on ${dir}`);
+}
+
 async function openPglite(dataDir: string): Promise<Database> {
   const { PGlite } = await import("@electric-sql/pglite");
   const { drizzle } = await import("drizzle-orm/pglite");
   const dir = resolve(dataDir, "pglite");
-  mkdirSync(dirname(dir), { recursive: true });
-  const client = await PGlite.create(dir);
+  privateDir(dataDir);
+  const unlock = lockPglite(dir);
+  let client: InstanceType<typeof PGlite>;
+  try {
+    client = await PGlite.create(dir);
+  } catch (err) {
+    unlock();
+    throw err;
+  }
+  tightenTree(dir);
   const db = drizzle(client, { schema }) as unknown as Db;
   return {
     db,
@@ -50,7 +95,12 @@ async function openPglite(dataDir: string): Promise<Database> {
       await client.query(`SELECT pg_notify($1, $2)`, [channel, payload]);
     },
     async close() {
-      await client.close();
+      try {
+        await client.close();
+      } finally {
+        tightenTree(dir);
+        unlock();
+      }
     },
   };
 }

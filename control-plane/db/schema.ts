@@ -4,6 +4,7 @@
  * migrations at start. Times are microseconds since the epoch (as in the API).
  */
 import { sql } from "drizzle-orm";
+import type { SealedSecrets } from "../security/secret-box.ts";
 import { bigint, bigserial, boolean, index, integer, jsonb, pgTable, primaryKey, text, uniqueIndex } from "drizzle-orm/pg-core";
 
 const micros = (name: string) => bigint(name, { mode: "number" });
@@ -15,6 +16,8 @@ export const pipelines = pgTable(
     id: text("id").primaryKey(),
     name: text("name").notNull(),
     query: text("query").notNull(),
+    /** The query with secret option values replaced by '***': what the API shows (null for rows from before masking; filled at start). */
+    maskedQuery: text("masked_query"),
     /** UDF names (from the udfs table) the query may call. */
     udfs: jsonb("udfs").$type<string[]>().notNull().default([]),
     parallelism: integer("parallelism").notNull().default(1),
@@ -34,6 +37,7 @@ export const pipelineVersions = pgTable(
     pipelineId: text("pipeline_id").notNull().references(() => pipelines.id, { onDelete: "cascade" }),
     version: integer("version").notNull(),
     query: text("query").notNull(),
+    maskedQuery: text("masked_query"),
     parallelism: integer("parallelism").notNull(),
     checkpointIntervalMicros: micros("checkpoint_interval_micros").notNull(),
     createdAt: micros("created_at").notNull().default(nowMicros),
@@ -69,6 +73,8 @@ export const jobs = pgTable(
     owner: text("owner"),
     leaseUntil: micros("lease_until"),
     workerPid: integer("worker_pid"),
+    /** Who the worker process is beyond its pid (boot id and start time from /proc), so a reused pid is never signalled. */
+    workerIdentity: text("worker_identity"),
     /** Per preview writer, the newest checkpoint whose output was published (a restore re-commits it; it must not show twice). */
     outputPublished: jsonb("output_published").$type<Record<string, number>>().notNull().default({}),
     lastHeartbeat: micros("last_heartbeat"),
@@ -130,8 +136,12 @@ export const connectionProfiles = pgTable(
     connector: text("connector").notNull(),
     /** Options shown back through the API. */
     config: jsonb("config").$type<Record<string, string>>().notNull().default({}),
-    /** Write-only options (passwords, keys): never returned, never logged. */
-    secrets: jsonb("secrets").$type<Record<string, string>>().notNull().default({}),
+    /**
+     * Write-only options (passwords, keys): never returned, never logged, sealed
+     * with AES-GCM ({ sealed, keys }, see security/secret-box.ts). Rows from
+     * before sealing hold the plain object until the next start seals them.
+     */
+    secrets: jsonb("secrets").$type<SealedSecrets | Record<string, string>>().notNull().default({}),
     createdAt: micros("created_at").notNull().default(nowMicros),
   },
   (t) => [uniqueIndex("connection_profiles_name_idx").on(t.name)],
@@ -142,6 +152,8 @@ export const apiTokens = pgTable("api_tokens", {
   name: text("name").notNull(),
   /** SHA-256 of the token; the token itself is shown once, at creation. */
   hash: text("hash").notNull().unique(),
+  /** admin, editor or viewer; tokens from before roles existed could do everything, so they became admins. */
+  role: text("role").notNull().default("admin"),
   createdAt: micros("created_at").notNull().default(nowMicros),
 });
 

@@ -11,15 +11,78 @@ import * as profiles from "../services/profiles.ts";
 import * as tokens from "../services/tokens.ts";
 import * as udfs from "../services/udfs.ts";
 import type { Supervisor } from "../jobs/supervisor.ts";
+import { SandboxError } from "../jobs/sandbox.ts";
+import { allows, forbiddenMessage, type Caller, type Role } from "../security/roles.ts";
 
 export interface GraphQLContext {
   services: Services;
   supervisor: Supervisor;
   tokens: tokens.TokenCheck;
+  /** Who is calling; set for each operation from its token. */
+  caller?: Caller;
+}
+
+/**
+ * The role each root field needs. Queries and subscriptions not listed need
+ * a viewer; mutations not listed need an admin, so a new mutation is closed
+ * until someone decides otherwise.
+ */
+const NEEDS: Record<"Query" | "Mutation" | "Subscription", Record<string, Role>> = {
+  Query: { validateQuery: "editor", apiTokens: "admin" },
+  Mutation: {
+    createPipeline: "editor",
+    updatePipeline: "editor",
+    stopPipeline: "editor",
+    startPipeline: "editor",
+    restartPipeline: "editor",
+    deletePipeline: "editor",
+    createUdf: "editor",
+    deleteUdf: "editor",
+    createConnectionProfile: "admin",
+    deleteConnectionProfile: "admin",
+    createApiToken: "admin",
+    deleteApiToken: "admin",
+  },
+  Subscription: {},
+};
+
+export function neededRole(type: keyof typeof NEEDS, field: string): Role {
+  return NEEDS[type][field] ?? (type === "Mutation" ? "admin" : "viewer");
+}
+
+function checkRole(ctx: GraphQLContext, type: keyof typeof NEEDS, field: string): void {
+  const needed = neededRole(type, field);
+  if (!ctx.caller) throw new GraphQLError("the caller is unknown; send 'Authorization: Bearer <token>'", { extensions: { code: "UNAUTHENTICATED", http: { status: 401 } } });
+  if (!allows(ctx.caller, needed)) {
+    const what = type === "Query" ? "the query" : type === "Mutation" ? "the mutation" : "the subscription";
+    throw new GraphQLError(forbiddenMessage(ctx.caller, needed, `${what} ${field}`), { extensions: { code: "FORBIDDEN", http: { status: 403 } } });
+  }
+}
+
+/** Every root field checks the caller's role before it runs (aliases and fragments cannot get around a field-level check). */
+function guarded<R extends Record<string, any>>(type: keyof typeof NEEDS, fields: R): R {
+  const out: Record<string, any> = {};
+  for (const [field, r] of Object.entries(fields)) {
+    out[field] =
+      typeof r === "function"
+        ? (parent: unknown, args: unknown, ctx: GraphQLContext, info: unknown) => {
+            checkRole(ctx, type, field);
+            return r(parent, args, ctx, info);
+          }
+        : {
+            ...r,
+            subscribe: (parent: unknown, args: unknown, ctx: GraphQLContext, info: unknown) => {
+              checkRole(ctx, type, field);
+              return r.subscribe(parent, args, ctx, info);
+            },
+          };
+  }
+  return out as R;
 }
 
 /** A user error as the matching member of a mutation's result union. */
 function asResult(err: unknown) {
+  if (err instanceof SandboxError && err.busy) throw new GraphQLError(err.message, { extensions: { code: "SERVICE_UNAVAILABLE", http: { status: 503 } } });
   if (!(err instanceof UserError)) throw err;
   switch (err.kind) {
     case "sql":
@@ -117,16 +180,16 @@ async function metricsOf(ctx: GraphQLContext, jobId: string) {
 export const resolvers = {
   Micros,
   JSON: JSONScalar,
+  Role: { ADMIN: "admin", EDITOR: "editor", VIEWER: "viewer" },
   UserError: { __resolveType: (o: any) => o.__typename },
   PipelineResult: { __resolveType: (o: any) => o.__typename },
   UdfResult: { __resolveType: (o: any) => o.__typename },
   ConnectionProfileResult: { __resolveType: (o: any) => o.__typename },
   DeleteResult: { __resolveType: (o: any) => o.__typename },
 
-  Query: {
-    // Stand-in until the security branch lands: a request that got this far is authorized, and tokens have no roles yet.
-    viewer: () => ({ name: null, role: "ADMIN" }),
-    apiTokens: (_: unknown, __: unknown, ctx: GraphQLContext) => tokens.listTokens(ctx.services),
+  Query: guarded("Query", {
+    viewer: (_: unknown, __: unknown, ctx: GraphQLContext) => ({ name: ctx.caller!.name, role: ctx.caller!.role }),
+    apiTokens: (_: unknown, __: unknown, ctx: GraphQLContext) => tokens.listTokens(ctx.services.db),
     async pipelines(_: unknown, args: { first: number; after?: string }, ctx: GraphQLContext) {
       const { rows, hasMore } = await pipelines.listPipelines(ctx.services, args.first, args.after ? decodeCursor(args.after) : undefined);
       const edges = rows.map((node) => ({ cursor: encodeCursor(node), node }));
@@ -147,20 +210,21 @@ export const resolvers = {
         const v = await pipelines.validateQuery(ctx.services, args.sql, args.udfs ?? "all", args.parallelism ?? 1);
         return { valid: true, graph: v.graph, nodes: v.nodes, tasks: v.tasks, tables: v.tables, diagnostics: [] };
       } catch (err) {
-        if (!(err instanceof UserError)) throw err;
+        if (!(err instanceof UserError)) return asResult(err);
         return {
           valid: false,
           graph: null,
           nodes: null,
           tasks: null,
-          tables: await pipelines.tablesOfScript(ctx.services, args.sql),
+          tables: err instanceof pipelines.InvalidQueryError ? err.tables : [],
           diagnostics: [{ message: err.message, line: err.details.line ?? null, column: err.details.column ?? null, option: err.details.option ?? null }],
         };
       }
     },
-  },
+  }),
 
   Pipeline: {
+    query: (p: pipelines.PipelineRow, _: unknown, ctx: GraphQLContext) => pipelines.shownQuery(ctx.services, p),
     jobs: (p: { id: string }, _: unknown, ctx: GraphQLContext) => pipelines.jobsOf(ctx.services, p.id),
     versions: (p: { id: string }, _: unknown, ctx: GraphQLContext) =>
       ctx.services.db.select().from(pipelineVersions).where(eq(pipelineVersions.pipelineId, p.id)).orderBy(pipelineVersions.version),
@@ -172,7 +236,11 @@ export const resolvers = {
     metrics: (j: { id: string }, _: unknown, ctx: GraphQLContext) => metricsOf(ctx, j.id),
   },
 
-  Mutation: {
+  PipelineVersion: {
+    query: (v: { query: string; maskedQuery: string | null }, _: unknown, ctx: GraphQLContext) => pipelines.shownQuery(ctx.services, v),
+  },
+
+  Mutation: guarded("Mutation", {
     createPipeline: (_: unknown, { input }: any, ctx: GraphQLContext) =>
       result(() => pipelines.createPipeline(ctx.services, input), (r) => ({ __typename: "PipelinePayload", pipeline: r.pipeline })),
     updatePipeline: (_: unknown, { input }: any, ctx: GraphQLContext) =>
@@ -196,7 +264,7 @@ export const resolvers = {
       result(() => profiles.deleteProfile(ctx.services, input.id), (p) => ({ __typename: "DeletedPayload", id: p.id })),
     async createApiToken(_: unknown, { input }: any, ctx: GraphQLContext) {
       try {
-        const t = await tokens.createToken(ctx.services, input.name);
+        const t = await tokens.createToken(ctx.services.db, input.name, input.role ?? "viewer");
         ctx.tokens.invalidate();
         return t;
       } catch (err) {
@@ -207,15 +275,15 @@ export const resolvers = {
     deleteApiToken: (_: unknown, { input }: any, ctx: GraphQLContext) =>
       result(
         async () => {
-          const r = await tokens.deleteToken(ctx.services, input.id);
+          const r = await tokens.deleteToken(ctx.services.db, input.id);
           ctx.tokens.invalidate();
           return r;
         },
         (t) => ({ __typename: "DeletedPayload", id: t.id }),
       ),
-  },
+  }),
 
-  Subscription: {
+  Subscription: guarded("Subscription", {
     jobUpdates: {
       async *subscribe(_: unknown, { pipelineId }: { pipelineId: string }, ctx: GraphQLContext) {
         const current = await pipelines.jobsOf(ctx.services, pipelineId).catch((err) => {
@@ -279,5 +347,5 @@ export const resolvers = {
         );
       },
     },
-  },
+  }),
 };

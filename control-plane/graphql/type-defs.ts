@@ -31,6 +31,27 @@ enum StopMode {
   force
 }
 
+"""What a token may do: a VIEWER reads and subscribes; an EDITOR also creates and changes pipelines and UDFs; an ADMIN also manages tokens, connection profiles and settings."""
+enum Role {
+  ADMIN
+  EDITOR
+  VIEWER
+}
+
+"""Who is calling: the token's name (null for RUNNEL_API_TOKENS entries, and on an open loopback server without tokens, where everyone is an ADMIN) and its role."""
+type Viewer {
+  name: String
+  role: Role!
+}
+
+"""A stored API token; the token itself is never returned after creation."""
+type ApiToken {
+  id: ID!
+  name: String!
+  role: Role!
+  createdAt: Micros!
+}
+
 type PageInfo {
   hasNextPage: Boolean!
   hasPreviousPage: Boolean!
@@ -51,6 +72,7 @@ type PipelineConnection {
 type Pipeline {
   id: ID!
   name: String!
+  """The SQL, with the values of secret options and passwords in URLs replaced by '***'."""
   query: String!
   udfs: [String!]!
   parallelism: Int!
@@ -66,6 +88,7 @@ type Pipeline {
 
 type PipelineVersion {
   version: Int!
+  """The SQL, secrets masked as in Pipeline.query."""
   query: String!
   parallelism: Int!
   checkpointIntervalMicros: Micros!
@@ -257,20 +280,10 @@ type ConflictError implements UserError {
   message: String!
 }
 
-# Stand-in until the security branch lands (it defines roles for real): every authorized caller is an admin here.
-enum Role {
-  ADMIN
-  EDITOR
-  VIEWER
-}
-type Viewer {
-  name: String
-  role: Role!
-}
-
 type Query {
+  """Who is calling, and with which role."""
   viewer: Viewer!
-  """Stored API tokens (not those of RUNNEL_API_TOKENS), newest first."""
+  """Stored API tokens (not those of RUNNEL_API_TOKENS), newest first, without the tokens themselves (ADMIN)."""
   apiTokens: [ApiToken!]!
   pipelines(first: Int = 20, after: String): PipelineConnection!
   pipeline(id: ID!): Pipeline
@@ -281,6 +294,7 @@ type Query {
   functions: [SqlFunction!]!
   udfs: [Udf!]!
   connectionProfiles: [ConnectionProfile!]!
+  """Plans the SQL without creating anything (EDITOR)."""
   validateQuery(sql: String!, udfs: [String!], parallelism: Int = 1): QueryValidation!
 }
 
@@ -345,18 +359,13 @@ input DeleteInput {
 
 input CreateApiTokenInput {
   name: String!
-  """Stand-in until the security branch lands: accepted, not enforced (every token is an admin)."""
-  role: Role
-}
-"""A stored API token; the token itself is never returned after creation."""
-type ApiToken {
-  id: ID!
-  name: String!
-  createdAt: Micros!
+  """What the token may do; VIEWER unless given (grant more when it is needed)."""
+  role: Role = VIEWER
 }
 type ApiTokenPayload {
   id: ID!
   name: String!
+  role: Role!
   """Shown once; only its hash is stored."""
   token: String!
 }
@@ -366,6 +375,7 @@ type DeletedPayload {
 }
 union DeleteResult = DeletedPayload | NotFoundError | ConflictError
 
+"""Pipelines and UDFs need the EDITOR role; connection profiles and API tokens the ADMIN role."""
 type Mutation {
   createPipeline(input: CreatePipelineInput!): PipelineResult!
   updatePipeline(input: UpdatePipelineInput!): PipelineResult!

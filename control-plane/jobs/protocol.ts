@@ -1,4 +1,4 @@
-/** Messages between the control plane and a job's worker process (Bun IPC, JSON). */
+/** Messages between the control plane and a job's worker process (Bun IPC, JSON); the configuration goes on the worker's stdin. */
 
 export interface WorkerConfig {
   jobId: string;
@@ -9,8 +9,14 @@ export interface WorkerConfig {
   stateDir: string;
   /** UDF modules to load before planning. */
   udfs: { name: string; definition: string }[];
-  /** Connection profiles by name, secrets included (the worker needs them; it never logs them). */
+  /** The connection profiles the pipeline's tables use, secrets included (the worker needs them; it never logs them). */
   profiles: Record<string, { connector: string; options: Record<string, string> }>;
+  /** Values of the allowlisted variables the SQL names with `{{ VAR }}`. */
+  env: Record<string, string>;
+  /** The control plane's RUNNEL_ENV_ALLOWLIST (the worker refuses other names, as validation did). */
+  envAllowlist: string[];
+  /** Directories the pipeline may read and write local files in. */
+  fileRoots: string[];
   /** Start from scratch: ignore checkpoints in the state directory. */
   ignoreState: boolean;
   /** Milliseconds between heartbeats (which carry metrics). */

@@ -5,29 +5,61 @@
  * watches its heartbeats, and moves the job through its states: restoring
  * from the last checkpoint with backoff when a worker dies, stopping with a
  * checkpoint and starting again to rescale or restart.
+ *
+ * At most RUNNEL_MAX_WORKERS workers run here at once; further jobs wait in
+ * Scheduling (oldest first) without being claimed, so another control plane
+ * with room may take them. A worker gets only what its pipeline needs (see
+ * worker-env.ts), and is signalled only while its pid is still that worker.
  */
-import { and, eq, sql } from "drizzle-orm";
+import { and, asc, eq, inArray, sql } from "drizzle-orm";
+import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { childLocation } from "../../core/checkpoint/store.ts";
 import type { Subprocess } from "bun";
-import { checkpoints, jobEvents, jobMetrics, jobs, pipelines, udfs as udfsTable } from "../db/schema.ts";
+import { checkpoints, connectionProfiles, jobEvents, jobMetrics, jobs, pipelines, udfs as udfsTable } from "../db/schema.ts";
+import { isSameProcess, processIdentity } from "../process-identity.ts";
+import { maskQuery, redactText } from "../security/redact.ts";
+import { SecretKeyError } from "../security/secret-box.ts";
 import type { Services } from "../services/context.ts";
 import { topics } from "../services/events.ts";
 import { nowMicros } from "../services/ids.ts";
-import { loadProfiles, type JobRow } from "../services/pipelines.ts";
+import { loadProfiles, profileNamesOf, type JobRow } from "../services/pipelines.ts";
 import type { ControlMessage, OperatorMetricsMessage, WorkerConfig, WorkerMessage } from "./protocol.ts";
 import { isTerminal, type JobState } from "./states.ts";
+import { referencedEnv, workerEnvironment } from "./worker-env.ts";
 
 const WORKER = resolve(import.meta.dir, "worker.ts");
 const OUTPUT_BUFFER = 1000;
+const TICK_MS = 250;
+/** A silent worker that visibly computes gets this many timeouts before it is taken for hung. */
+const BUSY_GRACE = 3;
+const WAITING_FOR_SLOT = "waiting for a worker slot";
+
+/** The command line marker of a job's worker (the job id after the script), checked before signalling a recorded pid. */
+const workerMarker = (jobId: string) => `jobs/worker.ts ${jobId}`;
 
 type AfterStop = "rescale" | "restart" | null;
 
+/** CPU time (clock ticks) and scheduler state of a process, from /proc; null when it is gone. */
+function cpuOf(pid: number): { ticks: number; state: string } | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return { state: f[0]!, ticks: Number(f[11]) + Number(f[12]) };
+  } catch {
+    return null;
+  }
+}
+
 interface RunningWorker {
-  proc: Subprocess<"ignore", "inherit", "pipe">;
+  proc: Subprocess<"pipe", "inherit", "pipe">;
   parallelism: number;
   startedAt: number;
   lastHeartbeat: number;
+  /** CPU time seen at the last heartbeat check, to tell a busy worker from a hung one. */
+  lastCpu: number;
+  /** Values to blot out of what the worker says (its secrets), longest first. */
+  secrets: string[];
   lastCheckpointAsked: number;
   stopSent: "checkpoint" | "immediate" | "force" | null;
   afterStop: AfterStop;
@@ -49,6 +81,7 @@ export class Supervisor {
   private ticking = false;
   private stopping = false;
   private lastMetricsWrite = new Map<string, number>();
+  private lagTimer: ReturnType<typeof setInterval> | null = null;
 
   constructor(private readonly services: Services) {}
 
@@ -65,18 +98,27 @@ export class Supervisor {
       if (Array.isArray(payload?.lines)) this.appendOutput(topic.slice("output:".length), payload.lines);
     });
     await this.tick();
-    this.timer = setInterval(() => void this.tick(), 250);
+    this.timer = setInterval(() => void this.tick(), TICK_MS);
+    // When this process itself is held up (a long GC, a starved machine), heartbeats that arrived
+    // meanwhile are still queued: the time it was not looking is not the workers' silence.
+    let last = Date.now();
+    this.lagTimer = setInterval(() => {
+      const stalled = Date.now() - last - TICK_MS;
+      last = Date.now();
+      if (stalled > 1000) for (const w of this.workers.values()) w.lastHeartbeat += stalled;
+    }, TICK_MS);
   }
 
   /** Shuts this control plane down: workers stop at once and leases are released; jobs resume from checkpoints elsewhere or at the next start. */
   async shutdown(): Promise<void> {
     this.stopping = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.lagTimer) clearInterval(this.lagTimer);
     while (this.ticking) await Bun.sleep(20);
     for (const [, w] of this.workers) w.proc.kill("SIGKILL");
     await Promise.all([...this.workers.values()].map((w) => w.exited));
     this.workers.clear();
-    await this.db.update(jobs).set({ owner: null, leaseUntil: null, workerPid: null }).where(eq(jobs.owner, this.me));
+    await this.db.update(jobs).set({ owner: null, leaseUntil: null, workerPid: null, workerIdentity: null }).where(eq(jobs.owner, this.me));
   }
 
   /** Serialises the database work of one job, so its messages are recorded in order. */
@@ -93,17 +135,21 @@ export class Supervisor {
       const now = nowMicros();
       const leaseUntil = now + this.services.settings.leaseMs * 1000;
       await this.db.update(jobs).set({ leaseUntil }).where(eq(jobs.owner, this.me));
-      // Claim jobs that need driving and that nobody holds (or whose holder stopped renewing).
+      // Claim jobs that need driving and that nobody holds (or whose holder stopped renewing);
+      // with no free worker slot, only those that need no new worker (stops, orphans).
+      const full = this.workers.size >= this.services.settings.maxWorkers;
       await this.db.execute(sql`
         UPDATE jobs SET owner = ${this.me}, lease_until = ${leaseUntil}
         WHERE id IN (
           SELECT id FROM jobs
           WHERE (owner IS NULL OR lease_until < ${now})
             AND (state NOT IN ('Stopped', 'Finished', 'Failed') OR running_desired OR restart_requested)
+            ${full ? sql`AND NOT (running_desired AND stop_mode = 'none' AND worker_pid IS NULL)` : sql``}
+          ORDER BY created_at
           FOR UPDATE SKIP LOCKED
           LIMIT 20
         )`);
-      const mine = await this.db.select({ id: jobs.id }).from(jobs).where(eq(jobs.owner, this.me));
+      const mine = await this.db.select({ id: jobs.id }).from(jobs).where(eq(jobs.owner, this.me)).orderBy(asc(jobs.createdAt));
       const ids = new Set(mine.map((j) => j.id));
       // A job taken from us (our lease ran out) or deleted: its worker must not go on.
       for (const [id, w] of this.workers) {
@@ -152,7 +198,7 @@ export class Supervisor {
         const until = this.backoff.get(job.id);
         if (until !== undefined && now < until) return;
         this.backoff.delete(job.id);
-        if (isTerminal(job.state) || job.state === "Created") {
+        if (isTerminal(job.state) || job.state === "Created" || (job.state === "Scheduling" && job.runId === 0)) {
           await this.launch(job, "Compiling", job.state === "Created" ? "job created" : `started (was ${job.state})`);
         } else {
           // A job that was running when its worker or control plane went away.
@@ -205,11 +251,19 @@ export class Supervisor {
         return;
       }
     }
-    if (now - worker.lastHeartbeat > this.services.settings.heartbeatTimeoutMs && worker.outcome === null) {
-      console.error(`job ${job.id}: no heartbeat for ${now - worker.lastHeartbeat} ms; killing worker ${worker.proc.pid}`);
-      worker.stderrTail.push(`no heartbeat for ${Math.round((now - worker.lastHeartbeat) / 1000)} s`);
-      worker.proc.kill("SIGKILL");
-      return;
+    const silent = now - worker.lastHeartbeat;
+    const timeout = this.services.settings.heartbeatTimeoutMs;
+    if (silent > timeout && worker.outcome === null) {
+      // On a busy machine a healthy worker may be late: while it visibly computes, it gets more time.
+      const cpu = cpuOf(worker.proc.pid);
+      const busy = cpu !== null && cpu.ticks > worker.lastCpu && cpu.state !== "T" && cpu.state !== "t" && cpu.state !== "Z";
+      if (cpu) worker.lastCpu = cpu.ticks;
+      if (!busy || silent > timeout * BUSY_GRACE) {
+        console.error(`job ${job.id}: no heartbeat for ${silent} ms${busy ? " although it computes" : ""}; killing worker ${worker.proc.pid}`);
+        worker.stderrTail.push(`no heartbeat for ${Math.round(silent / 1000)} s`);
+        worker.proc.kill("SIGKILL");
+        return;
+      }
     }
     if (job.state === "Running" && worker.stopSent === null) {
       const [p] = await this.db.select({ interval: pipelines.checkpointIntervalMicros }).from(pipelines).where(eq(pipelines.id, job.pipelineId));
@@ -229,38 +283,70 @@ export class Supervisor {
     }
   }
 
-  /** A worker recorded for this job may still run (its control plane died): make sure it doesn't write alongside a new one. */
+  /**
+   * A worker recorded for this job may still run (its control plane died): make sure it doesn't write
+   * alongside a new one. The pid is signalled only while it is still that worker (same start time, same
+   * command line): after a reboot or on another machine, the pid may belong to anything.
+   */
   private async killOrphan(job: JobRow): Promise<void> {
     const pid = job.workerPid!;
-    try {
-      process.kill(pid, 0);
-      process.kill(pid, "SIGKILL");
-      for (let i = 0; i < 50; i++) {
-        await Bun.sleep(20);
-        process.kill(pid, 0);
+    if (isSameProcess(pid, job.workerIdentity, workerMarker(job.id))) {
+      try {
+        process.kill(pid, "SIGKILL");
+        for (let i = 0; i < 50 && processIdentity(pid) === job.workerIdentity; i++) await Bun.sleep(20);
+      } catch {
+        // Gone meanwhile.
       }
-    } catch {
-      // Not running (any more).
     }
-    await this.db.update(jobs).set({ workerPid: null }).where(eq(jobs.id, job.id));
+    await this.db.update(jobs).set({ workerPid: null, workerIdentity: null }).where(eq(jobs.id, job.id));
   }
 
   private async launch(job: JobRow, state: JobState, reason: string): Promise<void> {
+    const { settings } = this.services;
+    if (this.workers.size >= settings.maxWorkers) {
+      // Admission: the job waits, unclaimed, for a slot here or on another control plane.
+      if (job.state !== "Scheduling") {
+        await this.setState(job, "Scheduling", `${WAITING_FOR_SLOT}: ${this.workers.size} jobs run on this control plane (RUNNEL_MAX_WORKERS=${settings.maxWorkers})`);
+      }
+      await this.db.update(jobs).set({ owner: null, leaseUntil: null }).where(and(eq(jobs.id, job.id), eq(jobs.owner, this.me)));
+      return;
+    }
     job = await this.setState(job, state, reason);
     const [pipeline] = await this.db.select().from(pipelines).where(eq(pipelines.id, job.pipelineId));
     if (!pipeline) return;
     const udfRows = pipeline.udfs.length ? await this.db.select().from(udfsTable) : [];
+    // Only the profiles its tables use, and only the allowlisted variables its SQL names.
+    const used = profileNamesOf(pipeline.query);
+    let profiles: WorkerConfig["profiles"];
+    try {
+      profiles = await loadProfiles(this.services, (name) => used.includes(name));
+    } catch (err) {
+      if (!(err instanceof SecretKeyError)) throw err;
+      // Retrying cannot help until the operator supplies the key.
+      await this.setState(job, "Failing", err.message, { failureMessage: err.message });
+      await this.setState(job, "Failed", "a connection profile it uses cannot be opened", { finishTime: nowMicros(), runningDesired: false, failureMessage: err.message });
+      return;
+    }
+    const env = referencedEnv(settings, [pipeline.query, ...Object.values(profiles).flatMap((p) => Object.values(p.options))]);
     const config: WorkerConfig = {
       jobId: job.id,
       runId: job.runId + 1,
       query: pipeline.query,
       parallelism: job.parallelism,
-      stateDir: childLocation(this.services.settings.checkpointDir, job.id),
+      stateDir: childLocation(settings.checkpointDir, job.id),
       udfs: udfRows.filter((u) => pipeline.udfs.includes(u.name)).map((u) => ({ name: u.name, definition: u.definition })),
-      profiles: await loadProfiles(this.services),
+      profiles,
+      env,
+      envAllowlist: settings.envAllowlist,
+      fileRoots: settings.fileRoots,
       ignoreState: job.ignoreState,
-      heartbeatMs: this.services.settings.heartbeatMs,
+      heartbeatMs: settings.heartbeatMs,
     };
+    const secrets = [
+      ...maskQuery(pipeline.query, this.services.registry).values,
+      ...Object.values(env),
+      ...(await this.profileSecretValues(used)),
+    ];
     // From scratch, checkpoints are numbered from 1 again: the old ones' records go.
     if (config.ignoreState) await this.db.delete(checkpoints).where(eq(checkpoints.jobId, job.id));
     if (state === "Compiling") job = await this.setState(job, "Scheduling", "starting a worker");
@@ -269,6 +355,8 @@ export class Supervisor {
       parallelism: job.parallelism,
       startedAt: Date.now(),
       lastHeartbeat: Date.now(),
+      lastCpu: 0,
+      secrets,
       lastCheckpointAsked: Date.now(),
       stopSent: null,
       afterStop: null,
@@ -278,9 +366,9 @@ export class Supervisor {
     };
     const jobId = job.id;
     // The job id on the command line lets operators (and tests) find a job's worker with ps.
-    const proc = Bun.spawn(["bun", WORKER, jobId], {
-      env: { ...process.env, RUNNEL_WORKER_CONFIG: JSON.stringify(config) },
-      stdin: "ignore",
+    const proc = Bun.spawn([...settings.workerWrapper, process.execPath, WORKER, jobId], {
+      env: workerEnvironment(settings),
+      stdin: "pipe",
       stdout: "inherit",
       stderr: "pipe",
       ipc: (message: WorkerMessage) => {
@@ -293,10 +381,13 @@ export class Supervisor {
     worker.exited = proc.exited;
     this.workers.set(jobId, worker);
     void this.readStderr(jobId, worker);
+    proc.stdin.write(JSON.stringify(config));
+    void proc.stdin.end();
     await this.db
       .update(jobs)
       .set({
         workerPid: proc.pid,
+        workerIdentity: processIdentity(proc.pid),
         runId: config.runId,
         runningParallelism: job.parallelism,
         restartRequested: false,
@@ -320,9 +411,10 @@ export class Supervisor {
       pending = lines.pop()!;
       for (const line of lines) {
         if (!line.trim()) continue;
-        worker.stderrTail.push(line);
+        const shown = redactText(line, worker.secrets);
+        worker.stderrTail.push(shown);
         if (worker.stderrTail.length > 20) worker.stderrTail.shift();
-        if (process.env.RUNNEL_WORKER_LOGS !== "0") console.error(`[${jobId}] ${line}`);
+        if (process.env.RUNNEL_WORKER_LOGS !== "0") console.error(`[${jobId}] ${shown}`);
       }
     }
   }
@@ -397,7 +489,7 @@ export class Supervisor {
         worker.outcome = "stopped";
         break;
       case "failed":
-        worker.outcome = { failed: m.message, userError: m.userError };
+        worker.outcome = { failed: redactText(m.message, worker.secrets), userError: m.userError };
         break;
     }
   }
@@ -416,7 +508,7 @@ export class Supervisor {
     if (this.stopping) return;
     const [job] = await this.db.select().from(jobs).where(eq(jobs.id, jobId));
     if (!job) return;
-    const clear = { workerPid: null, runningParallelism: null } as Partial<JobRow>;
+    const clear = { workerPid: null, workerIdentity: null, runningParallelism: null } as Partial<JobRow>;
     const outcome = worker.outcome;
     if (outcome === "finished") {
       await this.setState(job, "Finishing", "all input read; final checkpoint committed", clear);
@@ -465,6 +557,14 @@ export class Supervisor {
       failureMessage: detail,
       restarts,
     });
+  }
+
+  /** The secret values of the named profiles (not their plain settings), to blot out of what their worker says. */
+  private async profileSecretValues(names: string[]): Promise<string[]> {
+    if (names.length === 0) return [];
+    const rows = await this.db.select().from(connectionProfiles).where(inArray(connectionProfiles.name, names));
+    const values = await Promise.all(rows.map((r) => this.services.secrets.unseal(r.secrets, `profile:${r.id}`)));
+    return values.flatMap((v) => Object.values(v));
   }
 
   /** The pid of the worker running a job here, if any (tests kill it). */

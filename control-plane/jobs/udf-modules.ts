@@ -1,7 +1,8 @@
 /**
  * UDFs stored in the control plane are module source text. They are written to
- * files and imported, in the control plane (to validate pipelines) and in each
- * worker (to run them). A module's default export is a `defineUdf` or
+ * files and imported — never in the control plane itself: in the sandbox's
+ * child processes (to check them, see sandbox.ts) and in each worker (to run
+ * them). A module's default export is a `defineUdf` or
  * `defineUdaf` value, or a whole plugin; argument and return types may be SQL
  * type names ('BIGINT', 'TEXT[]').
  */

@@ -16,24 +16,36 @@ import { planSql, SqlError, formatSqlError } from "../../core/sql/index.ts";
 import type { Field, SinkWriter } from "../../core/plugin-api/index.ts";
 import type { PluginRegistry } from "../../core/registry/registry.ts";
 import { createPreviewWriter } from "../../core/cli/preview.ts";
+import { envPolicy, filePolicy } from "../security/policies.ts";
 import type { ControlMessage, OperatorMetricsMessage, WorkerConfig, WorkerMessage } from "./protocol.ts";
 import { loadUdfs } from "./udf-modules.ts";
 
 const send = (m: WorkerMessage) => process.send?.(m);
 /** Preview writers in creation order (one per subtask), so a re-commit is recognisable. */
 let previewWriters = 0;
+/** For the failure report. */
+let workerConfig: WorkerConfig | null = null;
 
 async function main(): Promise<void> {
-  const config = JSON.parse(process.env.RUNNEL_WORKER_CONFIG ?? "null") as WorkerConfig | null;
-  if (!config) throw new Error("RUNNEL_WORKER_CONFIG is not set; workers are started by the control plane");
+  // Checkpoints and anything else this worker writes are for the control plane's user alone.
+  process.umask(0o077);
+  // The configuration (with the secrets of the profiles it uses) comes on stdin, not in the environment.
+  const text = await Bun.stdin.text();
+  if (!text.trim()) throw new Error("no configuration on stdin; workers are started by the control plane");
+  const config = JSON.parse(text) as WorkerConfig;
+  workerConfig = config;
   const registry = await createRegistry();
   // UDF modules are imported from local files, wherever the checkpoints live.
   const udfDir = mkdtempSync(join(tmpdir(), `runnel-udfs-${config.jobId}-`));
   process.on("exit", () => rmSync(udfDir, { recursive: true, force: true }));
   await loadUdfs(registry, config.udfs, udfDir);
+  const files = filePolicy(config.fileRoots);
+  const profiles = config.profiles;
   const pipeline = planSql(config.query, registry, {
-    env: process.env,
-    connectionProfile: (name) => config.profiles[name],
+    env: config.env,
+    envPolicy: envPolicy(config.envAllowlist),
+    connectionProfile: (name) => profiles[name],
+    files,
   });
 
   const job = new Job(pipeline, registry, {
@@ -42,6 +54,7 @@ async function main(): Promise<void> {
     stateDir: config.stateDir,
     ignoreState: config.ignoreState,
     checkpointIntervalMs: 0,
+    files,
     preview: (fields, updating) => transactionalPreview(registry, fields, updating),
     log: { info: (m) => console.error(m), warn: (m) => console.error(m) },
   });
@@ -104,8 +117,7 @@ function transactionalPreview(registry: PluginRegistry, fields: Field[], updatin
 
 main().catch((err) => {
   const userError = err instanceof SqlError || err instanceof JobError || err?.name === "UdfDefinitionError";
-  const config = JSON.parse(process.env.RUNNEL_WORKER_CONFIG ?? "null") as WorkerConfig | null;
-  const message = err instanceof SqlError && config ? formatSqlError(err, config.query) : err instanceof Error ? err.message : String(err);
+  const message = err instanceof SqlError && workerConfig ? formatSqlError(err, workerConfig.query) : err instanceof Error ? err.message : String(err);
   if (!userError) console.error(err);
   send({ type: "failed", message, userError });
   // Let the IPC message leave before exiting.

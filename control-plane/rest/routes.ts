@@ -9,12 +9,13 @@ import type { Services } from "../services/context.ts";
 import { UserError } from "../services/errors.ts";
 import * as pipelines from "../services/pipelines.ts";
 import type { JobRow, PipelineRow } from "../services/pipelines.ts";
+import { SandboxError } from "../jobs/sandbox.ts";
 import { BodyError, onlyFields, readJsonBody } from "./json-body.ts";
 
-export const pipelineJson = (p: PipelineRow) => ({
+export const pipelineJson = (services: Services, p: PipelineRow) => ({
   id: p.id,
   name: p.name,
-  query: p.query,
+  query: pipelines.shownQuery(services, p),
   udfs: p.udfs,
   parallelism: p.parallelism,
   checkpointIntervalMicros: p.checkpointIntervalMicros,
@@ -48,6 +49,7 @@ export function restRoutes(services: Services): Hono {
   app.onError((err, c) => {
     if (err instanceof BodyError) return c.json({ error: err.message }, 400);
     if (err instanceof UserError) return c.json({ error: err.message, kind: err.kind, ...err.details }, err.httpStatus as 400);
+    if (err instanceof SandboxError && err.busy) return c.json({ error: err.message }, 503);
     console.error(err);
     return c.json({ error: "internal error; the control plane's log has the details" }, 500);
   });
@@ -62,7 +64,7 @@ export function restRoutes(services: Services): Hono {
       checkpointIntervalMicros: body.checkpointIntervalMicros as number | undefined,
       udfs: udfNames(body.udfs),
     });
-    return c.json(pipelineJson(pipeline));
+    return c.json(pipelineJson(services, pipeline));
   });
 
   app.post("/pipelines/validate", async (c) => {
@@ -86,22 +88,22 @@ export function restRoutes(services: Services): Hono {
       cursor = { createdAt: p.createdAt, id: p.id };
     }
     const { rows, hasMore } = await pipelines.listPipelines(services, Number.isFinite(limit) ? limit : 100, cursor);
-    return c.json({ data: rows.map(pipelineJson), hasMore });
+    return c.json({ data: rows.map((p) => pipelineJson(services, p)), hasMore });
   });
 
-  app.get("/pipelines/:id", async (c) => c.json(pipelineJson(await pipelines.getPipeline(services, c.req.param("id")))));
+  app.get("/pipelines/:id", async (c) => c.json(pipelineJson(services, await pipelines.getPipeline(services, c.req.param("id")))));
 
   app.patch("/pipelines/:id", async (c) => {
     const body = await readJsonBody(c.req.raw);
     onlyFields(body, ["stop", "parallelism", "checkpointIntervalMicros"]);
     const updated = await pipelines.updatePipeline(services, c.req.param("id"), body as pipelines.UpdatePipelineInput);
-    return c.json(pipelineJson(updated));
+    return c.json(pipelineJson(services, updated));
   });
 
   app.post("/pipelines/:id/restart", async (c) => {
     const body = await readJsonBody(c.req.raw, { optional: true });
     onlyFields(body, ["ignoreState"]);
-    return c.json(pipelineJson(await pipelines.restartPipeline(services, c.req.param("id"), body.ignoreState === true)));
+    return c.json(pipelineJson(services, await pipelines.restartPipeline(services, c.req.param("id"), body.ignoreState === true)));
   });
 
   app.delete("/pipelines/:id", async (c) => {

@@ -3,21 +3,15 @@
  * stop/start/restart (desired state only — the supervisor moves the job), and
  * delete. GraphQL and REST both call these.
  */
-import { and, asc, desc, eq, inArray, lt, or } from "drizzle-orm";
-import { describeGraph, buildGraph } from "../../core/dataflow/graph.ts";
-import { formatSqlError, planSql, SqlError } from "../../core/sql/index.ts";
+import { and, asc, desc, eq, inArray, isNull, lt, or } from "drizzle-orm";
 import { parseStatements } from "../../core/sql/statements.ts";
-import { buildTable } from "../../core/sql/tables.ts";
-import { typeName } from "../../core/plugin-api/types.ts";
-import type { TableDef } from "../../core/plan/logical.ts";
-import type { PluginRegistry } from "../../core/registry/registry.ts";
 import { jobEvents, jobs, checkpoints, pipelines, pipelineVersions, udfs as udfsTable, connectionProfiles } from "../db/schema.ts";
-import { loadUdfs, UdfDefinitionError } from "../jobs/udf-modules.ts";
+import { SandboxError, type QueryTable, type ValidationResult } from "../jobs/sandbox.ts";
+import { maskQuery } from "../security/redact.ts";
 import type { Services } from "./context.ts";
 import { notFound, UserError } from "./errors.ts";
 import { topics } from "./events.ts";
 import { newId, nowMicros } from "./ids.ts";
-import { join } from "node:path";
 
 export const STOP_MODES = ["none", "checkpoint", "graceful", "immediate", "force"] as const;
 export type StopMode = (typeof STOP_MODES)[number];
@@ -33,47 +27,19 @@ export interface CreatePipelineInput {
   udfs?: string[];
 }
 
-/** A table of the query with its columns, for the console's completion. */
-export interface QueryTable {
-  name: string;
-  connector: string | null;
-  columns: { name: string; type: string }[];
-}
+export type ValidatedQuery = ValidationResult;
+export type { QueryTable };
 
-export interface ValidatedQuery {
-  graph: string;
-  tasks: number;
-  nodes: { id: string; label: string; parallelism: number; inputs: string[] }[];
-  tables: QueryTable[];
-}
-
-function describeTable(table: TableDef): QueryTable {
-  const fields = [...table.fields, ...table.virtual.map((v) => v.field)];
-  return { name: table.name, connector: table.connector ?? null, columns: fields.map((f) => ({ name: f.name, type: typeName(f.type) })) };
-}
-
-/**
- * The tables a script declares, even when a later statement is wrong (so an
- * editor can still complete their columns); tables that don't build are left out.
- */
-export async function tablesOfScript(services: Services, query: string): Promise<QueryTable[]> {
-  const { registry, profiles } = await planningContext(services, "all").catch(() => ({ registry: services.registry, profiles: {} as Awaited<ReturnType<typeof loadProfiles>> }));
-  let statements: ReturnType<typeof parseStatements>;
-  try {
-    statements = parseStatements(query);
-  } catch {
-    return [];
+/** A query that does not validate; `tables` are those of its tables that do build (for completion). */
+export class InvalidQueryError extends UserError {
+  constructor(
+    message: string,
+    kind: UserError["kind"],
+    details: UserError["details"],
+    readonly tables: QueryTable[],
+  ) {
+    super(message, kind, details);
   }
-  const out: QueryTable[] = [];
-  for (const s of statements) {
-    if (s.kind !== "create_table") continue;
-    try {
-      out.push(describeTable(buildTable(query, s, registry, { connectionProfile: (name) => profiles[name] })));
-    } catch {
-      // A table with a mistake: the diagnostics name it.
-    }
-  }
-  return out;
 }
 
 function checkParallelism(p: unknown): number {
@@ -90,54 +56,79 @@ function checkInterval(micros: unknown): number {
   return micros as number;
 }
 
-/** A registry with the named UDFs loaded, and the connection profiles, for planning. */
-async function planningContext(services: Services, udfNames: string[] | "all") {
-  const registry: PluginRegistry = services.registry.clone();
+/** The query as the API shows it: secret option values masked (rows from before masking are masked on the fly until the next start fills them in). */
+export const shownQuery = (services: Services, row: { query: string; maskedQuery: string | null }) => row.maskedQuery ?? maskQuery(row.query, services.registry).masked;
+
+/** Connection profiles with their secrets opened: those `wanted` names (all when absent). */
+export async function loadProfiles(services: Services, wanted?: (name: string) => boolean) {
+  const rows = await services.db.select().from(connectionProfiles);
+  const out: Record<string, { connector: string; options: Record<string, string> }> = {};
+  for (const r of rows) {
+    if (wanted && !wanted(r.name)) continue;
+    out[r.name] = { connector: r.connector, options: { ...r.config, ...(await services.secrets.unseal(r.secrets, `profile:${r.id}`)) } };
+  }
+  return out;
+}
+
+/** Names of the connection profiles the query's tables use, read from its CREATE TABLE options. */
+export function profileNamesOf(query: string): string[] {
+  try {
+    return parseStatements(query).flatMap((s) => (s.kind === "create_table" ? s.options.filter((o) => o.key === "connection_profile").map((o) => o.value) : []));
+  } catch {
+    return [];
+  }
+}
+
+/** The UDF rows named (all of them for "all"); unknown names are an error. */
+async function udfRows(services: Services, udfNames: string[] | "all") {
   const rows = udfNames === "all" ? await services.db.select().from(udfsTable) : udfNames.length ? await services.db.select().from(udfsTable).where(inArray(udfsTable.name, udfNames)) : [];
   if (udfNames !== "all") {
     const missing = udfNames.filter((n) => !rows.some((r) => r.name === n));
     if (missing.length) throw new UserError(`unknown UDF ${missing.map((m) => `'${m}'`).join(", ")}; create it first (createUdf)`, "invalid", { option: "udfs" });
   }
-  try {
-    await loadUdfs(registry, rows, join(services.settings.dataDir, "udf-cache"));
-  } catch (err) {
-    if (err instanceof UdfDefinitionError) throw new UserError(err.message, "invalid", { option: "udfs" });
-    throw err;
-  }
-  const profiles = await loadProfiles(services);
-  return { registry, profiles, udfRows: rows };
+  return rows;
 }
 
-export async function loadProfiles(services: Services) {
-  const rows = await services.db.select().from(connectionProfiles);
-  const out: Record<string, { connector: string; options: Record<string, string> }> = {};
-  for (const r of rows) out[r.name] = { connector: r.connector, options: { ...r.config, ...r.secrets } };
-  return out;
-}
-
-/** Plans the SQL; a mistake becomes a UserError with line and column. Environment references stay unresolved here. */
-export async function validateQuery(services: Services, query: string, udfNames: string[] | "all" = "all", parallelism = 1): Promise<ValidatedQuery> {
+export function checkQuerySize(services: Services, query: unknown): string {
   if (typeof query !== "string" || !query.trim()) throw new UserError("the query is empty; give the pipeline's SQL", "invalid", { option: "query" });
-  const { registry, profiles } = await planningContext(services, udfNames);
-  try {
-    const plan = planSql(query, registry, { connectionProfile: (name) => profiles[name] });
-    const graph = buildGraph(plan, {
-      parallelism,
-      sinkMaxParallelism: (table) => (table?.connector ? registry.connector(table.connector)?.sink?.maxParallelism : undefined),
-    });
-    return {
-      graph: describeGraph(graph),
-      tasks: graph.stages.reduce((n, s) => n + s.parallelism, 0),
-      nodes: graph.nodes.map((n) => ({ id: n.id, label: n.label, parallelism: n.parallelism, inputs: n.inputs.map((i) => i.id) })),
-      tables: [...plan.tables.values()].map(describeTable),
-    };
-  } catch (err) {
-    if (err instanceof SqlError) {
-      const pos = err.position(query);
-      throw new UserError(formatSqlError(err, query), err.option ? "option" : "sql", { line: pos?.line, column: pos?.column, option: err.option });
-    }
-    throw new UserError(`the query cannot be planned: ${(err as Error).message}`, "sql");
+  const bytes = Buffer.byteLength(query);
+  const max = services.settings.maxSqlBytes;
+  if (bytes > max) {
+    throw new UserError(`the query is ${bytes} bytes; this control plane takes queries of at most ${max} bytes (RUNNEL_MAX_SQL_BYTES)`, "invalid", { option: "query" });
   }
+  return query;
+}
+
+/** A sandbox that gave up (time, memory) is the query's fault; one that is overloaded is not, and says so. */
+export function sandboxFailure(err: unknown, option: string): never {
+  if (err instanceof SandboxError && !err.busy) throw new UserError(err.message, "invalid", { option });
+  throw err;
+}
+
+/**
+ * Plans the SQL in the sandbox (a child process: UDF code runs there, and a
+ * slow plan does not hold up the control plane); a mistake becomes a
+ * UserError with line and column. Environment references stay unresolved
+ * here, but naming one the allowlist refuses is an error already.
+ */
+export async function validateQuery(services: Services, query: string, udfNames: string[] | "all" = "all", parallelism = 1): Promise<ValidatedQuery> {
+  checkQuerySize(services, query);
+  const udfs = (await udfRows(services, udfNames)).map((u) => ({ name: u.name, definition: u.definition }));
+  // Only profiles the query may name travel to the sandbox, where UDF code runs.
+  const profiles = await loadProfiles(services, (name) => query.includes(`'${name.replaceAll("'", "''")}'`));
+  const { settings } = services;
+  const response = await services.sandbox
+    .run(
+      { kind: "validate", query, udfs, profiles, parallelism, fileRoots: settings.fileRoots, envAllowlist: settings.envAllowlist },
+      udfs.length > 0,
+    )
+    .catch((err) => sandboxFailure(err, "query"));
+  if (!response.ok) {
+    const e = response.error;
+    if (e.kind === "internal") throw new Error(e.message);
+    throw new InvalidQueryError(e.message, e.kind, { line: e.line, column: e.column, option: e.option }, response.tables ?? []);
+  }
+  return response.result as ValidationResult;
 }
 
 export async function createPipeline(services: Services, input: CreatePipelineInput): Promise<{ pipeline: PipelineRow; job: JobRow }> {
@@ -155,9 +146,11 @@ export async function createPipeline(services: Services, input: CreatePipelineIn
   const { pipeline, job } = await services.db.transaction(async (tx) => {
     const [pipeline] = await tx
       .insert(pipelines)
-      .values({ id: pipelineId, name: input.name, query: input.query, udfs: udfNames, parallelism, checkpointIntervalMicros: interval, createdAt: now, updatedAt: now })
+      .values({ id: pipelineId, name: input.name, query: input.query, maskedQuery: validated.maskedQuery, udfs: udfNames, parallelism, checkpointIntervalMicros: interval, createdAt: now, updatedAt: now })
       .returning();
-    await tx.insert(pipelineVersions).values({ pipelineId, version: 1, query: input.query, parallelism, checkpointIntervalMicros: interval, createdAt: now });
+    await tx
+      .insert(pipelineVersions)
+      .values({ pipelineId, version: 1, query: input.query, maskedQuery: validated.maskedQuery, parallelism, checkpointIntervalMicros: interval, createdAt: now });
     const [job] = await tx
       .insert(jobs)
       .values({ id: jobId, pipelineId, parallelism, tasks: validated.tasks, state: "Created", runningDesired: true, createdAt: now, updatedAt: now })
@@ -229,6 +222,7 @@ export async function updatePipeline(services: Services, id: string, input: Upda
         pipelineId: id,
         version: row!.version,
         query: row!.query,
+        maskedQuery: row!.maskedQuery,
         parallelism: row!.parallelism,
         checkpointIntervalMicros: row!.checkpointIntervalMicros,
       });
@@ -271,4 +265,24 @@ export async function deletePipeline(services: Services, id: string): Promise<Pi
   }
   await services.db.delete(pipelines).where(eq(pipelines.id, id));
   return pipeline;
+}
+
+/** Fills in the masked query of pipelines (and versions) stored before masking existed. Runs at start; returns how many it filled. */
+export async function maskStoredQueries(services: Services): Promise<number> {
+  let filled = 0;
+  for (const p of await services.db.select({ id: pipelines.id, query: pipelines.query }).from(pipelines).where(isNull(pipelines.maskedQuery))) {
+    await services.db.update(pipelines).set({ maskedQuery: maskQuery(p.query, services.registry).masked }).where(eq(pipelines.id, p.id));
+    filled++;
+  }
+  const versions = await services.db
+    .select({ pipelineId: pipelineVersions.pipelineId, version: pipelineVersions.version, query: pipelineVersions.query })
+    .from(pipelineVersions)
+    .where(isNull(pipelineVersions.maskedQuery));
+  for (const v of versions) {
+    await services.db
+      .update(pipelineVersions)
+      .set({ maskedQuery: maskQuery(v.query, services.registry).masked })
+      .where(and(eq(pipelineVersions.pipelineId, v.pipelineId), eq(pipelineVersions.version, v.version)));
+  }
+  return filled;
 }

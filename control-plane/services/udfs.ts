@@ -1,12 +1,10 @@
-/** UDFs stored as module source; each is checked by loading it before it is saved. */
+/** UDFs stored as module source; each is checked by importing it in the sandbox (never in the control plane) before it is saved. */
 import { eq } from "drizzle-orm";
-import { join } from "node:path";
-import { PluginRegistry } from "../../core/registry/registry.ts";
-import { jobs, pipelines, udfs } from "../db/schema.ts";
-import { loadUdfs, UdfDefinitionError } from "../jobs/udf-modules.ts";
+import { pipelines, udfs } from "../db/schema.ts";
 import type { Services } from "./context.ts";
 import { notFound, UserError } from "./errors.ts";
 import { newId, nowMicros } from "./ids.ts";
+import { sandboxFailure } from "./pipelines.ts";
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -17,14 +15,14 @@ export async function listUdfs(services: Services) {
 export async function createUdf(services: Services, input: { name: string; definition: string; description?: string | null }) {
   if (!NAME.test(input.name ?? "")) throw new UserError(`UDF name '${input.name}' must be a SQL identifier (letters, digits, _)`, "option", { option: "name" });
   if (typeof input.definition !== "string" || !input.definition.trim()) throw new UserError("definition is empty: give the module source", "option", { option: "definition" });
+  const bytes = Buffer.byteLength(input.definition);
+  if (bytes > services.settings.maxSqlBytes) {
+    throw new UserError(`the definition is ${bytes} bytes; this control plane takes at most ${services.settings.maxSqlBytes} (RUNNEL_MAX_SQL_BYTES)`, "option", { option: "definition" });
+  }
   const [existing] = await services.db.select().from(udfs).where(eq(udfs.name, input.name));
   if (existing) throw new UserError(`a UDF named '${input.name}' exists already (${existing.id}); delete it first to replace it`, "conflict");
-  try {
-    await loadUdfs(new PluginRegistry(), [{ name: input.name, definition: input.definition }], join(services.settings.dataDir, "udf-cache"));
-  } catch (err) {
-    if (err instanceof UdfDefinitionError) throw new UserError(err.message, "option", { option: "definition" });
-    throw new UserError(`UDF '${input.name}' is not valid: ${(err as Error).message}`, "option", { option: "definition" });
-  }
+  const checked = await services.sandbox.run({ kind: "udf", name: input.name, definition: input.definition }, true).catch((err) => sandboxFailure(err, "definition"));
+  if (!checked.ok) throw new UserError(checked.error.message, "option", { option: "definition" });
   const [row] = await services.db
     .insert(udfs)
     .values({ id: newId("udf"), name: input.name, definition: input.definition, description: input.description ?? null, createdAt: nowMicros() })

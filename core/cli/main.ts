@@ -28,6 +28,12 @@ const USAGE = `usage:
                                      services (brokers reachable, topics exist...)
   runnel plugins                     list the loaded plugins, connectors, formats and functions
   runnel migrate                     apply the control plane's pending database migrations (DATABASE_URL, or PGlite under ./data)
+  runnel token create --name NAME [--role admin|editor|viewer]
+                                     create a control-plane API token (admin unless --role says otherwise); also: token list, token delete ID
+  runnel secrets rotate-key          re-seal the control plane's connection-profile secrets with a new key
+
+\`runnel run\` and \`runnel validate\` read any file and resolve any {{ VARIABLE }}: the SQL is yours, run
+as you. The control plane confines the pipelines it runs (see the README's Security section).
 `;
 
 class UsageError extends Error {}
@@ -220,10 +226,12 @@ async function main(argv: string[]): Promise<number> {
         return await validate(rest);
       case "plugins":
         return await plugins();
-      case "migrate": {
-        // The control plane owns its database; the CLI only offers the command (loaded on demand, so the engine stays apart).
-        const { migrateCommand } = await import("../../control-plane/migrate.ts");
-        return await migrateCommand();
+      case "migrate":
+      case "token":
+      case "secrets": {
+        // The control plane owns its database; the CLI only offers its commands (loaded on demand, so the engine stays apart).
+        const { controlPlaneCommand } = await import("../../control-plane/cli.ts");
+        return await controlPlaneCommand(command, rest);
       }
       case undefined:
       case "help":

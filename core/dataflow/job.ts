@@ -15,7 +15,7 @@ import type { Operator, OperatorContext } from "../operators/operator.ts";
 import { SinkOperator } from "../operators/sink.ts";
 import { UpdatingAggregate } from "../operators/updating-aggregate.ts";
 import { SessionWindowAggregate, SlidingWindowAggregate, type AggregateSpec, type RowFn } from "../operators/window-aggregate.ts";
-import { ROW_CHANGE, RowOp, type ChangeRow, type Deserializer, type Field, type PluginLogger, type Row, type Serializer, type SinkWriter, type SourceReader } from "../plugin-api/index.ts";
+import { ROW_CHANGE, RowOp, type ChangeRow, type Deserializer, type Field, type FileAccess, type PluginLogger, type Row, type Serializer, type SinkWriter, type SourceReader } from "../plugin-api/index.ts";
 import type { Expr } from "../expr/expr.ts";
 import type { AggregateCall, LogicalPipeline, PlanNode, TableDef } from "../plan/logical.ts";
 import type { PluginRegistry } from "../registry/registry.ts";
@@ -56,6 +56,8 @@ export interface JobOptions {
   checkpointTimeoutMs?: number;
   /** Consecutive abandoned checkpoints tolerated before the job fails (default 3). */
   tolerableCheckpointFailures?: number;
+  /** Local files the connectors may use; absent, any (the CLI). */
+  files?: FileAccess;
 }
 
 /** A failure the user can act on; the CLI prints its message without a stack. */
@@ -227,7 +229,7 @@ export class Job {
       if (!connector?.preflight) continue;
       for (const role of set) {
         try {
-          await connector.preflight({ name: table.name, options: table.options, fields: table.fields, role }, settings);
+          await connector.preflight({ name: table.name, options: table.options, fields: table.fields, role, files: this.options.files }, settings);
         } catch (err) {
           throw new JobError(`table ${table.name}: ${(err as Error).message}`);
         }
@@ -483,6 +485,7 @@ export class Job {
           parallelism: ctx.parallelism,
           signal: this.abort.signal,
           log: this.log,
+          files: this.options.files,
           fields: table.inferColumns || table.fields.length === 0 ? fields : table.fields,
           format,
           formatName: table.format?.name,
@@ -531,6 +534,7 @@ export class Job {
       parallelism,
       signal: this.abort.signal,
       log: this.log,
+      files: this.options.files,
       fields: table.fields,
       format: deserializer && countBytesIn(deserializer, metrics),
       restored: positions,

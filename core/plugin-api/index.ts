@@ -100,6 +100,20 @@ export interface PluginLogger {
   warn(message: string): void;
 }
 
+/**
+ * Which local files a job may open. The CLI leaves them unrestricted; the
+ * control plane confines pipelines to its configured roots. Connectors call
+ * `resolve` for every local path before opening it (at planning, in
+ * `validate`, and again when reading or writing).
+ */
+export interface FileAccess {
+  /**
+   * The path to open: absolute, with symbolic links and `..` resolved as the
+   * kernel would. Throws an Error naming `option` when the job may not use it.
+   */
+  resolve(path: string, option: string): string;
+}
+
 interface ConnectorContextBase<O> {
   options: O;
   tableName: string;
@@ -108,6 +122,8 @@ interface ConnectorContextBase<O> {
   /** Aborted when the job stops; long waits should watch it. */
   signal: AbortSignal;
   log: PluginLogger;
+  /** Local files this job may use; absent means unrestricted. */
+  files?: FileAccess;
 }
 
 export interface SourceContext<O> extends ConnectorContextBase<O> {
@@ -206,6 +222,8 @@ export interface TableInfo<O> {
   options: O;
   fields: Field[];
   role: "source" | "sink";
+  /** Local files the job may use; absent means unrestricted. */
+  files?: FileAccess;
 }
 
 /** How the job a table runs in is set up, for checks that depend on it. */

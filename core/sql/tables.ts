@@ -4,7 +4,7 @@
  * options name themselves and list the valid ones), and resolves generated
  * columns and the watermark.
  */
-import { t, typeName, type Field, type OptionsShape } from "../plugin-api/index.ts";
+import { t, typeName, type Field, type FileAccess, type OptionsShape } from "../plugin-api/index.ts";
 import { parseDurationMicros } from "../plugin-api/options.ts";
 import type { Expr } from "../expr/expr.ts";
 import type { TableDef } from "../plan/logical.ts";
@@ -31,14 +31,34 @@ export interface PlanContext {
   connectionProfile?: (name: string) => { connector: string; options: Record<string, string> } | undefined;
   /** Values for `{{ VAR }}` in option values; without it they stay as written. */
   env?: Record<string, string | undefined>;
+  /** Which variables `{{ VAR }}` may name; absent, any. Checked even without `env` (validation). */
+  envPolicy?: EnvPolicy;
+  /** Local files the pipeline may use, handed to connectors' `validate`; absent, any. */
+  files?: FileAccess;
 }
 
-const ENV_REF = /\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g;
+/** The variables a pipeline may read through `{{ VAR }}` (the control plane's allowlist). */
+export interface EnvPolicy {
+  allows(name: string): boolean;
+  /** Ends a refusal: how to allow a variable. */
+  hint: string;
+}
 
-/** Replaces `{{ VAR }}` in an option value from the environment, naming the option when a variable is unset. */
-function substituteEnv(o: OptionDecl, env: Record<string, string | undefined>): OptionDecl {
+export const ENV_REF = /\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g;
+
+/**
+ * Replaces `{{ VAR }}` in an option value from the environment, naming the
+ * option when a variable is unset or not allowed. The refusal never shows the
+ * variable's value.
+ */
+function substituteEnv(o: OptionDecl, context: PlanContext): OptionDecl {
   if (!o.value.includes("{{")) return o;
-  const value = o.value.replace(ENV_REF, (_, name: string) => {
+  const { env, envPolicy } = context;
+  const value = o.value.replace(ENV_REF, (ref, name: string) => {
+    if (envPolicy && !envPolicy.allows(name)) {
+      throw new SqlError(`option '${o.key}' refers to the environment variable ${name}, which pipelines may not read here; ${envPolicy.hint}`, o.valueOffset, o.key);
+    }
+    if (!env) return ref;
     const v = env[name];
     if (v === undefined) {
       throw new SqlError(`option '${o.key}' refers to the environment variable ${name}, which is not set; set it where the pipeline runs`, o.valueOffset, o.key);
@@ -125,7 +145,7 @@ export function buildTable(sql: string, decl: CreateTable, registry: PluginRegis
   const options = new Map<string, OptionDecl>();
   for (const o of decl.options) {
     if (options.has(o.key)) throw new SqlError(`option '${o.key}' is given twice`, o.keyOffset, o.key);
-    options.set(o.key, context.env ? substituteEnv(o, context.env) : o);
+    options.set(o.key, substituteEnv(o, context));
   }
   const take = (key: string) => {
     const o = options.get(key);
@@ -154,7 +174,7 @@ export function buildTable(sql: string, decl: CreateTable, registry: PluginRegis
     for (const [key, value] of Object.entries(profile.options)) {
       if (options.has(key)) continue;
       const o = { key, value, keyOffset: profileOpt.valueOffset, valueOffset: profileOpt.valueOffset };
-      options.set(key, context.env ? substituteEnv(o, context.env) : o);
+      options.set(key, substituteEnv(o, context));
     }
     if (!connectorName) options.set("connector", { key: "connector", value: profile.connector, keyOffset: profileOpt.valueOffset, valueOffset: profileOpt.valueOffset });
   }

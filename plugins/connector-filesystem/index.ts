@@ -5,7 +5,7 @@
  * visible only when the checkpoint covering their rows completes; a
  * checkpoint can fall in the middle of a file (see sink.ts).
  */
-import { defineConnector, definePlugin, opt, type SinkContext } from "../../core/plugin-api/index.ts";
+import { defineConnector, definePlugin, opt, type FileAccess, type SinkContext } from "../../core/plugin-api/index.ts";
 import { parquetFileFormat } from "../format-parquet/index.ts";
 import { lineEncoders, parquetEncoders } from "./encoders.ts";
 import { compileTimePattern, parseLocation } from "./paths.ts";
@@ -76,11 +76,18 @@ function checkOptions(o: Options): void {
   if (o["filename.prefix"].includes("/") || o["filename.suffix"].includes("/")) {
     throw new Error("options 'filename.prefix' and 'filename.suffix' cannot contain '/'; use partitioning for directories");
   }
+  // Partition directories stay under the path, whatever the pattern's literal text says.
+  if (o["partitioning.time_pattern"]?.split("/").some((part, i) => part === ".." || (i === 0 && part === ""))) {
+    throw new Error("option 'partitioning.time_pattern' gives directories under 'path': it cannot start with '/' or contain '..'");
+  }
 }
 
-function storageFor(o: Options): Storage {
+/** A local directory checked against the job's file policy (the control plane confines it; the CLI does not). */
+const allowedDir = (files: FileAccess | undefined, dir: string) => (files ? files.resolve(dir, "path") : dir);
+
+function storageFor(o: Options, files: FileAccess | undefined): Storage {
   const loc = parseLocation(o.path);
-  if (loc.kind === "local") return new LocalStorage(loc.dir);
+  if (loc.kind === "local") return new LocalStorage(allowedDir(files, loc.dir));
   return new S3Storage({
     bucket: loc.bucket,
     prefix: loc.prefix,
@@ -100,6 +107,9 @@ export const filesystem = defineConnector({
   validate(table) {
     const o = table.options as unknown as Options;
     checkOptions(o);
+    const loc = parseLocation(o.path);
+    // `{{ VAR }}` left for the worker to resolve is checked there, when the sink starts.
+    if (loc.kind === "local" && !o.path.includes("{{")) allowedDir(table.files, loc.dir);
     if (table.role === "source") throw new Error("connector 'filesystem' is a sink; read files with 'single_file'");
     const cols = table.fields.map((f) => f.name.toLowerCase());
     if (cols.length > 0) {
@@ -137,7 +147,7 @@ export const filesystem = defineConnector({
         prefix: o["filename.prefix"],
         suffix: o["filename.suffix"],
       };
-      return FileSystemSinkWriter.create(c as SinkContext<unknown>, storageFor(o), encoders, settings);
+      return FileSystemSinkWriter.create(c as SinkContext<unknown>, storageFor(o, c.files), encoders, settings);
     },
   },
 });

@@ -3,7 +3,7 @@
  * checkpoint) and a sink with `at_least_once` or transactional `exactly_once`
  * commits, on kafkajs. Options follow Arroyo's names.
  */
-import { defineConnector, definePlugin, t, typeName, type JobSettings, type SinkContext, type SourceContext, type TableInfo } from "../../core/plugin-api/index.ts";
+import { defineConnector, definePlugin, t, typeName, type FileAccess, type JobSettings, type SinkContext, type SourceContext, type TableInfo } from "../../core/plugin-api/index.ts";
 import { checkKafkajs, createCluster, describeError, ISOLATION, Kafka, kafkaConfig, validateConnection } from "./client.ts";
 import { kafkaOptions, type KafkaOptions } from "./options.ts";
 import { KafkaSinkWriter } from "./sink.ts";
@@ -12,14 +12,21 @@ import { KafkaSourceReader } from "./source.ts";
 /** Time allowed for a crashed job to come back and commit, on top of a checkpoint interval. */
 export const RESTART_ALLOWANCE_MS = 60_000;
 
-function client(o: KafkaOptions, tableName: string): Kafka {
+function client(o: KafkaOptions, tableName: string, files: FileAccess | undefined): Kafka {
   checkKafkajs();
-  return new Kafka(kafkaConfig(o, `runnel-${tableName}`));
+  return new Kafka(kafkaConfig(withAllowedCaFile(o, files), `runnel-${tableName}`));
+}
+
+/** `tls.ca_file` is a local file: checked against the job's file policy (`{{ VAR }}` left for the worker is checked there). */
+function withAllowedCaFile(o: KafkaOptions, files: FileAccess | undefined): KafkaOptions {
+  const ca = o["tls.ca_file"];
+  if (!files || ca === undefined || ca.includes("{{")) return o;
+  return { ...o, "tls.ca_file": files.resolve(ca, "tls.ca_file") };
 }
 
 function validate(info: TableInfo<unknown>): void {
   const table = info as TableInfo<KafkaOptions>;
-  const o = table.options;
+  const o = withAllowedCaFile(table.options, table.files);
   validateConnection(o);
   if (!o.topic.trim()) throw new Error("option 'topic' is empty; name the topic to " + (table.role === "source" ? "read" : "write"));
   const column = (option: "sink.key_field" | "sink.timestamp_field") => {
@@ -51,7 +58,7 @@ async function preflight(info: TableInfo<unknown>, job: JobSettings): Promise<vo
       );
     }
   }
-  const kafka = client(o, table.name);
+  const kafka = client(o, table.name, table.files);
   const cluster = createCluster(kafka, ISOLATION.READ_UNCOMMITTED);
   try {
     try {
@@ -95,10 +102,10 @@ export const kafka = defineConnector({
     key: { type: t.string(), description: "The record key as UTF-8 text (NULL when it has none)" },
   },
   source: {
-    create: (ctx) => KafkaSourceReader.create(ctx as SourceContext<KafkaOptions>, client(ctx.options as KafkaOptions, ctx.tableName)),
+    create: (ctx) => KafkaSourceReader.create(ctx as SourceContext<KafkaOptions>, client(ctx.options as KafkaOptions, ctx.tableName, ctx.files)),
   },
   sink: {
-    create: (ctx) => KafkaSinkWriter.create(ctx as SinkContext<KafkaOptions>, client(ctx.options as KafkaOptions, ctx.tableName)),
+    create: (ctx) => KafkaSinkWriter.create(ctx as SinkContext<KafkaOptions>, client(ctx.options as KafkaOptions, ctx.tableName, ctx.files)),
     updating: true,
   },
 });

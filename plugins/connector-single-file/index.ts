@@ -8,7 +8,7 @@
  * writes them at exactly that offset after truncating the file there, so
  * replaying a commit after a crash gives the same file.
  */
-import { closeSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readSync, writeFileSync, writeSync, constants } from "node:fs";
+import { closeSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readSync, statSync, writeFileSync, writeSync, constants } from "node:fs";
 import { dirname } from "node:path";
 import {
   defineConnector,
@@ -21,13 +21,18 @@ import {
   type SourceContext,
   type SourcePoll,
   type SourceReader,
+  type FileAccess,
 } from "../../core/plugin-api/index.ts";
 
 const options = {
   path: opt.string({ required: true, description: "The file to read (source) or write (sink)" }),
+  overwrite: opt.boolean({ default: false, description: "Sink: replace the file when it exists and is not empty (otherwise the job refuses to start)" }),
 };
 
-type Options = { path: string };
+type Options = { path: string; overwrite?: boolean };
+
+/** The path checked against the job's file policy (the control plane confines it; the CLI does not). */
+const allowedPath = (files: FileAccess | undefined, path: string) => (files ? files.resolve(path, "path") : path);
 
 export const SPLIT = "file";
 const CHUNK = 1 << 20;
@@ -65,7 +70,7 @@ export class SingleFileReader implements SourceReader {
     private readonly ctx: SourceContext<Options>,
     chunkSize = CHUNK,
   ) {
-    this.path = ctx.options.path;
+    this.path = allowedPath(ctx.files, ctx.options.path);
     this.owner = ctx.subtaskIndex === 0;
     this.buf = Buffer.allocUnsafe(chunkSize);
     const restored = ctx.restored[SPLIT] as FilePosition | undefined;
@@ -213,13 +218,20 @@ export class SingleFileWriter implements SinkWriter {
   private readonly path: string;
 
   constructor(private readonly ctx: SinkContext<Options>) {
-    this.path = ctx.options.path;
+    this.path = allowedPath(ctx.files, ctx.options.path);
     if (!ctx.format) throw new Error(`single_file sink '${ctx.tableName}' needs a format (e.g. format = 'json')`);
     const restored = ctx.restored as SinkState | undefined | null;
     if (restored && typeof restored.nextOffset === "number") {
       // The engine re-commits the restored checkpoint, which truncates any later, uncommitted output.
       this.nextOffset = restored.nextOffset;
     } else {
+      // A fresh job never replaces someone's data unasked (an empty file, e.g. left by a run that crashed before its first checkpoint, is fine).
+      if (!ctx.options.overwrite && sizeOf(this.path) > 0) {
+        throw new Error(
+          `single_file sink '${ctx.tableName}': '${this.path}' (option 'path') exists and is not empty; ` +
+            `add overwrite = 'true' to the table's options to replace it, or write to another path`,
+        );
+      }
       try {
         mkdirSync(dirname(this.path), { recursive: true });
         writeFileSync(this.path, "");
@@ -287,11 +299,26 @@ export class SingleFileWriter implements SinkWriter {
   }
 }
 
+/** Size of the file at `path`; 0 when there is none (or it is not a file: opening it reports that). */
+function sizeOf(path: string): number {
+  try {
+    const st = statSync(path);
+    return st.isFile() ? st.size : 0;
+  } catch {
+    return 0;
+  }
+}
+
 export const singleFile = defineConnector({
   name: "single_file",
   description: "One file of newline-delimited records: a source, or an exactly-once sink",
   options,
   needsFormat: true,
+  validate(table) {
+    const o = table.options as Options;
+    // `{{ VAR }}` left for the worker to resolve is checked there, when the sink or source opens the file.
+    if (!o.path.includes("{{")) allowedPath(table.files, o.path);
+  },
   source: {
     create: (ctx) => new SingleFileReader(ctx as SourceContext<Options>),
   },

@@ -19,7 +19,8 @@ const IMPULSE = `CREATE TABLE impulse WITH (connector = 'impulse', event_rate = 
 
 describe("the console's API", () => {
   test("apiTokens lists stored tokens by name, never the token or its hash", async () => {
-    const made = await cp.gql(`mutation { createApiToken(input: { name: "console" }) { id token } }`);
+    // Listing tokens needs the admin role (a token is a viewer unless made otherwise).
+    const made = await cp.gql(`mutation { createApiToken(input: { name: "console", role: ADMIN }) { id token } }`);
     const token: string = made.createApiToken.token;
     const listed = await cp.gql(`{ apiTokens { id name createdAt } }`, {}, { authorization: `Bearer ${token}` });
     expect(listed.apiTokens).toEqual([{ id: made.createApiToken.id, name: "console", createdAt: expect.any(Number) }]);

@@ -4,45 +4,22 @@
  * duplicating them; two control planes on one PostgreSQL both serve and
  * stream, and exactly one drives each job, the other taking over when it goes.
  */
-import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { readdirSync, readFileSync } from "node:fs";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { join } from "node:path";
 import { REPO, tempDir } from "../kit/cli.ts";
-import { eventually, testControlPlane, type TestControlPlane } from "../kit/control-plane.ts";
+import { eventually, testControlPlane, workersOf, stoppedAfterAll, type TestControlPlane, CREATE_PIPELINE } from "../kit/control-plane.ts";
 import { freshPostgresDatabase } from "../kit/services.ts";
 
 setDefaultTimeout(150_000);
 
-const started: TestControlPlane[] = [];
-afterAll(async () => {
-  for (const cp of started) await cp.stop().catch(() => {});
-});
-
-const CREATE = `mutation ($input: CreatePipelineInput!) {
-  createPipeline(input: $input) { __typename ... on PipelinePayload { pipeline { id jobs { id } } } ... on UserError { message } }
-}`;
+const started = stoppedAfterAll<TestControlPlane>();
 
 async function create(cp: { gql: TestControlPlane["gql"] }, query: string, extra: Record<string, unknown> = {}) {
-  const r = await cp.gql(CREATE, { input: { name: "supervised", query, checkpointIntervalMicros: 300_000, ...extra } });
+  const r = await cp.gql(CREATE_PIPELINE, { input: { name: "supervised", query, checkpointIntervalMicros: 300_000, ...extra } });
   if (r.createPipeline.__typename !== "PipelinePayload") throw new Error(JSON.stringify(r));
   return { pipelineId: r.createPipeline.pipeline.id as string, jobId: r.createPipeline.pipeline.jobs[0].id as string };
 }
 
-/** Worker processes of a job, found by the job id on their command line (read from /proc: no procps needed). */
-function workersOf(jobId: string): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    let cmdline: string;
-    try {
-      cmdline = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0").join(" ");
-    } catch {
-      continue; // gone meanwhile
-    }
-    if (cmdline.includes(`jobs/worker.ts ${jobId}`)) pids.push(Number(entry));
-  }
-  return pids;
-}
 
 async function jobOf(cp: { gql: TestControlPlane["gql"] }, jobId: string) {
   return (await cp.gql(`{ job(id: "${jobId}") { state parallelism failureMessage events { toState reason } } }`)).job;
@@ -204,10 +181,10 @@ describe("a job that keeps failing", () => {
     const cp = await testControlPlane("pglite", { maxRestarts: 2 });
     started.push(cp);
     const udf = await cp.gql(`mutation ($input: CreateUdfInput!) { createUdf(input: $input) { __typename } }`, {
-      input: { name: "explode", definition: `export default { args: ["BIGINT"], returns: "BIGINT", fn: (x) => { if (x >= 20) throw new Error("boom at " + x); return x; } };` },
+      input: { name: "boom", definition: `export default { args: ["BIGINT"], returns: "BIGINT", fn: (x) => { if (x >= 20) throw new Error("boom at " + x); return x; } };` },
     });
     expect(udf.createUdf.__typename).toBe("UdfPayload");
-    const { jobId } = await create(cp, `CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '100');\nSELECT explode(counter) AS c FROM impulse;`, { udfs: ["explode"] });
+    const { jobId } = await create(cp, `CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '100');\nSELECT boom(counter) AS c FROM impulse;`, { udfs: ["boom"] });
     const job = await eventually("Failed", async () => {
       const j = await jobOf(cp, jobId);
       return j.state === "Failed" ? j : undefined;

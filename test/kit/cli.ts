@@ -26,8 +26,8 @@ export function startCli(args: string[], cwd = REPO, env: Record<string, string>
   return Bun.spawn(["bun", CLI, ...args], { cwd, stdout: "pipe", stderr: "pipe", env: { ...process.env, ...env } });
 }
 
-export async function runCli(args: string[], options: { cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
-  const proc = startCli(args, options.cwd);
+export async function runCli(args: string[], options: { cwd?: string; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<CliResult> {
+  const proc = startCli(args, options.cwd, options.env);
   const timer = setTimeout(() => proc.kill("SIGKILL"), options.timeoutMs ?? 50_000);
   const [stdout, stderr, code] = await Promise.all([
     new Response(proc.stdout).text(),
@@ -47,23 +47,29 @@ export interface RunningJob {
   kill(): Promise<void>;
 }
 
-/** Starts `runnel run` in the background, collecting stderr. */
-export function startJob(args: string[], env: Record<string, string> = {}): RunningJob {
-  const proc = startCli(["run", ...args], undefined, env);
-  let err = "";
+/** Collects a process's output as it comes; the function returns what came so far. */
+export function collectText(stream: ReadableStream<Uint8Array>): () => string {
+  let text = "";
   void (async () => {
     const decoder = new TextDecoder();
-    const reader = (proc.stderr as ReadableStream<Uint8Array>).getReader();
+    const reader = stream.getReader();
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
-      err += decoder.decode(value, { stream: true });
+      text += decoder.decode(value, { stream: true });
     }
   })();
+  return () => text;
+}
+
+/** Starts `runnel run` in the background, collecting stderr. */
+export function startJob(args: string[], env: Record<string, string> = {}): RunningJob {
+  const proc = startCli(["run", ...args], undefined, env);
+  const stderr = collectText(proc.stderr as ReadableStream<Uint8Array>);
   void new Response(proc.stdout as ReadableStream).text();
   return {
     proc,
-    stderr: () => err,
+    stderr,
     async stop() {
       proc.kill("SIGINT");
       const timer = setTimeout(() => proc.kill("SIGKILL"), 30_000);
