@@ -346,6 +346,46 @@ export interface StorageDefinition {
   create(url: string): ObjectStorage;
 }
 
+// ---------------------------------------------------------------- schedulers
+
+/** A worker process the job manager wants started, and how. */
+export interface WorkerSpec {
+  index: number;
+  /** The command that runs a worker (Bun and Runnel's worker entry point). */
+  command: string[];
+  /** What the worker needs to find its manager: address, job secret, epoch, its index and listen address. */
+  env: Record<string, string>;
+}
+
+export interface WorkerProcess {
+  /** For messages: "pid 1234", "pod runnel-job-1-worker-0"... */
+  readonly name: string;
+  /** Resolves with the exit code (null: killed by a signal, or unknown). */
+  readonly exited: Promise<number | null>;
+  kill(): void;
+}
+
+export interface SchedulerContext {
+  jobId: string;
+  log: PluginLogger;
+  options: Record<string, unknown>;
+}
+
+/**
+ * Starts the worker processes of jobs spread over processes or machines: local
+ * processes, Kubernetes pods... A scheduler that starts nothing (returns null)
+ * leaves workers to register with the job manager on their own.
+ */
+export interface SchedulerDefinition {
+  name: string;
+  description?: string;
+  start(spec: WorkerSpec, ctx: SchedulerContext): WorkerProcess | null | Promise<WorkerProcess | null>;
+}
+
+export function defineScheduler(s: SchedulerDefinition): SchedulerDefinition {
+  return s;
+}
+
 // ---------------------------------------------------------------- plugins
 
 export interface PluginDefinition {
@@ -358,6 +398,8 @@ export interface PluginDefinition {
   udafs?: UdafDefinition<any>[];
   /** Checkpoint storage for URL schemes other than local paths. */
   storages?: StorageDefinition[];
+  /** Ways to start a job's worker processes. */
+  schedulers?: SchedulerDefinition[];
 }
 
 // Identity helpers: they exist for type inference, as Vite's defineConfig does.

@@ -8,6 +8,7 @@ import {
   type ConnectorDefinition,
   type FormatDefinition,
   type PluginDefinition,
+  type SchedulerDefinition,
   type StorageDefinition,
   type UdafDefinition,
   type UdfDefinition,
@@ -27,6 +28,7 @@ export class PluginRegistry {
   readonly udfs = new Map<string, UdfDefinition>();
   readonly udafs = new Map<string, UdafDefinition<any>>();
   readonly storages = new Map<string, StorageDefinition>();
+  readonly schedulers = new Map<string, SchedulerDefinition>();
   /** Plugins that could not be loaded; the others still are. */
   readonly failures: PluginLoadFailure[] = [];
   /** Which plugin provided each component, for messages and catalogs. */
@@ -49,6 +51,7 @@ export class PluginRegistry {
     for (const u of plugin.udfs ?? []) claims.push([this.udfs, "function", u.name.toLowerCase(), u]);
     for (const u of plugin.udafs ?? []) claims.push([this.udafs, "aggregate", u.name.toLowerCase(), u]);
     for (const st of plugin.storages ?? []) claims.push([this.storages, "storage", st.scheme.toLowerCase(), st]);
+    for (const sc of plugin.schedulers ?? []) claims.push([this.schedulers, "scheduler", sc.name, sc]);
     for (const [map, kind, name] of claims) {
       if (map.has(name)) {
         throw new DuplicateComponentError(
@@ -77,6 +80,9 @@ export class PluginRegistry {
   }
   storage(scheme: string): StorageDefinition | undefined {
     return this.storages.get(scheme.toLowerCase());
+  }
+  scheduler(name: string): SchedulerDefinition | undefined {
+    return this.schedulers.get(name);
   }
 
   /** A copy that tests may trim or extend without touching the original. */

@@ -130,8 +130,9 @@ describe("pipelines in the console", () => {
   test("the editor completes columns of the declared tables, functions and connector names", async () => {
     await page.goto("/new");
     await replaceEditorText(page, "CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '10');\nSELECT subtask_index, coun");
-    // The script is not valid yet, but its table is known once validated.
-    await page.locator(".diagnostics .error").first().waitFor();
+    // The script is not valid yet, but its table is known once validated: wait for the final text's
+    // diagnostic (it is on line 2), not one of a text still being typed.
+    await page.locator(".diagnostics .error", { hasText: "line 2" }).first().waitFor();
     await page.keyboard.press("Control+Space");
     const options = page.locator(".cm-tooltip-autocomplete li");
     await options.first().waitFor();

@@ -102,7 +102,7 @@ describe("resuming from a state directory", () => {
     const state = join(dir, "state");
     const out = join(dir, "out.jsonl");
     const query = (key: string, arg: string) => `${IMPULSE}
-CREATE TABLE out WITH (connector = 'single_file', path = '${out}', format = 'debezium_json', type = 'sink');
+CREATE TABLE out WITH (connector = 'single_file', path = '${out}', format = 'debezium_json', type = 'sink', overwrite = 'true');
 INSERT INTO out SELECT counter % ${key} AS k, sum(${arg}) AS s FROM impulse GROUP BY k;`;
     const first = await runCli(["run", writeSql(dir, query("10", "counter"), "a.sql"), "--state-dir", state, "--quiet"]);
     expect(first.code).toBe(0);

@@ -79,7 +79,7 @@ describe("several INSERTs into one sink table", () => {
   test("single_file: every row of both queries is written (78 of 41 were lost before)", async () => {
     const dir = tempDir("runnel-union-");
     const out = join(dir, "out.jsonl");
-    const sql = writeSql(dir, twoInserts(carsFile(dir), `CREATE TABLE out (id BIGINT, make TEXT) WITH (connector = 'single_file', path = '${out}', format = 'json', type = 'sink');`));
+    const sql = writeSql(dir, twoInserts(carsFile(dir), `CREATE TABLE out (id BIGINT, make TEXT) WITH (connector = 'single_file', path = '${out}', format = 'json', type = 'sink', overwrite = 'true');`));
     for (const parallelism of ["1", "2"]) {
       const r = await runCli(["run", sql, "--parallelism", parallelism, "--quiet", "--state-dir", join(dir, `state-${parallelism}`)]);
       expect(r.stderr).not.toContain("error");

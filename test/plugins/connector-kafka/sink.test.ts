@@ -51,7 +51,7 @@ describe("kafka sink", () => {
     const sql = `${impulse(300)}
 CREATE TABLE out (k TEXT, n BIGINT, t TIMESTAMP) WITH (connector = 'kafka', ${KAFKA_OPTS}, topic = '${topic}', type = 'sink', format = 'json',
   'sink.key_field' = 'k', 'sink.timestamp_field' = 't');
-INSERT INTO out SELECT concat('key-', CAST(counter % 5 AS TEXT)) AS k, counter AS n, CAST(0 AS TIMESTAMP) + INTERVAL '1' SECOND * counter AS t FROM impulse;`;
+INSERT INTO out SELECT concat('key-', CAST(counter % 5 AS TEXT)) AS k, counter AS n, to_timestamp(counter) AS t FROM impulse;`;
     const r = await runCli(["run", writeSql(dir, sql), "--quiet"], { timeoutMs: 30_000 });
     expect(r.stderr).not.toContain("error");
     expect(r.code).toBe(0);

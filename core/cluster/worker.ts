@@ -1,0 +1,162 @@
+/**
+ * A worker process of a job spread over processes (or machines): it listens
+ * for its peers' data, registers with the job manager, plans the same pipeline,
+ * runs the subtasks placed on it, and does what the manager asks (barriers,
+ * commits, exit). It exits when the manager goes: a worker never outlives its job.
+ */
+import { hostname } from "node:os";
+import { checkpointStoreFor, Job } from "../dataflow/job.ts";
+import type { PluginRegistry } from "../registry/registry.ts";
+import { planSql } from "../sql/index.ts";
+import { StateBackend } from "../state/backend.ts";
+import { Exchange, splitAddress } from "./exchange.ts";
+import { encodeFrame, FrameKind, FrameReader, FrameWriter } from "./frames.ts";
+import type { Assignment, ManagerMessage, WorkerMessage } from "./protocol.ts";
+import { WorkerBarrierPort } from "./worker-port.ts";
+
+export interface WorkerOptions {
+  /** The job manager's control address. */
+  manager: string;
+  secret: string;
+  epoch: number;
+  /** Set for workers the manager started; external workers get theirs from the manager. */
+  index: number | null;
+  /** Where to listen for peers' data: host:port (port 0 picks one). */
+  listen: string;
+  registry: () => Promise<PluginRegistry>;
+  /** Registers what the pipeline needs beyond the registry's plugins (a control plane's UDFs). */
+  prepare?: (registry: PluginRegistry, assignment: Assignment) => Promise<void>;
+  log?: (message: string) => void;
+}
+
+export async function runWorker(options: WorkerOptions): Promise<number> {
+  const log = options.log ?? ((m: string) => console.error(m));
+  const exchange = new Exchange({ secret: options.secret, epoch: options.epoch, workerIndex: options.index ?? -1 });
+  const address = exchange.listen(options.listen);
+  let writer: FrameWriter | null = null;
+  const send = (msg: WorkerMessage) => writer?.write(encodeFrame(FrameKind.Control, 0, msg));
+
+  let job: Job | null = null;
+  let port: WorkerBarrierPort | null = null;
+  let exitCode: number | null = null;
+  let resolveExit!: (code: number) => void;
+  const exited = new Promise<number>((resolve) => (resolveExit = resolve));
+  const finish = (code: number) => {
+    if (exitCode !== null) return;
+    exitCode = code;
+    resolveExit(code);
+  };
+  const fail = (err: unknown) => {
+    const message = err instanceof Error ? err.message : String(err);
+    send({ type: "failed", error: message });
+    job?.abortNow();
+    // Give the message a moment to leave before the process goes.
+    setTimeout(() => finish(1), 100);
+  };
+  exchange.failure = (err) => fail(err);
+
+  const onMessage = async (msg: ManagerMessage) => {
+    switch (msg.type) {
+      case "assign":
+        try {
+          await start(msg.assignment);
+        } catch (err) {
+          fail(err);
+        }
+        break;
+      case "barrier":
+        port?.request(msg.task, { checkpointId: msg.checkpointId, then: msg.then });
+        break;
+      case "complete":
+        port?.complete(msg.checkpointId).catch(fail);
+        break;
+      case "abort":
+        job?.abortNow();
+        finish(1);
+        break;
+      case "exit":
+        finish(0);
+        break;
+    }
+  };
+
+  const start = async (a: Assignment) => {
+    exchange.identity.workerIndex = a.index;
+    const registry = await options.registry();
+    await options.prepare?.(registry, a);
+    const pipeline = planSql(a.sql, registry, { env: a.plan.env });
+    // State files are written here, where the subtasks run; the manager only writes manifests.
+    const backend = new StateBackend(checkpointStoreFor(a.job.stateDir, registry), a.job.maxParallelism, undefined);
+    port = new WorkerBarrierPort(backend, send);
+    job = new Job(pipeline, registry, {
+      ...a.job,
+      checkpointIntervalMs: 0,
+      restoreCheckpointId: a.restoredCheckpointId,
+      log: { info: (m) => log(`[worker ${a.index}] ${m}`), warn: (m) => log(`[worker ${a.index}] ${m}`) },
+      cluster: { workerIndex: a.index, placement: a.placement, peers: a.peers, exchange, port },
+    });
+    job.run().then(
+      () => send({ type: "done" }),
+      (err) => fail(err),
+    );
+    await job.started;
+    send({ type: "ready" });
+    const metrics = setInterval(() => {
+      const ops = job!.metrics.operators.map((m) => ({
+        operatorId: m.operatorId,
+        operatorName: m.operatorName,
+        subtaskIndex: m.subtaskIndex,
+        recordsIn: m.recordsIn,
+        recordsOut: m.recordsOut,
+        batchesIn: m.batchesIn,
+        bytesIn: m.bytesIn,
+        bytesOut: m.bytesOut,
+        watermark: m.watermark,
+        idle: m.idle,
+        lateDropped: m.lateDropped,
+        badRecords: m.badRecords,
+        backpressureMs: m.backpressureMs,
+        stateEntries: m.stateEntries,
+        stateBytes: m.stateBytes,
+        longestGapMs: m.longestGapMs,
+      }));
+      const cpu = process.cpuUsage();
+      send({ type: "metrics", operators: ops, rssBytes: process.memoryUsage().rss, cpuMicros: cpu.user + cpu.system });
+    }, 250);
+    metrics.unref?.();
+  };
+
+  const reader = new FrameReader((kind, _channel, body) => {
+    if (kind === FrameKind.Control) void onMessage(body as ManagerMessage);
+  });
+  const [host, managerPort] = splitAddress(options.manager);
+  const handlers = {
+    data: (_s: unknown, chunk: Uint8Array) => {
+      try {
+        reader.push(chunk);
+      } catch (err) {
+        fail(err);
+      }
+    },
+    drain: () => writer?.drain(),
+    close: () => {
+      // The manager is gone: so is this job.
+      if (exitCode === null) {
+        log(`worker: the job manager at ${options.manager} went away; stopping`);
+        job?.abortNow();
+        finish(1);
+      }
+    },
+    error: () => {},
+  };
+  const socket =
+    managerPort === null
+      ? await Bun.connect({ unix: host, socket: handlers as never })
+      : await Bun.connect({ hostname: host, port: managerPort, socket: handlers as never });
+  writer = new FrameWriter(socket as never);
+  send({ type: "hello", secret: options.secret, epoch: options.epoch, index: options.index, exchange: address, host: hostname(), pid: process.pid });
+  const code = await exited;
+  exchange.close();
+  socket.end();
+  return code;
+}
