@@ -44,6 +44,22 @@ export interface CheckpointLimits {
 
 type CompletionHook = (checkpointId: number) => Promise<void>;
 
+/** The coordinator as subtasks see it: in this process, or through a worker's link to the job manager. */
+export interface BarrierPort {
+  /** A source subtask's next barrier to inject, if one is pending. */
+  takeRequest(task: string): CheckpointRequest | undefined;
+  /** Waits until a barrier is pending for this source (used once its input is exhausted). */
+  waitForRequest(task: string): Promise<void>;
+  /** A subtask aligned barrier `id` and snapshotted its operators. */
+  ack(task: string, id: number, parts: SubtaskSnapshot[]): void;
+  /** A bounded source subtask has read all its input. */
+  sourceFinished(task: string): void;
+  /** Runs once a checkpoint is durable (sinks commit). */
+  onComplete(task: string, hook: CompletionHook): void;
+}
+
+export type WrittenParts = { operatorId: string; index: number; written: WrittenState }[];
+
 interface InFlight {
   id: number;
   then: BarrierThen;
@@ -57,7 +73,7 @@ interface InFlight {
   acks: Map<string, Promise<{ operatorId: string; index: number; written: WrittenState }[]>>;
 }
 
-export class CheckpointCoordinator {
+export class CheckpointCoordinator implements BarrierPort {
   private nextId: number;
   private inFlight: InFlight | null = null;
   private queued: BarrierThen[] = [];
@@ -84,6 +100,8 @@ export class CheckpointCoordinator {
     restoredId: number,
     private readonly events: CheckpointEvents = {},
     private readonly limits: CheckpointLimits = { timeoutMs: 600_000, tolerableFailures: 3 },
+    /** Where barrier requests go when the sources run in other processes (else they are queued here). */
+    private readonly deliver?: (task: string, req: CheckpointRequest) => void,
   ) {
     this.nextId = restoredId + 1;
     this.done = new Promise((resolve, reject) => {
@@ -126,6 +144,10 @@ export class CheckpointCoordinator {
     cp.timer = setTimeout(() => this.abandon(cp), this.limits.timeoutMs);
     this.inFlight = cp;
     for (const s of this.sources) {
+      if (this.deliver) {
+        this.deliver(s, { checkpointId: id, then });
+        continue;
+      }
       this.sourceRequests.get(s)!.push({ checkpointId: id, then });
       this.sourceWakers.get(s)?.();
     }
@@ -159,15 +181,27 @@ export class CheckpointCoordinator {
 
   /** A subtask has aligned barrier `id`; its operators' tables are being encoded and written while it goes on. */
   ack(task: string, id: number, parts: SubtaskSnapshot[]): void {
-    const cp = this.inFlight;
-    if (!cp || cp.id !== id) return;
-    const written = Promise.all(
-      parts.map(async (p) => {
-        // Inline values are copied now: operators go on changing theirs.
-        const snapshot = { ...p.snapshot, values: freezeState(p.snapshot.values) };
-        return { operatorId: p.operatorId, index: p.index, written: await this.backend.write(p.operatorId, p.index, p.parallelism, snapshot, p.state) };
-      }),
+    if (!this.inFlight || this.inFlight.id !== id) return;
+    this.ackWritten(
+      task,
+      id,
+      Promise.all(
+        parts.map(async (p) => {
+          // Inline values are copied now: operators go on changing theirs.
+          const snapshot = { ...p.snapshot, values: freezeState(p.snapshot.values) };
+          return { operatorId: p.operatorId, index: p.index, written: await this.backend.write(p.operatorId, p.index, p.parallelism, snapshot, p.state) };
+        }),
+      ),
     );
+  }
+
+  /** A subtask's parts of checkpoint `id`, written (or being written) by whoever runs it. */
+  ackWritten(task: string, id: number, written: Promise<WrittenParts>): void {
+    const cp = this.inFlight;
+    if (!cp || cp.id !== id) {
+      written.catch(() => {});
+      return;
+    }
     written.catch(() => {}); // awaited in complete(); an early rejection must not go unhandled
     cp.acks.set(task, written);
     if (cp.acks.size === this.tasks.length) {

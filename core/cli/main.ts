@@ -8,13 +8,16 @@ import { mkdtempSync, readFileSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { describeGraph } from "../dataflow/graph.ts";
-import { Job, JobError } from "../dataflow/job.ts";
+import { Job, JobError, type JobOptions } from "../dataflow/job.ts";
 import { normalizeStateLocation } from "../checkpoint/store.ts";
 import { parseDurationMicros } from "../plugin-api/options.ts";
 import { createRegistry } from "../registry/loader.ts";
 import { formatSqlError, planSql, SqlError } from "../sql/index.ts";
 import { ProgressReporter } from "./progress.ts";
 import { createPreviewWriter } from "./preview.ts";
+import { JobManager } from "../cluster/manager.ts";
+import { ENV_REF } from "../sql/tables.ts";
+import { availableParallelism } from "node:os";
 
 const USAGE = `usage:
   runnel run <pipeline.sql> [--parallelism N] [--state-dir DIR] [--checkpoint-interval 10s] [--ignore-state] [--quiet]
@@ -50,6 +53,11 @@ interface RunArgs {
   stateCacheBytes?: number;
   maxParallelism?: number;
   checkpointTimeoutMs?: number;
+  /** Worker processes (default: the parallelism, up to the machine's cores; 1 runs in this process). */
+  workers?: number;
+  scheduler?: string;
+  /** The job manager's control address, for workers on other machines. */
+  listen?: string;
 }
 
 function parseRunArgs(argv: string[]): RunArgs {
@@ -113,6 +121,19 @@ function parseRunArgs(argv: string[]): RunArgs {
       case "--ignore-state":
         args.ignoreState = true;
         break;
+      case "--workers": {
+        const v = value();
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 1) throw new UsageError(`--workers must be a whole number ≥ 1, got '${v}'`);
+        args.workers = n;
+        break;
+      }
+      case "--scheduler":
+        args.scheduler = value();
+        break;
+      case "--listen":
+        args.listen = value();
+        break;
       case "--quiet":
       case "-q":
         args.quiet = true;
@@ -138,6 +159,15 @@ async function loadRegistry() {
   return registry;
 }
 
+function referencedEnv(sql: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const m of sql.matchAll(new RegExp(ENV_REF.source, "g"))) {
+    const name = m[1]!;
+    if (process.env[name] !== undefined) out[name] = process.env[name]!;
+  }
+  return out;
+}
+
 async function run(argv: string[]): Promise<number> {
   const args = parseRunArgs(argv);
   const sql = readSql(args.file);
@@ -147,7 +177,7 @@ async function run(argv: string[]): Promise<number> {
   const tempState = args.stateDir ? null : mkdtempSync(join(tmpdir(), "runnel-state-"));
   // A URL (s3://bucket/prefix) goes to a storage plugin as written; a path is made absolute.
   const stateDir = normalizeStateLocation(args.stateDir ?? tempState!);
-  const job = new Job(pipeline, registry, {
+  const options: JobOptions = {
     parallelism: args.parallelism,
     stateDir,
     checkpointIntervalMs: args.checkpointIntervalMs,
@@ -157,8 +187,27 @@ async function run(argv: string[]): Promise<number> {
     maxParallelism: args.maxParallelism,
     checkpointTimeoutMs: args.checkpointTimeoutMs,
     preview: (fields, updating) => createPreviewWriter(registry, fields, updating, process.stdout),
-  });
-  console.error(`dataflow graph:\n${describeGraph(job.graph)}`);
+  };
+  // More than one worker: the subtasks run in worker processes (each on a core), placed by a scheduler.
+  const workers = args.workers ?? (args.scheduler === "external" ? args.parallelism : Math.min(args.parallelism, availableParallelism()));
+  let job: Job | JobManager;
+  if (workers > 1 || args.scheduler) {
+    const schedulerName = args.scheduler ?? "process";
+    const scheduler = registry.scheduler(schedulerName);
+    if (!scheduler) throw new UsageError(`no scheduler '${schedulerName}'; available: ${[...registry.schedulers.keys()].join(", ")}`);
+    job = new JobManager(pipeline, registry, options, {
+      sql,
+      // Workers plan the same SQL: they get the variables its {{ VAR }} references name, and no others.
+      plan: { env: referencedEnv(sql) },
+      workers,
+      scheduler,
+      listen: args.listen,
+      workerCommand: [process.execPath, join(import.meta.dir, "..", "cluster", "worker-main.ts")],
+    });
+  } else {
+    job = new Job(pipeline, registry, options);
+  }
+  console.error(`dataflow graph:\n${describeGraph(job.graph)}${workers > 1 ? `\n${workers} worker processes (${args.scheduler ?? "process"} scheduler)` : ""}`);
 
   let signals = 0;
   const onSignal = (sig: string) => {

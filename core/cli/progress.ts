@@ -1,5 +1,10 @@
 /** Periodic progress on stderr: records in/out per operator, watermark, last checkpoint. */
-import type { Job } from "../dataflow/job.ts";
+import type { JobMetrics } from "../runtime/metrics.ts";
+
+/** A job in this process or spread over workers: either has its metrics. */
+interface Progressing {
+  metrics: JobMetrics;
+}
 
 function formatTime(us: number | null): string {
   if (us === null) return "-";
@@ -11,7 +16,7 @@ function formatBytes(n: number): string {
   return n < 1024 ? `${n} B` : n < 1024 ** 2 ? `${(n / 1024).toFixed(1)} KiB` : n < 1024 ** 3 ? `${(n / 1024 ** 2).toFixed(1)} MiB` : `${(n / 1024 ** 3).toFixed(2)} GiB`;
 }
 
-export function progressLine(job: Job, elapsedMs: number): string {
+export function progressLine(job: Progressing, elapsedMs: number): string {
   const byOp = new Map<string, { label: string; in: number; out: number; wm: number | null; late: number; bad: number; idle: boolean; entries: number }>();
   for (const m of job.metrics.operators) {
     const agg = byOp.get(m.operatorId) ?? { label: m.operatorName, in: 0, out: 0, wm: null, late: 0, bad: 0, idle: true, entries: 0 };
@@ -47,7 +52,7 @@ export class ProgressReporter {
   private readonly started = performance.now();
 
   constructor(
-    private readonly job: Job,
+    private readonly job: Progressing,
     private readonly out: NodeJS.WriteStream,
     intervalMs = out.isTTY ? 1000 : 2000,
   ) {

@@ -180,17 +180,33 @@ export class Exchange {
     }
     if (kind !== FrameKind.Data) return;
     const target = this.inbound.get(channel);
-    if (!target || target.from !== s.data.peer) {
+    if (!target) {
+      // This worker is still opening its subtasks: keep what arrives (credits bound it) until the channel exists.
+      const early = this.early.get(channel) ?? { from: s.data.peer, messages: [] };
+      early.messages.push(body as Message);
+      this.early.set(channel, early);
+      return;
+    }
+    if (target.from !== s.data.peer) {
       this.fail(new Error(`worker ${s.data.peer} sent on channel ${channel}, which it does not feed`));
       return;
     }
     target.channel.deliver(body as Message);
   }
 
+  /** Messages that arrived before their channel was registered. */
+  private readonly early = new Map<number, { from: number; messages: Message[] }>();
+
   /** A local channel fed by a subtask in worker `from`; its consumer's takes return credit to the sender. */
   registerInbound(id: number, from: number, channel: Channel): void {
     this.inbound.set(id, { channel, from });
     channel.onTake = () => this.owe(id);
+    const early = this.early.get(id);
+    if (early) {
+      this.early.delete(id);
+      if (early.from !== from) this.fail(new Error(`worker ${early.from} sent on channel ${id}, which it does not feed`));
+      else for (const m of early.messages) channel.deliver(m);
+    }
   }
 
   private owe(id: number): void {

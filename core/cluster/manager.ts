@@ -228,6 +228,55 @@ export class JobManager {
     });
     const controlAddress = `${listener.hostname}:${listener.port}`;
 
+    const stages = this.graph.stages;
+    const placement: Record<string, number[]> = {};
+    for (const s of stages) placement[s.id] = Array.from({ length: s.parallelism }, (_, i) => (s.parallelism === 1 ? 0 : i % W));
+    const taskOwner = new Map<string, number>();
+    for (const s of stages) for (let i = 0; i < s.parallelism; i++) taskOwner.set(`${s.id}/${i}`, placement[s.id]![i]!);
+
+    // The coordinator exists before any worker runs: a source may finish (or a barrier be acknowledged) at once.
+    const tasks = [...taskOwner.keys()];
+    const sources = stages.filter((s) => s.nodes[0]!.kind === "source").flatMap((s) => Array.from({ length: s.parallelism }, (_, i) => `${s.id}/${i}`));
+    const maxParallelism = this.restored?.maxParallelism ?? this.options.maxParallelism ?? DEFAULT_MAX_PARALLELISM;
+    const backend = new StateBackend(this.plan.store, maxParallelism, this.restored);
+    const coordinator = new CheckpointCoordinator(
+      this.plan.store,
+      backend,
+      { pipeline: this.graph.fingerprint, labels: this.plan.stateLabels() },
+      tasks,
+      sources,
+      this.restored?.checkpointId ?? 0,
+      {
+        onCompleted: (cp) => {
+          this.metrics.lastCheckpoint = cp;
+          this.metrics.checkpointsCompleted++;
+        },
+        onFailed: (id, reason) => {
+          this.metrics.checkpointsFailed++;
+          this.metrics.lastCheckpointFailure = { id, at: Date.now(), reason };
+          this.log.warn(`${reason}; the job goes on and the next checkpoint writes what this one would have`);
+        },
+      },
+      { timeoutMs: this.options.checkpointTimeoutMs ?? 600_000, tolerableFailures: this.options.tolerableCheckpointFailures ?? 3 },
+      (task, req) => send(workers.get(taskOwner.get(task)!)!, { type: "barrier", task, checkpointId: req.checkpointId, then: req.then }),
+    );
+    this.coordinator = coordinator;
+    // One completion message per worker and checkpoint; each of its tasks waits for the same answer.
+    const pending = new Map<string, Promise<void>>();
+    for (const task of tasks) {
+      const owner = taskOwner.get(task)!;
+      coordinator.onComplete(task, (id) => {
+        const key = `${owner}/${id}`;
+        let p = pending.get(key);
+        if (!p) {
+          p = new Promise<void>((resolve) => committed.set(key, resolve));
+          pending.set(key, p);
+          send(workers.get(owner)!, { type: "complete", checkpointId: id });
+        }
+        return Promise.race([p, failed]);
+      });
+    }
+
     // Start the workers (an external scheduler starts nothing: workers register on their own).
     const processes = new Map<number, WorkerProcess>();
     for (let i = 0; i < W; i++) {
@@ -255,11 +304,6 @@ export class JobManager {
     }
     if (processes.size === 0) this.log.info(`waiting for ${W} worker(s) to register at ${controlAddress} (job secret and epoch ${epoch} required)`);
 
-    const stages = this.graph.stages;
-    const placement: Record<string, number[]> = {};
-    for (const s of stages) placement[s.id] = Array.from({ length: s.parallelism }, (_, i) => (s.parallelism === 1 ? 0 : i % W));
-    const taskOwner = new Map<string, number>();
-    for (const s of stages) for (let i = 0; i < s.parallelism; i++) taskOwner.set(`${s.id}/${i}`, placement[s.id]![i]!);
 
     const assign = () => {
       const peers = Array.from({ length: W }, (_, i) => workers.get(i)!.exchange);
@@ -311,47 +355,6 @@ export class JobManager {
     try {
       await Promise.race([allReady, failed, Bun.sleep(60_000).then(() => fail(`the workers did not all become ready within 60 s (${workers.size} of ${W} registered)`))]);
       await Promise.race([failed, allReady]);
-      const tasks = [...taskOwner.keys()];
-      const sources = stages.filter((s) => s.nodes[0]!.kind === "source").flatMap((s) => Array.from({ length: s.parallelism }, (_, i) => `${s.id}/${i}`));
-      const maxParallelism = this.restored?.maxParallelism ?? this.options.maxParallelism ?? DEFAULT_MAX_PARALLELISM;
-      const backend = new StateBackend(this.plan.store, maxParallelism, this.restored);
-      const coordinator = new CheckpointCoordinator(
-        this.plan.store,
-        backend,
-        { pipeline: this.graph.fingerprint, labels: this.plan.stateLabels() },
-        tasks,
-        sources,
-        this.restored?.checkpointId ?? 0,
-        {
-          onCompleted: (cp) => {
-            this.metrics.lastCheckpoint = cp;
-            this.metrics.checkpointsCompleted++;
-          },
-          onFailed: (id, reason) => {
-            this.metrics.checkpointsFailed++;
-            this.metrics.lastCheckpointFailure = { id, at: Date.now(), reason };
-            this.log.warn(`${reason}; the job goes on and the next checkpoint writes what this one would have`);
-          },
-        },
-        { timeoutMs: this.options.checkpointTimeoutMs ?? 600_000, tolerableFailures: this.options.tolerableCheckpointFailures ?? 3 },
-        (task, req) => send(workers.get(taskOwner.get(task)!)!, { type: "barrier", task, checkpointId: req.checkpointId, then: req.then }),
-      );
-      this.coordinator = coordinator;
-      // One completion message per worker and checkpoint; each of its tasks waits for the same answer.
-      const pending = new Map<string, Promise<void>>();
-      for (const task of tasks) {
-        const owner = taskOwner.get(task)!;
-        coordinator.onComplete(task, (id) => {
-          const key = `${owner}/${id}`;
-          let p = pending.get(key);
-          if (!p) {
-            p = new Promise<void>((resolve) => committed.set(key, resolve));
-            pending.set(key, p);
-            send(workers.get(owner)!, { type: "complete", checkpointId: id });
-          }
-          return Promise.race([p, failed]);
-        });
-      }
       this.resolveStarted();
       if (this.stopRequested) coordinator.requestStop();
       coordinator.startPeriodic(this.options.checkpointIntervalMs);

@@ -5,7 +5,8 @@
  * commits, exit). It exits when the manager goes: a worker never outlives its job.
  */
 import { hostname } from "node:os";
-import { checkpointStoreFor, Job } from "../dataflow/job.ts";
+import { createPreviewWriter } from "../cli/preview.ts";
+import { checkpointStoreFor, Job, type JobOptions } from "../dataflow/job.ts";
 import type { PluginRegistry } from "../registry/registry.ts";
 import { planSql } from "../sql/index.ts";
 import { StateBackend } from "../state/backend.ts";
@@ -26,6 +27,8 @@ export interface WorkerOptions {
   registry: () => Promise<PluginRegistry>;
   /** Registers what the pipeline needs beyond the registry's plugins (a control plane's UDFs). */
   prepare?: (registry: PluginRegistry, assignment: Assignment) => Promise<void>;
+  /** Where a bare SELECT's rows go when its sink runs here (default: this process's stdout). */
+  preview?: JobOptions["preview"];
   log?: (message: string) => void;
 }
 
@@ -56,6 +59,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
   exchange.failure = (err) => fail(err);
 
   const onMessage = async (msg: ManagerMessage) => {
+    if (process.env.RUNNEL_DEBUG_CLUSTER) log(`[worker] got ${msg.type}`);
     switch (msg.type) {
       case "assign":
         try {
@@ -81,6 +85,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
   };
 
   const start = async (a: Assignment) => {
+    if (process.env.RUNNEL_DEBUG_CLUSTER) log(`[worker ${a.index}] assigned`);
     exchange.identity.workerIndex = a.index;
     const registry = await options.registry();
     await options.prepare?.(registry, a);
@@ -92,6 +97,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
       ...a.job,
       checkpointIntervalMs: 0,
       restoreCheckpointId: a.restoredCheckpointId,
+      preview: options.preview ?? ((fields, updating) => createPreviewWriter(registry, fields, updating, process.stdout)),
       log: { info: (m) => log(`[worker ${a.index}] ${m}`), warn: (m) => log(`[worker ${a.index}] ${m}`) },
       cluster: { workerIndex: a.index, placement: a.placement, peers: a.peers, exchange, port },
     });
@@ -99,7 +105,9 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
       () => send({ type: "done" }),
       (err) => fail(err),
     );
+    if (process.env.RUNNEL_DEBUG_CLUSTER) log(`[worker ${a.index}] starting`);
     await job.started;
+    if (process.env.RUNNEL_DEBUG_CLUSTER) log(`[worker ${a.index}] started`);
     send({ type: "ready" });
     const metrics = setInterval(() => {
       const ops = job!.metrics.operators.map((m) => ({

@@ -3,7 +3,8 @@
  * restores the latest checkpoint from the state directory, runs until the input
  * ends or a stop is requested, and reports failures with their cause.
  */
-import { CheckpointCoordinator, type BarrierThen } from "../checkpoint/coordinator.ts";
+import { CheckpointCoordinator, type BarrierPort, type BarrierThen } from "../checkpoint/coordinator.ts";
+import type { Exchange } from "../cluster/exchange.ts";
 import { LocalCheckpointStore, ObjectCheckpointStore, storageScheme, type CheckpointData, type CheckpointStore } from "../checkpoint/store.ts";
 import { compileExpr, compileMap } from "../expr/index.ts";
 import { accumulatorFor, filtered, FILTERED_OUT } from "../operators/accumulators.ts";
@@ -19,7 +20,7 @@ import { ROW_CHANGE, RowOp, type ChangeRow, type Deserializer, type Field, type 
 import type { Expr } from "../expr/expr.ts";
 import type { AggregateCall, LogicalPipeline, PlanNode, TableDef } from "../plan/logical.ts";
 import type { PluginRegistry } from "../registry/registry.ts";
-import { Channel, InputGate } from "../runtime/channel.ts";
+import { Channel, InputGate, type ChannelSink } from "../runtime/channel.ts";
 import { OperatorChain, type ChainedOperator } from "../runtime/chain.ts";
 import { EdgeEmitter, ForwardEdge, HashEdge, RoundRobinEdge, type OutputEdge } from "../runtime/edges.ts";
 import { JobMetrics, OperatorMetrics } from "../runtime/metrics.ts";
@@ -52,6 +53,14 @@ export interface JobOptions {
   stateBackend?: "memory" | "disk";
   /** Memory for the disk backend's cache (default 256 MiB). */
   stateCacheBytes?: number;
+  /**
+   * Set in a worker of a job spread over processes: run only the subtasks placed
+   * here, exchange data with the other workers, and take barriers and commits
+   * from the job manager.
+   */
+  cluster?: ClusterRole;
+  /** Restore this checkpoint (a job manager decides) rather than the latest; null: none. */
+  restoreCheckpointId?: number | null;
   /** A checkpoint not durable in this time is abandoned (default 10 minutes). */
   checkpointTimeoutMs?: number;
   /** Consecutive abandoned checkpoints tolerated before the job fails (default 3). */
@@ -111,6 +120,16 @@ export function checkpointStoreFor(stateDir: string, registry: PluginRegistry): 
   return new ObjectCheckpointStore(stateDir, storage.create(stateDir));
 }
 
+export interface ClusterRole {
+  workerIndex: number;
+  /** Stage id → the worker each subtask runs on. */
+  placement: Record<string, number[]>;
+  /** Worker index → its exchange address. */
+  peers: string[];
+  exchange: Exchange;
+  port: BarrierPort;
+}
+
 export class Job {
   readonly graph: PhysicalGraph;
   readonly metrics = new JobMetrics();
@@ -119,8 +138,10 @@ export class Job {
   private readonly identities: Record<string, OperatorIdentity>;
   private maxParallelism = DEFAULT_MAX_PARALLELISM;
   private readonly abort = new AbortController();
-  private readonly store: CheckpointStore;
-  private coordinator!: CheckpointCoordinator;
+  readonly store: CheckpointStore;
+  private coordinator!: BarrierPort;
+  private local: CheckpointCoordinator | null = null;
+  private abortRun: ((err: Error) => void) | null = null;
   private restored: CheckpointData | undefined;
   private chains: OperatorChain[] = [];
   private stopRequested = false;
@@ -149,41 +170,66 @@ export class Job {
   }
 
   get lastCheckpoint() {
-    return this.coordinator?.lastCompleted ?? null;
+    return this.local?.lastCompleted ?? null;
   }
 
   /** Starts a checkpoint now (when something outside, like the control plane, paces them). */
   checkpoint(): void {
-    this.coordinator?.trigger("continue");
+    this.local?.trigger("continue");
   }
 
   /** Requests a final checkpoint and a stop; `run()` resolves once it is committed. */
   stop(): void {
     this.stopRequested = true;
-    this.coordinator?.requestStop();
+    this.local?.requestStop();
   }
 
-  /** Runs to the end of bounded input or until stopped: "end" or "stop". */
-  async run(): Promise<BarrierThen> {
-    if (this.options.ignoreState) await this.store.clear();
-    this.restored = await this.store.latest();
-    if (this.restored) {
-      const mismatch = incompatibility(this.restored.labels, this.identities);
+  /** Fails the run at once (a worker whose job is being restored elsewhere). */
+  abortNow(): void {
+    this.abortRun?.(new JobError("the job was aborted"));
+    this.abort.abort();
+  }
+
+  /** Operator state id → label, for checkpoints to name the operators holding state. */
+  stateLabels(): Record<string, string> {
+    return Object.fromEntries(Object.values(this.identities).map((i) => [i.stateId, i.label]));
+  }
+
+  /** The checkpoint to restore (the latest, or the one asked for), refused when the query changed incompatibly. */
+  async restorable(): Promise<CheckpointData | undefined> {
+    const wanted = this.options.restoreCheckpointId;
+    const restored =
+      wanted === undefined ? await this.store.latest() : wanted === null ? undefined : (await this.store.retained()).find((c) => c.checkpointId === wanted);
+    if (wanted !== undefined && wanted !== null && !restored) throw new JobError(`checkpoint ${wanted} is not in ${this.options.stateDir} any more`);
+    if (restored) {
+      const mismatch = incompatibility(restored.labels, this.identities);
       if (mismatch) {
         throw new JobError(
-          `cannot resume from checkpoint ${this.restored.checkpointId} in ${this.options.stateDir}: since it was taken, ${mismatch}, ` +
+          `cannot resume from checkpoint ${restored.checkpointId} in ${this.options.stateDir}: since it was taken, ${mismatch}, ` +
             `so the saved state would be read with another meaning. Start from scratch (runnel run --ignore-state, or restart the ` +
             `pipeline with ignoreState), or use another state directory; run the query as it was to keep its state`,
         );
       }
     }
-    await this.preflight();
+    return restored;
+  }
+
+  /** Runs to the end of bounded input or until stopped: "end" or "stop". */
+  async run(): Promise<BarrierThen> {
+    const cluster = this.options.cluster;
+    if (this.options.ignoreState && !cluster) await this.store.clear();
+    this.restored = await this.restorable();
+    if (!cluster) await this.preflight();
     const runners = await this.instantiate();
     this.resolveStarted();
-    if (this.stopRequested) this.coordinator.requestStop();
-    this.coordinator.startPeriodic(this.options.checkpointIntervalMs);
+    const local = this.local;
+    if (local) {
+      if (this.stopRequested) local.requestStop();
+      local.startPeriodic(this.options.checkpointIntervalMs);
+    }
     let failure: unknown = null;
     const failed = new Promise<never>((_, reject) => {
+      this.abortRun = reject;
       for (const r of runners) {
         r.catch((err) => {
           failure ??= err;
@@ -191,15 +237,17 @@ export class Job {
         });
       }
     });
+    failed.catch(() => {});
     try {
-      const then = await Promise.race([this.coordinator.done, failed]);
+      // In a worker the job manager decides when the job is done; here, when its subtasks are.
+      const then = local ? await Promise.race([local.done, failed]) : "end";
       await Promise.race([Promise.all(runners), failed]);
       return then;
     } catch (err) {
       this.abort.abort();
       throw err;
     } finally {
-      this.coordinator.stopTimer();
+      local?.stopTimer();
       for (const chain of this.chains) {
         try {
           await chain.close();
@@ -262,10 +310,11 @@ export class Job {
       this.options.stateBackend === "disk"
         ? { dir: join(tmpdir(), `runnel-state-${this.jobId}-${process.pid}`), budget: new CacheBudget(this.options.stateCacheBytes ?? 256 * 1024 * 1024) }
         : undefined;
-    this.coordinator = new CheckpointCoordinator(
+    const cluster = this.options.cluster;
+    const local = cluster ? null : new CheckpointCoordinator(
       this.store,
       backend,
-      { pipeline: this.graph.fingerprint, labels: Object.fromEntries(Object.values(this.identities).map((i) => [i.stateId, i.label])) },
+      { pipeline: this.graph.fingerprint, labels: this.stateLabels() },
       taskKeys,
       sourceKeys,
       this.restored?.checkpointId ?? 0,
@@ -286,6 +335,12 @@ export class Job {
       },
       { timeoutMs: this.options.checkpointTimeoutMs ?? 600_000, tolerableFailures: this.options.tolerableCheckpointFailures ?? 3 },
     );
+    this.local = local;
+    this.coordinator = local ?? cluster!.port;
+    // In a worker, only the subtasks placed here run; edges to and from other workers go over the network.
+    const here = (stage: Stage, i: number) => !cluster || cluster.placement[stage.id]![i] === cluster.workerIndex;
+    const ownerOf = (stage: Stage, i: number) => cluster!.placement[stage.id]![i]!;
+    let nextChannelId = 0;
 
     // Channels: for every stage, a matrix [upstream subtask][downstream subtask] per input stage.
     const capacity = this.options.channelCapacity ?? CHANNEL_CAPACITY;
@@ -304,16 +359,28 @@ export class Job {
         const forward = !head.keyed && up.parallelism === stage.parallelism;
         for (let u = 0; u < up.parallelism; u++) {
           const targets = forward ? [u] : Array.from({ length: stage.parallelism }, (_, d) => d);
-          const channels = targets.map((d) => {
-            const ch = new Channel(capacity);
-            inbound.get(stage)![d]!.push(ch);
-            inboundInput.get(stage)![d]!.push(input);
-            return ch;
+          // Channel ids follow this walk of the graph, the same in every worker.
+          const channels = targets.map((d): ChannelSink | null => {
+            const id = nextChannelId++;
+            const upHere = here(up, u);
+            const downHere = here(stage, d);
+            if (downHere) {
+              const ch = new Channel(capacity);
+              inbound.get(stage)![d]!.push(ch);
+              inboundInput.get(stage)![d]!.push(input);
+              if (!upHere) cluster!.exchange.registerInbound(id, ownerOf(up, u), ch);
+              return upHere ? ch : null;
+            }
+            if (!upHere) return null;
+            const peer = ownerOf(stage, d);
+            return cluster!.exchange.outbound(peer, cluster!.peers[peer]!, id, capacity);
           });
+          if (!here(up, u)) continue;
+          const sinks = channels as ChannelSink[];
           let edge: OutputEdge;
-          if (forward) edge = new ForwardEdge(channels);
-          else if (head.keyed) edge = new HashEdge(channels, this.keyHasher(head.plan!, input), maxParallelism);
-          else edge = new RoundRobinEdge(channels);
+          if (forward) edge = new ForwardEdge(sinks);
+          else if (head.keyed) edge = new HashEdge(sinks, this.keyHasher(head.plan!, input), maxParallelism);
+          else edge = new RoundRobinEdge(sinks);
           outbound.get(up)![u]!.push(edge);
         }
       });
@@ -322,6 +389,7 @@ export class Job {
     const runners: Promise<void>[] = [];
     for (const stage of stages) {
       for (let i = 0; i < stage.parallelism; i++) {
+        if (!here(stage, i)) continue;
         const key = `${stage.id}/${i}`;
         const head = stage.nodes[0]!;
         const chained = head.kind === "source" ? stage.nodes.slice(1) : stage.nodes;

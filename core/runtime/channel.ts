@@ -4,7 +4,13 @@
  */
 import type { Message } from "./messages.ts";
 
-export class Channel {
+/** Where a subtask sends: a local channel, or one to a subtask in another process. */
+export interface ChannelSink {
+  send(msg: Message): Promise<void>;
+  onBlocked: ((ms: number) => void) | null;
+}
+
+export class Channel implements ChannelSink {
   private items: Message[] = [];
   private head = 0;
   private spaceWaiter: (() => void) | null = null;
@@ -14,6 +20,8 @@ export class Channel {
   blockedMs = 0;
   /** Told each wait for space, so the producing subtask's operators can report it. */
   onBlocked: ((ms: number) => void) | null = null;
+  /** Told each take: a channel fed from another process returns credit to its sender. */
+  onTake: (() => void) | null = null;
 
   constructor(readonly capacity: number) {}
 
@@ -30,6 +38,15 @@ export class Channel {
       this.blockedMs += waited;
       this.onBlocked?.(waited);
     }
+    this.items.push(msg);
+    this.onPush?.();
+  }
+
+  /**
+   * Queues a message from another process without waiting: its sender held a
+   * credit for it, so there is room by construction.
+   */
+  deliver(msg: Message): void {
     this.items.push(msg);
     this.onPush?.();
   }
@@ -52,6 +69,7 @@ export class Channel {
       this.spaceWaiter = null;
       waiter();
     }
+    this.onTake?.();
     return msg;
   }
 }

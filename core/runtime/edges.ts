@@ -4,13 +4,13 @@
  */
 import { RowOp, type Batch, type Row } from "../plugin-api/index.ts";
 import { subtaskOfHash } from "../state/key-groups.ts";
-import type { Channel } from "./channel.ts";
+import type { ChannelSink } from "./channel.ts";
 import type { Message } from "./messages.ts";
 
 export type KeyHasher = (row: Row) => number;
 
 export abstract class OutputEdge {
-  constructor(readonly channels: Channel[]) {}
+  constructor(readonly channels: ChannelSink[]) {}
   abstract send(batch: Batch): Promise<void>;
 
   async broadcast(msg: Message): Promise<void> {
@@ -36,7 +36,7 @@ export class RoundRobinEdge extends OutputEdge {
 /** Routes each row by its key's key group to the subtask owning that group, as restores assign them. */
 export class HashEdge extends OutputEdge {
   constructor(
-    channels: Channel[],
+    channels: ChannelSink[],
     private readonly hash: KeyHasher,
     private readonly maxParallelism: number,
   ) {

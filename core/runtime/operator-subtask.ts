@@ -3,7 +3,7 @@
  * the inputs that are not idle, and aligns checkpoint barriers (an input that
  * delivered barrier n is blocked until every input has).
  */
-import type { CheckpointCoordinator } from "../checkpoint/coordinator.ts";
+import type { BarrierPort } from "../checkpoint/coordinator.ts";
 import type { InputGate } from "./channel.ts";
 import type { OperatorChain } from "./chain.ts";
 
@@ -19,7 +19,7 @@ export class OperatorSubtask {
     readonly key: string,
     private readonly gate: InputGate,
     private readonly chain: OperatorChain,
-    private readonly coordinator: CheckpointCoordinator,
+    private readonly coordinator: BarrierPort,
     /** For each channel of the gate, which input of the head operator it feeds. */
     private readonly inputOfChannel: number[] = [],
   ) {

@@ -3,7 +3,7 @@
  * split, lets splits that stay silent for `idle_micros` stop holding the
  * watermark back, and injects checkpoint barriers between polls.
  */
-import type { CheckpointCoordinator } from "../checkpoint/coordinator.ts";
+import type { BarrierPort } from "../checkpoint/coordinator.ts";
 import type { Batch, Row, SourceReader } from "../plugin-api/index.ts";
 import type { OperatorChain } from "./chain.ts";
 import { END_OF_TIME } from "./messages.ts";
@@ -43,7 +43,7 @@ export class SourceSubtask {
     private readonly reader: SourceReader,
     private readonly prepare: RowPreparer,
     private readonly chain: OperatorChain,
-    private readonly coordinator: CheckpointCoordinator,
+    private readonly coordinator: BarrierPort,
     private readonly sourceOpId: string,
     private readonly metrics: OperatorMetrics,
     /** Idle timeout in ms, or null when idleness is disabled. */

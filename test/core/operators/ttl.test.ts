@@ -61,7 +61,8 @@ beforeAll(() => {
 
 async function run(sql: string, name: string): Promise<Record<string, unknown>[]> {
   const out = join(dir, `${name}.jsonl`);
-  const r = await runCli(["run", writeSql(dir, sql.replace("$OUT", out), `${name}.sql`), "--quiet", "--parallelism", "2"]);
+  // One process, so that expiry follows the files' order as the oracle does (see join-oracle.test.ts).
+  const r = await runCli(["run", writeSql(dir, sql.replace("$OUT", out), `${name}.sql`), "--quiet", "--parallelism", "2", "--workers", "1"]);
   if (r.code !== 0) throw new Error(`runnel failed (${r.code}):\n${r.stderr}`);
   return foldChanges(readJsonLines(out) as any);
 }
