@@ -22,7 +22,7 @@ import type { PluginRegistry } from "../registry/registry.ts";
 import { Channel, InputGate } from "../runtime/channel.ts";
 import { OperatorChain, type ChainedOperator } from "../runtime/chain.ts";
 import { EdgeEmitter, ForwardEdge, HashEdge, RoundRobinEdge, type OutputEdge } from "../runtime/edges.ts";
-import { JobMetrics, OperatorMetrics } from "../runtime/metrics.ts";
+import { connectorMetrics, JobMetrics, OperatorMetrics } from "../runtime/metrics.ts";
 import { OperatorSubtask } from "../runtime/operator-subtask.ts";
 import { SourceSubtask, type RowPreparer, type SourcePosition } from "../runtime/source-subtask.ts";
 import { StateBackend } from "../state/backend.ts";
@@ -483,6 +483,7 @@ export class Job {
           parallelism: ctx.parallelism,
           signal: this.abort.signal,
           log: this.log,
+          metrics: connectorMetrics(ctx.metrics),
           fields: table.inferColumns || table.fields.length === 0 ? fields : table.fields,
           format,
           formatName: table.format?.name,
@@ -531,6 +532,7 @@ export class Job {
       parallelism,
       signal: this.abort.signal,
       log: this.log,
+      metrics: connectorMetrics(metrics),
       fields: table.fields,
       format: deserializer && countBytesIn(deserializer, metrics),
       restored: positions,

@@ -100,6 +100,20 @@ export interface PluginLogger {
   warn(message: string): void;
 }
 
+/**
+ * Figures a connector reports about the system it talks to, per subtask, beside
+ * the engine's own counters (records, and bytes through the format). Names are
+ * snake_case; counters end in `_total` by convention (`errors_total`,
+ * `retries_total`), gauges do not (`lag`: messages waiting in the remote
+ * system). Exported by the control plane as `runnel_connector_<name>`.
+ */
+export interface ConnectorMetrics {
+  /** Adds `n` (default 1) to a counter. */
+  add(name: string, n?: number): void;
+  /** Sets a gauge. */
+  set(name: string, value: number): void;
+}
+
 interface ConnectorContextBase<O> {
   options: O;
   tableName: string;
@@ -108,6 +122,7 @@ interface ConnectorContextBase<O> {
   /** Aborted when the job stops; long waits should watch it. */
   signal: AbortSignal;
   log: PluginLogger;
+  metrics: ConnectorMetrics;
 }
 
 export interface SourceContext<O> extends ConnectorContextBase<O> {
