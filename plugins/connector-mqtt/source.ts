@@ -22,7 +22,8 @@
  * dropped for both QoS 1 and 2.
  */
 import type { IPublishPacket, MqttClient, Packet } from "mqtt";
-import { crashPoint, type Row, type SourceContext, type SourcePoll, type SourceReader, type SplitBatch } from "../../core/plugin-api/index.ts";
+import { crashPoint, type SourceContext, type SourcePoll, type SourceReader, type SplitBatch } from "../../core/plugin-api/index.ts";
+import { decodeMessages } from "../shared/decode.ts";
 import { Inbox } from "../shared/inbox.ts";
 import { clientPrefix, connectMqtt, describeError } from "./client.ts";
 import { qosLevel, type MqttOptions } from "./options.ts";
@@ -216,34 +217,27 @@ export class MqttSourceReader implements SourceReader {
     if (this.closed) return { batches: [] };
     const items = await this.inbox.take(maxRows, POLL_WAIT_MS);
     if (items.length === 0) return { batches: [] };
-    const ctx = this.ctx;
-    const format = ctx.format!;
-    const keys = ctx.metadata ?? [];
-    const bySplit = new Map<string, SplitBatch>();
+    const bySession = new Map<Session, Received[]>();
     for (const m of items) {
       if (m.qos > 0) {
         m.session.epoch.push(m.id);
         if (m.qos === 2) m.session.inState.add(m.id);
       }
-      if (format.prepare) {
-        const ready = format.prepare(m.payload);
-        if (ready) await ready;
-      }
-      let row: Row | null;
-      try {
-        row = format.deserialize(m.payload);
-      } catch (err) {
-        ctx.badRecord(`topic '${m.topic}'${m.id ? ` packet ${m.id}` : ""} (session ${m.session.clientId})`, err);
-        continue;
-      }
-      if (row === null) continue;
-      for (const key of keys) row.push(key === "topic" ? m.topic : key === "qos" ? m.qos : null);
-      let b = bySplit.get(m.session.split);
-      if (!b) bySplit.set(m.session.split, (b = { split: m.session.split, rows: [], times: [] }));
-      b.rows.push(row);
-      b.times!.push(m.time);
+      let list = bySession.get(m.session);
+      if (!list) bySession.set(m.session, (list = []));
+      list.push(m);
     }
-    return { batches: [...bySplit.values()] };
+    const batches: SplitBatch[] = [];
+    for (const [session, list] of bySession) {
+      const { rows, times } = await decodeMessages(this.ctx, list, {
+        data: (m) => m.payload,
+        time: (m) => m.time,
+        where: (m) => `topic '${m.topic}'${m.id ? ` packet ${m.id}` : ""} (session ${session.clientId})`,
+        metadata: (m, key) => (key === "topic" ? m.topic : key === "qos" ? m.qos : null),
+      });
+      if (rows.length > 0) batches.push({ split: session.split, rows, times });
+    }
+    return { batches };
   }
 
   snapshot(): Record<string, unknown> {

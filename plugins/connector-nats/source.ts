@@ -17,7 +17,8 @@
  */
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, ReplayPolicy, type Consumer, type ConsumerMessages, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import { nanos, type NatsConnection, type Subscription } from "@nats-io/transport-node";
-import { crashPoint, type Row, type SourceContext, type SourcePoll, type SourceReader } from "../../core/plugin-api/index.ts";
+import { crashPoint, type SourceContext, type SourcePoll, type SourceReader } from "../../core/plugin-api/index.ts";
+import { decodeMessages } from "../shared/decode.ts";
 import { Inbox } from "../shared/inbox.ts";
 import { RangeSet } from "../shared/range-set.ts";
 import { connectNats, describeError } from "./client.ts";
@@ -37,8 +38,6 @@ interface Incoming {
   time: number;
   msg?: JsMsg;
 }
-
-const textOf = (subject: string) => subject;
 
 abstract class NatsReader implements SourceReader {
   protected readonly inbox = new Inbox<Incoming>(50_000);
@@ -70,33 +69,16 @@ abstract class NatsReader implements SourceReader {
     if (this.closed) return { batches: [] };
     const items = await this.inbox.take(maxRows, POLL_WAIT_MS);
     if (items.length === 0) return { batches: [] };
-    const ctx = this.ctx;
-    const format = ctx.format!;
-    const keys = ctx.metadata ?? [];
-    const rows: Row[] = [];
-    const times: number[] = [];
     let bytes = 0;
-    for (const m of items) {
-      bytes += m.data.byteLength;
-      if (!this.accept(m)) continue;
-      if (format.prepare) {
-        const ready = format.prepare(m.data);
-        if (ready) await ready;
-      }
-      let row: Row | null;
-      try {
-        row = format.deserialize(m.data);
-      } catch (err) {
-        ctx.badRecord(m.seq ? `stream sequence ${m.seq} (subject '${m.subject}')` : `subject '${m.subject}'`, err);
-        continue;
-      }
-      if (row === null) continue;
-      for (const key of keys) row.push(key === "subject" ? textOf(m.subject) : key === "sequence" ? (m.seq || null) : key === "timestamp" ? m.time : null);
-      rows.push(row);
-      times.push(m.time);
-    }
-    ctx.metrics.add("messages_received_total", items.length);
-    ctx.metrics.add("bytes_received_total", bytes);
+    for (const m of items) bytes += m.data.byteLength;
+    this.ctx.metrics.add("messages_received_total", items.length);
+    this.ctx.metrics.add("bytes_received_total", bytes);
+    const { rows, times } = await decodeMessages(this.ctx, items.filter((m) => this.accept(m)), {
+      data: (m) => m.data,
+      time: (m) => m.time,
+      where: (m) => (m.seq ? `stream sequence ${m.seq} (subject '${m.subject}')` : `subject '${m.subject}'`),
+      metadata: (m, key) => (key === "subject" ? m.subject : key === "sequence" ? m.seq || null : key === "timestamp" ? m.time : null),
+    });
     return { batches: rows.length > 0 ? [{ split: this.splits()[0]!, rows, times }] : [] };
   }
 

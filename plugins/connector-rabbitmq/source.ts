@@ -11,7 +11,8 @@
  * the same queue; the broker spreads messages over them.
  */
 import type { Channel, ChannelModel, ConsumeMessage } from "amqplib";
-import { crashPoint, type Row, type SourceContext, type SourcePoll, type SourceReader } from "../../core/plugin-api/index.ts";
+import { crashPoint, type SourceContext, type SourcePoll, type SourceReader } from "../../core/plugin-api/index.ts";
+import { decodeMessages } from "../shared/decode.ts";
 import { Inbox } from "../shared/inbox.ts";
 import { connectRabbit, describeError, where } from "./client.ts";
 import type { RabbitmqOptions } from "./options.ts";
@@ -77,32 +78,18 @@ export class RabbitmqSourceReader implements SourceReader {
     const items = await this.inbox.take(maxRows, POLL_WAIT_MS);
     if (items.length === 0) return { batches: [] };
     const ctx = this.ctx;
-    const format = ctx.format!;
-    const keys = ctx.metadata ?? [];
-    const rows: Row[] = [];
-    const times: number[] = [];
     let bytes = 0;
     let redelivered = 0;
     for (const m of items) {
       bytes += m.content.byteLength;
       if (m.fields.redelivered) redelivered++;
-      if (format.prepare) {
-        const ready = format.prepare(m.content);
-        if (ready) await ready;
-      }
-      let row: Row | null;
-      try {
-        row = format.deserialize(m.content);
-      } catch (err) {
-        ctx.badRecord(`queue '${ctx.options.queue}' delivery ${m.fields.deliveryTag}${m.properties.messageId ? ` (message id ${m.properties.messageId})` : ""}`, err);
-        continue;
-      }
-      if (row === null) continue;
-      const time = typeof m.properties.timestamp === "number" ? m.properties.timestamp * 1_000_000 : Date.now() * 1000;
-      for (const key of keys) row.push(metadataOf(m, key));
-      rows.push(row);
-      times.push(time);
     }
+    const { rows, times } = await decodeMessages(ctx, items, {
+      data: (m) => m.content,
+      time: (m) => (typeof m.properties.timestamp === "number" ? m.properties.timestamp * 1_000_000 : Date.now() * 1000),
+      where: (m) => `queue '${ctx.options.queue}' delivery ${m.fields.deliveryTag}${m.properties.messageId ? ` (message id ${m.properties.messageId})` : ""}`,
+      metadata: metadataOf,
+    });
     // Deliveries on a channel are acknowledged in order: the last one taken stands for all before it.
     this.lastTag = items[items.length - 1]!;
     ctx.metrics.add("messages_received_total", items.length);
