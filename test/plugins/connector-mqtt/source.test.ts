@@ -141,6 +141,28 @@ describe("mqtt source", () => {
     expect(new Set(rows.map((r) => r.t))).toEqual(new Set([topic]));
   });
 
+  test("restored with fewer subtasks, the former subtask's session is reopened: what it queued while the job was down is read", async () => {
+    const topic = uniqueTopic("rescale");
+    const dir = tempDir("runnel-mqtt-rescale-");
+    const group = `g${Date.now().toString(36)}`;
+    const two = pipeline(dir, `$share/${group}/${topic}`, ", qos = 'ExactlyOnce'", { parallelism: 2 });
+    let job = two.start();
+    await untilSubscribed(topic, two.out, 2);
+    const c = await mqttClient();
+    await publishAll(c, topic, messages(0, 200), 2);
+    await waitUntil("200 messages", () => rowsOf(two.out).filter((r) => r.id < 1_000_000).length >= 200);
+    expect(await job.stop()).toBe(0);
+    // Both sessions queue their share while the job is down.
+    await publishAll(c, topic, messages(200, 200), 2);
+    const one = pipeline(dir, `$share/${group}/${topic}`, ", qos = 'ExactlyOnce'", { parallelism: 1 });
+    job = one.start();
+    await waitUntil("400 messages", () => rowsOf(one.out).filter((r) => r.id < 1_000_000).length >= 400);
+    await Bun.sleep(300);
+    expect(await job.stop()).toBe(0);
+    const ids = rowsOf(one.out).map((r) => r.id).filter((id) => id < 1_000_000);
+    expect(ids.sort((a, b) => a - b)).toEqual(Array.from({ length: 400 }, (_, i) => i));
+  });
+
   test("QoS 0 reads what is published while it runs", async () => {
     const topic = uniqueTopic("qos0");
     const dir = tempDir("runnel-mqtt-q0-");
