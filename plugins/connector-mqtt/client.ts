@@ -1,6 +1,6 @@
 /** Connecting to an MQTT broker from the table's options (mqtt.js, MQTT 5), with errors in the user's terms. */
-import { readFileSync } from "node:fs";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
+import { readOptionFile } from "../shared/files.ts";
 import type { ConnectionValues } from "./options.ts";
 
 const PROTOCOLS: Record<string, "mqtt" | "mqtts"> = { "tcp:": "mqtt", "mqtt:": "mqtt", "ssl:": "mqtts", "mqtts:": "mqtts" };
@@ -18,16 +18,6 @@ export function brokerUrl(o: ConnectionValues): URL {
 
 export const clientPrefix = (o: ConnectionValues, tableName: string) => o.client_prefix ?? `runnel-${tableName}`;
 
-function readPem(o: ConnectionValues, option: "tls.ca" | "tls.cert" | "tls.key"): Buffer | undefined {
-  const path = o[option];
-  if (!path) return undefined;
-  try {
-    return readFileSync(path);
-  } catch (err) {
-    throw new Error(`option '${option}': cannot read '${path}': ${(err as Error).message}`);
-  }
-}
-
 export function clientOptions(o: ConnectionValues, clientId: string, extra: Partial<IClientOptions> = {}): IClientOptions {
   const url = brokerUrl(o);
   const protocol = PROTOCOLS[url.protocol]!;
@@ -39,9 +29,9 @@ export function clientOptions(o: ConnectionValues, clientId: string, extra: Part
     clientId,
     username: o.username,
     password: o.password,
-    ca: readPem(o, "tls.ca"),
-    cert: readPem(o, "tls.cert"),
-    key: readPem(o, "tls.key"),
+    ca: readOptionFile(o["tls.ca"], "tls.ca"),
+    cert: readOptionFile(o["tls.cert"], "tls.cert"),
+    key: readOptionFile(o["tls.key"], "tls.key"),
     connectTimeout: 10_000,
     reconnectPeriod: 1_000,
     keepalive: 30,

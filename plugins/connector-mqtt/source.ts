@@ -74,6 +74,18 @@ class Session {
   ) {
     this.inState = new Set(Array.isArray(restored) ? restored.map(Number) : []);
   }
+
+  /** Sends the held packets of these ids; ids whose packet mqtt.js has not produced yet go out as soon as it does. */
+  release(ids: number[], held: Map<number, Packet>, now: Set<number>): number {
+    for (const id of ids) {
+      const p = held.get(id);
+      if (p) {
+        held.delete(id);
+        this.send(p);
+      } else now.add(id);
+    }
+    return ids.length;
+  }
 }
 
 export class MqttSourceReader implements SourceReader {
@@ -262,26 +274,13 @@ export class MqttSourceReader implements SourceReader {
     let acks = 0;
     for (const s of this.sessions) {
       for (const epoch of s.sealed) {
-        for (const id of epoch) {
-          s.open.delete(id);
-          const p = s.pendingAcks.get(id);
-          if (p) {
-            s.pendingAcks.delete(id);
-            s.send(p);
-          } else s.ackNow.add(id);
-          acks++;
-        }
+        for (const id of epoch) s.open.delete(id);
+        acks += s.release(epoch, s.pendingAcks, s.ackNow);
       }
       s.sealed = [];
       for (const epoch of s.sealedReleased) {
-        for (const id of epoch) {
-          s.releasing.delete(id);
-          const p = s.pendingComps.get(id);
-          if (p) {
-            s.pendingComps.delete(id);
-            s.send(p);
-          } else s.compNow.add(id);
-        }
+        for (const id of epoch) s.releasing.delete(id);
+        s.release(epoch, s.pendingComps, s.compNow);
       }
       s.sealedReleased = [];
     }

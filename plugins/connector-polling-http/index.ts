@@ -11,7 +11,7 @@
 import { createHash } from "node:crypto";
 import { defineConnector, definePlugin, opt, t, type SourceContext, type SourcePoll, type SourceReader, type TableInfo } from "../../core/plugin-api/index.ts";
 import { decodeMessages, idleReader } from "../shared/decode.ts";
-import { backoffMs, checkEndpoint, describeError, describeResponse, httpOptions, parseHeaders, retriable, sleep } from "../shared/http.ts";
+import { backoffMs, describeError, describeResponse, httpOptions, parseHeaders, retriable, sleep, validateHttpTable } from "../shared/http.ts";
 
 const options = {
   ...httpOptions,
@@ -138,10 +138,8 @@ export const pollingHttp = defineConnector({
   options,
   needsFormat: true,
   validate(info: TableInfo<unknown>) {
+    validateHttpTable(info, "polling_http", "source", ["http:", "https:"]);
     const table = info as TableInfo<PollingOptions>;
-    if (table.role === "sink") throw new Error("polling_http is a source only; to send rows over HTTP use connector = 'webhook'");
-    checkEndpoint(table.options.endpoint, ["http:", "https:"]);
-    parseHeaders(table.options.headers);
     if (table.options.body !== undefined && table.options.method === "GET") throw new Error("option 'body' needs method = 'POST', 'PUT' or 'PATCH' (a GET has no body)");
   },
   metadata: { status: { type: t.int(), description: "The response's HTTP status" } },

@@ -1,17 +1,7 @@
 /** Connecting to RabbitMQ from the table's options (amqplib), with errors in the user's terms. */
-import { readFileSync } from "node:fs";
 import amqp, { type ChannelModel } from "amqplib";
+import { readOptionFile } from "../shared/files.ts";
 import type { ConnectionValues } from "./options.ts";
-
-function readPem(o: ConnectionValues, option: "tls_config.root_certificates_path" | "tls_config.client_certificates_path" | "tls_config.client_keys_path"): Buffer | undefined {
-  const path = o[option];
-  if (!path) return undefined;
-  try {
-    return readFileSync(path);
-  } catch (err) {
-    throw new Error(`option '${option}': cannot read '${path}': ${(err as Error).message}`);
-  }
-}
 
 export const where = (o: ConnectionValues) => `${o.host}:${o.port ?? (o["tls_config.enabled"] ? 5671 : 5672)} (vhost '${o.virtual_host}')`;
 
@@ -33,9 +23,9 @@ export async function connectRabbit(o: ConnectionValues, name: string): Promise<
         timeout: 10_000,
         ...(tls
           ? {
-              ca: readPem(o, "tls_config.root_certificates_path"),
-              cert: readPem(o, "tls_config.client_certificates_path"),
-              key: readPem(o, "tls_config.client_keys_path"),
+              ca: readOptionFile(o["tls_config.root_certificates_path"], "tls_config.root_certificates_path"),
+              cert: readOptionFile(o["tls_config.client_certificates_path"], "tls_config.client_certificates_path"),
+              key: readOptionFile(o["tls_config.client_keys_path"], "tls_config.client_keys_path"),
               rejectUnauthorized: !o["tls_config.trust_certificates"],
             }
           : {}),

@@ -8,9 +8,9 @@
  * the arrival time.
  */
 import { createParser, type EventSourceMessage } from "eventsource-parser";
-import { defineConnector, definePlugin, opt, t, type SourceContext, type SourcePoll, type SourceReader, type TableInfo } from "../../core/plugin-api/index.ts";
+import { defineConnector, definePlugin, opt, t, type SourceContext, type SourcePoll, type SourceReader } from "../../core/plugin-api/index.ts";
 import { decodeMessages, idleReader } from "../shared/decode.ts";
-import { backoffMs, checkEndpoint, describeError, describeResponse, httpOptions, parseHeaders, retriable, sleep } from "../shared/http.ts";
+import { backoffMs, describeError, describeResponse, httpOptions, parseHeaders, retriable, sleep, validateHttpTable } from "../shared/http.ts";
 import { Inbox } from "../shared/inbox.ts";
 
 const options = {
@@ -143,12 +143,7 @@ export const sse = defineConnector({
   description: "Server-Sent Events source: exactly-once when the server resumes from Last-Event-ID, else at-most-once",
   options,
   needsFormat: true,
-  validate(info: TableInfo<unknown>) {
-    const table = info as TableInfo<SseOptions>;
-    if (table.role === "sink") throw new Error("sse is a source only; to send rows over HTTP use connector = 'webhook'");
-    checkEndpoint(table.options.endpoint, ["http:", "https:"]);
-    parseHeaders(table.options.headers);
-  },
+  validate: (info) => validateHttpTable(info, "sse", "source", ["http:", "https:"]),
   metadata: {
     event_type: { type: t.string(), description: "The event's type ('message' when unnamed)" },
     event_id: { type: t.string(), description: "The event's id (NULL when it has none)" },

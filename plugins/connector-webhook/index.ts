@@ -9,8 +9,8 @@
  * before a checkpoint completes: at-least-once (a restore sends again what
  * was sent after the checkpoint). Headers may carry `{{ ENV_VAR }}` secrets.
  */
-import { defineConnector, definePlugin, opt, type Batch, type SinkContext, type SinkWriter, type TableInfo } from "../../core/plugin-api/index.ts";
-import { backoffMs, checkEndpoint, describeError, describeResponse, httpOptions, parseHeaders, retriable, sleep } from "../shared/http.ts";
+import { defineConnector, definePlugin, opt, type Batch, type SinkContext, type SinkWriter } from "../../core/plugin-api/index.ts";
+import { backoffMs, describeError, describeResponse, httpOptions, parseHeaders, retriable, sleep, validateHttpTable } from "../shared/http.ts";
 
 const options = {
   ...httpOptions,
@@ -177,12 +177,7 @@ export const webhook = defineConnector({
   description: "Sends rows to an HTTP endpoint, batched, with retries and backoff (at-least-once)",
   options,
   needsFormat: true,
-  validate(info: TableInfo<unknown>) {
-    const table = info as TableInfo<WebhookOptions>;
-    if (table.role === "source") throw new Error("webhook is a sink only; to read over HTTP use connector = 'polling_http', 'sse' or 'websocket'");
-    checkEndpoint(table.options.endpoint, ["http:", "https:"]);
-    parseHeaders(table.options.headers);
-  },
+  validate: (info) => validateHttpTable(info, "webhook", "sink", ["http:", "https:"]),
   sink: {
     create(ctx) {
       if (!ctx.format) throw new Error(`webhook sink '${ctx.tableName}' needs a format (e.g. format = 'json')`);

@@ -10,7 +10,7 @@
  */
 import { defineConnector, definePlugin, opt, type SourceContext, type SourcePoll, type SourceReader, type TableInfo } from "../../core/plugin-api/index.ts";
 import { decodeMessages, idleReader } from "../shared/decode.ts";
-import { backoffMs, checkEndpoint, describeError, httpOptions, parseHeaders, sleep } from "../shared/http.ts";
+import { backoffMs, describeError, httpOptions, parseHeaders, sleep, validateHttpTable } from "../shared/http.ts";
 import { Inbox } from "../shared/inbox.ts";
 
 const options = {
@@ -154,11 +154,8 @@ export const websocket = defineConnector({
   options,
   needsFormat: true,
   validate(info: TableInfo<unknown>) {
-    const table = info as TableInfo<WebsocketOptions>;
-    if (table.role === "sink") throw new Error("websocket is a source only; to send rows over HTTP use connector = 'webhook'");
-    checkEndpoint(table.options.endpoint, ["ws:", "wss:"]);
-    parseHeaders(table.options.headers);
-    subscriptionMessages(table.options);
+    validateHttpTable(info, "websocket", "source", ["ws:", "wss:"]);
+    subscriptionMessages((info as TableInfo<WebsocketOptions>).options);
   },
   source: {
     create(ctx) {

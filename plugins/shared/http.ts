@@ -1,5 +1,5 @@
 /** What the HTTP connectors (sse, websocket, polling_http, webhook) share: options, retries, error text. */
-import { opt } from "../../core/plugin-api/index.ts";
+import { opt, type TableInfo } from "../../core/plugin-api/index.ts";
 
 /** Options every HTTP connector has, with Arroyo's names. */
 export const httpOptions = {
@@ -35,6 +35,20 @@ export function checkEndpoint(raw: string, protocols: string[], option = "endpoi
     throw new Error(`option '${option}': '${url.protocol}//' is not supported here; use ${protocols.map((p) => `${p}//`).join(" or ")}`);
   }
   return url;
+}
+
+/** The checks every HTTP connector makes at planning time: the direction it has, the endpoint, the headers. */
+export function validateHttpTable(info: TableInfo<unknown>, connector: string, direction: "source" | "sink", protocols: string[]): void {
+  const table = info as TableInfo<{ endpoint: string; headers?: string }>;
+  if (table.role !== direction) {
+    throw new Error(
+      direction === "source"
+        ? `${connector} is a source only; to send rows over HTTP use connector = 'webhook'`
+        : `${connector} is a sink only; to read over HTTP use connector = 'polling_http', 'sse' or 'websocket'`,
+    );
+  }
+  checkEndpoint(table.options.endpoint, protocols);
+  parseHeaders(table.options.headers);
 }
 
 /** Statuses worth retrying: the server is busy, down or timed out. */

@@ -9,6 +9,7 @@ import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { runCli, tempDir, writeSql } from "../../kit/cli.ts";
+import { killWhilePublishing } from "../../kit/source-crash.ts";
 import { closeMqttKit, MQTT_OPTS, mqttClient, publishAll, startJob, uniqueTopic, waitUntil } from "../../kit/mqtt.ts";
 
 setDefaultTimeout(60_000);
@@ -43,25 +44,7 @@ async function untilSubscribed(topic: string, out: string, qos: 0 | 1 | 2): Prom
 
 async function crashRounds(topic: string, p: ReturnType<typeof pipeline>, qos: 1 | 2): Promise<number> {
   const c = await mqttClient();
-  let next = 0;
-  let producing = true;
-  const producer = (async () => {
-    while (producing && next < 3000) {
-      await publishAll(c, topic, messages(next, 50), qos);
-      next += 50;
-      await Bun.sleep(20);
-    }
-  })();
-  for (let round = 0; round < 3; round++) {
-    const job = p.start();
-    const before = lines(p.out).length;
-    await waitUntil(`output to grow in round ${round}`, () => lines(p.out).length > before + 150);
-    await Bun.sleep(100 + round * 150);
-    await job.kill();
-  }
-  producing = false;
-  await producer;
-  return next;
+  return killWhilePublishing({ start: () => p.start(), out: p.out, publish: (from, n) => publishAll(c, topic, messages(from, n), qos) });
 }
 
 describe("mqtt source", () => {

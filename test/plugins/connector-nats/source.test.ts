@@ -10,6 +10,7 @@ import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { runCli, tempDir, writeSql } from "../../kit/cli.ts";
+import { killWhilePublishing } from "../../kit/source-crash.ts";
 import { field, t } from "../../../core/plugin-api/index.ts";
 import { nats } from "../../../plugins/connector-nats/index.ts";
 import { json as jsonFormat } from "../../../plugins/format-json/index.ts";
@@ -66,25 +67,7 @@ describe("nats source (JetStream)", () => {
     const dir = tempDir("runnel-nats-crash-");
     // A short ack_wait so the server redelivers what the killed runs held within the test.
     const p = pipeline(dir, `stream = '${stream}', 'consumer.ack_wait' = '2s'`);
-    let next = 0;
-    let producing = true;
-    const producer = (async () => {
-      while (producing && next < 4000) {
-        await publish(`${stream}.x`, messages(next, 50));
-        next += 50;
-        await Bun.sleep(25);
-      }
-    })();
-    for (let round = 0; round < 3; round++) {
-      const job = p.start();
-      const before = lines(p.out).length;
-      await waitUntil(`output to grow in round ${round}`, () => lines(p.out).length > before + 200);
-      await Bun.sleep(100 + round * 150);
-      await job.kill();
-    }
-    producing = false;
-    await producer;
-    const total = next;
+    const total = await killWhilePublishing({ start: () => p.start(), out: p.out, publish: (from, n) => publish(`${stream}.x`, messages(from, n)), growth: 200 });
     const job = p.start();
     await waitUntil(`all ${total} messages`, () => lines(p.out).length >= total, 30_000);
     await Bun.sleep(2500); // past ack_wait: a redelivery of something already in state would show up as a duplicate

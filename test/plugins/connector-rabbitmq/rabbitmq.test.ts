@@ -10,6 +10,7 @@ import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { runCli, tempDir, writeSql } from "../../kit/cli.ts";
+import { killWhilePublishing } from "../../kit/source-crash.ts";
 import { closeRabbitKit, declareQueue, drainQueue, queueDepth, RABBITMQ_OPTS, sendAll, startJob, waitUntil } from "../../kit/rabbitmq.ts";
 import { sinkUnderKills } from "../../kit/sink-crash.ts";
 
@@ -75,24 +76,7 @@ describe("rabbitmq source", () => {
     const queue = await declareQueue("src-crash");
     const dir = tempDir("runnel-rabbit-crash-");
     const p = pipeline(dir, queue);
-    let next = 0;
-    let producing = true;
-    const producer = (async () => {
-      while (producing && next < 4000) {
-        await sendAll(queue, messages(next, 50));
-        next += 50;
-        await Bun.sleep(20);
-      }
-    })();
-    for (let round = 0; round < 3; round++) {
-      const job = p.start();
-      const before = lines(p.out).length;
-      await waitUntil(`output to grow in round ${round}`, () => lines(p.out).length > before + 200);
-      await Bun.sleep(100 + round * 150);
-      await job.kill();
-    }
-    producing = false;
-    await producer;
+    const next = await killWhilePublishing({ start: () => p.start(), out: p.out, publish: (from, n) => sendAll(queue, messages(from, n)), growth: 200 });
     const job = p.start();
     await waitUntil(`all ${next} messages`, () => new Set(rowsOf(p.out).map((r) => r.id)).size >= next, 30_000);
     expect(await job.stop()).toBe(0);
