@@ -11,7 +11,7 @@
 import { createHash } from "node:crypto";
 import { defineConnector, definePlugin, opt, t, type SourceContext, type SourcePoll, type SourceReader, type TableInfo } from "../../core/plugin-api/index.ts";
 import { decodeMessages, idleReader } from "../shared/decode.ts";
-import { backoffMs, describeError, describeResponse, httpOptions, parseHeaders, retriable, sleep, validateHttpTable } from "../shared/http.ts";
+import { describeError, Outage, describeResponse, httpOptions, parseHeaders, retriable, sleep, validateHttpTable } from "../shared/http.ts";
 
 const options = {
   ...httpOptions,
@@ -32,8 +32,6 @@ interface PollingOptions {
   timeout_ms: number;
 }
 
-/** How long the endpoint may fail before the job fails. */
-const FAILING_LIMIT_MS = 120_000;
 /** Responses larger than this are refused (Arroyo's limit too). */
 const MAX_BODY_BYTES = 5 * 1024 * 1024;
 const SPLIT = "polling_http";
@@ -49,14 +47,14 @@ export class PollingHttpReader implements SourceReader {
   /** Hash of the last response taken into state. */
   private lastHash: string | null;
   private nextAt = 0;
-  private failingSince: number | null = null;
-  private attempt = 0;
+  private readonly outage: Outage;
   private readonly headers: Record<string, string>;
 
   constructor(private readonly ctx: SourceContext<PollingOptions>) {
     const restored = ctx.restored[SPLIT];
     this.lastHash = typeof restored === "string" ? restored : null;
     this.headers = parseHeaders(ctx.options.headers);
+    this.outage = new Outage(ctx, `polling_http source '${ctx.tableName}': '${ctx.options.endpoint}' (option 'endpoint')`);
   }
 
   splits(): string[] {
@@ -105,8 +103,7 @@ export class PollingHttpReader implements SourceReader {
         const body = new Uint8Array(await res.arrayBuffer());
         if (body.byteLength > MAX_BODY_BYTES) throw Object.assign(new Error(`polling_http source '${ctx.tableName}': the response of '${o.endpoint}' is ${body.byteLength} bytes, over the ${MAX_BODY_BYTES} byte limit`), { fatal: true });
         ctx.metrics.add("bytes_received_total", body.byteLength);
-        this.failingSince = null;
-        this.attempt = 0;
+        this.outage.ok();
         return { body, status: res.status, time: Date.now() * 1000, hash: createHash("sha256").update(body).digest("base64") };
       }
       const answer = await describeResponse(res);
@@ -117,13 +114,7 @@ export class PollingHttpReader implements SourceReader {
       if (ctx.signal.aborted) return null;
       failure = describeError(err);
     }
-    ctx.metrics.add("errors_total");
-    this.failingSince ??= Date.now();
-    if (Date.now() - this.failingSince > FAILING_LIMIT_MS) {
-      throw new Error(`polling_http source '${ctx.tableName}': '${o.endpoint}' (option 'endpoint') failed for ${FAILING_LIMIT_MS / 1000} s; last: ${failure}`);
-    }
-    if (this.attempt === 0) ctx.log.warn(`polling_http source '${ctx.tableName}': ${failure}; retrying`);
-    this.nextAt = Date.now() + backoffMs(this.attempt++, Math.min(o.poll_interval_ms, 1000), 30_000);
+    this.nextAt = Date.now() + this.outage.failed(failure, Math.min(o.poll_interval_ms, 1000), 30_000);
     return null;
   }
 

@@ -10,7 +10,7 @@
 import { createParser, type EventSourceMessage } from "eventsource-parser";
 import { defineConnector, definePlugin, opt, t, type SourceContext, type SourcePoll, type SourceReader } from "../../core/plugin-api/index.ts";
 import { decodeMessages, idleReader } from "../shared/decode.ts";
-import { backoffMs, describeError, describeResponse, httpOptions, parseHeaders, retriable, sleep, validateHttpTable } from "../shared/http.ts";
+import { describeError, Outage, describeResponse, httpOptions, parseHeaders, retriable, sleep, validateHttpTable } from "../shared/http.ts";
 import { Inbox } from "../shared/inbox.ts";
 
 const options = {
@@ -23,9 +23,6 @@ interface SseOptions {
   headers?: string;
   events?: string;
 }
-
-/** How long the server may stay unreachable before the job fails. */
-const UNREACHABLE_LIMIT_MS = 120_000;
 
 interface Received {
   data: string;
@@ -59,8 +56,7 @@ export class SseSourceReader implements SourceReader {
   private async run(): Promise<void> {
     const ctx = this.ctx;
     const url = ctx.options.endpoint;
-    let failingSince: number | null = null;
-    let attempt = 0;
+    const outage = new Outage(ctx, `sse source '${ctx.tableName}': '${url}' (option 'endpoint')`);
     while (!this.abort.signal.aborted) {
       try {
         const res = await fetch(url, {
@@ -73,8 +69,7 @@ export class SseSourceReader implements SourceReader {
           throw new Error(answer);
         }
         if (!res.body) throw new Error("the response has no body");
-        failingSince = null;
-        attempt = 0;
+        outage.ok();
         const parser = createParser({
           onEvent: (e) => this.onEvent(e),
           onRetry: (ms) => (this.retryMs = ms),
@@ -93,13 +88,11 @@ export class SseSourceReader implements SourceReader {
       } catch (err) {
         if (this.abort.signal.aborted) return;
         if ((err as { fatal?: boolean }).fatal) return this.inbox.fail(err as Error);
-        ctx.metrics.add("errors_total");
-        failingSince ??= Date.now();
-        if (Date.now() - failingSince > UNREACHABLE_LIMIT_MS) {
-          return this.inbox.fail(new Error(`sse source '${ctx.tableName}': '${url}' (option 'endpoint') failed for ${UNREACHABLE_LIMIT_MS / 1000} s: ${describeError(err)}`));
+        try {
+          await sleep(outage.failed(describeError(err), this.retryMs, 10_000), this.abort.signal);
+        } catch (failure) {
+          return this.inbox.fail(failure as Error);
         }
-        if (attempt === 0) ctx.log.warn(`sse source '${ctx.tableName}': ${describeError(err)}; reconnecting`);
-        await sleep(backoffMs(attempt++, this.retryMs, 10_000), this.abort.signal);
       }
     }
   }

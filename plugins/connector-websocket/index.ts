@@ -10,7 +10,7 @@
  */
 import { defineConnector, definePlugin, opt, type SourceContext, type SourcePoll, type SourceReader, type TableInfo } from "../../core/plugin-api/index.ts";
 import { decodeMessages, idleReader } from "../shared/decode.ts";
-import { backoffMs, describeError, httpOptions, parseHeaders, sleep, validateHttpTable } from "../shared/http.ts";
+import { describeError, Outage, httpOptions, parseHeaders, sleep, validateHttpTable } from "../shared/http.ts";
 import { Inbox } from "../shared/inbox.ts";
 
 const options = {
@@ -25,9 +25,6 @@ interface WebsocketOptions {
   subscription_message?: string;
   subscription_messages?: string;
 }
-
-/** How long the server may stay unreachable before the job fails. */
-const UNREACHABLE_LIMIT_MS = 120_000;
 
 interface Received {
   data: string | Uint8Array;
@@ -68,25 +65,23 @@ export class WebsocketSourceReader implements SourceReader {
   /** Opens the socket, and reopens it with backoff whenever it closes, until the job stops. */
   private async run(): Promise<void> {
     const ctx = this.ctx;
-    const url = ctx.options.endpoint;
-    let failingSince: number | null = null;
-    let attempt = 0;
+    const outage = new Outage(ctx, `websocket source '${ctx.tableName}': '${ctx.options.endpoint}' (option 'endpoint')`);
     while (!this.stopped) {
       const outcome = await this.connectOnce();
       if (this.stopped) return;
+      let wait = 250;
       if (outcome.opened) {
-        failingSince = null;
-        attempt = 0;
+        outage.ok();
         ctx.metrics.add("reconnects_total");
         ctx.log.warn(`websocket source '${ctx.tableName}': the socket closed (${outcome.reason}); reopening (messages sent meanwhile are lost)`);
       } else {
-        ctx.metrics.add("errors_total");
-        failingSince ??= Date.now();
-        if (Date.now() - failingSince > UNREACHABLE_LIMIT_MS) {
-          return this.inbox.fail(new Error(`websocket source '${ctx.tableName}': cannot open '${url}' (option 'endpoint') for ${UNREACHABLE_LIMIT_MS / 1000} s: ${outcome.reason}`));
+        try {
+          wait = outage.failed(`cannot open the socket: ${outcome.reason}`, 250, 10_000);
+        } catch (failure) {
+          return this.inbox.fail(failure as Error);
         }
       }
-      await sleep(backoffMs(attempt++, 250, 10_000), ctx.signal);
+      await sleep(wait, ctx.signal);
     }
   }
 

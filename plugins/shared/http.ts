@@ -51,6 +51,37 @@ export function validateHttpTable(info: TableInfo<unknown>, connector: string, d
   parseHeaders(table.options.headers);
 }
 
+/**
+ * A remote that keeps failing: counts the failure, says how long to wait
+ * before the next try, and fails once it has failed for `limitMs` without a
+ * success in between (the job then restarts from its checkpoint).
+ */
+export class Outage {
+  private since: number | null = null;
+  private attempt = 0;
+
+  constructor(
+    private readonly ctx: { metrics: { add(name: string, n?: number): void }; log: { warn(m: string): void } },
+    /** "<connector> source '<table>': '<endpoint>' (option 'endpoint')", the start of messages. */
+    private readonly what: string,
+    private readonly limitMs = 120_000,
+  ) {}
+
+  ok(): void {
+    this.since = null;
+    this.attempt = 0;
+  }
+
+  /** The wait before the next try (backoff from `initialMs` up to `maxMs`); throws when the outage has lasted too long. */
+  failed(reason: string, initialMs: number, maxMs: number): number {
+    this.ctx.metrics.add("errors_total");
+    this.since ??= Date.now();
+    if (Date.now() - this.since > this.limitMs) throw new Error(`${this.what} failed for ${this.limitMs / 1000} s; last: ${reason}`);
+    if (this.attempt === 0) this.ctx.log.warn(`${this.what}: ${reason}; retrying`);
+    return backoffMs(this.attempt++, initialMs, maxMs);
+  }
+}
+
 /** Statuses worth retrying: the server is busy, down or timed out. */
 export function retriable(status: number): boolean {
   return status === 408 || status === 425 || status === 429 || status >= 500;
