@@ -26,6 +26,14 @@ export async function prometheusText(services: Services, supervisor: Supervisor)
   const cpCount = new Gauge({ name: "runnel_checkpoints_completed", help: "Completed checkpoints recorded for the job", labelNames: ["job_id", "pipeline_id"], registers: [registry] });
 
   const running = await services.db.select().from(jobs).where(inArray(jobs.state, ["Running", "CheckpointStopping", "Rescaling", "Restarting", "Recovering"]));
+  // Connector-reported figures: one family per name, created as names appear.
+  const connectorFamilies = new Map<string, Gauge<(typeof labelNames)[number]>>();
+  const connectorFamily = (name: string) => {
+    const metric = `runnel_connector_${name.replace(/[^a-zA-Z0-9_]/g, "_")}`;
+    let g = connectorFamilies.get(metric);
+    if (!g) connectorFamilies.set(metric, (g = new Gauge({ name: metric, help: `Reported by the operator's connector (${name})`, labelNames, registers: [registry] })));
+    return g;
+  };
   const now = Date.now() * 1000;
   for (const job of running) {
     jobState.set({ job_id: job.id, pipeline_id: job.pipelineId, state: job.state }, 1);
@@ -42,6 +50,7 @@ export async function prometheusText(services: Services, supervisor: Supervisor)
       late.inc(labels, m.lateDropped);
       deser.inc(labels, m.badRecords);
       if (m.watermark !== null && m.watermark < 8e15) lag.set(labels, Math.max(0, (now - m.watermark) / 1e6));
+      for (const [name, value] of Object.entries(m.connector ?? {})) connectorFamily(name).set(labels, value);
     }
     const cps = await services.db.select().from(checkpoints).where(eq(checkpoints.jobId, job.id));
     if (cps.length) {

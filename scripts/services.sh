@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts or stops the services the tests talk to (real PostgreSQL, Kafka, S3 and
-# Kinesis emulators). Each lives in scripts/services/<name>.sh with the verbs
+# Kinesis emulators, MQTT, NATS, RabbitMQ, Redis...). Each lives in scripts/services/<name>.sh with the verbs
 # start|stop|status; start installs what is missing (once, into the cache
 # folder), starts the service on loopback, waits until it answers, and is a
 # no-op when it already runs.

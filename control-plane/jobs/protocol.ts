@@ -35,6 +35,8 @@ export interface OperatorMetricsMessage {
   backpressureMs: number;
   lateDropped: number;
   badRecords: number;
+  /** What the operator's connector reports (ConnectorMetrics), by name. */
+  connector?: Record<string, number>;
 }
 
 export type WorkerMessage =

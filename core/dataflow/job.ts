@@ -23,7 +23,7 @@ import type { PluginRegistry } from "../registry/registry.ts";
 import { Channel, InputGate, type ChannelSink } from "../runtime/channel.ts";
 import { OperatorChain, type ChainedOperator } from "../runtime/chain.ts";
 import { EdgeEmitter, ForwardEdge, HashEdge, RoundRobinEdge, type OutputEdge } from "../runtime/edges.ts";
-import { JobMetrics, OperatorMetrics } from "../runtime/metrics.ts";
+import { connectorMetrics, JobMetrics, OperatorMetrics } from "../runtime/metrics.ts";
 import { OperatorSubtask } from "../runtime/operator-subtask.ts";
 import { SourceSubtask, type RowPreparer, type SourcePosition } from "../runtime/source-subtask.ts";
 import { StateBackend } from "../state/backend.ts";
@@ -554,6 +554,7 @@ export class Job {
           signal: this.abort.signal,
           log: this.log,
           files: this.options.files,
+          metrics: connectorMetrics(ctx.metrics),
           fields: table.inferColumns || table.fields.length === 0 ? fields : table.fields,
           format,
           formatName: table.format?.name,
@@ -603,6 +604,7 @@ export class Job {
       signal: this.abort.signal,
       log: this.log,
       files: this.options.files,
+      metrics: connectorMetrics(metrics),
       fields: table.fields,
       format: deserializer && countBytesIn(deserializer, metrics),
       restored: positions,

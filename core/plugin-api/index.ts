@@ -114,6 +114,20 @@ export interface FileAccess {
   resolve(path: string, option: string): string;
 }
 
+/**
+ * Figures a connector reports about the system it talks to, per subtask, beside
+ * the engine's own counters (records, and bytes through the format). Names are
+ * snake_case; counters end in `_total` by convention (`errors_total`,
+ * `retries_total`), gauges do not (`lag`: messages waiting in the remote
+ * system). Exported by the control plane as `runnel_connector_<name>`.
+ */
+export interface ConnectorMetrics {
+  /** Adds `n` (default 1) to a counter. */
+  add(name: string, n?: number): void;
+  /** Sets a gauge. */
+  set(name: string, value: number): void;
+}
+
 interface ConnectorContextBase<O> {
   options: O;
   tableName: string;
@@ -124,6 +138,7 @@ interface ConnectorContextBase<O> {
   log: PluginLogger;
   /** Local files this job may use; absent means unrestricted. */
   files?: FileAccess;
+  metrics: ConnectorMetrics;
 }
 
 export interface SourceContext<O> extends ConnectorContextBase<O> {

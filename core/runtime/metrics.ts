@@ -1,5 +1,6 @@
 /** Counters per operator and subtask, read by the CLI progress line and the control plane. */
 import type { CompletedCheckpoint } from "../checkpoint/coordinator.ts";
+import type { ConnectorMetrics } from "../plugin-api/index.ts";
 
 export class OperatorMetrics {
   recordsIn = 0;
@@ -21,12 +22,27 @@ export class OperatorMetrics {
   /** The longest time between two batches reaching this operator since the metric was last reset (ms). */
   longestGapMs = 0;
   lastBatchAt = 0;
+  /** What the operator's connector reports (ConnectorMetrics), by name. */
+  connector: Record<string, number> = {};
 
   constructor(
     readonly operatorId: string,
     readonly operatorName: string,
     readonly subtaskIndex: number,
   ) {}
+}
+
+/** The ConnectorMetrics a connector of this operator subtask reports into. */
+export function connectorMetrics(m: OperatorMetrics): ConnectorMetrics {
+  const values = m.connector;
+  return {
+    add(name, n = 1) {
+      values[name] = (values[name] ?? 0) + n;
+    },
+    set(name, value) {
+      values[name] = value;
+    },
+  };
 }
 
 export class JobMetrics {

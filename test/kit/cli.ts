@@ -71,6 +71,8 @@ export function startJob(args: string[], env: Record<string, string> = {}): Runn
     proc,
     stderr,
     async stop() {
+      // A SIGINT before the CLI installs its handler (right after it prints the graph) would kill it outright.
+      for (let i = 0; i < 300 && proc.exitCode === null && !stderr().includes("dataflow graph"); i++) await Bun.sleep(50);
       proc.kill("SIGINT");
       const timer = setTimeout(() => proc.kill("SIGKILL"), 30_000);
       const code = await proc.exited;

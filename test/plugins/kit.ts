@@ -4,6 +4,7 @@
  */
 import type {
   ConnectorDefinition,
+  ConnectorMetrics,
   Deserializer,
   Field,
   OptionsShape,
@@ -33,6 +34,20 @@ export function coerce(shape: OptionsShape, raw: Record<string, string>): any {
 
 export const silentLog = { info() {}, warn() {} };
 
+/** ConnectorMetrics that keep what a connector reported, for tests to read. */
+export function recordingMetrics(): ConnectorMetrics & { values: Record<string, number> } {
+  const values: Record<string, number> = {};
+  return {
+    values,
+    add(name, n = 1) {
+      values[name] = (values[name] ?? 0) + n;
+    },
+    set(name, value) {
+      values[name] = value;
+    },
+  };
+}
+
 export interface BadRecord {
   position: string;
   message: string;
@@ -52,6 +67,7 @@ export interface SourceSetup {
 export function sourceContext(connector: ConnectorDefinition<any>, s: SourceSetup = {}) {
   const options = coerce(connector.options, s.options ?? {});
   const bad: BadRecord[] = [];
+  const metrics = recordingMetrics();
   const ctx: SourceContext<any> = {
     options,
     tableName: "t",
@@ -59,6 +75,7 @@ export function sourceContext(connector: ConnectorDefinition<any>, s: SourceSetu
     parallelism: s.parallelism ?? 1,
     signal: new AbortController().signal,
     log: silentLog,
+    metrics,
     fields: s.fields ?? connector.columns?.(options) ?? [],
     format: s.format,
     restored: s.restored ?? {},
@@ -68,13 +85,13 @@ export function sourceContext(connector: ConnectorDefinition<any>, s: SourceSetu
       bad.push({ position, message });
     },
   };
-  return { ctx, bad };
+  return { ctx, bad, metrics: metrics.values };
 }
 
 export async function createReader(connector: ConnectorDefinition<any>, s: SourceSetup = {}) {
-  const { ctx, bad } = sourceContext(connector, s);
+  const { ctx, bad, metrics } = sourceContext(connector, s);
   const reader = await connector.source!.create(ctx);
-  return { reader, ctx, bad };
+  return { reader, ctx, bad, metrics };
 }
 
 /** Polls until `end` or until `limit` rows were read; returns rows and native times. */
@@ -108,7 +125,7 @@ export interface SinkSetup {
   parallelism?: number;
 }
 
-export function sinkContext(connector: ConnectorDefinition<any>, s: SinkSetup): SinkContext<any> {
+export function sinkContext(connector: ConnectorDefinition<any>, s: SinkSetup): SinkContext<any> & { metrics: ReturnType<typeof recordingMetrics> } {
   return {
     options: coerce(connector.options, s.options ?? {}),
     tableName: "t",
@@ -116,6 +133,7 @@ export function sinkContext(connector: ConnectorDefinition<any>, s: SinkSetup): 
     parallelism: s.parallelism ?? 1,
     signal: new AbortController().signal,
     log: silentLog,
+    metrics: recordingMetrics(),
     fields: s.fields,
     format: s.format,
     updating: s.updating ?? false,

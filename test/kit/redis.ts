@@ -1,0 +1,28 @@
+/**
+ * The Redis server the tests use, started by scripts/services/redis.sh
+ * (RUNNEL_TEST_REDIS, default redis://127.0.0.1:16379), and a client to read
+ * back what a sink wrote. Tests use keys under a unique prefix.
+ */
+import { Redis } from "ioredis";
+
+export const REDIS_URL = process.env.RUNNEL_TEST_REDIS ?? "redis://127.0.0.1:16379";
+export const REDIS_OPTS = `address = '${REDIS_URL}'`;
+
+let client: Redis | null = null;
+
+export function redisClient(): Redis {
+  client ??= new Redis(REDIS_URL);
+  return client;
+}
+
+export const uniquePrefix = (name: string) => `runnel-test:${name}:${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}:`;
+
+export async function closeRedisKit(): Promise<void> {
+  if (!client) return;
+  const keys = await client.keys("runnel-test:*");
+  if (keys.length > 0) await client.del(...keys);
+  const markers = await client.keys("runnel:commit:*");
+  if (markers.length > 0) await client.del(...markers);
+  client.disconnect();
+  client = null;
+}
