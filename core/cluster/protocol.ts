@@ -48,6 +48,7 @@ export interface OperatorMetricsReport {
   stateEntries: number;
   stateBytes: number;
   longestGapMs: number;
+  connector: Record<string, number>;
 }
 
 export type WorkerMessage =

@@ -127,6 +127,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
         stateEntries: m.stateEntries,
         stateBytes: m.stateBytes,
         longestGapMs: m.longestGapMs,
+        connector: m.connector,
       }));
       const cpu = process.cpuUsage();
       send({ type: "metrics", operators: ops, rssBytes: process.memoryUsage().rss, cpuMicros: cpu.user + cpu.system });
