@@ -52,6 +52,11 @@ export function makeCertificates(): { dir: string; ca: string; cert: string; key
   return { dir, ca: read("ca.crt"), cert: read("server.crt"), key: read("server.key") };
 }
 
+export type { KubeObject };
+
+/** The raw job id a scheduler's object carries. */
+export const jobIdOf = (o: KubeObject): string | undefined => (o.metadata.annotations as Record<string, string> | undefined)?.["runnel.dev/job-id"];
+
 export class FakeKubeApi {
   readonly requests: RecordedRequest[] = [];
   /** resource → "namespace/name" → object */
@@ -64,6 +69,8 @@ export class FakeKubeApi {
   private compactedBelow = 0;
   private readonly events: { resource: string; version: number; type: string; object: KubeObject }[] = [];
   private readonly watchers = new Set<Watcher>();
+  /** A kubelet's view: told of each pod created and deleted. */
+  kubelet: { created(pod: KubeObject): void; deleted(pod: KubeObject): void } | null = null;
   /** Status codes to answer instead, per "METHOD resource" (tests of refusals). */
   readonly refuse = new Map<string, { code: number; message: string }>();
   private readonly server: ReturnType<typeof Bun.serve>;
@@ -114,6 +121,14 @@ export class FakeKubeApi {
     return this.store.get("pods")!.get(`${namespace}/${name}`);
   }
 
+  /** A Secret made by an administrator (kubectl create secret generic). */
+  putSecret(name: string, values: Record<string, string>, namespace = "ns"): void {
+    const data = Object.fromEntries(Object.entries(values).map(([k, v]) => [k, Buffer.from(v).toString("base64")]));
+    const secret: KubeObject = { apiVersion: "v1", kind: "Secret", metadata: { name, namespace, uid: crypto.randomUUID() }, data };
+    this.store.get("secrets")!.set(`${namespace}/${name}`, secret);
+    this.changed("secrets", "ADDED", secret);
+  }
+
   /** What a kubelet would report: merges `status` into the pod and tells watchers. */
   setPodStatus(name: string, status: Record<string, unknown>, namespace = "ns"): void {
     const pod = this.pod(name, namespace);
@@ -152,6 +167,8 @@ export class FakeKubeApi {
   }
 
   private changed(resource: string, type: string, object: KubeObject): void {
+    if (resource === "pods" && type === "ADDED") queueMicrotask(() => this.kubelet?.created(object));
+    if (resource === "pods" && type === "DELETED") queueMicrotask(() => this.kubelet?.deleted(object));
     object.metadata.resourceVersion = String(++this.version);
     const copy = structuredClone(object);
     this.events.push({ resource, version: this.version, type, object: copy });

@@ -11,7 +11,7 @@ import type { SchedulerContext, SchedulerDefinition, WorkerProcess, WorkerSpec }
 import { createKubernetesScheduler, KUBERNETES_PERMISSIONS } from "../../../plugins/scheduler-kubernetes/index.ts";
 import { jobKey } from "../../../plugins/scheduler-kubernetes/pod.ts";
 import { eventually } from "../../kit/cli.ts";
-import { FakeKubeApi, type RecordedRequest } from "./fake-api.ts";
+import { FakeKubeApi, jobIdOf, type RecordedRequest } from "./fake-api.ts";
 
 const api = new FakeKubeApi();
 afterAll(() => api.stop());
@@ -143,7 +143,7 @@ describe("refusals", () => {
       expect((err as Error).message).toContain("s3://");
       expect((err as Error).message).toContain(dir);
     }
-    expect(api.pods().some((p) => (p.metadata.annotations as Record<string, string> | undefined)?.["runnel.dev/job-id"] === "job_Local")).toBe(false);
+    expect(api.pods().some((p) => jobIdOf(p) === "job_Local")).toBe(false);
   });
 
   test("a job manager that does not say where checkpoints live is refused", async () => {
