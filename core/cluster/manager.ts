@@ -341,7 +341,7 @@ export class JobManager {
     const watchdog = setInterval(() => {
       const now = performance.now();
       for (const w of workers.values()) {
-        if (!w.done && w.ready && now - w.lastHeard > heartbeatTimeout) fail(`worker ${w.index} (pid ${w.pid} on ${w.host}) stopped answering for ${Math.round((now - w.lastHeard) / 1000)} s`);
+        if (!w.done && now - w.lastHeard > heartbeatTimeout) fail(`worker ${w.index} (pid ${w.pid} on ${w.host}) stopped answering for ${Math.round((now - w.lastHeard) / 1000)} s`);
       }
     }, 250);
 

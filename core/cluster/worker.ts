@@ -111,30 +111,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
     await job.started;
     if (process.env.RUNNEL_DEBUG_CLUSTER) log(`[worker ${a.index}] started`);
     send({ type: "ready" });
-    const metrics = setInterval(() => {
-      const ops = job!.metrics.operators.map((m) => ({
-        operatorId: m.operatorId,
-        operatorName: m.operatorName,
-        subtaskIndex: m.subtaskIndex,
-        recordsIn: m.recordsIn,
-        recordsOut: m.recordsOut,
-        batchesIn: m.batchesIn,
-        bytesIn: m.bytesIn,
-        bytesOut: m.bytesOut,
-        watermark: m.watermark,
-        idle: m.idle,
-        lateDropped: m.lateDropped,
-        badRecords: m.badRecords,
-        backpressureMs: m.backpressureMs,
-        stateEntries: m.stateEntries,
-        stateBytes: m.stateBytes,
-        longestGapMs: m.longestGapMs,
-        connector: m.connector,
-      }));
-      const cpu = process.cpuUsage();
-      send({ type: "metrics", operators: ops, rssBytes: process.memoryUsage().rss, cpuMicros: cpu.user + cpu.system });
-    }, 250);
-    metrics.unref?.();
+
   };
 
   const reader = new FrameReader((kind, _channel, body) => {
@@ -166,7 +143,32 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
       : await Bun.connect({ hostname: host, port: managerPort, socket: handlers as never });
   writer = new FrameWriter(socket as never);
   send({ type: "hello", secret: options.secret, epoch: options.epoch, index: options.index, exchange: address, host: hostname(), pid: process.pid });
+  // Metrics every 250 ms are also the heartbeat: the manager fails a worker that goes silent.
+  const heartbeat = setInterval(() => {
+    const ops = (job?.metrics.operators ?? []).map((m) => ({
+      operatorId: m.operatorId,
+      operatorName: m.operatorName,
+      subtaskIndex: m.subtaskIndex,
+      recordsIn: m.recordsIn,
+      recordsOut: m.recordsOut,
+      batchesIn: m.batchesIn,
+      bytesIn: m.bytesIn,
+      bytesOut: m.bytesOut,
+      watermark: m.watermark,
+      idle: m.idle,
+      lateDropped: m.lateDropped,
+      badRecords: m.badRecords,
+      backpressureMs: m.backpressureMs,
+      stateEntries: m.stateEntries,
+      stateBytes: m.stateBytes,
+      longestGapMs: m.longestGapMs,
+      connector: m.connector,
+    }));
+    const cpu = process.cpuUsage();
+    send({ type: "metrics", operators: ops, rssBytes: process.memoryUsage().rss, cpuMicros: cpu.user + cpu.system });
+  }, 250);
   const code = await exited;
+  clearInterval(heartbeat);
   exchange.close();
   socket.end();
   return code;
