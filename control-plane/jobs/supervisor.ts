@@ -82,6 +82,8 @@ export class Supervisor {
   private stopping = false;
   private lastMetricsWrite = new Map<string, number>();
   private lagTimer: ReturnType<typeof setInterval> | null = null;
+  /** Until when (this machine's clock, ms) the leases this control plane renewed last are surely its own. */
+  private leaseHeldUntil = 0;
 
   constructor(private readonly services: Services) {}
 
@@ -106,6 +108,7 @@ export class Supervisor {
       const stalled = Date.now() - last - TICK_MS;
       last = Date.now();
       if (stalled > 1000) for (const w of this.workers.values()) w.lastHeartbeat += stalled;
+      this.checkLease();
     }, TICK_MS);
   }
 
@@ -134,7 +137,9 @@ export class Supervisor {
     try {
       const now = nowMicros();
       const leaseUntil = now + this.services.settings.leaseMs * 1000;
+      const asked = Date.now();
       await this.db.update(jobs).set({ leaseUntil }).where(eq(jobs.owner, this.me));
+      this.leaseHeldUntil = asked + this.services.settings.leaseMs;
       // Claim jobs that need driving and that nobody holds (or whose holder stopped renewing);
       // with no free worker slot, only those that need no new worker (stops, orphans).
       const full = this.workers.size >= this.services.settings.maxWorkers;
@@ -163,6 +168,30 @@ export class Supervisor {
       if (!this.stopping) console.error(`supervisor: ${(err as Error).message}`);
     } finally {
       this.ticking = false;
+    }
+  }
+
+  /**
+   * A control plane that cannot renew its leases (its database is unreachable, or it was paused) stops
+   * its workers before the leases run out: another control plane may then take the jobs and start
+   * workers of its own, and two runs of a job must not write at once (the checkpoint store's fence
+   * stops whatever slips through). The jobs restore from their last checkpoint wherever they are claimed next.
+   */
+  private checkLease(): void {
+    if (this.workers.size === 0 || this.stopping) return;
+    const { leaseMs } = this.services.settings;
+    // Stop a little before the lease ends, so the workers are gone when another control plane may claim.
+    const margin = Math.min(1000, leaseMs / 4);
+    const left = this.leaseHeldUntil - Date.now();
+    if (left > margin) return;
+    console.error(
+      `supervisor: the database has not confirmed this control plane's leases for ${Math.round((leaseMs - left) / 100) / 10} s (RUNNEL_LEASE_MS=${leaseMs}): ` +
+        `stopping its ${this.workers.size} job worker(s) so no other control plane's run of the same jobs overlaps them; ` +
+        `they restore from their last checkpoints once a control plane reaches the database. Check DATABASE_URL and the network to it.`,
+    );
+    for (const [id, w] of this.workers) {
+      w.proc.kill("SIGKILL");
+      this.workers.delete(id);
     }
   }
 
