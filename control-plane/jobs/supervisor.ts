@@ -370,6 +370,8 @@ export class Supervisor {
       fileRoots: settings.fileRoots,
       ignoreState: job.ignoreState,
       heartbeatMs: settings.heartbeatMs,
+      workers: Math.max(1, Math.min(job.parallelism, settings.jobWorkers)),
+      scheduler: settings.scheduler,
     };
     const secrets = [
       ...maskQuery(pipeline.query, this.services.registry).values,
@@ -458,13 +460,18 @@ export class Supervisor {
         break;
       case "running": {
         const restored = m.restoredCheckpoint === null ? "from the start" : `from checkpoint ${m.restoredCheckpoint}`;
-        await this.setState(job, "Running", `running with parallelism ${worker.parallelism}, ${restored}`, {
+        const processes = new Set(m.placement.map((p) => p.worker)).size;
+        await this.setState(job, "Running", `running with parallelism ${worker.parallelism}${processes > 1 ? ` in ${processes} worker processes` : ""}, ${restored}`, {
           startTime: job.startTime ?? nowMicros(),
           finishTime: null,
           failureMessage: null,
+          placement: m.placement,
         });
         break;
       }
+      case "placement":
+        await this.db.update(jobs).set({ placement: m.placement }).where(eq(jobs.id, jobId));
+        break;
       case "heartbeat": {
         const at = nowMicros();
         this.metrics.set(jobId, { at, operators: m.metrics });
@@ -537,7 +544,7 @@ export class Supervisor {
     if (this.stopping) return;
     const [job] = await this.db.select().from(jobs).where(eq(jobs.id, jobId));
     if (!job) return;
-    const clear = { workerPid: null, workerIdentity: null, runningParallelism: null } as Partial<JobRow>;
+    const clear = { workerPid: null, workerIdentity: null, runningParallelism: null, placement: null } as Partial<JobRow>;
     const outcome = worker.outcome;
     if (outcome === "finished") {
       await this.setState(job, "Finishing", "all input read; final checkpoint committed", clear);

@@ -33,6 +33,7 @@ export const jobJson = (j: JobRow) => ({
   startTime: j.startTime,
   finishTime: j.finishTime,
   tasks: j.tasks,
+  placement: j.placement,
   failureMessage: j.failureMessage,
   createdAt: j.createdAt,
 });
