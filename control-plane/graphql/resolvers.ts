@@ -252,7 +252,13 @@ export const resolvers = {
       result(() => pipelines.createPipeline(ctx.services, input), (r) => ({ __typename: "PipelinePayload", pipeline: r.pipeline })),
     updatePipeline: (_: unknown, { input }: any, ctx: GraphQLContext) =>
       result(
-        () => pipelines.updatePipeline(ctx.services, input.id, { parallelism: input.parallelism ?? undefined, checkpointIntervalMicros: input.checkpointIntervalMicros ?? undefined }),
+        () =>
+          pipelines.updatePipeline(ctx.services, input.id, {
+            parallelism: input.parallelism ?? undefined,
+            checkpointIntervalMicros: input.checkpointIntervalMicros ?? undefined,
+            query: input.query ?? undefined,
+            ignoreState: input.ignoreState ?? undefined,
+          }),
         (pipeline) => ({ __typename: "PipelinePayload", pipeline }),
       ),
     stopPipeline: (_: unknown, { input }: any, ctx: GraphQLContext) =>

@@ -332,6 +332,14 @@ input UpdatePipelineInput {
   id: ID!
   parallelism: Int
   checkpointIntervalMicros: Micros
+  """
+  A new query. The running job takes a checkpoint and restarts with it, keeping the state of every operator
+  the edit left unchanged (a filter or projection edited, a sink added); an edit that changes an operator
+  holding state is refused, naming it, unless ignoreState is true.
+  """
+  query: String
+  """With a new query: start the job from scratch instead of keeping its state."""
+  ignoreState: Boolean
 }
 input StopPipelineInput {
   id: ID!

@@ -96,7 +96,7 @@ export function restRoutes(services: Services): Hono {
 
   app.patch("/pipelines/:id", async (c) => {
     const body = await readJsonBody(c.req.raw);
-    onlyFields(body, ["stop", "parallelism", "checkpointIntervalMicros"]);
+    onlyFields(body, ["stop", "parallelism", "checkpointIntervalMicros", "query", "ignoreState"]);
     const updated = await pipelines.updatePipeline(services, c.req.param("id"), body as pipelines.UpdatePipelineInput);
     return c.json(pipelineJson(services, updated));
   });
