@@ -84,6 +84,7 @@ export class Supervisor {
   private lagTimer: ReturnType<typeof setInterval> | null = null;
   /** Until when (this machine's clock, ms) the leases this control plane renewed last are surely its own. */
   private leaseHeldUntil = 0;
+  private leaseTimer: ReturnType<typeof setInterval> | null = null;
 
   constructor(private readonly services: Services) {}
 
@@ -110,6 +111,15 @@ export class Supervisor {
       if (stalled > 1000) for (const w of this.workers.values()) w.lastHeartbeat += stalled;
       this.checkLease();
     }, TICK_MS);
+    // Leases are renewed apart from the reconciling tick, which a busy database or machine can make slow.
+    let renewing = false;
+    this.leaseTimer = setInterval(() => {
+      if (renewing || this.stopping) return;
+      renewing = true;
+      this.renewLeases()
+        .catch(() => {}) // Unreachable: checkLease acts once the lease runs short.
+        .finally(() => (renewing = false));
+    }, Math.max(50, Math.floor(this.services.settings.leaseMs / 5)));
   }
 
   /** Shuts this control plane down: workers stop at once and leases are released; jobs resume from checkpoints elsewhere or at the next start. */
@@ -117,6 +127,7 @@ export class Supervisor {
     this.stopping = true;
     if (this.timer) clearInterval(this.timer);
     if (this.lagTimer) clearInterval(this.lagTimer);
+    if (this.leaseTimer) clearInterval(this.leaseTimer);
     while (this.ticking) await Bun.sleep(20);
     for (const [, w] of this.workers) w.proc.kill("SIGKILL");
     await Promise.all([...this.workers.values()].map((w) => w.exited));
@@ -137,9 +148,7 @@ export class Supervisor {
     try {
       const now = nowMicros();
       const leaseUntil = now + this.services.settings.leaseMs * 1000;
-      const asked = Date.now();
-      await this.db.update(jobs).set({ leaseUntil }).where(eq(jobs.owner, this.me));
-      this.leaseHeldUntil = asked + this.services.settings.leaseMs;
+      await this.renewLeases();
       // Claim jobs that need driving and that nobody holds (or whose holder stopped renewing);
       // with no free worker slot, only those that need no new worker (stops, orphans).
       const full = this.workers.size >= this.services.settings.maxWorkers;
@@ -171,6 +180,14 @@ export class Supervisor {
     }
   }
 
+  /** Extends this control plane's leases; also on its own timer, so slow reconciling never lets them lapse. */
+  private async renewLeases(): Promise<void> {
+    const asked = Date.now();
+    const leaseUntil = nowMicros() + this.services.settings.leaseMs * 1000;
+    await this.db.update(jobs).set({ leaseUntil }).where(eq(jobs.owner, this.me));
+    this.leaseHeldUntil = Math.max(this.leaseHeldUntil, asked + this.services.settings.leaseMs);
+  }
+
   /**
    * A control plane that cannot renew its leases (its database is unreachable, or it was paused) stops
    * its workers before the leases run out: another control plane may then take the jobs and start
@@ -178,7 +195,8 @@ export class Supervisor {
    * stops whatever slips through). The jobs restore from their last checkpoint wherever they are claimed next.
    */
   private checkLease(): void {
-    if (this.workers.size === 0 || this.stopping) return;
+    // An embedded PGlite database is this process's alone: no other control plane can take its jobs.
+    if (this.workers.size === 0 || this.stopping || this.services.database.kind === "pglite") return;
     const { leaseMs } = this.services.settings;
     // Stop a little before the lease ends, so the workers are gone when another control plane may claim.
     const margin = Math.min(1000, leaseMs / 4);

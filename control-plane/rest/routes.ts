@@ -33,7 +33,6 @@ export const jobJson = (j: JobRow) => ({
   startTime: j.startTime,
   finishTime: j.finishTime,
   tasks: j.tasks,
-  placement: j.placement,
   failureMessage: j.failureMessage,
   createdAt: j.createdAt,
 });
@@ -114,7 +113,11 @@ export function restRoutes(services: Services): Hono {
 
   app.get("/pipelines/:id/jobs", async (c) => c.json({ data: (await pipelines.jobsOf(services, c.req.param("id"))).map(jobJson), hasMore: false }));
 
-  app.get("/jobs/:id", async (c) => c.json(jobJson(await pipelines.getJob(services, c.req.param("id")))));
+  // One job also says where its subtasks run (lists keep the fields Arroyo's API shows).
+  app.get("/jobs/:id", async (c) => {
+    const job = await pipelines.getJob(services, c.req.param("id"));
+    return c.json({ ...jobJson(job), placement: job.placement });
+  });
   app.get("/jobs/:id/checkpoints", async (c) => {
     await pipelines.getJob(services, c.req.param("id"));
     return c.json({ data: await pipelines.checkpointsOf(services, c.req.param("id")), hasMore: false });

@@ -40,6 +40,8 @@ export async function tcpProxy(targetHost: string, targetPort: number): Promise<
       down = false;
     },
     close: () => {
+      // Refuse whatever reconnects meanwhile, or the server would wait for it to end.
+      down = true;
       for (const s of open) s.destroy();
       return new Promise((resolve) => server.close(() => resolve()));
     },

@@ -5,18 +5,22 @@
  * them again (they are the other's now).
  */
 import { afterAll, expect, setDefaultTimeout, test } from "bun:test";
-import { eventually, testControlPlane, workersOf, stoppedAfterAll, type TestControlPlane, CREATE_PIPELINE } from "../../kit/control-plane.ts";
+import { eventually, testControlPlane, workersOf, type TestControlPlane, CREATE_PIPELINE } from "../../kit/control-plane.ts";
 import { freshPostgresDatabase } from "../../kit/services.ts";
-import { tcpProxy } from "../../kit/tcp-proxy.ts";
+import { tcpProxy, type TcpProxy } from "../../kit/tcp-proxy.ts";
 
 setDefaultTimeout(120_000);
-const started = stoppedAfterAll<TestControlPlane>();
+const started: TestControlPlane[] = [];
+let proxy: TcpProxy | null = null;
+afterAll(async () => {
+  for (const cp of started) await cp.stop().catch(() => {});
+  await proxy?.close();
+});
 
 test("cut off from PostgreSQL for longer than its lease, a control plane kills its workers; another takes the job over, never two at once", async () => {
   const databaseUrl = await freshPostgresDatabase();
   const direct = new URL(databaseUrl);
-  const proxy = await tcpProxy(direct.hostname, Number(direct.port));
-  afterAll(() => proxy.close());
+  proxy = await tcpProxy(direct.hostname, Number(direct.port));
   const viaProxy = new URL(databaseUrl);
   viaProxy.port = String(proxy.port);
 
@@ -38,7 +42,7 @@ test("cut off from PostgreSQL for longer than its lease, a control plane kills i
   let most = 0;
   const sampler = setInterval(() => (most = Math.max(most, workersOf(jobId).length)), 20);
   try {
-    proxy.cut();
+    proxy!.cut();
     await eventually("the first control plane to kill its worker", () => workersOf(jobId).length === 0, 30_000);
 
     // A second control plane on the same database (reached directly) claims the job once the lease has run out.
@@ -49,7 +53,7 @@ test("cut off from PostgreSQL for longer than its lease, a control plane kills i
     expect(newWorker).not.toBe(oldWorker);
 
     // The first one gets its database back: it serves again, and leaves the job to the second.
-    proxy.restore();
+    proxy!.restore();
     await eventually("the first control plane to answer from the database again", async () => {
       try {
         return (await first.gql(`{ job(id: "${jobId}") { state } }`)).job.state === "Running";
@@ -62,6 +66,8 @@ test("cut off from PostgreSQL for longer than its lease, a control plane kills i
     expect(workersOf(jobId)).toEqual([newWorker!]);
   } finally {
     clearInterval(sampler);
+    // A failed run must not leave the first control plane cut off: stopping it would wait on its database.
+    proxy!.restore();
   }
   expect(most).toBe(1);
 });
