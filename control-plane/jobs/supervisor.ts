@@ -217,11 +217,15 @@ export class Supervisor {
     const now = nowMicros();
     const patch: Partial<JobRow> = { ...extra, updatedAt: now };
     if (state !== job.state) patch.state = state;
-    const [row] = await this.db.update(jobs).set(patch).where(eq(jobs.id, job.id)).returning();
+    // The state and its event land together: whoever sees the state also finds the event.
+    const row = await this.db.transaction(async (tx) => {
+      const [updated] = await tx.update(jobs).set(patch).where(eq(jobs.id, job.id)).returning();
+      if (updated && (state !== job.state || extra.failureMessage)) {
+        await tx.insert(jobEvents).values({ jobId: job.id, fromState: job.state, toState: state, reason, at: now });
+      }
+      return updated;
+    });
     if (!row) return job;
-    if (state !== job.state || extra.failureMessage) {
-      await this.db.insert(jobEvents).values({ jobId: job.id, fromState: job.state, toState: state, reason, at: now });
-    }
     Object.assign(job, row);
     await this.services.events.publish(topics.pipelineJobs(row.pipelineId), { ...row, reason });
     return row;
