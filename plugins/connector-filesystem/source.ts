@@ -71,9 +71,10 @@ export class FileSystemSourceReader implements SourceReader {
       if (!this.owns(path)) continue;
       const st = state as FileSplitState;
       if (st?.v !== 1) throw new Error(`filesystem source ${ctx.tableName}: the checkpoint holds a file position of an unknown version for '${path}'`);
-      if ("done" in st) this.done.add(path);
-      else this.started.set(path, st.at);
-      this.seen.add(path);
+      if ("done" in st) {
+        this.done.add(path);
+        this.seen.add(path);
+      } else this.started.set(path, st.at); // queued again by the first listing, resumed at its position
     }
     this.withPath = (ctx.metadata ?? []).includes("path");
     if (ctx.metadata?.some((m) => m !== "path")) throw new Error(`filesystem source ${ctx.tableName}: METADATA FROM keys are 'path' only`);
