@@ -1,5 +1,5 @@
 /**
- * Two hot spots of kafkajs 2.2.4's producer, replaced by equivalents:
+ * Hot spots of kafkajs 2.2.4, replaced by equivalents:
  * - `groupMessagesPerPartition` copies a partition's whole array for every
  *   message it adds (quadratic in the batch size: two thirds of the sink's CPU
  *   time in `bun run bench:kafka`); ours is linear.
@@ -11,6 +11,13 @@
  *   `Long` for every record's offset and timestamp; ours uses plain numbers
  *   (exact below 2^53) and builds the same objects (records with headers
  *   still go to kafkajs's decoder).
+ * - the produce request (v3, which v4-v7 reuse) wraps every record in an
+ *   Encoder, copies the records into a batch Encoder that grows by zero-filled
+ *   doubling, then copies the batch into the partition, the topic, the request
+ *   and twice more into the framed request; ours writes an uncompressed request
+ *   into one reused scratch buffer with a table-driven CRC32C and copies it
+ *   out once, with the same bytes (compressed batches and records with headers
+ *   still go to kafkajs's own encoder), and the framing copies the payload once.
  * They have to be in place before kafkajs loads, because its modules keep the
  * functions they required; so client.ts imports this module before kafkajs.
  * If kafkajs was loaded earlier in the process the originals stay (correct,
@@ -194,6 +201,270 @@ export const kafkajsGroupingPatched = (() => {
     require(path);
     require.cache[path]!.exports = groupMessagesPerPartition;
     return true;
+  } catch {
+    return false;
+  }
+})();
+
+// ------------------------------------------------------------------ produce requests
+
+/** CRC32C (Castagnoli), slicing by 8: kafkajs's is byte at a time. */
+const CRC_TABLES = (() => {
+  const t = new Uint32Array(8 * 256);
+  for (let i = 0; i < 256; i++) {
+    let c = i;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+    t[i] = c >>> 0;
+  }
+  for (let i = 0; i < 256; i++) {
+    for (let s = 1; s < 8; s++) t[s * 256 + i] = (t[(s - 1) * 256 + i]! >>> 8) ^ t[t[(s - 1) * 256 + i]! & 0xff]!;
+  }
+  return t;
+})();
+
+export function crc32c(buf: Uint8Array, from = 0, to = buf.length): number {
+  const t = CRC_TABLES;
+  let crc = 0xffffffff;
+  let i = from;
+  for (; i + 8 <= to; i += 8) {
+    const a = crc ^ (buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (buf[i + 3]! << 24));
+    crc =
+      t[7 * 256 + (a & 0xff)]! ^
+      t[6 * 256 + ((a >>> 8) & 0xff)]! ^
+      t[5 * 256 + ((a >>> 16) & 0xff)]! ^
+      t[4 * 256 + (a >>> 24)]! ^
+      t[3 * 256 + buf[i + 4]!]! ^
+      t[2 * 256 + buf[i + 5]!]! ^
+      t[256 + buf[i + 6]!]! ^
+      t[buf[i + 7]!]!;
+  }
+  for (; i < to; i++) crc = t[(crc ^ buf[i]!) & 0xff]! ^ (crc >>> 8);
+  return (crc ^ 0xffffffff) >>> 0;
+}
+
+/** A growable buffer reused across requests (one request is encoded at a time: encoding is synchronous). */
+class Scratch {
+  buf = Buffer.allocUnsafe(1 << 20);
+  o = 0;
+  reset(): void {
+    this.o = 0;
+  }
+  need(n: number): void {
+    if (this.o + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.o + n) size *= 2;
+    const bigger = Buffer.allocUnsafe(size);
+    this.buf.copy(bigger, 0, 0, this.o);
+    this.buf = bigger;
+  }
+  int8(v: number): void {
+    this.need(1);
+    this.buf.writeInt8(v, this.o);
+    this.o += 1;
+  }
+  int16(v: number): void {
+    this.need(2);
+    this.buf.writeInt16BE(v, this.o);
+    this.o += 2;
+  }
+  int32(v: number): void {
+    this.need(4);
+    this.buf.writeInt32BE(v, this.o);
+    this.o += 4;
+  }
+  int64(high: number, low: number): void {
+    this.need(8);
+    this.buf.writeInt32BE(high, this.o);
+    this.buf.writeInt32BE(low, this.o + 4);
+    this.o += 8;
+  }
+  /** Nullable string with an int16 length, as kafkajs's writeString. */
+  string(v: string | null | undefined): void {
+    if (v === null || v === undefined) return this.int16(-1);
+    const n = Buffer.byteLength(v);
+    this.int16(n);
+    this.need(n);
+    this.buf.write(v, this.o, n, "utf8");
+    this.o += n;
+  }
+  uvarint(u: number): void {
+    this.need(10);
+    this.o = writeUVarint(this.buf, this.o, u);
+  }
+  bytes(v: Buffer | string, n: number): void {
+    this.need(n);
+    if (typeof v === "string") this.buf.write(v, this.o, n, "utf8");
+    else v.copy(this.buf, this.o);
+    this.o += n;
+  }
+}
+
+const scratch = new Scratch();
+
+interface ProduceMessage {
+  key?: Buffer | string | null;
+  value?: Buffer | string | null;
+  timestamp?: string | number | null;
+  headers?: Record<string, unknown>;
+}
+interface ProduceArgs {
+  acks: number;
+  timeout: number;
+  transactionalId?: string | null;
+  producerId?: unknown;
+  producerEpoch?: number;
+  compression?: number;
+  topicData: { topic: string; partitions: { partition: number; firstSequence?: number; messages: ProduceMessage[] }[] }[];
+}
+
+type LongLike = { getHighBits(): number; getLowBits(): number };
+
+const asText = (v: unknown): Buffer | string | null => (v === null || v === undefined ? null : Buffer.isBuffer(v) ? v : String(v));
+
+/** Writes one uncompressed record batch (kafkajs's RecordBatch v0 with Record v0 records). */
+function writeBatch(w: Scratch, m: ProduceMessage[], a: ProduceArgs, firstSequence: number, long: (v: unknown) => LongLike): void {
+  const dateNow = Date.now();
+  // As kafkajs: the timestamps given, sorted as it sorts them (default sort), else now.
+  const stamps = m.map((x) => x.timestamp).filter((t) => t != null).sort() as (string | number)[];
+  const first = stamps.length === 0 ? dateNow : stamps[0]!;
+  const max = stamps.length === 0 ? dateNow : stamps[stamps.length - 1]!;
+  const firstNum = Number(first);
+  w.int64(0, 0); // firstOffset
+  const lengthAt = w.o;
+  w.int32(0); // batch length, filled below
+  w.int32(0); // partitionLeaderEpoch
+  w.int8(2); // magic
+  const crcAt = w.o;
+  w.int32(0); // crc, filled below
+  const crcFrom = w.o;
+  w.int16(a.transactionalId ? 16 : 0); // attributes: no compression, create time, transactional bit
+  w.int32(m.length - 1); // lastOffsetDelta
+  const f = long(first);
+  w.int64(f.getHighBits(), f.getLowBits());
+  const x = long(max);
+  w.int64(x.getHighBits(), x.getLowBits());
+  const pid = long(a.producerId ?? -1);
+  w.int64(pid.getHighBits(), pid.getLowBits());
+  w.int16(a.producerEpoch ?? 0);
+  w.int32(firstSequence);
+  w.int32(m.length);
+  for (let i = 0; i < m.length; i++) {
+    const msg = m[i]!;
+    const td = Number(msg.timestamp || dateNow) - firstNum;
+    const key = asText(msg.key);
+    const value = asText(msg.value);
+    const keyLength = key === null ? -1 : typeof key === "string" ? Buffer.byteLength(key) : key.length;
+    const valueLength = value === null ? -1 : typeof value === "string" ? Buffer.byteLength(value) : value.length;
+    const body =
+      1 +
+      uvarintSize(zigzag(td)) +
+      uvarintSize(zigzag(i)) +
+      uvarintSize(zigzag(keyLength)) +
+      Math.max(keyLength, 0) +
+      uvarintSize(zigzag(valueLength)) +
+      Math.max(valueLength, 0) +
+      1;
+    w.uvarint(zigzag(body));
+    w.int8(0); // attributes
+    w.uvarint(zigzag(td));
+    w.uvarint(zigzag(i));
+    w.uvarint(zigzag(keyLength));
+    if (keyLength > 0) w.bytes(key!, keyLength);
+    w.uvarint(zigzag(valueLength));
+    if (valueLength > 0) w.bytes(value!, valueLength);
+    w.uvarint(0); // no headers
+  }
+  w.buf.writeInt32BE(w.o - lengthAt - 4, lengthAt);
+  w.buf.writeUInt32BE(crc32c(w.buf, crcFrom, w.o), crcAt);
+}
+
+/** Whether every batch of the request can take the fast path (uncompressed, timestamps exact, no headers). */
+function fastPathApplies(a: ProduceArgs, none: number): boolean {
+  if ((a.compression ?? none) !== none) return false;
+  for (const t of a.topicData) {
+    for (const p of t.partitions) {
+      for (const m of p.messages) {
+        if (m.headers && Object.keys(m.headers).length > 0) return false;
+        if (m.timestamp != null && !Number.isSafeInteger(Number(m.timestamp))) return false;
+      }
+    }
+  }
+  return true;
+}
+
+/** The whole produce request body (transactional id, acks, timeout, topics) in one buffer, as kafkajs's v3 request writes it. */
+export function encodeProduce(a: ProduceArgs, Encoder: any, long: (v: unknown) => LongLike): unknown {
+  const w = scratch;
+  w.reset();
+  w.string(a.transactionalId ?? null);
+  w.int16(a.acks);
+  w.int32(a.timeout);
+  w.int32(a.topicData.length);
+  for (const t of a.topicData) {
+    w.string(t.topic);
+    w.int32(t.partitions.length);
+    for (const p of t.partitions) {
+      w.int32(p.partition);
+      const sizeAt = w.o;
+      w.int32(0);
+      writeBatch(w, p.messages, a, p.firstSequence ?? 0, long);
+      w.buf.writeInt32BE(w.o - sizeAt - 4, sizeAt);
+    }
+  }
+  const encoder = Object.create(Encoder.prototype);
+  encoder.buf = Buffer.from(w.buf.subarray(0, w.o));
+  encoder.offset = w.o;
+  return encoder;
+}
+
+export function createProduceRequest(original: (args: ProduceArgs) => any, Encoder: any, long: (v: unknown) => LongLike, none: number) {
+  return (args: ProduceArgs) => {
+    const request = original(args);
+    if (!fastPathApplies(args, none)) return request;
+    return { ...request, encode: async () => encodeProduce(args, Encoder, long) };
+  };
+}
+
+/** Frames a request (size, api key and version, correlation id, client id, payload) with one copy of the payload. */
+export function createRequestFraming(Encoder: any) {
+  return async ({ correlationId, clientId, request: { apiKey, apiVersion, encode } }: any) => {
+    const payload = await encode();
+    const body: Buffer = payload.buf;
+    const n: number = payload.offset;
+    const idLength = clientId === null || clientId === undefined ? -1 : Buffer.byteLength(clientId);
+    const headerSize = 2 + 2 + 4 + 2 + Math.max(idLength, 0);
+    const out = Buffer.allocUnsafe(4 + headerSize + n);
+    out.writeInt32BE(headerSize + n, 0);
+    out.writeInt16BE(apiKey, 4);
+    out.writeInt16BE(apiVersion, 6);
+    out.writeInt32BE(correlationId, 8);
+    out.writeInt16BE(idLength, 12);
+    if (idLength > 0) out.write(clientId, 14, idLength, "utf8");
+    body.copy(out, 4 + headerSize, 0, n);
+    const encoder = Object.create(Encoder.prototype);
+    encoder.buf = out;
+    encoder.offset = out.length;
+    return encoder;
+  };
+}
+
+export const kafkajsProducePatched = (() => {
+  try {
+    if (require.cache[require.resolve("kafkajs/src/protocol/requests/produce/v4/request.js")]) return false;
+    const Encoder = require("kafkajs/src/protocol/encoder.js");
+    const Long = require("kafkajs/src/utils/long.js");
+    const { Types } = require("kafkajs/src/protocol/message/compression/index.js");
+    return preload("kafkajs/src/protocol/requests/produce/v3/request.js", (original) => createProduceRequest(original, Encoder, (v) => Long.fromValue(v), Types.None));
+  } catch {
+    return false;
+  }
+})();
+
+export const kafkajsFramingPatched = (() => {
+  try {
+    if (require.cache[require.resolve("kafkajs/src/network/connection.js")]) return false;
+    const Encoder = require("kafkajs/src/protocol/encoder.js");
+    return preload("kafkajs/src/protocol/request.js", () => createRequestFraming(Encoder));
   } catch {
     return false;
   }
