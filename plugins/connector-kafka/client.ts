@@ -9,7 +9,7 @@
  */
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { kafkajsDecoderPatched, kafkajsFramingPatched, kafkajsGroupingPatched, kafkajsProducePatched, kafkajsRecordPatched } from "./kafkajs-fixes.ts";
+import { kafkajsDecoderPatched, kafkajsFetchPatched, kafkajsFramingPatched, kafkajsGroupingPatched, kafkajsProducePatched, kafkajsRecordPatched } from "./kafkajs-fixes.ts";
 import type { Kafka as KafkaClient, KafkaConfig, Partitioners as KafkaPartitioners, SASLOptions, logLevel as KafkaLogLevel } from "kafkajs";
 
 const require = createRequire(import.meta.url);
@@ -21,7 +21,7 @@ export const Partitioners = kafkajs.Partitioners;
 const logLevel = kafkajs.logLevel;
 
 export const KAFKAJS_VERSION = "2.2.4";
-export { kafkajsDecoderPatched, kafkajsFramingPatched, kafkajsGroupingPatched, kafkajsProducePatched, kafkajsRecordPatched };
+export { kafkajsDecoderPatched, kafkajsFetchPatched, kafkajsFramingPatched, kafkajsGroupingPatched, kafkajsProducePatched, kafkajsRecordPatched };
 
 export interface ConnectionOptions {
   bootstrap_servers: string;

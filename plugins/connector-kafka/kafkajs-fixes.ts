@@ -18,6 +18,10 @@
  *   into one reused scratch buffer with a table-driven CRC32C and copies it
  *   out once, with the same bytes (compressed batches and records with headers
  *   still go to kafkajs's own encoder), and the framing copies the payload once.
+ * - a fetch response's record set is sliced into a Buffer and a Decoder per
+ *   batch and per record and gathered with `push(...records)`; ours reads
+ *   uncompressed batches in place (compressed batches, legacy message sets and
+ *   records with headers still go to kafkajs's decoders).
  * They have to be in place before kafkajs loads, because its modules keep the
  * functions they required; so client.ts imports this module before kafkajs.
  * If kafkajs was loaded earlier in the process the originals stay (correct,
@@ -465,6 +469,109 @@ export const kafkajsFramingPatched = (() => {
     if (require.cache[require.resolve("kafkajs/src/network/connection.js")]) return false;
     const Encoder = require("kafkajs/src/protocol/encoder.js");
     return preload("kafkajs/src/protocol/request.js", () => createRequestFraming(Encoder));
+  } catch {
+    return false;
+  }
+})();
+
+// ------------------------------------------------------------------ fetch responses
+
+/**
+ * A partition's record set in a fetch response, as kafkajs's decodeMessages
+ * returns it (magic 2 batches): uncompressed batches are read in place, with
+ * no Buffer slice nor Decoder per record and no `push(...records)`; compressed
+ * batches, old message sets and records with headers go to kafkajs's code.
+ */
+export function createDecodeMessages(Decoder: any, RecordBatchDecoder: (d: any) => Promise<{ records: unknown[] }>, MessageSetDecoder: (d: any, size: number) => unknown, RecordDecoder: (d: any, ctx: any) => unknown) {
+  const OVERHEAD = 49;
+  return async (decoder: any) => {
+    const size = decoder.readInt32();
+    if (size <= 0 || !decoder.canReadBytes(size)) return [];
+    const buf: Buffer = decoder.buffer;
+    const start: number = decoder.offset;
+    const end = start + size;
+    decoder.offset = end;
+    if (buf.readInt8(start + 16) !== 2) return MessageSetDecoder(new Decoder(buf.subarray(start, end)), size);
+    const records: unknown[] = [];
+    let o = start;
+    while (end - o >= OVERHEAD) {
+      const length = buf.readInt32BE(o + 8);
+      const batchEnd = o + 12 + length;
+      if (batchEnd > end) break; // a partial batch at the end (maxBytes cut it)
+      const attributes = buf.readInt16BE(o + 21);
+      if ((attributes & 0x07) !== 0) {
+        const batch = await RecordBatchDecoder(new Decoder(buf.subarray(o, batchEnd)));
+        for (const r of batch.records) records.push(r);
+        o = batchEnd;
+        continue;
+      }
+      const firstOffset = buf.readBigInt64BE(o);
+      const firstTimestamp = buf.readBigInt64BE(o + 27);
+      const timestampType = (attributes & 0x08) > 0 ? 1 : 0;
+      const ctx = {
+        firstOffset: String(firstOffset),
+        firstTimestamp: String(firstTimestamp),
+        partitionLeaderEpoch: buf.readInt32BE(o + 12),
+        inTransaction: (attributes & 0x10) > 0,
+        isControlBatch: (attributes & 0x20) > 0,
+        lastOffsetDelta: buf.readInt32BE(o + 23),
+        producerId: String(buf.readBigInt64BE(o + 43)),
+        producerEpoch: buf.readInt16BE(o + 51),
+        firstSequence: buf.readInt32BE(o + 53),
+        maxTimestamp: String(buf.readBigInt64BE(o + 35)),
+        timestampType,
+        magicByte: buf.readInt8(o + 16),
+      };
+      const count = buf.readInt32BE(o + 57);
+      const exact = firstOffset <= BigInt(Number.MAX_SAFE_INTEGER) && firstTimestamp <= BigInt(Number.MAX_SAFE_INTEGER) && firstTimestamp >= -BigInt(Number.MAX_SAFE_INTEGER);
+      const firstOff = Number(firstOffset);
+      const firstTs = Number(firstTimestamp);
+      const at = { o: o + 61 };
+      for (let i = 0; i < count; i++) {
+        const len = unzigzag(readUVarint(buf, at));
+        const recStart = at.o;
+        const recEnd = recStart + len;
+        const attr = (buf[at.o++]! << 24) >> 24;
+        const td = unzigzag(readUVarint(buf, at));
+        const od = unzigzag(readUVarint(buf, at));
+        const keyLength = unzigzag(readUVarint(buf, at));
+        const key = keyLength < 0 ? null : buf.subarray(at.o, (at.o += keyLength));
+        const valueLength = unzigzag(readUVarint(buf, at));
+        const value = valueLength < 0 ? null : buf.subarray(at.o, (at.o += valueLength));
+        const headerCount = unzigzag(readUVarint(buf, at));
+        const offset = firstOff + od;
+        const timestamp = firstTs + td;
+        if (headerCount !== 0 || !exact || !Number.isSafeInteger(offset) || !Number.isSafeInteger(timestamp)) {
+          records.push(RecordDecoder(new Decoder(buf.subarray(recStart, recEnd)), ctx));
+        } else {
+          records.push({
+            magicByte: ctx.magicByte,
+            attributes: attr,
+            timestamp: timestampType === 1 && ctx.maxTimestamp ? ctx.maxTimestamp : String(timestamp),
+            offset: String(offset),
+            key,
+            value,
+            headers: {},
+            isControlRecord: ctx.isControlBatch,
+            batchContext: ctx,
+          });
+        }
+        at.o = recEnd;
+      }
+      o = batchEnd;
+    }
+    return records;
+  };
+}
+
+export const kafkajsFetchPatched = (() => {
+  try {
+    if (require.cache[require.resolve("kafkajs/src/protocol/requests/fetch/v4/response.js")]) return false;
+    const Decoder = require("kafkajs/src/protocol/decoder.js");
+    const RecordBatchDecoder = require("kafkajs/src/protocol/recordBatch/v0/decoder.js");
+    const MessageSetDecoder = require("kafkajs/src/protocol/messageSet/decoder.js");
+    const RecordDecoder = require("kafkajs/src/protocol/recordBatch/record/v0/decoder.js");
+    return preload("kafkajs/src/protocol/requests/fetch/v4/decodeMessages.js", () => createDecodeMessages(Decoder, RecordBatchDecoder, MessageSetDecoder, RecordDecoder));
   } catch {
     return false;
   }

@@ -41,10 +41,10 @@ test("the fast record encoder writes kafkajs's bytes exactly", () => {
 test("a process that loads the connector gets kafkajs with the replacements in place", async () => {
   // In its own process, as the runnel command loads plugins (this test process may have loaded kafkajs already).
   const client = require.resolve("../../../plugins/connector-kafka/client.ts");
-  const proc = Bun.spawn(["bun", "-e", `const m = await import(${JSON.stringify(client)}); console.log(JSON.stringify([m.kafkajsGroupingPatched, m.kafkajsRecordPatched, m.kafkajsDecoderPatched, m.kafkajsProducePatched, m.kafkajsFramingPatched]))`], { stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn(["bun", "-e", `const m = await import(${JSON.stringify(client)}); console.log(JSON.stringify([m.kafkajsGroupingPatched, m.kafkajsRecordPatched, m.kafkajsDecoderPatched, m.kafkajsProducePatched, m.kafkajsFramingPatched, m.kafkajsFetchPatched]))`], { stdout: "pipe", stderr: "pipe" });
   const out = await new Response(proc.stdout).text();
   expect(await proc.exited).toBe(0);
-  expect(JSON.parse(out.trim())).toEqual([true, true, true, true, true]);
+  expect(JSON.parse(out.trim())).toEqual([true, true, true, true, true, true]);
 });
 
 test("the fast record decoder reads records as kafkajs's own does", () => {
@@ -133,5 +133,44 @@ test("the one-buffer produce request writes kafkajs's bytes exactly, framed the 
   for (const n of [0, 1, 7, 8, 9, 63, 64, 1000]) {
     const b = Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + 7) & 255));
     expect(crc32c(b)).toBe(crcOriginal(b));
+  }
+});
+
+test("the in-place fetch decoder returns kafkajs's records for plain, transactional, compressed, header-carrying and cut-off batches", async () => {
+  const { createDecodeMessages } = require("../../../plugins/connector-kafka/kafkajs-fixes.ts");
+  const Decoder = require("kafkajs/src/protocol/decoder.js");
+  const Long = require("kafkajs/src/utils/long.js");
+  const { Types } = require("kafkajs/src/protocol/message/compression/index.js");
+  const recordDecoderPath = require.resolve("kafkajs/src/protocol/recordBatch/record/v0/decoder.js");
+  const batchDecoderPath = require.resolve("kafkajs/src/protocol/recordBatch/v0/decoder.js");
+  // kafkajs's own decoders, none of our replacements.
+  const originalRecordDecoder = isolated("protocol/recordBatch/record/v0/decoder.js");
+  const originalBatchDecoder = isolated("protocol/recordBatch/v0/decoder.js", { [recordDecoderPath]: originalRecordDecoder });
+  const original = isolated("protocol/requests/fetch/v4/decodeMessages.js", { [batchDecoderPath]: originalBatchDecoder });
+  const fast = createDecodeMessages(Decoder, originalBatchDecoder, require("kafkajs/src/protocol/messageSet/decoder.js"), originalRecordDecoder);
+  const { RecordBatch } = isolated("protocol/recordBatch/v0/index.js");
+  const Record = originalRecord();
+  const batch = async (first: number, n: number, opts: Record<string, unknown> = {}, headers = false) => {
+    const records = Array.from({ length: n }, (_, i) =>
+      Record({ offsetDelta: i, timestampDelta: i * 3, key: i % 2 ? `k${i}` : null, value: i % 7 === 0 ? null : `{"id":${first + i}}`, ...(headers && i === 1 ? { headers: { h: "x" } } : {}) }),
+    );
+    const encoded = await RecordBatch({ firstOffset: Long.fromValue(first), firstTimestamp: 1_700_000_000_000, maxTimestamp: 1_700_000_009_999, lastOffsetDelta: n - 1, records, ...opts });
+    return encoded.buffer as Buffer;
+  };
+  const batches = Buffer.concat([
+    await batch(100, 50),
+    await batch(150, 20, { transactional: true, producerId: Long.fromValue(77), producerEpoch: 2, firstSequence: 9 }),
+    await batch(170, 30, { compression: Types.GZIP }),
+    await batch(200, 5, {}, true),
+    await batch(2 ** 40, 4),
+  ]);
+  const cutOff = Buffer.concat([batches, (await batch(300, 10)).subarray(0, 70)]);
+  for (const set of [batches, cutOff]) {
+    const framed = Buffer.concat([Buffer.from([0, 0, 0, 0]), set]);
+    framed.writeInt32BE(set.length, 0);
+    const a = await fast(new Decoder(framed));
+    const b = await original(new Decoder(framed));
+    expect(a.length).toBe(109);
+    expect(a).toEqual(b);
   }
 });
