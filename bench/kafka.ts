@@ -6,7 +6,9 @@
  * Records/s per core = records read ÷ CPU seconds of the job process (user +
  * system); the broker runs on the same two cores and is not counted.
  *
- *   bun run bench:kafka [--records 1000000] [--profile] [filter-alo filter-eos tumble]
+ *   bun run bench:kafka [--records 1000000] [--input TOPIC] [--profile] [filter-alo filter-eos tumble]
+ * --input reuses a topic an earlier run wrote (its name is printed), so repeated
+ * measurements skip the ~20 s of writing the input.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -22,6 +24,12 @@ const at = argv.indexOf("--records");
 if (at >= 0) {
   records = Number(argv[at + 1]);
   argv.splice(at, 2);
+}
+let reuse: string | undefined;
+const inputAt = argv.indexOf("--input");
+if (inputAt >= 0) {
+  reuse = argv[inputAt + 1];
+  argv.splice(inputAt, 2);
 }
 const profile = argv.includes("--profile");
 const selected = argv.filter((a) => !a.startsWith("--"));
@@ -68,7 +76,7 @@ async function prepareInput(n: number): Promise<string> {
   return topic;
 }
 
-const input = await prepareInput(records);
+const input = reuse ?? (await prepareInput(records));
 const rows: string[] = [];
 for (const c of CASES.filter((c) => selected.length === 0 || selected.includes(c.name))) {
   const { sql, output } = await c.sql(input);
