@@ -10,6 +10,7 @@ import { checkpointStoreFor, Job, type JobOptions } from "../dataflow/job.ts";
 import type { PluginRegistry } from "../registry/registry.ts";
 import { planSql } from "../sql/index.ts";
 import { StateBackend } from "../state/backend.ts";
+import { Fence } from "../checkpoint/fence.ts";
 import { Exchange, splitAddress } from "./exchange.ts";
 import { encodeFrame, FrameKind, FrameReader, FrameWriter } from "./frames.ts";
 import type { Assignment, ManagerMessage, WorkerMessage } from "./protocol.ts";
@@ -93,8 +94,9 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
     await options.prepare?.(registry, a);
     const pipeline = planSql(a.sql, registry, { env: a.plan.env });
     // State files are written here, where the subtasks run; the manager only writes manifests.
-    const backend = new StateBackend(checkpointStoreFor(a.job.stateDir, registry), a.job.maxParallelism, undefined);
-    port = new WorkerBarrierPort(backend, send);
+    const store = checkpointStoreFor(a.job.stateDir, registry);
+    const backend = new StateBackend(store, a.job.maxParallelism, undefined);
+    port = new WorkerBarrierPort(backend, send, Fence.of(store, a.epoch));
     job = new Job(pipeline, registry, {
       ...a.job,
       checkpointIntervalMs: 0,

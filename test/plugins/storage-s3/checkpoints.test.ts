@@ -37,7 +37,7 @@ describe("checkpoints in s3://", () => {
     first.kill("SIGTERM");
     expect(await first.exited).toBe(0);
     const keys = (await listKeys(client, bucket, "jobs/one/")).map((k) => k.key);
-    expect(keys.some((k) => /^jobs\/one\/checkpoints\/chk-\d{10}\.json$/.test(k))).toBe(true);
+    expect(keys.some((k) => /^jobs\/one\/checkpoints\/chk-\d{10}(-\d+)?\.json$/.test(k))).toBe(true);
 
     const second = startCli(args);
     await Bun.sleep(700);
