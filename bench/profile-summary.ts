@@ -2,7 +2,8 @@
  * Summarises a CPU profile (Chrome DevTools .cpuprofile, as `bun --cpu-prof`
  * and `bench:kafka --profile` write): self time by area of the code and the
  * hottest functions, so a benchmark's note can say where the time goes.
- *   bun bench/profile-summary.ts file.cpuprofile [--top 30]
+ *   bun bench/profile-summary.ts file.cpuprofile [--top 30] [--inclusive fnA,fnB]
+ * --inclusive adds the total time (self and callees) of the named functions.
  */
 import { readFileSync } from "node:fs";
 
@@ -76,3 +77,24 @@ console.log(`\nhottest ${top} functions (self time):`);
 for (const [f, t] of [...fns].sort((x, y) => y[1] - x[1]).slice(0, top)) console.log(`${pct(t)}  ${f}`);
 console.log(`\nnative functions by nearest caller with a file (self time):`);
 for (const [f, t] of [...nativeByCaller].sort((x, y) => y[1] - x[1]).slice(0, top)) console.log(`${pct(t)}  ${f}`);
+
+const incAt = args.indexOf("--inclusive");
+if (incAt >= 0) {
+  const names = new Set(args[incAt + 1]!.split(","));
+  // A node's inclusive time, counted once per sample even when the function recurses.
+  const selfOf = (id: number) => self.get(id) ?? 0;
+  const inclusive = new Map<string, number>();
+  const walk = (id: number, open: Set<string>) => {
+    const n = byId.get(id)!;
+    const name = n.callFrame.functionName;
+    const entering = names.has(name) && !open.has(name);
+    if (entering) open.add(name);
+    for (const o of open) inclusive.set(o, (inclusive.get(o) ?? 0) + selfOf(id));
+    for (const c of n.children ?? []) walk(c, open);
+    if (entering) open.delete(name);
+  };
+  const children = new Set(profile.nodes.flatMap((n) => n.children ?? []));
+  for (const n of profile.nodes) if (!children.has(n.id)) walk(n.id, new Set());
+  console.log("\ninclusive time:");
+  for (const name of names) console.log(`${pct(inclusive.get(name) ?? 0)}  ${name}`);
+}

@@ -28,6 +28,7 @@
  * only slower).
  */
 import { createRequire } from "node:module";
+import { BATCH_HEADER, batchHeader, isRawPayload, RawRecordSet, type RawBatch } from "./record-batch.ts";
 
 const require = createRequire(import.meta.url);
 
@@ -481,24 +482,50 @@ export const kafkajsFramingPatched = (() => {
  * returns it (magic 2 batches): uncompressed batches are read in place, with
  * no Buffer slice nor Decoder per record and no `push(...records)`; compressed
  * batches, old message sets and records with headers go to kafkajs's code.
+ * For a response marked raw (record-batch.ts) it returns a RawRecordSet
+ * instead: the batches' headers and where their records lie (decompressed
+ * first where compressed), for the source to read in place.
  */
-export function createDecodeMessages(Decoder: any, RecordBatchDecoder: (d: any) => Promise<{ records: unknown[] }>, MessageSetDecoder: (d: any, size: number) => unknown, RecordDecoder: (d: any, ctx: any) => unknown) {
+export function createDecodeMessages(
+  Decoder: any,
+  RecordBatchDecoder: (d: any) => Promise<{ records: unknown[] }>,
+  MessageSetDecoder: (d: any, size: number) => unknown,
+  RecordDecoder: (d: any, ctx: any) => unknown,
+  codecFor: (attributes: number) => { decompress(b: Buffer): Promise<Buffer> } | null,
+) {
   const OVERHEAD = 49;
   return async (decoder: any) => {
     const size = decoder.readInt32();
-    if (size <= 0 || !decoder.canReadBytes(size)) return [];
     const buf: Buffer = decoder.buffer;
+    const raw = isRawPayload(buf);
+    if (size <= 0 || !decoder.canReadBytes(size)) return raw ? new RawRecordSet([], null) : [];
     const start: number = decoder.offset;
     const end = start + size;
     decoder.offset = end;
-    if (buf.readInt8(start + 16) !== 2) return MessageSetDecoder(new Decoder(buf.subarray(start, end)), size);
+    if (buf.readInt8(start + 16) !== 2) {
+      const legacy = await MessageSetDecoder(new Decoder(buf.subarray(start, end)), size);
+      return raw ? new RawRecordSet([], legacy as unknown[]) : legacy;
+    }
     const records: unknown[] = [];
+    const batches: RawBatch[] = [];
     let o = start;
     while (end - o >= OVERHEAD) {
       const length = buf.readInt32BE(o + 8);
       const batchEnd = o + 12 + length;
       if (batchEnd > end) break; // a partial batch at the end (maxBytes cut it)
       const attributes = buf.readInt16BE(o + 21);
+      if (raw) {
+        const { attributes: _, ...header } = batchHeader(buf, o);
+        const codec = codecFor(attributes);
+        if (codec) {
+          const records = header.count <= 0 ? Buffer.alloc(0) : await codec.decompress(buf.subarray(o + BATCH_HEADER, batchEnd));
+          batches.push({ ...header, buf: records, pos: 0, end: records.length });
+        } else {
+          batches.push({ ...header, buf, pos: o + BATCH_HEADER, end: batchEnd });
+        }
+        o = batchEnd;
+        continue;
+      }
       if ((attributes & 0x07) !== 0) {
         const batch = await RecordBatchDecoder(new Decoder(buf.subarray(o, batchEnd)));
         for (const r of batch.records) records.push(r);
@@ -560,7 +587,7 @@ export function createDecodeMessages(Decoder: any, RecordBatchDecoder: (d: any) 
       }
       o = batchEnd;
     }
-    return records;
+    return raw ? new RawRecordSet(batches, null) : records;
   };
 }
 
@@ -571,7 +598,8 @@ export const kafkajsFetchPatched = (() => {
     const RecordBatchDecoder = require("kafkajs/src/protocol/recordBatch/v0/decoder.js");
     const MessageSetDecoder = require("kafkajs/src/protocol/messageSet/decoder.js");
     const RecordDecoder = require("kafkajs/src/protocol/recordBatch/record/v0/decoder.js");
-    return preload("kafkajs/src/protocol/requests/fetch/v4/decodeMessages.js", () => createDecodeMessages(Decoder, RecordBatchDecoder, MessageSetDecoder, RecordDecoder));
+    const { lookupCodecByAttributes } = require("kafkajs/src/protocol/message/compression/index.js");
+    return preload("kafkajs/src/protocol/requests/fetch/v4/decodeMessages.js", () => createDecodeMessages(Decoder, RecordBatchDecoder, MessageSetDecoder, RecordDecoder, lookupCodecByAttributes));
   } catch {
     return false;
   }

@@ -5,6 +5,7 @@
 import { expect, test } from "bun:test";
 import { createRequire } from "node:module";
 import { createRecordEncoder } from "../../../plugins/connector-kafka/kafkajs-fixes.ts";
+import { markRaw, RawRecordSet, RecordCursor } from "../../../plugins/connector-kafka/record-batch.ts";
 
 const require = createRequire(import.meta.url);
 const Encoder = require("kafkajs/src/protocol/encoder.js");
@@ -136,7 +137,7 @@ test("the one-buffer produce request writes kafkajs's bytes exactly, framed the 
   }
 });
 
-test("the in-place fetch decoder returns kafkajs's records for plain, transactional, compressed, header-carrying and cut-off batches", async () => {
+test("the in-place fetch decoder returns kafkajs's records for plain, transactional, compressed, header-carrying and cut-off batches, and so does its raw record set read with a cursor", async () => {
   const { createDecodeMessages } = require("../../../plugins/connector-kafka/kafkajs-fixes.ts");
   const Decoder = require("kafkajs/src/protocol/decoder.js");
   const Long = require("kafkajs/src/utils/long.js");
@@ -147,7 +148,8 @@ test("the in-place fetch decoder returns kafkajs's records for plain, transactio
   const originalRecordDecoder = isolated("protocol/recordBatch/record/v0/decoder.js");
   const originalBatchDecoder = isolated("protocol/recordBatch/v0/decoder.js", { [recordDecoderPath]: originalRecordDecoder });
   const original = isolated("protocol/requests/fetch/v4/decodeMessages.js", { [batchDecoderPath]: originalBatchDecoder });
-  const fast = createDecodeMessages(Decoder, originalBatchDecoder, require("kafkajs/src/protocol/messageSet/decoder.js"), originalRecordDecoder);
+  const { lookupCodecByAttributes } = require("kafkajs/src/protocol/message/compression/index.js");
+  const fast = createDecodeMessages(Decoder, originalBatchDecoder, require("kafkajs/src/protocol/messageSet/decoder.js"), originalRecordDecoder, lookupCodecByAttributes);
   const { RecordBatch } = isolated("protocol/recordBatch/v0/index.js");
   const Record = originalRecord();
   const batch = async (first: number, n: number, opts: Record<string, unknown> = {}, headers = false) => {
@@ -172,5 +174,17 @@ test("the in-place fetch decoder returns kafkajs's records for plain, transactio
     const b = await original(new Decoder(framed));
     expect(a.length).toBe(109);
     expect(a).toEqual(b);
+    // Marked raw, the same record set read in place with a cursor gives every record's fields as kafkajs does.
+    markRaw(framed);
+    const rawSet = await fast(new Decoder(framed));
+    expect(rawSet).toBeInstanceOf(RawRecordSet);
+    const read: unknown[] = [];
+    for (const batch of rawSet.batches) {
+      const c = new RecordCursor(batch);
+      while (c.next()) {
+        read.push({ offset: String(c.offset), timestamp: String(c.timestamp), key: c.key(), value: c.value(), producerId: batch.producerId, inTransaction: batch.inTransaction, isControl: batch.isControl });
+      }
+    }
+    expect(read).toEqual(b.map((r: any) => ({ offset: r.offset, timestamp: r.timestamp, key: r.key, value: r.value, producerId: r.batchContext.producerId, inTransaction: r.batchContext.inTransaction, isControl: r.isControlRecord })));
   }
 });
