@@ -10,7 +10,7 @@
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { markRaw, type RawRecordSet } from "./record-batch.ts";
-import { kafkajsDecoderPatched, kafkajsFetchPatched, kafkajsFramingPatched, kafkajsGroupingPatched, kafkajsProducePatched, kafkajsRecordPatched } from "./kafkajs-fixes.ts";
+import { createDefaultPartitioner, kafkajsDecoderPatched, kafkajsFetchPatched, kafkajsFramingPatched, kafkajsGroupingPatched, kafkajsProducePatched, kafkajsRecordPatched } from "./kafkajs-fixes.ts";
 import type { Kafka as KafkaClient, KafkaConfig, Partitioners as KafkaPartitioners, SASLOptions, logLevel as KafkaLogLevel } from "kafkajs";
 
 const require = createRequire(import.meta.url);
@@ -19,6 +19,8 @@ const kafkajs = require("kafkajs") as { Kafka: typeof KafkaClient; logLevel: typ
 export const Kafka = kafkajs.Kafka;
 export type Kafka = KafkaClient;
 export const Partitioners = kafkajs.Partitioners;
+/** kafkajs's DefaultPartitioner without its per-message filter (kafkajs-fixes.ts). */
+export const DefaultPartitioner = createDefaultPartitioner(require("kafkajs/src/producer/partitioners/default/murmur2.js"), () => crypto.getRandomValues(new Uint32Array(1))[0]!);
 const logLevel = kafkajs.logLevel;
 
 export const KAFKAJS_VERSION = "2.2.4";

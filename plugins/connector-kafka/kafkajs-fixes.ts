@@ -47,6 +47,43 @@ function groupMessagesPerPartition({ topic, partitionMetadata, messages, partiti
   return result;
 }
 
+interface PartitionMeta {
+  partitionId: number;
+  leader: number;
+}
+
+/**
+ * kafkajs's DefaultPartitioner (Java client compatible: a given partition,
+ * else murmur2 of the key, else round robin over partitions with a leader),
+ * with the partitions that have a leader found once per metadata array rather
+ * than filtered again for every message. `start` seeds the round robin per
+ * topic (random, as kafkajs's); tests pass one.
+ */
+export function createDefaultPartitioner(murmur2: (key: unknown) => number, start: (topic: string) => number) {
+  return () => {
+    const counters = new Map<string, number>();
+    const withLeader = new WeakMap<PartitionMeta[], PartitionMeta[]>();
+    return ({ topic, partitionMetadata, message }: { topic: string; partitionMetadata: PartitionMeta[]; message: { partition?: number | null; key?: unknown } }) => {
+      let counter = counters.get(topic);
+      if (counter === undefined) counter = start(topic);
+      if (message.partition !== null && message.partition !== undefined) {
+        counters.set(topic, counter);
+        return message.partition;
+      }
+      if (message.key !== null && message.key !== undefined) {
+        counters.set(topic, counter);
+        return (murmur2(message.key) & 0x7fffffff) % partitionMetadata.length;
+      }
+      let available = withLeader.get(partitionMetadata);
+      if (!available) withLeader.set(partitionMetadata, (available = partitionMetadata.filter((p) => p.leader >= 0)));
+      // kafkajs keeps the counter a JS number and takes its low 31 bits.
+      counters.set(topic, ++counter);
+      if (available.length > 0) return available[(counter & 0x7fffffff) % available.length]!.partitionId;
+      return (counter & 0x7fffffff) % partitionMetadata.length;
+    };
+  };
+}
+
 const zigzag = (n: number) => (n >= 0 ? n * 2 : -n * 2 - 1);
 
 function uvarintSize(u: number): number {
@@ -359,24 +396,41 @@ function writeBatch(w: Scratch, m: ProduceMessage[], a: ProduceArgs, firstSequen
     const key = asText(msg.key);
     const value = asText(msg.value);
     const keyLength = key === null ? -1 : typeof key === "string" ? Buffer.byteLength(key) : key.length;
-    const valueLength = value === null ? -1 : typeof value === "string" ? Buffer.byteLength(value) : value.length;
-    const body =
-      1 +
-      uvarintSize(zigzag(td)) +
-      uvarintSize(zigzag(i)) +
-      uvarintSize(zigzag(keyLength)) +
-      Math.max(keyLength, 0) +
-      uvarintSize(zigzag(valueLength)) +
-      Math.max(valueLength, 0) +
-      1;
-    w.uvarint(zigzag(body));
+    // A text value is written before its length is known (its UTF-8 length is
+    // what write returns), guessing one byte per character; the rare value
+    // whose guess was wrong is moved once its length prefixes are rewritten.
+    const guess = value === null ? -1 : value.length;
+    const head = 1 + uvarintSize(zigzag(td)) + uvarintSize(zigzag(i)) + uvarintSize(zigzag(keyLength)) + Math.max(keyLength, 0);
+    const bodyOf = (valueLength: number) => head + uvarintSize(zigzag(valueLength)) + Math.max(valueLength, 0) + 1;
+    const start = w.o;
+    w.need(10 + head + 10 + (typeof value === "string" ? 3 * guess : Math.max(guess, 0)) + 1);
+    w.uvarint(zigzag(bodyOf(guess)));
     w.int8(0); // attributes
     w.uvarint(zigzag(td));
     w.uvarint(zigzag(i));
     w.uvarint(zigzag(keyLength));
     if (keyLength > 0) w.bytes(key!, keyLength);
-    w.uvarint(zigzag(valueLength));
-    if (valueLength > 0) w.bytes(value!, valueLength);
+    w.uvarint(zigzag(guess));
+    let valueLength = guess;
+    if (guess > 0) {
+      const at = w.o;
+      valueLength = typeof value === "string" ? w.buf.write(value, at, "utf8") : (value as Buffer).copy(w.buf, at);
+      if (valueLength !== guess) {
+        // Where the value belongs with the right prefixes: rewrite them and move it.
+        const prefixes = uvarintSize(zigzag(bodyOf(valueLength))) + head + uvarintSize(zigzag(valueLength));
+        const to = start + prefixes;
+        if (to !== at) w.buf.copyWithin(to, at, at + valueLength);
+        w.o = start;
+        w.uvarint(zigzag(bodyOf(valueLength)));
+        w.int8(0);
+        w.uvarint(zigzag(td));
+        w.uvarint(zigzag(i));
+        w.uvarint(zigzag(keyLength));
+        if (keyLength > 0) w.bytes(key!, keyLength);
+        w.uvarint(zigzag(valueLength));
+      }
+      w.o += valueLength;
+    }
     w.uvarint(0); // no headers
   }
   w.buf.writeInt32BE(w.o - lengthAt - 4, lengthAt);
@@ -416,11 +470,19 @@ export function encodeProduce(a: ProduceArgs, Encoder: any, long: (v: unknown) =
       w.buf.writeInt32BE(w.o - sizeAt - 4, sizeAt);
     }
   }
+  // Copied out once, after room for the request header, which the framing then writes in place.
+  const out = Buffer.allocUnsafe(FRAME_ROOM + w.o);
+  w.buf.copy(out, FRAME_ROOM, 0, w.o);
   const encoder = Object.create(Encoder.prototype);
-  encoder.buf = Buffer.from(w.buf.subarray(0, w.o));
+  encoder.buf = out.subarray(FRAME_ROOM);
   encoder.offset = w.o;
+  encoder[ROOM_BEFORE] = out;
   return encoder;
 }
+
+/** Bytes kept free before an encoded produce request for its header (size, api key and version, correlation id, client id). */
+const FRAME_ROOM = 128;
+const ROOM_BEFORE = Symbol("runnel:room-before");
 
 export function createProduceRequest(original: (args: ProduceArgs) => any, Encoder: any, long: (v: unknown) => LongLike, none: number) {
   return (args: ProduceArgs) => {
@@ -438,14 +500,16 @@ export function createRequestFraming(Encoder: any) {
     const n: number = payload.offset;
     const idLength = clientId === null || clientId === undefined ? -1 : Buffer.byteLength(clientId);
     const headerSize = 2 + 2 + 4 + 2 + Math.max(idLength, 0);
-    const out = Buffer.allocUnsafe(4 + headerSize + n);
+    const room: Buffer | undefined = payload[ROOM_BEFORE];
+    const inPlace = room !== undefined && n === body.length && 4 + headerSize <= FRAME_ROOM;
+    const out = inPlace ? room.subarray(FRAME_ROOM - 4 - headerSize, FRAME_ROOM + n) : Buffer.allocUnsafe(4 + headerSize + n);
     out.writeInt32BE(headerSize + n, 0);
     out.writeInt16BE(apiKey, 4);
     out.writeInt16BE(apiVersion, 6);
     out.writeInt32BE(correlationId, 8);
     out.writeInt16BE(idLength, 12);
     if (idLength > 0) out.write(clientId, 14, idLength, "utf8");
-    body.copy(out, 4 + headerSize, 0, n);
+    if (!inPlace) body.copy(out, 4 + headerSize, 0, n);
     const encoder = Object.create(Encoder.prototype);
     encoder.buf = out;
     encoder.offset = out.length;

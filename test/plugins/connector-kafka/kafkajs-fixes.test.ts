@@ -103,7 +103,8 @@ test("the one-buffer produce request writes kafkajs's bytes exactly, framed the 
   const messages = (n: number, offset: number) =>
     Array.from({ length: n }, (_, i) => ({
       key: i % 3 === 0 ? null : i % 3 === 1 ? `user-${i}` : Buffer.from([i & 255, 1]),
-      value: i % 5 === 0 ? Buffer.alloc(i, 9) : `{"id":${i + offset},"s":"é ü 東京 ${"x".repeat(i % 200)}"}`,
+      // Buffers, ASCII text, and text with multi-byte characters whose UTF-8 length crosses varint sizes.
+      value: i % 5 === 0 ? Buffer.alloc(i, 9) : i % 7 === 0 ? `{"id":${i + offset},"s":"${"y".repeat(i % 150)}"}` : `{"id":${i + offset},"s":"é ü 東京 ${"x".repeat(i % 200)}"}`,
       ...(i % 4 === 0 ? { timestamp: String(1_700_000_000_000 + ((i * 7919) % 5000)) } : {}),
     }));
   const cases = [
@@ -122,9 +123,12 @@ test("the one-buffer produce request writes kafkajs's bytes exactly, framed the 
       const a = await ours.encode();
       const b = await theirs.encode();
       expect(Buffer.compare(a.buffer, b.buffer)).toBe(0);
-      const framedA = await framing({ correlationId: 77, clientId: "runnel-é", request: ours });
-      const framedB = await originalFraming({ correlationId: 77, clientId: "runnel-é", request: theirs });
-      expect(Buffer.compare(framedA.buffer, framedB.buffer)).toBe(0);
+      // A short client id fits the room kept before the request; a long one does not.
+      for (const clientId of ["runnel-é", "c".repeat(300)]) {
+        const framedA = await framing({ correlationId: 77, clientId, request: ours });
+        const framedB = await originalFraming({ correlationId: 77, clientId, request: theirs });
+        expect(Buffer.compare(framedA.buffer, framedB.buffer)).toBe(0);
+      }
     } finally {
       Date.now = now;
     }
@@ -186,5 +190,32 @@ test("the in-place fetch decoder returns kafkajs's records for plain, transactio
       }
     }
     expect(read).toEqual(b.map((r: any) => ({ offset: r.offset, timestamp: r.timestamp, key: r.key, value: r.value, producerId: r.batchContext.producerId, inTransaction: r.batchContext.inTransaction, isControl: r.isControlRecord })));
+  }
+});
+
+test("the partitioner picks kafkajs's DefaultPartitioner's partitions: given, by key hash, round robin over partitions with a leader", () => {
+  const { createDefaultPartitioner } = require("../../../plugins/connector-kafka/kafkajs-fixes.ts");
+  const murmur2 = require("kafkajs/src/producer/partitioners/default/murmur2.js");
+  const start = 0xfffffff0; // near 2^32, so the counter passes where kafkajs's low 31 bits wrap
+  const fixedBytes = Buffer.alloc(32);
+  fixedBytes.writeUInt32BE(start, 0);
+  const randomBytes = require.resolve("kafkajs/src/producer/partitioners/legacy/randomBytes.js");
+  const original = isolated("producer/partitioners/legacy/partitioner.js", { [randomBytes]: () => fixedBytes })(murmur2)();
+  const fast = createDefaultPartitioner(murmur2, () => start)();
+  const all = [0, 1, 2, 3, 4].map((partitionId) => ({ partitionId, leader: partitionId === 2 ? -1 : 1 }));
+  const messages = [
+    ...Array.from({ length: 40 }, (_, i) => ({ key: i % 3 === 0 ? `user-${i}` : i % 3 === 1 ? Buffer.from([i, 7]) : null, value: "v" })),
+    { partition: 2, key: "k", value: "v" },
+    { partition: 0, key: null, value: "v" },
+  ];
+  for (const topic of ["a", "b"]) {
+    for (const message of messages) {
+      expect(fast({ topic, partitionMetadata: all, message })).toBe(original({ topic, partitionMetadata: all, message }));
+    }
+  }
+  const leaderless = all.map((p) => ({ ...p, leader: -1 }));
+  for (let i = 0; i < 7; i++) {
+    const message = { key: null, value: "v" };
+    expect(fast({ topic: "a", partitionMetadata: leaderless, message })).toBe(original({ topic: "a", partitionMetadata: leaderless, message }));
   }
 });
