@@ -329,16 +329,6 @@ class Scratch {
     this.buf.write(v, this.o, n, "utf8");
     this.o += n;
   }
-  uvarint(u: number): void {
-    this.need(10);
-    this.o = writeUVarint(this.buf, this.o, u);
-  }
-  bytes(v: Buffer | string, n: number): void {
-    this.need(n);
-    if (typeof v === "string") this.buf.write(v, this.o, n, "utf8");
-    else v.copy(this.buf, this.o);
-    this.o += n;
-  }
 }
 
 const scratch = new Scratch();
@@ -362,6 +352,47 @@ interface ProduceArgs {
 type LongLike = { getHighBits(): number; getLowBits(): number };
 
 const asText = (v: unknown): Buffer | string | null => (v === null || v === undefined ? null : Buffer.isBuffer(v) ? v : String(v));
+
+const utf8Write: (this: Buffer, s: string, offset: number) => number =
+  (Buffer.prototype as any).utf8Write ?? function (this: Buffer, s: string, offset: number) {
+    return this.write(s, offset, "utf8");
+  };
+
+/**
+ * One record (Record v0: length, attributes, timestamp and offset deltas, key,
+ * value, no headers) at the scratch's position. A text value is written before
+ * its UTF-8 length is known, guessing one byte per character (what writing it
+ * returns tells); a value with multi-byte characters is written again with its
+ * real length in the prefixes.
+ */
+function writeRecord(w: Scratch, i: number, td: number, key: Buffer | string | null, value: Buffer | string | null): void {
+  const keyLength = key === null ? -1 : typeof key === "string" ? Buffer.byteLength(key) : key.length;
+  const tdz = zigzag(td);
+  const head = 1 + uvarintSize(tdz) + uvarintSize(2 * i) + uvarintSize(zigzag(keyLength)) + (keyLength > 0 ? keyLength : 0);
+  let valueLength = value === null ? -1 : value.length;
+  w.need(20 + head + (value === null ? 0 : typeof value === "string" ? 3 * value.length : value.length) + 1);
+  const buf = w.buf;
+  for (;;) {
+    let o = writeUVarint(buf, w.o, zigzag(head + uvarintSize(zigzag(valueLength)) + (valueLength > 0 ? valueLength : 0) + 1));
+    buf[o++] = 0; // attributes
+    o = writeUVarint(buf, o, tdz);
+    o = writeUVarint(buf, o, 2 * i);
+    o = writeUVarint(buf, o, zigzag(keyLength));
+    if (keyLength > 0) o += typeof key === "string" ? utf8Write.call(buf, key, o) : key!.copy(buf, o);
+    o = writeUVarint(buf, o, zigzag(valueLength));
+    if (valueLength > 0) {
+      const n = typeof value === "string" ? utf8Write.call(buf, value, o) : value!.copy(buf, o);
+      if (n !== valueLength) {
+        valueLength = n;
+        continue;
+      }
+      o += n;
+    }
+    buf[o++] = 0; // no headers
+    w.o = o;
+    return;
+  }
+}
 
 /** Writes one uncompressed record batch (kafkajs's RecordBatch v0 with Record v0 records). */
 function writeBatch(w: Scratch, m: ProduceMessage[], a: ProduceArgs, firstSequence: number, long: (v: unknown) => LongLike): void {
@@ -392,46 +423,7 @@ function writeBatch(w: Scratch, m: ProduceMessage[], a: ProduceArgs, firstSequen
   w.int32(m.length);
   for (let i = 0; i < m.length; i++) {
     const msg = m[i]!;
-    const td = Number(msg.timestamp || dateNow) - firstNum;
-    const key = asText(msg.key);
-    const value = asText(msg.value);
-    const keyLength = key === null ? -1 : typeof key === "string" ? Buffer.byteLength(key) : key.length;
-    // A text value is written before its length is known (its UTF-8 length is
-    // what write returns), guessing one byte per character; the rare value
-    // whose guess was wrong is moved once its length prefixes are rewritten.
-    const guess = value === null ? -1 : value.length;
-    const head = 1 + uvarintSize(zigzag(td)) + uvarintSize(zigzag(i)) + uvarintSize(zigzag(keyLength)) + Math.max(keyLength, 0);
-    const bodyOf = (valueLength: number) => head + uvarintSize(zigzag(valueLength)) + Math.max(valueLength, 0) + 1;
-    const start = w.o;
-    w.need(10 + head + 10 + (typeof value === "string" ? 3 * guess : Math.max(guess, 0)) + 1);
-    w.uvarint(zigzag(bodyOf(guess)));
-    w.int8(0); // attributes
-    w.uvarint(zigzag(td));
-    w.uvarint(zigzag(i));
-    w.uvarint(zigzag(keyLength));
-    if (keyLength > 0) w.bytes(key!, keyLength);
-    w.uvarint(zigzag(guess));
-    let valueLength = guess;
-    if (guess > 0) {
-      const at = w.o;
-      valueLength = typeof value === "string" ? w.buf.write(value, at, "utf8") : (value as Buffer).copy(w.buf, at);
-      if (valueLength !== guess) {
-        // Where the value belongs with the right prefixes: rewrite them and move it.
-        const prefixes = uvarintSize(zigzag(bodyOf(valueLength))) + head + uvarintSize(zigzag(valueLength));
-        const to = start + prefixes;
-        if (to !== at) w.buf.copyWithin(to, at, at + valueLength);
-        w.o = start;
-        w.uvarint(zigzag(bodyOf(valueLength)));
-        w.int8(0);
-        w.uvarint(zigzag(td));
-        w.uvarint(zigzag(i));
-        w.uvarint(zigzag(keyLength));
-        if (keyLength > 0) w.bytes(key!, keyLength);
-        w.uvarint(zigzag(valueLength));
-      }
-      w.o += valueLength;
-    }
-    w.uvarint(0); // no headers
+    writeRecord(w, i, Number(msg.timestamp || dateNow) - firstNum, asText(msg.key), asText(msg.value));
   }
   w.buf.writeInt32BE(w.o - lengthAt - 4, lengthAt);
   w.buf.writeUInt32BE(crc32c(w.buf, crcFrom, w.o), crcAt);
