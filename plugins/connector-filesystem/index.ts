@@ -215,7 +215,7 @@ function globMatcher(pattern: string): (path: string) => boolean {
 
 export const filesystem = defineConnector({
   name: "filesystem",
-  description: "Exactly-once Parquet or JSON-lines files on a local directory or S3, rolled and partitioned",
+  description: "Exactly-once files on a local directory or S3: a sink writing Parquet or JSON lines, rolled and partitioned; a source reading JSON lines, CSV, Parquet and Avro files, new ones as they appear",
   options,
   needsFormat: true,
   metadata: { path: { type: t.string(), description: "Source: the file a row was read from, relative to 'path'" } },
