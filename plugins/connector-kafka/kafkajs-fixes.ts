@@ -351,7 +351,7 @@ interface ProduceArgs {
 
 type LongLike = { getHighBits(): number; getLowBits(): number };
 
-const asText = (v: unknown): Buffer | string | null => (v === null || v === undefined ? null : Buffer.isBuffer(v) ? v : String(v));
+const asText = (v: unknown): Buffer | string | null => (typeof v === "string" ? v : v === null || v === undefined ? null : Buffer.isBuffer(v) ? v : String(v));
 
 const utf8Write: (this: Buffer, s: string, offset: number) => number =
   (Buffer.prototype as any).utf8Write ?? function (this: Buffer, s: string, offset: number) {
@@ -398,7 +398,12 @@ function writeRecord(w: Scratch, i: number, td: number, key: Buffer | string | n
 function writeBatch(w: Scratch, m: ProduceMessage[], a: ProduceArgs, firstSequence: number, long: (v: unknown) => LongLike): void {
   const dateNow = Date.now();
   // As kafkajs: the timestamps given, sorted as it sorts them (default sort), else now.
-  const stamps = m.map((x) => x.timestamp).filter((t) => t != null).sort() as (string | number)[];
+  let stamps: (string | number)[] = [];
+  for (let i = 0; i < m.length; i++) {
+    const t = m[i]!.timestamp;
+    if (t != null) stamps.push(t);
+  }
+  if (stamps.length > 1) stamps = stamps.sort();
   const first = stamps.length === 0 ? dateNow : stamps[0]!;
   const max = stamps.length === 0 ? dateNow : stamps[stamps.length - 1]!;
   const firstNum = Number(first);
