@@ -93,7 +93,8 @@ describe("kinesis source", () => {
     let next = 0;
     let producing = true;
     const producer = (async () => {
-      while (producing && next < 3000) {
+      // Producing until the last kill, however long the runs take to start, so every round sees new records.
+      while (producing && next < 50_000) {
         const batch = Array.from({ length: 50 }, (_, i) => ({ data: JSON.stringify({ id: next + i, k: `key${(next + i) % 11}` }), key: `key${(next + i) % 11}` }));
         next += 50;
         await putRecords(stream, batch);
