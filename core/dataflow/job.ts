@@ -288,7 +288,7 @@ export class Job {
       if (!connector?.preflight) continue;
       for (const role of set) {
         try {
-          await connector.preflight({ name: table.name, options: table.options, fields: table.fields, role, files: this.options.files }, settings);
+          await connector.preflight({ name: table.name, options: table.options, fields: table.fields, role, files: this.options.files, format: table.format }, settings);
         } catch (err) {
           throw new JobError(`table ${table.name}: ${(err as Error).message}`);
         }
@@ -620,6 +620,8 @@ export class Job {
       metrics: connectorMetrics(metrics),
       fields: table.fields,
       format: deserializer && countBytesIn(deserializer, metrics),
+      formatName: table.format?.name,
+      formatOptions: table.format?.options,
       restored: positions,
       metadata: table.metadata,
       badRecord: (position, error) => {

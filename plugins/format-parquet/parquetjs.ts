@@ -38,6 +38,8 @@ export const thrift: any = requireFromPkg("./gen-nodejs/parquet_types.js");
 const util: any = requireFromPkg("./lib/util.js");
 const compression: any = requireFromPkg("./lib/compression.js");
 export const Int64: any = requireFromPkg("node-int64");
+/** ParquetReader and ParquetEnvelopeReader: footer, schema and column chunk decoding. */
+export const parquetReaderModule: any = requireFromPkg("./lib/reader.js");
 
 if (typeof util.serializeThrift !== "function" || typeof thrift.FileMetaData !== "function") {
   throw new Error(
