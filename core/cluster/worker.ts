@@ -81,6 +81,8 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
         finish(1);
         break;
       case "exit":
+        // The final checkpoint is committed everywhere: now the operators may close (sinks drop their connections).
+        await job?.close().catch((err) => log(`[worker] closing the operators failed: ${err instanceof Error ? err.message : String(err)}`));
         finish(0);
         break;
     }

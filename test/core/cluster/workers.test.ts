@@ -11,6 +11,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CLI, REPO, runCli, startCli, tempDir, waitUntil, writeSql } from "../../kit/cli.ts";
 import { foldChanges, normalizeRows } from "../../kit/rows.ts";
+import { manifests } from "./kill-worker.ts";
 
 setDefaultTimeout(180_000);
 
@@ -140,7 +141,8 @@ INSERT INTO out SELECT counter, subtask_index FROM impulse WHERE counter % 2 = 0
     const intruder = Bun.spawn(["bun", CLI, "worker", "--manager", manager, "--secret", "wrong", "--listen", "127.0.0.9:0", "--once"], { cwd: REPO, stdout: "ignore", stderr: "pipe" });
     worker("127.0.0.2");
     const second = worker("127.0.0.3");
-    await Bun.sleep(1800);
+    // Both workers registered and running (a fixed sleep raced their start on a loaded machine).
+    await waitUntil("a first checkpoint", () => manifests(join(dir, "state")).size > 0, 60_000, 50);
     second.kill("SIGKILL");
     worker("127.0.0.4");
     expect(await proc.exited).toBe(0);
