@@ -99,6 +99,8 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
     const store = checkpointStoreFor(a.job.stateDir, registry);
     const backend = new StateBackend(store, a.job.maxParallelism, undefined);
     port = new WorkerBarrierPort(backend, send, Fence.of(store, a.epoch));
+    // Tests of the checkpoint timeout: one worker stops acknowledging barriers when told (heartbeats and data go on).
+    if (process.env.RUNNEL_DEBUG_STALL_ON_SIGUSR2) process.on("SIGUSR2", () => void (port!.stalled = true));
     job = new Job(pipeline, registry, {
       ...a.job,
       checkpointIntervalMs: 0,
