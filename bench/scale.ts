@@ -6,7 +6,9 @@
  * to the end: start-up excluded) and per core (events ÷ CPU seconds of the job
  * manager and its workers over the same span), the scaling ratio, and an
  * estimate on paper of per-core efficiency at 8 workers from the measured
- * per-worker cost. The machine's load (uptime) is printed with each repetition.
+ * per-worker cost. Beside parallelism 1, the single-process benchmark's harness
+ * (bench/run-one.ts, start-up included) on the same query, for the "p=1 within
+ * 5% of one process" check. The machine's load is printed with each repetition.
  *
  *   bun run bench:scale [--reps 3] [--events 10000000] [--records 2000000] [q5 q11 kafka exchange]
  */
@@ -55,6 +57,20 @@ async function runScale(sql: string, p: number, stopAfter?: number): Promise<Run
   rmSync(dir, { recursive: true, force: true });
   if (code !== 0) throw new Error(`scale-run at parallelism ${p} failed with exit code ${code}`);
   return JSON.parse(out.trim().split("\n").pop()!);
+}
+
+/** The single-process benchmark's harness (bench/run-one.ts, as `bun run bench`): its events/s per core, start-up included. */
+async function runSingleProcessBench(sql: string): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), "runnel-bench-scale-"));
+  const file = join(dir, "pipeline.sql");
+  writeFileSync(file, sql);
+  const proc = Bun.spawn(["bun", join(import.meta.dir, "run-one.ts"), file], { stdout: "pipe", stderr: "inherit" });
+  const out = await new Response(proc.stdout).text();
+  const code = await proc.exited;
+  rmSync(dir, { recursive: true, force: true });
+  if (code !== 0) throw new Error(`run-one failed with exit code ${code}`);
+  const s = JSON.parse(out.trim().split("\n").pop()!);
+  return s.sourceRecords / s.cpuSeconds;
 }
 
 interface Case {
@@ -119,7 +135,12 @@ const table: string[] = [];
 for (const c of cases) {
   const events = c.stopAfter ?? EVENTS;
   const runs: Record<number, Run[]> = { 1: [], 2: [] };
+  const single: number[] = [];
   for (let r = 0; r < REPS; r++) {
+    if (!c.stopAfter) {
+      single.push(await runSingleProcessBench(await c.sql()));
+      say(`${c.name} single-process bench rep ${r + 1}: ${fmt(single.at(-1)!)} events/s per core, load ${load()}`);
+    }
     for (const p of [1, 2]) {
       const run = await runScale(await c.sql(), p, c.stopAfter);
       if (run.sourceRecords < events) throw new Error(`${c.name} at parallelism ${p}: the sources read ${run.sourceRecords} of ${events}`);
@@ -137,7 +158,7 @@ for (const c of cases) {
   const x8 = c.crossing(2) > 0 ? (x2 * c.crossing(8)) / c.crossing(2) : x2;
   const eff8 = c1 / (c1 + x8);
   table.push(
-    `| ${c.title} | ${fmt(events)} | ${fmt(wall(1))} | ${fmt(wall(2))} | **${(wall(2) / wall(1)).toFixed(2)}x** | ${fmt(perCore(1))} | ${fmt(perCore(2))} | ${Math.round((100 * perCore(2)) / perCore(1))}% | ${Math.round(100 * eff8)}% |`,
+    `| ${c.title} | ${fmt(events)} | ${fmt(wall(1))} | ${fmt(wall(2))} | **${(wall(2) / wall(1)).toFixed(2)}x** | ${fmt(perCore(1))} | ${single.length ? fmt(median(single)) : "n/a"} | ${fmt(perCore(2))} | ${Math.round((100 * perCore(2)) / perCore(1))}% | ${Math.round(100 * eff8)}% |`,
   );
 }
 
@@ -152,13 +173,13 @@ if (want("exchange")) {
     say(`exchange rep ${r + 1}: ${JSON.stringify(x)} load ${load()}`);
   }
   table.push(
-    `| network exchange alone: 2 workers, forward edge, ${ex[0]!.rowBytes}-byte rows in batches of ${ex[0]!.batchRows} | ${fmt(EXCHANGE_ROWS)} | | ${fmt(median(ex.map((x) => x.rowsPerSecond)))} | | | **${fmt(median(ex.map((x) => x.rowsPerCoreSecond)))}** (receiver) | | |`,
+    `| network exchange alone: 2 workers, forward edge, ${ex[0]!.rowBytes}-byte rows in batches of ${ex[0]!.batchRows} | ${fmt(EXCHANGE_ROWS)} | | ${fmt(median(ex.map((x) => x.rowsPerSecond)))} | | | | **${fmt(median(ex.map((x) => x.rowsPerCoreSecond)))}** (receiver) | | |`,
   );
 }
 await closeKafkaKit();
 say(`load at the end: ${load()}`);
 console.log(lines.join("\n"));
 console.log("");
-console.log("| pipeline | events | p=1 events/s (wall) | p=2 events/s (wall) | p=2 ÷ p=1 | p=1 events/s per core | p=2 events/s per core | per-core efficiency p=2 | per-core efficiency p=8 (on paper) |");
-console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+console.log("| pipeline | events | p=1 events/s (wall) | p=2 events/s (wall) | p=2 ÷ p=1 | p=1 events/s per core | single-process bench per core | p=2 events/s per core | per-core efficiency p=2 | per-core efficiency p=8 (on paper) |");
+console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 for (const t of table) console.log(t);

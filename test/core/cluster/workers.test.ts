@@ -10,7 +10,7 @@ import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CLI, REPO, runCli, startCli, startJob, tempDir, waitUntil, writeSql } from "../../kit/cli.ts";
-import { foldChanges, normalizeRows } from "../../kit/rows.ts";
+import { AGGREGATES, results } from "./aggregates.ts";
 import { killWorkersAtRandom, manifests, seeded } from "./kill-worker.ts";
 
 setDefaultTimeout(180_000);
@@ -23,19 +23,6 @@ const spawned: ReturnType<typeof Bun.spawn>[] = [];
 afterAll(() => {
   for (const p of spawned) p.kill("SIGKILL");
 });
-
-const lines = (file: string) => (existsSync(file) ? readFileSync(file, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l)) : []);
-
-const AGGREGATES = (dir: string, events: number, rate: number) => `
-CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '${rate}', message_count = '${events}', event_time_interval = '10ms', start_time = '2024-01-01T00:00:00Z');
-CREATE TABLE totals WITH (connector = 'single_file', path = '${join(dir, "totals.jsonl")}', format = 'debezium_json', type = 'sink', overwrite = 'true');
-CREATE TABLE windows WITH (connector = 'single_file', path = '${join(dir, "windows.jsonl")}', format = 'json', type = 'sink', overwrite = 'true');
-INSERT INTO totals SELECT counter % 13 AS k, count(*) AS n, sum(counter) AS total FROM impulse GROUP BY k;
-INSERT INTO windows SELECT window.start AS ws, k, n FROM (
-  SELECT tumble(INTERVAL '1' SECOND) AS window, counter % 5 AS k, count(*) AS n FROM impulse GROUP BY window, k);
-`;
-
-const results = (dir: string) => ({ totals: normalizeRows(foldChanges(lines(join(dir, "totals.jsonl")))), windows: normalizeRows(lines(join(dir, "windows.jsonl"))) });
 
 describe("jobs across worker processes", () => {
   test("three workers give what one process gives", async () => {
