@@ -407,6 +407,7 @@ export class JobManager {
       for (const r of list) {
         const m = new OperatorMetrics(r.operatorId, r.operatorName, r.subtaskIndex);
         Object.assign(m, r);
+        m.worker = worker;
         this.metrics.operators.push(m);
       }
     }
