@@ -45,6 +45,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
   const send = (msg: WorkerMessage) => writer?.write(encodeFrame(FrameKind.Control, 0, msg));
 
   let job: Job | null = null;
+  let reportMetrics = () => {};
   let port: WorkerBarrierPort | null = null;
   let exitCode: number | null = null;
   let resolveExit!: (code: number) => void;
@@ -84,6 +85,8 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
         finish(1);
         break;
       case "exit":
+        // The final checkpoint is committed everywhere: now the operators may close (sinks drop their connections).
+        await job?.close().catch((err) => log(`[worker] closing the operators failed: ${err instanceof Error ? err.message : String(err)}`));
         finish(0);
         break;
     }
@@ -100,6 +103,8 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
     const store = checkpointStoreFor(a.job.stateDir, registry);
     const backend = new StateBackend(store, a.job.maxParallelism, undefined);
     port = new WorkerBarrierPort(backend, send, Fence.of(store, a.epoch));
+    // Tests of the checkpoint timeout: one worker stops acknowledging barriers when told (heartbeats and data go on).
+    if (process.env.RUNNEL_DEBUG_STALL_ON_SIGUSR2) process.on("SIGUSR2", () => void (port!.stalled = true));
     job = new Job(pipeline, registry, {
       ...prepared.job,
       ...a.job,
@@ -110,7 +115,11 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
       cluster: { workerIndex: a.index, placement: a.placement, peers: a.peers, exchange, port },
     });
     job.run().then(
-      () => send({ type: "done" }),
+      () => {
+        // The last counts, so the manager's totals are exact (heartbeats are up to 250 ms old).
+        reportMetrics();
+        send({ type: "done" });
+      },
       (err) => fail(err),
     );
     if (process.env.RUNNEL_DEBUG_CLUSTER) log(`[worker ${a.index}] starting`);
@@ -150,7 +159,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
   writer = new FrameWriter(socket as never);
   send({ type: "hello", secret: options.secret, epoch: options.epoch, index: options.index, exchange: address, host: hostname(), pid: process.pid });
   // Metrics every 250 ms are also the heartbeat: the manager fails a worker that goes silent.
-  const heartbeat = setInterval(() => {
+  reportMetrics = () => {
     const ops = (job?.metrics.operators ?? []).map((m) => ({
       operatorId: m.operatorId,
       operatorName: m.operatorName,
@@ -172,7 +181,8 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
     }));
     const cpu = process.cpuUsage();
     send({ type: "metrics", operators: ops, rssBytes: process.memoryUsage().rss, cpuMicros: cpu.user + cpu.system });
-  }, 250);
+  };
+  const heartbeat = setInterval(reportMetrics, 250);
   const code = await exited;
   clearInterval(heartbeat);
   exchange.close();
