@@ -89,8 +89,11 @@ INSERT INTO out SELECT counter, subtask_index FROM impulse WHERE counter % 2 = 0
       const reader = (proc.stderr as ReadableStream<Uint8Array>).getReader();
       for (let r = await reader.read(); !r.done; r = await reader.read()) stderr += dec.decode(r.value);
     })();
-    await Bun.sleep(6000);
-    const progress = [...stderr.matchAll(/0-source in=(\d+) out=\d+.*?sink in=(\d+)/g)].at(-1);
+    // Three progress lines (2 s apart) after the sink got its first rows: long enough for an unthrottled
+    // source to run far ahead, were it not held back — however slowly a loaded machine starts the job.
+    const flowing = () => [...stderr.matchAll(/0-source in=(\d+) out=\d+.*?sink in=(\d+)/g)].filter((m) => Number(m[2]) > 0);
+    await waitUntil("three progress reports with rows at the sink", () => flowing().length >= 3, 90_000);
+    const progress = flowing().at(-1);
     const rss = children(proc.pid).map((pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) / 1024);
     proc.kill("SIGKILL");
     for (const pid of children(proc.pid)) process.kill(pid, "SIGKILL");
