@@ -7,6 +7,8 @@
 import { Parser } from "node-sql-parser";
 import { isPunct, isWord, tokenize, type Token } from "./lexer.ts";
 import { SqlError } from "./errors.ts";
+import type * as A from "./ast.ts";
+import { Converter } from "./convert.ts";
 
 const parser = new Parser();
 const OPTIONS = { database: "postgresql", parseOptions: { includeLocations: true } } as any;
@@ -279,4 +281,24 @@ export function parseAst(rewritten: RewrittenText, what: string): any {
   }
   restoreLiterals(ast, rewritten);
   return ast;
+}
+
+/** Parses the query in [range.start, range.end) of `sql` into the typed syntax tree. */
+export function parseQuery(sql: string, range: { start: number; end: number }): A.Query {
+  const text = rewriteForParser(sql, range.start, range.end);
+  const ast = parseAst(text, "the query");
+  const stmt = Array.isArray(ast) ? ast[0] : ast;
+  if (Array.isArray(ast) && ast.length > 1) throw new SqlError("expected one query; end statements with ;", range.start);
+  if (stmt?.type !== "select") throw new SqlError(`expected a SELECT query, found ${String(stmt?.type ?? "nothing").toUpperCase()}`, range.start);
+  return new Converter(text, range.start).query(stmt, range.start);
+}
+
+/** Parses one expression written inside DDL (GENERATED ... AS, WATERMARK ... AS). */
+export function parseExpression(sql: string, range: { start: number; end: number }, clause: string): A.Expr {
+  const text = rewriteForParser(sql, range.start, range.end, "SELECT ", " FROM __ddl");
+  const ast = parseAst(text, clause);
+  const select = Array.isArray(ast) ? ast[0] : ast;
+  const column = select?.columns?.[0];
+  if (!column || select.columns.length !== 1) throw new SqlError(`expected one expression in ${clause}`, range.start);
+  return new Converter(text, range.start).expr(column.expr, range.start);
 }

@@ -1,0 +1,92 @@
+/**
+ * SELECT (DataFusion's select.rs): FROM, then WHERE and the projection, or
+ * GROUP BY and aggregates when the select has them.
+ */
+import { typeName } from "../../plugin-api/index.ts";
+import type { Expr } from "../../expr/expr.ts";
+import type * as A from "../ast.ts";
+import { SqlError } from "../errors.ts";
+import { resolveExpr, type Scope, type ScopeColumn } from "../expressions.ts";
+import { columnRef, exprContext, fieldsOf, mapNode, type CteEnv, type QueryPlanner, type Rel } from "./context.ts";
+import { containsAggregate, planAggregate } from "./aggregates.ts";
+import { planFrom } from "./relations.ts";
+import { isWindowCall } from "./windows.ts";
+
+export function planSelect(p: QueryPlanner, select: A.Select, env: CteEnv): Rel {
+  const input = planFrom(p, select, env);
+  if (select.distinct) throw new SqlError("SELECT DISTINCT is not supported yet; GROUP BY the columns instead", select.distinctAt ?? select.at);
+  if (select.orderByAt !== undefined) {
+    throw new SqlError("ORDER BY is not supported on unbounded streams (a stream has no end to sort by); remove it, and use min()/max() per window for extremes", select.orderByAt);
+  }
+  if (select.limitAt !== undefined) {
+    throw new SqlError("LIMIT is not supported on unbounded streams; remove it (a bounded source, e.g. impulse with message_count, ends by itself)", select.limitAt);
+  }
+  const items = select.items;
+  const hasAggregates = items.some((i) => i.kind === "expr" && containsAggregate(p, i.expr)) || (select.having && containsAggregate(p, select.having));
+  const hasWindow = items.some((i) => i.kind === "expr" && isWindowCall(i.expr)) || select.groupBy.some(isWindowCall);
+  if (select.groupBy.length === 0 && !hasAggregates && !hasWindow) {
+    if (select.having) throw new SqlError("HAVING needs GROUP BY or an aggregate", select.havingAt ?? select.at);
+    return planProjection(p, select, input);
+  }
+  return planAggregate(p, select, input);
+}
+
+/** A SELECT item after `*` expansion: an expression, or a column of the input taken as it is. */
+export interface SelectedItem {
+  ast: A.Expr | null;
+  name: string;
+  direct?: number;
+}
+
+/** Expands `*` and `t.*`, names every item, and makes the names unique. */
+export function expandItems(items: A.SelectItem[], scope: Scope): SelectedItem[] {
+  const out: SelectedItem[] = [];
+  items.forEach((item, i) => {
+    if (item.kind === "star") {
+      const q = item.qualifier;
+      const cols = scope.columns.map((c, idx) => ({ c, idx })).filter(({ c }) => q === undefined || c.qualifier?.toLowerCase() === q.toLowerCase());
+      if (cols.length === 0) throw new SqlError(`\`${q}.*\` matches no table in FROM`, item.at);
+      for (const { c, idx } of cols) out.push({ ast: null, name: c.name, direct: idx });
+      return;
+    }
+    out.push({ ast: item.expr, name: item.alias ?? deriveName(item.expr, i) });
+  });
+  // Unique output names, so sinks that take the query's columns get distinct keys.
+  const seen = new Map<string, number>();
+  for (const o of out) {
+    const n = (seen.get(o.name.toLowerCase()) ?? 0) + 1;
+    seen.set(o.name.toLowerCase(), n);
+    if (n > 1) o.name = `${o.name}_${n}`;
+  }
+  return out;
+}
+
+function deriveName(e: A.Expr, i: number): string {
+  if (e.kind === "column") return e.parts[e.parts.length - 1]!;
+  if (e.kind === "call") return e.name;
+  if (e.kind === "cast") return deriveName(e.expr, i);
+  return `column_${i + 1}`;
+}
+
+export function resolveWhere(p: QueryPlanner, where: A.Expr, scope: Scope): Expr {
+  const filter = resolveExpr(where, scope, exprContext(p, "WHERE"));
+  if (filter.type.kind !== "boolean") throw new SqlError(`WHERE needs a boolean condition, got ${typeName(filter.type)}`, where.at);
+  return filter;
+}
+
+function planProjection(p: QueryPlanner, select: A.Select, input: Rel): Rel {
+  const scope = input.scope;
+  const filter = select.where ? resolveWhere(p, select.where, scope) : undefined;
+  const selected = expandItems(select.items, scope);
+  const ctx = exprContext(p, "the SELECT list");
+  const exprs: Expr[] = selected.map((s) => (s.direct !== undefined ? columnRef(scope, s.direct) : resolveExpr(s.ast!, scope, ctx)));
+  const columns: ScopeColumn[] = selected.map((s, i) => ({
+    name: s.name,
+    type: exprs[i]!.type,
+    nullable: s.direct !== undefined ? scope.columns[s.direct]!.nullable : true,
+  }));
+  const outScope: Scope = { columns, label: "the query" };
+  const identity = !filter && exprs.length === scope.columns.length && exprs.every((e, i) => e.kind === "column" && e.index === i);
+  if (identity) return { node: input.node, scope: outScope };
+  return { node: mapNode(input.node, exprs, filter, fieldsOf(outScope)), scope: outScope };
+}
