@@ -7,7 +7,7 @@ import { CheckpointCoordinator, type BarrierPort, type BarrierThen } from "../ch
 import type { Exchange } from "../cluster/exchange.ts";
 import { LocalCheckpointStore, ObjectCheckpointStore, storageScheme, type CheckpointData, type CheckpointStore } from "../checkpoint/store.ts";
 import { compileExpr, compileMap } from "../expr/index.ts";
-import { accumulatorFor, filtered, FILTERED_OUT } from "../operators/accumulators.ts";
+import { accumulatorFor, filtered, FILTERED_OUT, valuesPerRow } from "../operators/accumulators.ts";
 import { AsyncUdfOperator } from "../operators/async-udf.ts";
 import { ChangelogNormalize } from "../operators/changelog.ts";
 import { UpdatingJoin, WindowJoin, type JoinSpec } from "../operators/join.ts";
@@ -472,9 +472,9 @@ export class Job {
       args: calls.map((c): RowFn | undefined => {
         let arg: RowFn | undefined;
         if (!c.star) {
-          const fns = c.args.map((a) => compileExpr(a));
-          const isUdaf = !["count", "sum", "avg", "min", "max"].includes(c.fn.toLowerCase());
-          arg = isUdaf ? (row, time) => fns.map((f) => f(row, time)) : (fns[0] as RowFn);
+          const shape = valuesPerRow(c, this.registry);
+          const fns = [...c.args.slice(0, shape.args), ...(c.orderBy ?? []).map((o) => o.expr)].map((a) => compileExpr(a));
+          arg = shape.packed ? (row, time) => fns.map((f) => f(row, time)) : (fns[0] as RowFn);
         }
         if (!c.filter) return arg;
         const keep = compileExpr(c.filter);

@@ -58,10 +58,20 @@ export type WindowSpec =
   | { kind: "hop"; slide: number; width: number }
   | { kind: "session"; gap: number };
 
+/** A sort key: ORDER BY inside an aggregate or a window function. */
+export interface SortKey {
+  expr: Expr;
+  desc: boolean;
+  nullsFirst: boolean;
+}
+
 export interface AggregateCall {
-  /** count | sum | avg | min | max, or a registered UDAF's name. */
+  /** count | sum | avg | min | max, a function of core/expr/aggregates.ts, or a registered UDAF's name. */
   fn: string;
+  /** Value arguments, then constant parameters (a percentile, a separator) as literals. */
   args: Expr[];
+  /** `array_agg(x ORDER BY y)`: the order the values are aggregated in. */
+  orderBy?: SortKey[];
   distinct: boolean;
   /** count(*) has no args and counts rows. */
   star: boolean;

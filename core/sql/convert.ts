@@ -15,8 +15,12 @@ import { parseTypeTokens, typeFromCastTarget } from "./types.ts";
 
 /** Name of the pseudo-function the rewriter turns `f(...) FILTER (WHERE c)` into a last argument of. */
 export const FILTER_MARK = "__runnel_filter";
-/** Name of the pseudo-function the rewriter turns `f(DISTINCT ...)` into a first argument of. */
-export const DISTINCT_MARK = "__runnel_distinct";
+/** Name of the pseudo-function holding a rewritten call's ORDER BY keys (with `_desc`, `_asc`, `_nulls_first`, `_nulls_last` modifiers after a key). */
+export const ORDER_MARK = "__runnel_order";
+/** Name of the pseudo-function holding a rewritten call's WITHIN GROUP (ORDER BY ...) keys, with ORDER_MARK's modifiers. */
+export const WITHIN_MARK = "__runnel_within";
+/** Prefix of the name a call is renamed to when the grammar cannot parse it as written: `__runnel__d__f` for f(DISTINCT ...). */
+export const CALL_MARK = "__runnel__";
 
 export function columnName(ast: any): string {
   const c = ast?.column;
@@ -193,6 +197,7 @@ export class Converter {
     const name = String(item.table);
     const at = this.locate(name, hint) ?? hint;
     const out: A.FromItem = { kind: "table", at, name, alias: aliasOf(item) };
+    if (this.text.systemTime.has(at)) out.forSystemTime = true;
     return out;
   }
 
@@ -392,7 +397,7 @@ export class Converter {
   private cast(ast: any, at: number): A.Expr {
     const target = Array.isArray(ast.target) ? ast.target[0] : ast.target;
     const name = String(target?.dataType ?? "").toLowerCase();
-    const where = ast.symbol !== "::" ? (this.locate("cast", at) ?? at) : at;
+    const where = ast.symbol !== "::" ? (this.locate("cast", at) ?? at) : (this.loc(ast.expr) ?? this.locate("::", at) ?? at);
     if (name === "date") {
       throw new SqlError(
         "Runnel has no DATE type, so CAST(... AS DATE) would keep the time of day; write date_trunc('day', ts) for midnight (a TIMESTAMP) " +
@@ -452,25 +457,49 @@ export class Converter {
     return out;
   }
 
-  /** Splits off the rewriter's FILTER and DISTINCT markers from a call's arguments. */
-  private markers(argAsts: any[], at: number): { args: any[]; filter?: A.Expr; distinct: boolean } {
+  /** Splits off the rewriter's FILTER and ORDER BY markers (the last arguments) from a call's arguments. */
+  private markers(argAsts: any[], at: number): { args: any[]; filter?: A.Expr; orderBy?: A.OrderItem[]; withinGroup?: A.OrderItem[] } {
     let args = argAsts;
     let filter: A.Expr | undefined;
-    let distinct = false;
-    const last = args[args.length - 1];
-    if (last?.type === "function" && functionName(last) === FILTER_MARK) {
-      filter = this.expr(functionArgs(last)[0], at);
+    const isMark = (x: any, name: string) => x?.type === "function" && functionName(x) === name;
+    if (isMark(args[args.length - 1], FILTER_MARK)) {
+      filter = this.expr(functionArgs(args[args.length - 1])[0], at);
       args = args.slice(0, -1);
     }
-    if (args[0]?.type === "function" && functionName(args[0]) === DISTINCT_MARK) {
-      distinct = true;
-      args = args.slice(1);
-    }
-    return { args, filter, distinct };
+    const keys = (mark: string): A.OrderItem[] | undefined => {
+      if (!isMark(args[args.length - 1], mark)) return undefined;
+      const out: A.OrderItem[] = [];
+      for (const k of functionArgs(args[args.length - 1])) {
+        const mod = k?.type === "function" ? functionName(k) : "";
+        const last = out[out.length - 1];
+        if (mod === `${ORDER_MARK}_desc` && last) last.desc = true;
+        else if (mod === `${ORDER_MARK}_asc` && last) last.desc = false;
+        else if (mod === `${ORDER_MARK}_nulls_first` && last) last.nullsFirst = true;
+        else if (mod === `${ORDER_MARK}_nulls_last` && last) last.nullsFirst = false;
+        else {
+          const expr = this.expr(k, at);
+          out.push({ at: expr.at, expr, desc: false });
+        }
+      }
+      args = args.slice(0, -1);
+      return out;
+    };
+    const withinGroup = keys(WITHIN_MARK);
+    const orderBy = keys(ORDER_MARK);
+    return { args, filter, orderBy, withinGroup };
+  }
+
+  /** The real name and DISTINCT of a call the rewriter renamed (`__runnel__d__sum` → sum, DISTINCT). */
+  private unmark(name: string): { name: string; distinct: boolean } | null {
+    if (!name.startsWith(CALL_MARK)) return null;
+    const rest = name.slice(CALL_MARK.length);
+    const sep = rest.indexOf("__");
+    return { name: rest.slice(sep + 2), distinct: rest.slice(0, sep).includes("d") };
   }
 
   private func(ast: any, at: number, hint: number): A.Expr {
-    const name = functionName(ast);
+    const unmarked = this.unmark(functionName(ast));
+    const name = unmarked?.name ?? functionName(ast);
     const where = this.loc(ast) ?? this.locate(name, hint) ?? at;
     const marked = this.markers(functionArgs(ast), where);
     const argAsts = marked.args;
@@ -507,8 +536,10 @@ export class Converter {
     }
     const star = argAsts.length === 1 && (argAsts[0]?.type === "star" || (argAsts[0]?.type === "column_ref" && columnName(argAsts[0]) === "*"));
     const args = star ? [] : argAsts.map(sub);
-    const out: A.Expr = { kind: "call", at: where, name, args, star, distinct: marked.distinct };
+    const out: A.Expr = { kind: "call", at: where, name, args, star, distinct: unmarked?.distinct ?? false };
     if (marked.filter) out.filter = marked.filter;
+    if (marked.orderBy) out.orderBy = marked.orderBy;
+    if (marked.withinGroup) out.withinGroup = marked.withinGroup;
     if (ast.over) out.over = this.windowSpec(ast.over, where);
     return out;
   }
@@ -536,7 +567,7 @@ export class Converter {
       name,
       args,
       star,
-      distinct: marked.distinct || String(a.distinct ?? "").toUpperCase() === "DISTINCT",
+      distinct: String(a.distinct ?? "").toUpperCase() === "DISTINCT",
     };
     const filter = ast.filter?.where ? this.expr(ast.filter.where, where) : marked.filter;
     if (filter) out.filter = filter;
@@ -550,8 +581,16 @@ export class Converter {
 
   private windowFunc(ast: any, at: number, hint: number): A.Expr {
     const name = String(ast.name).toLowerCase();
+    const argAsts = functionArgs(ast);
+    const inner = argAsts[0];
+    if (name === "first_value" && argAsts.length === 1 && inner?.type === "function" && this.unmark(functionName(inner))) {
+      // A call the rewriter wrapped in first_value(...) so that its OVER parses.
+      const call = this.func(inner, at, hint);
+      if (call.kind === "call" && ast.over) call.over = this.windowSpec(ast.over, call.at);
+      return call;
+    }
     const where = this.loc(ast) ?? this.locate(name, hint) ?? at;
-    const args = functionArgs(ast).map((x) => this.expr(x, where));
+    const args = argAsts.map((x) => this.expr(x, where));
     const out: A.Expr = { kind: "call", at: where, name, args, star: false, distinct: false };
     if (ast.over) out.over = this.windowSpec(ast.over, where);
     const nulls = String(ast.consider_nulls ?? "").toUpperCase();

@@ -7,6 +7,7 @@ import { t, typeName, type AsyncUdfOptions, type SqlType, type UdfDefinition } f
 import type { Expr } from "../expr/expr.ts";
 import { accepts, argInfos, argKind, commonType, KIND_NAMES, maxArgs, minArgs, SCALAR_FUNCTIONS, UNSUPPORTED_FUNCTIONS, type ScalarFunction } from "../expr/functions.ts";
 import { compileExpr } from "../expr/index.ts";
+import { AGGREGATE_FUNCTIONS } from "../expr/aggregates.ts";
 import { DATE_PARTS, datePartName } from "../expr/time.ts";
 import { castValue, ExprError, MAX_EXACT_INT, NULL_TYPE, parseTimestamp, refusedCast } from "../expr/values.ts";
 import type { PluginRegistry } from "../registry/registry.ts";
@@ -37,6 +38,9 @@ export interface ExprContext {
 }
 
 export const WINDOW_FUNCTIONS = new Set(["tumble", "hop", "session"]);
+
+/** The aggregates the planner types itself; the others come from core/expr/aggregates.ts or UDAF plugins. */
+export const BUILTIN_AGGREGATE_NAMES = new Set(["count", "sum", "avg", "min", "max"]);
 
 /** Clauses whose expressions run in a projection, where the planner can call async UDFs ahead of them. */
 const ASYNC_UDF_CLAUSES = new Set(["the SELECT list", "WHERE", "HAVING"]);
@@ -237,27 +241,6 @@ function commonTypeOf(args: Expr[], what: string, offset: number | null): SqlTyp
     if (err instanceof ExprError) throw new SqlError(err.message, offset);
     throw err;
   }
-}
-
-/** Aggregates DataFusion has and Runnel does not, so that using one says so instead of something stranger. */
-/** The aggregates node-sql-parser knows by name. */
-export const BUILTIN_AGGREGATE_NAMES = new Set(["count", "sum", "avg", "min", "max"]);
-
-export const OTHER_AGGREGATES = new Set([
-  "stddev", "stddev_pop", "stddev_samp", "var", "variance", "var_pop", "var_samp", "var_sample", "var_population", "approx_distinct",
-  "approx_median", "approx_percentile_cont", "approx_percentile_cont_with_weight", "median", "array_agg", "string_agg", "first_value",
-  "last_value", "nth_value", "bit_and", "bit_or", "bit_xor", "bool_and", "bool_or", "corr", "covar", "covar_pop", "covar_samp",
-  "regr_slope", "regr_intercept", "regr_count", "regr_r2", "regr_avgx", "regr_avgy", "regr_sxx", "regr_syy", "regr_sxy", "grouping",
-  "percentile_cont", "any_value", "count_distinct",
-]);
-
-export function unsupportedAggregate(name: string, registry: PluginRegistry, at: number | null): SqlError {
-  const udafs = [...registry.udafs.keys()];
-  return new SqlError(
-    `aggregate ${name}() is not supported by Runnel; available aggregates: count, sum, avg, min, max${udafs.length ? `, ${udafs.join(", ")}` : ""} ` +
-      `(a UDAF plugin can add ${name})`,
-    at,
-  );
 }
 
 /**
@@ -631,8 +614,9 @@ function resolveFunction(ast: Extract<A.Expr, { kind: "call" }>, scope: Scope, c
   if (WINDOW_FUNCTIONS.has(name)) {
     throw new SqlError(`${name}() defines a window and belongs in GROUP BY (select it AS window and GROUP BY window)`, hint);
   }
-  if (BUILTIN_AGGREGATE_NAMES.has(name) || ctx.registry.udaf(name)) throw new SqlError(`aggregate function ${name}() is not allowed in ${ctx.clause}`, hint);
-  if (OTHER_AGGREGATES.has(name)) throw unsupportedAggregate(name, ctx.registry, hint);
+  if (BUILTIN_AGGREGATE_NAMES.has(name) || AGGREGATE_FUNCTIONS.has(name) || ctx.registry.udaf(name)) {
+    throw new SqlError(`aggregate function ${name}() is not allowed in ${ctx.clause}`, hint);
+  }
   if (name === "exists") throw new SqlError("EXISTS (subquery) is not supported; join the tables instead", hint);
   if (name === "any" || name === "all" || name === "some") throw new SqlError(`${name.toUpperCase()}(...) is not supported; write x IN (a, b, ...)`, hint);
   if (name === "rollup" || name === "cube" || name === "grouping") {

@@ -5,15 +5,16 @@
  */
 import { t, typeName, type Field, type SqlType } from "../../plugin-api/index.ts";
 import type { Expr } from "../../expr/expr.ts";
-import type { AggregateCall, PlanNode, WindowSpec } from "../../plan/logical.ts";
+import type { AggregateCall, PlanNode, SortKey, WindowSpec } from "../../plan/logical.ts";
+import { AGGREGATE_FUNCTIONS } from "../../expr/aggregates.ts";
+import { accepts, argInfos, KIND_NAMES } from "../../expr/functions.ts";
+import { ExprError } from "../../expr/values.ts";
 import { exprChildren, walkExpr, type Expr as AstExpr, type Select } from "../ast.ts";
 import { didYouMean, SqlError } from "../errors.ts";
 import {
   BUILTIN_AGGREGATE_NAMES,
   exprKey,
-  OTHER_AGGREGATES,
   resolveExpr,
-  unsupportedAggregate,
   type Scope,
   type ScopeColumn,
 } from "../expressions.ts";
@@ -27,7 +28,7 @@ type Call = Extract<AstExpr, { kind: "call" }>;
 /** Whether `e` is a call of an aggregate function (not a window function: those have OVER). */
 export function isAggregate(p: QueryPlanner, e: AstExpr): boolean {
   if (e.kind !== "call" || e.over) return false;
-  return BUILTIN_AGGREGATE_NAMES.has(e.name) || OTHER_AGGREGATES.has(e.name) || !!p.registry.udaf(e.name);
+  return BUILTIN_AGGREGATE_NAMES.has(e.name) || AGGREGATE_FUNCTIONS.has(e.name) || !!p.registry.udaf(e.name);
 }
 
 const AGGREGATE_MEMO = new WeakMap<object, boolean>();
@@ -53,24 +54,55 @@ export function aggregateCall(p: QueryPlanner, ast: Call, scope: Scope): Aggrega
   const at = ast.at;
   const fn = ast.name;
   const ctx = exprContext(p, `the arguments of ${fn}()`);
-  const udaf = !BUILTIN_AGGREGATE_NAMES.has(fn) ? p.registry.udaf(fn) : undefined;
-  if (!BUILTIN_AGGREGATE_NAMES.has(fn) && !udaf) {
+  const library = AGGREGATE_FUNCTIONS.get(fn);
+  const udaf = !BUILTIN_AGGREGATE_NAMES.has(fn) && !library ? p.registry.udaf(fn) : undefined;
+  if (!BUILTIN_AGGREGATE_NAMES.has(fn) && !library && !udaf) {
     const udafs = [...p.registry.udafs.keys()];
-    if (OTHER_AGGREGATES.has(fn)) throw unsupportedAggregate(fn, p.registry, at);
-    throw new SqlError(
-      `aggregate ${fn}() is not supported by Runnel${didYouMean(fn, [...BUILTIN_AGGREGATE_NAMES, ...udafs])}; available: ${[...BUILTIN_AGGREGATE_NAMES, ...udafs].join(", ")} (a UDAF plugin can add ${fn})`,
-      at,
-    );
+    const known = [...BUILTIN_AGGREGATE_NAMES, ...AGGREGATE_FUNCTIONS.keys(), ...udafs];
+    throw new SqlError(`aggregate ${fn}() is not supported by Runnel${didYouMean(fn, known)}; available: ${known.join(", ")} (a UDAF plugin can add ${fn})`, at);
   }
   const star = ast.star;
   if (star && fn !== "count") throw new SqlError(`${fn}(*) is not allowed; only count(*)`, at);
-  const args = ast.args.map((a) => resolveExpr(a, scope, ctx));
-  for (const a of ast.args) if (containsAggregate(p, a)) throw new SqlError("aggregate functions cannot be nested", at);
-  if (ast.orderBy || ast.withinGroup) throw new SqlError(`${fn}() takes no ORDER BY`, at);
+  let argAsts = ast.args;
+  // percentile_cont(0.5) WITHIN GROUP (ORDER BY x): the ordered value is the argument, the fraction a parameter.
+  if (ast.withinGroup) {
+    if (fn !== "percentile_cont" && fn !== "approx_percentile_cont") throw new SqlError(`${fn}() takes no WITHIN GROUP (ORDER BY ...); percentile_cont and approx_percentile_cont do`, at);
+    if (ast.withinGroup.length !== 1) throw new SqlError(`WITHIN GROUP of ${fn}() takes one ORDER BY expression`, at);
+    argAsts = [ast.withinGroup[0]!.expr, ...ast.args];
+  }
+  for (const a of argAsts) if (containsAggregate(p, a)) throw new SqlError("aggregate functions cannot be nested", at);
+  let args = argAsts.map((a) => resolveExpr(a, scope, ctx));
+  if (ast.withinGroup?.[0]?.desc && args[1]?.kind === "literal" && typeof args[1].value === "number") {
+    args = [args[0]!, { ...args[1], value: 1 - args[1].value }, ...args.slice(2)];
+  }
+  let orderBy: SortKey[] | undefined;
+  if (ast.orderBy) {
+    if (!library?.ordered) throw new SqlError(`${fn}() takes no ORDER BY; array_agg, string_agg, first_value and last_value do`, at);
+    orderBy = ast.orderBy.map((o) => ({ expr: resolveExpr(o.expr, scope, ctx), desc: o.desc, nullsFirst: o.nullsFirst ?? o.desc }));
+  }
   let type: SqlType;
   if (udaf) {
     if (args.length !== udaf.args.length) throw new SqlError(`${fn}() takes ${udaf.args.length} argument(s), got ${args.length}`, at);
     type = udaf.returns;
+  } else if (library) {
+    const max = library.args.length;
+    const min = max - (library.optional ?? 0);
+    if (args.length < min || args.length > max) throw new SqlError(`${fn}() takes ${min === max ? min : `${min} to ${max}`} argument(s), got ${args.length}`, at);
+    const values = library.values ?? max;
+    args.forEach((a, i) => {
+      const kind = library.args[i]!;
+      const isNull = a.kind === "literal" && a.value === null;
+      if (!isNull && !accepts(kind, a.type)) throw new SqlError(`${fn}() takes ${KIND_NAMES[kind]} as argument ${i + 1}, got ${typeName(a.type)}; cast it`, at);
+      if (i >= values && a.kind !== "literal") throw new SqlError(`argument ${i + 1} of ${fn}() must be a constant`, a.kind === "column" ? at : at);
+    });
+    try {
+      library.check?.(argInfos(args));
+      type = library.returns(argInfos(args));
+    } catch (err) {
+      if (err instanceof ExprError) throw new SqlError(err.message, at);
+      throw err;
+    }
+    if (ast.distinct && (library.values ?? max) > 1) throw new SqlError(`${fn}(DISTINCT ...) is not supported: DISTINCT applies to aggregates of one value`, at);
   } else {
     if (!star && args.length !== 1) throw new SqlError(`${fn}() takes one argument`, at);
     const arg = args[0]?.type;
@@ -101,13 +133,31 @@ export function aggregateCall(p: QueryPlanner, ast: Call, scope: Scope): Aggrega
       throw new SqlError(`FILTER (WHERE ...) of ${fn}() needs a boolean condition, got ${typeName(filter.type)}`, ast.filter.at);
     }
   }
-  return { fn, args, distinct: ast.distinct, star, filter, type };
+  const call: AggregateCall = { fn, args, distinct: ast.distinct, star, filter, type };
+  if (orderBy) call.orderBy = orderBy;
+  return call;
+}
+
+/** Refuses, at the call, an aggregate that cannot take the retractions of an updating input. */
+export function checkRetractable(p: QueryPlanner, call: AggregateCall, at: number): void {
+  const library = AGGREGATE_FUNCTIONS.get(call.fn);
+  if (library && !library.retractable) {
+    throw new SqlError(
+      `${call.fn}() cannot read an updating input: its ${library.approximate ? "approximate " : ""}state cannot take a row back out. ` +
+        `Aggregate per window instead (GROUP BY tumble(...)), or use ${call.fn === "approx_distinct" ? "count(DISTINCT ...)" : call.fn.includes("percentile") ? "percentile_cont(p) WITHIN GROUP (ORDER BY x)" : call.fn === "approx_median" ? "median()" : "an aggregate that can"}`,
+      at,
+    );
+  }
+  const udaf = !library && !BUILTIN_AGGREGATE_NAMES.has(call.fn) ? p.registry.udaf(call.fn) : undefined;
+  if (udaf && !udaf.retract) {
+    throw new SqlError(`UDAF ${call.fn}() cannot read an updating input: it defines no retract(); add one to the UDAF, or aggregate per window`, at);
+  }
 }
 
 /** Identifies an aggregate call, so the same call in SELECT and HAVING is computed once. */
 function aggregateKey(call: AggregateCall): string {
   const name = call.fn + (call.distinct ? ":distinct" : "") + (call.star ? ":star" : "");
-  const filter = call.filter ? `:filter(${exprKey(call.filter)})` : "";
+  const filter = (call.filter ? `:filter(${exprKey(call.filter)})` : "") + (call.orderBy ? `:order(${call.orderBy.map((o) => exprKey(o.expr) + o.desc + o.nullsFirst).join(",")})` : "");
   return exprKey({ kind: "call", name: name + filter, args: call.args, type: call.type });
 }
 
@@ -180,6 +230,7 @@ export function planAggregate(p: QueryPlanner, select: Select, inputIn: Rel): Re
       if (isAggregate(p, n)) {
         const call = aggregateCall(p, n as Call, input.scope);
         const key = aggregateKey(call);
+        if (input.node.updating) checkRetractable(p, call, n.at);
         if (!aggIndex.has(key)) {
           aggIndex.set(key, aggregates.length);
           aggregates.push(call);

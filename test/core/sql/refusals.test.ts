@@ -30,8 +30,8 @@ describe("refusals name their place and the rewrite", () => {
   const cases: [string, string, RegExp][] = [
     // [query, where the error points (the text starting there), message]
     ["SELECT k, ROW_NUMBER() OVER (PARTITION BY k ORDER BY i) AS rn FROM t", "ROW_NUMBER()", /window function ROW_NUMBER\(\) OVER .* not supported.*GROUP BY tumble/],
-    ["SELECT k, stddev(i) FROM t GROUP BY k", "stddev(i)", /aggregate stddev\(\) is not supported by Runnel; available aggregates: count, sum, avg, min, max/],
-    ["SELECT k, array_agg(i) FROM t GROUP BY k", "array_agg(i)", /aggregate array_agg\(\) is not supported by Runnel/],
+    ["SELECT k, kurtosis(i) FROM t GROUP BY k", "kurtosis(i)", /unknown function kurtosis\(\)/],
+    ["SELECT k, stddev(i ORDER BY k) FROM t GROUP BY k", "stddev(i", /stddev\(\) takes no ORDER BY; array_agg, string_agg/],
     ["SELECT k FROM t WHERE i IN (SELECT k FROM u)", "i IN", /IN \(subquery\) is not supported; join the tables/],
     ["SELECT k FROM t WHERE EXISTS (SELECT 1 FROM u)", "EXISTS", /EXISTS \(subquery\) is not supported; join the tables/],
     ["SELECT k FROM t INTERSECT SELECT k FROM u", "INTERSECT", /INTERSECT is not supported.*UNION ALL/],
