@@ -16,15 +16,23 @@ import { formatSqlError, planSql, SqlError } from "../sql/index.ts";
 import { ProgressReporter } from "./progress.ts";
 import { createPreviewWriter } from "./preview.ts";
 import { JobManager } from "../cluster/manager.ts";
+import { runWorker } from "../cluster/worker.ts";
+import { randomBytes } from "node:crypto";
 import { ENV_REF } from "../sql/tables.ts";
 import { availableParallelism } from "node:os";
 
 const USAGE = `usage:
   runnel run <pipeline.sql> [--parallelism N] [--state-dir DIR] [--checkpoint-interval 10s] [--ignore-state] [--quiet]
              [--state-backend memory|disk] [--state-cache 2GB] [--max-parallelism 128] [--checkpoint-timeout 10m]
+             [--workers N] [--scheduler process|external|...] [--listen host:port] [--secret S]
+                                     --workers runs the job in N worker processes (default: the parallelism, up to the
+                                     machine's cores); --scheduler external waits for N workers started with runnel worker
                                      --ignore-state removes the state directory's checkpoints and starts from scratch;
                                      --state-backend disk keeps keyed state in local SQLite files with a cache in memory;
                                      --max-parallelism sets the key groups of a job's state (fixed by its first checkpoint)
+  runnel worker --manager host:port --secret S [--listen host:port] [--once]
+                                     a worker for jobs run with --scheduler external: registers with the job manager
+                                     and runs the subtasks it is given, job after job
   runnel validate <pipeline.sql> [--connect]
                                      plan the SQL and print the dataflow graph without running it;
                                      --connect also runs the connectors' checks against their
@@ -58,6 +66,8 @@ interface RunArgs {
   scheduler?: string;
   /** The job manager's control address, for workers on other machines. */
   listen?: string;
+  /** The secret external workers present (default: RUNNEL_JOB_SECRET, else a new one, printed). */
+  secret?: string;
 }
 
 function parseRunArgs(argv: string[]): RunArgs {
@@ -134,6 +144,9 @@ function parseRunArgs(argv: string[]): RunArgs {
       case "--listen":
         args.listen = value();
         break;
+      case "--secret":
+        args.secret = value();
+        break;
       case "--quiet":
       case "-q":
         args.quiet = true;
@@ -195,8 +208,14 @@ async function run(argv: string[]): Promise<number> {
     const schedulerName = args.scheduler ?? "process";
     const scheduler = registry.scheduler(schedulerName);
     if (!scheduler) throw new UsageError(`no scheduler '${schedulerName}'; available: ${[...registry.schedulers.keys()].join(", ")}`);
+    let secret = args.secret ?? process.env.RUNNEL_JOB_SECRET;
+    if (schedulerName === "external" && !secret) {
+      secret = randomBytes(18).toString("base64url");
+      console.error(`job secret for workers: ${secret} (runnel worker --manager <address> --secret ${secret})`);
+    }
     job = new JobManager(pipeline, registry, options, {
       sql,
+      secret,
       // Workers plan the same SQL: they get the variables its {{ VAR }} references name, and no others.
       plan: { env: referencedEnv(sql) },
       workers,
@@ -239,6 +258,43 @@ async function run(argv: string[]): Promise<number> {
   }
 }
 
+/** `runnel worker`: a worker started by hand (or systemd, Nomad...) that registers with a job manager, job after job. */
+async function worker(argv: string[]): Promise<number> {
+  let manager: string | undefined;
+  let secret = process.env.RUNNEL_JOB_SECRET;
+  let listen = "127.0.0.1:0";
+  let once = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new UsageError(`${a} needs a value`);
+      return v;
+    };
+    if (a === "--manager") manager = value();
+    else if (a === "--secret") secret = value();
+    else if (a === "--listen") listen = value();
+    else if (a === "--once") once = true;
+    else throw new UsageError(`unknown flag ${a} for runnel worker`);
+  }
+  if (!manager) throw new UsageError("runnel worker needs --manager host:port (the address runnel run --scheduler external prints)");
+  if (!secret) throw new UsageError("runnel worker needs the job's secret: --secret, or RUNNEL_JOB_SECRET");
+  for (;;) {
+    let code: number;
+    try {
+      code = await runWorker({ manager, secret, epoch: null, index: null, listen, registry: () => loadRegistry() });
+    } catch (err) {
+      // The manager is not there (yet, or any more): try again shortly.
+      if (once) throw err;
+      await Bun.sleep(500);
+      continue;
+    }
+    if (once) return code;
+    console.error(`worker: the job's run ended (${code === 0 ? "finished" : "aborted"}); registering again with ${manager}`);
+    await Bun.sleep(200);
+  }
+}
+
 async function validate(argv: string[]): Promise<number> {
   const file = argv.find((a) => !a.startsWith("-"));
   if (!file) throw new UsageError("name the SQL file to validate");
@@ -270,6 +326,8 @@ async function main(argv: string[]): Promise<number> {
       case "run":
         sqlText = rest.find((a) => a.endsWith(".sql") && existsSync(a)) ? readFileSync(rest.find((a) => a.endsWith(".sql"))!, "utf8") : undefined;
         return await run(rest);
+      case "worker":
+        return await worker(rest);
       case "validate":
         sqlText = rest.find((a) => existsSync(a)) ? readFileSync(rest.find((a) => existsSync(a))!, "utf8") : undefined;
         return await validate(rest);

@@ -7,7 +7,7 @@
  * or reports a failure, the whole job is restored from its last completed
  * checkpoint in a new epoch, as Flink and Arroyo do.
  */
-import { randomBytes } from "node:crypto";
+import { randomBytes, timingSafeEqual } from "node:crypto";
 import type { TCPSocketListener, Socket } from "bun";
 import { CheckpointCoordinator, type BarrierThen, type CompletedCheckpoint } from "../checkpoint/coordinator.ts";
 import type { CheckpointData } from "../checkpoint/store.ts";
@@ -38,6 +38,8 @@ export interface ManagerOptions {
   maxRestarts?: number;
   /** A worker silent this long is failed (default 5 s). */
   heartbeatTimeoutMs?: number;
+  /** The job's secret for workers that register on their own (external scheduler); else a new one per run. */
+  secret?: string;
 }
 
 interface WorkerState {
@@ -123,7 +125,7 @@ export class JobManager {
   private async attempt(): Promise<BarrierThen> {
     this.restored = await this.plan.restorable();
     const epoch = Date.now() * 1000 + (this.restarts % 1000);
-    const secret = randomBytes(24).toString("base64url");
+    const secret = this.manager.secret ?? randomBytes(24).toString("base64url");
     const W = Math.max(1, this.manager.workers);
     const workers = new Map<number, WorkerState>();
     let failWith: ((err: Error) => void) | null = null;
@@ -143,7 +145,8 @@ export class JobManager {
 
     const onMessage = (s: Socket<unknown>, msg: WorkerMessage, state: { worker: WorkerState | null }) => {
       if (!state.worker) {
-        if (msg.type !== "hello" || msg.secret !== secret || msg.epoch !== epoch) {
+        // A worker this run started knows its epoch; one registering on its own (null) takes it from the assignment.
+        if (msg.type !== "hello" || !sameSecret(msg.secret, secret) || (msg.epoch !== null && msg.epoch !== epoch)) {
           s.end();
           return;
         }
@@ -302,7 +305,7 @@ export class JobManager {
         });
       }
     }
-    if (processes.size === 0) this.log.info(`waiting for ${W} worker(s) to register at ${controlAddress} (job secret and epoch ${epoch} required)`);
+    if (processes.size === 0) this.log.info(`waiting for ${W} worker(s) to register at ${controlAddress} with the job secret (runnel worker --manager ${controlAddress})`);
 
 
     const assign = () => {
@@ -338,7 +341,7 @@ export class JobManager {
     const watchdog = setInterval(() => {
       const now = performance.now();
       for (const w of workers.values()) {
-        if (!w.done && w.ready && now - w.lastHeard > heartbeatTimeout) fail(`worker ${w.index} (pid ${w.pid} on ${w.host}) stopped answering for ${Math.round((now - w.lastHeard) / 1000)} s`);
+        if (!w.done && now - w.lastHeard > heartbeatTimeout) fail(`worker ${w.index} (pid ${w.pid} on ${w.host}) stopped answering for ${Math.round((now - w.lastHeard) / 1000)} s`);
       }
     }, 250);
 
@@ -385,6 +388,13 @@ export class JobManager {
       }
     }
   }
+}
+
+function sameSecret(a: unknown, b: string): boolean {
+  if (typeof a !== "string") return false;
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 function splitHost(address: string): [string, number] {

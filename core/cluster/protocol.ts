@@ -52,7 +52,7 @@ export interface OperatorMetricsReport {
 }
 
 export type WorkerMessage =
-  | { type: "hello"; secret: string; epoch: number; index: number | null; exchange: string; host: string; pid: number }
+  | { type: "hello"; secret: string; epoch: number | null; index: number | null; exchange: string; host: string; pid: number }
   /** Every subtask is open (state restored) and its outgoing connections are being made. */
   | { type: "ready" }
   | { type: "ack"; task: string; checkpointId: number; parts: { operatorId: string; index: number; part: SubtaskCheckpoint; bytes: number }[] }

@@ -19,7 +19,8 @@ export interface WorkerOptions {
   /** The job manager's control address. */
   manager: string;
   secret: string;
-  epoch: number;
+  /** The run of the job this worker was started for; null for a worker that registers on its own (it takes the manager's). */
+  epoch: number | null;
   /** Set for workers the manager started; external workers get theirs from the manager. */
   index: number | null;
   /** Where to listen for peers' data: host:port (port 0 picks one). */
@@ -34,7 +35,7 @@ export interface WorkerOptions {
 
 export async function runWorker(options: WorkerOptions): Promise<number> {
   const log = options.log ?? ((m: string) => console.error(m));
-  const exchange = new Exchange({ secret: options.secret, epoch: options.epoch, workerIndex: options.index ?? -1 });
+  const exchange = new Exchange({ secret: options.secret, epoch: options.epoch ?? -1, workerIndex: options.index ?? -1 });
   const address = exchange.listen(options.listen);
   let writer: FrameWriter | null = null;
   const send = (msg: WorkerMessage) => writer?.write(encodeFrame(FrameKind.Control, 0, msg));
@@ -87,6 +88,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
   const start = async (a: Assignment) => {
     if (process.env.RUNNEL_DEBUG_CLUSTER) log(`[worker ${a.index}] assigned`);
     exchange.identity.workerIndex = a.index;
+    exchange.identity.epoch = a.epoch;
     const registry = await options.registry();
     await options.prepare?.(registry, a);
     const pipeline = planSql(a.sql, registry, { env: a.plan.env });
@@ -109,30 +111,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
     await job.started;
     if (process.env.RUNNEL_DEBUG_CLUSTER) log(`[worker ${a.index}] started`);
     send({ type: "ready" });
-    const metrics = setInterval(() => {
-      const ops = job!.metrics.operators.map((m) => ({
-        operatorId: m.operatorId,
-        operatorName: m.operatorName,
-        subtaskIndex: m.subtaskIndex,
-        recordsIn: m.recordsIn,
-        recordsOut: m.recordsOut,
-        batchesIn: m.batchesIn,
-        bytesIn: m.bytesIn,
-        bytesOut: m.bytesOut,
-        watermark: m.watermark,
-        idle: m.idle,
-        lateDropped: m.lateDropped,
-        badRecords: m.badRecords,
-        backpressureMs: m.backpressureMs,
-        stateEntries: m.stateEntries,
-        stateBytes: m.stateBytes,
-        longestGapMs: m.longestGapMs,
-        connector: m.connector,
-      }));
-      const cpu = process.cpuUsage();
-      send({ type: "metrics", operators: ops, rssBytes: process.memoryUsage().rss, cpuMicros: cpu.user + cpu.system });
-    }, 250);
-    metrics.unref?.();
+
   };
 
   const reader = new FrameReader((kind, _channel, body) => {
@@ -164,7 +143,32 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
       : await Bun.connect({ hostname: host, port: managerPort, socket: handlers as never });
   writer = new FrameWriter(socket as never);
   send({ type: "hello", secret: options.secret, epoch: options.epoch, index: options.index, exchange: address, host: hostname(), pid: process.pid });
+  // Metrics every 250 ms are also the heartbeat: the manager fails a worker that goes silent.
+  const heartbeat = setInterval(() => {
+    const ops = (job?.metrics.operators ?? []).map((m) => ({
+      operatorId: m.operatorId,
+      operatorName: m.operatorName,
+      subtaskIndex: m.subtaskIndex,
+      recordsIn: m.recordsIn,
+      recordsOut: m.recordsOut,
+      batchesIn: m.batchesIn,
+      bytesIn: m.bytesIn,
+      bytesOut: m.bytesOut,
+      watermark: m.watermark,
+      idle: m.idle,
+      lateDropped: m.lateDropped,
+      badRecords: m.badRecords,
+      backpressureMs: m.backpressureMs,
+      stateEntries: m.stateEntries,
+      stateBytes: m.stateBytes,
+      longestGapMs: m.longestGapMs,
+      connector: m.connector,
+    }));
+    const cpu = process.cpuUsage();
+    send({ type: "metrics", operators: ops, rssBytes: process.memoryUsage().rss, cpuMicros: cpu.user + cpu.system });
+  }, 250);
   const code = await exited;
+  clearInterval(heartbeat);
   exchange.close();
   socket.end();
   return code;

@@ -1,0 +1,152 @@
+/**
+ * Jobs across worker processes, as a user runs them: the output equals one
+ * process's; kill -9 of a worker at any moment, or a worker that stops
+ * answering (SIGSTOP), restores the whole job from its last checkpoint with
+ * every row once; a slow sink holds the source back across processes with
+ * memory bounded; workers on other addresses (as other hosts) register with an
+ * external scheduler and one killed is replaced by another.
+ */
+import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { CLI, REPO, runCli, startCli, tempDir, waitUntil, writeSql } from "../../kit/cli.ts";
+import { foldChanges, normalizeRows } from "../../kit/rows.ts";
+
+setDefaultTimeout(180_000);
+
+const children = (pid: number): number[] => {
+  const r = Bun.spawnSync(["pgrep", "-P", String(pid)]);
+  return new TextDecoder().decode(r.stdout).split("\n").filter(Boolean).map(Number);
+};
+const spawned: ReturnType<typeof Bun.spawn>[] = [];
+afterAll(() => {
+  for (const p of spawned) p.kill("SIGKILL");
+});
+
+const lines = (file: string) => (existsSync(file) ? readFileSync(file, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l)) : []);
+
+const AGGREGATES = (dir: string, events: number, rate: number) => `
+CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '${rate}', message_count = '${events}', event_time_interval = '10ms', start_time = '2024-01-01T00:00:00Z');
+CREATE TABLE totals WITH (connector = 'single_file', path = '${join(dir, "totals.jsonl")}', format = 'debezium_json', type = 'sink', overwrite = 'true');
+CREATE TABLE windows WITH (connector = 'single_file', path = '${join(dir, "windows.jsonl")}', format = 'json', type = 'sink', overwrite = 'true');
+INSERT INTO totals SELECT counter % 13 AS k, count(*) AS n, sum(counter) AS total FROM impulse GROUP BY k;
+INSERT INTO windows SELECT window.start AS ws, k, n FROM (
+  SELECT tumble(INTERVAL '1' SECOND) AS window, counter % 5 AS k, count(*) AS n FROM impulse GROUP BY window, k);
+`;
+
+const results = (dir: string) => ({ totals: normalizeRows(foldChanges(lines(join(dir, "totals.jsonl")))), windows: normalizeRows(lines(join(dir, "windows.jsonl"))) });
+
+describe("jobs across worker processes", () => {
+  test("three workers give what one process gives", async () => {
+    const one = tempDir("runnel-cluster-one-");
+    const three = tempDir("runnel-cluster-three-");
+    const a = await runCli(["run", writeSql(one, AGGREGATES(one, 6000, 0)), "--parallelism", "3", "--workers", "1", "--quiet"]);
+    expect(a.code).toBe(0);
+    const b = await runCli(["run", writeSql(three, AGGREGATES(three, 6000, 0)), "--parallelism", "3", "--workers", "3", "--quiet"]);
+    expect(b.stderr).toContain("3 worker processes");
+    expect(b.code).toBe(0);
+    expect(results(three)).toEqual(results(one));
+    expect(results(one).totals.length).toBe(13);
+  });
+
+  test("kill -9 of a worker at random moments: restored from the last checkpoint, every row once", async () => {
+    const ref = tempDir("runnel-cluster-ref-");
+    expect((await runCli(["run", writeSql(ref, AGGREGATES(ref, 9000, 3000)), "--parallelism", "3", "--workers", "1", "--quiet"])).code).toBe(0);
+    const dir = tempDir("runnel-cluster-kill-");
+    const proc = startCli(["run", writeSql(dir, AGGREGATES(dir, 9000, 3000)), "--parallelism", "3", "--workers", "3", "--state-dir", join(dir, "state"), "--checkpoint-interval", "200ms"]);
+    const err = new Response(proc.stderr as ReadableStream).text();
+    void new Response(proc.stdout as ReadableStream).text();
+    let seed = 11;
+    for (let k = 0; k < 3; k++) {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      await Bun.sleep(900 + (seed % 600));
+      const workers = children(proc.pid);
+      if (workers.length === 0) break;
+      process.kill(workers[seed % workers.length]!, "SIGKILL");
+    }
+    expect(await proc.exited).toBe(0);
+    const stderr = await err;
+    expect(stderr).toContain("restoring the job from its last checkpoint");
+    expect(results(dir)).toEqual(results(ref));
+  });
+
+  test("a worker that stops answering (SIGSTOP) is found out within seconds and the job restored", async () => {
+    const ref = tempDir("runnel-cluster-stop-ref-");
+    expect((await runCli(["run", writeSql(ref, AGGREGATES(ref, 6000, 2000)), "--parallelism", "2", "--workers", "1", "--quiet"])).code).toBe(0);
+    const dir = tempDir("runnel-cluster-stop-");
+    const proc = startCli(["run", writeSql(dir, AGGREGATES(dir, 6000, 2000)), "--parallelism", "2", "--workers", "2", "--state-dir", join(dir, "state"), "--checkpoint-interval", "200ms", "--quiet"]);
+    const err = new Response(proc.stderr as ReadableStream).text();
+    void new Response(proc.stdout as ReadableStream).text();
+    await waitUntil("a first checkpoint", () => existsSync(join(dir, "state", "checkpoints")) && readdirSync(join(dir, "state", "checkpoints")).length > 0, 30_000, 50);
+    const stopped = children(proc.pid)[0]!;
+    process.kill(stopped, "SIGSTOP");
+    const started = performance.now();
+    expect(await proc.exited).toBe(0);
+    const stderr = await err;
+    expect(stderr).toMatch(/stopped answering for \d+ s; restoring the job/);
+    expect(performance.now() - started).toBeLessThan(60_000);
+    expect(results(dir)).toEqual(results(ref));
+  });
+
+  test("backpressure crosses processes: a slow sink holds the source back, memory stays bounded", async () => {
+    const project = tempDir("runnel-cluster-slow-");
+    writeFileSync(
+      join(project, "slow.ts"),
+      `export default { name: "slow-sink", connectors: [{ name: "slow", options: {}, sink: { maxParallelism: 1, create() {
+        return { async write(batch) { await new Promise((r) => setTimeout(r, 20)); } };
+      } } }] };`,
+    );
+    writeFileSync(join(project, "runnel.config.ts"), `export default { plugins: ["./slow.ts"] };\n`);
+    const sql = writeSql(project, `
+CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '0', message_count = '50000000');
+CREATE TABLE out WITH (connector = 'slow', type = 'sink');
+INSERT INTO out SELECT counter, subtask_index FROM impulse WHERE counter % 2 = 0;`);
+    const proc = Bun.spawn(["bun", CLI, "run", sql, "--parallelism", "2", "--workers", "2", "--checkpoint-interval", "1s"], { cwd: project, stdout: "pipe", stderr: "pipe" });
+    spawned.push(proc);
+    let stderr = "";
+    void (async () => {
+      const dec = new TextDecoder();
+      const reader = (proc.stderr as ReadableStream<Uint8Array>).getReader();
+      for (let r = await reader.read(); !r.done; r = await reader.read()) stderr += dec.decode(r.value);
+    })();
+    await Bun.sleep(6000);
+    const progress = [...stderr.matchAll(/0-source in=(\d+) out=\d+.*?sink in=(\d+)/g)].at(-1);
+    const rss = children(proc.pid).map((pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) / 1024);
+    proc.kill("SIGKILL");
+    for (const pid of children(proc.pid)) process.kill(pid, "SIGKILL");
+    expect(progress).toBeDefined();
+    const [sourced, sunk] = [Number(progress![1]), Number(progress![2])];
+    // Unthrottled, the generator makes millions of rows in 6 s; held back, what is in flight is channels' worth.
+    expect(sunk).toBeGreaterThan(0);
+    expect(sourced - 2 * sunk).toBeLessThan(2 * 16 * 3 * 4096);
+    expect(Math.max(...rss)).toBeLessThan(400);
+  });
+
+  test("workers on other addresses register with an external scheduler; one killed is replaced by another", async () => {
+    const dir = tempDir("runnel-cluster-external-");
+    const ref = tempDir("runnel-cluster-external-ref-");
+    expect((await runCli(["run", writeSql(ref, AGGREGATES(ref, 8000, 2500)), "--parallelism", "2", "--workers", "1", "--quiet"])).code).toBe(0);
+    const port = 17800 + Math.floor(Math.random() * 100);
+    const manager = `127.0.0.1:${port}`;
+    const proc = startCli(["run", writeSql(dir, AGGREGATES(dir, 8000, 2500)), "--parallelism", "2", "--scheduler", "external", "--workers", "2", "--listen", manager, "--secret", "cluster-test", "--state-dir", join(dir, "state"), "--checkpoint-interval", "200ms", "--quiet"]);
+    const err = new Response(proc.stderr as ReadableStream).text();
+    void new Response(proc.stdout as ReadableStream).text();
+    const worker = (host: string) => {
+      const w = Bun.spawn(["bun", CLI, "worker", "--manager", manager, "--secret", "cluster-test", "--listen", `${host}:0`], { cwd: REPO, stdout: "ignore", stderr: "ignore" });
+      spawned.push(w);
+      return w;
+    };
+    // A worker without the secret is refused and changes nothing.
+    const intruder = Bun.spawn(["bun", CLI, "worker", "--manager", manager, "--secret", "wrong", "--listen", "127.0.0.9:0", "--once"], { cwd: REPO, stdout: "ignore", stderr: "pipe" });
+    worker("127.0.0.2");
+    const second = worker("127.0.0.3");
+    await Bun.sleep(1800);
+    second.kill("SIGKILL");
+    worker("127.0.0.4");
+    expect(await proc.exited).toBe(0);
+    const stderr = await err;
+    expect(stderr).toContain("restoring the job from its last checkpoint");
+    expect(results(dir)).toEqual(results(ref));
+    expect(await intruder.exited).not.toBe(0);
+  });
+});
