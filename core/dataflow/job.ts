@@ -9,6 +9,7 @@ import { LocalCheckpointStore, ObjectCheckpointStore, storageScheme, type Checkp
 import { compileExpr, compileMap } from "../expr/index.ts";
 import { accumulatorFor, filtered, FILTERED_OUT, valuesPerRow } from "../operators/accumulators.ts";
 import { AsyncUdfOperator } from "../operators/async-udf.ts";
+import { WindowFunctionOperator, type WindowFn, type WindowFunctionSpec } from "../operators/window-function.ts";
 import { ChangelogNormalize } from "../operators/changelog.ts";
 import { UpdatingJoin, WindowJoin, type JoinSpec } from "../operators/join.ts";
 import { MapOperator } from "../operators/map.ts";
@@ -457,6 +458,7 @@ export class Job {
     let keyExprs: Expr[];
     if (plan.kind === "join") keyExprs = input === 0 ? plan.leftKeys : plan.rightKeys;
     else if (plan.kind === "window_aggregate" || plan.kind === "updating_aggregate" || plan.kind === "changelog") keyExprs = plan.keys;
+    else if (plan.kind === "window_function") keyExprs = plan.partition;
     else return () => 0;
     const keys = keyExprs.map((k) => compileExpr(k));
     const scratch = new Array(keys.length);
@@ -488,6 +490,35 @@ export class Job {
     };
   }
 
+  private windowFunctionSpec(plan: Extract<PlanNode, { kind: "window_function" }>): WindowFunctionSpec {
+    const fn = (e: Expr) => compileExpr(e) as RowFn;
+    return {
+      partition: plan.partition.map(fn),
+      order: plan.order.map((o) => ({ key: fn(o.expr), desc: o.desc, nullsFirst: o.nullsFirst })),
+      functions: plan.functions.map((f): WindowFn => {
+        switch (f.fn) {
+          case "ntile":
+            return { kind: "ntile", buckets: f.buckets };
+          case "lag":
+          case "lead":
+            return { kind: f.fn, arg: fn(f.arg), offset: f.offset, fallback: f.fallback && fn(f.fallback) };
+          case "first_value":
+          case "last_value":
+            return { kind: f.fn, arg: fn(f.arg), frame: f.frame };
+          case "nth_value":
+            return { kind: "nth_value", arg: fn(f.arg), n: f.n, frame: f.frame };
+          case "aggregate": {
+            const spec = this.aggregateSpec([], [f.call], false);
+            return { kind: "aggregate", arg: spec.args[0], accumulator: spec.accumulators[0]!, frame: f.frame };
+          }
+          default:
+            return { kind: f.fn };
+        }
+      }),
+      limit: plan.limit,
+    };
+  }
+
   private operatorFor(node: PhysicalNode): Operator {
     if (node.kind === "sink") return this.sinkOperator(node);
     const plan = node.plan!;
@@ -502,6 +533,8 @@ export class Job {
       }
       case "updating_aggregate":
         return new UpdatingAggregate(this.aggregateSpec(plan.keys, plan.aggregates, plan.input.updating), plan.ttl, plan.ttlRetract);
+      case "window_function":
+        return new WindowFunctionOperator(this.windowFunctionSpec(plan));
       case "changelog":
         return new ChangelogNormalize(plan.keys.map((k) => compileExpr(k) as RowFn), plan.ttl);
       case "async_udf":

@@ -80,6 +80,22 @@ export interface AggregateCall {
   type: SqlType;
 }
 
+/** A window frame: ROWS by position, RANGE by peers (RANGE bounds are UNBOUNDED or CURRENT ROW). offset null is UNBOUNDED. */
+export interface WindowFrame {
+  units: "rows" | "range";
+  start: { kind: "preceding" | "following" | "current"; offset: number | null };
+  end: { kind: "preceding" | "following" | "current"; offset: number | null };
+}
+
+/** A window function call (`... OVER (PARTITION BY ... ORDER BY ...)`), over the window node's input row. */
+export type WindowFunctionCall =
+  | { fn: "row_number" | "rank" | "dense_rank" | "percent_rank" | "cume_dist"; type: SqlType }
+  | { fn: "ntile"; buckets: number; type: SqlType }
+  | { fn: "lag" | "lead"; arg: Expr; offset: number; fallback?: Expr; type: SqlType }
+  | { fn: "first_value" | "last_value"; arg: Expr; frame: WindowFrame; type: SqlType }
+  | { fn: "nth_value"; arg: Expr; n: number; frame: WindowFrame; type: SqlType }
+  | { fn: "aggregate"; call: AggregateCall; frame: WindowFrame; type: SqlType };
+
 interface NodeBase {
   /** Output columns of this node. */
   schema: Schema;
@@ -102,6 +118,21 @@ export type PlanNode =
    * output event time is window.end − 1 µs. Emits when the watermark passes window.end.
    */
   | (NodeBase & { kind: "window_aggregate"; input: PlanNode; window: WindowSpec; keys: Expr[]; aggregates: AggregateCall[] })
+  /**
+   * Window functions over windowed, append-only input: `partition` holds the
+   * time window, so every row of a partition has the same event time and the
+   * partition is complete when the watermark passes it. Output row:
+   * [...input, ...functions], at the input row's time. `limit` (top-N, from
+   * `WHERE rn <= N` over a ranking function) keeps only rows ranked within N.
+   */
+  | (NodeBase & {
+      kind: "window_function";
+      input: PlanNode;
+      partition: Expr[];
+      order: SortKey[];
+      functions: WindowFunctionCall[];
+      limit?: { n: number; by: "row_number" | "rank" | "dense_rank" };
+    })
   /** GROUP BY without a window: an updating result. Output row: [...keys, ...aggregates]. */
   | (NodeBase & { kind: "updating_aggregate"; input: PlanNode; keys: Expr[]; aggregates: AggregateCall[]; ttl?: number; ttlRetract?: boolean })
   /**

@@ -606,8 +606,8 @@ function resolveFunction(ast: Extract<A.Expr, { kind: "call" }>, scope: Scope, c
   const sub = (x: A.Expr) => resolveExpr(x, scope, ctx);
   if (ast.over) {
     throw new SqlError(
-      `window function ${name.toUpperCase()}() OVER (...) is not supported by Runnel; ` +
-        "aggregate per window instead: GROUP BY tumble(...), hop(...) or session(...) with count, sum, avg, min, max",
+      `window function ${name.toUpperCase()}() OVER (...) is not allowed in ${ctx.clause}; ` +
+        "compute it in the SELECT list of a subquery (AS rn) and use that column in the outer query",
       hint,
     );
   }

@@ -277,6 +277,13 @@ export function rewriteForParser(sql: string, start: number, end: number, prefix
       cursor = tok.end;
       continue;
     }
+    // Window syntax the grammar lacks: refused here, where it is written, rather than as a syntax error.
+    if (isWord(tok, "ignore", "respect") && isWord(tokens[i + 1], "nulls")) {
+      throw new SqlError(`${tok.text.toUpperCase()} NULLS is not supported; filter the NULL rows in a subquery before the window function`, tok.start);
+    }
+    if (isWord(tok, "range") && isWord(tokens[i + 1], "between") && tokens[i + 2]?.kind === "number") {
+      throw new SqlError("RANGE frames with an offset are not supported; write ROWS BETWEEN n PRECEDING AND CURRENT ROW (rows, not values)", tok.start);
+    }
     if (isWord(tok, "for") && isWord(tokens[i + 1], "system_time") && isWord(tokens[i + 2], "as") && isWord(tokens[i + 3], "of") && i > 0) {
       // `t FOR SYSTEM_TIME AS OF expr`: a lookup; the grammar lacks it, so it is cut out and remembered by the table name's place.
       systemTime.add(tokens[i - 1]!.start);

@@ -129,6 +129,8 @@ export function windowColumnOf(node: PlanNode): { index: number; spec: WindowSpe
     }
     case "join":
       return node.window ? { index: node.window.leftColumn, spec: node.window.spec } : undefined;
+    case "window_function":
+      return windowColumnOf(node.input);
     default:
       return undefined;
   }

@@ -11,6 +11,7 @@ import { columnRef, exprContext, fieldsOf, mapNode, type CteEnv, type QueryPlann
 import { containsAggregate, planAggregate } from "./aggregates.ts";
 import { planFrom } from "./relations.ts";
 import { isWindowCall } from "./windows.ts";
+import { overCalls, planWindowFunctions, pushTopN } from "./window-functions.ts";
 
 export function planSelect(p: QueryPlanner, select: A.Select, env: CteEnv): Rel {
   const input = planFrom(p, select, env);
@@ -24,6 +25,16 @@ export function planSelect(p: QueryPlanner, select: A.Select, env: CteEnv): Rel 
   const items = select.items;
   const hasAggregates = items.some((i) => i.kind === "expr" && containsAggregate(p, i.expr)) || (select.having && containsAggregate(p, select.having));
   const hasWindow = items.some((i) => i.kind === "expr" && isWindowCall(i.expr)) || select.groupBy.some(isWindowCall);
+  const over = items.flatMap((i) => (i.kind === "expr" ? overCalls(i.expr) : []));
+  if (over.length > 0) {
+    if (select.groupBy.length > 0 || hasAggregates || hasWindow) {
+      throw new SqlError(
+        "window functions (OVER) cannot be mixed with GROUP BY in one SELECT; aggregate in a subquery and apply the window function in the outer query",
+        over[0]!.at,
+      );
+    }
+    return planWindowFunctions(p, select, input, over);
+  }
   if (select.groupBy.length === 0 && !hasAggregates && !hasWindow) {
     if (select.having) throw new SqlError("HAVING needs GROUP BY or an aggregate", select.havingAt ?? select.at);
     return planProjection(p, select, input);
@@ -86,7 +97,8 @@ function planProjection(p: QueryPlanner, select: A.Select, input: Rel): Rel {
     nullable: s.direct !== undefined ? scope.columns[s.direct]!.nullable : true,
   }));
   const outScope: Scope = { columns, label: "the query" };
+  const source = filter ? pushTopN(input.node, filter) : input.node;
   const identity = !filter && exprs.length === scope.columns.length && exprs.every((e, i) => e.kind === "column" && e.index === i);
-  if (identity) return { node: input.node, scope: outScope };
-  return { node: mapNode(input.node, exprs, filter, fieldsOf(outScope)), scope: outScope };
+  if (identity) return { node: source, scope: outScope };
+  return { node: mapNode(source, exprs, filter, fieldsOf(outScope)), scope: outScope };
 }
