@@ -9,7 +9,7 @@ import { LocalCheckpointStore, ObjectCheckpointStore, storageScheme, type Checkp
 import { compileExpr, compileMap } from "../expr/index.ts";
 import { accumulatorFor, filtered, FILTERED_OUT, valuesPerRow } from "../operators/accumulators.ts";
 import { AsyncUdfOperator } from "../operators/async-udf.ts";
-import { WindowFunctionOperator, type WindowFn, type WindowFunctionSpec } from "../operators/window-function.ts";
+import { UpdatingWindowFunctionOperator, WindowFunctionOperator, type WindowFn, type WindowFunctionSpec } from "../operators/window-function.ts";
 import { ChangelogNormalize } from "../operators/changelog.ts";
 import { UpdatingJoin, WindowJoin, type JoinSpec } from "../operators/join.ts";
 import { MapOperator } from "../operators/map.ts";
@@ -534,7 +534,9 @@ export class Job {
       case "updating_aggregate":
         return new UpdatingAggregate(this.aggregateSpec(plan.keys, plan.aggregates, plan.input.updating), plan.ttl, plan.ttlRetract);
       case "window_function":
-        return new WindowFunctionOperator(this.windowFunctionSpec(plan));
+        return plan.updating
+          ? new UpdatingWindowFunctionOperator(this.windowFunctionSpec(plan), plan.input.updating)
+          : new WindowFunctionOperator(this.windowFunctionSpec(plan));
       case "changelog":
         return new ChangelogNormalize(plan.keys.map((k) => compileExpr(k) as RowFn), plan.ttl);
       case "async_udf":

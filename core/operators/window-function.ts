@@ -10,10 +10,10 @@
  * partition keeps its rows sorted and trimmed to those that can still rank
  * within N, so state is bounded by N per partition.
  */
-import type { Batch, Row } from "../plugin-api/index.ts";
+import { RowOp, type Batch, type Row } from "../plugin-api/index.ts";
 import type { WindowFrame } from "../plan/logical.ts";
-import { hashValues } from "../state/hash.ts";
-import type { TimeKeyedTable } from "../state/tables.ts";
+import { hashValues, rowsEqual } from "../state/hash.ts";
+import type { KeyedTable, StateEntry, TimeKeyedTable } from "../state/tables.ts";
 import type { SubtaskValue } from "../state/operator-state.ts";
 import { keyComparator, type Accumulator, type AggregateOrder } from "../expr/aggregates.ts";
 import type { Collector, Operator, OperatorContext } from "./operator.ts";
@@ -117,34 +117,38 @@ export class WindowFunctionOperator implements Operator {
     if (outRows.length > 0) return out.emit({ rows: outRows, times: outTimes });
   }
 
-  /** The partition's rows, sorted, with the functions' values appended. */
   private evaluate(entries: Entry[], time: number): Row[] {
-    const n = entries.length;
-    // Peer groups: rows equal on every ORDER BY key.
-    const peerStart = new Int32Array(n);
-    const peerEnd = new Int32Array(n);
-    const dense = new Int32Array(n);
-    for (let i = 0, group = 0; i < n; i++) {
-      const newGroup = i === 0 || this.compare(entries[i - 1]!, entries[i]!) !== 0;
-      if (newGroup) group++;
-      peerStart[i] = newGroup ? i : peerStart[i - 1]!;
-      dense[i] = group;
-    }
-    for (let i = n - 1; i >= 0; i--) peerEnd[i] = i === n - 1 || peerStart[i + 1] !== peerStart[i] ? i : peerEnd[i + 1]!;
-    const columns = this.spec.functions.map((f) => column(f, entries, time, peerStart, peerEnd, dense));
-    const limit = this.spec.limit;
-    const out: Row[] = [];
-    for (let i = 0; i < n; i++) {
-      if (limit) {
-        const rank = limit.by === "row_number" ? i + 1 : limit.by === "rank" ? peerStart[i]! + 1 : dense[i]!;
-        if (rank > limit.n) break;
-      }
-      const row = entries[i]![0].slice();
-      for (const c of columns) row.push(c[i]);
-      out.push(row);
-    }
-    return out;
+    return evaluatePartition(this.spec, this.compare, entries, time);
   }
+}
+
+/** A partition's rows, sorted, with the functions' values appended (only rows ranked within the limit, if any). */
+function evaluatePartition(spec: WindowFunctionSpec, compare: (a: Entry, b: Entry) => number, entries: Entry[], time: number): Row[] {
+  const n = entries.length;
+  // Peer groups: rows equal on every ORDER BY key.
+  const peerStart = new Int32Array(n);
+  const peerEnd = new Int32Array(n);
+  const dense = new Int32Array(n);
+  for (let i = 0, group = 0; i < n; i++) {
+    const newGroup = i === 0 || compare(entries[i - 1]!, entries[i]!) !== 0;
+    if (newGroup) group++;
+    peerStart[i] = newGroup ? i : peerStart[i - 1]!;
+    dense[i] = group;
+  }
+  for (let i = n - 1; i >= 0; i--) peerEnd[i] = i === n - 1 || peerStart[i + 1] !== peerStart[i] ? i : peerEnd[i + 1]!;
+  const columns = spec.functions.map((f) => column(f, entries, time, peerStart, peerEnd, dense));
+  const limit = spec.limit;
+  const out: Row[] = [];
+  for (let i = 0; i < n; i++) {
+    if (limit) {
+      const rank = limit.by === "row_number" ? i + 1 : limit.by === "rank" ? peerStart[i]! + 1 : dense[i]!;
+      if (rank > limit.n) break;
+    }
+    const row = entries[i]![0].slice();
+    for (const c of columns) row.push(c[i]);
+    out.push(row);
+  }
+  return out;
 }
 
 function insertSorted(list: Entry[], e: Entry, compare: (a: Entry, b: Entry) => number): void {
@@ -254,6 +258,104 @@ function column(f: WindowFn, entries: Entry[], time: number, peerStart: Int32Arr
         out[i] = acc.result(state);
       }
       return out;
+    }
+  }
+}
+
+interface Partition {
+  /** Every live row, sorted (only the best-ranked when the input cannot retract and there is a limit). */
+  entries: Entry[];
+  /** The rows last emitted for the partition. */
+  emitted: Row[];
+}
+
+/**
+ * Window functions whose partitions never end: over an updating input, or over
+ * an append-only one without a time window in PARTITION BY. The result is
+ * updating: after each batch, every changed partition is evaluated again and
+ * the difference to what it emitted before goes out as deletes and inserts.
+ * An updating top-N (`rn <= N`) thus retracts a row that falls out of the top N.
+ * Over append-only input a top-N keeps N rows per partition; over updating input
+ * it keeps every row, as a retracted row's place is taken by the next one.
+ */
+export class UpdatingWindowFunctionOperator implements Operator {
+  readonly name = "updating window functions";
+  private partitions!: KeyedTable<Partition>;
+  private readonly compare: (a: Entry, b: Entry) => number;
+  private readonly scratch: unknown[];
+
+  constructor(
+    private readonly spec: WindowFunctionSpec,
+    /** Whether the input has deletes and updates (then partitions are not trimmed to the limit). */
+    private readonly retracting: boolean,
+  ) {
+    const byKeys = keyComparator(spec.order.map((o): AggregateOrder => ({ desc: o.desc, nullsFirst: o.nullsFirst })));
+    this.compare = (a, b) => byKeys(a[1], b[1]);
+    this.scratch = new Array(spec.partition.length);
+  }
+
+  open(ctx: OperatorContext): void {
+    this.partitions = ctx.state.keyed<Partition>("partitions");
+  }
+
+  private partition(row: Row, time: number): StateEntry<Partition> {
+    const { partition } = this.spec;
+    for (let k = 0; k < partition.length; k++) this.scratch[k] = partition[k]!(row, time);
+    return this.partitions.update(hashValues(this.scratch), this.scratch, () => ({ entries: [], emitted: [] }));
+  }
+
+  process(batch: Batch, out: Collector): void | Promise<void> {
+    const { rows, times, ops, before } = batch;
+    const touched = new Set<StateEntry<Partition>>();
+    const limit = this.spec.limit;
+    let lastTime = 0;
+    const remove = (row: Row, t: number) => {
+      const p = this.partition(row, t);
+      const list = p.value.entries;
+      const i = list.findIndex((e) => rowsEqual(e[0], row));
+      if (i >= 0) list.splice(i, 1);
+      touched.add(p);
+    };
+    for (let i = 0; i < rows.length; i++) {
+      const t = times[i]!;
+      lastTime = t;
+      const op = ops ? ops[i]! : RowOp.Insert;
+      const row = rows[i]!;
+      if (op === RowOp.Delete) {
+        remove(before?.[i] ?? row, t);
+        continue;
+      }
+      if (op === RowOp.Update && before?.[i]) remove(before[i]!, t);
+      const p = this.partition(row, t);
+      insertSorted(p.value.entries, [row, this.spec.order.map((o) => o.key(row, t))], this.compare);
+      if (limit && !this.retracting) trim(p.value.entries, limit.n, limit.by, this.compare);
+      touched.add(p);
+    }
+    const outRows: Row[] = [];
+    const outOps: RowOp[] = [];
+    for (const p of touched) {
+      const next = evaluatePartition(this.spec, this.compare, p.value.entries, lastTime);
+      const prev = p.value.emitted;
+      // Rows in both stay; the others are deleted or inserted.
+      const kept = new Array<boolean>(next.length).fill(false);
+      for (const old of prev) {
+        const j = next.findIndex((r, k) => !kept[k] && rowsEqual(r, old));
+        if (j >= 0) kept[j] = true;
+        else {
+          outRows.push(old);
+          outOps.push(RowOp.Delete);
+        }
+      }
+      next.forEach((r, k) => {
+        if (kept[k]) return;
+        outRows.push(r);
+        outOps.push(RowOp.Insert);
+      });
+      p.value.emitted = next;
+      if (p.value.entries.length === 0) this.partitions.delete(p);
+    }
+    if (outRows.length > 0) {
+      return out.emit({ rows: outRows, times: outRows.map(() => lastTime), ops: outOps, before: outRows.map((r, i) => (outOps[i] === RowOp.Delete ? r : null)) });
     }
   }
 }

@@ -19,6 +19,8 @@ export const FILTER_MARK = "__runnel_filter";
 export const ORDER_MARK = "__runnel_order";
 /** Name of the pseudo-function holding a rewritten call's WITHIN GROUP (ORDER BY ...) keys, with ORDER_MARK's modifiers. */
 export const WITHIN_MARK = "__runnel_within";
+/** Name of the pseudo-function holding PARTITION BY expressions the grammar takes only as names. */
+export const PARTITION_MARK = "__runnel_partition";
 /** Prefix of the name a call is renamed to when the grammar cannot parse it as written: `__runnel__d__f` for f(DISTINCT ...). */
 export const CALL_MARK = "__runnel__";
 
@@ -437,7 +439,10 @@ export class Converter {
     if (!spec) throw new SqlError("named windows (OVER w, WINDOW w AS ...) are not supported; write the window in OVER (...)", hint);
     const out: A.WindowSpec = {
       at: this.locate("over", hint) ?? hint,
-      partitionBy: (spec.partitionby ?? []).map((p: any) => this.expr(p.expr ?? p, hint)),
+      partitionBy: (spec.partitionby ?? []).flatMap((p: any) => {
+        const e = p.expr ?? p;
+        return e?.type === "function" && functionName(e) === PARTITION_MARK ? functionArgs(e).map((x) => this.expr(x, hint)) : [this.expr(e, hint)];
+      }),
       orderBy: this.orderItems(spec.orderby, hint) ?? [],
     };
     const frame = spec.window_frame_clause;

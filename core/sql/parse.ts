@@ -8,7 +8,7 @@ import { Parser } from "node-sql-parser";
 import { isPunct, isWord, tokenize, type Token } from "./lexer.ts";
 import { SqlError } from "./errors.ts";
 import type * as A from "./ast.ts";
-import { CALL_MARK, Converter, FILTER_MARK, ORDER_MARK, WITHIN_MARK } from "./convert.ts";
+import { CALL_MARK, Converter, FILTER_MARK, ORDER_MARK, PARTITION_MARK, WITHIN_MARK } from "./convert.ts";
 
 const parser = new Parser();
 const OPTIONS = { database: "postgresql", parseOptions: { includeLocations: true } } as any;
@@ -142,10 +142,12 @@ const NATIVE_OVER = new Set(["row_number", "rank", "dense_rank", "ntile", "lag",
  * rewritten into a form it parses, which the converter reads back:
  * `f(DISTINCT x) FILTER (WHERE c) OVER (w)` becomes
  * `first_value(__runnel__d__f(x, __runnel_filter(c))) OVER (w)`.
- * Returns token index → text replacing that token, and token index → `)` to add before it.
+ * Returns token index → text replacing that token, token index → `)` to add
+ * before it, and token index → text to open before it.
  */
-function planCallRewrites(tokens: Token[]): { replace: Map<number, string>; closers: Map<number, number> } {
+function planCallRewrites(tokens: Token[]): { replace: Map<number, string>; closers: Map<number, number>; before: Map<number, string> } {
   const replace = new Map<number, string>();
+  const before = new Map<number, string>();
   const closers = new Map<number, number>();
   for (let i = 0; i + 1 < tokens.length; i++) {
     const tok = tokens[i]!;
@@ -220,7 +222,25 @@ function planCallRewrites(tokens: Token[]): { replace: Map<number, string>; clos
     }
     if (over) closers.set(after, (closers.get(after) ?? 0) + 1);
   }
-  return { replace, closers };
+  // `PARTITION BY` takes column names or one call in the grammar: expressions go in as __runnel_partition(e1, e2, ...).
+  for (let i = 0; i + 2 < tokens.length; i++) {
+    if (!isWord(tokens[i], "partition") || !isWord(tokens[i + 1], "by")) continue;
+    let end = i + 2;
+    let simple = true;
+    for (let depth = 0; end < tokens.length; end++) {
+      const tok = tokens[end]!;
+      if (isPunct(tok, "(")) depth++;
+      else if (isPunct(tok, ")")) {
+        if (depth === 0) break;
+        depth--;
+      } else if (depth === 0 && isWord(tok, "order", "rows", "range")) break;
+      if (depth > 0 || !(tok.kind === "word" || tok.kind === "quoted" || isPunct(tok, ".") || isPunct(tok, ","))) simple = false;
+    }
+    if (simple || replace.has(i + 2)) continue;
+    before.set(i + 2, `${PARTITION_MARK}(`);
+    closers.set(end, (closers.get(end) ?? 0) + 1);
+  }
+  return { replace, closers, before };
 }
 
 /** Words after which `[` opens an array literal rather than indexing what precedes it. */
@@ -261,12 +281,13 @@ export function rewriteForParser(sql: string, start: number, end: number, prefix
   const marks: { at: number; original: number }[] = [];
   let cursor = start;
   /** Token index → how many `)` to put before it (closing parentheses the rewrite opened). */
-  const { replace, closers } = planCallRewrites(tokens);
+  const { replace, closers, before } = planCallRewrites(tokens);
   const systemTime = new Set<number>();
   for (let i = 0; i < tokens.length; i++) {
     const tok = tokens[i]!;
     if (closers.has(i)) text += ")".repeat(closers.get(i)!);
     text += sql.slice(cursor, tok.start);
+    if (before.has(i)) text += before.get(i);
     marks.push({ at: text.length, original: tok.start });
     let out = sql.slice(tok.start, tok.end);
     const replaced = replace.get(i);

@@ -1,10 +1,11 @@
 /**
  * Window functions: `f(...) OVER (PARTITION BY ... ORDER BY ... [frame])` in a
  * SELECT without GROUP BY (DataFusion's select.rs plans them after aggregates;
- * Runnel asks for the aggregate in a subquery). The partition must hold the time
- * window of a windowed aggregate, which makes each partition finite and
- * complete at a known watermark; `WHERE rn <= N` over the result is planned as
- * a top-N (see pushTopN).
+ * Runnel asks for the aggregate in a subquery). A partition holding the time
+ * window of a windowed aggregate is finite and complete at a known watermark,
+ * so the result appends; any other partition never ends, and the result updates
+ * (deletes and inserts as partitions change). `WHERE rn <= N` over the result is
+ * planned as a top-N (see pushTopN).
  */
 import { t, typeName, type Field } from "../../plugin-api/index.ts";
 import type { Expr } from "../../expr/expr.ts";
@@ -125,13 +126,6 @@ export function planWindowFunctions(p: QueryPlanner, select: Select, inputIn: Re
   let input = inputIn;
   if (select.where) input = { node: filterNode(input.node, input.scope, resolveWhere(p, select.where, input.scope)), scope: input.scope };
   const scope = input.scope;
-  if (input.node.updating) {
-    throw new SqlError(
-      "window functions over an updating input (a GROUP BY without a window, an updating join) are not supported yet; " +
-        "aggregate per window first (GROUP BY tumble(...), hop(...) or session(...) in a subquery) and PARTITION BY that window",
-      calls[0]!.over!.at,
-    );
-  }
   // Calls by window specification: each specification sorts its partitions once, in its own operator.
   const groups = new Map<string, Call[]>();
   for (const c of calls) {
@@ -146,7 +140,8 @@ export function planWindowFunctions(p: QueryPlanner, select: Select, inputIn: Re
     const spec = group[0]!.over!;
     const ctx = exprContext(p, "PARTITION BY");
     const partition = spec.partitionBy.map((e) => resolveExpr(e, scope, ctx));
-    requireWindow(node, partition, scope, spec);
+    // Partitions holding the time window end with it; others never end, and their results update.
+    const updating = node.updating || !holdsWindow(node, partition);
     const order: SortKey[] = spec.orderBy.map((o) => ({ expr: resolveExpr(o.expr, scope, exprContext(p, "ORDER BY")), desc: o.desc, nullsFirst: o.nullsFirst ?? o.desc }));
     // Identical calls are computed once.
     const functions: WindowFunctionCall[] = [];
@@ -162,7 +157,7 @@ export function planWindowFunctions(p: QueryPlanner, select: Select, inputIn: Re
       }
       slot.set(c, fields.length - functions.length + byText.get(k)!);
     }
-    node = { kind: "window_function", input: node, partition, order, functions, schema: { fields: fields.slice() }, updating: false };
+    node = { kind: "window_function", input: node, partition, order, functions, schema: { fields: fields.slice() }, updating };
   }
 
   const extended: Scope = { columns: [...scope.columns, ...extra], label: scope.label };
@@ -183,21 +178,14 @@ export function planWindowFunctions(p: QueryPlanner, select: Select, inputIn: Re
   return { node: mapNode(node, exprs, undefined, fieldsOf(outScope)), scope: outScope };
 }
 
-/** A partition must hold the time window: then its rows share one event time and it is complete when the watermark passes it. */
-function requireWindow(node: PlanNode, partition: Expr[], scope: Scope, spec: AstWindowSpec): void {
+/** Whether a partition holds the time window: then its rows share one event time and it is complete when the watermark passes it. */
+function holdsWindow(node: PlanNode, partition: Expr[]): boolean {
   const window = windowColumnOf(node);
-  const holdsWindow = (e: Expr): boolean =>
-    !!window && ((e.kind === "column" && e.index === window.index) || (e.kind === "field" && e.name === "end" && holdsWindow(e.expr)) ||
-      (e.kind === "field" && e.name === "start" && window.spec.kind !== "session" && holdsWindow(e.expr)));
-  if (partition.some(holdsWindow)) return;
-  const name = window ? scope.columns[window.index]!.name : "window";
-  throw new SqlError(
-    window
-      ? `PARTITION BY must include the time window \`${name}\` (PARTITION BY ${name}${partition.length ? ", ..." : ""}): over an unbounded stream a partition without it never ends`
-      : "window functions need windowed input: aggregate per window in a subquery " +
-          "(SELECT tumble(INTERVAL '1' MINUTE) AS window, ... GROUP BY window, ...) and PARTITION BY window in the OVER clause",
-    spec.at,
-  );
+  if (!window) return false;
+  const isWindow = (e: Expr): boolean =>
+    (e.kind === "column" && e.index === window.index) || (e.kind === "field" && e.name === "end" && isWindow(e.expr)) ||
+    (e.kind === "field" && e.name === "start" && window.spec.kind !== "session" && isWindow(e.expr));
+  return partition.some(isWindow);
 }
 
 /**

@@ -29,7 +29,7 @@ function refusal(query: string): { message: string; line: number; column: number
 describe("refusals name their place and the rewrite", () => {
   const cases: [string, string, RegExp][] = [
     // [query, where the error points (the text starting there), message]
-    ["SELECT k, ROW_NUMBER() OVER (PARTITION BY k ORDER BY i) AS rn FROM t", "OVER", /window functions need windowed input.*PARTITION BY window/],
+    ["SELECT k, lag(i) IGNORE NULLS OVER (PARTITION BY k ORDER BY i) AS rn FROM t", "IGNORE NULLS", /IGNORE NULLS is not supported; filter the NULL rows/],
     ["SELECT k, kurtosis(i) FROM t GROUP BY k", "kurtosis(i)", /unknown function kurtosis\(\)/],
     ["SELECT k, stddev(i ORDER BY k) FROM t GROUP BY k", "stddev(i", /stddev\(\) takes no ORDER BY; array_agg, string_agg/],
     ["SELECT k FROM t WHERE i IN (SELECT k FROM u)", "i IN", /IN \(subquery\) is not supported; join the tables/],
