@@ -11,6 +11,7 @@
 import { createHash } from "node:crypto";
 import { t, typeName, type SqlType } from "../plugin-api/index.ts";
 import type { Expr } from "./expr.ts";
+import { ARRAY_FUNCTIONS } from "./arrays.ts";
 import * as json from "./json.ts";
 import { compileReplacement, expandReplacement, parseFlags, rustRegex, translateRegex } from "./regex.ts";
 import { checkTruncUnit, compileFormat, datePart, datePartName, DATE_PARTS, dateTrunc, strftime, toTimestamp } from "./time.ts";
@@ -664,6 +665,7 @@ const list: ScalarFunction[] = [
   fn("cardinality", ["array"], bigint, (a: unknown[]) => a.length),
   ...["array_contains", "array_has"].map((name) => fn(name, ["array", "any"], bool, (a: unknown[], x: unknown) => a.includes(x))),
   fn("array_element", ["array", "int"], (a) => (a[0]!.type.kind === "array" ? a[0]!.type.element : text), arrayElement),
+  ...ARRAY_FUNCTIONS,
 ];
 
 export const SCALAR_FUNCTIONS: ReadonlyMap<string, ScalarFunction> = new Map(list.map((f) => [f.name, f]));
@@ -692,10 +694,7 @@ export const UNSUPPORTED_FUNCTIONS: Record<string, string> = {
   to_local_time: "Runnel's TIMESTAMP values are UTC without zone",
   arrow_typeof: "not supported",
   arrow_cast: "write CAST(x AS type)",
-  make_array: "write ARRAY[a, b, ...]",
   array_agg: "array_agg() is not supported as an aggregate",
-  struct: "write a subquery with named columns",
-  named_struct: "write a subquery with named columns",
   overlay: "write concat(left(s, n - 1), replacement, substr(s, n + length))",
   regexp_instr: "write regexp_match or strpos",
 };

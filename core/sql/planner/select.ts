@@ -5,6 +5,7 @@
 import { typeName } from "../../plugin-api/index.ts";
 import type { Expr } from "../../expr/expr.ts";
 import type * as A from "../ast.ts";
+import type { PlanNode } from "../../plan/logical.ts";
 import { SqlError } from "../errors.ts";
 import { resolveExpr, type Scope, type ScopeColumn } from "../expressions.ts";
 import { columnRef, exprContext, fieldsOf, mapNode, type CteEnv, type QueryPlanner, type Rel } from "./context.ts";
@@ -14,8 +15,8 @@ import { isWindowCall } from "./windows.ts";
 import { overCalls, planWindowFunctions, pushTopN } from "./window-functions.ts";
 
 export function planSelect(p: QueryPlanner, select: A.Select, env: CteEnv): Rel {
+  if (select.distinct) return planDistinct(p, planSelect(p, { ...select, distinct: false }, env));
   const input = planFrom(p, select, env);
-  if (select.distinct) throw new SqlError("SELECT DISTINCT is not supported yet; GROUP BY the columns instead", select.distinctAt ?? select.at);
   if (select.orderByAt !== undefined) {
     throw new SqlError("ORDER BY is not supported on unbounded streams (a stream has no end to sort by); remove it, and use min()/max() per window for extremes", select.orderByAt);
   }
@@ -101,4 +102,24 @@ function planProjection(p: QueryPlanner, select: A.Select, input: Rel): Rel {
   const identity = !filter && exprs.length === scope.columns.length && exprs.every((e, i) => e.kind === "column" && e.index === i);
   if (identity) return { node: source, scope: outScope };
   return { node: mapNode(source, exprs, filter, fieldsOf(outScope)), scope: outScope };
+}
+
+/**
+ * SELECT DISTINCT: a GROUP BY of every selected column without aggregates, so
+ * each distinct row is inserted once (and deleted when an updating input takes
+ * its last copy back). Its state is one entry per distinct row (SET updating_ttl bounds it).
+ */
+function planDistinct(p: QueryPlanner, rel: Rel): Rel {
+  const keys = rel.scope.columns.map((_, i) => columnRef(rel.scope, i));
+  const node: PlanNode = {
+    kind: "updating_aggregate",
+    input: rel.node,
+    keys,
+    aggregates: [],
+    schema: { fields: fieldsOf(rel.scope) },
+    updating: true,
+    ttl: p.updatingTtl,
+    ttlRetract: p.updatingTtlRetract,
+  };
+  return { node, scope: rel.scope };
 }
