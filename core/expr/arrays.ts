@@ -211,6 +211,16 @@ export const ARRAY_FUNCTIONS: ScalarFunction[] = [
     return best;
   }),
   ...fn(["array_any_value", "list_any_value"], ["array"], (a) => elementOf(a), (a: Arr) => a.find((v) => v !== null) ?? null),
+  ...fn(["array_distance", "list_distance"], ["array", "array"], t.double(), (a: number[], b: number[]) => {
+    if (a.length !== b.length) throw new ExprError(`array_distance: the arrays have ${a.length} and ${b.length} elements; they need the same length`);
+    let sum = 0;
+    for (let i = 0; i < a.length; i++) sum += (a[i]! - b[i]!) ** 2;
+    return Math.sqrt(sum);
+  }, {
+    check: (args) => {
+      for (const i of [0, 1]) if (!numeric(elementOf(args, i)) && elementOf(args, i) !== NULL_TYPE) throw new ExprError("array_distance needs arrays of numbers");
+    },
+  }),
   ...fn(["array_ndims", "list_ndims"], ["array"], bigint, (a: Arr) => dims(a).length),
   ...fn(["array_dims", "list_dims"], ["array"], t.array(bigint), (a: Arr) => dims(a)),
   ...fn(["array_pop_back", "list_pop_back"], ["array"], sameArray, (a: Arr) => a.slice(0, -1)),
