@@ -82,7 +82,14 @@ function ownDefinition(node: PhysicalNode, registry: PluginRegistry): unknown {
     case "union":
       return { kind: "union", inputs: plan.inputs.length };
     case "join":
-      return { kind: "join", joinType: plan.joinType, leftKeys: exprText(plan.leftKeys), rightKeys: exprText(plan.rightKeys), window: plan.window ?? null };
+      return {
+        kind: "join",
+        joinType: plan.joinType,
+        leftKeys: exprText(plan.leftKeys),
+        rightKeys: exprText(plan.rightKeys),
+        window: plan.window ?? null,
+        ...(plan.condition ? { condition: exprText(plan.condition) } : {}),
+      };
   }
 }
 

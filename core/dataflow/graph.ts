@@ -64,7 +64,7 @@ function labelOf(node: PlanNode): string {
     case "union":
       return "union all";
     case "join": {
-      const how = `${node.joinType === "left" ? "left" : "inner"} join on ${node.leftKeys.length} key(s)`;
+      const how = `${node.joinType} join on ${node.leftKeys.length} key(s)${node.condition ? " and a condition" : ""}`;
       return node.window ? `window ${how}` : `updating ${how}`;
     }
   }

@@ -551,9 +551,14 @@ export class Job {
         const spec: JoinSpec = {
           leftKeys: plan.leftKeys.map((k) => compileExpr(k) as RowFn),
           rightKeys: plan.rightKeys.map((k) => compileExpr(k) as RowFn),
+          leftWidth: plan.left.schema.fields.length,
           rightWidth: plan.right.schema.fields.length,
           joinType: plan.joinType,
         };
+        if (plan.condition) {
+          const cond = compileExpr(plan.condition);
+          spec.condition = (row, time) => cond(row, time) === true;
+        }
         const w = plan.window;
         if (!w) return new UpdatingJoin(spec, plan.updating, plan.ttl);
         const endOf = (column: number): RowFn => (row) => (row[column] as { end: number }).end;

@@ -163,9 +163,11 @@ export type PlanNode =
       window?: { spec: WindowSpec; leftColumn: number; rightColumn: number };
       /** Updating joins: µs a stored row is kept after its event time, once the watermark passes it (SET updating_ttl). */
       ttl?: number;
+      /** Window joins: ON conditions besides the key equalities, over the joined row [...left, ...right]; a row matches only where it holds. */
+      condition?: Expr;
     });
 
-export type JoinType = "inner" | "left";
+export type JoinType = "inner" | "left" | "right" | "full";
 
 export interface SinkTarget {
   /** A connector-backed table, or the preview output of a bare SELECT. */

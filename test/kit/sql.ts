@@ -72,7 +72,7 @@ export function runnelTables(tables: TableSpec[]): string {
       datasets.set(id, { rows: t.rows, batch: t.batch ?? 7 });
       const cols = t.columns.map((c) => `${c.name} ${c.type}`).join(", ");
       const wm = t.watermark ? `, WATERMARK FOR ${t.watermark}` : "";
-      return `CREATE TABLE ${t.name} (${cols}${wm}) WITH (connector = 'test_rows', dataset = '${id}');`;
+      return `CREATE TABLE ${t.name} (${cols}${wm}) WITH (connector = 'test_rows', dataset = '${id}', idle_micros = -1);`;
     })
     .join("\n");
 }

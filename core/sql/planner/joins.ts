@@ -28,20 +28,19 @@ export function conjuncts(e: A.Expr): A.Expr[] {
 
 export function planJoin(p: QueryPlanner, left: Rel, right: Rel, item: Extract<A.FromItem, { kind: "join" }>): Rel {
   const at = item.at;
-  const forms = "supported: [INNER] JOIN and LEFT [OUTER] JOIN ... ON equalities between the two sides";
+  const forms = "supported: [INNER], LEFT, RIGHT and FULL [OUTER] JOIN ... ON equalities between the two sides";
   if (item.comma) throw new SqlError("comma-separated FROM lists (cross joins) are not supported; write a JOIN ... ON a.key = b.key", at);
-  let joinType: JoinType;
-  if (item.join === "inner") joinType = "inner";
-  else if (item.join === "left") joinType = "left";
-  else if (item.join === "right") throw new SqlError(`RIGHT JOIN is not supported; swap the tables and write LEFT JOIN (${forms})`, at);
-  else if (item.join === "full") throw new SqlError(`FULL OUTER JOIN is not supported (${forms})`, at);
-  else throw new SqlError(`CROSS JOIN is not supported (${forms})`, at);
+  if (item.join === "cross") throw new SqlError(`CROSS JOIN is not supported (${forms})`, at);
+  const joinType: JoinType = item.join;
+  const leftNullable = joinType === "right" || joinType === "full";
+  const rightNullable = joinType === "left" || joinType === "full";
   if (item.using) throw new SqlError(`JOIN ... USING is not supported; write ON a.key = b.key`, at);
   if (!item.on) throw new SqlError(`a JOIN needs ON with an equality between the two sides (a.key = b.key); cross joins are not supported`, at);
 
   const leftWidth = left.scope.columns.length;
-  const rightColumns = right.scope.columns.map((c) => (joinType === "left" ? { ...c, nullable: true } : c));
-  const scope: Scope = { columns: [...left.scope.columns, ...rightColumns], label: "the join" };
+  const leftColumns = left.scope.columns.map((c) => (leftNullable ? { ...c, nullable: true } : c));
+  const rightColumns = right.scope.columns.map((c) => (rightNullable ? { ...c, nullable: true } : c));
+  const scope: Scope = { columns: [...leftColumns, ...rightColumns], label: "the join" };
   const ctx = exprContext(p, "JOIN ... ON");
   const sideOf = (e: Expr): "left" | "right" | "both" | "none" => {
     let l = false;
@@ -53,6 +52,7 @@ export function planJoin(p: QueryPlanner, left: Rel, right: Rel, item: Extract<A
   const leftKeys: Expr[] = [];
   const rightKeys: Expr[] = [];
   const residual: Expr[] = [];
+  const residualAt: number[] = [];
   for (const c of conjuncts(item.on)) {
     if (c.kind === "binary" && c.op === "=") {
       const a = resolveExpr(c.left, scope, ctx);
@@ -70,10 +70,8 @@ export function planJoin(p: QueryPlanner, left: Rel, right: Rel, item: Extract<A
     }
     const e = resolveExpr(c, scope, ctx);
     if (e.type.kind !== "boolean") throw new SqlError(`JOIN ... ON needs boolean conditions, got ${typeName(e.type)}`, c.at);
-    if (joinType === "left") {
-      throw new SqlError("LEFT JOIN ... ON takes only equalities between the two sides; filter a side in a subquery, or filter the result with WHERE", c.at);
-    }
     residual.push(e);
+    residualAt.push(c.at);
   }
 
   const lw = windowColumnOf(left.node);
@@ -100,6 +98,13 @@ export function planJoin(p: QueryPlanner, left: Rel, right: Rel, item: Extract<A
     throw new SqlError("JOIN ... ON needs an equality between a column of each side (a.key = b.key); cross joins and joins on other conditions are not supported", at);
   }
 
+  if (!window && joinType !== "inner" && residual.length > 0) {
+    throw new SqlError(
+      `an updating ${joinType.toUpperCase()} JOIN ... ON takes only equalities between the two sides; filter a side in a subquery, or filter the result with WHERE ` +
+        "(window joins take other conditions)",
+      residualAt[0]!,
+    );
+  }
   const node: PlanNode = {
     kind: "join",
     left: left.node,
@@ -109,9 +114,11 @@ export function planJoin(p: QueryPlanner, left: Rel, right: Rel, item: Extract<A
     rightKeys,
     window,
     schema: { fields: fieldsOf(scope) },
-    updating: !window && (joinType === "left" || left.node.updating || right.node.updating),
+    updating: !window && (joinType !== "inner" || left.node.updating || right.node.updating),
     ttl: window ? undefined : p.updatingTtl,
   };
+  // A window join checks its other conditions as it matches, so unmatched outer rows are known.
+  if (window && residual.length > 0) return { node: { ...node, condition: and(residual) }, scope };
   if (residual.length === 0) return { node, scope };
   return { node: filterNode(node, scope, and(residual)), scope };
 }
@@ -128,7 +135,10 @@ export function windowColumnOf(node: PlanNode): { index: number; spec: WindowSpe
       return index >= 0 ? { index, spec: inner.spec } : undefined;
     }
     case "join":
-      return node.window ? { index: node.window.leftColumn, spec: node.window.spec } : undefined;
+      // The side whose window is never NULL-padded: neither, in a FULL JOIN.
+      if (!node.window || node.joinType === "full") return undefined;
+      if (node.joinType === "right") return { index: node.left.schema.fields.length + node.window.rightColumn, spec: node.window.spec };
+      return { index: node.window.leftColumn, spec: node.window.spec };
     case "window_function":
       return windowColumnOf(node.input);
     default:

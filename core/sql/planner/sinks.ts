@@ -37,7 +37,7 @@ export function planInsert(p: QueryPlanner, s: Insert, sinks: SinkTarget[]): voi
     const format = table.format ? p.registry.format(table.format.name) : undefined;
     if (!connector.sink.updating || (table.format && !format?.updating)) {
       throw new SqlError(
-        `the query into \`${table.name}\` gives an updating result (GROUP BY without a window, or LEFT JOIN without windows, emits updates and retractions); ` +
+        `the query into \`${table.name}\` gives an updating result (GROUP BY without a window, or an outer join without windows, emits updates and retractions); ` +
           `write it with format = 'debezium_json' to a sink that accepts updates, or GROUP BY a window (tumble, hop, session)`,
         s.tableOffset,
       );
