@@ -96,8 +96,6 @@ export type FromItem =
       kind: "table";
       name: string;
       alias?: string;
-      /** Written with `FOR SYSTEM_TIME AS OF ...`: a lookup of the table as it is when the probing row arrives. */
-      forSystemTime?: boolean;
     })
   | (Node & { kind: "derived"; query: Query; alias?: string })
   /** `UNNEST(array) [AS alias [(column)]]` in FROM. */

@@ -199,7 +199,6 @@ export class Converter {
     const name = String(item.table);
     const at = this.locate(name, hint) ?? hint;
     const out: A.FromItem = { kind: "table", at, name, alias: aliasOf(item) };
-    if (this.text.systemTime.has(at)) out.forSystemTime = true;
     return out;
   }
 

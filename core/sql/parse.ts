@@ -248,8 +248,6 @@ const OPERAND_KEYWORDS = new Set(["select", "then", "else", "when", "and", "or",
 
 export interface RewrittenText {
   text: string;
-  /** Where table names followed by FOR SYSTEM_TIME AS OF ... are written (the clause is cut out for the parser). */
-  systemTime: Set<number>;
   /**
    * The values of the script's string literals and odd quoted identifiers. The
    * parser sees each as a placeholder (its own escaping rules differ from SQL's:
@@ -282,7 +280,6 @@ export function rewriteForParser(sql: string, start: number, end: number, prefix
   let cursor = start;
   /** Token index → how many `)` to put before it (closing parentheses the rewrite opened). */
   const { replace, closers, before } = planCallRewrites(tokens);
-  const systemTime = new Set<number>();
   for (let i = 0; i < tokens.length; i++) {
     const tok = tokens[i]!;
     if (closers.has(i)) text += ")".repeat(closers.get(i)!);
@@ -306,21 +303,12 @@ export function rewriteForParser(sql: string, start: number, end: number, prefix
       throw new SqlError("RANGE frames with an offset are not supported; write ROWS BETWEEN n PRECEDING AND CURRENT ROW (rows, not values)", tok.start);
     }
     if (isWord(tok, "for") && isWord(tokens[i + 1], "system_time") && isWord(tokens[i + 2], "as") && isWord(tokens[i + 3], "of") && i > 0) {
-      // `t FOR SYSTEM_TIME AS OF expr`: a lookup; the grammar lacks it, so it is cut out and remembered by the table name's place.
-      systemTime.add(tokens[i - 1]!.start);
-      let j = i + 4;
-      let depth = 0;
-      for (; j < tokens.length; j++) {
-        const t = tokens[j]!;
-        if (isPunct(t, "(")) depth++;
-        else if (isPunct(t, ")")) {
-          if (depth === 0) break;
-          depth--;
-        } else if (depth === 0 && (isPunct(t, ",") || isWord(t, "as", "on", "join", "left", "right", "inner", "full", "cross", "where", "group", "using"))) break;
-      }
-      cursor = tokens[j - 1]!.end;
-      i = j - 1;
-      continue;
+      // Lookup joins need a lookup connector (not yet); a plain join would silently mean something else.
+      throw new SqlError(
+        "FOR SYSTEM_TIME AS OF (a lookup join) is not supported yet; remove it to join the table as a stream (an updating join: every row of " +
+          "either side meets every row of the other, including later ones), or load the table into the query with a bounded source",
+        tok.start,
+      );
     }
     if (isPunct(tok, "[")) {
       const prev = tokens[i - 1];
@@ -401,7 +389,6 @@ export function rewriteForParser(sql: string, start: number, end: number, prefix
   const base = prefix.length;
   return {
     text,
-    systemTime,
     literals,
     literalAt,
     tokens,

@@ -30,7 +30,6 @@ export function planFromItem(p: QueryPlanner, item: A.FromItem, env: CteEnv): Re
     case "unnest":
       throw new SqlError("UNNEST in FROM is not supported; Runnel does not turn one row into several", item.at);
     case "table": {
-      if (item.forSystemTime) throw new SqlError("FOR SYSTEM_TIME AS OF is not supported", item.at);
       const rel = relationByName(p, item.name, env, item.at);
       return { node: rel.node, scope: requalify(rel.scope, item.alias ?? item.name) };
     }

@@ -26,7 +26,7 @@ export function planInsert(p: QueryPlanner, s: Insert, sinks: SinkTarget[]): voi
   if (!connector.sink) throw new SqlError(`connector '${table.connector}' cannot be written to (table \`${table.name}\` is a source)`, s.tableOffset);
   if (table.declaredRole === "source") throw new SqlError(`table \`${table.name}\` is declared with type = 'source'; it cannot be inserted into`, s.tableOffset);
   let rel = planQueryText(p, s.query, new CteEnv(null));
-  if (s.columns) throw new SqlError("INSERT with a column list is not supported; select the columns in the table's order", s.tableOffset);
+  if (s.columns) rel = byColumnList(rel, table, s.columns, s.tableOffset);
   if (table.inferColumns) {
     if (table.fields.length === 0) table.fields = fieldsOf(rel.scope);
     else rel = conform(rel, table, s.tableOffset);
@@ -92,4 +92,33 @@ export function conform(rel: Rel, table: TableDef, offset: number): Rel {
   const scope: Scope = { columns: want.map((f) => ({ ...f })), label: `\`${table.name}\`` };
   if (!needsCast) return { node: rel.node, scope: { columns: got.map((c, i) => ({ ...c, name: want[i]!.name })), label: scope.label } };
   return { node: mapNode(rel.node, exprs, undefined, want), scope };
+}
+
+/**
+ * `INSERT INTO t (c2, c1) SELECT ...`: the query's columns go to the listed
+ * columns, in the table's order; unlisted columns get NULL.
+ */
+function byColumnList(rel: Rel, table: TableDef, columns: string[], offset: number): Rel {
+  if (table.fields.length === 0) throw new SqlError(`table \`${table.name}\` declares no columns; drop the column list, the query's columns become the table's`, offset);
+  if (columns.length !== rel.scope.columns.length) {
+    throw new SqlError(`the column list names ${columns.length} column(s) (${columns.join(", ")}) but the query gives ${rel.scope.columns.length}`, offset);
+  }
+  const source = new Map<string, number>();
+  columns.forEach((name, i) => {
+    const f = table.fields.find((x) => x.name.toLowerCase() === name.toLowerCase());
+    if (!f) throw new SqlError(`table \`${table.name}\` has no column \`${name}\`${didYouMean(name, table.fields.map((x) => x.name))}`, offset);
+    if (source.has(f.name)) throw new SqlError(`column \`${f.name}\` is listed twice`, offset);
+    source.set(f.name, i);
+  });
+  const exprs: Expr[] = table.fields.map((f) => {
+    const i = source.get(f.name);
+    if (i !== undefined) return { kind: "column", index: i, name: rel.scope.columns[i]!.name, type: rel.scope.columns[i]!.type };
+    if (f.nullable === false) throw new SqlError(`column \`${f.name}\` of \`${table.name}\` is NOT NULL and missing from the column list; list it`, offset);
+    return { kind: "literal", value: null, type: f.type };
+  });
+  const scope: Scope = {
+    columns: table.fields.map((f, j) => ({ name: f.name, type: exprs[j]!.type, nullable: true })),
+    label: `\`${table.name}\``,
+  };
+  return { node: mapNode(rel.node, exprs, undefined, fieldsOf(scope)), scope };
 }
