@@ -117,7 +117,15 @@ export type PlanNode =
    * Windowed aggregate. Output row: [...keys, window {start, end}, ...aggregates];
    * output event time is window.end − 1 µs. Emits when the watermark passes window.end.
    */
-  | (NodeBase & { kind: "window_aggregate"; input: PlanNode; window: WindowSpec; keys: Expr[]; aggregates: AggregateCall[] })
+  | (NodeBase & {
+      kind: "window_aggregate";
+      input: PlanNode;
+      window: WindowSpec;
+      keys: Expr[];
+      aggregates: AggregateCall[];
+      /** GROUP BY the window column of a windowed input: key `keyIndex` is that window (`window` is then 1 µs panes). */
+      carried?: { keyIndex: number; spec: WindowSpec };
+    })
   /**
    * Window functions over windowed, append-only input: `partition` holds the
    * time window, so every row of a partition has the same event time and the

@@ -22,6 +22,7 @@ import { isNumeric } from "../types.ts";
 import { exprContext, fieldsOf, filterNode, mapNode, type QueryPlanner, type Rel } from "./context.ts";
 import { expandItems, resolveWhere } from "./select.ts";
 import { isWindowCall, windowExprKey, windowSpec } from "./windows.ts";
+import { windowColumnOf } from "./joins.ts";
 
 type Call = Extract<AstExpr, { kind: "call" }>;
 
@@ -171,6 +172,8 @@ export function planAggregate(p: QueryPlanner, select: Select, inputIn: Rel): Re
 
   // GROUP BY: one optional window, then keys (which may name SELECT aliases).
   let window: { spec: WindowSpec; ast: Call; alias?: string } | undefined;
+  /** A GROUP BY key that is the input's window column: grouped per that window. */
+  let carried: { keyIndex: number; spec: WindowSpec } | undefined;
   const keys: Expr[] = [];
   const keyNames: (ScopeColumn | undefined)[] = [];
   const aliasItems = new Map<string, AstExpr>();
@@ -195,16 +198,21 @@ export function planAggregate(p: QueryPlanner, select: Select, inputIn: Rel): Re
       target = item.expr;
     }
     if (isWindowCall(target)) {
-      if (window) throw new SqlError("GROUP BY can hold one window (tumble, hop or session)", target.at);
+      if (window || carried) throw new SqlError("GROUP BY can hold one window (tumble, hop or session)", target.at);
       window = { spec: windowSpec(p, target, scope), ast: target, alias: viaAlias };
       continue;
     }
     if (containsAggregate(p, target)) throw new SqlError("GROUP BY cannot contain aggregate functions", target.at);
     const e = resolveExpr(target, scope, keyCtx);
-    if (e.type.kind === "struct" && e.kind === "column" && e.name.toLowerCase() === "window") {
+    const inputWindow = windowColumnOf(input.node);
+    if (e.kind === "column" && inputWindow && e.index === inputWindow.index) {
+      // The window of a windowed subquery (Nexmark q5's shape): its rows share the window's last µs as event time.
+      if (window || carried) throw new SqlError("GROUP BY can hold one window (tumble, hop or session)", g.at);
+      carried = { keyIndex: keys.length, spec: inputWindow.spec };
+    } else if (e.type.kind === "struct" && e.kind === "column" && e.name.toLowerCase() === "window") {
       throw new SqlError(
-        "grouping by a window from a subquery is not supported yet; aggregate in one level (GROUP BY the window and the keys there), " +
-          "or join the windowed aggregates on their window (a window join)",
+        "this `window` column does not come straight from a windowed aggregate (it was computed, or passed through an updating step); " +
+          "GROUP BY the window of the subquery's own GROUP BY",
         g.at,
       );
     }
@@ -243,28 +251,34 @@ export function planAggregate(p: QueryPlanner, select: Select, inputIn: Rel): Re
   if (select.having) collect(select.having);
 
   // Output of the aggregate: [...keys, window?, ...aggregates].
-  const windowSlot = window ? keys.length : -1;
-  const aggBase = keys.length + (window ? 1 : 0);
+  // The window aggregate's output has a window slot after the keys; a carried window's 1 µs panes fill it unseen.
+  const hasSlot = !!window || !!carried;
+  const windowSlot = hasSlot ? keys.length : -1;
+  const aggBase = keys.length + (hasSlot ? 1 : 0);
   const windowType = t.struct([
     { name: "start", type: t.timestamp(), nullable: false },
     { name: "end", type: t.timestamp(), nullable: false },
   ]);
   const aggFields: Field[] = [
     ...keys.map((k, i) => ({ name: keyNames[i]?.name ?? `key_${i}`, type: k.type, nullable: true })),
-    ...(window ? [{ name: window.alias ?? "window", type: windowType, nullable: false }] : []),
+    ...(hasSlot ? [{ name: window ? (window.alias ?? "window") : "\u0000pane", type: windowType, nullable: false }] : []),
     ...aggregates.map((a, i) => ({ name: `${a.fn}_${i}`, type: a.type, nullable: true })),
   ];
   if (window && input.node.updating) {
     throw new SqlError("a windowed aggregate cannot read an updating result (the output of GROUP BY without a window)", window.ast.at);
   }
-  const node: PlanNode = window
-    ? { kind: "window_aggregate", input: input.node, window: window.spec, keys, aggregates, schema: { fields: aggFields }, updating: false }
+  if (carried && input.node.updating) throw new SqlError("a windowed aggregate cannot read an updating result", select.at);
+  // Grouping by a carried window: every row of one window has its last µs as event time, so 1 µs panes group
+  // them exactly and close when the watermark passes the window's end. The key column stays the window.
+  const panes: WindowSpec | undefined = window?.spec ?? (carried && { kind: "tumble", width: 1 });
+  const node: PlanNode = panes
+    ? { kind: "window_aggregate", input: input.node, window: panes, keys, aggregates, schema: { fields: aggFields }, updating: false, ...(carried ? { carried } : {}) }
     : { kind: "updating_aggregate", input: input.node, keys, aggregates, schema: { fields: aggFields }, updating: true, ttl: p.updatingTtl, ttlRetract: p.updatingTtlRetract };
 
   // After aggregation: names resolve to keys, the window and aggregates.
   const groupedColumns: ScopeColumn[] = aggFields.map((f, i) => {
     if (i < keys.length) return keyNames[i] ?? { name: `\u0000key${i}`, type: f.type, nullable: true };
-    if (i === windowSlot) return { name: window!.alias ?? "window", type: f.type, nullable: false };
+    if (i === windowSlot) return { name: f.name, type: f.type, nullable: false };
     return { name: `\u0000agg${i}`, type: f.type, nullable: true };
   });
   const grouped: Scope = { columns: groupedColumns, label: "the grouped result" };

@@ -127,7 +127,7 @@ export function planJoin(p: QueryPlanner, left: Rel, right: Rel, item: Extract<A
 export function windowColumnOf(node: PlanNode): { index: number; spec: WindowSpec } | undefined {
   switch (node.kind) {
     case "window_aggregate":
-      return { index: node.keys.length, spec: node.window };
+      return node.carried ? { index: node.carried.keyIndex, spec: node.carried.spec } : { index: node.keys.length, spec: node.window };
     case "map": {
       const inner = windowColumnOf(node.input);
       if (!inner) return undefined;
