@@ -79,6 +79,8 @@ function ownDefinition(node: PhysicalNode, registry: PluginRegistry): unknown {
       return { kind: "window_function", partition: exprText(plan.partition), order: exprText(plan.order.map((o) => o.expr)), functions: plan.functions.map((f) => f.fn), limit: plan.limit ?? null };
     case "async_udf":
       return { kind: "async_udf", calls: exprText(plan.calls), options: plan.calls.map((c) => c.async) };
+    case "unnest":
+      return { kind: "unnest", array: exprText(plan.array) };
     case "union":
       return { kind: "union", inputs: plan.inputs.length };
     case "join":

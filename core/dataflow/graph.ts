@@ -5,7 +5,7 @@
  */
 import type { LogicalPipeline, PlanNode, SinkTarget, TableDef } from "../plan/logical.ts";
 
-export type PhysicalKind = "source" | "changelog" | "map" | "async_udf" | "window_aggregate" | "window_function" | "updating_aggregate" | "union" | "join" | "sink";
+export type PhysicalKind = "source" | "changelog" | "map" | "async_udf" | "window_aggregate" | "window_function" | "updating_aggregate" | "union" | "unnest" | "join" | "sink";
 
 export interface PhysicalNode {
   /** Stable across runs of the same pipeline: checkpoint state is keyed by it. */
@@ -63,6 +63,8 @@ function labelOf(node: PlanNode): string {
       return `async ${node.calls.map((c) => `${c.name}()`).join(", ")}`;
     case "union":
       return "union all";
+    case "unnest":
+      return "unnest";
     case "join": {
       const how = `${node.joinType} join on ${node.leftKeys.length} key(s)${node.condition ? " and a condition" : ""}`;
       return node.window ? `window ${how}` : `updating ${how}`;

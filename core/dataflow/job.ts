@@ -9,6 +9,7 @@ import { LocalCheckpointStore, ObjectCheckpointStore, storageScheme, type Checkp
 import { compileExpr, compileMap } from "../expr/index.ts";
 import { accumulatorFor, filtered, FILTERED_OUT, valuesPerRow } from "../operators/accumulators.ts";
 import { AsyncUdfOperator } from "../operators/async-udf.ts";
+import { UnnestOperator } from "../operators/unnest.ts";
 import { UpdatingWindowFunctionOperator, WindowFunctionOperator, type WindowFn, type WindowFunctionSpec } from "../operators/window-function.ts";
 import { ChangelogNormalize } from "../operators/changelog.ts";
 import { UpdatingJoin, WindowJoin, type JoinSpec } from "../operators/join.ts";
@@ -547,6 +548,8 @@ export class Job {
         );
       case "union":
         return { name: "union", process: (batch, out) => out.emit(batch) };
+      case "unnest":
+        return new UnnestOperator(compileExpr(plan.array) as RowFn);
       case "join": {
         const spec: JoinSpec = {
           leftKeys: plan.leftKeys.map((k) => compileExpr(k) as RowFn),

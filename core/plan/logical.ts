@@ -149,6 +149,8 @@ export type PlanNode =
    * is dropped (and counted) when `badData` is 'drop'.
    */
   | (NodeBase & { kind: "async_udf"; input: PlanNode; calls: Extract<Expr, { kind: "udf" }>[]; badData: "fail" | "drop" })
+  /** UNNEST in the SELECT list: one row per element of `array` (over the input row). Output row: [...input, element]. */
+  | (NodeBase & { kind: "unnest"; input: PlanNode; array: Expr })
   /** UNION ALL; `mergesInserts` when it joins the queries of several INSERTs into one sink table. */
   | (NodeBase & { kind: "union"; inputs: PlanNode[]; mergesInserts?: boolean })
   /**

@@ -622,7 +622,13 @@ function resolveFunction(ast: Extract<A.Expr, { kind: "call" }>, scope: Scope, c
   if (name === "rollup" || name === "cube" || name === "grouping") {
     throw new SqlError(`GROUP BY ${name.toUpperCase()}(...) is not supported; write one query per grouping and combine them with UNION ALL`, hint);
   }
-  if (name === "unnest" || name === "explode") throw new SqlError(`${name}() is not supported: Runnel does not turn one row into several`, hint);
+  if (name === "explode") throw new SqlError("explode() is Spark's; write unnest(array) in the SELECT list", hint);
+  if (name === "unnest") {
+    throw new SqlError(
+      `unnest() is allowed in the SELECT list of a query without GROUP BY or window functions, not in ${ctx.clause}; unnest in a subquery and use its column here`,
+      hint,
+    );
+  }
   if (ast.distinct || ast.filter || ast.orderBy || ast.withinGroup) {
     throw new SqlError(`${name}() is not an aggregate function; DISTINCT, FILTER, ORDER BY and WITHIN GROUP apply to aggregates`, hint);
   }

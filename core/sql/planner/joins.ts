@@ -140,6 +140,7 @@ export function windowColumnOf(node: PlanNode): { index: number; spec: WindowSpe
       if (node.joinType === "right") return { index: node.left.schema.fields.length + node.window.rightColumn, spec: node.window.spec };
       return { index: node.window.leftColumn, spec: node.window.spec };
     case "window_function":
+    case "unnest":
       return windowColumnOf(node.input);
     default:
       return undefined;

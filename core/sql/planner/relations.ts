@@ -28,7 +28,7 @@ export function planFromItem(p: QueryPlanner, item: A.FromItem, env: CteEnv): Re
       return item.alias ? { node: rel.node, scope: requalify(rel.scope, item.alias) } : rel;
     }
     case "unnest":
-      throw new SqlError("UNNEST in FROM is not supported; Runnel does not turn one row into several", item.at);
+      throw new SqlError("UNNEST in FROM is not supported; write unnest(t.array) AS x in the SELECT list of a query over t", item.at);
     case "table": {
       const rel = relationByName(p, item.name, env, item.at);
       return { node: rel.node, scope: requalify(rel.scope, item.alias ?? item.name) };

@@ -7,8 +7,9 @@ import type { Expr } from "../../expr/expr.ts";
 import type * as A from "../ast.ts";
 import type { PlanNode } from "../../plan/logical.ts";
 import { SqlError } from "../errors.ts";
-import { resolveExpr, type Scope, type ScopeColumn } from "../expressions.ts";
-import { columnRef, exprContext, fieldsOf, mapNode, type CteEnv, type QueryPlanner, type Rel } from "./context.ts";
+import { walkExpr } from "../ast.ts";
+import { exprKey, resolveExpr, type Scope, type ScopeColumn } from "../expressions.ts";
+import { columnRef, exprContext, fieldsOf, filterNode, mapNode, type CteEnv, type QueryPlanner, type Rel } from "./context.ts";
 import { containsAggregate, planAggregate } from "./aggregates.ts";
 import { planFrom } from "./relations.ts";
 import { isWindowCall } from "./windows.ts";
@@ -86,11 +87,56 @@ export function resolveWhere(p: QueryPlanner, where: A.Expr, scope: Scope): Expr
   return filter;
 }
 
-function planProjection(p: QueryPlanner, select: A.Select, input: Rel): Rel {
+/** The unnest(...) calls of an expression (not inside subqueries). */
+function unnestCalls(e: A.Expr): Extract<A.Expr, { kind: "call" }>[] {
+  const out: Extract<A.Expr, { kind: "call" }>[] = [];
+  walkExpr(e, (n) => {
+    if (n.kind === "subquery" || n.kind === "exists") return false;
+    if (n.kind === "call" && n.name === "unnest" && !n.over) {
+      out.push(n);
+      return false;
+    }
+  });
+  return out;
+}
+
+/**
+ * unnest(array) in the SELECT list: after WHERE, an unnest node appends each
+ * element as a column, one row per element, and the SELECT list reads it there.
+ */
+function planUnnest(p: QueryPlanner, select: A.Select, input: Rel, calls: Extract<A.Expr, { kind: "call" }>[]): { rel: Rel; element: Expr } {
+  const first = calls[0]!;
+  // DataFusion zips several unnests; one per SELECT keeps the rows' count plain.
+  const ctx = exprContext(p, "unnest()");
+  for (const c of calls) if (c.args.length !== 1) throw new SqlError("unnest() takes one array", c.at);
+  const array = resolveExpr(first.args[0]!, input.scope, ctx);
+  const other = calls.find((c) => exprKey(resolveExpr(c.args[0]!, input.scope, ctx)) !== exprKey(array));
+  if (other) throw new SqlError("one unnest() per SELECT; unnest the other array in an outer query over this one", other.at);
+  if (array.type.kind !== "array") throw new SqlError(`unnest() takes an array, got ${typeName(array.type)}`, first.at);
+  let node = input.node;
+  if (select.where) node = filterNode(node, input.scope, resolveWhere(p, select.where, input.scope));
+  const width = input.scope.columns.length;
+  const elementType = array.type.element;
+  const fields = [...fieldsOf(input.scope), { name: "unnest", type: elementType, nullable: true }];
+  const unnest: PlanNode = { kind: "unnest", input: node, array, schema: { fields }, updating: node.updating };
+  const scope: Scope = { columns: [...input.scope.columns, { name: "\u0000unnest", type: elementType, nullable: true }], label: input.scope.label };
+  return { rel: { node: unnest, scope }, element: { kind: "column", index: width, name: "unnest", type: elementType } };
+}
+
+function planProjection(p: QueryPlanner, select: A.Select, inputIn: Rel): Rel {
+  let input = inputIn;
+  const unnests = select.items.flatMap((i) => (i.kind === "expr" ? unnestCalls(i.expr) : []));
+  let hook: ((x: A.Expr) => Expr | undefined) | undefined;
+  if (unnests.length > 0) {
+    const planned = planUnnest(p, select, input, unnests);
+    input = planned.rel;
+    hook = (x) => (x.kind === "call" && x.name === "unnest" && !x.over ? planned.element : undefined);
+    select = { ...select, where: undefined };
+  }
   const scope = input.scope;
   const filter = select.where ? resolveWhere(p, select.where, scope) : undefined;
-  const selected = expandItems(select.items, scope);
-  const ctx = exprContext(p, "the SELECT list");
+  const selected = expandItems(select.items, unnests.length > 0 ? { ...scope, columns: scope.columns.slice(0, -1) } : scope);
+  const ctx = exprContext(p, "the SELECT list", hook);
   const exprs: Expr[] = selected.map((s) => (s.direct !== undefined ? columnRef(scope, s.direct) : resolveExpr(s.ast!, scope, ctx)));
   const columns: ScopeColumn[] = selected.map((s, i) => ({
     name: s.name,
