@@ -50,6 +50,32 @@ const DAY = 10 * MS;
 /** DuckDB: the start of the `width` µs window holding `t`. */
 const bucket = (t: string, width: number) => `((${t}) // ${width}) * ${width}`;
 
+/** A "day" (10 ms) as each engine buckets it. */
+const RUNNEL_DAY = "date_bin(INTERVAL '10' MILLISECOND, datetime)";
+const DUCK_DAY = bucket("datetime", DAY);
+const RANK1 = "price < 10000";
+const RANK2 = "price >= 10000 AND price < 1000000";
+const RANK3 = "price >= 1000000";
+
+const q15 = (day: string) => `SELECT ${day} AS day, count(*) AS total_bids,
+  count(*) FILTER (WHERE ${RANK1}) AS rank1_bids, count(*) FILTER (WHERE ${RANK2}) AS rank2_bids, count(*) FILTER (WHERE ${RANK3}) AS rank3_bids,
+  count(DISTINCT bidder) AS total_bidders, count(DISTINCT bidder) FILTER (WHERE ${RANK1}) AS rank1_bidders,
+  count(DISTINCT bidder) FILTER (WHERE ${RANK2}) AS rank2_bidders, count(DISTINCT bidder) FILTER (WHERE ${RANK3}) AS rank3_bidders,
+  count(DISTINCT auction) AS total_auctions, count(DISTINCT auction) FILTER (WHERE ${RANK1}) AS rank1_auctions,
+  count(DISTINCT auction) FILTER (WHERE ${RANK2}) AS rank2_auctions, count(DISTINCT auction) FILTER (WHERE ${RANK3}) AS rank3_auctions
+FROM bid GROUP BY day`;
+
+const q16 = (day: string, minute: string) => `SELECT channel, ${day} AS day, max(${minute}) AS minute, count(*) AS total_bids,
+  count(*) FILTER (WHERE ${RANK1}) AS rank1_bids, count(*) FILTER (WHERE ${RANK3}) AS rank3_bids,
+  count(DISTINCT bidder) AS total_bidders, count(DISTINCT bidder) FILTER (WHERE ${RANK3}) AS rank3_bidders,
+  count(DISTINCT auction) AS total_auctions, count(DISTINCT auction) FILTER (WHERE ${RANK1}) AS rank1_auctions
+FROM bid GROUP BY channel, day`;
+
+const q17 = (day: string) => `SELECT auction, ${day} AS day, count(*) AS total_bids,
+  count(*) FILTER (WHERE ${RANK1}) AS rank1_bids, count(*) FILTER (WHERE ${RANK2}) AS rank2_bids, count(*) FILTER (WHERE ${RANK3}) AS rank3_bids,
+  min(price) AS min_price, max(price) AS max_price, avg(price) AS avg_price, sum(price) AS sum_price
+FROM bid GROUP BY auction, day`;
+
 export const NEXMARK_QUERIES: Record<string, NexmarkQuery> = {
   q0: {
     title: "pass-through",
@@ -178,46 +204,18 @@ FROM bid WHERE 0.908 * price > 1000000 AND 0.908 * price < 50000000`,
   },
   q15: {
     title: "bidding statistics per 'day' (count DISTINCT with FILTER)",
-    runnel: `SELECT date_bin(INTERVAL '10' MILLISECOND, datetime) AS day, count(*) AS total_bids,
-  count(*) FILTER (WHERE price < 10000) AS rank1_bids, count(*) FILTER (WHERE price >= 10000 AND price < 1000000) AS rank2_bids,
-  count(*) FILTER (WHERE price >= 1000000) AS rank3_bids, count(DISTINCT bidder) AS total_bidders,
-  count(DISTINCT bidder) FILTER (WHERE price < 10000) AS rank1_bidders, count(DISTINCT bidder) FILTER (WHERE price >= 10000 AND price < 1000000) AS rank2_bidders,
-  count(DISTINCT bidder) FILTER (WHERE price >= 1000000) AS rank3_bidders, count(DISTINCT auction) AS total_auctions,
-  count(DISTINCT auction) FILTER (WHERE price < 10000) AS rank1_auctions, count(DISTINCT auction) FILTER (WHERE price >= 10000 AND price < 1000000) AS rank2_auctions,
-  count(DISTINCT auction) FILTER (WHERE price >= 1000000) AS rank3_auctions
-FROM bid GROUP BY day`,
-    duck: `SELECT ${bucket("datetime", DAY)} AS day, count(*) AS total_bids,
-  count(*) FILTER (WHERE price < 10000) AS rank1_bids, count(*) FILTER (WHERE price >= 10000 AND price < 1000000) AS rank2_bids,
-  count(*) FILTER (WHERE price >= 1000000) AS rank3_bids, count(DISTINCT bidder) AS total_bidders,
-  count(DISTINCT bidder) FILTER (WHERE price < 10000) AS rank1_bidders, count(DISTINCT bidder) FILTER (WHERE price >= 10000 AND price < 1000000) AS rank2_bidders,
-  count(DISTINCT bidder) FILTER (WHERE price >= 1000000) AS rank3_bidders, count(DISTINCT auction) AS total_auctions,
-  count(DISTINCT auction) FILTER (WHERE price < 10000) AS rank1_auctions, count(DISTINCT auction) FILTER (WHERE price >= 10000 AND price < 1000000) AS rank2_auctions,
-  count(DISTINCT auction) FILTER (WHERE price >= 1000000) AS rank3_auctions
-FROM bid GROUP BY day`,
+    runnel: q15(RUNNEL_DAY),
+    duck: q15(DUCK_DAY),
   },
   q16: {
     title: "channel statistics per 'day'",
-    runnel: `SELECT channel, date_bin(INTERVAL '10' MILLISECOND, datetime) AS day, max(to_char(datetime, '%H:%M')) AS minute, count(*) AS total_bids,
-  count(*) FILTER (WHERE price < 10000) AS rank1_bids, count(*) FILTER (WHERE price >= 1000000) AS rank3_bids,
-  count(DISTINCT bidder) AS total_bidders, count(DISTINCT bidder) FILTER (WHERE price >= 1000000) AS rank3_bidders,
-  count(DISTINCT auction) AS total_auctions, count(DISTINCT auction) FILTER (WHERE price < 10000) AS rank1_auctions
-FROM bid GROUP BY channel, day`,
-    duck: `SELECT channel, ${bucket("datetime", DAY)} AS day, max(strftime(make_timestamp(datetime), '%H:%M')) AS minute, count(*) AS total_bids,
-  count(*) FILTER (WHERE price < 10000) AS rank1_bids, count(*) FILTER (WHERE price >= 1000000) AS rank3_bids,
-  count(DISTINCT bidder) AS total_bidders, count(DISTINCT bidder) FILTER (WHERE price >= 1000000) AS rank3_bidders,
-  count(DISTINCT auction) AS total_auctions, count(DISTINCT auction) FILTER (WHERE price < 10000) AS rank1_auctions
-FROM bid GROUP BY channel, day`,
+    runnel: q16(RUNNEL_DAY, "to_char(datetime, '%H:%M')"),
+    duck: q16(DUCK_DAY, "strftime(make_timestamp(datetime), '%H:%M')"),
   },
   q17: {
     title: "auction statistics per 'day'",
-    runnel: `SELECT auction, date_bin(INTERVAL '10' MILLISECOND, datetime) AS day, count(*) AS total_bids,
-  count(*) FILTER (WHERE price < 10000) AS rank1_bids, count(*) FILTER (WHERE price >= 10000 AND price < 1000000) AS rank2_bids,
-  count(*) FILTER (WHERE price >= 1000000) AS rank3_bids, min(price) AS min_price, max(price) AS max_price, avg(price) AS avg_price, sum(price) AS sum_price
-FROM bid GROUP BY auction, day`,
-    duck: `SELECT auction, ${bucket("datetime", DAY)} AS day, count(*) AS total_bids,
-  count(*) FILTER (WHERE price < 10000) AS rank1_bids, count(*) FILTER (WHERE price >= 10000 AND price < 1000000) AS rank2_bids,
-  count(*) FILTER (WHERE price >= 1000000) AS rank3_bids, min(price) AS min_price, max(price) AS max_price, avg(price) AS avg_price, sum(price) AS sum_price
-FROM bid GROUP BY auction, day`,
+    runnel: q17(RUNNEL_DAY),
+    duck: q17(DUCK_DAY),
   },
   q18: {
     title: "last bid per bidder and auction (updating deduplication)",

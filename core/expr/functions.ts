@@ -760,6 +760,9 @@ export const UNSUPPORTED_FUNCTIONS: Record<string, string> = {
   map_values: "Runnel has no MAP type; read the values with json_get(j, 'key') over a JSON column",
   element_at: "Runnel has no MAP type; write array_element(a, i) for arrays or json_get(j, 'key') for JSON",
   union_extract: "Runnel has no UNION type",
+  proctime:
+    "Runnel's windows and joins run on event time only (results do not depend on when rows happen to be processed); declare the table's event time " +
+    "(WATERMARK FOR ts) or use the source's own times, and window on those",
   union_tag: "Runnel has no UNION type",
   to_date: "Runnel has no DATE type; date_trunc('day', ts) gives midnight as a TIMESTAMP, to_char(ts, '%Y-%m-%d') the date as text",
   make_date: "Runnel has no DATE type; write to_timestamp('2024-01-31')",

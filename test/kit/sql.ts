@@ -13,7 +13,7 @@ import { Job } from "../../core/dataflow/job.ts";
 import { defineConnector, definePlugin, opt, RowOp, type Batch, type Field, type SinkWriter } from "../../core/plugin-api/index.ts";
 import { createRegistry } from "../../core/registry/loader.ts";
 import type { PluginRegistry } from "../../core/registry/registry.ts";
-import { planSql } from "../../core/sql/index.ts";
+import { planSql, SqlError } from "../../core/sql/index.ts";
 
 const datasets = new Map<string, { rows: unknown[][]; batch: number }>();
 
@@ -215,4 +215,16 @@ export function prng(seed: number): () => number {
     t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/** The SqlError planning `sql` raises (failing the test when it plans), with the text at its position. */
+export async function planError(sql: string): Promise<{ message: string; line: number; column: number; at: string }> {
+  try {
+    planSql(sql, await testRegistry());
+  } catch (err) {
+    if (!(err instanceof SqlError)) throw err;
+    const pos = err.position(sql) ?? { line: 0, column: 0 };
+    return { message: err.message, ...pos, at: (sql.split("\n")[pos.line - 1] ?? "").slice(pos.column - 1) };
+  }
+  throw new Error(`expected a SQL error planning:\n${sql}`);
 }

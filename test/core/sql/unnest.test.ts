@@ -1,7 +1,6 @@
 /** unnest() in the SELECT list against DuckDB: rows per element, NULL and empty arrays, over windows and over an updating input. */
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
-import { planSql, SqlError } from "../../../core/sql/index.ts";
-import { duckSql, prng, runSql, runnelTables, sameRows, testRegistry, type TableSpec } from "../../kit/sql.ts";
+import { duckSql, planError, prng, runSql, runnelTables, sameRows, type TableSpec } from "../../kit/sql.ts";
 
 setDefaultTimeout(60_000);
 
@@ -54,16 +53,9 @@ describe("unnest Runnel refuses", () => {
     ["SELECT * FROM t, UNNEST(t.arr) AS u(x)", /write unnest\(t.array\) AS x in the SELECT list/],
   ] as const) {
     test(query, async () => {
-      const sql = `CREATE TABLE t (k BIGINT, arr BIGINT[]) WITH (connector = 'test_rows', dataset = 'none');\n${query};`;
-      let err: unknown;
-      try {
-        planSql(sql, await testRegistry());
-      } catch (e) {
-        err = e;
-      }
-      expect(err).toBeInstanceOf(SqlError);
-      expect((err as SqlError).message).toMatch(message);
-      expect((err as SqlError).position(sql)!.line).toBe(2);
+      const err = await planError(`CREATE TABLE t (k BIGINT, arr BIGINT[]) WITH (connector = 'test_rows', dataset = 'none');\n${query};`);
+      expect(err.message).toMatch(message);
+      expect(err.line).toBe(2);
     });
   }
 });

@@ -5,9 +5,9 @@
  * shapes Runnel refuses, at their place, with what to write.
  */
 import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { planSql, SqlError } from "../../../core/sql/index.ts";
+import { planSql } from "../../../core/sql/index.ts";
 import type { PlanNode } from "../../../core/plan/logical.ts";
-import { duckSql, prng, runSql, runnelTables, sameRows, testRegistry, type TableSpec } from "../../kit/sql.ts";
+import { duckSql, planError, prng, runSql, runnelTables, sameRows, testRegistry, type TableSpec } from "../../kit/sql.ts";
 
 setDefaultTimeout(60_000);
 
@@ -179,18 +179,9 @@ describe("window functions Runnel refuses, with the rewrite", () => {
   ];
   for (const [query, at, message] of cases) {
     test(query.slice(0, 90), async () => {
-      const sql = `${TABLE}\n${query};`;
-      let err: unknown;
-      try {
-        planSql(sql, await testRegistry());
-      } catch (e) {
-        err = e;
-      }
-      expect(err).toBeInstanceOf(SqlError);
-      expect((err as SqlError).message).toMatch(message);
-      const pos = (err as SqlError).position(sql)!;
-      const line = sql.split("\n")[pos.line - 1]!;
-      expect(line.slice(pos.column - 1)).toStartWith(at);
+      const err = await planError(`${TABLE}\n${query};`);
+      expect(err.message).toMatch(message);
+      expect(err.at).toStartWith(at);
     });
   }
 });
