@@ -265,15 +265,14 @@ function column(f: WindowFn, entries: Entry[], time: number, peerStart: Int32Arr
 interface Partition {
   /** Every live row, sorted (only the best-ranked when the input cannot retract and there is a limit). */
   entries: Entry[];
-  /** The rows last emitted for the partition. */
-  emitted: Row[];
 }
 
 /**
  * Window functions whose partitions never end: over an updating input, or over
  * an append-only one without a time window in PARTITION BY. The result is
- * updating: after each batch, every changed partition is evaluated again and
- * the difference to what it emitted before goes out as deletes and inserts.
+ * updating: every partition a batch changes is evaluated before its first
+ * change and after the batch (what it emitted, and what it now gives; the rows
+ * emitted are not kept), and the difference goes out as deletes and inserts.
  * An updating top-N (`rn <= N`) thus retracts a row that falls out of the top N.
  * Over append-only input a top-N keeps N rows per partition; over updating input
  * it keeps every row, as a retracted row's place is taken by the next one.
@@ -301,20 +300,24 @@ export class UpdatingWindowFunctionOperator implements Operator {
   private partition(row: Row, time: number): StateEntry<Partition> {
     const { partition } = this.spec;
     for (let k = 0; k < partition.length; k++) this.scratch[k] = partition[k]!(row, time);
-    return this.partitions.update(hashValues(this.scratch), this.scratch, () => ({ entries: [], emitted: [] }));
+    return this.partitions.update(hashValues(this.scratch), this.scratch, () => ({ entries: [] }));
   }
 
   process(batch: Batch, out: Collector): void | Promise<void> {
     const { rows, times, ops, before } = batch;
-    const touched = new Set<StateEntry<Partition>>();
+    /** Each changed partition, with its output before the batch changed it. */
+    const touched = new Map<StateEntry<Partition>, Row[]>();
     const limit = this.spec.limit;
     let lastTime = 0;
+    const touch = (p: StateEntry<Partition>, t: number) => {
+      if (!touched.has(p)) touched.set(p, evaluatePartition(this.spec, this.compare, p.value.entries, t));
+    };
     const remove = (row: Row, t: number) => {
       const p = this.partition(row, t);
+      touch(p, t);
       const list = p.value.entries;
       const i = list.findIndex((e) => rowsEqual(e[0], row));
       if (i >= 0) list.splice(i, 1);
-      touched.add(p);
     };
     for (let i = 0; i < rows.length; i++) {
       const t = times[i]!;
@@ -327,15 +330,14 @@ export class UpdatingWindowFunctionOperator implements Operator {
       }
       if (op === RowOp.Update && before?.[i]) remove(before[i]!, t);
       const p = this.partition(row, t);
+      touch(p, t);
       insertSorted(p.value.entries, [row, this.spec.order.map((o) => o.key(row, t))], this.compare);
       if (limit && !this.retracting) trim(p.value.entries, limit.n, limit.by, this.compare);
-      touched.add(p);
     }
     const outRows: Row[] = [];
     const outOps: RowOp[] = [];
-    for (const p of touched) {
+    for (const [p, prev] of touched) {
       const next = evaluatePartition(this.spec, this.compare, p.value.entries, lastTime);
-      const prev = p.value.emitted;
       // Rows in both stay; the others are deleted or inserted.
       const kept = new Array<boolean>(next.length).fill(false);
       for (const old of prev) {
@@ -351,7 +353,6 @@ export class UpdatingWindowFunctionOperator implements Operator {
         outRows.push(r);
         outOps.push(RowOp.Insert);
       });
-      p.value.emitted = next;
       if (p.value.entries.length === 0) this.partitions.delete(p);
     }
     if (outRows.length > 0) {
