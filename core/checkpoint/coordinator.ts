@@ -6,6 +6,7 @@
  */
 import type { SubtaskSnapshot } from "../runtime/chain.ts";
 import type { StateBackend, WrittenState } from "../state/backend.ts";
+import { FencedError, type Fence } from "./fence.ts";
 import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, freezeState, type CheckpointData, type CheckpointStore } from "./store.ts";
 
 export type BarrierThen = "continue" | "end" | "stop";
@@ -102,6 +103,8 @@ export class CheckpointCoordinator implements BarrierPort {
     private readonly limits: CheckpointLimits = { timeoutMs: 600_000, tolerableFailures: 3 },
     /** Where barrier requests go when the sources run in other processes (else they are queued here). */
     private readonly deliver?: (task: string, req: CheckpointRequest) => void,
+    /** This run's epoch: manifests, commits and deletions happen only while it is current. */
+    private readonly fence?: Fence,
   ) {
     this.nextId = restoredId + 1;
     this.done = new Promise((resolve, reject) => {
@@ -208,7 +211,8 @@ export class CheckpointCoordinator implements BarrierPort {
       cp.alignedAt = performance.now();
       this.complete(cp).catch((err) => {
         // Once durable, a failure (a sink's commit) fails the job; before, it fails only this checkpoint.
-        if (cp.durable) this.fail(err);
+        // A newer run took over: this one must stop, not retry.
+        if (cp.durable || err instanceof FencedError) this.fail(err);
         else this.abandon(cp, `checkpoint ${cp.id} failed: ${err instanceof Error ? err.message : String(err)}`);
       });
     }
@@ -262,6 +266,7 @@ export class CheckpointCoordinator implements BarrierPort {
     if (cp.abandoned) return;
     clearTimeout(cp.timer!);
     const labels = Object.fromEntries(Object.keys(operators).map((id) => [id, this.pipeline.labels[id] ?? id]));
+    await this.fence?.check(`writing checkpoint ${cp.id}`);
     const manifestBytes = await this.store.write({
       format: CHECKPOINT_FORMAT,
       version: CHECKPOINT_VERSION,
@@ -269,12 +274,14 @@ export class CheckpointCoordinator implements BarrierPort {
       labels,
       maxParallelism: this.backend.maxParallelism,
       checkpointId: cp.id,
+      epoch: this.fence?.epoch ?? 0,
       createdAt: Date.now(),
       then: cp.then,
       operators,
     });
     cp.durable = true;
-    // The checkpoint is durable: now sinks may publish what they staged for it.
+    // The checkpoint is durable: now sinks may publish what they staged for it (unless a newer run restored without it).
+    await this.fence?.check(`committing checkpoint ${cp.id}`);
     await Promise.all([...cp.acks.keys()].map((task) => this.completionHooks.get(task)?.(cp.id) ?? Promise.resolve()));
     this.lastCompleted = {
       id: cp.id,
@@ -286,6 +293,8 @@ export class CheckpointCoordinator implements BarrierPort {
     };
     this.failures = 0;
     this.events.onCompleted?.(this.lastCompleted, cp.then);
+    // A superseded run must not delete files the newer run's checkpoints name.
+    await this.fence?.check(`deleting state files after checkpoint ${cp.id}`);
     await this.backend.collectGarbage();
     this.inFlight = null;
     if (cp.then !== "continue") {

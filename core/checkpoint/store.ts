@@ -4,7 +4,7 @@
  * any moment leaves either the old or the new checkpoint — never half of one.
  */
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
-import { mkdir, open, readdir, rm } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
 import { dirname, join, relative, resolve } from "node:path";
 
 export const CHECKPOINT_FORMAT = "runnel-checkpoint";
@@ -18,6 +18,8 @@ export interface CheckpointData {
   /** Operator state id (core/dataflow/fingerprint.ts) → label, for messages about the operators holding state. */
   labels: Record<string, string>;
   checkpointId: number;
+  /** The run that wrote it (core/checkpoint/fence.ts); 0 in manifests written before runs had epochs. */
+  epoch?: number;
   createdAt: number;
   /** What followed the barrier: a final checkpoint says whether the job ended or was stopped. */
   then: "continue" | "end" | "stop";
@@ -38,6 +40,7 @@ export interface SubtaskCheckpoint {
 export class CheckpointStoreError extends Error {}
 
 import type { StateFileRef } from "../state/operator-state.ts";
+import { readFence, superseded, type FenceRecord } from "./fence.ts";
 
 const URL_SCHEME = /^([a-z][a-z0-9+.-]*):\/\//i;
 
@@ -73,8 +76,10 @@ export interface CheckpointStore {
   retained(): Promise<CheckpointData[]>;
   /** Removes every checkpoint and state file (a start from scratch). */
   clear(): Promise<void> | void;
-  /** Writes a state file (path relative to the store) durably. */
+  /** Writes a file (path relative to the store) durably and atomically: a reader sees the old or the new content. */
   putFile(path: string, data: Uint8Array): Promise<void>;
+  /** A whole file, or undefined when there is none. */
+  readFile(path: string): Promise<Uint8Array | undefined>;
   /** Bytes [offset, offset + length) of a state file. */
   readRange(path: string, offset: number, length: number): Promise<Uint8Array>;
   /** State files under a prefix, as paths relative to the store. */
@@ -104,8 +109,27 @@ export function decodeCheckpoint(text: string, where: string): CheckpointData | 
   return data;
 }
 
-const checkpointName = (id: number) => `chk-${String(id).padStart(10, "0")}.json`;
-const CHECKPOINT_NAME = /^chk-(\d+)\.json$/;
+// The epoch is in the name so that runs never overwrite each other's manifests.
+const checkpointName = (id: number, epoch: number) => (epoch > 0 ? `chk-${String(id).padStart(10, "0")}-${epoch}.json` : `chk-${String(id).padStart(10, "0")}.json`);
+const CHECKPOINT_NAME = /^chk-(\d+)(?:-(\d+))?\.json$/;
+
+interface ManifestName {
+  id: number;
+  epoch: number;
+  name: string;
+}
+
+/** Manifests by name, newest first (a higher id, then a later run), without those a later run's restore point rules out. */
+function usable(names: string[], fence: FenceRecord | undefined): { keep: ManifestName[]; superseded: ManifestName[] } {
+  const all = names
+    .map((name) => {
+      const m = CHECKPOINT_NAME.exec(name);
+      return m ? { id: Number(m[1]), epoch: Number(m[2] ?? 0), name } : null;
+    })
+    .filter((m): m is ManifestName => m !== null)
+    .sort((a, b) => b.id - a.id || b.epoch - a.epoch);
+  return { keep: all.filter((m) => !superseded(fence, m.epoch, m.id)), superseded: all.filter((m) => superseded(fence, m.epoch, m.id)) };
+}
 
 export class LocalCheckpointStore implements CheckpointStore {
   readonly dir: string;
@@ -131,13 +155,15 @@ export class LocalCheckpointStore implements CheckpointStore {
   async putFile(path: string, data: Uint8Array): Promise<void> {
     const file = join(this.root, path);
     await mkdir(dirname(file), { recursive: true });
-    const fh = await open(file, "w");
+    const tmp = `${file}.${process.pid}.tmp`;
+    const fh = await open(tmp, "w");
     try {
       await fh.writeFile(data);
       await fh.sync();
     } finally {
       await fh.close();
     }
+    await rename(tmp, file);
     // The directory entry must survive a crash too, before the manifest names the file.
     const dir = await open(dirname(file), "r");
     try {
@@ -163,6 +189,15 @@ export class LocalCheckpointStore implements CheckpointStore {
     }
   }
 
+  async readFile(path: string): Promise<Uint8Array | undefined> {
+    try {
+      return new Uint8Array(await readFile(join(this.root, path)));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw err;
+    }
+  }
+
   async listFiles(prefix: string): Promise<string[]> {
     const base = join(this.root, prefix);
     if (!existsSync(base)) return [];
@@ -176,9 +211,9 @@ export class LocalCheckpointStore implements CheckpointStore {
 
   async retained(): Promise<CheckpointData[]> {
     const out: CheckpointData[] = [];
-    for (const id of this.ids()) {
+    for (const m of (await this.manifests()).keep.reverse()) {
       try {
-        const data = decodeCheckpoint(readFileSync(this.fileOf(id), "utf8"), this.fileOf(id));
+        const data = decodeCheckpoint(readFileSync(join(this.dir, m.name), "utf8"), join(this.dir, m.name));
         if (data) out.push(data);
       } catch {
         // unreadable: it references nothing we could restore
@@ -187,12 +222,8 @@ export class LocalCheckpointStore implements CheckpointStore {
     return out;
   }
 
-  private fileOf(id: number): string {
-    return join(this.dir, checkpointName(id));
-  }
-
-  write(data: CheckpointData): number {
-    const final = this.fileOf(data.checkpointId);
+  async write(data: CheckpointData): Promise<number> {
+    const final = join(this.dir, checkpointName(data.checkpointId, data.epoch ?? 0));
     const tmp = `${final}.tmp`;
     const fd = openSync(tmp, "w");
     let bytes: number;
@@ -209,30 +240,25 @@ export class LocalCheckpointStore implements CheckpointStore {
     } finally {
       closeSync(dirFd);
     }
-    this.prune();
+    await this.prune();
     return bytes;
   }
 
-  private ids(): number[] {
-    if (!existsSync(this.dir)) return [];
-    return readdirSync(this.dir)
-      .map((f) => CHECKPOINT_NAME.exec(f))
-      .filter((m): m is RegExpExecArray => m !== null)
-      .map((m) => Number(m[1]))
-      .sort((a, b) => a - b);
+  private async manifests(): Promise<ReturnType<typeof usable>> {
+    if (!existsSync(this.dir)) return { keep: [], superseded: [] };
+    return usable(readdirSync(this.dir), await readFence(this));
   }
 
-  private prune(): void {
-    const ids = this.ids();
-    for (const id of ids.slice(0, Math.max(0, ids.length - this.keep))) rmSync(this.fileOf(id), { force: true });
+  private async prune(): Promise<void> {
+    const { keep, superseded } = await this.manifests();
+    for (const m of [...keep.slice(this.keep), ...superseded]) rmSync(join(this.dir, m.name), { force: true });
     for (const f of readdirSync(this.dir)) if (f.endsWith(".tmp")) rmSync(join(this.dir, f), { force: true });
   }
 
   /** The newest complete checkpoint, or undefined when there is none. */
-  latest(): CheckpointData | undefined {
-    const ids = this.ids();
-    for (let i = ids.length - 1; i >= 0; i--) {
-      const path = this.fileOf(ids[i]!);
+  async latest(): Promise<CheckpointData | undefined> {
+    for (const m of (await this.manifests()).keep) {
+      const path = join(this.dir, m.name);
       let text: string;
       try {
         text = readFileSync(path, "utf8");
@@ -258,27 +284,23 @@ export class ObjectCheckpointStore implements CheckpointStore {
     private readonly keep = 3,
   ) {}
 
-  private async ids(): Promise<number[]> {
-    return (await this.storage.list("checkpoints/"))
-      .map((k) => CHECKPOINT_NAME.exec(k.slice(k.lastIndexOf("/") + 1)))
-      .filter((m): m is RegExpExecArray => m !== null)
-      .map((m) => Number(m[1]))
-      .sort((a, b) => a - b);
+  private async manifests(): Promise<ReturnType<typeof usable>> {
+    const names = (await this.storage.list("checkpoints/")).map((k) => k.slice(k.lastIndexOf("/") + 1));
+    return usable(names, await readFence(this));
   }
 
   async write(data: CheckpointData): Promise<number> {
     const bytes = new TextEncoder().encode(encodeCheckpoint(data));
-    await this.storage.put(`checkpoints/${checkpointName(data.checkpointId)}`, bytes);
-    const ids = await this.ids();
-    for (const id of ids.slice(0, Math.max(0, ids.length - this.keep))) await this.storage.delete(`checkpoints/${checkpointName(id)}`);
+    await this.storage.put(`checkpoints/${checkpointName(data.checkpointId, data.epoch ?? 0)}`, bytes);
+    const { keep, superseded } = await this.manifests();
+    for (const m of [...keep.slice(this.keep), ...superseded]) await this.storage.delete(`checkpoints/${m.name}`);
     return bytes.byteLength;
   }
 
   async latest(): Promise<CheckpointData | undefined> {
     await this.storage.check?.();
-    const ids = await this.ids();
-    for (let i = ids.length - 1; i >= 0; i--) {
-      const key = `checkpoints/${checkpointName(ids[i]!)}`;
+    for (const m of (await this.manifests()).keep) {
+      const key = `checkpoints/${m.name}`;
       const bytes = await this.storage.get(key);
       if (!bytes) continue;
       const data = decodeCheckpoint(new TextDecoder().decode(bytes), `${this.location}/${key}`);
@@ -288,12 +310,16 @@ export class ObjectCheckpointStore implements CheckpointStore {
   }
 
   async clear(): Promise<void> {
-    for (const id of await this.ids()) await this.storage.delete(`checkpoints/${checkpointName(id)}`);
+    for (const key of await this.storage.list("checkpoints/")) await this.storage.delete(key);
     for (const key of await this.storage.list("state/")) await this.storage.delete(key);
   }
 
   async putFile(path: string, data: Uint8Array): Promise<void> {
     await this.storage.put(path, data);
+  }
+
+  async readFile(path: string): Promise<Uint8Array | undefined> {
+    return this.storage.get(path);
   }
 
   /** Whole objects fetched where the storage has no range reads, kept for the restore reading them. */
@@ -319,8 +345,8 @@ export class ObjectCheckpointStore implements CheckpointStore {
 
   async retained(): Promise<CheckpointData[]> {
     const out: CheckpointData[] = [];
-    for (const id of await this.ids()) {
-      const key = `checkpoints/${checkpointName(id)}`;
+    for (const m of (await this.manifests()).keep.reverse()) {
+      const key = `checkpoints/${m.name}`;
       const bytes = await this.storage.get(key);
       if (!bytes) continue;
       try {

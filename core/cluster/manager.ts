@@ -11,6 +11,7 @@ import { randomBytes, timingSafeEqual } from "node:crypto";
 import type { TCPSocketListener, Socket } from "bun";
 import { CheckpointCoordinator, type BarrierThen, type CompletedCheckpoint } from "../checkpoint/coordinator.ts";
 import type { CheckpointData } from "../checkpoint/store.ts";
+import { Fence } from "../checkpoint/fence.ts";
 import { Job, JobError, type JobOptions } from "../dataflow/job.ts";
 import type { PluginLogger, SchedulerDefinition, WorkerProcess } from "../plugin-api/index.ts";
 import type { LogicalPipeline } from "../plan/logical.ts";
@@ -95,12 +96,16 @@ export class JobManager {
 
   stop(): void {
     this.stopRequested = true;
-    this.coordinator?.requestStop();
+    // Before every worker runs its subtasks a barrier would reach nobody; the attempt asks once they do.
+    if (this.running) this.coordinator?.requestStop();
   }
 
   checkpoint(): void {
-    this.coordinator?.trigger("continue");
+    if (this.running) this.coordinator?.trigger("continue");
   }
+
+  /** Every worker of the current attempt runs its subtasks. */
+  private running = false;
 
   /** Runs to the end of bounded input or a stop, restoring the whole job after a failure. */
   async run(): Promise<BarrierThen> {
@@ -123,8 +128,11 @@ export class JobManager {
   }
 
   private async attempt(): Promise<BarrierThen> {
+    // Claim the run's epoch before choosing what to restore: a run this one replaces is fenced out from here on.
+    const fence = await Fence.claim(this.plan.store);
+    const epoch = fence.epoch;
     this.restored = await this.plan.restorable();
-    const epoch = Date.now() * 1000 + (this.restarts % 1000);
+    await fence.restoring(this.restored?.checkpointId ?? null);
     const secret = this.manager.secret ?? randomBytes(24).toString("base64url");
     const W = Math.max(1, this.manager.workers);
     const workers = new Map<number, WorkerState>();
@@ -262,6 +270,7 @@ export class JobManager {
       },
       { timeoutMs: this.options.checkpointTimeoutMs ?? 600_000, tolerableFailures: this.options.tolerableCheckpointFailures ?? 3 },
       (task, req) => send(workers.get(taskOwner.get(task)!)!, { type: "barrier", task, checkpointId: req.checkpointId, then: req.then }),
+      fence,
     );
     this.coordinator = coordinator;
     // One completion message per worker and checkpoint; each of its tasks waits for the same answer.
@@ -279,34 +288,6 @@ export class JobManager {
         return Promise.race([p, failed]);
       });
     }
-
-    // Start the workers (an external scheduler starts nothing: workers register on their own).
-    const processes = new Map<number, WorkerProcess>();
-    for (let i = 0; i < W; i++) {
-      const proc = await this.manager.scheduler.start(
-        {
-          index: i,
-          command: this.manager.workerCommand,
-          env: {
-            RUNNEL_MANAGER: controlAddress,
-            RUNNEL_JOB_SECRET: secret,
-            RUNNEL_EPOCH: String(epoch),
-            RUNNEL_WORKER_INDEX: String(i),
-            RUNNEL_WORKER_LISTEN: this.manager.workerListen ?? "127.0.0.1:0",
-          },
-        },
-        { jobId: this.options.jobId ?? "local", log: this.log, options: this.manager.schedulerOptions ?? {} },
-      );
-      if (proc) {
-        processes.set(i, proc);
-        proc.exited.then((code) => {
-          const w = workers.get(i);
-          if (!w?.done) fail(`worker ${i} (${proc.name}) exited with ${code === null ? "a signal" : `code ${code}`}`);
-        });
-      }
-    }
-    if (processes.size === 0) this.log.info(`waiting for ${W} worker(s) to register at ${controlAddress} with the job secret (runnel worker --manager ${controlAddress})`);
-
 
     const assign = () => {
       const peers = Array.from({ length: W }, (_, i) => workers.get(i)!.exchange);
@@ -336,6 +317,35 @@ export class JobManager {
       }
     };
 
+    // Start the workers (an external scheduler starts nothing: workers register on their own).
+    const processes = new Map<number, WorkerProcess>();
+    const startWorkers = async () => {
+      for (let i = 0; i < W; i++) {
+        const proc = await this.manager.scheduler.start(
+          {
+            index: i,
+            command: this.manager.workerCommand,
+            env: {
+              RUNNEL_MANAGER: controlAddress,
+              RUNNEL_JOB_SECRET: secret,
+              RUNNEL_EPOCH: String(epoch),
+              RUNNEL_WORKER_INDEX: String(i),
+              RUNNEL_WORKER_LISTEN: this.manager.workerListen ?? "127.0.0.1:0",
+            },
+          },
+          { jobId: this.options.jobId ?? "local", log: this.log, options: this.manager.schedulerOptions ?? {}, stateDir: this.options.stateDir },
+        );
+        if (proc) {
+          processes.set(i, proc);
+          proc.exited.then((code) => {
+            const w = workers.get(i);
+            if (!w?.done) fail(`worker ${i} (${proc.name}) exited with ${code === null ? "a signal" : `code ${code}`}`);
+          });
+        }
+      }
+      if (processes.size === 0) this.log.info(`waiting for ${W} worker(s) to register at ${controlAddress} with the job secret (runnel worker --manager ${controlAddress})`);
+    };
+
     // Silent workers (a stopped process, a lost machine) fail the attempt.
     const heartbeatTimeout = this.manager.heartbeatTimeoutMs ?? 5000;
     const watchdog = setInterval(() => {
@@ -345,8 +355,12 @@ export class JobManager {
       }
     }, 250);
 
+    // Superseded by a newer run (this manager was paused or partitioned): stop the workers, restore nothing.
+    const unwatch = fence.watch(1000, (err) => failWith?.(err));
+
     const teardown = async (killAll: boolean) => {
       clearInterval(watchdog);
+      unwatch();
       this.coordinator?.stopTimer();
       for (const w of workers.values()) send(w, killAll ? { type: "abort", reason: "the job is being restored" } : { type: "exit" });
       if (killAll) for (const p of processes.values()) p.kill();
@@ -356,8 +370,11 @@ export class JobManager {
     };
 
     try {
-      await Promise.race([allReady, failed, Bun.sleep(60_000).then(() => fail(`the workers did not all become ready within 60 s (${workers.size} of ${W} registered)`))]);
-      await Promise.race([failed, allReady]);
+      // Inside the try: a scheduler that fails half way still has its started workers torn down.
+      await startWorkers();
+      const readyTimer = setTimeout(() => fail(`the workers did not all become ready within 60 s (${workers.size} of ${W} registered)`), 60_000);
+      await Promise.race([allReady, failed]).finally(() => clearTimeout(readyTimer));
+      this.running = true;
       this.resolveStarted();
       if (this.stopRequested) coordinator.requestStop();
       coordinator.startPeriodic(this.options.checkpointIntervalMs);
@@ -370,6 +387,7 @@ export class JobManager {
       if (err instanceof AttemptFailed) throw err;
       throw err;
     } finally {
+      this.running = false;
       this.coordinator = null;
     }
   }
@@ -384,6 +402,7 @@ export class JobManager {
       for (const r of list) {
         const m = new OperatorMetrics(r.operatorId, r.operatorName, r.subtaskIndex);
         Object.assign(m, r);
+        m.worker = worker;
         this.metrics.operators.push(m);
       }
     }

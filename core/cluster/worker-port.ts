@@ -8,6 +8,7 @@ import type { BarrierPort, CheckpointRequest } from "../checkpoint/coordinator.t
 import { freezeState } from "../checkpoint/store.ts";
 import type { SubtaskSnapshot } from "../runtime/chain.ts";
 import type { StateBackend } from "../state/backend.ts";
+import type { Fence } from "../checkpoint/fence.ts";
 import type { WorkerMessage } from "./protocol.ts";
 
 export class WorkerBarrierPort implements BarrierPort {
@@ -18,6 +19,8 @@ export class WorkerBarrierPort implements BarrierPort {
   constructor(
     private readonly backend: StateBackend,
     private readonly send: (msg: WorkerMessage) => void,
+    /** The job manager's epoch: sinks commit only while it is current. */
+    private readonly fence: Fence,
   ) {}
 
   /** A barrier for one of this worker's source subtasks. */
@@ -64,6 +67,8 @@ export class WorkerBarrierPort implements BarrierPort {
 
   /** The manager wrote checkpoint `id`: every local subtask commits, then the manager hears so. */
   async complete(id: number): Promise<void> {
+    // A run superseded since the manager wrote the manifest must not publish (the newer run restores without it).
+    await this.fence.check(`committing checkpoint ${id}`);
     await Promise.all([...this.hooks.values()].map((h) => h(id)));
     this.send({ type: "committed", checkpointId: id });
   }

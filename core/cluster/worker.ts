@@ -8,8 +8,9 @@ import { hostname } from "node:os";
 import { createPreviewWriter } from "../cli/preview.ts";
 import { checkpointStoreFor, Job, type JobOptions } from "../dataflow/job.ts";
 import type { PluginRegistry } from "../registry/registry.ts";
-import { planSql } from "../sql/index.ts";
+import { planSql, type PlanContext } from "../sql/index.ts";
 import { StateBackend } from "../state/backend.ts";
+import { Fence } from "../checkpoint/fence.ts";
 import { Exchange, splitAddress } from "./exchange.ts";
 import { encodeFrame, FrameKind, FrameReader, FrameWriter } from "./frames.ts";
 import type { Assignment, ManagerMessage, WorkerMessage } from "./protocol.ts";
@@ -26,8 +27,11 @@ export interface WorkerOptions {
   /** Where to listen for peers' data: host:port (port 0 picks one). */
   listen: string;
   registry: () => Promise<PluginRegistry>;
-  /** Registers what the pipeline needs beyond the registry's plugins (a control plane's UDFs). */
-  prepare?: (registry: PluginRegistry, assignment: Assignment) => Promise<void>;
+  /**
+   * Registers what the pipeline needs beyond the registry's plugins (a control plane's UDFs) and
+   * says how to plan and run it (connection profiles, the files it may use), as the job manager's host does.
+   */
+  prepare?: (registry: PluginRegistry, assignment: Assignment) => Promise<{ context?: PlanContext; job?: Partial<JobOptions> } | void>;
   /** Where a bare SELECT's rows go when its sink runs here (default: this process's stdout). */
   preview?: JobOptions["preview"];
   log?: (message: string) => void;
@@ -90,12 +94,14 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
     exchange.identity.workerIndex = a.index;
     exchange.identity.epoch = a.epoch;
     const registry = await options.registry();
-    await options.prepare?.(registry, a);
-    const pipeline = planSql(a.sql, registry, { env: a.plan.env });
+    const prepared = (await options.prepare?.(registry, a)) ?? {};
+    const pipeline = planSql(a.sql, registry, { env: a.plan.env, ...prepared.context });
     // State files are written here, where the subtasks run; the manager only writes manifests.
-    const backend = new StateBackend(checkpointStoreFor(a.job.stateDir, registry), a.job.maxParallelism, undefined);
-    port = new WorkerBarrierPort(backend, send);
+    const store = checkpointStoreFor(a.job.stateDir, registry);
+    const backend = new StateBackend(store, a.job.maxParallelism, undefined);
+    port = new WorkerBarrierPort(backend, send, Fence.of(store, a.epoch));
     job = new Job(pipeline, registry, {
+      ...prepared.job,
       ...a.job,
       checkpointIntervalMs: 0,
       restoreCheckpointId: a.restoredCheckpointId,

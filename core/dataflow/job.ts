@@ -4,6 +4,7 @@
  * ends or a stop is requested, and reports failures with their cause.
  */
 import { CheckpointCoordinator, type BarrierPort, type BarrierThen } from "../checkpoint/coordinator.ts";
+import { Fence } from "../checkpoint/fence.ts";
 import type { Exchange } from "../cluster/exchange.ts";
 import { LocalCheckpointStore, ObjectCheckpointStore, storageScheme, type CheckpointData, type CheckpointStore } from "../checkpoint/store.ts";
 import { compileExpr, compileMap } from "../expr/index.ts";
@@ -37,6 +38,9 @@ import { join } from "node:path";
 import { hashValues } from "../state/hash.ts";
 import { incompatibility, stateIdentities, type OperatorIdentity } from "./fingerprint.ts";
 import { buildGraph, type PhysicalGraph, type PhysicalNode, type Stage } from "./graph.ts";
+
+/** How often a running job checks that no newer run took over (core/checkpoint/fence.ts). */
+const FENCE_WATCH_MS = 1000;
 
 export interface JobOptions {
   parallelism: number;
@@ -141,6 +145,8 @@ export class Job {
   private maxParallelism = DEFAULT_MAX_PARALLELISM;
   private readonly abort = new AbortController();
   readonly store: CheckpointStore;
+  /** This run's epoch, when the job runs in one process (core/checkpoint/fence.ts). */
+  private fence: Fence | null = null;
   private coordinator!: BarrierPort;
   private local: CheckpointCoordinator | null = null;
   private abortRun: ((err: Error) => void) | null = null;
@@ -220,7 +226,10 @@ export class Job {
   async run(): Promise<BarrierThen> {
     const cluster = this.options.cluster;
     if (this.options.ignoreState && !cluster) await this.store.clear();
+    // In one process the job is its own manager: it claims this run's epoch (a job manager does in a cluster).
+    if (!cluster) this.fence = await Fence.claim(this.store);
     this.restored = await this.restorable();
+    await this.fence?.restoring(this.restored?.checkpointId ?? null);
     if (!cluster) await this.preflight();
     const runners = await this.instantiate();
     this.resolveStarted();
@@ -240,6 +249,7 @@ export class Job {
       }
     });
     failed.catch(() => {});
+    const unwatch = this.fence?.watch(FENCE_WATCH_MS, (err) => this.abortRun?.(err));
     try {
       // In a worker the job manager decides when the job is done; here, when its subtasks are.
       const then = local ? await Promise.race([local.done, failed]) : "end";
@@ -249,6 +259,7 @@ export class Job {
       this.abort.abort();
       throw err;
     } finally {
+      unwatch?.();
       local?.stopTimer();
       for (const chain of this.chains) {
         try {
@@ -336,6 +347,8 @@ export class Job {
         },
       },
       { timeoutMs: this.options.checkpointTimeoutMs ?? 600_000, tolerableFailures: this.options.tolerableCheckpointFailures ?? 3 },
+      undefined,
+      this.fence ?? undefined,
     );
     this.local = local;
     this.coordinator = local ?? cluster!.port;

@@ -384,6 +384,8 @@ export interface SchedulerContext {
   jobId: string;
   log: PluginLogger;
   options: Record<string, unknown>;
+  /** Where the job's checkpoints live (a local path or a storage URL): workers elsewhere must reach the same place. */
+  stateDir?: string;
 }
 
 /**
@@ -444,12 +446,18 @@ export function defineStorage(s: StorageDefinition): StorageDefinition {
  * `RUNNEL_CRASH_AT=name` (or `name:N` for the N-th time it is reached) the
  * process kills itself with SIGKILL there, which is how tests hit the narrow
  * windows (after a checkpoint completes but before a sink commits...) that
- * random kills rarely find. Costs one comparison when unset.
+ * random kills rarely find. Costs one comparison when unset. A worker process
+ * started for the job also kills the process named by `RUNNEL_CRASH_TAKES`
+ * (its job manager), so a crash test kills the whole job wherever the point is
+ * reached, as losing the job's machine would.
  */
 const crashAt = typeof process !== "undefined" ? process.env.RUNNEL_CRASH_AT : undefined;
 const crashSpec = crashAt ? { name: crashAt.split(":")[0]!, nth: Number(crashAt.split(":")[1] ?? 1) } : null;
 let crashHits = 0;
 export function crashPoint(name: string): void {
   if (crashSpec === null || crashSpec.name !== name) return;
-  if (++crashHits >= crashSpec.nth) process.kill(process.pid, "SIGKILL");
+  if (++crashHits < crashSpec.nth) return;
+  const takes = Number(process.env.RUNNEL_CRASH_TAKES);
+  if (takes > 0) process.kill(takes, "SIGKILL");
+  process.kill(process.pid, "SIGKILL");
 }

@@ -6,6 +6,7 @@
  */
 import {
   closeSync,
+  copyFileSync,
   existsSync,
   fsyncSync,
   ftruncateSync,
@@ -181,7 +182,11 @@ export class LocalStorage implements Storage {
           `it was removed outside Runnel. Restore it, or start the job without its saved state.`,
       );
     }
-    const fd = openSync(state.staging, "r+");
+    // Finished in a copy, not in place: a superseded run that still holds the staging file open (paused,
+    // then woken) must write into a file nobody will publish, not into the one this run commits.
+    const copy = `${state.staging}.${process.pid}.restoring`;
+    copyFileSync(state.staging, copy);
+    const fd = openSync(copy, "r+");
     try {
       ftruncateSync(fd, state.length);
       writeAll(fd, last, state.length);
@@ -189,6 +194,7 @@ export class LocalStorage implements Storage {
     } finally {
       closeSync(fd);
     }
+    renameSync(copy, state.staging);
     return { kind: "local", final: state.final, staging: state.staging };
   }
 
@@ -217,7 +223,10 @@ export class LocalStorage implements Storage {
       for (const e of entries) {
         const p = join(dir, e.name);
         if (e.isDirectory()) walk(p);
-        else if (e.name.startsWith(".") && e.name.endsWith(".inprogress") && !known.has(p)) {
+        else if (e.name.startsWith(".") && e.name.endsWith(".restoring") && owned(e.name.slice(1).replace(/\.inprogress\.\d+\.restoring$/, ""))) {
+          // A copy a restore was finishing when it crashed.
+          unlinkSync(p);
+        } else if (e.name.startsWith(".") && e.name.endsWith(".inprogress") && !known.has(p)) {
           if (owned(e.name.slice(1, -".inprogress".length))) {
             unlinkSync(p);
             removed++;

@@ -24,8 +24,7 @@ export const KUBERNETES_PERMISSIONS = [
 /** Container states that will not get better by waiting: the worker is reported gone at once. */
 const CANNOT_START = new Set(["ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError", "CreateContainerError", "ErrImageNeverPull"]);
 
-/** The job manager's context as the scheduler reads it: `stateDir` is where the job's checkpoints live. */
-type Context = SchedulerContext & { stateDir?: string };
+type Context = SchedulerContext;
 
 interface Run {
   epoch: string;

@@ -70,14 +70,14 @@ export class StateHarness {
       then: "continue",
       operators: { [this.operatorId]: parts },
     };
-    this.store.write(data);
+    await this.store.write(data);
     await backend.collectGarbage();
     return { ...data, bytes };
   }
 
   /** A context for subtask `index` of `parallelism`, restored from the latest checkpoint. */
   async restore(index: number, parallelism: number): Promise<OperatorContext> {
-    const backend = new StateBackend(this.store, this.maxParallelism, this.store.latest());
+    const backend = new StateBackend(this.store, this.maxParallelism, await this.store.latest());
     return this.context(index, parallelism, await backend.restoreFor(this.operatorId, index, parallelism));
   }
 }

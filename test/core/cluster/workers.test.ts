@@ -23,6 +23,13 @@ afterAll(() => {
   for (const p of spawned) p.kill("SIGKILL");
 });
 
+/** The newest completed checkpoint's id in a state directory, from the manifests' names (0: none yet). */
+const latestCheckpoint = (state: string): number => {
+  if (!existsSync(state)) return 0;
+  const ids = readdirSync(state, { recursive: true }).map((f) => /chk-(\d{10})/.exec(String(f))?.[1]).filter(Boolean);
+  return Math.max(0, ...ids.map(Number));
+};
+
 const lines = (file: string) => (existsSync(file) ? readFileSync(file, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l)) : []);
 
 const AGGREGATES = (dir: string, events: number, rate: number) => `
@@ -56,14 +63,24 @@ describe("jobs across worker processes", () => {
     const proc = startCli(["run", writeSql(dir, AGGREGATES(dir, 9000, 3000)), "--parallelism", "3", "--workers", "3", "--state-dir", join(dir, "state"), "--checkpoint-interval", "200ms"]);
     const err = new Response(proc.stderr as ReadableStream).text();
     void new Response(proc.stdout as ReadableStream).text();
+    let exited = false;
+    void proc.exited.then(() => (exited = true));
     let seed = 11;
+    let kills = 0;
+    let seen = 0;
     for (let k = 0; k < 3; k++) {
+      // Each kill lands after another checkpoint, at a random moment of the interval after it, on a random worker.
+      await waitUntil("three workers and a new checkpoint", () => exited || (children(proc.pid).length >= 3 && latestCheckpoint(join(dir, "state")) > seen));
+      if (exited) break;
+      seen = latestCheckpoint(join(dir, "state"));
       seed = (seed * 1103515245 + 12345) % 2147483648;
-      await Bun.sleep(900 + (seed % 600));
+      await Bun.sleep(seed % 300);
       const workers = children(proc.pid);
       if (workers.length === 0) break;
       process.kill(workers[seed % workers.length]!, "SIGKILL");
+      kills++;
     }
+    expect(kills).toBeGreaterThan(0);
     expect(await proc.exited).toBe(0);
     const stderr = await err;
     expect(stderr).toContain("restoring the job from its last checkpoint");
@@ -140,7 +157,8 @@ INSERT INTO out SELECT counter, subtask_index FROM impulse WHERE counter % 2 = 0
     const intruder = Bun.spawn(["bun", CLI, "worker", "--manager", manager, "--secret", "wrong", "--listen", "127.0.0.9:0", "--once"], { cwd: REPO, stdout: "ignore", stderr: "pipe" });
     worker("127.0.0.2");
     const second = worker("127.0.0.3");
-    await Bun.sleep(1800);
+    // Killed once the job has checkpointed (registration takes a while on a loaded machine).
+    await waitUntil("a first checkpoint", () => latestCheckpoint(join(dir, "state")) > 0);
     second.kill("SIGKILL");
     worker("127.0.0.4");
     expect(await proc.exited).toBe(0);

@@ -63,6 +63,11 @@ describe("several INSERTs into one sink table", () => {
       postgres: "connection_string = 'postgres://localhost/db', table_name = 'out'",
       stdout: "format = 'json'",
       blackhole: "",
+      mqtt: "url = 'mqtt://localhost:1883', topic = 'out', format = 'json'",
+      nats: "servers = 'nats://localhost:4222', subject = 'out', format = 'json'",
+      rabbitmq: "host = 'localhost', 'sink.exchange' = 'amq.direct', 'sink.routing_key' = 'out', format = 'json'",
+      redis: "address = 'redis://localhost:6379', target = 'list', 'target.key_prefix' = 'out', format = 'json'",
+      webhook: "endpoint = 'http://localhost:9000/hook', format = 'json'",
     };
     const withSink = [...registry.connectors.values()].filter((c) => c.sink).map((c) => c.name).sort();
     expect(withSink).toEqual(Object.keys(sinks).sort());
