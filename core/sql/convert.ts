@@ -218,7 +218,10 @@ export class Converter {
   private exprNode(ast: any, hint: number): A.Expr {
     const at = this.loc(ast) ?? hint;
     const sub = (x: any) => this.expr(x, at);
-    if (isSubquery(ast)) return { kind: "subquery", at, query: this.query(subqueryAst(ast), at) };
+    if (isSubquery(ast)) {
+      const where = this.locate("select", at) ?? at;
+      return { kind: "subquery", at: where, query: this.query(subqueryAst(ast), where) };
+    }
     switch (ast?.type) {
       case "column_ref": {
         const name = columnName(ast);

@@ -14,6 +14,7 @@ import { containsAggregate, planAggregate } from "./aggregates.ts";
 import { planFrom } from "./relations.ts";
 import { isWindowCall } from "./windows.ts";
 import { overCalls, planWindowFunctions, pushTopN } from "./window-functions.ts";
+import { planQuery } from "./query.ts";
 
 export function planSelect(p: QueryPlanner, select: A.Select, env: CteEnv): Rel {
   if (select.distinct) return planDistinct(p, planSelect(p, { ...select, distinct: false }, env));
@@ -39,7 +40,7 @@ export function planSelect(p: QueryPlanner, select: A.Select, env: CteEnv): Rel 
   }
   if (select.groupBy.length === 0 && !hasAggregates && !hasWindow) {
     if (select.having) throw new SqlError("HAVING needs GROUP BY or an aggregate", select.havingAt ?? select.at);
-    return planProjection(p, select, input);
+    return planProjection(p, select, input, env);
   }
   return planAggregate(p, select, input);
 }
@@ -123,19 +124,81 @@ function planUnnest(p: QueryPlanner, select: A.Select, input: Rel, calls: Extrac
   return { rel: { node: unnest, scope }, element: { kind: "column", index: width, name: "unnest", type: elementType } };
 }
 
-function planProjection(p: QueryPlanner, select: A.Select, inputIn: Rel): Rel {
+/** The scalar subqueries of an expression (not inside other subqueries). */
+function scalarSubqueries(e: A.Expr): Extract<A.Expr, { kind: "subquery" }>[] {
+  const out: Extract<A.Expr, { kind: "subquery" }>[] = [];
+  walkExpr(e, (n) => {
+    if (n.kind === "subquery") {
+      out.push(n);
+      return false;
+    }
+    if (n.kind === "exists") return false;
+  });
+  return out;
+}
+
+/**
+ * Scalar subqueries in SELECT and WHERE, planned as joins: each must be an
+ * aggregate without GROUP BY (one row, updating as its input grows), joined to
+ * every row of the query through a constant key. A LEFT join, so an empty
+ * subquery is NULL; the result is updating, as the subquery's value changes.
+ */
+function planScalarSubqueries(p: QueryPlanner, input: Rel, subqueries: Extract<A.Expr, { kind: "subquery" }>[], env: CteEnv): { rel: Rel; hook: (x: A.Expr) => Expr | undefined } {
+  let node = input.node;
+  const columns = [...input.scope.columns];
+  const slot = new Map<A.Expr, number>();
+  const one: Expr = { kind: "literal", value: 1, type: { kind: "int", bits: 64 } };
+  for (const sq of subqueries) {
+    const rel = planQuery(p, sq.query, env);
+    if (rel.scope.columns.length !== 1) throw new SqlError(`a scalar subquery gives one column; this one gives ${rel.scope.columns.length}`, sq.query.at);
+    const single = (n: PlanNode): boolean => (n.kind === "map" ? single(n.input) : n.kind === "updating_aggregate" && n.keys.length === 0);
+    if (!single(rel.node)) {
+      throw new SqlError("a scalar subquery must be an aggregate without GROUP BY (it then gives one row); join the tables instead (JOIN ... ON)", sq.query.at);
+    }
+    const width = columns.length;
+    const col = rel.scope.columns[0]!;
+    columns.push({ name: `\u0000subquery${width}`, type: col.type, nullable: true });
+    node = {
+      kind: "join",
+      left: node,
+      right: rel.node,
+      joinType: "left",
+      leftKeys: [one],
+      rightKeys: [one],
+      schema: { fields: columns.map((c) => ({ name: c.name, type: c.type, nullable: c.nullable })) },
+      updating: true,
+      ttl: p.updatingTtl,
+    };
+    slot.set(sq, width);
+  }
+  const hook = (x: A.Expr): Expr | undefined => {
+    const i = slot.get(x);
+    return i === undefined ? undefined : { kind: "column", index: i, name: columns[i]!.name, type: columns[i]!.type };
+  };
+  return { rel: { node, scope: { columns, label: input.scope.label } }, hook };
+}
+
+function planProjection(p: QueryPlanner, select: A.Select, inputIn: Rel, env: CteEnv): Rel {
   let input = inputIn;
+  const width = input.scope.columns.length;
   const unnests = select.items.flatMap((i) => (i.kind === "expr" ? unnestCalls(i.expr) : []));
+  const subqueries = [...select.items.flatMap((i) => (i.kind === "expr" ? scalarSubqueries(i.expr) : [])), ...(select.where ? scalarSubqueries(select.where) : [])];
   let hook: ((x: A.Expr) => Expr | undefined) | undefined;
+  if (unnests.length > 0 && subqueries.length > 0) throw new SqlError("unnest() and a scalar subquery in one SELECT are not supported; unnest in a subquery first", subqueries[0]!.at);
   if (unnests.length > 0) {
     const planned = planUnnest(p, select, input, unnests);
     input = planned.rel;
     hook = (x) => (x.kind === "call" && x.name === "unnest" && !x.over ? planned.element : undefined);
     select = { ...select, where: undefined };
   }
+  if (subqueries.length > 0) ({ rel: input, hook } = planScalarSubqueries(p, input, subqueries, env));
   const scope = input.scope;
-  const filter = select.where ? resolveWhere(p, select.where, scope) : undefined;
-  const selected = expandItems(select.items, unnests.length > 0 ? { ...scope, columns: scope.columns.slice(0, -1) } : scope);
+  let filter: Expr | undefined;
+  if (select.where) {
+    filter = resolveExpr(select.where, scope, exprContext(p, "WHERE", hook));
+    if (filter.type.kind !== "boolean") throw new SqlError(`WHERE needs a boolean condition, got ${typeName(filter.type)}`, select.where.at);
+  }
+  const selected = expandItems(select.items, { ...scope, columns: scope.columns.slice(0, width) });
   const ctx = exprContext(p, "the SELECT list", hook);
   const exprs: Expr[] = selected.map((s) => (s.direct !== undefined ? columnRef(scope, s.direct) : resolveExpr(s.ast!, scope, ctx)));
   const columns: ScopeColumn[] = selected.map((s, i) => ({
