@@ -70,17 +70,28 @@ function ownDefinition(node: PhysicalNode, registry: PluginRegistry): unknown {
         kind: plan.kind,
         window: plan.kind === "window_aggregate" ? plan.window : null,
         keys: exprText(plan.keys),
-        aggregates: plan.aggregates.map((a) => ({ fn: a.fn, args: exprText(a.args), distinct: a.distinct, star: a.star, filter: exprText(a.filter), type: a.type })),
+        aggregates: plan.aggregates.map((a) => ({ fn: a.fn, args: exprText(a.args), ...(a.orderBy ? { orderBy: exprText(a.orderBy.map((o) => o.expr)) } : {}), distinct: a.distinct, star: a.star, filter: exprText(a.filter), type: a.type })),
         updatingInput: plan.input.updating,
       };
     case "changelog":
       return { kind: "changelog", keys: exprText(plan.keys) };
+    case "window_function":
+      return { kind: "window_function", partition: exprText(plan.partition), order: exprText(plan.order.map((o) => o.expr)), functions: plan.functions.map((f) => f.fn), limit: plan.limit ?? null };
     case "async_udf":
       return { kind: "async_udf", calls: exprText(plan.calls), options: plan.calls.map((c) => c.async) };
+    case "unnest":
+      return { kind: "unnest", array: exprText(plan.array) };
     case "union":
       return { kind: "union", inputs: plan.inputs.length };
     case "join":
-      return { kind: "join", joinType: plan.joinType, leftKeys: exprText(plan.leftKeys), rightKeys: exprText(plan.rightKeys), window: plan.window ?? null };
+      return {
+        kind: "join",
+        joinType: plan.joinType,
+        leftKeys: exprText(plan.leftKeys),
+        rightKeys: exprText(plan.rightKeys),
+        window: plan.window ?? null,
+        ...(plan.condition ? { condition: exprText(plan.condition) } : {}),
+      };
   }
 }
 

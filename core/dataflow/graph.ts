@@ -5,7 +5,7 @@
  */
 import type { LogicalPipeline, PlanNode, SinkTarget, TableDef } from "../plan/logical.ts";
 
-export type PhysicalKind = "source" | "changelog" | "map" | "async_udf" | "window_aggregate" | "updating_aggregate" | "union" | "join" | "sink";
+export type PhysicalKind = "source" | "changelog" | "map" | "async_udf" | "window_aggregate" | "window_function" | "updating_aggregate" | "union" | "unnest" | "join" | "sink";
 
 export interface PhysicalNode {
   /** Stable across runs of the same pipeline: checkpoint state is keyed by it. */
@@ -55,14 +55,18 @@ function labelOf(node: PlanNode): string {
     }
     case "updating_aggregate":
       return `updating aggregate by ${node.keys.length} key(s)`;
+    case "window_function":
+      return `${node.limit ? `top ${node.limit.n} by ${node.limit.by}` : "window functions"} per partition of ${node.partition.length} key(s)`;
     case "changelog":
       return `changelog by primary key (${node.keys.map((k) => (k.kind === "column" ? k.name : "expr")).join(", ")})`;
     case "async_udf":
       return `async ${node.calls.map((c) => `${c.name}()`).join(", ")}`;
     case "union":
       return "union all";
+    case "unnest":
+      return "unnest";
     case "join": {
-      const how = `${node.joinType === "left" ? "left" : "inner"} join on ${node.leftKeys.length} key(s)`;
+      const how = `${node.joinType} join on ${node.leftKeys.length} key(s)${node.condition ? " and a condition" : ""}`;
       return node.window ? `window ${how}` : `updating ${how}`;
     }
   }
@@ -92,7 +96,7 @@ export function buildGraph(pipeline: LogicalPipeline, options: GraphOptions): Ph
       parallelism: options.parallelism,
       inputs,
       consumers: [],
-      keyed: plan.kind === "window_aggregate" || plan.kind === "updating_aggregate" || plan.kind === "join" || plan.kind === "changelog",
+      keyed: plan.kind === "window_aggregate" || plan.kind === "updating_aggregate" || plan.kind === "join" || plan.kind === "changelog" || plan.kind === "window_function",
     };
     for (const i of inputs) i.consumers.push(node);
     nodes.push(node);

@@ -8,8 +8,10 @@ import { Fence } from "../checkpoint/fence.ts";
 import type { Exchange } from "../cluster/exchange.ts";
 import { LocalCheckpointStore, ObjectCheckpointStore, storageScheme, type CheckpointData, type CheckpointStore } from "../checkpoint/store.ts";
 import { compileExpr, compileMap } from "../expr/index.ts";
-import { accumulatorFor, filtered, FILTERED_OUT } from "../operators/accumulators.ts";
+import { accumulatorFor, filtered, FILTERED_OUT, valuesPerRow } from "../operators/accumulators.ts";
 import { AsyncUdfOperator } from "../operators/async-udf.ts";
+import { UnnestOperator } from "../operators/unnest.ts";
+import { UpdatingWindowFunctionOperator, WindowFunctionOperator, type WindowFn, type WindowFunctionSpec } from "../operators/window-function.ts";
 import { ChangelogNormalize } from "../operators/changelog.ts";
 import { UpdatingJoin, WindowJoin, type JoinSpec } from "../operators/join.ts";
 import { MapOperator } from "../operators/map.ts";
@@ -483,6 +485,7 @@ export class Job {
     let keyExprs: Expr[];
     if (plan.kind === "join") keyExprs = input === 0 ? plan.leftKeys : plan.rightKeys;
     else if (plan.kind === "window_aggregate" || plan.kind === "updating_aggregate" || plan.kind === "changelog") keyExprs = plan.keys;
+    else if (plan.kind === "window_function") keyExprs = plan.partition;
     else return () => 0;
     const keys = keyExprs.map((k) => compileExpr(k));
     const scratch = new Array(keys.length);
@@ -498,9 +501,9 @@ export class Job {
       args: calls.map((c): RowFn | undefined => {
         let arg: RowFn | undefined;
         if (!c.star) {
-          const fns = c.args.map((a) => compileExpr(a));
-          const isUdaf = !["count", "sum", "avg", "min", "max"].includes(c.fn.toLowerCase());
-          arg = isUdaf ? (row, time) => fns.map((f) => f(row, time)) : (fns[0] as RowFn);
+          const shape = valuesPerRow(c, this.registry);
+          const fns = [...c.args.slice(0, shape.args), ...(c.orderBy ?? []).map((o) => o.expr)].map((a) => compileExpr(a));
+          arg = shape.packed ? (row, time) => fns.map((f) => f(row, time)) : (fns[0] as RowFn);
         }
         if (!c.filter) return arg;
         const keep = compileExpr(c.filter);
@@ -511,6 +514,35 @@ export class Job {
         const acc = accumulatorFor(c, this.registry, updatingInput);
         return c.filter ? filtered(acc) : acc;
       }),
+    };
+  }
+
+  private windowFunctionSpec(plan: Extract<PlanNode, { kind: "window_function" }>): WindowFunctionSpec {
+    const fn = (e: Expr) => compileExpr(e) as RowFn;
+    return {
+      partition: plan.partition.map(fn),
+      order: plan.order.map((o) => ({ key: fn(o.expr), desc: o.desc, nullsFirst: o.nullsFirst })),
+      functions: plan.functions.map((f): WindowFn => {
+        switch (f.fn) {
+          case "ntile":
+            return { kind: "ntile", buckets: f.buckets };
+          case "lag":
+          case "lead":
+            return { kind: f.fn, arg: fn(f.arg), offset: f.offset, fallback: f.fallback && fn(f.fallback) };
+          case "first_value":
+          case "last_value":
+            return { kind: f.fn, arg: fn(f.arg), frame: f.frame };
+          case "nth_value":
+            return { kind: "nth_value", arg: fn(f.arg), n: f.n, frame: f.frame };
+          case "aggregate": {
+            const spec = this.aggregateSpec([], [f.call], false);
+            return { kind: "aggregate", arg: spec.args[0], accumulator: spec.accumulators[0]!, frame: f.frame };
+          }
+          default:
+            return { kind: f.fn };
+        }
+      }),
+      limit: plan.limit,
     };
   }
 
@@ -528,6 +560,10 @@ export class Job {
       }
       case "updating_aggregate":
         return new UpdatingAggregate(this.aggregateSpec(plan.keys, plan.aggregates, plan.input.updating), plan.ttl, plan.ttlRetract);
+      case "window_function":
+        return plan.updating
+          ? new UpdatingWindowFunctionOperator(this.windowFunctionSpec(plan), plan.input.updating)
+          : new WindowFunctionOperator(this.windowFunctionSpec(plan));
       case "changelog":
         return new ChangelogNormalize(plan.keys.map((k) => compileExpr(k) as RowFn), plan.ttl);
       case "async_udf":
@@ -538,13 +574,20 @@ export class Job {
         );
       case "union":
         return { name: "union", process: (batch, out) => out.emit(batch) };
+      case "unnest":
+        return new UnnestOperator(compileExpr(plan.array) as RowFn);
       case "join": {
         const spec: JoinSpec = {
           leftKeys: plan.leftKeys.map((k) => compileExpr(k) as RowFn),
           rightKeys: plan.rightKeys.map((k) => compileExpr(k) as RowFn),
+          leftWidth: plan.left.schema.fields.length,
           rightWidth: plan.right.schema.fields.length,
           joinType: plan.joinType,
         };
+        if (plan.condition) {
+          const cond = compileExpr(plan.condition);
+          spec.condition = (row, time) => cond(row, time) === true;
+        }
         const w = plan.window;
         if (!w) return new UpdatingJoin(spec, plan.updating, plan.ttl);
         const endOf = (column: number): RowFn => (row) => (row[column] as { end: number }).end;

@@ -11,6 +11,7 @@
 import { createHash } from "node:crypto";
 import { t, typeName, type SqlType } from "../plugin-api/index.ts";
 import type { Expr } from "./expr.ts";
+import { ARRAY_FUNCTIONS } from "./arrays.ts";
 import * as json from "./json.ts";
 import { compileReplacement, expandReplacement, parseFlags, rustRegex, translateRegex } from "./regex.ts";
 import { checkTruncUnit, compileFormat, datePart, datePartName, DATE_PARTS, dateTrunc, strftime, toTimestamp } from "./time.ts";
@@ -368,6 +369,69 @@ function regexpCount(s: string, p: string, start = 1, flags = ""): number {
   return n;
 }
 
+/** Position (1-based, in characters) of the n-th match from `start`, or of its group `sub`; 0 when there is none. */
+function regexpInstr(s: string, p: string, start = 1, n = 1, flags = "", sub = 0): number {
+  if (start < 1) throw new ExprError(`regexp_instr: start must be 1 or more, got ${start}`);
+  if (n < 1) throw new ExprError(`regexp_instr: n must be 1 or more, got ${n}`);
+  const re = rustRegex(p, parseFlags(flags, "regexp_instr", false), true);
+  const cs = chars(s);
+  const from = cs.slice(start - 1).join("");
+  let seen = 0;
+  for (let m = re.exec(from); m; m = re.exec(from)) {
+    if (++seen === n) {
+      const text = sub === 0 ? m[0] : m[sub];
+      if (text === undefined) return 0;
+      const at = sub === 0 ? m.index : from.indexOf(text, m.index);
+      return start + charLength(from.slice(0, at));
+    }
+    if (m[0].length === 0) re.lastIndex += 1;
+  }
+  return 0;
+}
+
+function factorial(n: number): number {
+  if (n > 20) throw new ExprError(`factorial(${n}) overflows a BIGINT`);
+  let out = 1;
+  for (let i = 2; i <= n; i++) out *= i;
+  return checkInt(out, bigint, () => `factorial(${n})`);
+}
+
+/** overlay(s, replacement, from[, count]): `count` characters from `from` replaced (default: the replacement's length). */
+function overlay(s: string, r: string, from: number, count?: number): string {
+  const cs = chars(s);
+  const len = count ?? charLength(r);
+  const head = cs.slice(0, Math.max(0, from - 1)).join("");
+  const tail = cs.slice(Math.max(0, from - 1 + len)).join("");
+  return head + r + tail;
+}
+
+/** Arrow's name for a type, as DataFusion's arrow_typeof prints it. */
+function arrowTypeName(x: SqlType): string {
+  switch (x.kind) {
+    case "boolean":
+      return "Boolean";
+    case "int":
+      return `${x.unsigned ? "UInt" : "Int"}${x.bits}`;
+    case "float":
+      return `Float${x.bits}`;
+    case "decimal":
+      return `Decimal128(${x.precision}, ${x.scale})`;
+    case "string":
+    case "json":
+      return "Utf8";
+    case "timestamp":
+      return "Timestamp(Nanosecond, None)";
+    case "interval":
+      return "Interval(MonthDayNano)";
+    case "bytes":
+      return "Binary";
+    case "array":
+      return `List(Field { name: "item", data_type: ${arrowTypeName(x.element)}, nullable: true, dict_id: 0, dict_is_ordered: false, metadata: {} })`;
+    case "struct":
+      return `Struct(${x.fields.map((f) => `${f.name} ${arrowTypeName(f.type)}`).join(", ")})`;
+  }
+}
+
 // ---------------------------------------------------------------- time
 
 function checkPart(args: ArgInfo[]) {
@@ -488,6 +552,7 @@ const list: ScalarFunction[] = [
   math1("degrees", (x) => (x * 180) / Math.PI),
   math1("radians", (x) => (x * Math.PI) / 180),
   fn("gcd", ["int", "int"], bigint, gcd),
+  fn("factorial", ["int"], bigint, factorial),
   fn("lcm", ["int", "int"], bigint, (a: number, b: number) => (a === 0 || b === 0 ? 0 : checkInt(Math.abs(a * b) / gcd(a, b), bigint, () => `lcm(${a}, ${b})`))),
   fn("isnan", ["number"], bool, (x: number) => Number.isNaN(x)),
   fn("iszero", ["number"], bool, (x: number) => x === 0),
@@ -547,7 +612,8 @@ const list: ScalarFunction[] = [
       if (isConst(a[2]) && lit(a[2]) === 0) throw new ExprError("split_part: field position must not be zero (positions count from 1, or from -1 at the end)");
     },
   }),
-  fn("substr_index", ["text", "text", "int"], text, substrIndex),
+  ...["substr_index", "substring_index"].map((name) => fn(name, ["text", "text", "int"], text, substrIndex)),
+  fn("overlay", ["text", "text", "int", "int"], text, overlay, { required: 3 }),
   fn("find_in_set", ["text", "text"], bigint, (s: string, list: string) => list.split(",").indexOf(s) + 1),
   fn("levenshtein", ["text", "text"], bigint, levenshtein),
   fn("chr", ["int"], text, chr),
@@ -581,6 +647,7 @@ const list: ScalarFunction[] = [
   fn("regexp_match", ["text", "text", "text"], textArray, regexpMatch, { required: 2, check: (a) => regexArgs(a, 1, 2, "regexp_match", false) }),
   fn("regexp_replace", ["text", "text", "text", "text"], text, regexpReplace, { required: 3, check: (a) => regexArgs(a, 1, 3, "regexp_replace", true) }),
   fn("regexp_count", ["text", "text", "int", "text"], bigint, regexpCount, { required: 2, check: (a) => regexArgs(a, 1, 3, "regexp_count", false) }),
+  fn("regexp_instr", ["text", "text", "int", "int", "text", "int"], bigint, regexpInstr, { required: 2, check: (a) => regexArgs(a, 1, 4, "regexp_instr", false) }),
   // hashes and bytes
   fn("md5", ["text_or_bytes"], text, (s: string | Uint8Array) => createHash("md5").update(asBytes(s)).digest("hex")),
   ...["sha224", "sha256", "sha384", "sha512"].map((name) => fn(name, ["text_or_bytes"], bytes, (s: string | Uint8Array) => digestBytes(s, name))),
@@ -640,6 +707,8 @@ const list: ScalarFunction[] = [
     bind: (a) => (v: unknown) => toUnixtime(v, a[0]!.type),
   }),
   ...["to_char", "date_format"].map((name) => fn(name, ["timestamp", "text"], text, strftime, { check: checkFormat })),
+  fn("arrow_typeof", ["any"], text, () => null, { strict: false, bind: (a) => () => arrowTypeName(a[0]!.type) }),
+  fn("version", [], text, () => "Runnel (DataFusion-compatible SQL)"),
   fn("now", [], timestamp, () => Date.now() * 1000, { volatile: true }),
   fn("current_timestamp", [], timestamp, () => Date.now() * 1000, { volatile: true }),
   // JSON: datafusion-functions-json
@@ -664,6 +733,7 @@ const list: ScalarFunction[] = [
   fn("cardinality", ["array"], bigint, (a: unknown[]) => a.length),
   ...["array_contains", "array_has"].map((name) => fn(name, ["array", "any"], bool, (a: unknown[], x: unknown) => a.includes(x))),
   fn("array_element", ["array", "int"], (a) => (a[0]!.type.kind === "array" ? a[0]!.type.element : text), arrayElement),
+  ...ARRAY_FUNCTIONS,
 ];
 
 export const SCALAR_FUNCTIONS: ReadonlyMap<string, ScalarFunction> = new Map(list.map((f) => [f.name, f]));
@@ -684,18 +754,22 @@ export function implementation(f: ScalarFunction, args: ArgInfo[]): Impl {
  * write instead, so the planner can say more than "unknown function".
  */
 export const UNSUPPORTED_FUNCTIONS: Record<string, string> = {
+  map: "Runnel has no MAP type; keep key-value data in a JSON column and read it with json_get(j, 'key'), or use a struct (named_struct)",
+  map_extract: "Runnel has no MAP type; write json_get(j, 'key') over a JSON column",
+  map_keys: "Runnel has no MAP type; write json_object_keys(j) over a JSON column",
+  map_values: "Runnel has no MAP type; read the values with json_get(j, 'key') over a JSON column",
+  element_at: "Runnel has no MAP type; write array_element(a, i) for arrays or json_get(j, 'key') for JSON",
+  union_extract: "Runnel has no UNION type",
+  proctime:
+    "Runnel's windows and joins run on event time only (results do not depend on when rows happen to be processed); declare the table's event time " +
+    "(WATERMARK FOR ts) or use the source's own times, and window on those",
+  union_tag: "Runnel has no UNION type",
   to_date: "Runnel has no DATE type; date_trunc('day', ts) gives midnight as a TIMESTAMP, to_char(ts, '%Y-%m-%d') the date as text",
   make_date: "Runnel has no DATE type; write to_timestamp('2024-01-31')",
   current_date: "Runnel has no DATE type; write date_trunc('day', now())",
   current_time: "Runnel has no TIME type; write to_char(now(), '%H:%M:%S')",
   today: "Runnel has no DATE type; write date_trunc('day', now())",
   to_local_time: "Runnel's TIMESTAMP values are UTC without zone",
-  arrow_typeof: "not supported",
   arrow_cast: "write CAST(x AS type)",
-  make_array: "write ARRAY[a, b, ...]",
   array_agg: "array_agg() is not supported as an aggregate",
-  struct: "write a subquery with named columns",
-  named_struct: "write a subquery with named columns",
-  overlay: "write concat(left(s, n - 1), replacement, substr(s, n + length))",
-  regexp_instr: "write regexp_match or strpos",
 };

@@ -8,8 +8,9 @@
  *
  * UpdatingJoin ("event-history join"): every row joins against all rows stored
  * for its key on the other side, and is stored itself, indefinitely. An inner
- * join emits inserts only. A LEFT JOIN emits a NULL-padded row for a left row
- * without a match, and deletes it when the key's first right row arrives.
+ * join emits inserts only. An outer side's row without a match is emitted
+ * NULL-padded (LEFT: left rows, RIGHT: right rows, FULL: both), and the padded
+ * row is deleted when the key's first row of the other side arrives.
  */
 import { RowOp, type Batch, type Row } from "../plugin-api/index.ts";
 import { hashValues, rowsEqual } from "../state/hash.ts";
@@ -23,9 +24,12 @@ export interface JoinSpec {
   /** Key of a left row; must equal `rightKeys` of its right matches. */
   leftKeys: RowFn[];
   rightKeys: RowFn[];
-  /** Columns of a right row, for the NULL padding of unmatched LEFT JOIN rows. */
+  /** Columns of each side's row, for the NULL padding of unmatched rows. */
+  leftWidth: number;
   rightWidth: number;
-  joinType: "inner" | "left";
+  joinType: "inner" | "left" | "right" | "full";
+  /** ON conditions besides the key equalities, over the joined row (window joins). */
+  condition?: (row: Row, time: number) => boolean;
 }
 
 const LEFT = 0;
@@ -64,12 +68,31 @@ class Output {
 
 abstract class KeyedJoin implements Operator {
   abstract readonly name: string;
+  /** Padding for a left row without a match (the right side's columns). */
   protected readonly nulls: null[];
+  /** Padding for a right row without a match (the left side's columns). */
+  protected readonly leftNulls: null[];
+  /** Whether unmatched left rows / right rows are kept, NULL-padded. */
+  protected readonly leftOuter: boolean;
+  protected readonly rightOuter: boolean;
   private readonly scratch: unknown[];
 
   constructor(protected readonly spec: JoinSpec) {
     this.nulls = new Array(spec.rightWidth).fill(null);
+    this.leftNulls = new Array(spec.leftWidth).fill(null);
+    this.leftOuter = spec.joinType === "left" || spec.joinType === "full";
+    this.rightOuter = spec.joinType === "right" || spec.joinType === "full";
     this.scratch = new Array(spec.leftKeys.length);
+  }
+
+  /** The output row of a left row without a match, or of a right row without one. */
+  protected padded(row: Row, input: number): Row {
+    return input === LEFT ? [...row, ...this.nulls] : [...this.leftNulls, ...row];
+  }
+
+  /** Whether `input`'s side keeps its unmatched rows. */
+  protected outer(input: number): boolean {
+    return input === LEFT ? this.leftOuter : this.rightOuter;
   }
 
   abstract open(ctx: OperatorContext): void;
@@ -105,7 +128,7 @@ export class WindowJoin extends KeyedJoin {
   private ctx!: OperatorContext;
   /** (window end, key) → both sides' rows of that window. */
   private windows!: TimeKeyedTable<Sides>;
-  /** LEFT JOIN rows with a NULL key, by window end: they match nothing and are emitted padded when their window closes. */
+  /** Outer rows with a NULL key, padded, by window end: they match nothing and are emitted when their window closes. */
   private unmatchable!: TimeKeyedTable<Row[]>;
   private clock!: SubtaskValue<number | null>;
 
@@ -142,7 +165,7 @@ export class WindowJoin extends KeyedJoin {
         continue;
       }
       if (!this.keyOf(row, t, input)) {
-        if (input === LEFT && this.spec.joinType === "left") this.unmatchable.update(end, this.keyHash(), [], () => []).value.push(row);
+        if (this.outer(input)) this.unmatchable.update(end, this.keyHash(), [], () => []).value.push(this.padded(row, input));
         continue;
       }
       const sides = this.windows.update(end, this.keyHash(), this.scratchKey(), newSides).value;
@@ -163,16 +186,26 @@ export class WindowJoin extends KeyedJoin {
       if (end > time) break;
       for (const entry of this.windows.at(end)) {
         const { left, right } = entry.value;
+        const cond = this.spec.condition;
+        const rightMatched = this.rightOuter ? new Uint8Array(right.length) : null;
         for (const l of left) {
-          if (right.length === 0 && this.spec.joinType === "left") output.push([...l, ...this.nulls], end - 1);
-          for (const r of right) output.push([...l, ...r], end - 1);
+          let matched = false;
+          for (let j = 0; j < right.length; j++) {
+            const row = [...l, ...right[j]!];
+            if (cond && !cond(row, end - 1)) continue;
+            matched = true;
+            if (rightMatched) rightMatched[j] = 1;
+            output.push(row, end - 1);
+          }
+          if (!matched && this.leftOuter) output.push([...l, ...this.nulls], end - 1);
         }
+        if (rightMatched) for (let j = 0; j < right.length; j++) if (!rightMatched[j]) output.push([...this.leftNulls, ...right[j]!], end - 1);
       }
     }
     this.windows.dropUpTo(time);
     for (const end of this.unmatchable.times()) {
       if (end > time) break;
-      for (const entry of this.unmatchable.at(end)) for (const row of entry.value) output.push([...row, ...this.nulls], end - 1);
+      for (const entry of this.unmatchable.at(end)) for (const row of entry.value) output.push(row, end - 1);
     }
     this.unmatchable.dropUpTo(time);
     return output.emit(out, false);
@@ -237,56 +270,46 @@ export class UpdatingJoin extends KeyedJoin {
   }
 
   private insert(row: Row, t: number, input: number, output: Output): void {
-    const left = this.spec.joinType === "left";
     if (!this.keyOf(row, t, input)) {
-      // A NULL key matches nothing: a LEFT JOIN row stays padded for good, so it is not stored.
-      if (input === LEFT && left) output.push([...row, ...this.nulls], t);
+      // A NULL key matches nothing: an outer row stays padded for good, so it is not stored.
+      if (this.outer(input)) output.push(this.padded(row, input), t);
       return;
     }
     const entry = this.state.update(this.keyHash(), this.scratchKey(), newSides);
     if (this.ttl && (entry.time === null || t < entry.time)) this.state.setTime(entry, t);
     const sides = entry.value;
-    if (input === LEFT) {
-      for (let j = 0; j < sides.right.length; j++) output.push([...row, ...sides.right[j]!], Math.max(t, sides.rightTimes[j]!));
-      if (left && sides.right.length === 0) output.push([...row, ...this.nulls], t);
-      sides.left.push(row);
-      sides.leftTimes.push(t);
-    } else {
-      // The key's first right row replaces the padded rows its left rows were emitted with.
-      if (left && sides.right.length === 0) {
-        for (let j = 0; j < sides.left.length; j++) output.push([...sides.left[j]!, ...this.nulls], t, RowOp.Delete);
-      }
-      for (let j = 0; j < sides.left.length; j++) output.push([...sides.left[j]!, ...row], Math.max(t, sides.leftTimes[j]!));
-      sides.right.push(row);
-      sides.rightTimes.push(t);
-    }
+    const [mine, mineTimes, other, otherTimes] =
+      input === LEFT ? [sides.left, sides.leftTimes, sides.right, sides.rightTimes] : [sides.right, sides.rightTimes, sides.left, sides.leftTimes];
+    const joined = (o: Row) => (input === LEFT ? [...row, ...o] : [...o, ...row]);
+    // The key's first row on this side replaces the padded rows the other side's rows were emitted with.
+    if (mine.length === 0 && this.outer(1 - input)) for (const o of other) output.push(this.padded(o, 1 - input), t, RowOp.Delete);
+    for (let j = 0; j < other.length; j++) output.push(joined(other[j]!), Math.max(t, otherTimes[j]!));
+    if (other.length === 0 && this.outer(input)) output.push(this.padded(row, input), t);
+    mine.push(row);
+    mineTimes.push(t);
   }
 
   /** Removes one stored copy of `row` and deletes the output rows it made; a row never stored changes nothing. */
   private retract(row: Row, t: number, input: number, output: Output): void {
-    const left = this.spec.joinType === "left";
     if (!this.keyOf(row, t, input)) {
-      if (input === LEFT && left) output.push([...row, ...this.nulls], t, RowOp.Delete);
+      if (this.outer(input)) output.push(this.padded(row, input), t, RowOp.Delete);
       return;
     }
     const entry = this.state.get(this.keyHash(), this.scratchKey());
     if (!entry) return;
     const sides = entry.value;
-    const mine = input === LEFT ? sides.left : sides.right;
+    const [mine, mineTimes, other] = input === LEFT ? [sides.left, sides.leftTimes, sides.right] : [sides.right, sides.rightTimes, sides.left];
     const at = mine.findIndex((r) => rowsEqual(r, row));
     if (at < 0) return;
     this.state.modify(entry);
     const stored = mine[at]!;
     mine.splice(at, 1);
-    (input === LEFT ? sides.leftTimes : sides.rightTimes).splice(at, 1);
-    if (input === LEFT) {
-      for (const r of sides.right) output.push([...stored, ...r], t, RowOp.Delete);
-      if (left && sides.right.length === 0) output.push([...stored, ...this.nulls], t, RowOp.Delete);
-    } else {
-      for (const l of sides.left) output.push([...l, ...stored], t, RowOp.Delete);
-      // The key's last right row gone: its left rows are unmatched again.
-      if (left && sides.right.length === 0) for (const l of sides.left) output.push([...l, ...this.nulls], t);
-    }
+    mineTimes.splice(at, 1);
+    const joined = (o: Row) => (input === LEFT ? [...stored, ...o] : [...o, ...stored]);
+    for (const o of other) output.push(joined(o), t, RowOp.Delete);
+    if (other.length === 0 && this.outer(input)) output.push(this.padded(stored, input), t, RowOp.Delete);
+    // The key's last row on this side gone: the other side's rows are unmatched again.
+    if (mine.length === 0 && this.outer(1 - input)) for (const o of other) output.push(this.padded(o, 1 - input), t);
     if (sides.left.length === 0 && sides.right.length === 0) this.state.delete(entry);
   }
 }

@@ -58,10 +58,20 @@ export type WindowSpec =
   | { kind: "hop"; slide: number; width: number }
   | { kind: "session"; gap: number };
 
+/** A sort key: ORDER BY inside an aggregate or a window function. */
+export interface SortKey {
+  expr: Expr;
+  desc: boolean;
+  nullsFirst: boolean;
+}
+
 export interface AggregateCall {
-  /** count | sum | avg | min | max, or a registered UDAF's name. */
+  /** count | sum | avg | min | max, a function of core/expr/aggregates.ts, or a registered UDAF's name. */
   fn: string;
+  /** Value arguments, then constant parameters (a percentile, a separator) as literals. */
   args: Expr[];
+  /** `array_agg(x ORDER BY y)`: the order the values are aggregated in. */
+  orderBy?: SortKey[];
   distinct: boolean;
   /** count(*) has no args and counts rows. */
   star: boolean;
@@ -69,6 +79,22 @@ export interface AggregateCall {
   filter?: Expr;
   type: SqlType;
 }
+
+/** A window frame: ROWS by position, RANGE by peers (RANGE bounds are UNBOUNDED or CURRENT ROW). offset null is UNBOUNDED. */
+export interface WindowFrame {
+  units: "rows" | "range";
+  start: { kind: "preceding" | "following" | "current"; offset: number | null };
+  end: { kind: "preceding" | "following" | "current"; offset: number | null };
+}
+
+/** A window function call (`... OVER (PARTITION BY ... ORDER BY ...)`), over the window node's input row. */
+export type WindowFunctionCall =
+  | { fn: "row_number" | "rank" | "dense_rank" | "percent_rank" | "cume_dist"; type: SqlType }
+  | { fn: "ntile"; buckets: number; type: SqlType }
+  | { fn: "lag" | "lead"; arg: Expr; offset: number; fallback?: Expr; type: SqlType }
+  | { fn: "first_value" | "last_value"; arg: Expr; frame: WindowFrame; type: SqlType }
+  | { fn: "nth_value"; arg: Expr; n: number; frame: WindowFrame; type: SqlType }
+  | { fn: "aggregate"; call: AggregateCall; frame: WindowFrame; type: SqlType };
 
 interface NodeBase {
   /** Output columns of this node. */
@@ -91,7 +117,30 @@ export type PlanNode =
    * Windowed aggregate. Output row: [...keys, window {start, end}, ...aggregates];
    * output event time is window.end − 1 µs. Emits when the watermark passes window.end.
    */
-  | (NodeBase & { kind: "window_aggregate"; input: PlanNode; window: WindowSpec; keys: Expr[]; aggregates: AggregateCall[] })
+  | (NodeBase & {
+      kind: "window_aggregate";
+      input: PlanNode;
+      window: WindowSpec;
+      keys: Expr[];
+      aggregates: AggregateCall[];
+      /** GROUP BY the window column of a windowed input: key `keyIndex` is that window (`window` is then 1 µs panes). */
+      carried?: { keyIndex: number; spec: WindowSpec };
+    })
+  /**
+   * Window functions over windowed, append-only input: `partition` holds the
+   * time window, so every row of a partition has the same event time and the
+   * partition is complete when the watermark passes it. Output row:
+   * [...input, ...functions], at the input row's time. `limit` (top-N, from
+   * `WHERE rn <= N` over a ranking function) keeps only rows ranked within N.
+   */
+  | (NodeBase & {
+      kind: "window_function";
+      input: PlanNode;
+      partition: Expr[];
+      order: SortKey[];
+      functions: WindowFunctionCall[];
+      limit?: { n: number; by: "row_number" | "rank" | "dense_rank" };
+    })
   /** GROUP BY without a window: an updating result. Output row: [...keys, ...aggregates]. */
   | (NodeBase & { kind: "updating_aggregate"; input: PlanNode; keys: Expr[]; aggregates: AggregateCall[]; ttl?: number; ttlRetract?: boolean })
   /**
@@ -100,6 +149,8 @@ export type PlanNode =
    * is dropped (and counted) when `badData` is 'drop'.
    */
   | (NodeBase & { kind: "async_udf"; input: PlanNode; calls: Extract<Expr, { kind: "udf" }>[]; badData: "fail" | "drop" })
+  /** UNNEST in the SELECT list: one row per element of `array` (over the input row). Output row: [...input, element]. */
+  | (NodeBase & { kind: "unnest"; input: PlanNode; array: Expr })
   /** UNION ALL; `mergesInserts` when it joins the queries of several INSERTs into one sink table. */
   | (NodeBase & { kind: "union"; inputs: PlanNode[]; mergesInserts?: boolean })
   /**
@@ -122,9 +173,11 @@ export type PlanNode =
       window?: { spec: WindowSpec; leftColumn: number; rightColumn: number };
       /** Updating joins: µs a stored row is kept after its event time, once the watermark passes it (SET updating_ttl). */
       ttl?: number;
+      /** Window joins: ON conditions besides the key equalities, over the joined row [...left, ...right]; a row matches only where it holds. */
+      condition?: Expr;
     });
 
-export type JoinType = "inner" | "left";
+export type JoinType = "inner" | "left" | "right" | "full";
 
 export interface SinkTarget {
   /** A connector-backed table, or the preview output of a bare SELECT. */

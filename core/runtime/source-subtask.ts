@@ -165,6 +165,9 @@ export class SourceSubtask {
       if (clock.watermark < min) min = clock.watermark;
     }
     if (active === 0) {
+      // Every split it read has finished: the reader ends next, and that end flushes the open windows at
+      // END_OF_TIME. Going idle first would let a join or union downstream close those windows without them.
+      if (this.splits.size === 0 && this.known.size > 0) return;
       // No split, or all silent: stop holding back downstream watermarks.
       if (!this.idleSent && (this.idleMs !== null || this.splits.size === 0)) {
         this.idleSent = true;

@@ -1,18 +1,19 @@
 /**
- * Resolves node-sql-parser expression ASTs against a scope of columns into
- * typed engine expressions, checking names, arity and types as it goes.
+ * Resolves expressions of the typed syntax tree (ast.ts) against a scope of
+ * columns into typed engine expressions, checking names, arity and types as it
+ * goes. Errors point at the node that is wrong.
  */
 import { t, typeName, type AsyncUdfOptions, type SqlType, type UdfDefinition } from "../plugin-api/index.ts";
 import type { Expr } from "../expr/expr.ts";
 import { accepts, argInfos, argKind, commonType, KIND_NAMES, maxArgs, minArgs, SCALAR_FUNCTIONS, UNSUPPORTED_FUNCTIONS, type ScalarFunction } from "../expr/functions.ts";
 import { compileExpr } from "../expr/index.ts";
+import { AGGREGATE_FUNCTIONS } from "../expr/aggregates.ts";
 import { DATE_PARTS, datePartName } from "../expr/time.ts";
 import { castValue, ExprError, MAX_EXACT_INT, NULL_TYPE, parseTimestamp, refusedCast } from "../expr/values.ts";
 import type { PluginRegistry } from "../registry/registry.ts";
 import { didYouMean, SqlError } from "./errors.ts";
-import type { RewrittenText } from "./parse.ts";
-import { isWord, tokenize } from "./lexer.ts";
-import { isNumeric, parseTypeTokens, typeFromCastTarget } from "./types.ts";
+import type * as A from "./ast.ts";
+import { isNumeric } from "./types.ts";
 
 export interface ScopeColumn {
   name: string;
@@ -29,15 +30,17 @@ export interface Scope {
 }
 
 export interface ExprContext {
-  text: RewrittenText;
   registry: PluginRegistry;
   /** The clause being resolved, for messages ("WHERE", "the SELECT list"). */
   clause: string;
   /** Intercepts nodes before normal resolution (aggregates and group keys after GROUP BY). */
-  hook?: (ast: any, hint: number | null) => Expr | undefined;
+  hook?: (ast: A.Expr) => Expr | undefined;
 }
 
 export const WINDOW_FUNCTIONS = new Set(["tumble", "hop", "session"]);
+
+/** The aggregates the planner types itself; the others come from core/expr/aggregates.ts or UDAF plugins. */
+export const BUILTIN_AGGREGATE_NAMES = new Set(["count", "sum", "avg", "min", "max"]);
 
 /** Clauses whose expressions run in a projection, where the planner can call async UDFs ahead of them. */
 const ASYNC_UDF_CLAUSES = new Set(["the SELECT list", "WHERE", "HAVING"]);
@@ -52,68 +55,6 @@ export function asyncOptions(udf: UdfDefinition): Required<AsyncUdfOptions> | un
   if (!Number.isInteger(allowedInFlight) || allowedInFlight < 1) throw new Error(`UDF ${udf.name}: async.allowedInFlight must be a whole number ≥ 1`);
   if (!(timeoutMs > 0)) throw new Error(`UDF ${udf.name}: async.timeoutMs must be a positive number of milliseconds`);
   return { ordered: o.ordered ?? true, allowedInFlight, timeoutMs };
-}
-
-/** The position of an AST node in the user's script, if the parser recorded one. */
-export function astOffset(ast: any, ctx: { text: RewrittenText }): number | null {
-  const off = ast?.loc?.start?.offset;
-  return typeof off === "number" ? ctx.text.toOriginal(off) : null;
-}
-
-/** The leftmost recorded position inside a parser node (its own, or a descendant's), searching a bounded number of nodes. */
-export function positionWithin(ast: any, ctx: { text: RewrittenText }): number | null {
-  let best: number | null = null;
-  const queue: any[] = [ast];
-  for (let seen = 0; queue.length > 0 && seen < 500; seen++) {
-    const node = queue.shift();
-    let at = astOffset(node, ctx);
-    // Names and keywords have no recorded position: find them in the text.
-    if (at === null && node?.type === "column_ref") at = locate(ctx, columnName(node), null);
-    if (at === null && node?.type === "cast" && node.keyword === "cast" && node.symbol !== "::") at = locate(ctx, "cast", null);
-    if (at !== null && (best === null || at < best)) best = at;
-    for (const [k, v] of Object.entries(node)) if (k !== "loc" && v && typeof v === "object") queue.push(v);
-  }
-  return best;
-}
-
-/** Finds where an identifier is written, searching from `hint` (node-sql-parser keeps no positions for names). */
-export function locate(ctx: { text: RewrittenText }, name: string, hint: number | null): number | null {
-  const lower = name.toLowerCase();
-  const tokens = ctx.text.tokens;
-  const match = (tok: (typeof tokens)[number]) =>
-    ((tok.kind === "word" || tok.kind === "quoted") && tok.text.toLowerCase() === lower) || (tok.kind === "op" && tok.text === name);
-  if (hint !== null) {
-    // Tokens are in order: start the search at the first one at or after the hint.
-    let lo = 0;
-    let hi = tokens.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (tokens[mid]!.start < hint) lo = mid + 1;
-      else hi = mid;
-    }
-    for (let i = lo; i < tokens.length; i++) if (match(tokens[i]!)) return tokens[i]!.start;
-  }
-  return tokens.find(match)?.start ?? hint;
-}
-
-export function columnName(ast: any): string {
-  const c = ast?.column;
-  if (typeof c === "string") return c;
-  return String(c?.expr?.value ?? c?.value ?? "");
-}
-
-export function functionName(ast: any): string {
-  const parts = ast?.name?.name;
-  if (Array.isArray(parts)) return String(parts[parts.length - 1]?.value ?? "").toLowerCase();
-  return String(ast?.name ?? "").toLowerCase();
-}
-
-export function functionArgs(ast: any): any[] {
-  const args = ast?.args;
-  if (!args) return [];
-  if (Array.isArray(args.value)) return args.value;
-  if (args.expr) return [args.expr];
-  return [];
 }
 
 function matches(candidates: number[], columns: ScopeColumn[], name: string, exact: boolean): number[] {
@@ -150,10 +91,10 @@ function columnExpr(scope: Scope, index: number): Expr {
   return { kind: "column", index, name: c.name, type: c.type };
 }
 
-function resolveColumnRef(ast: any, scope: Scope, ctx: ExprContext, hint: number | null): Expr {
-  const name = columnName(ast);
-  const parts = [ast.schema, ast.table, name].filter((p) => p !== null && p !== undefined && p !== "").map(String);
-  const offset = locate(ctx, parts[0]!, hint);
+function resolveColumnRef(ast: Extract<A.Expr, { kind: "column" }>, scope: Scope): Expr {
+  const parts = ast.parts;
+  const name = parts[parts.length - 1]!;
+  const offset = ast.at;
   const unique = (hits: number[], label: string): Expr | undefined => {
     if (hits.length > 1) throw new SqlError(`column \`${label}\` is ambiguous; qualify it with a table name or alias`, offset);
     return hits.length === 1 ? columnExpr(scope, hits[0]!) : undefined;
@@ -164,12 +105,12 @@ function resolveColumnRef(ast: any, scope: Scope, ctx: ExprContext, hint: number
   } else {
     // qualifier.column[.field] first, then column.field[.field]
     const qualified = unique(findColumns(scope, parts[1]!, parts[0]!), parts.slice(0, 2).join("."));
-    if (qualified) return parts.slice(2).reduce((e, f) => fieldOf(e, f, offset), qualified);
+    if (qualified) return parts.slice(2).reduce((e, f, i) => fieldOf(e, f, ast.partAt[i + 2] ?? offset), qualified);
     const base = unique(findColumns(scope, parts[0]!), parts[0]!);
-    if (base) return parts.slice(1).reduce((e, f) => fieldOf(e, f, offset), base);
+    if (base) return parts.slice(1).reduce((e, f, i) => fieldOf(e, f, ast.partAt[i + 1] ?? offset), base);
     if (scope.columns.some((c) => c.qualifier?.toLowerCase() === parts[0]!.toLowerCase())) {
       const inTable = scope.columns.filter((c) => c.qualifier?.toLowerCase() === parts[0]!.toLowerCase()).map((c) => c.name);
-      throw new SqlError(`unknown column \`${parts[1]}\` in \`${parts[0]}\`${didYouMean(parts[1]!, inTable)}`, locate(ctx, parts[1]!, hint));
+      throw new SqlError(`unknown column \`${parts[1]}\` in \`${parts[0]}\`${didYouMean(parts[1]!, inTable)}`, ast.partAt[1] ?? offset);
     }
   }
   const missing = parts.length === 1 ? name : parts[0]!;
@@ -302,38 +243,20 @@ function commonTypeOf(args: Expr[], what: string, offset: number | null): SqlTyp
   }
 }
 
-/** Aggregates DataFusion has and Runnel does not, so that using one says so instead of something stranger. */
-const OTHER_AGGREGATES = new Set([
-  "stddev", "stddev_pop", "stddev_samp", "var", "variance", "var_pop", "var_samp", "var_sample", "var_population", "approx_distinct",
-  "approx_median", "approx_percentile_cont", "approx_percentile_cont_with_weight", "median", "array_agg", "string_agg", "first_value",
-  "last_value", "nth_value", "bit_and", "bit_or", "bit_xor", "bool_and", "bool_or", "corr", "covar", "covar_pop", "covar_samp",
-  "regr_slope", "regr_intercept", "regr_count", "regr_r2", "regr_avgx", "regr_avgy", "regr_sxx", "regr_syy", "regr_sxy", "grouping",
-  "percentile_cont", "any_value", "count_distinct",
-]);
-
-function unsupportedAggregate(name: string, registry: PluginRegistry, at: number | null): SqlError {
-  const udafs = [...registry.udafs.keys()];
-  return new SqlError(
-    `aggregate ${name}() is not supported by Runnel; available aggregates: count, sum, avg, min, max${udafs.length ? `, ${udafs.join(", ")}` : ""} ` +
-      `(a UDAF plugin can add ${name})`,
-    at,
-  );
-}
-
 /**
- * Resolutions without a hook, by parser node, scope and clause (async UDFs are allowed in some clauses only). After GROUP BY every
+ * Resolutions without a hook, by node, scope and clause (async UDFs are allowed in some clauses only). After GROUP BY every
  * subexpression is tried against the grouping keys, which resolves each subtree
  * again at every level of the expression; remembering them keeps planning linear.
  */
 const RESOLVED = new WeakMap<object, WeakMap<Scope, Map<string, Expr>>>();
 
-export function resolveExpr(ast: any, scope: Scope, ctx: ExprContext, hintIn: number | null = null): Expr {
-  if (ctx.hook || !ast || typeof ast !== "object") return resolveUncached(ast, scope, ctx, hintIn);
+export function resolveExpr(ast: A.Expr, scope: Scope, ctx: ExprContext): Expr {
+  if (ctx.hook) return resolveUncached(ast, scope, ctx);
   let byScope = RESOLVED.get(ast);
   let byClause = byScope?.get(scope);
   const hit = byClause?.get(ctx.clause);
   if (hit) return hit;
-  const e = resolveUncached(ast, scope, ctx, hintIn);
+  const e = resolveUncached(ast, scope, ctx);
   if (!byScope) RESOLVED.set(ast, (byScope = new WeakMap()));
   if (!byClause) byScope.set(scope, (byClause = new Map()));
   byClause.set(ctx.clause, e);
@@ -356,149 +279,151 @@ function fold(e: Expr, hint: number | null): Expr {
   }
 }
 
-function numberLiteral(raw: string, offset: number | null, ctx: ExprContext): Expr {
+function numberLiteral(raw: string, offset: number): Expr {
   if (/[.eE]/.test(raw)) return lit(Number(raw), t.double());
   const n = Number(raw);
   if (!Number.isSafeInteger(n)) {
-    const at = ctx.text.tokens.find((tok) => tok.kind === "number" && tok.text === raw && (offset === null || tok.start >= offset))?.start ?? offset;
-    throw new SqlError(`integer ${raw} is beyond ±${MAX_EXACT_INT} (2^53 − 1), the largest Runnel holds exactly; write it as ${raw}.0 for a DOUBLE`, at);
+    throw new SqlError(`integer ${raw} is beyond ±${MAX_EXACT_INT} (2^53 − 1), the largest Runnel holds exactly; write it as ${raw}.0 for a DOUBLE`, offset);
   }
   return lit(n, t.bigint());
 }
 
-function resolveUncached(ast: any, scope: Scope, ctx: ExprContext, hintIn: number | null): Expr {
-  const hint = astOffset(ast, ctx) ?? hintIn;
+function resolveUncached(ast: A.Expr, scope: Scope, ctx: ExprContext): Expr {
   if (ctx.hook) {
-    const hooked = ctx.hook(ast, hint);
+    const hooked = ctx.hook(ast);
     if (hooked) return hooked;
   }
-  try {
-    let e = fold(resolveNode(ast, scope, ctx, hint), hint);
-    // `a[1]`, `f(x)[2]`: array elements, 1-based as in DataFusion.
-    for (const step of ast?.array_index ?? []) {
-      const index = resolveExpr(step.index, scope, ctx, hint);
+  return fold(resolveNode(ast, scope, ctx), ast.at);
+}
+
+function resolveNode(ast: A.Expr, scope: Scope, ctx: ExprContext): Expr {
+  const sub = (x: A.Expr) => resolveExpr(x, scope, ctx);
+  const hint = ast.at;
+  switch (ast.kind) {
+    case "column":
+      return resolveColumnRef(ast, scope);
+    case "star":
+      throw new SqlError(`* is only allowed in the SELECT list or count(*)`, hint);
+    case "number":
+      return numberLiteral(ast.text, hint);
+    case "string":
+      return lit(ast.value, t.string());
+    case "boolean":
+      return lit(ast.value, t.boolean());
+    case "null":
+      return lit(null, NULL_TYPE);
+    case "timestamp": {
+      const v = parseTimestamp(ast.value);
+      if (v === null) throw new SqlError(`TIMESTAMP '${ast.value}' is not a timestamp; write it like TIMESTAMP '2024-01-01 00:00:00'`, hint);
+      return lit(v, t.timestamp());
+    }
+    case "interval":
+      return lit(intervalMicros(ast.value, ast.unit, hint), t.interval());
+    case "array": {
+      const items: Expr[] = ast.items.map(sub);
+      const element = commonTypeOf(items, "ARRAY[...]", hint);
+      return call("make_array", items.map((x) => coerceLiteral(x, element, hint)), t.array(element));
+    }
+    case "index": {
+      // `a[1]`: array elements, 1-based as in DataFusion.
+      const e = sub(ast.expr);
+      const index = sub(ast.index);
       if (e.type.kind !== "array") {
         throw new SqlError(`cannot index ${typeName(e.type)} with [...]; only arrays can be indexed (JSON: write value->'key' or value->0)`, hint);
       }
       if (index.type.kind !== "int") throw new SqlError(`an array index must be an integer, got ${typeName(index.type)}`, hint);
-      e = fold(call("array_element", [e, index], e.type.element), hint);
+      return call("array_element", [e, index], e.type.element);
     }
-    return e;
-  } catch (err) {
-    // The parser records positions on some nodes only: place an error without one at the nearest node that has one.
-    if (err instanceof SqlError && err.offset === null) {
-      const at = positionWithin(ast, ctx);
-      if (at !== null) throw new SqlError(err.message, at, err.option);
-    }
-    throw err;
-  }
-}
-
-function resolveNode(ast: any, scope: Scope, ctx: ExprContext, hint: number | null): Expr {
-  const sub = (x: any) => resolveExpr(x, scope, ctx, hint);
-  switch (ast?.type) {
-    case "column_ref": {
-      if (columnName(ast) === "*") throw new SqlError(`* is only allowed in the SELECT list or count(*)`, hint);
-      if (ast.options || ast.collate) {
-        const what = ast.collate ? "COLLATE" : String(ast.options?.value?.[0]?.value ?? "this clause").toUpperCase();
-        const fix = what === "AT TIME ZONE" ? "TIMESTAMP values are UTC and carry no zone; remove AT TIME ZONE" : "remove it";
-        throw new SqlError(`${what} is not supported: ${fix}`, locate(ctx, columnName(ast), hint));
-      }
-      return resolveColumnRef(ast, scope, ctx, hint);
-    }
-    case "number":
-    case "bigint":
-      return numberLiteral(String(ast.value), hint, ctx);
-    case "single_quote_string":
-    case "string":
-    case "natural_string":
-    case "regex_string":
-    case "var_string":
-      return lit(String(ast.value), t.string());
-    case "hex_string":
-    case "full_hex_string":
-    case "bit_string":
-      throw new SqlError("hex and bit string literals are not supported; write decode('ff', 'hex')", hint);
-    case "double_quote_string":
-      return resolveColumnRef({ column: String(ast.value) }, scope, ctx, hint);
-    case "bool":
-      return lit(Boolean(ast.value), t.boolean());
-    case "null":
-      return lit(null, NULL_TYPE);
-    case "timestamp": {
-      const v = parseTimestamp(String(ast.value));
-      if (v === null) throw new SqlError(`TIMESTAMP '${ast.value}' is not a timestamp; write it like TIMESTAMP '2024-01-01 00:00:00'`, hint);
-      return lit(v, t.timestamp());
-    }
-    case "date":
-      throw new SqlError(`Runnel has no DATE type; write TIMESTAMP '${ast.value} 00:00:00' (midnight UTC) or the text '${ast.value}'`, hint);
-    case "time":
-      throw new SqlError("Runnel has no TIME type; compare to_char(ts, '%H:%M:%S') with text", hint);
-    case "interval": {
-      const value = String(ast.expr?.value ?? "");
-      return lit(intervalMicros(value, String(ast.unit ?? ""), hint), t.interval());
-    }
-    case "array": {
-      const items: Expr[] = (ast.expr_list?.value ?? []).map(sub);
-      const element = commonTypeOf(items, "ARRAY[...]", hint);
-      return call("make_array", items.map((x) => coerceLiteral(x, element, hint)), t.array(element));
-    }
-    case "expr_list": {
-      const items = ast.value ?? [];
-      if (items.length === 1) return sub(items[0]);
-      throw new SqlError("a list of values is only allowed after IN", hint);
-    }
-    case "unary_expr": {
+    case "unary": {
       const e = sub(ast.expr);
-      const op = String(ast.operator).toUpperCase();
-      if (op === "NOT") {
+      if (ast.op === "not") {
         if (e.type.kind !== "boolean" && !isNullLiteral(e)) throw new SqlError(`NOT needs a boolean, got ${typeName(e.type)}`, hint);
         return call("not", [e], t.boolean());
       }
-      if (op === "-") {
+      if (ast.op === "-") {
         if (e.kind === "literal" && typeof e.value === "number") return lit(e.type.kind === "int" ? 0 - e.value : -e.value, e.type);
         if (isNullLiteral(e)) return e;
         if (!isNumeric(e.type) && e.type.kind !== "interval") throw new SqlError(`cannot negate ${typeName(e.type)}`, hint);
         return call("neg", [e], e.type.kind === "int" && e.type.unsigned ? t.bigint() : e.type);
       }
-      if (op === "+") return e;
-      throw new SqlError(`operator ${ast.operator} is not supported${op === "~" ? " (bitwise operators are not available)" : ""}`, hint);
+      return e;
     }
-    case "binary_expr":
-      return resolveBinary(ast, scope, ctx, hint);
-    case "case": {
-      const operand = ast.expr ? sub(ast.expr) : undefined;
-      const whens: { when: Expr; then: Expr }[] = [];
-      let otherwise: Expr | undefined;
-      for (const arm of ast.args ?? []) {
-        if (arm.type === "when") {
-          const at = astOffset(arm.cond, ctx) ?? hint;
-          let when = sub(arm.cond);
-          if (!operand && when.type.kind !== "boolean" && !isNullLiteral(when)) {
-            throw new SqlError(`CASE WHEN needs a boolean condition, got ${typeName(when.type)}`, at);
-          }
-          if (operand) {
-            when = coerceLiteral(when, operand.type, at);
-            comparisonCheck("CASE", operand, when, at);
-          }
-          whens.push({ when, then: sub(arm.result) });
-        } else otherwise = sub(arm.result);
+    case "binary":
+      return resolveBinary(ast, scope, ctx);
+    case "between": {
+      const op = ast.not ? "NOT BETWEEN" : "BETWEEN";
+      const a = sub(ast.expr);
+      const lo = coerceLiteral(sub(ast.low), a.type, hint);
+      const hi = coerceLiteral(sub(ast.high), a.type, hint);
+      comparisonCheck(op, a, lo, hint);
+      comparisonCheck(op, a, hi, hint);
+      return call(ast.not ? "not_between" : "between", [a, lo, hi], t.boolean());
+    }
+    case "in_list": {
+      const op = ast.not ? "NOT IN" : "IN";
+      const a = sub(ast.expr);
+      const items = ast.list.map((x) => coerceLiteral(sub(x), a.type, hint));
+      for (const item of items) comparisonCheck(op, a, item, hint);
+      return call(ast.not ? "not_in" : "in", [a, ...items], t.boolean());
+    }
+    case "in_subquery":
+      throw new SqlError(`${ast.not ? "NOT IN" : "IN"} (subquery) is not supported; join the tables instead (JOIN ... ON a.key = b.key), or list the values`, hint);
+    case "exists":
+      throw new SqlError("EXISTS (subquery) is not supported; join the tables instead", hint);
+    case "subquery":
+      throw new SqlError("subqueries in expressions are not supported; use a subquery in FROM or a CTE", hint);
+    case "like": {
+      const op = `${ast.not ? "NOT " : ""}${ast.caseInsensitive ? "ILIKE" : "LIKE"}`;
+      const a = sub(ast.expr);
+      const p = sub(ast.pattern);
+      requireText(a, op, hint);
+      requireText(p, `the pattern of ${op}`, hint);
+      const args = [a, p];
+      if (ast.escape) {
+        const e = sub(ast.escape);
+        if (e.kind !== "literal" || typeof e.value !== "string" || [...e.value].length !== 1) {
+          throw new SqlError("ESCAPE takes one character, like ESCAPE '!'", hint);
+        }
+        args.push(e);
       }
+      return call(op.toLowerCase().replace(" ", "_"), args, t.boolean());
+    }
+    case "is": {
+      const a = sub(ast.expr);
+      const neg = ast.not;
+      if (ast.test === "null") return call(neg ? "is_not_null" : "is_null", [a], t.boolean());
+      if (ast.test === "unknown") {
+        if (a.type.kind !== "boolean" && !isNullLiteral(a)) throw new SqlError(`IS ${neg ? "NOT " : ""}UNKNOWN needs boolean operands; the left side is ${typeName(a.type)}`, hint);
+        return call(neg ? "is_not_null" : "is_null", [a], t.boolean());
+      }
+      return call(`is_${neg ? "not_" : ""}${ast.test}`, [a], t.boolean());
+    }
+    case "case": {
+      const operand = ast.operand ? sub(ast.operand) : undefined;
+      const whens: { when: Expr; then: Expr }[] = [];
+      for (const arm of ast.whens) {
+        let when = sub(arm.when);
+        if (!operand && when.type.kind !== "boolean" && !isNullLiteral(when)) {
+          throw new SqlError(`CASE WHEN needs a boolean condition, got ${typeName(when.type)}`, arm.at);
+        }
+        if (operand) {
+          when = coerceLiteral(when, operand.type, arm.at);
+          comparisonCheck("CASE", operand, when, arm.at);
+        }
+        whens.push({ when, then: sub(arm.then) });
+      }
+      const otherwise = ast.otherwise ? sub(ast.otherwise) : undefined;
       const results = [...whens.map((w) => w.then), ...(otherwise ? [otherwise] : [])];
       const type = commonTypeOf(results, "CASE", hint);
       return { kind: "case", operand, whens, otherwise, type };
     }
     case "cast":
-      return resolveCast(ast, sub, hint);
+      return resolveCast(ast, sub(ast.expr));
     case "extract": {
-      const field = String(ast.args?.field ?? "").toLowerCase();
-      // EXTRACT(f FROM TIMESTAMP '...') arrives as the string plus a cast_type.
-      const castType = ast.args?.cast_type;
-      const sourceAst = castType ? { type: "cast", keyword: "cast", symbol: "::", expr: ast.args?.source, target: [{ dataType: castType }] } : ast.args?.source;
-      const source = sub(sourceAst);
+      const source = sub(ast.source);
       let part: string;
       try {
-        part = datePartName(field);
+        part = datePartName(ast.field);
       } catch (err) {
         throw new SqlError((err as Error).message, hint);
       }
@@ -510,43 +435,20 @@ function resolveNode(ast: any, scope: Scope, ctx: ExprContext, hint: number | nu
       const type = DATE_PARTS[part]!.fractional ? t.double() : t.bigint();
       return call("date_part", [lit(part, t.string()), source], type);
     }
-    case "function":
-      return resolveFunction(ast, scope, ctx, hint);
-    case "aggr_func":
-      throw new SqlError(`aggregate function ${String(ast.name).toLowerCase()}() is not allowed in ${ctx.clause}`, hint);
-    case "window_func":
-      throw new SqlError(
-        `window function ${String(ast.name).toUpperCase()}() OVER (...) is not supported by Runnel; ` +
-          "aggregate per window instead: GROUP BY tumble(...), hop(...) or session(...) with count, sum, avg, min, max",
-        hint ?? locate(ctx, String(ast.name), null),
-      );
-    case "select":
-      throw new SqlError("subqueries in expressions are not supported; use a subquery in FROM or a CTE", hint);
-    case "param":
-    case "var":
-      throw new SqlError("query parameters ($1, :name) are not supported; write the value", hint);
-    case "origin":
-      throw new SqlError(`unexpected ${String(ast.value).toUpperCase()} here`, hint ?? locate(ctx, String(ast.value), null));
-    default:
-      throw new SqlError(`this expression${ast?.type ? ` (${ast.type})` : ""} is not supported by Runnel`, hint);
+    case "call":
+      return resolveFunction(ast, scope, ctx);
   }
 }
 
-function resolveCast(ast: any, sub: (x: any) => Expr, hint: number | null): Expr {
-  const target = Array.isArray(ast.target) ? ast.target[0] : ast.target;
-  const name = String(target?.dataType ?? "").toLowerCase();
-  if (name === "date") {
-    throw new SqlError(
-      "Runnel has no DATE type, so CAST(... AS DATE) would keep the time of day; write date_trunc('day', ts) for midnight (a TIMESTAMP) " +
-        "or to_char(ts, '%Y-%m-%d') for the date as text",
-      hint,
-    );
-  }
-  if (target?.array || name.endsWith("[]")) throw new SqlError("casts to array types are not supported", hint);
-  const type = typeFromCastTarget(target, hint);
-  const e = sub(ast.expr);
+const requireText = (e: Expr, what: string, hint: number) => {
+  if (e.type.kind !== "string" && e.type.kind !== "json" && !isNullLiteral(e)) throw new SqlError(`${what} needs TEXT, got ${typeName(e.type)}`, hint);
+};
+
+function resolveCast(ast: Extract<A.Expr, { kind: "cast" }>, e: Expr): Expr {
+  const type = ast.type;
+  const hint = ast.at;
   // datafusion-functions-json reads the value as the target type rather than casting JSON text: "123" is not a number.
-  if (isJsonGet(e)) {
+  if (isJsonGet(e) && !ast.safe) {
     const getter =
       type.kind === "boolean" ? "json_get_bool"
       : type.kind === "float" || type.kind === "decimal" ? "json_get_float"
@@ -558,7 +460,7 @@ function resolveCast(ast: any, sub: (x: any) => Expr, hint: number | null): Expr
       return read.type.kind === type.kind && (type.kind !== "int" || type.bits === 64) && type.kind !== "decimal" ? read : { kind: "cast", expr: read, type };
     }
   }
-  return castTo(e, type, hint, false);
+  return castTo(e, type, hint, ast.safe);
 }
 
 /** CAST (or TRY_CAST, `safe`) of `e`: refused casts are errors here, constants are cast now. */
@@ -578,35 +480,13 @@ function castTo(e: Expr, type: SqlType, hint: number | null, safe: boolean): Exp
   return safe ? { kind: "cast", expr: e, type, safe } : { kind: "cast", expr: e, type };
 }
 
-/** TRY_CAST(x AS type), rewritten to try_cast(x, 'type') for the parser: a cast giving NULL where the value cannot convert. */
-function resolveTryCast(argAsts: any[], sub: (x: any) => Expr, hint: number | null): Expr {
-  const typeText = argAsts[1]?.value;
-  if (argAsts.length !== 2 || typeof typeText !== "string") throw new SqlError("write TRY_CAST(value AS type)", hint);
-  const tokens = tokenize(typeText);
-  if (tokens.length === 0) throw new SqlError("TRY_CAST needs a type: TRY_CAST(value AS BIGINT)", hint);
-  if (isWord(tokens[0], "date")) throw new SqlError("Runnel has no DATE type; write date_trunc('day', ts) or to_char(ts, '%Y-%m-%d')", hint);
-  const parsed = parseTypeTokens(tokens, 0);
-  if (parsed.next !== tokens.length) throw new SqlError(`cannot read type '${typeText}' in TRY_CAST`, hint);
-  return castTo(sub(argAsts[0]), parsed.type, hint, true);
-}
-
-function resolveBinary(ast: any, scope: Scope, ctx: ExprContext, hint: number | null): Expr {
-  const op = String(ast.operator).toUpperCase();
-  const sub = (x: any) => resolveExpr(x, scope, ctx, hint);
+function resolveBinary(ast: Extract<A.Expr, { kind: "binary" }>, scope: Scope, ctx: ExprContext): Expr {
+  const op = ast.op.toUpperCase();
+  const hint = ast.at;
+  const sub = (x: A.Expr) => resolveExpr(x, scope, ctx);
   const bool = t.boolean();
   const requireBool = (e: Expr, side: string) => {
     if (e.type.kind !== "boolean" && !isNullLiteral(e)) throw new SqlError(`${op} needs boolean operands; the ${side} side is ${typeName(e.type)}`, hint);
-  };
-  const requireText = (e: Expr, what: string) => {
-    if (e.type.kind !== "string" && e.type.kind !== "json" && !isNullLiteral(e)) throw new SqlError(`${what} needs TEXT, got ${typeName(e.type)}`, hint);
-  };
-  /** LIKE and regex operators: text on the left, a pattern on the right. */
-  const textAndPattern = (): [Expr, Expr] => {
-    const a = sub(ast.left);
-    const p = sub(ast.right);
-    requireText(a, op);
-    requireText(p, `the pattern of ${op}`);
-    return [a, p];
   };
   switch (op) {
     case "AND":
@@ -617,77 +497,29 @@ function resolveBinary(ast: any, scope: Scope, ctx: ExprContext, hint: number | 
       requireBool(b, "right");
       return call(op.toLowerCase(), [a, b], bool);
     }
-    case "IN":
-    case "NOT IN": {
-      const a = sub(ast.left);
-      const list = ast.right?.type === "expr_list" ? ast.right.value : null;
-      if (!list || list.some((x: any) => x?.ast)) throw new SqlError(`${op} (subquery) is not supported; join the tables instead (JOIN ... ON a.key = b.key), or list the values`, hint);
-      const items = list.map((x: any) => coerceLiteral(sub(x), a.type, hint));
-      for (const item of items) comparisonCheck(op, a, item, hint);
-      return call(op === "IN" ? "in" : "not_in", [a, ...items], bool);
-    }
-    case "BETWEEN":
-    case "NOT BETWEEN": {
-      const a = sub(ast.left);
-      const [lo, hi] = (ast.right?.value ?? []).map((x: any) => coerceLiteral(sub(x), a.type, hint));
-      if (!lo || !hi) throw new SqlError(`${op} needs two bounds: x BETWEEN low AND high`, hint);
-      comparisonCheck(op, a, lo, hint);
-      comparisonCheck(op, a, hi, hint);
-      return call(op === "BETWEEN" ? "between" : "not_between", [a, lo, hi], bool);
-    }
-    case "LIKE":
-    case "NOT LIKE":
-    case "ILIKE":
-    case "NOT ILIKE": {
-      const [a, p] = textAndPattern();
-      const args = [a, p];
-      const escape = ast.right?.escape?.value;
-      if (escape) {
-        const e = sub(escape);
-        if (e.kind !== "literal" || typeof e.value !== "string" || [...e.value].length !== 1) {
-          throw new SqlError("ESCAPE takes one character, like ESCAPE '!'", hint);
-        }
-        args.push(e);
-      }
-      return call(op.toLowerCase().replace(" ", "_"), args, bool);
-    }
     case "~":
     case "~*":
     case "!~":
     case "!~*": {
-      const [a, p] = textAndPattern();
+      const a = sub(ast.left);
+      const p = sub(ast.right);
+      requireText(a, op, hint);
+      requireText(p, `the pattern of ${op}`, hint);
       const flags = lit(op.endsWith("*") ? "i" : "", t.string());
       const f = SCALAR_FUNCTIONS.get("regexp_like")!;
       checkFunction(f, [a, p, flags], hint);
       const match = call("regexp_like", [a, p, flags], bool);
       return op.startsWith("!") ? call("not", [match], bool) : match;
     }
-    case "SIMILAR TO":
-    case "NOT SIMILAR TO": {
-      // The rewriter turns IS [NOT] DISTINCT FROM into these (node-sql-parser cannot parse it); SIMILAR TO itself is refused there.
+    case "IS DISTINCT FROM":
+    case "IS NOT DISTINCT FROM": {
       const a = sub(ast.left);
       const b = coerceLiteral(sub(ast.right), a.type, hint);
       const a2 = coerceLiteral(a, b.type, hint);
       comparisonCheck("IS DISTINCT FROM", a2, b, hint);
-      return call(op === "SIMILAR TO" ? "is_distinct_from" : "is_not_distinct_from", [a2, b], bool);
-    }
-    case "IS":
-    case "IS NOT": {
-      const a = sub(ast.left);
-      const neg = op === "IS NOT";
-      if (ast.right?.type === "null") return call(neg ? "is_not_null" : "is_null", [a], bool);
-      if (ast.right?.type === "bool") {
-        const v = Boolean(ast.right.value);
-        return call(`is_${neg ? "not_" : ""}${v ? "true" : "false"}`, [a], bool);
-      }
-      if (ast.right?.type === "column_ref" && columnName(ast.right).toUpperCase() === "UNKNOWN" && !ast.right.table) {
-        requireBool(a, "left");
-        return call(neg ? "is_not_null" : "is_null", [a], bool);
-      }
-      throw new SqlError(`${op} must be followed by NULL, TRUE, FALSE, UNKNOWN or DISTINCT FROM`, hint);
+      return call(op === "IS DISTINCT FROM" ? "is_distinct_from" : "is_not_distinct_from", [a2, b], bool);
     }
     case "=":
-    case "!=":
     case "<>":
     case "<":
     case "<=":
@@ -700,7 +532,7 @@ function resolveBinary(ast: any, scope: Scope, ctx: ExprContext, hint: number | 
       comparisonCheck(op, a, b, hint);
       // Comparing with NULL is NULL, whatever the other side would have given.
       if (isNullLiteral(a) || isNullLiteral(b)) return lit(null, bool);
-      return call(op === "!=" ? "<>" : op, [a, b], bool);
+      return call(op, [a, b], bool);
     }
     case "+":
     case "-":
@@ -731,7 +563,7 @@ function resolveBinary(ast: any, scope: Scope, ctx: ExprContext, hint: number | 
       return resolveCall(SCALAR_FUNCTIONS.get(name)!, [sub(ast.left), sub(ast.right)], hint, op);
     }
   }
-  throw new SqlError(`operator ${ast.operator} is not supported`, hint);
+  throw new SqlError(`operator ${ast.op} is not supported`, hint);
 }
 
 /** Checks a call's arguments against the function's kinds and constants; SqlErrors at `hint`. */
@@ -768,57 +600,51 @@ function resolveCall(f: ScalarFunction, args: Expr[], hint: number | null, shown
   return call(f.name, args, type);
 }
 
-/** `TRIM([BOTH | LEADING | TRAILING] [chars] FROM s)` and `POSITION(a IN b)`: keywords among the arguments. */
-function specialForm(name: string, argAsts: any[], sub: (x: any) => Expr, hint: number | null): { name: string; args: Expr[] } | null {
-  const isKeyword = (x: any, ...words: string[]) => x?.type === "origin" && words.includes(String(x.value).toUpperCase());
-  if (name === "trim" && argAsts.some((x) => isKeyword(x, "BOTH", "LEADING", "TRAILING", "FROM"))) {
-    let i = 0;
-    let side = "BOTH";
-    if (isKeyword(argAsts[0], "BOTH", "LEADING", "TRAILING")) side = String(argAsts[i++].value).toUpperCase();
-    const fromAt = argAsts.findIndex((x) => isKeyword(x, "FROM"));
-    if (fromAt < 0 || fromAt !== argAsts.length - 2) throw new SqlError("write TRIM([BOTH | LEADING | TRAILING] [characters] FROM text)", hint);
-    const chars = fromAt > i ? sub(argAsts[i]) : undefined;
-    const s = sub(argAsts[fromAt + 1]);
-    const fnName = side === "LEADING" ? "ltrim" : side === "TRAILING" ? "rtrim" : "btrim";
-    return { name: fnName, args: chars ? [s, chars] : [s] };
+function resolveFunction(ast: Extract<A.Expr, { kind: "call" }>, scope: Scope, ctx: ExprContext): Expr {
+  const name = ast.name;
+  const hint = ast.at;
+  const sub = (x: A.Expr) => resolveExpr(x, scope, ctx);
+  if (ast.over) {
+    throw new SqlError(
+      `window function ${name.toUpperCase()}() OVER (...) is not allowed in ${ctx.clause}; ` +
+        "compute it in the SELECT list of a subquery (AS rn) and use that column in the outer query",
+      hint,
+    );
   }
-  if (name === "position" && isKeyword(argAsts[1], "IN")) {
-    return { name: "strpos", args: [sub(argAsts[2]), sub(argAsts[0])] };
-  }
-  return null;
-}
-
-function resolveFunction(ast: any, scope: Scope, ctx: ExprContext, hint: number | null): Expr {
-  const name = functionName(ast);
-  const argAsts = functionArgs(ast);
-  const sub = (x: any) => resolveExpr(x, scope, ctx, hint);
   if (WINDOW_FUNCTIONS.has(name)) {
     throw new SqlError(`${name}() defines a window and belongs in GROUP BY (select it AS window and GROUP BY window)`, hint);
   }
-  if (ctx.registry.udaf(name)) throw new SqlError(`aggregate function ${name}() is not allowed in ${ctx.clause}`, hint);
-  if (OTHER_AGGREGATES.has(name)) throw unsupportedAggregate(name, ctx.registry, hint);
+  if (BUILTIN_AGGREGATE_NAMES.has(name) || AGGREGATE_FUNCTIONS.has(name) || ctx.registry.udaf(name)) {
+    throw new SqlError(`aggregate function ${name}() is not allowed in ${ctx.clause}`, hint);
+  }
   if (name === "exists") throw new SqlError("EXISTS (subquery) is not supported; join the tables instead", hint);
   if (name === "any" || name === "all" || name === "some") throw new SqlError(`${name.toUpperCase()}(...) is not supported; write x IN (a, b, ...)`, hint);
   if (name === "rollup" || name === "cube" || name === "grouping") {
     throw new SqlError(`GROUP BY ${name.toUpperCase()}(...) is not supported; write one query per grouping and combine them with UNION ALL`, hint);
   }
-  if (name === "unnest" || name === "explode") throw new SqlError(`${name}() is not supported: Runnel does not turn one row into several`, hint);
-  if (name === "try_cast") return resolveTryCast(argAsts, sub, hint);
+  if (name === "explode") throw new SqlError("explode() is Spark's; write unnest(array) in the SELECT list", hint);
+  if (name === "unnest") {
+    throw new SqlError(
+      `unnest() is allowed in the SELECT list of a query without GROUP BY or window functions, not in ${ctx.clause}; unnest in a subquery and use its column here`,
+      hint,
+    );
+  }
+  if (ast.distinct || ast.filter || ast.orderBy || ast.withinGroup) {
+    throw new SqlError(`${name}() is not an aggregate function; DISTINCT, FILTER, ORDER BY and WITHIN GROUP apply to aggregates`, hint);
+  }
   if (name === "current_timestamp" || name === "now") {
-    if (argAsts.length > 0) throw new SqlError(`${name}() takes no arguments`, hint);
+    if (ast.args.length > 0) throw new SqlError(`${name}() takes no arguments`, hint);
     return call("now", [], t.timestamp());
   }
   const udf = ctx.registry.udf(name);
   const f = SCALAR_FUNCTIONS.get(name);
-  if (!udf && !f && !["not", "coalesce", "nullif", "trim", "position"].includes(name)) {
+  if (!udf && !f && !["not", "coalesce", "nullif"].includes(name)) {
     const hintText = UNSUPPORTED_FUNCTIONS[name];
     if (hintText !== undefined) throw new SqlError(`${name}() is not supported by Runnel: ${hintText}`, hint);
     const known = [...SCALAR_FUNCTIONS.keys(), ...ctx.registry.udfs.keys(), "coalesce", "nullif", "now", "count", "sum", "avg", "min", "max"];
     throw new SqlError(`unknown function ${name}()${didYouMean(name, known)}`, hint);
   }
-  const special = specialForm(name, argAsts, sub, hint);
-  if (special) return resolveCall(SCALAR_FUNCTIONS.get(special.name)!, special.args, hint, `${name}()`);
-  const args = argAsts.map(sub);
+  const args = ast.args.map(sub);
   if (name === "not" && args.length === 1) {
     // `NOT (x)` reaches us as a call to a function named not.
     if (args[0]!.type.kind !== "boolean" && !isNullLiteral(args[0]!)) throw new SqlError(`NOT needs a boolean, got ${typeName(args[0]!.type)}`, hint);

@@ -7,6 +7,8 @@
 import { Parser } from "node-sql-parser";
 import { isPunct, isWord, tokenize, type Token } from "./lexer.ts";
 import { SqlError } from "./errors.ts";
+import type * as A from "./ast.ts";
+import { CALL_MARK, Converter, FILTER_MARK, ORDER_MARK, PARTITION_MARK, WITHIN_MARK } from "./convert.ts";
 
 const parser = new Parser();
 const OPTIONS = { database: "postgresql", parseOptions: { includeLocations: true } } as any;
@@ -127,6 +129,123 @@ function operandEnd(tokens: Token[], from: number): number {
   return tokens.length;
 }
 
+/** Calls node-sql-parser parses with FILTER, DISTINCT and OVER as written; any other such call is rewritten (see planCallRewrites). */
+const NATIVE_FILTER = new Set(["count", "sum", "avg", "min", "max", "string_agg", "array_agg"]);
+const NATIVE_DISTINCT = new Set(["count", "string_agg", "array_agg"]);
+const NATIVE_ORDER = new Set(["array_agg", "string_agg"]);
+const NATIVE_WITHIN = new Set(["percentile_cont", "percentile_disc", "mode"]);
+const NATIVE_OVER = new Set(["row_number", "rank", "dense_rank", "ntile", "lag", "lead", "first_value", "last_value", "nth_value", "sum", "count", "avg", "min", "max"]);
+
+/**
+ * The grammar takes `FILTER (WHERE ...)`, `DISTINCT` and `OVER (...)` only after
+ * some function names, and not all together. Any other call using them is
+ * rewritten into a form it parses, which the converter reads back:
+ * `f(DISTINCT x) FILTER (WHERE c) OVER (w)` becomes
+ * `first_value(__runnel__d__f(x, __runnel_filter(c))) OVER (w)`.
+ * Returns token index → text replacing that token, token index → `)` to add
+ * before it, and token index → text to open before it.
+ */
+function planCallRewrites(tokens: Token[]): { replace: Map<number, string>; closers: Map<number, number>; before: Map<number, string> } {
+  const replace = new Map<number, string>();
+  const before = new Map<number, string>();
+  const closers = new Map<number, number>();
+  for (let i = 0; i + 1 < tokens.length; i++) {
+    const tok = tokens[i]!;
+    if (tok.kind !== "word" || !isPunct(tokens[i + 1], "(") || replace.has(i)) continue;
+    if (isPunct(tokens[i - 1], ".") || isWord(tok, "filter", "over", "in", "as", "and", "or", "not", "exists", "values", "using", "on")) continue;
+    // `WITHIN GROUP (ORDER BY x)` belongs to the call before it; the grammar parses it.
+    if (isWord(tok, "group") && isWord(tokens[i - 1], "within")) continue;
+    const name = tok.text.toLowerCase();
+    const close = matchingParen(tokens, i + 1);
+    if (close < 0) continue;
+    const distinct = isWord(tokens[i + 2], "distinct");
+    // ORDER BY inside the call's parentheses.
+    let orderAt = -1;
+    for (let j = i + 2, depth = 0; j < close; j++) {
+      if (isPunct(tokens[j], "(")) depth++;
+      else if (isPunct(tokens[j], ")")) depth--;
+      else if (depth === 0 && isWord(tokens[j], "order") && isWord(tokens[j + 1], "by")) {
+        orderAt = j;
+        break;
+      }
+    }
+    // `WITHIN GROUP (ORDER BY ...)` after the call.
+    const within = isWord(tokens[close + 1], "within") && isWord(tokens[close + 2], "group") && isPunct(tokens[close + 3], "(") &&
+      isWord(tokens[close + 4], "order") && isWord(tokens[close + 5], "by");
+    const withinClose = within ? matchingParen(tokens, close + 3) : -1;
+    if (within && withinClose < 0) continue;
+    const callEnd = within ? withinClose : close;
+    const filter = isWord(tokens[callEnd + 1], "filter") && isPunct(tokens[callEnd + 2], "(") && isWord(tokens[callEnd + 3], "where");
+    const filterClose = filter ? matchingParen(tokens, callEnd + 2) : -1;
+    if (filter && filterClose < 0) continue;
+    const after = filter ? filterClose + 1 : callEnd + 1;
+    const over = isWord(tokens[after], "over");
+    const rewrite =
+      (distinct && !NATIVE_DISTINCT.has(name)) || (filter && !NATIVE_FILTER.has(name)) || (orderAt >= 0 && !NATIVE_ORDER.has(name)) ||
+      (within && !NATIVE_WITHIN.has(name)) || (over && (!NATIVE_OVER.has(name) || filter || distinct || orderAt >= 0 || within));
+    if (!rewrite) continue;
+    const empty = close === i + 2 + (distinct ? 1 : 0);
+    const sortKeys = (from: number, to: number) => {
+      for (let j = from, depth = 0; j < to; j++) {
+        if (isPunct(tokens[j], "(")) depth++;
+        else if (isPunct(tokens[j], ")")) depth--;
+        else if (depth === 0 && isWord(tokens[j], "asc", "desc")) replace.set(j, `, ${ORDER_MARK}_${tokens[j]!.text.toLowerCase()}()`);
+        else if (depth === 0 && isWord(tokens[j], "nulls") && isWord(tokens[j + 1], "first", "last")) {
+          replace.set(j, `, ${ORDER_MARK}_nulls_${tokens[j + 1]!.text.toLowerCase()}()`);
+          replace.set(j + 1, "");
+        }
+      }
+    };
+    const mark = `${CALL_MARK}${distinct ? "d" : ""}__${tok.text}`;
+    replace.set(i, over ? `first_value(${mark}` : mark);
+    if (distinct) replace.set(i + 2, "");
+    if (orderAt >= 0) {
+      // `ORDER BY a DESC, b` → `__runnel_order(a, __runnel_desc(), b)`: modifiers follow the key they apply to.
+      replace.set(orderAt, `${orderAt === i + 2 + (distinct ? 1 : 0) ? "" : ", "}${ORDER_MARK}(`);
+      replace.set(orderAt + 1, "");
+      sortKeys(orderAt + 2, close);
+      closers.set(close, (closers.get(close) ?? 0) + 1);
+    }
+    if (within) {
+      // `f(p) WITHIN GROUP (ORDER BY x)` → `f(p, __runnel_within(x))`: the call stays open until the group's `)`.
+      replace.set(close, `${empty ? "" : ", "}${WITHIN_MARK}(`);
+      for (let j = close + 1; j <= close + 5; j++) replace.set(j, "");
+      sortKeys(close + 6, withinClose);
+      replace.set(withinClose, filter ? ")" : "))");
+    }
+    if (filter) {
+      replace.set(callEnd, within ? "), " + `${FILTER_MARK}(` : `${empty ? "" : ", "}${FILTER_MARK}(`);
+      replace.set(callEnd + 1, "");
+      replace.set(callEnd + 2, "");
+      replace.set(callEnd + 3, "");
+      replace.set(filterClose, "))");
+    }
+    if (over) closers.set(after, (closers.get(after) ?? 0) + 1);
+  }
+  // `PARTITION BY` takes column names or one call in the grammar: expressions go in as __runnel_partition(e1, e2, ...).
+  for (let i = 0; i + 2 < tokens.length; i++) {
+    if (!isWord(tokens[i], "partition") || !isWord(tokens[i + 1], "by")) continue;
+    let end = i + 2;
+    let simple = true;
+    for (let depth = 0; end < tokens.length; end++) {
+      const tok = tokens[end]!;
+      if (isPunct(tok, "(")) depth++;
+      else if (isPunct(tok, ")")) {
+        if (depth === 0) break;
+        depth--;
+      } else if (depth === 0 && isWord(tok, "order", "rows", "range")) break;
+      if (depth > 0 || !(tok.kind === "word" || tok.kind === "quoted" || isPunct(tok, ".") || isPunct(tok, ","))) simple = false;
+    }
+    if (simple || replace.has(i + 2)) continue;
+    before.set(i + 2, `${PARTITION_MARK}(`);
+    closers.set(end, (closers.get(end) ?? 0) + 1);
+  }
+  return { replace, closers, before };
+}
+
+/** Words after which `[` opens an array literal rather than indexing what precedes it. */
+const OPERAND_KEYWORDS = new Set(["select", "then", "else", "when", "and", "or", "not", "by", "on", "where", "having", "distinct", "return", "case", "is", "as", "in", "like", "between", "all"]);
+
 export interface RewrittenText {
   text: string;
   /**
@@ -160,13 +279,44 @@ export function rewriteForParser(sql: string, start: number, end: number, prefix
   const marks: { at: number; original: number }[] = [];
   let cursor = start;
   /** Token index → how many `)` to put before it (closing parentheses the rewrite opened). */
-  const closers = new Map<number, number>();
+  const { replace, closers, before } = planCallRewrites(tokens);
   for (let i = 0; i < tokens.length; i++) {
     const tok = tokens[i]!;
     if (closers.has(i)) text += ")".repeat(closers.get(i)!);
     text += sql.slice(cursor, tok.start);
+    if (before.has(i)) text += before.get(i);
     marks.push({ at: text.length, original: tok.start });
     let out = sql.slice(tok.start, tok.end);
+    const replaced = replace.get(i);
+    if (replaced !== undefined) {
+      if (isPunct(tok, "(")) state.parens.push(false);
+      else if (isPunct(tok, ")")) state.parens.pop();
+      text += replaced;
+      cursor = tok.end;
+      continue;
+    }
+    // Window syntax the grammar lacks: refused here, where it is written, rather than as a syntax error.
+    if (isWord(tok, "ignore", "respect") && isWord(tokens[i + 1], "nulls")) {
+      throw new SqlError(`${tok.text.toUpperCase()} NULLS is not supported; filter the NULL rows in a subquery before the window function`, tok.start);
+    }
+    if (isWord(tok, "range") && isWord(tokens[i + 1], "between") && tokens[i + 2]?.kind === "number") {
+      throw new SqlError("RANGE frames with an offset are not supported; write ROWS BETWEEN n PRECEDING AND CURRENT ROW (rows, not values)", tok.start);
+    }
+    if (isWord(tok, "for") && isWord(tokens[i + 1], "system_time") && isWord(tokens[i + 2], "as") && isWord(tokens[i + 3], "of") && i > 0) {
+      // Lookup joins need a lookup connector (not yet); a plain join would silently mean something else.
+      throw new SqlError(
+        "FOR SYSTEM_TIME AS OF (a lookup join) is not supported yet; remove it to join the table as a stream (an updating join: every row of " +
+          "either side meets every row of the other, including later ones), or load the table into the query with a bounded source",
+        tok.start,
+      );
+    }
+    if (isPunct(tok, "[")) {
+      const prev = tokens[i - 1];
+      const operand = !prev || prev.kind === "op" || (prev.kind === "punct" && (prev.text === "(" || prev.text === "," || prev.text === "[")) ||
+        (prev.kind === "word" && OPERAND_KEYWORDS.has(prev.text.toLowerCase()));
+      // `[1, 2]` is an array literal (DataFusion's syntax); the grammar takes ARRAY[1, 2].
+      if (operand) out = "ARRAY[";
+    }
     const unit = tokens[i + 2];
     if (
       isWord(tok, "interval") && tokens[i + 1]?.kind === "string" && unit?.kind === "word" &&
@@ -279,4 +429,24 @@ export function parseAst(rewritten: RewrittenText, what: string): any {
   }
   restoreLiterals(ast, rewritten);
   return ast;
+}
+
+/** Parses the query in [range.start, range.end) of `sql` into the typed syntax tree. */
+export function parseQuery(sql: string, range: { start: number; end: number }): A.Query {
+  const text = rewriteForParser(sql, range.start, range.end);
+  const ast = parseAst(text, "the query");
+  const stmt = Array.isArray(ast) ? ast[0] : ast;
+  if (Array.isArray(ast) && ast.length > 1) throw new SqlError("expected one query; end statements with ;", range.start);
+  if (stmt?.type !== "select") throw new SqlError(`expected a SELECT query, found ${String(stmt?.type ?? "nothing").toUpperCase()}`, range.start);
+  return new Converter(text, range.start).query(stmt, range.start);
+}
+
+/** Parses one expression written inside DDL (GENERATED ... AS, WATERMARK ... AS). */
+export function parseExpression(sql: string, range: { start: number; end: number }, clause: string): A.Expr {
+  const text = rewriteForParser(sql, range.start, range.end, "SELECT ", " FROM __ddl");
+  const ast = parseAst(text, clause);
+  const select = Array.isArray(ast) ? ast[0] : ast;
+  const column = select?.columns?.[0];
+  if (!column || select.columns.length !== 1) throw new SqlError(`expected one expression in ${clause}`, range.start);
+  return new Converter(text, range.start).expr(column.expr, range.start);
 }

@@ -17,7 +17,7 @@ const hint = (key: string, valid: string[]) => {
 };
 import { resolveExpr, type Scope } from "./expressions.ts";
 import { lineColumn } from "./lexer.ts";
-import { parseAst, rewriteForParser } from "./parse.ts";
+import { parseExpression } from "./parse.ts";
 import type { ColumnDecl, CreateTable, OptionDecl, TextRange } from "./statements.ts";
 
 /** Options every table has, handled by the engine rather than by its connector. */
@@ -72,12 +72,7 @@ export const DEFAULT_IDLE_MICROS = 5 * 60 * 1_000_000;
 
 /** Parses an expression written inside DDL (GENERATED ... AS, WATERMARK ... AS). */
 export function parseDdlExpr(sql: string, range: TextRange, scope: Scope, registry: PluginRegistry, clause: string): Expr {
-  const text = rewriteForParser(sql, range.start, range.end, "SELECT ", " FROM __ddl");
-  const ast = parseAst(text, clause);
-  const select = Array.isArray(ast) ? ast[0] : ast;
-  const column = select?.columns?.[0];
-  if (!column || select.columns.length !== 1) throw new SqlError(`expected one expression in ${clause}`, range.start);
-  return resolveExpr(column.expr, scope, { text, registry, clause });
+  return resolveExpr(parseExpression(sql, range, clause), scope, { registry, clause });
 }
 
 function validateOptions(

@@ -127,9 +127,6 @@ const LETTERS = "abcdefghijklmnopqrstuvwxyz";
 
 interface Pools {
   names: string[];
-  emails: string[];
-  itemNames: string[];
-  descriptions: string[];
   channels: string[];
   channelUrls: string[];
   hotUrls: string[];
@@ -155,13 +152,6 @@ export function getPools(): Pools {
   state = 0x2545f491;
   const names: string[] = [];
   for (const f of FIRST_NAMES) for (const l of LAST_NAMES) names.push(`${f} ${l}`);
-  const emails = Array.from({ length: 4096 }, () => `${randomWord(7)}@${randomWord(5)}.com`);
-  const itemNames = Array.from({ length: 4096 }, () => randomWord(20));
-  const descriptions = Array.from({ length: 1024 }, () => {
-    let s = randomWord(8);
-    while (s.length < 100) s += " " + randomWord(1 + below(10));
-    return s.slice(0, 100);
-  });
   const channels: string[] = new Array(NUM_CHANNELS);
   const channelUrls: string[] = new Array(NUM_CHANNELS);
   for (let i = 0; i < NUM_CHANNELS; i++) {
@@ -171,7 +161,7 @@ export function getPools(): Pools {
   const hotUrls = HOT_CHANNELS.map((_, i) => `https://www.nexmark.com/item.htm?query=1&channel_id=${i}`);
   const prices = new Float64Array(65536);
   for (let k = 0; k < prices.length; k++) prices[k] = Math.round(Math.pow(10, ((k + 0.5) / prices.length) * 6) * 100);
-  pools = { names, emails, itemNames, descriptions, channels, channelUrls, hotUrls, prices };
+  pools = { names, channels, channelUrls, hotUrls, prices };
   return pools;
 }
 
@@ -216,6 +206,7 @@ export class NexmarkGenerator {
     this.seedLo = seed >>> 0;
     this.seedHi = Math.floor(seed / 4294967296) >>> 0;
     this.p = getPools();
+    textBuffers();
     this.auctionHorizon = Math.max(2 * EVENTS_PER_AUCTION_HORIZON * interEventDelay, 1);
   }
 
@@ -228,20 +219,24 @@ export class NexmarkGenerator {
     reseed(this.seedLo, this.seedHi, n);
     const p = this.p;
     const name = p.names[below(p.names.length)]!;
-    const email = p.emails[next32() & 4095]!;
+    const email = `${randomString(7)}@${randomString(5)}.com`;
     const cc = next32();
     const cc2 = next32();
     const credit_card =
       pad4(cc % 10000) + " " + pad4(Math.floor(cc / 10000) % 10000) + " " + pad4(cc2 % 10000) + " " + pad4(Math.floor(cc2 / 10000) % 10000);
+    const city = CITIES[below(CITIES.length)]!;
+    const st = STATES[below(STATES.length)]!;
+    // Beam's Person.sizeInBytes.
+    const size = 8 + name.length + 1 + email.length + 1 + credit_card.length + 1 + city.length + 1 + st.length + 8 + 1;
     return {
       id: lastBase0PersonId(n) + FIRST_PERSON_ID,
       name,
       email_address: email,
       credit_card,
-      city: CITIES[below(CITIES.length)]!,
-      state: STATES[below(STATES.length)]!,
+      city,
+      state: st,
       datetime,
-      extra: "",
+      extra: extraPadding(size, AVG_PERSON_BYTES),
     };
   }
 
@@ -254,17 +249,23 @@ export class NexmarkGenerator {
         : nextBase0PersonId(n);
     const initial = p.prices[next32() >>> 16]!;
     const reserve = initial + p.prices[next32() >>> 16]!;
+    const item_name = randomString(20);
+    const description = randomString(100);
+    const expires = datetime + 1000 + Math.floor(next32() * U32 * this.auctionHorizon);
+    const category = FIRST_CATEGORY_ID + below(NUM_CATEGORIES);
+    // Beam's Auction.sizeInBytes.
+    const size = 8 + item_name.length + 1 + description.length + 1 + 8 + 8 + 8 + 8 + 8 + 8 + 1;
     return {
       id: lastBase0AuctionId(n) + FIRST_AUCTION_ID,
-      item_name: p.itemNames[next32() & 4095]!,
-      description: p.descriptions[next32() & 1023]!,
+      item_name,
+      description,
       initial_bid: initial,
       reserve,
       datetime,
-      expires: datetime + 1000 + Math.floor(next32() * U32 * this.auctionHorizon),
+      expires,
       seller: seller + FIRST_PERSON_ID,
-      category: FIRST_CATEGORY_ID + below(NUM_CATEGORIES),
-      extra: "",
+      category,
+      extra: extraPadding(size, AVG_AUCTION_BYTES),
     };
   }
 
@@ -291,8 +292,55 @@ export class NexmarkGenerator {
       channel = p.channels[i]!;
       url = p.channelUrls[i]!;
     }
-    return { auction: auction + FIRST_AUCTION_ID, bidder: bidder + FIRST_PERSON_ID, price, channel, url, datetime, extra: "" };
+    // Beam's Bid.sizeInBytes: the four numbers and the extra.
+    return { auction: auction + FIRST_AUCTION_ID, bidder: bidder + FIRST_PERSON_ID, price, channel, url, datetime, extra: extraPadding(8 + 8 + 8 + 8 + 1, AVG_BID_BYTES) };
   }
+}
+
+/** The reference's average event sizes, in its own byte count (sizeInBytes). */
+export const AVG_PERSON_BYTES = 200;
+export const AVG_AUCTION_BYTES = 500;
+export const AVG_BID_BYTES = 100;
+
+/**
+ * Random text to cut strings from: per event, a slice at a random offset costs
+ * no per-character work (JavaScript slices share the buffer), and its content
+ * and length are as random as the reference's per-character loop.
+ */
+const TEXT_BYTES = 1 << 20;
+let words = "";
+let letters = "";
+
+function textBuffers(): void {
+  if (letters) return;
+  const saved = state;
+  state = 0x1b873593;
+  const w: string[] = new Array(TEXT_BYTES);
+  const l: string[] = new Array(TEXT_BYTES);
+  for (let i = 0; i < TEXT_BYTES; i++) {
+    w[i] = below(13) === 0 ? " " : LETTERS[below(26)]!;
+    l[i] = LETTERS[below(26)]!;
+  }
+  words = w.join("");
+  letters = l.join("");
+  state = saved;
+}
+
+/** The reference's nextString: 3 to max − 1 characters, a space about one in 13, trimmed. */
+function randomString(max: number): string {
+  const len = 3 + below(max - 3);
+  const at = below(TEXT_BYTES - len);
+  return words.slice(at, at + len).trim();
+}
+
+/** The reference's nextExtra: letters making the event `average` bytes ±20 % (none when it is already larger). */
+function extraPadding(size: number, average: number): string {
+  if (size > average) return "";
+  const want = average - size;
+  const delta = Math.round(want * 0.2);
+  const len = want - delta + below(2 * delta);
+  const at = below(TEXT_BYTES - len);
+  return letters.slice(at, at + len);
 }
 
 function pad4(v: number): string {

@@ -247,12 +247,11 @@ describe("joins", () => {
   test("unsupported join shapes are refused with what is supported and how to rewrite", () => {
     const windowed = (w: string) => `(SELECT ${w} AS window, user_id, count(*) AS n FROM events GROUP BY window, user_id)`;
     const cases: [string, string][] = [
-      ["SELECT * FROM events a RIGHT JOIN events b ON a.user_id = b.user_id;", "swap the tables and write LEFT JOIN"],
-      ["SELECT * FROM events a FULL OUTER JOIN events b ON a.user_id = b.user_id;", "FULL OUTER JOIN is not supported"],
+      ["SELECT * FROM events a CROSS JOIN events b;", "CROSS JOIN is not supported"],
       ["SELECT * FROM events a JOIN events b ON a.value < b.value;", "needs an equality between a column of each side"],
       ["SELECT * FROM events a, events b;", "write a JOIN ... ON a.key = b.key"],
       ["SELECT * FROM events a JOIN events b USING (user_id);", "write ON a.key = b.key"],
-      ["SELECT * FROM events a LEFT JOIN events b ON a.user_id = b.user_id AND b.value > 3;", "LEFT JOIN ... ON takes only equalities"],
+      ["SELECT * FROM events a LEFT JOIN events b ON a.user_id = b.user_id AND b.value > 3;", "updating LEFT JOIN ... ON takes only equalities"],
       ["SELECT * FROM events a JOIN events b ON a.user_id = b.value;", "cast one side"],
       [`SELECT * FROM ${windowed("tumble(INTERVAL '1' MINUTE)")} a JOIN events b ON a.user_id = b.user_id;`, "one side of this join is windowed"],
       [`SELECT * FROM ${windowed("tumble(INTERVAL '1' MINUTE)")} a JOIN ${windowed("tumble(INTERVAL '2' MINUTE)")} b ON a.user_id = b.user_id;`, "different windows"],
@@ -268,7 +267,7 @@ describe("joins", () => {
   test("a LEFT JOIN without windows into a sink that takes no updates is refused, naming debezium_json", () => {
     const sink = "CREATE TABLE out WITH (connector = 'single_file', path = '/tmp/out.jsonl', format = 'json', type = 'sink');\n";
     const err = planError(EVENTS + sink + "INSERT INTO out SELECT a.user_id, b.value FROM events a LEFT JOIN events b ON a.user_id = b.user_id;");
-    expect(err.message).toContain("LEFT JOIN without windows");
+    expect(err.message).toContain("outer join without windows");
     expect(err.message).toContain("debezium_json");
   });
 

@@ -1,0 +1,362 @@
+/**
+ * Window functions (ROW_NUMBER, RANK, LAG, aggregates OVER ...) over windowed
+ * input: every row of a partition carries the same event time (the partition
+ * holds the time window, whose rows are emitted together at window end − 1 µs),
+ * so a partition is complete once the watermark passes that time. Rows are kept
+ * per (time, partition) until then, sorted, and emitted with the functions'
+ * values appended, at their own event time.
+ *
+ * With a top-N limit (`WHERE rn <= N` over ROW_NUMBER/RANK/DENSE_RANK), each
+ * partition keeps its rows sorted and trimmed to those that can still rank
+ * within N, so state is bounded by N per partition.
+ */
+import { RowOp, type Batch, type Row } from "../plugin-api/index.ts";
+import type { WindowFrame } from "../plan/logical.ts";
+import { hashValues, rowsEqual } from "../state/hash.ts";
+import type { KeyedTable, StateEntry, TimeKeyedTable } from "../state/tables.ts";
+import type { SubtaskValue } from "../state/operator-state.ts";
+import { keyComparator, type Accumulator, type AggregateOrder } from "../expr/aggregates.ts";
+import type { Collector, Operator, OperatorContext } from "./operator.ts";
+import type { RowFn } from "./window-aggregate.ts";
+
+type Frame = WindowFrame;
+type FrameBound = WindowFrame["start"];
+
+export type WindowFn =
+  | { kind: "row_number" | "rank" | "dense_rank" | "percent_rank" | "cume_dist" }
+  | { kind: "ntile"; buckets: number }
+  | { kind: "lag" | "lead"; arg: RowFn; offset: number; fallback: RowFn | undefined }
+  | { kind: "first_value" | "last_value"; arg: RowFn; frame: Frame }
+  | { kind: "nth_value"; arg: RowFn; n: number; frame: Frame }
+  | { kind: "aggregate"; arg: RowFn | undefined; accumulator: Accumulator; frame: Frame };
+
+export interface WindowFunctionSpec {
+  partition: RowFn[];
+  order: { key: RowFn; desc: boolean; nullsFirst: boolean }[];
+  functions: WindowFn[];
+  /** Top-N: only rows ranked within `n` by `by` are kept and emitted. */
+  limit?: { n: number; by: "row_number" | "rank" | "dense_rank" };
+}
+
+/** A buffered row and its sort keys, evaluated once. */
+type Entry = [row: Row, keys: unknown[]];
+
+interface Clock {
+  watermark: number | null;
+}
+
+export class WindowFunctionOperator implements Operator {
+  readonly name = "window functions";
+  private ctx!: OperatorContext;
+  private watermark = -Infinity;
+  private clock!: SubtaskValue<Clock>;
+  /** (event time, partition key) → entries (sorted when limited). */
+  private partitions!: TimeKeyedTable<Entry[]>;
+  private readonly compare: (a: Entry, b: Entry) => number;
+  private readonly scratch: unknown[];
+
+  constructor(private readonly spec: WindowFunctionSpec) {
+    const byKeys = keyComparator(spec.order.map((o): AggregateOrder => ({ desc: o.desc, nullsFirst: o.nullsFirst })));
+    this.compare = (a, b) => byKeys(a[1], b[1]);
+    this.scratch = new Array(spec.partition.length);
+  }
+
+  open(ctx: OperatorContext): void {
+    this.ctx = ctx;
+    this.clock = ctx.state.union<Clock>("clock");
+    for (const c of this.clock.restored) if (c.watermark !== null) this.watermark = Math.max(this.watermark, c.watermark);
+    this.partitions = ctx.state.timeKeyed<Entry[]>("partitions");
+  }
+
+  prepareCheckpoint(): void {
+    this.clock.value = { watermark: Number.isFinite(this.watermark) ? this.watermark : null };
+  }
+
+  process(batch: Batch): void {
+    const { rows, times } = batch;
+    const { partition, order, limit } = this.spec;
+    for (let i = 0; i < rows.length; i++) {
+      const t = times[i]!;
+      if (t < this.watermark) {
+        this.ctx.metrics.lateDropped++;
+        continue;
+      }
+      const row = rows[i]!;
+      for (let k = 0; k < partition.length; k++) this.scratch[k] = partition[k]!(row, t);
+      const entry = this.partitions.update(t, hashValues(this.scratch), this.scratch, () => []);
+      const e: Entry = [row, order.map((o) => o.key(row, t))];
+      if (!limit) {
+        entry.value.push(e);
+        continue;
+      }
+      insertSorted(entry.value, e, this.compare);
+      trim(entry.value, limit.n, limit.by, this.compare);
+    }
+  }
+
+  onWatermark(time: number, out: Collector): void | Promise<void> {
+    if (time <= this.watermark) return;
+    this.watermark = time;
+    const times = this.partitions.times();
+    let upTo = -Infinity;
+    const outRows: Row[] = [];
+    const outTimes: number[] = [];
+    for (const t of times) {
+      // A partition's rows all have time t; one arriving later than the watermark would be late.
+      if (t >= time) break;
+      for (const e of this.partitions.at(t)) {
+        const entries = this.spec.limit ? e.value : e.value.slice().sort(this.compare);
+        for (const row of this.evaluate(entries, t)) {
+          outRows.push(row);
+          outTimes.push(t);
+        }
+      }
+      upTo = t;
+    }
+    if (upTo > -Infinity) this.partitions.dropUpTo(upTo);
+    if (outRows.length > 0) return out.emit({ rows: outRows, times: outTimes });
+  }
+
+  private evaluate(entries: Entry[], time: number): Row[] {
+    return evaluatePartition(this.spec, this.compare, entries, time);
+  }
+}
+
+/** A partition's rows, sorted, with the functions' values appended (only rows ranked within the limit, if any). */
+function evaluatePartition(spec: WindowFunctionSpec, compare: (a: Entry, b: Entry) => number, entries: Entry[], time: number): Row[] {
+  const n = entries.length;
+  // Peer groups: rows equal on every ORDER BY key.
+  const peerStart = new Int32Array(n);
+  const peerEnd = new Int32Array(n);
+  const dense = new Int32Array(n);
+  for (let i = 0, group = 0; i < n; i++) {
+    const newGroup = i === 0 || compare(entries[i - 1]!, entries[i]!) !== 0;
+    if (newGroup) group++;
+    peerStart[i] = newGroup ? i : peerStart[i - 1]!;
+    dense[i] = group;
+  }
+  for (let i = n - 1; i >= 0; i--) peerEnd[i] = i === n - 1 || peerStart[i + 1] !== peerStart[i] ? i : peerEnd[i + 1]!;
+  const columns = spec.functions.map((f) => column(f, entries, time, peerStart, peerEnd, dense));
+  const limit = spec.limit;
+  const out: Row[] = [];
+  for (let i = 0; i < n; i++) {
+    if (limit) {
+      const rank = limit.by === "row_number" ? i + 1 : limit.by === "rank" ? peerStart[i]! + 1 : dense[i]!;
+      if (rank > limit.n) break;
+    }
+    const row = entries[i]![0].slice();
+    for (const c of columns) row.push(c[i]);
+    out.push(row);
+  }
+  return out;
+}
+
+function insertSorted(list: Entry[], e: Entry, compare: (a: Entry, b: Entry) => number): void {
+  // After equal keys: arrival order breaks ties, as a stable sort would.
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (compare(list[mid]!, e) <= 0) lo = mid + 1;
+    else hi = mid;
+  }
+  list.splice(lo, 0, e);
+}
+
+/** Drops the rows of a sorted partition that can no longer rank within `n`. */
+function trim(list: Entry[], n: number, by: "row_number" | "rank" | "dense_rank", compare: (a: Entry, b: Entry) => number): void {
+  if (list.length <= n) return;
+  if (by === "row_number") {
+    list.length = n;
+    return;
+  }
+  if (by === "rank") {
+    // Rows tied with the n-th share its rank.
+    let keep = n;
+    while (keep < list.length && compare(list[keep]!, list[n - 1]!) === 0) keep++;
+    list.length = keep;
+    return;
+  }
+  let groups = 1;
+  for (let i = 1; i < list.length; i++) {
+    if (compare(list[i - 1]!, list[i]!) !== 0 && ++groups > n) {
+      list.length = i;
+      return;
+    }
+  }
+}
+
+/** Row indices [lo, hi] of row i's frame (lo > hi when empty). */
+function frameOf(frame: Frame, i: number, n: number, peerStart: Int32Array, peerEnd: Int32Array): [number, number] {
+  const bound = (b: FrameBound, isStart: boolean): number => {
+    if (b.kind === "current") return frame.units === "range" ? (isStart ? peerStart[i]! : peerEnd[i]!) : i;
+    if (b.offset === null) return b.kind === "preceding" ? 0 : n - 1;
+    return b.kind === "preceding" ? i - b.offset : i + b.offset;
+  };
+  return [Math.max(0, bound(frame.start, true)), Math.min(n - 1, bound(frame.end, false))];
+}
+
+function column(f: WindowFn, entries: Entry[], time: number, peerStart: Int32Array, peerEnd: Int32Array, dense: Int32Array): unknown[] {
+  const n = entries.length;
+  const out = new Array<unknown>(n);
+  const valueAt = (fn: RowFn, j: number) => fn(entries[j]![0], time) ?? null;
+  switch (f.kind) {
+    case "row_number":
+      for (let i = 0; i < n; i++) out[i] = i + 1;
+      return out;
+    case "rank":
+      for (let i = 0; i < n; i++) out[i] = peerStart[i]! + 1;
+      return out;
+    case "dense_rank":
+      for (let i = 0; i < n; i++) out[i] = dense[i];
+      return out;
+    case "percent_rank":
+      for (let i = 0; i < n; i++) out[i] = n <= 1 ? 0 : peerStart[i]! / (n - 1);
+      return out;
+    case "cume_dist":
+      for (let i = 0; i < n; i++) out[i] = (peerEnd[i]! + 1) / n;
+      return out;
+    case "ntile": {
+      // The first n % buckets buckets hold one row more, as PostgreSQL and DuckDB split them.
+      const q = Math.floor(n / f.buckets);
+      const r = n % f.buckets;
+      for (let i = 0; i < n; i++) out[i] = i < r * (q + 1) ? Math.floor(i / (q + 1)) + 1 : Math.floor((i - r * (q + 1)) / q) + r + 1;
+      return out;
+    }
+    case "lag":
+    case "lead":
+      for (let i = 0; i < n; i++) {
+        const j = f.kind === "lag" ? i - f.offset : i + f.offset;
+        out[i] = j >= 0 && j < n ? valueAt(f.arg, j) : f.fallback ? (f.fallback(entries[i]![0], time) ?? null) : null;
+      }
+      return out;
+    case "first_value":
+    case "last_value":
+    case "nth_value":
+      for (let i = 0; i < n; i++) {
+        const [lo, hi] = frameOf(f.frame, i, n, peerStart, peerEnd);
+        const j = f.kind === "first_value" ? lo : f.kind === "last_value" ? hi : lo + (f as { n: number }).n - 1;
+        out[i] = lo <= hi && j <= hi ? valueAt(f.arg, j) : null;
+      }
+      return out;
+    case "aggregate": {
+      const acc = f.accumulator;
+      const value = (j: number) => (f.arg ? f.arg(entries[j]![0], time) : 1);
+      const add = (state: any, j: number) => acc.add(state, value(j));
+      // Frames that start at the partition's first row and only grow: one running state.
+      let running = acc.init();
+      let through = -1;
+      for (let i = 0; i < n; i++) {
+        const [lo, hi] = frameOf(f.frame, i, n, peerStart, peerEnd);
+        if (lo === 0 && hi >= through) {
+          while (through < hi) running = add(running, ++through);
+          out[i] = acc.result(running);
+          continue;
+        }
+        let state = acc.init();
+        for (let j = lo; j <= hi; j++) state = add(state, j);
+        out[i] = acc.result(state);
+      }
+      return out;
+    }
+  }
+}
+
+interface Partition {
+  /** Every live row, sorted (only the best-ranked when the input cannot retract and there is a limit). */
+  entries: Entry[];
+}
+
+/**
+ * Window functions whose partitions never end: over an updating input, or over
+ * an append-only one without a time window in PARTITION BY. The result is
+ * updating: every partition a batch changes is evaluated before its first
+ * change and after the batch (what it emitted, and what it now gives; the rows
+ * emitted are not kept), and the difference goes out as deletes and inserts.
+ * An updating top-N (`rn <= N`) thus retracts a row that falls out of the top N.
+ * Over append-only input a top-N keeps N rows per partition; over updating input
+ * it keeps every row, as a retracted row's place is taken by the next one.
+ */
+export class UpdatingWindowFunctionOperator implements Operator {
+  readonly name = "updating window functions";
+  private partitions!: KeyedTable<Partition>;
+  private readonly compare: (a: Entry, b: Entry) => number;
+  private readonly scratch: unknown[];
+
+  constructor(
+    private readonly spec: WindowFunctionSpec,
+    /** Whether the input has deletes and updates (then partitions are not trimmed to the limit). */
+    private readonly retracting: boolean,
+  ) {
+    const byKeys = keyComparator(spec.order.map((o): AggregateOrder => ({ desc: o.desc, nullsFirst: o.nullsFirst })));
+    this.compare = (a, b) => byKeys(a[1], b[1]);
+    this.scratch = new Array(spec.partition.length);
+  }
+
+  open(ctx: OperatorContext): void {
+    this.partitions = ctx.state.keyed<Partition>("partitions");
+  }
+
+  private partition(row: Row, time: number): StateEntry<Partition> {
+    const { partition } = this.spec;
+    for (let k = 0; k < partition.length; k++) this.scratch[k] = partition[k]!(row, time);
+    return this.partitions.update(hashValues(this.scratch), this.scratch, () => ({ entries: [] }));
+  }
+
+  process(batch: Batch, out: Collector): void | Promise<void> {
+    const { rows, times, ops, before } = batch;
+    /** Each changed partition, with its output before the batch changed it. */
+    const touched = new Map<StateEntry<Partition>, Row[]>();
+    const limit = this.spec.limit;
+    let lastTime = 0;
+    const touch = (p: StateEntry<Partition>, t: number) => {
+      if (!touched.has(p)) touched.set(p, evaluatePartition(this.spec, this.compare, p.value.entries, t));
+    };
+    const remove = (row: Row, t: number) => {
+      const p = this.partition(row, t);
+      touch(p, t);
+      const list = p.value.entries;
+      const i = list.findIndex((e) => rowsEqual(e[0], row));
+      if (i >= 0) list.splice(i, 1);
+    };
+    for (let i = 0; i < rows.length; i++) {
+      const t = times[i]!;
+      lastTime = t;
+      const op = ops ? ops[i]! : RowOp.Insert;
+      const row = rows[i]!;
+      if (op === RowOp.Delete) {
+        remove(before?.[i] ?? row, t);
+        continue;
+      }
+      if (op === RowOp.Update && before?.[i]) remove(before[i]!, t);
+      const p = this.partition(row, t);
+      touch(p, t);
+      insertSorted(p.value.entries, [row, this.spec.order.map((o) => o.key(row, t))], this.compare);
+      if (limit && !this.retracting) trim(p.value.entries, limit.n, limit.by, this.compare);
+    }
+    const outRows: Row[] = [];
+    const outOps: RowOp[] = [];
+    for (const [p, prev] of touched) {
+      const next = evaluatePartition(this.spec, this.compare, p.value.entries, lastTime);
+      // Rows in both stay; the others are deleted or inserted.
+      const kept = new Array<boolean>(next.length).fill(false);
+      for (const old of prev) {
+        const j = next.findIndex((r, k) => !kept[k] && rowsEqual(r, old));
+        if (j >= 0) kept[j] = true;
+        else {
+          outRows.push(old);
+          outOps.push(RowOp.Delete);
+        }
+      }
+      next.forEach((r, k) => {
+        if (kept[k]) return;
+        outRows.push(r);
+        outOps.push(RowOp.Insert);
+      });
+      if (p.value.entries.length === 0) this.partitions.delete(p);
+    }
+    if (outRows.length > 0) {
+      return out.emit({ rows: outRows, times: outRows.map(() => lastTime), ops: outOps, before: outRows.map((r, i) => (outOps[i] === RowOp.Delete ? r : null)) });
+    }
+  }
+}
