@@ -66,7 +66,7 @@ describe("fencing", () => {
     const latest = await store.latest();
     expect([latest?.checkpointId, latest?.epoch]).toEqual([3, newer.epoch]);
     // The superseded manifest was pruned.
-    expect(readdirSync(store.dir).filter((f) => f.includes(`-${older.epoch}.json`)).map((f) => f.slice(0, 14))).toEqual(["chk-0000000001", "chk-0000000002"]);
+    expect(readdirSync(store.dir).filter((f) => f.includes(`-${older.epoch}.json`)).map((f) => f.slice(0, 14)).sort()).toEqual(["chk-0000000001", "chk-0000000002"]);
   });
 
   test("a run woken from SIGSTOP after another run finished the job stops without writing; every row once", async () => {
