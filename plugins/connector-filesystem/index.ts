@@ -14,7 +14,7 @@ import { LocalStorage, S3Storage, type Storage } from "./storage.ts";
 
 const MIN_PART = 5 * 1024 * 1024;
 
-const options = {
+export const options = {
   path: opt.string({
     required: true,
     description: "Where files go: /local/dir, file:///dir, s3://bucket/prefix, https://bucket.s3.region.amazonaws.com/prefix or s3::http://host:port/bucket/prefix",
@@ -35,7 +35,7 @@ const options = {
   "storage.aws_secret_access_key": opt.string({ secret: true, description: "Secret key (else AWS_SECRET_ACCESS_KEY or the SDK's usual sources)" }),
 };
 
-type Options = {
+export type Options = {
   path: string;
   "rolling_policy.file_size": number;
   "rolling_policy.interval"?: number;
@@ -53,11 +53,11 @@ type Options = {
   "storage.aws_secret_access_key"?: string;
 };
 
-function partitionFields(o: Options): string[] {
+export function partitionFields(o: Options): string[] {
   return (o["partitioning.fields"] ?? "").split(",").map((s) => s.trim()).filter(Boolean);
 }
 
-function checkOptions(o: Options): void {
+export function checkOptions(o: Options): void {
   const loc = parseLocation(o.path);
   if (o["partitioning.time_pattern"] !== undefined) compileTimePattern(o["partitioning.time_pattern"]);
   if (o.rollover_seconds !== undefined && o["rolling_policy.interval"] !== undefined && o.rollover_seconds !== o["rolling_policy.interval"]) {
@@ -83,9 +83,9 @@ function checkOptions(o: Options): void {
 }
 
 /** A local directory checked against the job's file policy (the control plane confines it; the CLI does not). */
-const allowedDir = (files: FileAccess | undefined, dir: string) => (files ? files.resolve(dir, "path") : dir);
+export const allowedDir = (files: FileAccess | undefined, dir: string) => (files ? files.resolve(dir, "path") : dir);
 
-function storageFor(o: Options, files: FileAccess | undefined): Storage {
+export function storageFor(o: Options, files: FileAccess | undefined): Storage {
   const loc = parseLocation(o.path);
   if (loc.kind === "local") return new LocalStorage(allowedDir(files, loc.dir));
   return new S3Storage({

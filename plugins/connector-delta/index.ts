@@ -1,0 +1,176 @@
+/**
+ * `delta`: an exactly-once Delta Lake sink. The data files are the filesystem
+ * sink's (Parquet, rolled by size or time, checkpoints in the middle of files,
+ * local disk or S3); what this adds is the transaction log: the files a
+ * completed checkpoint covers become one log version, with partition values
+ * and statistics, tagged with a `txn` action (appId = job, table, subtask and
+ * a writer id; version = 2 × checkpoint id) so that a commit repeated after a
+ * crash is recognised and not made twice.
+ *
+ * Transaction versions: the files prepared at checkpoint C commit as 2C; the
+ * files a job finishes when it ends right after C (what a restore from C
+ * would finish) commit as 2C + 1, so a restore from C knows they are there.
+ */
+import { randomUUID } from "node:crypto";
+import { defineConnector, definePlugin, opt, type Field, type FileAccess, type SinkContext } from "../../core/plugin-api/index.ts";
+import { checkOptions, options as fsOptions, partitionFields, storageFor, type Options as FsOptions } from "../connector-filesystem/index.ts";
+import { parquetEncoders } from "../connector-filesystem/encoders.ts";
+import { parseLocation } from "../connector-filesystem/paths.ts";
+import { FileSystemSinkWriter, type FileCommitLog, type FileSinkSnapshot, type FinishedFile, type SinkSettings } from "../connector-filesystem/sink.ts";
+import type { ReadyFile } from "../connector-filesystem/storage.ts";
+import { parquetFileFormat, type ParquetFileState } from "../format-parquet/index.ts";
+import { parquetFileStats } from "../shared/lakehouse/stats.ts";
+import { tableStoreFor } from "../shared/lakehouse/store.ts";
+import { checkProtocol, DeltaLog, type AddAction } from "./log.ts";
+import { checkAgainstTable, deltaPartitioner, deltaPartitioning, deltaPath, deltaSchemaString, deltaType, partitionColumns, partitionValuesOf, type DeltaPartitioning } from "./schema.ts";
+
+const { compression: _compression, ...shared } = fsOptions;
+
+export const deltaOptions = {
+  ...shared,
+  "delta.checkpoint_interval": opt.integer({ min: 0, default: 10, description: "Write a log checkpoint every this many versions (0: never)" }),
+  "delta.table_name": opt.string({ description: "The table's name in its metadata, when the sink creates it" }),
+};
+
+type Options = FsOptions & { "delta.checkpoint_interval": number; "delta.table_name"?: string };
+
+function plan(o: Options, fields: Field[]): { partitioning: DeltaPartitioning; schema: string } {
+  checkOptions({ ...o, compression: "none" });
+  for (const f of fields) deltaType(f);
+  const partitioning = deltaPartitioning(o["partitioning.time_pattern"], partitionFields(o), fields);
+  return { partitioning, schema: deltaSchemaString(fields, partitioning.time.map((t) => t.name)) };
+}
+
+function logFor(o: Options, files: FileAccess | undefined): DeltaLog {
+  return new DeltaLog(tableStoreFor(storageFor({ ...o, compression: "none" }, files)), o["delta.checkpoint_interval"]);
+}
+
+/** Checks an existing table can take the query's rows; throws naming what to change. */
+async function checkExisting(log: DeltaLog, o: Options, fields: Field[]): Promise<void> {
+  const { partitioning, schema } = plan(o, fields);
+  const state = await log.load();
+  if (state.version < 0) return;
+  checkProtocol(state.protocol, log.store.describe);
+  if (!state.metadata) throw new Error(`the Delta log at ${log.store.describe} has versions but no metadata; write to a new 'path'`);
+  checkAgainstTable(log.store.describe, state.metadata.schemaString, state.metadata.partitionColumns, schema, partitionColumns(partitioning));
+}
+
+interface WriterState {
+  appId: string;
+}
+
+/** The filesystem sink's hook into the Delta log. */
+class DeltaCommitLog implements FileCommitLog {
+  constructor(
+    private readonly log: DeltaLog,
+    private readonly fields: Field[],
+    private readonly appId: string,
+  ) {}
+
+  describe(file: FinishedFile): AddAction {
+    const s = parquetFileStats(this.fields, file.encoderState as ParquetFileState);
+    const minValues: Record<string, number> = {};
+    const maxValues: Record<string, number> = {};
+    const nullCount: Record<string, number> = {};
+    this.fields.forEach((f, c) => {
+      const col = s.columns[c]!;
+      nullCount[f.name] = col.nullCount;
+      // Timestamps are left out: Delta truncates them to milliseconds in statistics, which needs care we skip.
+      if (col.min !== undefined && col.max !== undefined && f.type.kind !== "timestamp" && Number.isFinite(col.min) && Number.isFinite(col.max)) {
+        minValues[f.name] = col.min;
+        maxValues[f.name] = col.max;
+      }
+    });
+    return {
+      path: deltaPath(file.relPath),
+      partitionValues: partitionValuesOf(file.partition),
+      size: file.size,
+      modificationTime: 0,
+      dataChange: true,
+      stats: JSON.stringify({ numRecords: s.rows, minValues, maxValues, nullCount }),
+    };
+  }
+
+  private adds(files: ReadyFile[]): AddAction[] {
+    const now = Date.now();
+    return files.map((f) => ({ ...(f.meta as AddAction), modificationTime: now }));
+  }
+
+  async commit(checkpointId: number, files: ReadyFile[], writer: unknown): Promise<void> {
+    const appId = (writer as WriterState | undefined)?.appId ?? this.appId;
+    await this.log.commit(appId, 2 * checkpointId, this.adds(files));
+  }
+
+  async recovered(checkpointId: number, files: ReadyFile[], writer: unknown): Promise<ReadyFile[]> {
+    const appId = (writer as WriterState | undefined)?.appId ?? this.appId;
+    await this.log.catchUp();
+    return this.log.txnVersion(appId) >= 2 * checkpointId + 1 ? [] : files;
+  }
+
+  async close(checkpointId: number, files: ReadyFile[]): Promise<void> {
+    await this.log.commit(this.appId, 2 * checkpointId + 1, this.adds(files));
+  }
+
+  state(): WriterState {
+    return { appId: this.appId };
+  }
+}
+
+export const delta = defineConnector({
+  name: "delta",
+  description: "Exactly-once Delta Lake table (Parquet files and a transaction log) on a local directory or S3",
+  options: deltaOptions,
+  needsFormat: true,
+  validate(table) {
+    const o = table.options as unknown as Options;
+    if (table.role === "source") throw new Error("connector 'delta' is a sink; Runnel does not read Delta tables yet");
+    const loc = parseLocation(o.path);
+    if (loc.kind === "local" && !o.path.includes("{{") && table.files) table.files.resolve(loc.dir, "path");
+    if (table.fields.length > 0) plan(o, table.fields);
+  },
+  async preflight(table) {
+    const o = table.options as unknown as Options;
+    if (table.role !== "sink" || table.fields.length === 0 || o.path.includes("{{")) return;
+    await checkExisting(logFor(o, table.files), o, table.fields);
+  },
+  sink: {
+    async create(ctx) {
+      const c = ctx as SinkContext<Options>;
+      const o = c.options;
+      if (c.formatName !== "parquet") throw new Error(`delta sink '${c.tableName}' writes Parquet files: set format = 'parquet'`);
+      const { partitioning, schema } = plan(o, c.fields);
+      const storage = storageFor({ ...o, compression: "none" }, c.files);
+      const log = new DeltaLog(tableStoreFor(storage), o["delta.checkpoint_interval"]);
+      await checkExisting(log, o, c.fields);
+      await log.create({
+        name: o["delta.table_name"] ?? null,
+        format: { provider: "parquet", options: {} },
+        schemaString: schema,
+        partitionColumns: partitionColumns(partitioning),
+        configuration: {},
+      });
+      // The same schema checks again: a concurrent creator may have won with other metadata.
+      await checkExisting(log, o, c.fields);
+      const restored = c.restored as FileSinkSnapshot | undefined;
+      const previous = (restored?.log as WriterState | undefined)?.appId;
+      const appId = previous ?? `runnel:${c.jobId ?? "job"}:${c.tableName}:${c.subtaskIndex}:${randomUUID().slice(0, 8)}`;
+      const settings: SinkSettings = {
+        rolling: {
+          fileSize: o["rolling_policy.file_size"],
+          intervalMicros: o["rolling_policy.interval"] ?? o.rollover_seconds ?? null,
+          inactivityMicros: o["rolling_policy.inactivity_interval"] ?? null,
+        },
+        timePattern: null,
+        partitionFields: [],
+        prefix: o["filename.prefix"],
+        suffix: o["filename.suffix"],
+        partitioner: deltaPartitioner(partitioning),
+        log: new DeltaCommitLog(log, c.fields, appId),
+      };
+      const encoders = parquetEncoders(parquetFileFormat(c.formatOptions ?? {}, c.fields));
+      return FileSystemSinkWriter.create(c as SinkContext<unknown>, storage, encoders, settings);
+    },
+  },
+});
+
+export default definePlugin({ name: "connector-delta", version: "0.1.0", connectors: [delta] });

@@ -1,0 +1,40 @@
+/**
+ * Reading back a Delta or Iceberg table written by Runnel with independent
+ * readers (test/kit/read_table.py: delta-rs, pyiceberg and DuckDB's delta and
+ * iceberg extensions), each compared row by row with a reference run (EXCEPT
+ * ALL both ways, in DuckDB).
+ */
+import { expect } from "bun:test";
+import { join } from "node:path";
+import { exceptBothWays, REF } from "../plugins/connector-filesystem/readback.ts";
+import { PYTHON } from "./s3.ts";
+
+const SCRIPT = join(import.meta.dir, "read_table.py");
+const BID_COLUMNS = "{time: 'BIGINT', auction: 'BIGINT', bidder: 'BIGINT', price: 'BIGINT', channel: 'VARCHAR', url: 'VARCHAR', extra: 'VARCHAR'}";
+
+export type TableSummary = Record<string, number>;
+
+/** Runs the readers; returns their summary (row counts per reader, files referenced) and the files they wrote. */
+export function readTable(args: string[]): { summary: TableSummary; stderr: string } {
+  const py = Bun.spawnSync([PYTHON, SCRIPT, ...args], { stderr: "pipe" });
+  const stderr = py.stderr.toString();
+  if (py.exitCode !== 0) throw new Error(`read_table.py ${args.join(" ")} failed (${py.exitCode}): ${stderr}`);
+  return { summary: JSON.parse(py.stdout.toString().trim().split("\n").at(-1)!), stderr };
+}
+
+/** Every reader's rows equal the reference's bids, each once. */
+export async function expectReadersEqualReference(prefix: string, readers: string[], reference: string, summary: TableSummary): Promise<number> {
+  let rows = -1;
+  for (const r of readers) {
+    const got = await exceptBothWays(
+      `(SELECT time, auction, bidder, price, channel, url, extra FROM read_json('${prefix}-${r}.jsonl', format = 'newline_delimited', columns = ${BID_COLUMNS}))`,
+      REF(reference),
+    );
+    expect({ reader: r, ...got }).toEqual({ reader: r, missing: 0, extra: 0, rows: got.rows });
+    expect(summary[`${r}_rows`]).toBe(got.rows);
+    if (rows >= 0) expect(got.rows).toBe(rows);
+    rows = got.rows;
+  }
+  expect(summary.files).toBe(summary.distinct_files);
+  return rows;
+}
