@@ -140,7 +140,10 @@ export const delta = defineConnector({
       if (c.formatName !== "parquet") throw new Error(`delta sink '${c.tableName}' writes Parquet files: set format = 'parquet'`);
       const { partitioning, schema } = plan(o, c.fields);
       const storage = storageFor({ ...o, compression: "none" }, c.files);
-      const log = new DeltaLog(tableStoreFor(storage), o["delta.checkpoint_interval"]);
+      const store = tableStoreFor(storage);
+      await storage.check();
+      await store.checkPutIfAbsent("_delta_log");
+      const log = new DeltaLog(store, o["delta.checkpoint_interval"]);
       await checkExisting(log, o, c.fields);
       await log.create({
         name: o["delta.table_name"] ?? null,

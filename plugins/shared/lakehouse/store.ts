@@ -8,7 +8,8 @@
  */
 import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { randomUUID } from "node:crypto";
+import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { LocalStorage, S3Storage, type Storage } from "../../connector-filesystem/storage.ts";
 
 export interface TableStore {
@@ -21,6 +22,8 @@ export interface TableStore {
   put(rel: string, data: Uint8Array): Promise<void>;
   /** Names (relative to `dir`) of the objects directly under `dir`. */
   list(dir: string): Promise<string[]>;
+  /** Throws when the store does not honour put-if-absent (an S3-compatible store that ignores If-None-Match). */
+  checkPutIfAbsent(dir: string): Promise<void>;
 }
 
 export function tableStoreFor(storage: Storage): TableStore {
@@ -74,6 +77,9 @@ export class LocalTableStore implements TableStore {
     const path = join(this.root, rel);
     renameSync(this.writeTemp(path, data), path);
   }
+  async checkPutIfAbsent(): Promise<void> {
+    // link(2) fails on an existing name on every local filesystem.
+  }
   async list(dir: string): Promise<string[]> {
     try {
       return readdirSync(join(this.root, dir)).filter((n) => !n.startsWith(".tmp-"));
@@ -122,6 +128,22 @@ export class S3TableStore implements TableStore {
   }
   async put(rel: string, data: Uint8Array): Promise<void> {
     await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key(rel), Body: data }));
+  }
+  async checkPutIfAbsent(dir: string): Promise<void> {
+    const probe = `${dir}/.runnel-probe-${randomUUID()}`;
+    try {
+      const first = await this.putIfAbsent(probe, Buffer.from("1"));
+      const second = await this.putIfAbsent(probe, Buffer.from("2"));
+      if (first && second) {
+        throw new Error(
+          `the S3 endpoint of ${this.describe} accepted a second PutObject with If-None-Match: * on the same key, so it cannot make ` +
+            `a commit only if no other writer made it first; two writers (or two subtasks) could overwrite each other's commit. ` +
+            `Use AWS S3 or a store that honours conditional writes (MinIO 2024-11 or later)`,
+        );
+      }
+    } finally {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.key(probe) })).catch(() => {});
+    }
   }
   async list(dir: string): Promise<string[]> {
     const base = this.key(dir.replace(/\/+$/, "")) + "/";

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { basename, join, relative } from "node:path";
 import { runCli, startCli, tempDir, waitUntil, writeSql } from "../../kit/cli.ts";
+import { duckQuery } from "../../kit/duckdb.ts";
 import { expectReadersEqualReference, readTable } from "../../kit/lakehouse.ts";
 import { bidsSql, filesUnder, referenceRows } from "../connector-filesystem/readback.ts";
 
@@ -51,6 +52,12 @@ export function addedPaths(table: string): string[] {
     }
   }
   return out;
+}
+
+/** The first JSON commit that adds files. */
+function addedLog(table: string): string {
+  const log = join(table, "_delta_log");
+  return readdirSync(log).filter((n) => /^\d{20}\.json$/.test(n)).sort().find((n) => readFileSync(join(log, n), "utf8").includes('"add"'))!;
 }
 
 /** Reads the table with both readers; checks rows against the reference and that the log references each data file once. */
@@ -126,6 +133,36 @@ describe("delta sink on local disk", () => {
     await runOnce(sql, join(dir, "parallel-state"), null, 2);
     await expectTableEqualsReference(table, "parallel");
   });
+});
+
+test("partitioned by an integer, a boolean and a timestamp column: partition values as delta-rs and DuckDB read them", async () => {
+  const table = join(dir, "fields");
+  const sql = writeSql(
+    dir,
+    `CREATE TABLE imp WITH (connector = 'impulse', event_rate = '1000000', message_count = '3000');
+CREATE TABLE out (id BIGINT, k INT, even BOOLEAN, minute TIMESTAMP, note TEXT)
+WITH (connector = 'delta', path = '${table}', format = 'parquet', 'partitioning.fields' = 'k,even,minute');
+INSERT INTO out SELECT CAST(counter AS BIGINT) AS id, CAST(counter % 3 AS INT) AS k, counter % 2 = 0 AS even,
+  CAST('2024-05-06 07:08:00' AS TIMESTAMP) AS minute, CASE WHEN counter % 10 = 0 THEN NULL ELSE 'n/' || CAST(counter AS TEXT) END AS note FROM imp;`,
+    "fields.sql",
+  );
+  await runOnce(sql, join(dir, "fields-state"), null);
+  const prefix = join(dir, "fields-read");
+  readTable(["delta", table, prefix]);
+  for (const reader of ["deltalake", "duckdb"]) {
+    const rows = await duckQuery(
+      `SELECT k, even, count(*) AS n, count(DISTINCT id) AS ids, sum(CASE WHEN id % 3 = k AND (id % 2 = 0) = even THEN 1 ELSE 0 END) AS right,
+              count(note) AS notes, min(minute) AS minute
+       FROM read_json('${prefix}-${reader}.jsonl', format = 'newline_delimited') GROUP BY k, even ORDER BY k, even`,
+    );
+    expect(rows.map((r) => ({ ...r, k: Number(r.k), minute: Number(r.minute) }))).toEqual(
+      [0, 1, 2].flatMap((k) =>
+        [false, true].map((even) => ({ k, even, n: 500n, ids: 500n, right: 500n, notes: even ? 400n : 500n, minute: Date.UTC(2024, 4, 6, 7, 8) * 1000 })),
+      ),
+    );
+  }
+  const first = readFileSync(join(table, "_delta_log", addedLog(table)), "utf8");
+  expect(first).toMatch(/"partitionValues":\{"k":"[012]","even":"(true|false)","minute":"2024-05-06 07:08:00.000000"\}/);
 });
 
 describe("delta sink refuses at planning what it cannot write", () => {
