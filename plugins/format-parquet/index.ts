@@ -32,7 +32,7 @@ const codecOf: Record<ParquetCompression, ParquetCodecName> = {
 };
 
 /** The file encoding a file sink uses for a table with format 'parquet', from the format's validated options. */
-export function parquetFileFormat(options: Record<string, unknown>, fields: Field[]): ParquetFileFormat {
+export function parquetFileFormat(options: Record<string, unknown>, fields: Field[], fieldIds?: number[]): ParquetFileFormat {
   const o = options as { compression?: ParquetCompression; parquet_compression?: ParquetCompression; row_group_size?: number };
   if (o.compression && o.parquet_compression && o.compression !== o.parquet_compression) {
     throw new Error(
@@ -45,7 +45,7 @@ export function parquetFileFormat(options: Record<string, unknown>, fields: Fiel
     kind: "parquet-file",
     compression,
     rowGroupSize,
-    encoder: (restored) => new ParquetFileEncoder(fields, { codec: codecOf[compression] }, restored),
+    encoder: (restored) => new ParquetFileEncoder(fields, { codec: codecOf[compression], fieldIds }, restored),
   };
 }
 

@@ -38,3 +38,6 @@ export async function expectReadersEqualReference(prefix: string, readers: strin
   expect(summary.files).toBe(summary.distinct_files);
   return rows;
 }
+
+/** The Iceberg REST catalog scripts/services/iceberg-rest.sh runs (pyiceberg's SQL catalog behind REST). */
+export const ICEBERG_REST = process.env.RUNNEL_TEST_ICEBERG ?? "http://127.0.0.1:18181";
