@@ -16,6 +16,7 @@ import { defineConnector, definePlugin, opt, type Field, type FileAccess, type S
 import { checkOptions, options as fsOptions, partitionFields, storageFor, type Options as FsOptions } from "../connector-filesystem/index.ts";
 import { parquetEncoders } from "../connector-filesystem/encoders.ts";
 import { parseLocation } from "../connector-filesystem/paths.ts";
+import { registerTableFormat } from "../connector-filesystem/table-formats.ts";
 import { FileSystemSinkWriter, type FileCommitLog, type FileSinkSnapshot, type FinishedFile, type SinkSettings } from "../connector-filesystem/sink.ts";
 import type { ReadyFile } from "../connector-filesystem/storage.ts";
 import { parquetFileFormat, type ParquetFileState } from "../format-parquet/index.ts";
@@ -24,7 +25,7 @@ import { tableStoreFor } from "../shared/lakehouse/store.ts";
 import { checkProtocol, DeltaLog, type AddAction } from "./log.ts";
 import { checkAgainstTable, deltaPartitioner, deltaPartitioning, deltaPath, deltaSchemaString, deltaType, partitionColumns, partitionValuesOf, type DeltaPartitioning } from "./schema.ts";
 
-const { compression: _compression, ...shared } = fsOptions;
+const { compression: _compression, table_format: _tableFormat, ...shared } = fsOptions;
 
 export const deltaOptions = {
   ...shared,
@@ -175,5 +176,7 @@ export const delta = defineConnector({
     },
   },
 });
+
+registerTableFormat("delta", delta);
 
 export default definePlugin({ name: "connector-delta", version: "0.1.0", connectors: [delta] });

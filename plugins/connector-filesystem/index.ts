@@ -11,6 +11,7 @@ import { lineEncoders, parquetEncoders } from "./encoders.ts";
 import { compileTimePattern, parseLocation } from "./paths.ts";
 import { FileSystemSinkWriter, type SinkSettings } from "./sink.ts";
 import { LocalStorage, S3Storage, type Storage } from "./storage.ts";
+import { tableFormat } from "./table-formats.ts";
 
 const MIN_PART = 5 * 1024 * 1024;
 
@@ -33,6 +34,7 @@ export const options = {
   "storage.aws_endpoint": opt.string({ description: "S3-compatible endpoint URL, e.g. http://127.0.0.1:9000 (path-style addressing)" }),
   "storage.aws_access_key_id": opt.string({ description: "Access key (else AWS_ACCESS_KEY_ID or the SDK's usual sources)" }),
   "storage.aws_secret_access_key": opt.string({ secret: true, description: "Secret key (else AWS_SECRET_ACCESS_KEY or the SDK's usual sources)" }),
+  table_format: opt.enum(["none", "delta", "iceberg"] as const, { default: "none", description: "Publish the files as a Delta Lake or Iceberg table (as connector = 'delta' / 'iceberg' with their default options)" }),
 };
 
 export type Options = {
@@ -51,6 +53,7 @@ export type Options = {
   "storage.aws_endpoint"?: string;
   "storage.aws_access_key_id"?: string;
   "storage.aws_secret_access_key"?: string;
+  table_format?: "none" | "delta" | "iceberg";
 };
 
 export function partitionFields(o: Options): string[] {
@@ -106,6 +109,11 @@ export const filesystem = defineConnector({
   needsFormat: true,
   validate(table) {
     const o = table.options as unknown as Options;
+    if (o.table_format && o.table_format !== "none") {
+      const tf = tableFormat(o.table_format, o);
+      if (o.compression !== "none") throw new Error(`option 'compression' is for record formats; with table_format = '${o.table_format}' files are Parquet: use parquet.compression`);
+      return tf.connector.validate?.({ ...table, options: tf.options });
+    }
     checkOptions(o);
     const loc = parseLocation(o.path);
     // `{{ VAR }}` left for the worker to resolve is checked there, when the sink starts.
@@ -120,10 +128,20 @@ export const filesystem = defineConnector({
       }
     }
   },
+  async preflight(table, job) {
+    const o = table.options as unknown as Options;
+    if (!o.table_format || o.table_format === "none") return;
+    const tf = tableFormat(o.table_format, o);
+    await tf.connector.preflight?.({ ...table, options: tf.options }, job);
+  },
   sink: {
     async create(ctx) {
       const c = ctx as SinkContext<Options>;
       const o = c.options;
+      if (o.table_format && o.table_format !== "none") {
+        const tf = tableFormat(o.table_format, o);
+        return tf.connector.sink!.create({ ...c, options: tf.options });
+      }
       checkOptions(o);
       const format = c.format;
       if (!format) throw new Error(`filesystem sink '${c.tableName}' needs a format: add format = 'parquet' or format = 'json'`);

@@ -15,6 +15,7 @@ import { defineConnector, definePlugin, opt, type Field, type FileAccess, type S
 import { checkOptions, options as fsOptions, storageFor, type Options as FsOptions } from "../connector-filesystem/index.ts";
 import { parquetEncoders } from "../connector-filesystem/encoders.ts";
 import { parseLocation } from "../connector-filesystem/paths.ts";
+import { registerTableFormat } from "../connector-filesystem/table-formats.ts";
 import { FileSystemSinkWriter, type FileCommitLog, type FileSinkSnapshot, type FinishedFile, type SinkSettings } from "../connector-filesystem/sink.ts";
 import { LocalStorage, S3Storage, type ReadyFile, type Storage } from "../connector-filesystem/storage.ts";
 import { parquetFileFormat, type ParquetFileState } from "../format-parquet/index.ts";
@@ -25,7 +26,7 @@ import { checkAgainstTable, icebergSchema, icebergType, nameMapping, parsePartit
 import { IcebergTable, type DataFileMeta } from "./table.ts";
 import { applyTransform, dirValue, parseDirValue, type PartitionField } from "./transforms.ts";
 
-const { compression: _c, "partitioning.fields": _f, "partitioning.time_pattern": _t, ...shared } = fsOptions;
+const { compression: _c, "partitioning.fields": _f, "partitioning.time_pattern": _t, table_format: _tf, ...shared } = fsOptions;
 
 export const icebergOptions = {
   ...shared,
@@ -254,5 +255,7 @@ export const iceberg = defineConnector({
     },
   },
 });
+
+registerTableFormat("iceberg", iceberg);
 
 export default definePlugin({ name: "connector-iceberg", version: "0.1.0", connectors: [iceberg] });

@@ -165,6 +165,13 @@ INSERT INTO out SELECT CAST(counter AS BIGINT) AS id, CAST(counter % 3 AS INT) A
   expect(first).toMatch(/"partitionValues":\{"k":"[012]","even":"(true|false)","minute":"2024-05-06 07:08:00.000000"\}/);
 });
 
+test("connector 'filesystem' with table_format = 'delta' (Arroyo's spelling) writes the same table", async () => {
+  const table = join(dir, "table-format");
+  const sinkWith = `connector = 'filesystem', table_format = 'delta', path = '${table}', format = 'parquet', 'partitioning.time_pattern' = 'second=%S'`;
+  await runOnce(writeSql(dir, bidsSql({ events: EVENTS, rate: RATE, sinkWith }), "table-format.sql"), join(dir, "table-format-state"), null);
+  await expectTableEqualsReference(table, "table-format");
+});
+
 describe("delta sink refuses at planning what it cannot write", () => {
   test("a column whose type differs from the existing table's is named, with what to write", async () => {
     const table = join(dir, "mismatch");
@@ -193,6 +200,17 @@ INSERT INTO out SELECT CAST(counter AS BIGINT) AS id, CAST(counter AS DECIMAL(10
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain("column 'amount' is DECIMAL(10,2)");
     expect(r.stderr).toContain("CAST it to DOUBLE");
+  });
+
+  test("an option of another table format through connector 'filesystem' is refused, naming the connector to use", async () => {
+    const sql = writeSql(
+      dir,
+      bidsSql({ events: 10, rate: 100, sinkWith: `connector = 'filesystem', table_format = 'iceberg', path = '${join(dir, "tf")}', format = 'parquet', 'partitioning.fields' = 'channel'` }),
+      "tf.sql",
+    );
+    const r = await runCli(["validate", sql]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("option 'partitioning.fields' has no meaning with table_format = 'iceberg'; write connector = 'iceberg'");
   });
 
   test("a time partition segment without a column name is refused with the form to write", async () => {
