@@ -19,7 +19,7 @@ const strMap = {
 };
 
 const SCHEMA = () =>
-  new parquetLib.ParquetSchema({
+  new (parquetLib().ParquetSchema)({
     txn: { optional: true, fields: { appId: str, version: long, lastUpdated: long } },
     add: {
       optional: true,
@@ -63,7 +63,7 @@ export async function writeCheckpoint(state: DeltaState): Promise<{ bytes: Uint8
       cb();
     },
   });
-  const writer = await parquetLib.ParquetWriter.openStream(SCHEMA(), sink);
+  const writer = await parquetLib().ParquetWriter.openStream(SCHEMA(), sink);
   let size = 0;
   await writer.appendRow({ protocol: state.protocol });
   const m = state.metadata!;
@@ -95,7 +95,7 @@ export async function writeCheckpoint(state: DeltaState): Promise<{ bytes: Uint8
 
 /** Reads a checkpoint this module wrote (or any single-part one whose columns parquetjs can decode). */
 export async function readCheckpoint(bytes: Uint8Array, into: DeltaState): Promise<void> {
-  const reader = await parquetLib.ParquetReader.openBuffer(Buffer.from(bytes));
+  const reader = await parquetLib().ParquetReader.openBuffer(Buffer.from(bytes));
   try {
     const cursor = reader.getCursor();
     for (let row = await cursor.next(); row; row = await cursor.next()) {

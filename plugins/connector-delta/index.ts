@@ -11,17 +11,15 @@
  * files a job finishes when it ends right after C (what a restore from C
  * would finish) commit as 2C + 1, so a restore from C knows they are there.
  */
-import { randomUUID } from "node:crypto";
 import { defineConnector, definePlugin, opt, type Field, type FileAccess, type SinkContext } from "../../core/plugin-api/index.ts";
 import { checkOptions, options as fsOptions, partitionFields, storageFor, type Options as FsOptions } from "../connector-filesystem/index.ts";
-import { parquetEncoders } from "../connector-filesystem/encoders.ts";
-import { parseLocation } from "../connector-filesystem/paths.ts";
 import { registerTableFormat } from "../connector-filesystem/table-formats.ts";
-import { FileSystemSinkWriter, type FileCommitLog, type FileSinkSnapshot, type FinishedFile, type SinkSettings } from "../connector-filesystem/sink.ts";
+import type { FileCommitLog, FinishedFile } from "../connector-filesystem/sink.ts";
 import type { ReadyFile } from "../connector-filesystem/storage.ts";
-import { parquetFileFormat, type ParquetFileState } from "../format-parquet/index.ts";
+import type { ParquetFileState } from "../format-parquet/index.ts";
 import { parquetFileStats } from "../shared/lakehouse/stats.ts";
 import { tableStoreFor } from "../shared/lakehouse/store.ts";
+import { canInspect, createTableSinkWriter, validateTableSink, writerId } from "../shared/lakehouse/table-sink.ts";
 import { checkProtocol, DeltaLog, type AddAction } from "./log.ts";
 import { checkAgainstTable, deltaPartitioner, deltaPartitioning, deltaPath, deltaSchemaString, deltaType, partitionColumns, partitionValuesOf, type DeltaPartitioning } from "./schema.ts";
 
@@ -123,16 +121,11 @@ export const delta = defineConnector({
   options: deltaOptions,
   needsFormat: true,
   validate(table) {
-    const o = table.options as unknown as Options;
-    if (table.role === "source") throw new Error("connector 'delta' is a sink; Runnel does not read Delta tables yet");
-    const loc = parseLocation(o.path);
-    if (loc.kind === "local" && !o.path.includes("{{") && table.files) table.files.resolve(loc.dir, "path");
-    if (table.fields.length > 0) plan(o, table.fields);
+    if (validateTableSink("delta", table)) plan(table.options as unknown as Options, table.fields);
   },
   async preflight(table) {
     const o = table.options as unknown as Options;
-    if (table.role !== "sink" || table.fields.length === 0 || o.path.includes("{{")) return;
-    await checkExisting(logFor(o, table.files), o, table.fields);
+    if (canInspect(table)) await checkExisting(logFor(o, table.files), o, table.fields);
   },
   sink: {
     async create(ctx) {
@@ -144,9 +137,9 @@ export const delta = defineConnector({
       const store = tableStoreFor(storage);
       await storage.check();
       await store.checkPutIfAbsent("_delta_log");
-      const log = new DeltaLog(store, o["delta.checkpoint_interval"]);
-      await checkExisting(log, o, c.fields);
-      await log.create({
+      const deltaLog = new DeltaLog(store, o["delta.checkpoint_interval"]);
+      await checkExisting(deltaLog, o, c.fields);
+      await deltaLog.create({
         name: o["delta.table_name"] ?? null,
         format: { provider: "parquet", options: {} },
         schemaString: schema,
@@ -154,25 +147,9 @@ export const delta = defineConnector({
         configuration: {},
       });
       // The same schema checks again: a concurrent creator may have won with other metadata.
-      await checkExisting(log, o, c.fields);
-      const restored = c.restored as FileSinkSnapshot | undefined;
-      const previous = (restored?.log as WriterState | undefined)?.appId;
-      const appId = previous ?? `runnel:${c.jobId ?? "job"}:${c.tableName}:${c.subtaskIndex}:${randomUUID().slice(0, 8)}`;
-      const settings: SinkSettings = {
-        rolling: {
-          fileSize: o["rolling_policy.file_size"],
-          intervalMicros: o["rolling_policy.interval"] ?? o.rollover_seconds ?? null,
-          inactivityMicros: o["rolling_policy.inactivity_interval"] ?? null,
-        },
-        timePattern: null,
-        partitionFields: [],
-        prefix: o["filename.prefix"],
-        suffix: o["filename.suffix"],
-        partitioner: deltaPartitioner(partitioning),
-        log: new DeltaCommitLog(log, c.fields, appId),
-      };
-      const encoders = parquetEncoders(parquetFileFormat(c.formatOptions ?? {}, c.fields));
-      return FileSystemSinkWriter.create(c as SinkContext<unknown>, storage, encoders, settings);
+      await checkExisting(deltaLog, o, c.fields);
+      const log = new DeltaCommitLog(deltaLog, c.fields, writerId(c as SinkContext<unknown>));
+      return createTableSinkWriter(c, storage, deltaPartitioner(partitioning), log);
     },
   },
 });

@@ -7,34 +7,21 @@
  */
 import type { Batch, Field, SinkContext, SqlType } from "../../core/plugin-api/index.ts";
 import { compileTimePattern } from "../connector-filesystem/paths.ts";
+import { tableColumnKind, type TableColumnKind } from "../shared/lakehouse/table-sink.ts";
+
+const DELTA_TYPES: Record<TableColumnKind, string> = {
+  boolean: "boolean",
+  int: "integer",
+  long: "long",
+  float: "float",
+  double: "double",
+  string: "string",
+  timestamp: "timestamp",
+  binary: "binary",
+};
 
 /** The Delta type of a column, or an Error saying what to write instead. */
-export function deltaType(f: Field): string {
-  const t = f.type;
-  switch (t.kind) {
-    case "boolean":
-      return "boolean";
-    case "int":
-      if (t.unsigned) throw new Error(`column '${f.name}' is ${t.bits === 32 ? "INT" : "BIGINT"} UNSIGNED, which Delta Lake has no type for; CAST it to BIGINT (or DECIMAL as DOUBLE) in the INSERT`);
-      return t.bits === 32 ? "integer" : "long";
-    case "float":
-      return t.bits === 32 ? "float" : "double";
-    case "decimal":
-      throw new Error(`column '${f.name}' is DECIMAL(${t.precision},${t.scale}), which Runnel's Parquet files hold as DOUBLE; CAST it to DOUBLE in the INSERT (and declare it DOUBLE)`);
-    case "string":
-    case "json":
-    case "array":
-    case "struct":
-      // JSON, arrays and structs are written as JSON text (as the filesystem sink does).
-      return "string";
-    case "timestamp":
-      return "timestamp";
-    case "interval":
-      return "long";
-    case "bytes":
-      return "binary";
-  }
-}
+export const deltaType = (f: Field): string => DELTA_TYPES[tableColumnKind(f, "Delta Lake")];
 
 export function deltaSchemaString(fields: Field[], timeColumns: string[]): string {
   const out = fields.map((f) => ({ name: f.name, type: deltaType(f), nullable: f.nullable, metadata: {} }));
@@ -101,6 +88,7 @@ const dirValue = (v: string | null) => (v === null ? NULL_DIR : encodeURICompone
 /** The sink's partitioner: the directory `col=value/...` of a row (values URI-encoded, so the key decodes back). */
 export function deltaPartitioner(p: DeltaPartitioning) {
   return (ctx: SinkContext<unknown>) => {
+    if (p.time.length === 0 && p.fields.length === 0) return null;
     const time = p.time.map((t) => ({ name: t.name, fn: compileTimePattern(t.pattern) }));
     const cols = p.fields.map((name) => {
       const idx = ctx.fields.findIndex((f) => f.name === name);

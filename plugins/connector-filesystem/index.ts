@@ -9,7 +9,7 @@ import { defineConnector, definePlugin, opt, type FileAccess, type SinkContext }
 import { parquetFileFormat } from "../format-parquet/index.ts";
 import { lineEncoders, parquetEncoders } from "./encoders.ts";
 import { compileTimePattern, parseLocation } from "./paths.ts";
-import { FileSystemSinkWriter, type SinkSettings } from "./sink.ts";
+import { FileSystemSinkWriter, type RollingPolicy, type SinkSettings } from "./sink.ts";
 import { LocalStorage, S3Storage, type Storage } from "./storage.ts";
 import { tableFormat } from "./table-formats.ts";
 
@@ -85,6 +85,15 @@ export function checkOptions(o: Options): void {
   }
 }
 
+/** The rolling options as the writer takes them (shared with the table-format sinks). */
+export function rollingPolicy(o: Pick<Options, "rolling_policy.file_size" | "rolling_policy.interval" | "rollover_seconds" | "rolling_policy.inactivity_interval">): RollingPolicy {
+  return {
+    fileSize: o["rolling_policy.file_size"],
+    intervalMicros: o["rolling_policy.interval"] ?? o.rollover_seconds ?? null,
+    inactivityMicros: o["rolling_policy.inactivity_interval"] ?? null,
+  };
+}
+
 /** A local directory checked against the job's file policy (the control plane confines it; the CLI does not). */
 export const allowedDir = (files: FileAccess | undefined, dir: string) => (files ? files.resolve(dir, "path") : dir);
 
@@ -155,11 +164,7 @@ export const filesystem = defineConnector({
         encoders = lineEncoders(format, o.compression === "gzip", "json");
       }
       const settings: SinkSettings = {
-        rolling: {
-          fileSize: o["rolling_policy.file_size"],
-          intervalMicros: o["rolling_policy.interval"] ?? o.rollover_seconds ?? null,
-          inactivityMicros: o["rolling_policy.inactivity_interval"] ?? null,
-        },
+        rolling: rollingPolicy(o),
         timePattern: o["partitioning.time_pattern"] ?? null,
         partitionFields: partitionFields(o),
         prefix: o["filename.prefix"],

@@ -34,8 +34,8 @@ export interface SinkSettings {
   partitionFields: string[];
   prefix: string;
   suffix: string;
-  /** Replaces the time pattern and fields: a table format's own partition key (a directory path) per row. */
-  partitioner?: (ctx: SinkContext<unknown>) => (batch: Batch, i: number) => string;
+  /** Replaces the time pattern and fields: a table format's own partition key (a directory path) per row; null: unpartitioned. */
+  partitioner?: (ctx: SinkContext<unknown>) => ((batch: Batch, i: number) => string) | null;
   /** Publishes finished files through a table format's log (Delta Lake, Iceberg) instead of by name alone. */
   log?: FileCommitLog;
 }

@@ -10,17 +10,15 @@
  * files prepared at checkpoint C commit as 2C; the files a job finishes when
  * it ends right after C commit as 2C + 1, so a restore from C knows they are in.
  */
-import { randomUUID } from "node:crypto";
 import { defineConnector, definePlugin, opt, type Field, type FileAccess, type SinkContext } from "../../core/plugin-api/index.ts";
 import { checkOptions, options as fsOptions, storageFor, type Options as FsOptions } from "../connector-filesystem/index.ts";
-import { parquetEncoders } from "../connector-filesystem/encoders.ts";
-import { parseLocation } from "../connector-filesystem/paths.ts";
 import { registerTableFormat } from "../connector-filesystem/table-formats.ts";
-import { FileSystemSinkWriter, type FileCommitLog, type FileSinkSnapshot, type FinishedFile, type SinkSettings } from "../connector-filesystem/sink.ts";
+import type { FileCommitLog, FinishedFile } from "../connector-filesystem/sink.ts";
 import { LocalStorage, S3Storage, type ReadyFile, type Storage } from "../connector-filesystem/storage.ts";
-import { parquetFileFormat, type ParquetFileState } from "../format-parquet/index.ts";
+import type { ParquetFileState } from "../format-parquet/index.ts";
 import { parquetFileStats } from "../shared/lakehouse/stats.ts";
 import { tableStoreFor } from "../shared/lakehouse/store.ts";
+import { canInspect, createTableSinkWriter, validateTableSink, writerId } from "../shared/lakehouse/table-sink.ts";
 import { FileCatalog, RestCatalog, type IcebergCatalog } from "./catalog.ts";
 import { checkAgainstTable, icebergSchema, icebergType, nameMapping, parsePartitioning, partitionSpec, type IcebergSchema } from "./schema.ts";
 import { IcebergTable, type DataFileMeta } from "./table.ts";
@@ -201,6 +199,7 @@ function boundBytes(f: Field, v: number): string | null {
 
 function icebergPartitioner(partitioning: PartitionField[]) {
   return (ctx: SinkContext<unknown>) => {
+    if (partitioning.length === 0) return null;
     const cols = partitioning.map((p) => ({ p, idx: ctx.fields.findIndex((f) => f.name === p.source.name) }));
     return (batch: { rows: unknown[][] }, i: number): string => {
       let key = "";
@@ -216,16 +215,10 @@ export const iceberg = defineConnector({
   options: icebergOptions,
   needsFormat: true,
   validate(table) {
-    const o = table.options as unknown as Options;
-    if (table.role === "source") throw new Error("connector 'iceberg' is a sink; Runnel does not read Iceberg tables yet");
-    const loc = parseLocation(o.path);
-    if (loc.kind === "local" && !o.path.includes("{{") && table.files) table.files.resolve(loc.dir, "path");
-    if (table.fields.length > 0) plan(o, table.fields);
+    if (validateTableSink("iceberg", table)) plan(table.options as unknown as Options, table.fields);
   },
   async preflight(table) {
-    const o = table.options as unknown as Options;
-    if (table.role !== "sink" || table.fields.length === 0 || o.path.includes("{{")) return;
-    await openTable(o, table.fields, table.files, "preflight", false);
+    if (canInspect(table)) await openTable(table.options as unknown as Options, table.fields, table.files, "preflight", false);
   },
   sink: {
     async create(ctx) {
@@ -235,23 +228,8 @@ export const iceberg = defineConnector({
       const jobId = c.jobId ?? "job";
       const { table, fieldIds, partitioning } = (await openTable(o, c.fields, c.files, jobId, true))!;
       const storage = storageFor(fs(o), c.files);
-      const restored = c.restored as FileSinkSnapshot | undefined;
-      const appId = (restored?.log as WriterState | undefined)?.appId ?? `runnel:${jobId}:${c.tableName}:${c.subtaskIndex}:${randomUUID().slice(0, 8)}`;
-      const settings: SinkSettings = {
-        rolling: {
-          fileSize: o["rolling_policy.file_size"],
-          intervalMicros: o["rolling_policy.interval"] ?? o.rollover_seconds ?? null,
-          inactivityMicros: o["rolling_policy.inactivity_interval"] ?? null,
-        },
-        timePattern: null,
-        partitionFields: [],
-        prefix: o["filename.prefix"],
-        suffix: o["filename.suffix"],
-        partitioner: icebergPartitioner(partitioning),
-        log: new IcebergCommitLog(table, c.fields, fieldIds, partitioning, locationOf(storage), appId),
-      };
-      const encoders = parquetEncoders(parquetFileFormat(c.formatOptions ?? {}, c.fields, fieldIds));
-      return FileSystemSinkWriter.create(c as SinkContext<unknown>, storage, encoders, settings);
+      const log = new IcebergCommitLog(table, c.fields, fieldIds, partitioning, locationOf(storage), writerId(c as SinkContext<unknown>));
+      return createTableSinkWriter(c, storage, icebergPartitioner(partitioning), log, fieldIds);
     },
   },
 });

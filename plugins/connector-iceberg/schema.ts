@@ -5,34 +5,22 @@
  * and the check of the query against an existing table's schema and spec.
  */
 import type { Field } from "../../core/plugin-api/index.ts";
+import { tableColumnKind, type TableColumnKind } from "../shared/lakehouse/table-sink.ts";
 import type { PartitionField, TransformName } from "./transforms.ts";
 
+const ICEBERG_TYPES: Record<TableColumnKind, string> = {
+  boolean: "boolean",
+  int: "int",
+  long: "long",
+  float: "float",
+  double: "double",
+  string: "string",
+  timestamp: "timestamptz",
+  binary: "binary",
+};
+
 /** The Iceberg primitive type of a column, or an Error saying what to write instead. */
-export function icebergType(f: Field): string {
-  const t = f.type;
-  switch (t.kind) {
-    case "boolean":
-      return "boolean";
-    case "int":
-      if (t.unsigned) throw new Error(`column '${f.name}' is ${t.bits === 32 ? "INT" : "BIGINT"} UNSIGNED, which Iceberg has no type for; CAST it to BIGINT in the INSERT`);
-      return t.bits === 32 ? "int" : "long";
-    case "float":
-      return t.bits === 32 ? "float" : "double";
-    case "decimal":
-      throw new Error(`column '${f.name}' is DECIMAL(${t.precision},${t.scale}), which Runnel's Parquet files hold as DOUBLE; CAST it to DOUBLE in the INSERT (and declare it DOUBLE)`);
-    case "string":
-    case "json":
-    case "array":
-    case "struct":
-      return "string";
-    case "timestamp":
-      return "timestamptz";
-    case "interval":
-      return "long";
-    case "bytes":
-      return "binary";
-  }
-}
+export const icebergType = (f: Field): string => ICEBERG_TYPES[tableColumnKind(f, "Iceberg")];
 
 export interface IcebergSchema {
   type: "struct";

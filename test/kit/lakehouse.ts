@@ -7,6 +7,7 @@
 import { expect } from "bun:test";
 import { join } from "node:path";
 import { exceptBothWays, REF } from "../plugins/connector-filesystem/readback.ts";
+import { startCli } from "./cli.ts";
 import { PYTHON } from "./s3.ts";
 
 const SCRIPT = join(import.meta.dir, "read_table.py");
@@ -41,3 +42,17 @@ export async function expectReadersEqualReference(prefix: string, readers: strin
 
 /** The Iceberg REST catalog scripts/services/iceberg-rest.sh runs (pyiceberg's SQL catalog behind REST). */
 export const ICEBERG_REST = process.env.RUNNEL_TEST_ICEBERG ?? "http://127.0.0.1:18181";
+
+/** Runs a pipeline file once through the CLI; with `crashAt` it must die there (kill -9 at that crash point). */
+export async function runPipeline(sqlFile: string, stateDir: string, crashAt: string | null, parallelism = 1): Promise<void> {
+  const env: Record<string, string> = crashAt ? { RUNNEL_CRASH_AT: crashAt } : {};
+  const args = ["run", sqlFile, "--state-dir", stateDir, "--checkpoint-interval", "200ms", "--parallelism", String(parallelism), "--quiet"];
+  const proc = startCli(args, undefined, env);
+  const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+  if (crashAt) {
+    expect({ crashAt, signal: proc.signalCode, stderr: stderr.includes("rror") ? stderr : "" }).toEqual({ crashAt, signal: "SIGKILL", stderr: "" });
+  } else {
+    expect(stderr).not.toContain("rror");
+    expect(code).toBe(0);
+  }
+}

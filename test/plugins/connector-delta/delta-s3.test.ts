@@ -7,8 +7,8 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { startCli, tempDir, writeSql } from "../../kit/cli.ts";
-import { expectReadersEqualReference, readTable } from "../../kit/lakehouse.ts";
+import { tempDir, writeSql } from "../../kit/cli.ts";
+import { expectReadersEqualReference, readTable, runPipeline } from "../../kit/lakehouse.ts";
 import { dropBuckets, freshBucket, getObject, listKeys, listUploads, s3Client, S3_ENDPOINT, S3_KEY, S3_SECRET } from "../../kit/s3.ts";
 import { bidsSql, referenceRows } from "../connector-filesystem/readback.ts";
 
@@ -32,17 +32,6 @@ const deltaWith = (bucket: string) =>
   `connector = 'delta', path = 's3://${bucket}/tables/bids', format = 'parquet', 'rolling_policy.file_size' = '400KB',
    'parquet.row_group_size' = '10000', 'partitioning.time_pattern' = 'second=%S', 'delta.checkpoint_interval' = '2',
    'storage.aws_endpoint' = '${S3_ENDPOINT}', 'storage.aws_access_key_id' = '${S3_KEY}', 'storage.aws_secret_access_key' = '${S3_SECRET}'`;
-
-async function runOnce(sqlFile: string, stateDir: string, crashAt: string | null) {
-  const env: Record<string, string> = crashAt ? { RUNNEL_CRASH_AT: crashAt } : {};
-  const proc = startCli(["run", sqlFile, "--state-dir", stateDir, "--checkpoint-interval", "200ms", "--quiet"], undefined, env);
-  const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
-  if (crashAt) expect({ crashAt, signal: proc.signalCode, stderr: stderr.includes("rror") ? stderr : "" }).toEqual({ crashAt, signal: "SIGKILL", stderr: "" });
-  else {
-    expect(stderr).not.toContain("rror");
-    expect(code).toBe(0);
-  }
-}
 
 async function expectTableEqualsReference(bucket: string, name: string): Promise<void> {
   const prefix = join(dir, `${name}-read`);
@@ -74,8 +63,8 @@ describe("delta sink on S3 (moto)", () => {
       const bucket = await freshBucket(client, "runnel-delta");
       const name = `s3-${what.replace(/[^a-z0-9]+/gi, "-")}`;
       const sql = writeSql(dir, bidsSql({ events: EVENTS, rate: RATE, sinkWith: deltaWith(bucket) }), `${name}.sql`);
-      for (const c of crashes) await runOnce(sql, join(dir, `${name}-state`), c);
-      await runOnce(sql, join(dir, `${name}-state`), null);
+      for (const c of crashes) await runPipeline(sql, join(dir, `${name}-state`), c);
+      await runPipeline(sql, join(dir, `${name}-state`), null);
       await expectTableEqualsReference(bucket, name);
     });
   }

@@ -9,11 +9,11 @@ import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { basename, join, relative } from "node:path";
 import { runCli, startCli, tempDir, waitUntil, writeSql } from "../../kit/cli.ts";
 import { duckQuery } from "../../kit/duckdb.ts";
-import { expectReadersEqualReference, readTable } from "../../kit/lakehouse.ts";
+import { expectReadersEqualReference, readTable, runPipeline } from "../../kit/lakehouse.ts";
 import { bidsSql, filesUnder, referenceRows } from "../connector-filesystem/readback.ts";
 
 setDefaultTimeout(180_000);
-const EVENTS = 100_000;
+const EVENTS = 60_000;
 const RATE = 30_000;
 let dir: string;
 let reference: string;
@@ -25,21 +25,8 @@ beforeAll(async () => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const deltaWith = (path: string, extra = "") =>
-  `connector = 'delta', path = '${path}', format = 'parquet', 'rolling_policy.file_size' = '400KB', 'parquet.row_group_size' = '5000',
+  `connector = 'delta', path = '${path}', format = 'parquet', 'rolling_policy.file_size' = '250KB', 'parquet.row_group_size' = '5000',
    'partitioning.time_pattern' = 'dt=%Y-%m-%d/second=%S', 'delta.checkpoint_interval' = '3'${extra}`;
-
-async function runOnce(sqlFile: string, stateDir: string, crashAt: string | null, parallelism = 1) {
-  const env: Record<string, string> = crashAt ? { RUNNEL_CRASH_AT: crashAt } : {};
-  const args = ["run", sqlFile, "--state-dir", stateDir, "--checkpoint-interval", "200ms", "--parallelism", String(parallelism), "--quiet"];
-  const proc = startCli(args, undefined, env);
-  const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
-  if (crashAt) {
-    expect({ crashAt, signal: proc.signalCode, stderr: stderr.includes("rror") ? stderr : "" }).toEqual({ crashAt, signal: "SIGKILL", stderr: "" });
-  } else {
-    expect(stderr).not.toContain("rror");
-    expect(code).toBe(0);
-  }
-}
 
 /** Add actions of every JSON commit, in order (a path added twice would show twice). */
 export function addedPaths(table: string): string[] {
@@ -77,7 +64,7 @@ describe("delta sink on local disk", () => {
   test("partitioned by event time, rolled by size, log checkpoints every 3 versions: delta-rs and DuckDB read every row once", async () => {
     const table = join(dir, "plain");
     const sql = writeSql(dir, bidsSql({ events: EVENTS, rate: RATE, sinkWith: deltaWith(table) }), "plain.sql");
-    await runOnce(sql, join(dir, "plain-state"), null);
+    await runPipeline(sql, join(dir, "plain-state"), null);
     const rows = await expectTableEqualsReference(table, "plain");
     expect(rows).toBeGreaterThan(EVENTS * 0.9);
     const log = readdirSync(join(table, "_delta_log"));
@@ -101,8 +88,8 @@ describe("delta sink on local disk", () => {
       const name = `crash-${crashes.join("+").replace(/[^a-z0-9]+/gi, "-")}`;
       const table = join(dir, name);
       const sql = writeSql(dir, bidsSql({ events: EVENTS, rate: RATE, sinkWith: deltaWith(table) }), `${name}.sql`);
-      for (const c of crashes) await runOnce(sql, join(dir, `${name}-state`), c);
-      await runOnce(sql, join(dir, `${name}-state`), null);
+      for (const c of crashes) await runPipeline(sql, join(dir, `${name}-state`), c);
+      await runPipeline(sql, join(dir, `${name}-state`), null);
       await expectTableEqualsReference(table, name);
     });
   }
@@ -121,16 +108,16 @@ describe("delta sink on local disk", () => {
       expect(stderr).not.toContain("rror");
       expect(code).toBe(0);
     }
-    await runOnce(sql, state, null);
+    await runPipeline(sql, state, null);
     await expectTableEqualsReference(table, "stop");
   });
 
   test("two subtasks commit to one log (put-if-absent races), killed after a log commit: every row once", async () => {
     const table = join(dir, "parallel");
     // Smaller files: each subtask gets half the rows and must still commit several times.
-    const sql = writeSql(dir, bidsSql({ events: EVENTS, rate: RATE, sinkWith: deltaWith(table).replace("400KB", "120KB") }), "parallel.sql");
-    await runOnce(sql, join(dir, "parallel-state"), "delta-after-log-commit:2", 2);
-    await runOnce(sql, join(dir, "parallel-state"), null, 2);
+    const sql = writeSql(dir, bidsSql({ events: EVENTS, rate: RATE, sinkWith: deltaWith(table).replace("250KB", "80KB") }), "parallel.sql");
+    await runPipeline(sql, join(dir, "parallel-state"), "delta-after-log-commit:2", 2);
+    await runPipeline(sql, join(dir, "parallel-state"), null, 2);
     await expectTableEqualsReference(table, "parallel");
   });
 });
@@ -146,7 +133,7 @@ INSERT INTO out SELECT CAST(counter AS BIGINT) AS id, CAST(counter % 3 AS INT) A
   CAST('2024-05-06 07:08:00' AS TIMESTAMP) AS minute, CASE WHEN counter % 10 = 0 THEN NULL ELSE 'n/' || CAST(counter AS TEXT) END AS note FROM imp;`,
     "fields.sql",
   );
-  await runOnce(sql, join(dir, "fields-state"), null);
+  await runPipeline(sql, join(dir, "fields-state"), null);
   const prefix = join(dir, "fields-read");
   readTable(["delta", table, prefix]);
   for (const reader of ["deltalake", "duckdb"]) {
@@ -168,7 +155,7 @@ INSERT INTO out SELECT CAST(counter AS BIGINT) AS id, CAST(counter % 3 AS INT) A
 test("connector 'filesystem' with table_format = 'delta' (Arroyo's spelling) writes the same table", async () => {
   const table = join(dir, "table-format");
   const sinkWith = `connector = 'filesystem', table_format = 'delta', path = '${table}', format = 'parquet', 'partitioning.time_pattern' = 'second=%S'`;
-  await runOnce(writeSql(dir, bidsSql({ events: EVENTS, rate: RATE, sinkWith }), "table-format.sql"), join(dir, "table-format-state"), null);
+  await runPipeline(writeSql(dir, bidsSql({ events: EVENTS, rate: RATE, sinkWith }), "table-format.sql"), join(dir, "table-format-state"), null);
   await expectTableEqualsReference(table, "table-format");
 });
 
@@ -176,7 +163,7 @@ describe("delta sink refuses at planning what it cannot write", () => {
   test("a column whose type differs from the existing table's is named, with what to write", async () => {
     const table = join(dir, "mismatch");
     const first = writeSql(dir, bidsSql({ events: 1000, rate: 100_000, sinkWith: deltaWith(table) }), "mismatch-1.sql");
-    await runOnce(first, join(dir, "mismatch-state-1"), null);
+    await runPipeline(first, join(dir, "mismatch-state-1"), null);
     const second = writeSql(
       dir,
       bidsSql({ events: 1000, rate: 100_000, sinkWith: deltaWith(table) }).replace("price BIGINT", "price DOUBLE").replace("bid.price", "CAST(bid.price AS DOUBLE) AS price"),

@@ -10,13 +10,13 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { basename, join } from "node:path";
-import { runCli, startCli, tempDir, writeSql } from "../../kit/cli.ts";
-import { expectReadersEqualReference, ICEBERG_REST, readTable, type TableSummary } from "../../kit/lakehouse.ts";
+import { runCli, tempDir, writeSql } from "../../kit/cli.ts";
+import { expectReadersEqualReference, ICEBERG_REST, readTable, type TableSummary, runPipeline } from "../../kit/lakehouse.ts";
 import { dropBuckets, freshBucket, listKeys, listUploads, s3Client, S3_ENDPOINT, S3_KEY, S3_SECRET } from "../../kit/s3.ts";
 import { bidsSql, filesUnder, referenceRows } from "../connector-filesystem/readback.ts";
 
 setDefaultTimeout(180_000);
-const EVENTS = 100_000;
+const EVENTS = 60_000;
 const RATE = 30_000;
 const client = s3Client();
 let dir: string;
@@ -34,21 +34,10 @@ afterAll(async () => {
 
 
 const icebergWith = (path: string, catalog: "file" | { table: string }, extra = "") =>
-  `connector = 'iceberg', path = '${path}', format = 'parquet', 'rolling_policy.file_size' = '400KB', 'parquet.row_group_size' = '5000',
+  `connector = 'iceberg', path = '${path}', format = 'parquet', 'rolling_policy.file_size' = '250KB', 'parquet.row_group_size' = '5000',
    'iceberg.partitioning' = 'hour(time), bucket(4, auction)'` +
   (catalog === "file" ? "" : `, 'iceberg.catalog' = 'rest', 'iceberg.catalog.uri' = '${ICEBERG_REST}', 'iceberg.table' = '${catalog.table}'`) +
   extra;
-
-async function runOnce(sqlFile: string, stateDir: string, crashAt: string | null) {
-  const env: Record<string, string> = crashAt ? { RUNNEL_CRASH_AT: crashAt } : {};
-  const proc = startCli(["run", sqlFile, "--state-dir", stateDir, "--checkpoint-interval", "200ms", "--quiet"], undefined, env);
-  const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
-  if (crashAt) expect({ crashAt, signal: proc.signalCode, stderr: stderr.includes("rror") ? stderr : "" }).toEqual({ crashAt, signal: "SIGKILL", stderr: "" });
-  else {
-    expect(stderr).not.toContain("rror");
-    expect(code).toBe(0);
-  }
-}
 
 /** Both readers see the reference rows once; partitions agree with pyiceberg's transforms; each file is referenced once. */
 async function expectTableEqualsReference(args: string[], name: string): Promise<{ summary: TableSummary; files: string[] }> {
@@ -74,7 +63,7 @@ describe("iceberg sink, file catalog on local disk", () => {
   test("partitioned by hour(time) and bucket(4, auction): pyiceberg and DuckDB read every row once, partitions match pyiceberg's transforms", async () => {
     const table = join(dir, "file-plain");
     const sql = writeSql(dir, bidsSql({ events: EVENTS, rate: RATE, sinkWith: icebergWith(table, "file") }), "file-plain.sql");
-    await runOnce(sql, join(dir, "file-plain-state"), null);
+    await runPipeline(sql, join(dir, "file-plain-state"), null);
     const { summary, files } = await expectTableEqualsReference(["-", latestMetadata(table)], "file-plain");
     expect(summary.snapshots).toBeGreaterThan(1);
     expectNoOrphans(table, files);
@@ -95,8 +84,8 @@ describe("iceberg sink, file catalog on local disk", () => {
       const name = `file-${crashes.join("+").replace(/[^a-z0-9]+/gi, "-")}`;
       const table = join(dir, name);
       const sql = writeSql(dir, bidsSql({ events: EVENTS, rate: RATE, sinkWith: icebergWith(table, "file") }), `${name}.sql`);
-      for (const c of crashes) await runOnce(sql, join(dir, `${name}-state`), c);
-      await runOnce(sql, join(dir, `${name}-state`), null);
+      for (const c of crashes) await runPipeline(sql, join(dir, `${name}-state`), c);
+      await runPipeline(sql, join(dir, `${name}-state`), null);
       const { files } = await expectTableEqualsReference(["-", latestMetadata(table)], name);
       expectNoOrphans(table, files);
     });
@@ -115,8 +104,8 @@ describe("iceberg sink, REST catalog", () => {
       const ident = `runnel_test.t${Date.now().toString(36)}${seq++}`;
       const table = join(dir, name);
       const sql = writeSql(dir, bidsSql({ events: EVENTS, rate: RATE, sinkWith: icebergWith(table, { table: ident }) }), `${name}.sql`);
-      for (const c of crashes) await runOnce(sql, join(dir, `${name}-state`), c);
-      await runOnce(sql, join(dir, `${name}-state`), null);
+      for (const c of crashes) await runPipeline(sql, join(dir, `${name}-state`), c);
+      await runPipeline(sql, join(dir, `${name}-state`), null);
       const { files } = await expectTableEqualsReference([ICEBERG_REST, ident], name);
       expectNoOrphans(table, files);
     });
@@ -126,9 +115,9 @@ describe("iceberg sink, REST catalog", () => {
     const bucket = await freshBucket(client, "runnel-iceberg");
     const ident = `runnel_test.s${Date.now().toString(36)}${seq++}`;
     const s3 = `, 'storage.aws_endpoint' = '${S3_ENDPOINT}', 'storage.aws_access_key_id' = '${S3_KEY}', 'storage.aws_secret_access_key' = '${S3_SECRET}'`;
-    const sql = writeSql(dir, bidsSql({ events: 60_000, rate: RATE, sinkWith: icebergWith(`s3://${bucket}/wh/bids`, { table: ident }, s3).replace("400KB", "100KB") }), "rest-s3.sql");
-    await runOnce(sql, join(dir, "rest-s3-state"), "iceberg-after-commit:2");
-    await runOnce(sql, join(dir, "rest-s3-state"), null);
+    const sql = writeSql(dir, bidsSql({ events: 60_000, rate: RATE, sinkWith: icebergWith(`s3://${bucket}/wh/bids`, { table: ident }, s3).replace("250KB", "80KB") }), "rest-s3.sql");
+    await runPipeline(sql, join(dir, "rest-s3-state"), "iceberg-after-commit:2");
+    await runPipeline(sql, join(dir, "rest-s3-state"), null);
     const prefix = join(dir, "rest-s3-read");
     const { summary } = readTable(["iceberg", ICEBERG_REST, ident, prefix, S3_ENDPOINT]);
     const rows = Number((await import("../../kit/duckdb.ts").then((d) => d.duckQuery(`SELECT count(*) AS n FROM read_json('${prefix}-pyiceberg.jsonl', format = 'newline_delimited')`)))[0]!.n);
@@ -147,7 +136,7 @@ describe("iceberg sink refuses at planning what it cannot write", () => {
   test("a column whose type differs from the existing table's is named, with what to write", async () => {
     const ident = `runnel_test.m${Date.now().toString(36)}${seq++}`;
     const table = join(dir, "mismatch");
-    await runOnce(writeSql(dir, bidsSql({ events: 1000, rate: 100_000, sinkWith: icebergWith(table, { table: ident }) }), "mismatch-1.sql"), join(dir, "mismatch-1"), null);
+    await runPipeline(writeSql(dir, bidsSql({ events: 1000, rate: 100_000, sinkWith: icebergWith(table, { table: ident }) }), "mismatch-1.sql"), join(dir, "mismatch-1"), null);
     const second = bidsSql({ events: 1000, rate: 100_000, sinkWith: icebergWith(table, { table: ident }) })
       .replace("price BIGINT", "price DOUBLE")
       .replace("bid.price", "CAST(bid.price AS DOUBLE) AS price");
