@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { basename, join } from "node:path";
 import { runCli, tempDir, writeSql } from "../../kit/cli.ts";
+import { duckQuery } from "../../kit/duckdb.ts";
 import { expectReadersEqualReference, ICEBERG_REST, readTable, type TableSummary, runPipeline } from "../../kit/lakehouse.ts";
 import { dropBuckets, freshBucket, listKeys, listUploads, s3Client, S3_ENDPOINT, S3_KEY, S3_SECRET } from "../../kit/s3.ts";
 import { bidsSql, filesUnder, referenceRows } from "../connector-filesystem/readback.ts";
@@ -92,6 +93,31 @@ describe("iceberg sink, file catalog on local disk", () => {
   }
 });
 
+test("identity, day and bucket of an integer, a timestamp and a text column: partitions match pyiceberg's transforms, nulls included", async () => {
+  const table = join(dir, "transforms");
+  const sql = writeSql(
+    dir,
+    `CREATE TABLE imp WITH (connector = 'impulse', event_rate = '1000000', message_count = '3000');
+CREATE TABLE out (id BIGINT, k INT, ts TIMESTAMP, name TEXT) WITH (connector = 'iceberg', path = '${table}', format = 'parquet',
+  'iceberg.partitioning' = 'k, day(ts), bucket(8, name)');
+INSERT INTO out SELECT CAST(counter AS BIGINT) AS id, CASE WHEN counter % 7 = 0 THEN NULL ELSE CAST(counter % 3 AS INT) END AS k,
+  CAST('2024-03-01 00:00:00' AS TIMESTAMP) + CAST(counter % 4 AS BIGINT) * INTERVAL '1' DAY - INTERVAL '1' SECOND AS ts,
+  'user-' || CAST(counter % 50 AS TEXT) AS name FROM imp;`,
+    "transforms.sql",
+  );
+  await runPipeline(sql, join(dir, "transforms-state"), null);
+  const prefix = join(dir, "transforms-read");
+  const { summary } = readTable(["iceberg", "-", latestMetadata(table), prefix]);
+  expect(summary.partition_mismatches).toBe(0);
+  expect(summary.partition_checked).toBeGreaterThan(3000);
+  for (const reader of ["pyiceberg", "duckdb"]) {
+    const [r] = await duckQuery(
+      `SELECT count(*) AS n, count(DISTINCT id) AS ids, count(k) AS ks, count(DISTINCT name) AS names FROM read_json('${prefix}-${reader}.jsonl', format = 'newline_delimited')`,
+    );
+    expect(r).toEqual({ n: 3000n, ids: 3000n, ks: BigInt(3000 - Math.ceil(3000 / 7)), names: 50n });
+  }
+});
+
 describe("iceberg sink, REST catalog", () => {
   const scenarios: [string, string[]][] = [
     ["uninterrupted", []],
@@ -120,7 +146,7 @@ describe("iceberg sink, REST catalog", () => {
     await runPipeline(sql, join(dir, "rest-s3-state"), null);
     const prefix = join(dir, "rest-s3-read");
     const { summary } = readTable(["iceberg", ICEBERG_REST, ident, prefix, S3_ENDPOINT]);
-    const rows = Number((await import("../../kit/duckdb.ts").then((d) => d.duckQuery(`SELECT count(*) AS n FROM read_json('${prefix}-pyiceberg.jsonl', format = 'newline_delimited')`)))[0]!.n);
+    const rows = Number((await duckQuery(`SELECT count(*) AS n FROM read_json('${prefix}-pyiceberg.jsonl', format = 'newline_delimited')`))[0]!.n);
     expect(summary.pyiceberg_rows).toBe(rows);
     expect(summary.duckdb_rows).toBe(rows);
     expect(summary.files).toBe(summary.distinct_files);
