@@ -49,6 +49,8 @@ export function settingsFromEnv(overrides: Partial<Settings> = {}): Settings {
     workerEnv: list("RUNNEL_WORKER_ENV"),
     workerWrapper: (process.env.RUNNEL_WORKER_WRAPPER ?? "").split(/\s+/).filter(Boolean),
     maxWorkers: int("RUNNEL_MAX_WORKERS", defaultMaxWorkers(), 1),
+    jobWorkers: int("RUNNEL_JOB_WORKERS", availableParallelism(), 1),
+    scheduler: process.env.RUNNEL_SCHEDULER?.trim() || "process",
     maxValidations: int("RUNNEL_MAX_VALIDATIONS", 2, 1),
     validationTimeoutMs: int("RUNNEL_VALIDATION_TIMEOUT_MS", 20_000, 100),
     validationMemoryMb: int("RUNNEL_VALIDATION_MEMORY_MB", 768, 64),

@@ -75,6 +75,8 @@ export const jobs = pgTable(
     workerPid: integer("worker_pid"),
     /** Who the worker process is beyond its pid (boot id and start time from /proc), so a reused pid is never signalled. */
     workerIdentity: text("worker_identity"),
+    /** Where each subtask of the running job is: stage/subtask → worker index, host, pid. */
+    placement: jsonb("placement").$type<{ task: string; worker: number; host: string; pid: number }[]>(),
     /** Per preview writer, the newest checkpoint whose output was published (a restore re-commits it; it must not show twice). */
     outputPublished: jsonb("output_published").$type<Record<string, number>>().notNull().default({}),
     lastHeartbeat: micros("last_heartbeat"),

@@ -230,6 +230,13 @@ export const resolvers = {
       ctx.services.db.select().from(pipelineVersions).where(eq(pipelineVersions.pipelineId, p.id)).orderBy(pipelineVersions.version),
   },
 
+  // Metrics stored before these fields existed lack them.
+  OperatorMetrics: {
+    stateEntries: (m: { stateEntries?: number }) => m.stateEntries ?? 0,
+    stateBytes: (m: { stateBytes?: number }) => m.stateBytes ?? 0,
+    worker: (m: { worker?: number }) => m.worker ?? 0,
+  },
+
   Job: {
     checkpoints: (j: { id: string }, _: unknown, ctx: GraphQLContext) => pipelines.checkpointsOf(ctx.services, j.id),
     events: (j: { id: string }, _: unknown, ctx: GraphQLContext) => pipelines.jobEventsOf(ctx.services, j.id),
@@ -245,7 +252,13 @@ export const resolvers = {
       result(() => pipelines.createPipeline(ctx.services, input), (r) => ({ __typename: "PipelinePayload", pipeline: r.pipeline })),
     updatePipeline: (_: unknown, { input }: any, ctx: GraphQLContext) =>
       result(
-        () => pipelines.updatePipeline(ctx.services, input.id, { parallelism: input.parallelism ?? undefined, checkpointIntervalMicros: input.checkpointIntervalMicros ?? undefined }),
+        () =>
+          pipelines.updatePipeline(ctx.services, input.id, {
+            parallelism: input.parallelism ?? undefined,
+            checkpointIntervalMicros: input.checkpointIntervalMicros ?? undefined,
+            query: input.query ?? undefined,
+            ignoreState: input.ignoreState ?? undefined,
+          }),
         (pipeline) => ({ __typename: "PipelinePayload", pipeline }),
       ),
     stopPipeline: (_: unknown, { input }: any, ctx: GraphQLContext) =>

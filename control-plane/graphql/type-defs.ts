@@ -105,6 +105,8 @@ type Job {
   runId: Int!
   parallelism: Int!
   tasks: Int
+  """Where each subtask of the running job is (null when it does not run)."""
+  placement: [TaskPlacement!]
   restarts: Int!
   startTime: Micros
   finishTime: Micros
@@ -127,6 +129,16 @@ type Checkpoint {
   then: String!
 }
 
+"""A subtask and the worker process running it."""
+type TaskPlacement {
+  """stage/subtask, as the dataflow graph names stages."""
+  task: String!
+  """The worker process's index in the job (0 when the job runs in one process)."""
+  worker: Int!
+  host: String!
+  pid: Int!
+}
+
 type JobEvent {
   at: Micros!
   fromState: JobState
@@ -146,6 +158,12 @@ type OperatorMetrics {
   backpressureMs: Float!
   lateDropped: Float!
   badRecords: Float!
+  """Entries in the subtask's keyed state, as of its last checkpoint."""
+  stateEntries: Float!
+  """Bytes of state files the subtask's last checkpoint needs to restore it."""
+  stateBytes: Float!
+  """The worker process running the subtask (0 when the job runs in one process)."""
+  worker: Int!
 }
 
 type JobMetrics {
@@ -314,6 +332,14 @@ input UpdatePipelineInput {
   id: ID!
   parallelism: Int
   checkpointIntervalMicros: Micros
+  """
+  A new query. The running job takes a checkpoint and restarts with it, keeping the state of every operator
+  the edit left unchanged (a filter or projection edited, a sink added); an edit that changes an operator
+  holding state is refused, naming it, unless ignoreState is true.
+  """
+  query: String
+  """With a new query: start the job from scratch instead of keeping its state."""
+  ignoreState: Boolean
 }
 input StopPipelineInput {
   id: ID!

@@ -21,6 +21,25 @@ export interface WorkerConfig {
   ignoreState: boolean;
   /** Milliseconds between heartbeats (which carry metrics). */
   heartbeatMs: number;
+  /** Worker processes to spread the subtasks over (1: all in this one); a pipeline with preview output runs in one. */
+  workers: number;
+  /** The scheduler plugin that starts them (process, kubernetes, external). */
+  scheduler: string;
+}
+
+/** What a control-plane job's cluster workers need to plan as its process did (sent in the assignment, not the environment). */
+export interface ClusterPlanHost {
+  profiles: WorkerConfig["profiles"];
+  envAllowlist: string[];
+  fileRoots: string[];
+}
+
+/** Where a subtask runs: `task` is stage/subtask; worker 0 is the job's own process when it runs alone. */
+export interface TaskPlacement {
+  task: string;
+  worker: number;
+  host: string;
+  pid: number;
 }
 
 export interface OperatorMetricsMessage {
@@ -37,12 +56,19 @@ export interface OperatorMetricsMessage {
   badRecords: number;
   /** What the operator's connector reports (ConnectorMetrics), by name. */
   connector?: Record<string, number>;
+  /** The worker process running the subtask (0 when the job runs in one process). */
+  worker?: number;
+  /** Entries in the subtask's keyed state and bytes its last checkpoint needs, as of that checkpoint. */
+  stateEntries?: number;
+  stateBytes?: number;
 }
 
 export type WorkerMessage =
   | { type: "planned"; tasks: number; graph: string }
-  | { type: "running"; restoredCheckpoint: number | null }
+  | { type: "running"; restoredCheckpoint: number | null; placement: TaskPlacement[] }
   | { type: "heartbeat"; metrics: OperatorMetricsMessage[] }
+  /** The subtasks moved (the job manager restored the job on new worker processes). */
+  | { type: "placement"; placement: TaskPlacement[] }
   | { type: "checkpoint"; checkpointId: number; at: number; durationMs: number; alignmentMs: number; bytes: number | null; then: string }
   /** Preview rows published by a completed checkpoint (exactly once per checkpoint id). */
   | { type: "output"; checkpointId: number; writer: number; lines: string[] }

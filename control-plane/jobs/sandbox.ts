@@ -15,6 +15,7 @@
  * spare started (and warmed) after the previous one was used; a UDF's own
  * check gets a fresh `check` child, which loads no plugins.
  */
+import type { OperatorIdentity } from "../../core/dataflow/fingerprint.ts";
 import { readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { resolve } from "node:path";
@@ -51,6 +52,8 @@ export interface ValidationResult {
   tables: QueryTable[];
   /** The query with secret option values replaced by '***'. */
   maskedQuery: string;
+  /** Under which identity each operator's state is checkpointed, to check a query edit against a job's checkpoint. */
+  identities: Record<string, OperatorIdentity>;
 }
 
 export type SandboxResponse =

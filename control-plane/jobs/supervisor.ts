@@ -82,6 +82,9 @@ export class Supervisor {
   private stopping = false;
   private lastMetricsWrite = new Map<string, number>();
   private lagTimer: ReturnType<typeof setInterval> | null = null;
+  /** Until when (this machine's clock, ms) the leases this control plane renewed last are surely its own. */
+  private leaseHeldUntil = 0;
+  private leaseTimer: ReturnType<typeof setInterval> | null = null;
 
   constructor(private readonly services: Services) {}
 
@@ -106,7 +109,17 @@ export class Supervisor {
       const stalled = Date.now() - last - TICK_MS;
       last = Date.now();
       if (stalled > 1000) for (const w of this.workers.values()) w.lastHeartbeat += stalled;
+      this.checkLease();
     }, TICK_MS);
+    // Leases are renewed apart from the reconciling tick, which a busy database or machine can make slow.
+    let renewing = false;
+    this.leaseTimer = setInterval(() => {
+      if (renewing || this.stopping) return;
+      renewing = true;
+      this.renewLeases()
+        .catch(() => {}) // Unreachable: checkLease acts once the lease runs short.
+        .finally(() => (renewing = false));
+    }, Math.max(50, Math.floor(this.services.settings.leaseMs / 5)));
   }
 
   /** Shuts this control plane down: workers stop at once and leases are released; jobs resume from checkpoints elsewhere or at the next start. */
@@ -114,6 +127,7 @@ export class Supervisor {
     this.stopping = true;
     if (this.timer) clearInterval(this.timer);
     if (this.lagTimer) clearInterval(this.lagTimer);
+    if (this.leaseTimer) clearInterval(this.leaseTimer);
     while (this.ticking) await Bun.sleep(20);
     for (const [, w] of this.workers) w.proc.kill("SIGKILL");
     await Promise.all([...this.workers.values()].map((w) => w.exited));
@@ -134,7 +148,7 @@ export class Supervisor {
     try {
       const now = nowMicros();
       const leaseUntil = now + this.services.settings.leaseMs * 1000;
-      await this.db.update(jobs).set({ leaseUntil }).where(eq(jobs.owner, this.me));
+      await this.renewLeases();
       // Claim jobs that need driving and that nobody holds (or whose holder stopped renewing);
       // with no free worker slot, only those that need no new worker (stops, orphans).
       const full = this.workers.size >= this.services.settings.maxWorkers;
@@ -166,15 +180,52 @@ export class Supervisor {
     }
   }
 
+  /** Extends this control plane's leases; also on its own timer, so slow reconciling never lets them lapse. */
+  private async renewLeases(): Promise<void> {
+    const asked = Date.now();
+    const leaseUntil = nowMicros() + this.services.settings.leaseMs * 1000;
+    await this.db.update(jobs).set({ leaseUntil }).where(eq(jobs.owner, this.me));
+    this.leaseHeldUntil = Math.max(this.leaseHeldUntil, asked + this.services.settings.leaseMs);
+  }
+
+  /**
+   * A control plane that cannot renew its leases (its database is unreachable, or it was paused) stops
+   * its workers before the leases run out: another control plane may then take the jobs and start
+   * workers of its own, and two runs of a job must not write at once (the checkpoint store's fence
+   * stops whatever slips through). The jobs restore from their last checkpoint wherever they are claimed next.
+   */
+  private checkLease(): void {
+    // An embedded PGlite database is this process's alone: no other control plane can take its jobs.
+    if (this.workers.size === 0 || this.stopping || this.services.database.kind === "pglite") return;
+    const { leaseMs } = this.services.settings;
+    // Stop a little before the lease ends, so the workers are gone when another control plane may claim.
+    const margin = Math.min(1000, leaseMs / 4);
+    const left = this.leaseHeldUntil - Date.now();
+    if (left > margin) return;
+    console.error(
+      `supervisor: the database has not confirmed this control plane's leases for ${Math.round((leaseMs - left) / 100) / 10} s (RUNNEL_LEASE_MS=${leaseMs}): ` +
+        `stopping its ${this.workers.size} job worker(s) so no other control plane's run of the same jobs overlaps them; ` +
+        `they restore from their last checkpoints once a control plane reaches the database. Check DATABASE_URL and the network to it.`,
+    );
+    for (const [id, w] of this.workers) {
+      w.proc.kill("SIGKILL");
+      this.workers.delete(id);
+    }
+  }
+
   private async setState(job: JobRow, state: JobState, reason: string, extra: Partial<JobRow> = {}): Promise<JobRow> {
     const now = nowMicros();
     const patch: Partial<JobRow> = { ...extra, updatedAt: now };
     if (state !== job.state) patch.state = state;
-    const [row] = await this.db.update(jobs).set(patch).where(eq(jobs.id, job.id)).returning();
+    // The state and its event land together: whoever sees the state also finds the event.
+    const row = await this.db.transaction(async (tx) => {
+      const [updated] = await tx.update(jobs).set(patch).where(eq(jobs.id, job.id)).returning();
+      if (updated && (state !== job.state || extra.failureMessage)) {
+        await tx.insert(jobEvents).values({ jobId: job.id, fromState: job.state, toState: state, reason, at: now });
+      }
+      return updated;
+    });
     if (!row) return job;
-    if (state !== job.state || extra.failureMessage) {
-      await this.db.insert(jobEvents).values({ jobId: job.id, fromState: job.state, toState: state, reason, at: now });
-    }
     Object.assign(job, row);
     await this.services.events.publish(topics.pipelineJobs(row.pipelineId), { ...row, reason });
     return row;
@@ -341,6 +392,8 @@ export class Supervisor {
       fileRoots: settings.fileRoots,
       ignoreState: job.ignoreState,
       heartbeatMs: settings.heartbeatMs,
+      workers: Math.max(1, Math.min(job.parallelism, settings.jobWorkers)),
+      scheduler: settings.scheduler,
     };
     const secrets = [
       ...maskQuery(pipeline.query, this.services.registry).values,
@@ -429,13 +482,18 @@ export class Supervisor {
         break;
       case "running": {
         const restored = m.restoredCheckpoint === null ? "from the start" : `from checkpoint ${m.restoredCheckpoint}`;
-        await this.setState(job, "Running", `running with parallelism ${worker.parallelism}, ${restored}`, {
+        const processes = new Set(m.placement.map((p) => p.worker)).size;
+        await this.setState(job, "Running", `running with parallelism ${worker.parallelism}${processes > 1 ? ` in ${processes} worker processes` : ""}, ${restored}`, {
           startTime: job.startTime ?? nowMicros(),
           finishTime: null,
           failureMessage: null,
+          placement: m.placement,
         });
         break;
       }
+      case "placement":
+        await this.db.update(jobs).set({ placement: m.placement }).where(eq(jobs.id, jobId));
+        break;
       case "heartbeat": {
         const at = nowMicros();
         this.metrics.set(jobId, { at, operators: m.metrics });
@@ -508,7 +566,7 @@ export class Supervisor {
     if (this.stopping) return;
     const [job] = await this.db.select().from(jobs).where(eq(jobs.id, jobId));
     if (!job) return;
-    const clear = { workerPid: null, workerIdentity: null, runningParallelism: null } as Partial<JobRow>;
+    const clear = { workerPid: null, workerIdentity: null, runningParallelism: null, placement: null } as Partial<JobRow>;
     const outcome = worker.outcome;
     if (outcome === "finished") {
       await this.setState(job, "Finishing", "all input read; final checkpoint committed", clear);

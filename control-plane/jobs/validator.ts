@@ -14,6 +14,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildGraph, describeGraph } from "../../core/dataflow/graph.ts";
+import { stateIdentities } from "../../core/dataflow/fingerprint.ts";
 import { createRegistry } from "../../core/registry/loader.ts";
 import { PluginRegistry } from "../../core/registry/registry.ts";
 import type { TableDef } from "../../core/plan/logical.ts";
@@ -100,6 +101,7 @@ async function handle(request: SandboxRequest): Promise<SandboxResponse> {
         nodes: graph.nodes.map((n) => ({ id: n.id, label: n.label, parallelism: n.parallelism, inputs: n.inputs.map((i) => i.id) })),
         tables: [...plan.tables.values()].map(describeTable),
         maskedQuery: masked,
+        identities: stateIdentities(graph, registry),
       },
     };
   } catch (err) {

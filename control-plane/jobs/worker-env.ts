@@ -18,8 +18,12 @@ import type { Settings } from "../services/context.ts";
 const BASE = ["PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "LC_*", "TZ", "TMPDIR"];
 const NEVER = new Set(["RUNNEL_API_TOKENS", "RUNNEL_SECRET_KEY", "RUNNEL_SECRET_KEY_PREVIOUS", "DATABASE_URL"]);
 
+/** What a scheduler other than `process` needs in the job's process to start workers: how to reach its API and its RUNNEL_<SCHEDULER>_* options. */
+const schedulerEnv = (scheduler: string) =>
+  scheduler === "process" ? [] : [`RUNNEL_${scheduler.toUpperCase()}_*`, ...(scheduler === "kubernetes" ? ["KUBERNETES_SERVICE_*", "KUBECONFIG", "RUNNEL_POD_IP"] : [])];
+
 export function workerEnvironment(settings: Settings, source: Record<string, string | undefined> = process.env): Record<string, string> {
-  const patterns = [...BASE, ...settings.workerEnv, ...(storageScheme(settings.checkpointDir) === "s3" ? ["AWS_*"] : [])];
+  const patterns = [...BASE, ...settings.workerEnv, ...(storageScheme(settings.checkpointDir) === "s3" ? ["AWS_*"] : []), ...schedulerEnv(settings.scheduler)];
   const env: Record<string, string> = {};
   for (const [name, value] of Object.entries(source)) {
     if (value !== undefined && !NEVER.has(name) && matchesAny(name, patterns)) env[name] = value;

@@ -8,8 +8,9 @@
  */
 import { join } from "node:path";
 import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { Job, JobError } from "../../core/dataflow/job.ts";
+import { hostname, tmpdir } from "node:os";
+import { Job, JobError, type JobOptions } from "../../core/dataflow/job.ts";
+import { JobManager } from "../../core/cluster/manager.ts";
 import { describeGraph } from "../../core/dataflow/graph.ts";
 import { createRegistry } from "../../core/registry/loader.ts";
 import { planSql, SqlError, formatSqlError } from "../../core/sql/index.ts";
@@ -17,7 +18,7 @@ import type { Field, SinkWriter } from "../../core/plugin-api/index.ts";
 import type { PluginRegistry } from "../../core/registry/registry.ts";
 import { createPreviewWriter } from "../../core/cli/preview.ts";
 import { envPolicy, filePolicy } from "../security/policies.ts";
-import type { ControlMessage, OperatorMetricsMessage, WorkerConfig, WorkerMessage } from "./protocol.ts";
+import type { ClusterPlanHost, ControlMessage, OperatorMetricsMessage, TaskPlacement, WorkerConfig, WorkerMessage } from "./protocol.ts";
 import { loadUdfs } from "./udf-modules.ts";
 
 const send = (m: WorkerMessage) => process.send?.(m);
@@ -48,7 +49,7 @@ async function main(): Promise<void> {
     files,
   });
 
-  const job = new Job(pipeline, registry, {
+  const options: JobOptions = {
     jobId: config.jobId,
     parallelism: config.parallelism,
     stateDir: config.stateDir,
@@ -57,11 +58,36 @@ async function main(): Promise<void> {
     files,
     preview: (fields, updating) => transactionalPreview(registry, fields, updating),
     log: { info: (m) => console.error(m), warn: (m) => console.error(m) },
-  });
+  };
+  // Preview rows are published from this process, so a pipeline with preview output runs in it alone.
+  const hasPreview = pipeline.sinks.some((s) => s.table === null);
+  const workers = hasPreview ? 1 : config.workers;
+  let job: Job | JobManager;
+  if (workers > 1) {
+    const scheduler = registry.scheduler(config.scheduler);
+    if (!scheduler) throw new Error(`no scheduler '${config.scheduler}' (RUNNEL_SCHEDULER); available: ${[...registry.schedulers.keys()].join(", ")}`);
+    const host: ClusterPlanHost = { profiles, envAllowlist: config.envAllowlist, fileRoots: config.fileRoots };
+    job = new JobManager(pipeline, registry, options, {
+      sql: config.query,
+      plan: { env: config.env, udfs: config.udfs, host },
+      workers,
+      scheduler,
+      // Pods on other machines reach a manager that listens beyond loopback (connections need the job's secret).
+      listen: config.scheduler === "process" ? undefined : "0.0.0.0:0",
+      workerCommand: [process.execPath, join(import.meta.dir, "cluster-worker.ts"), config.jobId],
+    });
+  } else {
+    job = new Job(pipeline, registry, options);
+  }
   send({ type: "planned", tasks: job.graph.stages.reduce((n, s) => n + s.parallelism, 0), graph: describeGraph(job.graph) });
 
   let lastReported = 0;
+  let placementSent = "";
   const heartbeat = (then = "continue") => {
+    const placement = placementOf(job);
+    const key = JSON.stringify(placement);
+    if (placementSent && key !== placementSent) send({ type: "placement", placement });
+    if (placementSent) placementSent = key;
     const cp = job.metrics.lastCheckpoint;
     if (cp && cp.id > lastReported) {
       lastReported = cp.id;
@@ -82,7 +108,9 @@ async function main(): Promise<void> {
 
   const running = job.run();
   await Promise.race([job.started, running]);
-  send({ type: "running", restoredCheckpoint: job.restoredCheckpoint });
+  const placement = placementOf(job);
+  placementSent = JSON.stringify(placement);
+  send({ type: "running", restoredCheckpoint: job.restoredCheckpoint, placement });
   const outcome = await running;
   clearInterval(timer);
   heartbeat(outcome);
@@ -90,6 +118,12 @@ async function main(): Promise<void> {
   else send({ type: "stopped", checkpointId: job.lastCheckpoint?.id ?? null });
   // The IPC channel would keep the process alive; leave once the last message is out.
   setTimeout(() => process.exit(0), 50);
+}
+
+/** Where each subtask runs: the job manager's placement, or every task in this process. */
+function placementOf(job: Job | JobManager): TaskPlacement[] {
+  if (job instanceof JobManager) return job.placement;
+  return job.graph.stages.flatMap((s) => Array.from({ length: s.parallelism }, (_, i) => ({ task: `${s.id}/${i}`, worker: 0, host: hostname(), pid: process.pid })));
 }
 
 /**

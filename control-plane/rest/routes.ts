@@ -95,7 +95,7 @@ export function restRoutes(services: Services): Hono {
 
   app.patch("/pipelines/:id", async (c) => {
     const body = await readJsonBody(c.req.raw);
-    onlyFields(body, ["stop", "parallelism", "checkpointIntervalMicros"]);
+    onlyFields(body, ["stop", "parallelism", "checkpointIntervalMicros", "query", "ignoreState"]);
     const updated = await pipelines.updatePipeline(services, c.req.param("id"), body as pipelines.UpdatePipelineInput);
     return c.json(pipelineJson(services, updated));
   });
@@ -113,7 +113,11 @@ export function restRoutes(services: Services): Hono {
 
   app.get("/pipelines/:id/jobs", async (c) => c.json({ data: (await pipelines.jobsOf(services, c.req.param("id"))).map(jobJson), hasMore: false }));
 
-  app.get("/jobs/:id", async (c) => c.json(jobJson(await pipelines.getJob(services, c.req.param("id")))));
+  // One job also says where its subtasks run (lists keep the fields Arroyo's API shows).
+  app.get("/jobs/:id", async (c) => {
+    const job = await pipelines.getJob(services, c.req.param("id"));
+    return c.json({ ...jobJson(job), placement: job.placement });
+  });
   app.get("/jobs/:id/checkpoints", async (c) => {
     await pipelines.getJob(services, c.req.param("id"));
     return c.json({ data: await pipelines.checkpointsOf(services, c.req.param("id")), hasMore: false });

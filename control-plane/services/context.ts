@@ -39,6 +39,10 @@ export interface Settings {
   workerWrapper: string[];
   /** Workers this control plane runs at once (RUNNEL_MAX_WORKERS); more jobs wait in Scheduling. */
   maxWorkers: number;
+  /** Worker processes one job may spread over (RUNNEL_JOB_WORKERS, default the cores); a job uses min(its parallelism, this). */
+  jobWorkers: number;
+  /** The scheduler plugin that starts a job's worker processes (RUNNEL_SCHEDULER: process, kubernetes, external). */
+  scheduler: string;
   /** SQL validation and UDF checks run in child processes: at most this many at once, each bounded in time and memory. */
   maxValidations: number;
   validationTimeoutMs: number;

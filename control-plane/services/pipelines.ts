@@ -5,6 +5,9 @@
  */
 import { and, asc, desc, eq, inArray, isNull, lt, or } from "drizzle-orm";
 import { parseStatements } from "../../core/sql/statements.ts";
+import { childLocation } from "../../core/checkpoint/store.ts";
+import { checkpointStoreFor } from "../../core/dataflow/job.ts";
+import { incompatibility } from "../../core/dataflow/fingerprint.ts";
 import { jobEvents, jobs, checkpoints, pipelines, pipelineVersions, udfs as udfsTable, connectionProfiles } from "../db/schema.ts";
 import { SandboxError, type QueryTable, type ValidationResult } from "../jobs/sandbox.ts";
 import { maskQuery } from "../security/redact.ts";
@@ -199,6 +202,22 @@ export interface UpdatePipelineInput {
   parallelism?: number;
   checkpointIntervalMicros?: number;
   stop?: StopMode;
+  /** A new query: the running job takes a checkpoint and restarts with it, keeping the state of the operators that did not change. */
+  query?: string;
+  /** With a new query: start from scratch instead (needed when the edit changes an operator that holds state). */
+  ignoreState?: boolean;
+}
+
+/**
+ * Why a job's latest checkpoint cannot be restored into a pipeline with these
+ * operator identities (an operator holding state changed or went), or null.
+ */
+async function queryEditConflict(services: Services, jobId: string, identities: ValidationResult["identities"]): Promise<string | null> {
+  const store = checkpointStoreFor(childLocation(services.settings.checkpointDir, jobId), services.registry);
+  const latest = await store.latest();
+  if (!latest) return null;
+  const mismatch = incompatibility(latest.labels, identities);
+  return mismatch ? `checkpoint ${latest.checkpointId} of job ${jobId}: ${mismatch}` : null;
 }
 
 /** Changes what the pipeline should be; the supervisor makes the job follow (rescale, stop, start). */
@@ -213,7 +232,28 @@ export async function updatePipeline(services: Services, id: string, input: Upda
     }
     patch.stop = input.stop;
   }
-  const versionChanged = patch.parallelism !== undefined || patch.checkpointIntervalMicros !== undefined;
+  let restartForQuery = false;
+  if (input.query !== undefined && input.query !== current.query) {
+    if (typeof input.query !== "string") throw new UserError("query must be SQL text", "invalid", { option: "query" });
+    const validated = await validateQuery(services, input.query, current.udfs, patch.parallelism ?? current.parallelism);
+    if (!input.ignoreState) {
+      for (const job of await services.db.select().from(jobs).where(eq(jobs.pipelineId, id))) {
+        const conflict = await queryEditConflict(services, job.id, validated.identities);
+        if (conflict) {
+          throw new UserError(
+            `the new query cannot keep the job's state (${conflict}, so its saved state would be read with another meaning). ` +
+              `Keep that operator as it was, or update with ignoreState: true to start the job from scratch with the new query`,
+            "conflict",
+            { option: "query" },
+          );
+        }
+      }
+    }
+    patch.query = input.query;
+    patch.maskedQuery = validated.maskedQuery;
+    restartForQuery = true;
+  }
+  const versionChanged = patch.parallelism !== undefined || patch.checkpointIntervalMicros !== undefined || restartForQuery;
   const updated = await services.db.transaction(async (tx) => {
     if (versionChanged) patch.version = current.version + 1;
     const [row] = await tx.update(pipelines).set(patch).where(eq(pipelines.id, id)).returning();
@@ -229,6 +269,11 @@ export async function updatePipeline(services: Services, id: string, input: Upda
     }
     const jobPatch: Partial<JobRow> = { updatedAt: nowMicros() };
     if (patch.parallelism !== undefined) jobPatch.parallelism = patch.parallelism;
+    // The job restarts from a fresh checkpoint with the new query (the worker plans the pipeline's query when it starts).
+    if (restartForQuery) {
+      jobPatch.restartRequested = true;
+      jobPatch.ignoreState = input.ignoreState === true;
+    }
     if (patch.stop !== undefined) {
       jobPatch.stopMode = patch.stop;
       jobPatch.runningDesired = patch.stop === "none";

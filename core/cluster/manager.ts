@@ -11,7 +11,7 @@ import { randomBytes, timingSafeEqual } from "node:crypto";
 import type { TCPSocketListener, Socket } from "bun";
 import { CheckpointCoordinator, type BarrierThen, type CompletedCheckpoint } from "../checkpoint/coordinator.ts";
 import type { CheckpointData } from "../checkpoint/store.ts";
-import { Fence } from "../checkpoint/fence.ts";
+import { Fence, FencedError } from "../checkpoint/fence.ts";
 import { Job, JobError, type JobOptions } from "../dataflow/job.ts";
 import type { PluginLogger, SchedulerDefinition, WorkerProcess } from "../plugin-api/index.ts";
 import type { LogicalPipeline } from "../plan/logical.ts";
@@ -378,7 +378,12 @@ export class JobManager {
       this.resolveStarted();
       if (this.stopRequested) coordinator.requestStop();
       coordinator.startPeriodic(this.options.checkpointIntervalMs);
-      const then = await Promise.race([coordinator.done, failed]);
+      // Too many failed checkpoints in a row (a worker that never acknowledges a barrier) or a failed commit:
+      // restore the whole job, as after a worker failure; a run fenced out by a newer one only stops.
+      const checkpointed = coordinator.done.catch((err) => {
+        throw err instanceof FencedError ? err : new AttemptFailed(err instanceof Error ? err.message : String(err));
+      });
+      const then = await Promise.race([checkpointed, failed]);
       await Promise.race([allDone, failed]);
       await teardown(false);
       return then;
@@ -402,6 +407,7 @@ export class JobManager {
       for (const r of list) {
         const m = new OperatorMetrics(r.operatorId, r.operatorName, r.subtaskIndex);
         Object.assign(m, r);
+        m.worker = worker;
         this.metrics.operators.push(m);
       }
     }

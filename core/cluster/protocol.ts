@@ -13,7 +13,12 @@ export interface Assignment {
   index: number;
   /** The pipeline's SQL and what planning it needs, so every worker plans the same graph. */
   sql: string;
-  plan: { env?: Record<string, string>; udfs?: { name: string; definition: string }[] };
+  plan: {
+    env?: Record<string, string>;
+    udfs?: { name: string; definition: string }[];
+    /** What the program running the job manager hands its own workers' `prepare` (a control plane: profiles, file roots); opaque here. */
+    host?: unknown;
+  };
   job: {
     jobId: string;
     parallelism: number;

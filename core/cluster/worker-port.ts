@@ -44,7 +44,14 @@ export class WorkerBarrierPort implements BarrierPort {
     return new Promise((resolve) => this.wakers.set(task, resolve));
   }
 
+  /**
+   * Set (by SIGUSR2 when RUNNEL_DEBUG_STALL_ON_SIGUSR2 is set, for tests) to make this worker stop
+   * acknowledging barriers while its subtasks go on, as a worker whose state storage hangs would.
+   */
+  stalled = false;
+
   ack(task: string, id: number, parts: SubtaskSnapshot[]): void {
+    if (this.stalled) return;
     Promise.all(
       parts.map(async (p) => {
         const snapshot = { ...p.snapshot, values: freezeState(p.snapshot.values) };

@@ -8,7 +8,7 @@ import { hostname } from "node:os";
 import { createPreviewWriter } from "../cli/preview.ts";
 import { checkpointStoreFor, Job, type JobOptions } from "../dataflow/job.ts";
 import type { PluginRegistry } from "../registry/registry.ts";
-import { planSql } from "../sql/index.ts";
+import { planSql, type PlanContext } from "../sql/index.ts";
 import { StateBackend } from "../state/backend.ts";
 import { Fence } from "../checkpoint/fence.ts";
 import { Exchange, splitAddress } from "./exchange.ts";
@@ -27,8 +27,11 @@ export interface WorkerOptions {
   /** Where to listen for peers' data: host:port (port 0 picks one). */
   listen: string;
   registry: () => Promise<PluginRegistry>;
-  /** Registers what the pipeline needs beyond the registry's plugins (a control plane's UDFs). */
-  prepare?: (registry: PluginRegistry, assignment: Assignment) => Promise<void>;
+  /**
+   * Registers what the pipeline needs beyond the registry's plugins (a control plane's UDFs) and
+   * says how to plan and run it (connection profiles, the files it may use), as the job manager's host does.
+   */
+  prepare?: (registry: PluginRegistry, assignment: Assignment) => Promise<{ context?: PlanContext; job?: Partial<JobOptions> } | void>;
   /** Where a bare SELECT's rows go when its sink runs here (default: this process's stdout). */
   preview?: JobOptions["preview"];
   log?: (message: string) => void;
@@ -42,6 +45,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
   const send = (msg: WorkerMessage) => writer?.write(encodeFrame(FrameKind.Control, 0, msg));
 
   let job: Job | null = null;
+  let reportMetrics = () => {};
   let port: WorkerBarrierPort | null = null;
   let exitCode: number | null = null;
   let resolveExit!: (code: number) => void;
@@ -81,6 +85,8 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
         finish(1);
         break;
       case "exit":
+        // The final checkpoint is committed everywhere: now the operators may close (sinks drop their connections).
+        await job?.close().catch((err) => log(`[worker] closing the operators failed: ${err instanceof Error ? err.message : String(err)}`));
         finish(0);
         break;
     }
@@ -91,13 +97,16 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
     exchange.identity.workerIndex = a.index;
     exchange.identity.epoch = a.epoch;
     const registry = await options.registry();
-    await options.prepare?.(registry, a);
-    const pipeline = planSql(a.sql, registry, { env: a.plan.env });
+    const prepared = (await options.prepare?.(registry, a)) ?? {};
+    const pipeline = planSql(a.sql, registry, { env: a.plan.env, ...prepared.context });
     // State files are written here, where the subtasks run; the manager only writes manifests.
     const store = checkpointStoreFor(a.job.stateDir, registry);
     const backend = new StateBackend(store, a.job.maxParallelism, undefined);
     port = new WorkerBarrierPort(backend, send, Fence.of(store, a.epoch));
+    // Tests of the checkpoint timeout: one worker stops acknowledging barriers when told (heartbeats and data go on).
+    if (process.env.RUNNEL_DEBUG_STALL_ON_SIGUSR2) process.on("SIGUSR2", () => void (port!.stalled = true));
     job = new Job(pipeline, registry, {
+      ...prepared.job,
       ...a.job,
       checkpointIntervalMs: 0,
       restoreCheckpointId: a.restoredCheckpointId,
@@ -106,7 +115,11 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
       cluster: { workerIndex: a.index, placement: a.placement, peers: a.peers, exchange, port },
     });
     job.run().then(
-      () => send({ type: "done" }),
+      () => {
+        // The last counts, so the manager's totals are exact (heartbeats are up to 250 ms old).
+        reportMetrics();
+        send({ type: "done" });
+      },
       (err) => fail(err),
     );
     if (process.env.RUNNEL_DEBUG_CLUSTER) log(`[worker ${a.index}] starting`);
@@ -146,7 +159,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
   writer = new FrameWriter(socket as never);
   send({ type: "hello", secret: options.secret, epoch: options.epoch, index: options.index, exchange: address, host: hostname(), pid: process.pid });
   // Metrics every 250 ms are also the heartbeat: the manager fails a worker that goes silent.
-  const heartbeat = setInterval(() => {
+  reportMetrics = () => {
     const ops = (job?.metrics.operators ?? []).map((m) => ({
       operatorId: m.operatorId,
       operatorName: m.operatorName,
@@ -168,7 +181,8 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
     }));
     const cpu = process.cpuUsage();
     send({ type: "metrics", operators: ops, rssBytes: process.memoryUsage().rss, cpuMicros: cpu.user + cpu.system });
-  }, 250);
+  };
+  const heartbeat = setInterval(reportMetrics, 250);
   const code = await exited;
   clearInterval(heartbeat);
   exchange.close();

@@ -236,22 +236,26 @@ export class Job {
       if (this.stopRequested) local.requestStop();
       local.startPeriodic(this.options.checkpointIntervalMs);
     }
-    let failure: unknown = null;
+    const failedRef = { failure: null as unknown };
     const failed = new Promise<never>((_, reject) => {
       this.abortRun = reject;
       for (const r of runners) {
         r.catch((err) => {
-          failure ??= err;
+          failedRef.failure ??= err;
           reject(err);
         });
       }
     });
     failed.catch(() => {});
     const unwatch = this.fence?.watch(FENCE_WATCH_MS, (err) => this.abortRun?.(err));
+    let closeLater = false;
     try {
       // In a worker the job manager decides when the job is done; here, when its subtasks are.
       const then = local ? await Promise.race([local.done, failed]) : "end";
       await Promise.race([Promise.all(runners), failed]);
+      // In a worker the subtasks end before the job manager has the final checkpoint committed: operators
+      // (sinks, with their connections) stay open for that commit, until the manager says exit (close()).
+      if (cluster) closeLater = true;
       return then;
     } catch (err) {
       this.abort.abort();
@@ -259,12 +263,21 @@ export class Job {
     } finally {
       unwatch?.();
       local?.stopTimer();
-      for (const chain of this.chains) {
-        try {
-          await chain.close();
-        } catch (err) {
-          if (!failure) this.log.warn(`closing an operator failed: ${(err as Error).message}`);
-        }
+      if (!closeLater) await this.closeOperators(failedRef.failure);
+    }
+  }
+
+  /** In a worker: closes the operators once the final checkpoint is committed (the job manager's exit). */
+  async close(): Promise<void> {
+    await this.closeOperators(null);
+  }
+
+  private async closeOperators(failure: unknown): Promise<void> {
+    for (const chain of this.chains.splice(0)) {
+      try {
+        await chain.close();
+      } catch (err) {
+        if (!failure) this.log.warn(`closing an operator failed: ${(err as Error).message}`);
       }
     }
   }
@@ -288,7 +301,7 @@ export class Job {
       if (!connector?.preflight) continue;
       for (const role of set) {
         try {
-          await connector.preflight({ name: table.name, options: table.options, fields: table.fields, role, files: this.options.files }, settings);
+          await connector.preflight({ name: table.name, options: table.options, fields: table.fields, role, files: this.options.files, format: table.format }, settings);
         } catch (err) {
           throw new JobError(`table ${table.name}: ${(err as Error).message}`);
         }
@@ -621,6 +634,8 @@ export class Job {
       metrics: connectorMetrics(metrics),
       fields: table.fields,
       format: deserializer && countBytesIn(deserializer, metrics),
+      formatName: table.format?.name,
+      formatOptions: table.format?.options,
       restored: positions,
       metadata: table.metadata,
       badRecord: (position, error) => {

@@ -149,6 +149,13 @@ export interface SourceContext<O> extends ConnectorContextBase<O> {
   /** Present when the table names a format. */
   format?: Deserializer;
   /**
+   * The table's format by name, with its validated options. Sources that read
+   * whole files (Parquet, Avro container files, CSV with a header) decode
+   * them themselves from these rather than record by record through `format`.
+   */
+  formatName?: string;
+  formatOptions?: Record<string, unknown>;
+  /**
    * Reports a record that could not be read. Under `bad_data = 'drop'` it is
    * counted and the call returns; under `'fail'` it throws and the job stops.
    * `position` says where the record was (file line, partition and offset...).
@@ -241,6 +248,8 @@ export interface TableInfo<O> {
   role: "source" | "sink";
   /** Local files the job may use; absent means unrestricted. */
   files?: FileAccess;
+  /** The table's format, when it names one (its options validated). */
+  format?: { name: string; options: Record<string, unknown> };
 }
 
 /** How the job a table runs in is set up, for checks that depend on it. */

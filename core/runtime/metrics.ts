@@ -24,6 +24,8 @@ export class OperatorMetrics {
   lastBatchAt = 0;
   /** What the operator's connector reports (ConnectorMetrics), by name. */
   connector: Record<string, number> = {};
+  /** The worker process running this subtask (0 when the job runs in one process). */
+  worker = 0;
 
   constructor(
     readonly operatorId: string,

@@ -212,7 +212,7 @@ export class Planner {
       const formatFields = table.metadata ? table.fields.slice(0, table.fields.length - table.metadata.length) : table.fields;
       for (const role of roles) {
         try {
-          connector?.validate?.({ name: table.name, options: table.options, fields: table.fields, role, files: this.context.files });
+          connector?.validate?.({ name: table.name, options: table.options, fields: table.fields, role, files: this.context.files, format: table.format });
           format?.validate?.({
             options: table.format!.options,
             fields: formatFields,

@@ -12,21 +12,19 @@
  * would finish) commit as 2C + 1, so a restore from C knows they are there.
  */
 import { defineConnector, definePlugin, opt, type Field, type FileAccess, type SinkContext } from "../../core/plugin-api/index.ts";
-import { checkOptions, options as fsOptions, partitionFields, storageFor, type Options as FsOptions } from "../connector-filesystem/index.ts";
+import { checkOptions, partitionFields, storageFor, type Options as FsOptions } from "../connector-filesystem/index.ts";
 import { registerTableFormat } from "../connector-filesystem/table-formats.ts";
 import type { FileCommitLog, FinishedFile } from "../connector-filesystem/sink.ts";
 import type { ReadyFile } from "../connector-filesystem/storage.ts";
 import type { ParquetFileState } from "../format-parquet/index.ts";
 import { parquetFileStats } from "../shared/lakehouse/stats.ts";
 import { tableStoreFor } from "../shared/lakehouse/store.ts";
-import { canInspect, createTableSinkWriter, validateTableSink, writerId } from "../shared/lakehouse/table-sink.ts";
+import { asFileSinkOptions, canInspect, createTableSinkWriter, tableSinkOptions, validateTableSink, writerId } from "../shared/lakehouse/table-sink.ts";
 import { checkProtocol, DeltaLog, type AddAction } from "./log.ts";
 import { checkAgainstTable, deltaPartitioner, deltaPartitioning, deltaPath, deltaSchemaString, deltaType, partitionColumns, partitionValuesOf, type DeltaPartitioning } from "./schema.ts";
 
-const { compression: _compression, table_format: _tableFormat, ...shared } = fsOptions;
-
 export const deltaOptions = {
-  ...shared,
+  ...tableSinkOptions(),
   "delta.checkpoint_interval": opt.integer({ min: 0, default: 10, description: "Write a log checkpoint every this many versions (0: never)" }),
   "delta.table_name": opt.string({ description: "The table's name in its metadata, when the sink creates it" }),
 };
@@ -34,14 +32,14 @@ export const deltaOptions = {
 type Options = FsOptions & { "delta.checkpoint_interval": number; "delta.table_name"?: string };
 
 function plan(o: Options, fields: Field[]): { partitioning: DeltaPartitioning; schema: string } {
-  checkOptions({ ...o, compression: "none" });
+  checkOptions(asFileSinkOptions(o));
   for (const f of fields) deltaType(f);
   const partitioning = deltaPartitioning(o["partitioning.time_pattern"], partitionFields(o), fields);
   return { partitioning, schema: deltaSchemaString(fields, partitioning.time.map((t) => t.name)) };
 }
 
 function logFor(o: Options, files: FileAccess | undefined): DeltaLog {
-  return new DeltaLog(tableStoreFor(storageFor({ ...o, compression: "none" }, files)), o["delta.checkpoint_interval"]);
+  return new DeltaLog(tableStoreFor(storageFor(asFileSinkOptions(o), files)), o["delta.checkpoint_interval"]);
 }
 
 /** Checks an existing table can take the query's rows; throws naming what to change. */
@@ -133,7 +131,7 @@ export const delta = defineConnector({
       const o = c.options;
       if (c.formatName !== "parquet") throw new Error(`delta sink '${c.tableName}' writes Parquet files: set format = 'parquet'`);
       const { partitioning, schema } = plan(o, c.fields);
-      const storage = storageFor({ ...o, compression: "none" }, c.files);
+      const storage = storageFor(asFileSinkOptions(o), c.files);
       const store = tableStoreFor(storage);
       await storage.check();
       await store.checkPutIfAbsent("_delta_log");

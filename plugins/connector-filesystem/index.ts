@@ -1,15 +1,24 @@
 /**
- * `filesystem` (Arroyo-compatible): an exactly-once sink writing Parquet or
- * newline-delimited JSON files to a local directory or an S3 prefix, rolled by
- * size, age or inactivity, partitioned by event time and columns. Files become
- * visible only when the checkpoint covering their rows completes; a
- * checkpoint can fall in the middle of a file (see sink.ts).
+ * `filesystem` (Arroyo-compatible), on a local directory or an S3 prefix:
+ * - an exactly-once sink writing Parquet or newline-delimited JSON files,
+ *   rolled by size, age or inactivity, partitioned by event time and columns.
+ *   Files become visible only when the checkpoint covering their rows
+ *   completes; a checkpoint can fall in the middle of a file (see sink.ts);
+ * - an exactly-once source reading JSON lines, CSV, Parquet and Avro object
+ *   container files (optionally gzip/zstd), one split per file, with byte or
+ *   row positions in the checkpoint, and new files picked up while running
+ *   with `source.watch` (see source.ts).
  */
-import { defineConnector, definePlugin, opt, type FileAccess, type SinkContext } from "../../core/plugin-api/index.ts";
+import { statSync } from "node:fs";
+import { basename, dirname } from "node:path";
+import { defineConnector, definePlugin, opt, t, type FileAccess, type SinkContext, type SourceContext } from "../../core/plugin-api/index.ts";
+import type { CsvOptionValues } from "../format-csv/index.ts";
 import { parquetFileFormat } from "../format-parquet/index.ts";
 import { lineEncoders, parquetEncoders } from "./encoders.ts";
-import { compileTimePattern, parseLocation } from "./paths.ts";
+import type { FileKind } from "./file-readers.ts";
+import { compileTimePattern, parseLocation, splitGlob } from "./paths.ts";
 import { FileSystemSinkWriter, type RollingPolicy, type SinkSettings } from "./sink.ts";
+import { FileSystemSourceReader } from "./source.ts";
 import { LocalStorage, S3Storage, type Storage } from "./storage.ts";
 import { tableFormat } from "./table-formats.ts";
 
@@ -18,8 +27,17 @@ const MIN_PART = 5 * 1024 * 1024;
 export const options = {
   path: opt.string({
     required: true,
-    description: "Where files go: /local/dir, file:///dir, s3://bucket/prefix, https://bucket.s3.region.amazonaws.com/prefix or s3::http://host:port/bucket/prefix",
+    description:
+      "Where files are: /local/dir, file:///dir, s3://bucket/prefix, https://bucket.s3.region.amazonaws.com/prefix or s3::http://host:port/bucket/prefix; a source may end it with a glob ('/data/*.json', 's3://b/logs/**/*.csv')",
   }),
+  "source.regex_pattern": opt.string({ description: "Source: read only files whose path under 'path' matches this regular expression (searched, not anchored)" }),
+  "source.compression": opt.enum(["auto", "none", "gzip", "zstd"] as const, {
+    default: "auto",
+    description: "Source: how record files are compressed; 'auto' by extension (.gz, .zst); Parquet and Avro files compress inside",
+  }),
+  "source.order": opt.enum(["name", "modification_time"] as const, { default: "name", description: "Source: the order each subtask reads its files in" }),
+  "source.watch": opt.boolean({ default: false, description: "Source: keep listing the location and read new files as they appear (else end once the files are read)" }),
+  "source.watch_interval": opt.duration({ min: 100_000, default: 10_000_000, description: "Source with source.watch: how often to list the location ('10s')" }),
   "rolling_policy.file_size": opt.size({ min: 1, default: 128 * 1024 * 1024, description: "Roll a file once it holds this much ('128MB')" }),
   "rolling_policy.interval": opt.duration({ min: 1, description: "Roll a file this long after it was opened ('60s', '1h')" }),
   rollover_seconds: opt.duration({ min: 1, description: "Same as rolling_policy.interval, in seconds (Arroyo 0.5 spelling)" }),
@@ -39,6 +57,11 @@ export const options = {
 
 export type Options = {
   path: string;
+  "source.regex_pattern"?: string;
+  "source.compression": "auto" | "none" | "gzip" | "zstd";
+  "source.order": "name" | "modification_time";
+  "source.watch": boolean;
+  "source.watch_interval": number;
   "rolling_policy.file_size": number;
   "rolling_policy.interval"?: number;
   rollover_seconds?: number;
@@ -60,8 +83,51 @@ export function partitionFields(o: Options): string[] {
   return (o["partitioning.fields"] ?? "").split(",").map((s) => s.trim()).filter(Boolean);
 }
 
-export function checkOptions(o: Options): void {
-  const loc = parseLocation(o.path);
+/** Options that only one role takes, with their defaults (a value other than the default was given). */
+const SINK_ONLY = {
+  "rolling_policy.file_size": options["rolling_policy.file_size"].default,
+  "rolling_policy.interval": undefined,
+  rollover_seconds: undefined,
+  "rolling_policy.inactivity_interval": undefined,
+  "filename.prefix": "",
+  "filename.suffix": "",
+  "partitioning.time_pattern": undefined,
+  "partitioning.fields": undefined,
+  "multipart.target_part_size": MIN_PART,
+  compression: "none",
+} as const;
+const SOURCE_ONLY = {
+  "source.regex_pattern": undefined,
+  "source.compression": "auto",
+  "source.order": "name",
+  "source.watch": false,
+  "source.watch_interval": options["source.watch_interval"].default,
+} as const;
+
+function checkRoleOptions(o: Options, role: "source" | "sink"): void {
+  const other = role === "source" ? SINK_ONLY : SOURCE_ONLY;
+  for (const [k, def] of Object.entries(other)) {
+    if (o[k as keyof Options] !== def) {
+      throw new Error(
+        `option '${k}' applies to ${role === "source" ? "sinks" : "sources"}, but this table is read${role === "source" ? "" : " into"} as a ${role}; remove it` +
+          (role === "source" && k === "compression" ? " (a source takes source.compression)" : ""),
+      );
+    }
+  }
+}
+
+export function checkOptions(o: Options, role: "source" | "sink" = "sink"): void {
+  const glob = splitGlob(o.path);
+  if (glob.pattern !== null && role === "sink") throw new Error(`option 'path' of a sink is a directory; '${o.path}' holds a glob ('*', '?', '[' or '{'), which only a source reads`);
+  const loc = parseLocation(glob.base);
+  checkRoleOptions(o, role);
+  if (o["source.regex_pattern"] !== undefined) {
+    try {
+      new RegExp(o["source.regex_pattern"]);
+    } catch (err) {
+      throw new Error(`option 'source.regex_pattern': ${(err as Error).message}; write a JavaScript regular expression such as '\\.json$'`);
+    }
+  }
   if (o["partitioning.time_pattern"] !== undefined) compileTimePattern(o["partitioning.time_pattern"]);
   if (o.rollover_seconds !== undefined && o["rolling_policy.interval"] !== undefined && o.rollover_seconds !== o["rolling_policy.interval"]) {
     throw new Error("options 'rollover_seconds' and 'rolling_policy.interval' disagree; give only one");
@@ -97,10 +163,11 @@ export function rollingPolicy(o: Pick<Options, "rolling_policy.file_size" | "rol
 /** A local directory checked against the job's file policy (the control plane confines it; the CLI does not). */
 export const allowedDir = (files: FileAccess | undefined, dir: string) => (files ? files.resolve(dir, "path") : dir);
 
-export function storageFor(o: Options, files: FileAccess | undefined): Storage {
-  const loc = parseLocation(o.path);
-  if (loc.kind === "local") return new LocalStorage(allowedDir(files, loc.dir));
+export function storageFor(o: Options, files: FileAccess | undefined, who = "filesystem sink", path = o.path): Storage {
+  const loc = parseLocation(path);
+  if (loc.kind === "local") return new LocalStorage(allowedDir(files, loc.dir), who);
   return new S3Storage({
+    who,
     bucket: loc.bucket,
     prefix: loc.prefix,
     region: o["storage.aws_region"] ?? loc.region,
@@ -111,23 +178,78 @@ export function storageFor(o: Options, files: FileAccess | undefined): Storage {
   });
 }
 
+const SINK_FORMATS = new Set(["parquet", "json", "debezium_json", "raw_string"]);
+const LINE_FORMATS = new Set(["json", "debezium_json", "raw_string"]);
+
+/** How the source reads files of a format; throws naming the option when it cannot. */
+function fileKindOf(format: string, o: Options, c: SourceContext<Options> | undefined): FileKind {
+  const wholeFile = format === "parquet" || format === "avro";
+  if (wholeFile && o["source.compression"] !== "auto" && o["source.compression"] !== "none") {
+    throw new Error(`option 'source.compression' = '${o["source.compression"]}' is for record files; ${format === "parquet" ? "Parquet compresses its pages" : "Avro files compress their blocks"}, so leave it out`);
+  }
+  if (format === "parquet") return { kind: "parquet" };
+  if (format === "avro") return { kind: "avro" };
+  if (format === "csv") return { kind: "csv", options: (c?.formatOptions ?? {}) as unknown as CsvOptionValues };
+  if (LINE_FORMATS.has(format)) {
+    if (c && !c.format) throw new Error(`filesystem source '${c.tableName}': format '${format}' has no record reader`);
+    return { kind: "lines", format: c?.format as never };
+  }
+  throw new Error(
+    `option 'format': the filesystem source reads 'json' (and other line formats: ${[...LINE_FORMATS].filter((f) => f !== "json").map((f) => `'${f}'`).join(", ")}), 'csv', 'parquet' and 'avro' files, not '${format}'`,
+  );
+}
+
+function sourceSettings(o: Options, c: SourceContext<Options>, storage: Storage) {
+  if (!c.formatName) throw new Error(`filesystem source '${c.tableName}' needs a format: add format = 'json', 'csv', 'parquet' or 'avro'`);
+  const kind = fileKindOf(c.formatName, o, c);
+  const wholeFile = kind.kind === "parquet" || kind.kind === "avro";
+  return {
+    storage,
+    order: o["source.order"],
+    watchMs: o["source.watch"] ? o["source.watch_interval"] / 1000 : null,
+    compression: wholeFile ? ("none" as const) : o["source.compression"],
+    kind,
+  };
+}
+
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function globMatcher(pattern: string): (path: string) => boolean {
+  const glob = new Bun.Glob(pattern);
+  return (p) => glob.match(p);
+}
+
 export const filesystem = defineConnector({
   name: "filesystem",
-  description: "Exactly-once Parquet or JSON-lines files on a local directory or S3, rolled and partitioned",
+  description: "Exactly-once files on a local directory or S3: a sink writing Parquet or JSON lines, rolled and partitioned; a source reading JSON lines, CSV, Parquet and Avro files, new ones as they appear",
   options,
   needsFormat: true,
+  metadata: { path: { type: t.string(), description: "Source: the file a row was read from, relative to 'path'" } },
   validate(table) {
     const o = table.options as unknown as Options;
     if (o.table_format && o.table_format !== "none") {
+      if (table.role === "source") throw new Error(`option 'table_format' applies to sinks; read the files without it`);
       const tf = tableFormat(o.table_format, o);
       if (o.compression !== "none") throw new Error(`option 'compression' is for record formats; with table_format = '${o.table_format}' files are Parquet: use parquet.compression`);
       return tf.connector.validate?.({ ...table, options: tf.options });
     }
-    checkOptions(o);
-    const loc = parseLocation(o.path);
+    checkOptions(o, table.role);
+    const loc = parseLocation(splitGlob(o.path).base);
     // `{{ VAR }}` left for the worker to resolve is checked there, when the sink starts.
     if (loc.kind === "local" && !o.path.includes("{{")) allowedDir(table.files, loc.dir);
-    if (table.role === "source") throw new Error("connector 'filesystem' is a sink; read files with 'single_file'");
+    if (table.role === "source") {
+      if (table.format) fileKindOf(table.format.name, o, undefined);
+      return;
+    }
+    if (table.format && !SINK_FORMATS.has(table.format.name)) {
+      throw new Error(`option 'format': the filesystem sink writes ${[...SINK_FORMATS].map((f) => `'${f}'`).join(", ")} files, not '${table.format.name}'`);
+    }
     const cols = table.fields.map((f) => f.name.toLowerCase());
     if (cols.length > 0) {
       for (const name of partitionFields(o)) {
@@ -143,6 +265,30 @@ export const filesystem = defineConnector({
     const tf = tableFormat(o.table_format, o);
     await tf.connector.preflight?.({ ...table, options: tf.options }, job);
   },
+  source: {
+    create(ctx) {
+      const c = ctx as SourceContext<Options>;
+      const o = c.options;
+      checkOptions(o, "source");
+      const { base, pattern } = splitGlob(o.path);
+      const storage = storageFor(o, c.files, "filesystem source", base);
+      let match = pattern === null ? (_: string) => true : globMatcher(pattern);
+      // A local path naming one file reads that file.
+      if (storage instanceof LocalStorage && pattern === null && isFile(storage.root)) {
+        const name = basename(storage.root);
+        return new FileSystemSourceReader(c as SourceContext<unknown>, {
+          ...sourceSettings(o, c, new LocalStorage(dirname(storage.root), "filesystem source")),
+          match: (p) => p === name,
+        });
+      }
+      const regex = o["source.regex_pattern"] !== undefined ? new RegExp(o["source.regex_pattern"]) : null;
+      if (regex) {
+        const glob = match;
+        match = (p) => glob(p) && regex.test(p);
+      }
+      return new FileSystemSourceReader(c as SourceContext<unknown>, { ...sourceSettings(o, c, storage), match });
+    },
+  },
   sink: {
     async create(ctx) {
       const c = ctx as SinkContext<Options>;
@@ -151,7 +297,7 @@ export const filesystem = defineConnector({
         const tf = tableFormat(o.table_format, o);
         return tf.connector.sink!.create({ ...c, options: tf.options });
       }
-      checkOptions(o);
+      checkOptions(o, "sink");
       const format = c.format;
       if (!format) throw new Error(`filesystem sink '${c.tableName}' needs a format: add format = 'parquet' or format = 'json'`);
       let encoders;

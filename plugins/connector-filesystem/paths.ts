@@ -141,3 +141,22 @@ export class FileNamer {
     return m ? Number(m[1]) : null;
   }
 }
+
+/**
+ * Splits a source's `path` at its first segment holding a glob character:
+ * `s3://b/logs/2024-*\/*.json` → base `s3://b/logs`, pattern `2024-*\/*.json`
+ * (matched against paths under the base). No glob: the whole path, pattern null.
+ */
+export function splitGlob(path: string): { base: string; pattern: string | null } {
+  const p = path.trim();
+  const parts = p.split("/");
+  // The scheme and bucket (s3://bucket, s3::http://host) are never glob segments.
+  const first = /^[a-z][a-z0-9+.-]*:/i.test(p) ? (p.startsWith("s3::") ? 4 : 3) : 0;
+  for (let i = Math.min(first, parts.length); i < parts.length; i++) {
+    if (/[*?[{]/.test(parts[i]!)) {
+      const base = parts.slice(0, i).join("/") || (p.startsWith("/") ? "/" : ".");
+      return { base, pattern: parts.slice(i).join("/") };
+    }
+  }
+  return { base: p, pattern: null };
+}

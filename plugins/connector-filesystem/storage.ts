@@ -1,30 +1,38 @@
 /**
- * Where the filesystem sink puts bytes: a local directory (staging file, then
- * an atomic rename) or an S3 prefix (one multipart upload per file, completed
- * at commit). Both keep a file's progress in a small JSON state so a restarted
- * process can finish it, and both detect a finish that already happened.
+ * Where the filesystem connector keeps bytes: a local directory or an S3
+ * prefix. The sink writes through it (a staging file then an atomic rename
+ * locally; one multipart upload per file on S3, completed at commit); both
+ * keep a file's progress in a small JSON state so a restarted process can
+ * finish it, and both detect a finish that already happened. The source lists
+ * and reads through it (streams from an offset, ranges for Parquet's footer).
  */
 import {
   closeSync,
   copyFileSync,
+  createReadStream,
   existsSync,
   fsyncSync,
   ftruncateSync,
   mkdirSync,
   openSync,
   readdirSync,
+  readSync,
   renameSync,
+  statSync,
   unlinkSync,
   writeSync,
 } from "node:fs";
-import { basename, dirname, join, relative } from "node:path";
+import { basename, dirname, join, relative, sep } from "node:path";
+import type { Readable } from "node:stream";
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
+  GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
+  ListObjectsV2Command,
   S3Client,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
@@ -54,8 +62,24 @@ export interface FileTarget {
   finish(last: Uint8Array): Promise<ReadyFile> | ReadyFile;
 }
 
+/** A file the source can read, by its path relative to the root ('/'-separated). */
+export interface StoredFile {
+  path: string;
+  size: number;
+  mtimeMs: number;
+}
+
+/** Hidden files are not data: our sink's `.x.inprogress` staging files, `_SUCCESS` markers, editors' temp files. */
+export const isHidden = (name: string) => name.startsWith(".") || name.startsWith("_");
+
 export interface Storage {
   readonly describe: string;
+  /** Every visible file under the root (none under hidden directories), in no particular order. */
+  list(): Promise<StoredFile[]>;
+  /** The file's bytes from `offset` to its end, as a stream. */
+  openRead(path: string, offset: number): Promise<Readable>;
+  /** Bytes [start, start + length) of the file. */
+  readRange(path: string, start: number, length: number): Promise<Buffer>;
   /** Checks the location is usable (directory writable, bucket reachable); throws an error naming the option. */
   check(): Promise<void>;
   open(relPath: string): Promise<FileTarget>;
@@ -81,6 +105,7 @@ export function stateId(s: TargetState | ReadyFile): string {
 
 export type FileSystemSinkErrorCode =
   | "PATH_NOT_WRITABLE"
+  | "PATH_NOT_READABLE"
   | "BUCKET_NOT_FOUND"
   | "CREDENTIALS"
   | "ENDPOINT_UNREACHABLE"
@@ -152,7 +177,75 @@ export class LocalStorage implements Storage {
   constructor(
     /** The base directory. */
     readonly root: string,
+    /** Who speaks in errors: "filesystem sink" or "filesystem source". */
+    private readonly who = "filesystem sink",
   ) {}
+
+  async list(): Promise<StoredFile[]> {
+    const out: StoredFile[] = [];
+    const walk = (dir: string) => {
+      let entries: import("node:fs").Dirent[];
+      try {
+        entries = readdirSync(dir, { withFileTypes: true });
+      } catch (err) {
+        if (dir === this.root) throw this.readError(dir, err);
+        return; // removed while listing
+      }
+      for (const e of entries) {
+        if (isHidden(e.name)) continue;
+        const p = join(dir, e.name);
+        if (e.isDirectory()) walk(p);
+        else if (e.isFile() || e.isSymbolicLink()) {
+          try {
+            const st = statSync(p);
+            if (st.isFile()) out.push({ path: relative(this.root, p).split(sep).join("/"), size: st.size, mtimeMs: st.mtimeMs });
+          } catch {
+            // removed while listing
+          }
+        }
+      }
+    };
+    walk(this.root);
+    return out;
+  }
+
+  private readError(path: string, err: unknown): FileSystemSinkError {
+    const e = err as NodeJS.ErrnoException;
+    const what = e?.code === "ENOENT" ? "does not exist" : e?.code === "ENOTDIR" ? "is not a directory" : `cannot be read (${e?.message ?? String(err)})`;
+    return new FileSystemSinkError("PATH_NOT_READABLE", `${this.who}: '${path}' (option 'path') ${what}`);
+  }
+
+  async openRead(path: string, offset: number): Promise<Readable> {
+    const full = join(this.root, path);
+    // Opened here so a missing file fails this call, not the first read.
+    return await new Promise<Readable>((resolve, reject) => {
+      const stream = createReadStream(full, { start: offset, highWaterMark: 1 << 20 });
+      stream.once("open", () => resolve(stream));
+      stream.once("error", (err) => reject(this.readError(full, err)));
+    });
+  }
+
+  async readRange(path: string, start: number, length: number): Promise<Buffer> {
+    const full = join(this.root, path);
+    let fd: number;
+    try {
+      fd = openSync(full, "r");
+    } catch (err) {
+      throw this.readError(full, err);
+    }
+    try {
+      const buf = Buffer.allocUnsafe(length);
+      let done = 0;
+      while (done < length) {
+        const n = readSync(fd, buf, done, length - done, start + done);
+        if (n === 0) break;
+        done += n;
+      }
+      return done === length ? buf : buf.subarray(0, done);
+    } finally {
+      closeSync(fd);
+    }
+  }
 
   get describe(): string {
     return this.root;
@@ -264,11 +357,14 @@ export interface S3Settings {
   accessKeyId?: string;
   secretAccessKey?: string;
   partSize: number;
+  /** Who speaks in errors: "filesystem sink" (default) or "filesystem source". */
+  who?: string;
 }
 
 /** Says which option or variable to fix for an S3 error. */
 function s3Error(err: unknown, what: string, s: S3Settings): FileSystemSinkError {
   const e = err as { name?: string; Code?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+  const who = s.who ?? "filesystem sink";
   const code = e?.name ?? e?.Code ?? "";
   const status = e?.$metadata?.httpStatusCode;
   const creds = s.accessKeyId
@@ -277,13 +373,13 @@ function s3Error(err: unknown, what: string, s: S3Settings): FileSystemSinkError
   if (code === "NoSuchBucket" || (code === "NotFound" && what.startsWith("check"))) {
     return new FileSystemSinkError(
       "BUCKET_NOT_FOUND",
-      `filesystem sink: bucket '${s.bucket}' (option 'path') does not exist at ${s.endpoint ?? "AWS"}; create it or fix 'path'`,
+      `${who}: bucket '${s.bucket}' (option 'path') does not exist at ${s.endpoint ?? "AWS"}; create it or fix 'path'`,
     );
   }
   if (code === "CredentialsProviderError" || /Could not load credentials/i.test(e?.message ?? "")) {
     return new FileSystemSinkError(
       "CREDENTIALS",
-      `filesystem sink: no AWS credentials for bucket '${s.bucket}'; give options 'storage.aws_access_key_id' and 'storage.aws_secret_access_key', or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY`,
+      `${who}: no AWS credentials for bucket '${s.bucket}'; give options 'storage.aws_access_key_id' and 'storage.aws_secret_access_key', or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY`,
     );
   }
   if (
@@ -296,16 +392,16 @@ function s3Error(err: unknown, what: string, s: S3Settings): FileSystemSinkError
   ) {
     return new FileSystemSinkError(
       "CREDENTIALS",
-      `filesystem sink: S3 refused the credentials for bucket '${s.bucket}' (${code || status}); check ${creds}`,
+      `${who}: S3 refused the credentials for bucket '${s.bucket}' (${code || status}); check ${creds}`,
     );
   }
   if (/ECONNREFUSED|ENOTFOUND|getaddrinfo|connect/i.test(e?.message ?? "")) {
     return new FileSystemSinkError(
       "ENDPOINT_UNREACHABLE",
-      `filesystem sink: cannot reach S3 at ${s.endpoint ?? "AWS"} (option 'storage.aws_endpoint'): ${e?.message}`,
+      `${who}: cannot reach S3 at ${s.endpoint ?? "AWS"} (option 'storage.aws_endpoint'): ${e?.message}`,
     );
   }
-  return new FileSystemSinkError("S3_REQUEST", `filesystem sink: S3 ${what} failed for s3://${s.bucket}/${s.prefix}: ${code} ${e?.message ?? String(err)}`);
+  return new FileSystemSinkError("S3_REQUEST", `${who}: S3 ${what} failed for s3://${s.bucket}/${s.prefix}: ${code} ${e?.message ?? String(err)}`);
 }
 
 class S3Target implements FileTarget {
@@ -375,6 +471,50 @@ export class S3Storage implements Storage {
 
   get describe(): string {
     return `s3://${this.settings.bucket}/${this.settings.prefix}`;
+  }
+
+  async list(): Promise<StoredFile[]> {
+    const out: StoredFile[] = [];
+    const prefix = this.settings.prefix ? this.settings.prefix.replace(/\/+$/, "") + "/" : "";
+    let token: string | undefined;
+    do {
+      let page;
+      try {
+        page = await this.client.send(new ListObjectsV2Command({ Bucket: this.settings.bucket, Prefix: prefix, ContinuationToken: token }));
+      } catch (err) {
+        throw s3Error(err, "ListObjectsV2", this.settings);
+      }
+      for (const o of page.Contents ?? []) {
+        if (!o.Key || o.Key.endsWith("/")) continue;
+        const path = o.Key.slice(prefix.length);
+        if (path.split("/").some(isHidden)) continue;
+        out.push({ path, size: o.Size ?? 0, mtimeMs: o.LastModified?.getTime() ?? 0 });
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return out;
+  }
+
+  private async get(path: string, range: string | undefined): Promise<Readable> {
+    const key = this.keyOf(path);
+    try {
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.settings.bucket, Key: key, Range: range }));
+      return r.Body as Readable;
+    } catch (err) {
+      throw s3Error(err, `GetObject ${key}`, this.settings);
+    }
+  }
+
+  async openRead(path: string, offset: number): Promise<Readable> {
+    return await this.get(path, offset > 0 ? `bytes=${offset}-` : undefined);
+  }
+
+  async readRange(path: string, start: number, length: number): Promise<Buffer> {
+    if (length <= 0) return Buffer.alloc(0);
+    const body = await this.get(path, `bytes=${start}-${start + length - 1}`);
+    const chunks: Buffer[] = [];
+    for await (const c of body) chunks.push(c as Buffer);
+    return Buffer.concat(chunks);
   }
 
   private keyOf(relPath: string): string {

@@ -20,7 +20,8 @@ export function tableFormat(name: string, options: Record<string, unknown>): { c
   }
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(options)) {
-    if (key === "table_format" || key === "compression" || value === undefined) continue;
+    // Record-file compression and the source's options (their defaults are always there) are not the table's.
+    if (key === "table_format" || key === "compression" || key.startsWith("source.") || value === undefined) continue;
     if (!(key in connector.options)) {
       throw new Error(`option '${key}' has no meaning with table_format = '${name}'; write connector = '${name}' to use its own options (${Object.keys(connector.options).filter((k) => !(k in options)).join(", ")})`);
     }

@@ -11,23 +11,21 @@
  * it ends right after C commit as 2C + 1, so a restore from C knows they are in.
  */
 import { defineConnector, definePlugin, opt, type Field, type FileAccess, type SinkContext } from "../../core/plugin-api/index.ts";
-import { checkOptions, options as fsOptions, storageFor, type Options as FsOptions } from "../connector-filesystem/index.ts";
+import { checkOptions, storageFor, type Options as FsOptions } from "../connector-filesystem/index.ts";
 import { registerTableFormat } from "../connector-filesystem/table-formats.ts";
 import type { FileCommitLog, FinishedFile } from "../connector-filesystem/sink.ts";
 import { LocalStorage, S3Storage, type ReadyFile, type Storage } from "../connector-filesystem/storage.ts";
 import type { ParquetFileState } from "../format-parquet/index.ts";
 import { parquetFileStats } from "../shared/lakehouse/stats.ts";
 import { tableStoreFor } from "../shared/lakehouse/store.ts";
-import { canInspect, createTableSinkWriter, validateTableSink, writerId } from "../shared/lakehouse/table-sink.ts";
+import { asFileSinkOptions, canInspect, createTableSinkWriter, tableSinkOptions, validateTableSink, writerId } from "../shared/lakehouse/table-sink.ts";
 import { FileCatalog, RestCatalog, type IcebergCatalog } from "./catalog.ts";
 import { checkAgainstTable, icebergSchema, icebergType, nameMapping, parsePartitioning, partitionSpec, type IcebergSchema } from "./schema.ts";
 import { IcebergTable, type DataFileMeta } from "./table.ts";
 import { applyTransform, dirValue, parseDirValue, type PartitionField } from "./transforms.ts";
 
-const { compression: _c, "partitioning.fields": _f, "partitioning.time_pattern": _t, table_format: _tf, ...shared } = fsOptions;
-
 export const icebergOptions = {
-  ...shared,
+  ...tableSinkOptions(["partitioning.fields", "partitioning.time_pattern"]),
   "iceberg.catalog": opt.enum(["file", "rest"] as const, { default: "file", description: "Where the table's metadata is kept: files under 'path' (local use), or a REST catalog" }),
   "iceberg.catalog.uri": opt.string({ description: "The REST catalog's base URL, e.g. http://127.0.0.1:8181 (with iceberg.catalog = 'rest')" }),
   "iceberg.catalog.token": opt.string({ secret: true, description: "Bearer token for the REST catalog" }),
@@ -43,7 +41,7 @@ type Options = Omit<FsOptions, "partitioning.fields" | "partitioning.time_patter
   "iceberg.partitioning"?: string;
 };
 
-const fs = (o: Options): FsOptions => ({ ...o, compression: "none" });
+const fs = (o: Options): FsOptions => asFileSinkOptions(o);
 
 function plan(o: Options, fields: Field[]): { schema: IcebergSchema; partitioning: PartitionField[] } {
   checkOptions(fs(o));

@@ -9,7 +9,8 @@
  */
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { kafkajsDecoderPatched, kafkajsGroupingPatched, kafkajsRecordPatched } from "./kafkajs-fixes.ts";
+import { markRaw, type RawRecordSet } from "./record-batch.ts";
+import { createDefaultPartitioner, kafkajsDecoderPatched, kafkajsFetchPatched, kafkajsFramingPatched, kafkajsGroupingPatched, kafkajsProducePatched, kafkajsRecordPatched } from "./kafkajs-fixes.ts";
 import type { Kafka as KafkaClient, KafkaConfig, Partitioners as KafkaPartitioners, SASLOptions, logLevel as KafkaLogLevel } from "kafkajs";
 
 const require = createRequire(import.meta.url);
@@ -18,10 +19,12 @@ const kafkajs = require("kafkajs") as { Kafka: typeof KafkaClient; logLevel: typ
 export const Kafka = kafkajs.Kafka;
 export type Kafka = KafkaClient;
 export const Partitioners = kafkajs.Partitioners;
+/** kafkajs's DefaultPartitioner without its per-message filter (kafkajs-fixes.ts). */
+export const DefaultPartitioner = createDefaultPartitioner(require("kafkajs/src/producer/partitioners/default/murmur2.js"), () => crypto.getRandomValues(new Uint32Array(1))[0]!);
 const logLevel = kafkajs.logLevel;
 
 export const KAFKAJS_VERSION = "2.2.4";
-export { kafkajsDecoderPatched, kafkajsGroupingPatched, kafkajsRecordPatched };
+export { kafkajsDecoderPatched, kafkajsFetchPatched, kafkajsFramingPatched, kafkajsGroupingPatched, kafkajsProducePatched, kafkajsRecordPatched };
 
 export interface ConnectionOptions {
   bootstrap_servers: string;
@@ -160,6 +163,41 @@ export function createCluster(kafka: Kafka, isolationLevel: number): KCluster {
   if (!sym) throw new Error(`kafkajs internals changed (no createCluster); install kafkajs@${KAFKAJS_VERSION}`);
   return (kafka as any)[sym]({ metadataMaxAge: 5 * 60_000, allowAutoTopicCreation: false, maxInFlightRequests: null, isolationLevel });
 }
+
+export type FetchRequest = Parameters<KBroker["fetch"]>[0];
+
+/** A partition of a fetch whose record sets stayed raw (`messages` read in place with record-batch.ts). */
+export type RawFetchedPartition = Omit<FetchedPartition, "messages"> & { messages: RawRecordSet | FetchedMessage[] };
+
+/**
+ * A fetch through the broker's connection, as kafkajs's `broker.fetch` sends
+ * it (same version negotiation, request encoding and error parsing), with the
+ * response payload marked raw so its record sets are not turned into kafkajs
+ * record objects. Where the fetch decoder replacement is not in place (kafkajs
+ * loaded before it), `messages` are kafkajs's records as before.
+ */
+export async function fetchRecordSets(broker: KBroker, req: FetchRequest): Promise<{ responses: { topicName: string; partitions: RawFetchedPartition[] }[] }> {
+  const b = broker as any;
+  if (!kafkajsFetchPatched || typeof b.lookupRequest !== "function" || !b.connectionPool) return broker.fetch(req);
+  const protocol = b.lookupRequest(API_KEYS.Fetch, FETCH_VERSIONS)({ replicaId: -1, ...req });
+  const { decode, parse } = protocol.response;
+  protocol.response = {
+    decode: (payload: Buffer) => {
+      markRaw(payload);
+      return decode(payload);
+    },
+    parse,
+  };
+  try {
+    return await b.connectionPool.send(protocol);
+  } catch (err) {
+    // As broker.fetch: a closed connection is dropped so the next request reconnects.
+    if ((err as Error).name === "KafkaJSConnectionClosedError") await b.disconnect();
+    throw err;
+  }
+}
+const API_KEYS = require("kafkajs/src/protocol/requests/apiKeys.js") as { Fetch: number };
+const FETCH_VERSIONS = require("kafkajs/src/protocol/requests/fetch/index.js");
 
 /**
  * Transactional id → the producer id and epoch the transaction coordinator

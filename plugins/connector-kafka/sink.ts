@@ -29,7 +29,7 @@
  */
 import type { Message, Producer, Transaction } from "kafkajs";
 import type { Batch, SinkContext, SinkWriter } from "../../core/plugin-api/index.ts";
-import { COORDINATOR_TYPE, createCluster, describeError, ISOLATION, listTransactions, Partitioners, producerIdentities, recordProducerIdentities, withRetry, type Kafka, type KCluster } from "./client.ts";
+import { COORDINATOR_TYPE, createCluster, DefaultPartitioner, describeError, ISOLATION, listTransactions, producerIdentities, recordProducerIdentities, withRetry, type Kafka, type KCluster } from "./client.ts";
 import type { KafkaOptions } from "./options.ts";
 
 export const TXN_SLOTS = 3;
@@ -118,7 +118,7 @@ export class KafkaSinkWriter implements SinkWriter {
 
   private newProducer(transactionalId: string | undefined): Producer {
     return this.kafka.producer({
-      createPartitioner: Partitioners.DefaultPartitioner,
+      createPartitioner: DefaultPartitioner,
       allowAutoTopicCreation: false,
       idempotent: true,
       maxInFlightRequests: 1,

@@ -13,14 +13,16 @@ import {
   COORDINATOR_TYPE,
   createCluster,
   describeError,
+  fetchRecordSets,
   ISOLATION,
   isTransient,
   withRetry,
   type FetchedMessage,
   type Kafka,
-  type FetchedPartition,
   type KCluster,
+  type RawFetchedPartition,
 } from "./client.ts";
+import { RawRecordSet, RecordCursor } from "./record-batch.ts";
 import type { KafkaOptions } from "./options.ts";
 
 /** How long a broker may stay unreachable before the job fails (it restarts from its checkpoint). */
@@ -35,7 +37,7 @@ const FETCH_PARTITION_MAX_BYTES = 1 << 20;
 export const splitId = (topic: string, partition: number) => `${topic}/${partition}`;
 
 interface FetchOutcome {
-  partitions: FetchedPartition[];
+  partitions: RawFetchedPartition[];
   error?: unknown;
 }
 
@@ -144,7 +146,7 @@ export class KafkaSourceReader implements SourceReader {
       const results = await Promise.all(
         [...byLeader].map(async ([leader, ps]) => {
           const broker = await this.cluster.findBroker({ nodeId: leader });
-          const res = await broker.fetch({
+          const res = await fetchRecordSets(broker, {
             replicaId: -1,
             isolationLevel: this.isolation,
             maxWaitTime: POLL_WAIT_MS,
@@ -219,68 +221,53 @@ export class KafkaSourceReader implements SourceReader {
   }
 
   /** Lets the format fetch what the records need (the schema whose id they carry) before they are read. */
-  private async prepareRecords(part: FetchedPartition): Promise<void> {
+  private async prepareRecords(part: RawFetchedPartition): Promise<void> {
     const format = this.ctx.format!;
     if (!format.prepare) return;
-    for (const m of part.messages) {
-      if (m.value === null) continue;
-      const ready = format.prepare(m.value);
+    const values: Buffer[] = [];
+    const messages = part.messages;
+    for (const m of messages instanceof RawRecordSet ? ((messages.legacy ?? []) as FetchedMessage[]) : messages) if (m.value !== null) values.push(m.value);
+    if (messages instanceof RawRecordSet) {
+      for (const b of messages.batches) {
+        if (b.isControl) continue;
+        const c = new RecordCursor(b);
+        while (c.next()) if (c.valueLength >= 0) values.push(c.value()!);
+      }
+    }
+    for (const v of values) {
+      const ready = format.prepare(v);
       if (ready) await ready;
     }
   }
 
-  private toRows(part: FetchedPartition): SplitBatch | null {
+  private toRows(part: RawFetchedPartition): SplitBatch | null {
     const p = part.partition;
     const from = this.offsets.get(p);
     if (from === undefined) return null;
     const messages = part.messages;
-    if (messages.length === 0) return null;
-    const format = this.ctx.format!;
-    const rows: Row[] = [];
-    const times: number[] = [];
-    const keys = this.metadataKeys;
     // read_committed: records of aborted transactions arrive too and are dropped
     // here, from the first offset the broker lists until that producer's abort marker.
     const aborted = this.isolation === ISOLATION.READ_COMMITTED && part.abortedTransactions.length > 0
       ? [...part.abortedTransactions].sort((a, b) => Number(a.firstOffset) - Number(b.firstOffset))
       : null;
-    const abortedProducers = new Set<string>();
-    let nextAborted = 0;
-    let last = from - 1;
-    for (let i = 0; i < messages.length; i++) {
-      const m = messages[i]!;
-      const offset = Number(m.offset);
-      if (offset < from) continue;
-      last = offset;
-      if (aborted) {
-        while (nextAborted < aborted.length && Number(aborted[nextAborted]!.firstOffset) <= offset) {
-          abortedProducers.add(aborted[nextAborted++]!.producerId);
+    const t = new RowTaker(this.ctx, this.topic, this.metadataKeys, p, from, aborted);
+    if (messages instanceof RawRecordSet) {
+      const needKey = this.metadataKeys.includes("key");
+      for (const b of messages.batches) {
+        // A batch wholly before the position: fetched again because the fetch began inside it.
+        if (b.firstOffset + b.lastOffsetDelta < from) continue;
+        const c = new RecordCursor(b);
+        while (c.next()) {
+          if (c.offset < from) continue;
+          t.take(c.offset, c.timestamp, b.isControl, b.inTransaction, b.producerId, b.isControl || needKey ? c.key() : null, c.value());
         }
       }
-      if (m.isControlRecord) {
-        if (aborted && isAbortMarker(m)) abortedProducers.delete(m.batchContext.producerId);
-        continue;
-      }
-      if (aborted && m.batchContext.inTransaction && abortedProducers.has(m.batchContext.producerId)) continue;
-      let row: Row | null;
-      try {
-        if (m.value === null) {
-          if (format.skipsEmptyRecords) continue;
-          throw new Error("the record has no value (a tombstone)");
-        }
-        row = format.deserialize(m.value);
-      } catch (err) {
-        this.ctx.badRecord(`topic '${this.topic}' partition ${p} offset ${offset}`, err);
-        continue;
-      }
-      if (row === null) continue;
-      const ts = Number(m.timestamp) * 1000;
-      if (keys.length > 0) appendMetadata(row, keys, m, this.topic, p, offset, ts);
-      rows.push(row);
-      times.push(ts);
+      if (messages.legacy) t.takeAll(messages.legacy as FetchedMessage[]);
+    } else {
+      t.takeAll(messages);
     }
-    this.offsets.set(p, last + 1);
-    return rows.length > 0 ? { split: splitId(this.topic, p), rows, times } : null;
+    this.offsets.set(p, t.last + 1);
+    return t.rows.length > 0 ? { split: splitId(this.topic, p), rows: t.rows, times: t.times } : null;
   }
 
   snapshot(): Record<string, unknown> {
@@ -317,15 +304,77 @@ export class KafkaSourceReader implements SourceReader {
   }
 }
 
-function isAbortMarker(m: FetchedMessage): boolean {
+function isAbortMarker(key: Buffer | null): boolean {
   // Control record key: version (int16) then type (int16); type 0 aborts, 1 commits.
-  const key = m.key;
   return key !== null && key.length >= 4 && key.readInt16BE(2) === ABORT_MARKER_TYPE;
+}
+
+/** Turns one partition's records into rows: positions, transactions, bad records, metadata columns. */
+class RowTaker {
+  readonly rows: Row[] = [];
+  readonly times: number[] = [];
+  last: number;
+  private readonly abortedProducers = new Set<string>();
+  private nextAborted = 0;
+  private readonly format: NonNullable<SourceContext<KafkaOptions>["format"]>;
+
+  constructor(
+    private readonly ctx: SourceContext<KafkaOptions>,
+    private readonly topic: string,
+    private readonly keys: string[],
+    private readonly partition: number,
+    private readonly from: number,
+    private readonly aborted: { producerId: string; firstOffset: string }[] | null,
+  ) {
+    this.last = from - 1;
+    this.format = ctx.format!;
+  }
+
+  /** kafkajs's record objects (compressed batches without the fetch replacement, legacy message sets). */
+  takeAll(messages: FetchedMessage[]): void {
+    for (const m of messages) {
+      const offset = Number(m.offset);
+      if (offset < this.from) continue;
+      this.take(offset, Number(m.timestamp), m.isControlRecord, m.batchContext.inTransaction, m.batchContext.producerId, m.key, m.value);
+    }
+  }
+
+  /** One record at or after the position; `timestamp` in ms; `key` may be null where neither a control record nor a metadata column needs it. */
+  take(offset: number, timestamp: number, isControl: boolean, inTransaction: boolean, producerId: string, key: Buffer | null, value: Buffer | null): void {
+    this.last = offset;
+    const aborted = this.aborted;
+    if (aborted) {
+      while (this.nextAborted < aborted.length && Number(aborted[this.nextAborted]!.firstOffset) <= offset) {
+        this.abortedProducers.add(aborted[this.nextAborted++]!.producerId);
+      }
+    }
+    if (isControl) {
+      if (aborted && isAbortMarker(key)) this.abortedProducers.delete(producerId);
+      return;
+    }
+    if (aborted && inTransaction && this.abortedProducers.has(producerId)) return;
+    let row: Row | null;
+    try {
+      if (value === null) {
+        if (this.format.skipsEmptyRecords) return;
+        throw new Error("the record has no value (a tombstone)");
+      }
+      row = this.format.deserialize(value);
+    } catch (err) {
+      this.ctx.badRecord(`topic '${this.topic}' partition ${this.partition} offset ${offset}`, err);
+      return;
+    }
+    if (row === null) return;
+    const ts = timestamp * 1000;
+    if (this.keys.length > 0) appendMetadata(row, this.keys, key, this.topic, this.partition, offset, ts);
+    this.rows.push(row);
+    this.times.push(ts);
+  }
 }
 
 const textDecoder = new TextDecoder();
 
-function appendMetadata(row: Row, keys: string[], m: FetchedMessage, topic: string, partition: number, offset: number, ts: number): void {
+function appendMetadata(row: Row, keys: string[], recordKey: Buffer | null, topic: string, partition: number, offset: number, ts: number): void {
   for (const key of keys) {
     switch (key) {
       case "offset":
@@ -341,7 +390,7 @@ function appendMetadata(row: Row, keys: string[], m: FetchedMessage, topic: stri
         row.push(ts);
         break;
       case "key":
-        row.push(m.key === null ? null : textDecoder.decode(m.key));
+        row.push(recordKey === null ? null : textDecoder.decode(recordKey));
         break;
       default:
         row.push(null);

@@ -90,6 +90,12 @@ export const avroFormat = defineFormat({
   description: "Apache Avro binary records: bare datums of an inline schema, or the Confluent schema registry wire format",
   options,
   validate({ options: o, fields, table }) {
+    if (table.connector === "filesystem" && table.role === "source") {
+      // Object container files: the schema is in each file's header.
+      const wrong = o.confluent_schema_registry ? "confluent_schema_registry" : o.raw_datums ? "raw_datums" : o.into_unstructured_json ? "into_unstructured_json" : null;
+      if (wrong) throw new Error(`format 'avro': connector 'filesystem' reads Avro object container files, whose header holds the writer's schema; remove option '${wrong}'`);
+      return;
+    }
     validateRegistryOptions(o, table, "avro");
     if (o.confluent_schema_registry && o.raw_datums) {
       throw new Error("format 'avro': give one of confluent_schema_registry and raw_datums (registry records carry a schema id before the datum)");
@@ -121,7 +127,15 @@ export const avroFormat = defineFormat({
       if (w instanceof Error) throw w;
     }
   },
-  deserializer({ options: o, fields }) {
+  deserializer({ options: o, fields, table }) {
+    if (table?.connector === "filesystem") {
+      // The file source reads container files whole (container.ts); records never come here.
+      return {
+        deserialize(): never {
+          throw new Error("format 'avro' with connector 'filesystem' reads Avro object container files, not records");
+        },
+      };
+    }
     if (!o.confluent_schema_registry) {
       if (!o.schema) throw new Error("format 'avro' needs option 'avro.schema' to read bare datums");
       const decode = rowDecoder(parseAvroSchema(o.schema, "option 'avro.schema'"), fields, o);

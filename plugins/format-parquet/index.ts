@@ -1,15 +1,20 @@
 /**
- * `parquet`: columnar files, written by file sinks (connector 'filesystem').
- * Parquet encodes whole files rather than records: a file sink sees the
- * table's format name and options and builds a `ParquetFileFormat` (one
- * `ParquetFileEncoder` per file); a record sink that tries to use its
- * serializer gets an error saying so.
+ * `parquet`: columnar files, written and read by file connectors (connector
+ * 'filesystem'). Parquet encodes whole files rather than records: a file sink
+ * sees the table's format name and options and builds a `ParquetFileFormat`
+ * (one `ParquetFileEncoder` per file), a file source opens a
+ * `ParquetFileDecoder` per file; record connectors are refused at planning.
  */
 import { defineFormat, definePlugin, opt, type Field } from "../../core/plugin-api/index.ts";
 import { ParquetFileEncoder, type ParquetFileState } from "./encoder.ts";
 import type { ParquetCodecName } from "./parquetjs.ts";
 
 export { ParquetFileEncoder, type ParquetFileState } from "./encoder.ts";
+export { ParquetFileDecoder, type ParquetByteSource } from "./decoder.ts";
+
+const WHOLE_FILES = "format 'parquet' reads and writes whole files; use it with connector 'filesystem', 'delta' or 'iceberg' (or use format 'json' here)";
+/** Connectors that write whole Parquet files (the table formats build on the filesystem sink). */
+const FILE_CONNECTORS = new Set(["filesystem", "delta", "iceberg"]);
 
 const COMPRESSIONS = ["uncompressed", "snappy", "gzip", "zstd"] as const;
 export type ParquetCompression = (typeof COMPRESSIONS)[number];
@@ -58,9 +63,18 @@ export const parquet = defineFormat({
     parquet_compression: opt.enum(COMPRESSIONS, { description: "Same as parquet.compression (Arroyo 0.5 spelling)" }),
     row_group_size: opt.integer({ min: 1, default: DEFAULT_ROW_GROUP, description: "Rows per row group (parquet.row_group_size); a checkpoint also ends a row group" }),
   },
+  validate({ table }) {
+    if (table.connector !== undefined && !FILE_CONNECTORS.has(table.connector)) throw new Error(WHOLE_FILES);
+  },
   serializer: () => ({
     serialize(): never {
-      throw new Error("format 'parquet' writes whole files; use it with connector 'filesystem' (or use format 'json' here)");
+      throw new Error(WHOLE_FILES);
+    },
+  }),
+  // A file source decodes whole files itself (formatName); records never come here.
+  deserializer: () => ({
+    deserialize(): never {
+      throw new Error(WHOLE_FILES);
     },
   }),
 });

@@ -42,6 +42,8 @@ export const Int64: any = requireFromPkg("node-int64");
 export function parquetLib(): any {
   return requireFromPkg(entry);
 }
+/** ParquetReader and ParquetEnvelopeReader: footer, schema and column chunk decoding. */
+export const parquetReaderModule: any = requireFromPkg("./lib/reader.js");
 
 if (typeof util.serializeThrift !== "function" || typeof thrift.FileMetaData !== "function") {
   throw new Error(

@@ -56,8 +56,9 @@ function parseCanonicalUtc(text: string): number | null | undefined {
     }
     fracUs = Math.floor(fracUs);
   }
-  const date = text.slice(0, 10);
-  if (date !== cachedDate) {
+  // startsWith, not slice: no string is made per call while the day stays the same.
+  if (cachedDate === "" || !text.startsWith(cachedDate)) {
+    const date = text.slice(0, 10);
     const dayStart = parseTimestampSlow(`${date}T00:00:00Z`);
     if (dayStart === null) return null;
     cachedDate = date;

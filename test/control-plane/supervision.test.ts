@@ -82,7 +82,8 @@ describe("restarting the control plane", () => {
         return body.data;
       },
     };
-    const up = () => eventually("the control plane to answer", () => fetch(`${api.url}/api/v1/pipelines`).then((r) => r.ok, () => false));
+    // A fresh PGlite data directory is created and migrated first: on a loaded machine that takes a while.
+    const up = () => eventually("the control plane to answer", () => fetch(`${api.url}/api/v1/pipelines`).then((r) => r.ok, () => false), 90_000);
 
     let server = startServer();
     try {

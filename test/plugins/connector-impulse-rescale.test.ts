@@ -38,7 +38,7 @@ describe("impulse source, stopped and resumed at another parallelism", () => {
       expect(ref.code).toBe(0);
       const expected = lines(refOut).sort();
       expect(expected.length).toBe(first * PER_COUNTER);
-      const got = await stoppedAndResumed(pipeline, parallelisms, 1200, first * PER_COUNTER);
+      const got = await stoppedAndResumed(pipeline, parallelisms, 300, first * PER_COUNTER);
       expect(got.length).toBe(first * PER_COUNTER);
       expect(got.sort()).toEqual(expected);
       // subtask_index names the counter, as in the first run.

@@ -48,7 +48,7 @@ describe("nexmark source, stopped and resumed at another parallelism", () => {
   ]) {
     test(`${parallelisms.join(" → ")}: exactly the events of an uninterrupted run`, async () => {
       const expected = await uninterrupted();
-      const got = await stoppedAndResumed(pipeline, parallelisms, 1200, EVENTS);
+      const got = await stoppedAndResumed(pipeline, parallelisms, 300, EVENTS);
       expect(got.length).toBe(EVENTS);
       expect(got.sort()).toEqual(expected);
     });

@@ -138,6 +138,6 @@ INSERT INTO out SELECT bid.price FROM nexmark WHERE bid IS NOT NULL;`,
     );
     const r = await runCli(["run", sql, "--state-dir", join(dir, "state"), "--quiet"]);
     expect(r.code).not.toBe(0);
-    expect(r.stderr).toContain("format 'parquet' writes whole files; use it with connector 'filesystem'");
+    expect(r.stderr).toContain("format 'parquet' reads and writes whole files; use it with connector 'filesystem'");
   });
 });

@@ -2,12 +2,15 @@
  * raw_string and raw_bytes: one column `value`, through single_file end to
  * end, and the planning errors for tables that do not fit them.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runCli, tempDir, writeSql } from "../kit/cli.ts";
 import { rawBytes, rawString } from "../../plugins/format-raw/index.ts";
 import { t } from "../../core/plugin-api/index.ts";
+
+// Each test runs the CLI a few times; on a loaded machine a run takes seconds.
+setDefaultTimeout(60_000);
 
 describe("raw formats", () => {
   test("raw_string copies each line through a query unchanged, whatever it holds", async () => {

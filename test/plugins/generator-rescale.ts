@@ -6,11 +6,14 @@
 import { expect } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { runCli, startCli, tempDir, writeSql } from "../kit/cli.ts";
+import { runCli, startCli, tempDir, waitUntil, writeSql } from "../kit/cli.ts";
 
 export const lines = (file: string) => (existsSync(file) ? readFileSync(file, "utf8").split("\n").filter(Boolean) : []);
 
-/** `pipeline(out)` is the SQL writing to the single_file `out`; `total` bounds what a stopped run may have written. */
+/**
+ * `pipeline(out)` is the SQL writing to the single_file `out`; `total` bounds what a stopped run may have written.
+ * A stopped run is stopped `stopAfterMs` after its first rows reach the file (not after its start, which a loaded machine delays).
+ */
 export async function stoppedAndResumed(pipeline: (out: string) => string, parallelisms: number[], stopAfterMs: number, total: number) {
   const dir = tempDir("runnel-rescale-");
   const out = join(dir, "out.jsonl");
@@ -19,6 +22,7 @@ export async function stoppedAndResumed(pipeline: (out: string) => string, paral
   for (const p of parallelisms.slice(0, -1)) {
     const before = lines(out).length;
     const proc = startCli(args(p));
+    await waitUntil("the run's first rows", () => lines(out).length > before);
     await Bun.sleep(stopAfterMs);
     proc.kill("SIGTERM");
     const stderr = await new Response(proc.stderr).text();

@@ -6,12 +6,29 @@
  */
 import { randomUUID } from "node:crypto";
 import type { Field, SinkContext, TableInfo } from "../../../core/plugin-api/index.ts";
-import { rollingPolicy, type Options as FsOptions } from "../../connector-filesystem/index.ts";
+import { options as fsOptions, rollingPolicy, type Options as FsOptions } from "../../connector-filesystem/index.ts";
 import { parquetEncoders } from "../../connector-filesystem/encoders.ts";
 import { parseLocation } from "../../connector-filesystem/paths.ts";
 import { FileSystemSinkWriter, type FileCommitLog, type FileSinkSnapshot, type SinkSettings } from "../../connector-filesystem/sink.ts";
 import type { Storage } from "../../connector-filesystem/storage.ts";
 import { parquetFileFormat } from "../../format-parquet/index.ts";
+
+/**
+ * The filesystem connector's options a table sink takes: not the source's, not
+ * record-file compression, not table_format, nor those in `without`.
+ */
+export function tableSinkOptions(without: string[] = []): Record<string, (typeof fsOptions)[keyof typeof fsOptions]> {
+  return Object.fromEntries(
+    Object.entries(fsOptions).filter(([k]) => !k.startsWith("source.") && k !== "compression" && k !== "table_format" && !without.includes(k)),
+  );
+}
+
+const FS_DEFAULTS = Object.fromEntries(
+  Object.entries(fsOptions as Record<string, { default?: unknown }>).filter(([, spec]) => spec.default !== undefined).map(([k, spec]) => [k, spec.default]),
+);
+
+/** A table sink's options as the filesystem sink's checks and storage take them (their defaults for the rest). */
+export const asFileSinkOptions = (o: object): FsOptions => ({ ...FS_DEFAULTS, ...o, compression: "none", table_format: "none" }) as FsOptions;
 
 /** The types a table format is asked for: what Runnel's Parquet files hold for each column. */
 export type TableColumnKind = "boolean" | "int" | "long" | "float" | "double" | "string" | "timestamp" | "binary";
@@ -46,16 +63,17 @@ export function tableColumnKind(f: Field, format: string): TableColumnKind {
 }
 
 /** The planning checks every table sink makes; false when the columns are not known yet (inferred). */
-export function validateTableSink(connector: string, table: TableInfo<{ path?: string }>): boolean {
+export function validateTableSink(connector: string, table: TableInfo<unknown>): boolean {
   if (table.role === "source") throw new Error(`connector '${connector}' is a sink; Runnel does not read ${connector} tables yet`);
-  const path = table.options.path ?? "";
+  const path = (table.options as { path?: string }).path ?? "";
   const loc = parseLocation(path);
   if (loc.kind === "local" && !path.includes("{{") && table.files) table.files.resolve(loc.dir, "path");
   return table.fields.length > 0;
 }
 
 /** Whether preflight can look at the table (a sink with known columns and a resolved path). */
-export const canInspect = (table: TableInfo<{ path?: string }>) => table.role === "sink" && table.fields.length > 0 && !(table.options.path ?? "").includes("{{");
+export const canInspect = (table: TableInfo<unknown>) =>
+  table.role === "sink" && table.fields.length > 0 && !((table.options as { path?: string }).path ?? "").includes("{{");
 
 /**
  * The id this writer's commits carry in the log: job, table and subtask, plus a

@@ -6,7 +6,7 @@
 import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { runCli, startCli, tempDir, writeSql } from "../../kit/cli.ts";
+import { collectText, runCli, startCli, tempDir, waitUntil, writeSql } from "../../kit/cli.ts";
 
 // These tests run real processes; each file sets its own limit so it also runs alone.
 setDefaultTimeout(180_000);
@@ -100,11 +100,14 @@ describe("kill -9 and restore", () => {
     const sqlFile = writeSql(dir, pipeline(out, 8000));
     const stateDir = join(dir, "state");
     const proc = startCli(["run", sqlFile, "--state-dir", stateDir, "--checkpoint-interval", "10s", "--quiet"]);
+    // Mid-run: a while after it printed its graph (then it handles SIGTERM), however slow its start.
+    const stderrSoFar = collectText(proc.stderr as ReadableStream<Uint8Array>);
+    await waitUntil("the job to start", () => stderrSoFar().includes("dataflow graph"));
     await Bun.sleep(1200);
     proc.kill("SIGTERM");
-    const stderr = await new Response(proc.stderr).text();
     expect(await proc.exited).toBe(0);
-    expect(stderr).toContain("stopped at checkpoint");
+    // Its last words may still be in the pipe when it has exited.
+    await waitUntil("the stop message", () => stderrSoFar().includes("stopped at checkpoint"), 5000);
     // The final checkpoint committed everything emitted before the stop.
     const before = lines(out).length;
     expect(before).toBeGreaterThan(0);

@@ -8,7 +8,7 @@
 import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { runCli, startCli, tempDir, writeSql } from "../../kit/cli.ts";
+import { collectText, runCli, startCli, tempDir, waitUntil, writeSql } from "../../kit/cli.ts";
 
 // These tests run real processes; each file sets its own limit so it also runs alone.
 setDefaultTimeout(240_000);
@@ -85,6 +85,9 @@ describe("joins: kill -9 and restore", () => {
     const sqlFile = writeSql(dir, pipeline(dir, "crash", messages), "crash.sql");
     const stateDir = join(dir, "state");
     const proc = startCli(["run", sqlFile, "--parallelism", "2", "--state-dir", stateDir, "--checkpoint-interval", "10s", "--quiet"]);
+    // Mid-run: a while after it printed its graph (then it handles SIGTERM), however slow its start.
+    const stderr = collectText(proc.stderr as ReadableStream<Uint8Array>);
+    await waitUntil("the job to start", () => stderr().includes("dataflow graph"));
     await Bun.sleep(1200);
     proc.kill("SIGTERM");
     expect(await proc.exited).toBe(0);

@@ -9,8 +9,9 @@
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CLI, REPO, runCli, startCli, tempDir, waitUntil, writeSql } from "../../kit/cli.ts";
-import { foldChanges, normalizeRows } from "../../kit/rows.ts";
+import { CLI, REPO, runCli, startCli, startJob, tempDir, waitUntil, writeSql } from "../../kit/cli.ts";
+import { AGGREGATES, results } from "./aggregates.ts";
+import { killWorkersAtRandom, manifests, seeded } from "./kill-worker.ts";
 
 setDefaultTimeout(180_000);
 
@@ -22,19 +23,6 @@ const spawned: ReturnType<typeof Bun.spawn>[] = [];
 afterAll(() => {
   for (const p of spawned) p.kill("SIGKILL");
 });
-
-const lines = (file: string) => (existsSync(file) ? readFileSync(file, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l)) : []);
-
-const AGGREGATES = (dir: string, events: number, rate: number) => `
-CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '${rate}', message_count = '${events}', event_time_interval = '10ms', start_time = '2024-01-01T00:00:00Z');
-CREATE TABLE totals WITH (connector = 'single_file', path = '${join(dir, "totals.jsonl")}', format = 'debezium_json', type = 'sink', overwrite = 'true');
-CREATE TABLE windows WITH (connector = 'single_file', path = '${join(dir, "windows.jsonl")}', format = 'json', type = 'sink', overwrite = 'true');
-INSERT INTO totals SELECT counter % 13 AS k, count(*) AS n, sum(counter) AS total FROM impulse GROUP BY k;
-INSERT INTO windows SELECT window.start AS ws, k, n FROM (
-  SELECT tumble(INTERVAL '1' SECOND) AS window, counter % 5 AS k, count(*) AS n FROM impulse GROUP BY window, k);
-`;
-
-const results = (dir: string) => ({ totals: normalizeRows(foldChanges(lines(join(dir, "totals.jsonl")))), windows: normalizeRows(lines(join(dir, "windows.jsonl"))) });
 
 describe("jobs across worker processes", () => {
   test("three workers give what one process gives", async () => {
@@ -53,20 +41,12 @@ describe("jobs across worker processes", () => {
     const ref = tempDir("runnel-cluster-ref-");
     expect((await runCli(["run", writeSql(ref, AGGREGATES(ref, 9000, 3000)), "--parallelism", "3", "--workers", "1", "--quiet"])).code).toBe(0);
     const dir = tempDir("runnel-cluster-kill-");
-    const proc = startCli(["run", writeSql(dir, AGGREGATES(dir, 9000, 3000)), "--parallelism", "3", "--workers", "3", "--state-dir", join(dir, "state"), "--checkpoint-interval", "200ms"]);
-    const err = new Response(proc.stderr as ReadableStream).text();
-    void new Response(proc.stdout as ReadableStream).text();
-    let seed = 11;
-    for (let k = 0; k < 3; k++) {
-      seed = (seed * 1103515245 + 12345) % 2147483648;
-      await Bun.sleep(900 + (seed % 600));
-      const workers = children(proc.pid);
-      if (workers.length === 0) break;
-      process.kill(workers[seed % workers.length]!, "SIGKILL");
-    }
-    expect(await proc.exited).toBe(0);
-    const stderr = await err;
-    expect(stderr).toContain("restoring the job from its last checkpoint");
+    const job = startJob([writeSql(dir, AGGREGATES(dir, 9000, 3000)), "--parallelism", "3", "--workers", "3", "--state-dir", join(dir, "state"), "--checkpoint-interval", "200ms", "--quiet"]);
+    // Each kill waits for the workers of the attempt it kills (fixed sleeps missed them on a loaded machine).
+    const killed = await killWorkersAtRandom({ job, stateDir: join(dir, "state"), workers: 3, kills: 3, random: seeded(11) });
+    expect(await job.proc.exited).toBe(0);
+    expect(killed.length).toBeGreaterThan(0);
+    expect(job.stderr()).toContain(`restoring the job from its last checkpoint (restore ${killed.length} of`);
     expect(results(dir)).toEqual(results(ref));
   });
 
@@ -140,7 +120,8 @@ INSERT INTO out SELECT counter, subtask_index FROM impulse WHERE counter % 2 = 0
     const intruder = Bun.spawn(["bun", CLI, "worker", "--manager", manager, "--secret", "wrong", "--listen", "127.0.0.9:0", "--once"], { cwd: REPO, stdout: "ignore", stderr: "pipe" });
     worker("127.0.0.2");
     const second = worker("127.0.0.3");
-    await Bun.sleep(1800);
+    // Both workers registered and running (a fixed sleep raced their start on a loaded machine).
+    await waitUntil("a first checkpoint", () => manifests(join(dir, "state")).size > 0, 60_000, 50);
     second.kill("SIGKILL");
     worker("127.0.0.4");
     expect(await proc.exited).toBe(0);

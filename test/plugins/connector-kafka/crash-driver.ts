@@ -85,7 +85,7 @@ INSERT INTO results SELECT user, seq, v * 2 AS doubled FROM events WHERE v % 4 <
       const timer = setTimeout(() => proc.kill("SIGKILL"), 30_000);
       await proc.exited;
       clearTimeout(timer);
-      if (proc.signalCode !== "SIGKILL") throw new Error(`run ${i} (crash point) ended with ${proc.exitCode ?? proc.signalCode}, not at the crash point`);
+      if (proc.signalCode !== "SIGKILL") throw new Error(`run ${i} (crash point) ended with ${proc.exitCode ?? proc.signalCode}, not at the crash point: ${await new Response(proc.stderr).text()}`);
       crashPointKills++;
       log(`kill ${i + 1}/${o.kills}: at sink-before-commit #${nth}`);
     } else {

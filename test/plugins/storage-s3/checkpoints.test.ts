@@ -6,7 +6,7 @@
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { runCli, startCli, tempDir, writeSql } from "../../kit/cli.ts";
+import { runCli, startCli, tempDir, waitUntil, writeSql } from "../../kit/cli.ts";
 import { freshBucket, listKeys, s3Client, S3_ENDPOINT, S3_KEY, S3_SECRET } from "../../kit/s3.ts";
 
 setDefaultTimeout(120_000);
@@ -33,7 +33,8 @@ describe("checkpoints in s3://", () => {
     const sql = writeSql(dir, pipeline(out), "run.sql");
     const args = ["run", sql, "--state-dir", `s3://${bucket}/jobs/one`, "--checkpoint-interval", "200ms", "--quiet"];
     const first = startCli(args);
-    await Bun.sleep(900);
+    // Stopped once it has checkpointed (its start takes a while on a loaded machine).
+    await waitUntil("a checkpoint in the bucket", async () => (await listKeys(client, bucket, "jobs/one/checkpoints/")).length > 0);
     first.kill("SIGTERM");
     expect(await first.exited).toBe(0);
     const keys = (await listKeys(client, bucket, "jobs/one/")).map((k) => k.key);
