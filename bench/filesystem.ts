@@ -18,21 +18,21 @@ import { CreateBucketCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/cl
 
 const S3 = process.env.RUNNEL_TEST_S3 ?? "http://127.0.0.1:15000";
 
-const sql = (events: number, sinkWith: string) => `
+export const sql = (events: number, sinkWith: string) => `
 CREATE TABLE nexmark WITH (connector = 'nexmark', event_rate = '0', message_count = '${events}');
 CREATE TABLE out (time TIMESTAMP, auction BIGINT, bidder BIGINT, price BIGINT, channel TEXT, url TEXT, extra TEXT) WITH (${sinkWith});
 INSERT INTO out SELECT bid.datetime AS time, bid.auction, bid.bidder, bid.price, bid.channel, bid.url, bid.extra
 FROM nexmark WHERE bid IS NOT NULL;
 `;
 
-interface Stats {
+export interface Stats {
   cpuSeconds: number;
   peakRssMb: number;
   sinkRecords: number;
   wallSeconds: number;
 }
 
-async function runOne(text: string): Promise<Stats> {
+export async function runOne(text: string): Promise<Stats> {
   const dir = mkdtempSync(join(tmpdir(), "runnel-bench-fs-"));
   const file = join(dir, "pipeline.sql");
   writeFileSync(file, text);
@@ -45,7 +45,7 @@ async function runOne(text: string): Promise<Stats> {
   return { ...JSON.parse(out.trim().split("\n").pop()!), wallSeconds: (performance.now() - started) / 1000 };
 }
 
-function localSizes(dir: string): number[] {
+export function localSizes(dir: string): number[] {
   const out: number[] = [];
   const walk = (d: string) => {
     for (const e of readdirSync(d)) {
@@ -59,7 +59,7 @@ function localSizes(dir: string): number[] {
   return out;
 }
 
-async function s3Sizes(client: S3Client, bucket: string): Promise<number[]> {
+export async function s3Sizes(client: S3Client, bucket: string): Promise<number[]> {
   const r = await client.send(new ListObjectsV2Command({ Bucket: bucket }));
   return (r.Contents ?? []).map((o) => o.Size ?? 0);
 }

@@ -618,6 +618,7 @@ export class Job {
         return connector.sink!.create({
           options: table.options,
           tableName: table.name,
+          jobId: this.jobId,
           subtaskIndex: ctx.subtaskIndex,
           parallelism: ctx.parallelism,
           signal: this.abort.signal,

@@ -131,6 +131,8 @@ export interface ConnectorMetrics {
 interface ConnectorContextBase<O> {
   options: O;
   tableName: string;
+  /** The job's id ("local" for `runnel run`); names the writer in logs that record it (a Delta `txn` action). */
+  jobId?: string;
   subtaskIndex: number;
   parallelism: number;
   /** Aborted when the job stops; long waits should watch it. */

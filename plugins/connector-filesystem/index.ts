@@ -17,13 +17,14 @@ import { parquetFileFormat } from "../format-parquet/index.ts";
 import { lineEncoders, parquetEncoders } from "./encoders.ts";
 import type { FileKind } from "./file-readers.ts";
 import { compileTimePattern, parseLocation, splitGlob } from "./paths.ts";
-import { FileSystemSinkWriter, type SinkSettings } from "./sink.ts";
+import { FileSystemSinkWriter, type RollingPolicy, type SinkSettings } from "./sink.ts";
 import { FileSystemSourceReader } from "./source.ts";
 import { LocalStorage, S3Storage, type Storage } from "./storage.ts";
+import { tableFormat } from "./table-formats.ts";
 
 const MIN_PART = 5 * 1024 * 1024;
 
-const options = {
+export const options = {
   path: opt.string({
     required: true,
     description:
@@ -51,9 +52,10 @@ const options = {
   "storage.aws_endpoint": opt.string({ description: "S3-compatible endpoint URL, e.g. http://127.0.0.1:9000 (path-style addressing)" }),
   "storage.aws_access_key_id": opt.string({ description: "Access key (else AWS_ACCESS_KEY_ID or the SDK's usual sources)" }),
   "storage.aws_secret_access_key": opt.string({ secret: true, description: "Secret key (else AWS_SECRET_ACCESS_KEY or the SDK's usual sources)" }),
+  table_format: opt.enum(["none", "delta", "iceberg"] as const, { default: "none", description: "Publish the files as a Delta Lake or Iceberg table (as connector = 'delta' / 'iceberg' with their default options)" }),
 };
 
-type Options = {
+export type Options = {
   path: string;
   "source.regex_pattern"?: string;
   "source.compression": "auto" | "none" | "gzip" | "zstd";
@@ -74,9 +76,10 @@ type Options = {
   "storage.aws_endpoint"?: string;
   "storage.aws_access_key_id"?: string;
   "storage.aws_secret_access_key"?: string;
+  table_format?: "none" | "delta" | "iceberg";
 };
 
-function partitionFields(o: Options): string[] {
+export function partitionFields(o: Options): string[] {
   return (o["partitioning.fields"] ?? "").split(",").map((s) => s.trim()).filter(Boolean);
 }
 
@@ -113,7 +116,7 @@ function checkRoleOptions(o: Options, role: "source" | "sink"): void {
   }
 }
 
-function checkOptions(o: Options, role: "source" | "sink" = "sink"): void {
+export function checkOptions(o: Options, role: "source" | "sink" = "sink"): void {
   const glob = splitGlob(o.path);
   if (glob.pattern !== null && role === "sink") throw new Error(`option 'path' of a sink is a directory; '${o.path}' holds a glob ('*', '?', '[' or '{'), which only a source reads`);
   const loc = parseLocation(glob.base);
@@ -148,10 +151,19 @@ function checkOptions(o: Options, role: "source" | "sink" = "sink"): void {
   }
 }
 
-/** A local directory checked against the job's file policy (the control plane confines it; the CLI does not). */
-const allowedDir = (files: FileAccess | undefined, dir: string) => (files ? files.resolve(dir, "path") : dir);
+/** The rolling options as the writer takes them (shared with the table-format sinks). */
+export function rollingPolicy(o: Pick<Options, "rolling_policy.file_size" | "rolling_policy.interval" | "rollover_seconds" | "rolling_policy.inactivity_interval">): RollingPolicy {
+  return {
+    fileSize: o["rolling_policy.file_size"],
+    intervalMicros: o["rolling_policy.interval"] ?? o.rollover_seconds ?? null,
+    inactivityMicros: o["rolling_policy.inactivity_interval"] ?? null,
+  };
+}
 
-function storageFor(o: Options, files: FileAccess | undefined, who = "filesystem sink", path = o.path): Storage {
+/** A local directory checked against the job's file policy (the control plane confines it; the CLI does not). */
+export const allowedDir = (files: FileAccess | undefined, dir: string) => (files ? files.resolve(dir, "path") : dir);
+
+export function storageFor(o: Options, files: FileAccess | undefined, who = "filesystem sink", path = o.path): Storage {
   const loc = parseLocation(path);
   if (loc.kind === "local") return new LocalStorage(allowedDir(files, loc.dir), who);
   return new S3Storage({
@@ -221,6 +233,12 @@ export const filesystem = defineConnector({
   metadata: { path: { type: t.string(), description: "Source: the file a row was read from, relative to 'path'" } },
   validate(table) {
     const o = table.options as unknown as Options;
+    if (o.table_format && o.table_format !== "none") {
+      if (table.role === "source") throw new Error(`option 'table_format' applies to sinks; read the files without it`);
+      const tf = tableFormat(o.table_format, o);
+      if (o.compression !== "none") throw new Error(`option 'compression' is for record formats; with table_format = '${o.table_format}' files are Parquet: use parquet.compression`);
+      return tf.connector.validate?.({ ...table, options: tf.options });
+    }
     checkOptions(o, table.role);
     const loc = parseLocation(splitGlob(o.path).base);
     // `{{ VAR }}` left for the worker to resolve is checked there, when the sink starts.
@@ -240,6 +258,12 @@ export const filesystem = defineConnector({
         }
       }
     }
+  },
+  async preflight(table, job) {
+    const o = table.options as unknown as Options;
+    if (!o.table_format || o.table_format === "none") return;
+    const tf = tableFormat(o.table_format, o);
+    await tf.connector.preflight?.({ ...table, options: tf.options }, job);
   },
   source: {
     create(ctx) {
@@ -269,6 +293,10 @@ export const filesystem = defineConnector({
     async create(ctx) {
       const c = ctx as SinkContext<Options>;
       const o = c.options;
+      if (o.table_format && o.table_format !== "none") {
+        const tf = tableFormat(o.table_format, o);
+        return tf.connector.sink!.create({ ...c, options: tf.options });
+      }
       checkOptions(o, "sink");
       const format = c.format;
       if (!format) throw new Error(`filesystem sink '${c.tableName}' needs a format: add format = 'parquet' or format = 'json'`);
@@ -282,11 +310,7 @@ export const filesystem = defineConnector({
         encoders = lineEncoders(format, o.compression === "gzip", "json");
       }
       const settings: SinkSettings = {
-        rolling: {
-          fileSize: o["rolling_policy.file_size"],
-          intervalMicros: o["rolling_policy.interval"] ?? o.rollover_seconds ?? null,
-          inactivityMicros: o["rolling_policy.inactivity_interval"] ?? null,
-        },
+        rolling: rollingPolicy(o),
         timePattern: o["partitioning.time_pattern"] ?? null,
         partitionFields: partitionFields(o),
         prefix: o["filename.prefix"],

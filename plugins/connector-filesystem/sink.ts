@@ -17,7 +17,7 @@
 import { crashPoint, type Batch, type SinkContext, type SinkWriter } from "../../core/plugin-api/index.ts";
 import type { EncoderFactory, FileEncoder } from "./encoders.ts";
 import { compileTimePattern, FileNamer, partitionValue } from "./paths.ts";
-import { stateId, type FileTarget, type ReadyFile, type Storage, type TargetState } from "./storage.ts";
+import { readyFrom, stateId, type FileTarget, type ReadyFile, type Storage, type TargetState } from "./storage.ts";
 
 export interface RollingPolicy {
   /** Roll once a file holds this many bytes. */
@@ -34,10 +34,48 @@ export interface SinkSettings {
   partitionFields: string[];
   prefix: string;
   suffix: string;
+  /** Replaces the time pattern and fields: a table format's own partition key (a directory path) per row; null: unpartitioned. */
+  partitioner?: (ctx: SinkContext<unknown>) => ((batch: Batch, i: number) => string) | null;
+  /** Publishes finished files through a table format's log (Delta Lake, Iceberg) instead of by name alone. */
+  log?: FileCommitLog;
+}
+
+/** A finished file as a table format's log describes it. */
+export interface FinishedFile {
+  /** Path under the sink's `path` (partition directories included). */
+  relPath: string;
+  partition: string;
+  size: number;
+  /** The encoder's state after the last row group (Parquet: row groups with their statistics). */
+  encoderState: unknown;
+}
+
+/**
+ * A table format's transaction log over the sink's files. Files are described
+ * when finished (the description travels in the checkpoint, in `ReadyFile.meta`)
+ * and published by one log commit per completed checkpoint, after the files
+ * themselves were made visible. `writer` says whose commit it is (the state
+ * `state()` returned when it was prepared), so commits prepared by another
+ * subtask or an earlier run are recognised when they are made again.
+ */
+export interface FileCommitLog {
+  describe(file: FinishedFile): unknown;
+  /** Publishes a completed checkpoint's files; idempotent (a restore commits the restored checkpoint again). */
+  commit(checkpointId: number, files: ReadyFile[], writer: unknown): Promise<void>;
+  /**
+   * Files a restore finished from checkpoint `checkpointId`'s open files (made visible already): returns those
+   * the log does not hold yet, which the next checkpoint publishes.
+   */
+  recovered(checkpointId: number, files: ReadyFile[], writer: unknown): Promise<ReadyFile[]>;
+  /** Publishes the files finished when the job ends right after checkpoint `checkpointId`. */
+  close(checkpointId: number, files: ReadyFile[]): Promise<void>;
+  /** This writer's identity in the log, kept in checkpoints and prepared commits. */
+  state(): unknown;
 }
 
 interface OpenFile {
   partition: string;
+  relPath: string;
   target: FileTarget;
   encoder: FileEncoder;
   openedAt: number;
@@ -46,6 +84,8 @@ interface OpenFile {
 
 interface OpenFileState {
   partition: string;
+  /** Absent in checkpoints taken before table formats. */
+  relPath?: string;
   target: TargetState;
   encoder: unknown;
 }
@@ -56,11 +96,15 @@ export interface FileSinkSnapshot {
   open: OpenFileState[];
   /** The files prepared at this checkpoint, so a restore does not take their uploads for orphans. */
   committing: ReadyFile[];
+  /** With a table format: the checkpoint taken, and the log's writer state. */
+  checkpointId?: number;
+  log?: unknown;
 }
 
 export interface FileSinkPrepared {
   version: 1;
   files: ReadyFile[];
+  log?: unknown;
 }
 
 export class FileSystemSinkWriter implements SinkWriter {
@@ -69,6 +113,10 @@ export class FileSystemSinkWriter implements SinkWriter {
   private lastPrepared: FileSinkPrepared | null = null;
   private lastPreparedId = -1;
   private wroteSincePrepare = false;
+  /** With a log: prepared commits not committed yet (close publishes only after the last one). */
+  private uncommitted = 0;
+  /** The checkpoint restored from, when the log needs to know (-1: none). */
+  private restoredId = -1;
   private readonly namer: FileNamer;
   private readonly partitionOf: ((batch: Batch, i: number) => string) | null;
 
@@ -79,7 +127,7 @@ export class FileSystemSinkWriter implements SinkWriter {
     private readonly settings: SinkSettings,
   ) {
     this.namer = new FileNamer(settings.prefix, settings.suffix, encoders.ext, ctx.subtaskIndex);
-    this.partitionOf = compilePartitioner(ctx, settings);
+    this.partitionOf = settings.partitioner ? settings.partitioner(ctx) : compilePartitioner(ctx, settings);
   }
 
   static async create(ctx: SinkContext<unknown>, storage: Storage, encoders: EncoderFactory, settings: SinkSettings): Promise<FileSystemSinkWriter> {
@@ -98,6 +146,7 @@ export class FileSystemSinkWriter implements SinkWriter {
       if (!snap) continue;
       if (snap.version !== 1) throw new Error(`filesystem sink: the checkpoint holds sink state of an unknown version (${String(snap.version)})`);
       for (const f of snap.committing) known.add(stateId(f));
+      const finished: ReadyFile[] = [];
       for (const f of snap.open) {
         known.add(stateId(f.target));
         const encoder = this.encoders.create(f.encoder);
@@ -105,6 +154,18 @@ export class FileSystemSinkWriter implements SinkWriter {
         crashPoint("filesystem-recovery-before-complete");
         if (ready) await this.storage.complete(ready);
         crashPoint("filesystem-recovery-after-complete");
+        const log = this.settings.log;
+        if (log) {
+          // Finished before (null) or now: either way the log may not hold it yet.
+          const file = ready ?? readyFrom(f.target);
+          const size = encoder.writtenBytes + encoder.footer().length;
+          file.meta = log.describe({ relPath: f.relPath ?? this.storage.relative(f.target), partition: f.partition, size, encoderState: f.encoder });
+          finished.push(file);
+        }
+      }
+      if (this.settings.log && snap.checkpointId !== undefined) {
+        this.restoredId = Math.max(this.restoredId, snap.checkpointId);
+        if (finished.length > 0) this.ready.push(...(await this.settings.log.recovered(snap.checkpointId, finished, snap.log)));
       }
     }
     const { subtaskIndex, parallelism } = this.ctx;
@@ -147,8 +208,9 @@ export class FileSystemSinkWriter implements SinkWriter {
 
   private async openFile(partition: string, now: number): Promise<OpenFile> {
     const name = this.namer.next();
-    const target = await this.storage.open(partition ? `${partition}/${name}` : name);
-    const file: OpenFile = { partition, target, encoder: this.encoders.create(), openedAt: now, lastWriteAt: now };
+    const relPath = partition ? `${partition}/${name}` : name;
+    const target = await this.storage.open(relPath);
+    const file: OpenFile = { partition, relPath, target, encoder: this.encoders.create(), openedAt: now, lastWriteAt: now };
     this.files.set(partition, file);
     return file;
   }
@@ -178,6 +240,9 @@ export class FileSystemSinkWriter implements SinkWriter {
     const footer = file.encoder.footer();
     const last = rest ? Buffer.concat([rest, footer]) : footer;
     const ready = await file.target.finish(last);
+    if (this.settings.log) {
+      ready.meta = this.settings.log.describe({ relPath: file.relPath, partition: file.partition, size: file.target.size, encoderState: file.encoder.state() });
+    }
     crashPoint("filesystem-during-rollover");
     this.ready.push(ready);
   }
@@ -189,6 +254,10 @@ export class FileSystemSinkWriter implements SinkWriter {
       await this.flush(file);
     }
     const prepared: FileSinkPrepared = { version: 1, files: this.ready };
+    if (this.settings.log) {
+      prepared.log = this.settings.log.state();
+      if (prepared.files.length > 0) this.uncommitted++;
+    }
     this.ready = [];
     this.lastPrepared = prepared;
     this.lastPreparedId = checkpointId;
@@ -200,9 +269,14 @@ export class FileSystemSinkWriter implements SinkWriter {
   snapshot(): FileSinkSnapshot {
     const open: OpenFileState[] = [];
     for (const file of this.files.values()) {
-      open.push({ partition: file.partition, target: file.target.checkpoint(), encoder: file.encoder.state() });
+      open.push({ partition: file.partition, relPath: file.relPath, target: file.target.checkpoint(), encoder: file.encoder.state() });
     }
-    return { version: 1, open, committing: this.lastPrepared?.files ?? [] };
+    const snap: FileSinkSnapshot = { version: 1, open, committing: this.lastPrepared?.files ?? [] };
+    if (this.settings.log) {
+      snap.checkpointId = this.lastPreparedId;
+      snap.log = this.settings.log.state();
+    }
+    return snap;
   }
 
   async commit(checkpointId: number, prepared: unknown): Promise<void> {
@@ -212,6 +286,11 @@ export class FileSystemSinkWriter implements SinkWriter {
       crashPoint("filesystem-before-complete");
       await this.storage.complete(f);
       crashPoint("filesystem-after-complete");
+    }
+    if (this.settings.log) {
+      await this.settings.log.commit(checkpointId, p.files, p.log);
+      // Restored commits (of an earlier run) were never counted; this run's are.
+      if (checkpointId > this.restoredId) this.uncommitted = Math.max(0, this.uncommitted - 1);
     }
   }
 
@@ -223,13 +302,19 @@ export class FileSystemSinkWriter implements SinkWriter {
    */
   async close(): Promise<void> {
     // A failed job aborts the signal before closing its operators.
-    if (this.ctx.signal.aborted || this.wroteSincePrepare || this.lastPreparedId < 0) return;
+    if (this.ctx.signal.aborted || this.wroteSincePrepare) return;
+    const log = this.settings.log;
+    // With a log, files recovered at start are published even when no checkpoint came after; and only once
+    // every prepared commit was, so the log's order (one transaction version per checkpoint) holds.
+    const last = log ? Math.max(this.lastPreparedId, this.restoredId) : this.lastPreparedId;
+    if (last < 0 || (log && this.uncommitted > 0)) return;
     for (const file of [...this.files.values()]) {
       await this.roll(file);
     }
     const ready = this.ready;
     this.ready = [];
     for (const f of ready) await this.storage.complete(f);
+    if (log && ready.length > 0) await log.close(last, ready);
   }
 }
 

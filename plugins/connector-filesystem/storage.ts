@@ -44,9 +44,13 @@ export type TargetState =
   | { kind: "s3"; key: string; uploadId: string; parts: { n: number; etag: string }[]; tail: string };
 
 /** A file whose bytes are all written, waiting for the checkpoint's commit to become visible. */
-export type ReadyFile =
+export type ReadyFile = (
   | { kind: "local"; final: string; staging: string }
-  | { kind: "s3"; key: string; uploadId: string; parts: { n: number; etag: string }[] };
+  | { kind: "s3"; key: string; uploadId: string; parts: { n: number; etag: string }[] }
+) & {
+  /** What a table format's log says of the file (see FileCommitLog). */
+  meta?: unknown;
+};
 
 export interface FileTarget {
   /** Bytes written so far (uploaded or buffered). */
@@ -85,6 +89,13 @@ export interface Storage {
   complete(file: ReadyFile): Promise<void>;
   /** Removes staging files / aborts uploads of ours that no checkpoint knows. */
   cleanup(known: Set<string>, owned: (fileName: string) => boolean): Promise<number>;
+  /** The path of a file under the sink's location. */
+  relative(state: TargetState): string;
+}
+
+/** The finished file a target's state describes (`complete` of it is a no-op once it is visible). */
+export function readyFrom(s: TargetState): ReadyFile {
+  return s.kind === "local" ? { kind: "local", final: s.final, staging: s.staging } : { kind: "s3", key: s.key, uploadId: s.uploadId, parts: s.parts };
 }
 
 /** What `cleanup` matches against: the staging path (local) or the upload id (S3). */
@@ -263,6 +274,10 @@ export class LocalStorage implements Storage {
     } catch (err) {
       throw new FileSystemSinkError("PATH_NOT_WRITABLE", `filesystem sink: cannot create '${final}' (option 'path'): ${(err as Error).message}`);
     }
+  }
+
+  relative(state: TargetState): string {
+    return state.kind === "local" ? relative(this.root, state.final) : state.key;
   }
 
   async finishFrom(state: TargetState, last: Uint8Array): Promise<ReadyFile | null> {
@@ -544,6 +559,12 @@ export class S3Storage implements Storage {
       if (e?.name === "NotFound" || e?.$metadata?.httpStatusCode === 404) return false;
       throw s3Error(err, `HeadObject ${key}`, this.settings);
     }
+  }
+
+  relative(state: TargetState): string {
+    const key = state.kind === "s3" ? state.key : state.final;
+    const prefix = this.settings.prefix.replace(/\/+$/, "");
+    return prefix && key.startsWith(prefix + "/") ? key.slice(prefix.length + 1) : key;
   }
 
   async finishFrom(state: TargetState, last: Uint8Array): Promise<ReadyFile | null> {

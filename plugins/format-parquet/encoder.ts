@@ -80,6 +80,8 @@ export interface ParquetFileState {
 
 export interface ParquetEncoderOptions {
   codec: ParquetCodecName;
+  /** Field ids of the columns in the schema (Iceberg readers match columns by id). */
+  fieldIds?: number[];
 }
 
 export class ParquetFileEncoder {
@@ -171,9 +173,10 @@ export class ParquetFileEncoder {
     root.name = "schema";
     root.num_children = this.plans.length;
     meta.schema = [root];
-    for (const p of this.plans) {
+    for (const [i, p] of this.plans.entries()) {
       const el = new thrift.SchemaElement();
       el.name = p.name;
+      if (this.options.fieldIds) el.field_id = this.options.fieldIds[i];
       el.type = thrift.Type[p.physical];
       el.repetition_type = thrift.FieldRepetitionType[p.optional ? "OPTIONAL" : "REQUIRED"];
       if (p.converted) el.converted_type = thrift.ConvertedType[p.converted];

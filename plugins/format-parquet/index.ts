@@ -12,7 +12,9 @@ import type { ParquetCodecName } from "./parquetjs.ts";
 export { ParquetFileEncoder, type ParquetFileState } from "./encoder.ts";
 export { ParquetFileDecoder, type ParquetByteSource } from "./decoder.ts";
 
-const WHOLE_FILES = "format 'parquet' reads and writes whole files; use it with connector 'filesystem' (or use format 'json' here)";
+const WHOLE_FILES = "format 'parquet' reads and writes whole files; use it with connector 'filesystem', 'delta' or 'iceberg' (or use format 'json' here)";
+/** Connectors that write whole Parquet files (the table formats build on the filesystem sink). */
+const FILE_CONNECTORS = new Set(["filesystem", "delta", "iceberg"]);
 
 const COMPRESSIONS = ["uncompressed", "snappy", "gzip", "zstd"] as const;
 export type ParquetCompression = (typeof COMPRESSIONS)[number];
@@ -35,7 +37,7 @@ const codecOf: Record<ParquetCompression, ParquetCodecName> = {
 };
 
 /** The file encoding a file sink uses for a table with format 'parquet', from the format's validated options. */
-export function parquetFileFormat(options: Record<string, unknown>, fields: Field[]): ParquetFileFormat {
+export function parquetFileFormat(options: Record<string, unknown>, fields: Field[], fieldIds?: number[]): ParquetFileFormat {
   const o = options as { compression?: ParquetCompression; parquet_compression?: ParquetCompression; row_group_size?: number };
   if (o.compression && o.parquet_compression && o.compression !== o.parquet_compression) {
     throw new Error(
@@ -48,7 +50,7 @@ export function parquetFileFormat(options: Record<string, unknown>, fields: Fiel
     kind: "parquet-file",
     compression,
     rowGroupSize,
-    encoder: (restored) => new ParquetFileEncoder(fields, { codec: codecOf[compression] }, restored),
+    encoder: (restored) => new ParquetFileEncoder(fields, { codec: codecOf[compression], fieldIds }, restored),
   };
 }
 
@@ -62,7 +64,7 @@ export const parquet = defineFormat({
     row_group_size: opt.integer({ min: 1, default: DEFAULT_ROW_GROUP, description: "Rows per row group (parquet.row_group_size); a checkpoint also ends a row group" }),
   },
   validate({ table }) {
-    if (table.connector !== undefined && table.connector !== "filesystem") throw new Error(WHOLE_FILES);
+    if (table.connector !== undefined && !FILE_CONNECTORS.has(table.connector)) throw new Error(WHOLE_FILES);
   },
   serializer: () => ({
     serialize(): never {

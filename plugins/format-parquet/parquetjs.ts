@@ -38,6 +38,10 @@ export const thrift: any = requireFromPkg("./gen-nodejs/parquet_types.js");
 const util: any = requireFromPkg("./lib/util.js");
 const compression: any = requireFromPkg("./lib/compression.js");
 export const Int64: any = requireFromPkg("node-int64");
+/** The whole library (ParquetSchema, ParquetWriter, ParquetReader), for files of nested records such as a Delta log checkpoint; loaded on first use. */
+export function parquetLib(): any {
+  return requireFromPkg(entry);
+}
 /** ParquetReader and ParquetEnvelopeReader: footer, schema and column chunk decoding. */
 export const parquetReaderModule: any = requireFromPkg("./lib/reader.js");
 

@@ -58,6 +58,8 @@ describe("several INSERTs into one sink table", () => {
     const sinks: Record<string, string> = {
       single_file: "path = '/tmp/out.jsonl', format = 'json'",
       filesystem: "path = '/tmp/out-dir', format = 'json'",
+      delta: "path = '/tmp/out-delta', format = 'parquet'",
+      iceberg: "path = '/tmp/out-iceberg', format = 'parquet'",
       kafka: "bootstrap_servers = 'localhost:9092', topic = 'out', format = 'json'",
       kinesis: "stream_name = 'out', format = 'json', aws_region = 'us-east-1'",
       postgres: "connection_string = 'postgres://localhost/db', table_name = 'out'",

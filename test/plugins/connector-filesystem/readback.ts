@@ -40,7 +40,7 @@ export async function referenceRows(dir: string, events: number, rate: number): 
   return out;
 }
 
-const REF = (file: string) =>
+export const REF = (file: string) =>
   `(SELECT epoch_us(CAST(time AS TIMESTAMPTZ)) AS time, auction, bidder, price, channel, url, extra
     FROM read_json('${file}', columns = {time: 'VARCHAR', auction: 'BIGINT', bidder: 'BIGINT', price: 'BIGINT', channel: 'VARCHAR', url: 'VARCHAR', extra: 'VARCHAR'}, format = 'newline_delimited'))`;
 
@@ -72,7 +72,7 @@ export async function download(client: S3Client, bucket: string, prefix: string,
 
 const list = (files: string[]) => `[${files.map((f) => `'${f}'`).join(", ")}]`;
 
-async function exceptBothWays(actual: string, reference: string): Promise<{ missing: number; extra: number; rows: number }> {
+export async function exceptBothWays(actual: string, reference: string): Promise<{ missing: number; extra: number; rows: number }> {
   const [r] = await duckQuery(`
     WITH a AS ${actual}, r AS ${reference}
     SELECT (SELECT count(*) FROM (SELECT * FROM r EXCEPT ALL SELECT * FROM a)) AS missing,
