@@ -17,6 +17,7 @@ import { PipelineOutput } from "./new-pipeline.tsx";
 import { useJobMetrics } from "../lib/metrics.ts";
 import { fmtBytes, fmtDurationMs, fmtMicros, fmtRate, fmtTime } from "../lib/format.ts";
 import { useNow } from "../lib/now.ts";
+import { placementByOperator, workersOf } from "../lib/placement.ts";
 import { useViewer } from "../lib/viewer.tsx";
 
 const PipelineQuery = graphql(
@@ -145,13 +146,13 @@ export function PipelinePage(props: { id: string }) {
   const stored = pipeline.jobs[0] ?? null;
   const liveJob = live?.jobUpdates.job;
   const job = stored && liveJob && liveJob.id === stored.id ? { ...stored, ...liveJob } : stored;
-  return <JobView pipeline={pipeline} job={job} />;
+  return <JobView pipeline={pipeline} job={job} reload={() => refetch({ requestPolicy: "network-only" })} />;
 }
 
 type PipelineData = NonNullable<ResultOf<typeof PipelineQuery>["pipeline"]>;
 type JobData = PipelineData["jobs"][number];
 
-function JobView({ pipeline, job }: { pipeline: PipelineData; job: JobData | null }) {
+function JobView({ pipeline, job, reload }: { pipeline: PipelineData; job: JobData | null; reload(): void }) {
   const { canEdit } = useViewer();
   const parallelism = job?.parallelism ?? pipeline.parallelism;
   const [{ data: planned }] = useQuery({ query: ValidateQuery, variables: { sql: pipeline.query, parallelism, udfs: pipeline.udfs } });
@@ -161,6 +162,14 @@ function JobView({ pipeline, job }: { pipeline: PipelineData; job: JobData | nul
   const hasPreview = !!nodes?.some((n) => n.label === "preview output");
   const now = useNow();
   const uptime = running && job?.startTime ? now - job.startTime / 1000 : null;
+  const graphText = planned?.validateQuery.graph;
+  const placement = useMemo(() => (running && job?.placement ? placementByOperator(graphText, job.placement) : undefined), [running, graphText, job?.placement]);
+  // The job manager may move subtasks to new processes without a change of state; the metrics show it (a subtask's worker or fresh counters): read the placement again.
+  const processes = metrics?.processes;
+  useEffect(() => {
+    if (processes) reload();
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [processes]);
 
   return (
     <article aria-labelledby="pipeline-title" className="job">
@@ -212,9 +221,12 @@ function JobView({ pipeline, job }: { pipeline: PipelineData; job: JobData | nul
 
       <section aria-labelledby="graph-title">
         <h2 id="graph-title">Dataflow</h2>
-        {nodes ? <DataflowGraph nodes={nodes} metrics={running ? metrics : null} caption={`${pipeline.name}: operators with records per second, watermark and backpressure`} /> : <p className="muted">Planning the graph…</p>}
-        {/* Which worker runs each subtask: shown here once jobs run on several workers (a later issue); today one worker process runs them all. */}
-        <p className="muted placement">Subtask placement: all subtasks of this job run in one worker process of this control plane.</p>
+        {nodes ? (
+          <DataflowGraph nodes={nodes} metrics={running ? metrics : null} placement={placement} caption={`${pipeline.name}: operators with records per second, watermark, backpressure and workers`} />
+        ) : (
+          <p className="muted">Planning the graph…</p>
+        )}
+        {running && <Workers placement={job?.placement ?? null} />}
       </section>
 
       <div className="columns">
@@ -333,6 +345,22 @@ function Controls({ pipelineId, job, parallelism }: { pipelineId: string; job: J
         </p>
       )}
     </section>
+  );
+}
+
+/** The job's worker processes: where its subtasks run (several after a scale-out). */
+function Workers({ placement }: { placement: JobData["placement"] }) {
+  const workers = workersOf(placement);
+  if (workers.length === 0) return <p className="muted">Worker processes: not placed yet.</p>;
+  return (
+    <p className="workers" data-testid="workers">
+      {workers.length === 1 ? "Runs in 1 worker process: " : `Runs in ${workers.length} worker processes: `}
+      {workers.map((w, i) => (
+        <span key={w.worker} data-worker={w.worker} data-pid={w.pid}>
+          {i > 0 ? "; " : ""}worker {w.worker} on {w.host}, pid {w.pid} ({w.tasks} subtask{w.tasks === 1 ? "" : "s"})
+        </span>
+      ))}
+    </p>
   );
 }
 
