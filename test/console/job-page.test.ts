@@ -4,7 +4,8 @@
  * runs in one process): the page shows which worker process (index, host,
  * pid) runs each operator's subtasks, as the API places them; and the query
  * is edited from the page: a changed grouping is refused naming the operator
- * holding state, a changed filter restarts the job with the new query.
+ * holding state (starting from scratch is offered explicitly), a changed
+ * filter restarts the job with the new query from its checkpoint.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import type { Page } from "playwright-core";
@@ -113,7 +114,7 @@ describe("the job page", () => {
     await replaceEditorText(page, edited);
     await page.locator('.query-edit [data-valid="true"]').waitFor();
     await page.getByRole("button", { name: "Apply edit" }).click();
-    await page.getByText("Restarting").first().waitFor({ timeout: 60_000 });
+    await page.locator('.events [data-state="Restarting"]').first().waitFor({ timeout: 60_000 });
     await eventually("the job to run the new query", async () => (await jobState(page)) === "Running" && (await page.locator(".query .cm-content").textContent())?.includes("counter < 1000000000"), 60_000);
     await page.getByText(/version 2 ·/).waitFor();
     await page.getByText(/running with parallelism 2 in 2 worker processes, from checkpoint \d+/).first().waitFor();
@@ -124,6 +125,23 @@ describe("the job page", () => {
       const now = await apiPlacement();
       return now !== null && JSON.stringify(now) !== JSON.stringify(before) && JSON.stringify(await shownPids(page, "source")) === JSON.stringify(await expectedPids("source"));
     });
+    expect(page.errors).toEqual([]);
+  });
+
+  test("a refused edit can start from scratch instead, when asked explicitly", async () => {
+    await page.locator("tr[data-checkpoint]").first().waitFor({ timeout: 60_000 });
+    await page.getByRole("button", { name: "Edit query" }).click();
+    const regrouped = query("counter < 1000000000", "counter % 4");
+    await replaceEditorText(page, regrouped);
+    await page.locator('.query-edit [data-valid="true"]').waitFor();
+    await page.getByRole("button", { name: "Apply edit" }).click();
+    await page.locator(".query-edit [role=alert]").waitFor();
+    const fromStart = page.locator(".events li", { hasText: /running with parallelism 2 in 2 worker processes, from the start/ });
+    expect(await fromStart.count()).toBe(1); // the first run
+    await page.getByRole("button", { name: "Apply, starting from scratch" }).click();
+    await eventually("the job to run again from the start", async () => (await fromStart.count()) === 2, 60_000);
+    await page.getByText(/version 3 ·/).waitFor();
+    expect((await cp.gql(`{ pipeline(id: "${pipelineId}") { version query } }`)).pipeline).toEqual({ version: 3, query: regrouped });
     expect(page.errors).toEqual([]);
   });
 });

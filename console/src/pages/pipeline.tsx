@@ -2,7 +2,8 @@
  * A pipeline's job: the live dataflow graph with per-operator metrics,
  * checkpoints, events and failures, the output tail for a preview sink, and
  * the controls (stop in each mode, start, restart keeping or ignoring state,
- * rescale, delete). Everything live arrives over subscriptions.
+ * rescale, edit the query, delete), and where each subtask runs. Everything
+ * live arrives over subscriptions.
  */
 import { useEffect, useMemo, useState, type FormEvent } from "react";
 import { useMutation, useQuery, useSubscription } from "urql";
@@ -11,7 +12,7 @@ import { graphql, type ResultOf } from "../graphql.ts";
 import { DataflowGraph } from "../components/dataflow-graph.tsx";
 import { StateBadge, isTerminal } from "../components/state-badge.tsx";
 import { OutputTable } from "../components/output-table.tsx";
-import { SqlEditor, ValidateQuery } from "../components/sql-editor.tsx";
+import { SqlEditor, ValidateQuery, ValidationStatus, type Validation } from "../components/sql-editor.tsx";
 import { JobFields, JobUpdatesSubscription } from "./pipelines.tsx";
 import { PipelineOutput } from "./new-pipeline.tsx";
 import { useJobMetrics } from "../lib/metrics.ts";
@@ -19,6 +20,7 @@ import { fmtBytes, fmtDurationMs, fmtMicros, fmtRate, fmtTime } from "../lib/for
 import { useNow } from "../lib/now.ts";
 import { placementByOperator, workersOf } from "../lib/placement.ts";
 import { useViewer } from "../lib/viewer.tsx";
+import { useCatalog } from "../lib/catalog.ts";
 
 const PipelineQuery = graphql(
   `
@@ -97,6 +99,23 @@ const RescaleMutation = graphql(`
   mutation Rescale($id: ID!, $parallelism: Int!) {
     updatePipeline(input: { id: $id, parallelism: $parallelism }) {
       __typename
+      ... on UserError {
+        message
+      }
+    }
+  }
+`);
+const EditQueryMutation = graphql(`
+  mutation EditQuery($id: ID!, $query: String!, $ignoreState: Boolean) {
+    updatePipeline(input: { id: $id, query: $query, ignoreState: $ignoreState }) {
+      __typename
+      ... on PipelinePayload {
+        pipeline {
+          id
+          query
+          version
+        }
+      }
       ... on UserError {
         message
       }
@@ -236,17 +255,103 @@ function JobView({ pipeline, job, reload }: { pipeline: PipelineData; job: JobDa
 
       {hasPreview && <OutputTail pipelineId={pipeline.id} />}
 
-      <section aria-labelledby="query-title">
-        <h2 id="query-title">Query</h2>
-        <SqlEditor value={pipeline.query} onChange={() => {}} parallelism={parallelism} udfs={pipeline.udfs} catalog={null} readOnly label="Pipeline query (read-only)" />
-        <p className="muted">
-          <button type="button" disabled aria-describedby="edit-note">
-            Edit query
-          </button>{" "}
-          <span id="edit-note">Editing a running pipeline's query (keeping its state) is not available yet; create a new pipeline to change it.</span>
-        </p>
-      </section>
+      <QuerySection pipeline={pipeline} job={job} parallelism={parallelism} canEdit={canEdit} onUpdated={reload} />
     </article>
+  );
+}
+
+/**
+ * The pipeline's query, and (for editors, while it has a job) a form to edit
+ * it with validation as you type. The job takes a checkpoint and restarts with
+ * the new query keeping the state of the operators the edit left alone; an
+ * edit that changes an operator holding state is refused, and starting from
+ * scratch is offered instead.
+ */
+function QuerySection(props: { pipeline: PipelineData; job: JobData | null; parallelism: number; canEdit: boolean; onUpdated(): void }) {
+  const { pipeline } = props;
+  const { catalog } = useCatalog();
+  const [editing, setEditing] = useState(false);
+  const [draft, setDraft] = useState(pipeline.query);
+  const [validation, setValidation] = useState<Validation | null>(null);
+  const [ignoreState, setIgnoreState] = useState(false);
+  const [refusal, setRefusal] = useState<string | null>(null);
+  const [done, setDone] = useState<string | null>(null);
+  const [state, update] = useMutation(EditQueryMutation);
+  const unchanged = draft === pipeline.query;
+
+  const open = () => {
+    setDraft(pipeline.query);
+    setValidation(null);
+    setIgnoreState(false);
+    setRefusal(null);
+    setDone(null);
+    setEditing(true);
+  };
+  async function apply(fromScratch: boolean) {
+    setRefusal(null);
+    const r = await update({ id: pipeline.id, query: draft, ignoreState: fromScratch });
+    const out = r.data?.updatePipeline;
+    if (out?.__typename === "PipelinePayload") {
+      setEditing(false);
+      setDone(`Query updated (version ${out.pipeline.version}): the job restarts with it${fromScratch ? ", from scratch" : ", keeping its state"}.`);
+      props.onUpdated();
+    } else setRefusal(out && "message" in out ? out.message : (r.error?.message ?? "the query was not updated"));
+  }
+
+  return (
+    <section aria-labelledby="query-title" className="query">
+      <h2 id="query-title">Query</h2>
+      {!editing ? (
+        <>
+          <SqlEditor key="shown" value={pipeline.query} onChange={() => {}} parallelism={props.parallelism} udfs={pipeline.udfs} catalog={null} readOnly label="Pipeline query (read-only)" />
+          {props.canEdit && props.job && (
+            <div className="actions">
+              <button type="button" onClick={open}>
+                Edit query
+              </button>
+              {done && <span role="status">{done}</span>}
+            </div>
+          )}
+        </>
+      ) : (
+        <form
+          className="query-edit"
+          aria-describedby="edit-validation"
+          onSubmit={(e: FormEvent) => {
+            e.preventDefault();
+            void apply(ignoreState);
+          }}
+        >
+          <p className="muted" id="edit-help">
+            The job takes a checkpoint and restarts with the new query, keeping the state of every operator the edit leaves unchanged (a filter or projection edited, a sink added). Ctrl-Space completes; Escape then Tab leaves the editor.
+          </p>
+          <SqlEditor key="edit" value={draft} onChange={setDraft} parallelism={props.parallelism} udfs={pipeline.udfs} catalog={catalog} onValidated={setValidation} label="Edit the pipeline's query" />
+          <ValidationStatus id="edit-validation" validation={validation} />
+          <label className="check">
+            <input type="checkbox" checked={ignoreState} onChange={(e) => setIgnoreState(e.target.checked)} /> Start from scratch (drop the job's state)
+          </label>
+          {refusal && (
+            <div role="alert" className="error">
+              <p>{refusal}</p>
+              {!ignoreState && (
+                <button type="button" className="danger" disabled={state.fetching} onClick={() => void apply(true)}>
+                  Apply, starting from scratch
+                </button>
+              )}
+            </div>
+          )}
+          <div className="actions">
+            <button type="submit" className="primary" disabled={state.fetching || unchanged || !validation?.valid}>
+              {state.fetching ? "Applying…" : "Apply edit"}
+            </button>
+            <button type="button" onClick={() => setEditing(false)}>
+              Cancel
+            </button>
+            {unchanged && <span className="muted">No change yet.</span>}
+          </div>
+        </form>
+      )}
+    </section>
   );
 }
 
