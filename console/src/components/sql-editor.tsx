@@ -111,6 +111,7 @@ export interface SqlEditorProps {
   onValidated?(v: Validation | null): void;
   readOnly?: boolean;
   label?: string;
+  autoFocus?: boolean;
 }
 
 export function SqlEditor(props: SqlEditorProps) {
@@ -156,7 +157,7 @@ export function SqlEditor(props: SqlEditorProps) {
     [schemaTables],
   );
 
-  return <CodeEditor value={props.value} onChange={props.onChange} extensions={extensions} dynamic={dynamic} readOnly={props.readOnly} label={props.label ?? "SQL query"} minHeight="16rem" />;
+  return <CodeEditor value={props.value} onChange={props.onChange} extensions={extensions} dynamic={dynamic} readOnly={props.readOnly} label={props.label ?? "SQL query"} minHeight="16rem" autoFocus={props.autoFocus} />;
 }
 
 /** What validation as you type found: valid (with its task count), or each error at its line and column. Announced politely. */

@@ -5,7 +5,7 @@
  * rescale, edit the query, delete), and where each subtask runs. Everything
  * live arrives over subscriptions.
  */
-import { useEffect, useMemo, useState, type FormEvent } from "react";
+import { useEffect, useMemo, useRef, useState, type FormEvent } from "react";
 import { useMutation, useQuery, useSubscription } from "urql";
 import { Link, useLocation } from "wouter";
 import { graphql, type ResultOf } from "../graphql.ts";
@@ -278,6 +278,13 @@ function QuerySection(props: { pipeline: PipelineData; job: JobData | null; para
   const [done, setDone] = useState<string | null>(null);
   const [state, update] = useMutation(EditQueryMutation);
   const unchanged = draft === pipeline.query;
+  // Keyboard users land in the editor when the form opens (autoFocus), and back on its button when it closes.
+  const editButton = useRef<HTMLButtonElement>(null);
+  const opened = useRef(false);
+  useEffect(() => {
+    if (!editing && opened.current) editButton.current?.focus();
+    opened.current ||= editing;
+  }, [editing]);
 
   const open = () => {
     setDraft(pipeline.query);
@@ -306,7 +313,7 @@ function QuerySection(props: { pipeline: PipelineData; job: JobData | null; para
           <SqlEditor key="shown" value={pipeline.query} onChange={() => {}} parallelism={props.parallelism} udfs={pipeline.udfs} catalog={null} readOnly label="Pipeline query (read-only)" />
           {props.canEdit && props.job && (
             <div className="actions">
-              <button type="button" onClick={open}>
+              <button type="button" ref={editButton} onClick={open}>
                 Edit query
               </button>
               {done && <span role="status">{done}</span>}
@@ -325,7 +332,7 @@ function QuerySection(props: { pipeline: PipelineData; job: JobData | null; para
           <p className="muted" id="edit-help">
             The job takes a checkpoint and restarts with the new query, keeping the state of every operator the edit leaves unchanged (a filter or projection edited, a sink added). Ctrl-Space completes; Escape then Tab leaves the editor.
           </p>
-          <SqlEditor key="edit" value={draft} onChange={setDraft} parallelism={props.parallelism} udfs={pipeline.udfs} catalog={catalog} onValidated={setValidation} label="Edit the pipeline's query" />
+          <SqlEditor key="edit" value={draft} onChange={setDraft} parallelism={props.parallelism} udfs={pipeline.udfs} catalog={catalog} onValidated={setValidation} label="Edit the pipeline's query" autoFocus />
           <ValidationStatus id="edit-validation" validation={validation} />
           <label className="check">
             <input type="checkbox" checked={ignoreState} onChange={(e) => setIgnoreState(e.target.checked)} /> Start from scratch (drop the job's state)
