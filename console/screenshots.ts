@@ -45,6 +45,7 @@ try {
   await page.goto(`/pipelines/${main}`);
   await page.locator("tr[data-checkpoint]").nth(2).waitFor();
   await eventually("rates on the graph", async () => /\d\/s/.test((await page.locator('g.op[data-operator$="-source"] [data-metric="rates"]').textContent()) ?? ""));
+  await page.locator('td[data-metric="placement"] li').first().waitFor();
   await shot("job", true);
 
   await page.goto("/new");

@@ -59,6 +59,12 @@ for (const scheme of ["light", "dark"] as const) {
       await page.locator(ready).first().waitFor({ timeout: 60_000 });
       for (const v of await violations(page)) found.push(`${path} ${v}`);
     }
+    // The job page's form to edit the query, opened (it takes the keyboard's focus).
+    await page.goto(`/pipelines/${pipelineId}`);
+    await page.getByRole("button", { name: "Edit query" }).click();
+    await page.locator('.query-edit [data-valid="true"]').waitFor();
+    expect(await page.evaluate(() => document.activeElement?.getAttribute("aria-label"))).toBe("Edit the pipeline's query");
+    for (const v of await violations(page)) found.push(`edit query ${v}`);
     expect(found).toEqual([]);
     await page.close();
   });

@@ -36,6 +36,8 @@ export interface CodeEditorProps {
   label: string;
   id?: string;
   minHeight?: string;
+  /** Take the keyboard's focus once created (an editor opened by a button). */
+  autoFocus?: boolean;
 }
 
 export function CodeEditor(props: CodeEditorProps) {
@@ -76,6 +78,7 @@ export function CodeEditor(props: CodeEditorProps) {
       ],
     });
     view.current = new EditorView({ state, parent: host.current! });
+    if (props.autoFocus) view.current.focus();
     return () => view.current?.destroy();
     // The editor is created once; later props flow through `dynamic` and `value`.
     // eslint-disable-next-line react-hooks/exhaustive-deps

@@ -1,13 +1,15 @@
 /**
  * The dataflow graph, laid out by dagre (top to bottom), each operator with its
  * parallelism and, when metrics are given, records in/out per second, totals,
- * watermark and lag, and its backpressure as colour. A table below says the
- * same for screen readers and narrow screens.
+ * watermark and lag, its backpressure as colour and, when placement is given,
+ * the workers its subtasks run on. A table below says the same for screen
+ * readers and narrow screens.
  */
 import { useMemo } from "react";
 import dagre from "@dagrejs/dagre";
 import { backpressureLevel, type JobMetricsView, type OperatorView } from "../lib/metrics.ts";
 import { fmtCount, fmtDurationMs, fmtRate, fmtTime } from "../lib/format.ts";
+import type { SubtaskPlacement } from "../lib/placement.ts";
 
 export interface GraphNodeInfo {
   id: string;
@@ -21,7 +23,7 @@ const HEIGHT_PLAIN = 32;
 const HEIGHT_LIVE = 104;
 const KEYED = /-(window_aggregate|updating_aggregate|join)$/;
 
-export function DataflowGraph(props: { nodes: readonly GraphNodeInfo[]; metrics?: JobMetricsView | null; caption?: string }) {
+export function DataflowGraph(props: { nodes: readonly GraphNodeInfo[]; metrics?: JobMetricsView | null; placement?: Map<string, SubtaskPlacement[]>; caption?: string }) {
   const live = props.metrics !== undefined;
   const height = live ? HEIGHT_LIVE : HEIGHT_PLAIN;
   const layout = useMemo(() => {
@@ -59,22 +61,26 @@ export function DataflowGraph(props: { nodes: readonly GraphNodeInfo[]; metrics?
             />
           ))}
           {layout.nodes.map((n) => (
-            <OperatorBox key={n.id} node={n} x={n.x - WIDTH / 2} y={n.y - height / 2} height={height} op={ops?.get(n.id)} live={live} />
+            <OperatorBox key={n.id} node={n} x={n.x - WIDTH / 2} y={n.y - height / 2} height={height} op={ops?.get(n.id)} live={live} placement={props.placement?.get(n.id)} />
           ))}
         </svg>
       </div>
       {props.caption && <figcaption>{props.caption}</figcaption>}
-      {live && <OperatorTable nodes={props.nodes} metrics={props.metrics ?? null} />}
+      {live && <OperatorTable nodes={props.nodes} metrics={props.metrics ?? null} placement={props.placement} />}
     </figure>
   );
 }
 
-function OperatorBox(props: { node: GraphNodeInfo; x: number; y: number; height: number; op: OperatorView | undefined; live: boolean }) {
+/** "worker 0 (host, pid 123)" per subtask, as one line. */
+const describePlacement = (list: readonly SubtaskPlacement[]) => list.map((p) => `#${p.subtask} on worker ${p.worker} (${p.host}, pid ${p.pid})`).join("; ");
+
+function OperatorBox(props: { node: GraphNodeInfo; x: number; y: number; height: number; op: OperatorView | undefined; live: boolean; placement?: SubtaskPlacement[] }) {
   const { node, op } = props;
   const level = backpressureLevel(op?.backpressure ?? null);
+  const workers = props.placement ? [...new Set(props.placement.map((p) => p.worker))] : [];
   return (
     <g transform={`translate(${props.x}, ${props.y})`} className={`op bp-${level}`} data-operator={node.id}>
-      <title>{`${node.label}${op ? `, backpressure ${Math.round((op.backpressure ?? 0) * 100)} %` : ""}`}</title>
+      <title>{`${node.label}${op ? `, backpressure ${Math.round((op.backpressure ?? 0) * 100)} %` : ""}${props.placement ? `; subtasks ${describePlacement(props.placement)}` : ""}`}</title>
       <rect width={WIDTH} height={props.height} rx={8} />
       <text x={10} y={20} className="op-title">
         {node.label.length > 30 ? `${node.label.slice(0, 29)}…` : node.label}
@@ -96,6 +102,7 @@ function OperatorBox(props: { node: GraphNodeInfo; x: number; y: number; height:
           </text>
           <text x={10} y={98} className="op-line small">
             backpressure {op?.backpressure != null ? `${Math.round(op.backpressure * 100)} %` : "—"}
+            {workers.length > 0 ? ` · worker${workers.length > 1 ? "s" : ""} ${workers.join(", ")}` : ""}
           </text>
         </>
       )}
@@ -103,7 +110,7 @@ function OperatorBox(props: { node: GraphNodeInfo; x: number; y: number; height:
   );
 }
 
-function OperatorTable(props: { nodes: readonly GraphNodeInfo[]; metrics: JobMetricsView | null }) {
+function OperatorTable(props: { nodes: readonly GraphNodeInfo[]; metrics: JobMetricsView | null; placement?: Map<string, SubtaskPlacement[]> }) {
   return (
     <div className="table-wrap">
       <table className="operators">
@@ -119,6 +126,7 @@ function OperatorTable(props: { nodes: readonly GraphNodeInfo[]; metrics: JobMet
             <th scope="col">Watermark</th>
             <th scope="col">Lag</th>
             <th scope="col">Backpressure</th>
+            {props.placement && <th scope="col">Subtasks on workers</th>}
           </tr>
         </thead>
         <tbody>
@@ -135,6 +143,17 @@ function OperatorTable(props: { nodes: readonly GraphNodeInfo[]; metrics: JobMet
                 <td>{op?.watermark != null ? fmtTime(op.watermark) : "—"}</td>
                 <td>{fmtDurationMs(op?.lagMs)}</td>
                 <td className={`bp-cell bp-${backpressureLevel(op?.backpressure ?? null)}`}>{op?.backpressure != null ? `${Math.round(op.backpressure * 100)} %` : "—"}</td>
+                {props.placement && (
+                  <td data-metric="placement">
+                    <ul className="placement">
+                      {(props.placement.get(n.id) ?? []).map((p) => (
+                        <li key={p.subtask} data-subtask={p.subtask} data-worker={p.worker} data-pid={p.pid}>
+                          #{p.subtask}: worker {p.worker} <span className="muted">({p.host}, pid {p.pid})</span>
+                        </li>
+                      ))}
+                    </ul>
+                  </td>
+                )}
               </tr>
             );
           })}

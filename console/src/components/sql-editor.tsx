@@ -111,6 +111,7 @@ export interface SqlEditorProps {
   onValidated?(v: Validation | null): void;
   readOnly?: boolean;
   label?: string;
+  autoFocus?: boolean;
 }
 
 export function SqlEditor(props: SqlEditorProps) {
@@ -156,7 +157,29 @@ export function SqlEditor(props: SqlEditorProps) {
     [schemaTables],
   );
 
-  return <CodeEditor value={props.value} onChange={props.onChange} extensions={extensions} dynamic={dynamic} readOnly={props.readOnly} label={props.label ?? "SQL query"} minHeight="16rem" />;
+  return <CodeEditor value={props.value} onChange={props.onChange} extensions={extensions} dynamic={dynamic} readOnly={props.readOnly} label={props.label ?? "SQL query"} minHeight="16rem" autoFocus={props.autoFocus} />;
+}
+
+/** What validation as you type found: valid (with its task count), or each error at its line and column. Announced politely. */
+export function ValidationStatus(props: { id: string; validation: Validation | null }) {
+  const { validation } = props;
+  return (
+    <div id={props.id} className="diagnostics" aria-live="polite">
+      {validation === null && <p className="muted">Validating as you type…</p>}
+      {validation?.valid && (
+        <p className="ok-text" data-valid="true">
+          Valid: {validation.tasks} task{validation.tasks === 1 ? "" : "s"}.
+        </p>
+      )}
+      {(validation?.diagnostics ?? []).map((d, i) => (
+        <p key={i} className="error diagnostic" data-line={d.line ?? ""} data-column={d.column ?? ""}>
+          {d.line ? `Line ${d.line}, column ${d.column}: ` : ""}
+          {/* The server's message repeats the position and ends with a code frame; keep the frame's lines. */}
+          {d.message.replace(/^error at line \d+, column \d+: /, "")}
+        </p>
+      ))}
+    </div>
+  );
 }
 
 /** The same array object while the tables' names and columns stay the same, so the editor is not reconfigured on every keystroke. */

@@ -22,6 +22,7 @@ export const JobMetricsSubscription = graphql(`
         backpressureMs
         lateDropped
         badRecords
+        worker
       }
     }
   }
@@ -36,6 +37,8 @@ export interface SubtaskView {
   recordsOut: number;
   watermark: number | null;
   backpressure: number | null;
+  /** The index of the worker process running it. */
+  worker: number;
 }
 
 export interface OperatorView {
@@ -62,14 +65,20 @@ export interface JobMetricsView {
   /** Records read by the sources and written by the sinks, per second. */
   inRate: number | null;
   outRate: number | null;
+  /**
+   * Changes when a subtask moves to another worker or its counters restart (a
+   * new process): the job's placement is worth reading again.
+   */
+  processes: string;
 }
 
 const key = (m: SubtaskSample) => `${m.operatorId}/${m.subtaskIndex}`;
 
-export function summarize(sample: Sample, previous: Sample | null): JobMetricsView {
+export function summarize(sample: Sample, previous: Sample | null, previousView: JobMetricsView | null = null): JobMetricsView {
   const prev = new Map(previous?.operators.map((m) => [key(m), m]) ?? []);
   const dtMs = previous ? (sample.at - previous.at) / 1000 : 0;
   const ops = new Map<string, OperatorView>();
+  let restarted = false;
   for (const m of sample.operators) {
     let op = ops.get(m.operatorId);
     if (!op) {
@@ -81,7 +90,8 @@ export function summarize(sample: Sample, previous: Sample | null): JobMetricsVi
     const rateIn = fresh ? ((m.recordsIn - p.recordsIn) * 1000) / dtMs : null;
     const rateOut = fresh ? ((m.recordsOut - p.recordsOut) * 1000) / dtMs : null;
     const bp = fresh ? Math.min(1, (m.backpressureMs - p.backpressureMs) / dtMs) : null;
-    op.subtasks.push({ index: m.subtaskIndex, recordsIn: m.recordsIn, recordsOut: m.recordsOut, watermark: m.watermark ?? null, backpressure: bp });
+    if (p && (m.recordsIn < p.recordsIn || m.recordsOut < p.recordsOut)) restarted = true;
+    op.subtasks.push({ index: m.subtaskIndex, recordsIn: m.recordsIn, recordsOut: m.recordsOut, watermark: m.watermark ?? null, backpressure: bp, worker: m.worker });
     op.recordsIn += m.recordsIn;
     op.recordsOut += m.recordsOut;
     op.lateDropped += m.lateDropped;
@@ -102,7 +112,9 @@ export function summarize(sample: Sample, previous: Sample | null): JobMetricsVi
     if (op.id.endsWith("-source") && op.outRate !== null) inRate = (inRate ?? 0) + op.outRate;
     if (op.id.endsWith("-sink") && op.inRate !== null) outRate = (outRate ?? 0) + op.inRate;
   }
-  return { at: sample.at, operators: ops, inRate, outRate };
+  const workers = sample.operators.map((m) => `${key(m)}@${m.worker}`).sort().join(",");
+  const processes = restarted ? `${workers} since ${sample.at}` : previousView && (previousView.processes === workers || previousView.processes.startsWith(`${workers} since `)) ? previousView.processes : workers;
+  return { at: sample.at, operators: ops, inRate, outRate, processes };
 }
 
 /** Live metrics of a job, over a subscription. */
@@ -114,7 +126,7 @@ export function useJobMetrics(jobId: string | null, intervalMs = 1000): JobMetri
       const sample = result.jobMetrics;
       // urql may hand the same result again (a re-render, a shared operation): rates come from distinct samples only.
       if (last.current && last.current.sample.at === sample.at) return last.current.view;
-      const view = summarize(sample, last.current?.sample ?? null);
+      const view = summarize(sample, last.current?.sample ?? null, last.current?.view ?? null);
       last.current = { sample, view };
       return view;
     },

@@ -7,7 +7,7 @@ import { useEffect, useRef, useState, type FormEvent } from "react";
 import { useMutation, useSubscription } from "urql";
 import { useLocation } from "wouter";
 import { graphql } from "../graphql.ts";
-import { SqlEditor, type Validation } from "../components/sql-editor.tsx";
+import { SqlEditor, ValidationStatus, type Validation } from "../components/sql-editor.tsx";
 import { DataflowGraph } from "../components/dataflow-graph.tsx";
 import { OptionsTable } from "../components/options-table.tsx";
 import { OutputTable } from "../components/output-table.tsx";
@@ -116,7 +116,6 @@ export function NewPipelinePage() {
     else setProblem(r.error?.message ?? "the pipeline was not created");
   }
 
-  const diagnostics = validation?.diagnostics ?? [];
   const connectorInfo = catalog?.connectors.find((c) => c.name === connector);
 
   return (
@@ -154,21 +153,7 @@ export function NewPipelinePage() {
             </span>
             <SqlEditor value={sqlText} onChange={setSql} parallelism={parallelism} udfs={udfs.length ? udfs : null} catalog={catalog} onValidated={setValidation} label="SQL query" />
           </div>
-          <div id="validation-status" className="diagnostics" aria-live="polite">
-            {validation === null && <p className="muted">Validating as you type…</p>}
-            {validation?.valid && (
-              <p className="ok-text" data-valid="true">
-                Valid: {validation.tasks} task{validation.tasks === 1 ? "" : "s"}.
-              </p>
-            )}
-            {diagnostics.map((d, i) => (
-              <p key={i} className="error diagnostic" data-line={d.line ?? ""} data-column={d.column ?? ""}>
-                {d.line ? `Line ${d.line}, column ${d.column}: ` : ""}
-                {/* The server's message repeats the position and ends with a code frame; keep the frame's lines. */}
-                {d.message.replace(/^error at line \d+, column \d+: /, "")}
-              </p>
-            ))}
-          </div>
+          <ValidationStatus id="validation-status" validation={validation} />
           {problem && (
             <p role="alert" className="error">
               {problem}

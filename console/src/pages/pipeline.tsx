@@ -2,22 +2,25 @@
  * A pipeline's job: the live dataflow graph with per-operator metrics,
  * checkpoints, events and failures, the output tail for a preview sink, and
  * the controls (stop in each mode, start, restart keeping or ignoring state,
- * rescale, delete). Everything live arrives over subscriptions.
+ * rescale, edit the query, delete), and where each subtask runs. Everything
+ * live arrives over subscriptions.
  */
-import { useEffect, useMemo, useState, type FormEvent } from "react";
+import { useEffect, useMemo, useRef, useState, type FormEvent } from "react";
 import { useMutation, useQuery, useSubscription } from "urql";
 import { Link, useLocation } from "wouter";
 import { graphql, type ResultOf } from "../graphql.ts";
 import { DataflowGraph } from "../components/dataflow-graph.tsx";
 import { StateBadge, isTerminal } from "../components/state-badge.tsx";
 import { OutputTable } from "../components/output-table.tsx";
-import { SqlEditor, ValidateQuery } from "../components/sql-editor.tsx";
+import { SqlEditor, ValidateQuery, ValidationStatus, type Validation } from "../components/sql-editor.tsx";
 import { JobFields, JobUpdatesSubscription } from "./pipelines.tsx";
 import { PipelineOutput } from "./new-pipeline.tsx";
 import { useJobMetrics } from "../lib/metrics.ts";
 import { fmtBytes, fmtDurationMs, fmtMicros, fmtRate, fmtTime } from "../lib/format.ts";
 import { useNow } from "../lib/now.ts";
+import { placementByOperator, workersOf } from "../lib/placement.ts";
 import { useViewer } from "../lib/viewer.tsx";
+import { useCatalog } from "../lib/catalog.ts";
 
 const PipelineQuery = graphql(
   `
@@ -102,6 +105,23 @@ const RescaleMutation = graphql(`
     }
   }
 `);
+const EditQueryMutation = graphql(`
+  mutation EditQuery($id: ID!, $query: String!, $ignoreState: Boolean) {
+    updatePipeline(input: { id: $id, query: $query, ignoreState: $ignoreState }) {
+      __typename
+      ... on PipelinePayload {
+        pipeline {
+          id
+          query
+          version
+        }
+      }
+      ... on UserError {
+        message
+      }
+    }
+  }
+`);
 const DeleteMutation = graphql(`
   mutation Delete($id: ID!) {
     deletePipeline(input: { id: $id }) {
@@ -145,13 +165,13 @@ export function PipelinePage(props: { id: string }) {
   const stored = pipeline.jobs[0] ?? null;
   const liveJob = live?.jobUpdates.job;
   const job = stored && liveJob && liveJob.id === stored.id ? { ...stored, ...liveJob } : stored;
-  return <JobView pipeline={pipeline} job={job} />;
+  return <JobView pipeline={pipeline} job={job} reload={() => refetch({ requestPolicy: "network-only" })} />;
 }
 
 type PipelineData = NonNullable<ResultOf<typeof PipelineQuery>["pipeline"]>;
 type JobData = PipelineData["jobs"][number];
 
-function JobView({ pipeline, job }: { pipeline: PipelineData; job: JobData | null }) {
+function JobView({ pipeline, job, reload }: { pipeline: PipelineData; job: JobData | null; reload(): void }) {
   const { canEdit } = useViewer();
   const parallelism = job?.parallelism ?? pipeline.parallelism;
   const [{ data: planned }] = useQuery({ query: ValidateQuery, variables: { sql: pipeline.query, parallelism, udfs: pipeline.udfs } });
@@ -161,6 +181,14 @@ function JobView({ pipeline, job }: { pipeline: PipelineData; job: JobData | nul
   const hasPreview = !!nodes?.some((n) => n.label === "preview output");
   const now = useNow();
   const uptime = running && job?.startTime ? now - job.startTime / 1000 : null;
+  const graphText = planned?.validateQuery.graph;
+  const placement = useMemo(() => (running && job?.placement ? placementByOperator(graphText, job.placement) : undefined), [running, graphText, job?.placement]);
+  // The job manager may move subtasks to new processes without a change of state; the metrics show it (a subtask's worker or fresh counters): read the placement again.
+  const processes = metrics?.processes;
+  useEffect(() => {
+    if (processes) reload();
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [processes]);
 
   return (
     <article aria-labelledby="pipeline-title" className="job">
@@ -212,9 +240,12 @@ function JobView({ pipeline, job }: { pipeline: PipelineData; job: JobData | nul
 
       <section aria-labelledby="graph-title">
         <h2 id="graph-title">Dataflow</h2>
-        {nodes ? <DataflowGraph nodes={nodes} metrics={running ? metrics : null} caption={`${pipeline.name}: operators with records per second, watermark and backpressure`} /> : <p className="muted">Planning the graph…</p>}
-        {/* Which worker runs each subtask: shown here once jobs run on several workers (a later issue); today one worker process runs them all. */}
-        <p className="muted placement">Subtask placement: all subtasks of this job run in one worker process of this control plane.</p>
+        {nodes ? (
+          <DataflowGraph nodes={nodes} metrics={running ? metrics : null} placement={placement} caption={`${pipeline.name}: operators with records per second, watermark, backpressure and workers`} />
+        ) : (
+          <p className="muted">Planning the graph…</p>
+        )}
+        {running && <Workers placement={job?.placement ?? null} />}
       </section>
 
       <div className="columns">
@@ -224,17 +255,110 @@ function JobView({ pipeline, job }: { pipeline: PipelineData; job: JobData | nul
 
       {hasPreview && <OutputTail pipelineId={pipeline.id} />}
 
-      <section aria-labelledby="query-title">
-        <h2 id="query-title">Query</h2>
-        <SqlEditor value={pipeline.query} onChange={() => {}} parallelism={parallelism} udfs={pipeline.udfs} catalog={null} readOnly label="Pipeline query (read-only)" />
-        <p className="muted">
-          <button type="button" disabled aria-describedby="edit-note">
-            Edit query
-          </button>{" "}
-          <span id="edit-note">Editing a running pipeline's query (keeping its state) is not available yet; create a new pipeline to change it.</span>
-        </p>
-      </section>
+      <QuerySection pipeline={pipeline} job={job} parallelism={parallelism} canEdit={canEdit} onUpdated={reload} />
     </article>
+  );
+}
+
+/**
+ * The pipeline's query, and (for editors, while it has a job) a form to edit
+ * it with validation as you type. The job takes a checkpoint and restarts with
+ * the new query keeping the state of the operators the edit left alone; an
+ * edit that changes an operator holding state is refused, and starting from
+ * scratch is offered instead.
+ */
+function QuerySection(props: { pipeline: PipelineData; job: JobData | null; parallelism: number; canEdit: boolean; onUpdated(): void }) {
+  const { pipeline } = props;
+  const { catalog } = useCatalog();
+  const [editing, setEditing] = useState(false);
+  const [draft, setDraft] = useState(pipeline.query);
+  const [validation, setValidation] = useState<Validation | null>(null);
+  const [ignoreState, setIgnoreState] = useState(false);
+  const [refusal, setRefusal] = useState<string | null>(null);
+  const [done, setDone] = useState<string | null>(null);
+  const [state, update] = useMutation(EditQueryMutation);
+  const unchanged = draft === pipeline.query;
+  // Keyboard users land in the editor when the form opens (autoFocus), and back on its button when it closes.
+  const editButton = useRef<HTMLButtonElement>(null);
+  const opened = useRef(false);
+  useEffect(() => {
+    if (!editing && opened.current) editButton.current?.focus();
+    opened.current ||= editing;
+  }, [editing]);
+
+  const open = () => {
+    setDraft(pipeline.query);
+    setValidation(null);
+    setIgnoreState(false);
+    setRefusal(null);
+    setDone(null);
+    setEditing(true);
+  };
+  async function apply(fromScratch: boolean) {
+    setRefusal(null);
+    const r = await update({ id: pipeline.id, query: draft, ignoreState: fromScratch });
+    const out = r.data?.updatePipeline;
+    if (out?.__typename === "PipelinePayload") {
+      setEditing(false);
+      setDone(`Query updated (version ${out.pipeline.version}): the job restarts with it${fromScratch ? ", from scratch" : ", keeping its state"}.`);
+      props.onUpdated();
+    } else setRefusal(out && "message" in out ? out.message : (r.error?.message ?? "the query was not updated"));
+  }
+
+  return (
+    <section aria-labelledby="query-title" className="query">
+      <h2 id="query-title">Query</h2>
+      {!editing ? (
+        <>
+          <SqlEditor key="shown" value={pipeline.query} onChange={() => {}} parallelism={props.parallelism} udfs={pipeline.udfs} catalog={null} readOnly label="Pipeline query (read-only)" />
+          {props.canEdit && props.job && (
+            <div className="actions">
+              <button type="button" ref={editButton} onClick={open}>
+                Edit query
+              </button>
+              {done && <span role="status">{done}</span>}
+            </div>
+          )}
+        </>
+      ) : (
+        <form
+          className="query-edit"
+          aria-describedby="edit-validation"
+          onSubmit={(e: FormEvent) => {
+            e.preventDefault();
+            void apply(ignoreState);
+          }}
+        >
+          <p className="muted" id="edit-help">
+            The job takes a checkpoint and restarts with the new query, keeping the state of every operator the edit leaves unchanged (a filter or projection edited, a sink added). Ctrl-Space completes; Escape then Tab leaves the editor.
+          </p>
+          <SqlEditor key="edit" value={draft} onChange={setDraft} parallelism={props.parallelism} udfs={pipeline.udfs} catalog={catalog} onValidated={setValidation} label="Edit the pipeline's query" autoFocus />
+          <ValidationStatus id="edit-validation" validation={validation} />
+          <label className="check">
+            <input type="checkbox" checked={ignoreState} onChange={(e) => setIgnoreState(e.target.checked)} /> Start from scratch (drop the job's state)
+          </label>
+          {refusal && (
+            <div role="alert" className="error">
+              <p>{refusal}</p>
+              {!ignoreState && (
+                <button type="button" className="danger" disabled={state.fetching} onClick={() => void apply(true)}>
+                  Apply, starting from scratch
+                </button>
+              )}
+            </div>
+          )}
+          <div className="actions">
+            <button type="submit" className="primary" disabled={state.fetching || unchanged || !validation?.valid}>
+              {state.fetching ? "Applying…" : "Apply edit"}
+            </button>
+            <button type="button" onClick={() => setEditing(false)}>
+              Cancel
+            </button>
+            {unchanged && <span className="muted">No change yet.</span>}
+          </div>
+        </form>
+      )}
+    </section>
   );
 }
 
@@ -333,6 +457,22 @@ function Controls({ pipelineId, job, parallelism }: { pipelineId: string; job: J
         </p>
       )}
     </section>
+  );
+}
+
+/** The job's worker processes: where its subtasks run (several after a scale-out). */
+function Workers({ placement }: { placement: JobData["placement"] }) {
+  const workers = workersOf(placement);
+  if (workers.length === 0) return <p className="muted">Worker processes: not placed yet.</p>;
+  return (
+    <p className="workers" data-testid="workers">
+      {workers.length === 1 ? "Runs in 1 worker process: " : `Runs in ${workers.length} worker processes: `}
+      {workers.map((w, i) => (
+        <span key={w.worker} data-worker={w.worker} data-pid={w.pid}>
+          {i > 0 ? "; " : ""}worker {w.worker} on {w.host}, pid {w.pid} ({w.tasks} subtask{w.tasks === 1 ? "" : "s"})
+        </span>
+      ))}
+    </p>
   );
 }
 

@@ -50,6 +50,12 @@ export const JobFields = graphql(`
     startTime
     finishTime
     failureMessage
+    placement {
+      task
+      worker
+      host
+      pid
+    }
   }
 `);
 
