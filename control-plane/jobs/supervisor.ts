@@ -491,9 +491,12 @@ export class Supervisor {
         });
         break;
       }
-      case "placement":
-        await this.db.update(jobs).set({ placement: m.placement }).where(eq(jobs.id, jobId));
+      case "placement": {
+        // Subscribers (the console's job page) learn that the subtasks moved.
+        const [row] = await this.db.update(jobs).set({ placement: m.placement }).where(eq(jobs.id, jobId)).returning();
+        if (row) await this.services.events.publish(topics.pipelineJobs(row.pipelineId), { ...row, reason: "subtasks placed on new worker processes" });
         break;
+      }
       case "heartbeat": {
         const at = nowMicros();
         this.metrics.set(jobId, { at, operators: m.metrics });
