@@ -19,8 +19,11 @@ if [ "$#" -gt 0 ]; then
 fi
 
 shards="${RUNNEL_TEST_SHARDS:-2}"
-# Largest files first, dealt round-robin: file size is a fair stand-in for run time.
-mapfile -t files < <(find test -name '*.test.ts' -printf '%s %p\n' | sort -rn | cut -d' ' -f2-)
+# Files that disrupt a shared service (a broker restarted under every other test) say `@runs-alone`:
+# they run after the shards, by themselves.
+mapfile -t alone < <(grep -rl --include='*.test.ts' '@runs-alone' test | sort)
+# The others, largest first, dealt round-robin: file size is a fair stand-in for run time.
+mapfile -t files < <(find test -name '*.test.ts' -printf '%s %p\n' | sort -rn | cut -d' ' -f2- | grep -vxF -f <(printf '%s\n' "${alone[@]}" ""))
 pids=()
 for ((i = 0; i < shards; i++)); do
   mine=()
@@ -30,6 +33,10 @@ for ((i = 0; i < shards; i++)); do
 done
 status=0
 for p in "${pids[@]}"; do wait "$p" || status=1; done
+if [ "${#alone[@]}" -gt 0 ]; then
+  bun test --timeout=60000 --reporter=junit --reporter-outfile="test-results/junit-alone.xml" "${alone[@]}" 2>&1 | sed -u "s/^/[alone] /"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+fi
 
 python3 - test-results <<'PY'
 import glob, os, sys, xml.etree.ElementTree as ET

@@ -2,7 +2,8 @@
  * The broker restarts while an exactly-once Kafka → Kafka job runs: the job
  * rides it out by itself (sources retry their fetches, producers retry their
  * sends idempotently, commits retry) and the output is still exactly once.
- * Restarts the test broker through scripts/services/kafka.sh.
+ * Restarts the test broker through scripts/services/kafka.sh, so it runs by
+ * itself after the other test files (@runs-alone, see scripts/test.sh).
  */
 import { afterAll, expect, setDefaultTimeout, test } from "bun:test";
 import { join } from "node:path";
