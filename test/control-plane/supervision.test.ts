@@ -185,7 +185,11 @@ describe("a job that keeps failing", () => {
       input: { name: "boom", definition: `export default { args: ["BIGINT"], returns: "BIGINT", fn: (x) => { if (x >= 20) throw new Error("boom at " + x); return x; } };` },
     });
     expect(udf.createUdf.__typename).toBe("UdfPayload");
-    const { jobId } = await create(cp, `CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '100');\nSELECT boom(counter) AS c FROM impulse;`, { udfs: ["boom"] });
+    // No checkpoint before the failure: a completed one would refill the restart budget (progress after a restore).
+    const { jobId } = await create(cp, `CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '100');\nSELECT boom(counter) AS c FROM impulse;`, {
+      udfs: ["boom"],
+      checkpointIntervalMicros: 120_000_000,
+    });
     const job = await eventually("Failed", async () => {
       const j = await jobOf(cp, jobId);
       return j.state === "Failed" ? j : undefined;
