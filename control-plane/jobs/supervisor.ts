@@ -128,7 +128,8 @@ export class Supervisor {
     if (this.timer) clearInterval(this.timer);
     if (this.lagTimer) clearInterval(this.lagTimer);
     if (this.leaseTimer) clearInterval(this.leaseTimer);
-    while (this.ticking) await Bun.sleep(20);
+    // A tick stuck on an unreachable database must not hold the shutdown up for ever.
+    for (let waited = 0; this.ticking && waited < 5000; waited += 20) await Bun.sleep(20);
     for (const [, w] of this.workers) w.proc.kill("SIGKILL");
     await Promise.all([...this.workers.values()].map((w) => w.exited));
     this.workers.clear();
