@@ -59,7 +59,7 @@ for (const backend of BACKENDS) {
 
     test("with RUNNEL_MAX_WORKERS=1 a second job waits in Scheduling until the first is done", async () => {
       const cp = await bounded();
-      const query = `CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '200', message_count = '100');\nSELECT counter FROM impulse;`;
+      const query = `CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '200', message_count = '1000');\nSELECT counter FROM impulse;`;
       const first = await create(cp, query);
       const second = await create(cp, query);
       let most = 0;
