@@ -10,7 +10,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { runWorker } from "../../core/cluster/worker.ts";
+import { runWorker, workerAddressFromEnv } from "../../core/cluster/worker.ts";
 import { createRegistry } from "../../core/registry/loader.ts";
 import { envPolicy, filePolicy } from "../security/policies.ts";
 import { loadUdfs } from "./udf-modules.ts";
@@ -18,23 +18,11 @@ import type { ClusterPlanHost } from "./protocol.ts";
 
 // Checkpoint files and anything else it writes are the control plane's user's alone.
 process.umask(0o077);
-const env = (name: string) => {
-  const v = process.env[name];
-  if (!v) {
-    console.error(`${name} is not set: this process is started by a control-plane job, not by hand`);
-    process.exit(2);
-  }
-  return v;
-};
 const udfDir = mkdtempSync(join(tmpdir(), "runnel-udfs-"));
 process.on("exit", () => rmSync(udfDir, { recursive: true, force: true }));
 
 const code = await runWorker({
-  manager: env("RUNNEL_MANAGER"),
-  secret: env("RUNNEL_JOB_SECRET"),
-  epoch: Number(env("RUNNEL_EPOCH")),
-  index: process.env.RUNNEL_WORKER_INDEX ? Number(process.env.RUNNEL_WORKER_INDEX) : null,
-  listen: process.env.RUNNEL_WORKER_LISTEN ?? "127.0.0.1:0",
+  ...workerAddressFromEnv("this process is started by a control-plane job, not by hand"),
   registry: () => createRegistry(),
   async prepare(registry, assignment) {
     const host = assignment.plan.host as ClusterPlanHost;

@@ -37,6 +37,30 @@ export interface WorkerOptions {
   log?: (message: string) => void;
 }
 
+/**
+ * Where a worker started by a scheduler finds its job manager: the environment
+ * the manager gave it (RUNNEL_MANAGER, RUNNEL_JOB_SECRET, RUNNEL_EPOCH,
+ * RUNNEL_WORKER_INDEX, RUNNEL_WORKER_LISTEN). Exits with 2, saying who starts
+ * such a process (`startedBy`), when one is missing.
+ */
+export function workerAddressFromEnv(startedBy: string): Pick<WorkerOptions, "manager" | "secret" | "epoch" | "index" | "listen"> {
+  const env = (name: string) => {
+    const v = process.env[name];
+    if (!v) {
+      console.error(`${name} is not set: ${startedBy}`);
+      process.exit(2);
+    }
+    return v;
+  };
+  return {
+    manager: env("RUNNEL_MANAGER"),
+    secret: env("RUNNEL_JOB_SECRET"),
+    epoch: Number(env("RUNNEL_EPOCH")),
+    index: process.env.RUNNEL_WORKER_INDEX ? Number(process.env.RUNNEL_WORKER_INDEX) : null,
+    listen: process.env.RUNNEL_WORKER_LISTEN ?? "127.0.0.1:0",
+  };
+}
+
 export async function runWorker(options: WorkerOptions): Promise<number> {
   const log = options.log ?? ((m: string) => console.error(m));
   const exchange = new Exchange({ secret: options.secret, epoch: options.epoch ?? -1, workerIndex: options.index ?? -1 });
