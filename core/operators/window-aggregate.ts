@@ -42,8 +42,8 @@ interface WindowClock {
   lastFiredEnd?: number | null;
 }
 
-/** Evaluates the group key into a reused scratch array and hashes it. */
-class KeyEvaluator {
+/** Evaluates a group (or partition) key into a reused scratch array and hashes it. */
+export class KeyEvaluator {
   readonly scratch: unknown[];
   constructor(private readonly fns: RowFn[]) {
     this.scratch = new Array(fns.length);

@@ -12,12 +12,12 @@
  */
 import { RowOp, type Batch, type Row } from "../plugin-api/index.ts";
 import type { WindowFrame } from "../plan/logical.ts";
-import { hashValues, rowsEqual } from "../state/hash.ts";
+import { rowsEqual } from "../state/hash.ts";
 import type { KeyedTable, StateEntry, TimeKeyedTable } from "../state/tables.ts";
 import type { SubtaskValue } from "../state/operator-state.ts";
 import { keyComparator, type Accumulator, type AggregateOrder } from "../expr/aggregates.ts";
 import type { Collector, Operator, OperatorContext } from "./operator.ts";
-import type { RowFn } from "./window-aggregate.ts";
+import { KeyEvaluator, type RowFn } from "./window-aggregate.ts";
 
 type Frame = WindowFrame;
 type FrameBound = WindowFrame["start"];
@@ -53,12 +53,12 @@ export class WindowFunctionOperator implements Operator {
   /** (event time, partition key) → entries (sorted when limited). */
   private partitions!: TimeKeyedTable<Entry[]>;
   private readonly compare: (a: Entry, b: Entry) => number;
-  private readonly scratch: unknown[];
+  private readonly partitionKey: KeyEvaluator;
 
   constructor(private readonly spec: WindowFunctionSpec) {
     const byKeys = keyComparator(spec.order.map((o): AggregateOrder => ({ desc: o.desc, nullsFirst: o.nullsFirst })));
     this.compare = (a, b) => byKeys(a[1], b[1]);
-    this.scratch = new Array(spec.partition.length);
+    this.partitionKey = new KeyEvaluator(spec.partition);
   }
 
   open(ctx: OperatorContext): void {
@@ -74,7 +74,7 @@ export class WindowFunctionOperator implements Operator {
 
   process(batch: Batch): void {
     const { rows, times } = batch;
-    const { partition, order, limit } = this.spec;
+    const { order, limit } = this.spec;
     for (let i = 0; i < rows.length; i++) {
       const t = times[i]!;
       if (t < this.watermark) {
@@ -82,8 +82,7 @@ export class WindowFunctionOperator implements Operator {
         continue;
       }
       const row = rows[i]!;
-      for (let k = 0; k < partition.length; k++) this.scratch[k] = partition[k]!(row, t);
-      const entry = this.partitions.update(t, hashValues(this.scratch), this.scratch, () => []);
+      const entry = this.partitions.update(t, this.partitionKey.eval(row, t), this.partitionKey.scratch, () => []);
       const e: Entry = [row, order.map((o) => o.key(row, t))];
       if (!limit) {
         entry.value.push(e);
@@ -281,7 +280,7 @@ export class UpdatingWindowFunctionOperator implements Operator {
   readonly name = "updating window functions";
   private partitions!: KeyedTable<Partition>;
   private readonly compare: (a: Entry, b: Entry) => number;
-  private readonly scratch: unknown[];
+  private readonly partitionKey: KeyEvaluator;
 
   constructor(
     private readonly spec: WindowFunctionSpec,
@@ -290,7 +289,7 @@ export class UpdatingWindowFunctionOperator implements Operator {
   ) {
     const byKeys = keyComparator(spec.order.map((o): AggregateOrder => ({ desc: o.desc, nullsFirst: o.nullsFirst })));
     this.compare = (a, b) => byKeys(a[1], b[1]);
-    this.scratch = new Array(spec.partition.length);
+    this.partitionKey = new KeyEvaluator(spec.partition);
   }
 
   open(ctx: OperatorContext): void {
@@ -298,9 +297,7 @@ export class UpdatingWindowFunctionOperator implements Operator {
   }
 
   private partition(row: Row, time: number): StateEntry<Partition> {
-    const { partition } = this.spec;
-    for (let k = 0; k < partition.length; k++) this.scratch[k] = partition[k]!(row, time);
-    return this.partitions.update(hashValues(this.scratch), this.scratch, () => ({ entries: [] }));
+    return this.partitions.update(this.partitionKey.eval(row, time), this.partitionKey.scratch, () => ({ entries: [] }));
   }
 
   process(batch: Batch, out: Collector): void | Promise<void> {
