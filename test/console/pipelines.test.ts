@@ -45,6 +45,19 @@ async function operatorCount(p: Page, kind: string, metric: "records-in" | "reco
 
 const jobState = (p: Page) => p.locator(".facts [data-state]").first().getAttribute("data-state");
 
+/** Waits for the job to run; if it ended instead (on a loaded machine it once had), fails with its history, so the cause is in the report. */
+async function untilJobRuns(): Promise<void> {
+  let last: any;
+  try {
+    await eventually("the job to be Running", async () => {
+      last = (await cp.gql(`{ pipeline(id: "${pipelineId}") { jobs { state failureMessage events { toState reason } } } }`)).pipeline.jobs[0];
+      return last?.state === "Running";
+    }, 60_000);
+  } catch (e) {
+    throw new Error(`${(e as Error).message}; the job: ${JSON.stringify(last)}; control plane log: ${cp.logs.slice(-20).join(" | ")}`);
+  }
+}
+
 describe("pipelines in the console", () => {
   test("a typo is underlined at its line and column; fixing it creates the pipeline", async () => {
     await page.goto("/new");
@@ -91,6 +104,7 @@ describe("pipelines in the console", () => {
   });
 
   test("stop with a checkpoint, start, restart keeping state, rescale", async () => {
+    await untilJobRuns();
     await page.getByLabel("Stop").selectOption("checkpoint");
     await page.getByRole("button", { name: "Stop", exact: true }).click();
     await eventually("the job to stop", async () => (await jobState(page)) === "Stopped", 60_000);
@@ -117,6 +131,7 @@ describe("pipelines in the console", () => {
   });
 
   test("the pipeline list shows it running with its parallelism and live rates", async () => {
+    await untilJobRuns();
     await page.goto("/");
     const row = page.locator(`tr[data-pipeline="${pipelineId}"]`);
     await row.waitFor();
