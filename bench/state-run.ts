@@ -24,7 +24,13 @@ const job = new Job(pipeline, registry, { parallelism: 1, checkpointIntervalMs: 
 // Per checkpoint: the longest gap between batches at any operator since the previous one.
 const checkpoints: { id: number; durationMs: number; alignmentMs: number; bytes: number; longestPauseMs: number; atSeconds: number }[] = [];
 let seen = 0;
+/** The longest gap between batches at any operator over the whole run (with or without checkpoints). */
+let longestPauseMs = 0;
+const gaps = () => {
+  for (const m of job.metrics.operators) longestPauseMs = Math.max(longestPauseMs, m.longestGapMs);
+};
 const record = () => {
+  gaps();
   const cp = job.metrics.lastCheckpoint;
   if (!cp || job.metrics.checkpointsCompleted === seen) return;
   seen = job.metrics.checkpointsCompleted;
@@ -43,6 +49,7 @@ if (options.stopAfterMs) setTimeout(() => job.stop(), options.stopAfterMs);
 await job.run();
 clearInterval(watch);
 record();
+gaps();
 const cpu = process.cpuUsage(cpu0);
 clearInterval(sampler);
 peak = Math.max(peak, process.memoryUsage().rss);
@@ -58,6 +65,7 @@ console.log(
     restoredAfterMs,
     restoredCheckpoint: job.restoredCheckpoint,
     stateEntries,
+    longestPauseMs,
     checkpoints,
   }),
 );

@@ -34,6 +34,7 @@ interface Summary {
   restoredAfterMs: number | null;
   restoredCheckpoint: number | null;
   stateEntries: number;
+  longestPauseMs: number;
   checkpoints: { id: number; durationMs: number; alignmentMs: number; bytes: number; longestPauseMs: number; atSeconds: number }[];
 }
 
@@ -61,7 +62,7 @@ if (scenarios.includes("pauses")) {
   const with10s = await run(sql, join(dir, "pauses"), { checkpointIntervalMs: 10_000 });
   const periodic = with10s.checkpoints.slice(0, -1); // the last is the final one, at the end of input
   console.log(`\npauses: ${keys.toLocaleString()} keys, ${(2 * keys).toLocaleString()} events, updating aggregate, memory backend`);
-  console.log(`  without checkpoints: ${rate(none).toLocaleString()} events/s (wall), ${none.wallSeconds.toFixed(1)} s, peak RSS ${none.peakRssMb.toFixed(0)} MB`);
+  console.log(`  without checkpoints: ${rate(none).toLocaleString()} events/s (wall), ${none.wallSeconds.toFixed(1)} s, peak RSS ${none.peakRssMb.toFixed(0)} MB, longest pause ${none.longestPauseMs.toFixed(1)} ms`);
   console.log(`  10 s checkpoints:    ${rate(with10s).toLocaleString()} events/s (wall), ${with10s.wallSeconds.toFixed(1)} s, peak RSS ${with10s.peakRssMb.toFixed(0)} MB (${((rate(with10s) / rate(none)) * 100).toFixed(1)}% of the rate without)`);
   for (const c of periodic) {
     console.log(`    checkpoint ${c.id} at ${c.atSeconds.toFixed(1)} s: ${c.durationMs.toFixed(0)} ms (aligned in ${c.alignmentMs.toFixed(1)} ms), ${mb(c.bytes)} MB written, longest pause ${c.longestPauseMs.toFixed(1)} ms`);

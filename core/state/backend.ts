@@ -100,7 +100,7 @@ export class StateBackend {
       const sections = await t.done;
       let chain = snap.chains[t.table] ?? [];
       if (t.full || sections.length > 0 || t.droppedUpTo !== null) {
-        const data = encodeStateFile({ table: t.table, checkpoint: t.checkpoint, full: t.full, droppedUpTo: t.droppedUpTo }, sections);
+        const data = await encodeStateFile({ table: t.table, checkpoint: t.checkpoint, full: t.full, droppedUpTo: t.droppedUpTo }, sections);
         const path = `state/${operatorId}/${t.table}/${t.checkpoint}-${index}-${Math.random().toString(36).slice(2, 8)}.rst`;
         await this.store.putFile(path, data);
         bytes += data.byteLength;

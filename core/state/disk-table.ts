@@ -6,7 +6,7 @@
  * the least recently used entries are written back and dropped.
  *
  * Checkpoints are the same files the heap backend writes: a row records the
- * checkpoint epoch it last changed in, so a delta is the cached changes plus the
+ * checkpoint epoch it last changed in (the table's epoch), so a delta is the cached changes plus the
  * rows of the closing epoch, read through a second connection whose read
  * transaction, begun at the barrier, sees the database as it was then (SQLite's
  * WAL gives that snapshot while writes go on). The database is scratch: a
@@ -44,8 +44,6 @@ export class DiskKeyedTable<V> extends KeyedTable<V> {
   private readonly reader: Database;
   private readonly meta = new WeakMap<StateEntry<V>, DiskMeta>();
   private tick = 0;
-  /** Rows written since the last barrier carry this; the snapshot at the barrier reads the rows of the epoch it closes. */
-  private epoch = 1;
   private count = 0;
   private readonly sql: {
     get: Statement;
@@ -100,6 +98,7 @@ export class DiskKeyedTable<V> extends KeyedTable<V> {
     const saved = unpackr.unpack(row.value);
     const entry = new StateEntry<V>(hash, key.slice(), this.codec ? this.codec.load(saved) : (saved as V), row.time);
     entry.persisted = true;
+    this.arrived(entry);
     this.map.add(entry);
     this.expiry?.place(entry);
     this.use(entry, row.value.byteLength + ENTRY_OVERHEAD, true, false);
@@ -155,16 +154,15 @@ export class DiskKeyedTable<V> extends KeyedTable<V> {
     this.db.transaction(() => {
       for (const e of victims) {
         const m = this.meta.get(e)!;
-        // A running snapshot still needing this entry encodes it first.
-        if (e.pending !== 0) this.release(e);
+        const changedNow = this.changedNow(e);
+        // A running snapshot still needing this entry encodes it first; the row's epoch carries the change from now on.
+        this.release(e);
         if (m.dirty || !m.inDb) {
           // Changed since the last barrier: the next delta reads it back from here.
-          const epoch = e.changed ? this.epoch : 0;
+          const epoch = changedNow ? this.epoch : 0;
           const value = packr.pack(this.codec ? this.codec.save(e.value) : e.value);
           this.sql.put.run(e.hash, packr.pack(e.key), keyGroupOf(e.hash, this.maxParallelism), value, e.time, epoch);
         }
-        // The row's epoch carries the change now; the cache no longer does.
-        e.changed = false;
         this.budget.used -= m.bytes;
         this.meta.delete(e);
         this.map.remove(e);
@@ -206,7 +204,7 @@ export class DiskKeyedTable<V> extends KeyedTable<V> {
   private reading: { stop: boolean } | null = null;
 
   override snapshot(checkpoint: number, full: boolean): TableSnapshot {
-    const closing = this.epoch++;
+    const closing = this.epoch; // super.snapshot turns it
     if (this.reading) {
       this.reading.stop = true;
       this.reader.exec("ROLLBACK");

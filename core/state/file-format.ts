@@ -10,6 +10,7 @@
  *   delete = [0, time | null, hash, key]
  */
 import { Packr, Unpackr } from "msgpackr";
+import { Slicer } from "./slicer.ts";
 
 // Plain objects stay objects (struct values); Maps in state are saved as entry lists by their codec.
 export const packr = new Packr({ useRecords: false, moreTypes: true });
@@ -47,11 +48,12 @@ export function unpackSequence(bytes: Uint8Array): unknown[] {
   return unpackr.unpackMultiple(bytes) as unknown[];
 }
 
-/** Assembles a file from encoded sections (key group order). */
-export function encodeStateFile(
+/** Assembles a file from encoded sections (key group order), copying in slices (a full file of millions of keys is large). */
+export async function encodeStateFile(
   meta: Omit<StateFileFooter, "v" | "groups">,
   sections: { kg: number; bytes: Uint8Array[]; puts: number; deletes: number }[],
-): Uint8Array {
+): Promise<Uint8Array> {
+  const slicer = new Slicer();
   const groups: StateFileFooter["groups"] = [];
   let offset = 0;
   const parts: Uint8Array[] = [];
@@ -74,6 +76,7 @@ export function encodeStateFile(
   for (const p of parts) {
     out.set(p, at);
     at += p.byteLength;
+    await slicer.maybeYield();
   }
   out.set(footer, at);
   out.set(tail, at + footer.byteLength);

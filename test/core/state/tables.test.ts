@@ -67,6 +67,43 @@ for (const backend of BACKENDS) describe(`keyed tables ${backend.name}`, () => {
     expect(dump((await harness.restore(0, 1)).state.keyed<number[]>("t"))).toEqual(live);
   });
 
+  test("processing between the background encoder's slices changes, deletes and adds entries: full and delta snapshots hold the barrier's values", async () => {
+    const harness = backend.harness("interleaved");
+    const ctx = harness.context();
+    const table = ctx.state.keyed<number[]>("t");
+    const keys = 150_000;
+    for (let k = 0; k < keys; k++) {
+      put(table, k, k);
+      if (k % 1000 === 0) ctx.state.maintain();
+    }
+    let next = keys;
+    let round = 0;
+    for (const kind of ["full", "delta", "delta"]) {
+      if (kind === "delta") for (let k = round; k < next; k += 5) if (table.get(hashValues([k]), [k])) put(table, k, k * 1000 + round);
+      const atBarrier = dump(table);
+      let encoded = false;
+      const checkpoint = harness.checkpoint([{ ctx }]).then((c) => ((encoded = true), c));
+      // Batches run between the encoder's slices (each yields to the event loop) until it is done.
+      let batches = 0;
+      for (let k = 0; !encoded; k = (k + 7919) % next, batches++) {
+        if (table.get(hashValues([k]), [k])) {
+          if (k % 3 === 0) table.delete(table.get(hashValues([k]), [k])!);
+          else put(table, k, -k);
+        }
+        put(table, next, next);
+        next++;
+        if (batches % 100 === 0) {
+          ctx.state.maintain();
+          await new Promise((r) => setImmediate(r));
+        }
+      }
+      await checkpoint;
+      expect(batches).toBeGreaterThan(100); // the encoder really was interleaved with changes
+      expect(dump((await harness.restore(0, 1)).state.keyed<number[]>("t"))).toEqual(atBarrier);
+      round++;
+    }
+  });
+
   test("deltas hold only what changed: bytes follow the keys touched", async () => {
     const harness = backend.harness("delta");
     const ctx = harness.context();
