@@ -97,6 +97,40 @@ const SLICE = 2000;
  * What both table kinds share: change tracking, copy-on-write snapshots,
  * restore from records. Subclasses only index entries.
  */
+/** Sorts up to `limit` entries due in a snapshot into their key groups; false once `source` is exhausted. */
+function groupSlice<V>(
+  source: Iterator<StateEntry<V>>,
+  byGroup: Map<number, StateEntry<V>[]>,
+  due: (e: StateEntry<V>) => boolean,
+  maxParallelism: number,
+  limit: number,
+): boolean {
+  for (let n = 0; n < limit; n++) {
+    const next = source.next();
+    if (next.done) return false;
+    const e = next.value;
+    if (!due(e)) continue;
+    const kg = keyGroupOf(e.hash, maxParallelism);
+    const list = byGroup.get(kg);
+    if (list) list.push(e);
+    else byGroup.set(kg, [e]);
+  }
+  return true;
+}
+
+/** The records of entries [from, to) still due (others were encoded early, or are gone), marking them saved. */
+function encodeSlice<V>(entries: StateEntry<V>[], from: number, to: number, due: (e: StateEntry<V>) => boolean, epoch: number, save: ((v: V) => unknown) | null): StateRecord[] {
+  const records: StateRecord[] = [];
+  for (let i = from; i < to; i++) {
+    const e = entries[i]!;
+    if (!due(e)) continue;
+    records.push([PUT, e.time, e.hash, e.key, save ? save(e.value) : e.value]);
+    e.saved = epoch;
+    e.persisted = true;
+  }
+  return records;
+}
+
 interface Encoding {
   /** The epoch the snapshot closed: it holds the entries as they were at its end. */
   epoch: number;
@@ -218,19 +252,12 @@ export abstract class TrackedTable<V> {
         // A newer snapshot took over (this one's checkpoint was abandoned): its marks must not be disturbed.
         if (this.encoding !== encoding) throw new Error(`snapshot of ${this.name} for checkpoint ${checkpoint} was superseded`);
       };
+      // Hot loops run in plain functions, a slice at a time (JSC optimizes them better than an async body).
       const byGroup = new Map<number, StateEntry<V>[]>();
-      let n = 0;
-      for (const e of full ? this.snapshotEntries() : changed) {
-        if (due(e)) {
-          const kg = keyGroupOf(e.hash, this.maxParallelism);
-          const list = byGroup.get(kg);
-          if (list) list.push(e);
-          else byGroup.set(kg, [e]);
-        }
-        if (++n % SLICE === 0) {
-          await slicer.maybeYield();
-          abandoned();
-        }
+      const source = full ? this.snapshotEntries() : changed[Symbol.iterator]();
+      while (groupSlice(source, byGroup, due, this.maxParallelism, SLICE)) {
+        await slicer.maybeYield();
+        abandoned();
       }
       const deletes = new Map<number, StateRecord[]>();
       for (const t of tombstones) {
@@ -241,19 +268,13 @@ export abstract class TrackedTable<V> {
       }
       const groups = [...new Set([...byGroup.keys(), ...deletes.keys()])].sort((a, b) => a - b);
       const built = new Map<number, { kg: number; bytes: Uint8Array[]; puts: number; deletes: number }>();
+      const save = this.codec ? (v: V) => this.codec!.save(v) : null;
       for (const kg of groups) {
         const dels = deletes.get(kg) ?? [];
         const section = { kg, bytes: dels.length ? [packSequence(dels)] : [], puts: 0, deletes: dels.length };
         const entries = byGroup.get(kg) ?? [];
         for (let from = 0; from < entries.length; from += SLICE) {
-          const records: StateRecord[] = [];
-          for (let i = from; i < Math.min(entries.length, from + SLICE); i++) {
-            const e = entries[i]!;
-            if (!due(e)) continue; // encoded early, or gone
-            records.push(this.record(e));
-            e.saved = closing;
-            e.persisted = true;
-          }
+          const records = encodeSlice(entries, from, Math.min(entries.length, from + SLICE), due, closing, save);
           if (records.length) {
             section.bytes.push(packSequence(records));
             section.puts += records.length;
