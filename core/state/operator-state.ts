@@ -61,8 +61,22 @@ export interface OperatorStateSnapshot {
   chains: Record<string, StateFileRef[]>;
 }
 
-/** Rebase (write a full file) after this many deltas, so a restore reads few files. */
-export const DELTAS_PER_FULL = 8;
+/**
+ * When a table writes a full file again instead of a delta (a rebase): once its
+ * deltas since the last full file add up to that file's size, so a restore
+ * never reads more than about twice the state, or once the chain is this long,
+ * so it reads few files. A job touching 1% of its keys per interval rebases
+ * every 32 checkpoints rather than rewriting everything every few.
+ */
+export const MAX_CHAIN = 32;
+
+/** Whether a table's next snapshot is a full file, given the files its state is in now. */
+export function rebaseDue(chain: readonly StateFileRef[]): boolean {
+  if (chain.length === 0 || chain.length >= MAX_CHAIN) return true;
+  let deltas = 0;
+  for (const ref of chain) if (!ref.full) deltas += ref.bytes;
+  return deltas >= chain[0]!.bytes;
+}
 
 export class OperatorState {
   private readonly tables = new Map<string, TrackedTable<any>>();
@@ -91,7 +105,6 @@ export class OperatorState {
     if (restored) {
       for (const f of restored.files) table.applyRestored(f.records, f.droppedUpTo);
       this.chains.set(name, restored.chain);
-      table.deltasSinceFull = restored.chain.length;
     }
     this.tables.set(name, table);
     return table;
@@ -153,7 +166,7 @@ export class OperatorState {
     this.unwritten = checkpoint;
     for (const [name, table] of this.tables) {
       const chain = this.chains.get(name) ?? [];
-      const full = previousLost || chain.length === 0 || table.deltasSinceFull >= DELTAS_PER_FULL;
+      const full = previousLost || rebaseDue(chain);
       tables.push(table.snapshot(checkpoint, full));
       chains[name] = full ? [] : chain;
     }

@@ -148,8 +148,6 @@ export abstract class TrackedTable<V> {
   protected droppedUpTo: number | null = null;
   /** Set while a snapshot is being encoded; a newer snapshot (after an abandoned checkpoint) replaces it. */
   private encoding: Encoding | null = null;
-  /** Checkpoints since the last full snapshot; the backend rebases every so often so restores read few files. */
-  deltasSinceFull = 0;
 
   constructor(
     readonly name: string,
@@ -243,7 +241,6 @@ export abstract class TrackedTable<V> {
     this.tombstones = [];
     const droppedUpTo = full ? null : this.droppedUpTo;
     this.droppedUpTo = null;
-    this.deltasSinceFull = full ? 0 : this.deltasSinceFull + 1;
     const encoding: Encoding = (this.encoding = { epoch: closing, full, early: new Map(), counts: new Map() });
     const due = full ? (e: StateEntry<V>) => e.saved !== closing : (e: StateEntry<V>) => e.dirty === closing && e.saved !== closing;
     const done = (async () => {

@@ -125,6 +125,27 @@ for (const backend of BACKENDS) describe(`keyed tables ${backend.name}`, () => {
     expect(dump((await harness.restore(0, 1)).state.keyed<number[]>("t"))).toEqual(dump(table));
   });
 
+  test("a full file is written again once the deltas add up to the last one's size, and restores the same", async () => {
+    const harness = backend.harness("rebase");
+    const ctx = harness.context();
+    const table = ctx.state.keyed<number[]>("t");
+    const keys = 50_000;
+    for (let k = 0; k < keys; k++) {
+      put(table, k, k);
+      if (k % 1000 === 0) ctx.state.maintain();
+    }
+    const kinds: boolean[][] = [];
+    for (let round = 0; round < 4; round++) {
+      // Each round changes 60% of the keys: the second delta brings the deltas past the full file's size.
+      if (round > 0) for (let k = 0; k < keys * 0.6; k++) put(table, k, k + round);
+      ctx.state.maintain();
+      const cp = await harness.checkpoint([{ ctx }]);
+      kinds.push(cp.operators.rebase![0]!.tables.t!.files.map((f) => f.full));
+    }
+    expect(kinds).toEqual([[true], [true, false], [true, false, false], [true]]);
+    expect(dump((await harness.restore(0, 1)).state.keyed<number[]>("t"))).toEqual(dump(table));
+  });
+
   test("restoring at another parallelism: each subtask gets exactly its key groups, reading only their sections", async () => {
     const harness = backend.harness("rescale", 16);
     const contexts = [0, 1].map((i) => harness.context(i, 2));
