@@ -17,6 +17,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Partitioners } from "kafkajs";
 import { QUERIES } from "./nexmark.ts";
+import { NEXMARK_VIEWS } from "./nexmark-queries.ts";
 import { closeKafkaKit, createTopic, KAFKA, testKafka } from "../test/kit/kafka.ts";
 
 const argv = process.argv.slice(2);
@@ -87,7 +88,7 @@ const nexmark = (q: string): Case => ({
   title: `Nexmark ${q}: ${QUERIES[q]!.title}`,
   crossing: (p) => (p - 1) / p,
   sql: async () =>
-    `CREATE TABLE nexmark WITH (connector = 'nexmark', event_rate = '0', message_count = '${EVENTS}');\nCREATE TABLE sink WITH (connector = 'blackhole');\n${QUERIES[q]!.sql}`,
+    `CREATE TABLE nexmark WITH (connector = 'nexmark', event_rate = '0', message_count = '${EVENTS}');\nCREATE TABLE sink WITH (connector = 'blackhole');\n${NEXMARK_VIEWS}\n${QUERIES[q]!.sql}`,
 });
 
 let kafkaInput: string | null = null;

@@ -49,7 +49,8 @@ export function hashInto(h: number, v: unknown): number {
         for (const x of v) h = hashInto(h, x);
         return mix(h, v.length);
       }
-      for (const [k, x] of Object.entries(v)) h = hashInto(hashInto(h, k), x);
+      // Structs are plain objects; for-in avoids Object.entries' array per key (window structs are hashed per row).
+      for (const k in v) h = hashInto(hashInto(h, k), (v as Record<string, unknown>)[k]);
       return h;
     default:
       return mix(h, 0x7f);
@@ -78,9 +79,13 @@ export function keyEquals(a: unknown, b: unknown): boolean {
   if (Array.isArray(a) && Array.isArray(b)) {
     return a.length === b.length && a.every((x, i) => keyEquals(x, b[i]));
   }
-  const ka = Object.keys(a as object);
-  const kb = Object.keys(b as object);
-  return ka.length === kb.length && ka.every((k) => keyEquals((a as any)[k], (b as any)[k]));
+  let n = 0;
+  for (const k in a) {
+    if (!Object.hasOwn(b, k) || !keyEquals((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
+    n++;
+  }
+  for (const _ in b) n--;
+  return n === 0;
 }
 
 export function keysEqual(a: readonly unknown[], b: readonly unknown[]): boolean {
