@@ -15,6 +15,7 @@ import type { Socket, TCPSocketListener, UnixSocketListener } from "bun";
 import type { Channel } from "../runtime/channel.ts";
 import type { Message } from "../runtime/messages.ts";
 import { encodeFrame, FrameKind, FrameReader, FrameWriter } from "./frames.ts";
+import { clientTls, serverTls, type ClusterTls } from "./tls.ts";
 
 export interface ExchangeIdentity {
   /** Shared by the job's processes; a connection that does not present it is dropped. */
@@ -81,6 +82,7 @@ class PeerLink {
     address: string,
     identity: ExchangeIdentity,
     onFailure: (err: Error) => void,
+    tls: ClusterTls | null,
   ) {
     const reader = new FrameReader((kind, channel, body) => {
       if (kind === FrameKind.Credit) this.channels.get(channel)?.grant(body as number);
@@ -102,7 +104,10 @@ class PeerLink {
       error: (_s: Socket<unknown>, err: Error) => onFailure(new Error(`the connection to the worker at ${address} failed: ${err.message}`)),
     };
     this.ready = (async () => {
-      const socket = port === null ? await Bun.connect({ unix: host, socket: handlers }) : await Bun.connect({ hostname: host, port, socket: handlers });
+      const socket =
+        port === null
+          ? await Bun.connect({ unix: host, socket: handlers })
+          : await Bun.connect({ hostname: host, port, socket: handlers, ...(tls ? { tls: clientTls(tls) } : {}) });
       this.writer = new FrameWriter(socket);
       this.writer.write(encodeFrame(FrameKind.Hello, 0, { secret: identity.secret, epoch: identity.epoch, from: identity.workerIndex } satisfies Hello));
     })();
@@ -131,7 +136,11 @@ export class Exchange {
   private flushScheduled = false;
   failure: ((err: Error) => void) | null = null;
 
-  constructor(readonly identity: ExchangeIdentity) {}
+  /** `tls`: encrypt and mutually authenticate TCP connections (RUNNEL_CLUSTER_TLS_*), none when null. */
+  constructor(
+    readonly identity: ExchangeIdentity,
+    private readonly tls: ClusterTls | null = null,
+  ) {}
 
   private fail(err: Error): void {
     this.failure?.(err);
@@ -162,7 +171,10 @@ export class Exchange {
         }
       },
     };
-    this.server = port === null ? Bun.listen<Conn>({ unix: host, socket }) : Bun.listen<Conn>({ hostname: host, port, socket });
+    this.server =
+      port === null
+        ? Bun.listen<Conn>({ unix: host, socket })
+        : Bun.listen<Conn>({ hostname: host, port, socket, ...(this.tls ? { tls: serverTls(this.tls) } : {}) });
     return port === null ? host : `${host}:${(this.server as TCPSocketListener<Conn>).port}`;
   }
 
@@ -228,7 +240,7 @@ export class Exchange {
   /** The sending end of channel `id` to worker `peer` at `address`. */
   outbound(peer: number, address: string, id: number, capacity: number): RemoteChannel {
     let link = this.peers.get(peer);
-    if (!link) this.peers.set(peer, (link = new PeerLink(address, this.identity, (err) => this.fail(err))));
+    if (!link) this.peers.set(peer, (link = new PeerLink(address, this.identity, (err) => this.fail(err), this.tls)));
     const ch = new RemoteChannel(link, id, capacity);
     link.channels.set(id, ch);
     return ch;

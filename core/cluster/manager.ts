@@ -20,6 +20,7 @@ import { JobMetrics, OperatorMetrics } from "../runtime/metrics.ts";
 import { StateBackend } from "../state/backend.ts";
 import { DEFAULT_MAX_PARALLELISM } from "../state/key-groups.ts";
 import { encodeFrame, FrameKind, FrameReader, FrameWriter } from "./frames.ts";
+import { CLUSTER_TLS_VARIABLES, clusterTlsFromEnv, serverTls, type ClusterTls } from "./tls.ts";
 import type { Assignment, ManagerMessage, OperatorMetricsReport, WorkerMessage } from "./protocol.ts";
 
 export interface ManagerOptions {
@@ -41,6 +42,8 @@ export interface ManagerOptions {
   heartbeatTimeoutMs?: number;
   /** The job's secret for workers that register on their own (external scheduler); else a new one per run. */
   secret?: string;
+  /** TLS for the control connections and, through the workers' environment, the exchange (default: RUNNEL_CLUSTER_TLS_*). */
+  tls?: ClusterTls | null;
 }
 
 interface WorkerState {
@@ -208,9 +211,11 @@ export class JobManager {
       }
     };
 
+    const tls = this.manager.tls === undefined ? clusterTlsFromEnv() : this.manager.tls;
     const listener: TCPSocketListener<{ reader: FrameReader; worker: WorkerState | null }> = Bun.listen({
       hostname: splitHost(this.manager.listen ?? "127.0.0.1:0")[0],
       port: splitHost(this.manager.listen ?? "127.0.0.1:0")[1],
+      ...(tls ? { tls: serverTls(tls) } : {}),
       socket: {
         open: (s) => {
           const state = { worker: null as WorkerState | null };
@@ -331,6 +336,8 @@ export class JobManager {
               RUNNEL_EPOCH: String(epoch),
               RUNNEL_WORKER_INDEX: String(i),
               RUNNEL_WORKER_LISTEN: this.manager.workerListen ?? "127.0.0.1:0",
+              // The same certificate files, where the scheduler runs workers (a pod mounts them at the same paths).
+              ...Object.fromEntries(CLUSTER_TLS_VARIABLES.filter((v) => process.env[v]).map((v) => [v, process.env[v]!])),
             },
           },
           { jobId: this.options.jobId ?? "local", log: this.log, options: this.manager.schedulerOptions ?? {}, stateDir: this.options.stateDir },

@@ -14,6 +14,7 @@ import { Fence } from "../checkpoint/fence.ts";
 import { Exchange, splitAddress } from "./exchange.ts";
 import { encodeFrame, FrameKind, FrameReader, FrameWriter } from "./frames.ts";
 import type { Assignment, ManagerMessage, WorkerMessage } from "./protocol.ts";
+import { clientTls, clusterTlsFromEnv, type ClusterTls } from "./tls.ts";
 import { WorkerBarrierPort } from "./worker-port.ts";
 
 export interface WorkerOptions {
@@ -26,6 +27,8 @@ export interface WorkerOptions {
   index: number | null;
   /** Where to listen for peers' data: host:port (port 0 picks one). */
   listen: string;
+  /** TLS for TCP connections to the manager and peers (default: RUNNEL_CLUSTER_TLS_* of this process's environment). */
+  tls?: ClusterTls | null;
   registry: () => Promise<PluginRegistry>;
   /**
    * Registers what the pipeline needs beyond the registry's plugins (a control plane's UDFs) and
@@ -63,7 +66,8 @@ export function workerAddressFromEnv(startedBy: string): Pick<WorkerOptions, "ma
 
 export async function runWorker(options: WorkerOptions): Promise<number> {
   const log = options.log ?? ((m: string) => console.error(m));
-  const exchange = new Exchange({ secret: options.secret, epoch: options.epoch ?? -1, workerIndex: options.index ?? -1 });
+  const tls = options.tls === undefined ? clusterTlsFromEnv() : options.tls;
+  const exchange = new Exchange({ secret: options.secret, epoch: options.epoch ?? -1, workerIndex: options.index ?? -1 }, tls);
   const address = exchange.listen(options.listen);
   let writer: FrameWriter | null = null;
   const send = (msg: WorkerMessage) => writer?.write(encodeFrame(FrameKind.Control, 0, msg));
@@ -179,7 +183,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
   const socket =
     managerPort === null
       ? await Bun.connect({ unix: host, socket: handlers as never })
-      : await Bun.connect({ hostname: host, port: managerPort, socket: handlers as never });
+      : await Bun.connect({ hostname: host, port: managerPort, socket: handlers as never, ...(tls ? { tls: clientTls(tls) } : {}) });
   writer = new FrameWriter(socket as never);
   send({ type: "hello", secret: options.secret, epoch: options.epoch, index: options.index, exchange: address, host: hostname(), pid: process.pid });
   // Metrics every 250 ms are also the heartbeat: the manager fails a worker that goes silent.
