@@ -199,6 +199,11 @@ export class Converter {
     const name = String(item.table);
     const at = this.locate(name, hint) ?? hint;
     const out: A.FromItem = { kind: "table", at, name, alias: aliasOf(item) };
+    const asOf = this.text.asOf.get(at);
+    if (asOf) {
+      asOf.attached = true;
+      out.asOf = asOf;
+    }
     return out;
   }
 
