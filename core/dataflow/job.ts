@@ -613,24 +613,30 @@ export class Job {
       width: table.fields.length,
       cache: table.lookup!,
       open: async (ctx) => {
-        const metrics = ctx.metrics;
         return connector.lookup!.create({
-          options: table.options,
-          tableName: table.name,
-          jobId: this.jobId,
-          subtaskIndex: ctx.subtaskIndex,
-          parallelism: ctx.parallelism,
-          signal: this.abort.signal,
-          log: this.log,
-          files: this.options.files,
-          metrics: connectorMetrics(metrics),
+          ...this.connectorContext(table, ctx.subtaskIndex, ctx.parallelism, ctx.metrics),
           fields: table.fields,
           keyColumns: table.primaryKey ?? [],
-          format: this.deserializerFor(table, metrics),
+          format: this.deserializerFor(table, ctx.metrics),
           metadata: table.metadata,
         });
       },
     });
+  }
+
+  /** What every connector's context holds, for a subtask of an operator reading or writing `table`. */
+  private connectorContext(table: TableDef, subtaskIndex: number, parallelism: number, metrics: OperatorMetrics) {
+    return {
+      options: table.options,
+      tableName: table.name,
+      jobId: this.jobId,
+      subtaskIndex,
+      parallelism,
+      signal: this.abort.signal,
+      log: this.log,
+      files: this.options.files,
+      metrics: connectorMetrics(metrics),
+    };
   }
 
   /** The table's format reading the columns before its METADATA FROM ones (the connector appends those). */
@@ -662,15 +668,7 @@ export class Job {
         const format = countBytesOut(this.serializerFor(table, fields), ctx.metrics);
         await format?.open?.();
         return connector.sink!.create({
-          options: table.options,
-          tableName: table.name,
-          jobId: this.jobId,
-          subtaskIndex: ctx.subtaskIndex,
-          parallelism: ctx.parallelism,
-          signal: this.abort.signal,
-          log: this.log,
-          files: this.options.files,
-          metrics: connectorMetrics(ctx.metrics),
+          ...this.connectorContext(table, ctx.subtaskIndex, ctx.parallelism, ctx.metrics),
           fields: table.inferColumns || table.fields.length === 0 ? fields : table.fields,
           format,
           formatName: table.format?.name,
@@ -704,14 +702,7 @@ export class Job {
     const positions: Record<string, unknown> = {};
     for (const s of restored) if (s) Object.assign(positions, s.splits);
     return connector.source.create({
-      options: table.options,
-      tableName: table.name,
-      subtaskIndex,
-      parallelism,
-      signal: this.abort.signal,
-      log: this.log,
-      files: this.options.files,
-      metrics: connectorMetrics(metrics),
+      ...this.connectorContext(table, subtaskIndex, parallelism, metrics),
       fields: table.fields,
       format: this.deserializerFor(table, metrics),
       formatName: table.format?.name,
