@@ -77,10 +77,16 @@ const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "
 
 /** A key's identity as text: distinct for 1 and '1', and for different byte arrays. */
 export function keyText(values: unknown[]): string {
-  if (values.length === 1) {
-    const v = values[0];
-    if (typeof v === "string") return `s${v}`;
-    if (typeof v === "number") return `n${v}`;
-  }
+  return values.length === 1 ? singleKeyText(values[0]) : listText(values);
+}
+
+/** keyText of a one-column key, without an array for the common string and number keys. */
+export function singleKeyText(v: unknown): string {
+  if (typeof v === "string") return `s${v}`;
+  if (typeof v === "number") return `n${v}`;
+  return listText([v]);
+}
+
+function listText(values: unknown[]): string {
   return JSON.stringify(values, (_, x) => (x instanceof Uint8Array ? { bytes: hex(x) } : typeof x === "bigint" ? `${x}n` : x));
 }

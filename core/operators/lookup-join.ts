@@ -17,7 +17,7 @@ import type { Batch, LookupSource, Row } from "../plugin-api/index.ts";
 import type { ConnectorMetrics } from "../plugin-api/index.ts";
 import type { LookupCacheSettings } from "../plan/logical.ts";
 import { connectorMetrics } from "../runtime/metrics.ts";
-import { keyText, LookupCache } from "./lookup-cache.ts";
+import { keyText, LookupCache, singleKeyText } from "./lookup-cache.ts";
 import type { Collector, Operator, OperatorContext } from "./operator.ts";
 import type { RowFn } from "./window-aggregate.ts";
 
@@ -63,26 +63,40 @@ export class LookupJoinOperator implements Operator {
     const slotOf = new Map<string, number>();
     const missing: { slot: number; key: unknown[]; text: string }[] = [];
     let hits = 0;
+    const single = keyCount === 1 ? this.spec.keys[0]! : null;
     for (let i = 0; i < n; i++) {
-      const key = new Array(keyCount);
-      let hasNull = false;
-      for (let k = 0; k < keyCount; k++) {
-        const v = this.spec.keys[k]!(rows[i]!, times[i]!);
-        if (v === null || v === undefined) hasNull = true;
-        key[k] = v;
+      let key: unknown[] | null = null;
+      let value: unknown;
+      let text: string;
+      if (single) {
+        // One key column (the common case): no array per row unless the key must be fetched.
+        const v = (value = single(rows[i]!, times[i]!));
+        if (v === null || v === undefined) {
+          slot[i] = -1;
+          continue;
+        }
+        text = singleKeyText(v);
+      } else {
+        key = new Array(keyCount);
+        let hasNull = false;
+        for (let k = 0; k < keyCount; k++) {
+          const v = this.spec.keys[k]!(rows[i]!, times[i]!);
+          if (v === null || v === undefined) hasNull = true;
+          key[k] = v;
+        }
+        if (hasNull) {
+          slot[i] = -1;
+          continue;
+        }
+        text = keyText(key);
       }
-      if (hasNull) {
-        slot[i] = -1;
-        continue;
-      }
-      const text = keyText(key);
       let s = slotOf.get(text);
       if (s === undefined) {
         s = found.length;
         slotOf.set(text, s);
         const cached = this.cache.get(text);
         found.push(cached);
-        if (cached === undefined) missing.push({ slot: s, key, text });
+        if (cached === undefined) missing.push({ slot: s, key: key ?? [value], text });
         else hits++;
       }
       slot[i] = s;
