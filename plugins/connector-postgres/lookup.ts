@@ -145,11 +145,19 @@ export class PostgresLookup implements LookupSource {
     if (keys.length === 0) return [];
     const params = this.ctx.keyColumns.map((_, k) => textArray(keys.map((key) => key[k])));
     let rows: unknown[][];
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeoutMs = this.ctx.options["lookup.timeout"] / 1000;
+    // postgres.js can wait for good on a server that accepts connections and drops them (a proxy before a lost server).
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer from PostgreSQL in ${timeoutMs / 1000} s (option 'lookup.timeout')`)), timeoutMs);
+    });
     try {
-      rows = (await this.sql.unsafe(this.query, params).values()) as unknown[][];
+      rows = (await Promise.race([this.sql.unsafe(this.query, params).values(), timeout])) as unknown[][];
     } catch (err) {
       this.ctx.metrics.add("errors_total");
       throw describeError(err, this.ctx);
+    } finally {
+      clearTimeout(timer);
     }
     const byKey = new Map<string, Row>();
     for (const raw of rows) {

@@ -4,12 +4,14 @@
  * (numbers, text, JSON, timestamps with and without zone, BYTEA, NULLs),
  * give what DuckDB gives joining the same rows; a key without a unique index
  * in PostgreSQL, a missing column and a server that is down are refused
- * before the job starts, naming the table.
+ * before the job starts, naming the table; a server lost while the job runs
+ * fails it, and a rerun from its checkpoint leaves every row once.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { join } from "node:path";
 import { SQL } from "bun";
-import { runCli, tempDir, writeSql } from "../../kit/cli.ts";
+import { runCli, startCli, tempDir, waitUntil, writeSql } from "../../kit/cli.ts";
+import { tcpProxy } from "../../kit/tcp-proxy.ts";
 import { freshPostgresDatabase } from "../../kit/services.ts";
 import { duckSql, prng, runnelTables, runSql, sameRows, type TableSpec } from "../../kit/sql.ts";
 
@@ -123,5 +125,42 @@ describe("postgres lookup tables refused before the job starts", () => {
   test("a server that is down", async () => {
     const r = await run(`CREATE TABLE t (id BIGINT PRIMARY KEY, v TEXT) WITH (connector = 'postgres', connection_string = 'postgres://postgres@127.0.0.1:1/x', table_name = 'nokey', type = 'lookup');`);
     expect(r.stderr).toContain("table t: postgres lookup 't': cannot reach PostgreSQL at 127.0.0.1:1/x");
+  });
+});
+
+describe("a store lost while the job runs", () => {
+  test("fails the job naming the table; a rerun from the checkpoint writes every row once", async () => {
+    const proxy = await tcpProxy("127.0.0.1", Number(new URL(url).port || 5432));
+    const viaProxy = url.replace(/@[^/]+\//, `@127.0.0.1:${proxy.port}/`);
+    const COUNT = 3000;
+    const dir = tempDir("runnel-pg-lookup-cut-");
+    const file = writeSql(
+      dir,
+      `CREATE TABLE imp WITH (connector = 'impulse', event_rate = '1500', message_count = '${COUNT}');
+CREATE TABLE products (id BIGINT PRIMARY KEY, title TEXT) WITH (connector = 'postgres', connection_string = '${viaProxy}', table_name = 'products', type = 'lookup', 'lookup.cache.max_bytes' = '0', 'lookup.timeout' = '3s');
+CREATE TABLE out (id BIGINT, title TEXT) WITH (connector = 'postgres', connection_string = '${url}', table_name = 'cut_out', sink.create_table = 'true');
+INSERT INTO out SELECT CAST(counter AS BIGINT) AS id, p.title FROM imp LEFT JOIN products p ON CAST(counter % 60 AS BIGINT) = p.id;`,
+    );
+    const args = ["run", file, "--state-dir", join(dir, "state"), "--checkpoint-interval", "200ms", "--quiet"];
+    try {
+      const first = startCli(args);
+      const stderr = new Response(first.stderr).text();
+      await waitUntil("some joined rows committed", async () => {
+        const [{ n }] = (await db`SELECT count(*)::int AS n FROM cut_out`.catch(() => [{ n: 0 }])) as { n: number }[];
+        return n > 0;
+      });
+      proxy.cut();
+      expect(await first.exited).not.toBe(0);
+      expect(await stderr).toContain("postgres lookup 'products':");
+      proxy.restore();
+      const rerun = await runCli(args, { timeoutMs: 60_000 });
+      expect(rerun.code).toBe(0);
+      const rows = (await db`SELECT id, title FROM cut_out`) as { id: string | number; title: string | null }[];
+      expect(rows.map((r) => Number(r.id)).sort((a, b) => a - b)).toEqual(Array.from({ length: COUNT }, (_, i) => i));
+      const titles = new Map(products.rows.map((r) => [r[0] as number, r[1]]));
+      for (const r of rows) expect(r.title).toBe((titles.get(Number(r.id) % 60) ?? null) as string | null);
+    } finally {
+      await proxy.close();
+    }
   });
 });
