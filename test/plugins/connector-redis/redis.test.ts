@@ -8,9 +8,8 @@
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { join } from "node:path";
 import { runCli, startCli, tempDir, writeSql } from "../../kit/cli.ts";
-import { closeRedisKit, REDIS_OPTS, REDIS_URL, redisClient, uniquePrefix } from "../../kit/redis.ts";
+import { closeRedisKit, REDIS_OPTS, redisClient, uniquePrefix } from "../../kit/redis.ts";
 import { sinkUnderKills } from "../../kit/sink-crash.ts";
-import { coerce } from "../kit.ts";
 
 setDefaultTimeout(60_000);
 afterAll(closeRedisKit);
