@@ -188,6 +188,8 @@ type Connector {
   description: String
   source: Boolean!
   sink: Boolean!
+  """Whether a table of this connector can be a lookup table (type = 'lookup'), read by key in lookup joins."""
+  lookup: Boolean!
   """The options as JSON Schema (the same declaration validates WITH (...) options)."""
   optionsSchema: JSON!
 }

@@ -6,7 +6,7 @@ import type { Services } from "./context.ts";
 
 export function connectors(services: Services) {
   return [...services.registry.connectors.values()]
-    .map((c) => ({ name: c.name, description: c.description ?? null, source: !!c.source, sink: !!c.sink, optionsSchema: optionsJsonSchema(c.options) }))
+    .map((c) => ({ name: c.name, description: c.description ?? null, source: !!c.source, sink: !!c.sink, lookup: !!c.lookup, optionsSchema: optionsJsonSchema(c.options) }))
     .sort((a, b) => a.name.localeCompare(b.name));
 }
 

@@ -83,6 +83,9 @@ function ownDefinition(node: PhysicalNode, registry: PluginRegistry): unknown {
       return { kind: "unnest", array: exprText(plan.array) };
     case "union":
       return { kind: "union", inputs: plan.inputs.length };
+    case "lookup_join":
+      // No state: the store's connection and cache settings may change between runs.
+      return { kind: "lookup_join", joinType: plan.joinType, keys: exprText(plan.keys), table: plan.table.name, fields: plan.table.fields };
     case "join":
       return {
         kind: "join",

@@ -5,7 +5,7 @@
  */
 import type { LogicalPipeline, PlanNode, SinkTarget, TableDef } from "../plan/logical.ts";
 
-export type PhysicalKind = "source" | "changelog" | "map" | "async_udf" | "window_aggregate" | "window_function" | "updating_aggregate" | "union" | "unnest" | "join" | "sink";
+export type PhysicalKind = "source" | "changelog" | "map" | "async_udf" | "window_aggregate" | "window_function" | "updating_aggregate" | "union" | "unnest" | "join" | "lookup_join" | "sink";
 
 export interface PhysicalNode {
   /** Stable across runs of the same pipeline: checkpoint state is keyed by it. */
@@ -65,6 +65,8 @@ function labelOf(node: PlanNode): string {
       return "union all";
     case "unnest":
       return "unnest";
+    case "lookup_join":
+      return `${node.joinType} lookup join with ${node.table.name} (${node.table.connector})`;
     case "join": {
       const how = `${node.joinType} join on ${node.leftKeys.length} key(s)${node.condition ? " and a condition" : ""}`;
       return node.window ? `window ${how}` : `updating ${how}`;

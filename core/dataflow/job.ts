@@ -15,6 +15,7 @@ import { UpdatingWindowFunctionOperator, WindowFunctionOperator, type WindowFn, 
 import { ChangelogNormalize } from "../operators/changelog.ts";
 import { UpdatingJoin, WindowJoin, type JoinSpec } from "../operators/join.ts";
 import { MapOperator } from "../operators/map.ts";
+import { LookupJoinOperator } from "../operators/lookup-join.ts";
 import type { Operator, OperatorContext } from "../operators/operator.ts";
 import { SinkOperator } from "../operators/sink.ts";
 import { UpdatingAggregate } from "../operators/updating-aggregate.ts";
@@ -286,12 +287,13 @@ export class Job {
 
   /** Runs the connectors' preflight checks (reachability, timeouts against the checkpoint interval). */
   async preflight(): Promise<void> {
-    const roles = new Map<TableDef, Set<"source" | "sink">>();
+    const roles = new Map<TableDef, Set<"source" | "sink" | "lookup">>();
     for (const node of this.graph.stages.flatMap((s) => s.nodes)) {
-      const table = node.kind === "source" ? (node.plan as Extract<PlanNode, { kind: "source" }>).table : node.kind === "sink" ? node.sink?.table : null;
+      const plan = node.plan;
+      const table = plan?.kind === "source" || plan?.kind === "lookup_join" ? plan.table : node.kind === "sink" ? node.sink?.table : null;
       if (!table?.connector) continue;
       const set = roles.get(table) ?? new Set();
-      set.add(node.kind === "source" ? "source" : "sink");
+      set.add(node.kind === "source" ? "source" : node.kind === "lookup_join" ? "lookup" : "sink");
       roles.set(table, set);
     }
     const settings = { checkpointIntervalMs: this.options.checkpointIntervalMs, parallelism: this.options.parallelism };
@@ -303,7 +305,7 @@ export class Job {
       if (!connector?.preflight) continue;
       for (const role of set) {
         try {
-          await connector.preflight({ name: table.name, options: table.options, fields: table.fields, role, files: this.options.files, format: table.format }, settings);
+          await connector.preflight({ name: table.name, options: table.options, fields: table.fields, role, files: this.options.files, format: table.format, primaryKey: table.primaryKey?.map((i) => table.fields[i]!.name), metadata: table.metadata }, settings);
         } catch (err) {
           throw new JobError(`table ${table.name}: ${(err as Error).message}`);
         }
@@ -593,9 +595,59 @@ export class Job {
         const endOf = (column: number): RowFn => (row) => (row[column] as { end: number }).end;
         return new WindowJoin(spec, [endOf(w.leftColumn), endOf(w.rightColumn)]);
       }
+      case "lookup_join":
+        return this.lookupJoinOperator(plan);
       case "source":
         throw new Error("a source is not a chained operator");
     }
+  }
+
+  private lookupJoinOperator(plan: Extract<PlanNode, { kind: "lookup_join" }>): Operator {
+    const table = plan.table;
+    const connector = this.registry.connector(table.connector!);
+    if (!connector?.lookup) throw new JobError(`connector '${table.connector}' cannot be a lookup table (table ${table.name})`);
+    return new LookupJoinOperator({
+      tableName: table.name,
+      joinType: plan.joinType,
+      keys: plan.keys.map((k) => compileExpr(k) as RowFn),
+      width: table.fields.length,
+      cache: table.lookup!,
+      open: async (ctx) => {
+        return connector.lookup!.create({
+          ...this.connectorContext(table, ctx.subtaskIndex, ctx.parallelism, ctx.metrics),
+          fields: table.fields,
+          keyColumns: table.primaryKey ?? [],
+          format: this.deserializerFor(table, ctx.metrics),
+          metadata: table.metadata,
+        });
+      },
+    });
+  }
+
+  /** What every connector's context holds, for a subtask of an operator reading or writing `table`. */
+  private connectorContext(table: TableDef, subtaskIndex: number, parallelism: number, metrics: OperatorMetrics) {
+    return {
+      options: table.options,
+      tableName: table.name,
+      jobId: this.jobId,
+      subtaskIndex,
+      parallelism,
+      signal: this.abort.signal,
+      log: this.log,
+      files: this.options.files,
+      metrics: connectorMetrics(metrics),
+    };
+  }
+
+  /** The table's format reading the columns before its METADATA FROM ones (the connector appends those). */
+  private deserializerFor(table: TableDef, metrics: OperatorMetrics): Deserializer | undefined {
+    if (!table.format) return undefined;
+    const format = this.registry.format(table.format.name);
+    if (!format?.deserializer) throw new JobError(`format '${table.format.name}' cannot read (table ${table.name})`);
+    const formatFields = table.metadata ? table.fields.slice(0, table.fields.length - table.metadata.length) : table.fields;
+    // Formats know readers as sources (a lookup reads records as a source does).
+    const formatTable = { name: table.name, role: "source" as const, connector: table.connector, connectorOptions: table.options };
+    return countBytesIn(format.deserializer({ options: table.format.options, fields: formatFields, table: formatTable }), metrics);
   }
 
   private sinkOperator(node: PhysicalNode): Operator {
@@ -616,15 +668,7 @@ export class Job {
         const format = countBytesOut(this.serializerFor(table, fields), ctx.metrics);
         await format?.open?.();
         return connector.sink!.create({
-          options: table.options,
-          tableName: table.name,
-          jobId: this.jobId,
-          subtaskIndex: ctx.subtaskIndex,
-          parallelism: ctx.parallelism,
-          signal: this.abort.signal,
-          log: this.log,
-          files: this.options.files,
-          metrics: connectorMetrics(ctx.metrics),
+          ...this.connectorContext(table, ctx.subtaskIndex, ctx.parallelism, ctx.metrics),
           fields: table.inferColumns || table.fields.length === 0 ? fields : table.fields,
           format,
           formatName: table.format?.name,
@@ -655,28 +699,12 @@ export class Job {
   ): Promise<SourceReader> {
     const connector = this.registry.connector(table.connector!);
     if (!connector?.source) throw new JobError(`connector '${table.connector}' cannot be read from (table ${table.name})`);
-    let deserializer;
-    if (table.format) {
-      const format = this.registry.format(table.format.name);
-      if (!format?.deserializer) throw new JobError(`format '${table.format.name}' cannot read (table ${table.name})`);
-      // The format fills the columns before the METADATA FROM ones; the reader appends those.
-      const formatFields = table.metadata ? table.fields.slice(0, table.fields.length - table.metadata.length) : table.fields;
-      const formatTable = { name: table.name, role: "source" as const, connector: table.connector, connectorOptions: table.options };
-      deserializer = format.deserializer({ options: table.format.options, fields: formatFields, table: formatTable });
-    }
     const positions: Record<string, unknown> = {};
     for (const s of restored) if (s) Object.assign(positions, s.splits);
     return connector.source.create({
-      options: table.options,
-      tableName: table.name,
-      subtaskIndex,
-      parallelism,
-      signal: this.abort.signal,
-      log: this.log,
-      files: this.options.files,
-      metrics: connectorMetrics(metrics),
+      ...this.connectorContext(table, subtaskIndex, parallelism, metrics),
       fields: table.fields,
-      format: deserializer && countBytesIn(deserializer, metrics),
+      format: this.deserializerFor(table, metrics),
       formatName: table.format?.name,
       formatOptions: table.format?.options,
       restored: positions,

@@ -46,11 +46,20 @@ export interface TableDef {
    * debezium_json): reading it gives inserts, updates and deletes.
    */
   changelog?: boolean;
-  /** `type` option if given ('source' | 'sink'). */
-  declaredRole?: "source" | "sink";
+  /** `type` option if given ('source' | 'sink' | 'lookup'; CREATE TEMPORARY TABLE means 'lookup'). */
+  declaredRole?: "source" | "sink" | "lookup";
+  /** A lookup table's cache (`lookup.cache.max_bytes`, `lookup.cache.ttl`); set exactly when declaredRole is 'lookup'. */
+  lookup?: LookupCacheSettings;
   /** True when the table was declared without columns (a sink taking its query's columns). */
   inferColumns: boolean;
   location: SourceLocation;
+}
+
+export interface LookupCacheSettings {
+  /** Bytes the cache of each subtask may hold (keys and rows, estimated); 0 disables it. */
+  maxBytes: number;
+  /** µs an entry stays usable; null: until evicted for room. */
+  ttlMicros: number | null;
 }
 
 export type WindowSpec =
@@ -151,6 +160,7 @@ export type PlanNode =
   | (NodeBase & { kind: "async_udf"; input: PlanNode; calls: Extract<Expr, { kind: "udf" }>[]; badData: "fail" | "drop" })
   /** UNNEST in the SELECT list: one row per element of `array` (over the input row). Output row: [...input, element]. */
   | (NodeBase & { kind: "unnest"; input: PlanNode; array: Expr })
+  | LookupJoinNode
   /** UNION ALL; `mergesInserts` when it joins the queries of several INSERTs into one sink table. */
   | (NodeBase & { kind: "union"; inputs: PlanNode[]; mergesInserts?: boolean })
   /**
@@ -178,6 +188,15 @@ export type PlanNode =
     });
 
 export type JoinType = "inner" | "left" | "right" | "full";
+
+/**
+ * A lookup join: each input row's key is read from the lookup table's store
+ * (through its connector's `lookup`, with a cache). Output row:
+ * [...input, ...table.fields] at the input row's time; an INNER join drops rows
+ * whose key the store lacks, a LEFT join pads them with NULLs. `keys[i]` (over
+ * the input row) equals the table's column `table.primaryKey[i]`.
+ */
+export type LookupJoinNode = NodeBase & { kind: "lookup_join"; input: PlanNode; table: TableDef; joinType: "inner" | "left"; keys: Expr[] };
 
 export interface SinkTarget {
   /** A connector-backed table, or the preview output of a bare SELECT. */

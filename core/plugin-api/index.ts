@@ -241,11 +241,44 @@ export interface SinkWriter {
   close?(): Promise<void> | void;
 }
 
+export interface LookupContext<O> extends ConnectorContextBase<O> {
+  /** The table's columns in row order: the format's, then the `METADATA FROM` ones. */
+  fields: Field[];
+  /** Positions in `fields` of the key columns (the PRIMARY KEY), in the order `lookup` receives key values. */
+  keyColumns: number[];
+  /** Present when the table names a format; it fills the columns before the METADATA FROM ones. */
+  format?: Deserializer;
+  /** Keys of the table's `METADATA FROM '...'` columns, in order (the last columns of `fields`). */
+  metadata?: string[];
+}
+
+/**
+ * Reads rows by key for a lookup join. The engine calls `lookup` once per input
+ * batch with the batch's distinct keys that its cache does not hold (no NULL
+ * key ever reaches it), one at a time per subtask. A rejection fails the job,
+ * which restores from its last checkpoint; the message should name the table
+ * and what the store answered.
+ */
+export interface LookupSource {
+  /**
+   * The row stored under each key (all of `fields`, in order), or null where the
+   * store has none: one entry per key, in the keys' order. A key is an array of
+   * the key columns' values, in `keyColumns` order.
+   */
+  lookup(keys: unknown[][]): Promise<(Row | null)[]>;
+  close?(): Promise<void> | void;
+}
+
 export interface TableInfo<O> {
   name: string;
   options: O;
   fields: Field[];
-  role: "source" | "sink";
+  /** "lookup": a table joined by key (`type = 'lookup'`), read through the connector's `lookup`. */
+  role: "source" | "sink" | "lookup";
+  /** Names of the PRIMARY KEY columns, when the table declares one (a lookup table's key). */
+  primaryKey?: string[];
+  /** Keys of the `METADATA FROM '...'` columns, which are the last `metadata.length` of `fields`. */
+  metadata?: string[];
   /** Local files the job may use; absent means unrestricted. */
   files?: FileAccess;
   /** The table's format, when it names one (its options validated). */
@@ -291,6 +324,15 @@ export interface ConnectorDefinition<S extends OptionsShape = OptionsShape> {
   needsFormat?: boolean;
   source?: {
     create(ctx: SourceContext<OptionValues<S>>): SourceReader | Promise<SourceReader>;
+  };
+  /**
+   * Declares the connector a lookup source: a table declared with
+   * `type = 'lookup'` (or CREATE TEMPORARY TABLE) is joined by its PRIMARY KEY
+   * (`JOIN t ON stream.col = t.key`), each batch's distinct keys read at once.
+   * `validate` sees such a table with role "lookup".
+   */
+  lookup?: {
+    create(ctx: LookupContext<OptionValues<S>>): LookupSource | Promise<LookupSource>;
   };
   sink?: {
     create(ctx: SinkContext<OptionValues<S>>): SinkWriter | Promise<SinkWriter>;

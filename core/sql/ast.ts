@@ -91,11 +91,19 @@ export type SelectItem = (Node & { kind: "star"; qualifier?: string }) | (Node &
 
 export type JoinKind = "inner" | "left" | "right" | "full" | "cross";
 
+/** Flink's `FOR SYSTEM_TIME AS OF s.time` after a table in FROM (a lookup join). */
+export interface SystemTime extends Node {
+  time: Extract<Expr, { kind: "column" }>;
+  /** Set when the converter put it on its table. */
+  attached?: boolean;
+}
+
 export type FromItem =
   | (Node & {
       kind: "table";
       name: string;
       alias?: string;
+      asOf?: SystemTime;
     })
   | (Node & { kind: "derived"; query: Query; alias?: string })
   /** `UNNEST(array) [AS alias [(column)]]` in FROM. */

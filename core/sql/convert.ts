@@ -154,7 +154,9 @@ export class Converter {
   private from(list: any[], hint: number): A.FromItem {
     let rel = this.fromItem(list[0], hint);
     for (const item of list.slice(1)) {
-      const right = this.fromItem(item, rel.at);
+      // The right side's name is looked for after its JOIN, so a self-join's second table is found where it is.
+      const after = rel.kind === "join" ? rel.right.at : rel.at;
+      const right = this.fromItem(item, (item.join ? this.locate("join", after) : null) ?? rel.at);
       const raw = item.join ? String(item.join).toUpperCase() : null;
       let join: A.JoinKind;
       if (raw === null) join = "cross";
@@ -199,6 +201,11 @@ export class Converter {
     const name = String(item.table);
     const at = this.locate(name, hint) ?? hint;
     const out: A.FromItem = { kind: "table", at, name, alias: aliasOf(item) };
+    const asOf = this.text.asOf.get(at);
+    if (asOf) {
+      asOf.attached = true;
+      out.asOf = asOf;
+    }
     return out;
   }
 

@@ -261,6 +261,33 @@ export interface RewrittenText {
   toOriginal(offset: number): number;
   /** Tokens of the original text, for locating identifiers in error messages. */
   tokens: Token[];
+  /** `FOR SYSTEM_TIME AS OF x` taken out of the text, by the offset of the table name it follows. */
+  asOf: Map<number, A.SystemTime>;
+}
+
+/** Reads `FOR SYSTEM_TIME AS OF name[.name]` at `i`: the time must be a column of the stream joined. */
+function systemTimeClause(tokens: Token[], i: number): { asOf: A.SystemTime; last: number } {
+  const prev = tokens[i - 1]!;
+  if (prev.kind !== "word" && prev.kind !== "quoted") {
+    throw new SqlError("FOR SYSTEM_TIME AS OF follows the lookup table's name: JOIN t FOR SYSTEM_TIME AS OF s.proc_time AS l ON s.key = l.key", tokens[i]!.start);
+  }
+  const parts: string[] = [];
+  const partAt: number[] = [];
+  let j = i + 4;
+  for (;;) {
+    const t = tokens[j];
+    if (!t || (t.kind !== "word" && t.kind !== "quoted")) {
+      throw new SqlError("FOR SYSTEM_TIME AS OF takes a time column of the stream joined (s.proc_time or s.event_time), not an expression", t?.start ?? tokens[j - 1]!.end);
+    }
+    parts.push(t.text);
+    partAt.push(t.start);
+    if (!isPunct(tokens[j + 1], ".")) break;
+    j += 2;
+  }
+  if (isPunct(tokens[j + 1], "(")) {
+    throw new SqlError("FOR SYSTEM_TIME AS OF takes a time column of the stream joined (s.proc_time or s.event_time), not a function call", tokens[j]!.start);
+  }
+  return { asOf: { at: tokens[i]!.start, time: { kind: "column", parts, partAt, at: partAt[0]! } }, last: j };
 }
 
 /** Rewrites [start, end) of `sql`, quoting reserved identifiers; `prefix` is prepended (e.g. "SELECT "). */
@@ -277,6 +304,7 @@ export function rewriteForParser(sql: string, start: number, end: number, prefix
     return `${MARK_OPEN}${literals.length - 1}${MARK_CLOSE}`;
   };
   const marks: { at: number; original: number }[] = [];
+  const asOf = new Map<number, A.SystemTime>();
   let cursor = start;
   /** Token index → how many `)` to put before it (closing parentheses the rewrite opened). */
   const { replace, closers, before } = planCallRewrites(tokens);
@@ -303,12 +331,12 @@ export function rewriteForParser(sql: string, start: number, end: number, prefix
       throw new SqlError("RANGE frames with an offset are not supported; write ROWS BETWEEN n PRECEDING AND CURRENT ROW (rows, not values)", tok.start);
     }
     if (isWord(tok, "for") && isWord(tokens[i + 1], "system_time") && isWord(tokens[i + 2], "as") && isWord(tokens[i + 3], "of") && i > 0) {
-      // Lookup joins need a lookup connector (not yet); a plain join would silently mean something else.
-      throw new SqlError(
-        "FOR SYSTEM_TIME AS OF (a lookup join) is not supported yet; remove it to join the table as a stream (an updating join: every row of " +
-          "either side meets every row of the other, including later ones), or load the table into the query with a bounded source",
-        tok.start,
-      );
+      // Flink's lookup join: the grammar lacks the clause, so it is taken out here and handed to the converter by its table.
+      const clause = systemTimeClause(tokens, i);
+      asOf.set(tokens[i - 1]!.start, clause.asOf);
+      cursor = tokens[clause.last]!.end;
+      i = clause.last;
+      continue;
     }
     if (isPunct(tok, "[")) {
       const prev = tokens[i - 1];
@@ -392,6 +420,7 @@ export function rewriteForParser(sql: string, start: number, end: number, prefix
     literals,
     literalAt,
     tokens,
+    asOf,
     toOriginal(offset: number): number {
       if (offset < base) return start;
       let lo = 0;
@@ -438,7 +467,11 @@ export function parseQuery(sql: string, range: { start: number; end: number }): 
   const stmt = Array.isArray(ast) ? ast[0] : ast;
   if (Array.isArray(ast) && ast.length > 1) throw new SqlError("expected one query; end statements with ;", range.start);
   if (stmt?.type !== "select") throw new SqlError(`expected a SELECT query, found ${String(stmt?.type ?? "nothing").toUpperCase()}`, range.start);
-  return new Converter(text, range.start).query(stmt, range.start);
+  const query = new Converter(text, range.start).query(stmt, range.start);
+  for (const [, clause] of text.asOf) {
+    if (!clause.attached) throw new SqlError("FOR SYSTEM_TIME AS OF follows a table's name in FROM (JOIN t FOR SYSTEM_TIME AS OF s.proc_time AS l)", clause.at);
+  }
+  return query;
 }
 
 /** Parses one expression written inside DDL (GENERATED ... AS, WATERMARK ... AS). */

@@ -29,7 +29,7 @@ export class Planner implements QueryPlanner {
   readonly memoryRels = new Map<string, { rel?: Rel; planning?: boolean }>();
   readonly sourceNodes = new Map<TableDef, PlanNode>();
   private readonly sinks: SinkTarget[] = [];
-  private readonly used = new Map<TableDef, Set<"source" | "sink">>();
+  private readonly used = new Map<TableDef, Set<"source" | "sink" | "lookup">>();
   updatingTtl: number | undefined;
   updatingTtlRetract = false;
 
@@ -108,7 +108,7 @@ export class Planner implements QueryPlanner {
     this.updatingTtl = micros;
   }
 
-  markUsed(table: TableDef, role: "source" | "sink") {
+  markUsed(table: TableDef, role: "source" | "sink" | "lookup") {
     const roles = this.used.get(table) ?? new Set();
     roles.add(role);
     this.used.set(table, roles);
@@ -122,11 +122,13 @@ export class Planner implements QueryPlanner {
       const formatFields = table.metadata ? table.fields.slice(0, table.fields.length - table.metadata.length) : table.fields;
       for (const role of roles) {
         try {
-          connector?.validate?.({ name: table.name, options: table.options, fields: table.fields, role, files: this.context.files, format: table.format });
+          const primaryKey = table.primaryKey?.map((i) => table.fields[i]!.name);
+          connector?.validate?.({ name: table.name, options: table.options, fields: table.fields, role, primaryKey, metadata: table.metadata, files: this.context.files, format: table.format });
           format?.validate?.({
             options: table.format!.options,
             fields: formatFields,
-            table: { name: table.name, role, connector: table.connector, connectorOptions: table.options },
+            // A lookup reads records as a source does.
+            table: { name: table.name, role: role === "sink" ? "sink" : "source", connector: table.connector, connectorOptions: table.options },
           });
         } catch (err) {
           const offset = this.sql.length > 0 ? this.offsetOf(table) : null;

@@ -43,6 +43,8 @@ export interface CreateTable {
   primaryKey?: { columns: { name: string; offset: number }[]; offset: number };
   options: OptionDecl[];
   offset: number;
+  /** CREATE TEMPORARY TABLE: Arroyo's spelling of a lookup table; where TEMPORARY is written. */
+  temporaryAt?: number;
 }
 
 export interface CreateView {
@@ -166,7 +168,16 @@ function parseOptions(c: Cursor): OptionDecl[] {
     }
     // Arroyo also writes `interval '10 minutes'` and `[a, b]` as option values.
     if (valTok && isWord(valTok, "interval") && c.peek()?.kind === "string") {
-      valTok = c.next();
+      valTok = c.next()!;
+      // `interval '5' second`: the unit after the quoted number.
+      const unit = c.peek();
+      if (unit?.kind === "word" && /^\s*-?\d+(\.\d+)?\s*$/.test(valTok.text) && !isPunct(c.peek(1), "=")) {
+        c.next();
+        options.push({ key, value: `${valTok.text.trim()} ${unit.text}`, keyOffset: keyTok.start, valueOffset: valTok.start });
+        if (c.punct(",")) continue;
+        if (c.punct(")")) break;
+        throw new SqlError("expected ',' or ')' in WITH options", c.here());
+      }
     } else if (valTok && isPunct(valTok, "[")) {
       const start = valTok;
       const items: string[] = [];
@@ -307,9 +318,12 @@ export function parseStatements(sql: string): Statement[] {
     const offset = first.start;
     if (c.word("create")) {
       c.word("or") && c.expectWord("replace");
-      c.word("temporary", "temp");
+      const temporary = c.peek();
+      const isTemporary = c.word("temporary", "temp");
       if (c.word("table")) {
-        out.push(parseCreateTable(c, offset));
+        const table = parseCreateTable(c, offset);
+        if (isTemporary) table.temporaryAt = temporary!.start;
+        out.push(table);
       } else if (c.word("view")) {
         c.word("if") && (c.expectWord("not"), c.expectWord("exists"));
         const name = c.identifier("a view name");

@@ -10,6 +10,7 @@ import type { Expr } from "../expr/expr.ts";
 import type { TableDef } from "../plan/logical.ts";
 import type { PluginRegistry } from "../registry/registry.ts";
 import { closest, didYouMean, SqlError } from "./errors.ts";
+import { LOOKUP_OPTIONS, lookupRole, lookupSettings } from "./lookup-tables.ts";
 
 const hint = (key: string, valid: string[]) => {
   const hit = closest(key, valid);
@@ -22,7 +23,7 @@ import type { ColumnDecl, CreateTable, OptionDecl, TextRange } from "./statement
 
 /** Options every table has, handled by the engine rather than by its connector. */
 export const COMMON_OPTIONS = [
-  "connector", "type", "format", "bad_data", "idle_micros", "event_time_field", "watermark_field", "connection_profile",
+  "connector", "type", "format", "bad_data", "idle_micros", "event_time_field", "watermark_field", "connection_profile", ...LOOKUP_OPTIONS,
 ] as const;
 
 /** What planning may look up outside the SQL text. */
@@ -180,12 +181,15 @@ export function buildTable(sql: string, decl: CreateTable, registry: PluginRegis
   const idleOpt = take("idle_micros");
   const eventTimeOpt = take("event_time_field");
   const watermarkOpt = take("watermark_field");
+  const cacheBytesOpt = take("lookup.cache.max_bytes");
+  const cacheTtlOpt = take("lookup.cache.ttl");
   const where = (o: OptionDecl | undefined) => o?.valueOffset ?? decl.nameOffset;
 
   let declaredRole: TableDef["declaredRole"];
-  if (typeOpt) {
+  if (lookupRole(decl, typeOpt, [cacheBytesOpt, cacheTtlOpt], registry)) declaredRole = "lookup";
+  else if (typeOpt) {
     const v = typeOpt.value.toLowerCase();
-    if (v !== "source" && v !== "sink") throw new SqlError(`option 'type' must be 'source' or 'sink', got '${typeOpt.value}'`, typeOpt.valueOffset, "type");
+    if (v !== "source" && v !== "sink") throw new SqlError(`option 'type' must be 'source', 'sink' or 'lookup', got '${typeOpt.value}'`, typeOpt.valueOffset, "type");
     declaredRole = v;
   }
   let badData: "fail" | "drop" = "drop";
@@ -345,6 +349,9 @@ export function buildTable(sql: string, decl: CreateTable, registry: PluginRegis
   if (watermarkOpt) {
     if (table.watermark) throw new SqlError("the watermark is already given by WATERMARK FOR ... AS", watermarkOpt.keyOffset, "watermark_field");
     table.watermark = timeColumn(watermarkOpt.value, where(watermarkOpt), "option 'watermark_field'");
+  }
+  if (declaredRole === "lookup") {
+    table.lookup = lookupSettings(table, decl, cacheBytesOpt, cacheTtlOpt, typeOpt?.valueOffset ?? decl.temporaryAt ?? decl.nameOffset, registry);
   }
   return table;
 }

@@ -239,6 +239,7 @@ export const filesystem = defineConnector({
       if (o.compression !== "none") throw new Error(`option 'compression' is for record formats; with table_format = '${o.table_format}' files are Parquet: use parquet.compression`);
       return tf.connector.validate?.({ ...table, options: tf.options });
     }
+    if (table.role === "lookup") throw new Error("filesystem tables cannot be lookup tables"); // not declared a lookup source: never reached
     checkOptions(o, table.role);
     const loc = parseLocation(splitGlob(o.path).base);
     // `{{ VAR }}` left for the worker to resolve is checked there, when the sink starts.

@@ -1,14 +1,16 @@
 /**
  * `postgres`: a sink writing rows into a PostgreSQL table, exactly-once
  * through the engine's two-phase commit (see sink.ts), appending rows or
- * applying an updating result as upserts and deletes by a key.
+ * applying an updating result as upserts and deletes by a key; and a lookup
+ * table (`type = 'lookup'`) read by key in lookup joins (see lookup.ts).
  *
  * The client is postgres.js: the control plane already uses it for its own
  * database, it pins a transaction to one connection (`sql.begin`), passes
  * parameters without client-side type guessing (`unsafe(text, params)`), and
  * reports server errors with their SQLSTATE, which the messages here rely on.
  */
-import { defineConnector, definePlugin, type JobSettings, type SinkContext, type TableInfo } from "../../core/plugin-api/index.ts";
+import { defineConnector, definePlugin, type JobSettings, type LookupContext, type SinkContext, type TableInfo } from "../../core/plugin-api/index.ts";
+import { PostgresLookup, validateLookup } from "./lookup.ts";
 import { connect, explainConnectionError, postgresOptions, primaryKey, type PostgresOptions } from "./options.ts";
 import { openTarget, PostgresSinkWriter } from "./sink.ts";
 import { parseTableName } from "./table.ts";
@@ -23,6 +25,7 @@ function validate(info: TableInfo<unknown>): void {
     throw new Error("option 'connection_string' must be a URL starting with postgres:// or postgresql://");
   }
   parseTableName(o.table_name);
+  if (table.role === "lookup") return validateLookup(table);
   const key = primaryKey(o);
   if (key === null) {
     if (o["sink.primary_key"] !== undefined) throw new Error("option 'sink.primary_key' is only used with sink.mode = 'upsert'");
@@ -42,6 +45,12 @@ function validate(info: TableInfo<unknown>): void {
 async function preflight(info: TableInfo<unknown>, _job: JobSettings): Promise<void> {
   const table = info as TableInfo<PostgresOptions>;
   const o = table.options;
+  if (table.role === "lookup") {
+    const keyColumns = (table.primaryKey ?? []).map((k) => table.fields.findIndex((f) => f.name === k));
+    const lookup = await PostgresLookup.create({ ...lookupCheck, options: o, tableName: table.name, fields: table.fields, keyColumns });
+    await lookup.close();
+    return;
+  }
   const sql = connect(o, 1);
   try {
     await openTarget(sql, o, table.fields, false);
@@ -54,15 +63,27 @@ async function preflight(info: TableInfo<unknown>, _job: JobSettings): Promise<v
   }
 }
 
+/** What a lookup opened only to check the table (in preflight) needs of a context. */
+const lookupCheck = {
+  subtaskIndex: 0,
+  parallelism: 1,
+  signal: new AbortController().signal,
+  log: { info() {}, warn() {} },
+  metrics: { add() {}, set() {} },
+};
+
 export const postgresConnector = defineConnector({
   name: "postgres",
-  description: "PostgreSQL table sink: exactly-once appends, or upserts and deletes by key for updating results",
+  description: "PostgreSQL table sink: exactly-once appends, or upserts and deletes by key for updating results; lookup table read by key",
   options: postgresOptions,
   validate,
   preflight,
   sink: {
     create: (ctx) => PostgresSinkWriter.create(ctx as SinkContext<PostgresOptions>),
     updating: true,
+  },
+  lookup: {
+    create: (ctx) => PostgresLookup.create(ctx as LookupContext<PostgresOptions>),
   },
 });
 

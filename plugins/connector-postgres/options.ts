@@ -31,6 +31,12 @@ export const postgresOptions = {
   "sink.id": opt.string({
     description: "Names this sink in the bookkeeping tables runnel_sink_staging and runnel_sink_commits (default <SQL table>:<table_name>); two jobs writing to one table need different ids",
   }),
+  "lookup.timeout": opt.duration({
+    default: 30_000_000,
+    bareUnit: 1e6,
+    min: 1_000,
+    description: "Lookup tables: a batch's query unanswered after this long fails the job (which restores from its checkpoint); a bare number is seconds",
+  }),
   connection_timeout: opt.duration({ default: 10_000_000, bareUnit: 1e6, min: 100_000, description: "How long to wait for a connection (a bare number is seconds)" }),
 };
 
@@ -46,6 +52,7 @@ export interface PostgresOptions {
   "sink.primary_key"?: string;
   "sink.create_table": boolean;
   "sink.id"?: string;
+  "lookup.timeout": number;
   connection_timeout: number;
 }
 

@@ -1,12 +1,14 @@
 /**
  * `redis`: a sink writing strings, lists, hashes or streams (Arroyo's targets
  * plus streams), at-least-once or exactly-once (MULTI/EXEC per checkpoint);
- * and RedisLookup, reading rows back by key for lookup joins.
+ * and a lookup table (`type = 'lookup'`) read by key in lookup joins.
  */
-import { defineConnector, definePlugin, type SinkContext, type TableInfo } from "../../core/plugin-api/index.ts";
+import { defineConnector, definePlugin, t, type LookupContext, type SinkContext, type TableInfo } from "../../core/plugin-api/index.ts";
 import { checkAddress, connectRedis } from "./client.ts";
 import { redisOptions, type RedisOptions } from "./options.ts";
 import { RedisSinkWriter } from "./sink.ts";
+
+import { RedisLookup, validateLookup } from "./lookup.ts";
 
 export { RedisLookup } from "./lookup.ts";
 
@@ -14,6 +16,7 @@ function validate(info: TableInfo<unknown>): void {
   const table = info as TableInfo<RedisOptions>;
   const o = table.options;
   checkAddress(o);
+  if (table.role === "lookup") return validateLookup(table);
   const column = (option: "target.key_column" | "target.field_column") => {
     const name = o[option];
     if (name === undefined) return;
@@ -44,13 +47,17 @@ async function preflight(info: TableInfo<unknown>): Promise<void> {
 
 export const redis = defineConnector({
   name: "redis",
-  description: "Redis: sink writing strings, lists, hashes or streams, at-least-once or exactly-once (MULTI/EXEC per checkpoint)",
+  description: "Redis: sink writing strings, lists, hashes or streams, at-least-once or exactly-once (MULTI/EXEC per checkpoint); lookup table read by key (MGET)",
   options: redisOptions,
   needsFormat: true,
+  metadata: { key: { type: t.string(), description: "Lookup tables: the key read (without 'target.key_prefix'); declare it as the PRIMARY KEY" } },
   validate,
   preflight,
   sink: {
     create: (ctx) => RedisSinkWriter.create(ctx as SinkContext<RedisOptions>),
+  },
+  lookup: {
+    create: (ctx) => RedisLookup.create(ctx as LookupContext<RedisOptions>),
   },
 });
 

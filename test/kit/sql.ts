@@ -87,7 +87,7 @@ export interface Result {
 }
 
 /** Plans `sql` (tables, then a bare SELECT) and runs it to the end of its bounded input. */
-export async function runSql(sql: string, options: { registry?: PluginRegistry; parallelism?: number } = {}): Promise<Result> {
+export async function runSql(sql: string, options: { registry?: PluginRegistry; parallelism?: number; onJob?: (job: Job) => void } = {}): Promise<Result> {
   const registry = options.registry ?? (await testRegistry());
   const pipeline = planSql(sql, registry);
   let fields: Field[] = [];
@@ -135,6 +135,7 @@ export async function runSql(sql: string, options: { registry?: PluginRegistry; 
     },
     log: { info() {}, warn() {} },
   });
+  options.onJob?.(job);
   try {
     await job.run();
   } finally {

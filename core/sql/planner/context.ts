@@ -51,7 +51,7 @@ export interface QueryPlanner {
   readonly updatingTtl: number | undefined;
   /** Whether an aggregate group dropped by the TTL retracts its row downstream. */
   readonly updatingTtlRetract: boolean;
-  markUsed(table: TableDef, role: "source" | "sink"): void;
+  markUsed(table: TableDef, role: "source" | "sink" | "lookup"): void;
 }
 
 export function exprContext(p: QueryPlanner, clause: string, hook?: ExprContext["hook"]): ExprContext {

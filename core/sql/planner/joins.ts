@@ -141,6 +141,7 @@ export function windowColumnOf(node: PlanNode): { index: number; spec: WindowSpe
       return { index: node.window.leftColumn, spec: node.window.spec };
     case "window_function":
     case "unnest":
+    case "lookup_join":
       return windowColumnOf(node.input);
     default:
       return undefined;

@@ -9,6 +9,7 @@ import { didYouMean, SqlError } from "../errors.ts";
 import { conform } from "./sinks.ts";
 import { CteEnv, fieldsOf, requalify, type QueryPlanner, type Rel } from "./context.ts";
 import { planJoin } from "./joins.ts";
+import { lookupTableOf, planLookupJoin, refuseLookupAsSource } from "./lookup-joins.ts";
 import { planQuery, planQueryText } from "./query.ts";
 import { union } from "./set-operations.ts";
 
@@ -21,8 +22,13 @@ export function planFrom(p: QueryPlanner, select: A.Select, env: CteEnv): Rel {
 
 export function planFromItem(p: QueryPlanner, item: A.FromItem, env: CteEnv): Rel {
   switch (item.kind) {
-    case "join":
+    case "join": {
+      const leftLookup = lookupTableOf(p, item.left, env);
+      if (leftLookup) refuseLookupAsSource(leftLookup, item.left.at);
+      const lookup = lookupTableOf(p, item.right, env);
+      if (lookup) return planLookupJoin(p, planFromItem(p, item.left, env), item, lookup);
       return planJoin(p, planFromItem(p, item.left, env), planFromItem(p, item.right, env), item);
+    }
     case "derived": {
       const rel = planQuery(p, item.query, env);
       return item.alias ? { node: rel.node, scope: requalify(rel.scope, item.alias) } : rel;
@@ -30,6 +36,11 @@ export function planFromItem(p: QueryPlanner, item: A.FromItem, env: CteEnv): Re
     case "unnest":
       throw new SqlError("UNNEST in FROM is not supported; write unnest(t.array) AS x in the SELECT list of a query over t", item.at);
     case "table": {
+      const lookup = lookupTableOf(p, item, env);
+      if (lookup) refuseLookupAsSource(lookup, item.at);
+      if (item.asOf) {
+        throw new SqlError(`FOR SYSTEM_TIME AS OF joins a lookup table; declare \`${item.name}\` with type = 'lookup' (and its PRIMARY KEY) to read it by key, or remove the clause to join it as a stream`, item.asOf.at);
+      }
       const rel = relationByName(p, item.name, env, item.at);
       return { node: rel.node, scope: requalify(rel.scope, item.alias ?? item.name) };
     }

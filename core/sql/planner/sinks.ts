@@ -24,6 +24,9 @@ export function planInsert(p: QueryPlanner, s: Insert, sinks: SinkTarget[]): voi
   if (!table.connector) return; // in-memory: planned where it is read
   const connector = p.registry.connector(table.connector)!;
   if (!connector.sink) throw new SqlError(`connector '${table.connector}' cannot be written to (table \`${table.name}\` is a source)`, s.tableOffset);
+  if (table.declaredRole === "lookup") {
+    throw new SqlError(`table \`${table.name}\` is a lookup table (read by key in joins); it cannot be inserted into: declare a second table over the same store for writing`, s.tableOffset);
+  }
   if (table.declaredRole === "source") throw new SqlError(`table \`${table.name}\` is declared with type = 'source'; it cannot be inserted into`, s.tableOffset);
   let rel = planQueryText(p, s.query, new CteEnv(null));
   if (s.columns) rel = byColumnList(rel, table, s.columns, s.tableOffset);

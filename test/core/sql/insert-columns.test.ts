@@ -52,11 +52,11 @@ ${insert}`);
   test("a column listed twice", () => refused("INSERT INTO out (id, id) SELECT k, k FROM src;", /`id` is listed twice/));
 });
 
-describe("lookup joins are refused rather than planned as stream joins", () => {
+describe("FOR SYSTEM_TIME AS OF a table that is not a lookup table is refused rather than planned as a stream join", () => {
   test("FOR SYSTEM_TIME AS OF", async () => {
     const err = await planError(`CREATE TABLE src (k BIGINT, s TEXT) WITH (connector = 'test_rows', dataset = 'none');
 SELECT * FROM src AS a JOIN src FOR SYSTEM_TIME AS OF a.k AS b ON a.k = b.k;`);
-    expect(err.message).toMatch(/FOR SYSTEM_TIME AS OF \(a lookup join\) is not supported yet; remove it to join the table as a stream/);
+    expect(err.message).toMatch(/FOR SYSTEM_TIME AS OF joins a lookup table; declare `src` with type = 'lookup' .* or remove the clause to join it as a stream/);
     expect(err.at).toStartWith("FOR SYSTEM_TIME");
   });
 });

@@ -2,19 +2,14 @@
  * The Redis sink against a real server: each target (string with TTL, hash,
  * list trimmed, stream capped), exactly_once through kill -9 and through a kill right after a
  * MULTI/EXEC (each row once in a list), at_least_once through kill -9 (none
- * lost), a key of another type named with the target; and RedisLookup
- * reading rows back by key.
+ * lost), a key of another type named with the target. Lookup tables are
+ * tested in lookup.test.ts.
  */
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { join } from "node:path";
-import { field, t } from "../../../core/plugin-api/index.ts";
-import { json } from "../../../plugins/format-json/index.ts";
-import { RedisLookup } from "../../../plugins/connector-redis/index.ts";
-import { redis as redisConnector } from "../../../plugins/connector-redis/index.ts";
 import { runCli, startCli, tempDir, writeSql } from "../../kit/cli.ts";
-import { closeRedisKit, REDIS_OPTS, REDIS_URL, redisClient, uniquePrefix } from "../../kit/redis.ts";
+import { closeRedisKit, REDIS_OPTS, redisClient, uniquePrefix } from "../../kit/redis.ts";
 import { sinkUnderKills } from "../../kit/sink-crash.ts";
-import { coerce } from "../kit.ts";
 
 setDefaultTimeout(60_000);
 afterAll(closeRedisKit);
@@ -116,26 +111,5 @@ INSERT INTO out SELECT CAST(counter AS BIGINT) AS id FROM imp;`,
       readIds: async () => (await redisClient().lrange(`${prefix}l`, 0, -1)).map((v) => JSON.parse(v).id),
     });
     expect(report.missing).toEqual([]);
-  });
-});
-
-describe("redis lookup", () => {
-  test("reads the rows a string sink wrote, by key; missing keys give null", async () => {
-    const prefix = uniquePrefix("lookup");
-    expect((await writeRows(`target = 'string', 'target.key_prefix' = '${prefix}', 'target.key_column' = 'id'`, 20)).code).toBe(0);
-    const fields = [field("id", t.bigint()), field("v", t.string()), field("g", t.bigint())];
-    const lookup = await RedisLookup.create({
-      tableName: "users",
-      options: coerce(redisConnector.options, { address: REDIS_URL, "target.key_prefix": prefix }),
-      format: json.deserializer!({ options: coerce(json.options, {}), fields }),
-    });
-    try {
-      expect(await lookup.lookup(["3", "nope", "19"])).toEqual([[3, "v3", 3], null, [19, "v19", 4]]);
-      expect(await lookup.lookup([])).toEqual([]);
-      await redisClient().set(`${prefix}bad`, "{not json");
-      await expect(lookup.lookup(["bad"])).rejects.toThrow(`key '${prefix}bad' cannot be read`);
-    } finally {
-      lookup.close();
-    }
   });
 });
