@@ -188,7 +188,7 @@ export class DiskKeyedTable<V> extends KeyedTable<V> {
   }
 
   protected override snapshotEntries(): IterableIterator<StateEntry<V>> {
-    return this.map.entries();
+    return this.map.entriesNow();
   }
 
   override expire(cutoff: number, visit: (entry: StateEntry<V>) => boolean): number {

@@ -78,6 +78,25 @@ export class EntryMap<V> {
   *entries(): IterableIterator<StateEntry<V>> {
     for (const head of this.buckets.values()) for (let e: StateEntry<V> | null = head; e; e = e.next) yield e;
   }
+
+  /**
+   * The entries as of now, for a snapshot that reads them over many slices while
+   * entries come and go: the buckets that exist now come first in the map's
+   * order (a new or re-made bucket goes to its end), so stopping after as many
+   * buckets as exist now visits every old one without chasing new ones forever.
+   * Entries added to old buckets meanwhile are visited; the snapshot skips them.
+   */
+  entriesNow(): IterableIterator<StateEntry<V>> {
+    const buckets = this.buckets;
+    const count = buckets.size;
+    return (function* () {
+      let n = 0;
+      for (const head of buckets.values()) {
+        if (n++ === count) return;
+        for (let e: StateEntry<V> | null = head; e; e = e.next) yield e;
+      }
+    })();
+  }
 }
 
 /** A snapshot being encoded: per key group, the records written so far. */
@@ -217,10 +236,12 @@ export abstract class TrackedTable<V> {
     entry.persisted = true;
   }
 
-  /** The entries a full snapshot encodes from memory (a disk table adds its database's rows itself). */
-  protected snapshotEntries(): IterableIterator<StateEntry<V>> {
-    return this.entries();
-  }
+  /**
+   * The entries a full snapshot encodes from memory (a disk table adds its
+   * database's rows itself), fixed at the barrier: iterated over many slices, it
+   * must not chase entries made since.
+   */
+  protected abstract snapshotEntries(): IterableIterator<StateEntry<V>>;
 
   /** Between batches: a table that keeps entries elsewhere moves some there. */
   maintain(): void {}
@@ -243,6 +264,7 @@ export abstract class TrackedTable<V> {
     this.droppedUpTo = null;
     const encoding: Encoding = (this.encoding = { epoch: closing, full, early: new Map(), counts: new Map() });
     const due = full ? (e: StateEntry<V>) => e.saved !== closing : (e: StateEntry<V>) => e.dirty === closing && e.saved !== closing;
+    const source = full ? this.snapshotEntries() : changed[Symbol.iterator]();
     const done = (async () => {
       const slicer = new Slicer();
       const abandoned = () => {
@@ -251,7 +273,6 @@ export abstract class TrackedTable<V> {
       };
       // Hot loops run in plain functions, a slice at a time (JSC optimizes them better than an async body).
       const byGroup = new Map<number, StateEntry<V>[]>();
-      const source = full ? this.snapshotEntries() : changed[Symbol.iterator]();
       while (groupSlice(source, byGroup, due, this.maxParallelism, SLICE)) {
         await slicer.maybeYield();
         abandoned();
@@ -455,6 +476,10 @@ export class KeyedTable<V> extends TrackedTable<V> {
     return this.map.entries();
   }
 
+  protected snapshotEntries(): IterableIterator<StateEntry<V>> {
+    return this.map.entriesNow();
+  }
+
   protected insertRestored(entry: StateEntry<V>): void {
     this.map.add(entry);
     this.expiry?.place(entry);
@@ -568,12 +593,16 @@ export class TimeKeyedTable<V> extends TrackedTable<V> {
 
   entries(): IterableIterator<StateEntry<V>> {
     const self = this;
-    // Over a copy of the times: a snapshot iterates across slices while windows are dropped.
     return (function* () {
-      for (const time of [...self.sorted]) {
-        const bucket = self.byTime.get(time);
-        if (bucket) yield* bucket.entries();
-      }
+      for (const time of self.sorted) yield* self.byTime.get(time)!.entries();
+    })();
+  }
+
+  protected snapshotEntries(): IterableIterator<StateEntry<V>> {
+    // Each time's entries as of the barrier (windows are few); a time dropped meanwhile was encoded as it went.
+    const now = this.sorted.map((time) => this.byTime.get(time)!.entriesNow());
+    return (function* () {
+      for (const entries of now) yield* entries;
     })();
   }
 
