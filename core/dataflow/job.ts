@@ -32,7 +32,7 @@ import { OperatorSubtask } from "../runtime/operator-subtask.ts";
 import { SourceSubtask, type RowPreparer, type SourcePosition } from "../runtime/source-subtask.ts";
 import { StateBackend } from "../state/backend.ts";
 import { DEFAULT_MAX_PARALLELISM } from "../state/key-groups.ts";
-import { CacheBudget } from "../state/disk-table.ts";
+import { CacheBudget, scratchDir } from "../state/disk-table.ts";
 import { OperatorState, type DiskStateOptions } from "../state/operator-state.ts";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -336,7 +336,7 @@ export class Job {
     const backend = new StateBackend(this.store, maxParallelism, this.restored);
     const disk: DiskStateOptions | undefined =
       this.options.stateBackend === "disk"
-        ? { dir: join(tmpdir(), `runnel-state-${this.jobId}-${process.pid}`), budget: new CacheBudget(this.options.stateCacheBytes ?? 256 * 1024 * 1024) }
+        ? { dir: scratchDir(tmpdir(), this.jobId), budget: new CacheBudget(this.options.stateCacheBytes ?? 256 * 1024 * 1024) }
         : undefined;
     const cluster = this.options.cluster;
     const local = cluster ? null : new CheckpointCoordinator(

@@ -13,11 +13,37 @@
  * restore rebuilds it from checkpoint files.
  */
 import { Database, type Statement } from "bun:sqlite";
-import { mkdirSync, rmSync } from "node:fs";
+import { mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { DELETE, PUT, packr, packSequence, unpackr, type StateRecord } from "./file-format.ts";
 import { keyGroupOf } from "./key-groups.ts";
 import { KeyedTable, Slicer, StateEntry, type StateCodec, type TableSnapshot } from "./tables.ts";
+
+/** The scratch folder of a job's disk tables in this process (under `parent`), named so a later run can tell whose it was. */
+export function scratchDir(parent: string, jobId: string): string {
+  removeStaleScratch(parent);
+  return join(parent, `runnel-disk-state-${jobId}-pid${process.pid}`);
+}
+
+/** Scratch folders of processes that are gone (killed before they could clean up): their databases can be gigabytes. */
+function removeStaleScratch(parent: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(parent);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = Number(/^runnel-disk-state-.*-pid(\d+)$/.exec(name)?.[1]);
+    if (!pid || pid === process.pid) continue;
+    try {
+      process.kill(pid, 0);
+    } catch (err) {
+      // ESRCH: no such process. EPERM means one lives (another user's): leave it.
+      if ((err as NodeJS.ErrnoException).code === "ESRCH") rmSync(join(parent, name), { recursive: true, force: true });
+    }
+  }
+}
 
 /** Memory shared by every disk table's cache in this process. */
 export class CacheBudget {
