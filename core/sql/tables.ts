@@ -254,7 +254,9 @@ export function buildTable(sql: string, decl: CreateTable, registry: PluginRegis
 
   let connectorOptions: Record<string, unknown> = {};
   if (connector) {
-    const extra = [...COMMON_OPTIONS, ...(format ? Object.keys(registry.format(format.name)!.options) : [])];
+    // The lookup cache options are named only where the connector can be a lookup table.
+    const common = connector.lookup ? COMMON_OPTIONS : COMMON_OPTIONS.filter((o) => !(LOOKUP_OPTIONS as readonly string[]).includes(o));
+    const extra = [...common, ...(format ? Object.keys(registry.format(format.name)!.options) : [])];
     connectorOptions = validateOptions(connector.options, options, `connector '${connector.name}'`, extra);
   } else if (options.size > 0) {
     const [key, o] = [...options][0]!;
