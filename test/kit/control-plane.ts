@@ -62,7 +62,7 @@ export async function testControlPlane(
   const dataDir = reuse.dataDir ?? tempDir("runnel-cp-");
   if (backend === "pglite" && !reuse.dataDir) await freshPglite(dataDir);
   const databaseUrl = backend === "postgres" ? (reuse.databaseUrl ?? (await freshPostgresDatabase())) : undefined;
-  const settings = settingsFromEnv({ port: 0, dataDir, checkpointDir: `${dataDir}/checkpoints`, heartbeatMs: 200, heartbeatTimeoutMs: 3000, leaseMs: 2000, ...overrides });
+  const settings = settingsFromEnv({ port: 0, dataDir, checkpointDir: `${dataDir}/checkpoints`, heartbeatMs: 200, heartbeatTimeoutMs: 10_000, leaseMs: 2000, ...overrides });
   const logs: string[] = [];
   const cp = await startControlPlane(settings, { databaseUrl, log: (line) => logs.push(line) });
   const clients: { dispose(): void }[] = [];
