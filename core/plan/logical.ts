@@ -177,7 +177,8 @@ export type PlanNode =
       condition?: Expr;
     });
 
-export type JoinType = "inner" | "left" | "right" | "full";
+/** `semi` and `anti` (IN / EXISTS subqueries) output the left row alone: a semi join's when it has a match, an anti join's when it has none. */
+export type JoinType = "inner" | "left" | "right" | "full" | "semi" | "anti";
 
 export interface SinkTarget {
   /** A connector-backed table, or the preview output of a bare SELECT. */

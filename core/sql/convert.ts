@@ -280,6 +280,7 @@ export class Converter {
         const e = sub(ast.expr);
         if (op === "NOT") return { kind: "unary", at, op: "not", expr: e };
         if (op === "-" || op === "+") return { kind: "unary", at, op, expr: e };
+        if ((op === "NOT EXISTS" || op === "EXISTS") && e.kind === "subquery") return { kind: "exists", at: this.locate(op === "EXISTS" ? "exists" : "not", at) ?? at, not: op === "NOT EXISTS", query: e.query };
         throw new SqlError(`operator ${ast.operator} is not supported${op === "~" ? " (bitwise operators are not available)" : ""}`, at);
       }
       case "binary_expr":
@@ -538,6 +539,8 @@ export class Converter {
       if (parsed.next !== tokens.length) throw new SqlError(`cannot read type '${typeText}' in TRY_CAST`, where);
       return { kind: "cast", at: where, expr: sub(argAsts[0]), type: parsed.type, safe: true };
     }
+    // `NOT (x IN (SELECT ...))` reaches here as a call; as the operator, the planner sees the NOT IN it is.
+    if (name === "not" && argAsts.length === 1 && !ast.over) return { kind: "unary", at: where, op: "not", expr: sub(argAsts[0]) };
     if (name === "exists" && argAsts.length === 1 && isSubquery(argAsts[0])) {
       return { kind: "exists", at: where, not: false, query: this.query(subqueryAst(argAsts[0]), where) };
     }

@@ -367,9 +367,17 @@ function resolveNode(ast: A.Expr, scope: Scope, ctx: ExprContext): Expr {
       return call(ast.not ? "not_in" : "in", [a, ...items], t.boolean());
     }
     case "in_subquery":
-      throw new SqlError(`${ast.not ? "NOT IN" : "IN"} (subquery) is not supported; join the tables instead (JOIN ... ON a.key = b.key), or list the values`, hint);
+      throw new SqlError(
+        `${ast.not ? "NOT IN" : "IN"} (subquery) is supported as a condition of WHERE, alone or joined to others by AND, not in ${ctx.clause === "WHERE" ? "an OR or under another operator" : ctx.clause}; ` +
+          "split an OR into a UNION ALL of queries, or LEFT JOIN the subquery and test its column for NULL",
+        hint,
+      );
     case "exists":
-      throw new SqlError("EXISTS (subquery) is not supported; join the tables instead", hint);
+      throw new SqlError(
+        `EXISTS (subquery) is supported as a condition of WHERE, alone or joined to others by AND, not in ${ctx.clause === "WHERE" ? "an OR or under another operator" : ctx.clause}; ` +
+          "split an OR into a UNION ALL of queries, or LEFT JOIN the subquery and test its column for NULL",
+        hint,
+      );
     case "subquery":
       throw new SqlError("subqueries in expressions are not supported; use a subquery in FROM or a CTE", hint);
     case "like": {

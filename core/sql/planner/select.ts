@@ -15,10 +15,13 @@ import { planFrom } from "./relations.ts";
 import { isWindowCall } from "./windows.ts";
 import { overCalls, planWindowFunctions, pushTopN } from "./window-functions.ts";
 import { planQuery } from "./query.ts";
+import { planWherePredicates } from "./subqueries.ts";
 
-export function planSelect(p: QueryPlanner, select: A.Select, env: CteEnv): Rel {
-  if (select.distinct) return planDistinct(p, planSelect(p, { ...select, distinct: false }, env));
-  const input = planFrom(p, select, env);
+/** Plans a SELECT; `from` is its FROM when the caller planned it already. */
+export function planSelect(p: QueryPlanner, selectIn: A.Select, env: CteEnv, from?: Rel): Rel {
+  if (selectIn.distinct) return planDistinct(p, planSelect(p, { ...selectIn, distinct: false }, env, from));
+  // IN / EXISTS conjuncts of WHERE join the input as semi / anti joins; the rest of WHERE is planned below.
+  const { input, select } = planWherePredicates(p, selectIn, from ?? planFrom(p, selectIn, env), env);
   if (select.orderByAt !== undefined) {
     throw new SqlError("ORDER BY is not supported on unbounded streams (a stream has no end to sort by); remove it, and use min()/max() per window for extremes", select.orderByAt);
   }
