@@ -63,8 +63,85 @@ export function planWherePredicates(p: QueryPlanner, select: A.Select, input: Re
     else rest.push(c);
   }
   if (rel === input) return { input, select };
-  const where = rest.length === 0 ? undefined : rest.reduce((a, b): A.Expr => ({ kind: "binary", op: "and", left: a, right: b, at: a.at }));
-  return { input: rel, select: { ...select, where } };
+  return { input: rel, select: { ...select, where: andAll(rest) } };
+}
+
+function andAll(conditions: A.Expr[]): A.Expr | undefined {
+  return conditions.length === 0 ? undefined : conditions.reduce((a, b): A.Expr => ({ kind: "binary", op: "and", left: a, right: b, at: a.at }));
+}
+
+/**
+ * A subquery's FROM planned, and its WHERE split: conditions on its own
+ * columns, equalities of an inner and an outer expression (the correlation
+ * keys), and other conditions on both (over `combined`: outer, then inner columns).
+ */
+export function splitCorrelation(p: QueryPlanner, outer: Scope, select: A.Select, env: CteEnv) {
+  const from = planFrom(p, select, env);
+  const inner = from.scope;
+  const innerWhere: A.Expr[] = [];
+  const outerKeys: Expr[] = [];
+  const innerKeyAsts: A.Expr[] = [];
+  const residualAsts: A.Expr[] = [];
+  const combined: Scope = { columns: [...outer.columns, ...inner.columns], label: "the subquery and the outer query" };
+  for (const c of select.where ? conjuncts(select.where) : []) {
+    // A nested IN / EXISTS is the subquery's own business: planSelect plans it there.
+    if (misplacedPredicate(c) || tryResolve(c, inner, p)) {
+      innerWhere.push(c);
+      continue;
+    }
+    if (c.kind === "binary" && c.op === "=") {
+      const pairs: [A.Expr, A.Expr][] = [
+        [c.left, c.right],
+        [c.right, c.left],
+      ];
+      const hit = pairs.find(([i, o]) => tryResolve(i, inner, p) && tryResolve(o, outer, p));
+      if (hit) {
+        const [i, o] = hit;
+        const ie = tryResolve(i, inner, p)!;
+        const oe = tryResolve(o, outer, p)!;
+        checkKeyTypes(oe, ie, c.at);
+        outerKeys.push(oe);
+        innerKeyAsts.push(i);
+        continue;
+      }
+    }
+    // Resolved over both scopes, or the error of why it cannot be.
+    resolveExpr(c, combined, exprContext(p, "the subquery's WHERE"));
+    residualAsts.push(c);
+  }
+  return { from, innerWhere, outerKeys, innerKeyAsts, residualAsts, combined };
+}
+
+/**
+ * A scalar subquery correlated on equalities (`(SELECT max(p) FROM b WHERE
+ * b.k = a.k)`), as DataFusion's scalar_subquery_to_join plans it: the
+ * aggregate grouped by the inner keys, LEFT joined on them. Undefined when the
+ * subquery is not correlated (it is then planned as it is).
+ */
+export function planCorrelatedScalar(p: QueryPlanner, left: Rel, q: A.Query, envIn: CteEnv): { rel: Rel; valueIndex: number } | undefined {
+  const select = q.body;
+  if (select.kind !== "select" || !select.where) return undefined;
+  const env = envOf(q, envIn);
+  const split = splitCorrelation(p, left.scope, select, env);
+  if (split.outerKeys.length === 0 && split.residualAsts.length === 0) return undefined;
+  if (split.residualAsts.length > 0) {
+    throw new SqlError("a correlated scalar subquery correlates only by equalities (inner.k = outer.k); move other conditions on the subquery's own columns into its WHERE", split.residualAsts[0]!.at);
+  }
+  if (select.groupBy.length > 0 || select.items.length !== 1 || select.items[0]!.kind !== "expr" || !containsAggregate(p, select.items[0]!.expr)) {
+    throw new SqlError("a correlated scalar subquery must be one aggregate without GROUP BY (SELECT max(x) FROM t WHERE t.k = outer.k); join the tables instead (JOIN ... ON)", q.at);
+  }
+  const keyItems: A.SelectItem[] = split.innerKeyAsts.map((e) => ({ kind: "expr", expr: e, at: e.at }));
+  const right = planSelect(p, { ...select, items: [...keyItems, select.items[0]!], where: andAll(split.innerWhere), groupBy: split.innerKeyAsts }, env, split.from);
+  const scope: Scope = { columns: [...left.scope.columns, ...right.scope.columns.map((c) => ({ ...c, qualifier: undefined, name: `\u0000subquery${c.name}`, nullable: true }))], label: left.scope.label };
+  const rel = joinRels(p, left, right, scope, {
+    joinType: "left",
+    leftKeys: split.outerKeys,
+    rightKeys: split.innerKeyAsts.map((_, i) => columnRef(right.scope, i)),
+    residual: [],
+    residualAt: [],
+    at: q.at,
+  });
+  return { rel, valueIndex: left.scope.columns.length + split.innerKeyAsts.length };
 }
 
 /** A subquery taken apart at its correlation: what the right side of the join is, and how it meets the outer row. */
@@ -120,39 +197,7 @@ function decorrelate(p: QueryPlanner, outer: Scope, pred: Predicate, envIn: CteE
     return { right, outerKeys: [], rightKeys: [], value, residual: [], residualAt: [] };
   }
   const select = body as A.Select;
-  const from = planFrom(p, select, env);
-  const inner = from.scope;
-  const innerWhere: A.Expr[] = [];
-  const outerKeys: Expr[] = [];
-  const innerKeyAsts: A.Expr[] = [];
-  const residualAsts: A.Expr[] = [];
-  const combined: Scope = { columns: [...outer.columns, ...inner.columns], label: "the subquery and the outer query" };
-  for (const c of select.where ? conjuncts(select.where) : []) {
-    // A nested IN / EXISTS is the subquery's own business: planSelect plans it there.
-    if (misplacedPredicate(c) || tryResolve(c, inner, p)) {
-      innerWhere.push(c);
-      continue;
-    }
-    if (c.kind === "binary" && c.op === "=") {
-      const pairs: [A.Expr, A.Expr][] = [
-        [c.left, c.right],
-        [c.right, c.left],
-      ];
-      const hit = pairs.find(([i, o]) => tryResolve(i, inner, p) && tryResolve(o, outer, p));
-      if (hit) {
-        const [i, o] = hit;
-        const ie = tryResolve(i, inner, p)!;
-        const oe = tryResolve(o, outer, p)!;
-        checkKeyTypes(oe, ie, c.at);
-        outerKeys.push(oe);
-        innerKeyAsts.push(i);
-        continue;
-      }
-    }
-    // Resolved over both scopes, or the error of why it cannot be.
-    resolveExpr(c, combined, exprContext(p, "the subquery's WHERE"));
-    residualAsts.push(c);
-  }
+  const { from, innerWhere, outerKeys, innerKeyAsts, residualAsts, combined } = splitCorrelation(p, outer, select, env);
   if (isIn) {
     const items = select.items;
     if (items.length !== 1 || items[0]!.kind !== "expr") throw new SqlError("the subquery of IN gives one column: SELECT one expression", items[0]?.at ?? select.at);
@@ -162,8 +207,7 @@ function decorrelate(p: QueryPlanner, outer: Scope, pred: Predicate, envIn: CteE
   const keyItems: A.SelectItem[] = innerKeyAsts.map((e) => ({ kind: "expr", expr: e, at: e.at }));
   const needsAll = residualAsts.length > 0 || windowColumnOf(from.node) !== undefined;
   const items: A.SelectItem[] = [...valueItem, ...keyItems, ...(needsAll ? [{ kind: "star" as const, at: select.at }] : [])];
-  const where = innerWhere.length === 0 ? undefined : innerWhere.reduce((a, b): A.Expr => ({ kind: "binary", op: "and", left: a, right: b, at: a.at }));
-  const right = planSelect(p, { ...select, items, where, orderByAt: undefined, limitAt: undefined }, env, from);
+  const right = planSelect(p, { ...select, items, where: andAll(innerWhere), orderByAt: undefined, limitAt: undefined }, env, from);
   const offset = valueItem.length;
   const rightKeys = innerKeyAsts.map((_, i) => columnRef(right.scope, offset + i));
   const starAt = offset + innerKeyAsts.length;
@@ -174,8 +218,8 @@ function decorrelate(p: QueryPlanner, outer: Scope, pred: Predicate, envIn: CteE
   let value: Decorrelated["value"];
   if (isIn) {
     const item = valueItem[0]!;
-    const resolved = resolveExpr(item.expr, inner, exprContext(p, "the subquery of IN"));
-    value = { expr: columnRef(right.scope, 0), nullable: resolved.kind !== "column" || inner.columns[resolved.index]!.nullable };
+    const resolved = resolveExpr(item.expr, from.scope, exprContext(p, "the subquery of IN"));
+    value = { expr: columnRef(right.scope, 0), nullable: resolved.kind !== "column" || from.scope.columns[resolved.index]!.nullable };
   }
   return { right, outerKeys, rightKeys, value, residual, residualAt: residualAsts.map((c) => c.at) };
 }
