@@ -528,12 +528,12 @@ export class Job {
             return { kind: "ntile", buckets: f.buckets };
           case "lag":
           case "lead":
-            return { kind: f.fn, arg: fn(f.arg), offset: f.offset, fallback: f.fallback && fn(f.fallback) };
+            return { kind: f.fn, arg: fn(f.arg), offset: f.offset, fallback: f.fallback && fn(f.fallback), ignoreNulls: !!f.ignoreNulls };
           case "first_value":
           case "last_value":
-            return { kind: f.fn, arg: fn(f.arg), frame: f.frame };
+            return { kind: f.fn, arg: fn(f.arg), frame: f.frame, ignoreNulls: !!f.ignoreNulls };
           case "nth_value":
-            return { kind: "nth_value", arg: fn(f.arg), n: f.n, frame: f.frame };
+            return { kind: "nth_value", arg: fn(f.arg), n: f.n, frame: f.frame, ignoreNulls: !!f.ignoreNulls };
           case "aggregate": {
             const spec = this.aggregateSpec([], [f.call], false);
             return { kind: "aggregate", arg: spec.args[0], accumulator: spec.accumulators[0]!, frame: f.frame };

@@ -25,9 +25,10 @@ type FrameBound = WindowFrame["start"];
 export type WindowFn =
   | { kind: "row_number" | "rank" | "dense_rank" | "percent_rank" | "cume_dist" }
   | { kind: "ntile"; buckets: number }
-  | { kind: "lag" | "lead"; arg: RowFn; offset: number; fallback: RowFn | undefined }
-  | { kind: "first_value" | "last_value"; arg: RowFn; frame: Frame }
-  | { kind: "nth_value"; arg: RowFn; n: number; frame: Frame }
+  /** `ignoreNulls`: rows whose value is NULL do not count (IGNORE NULLS). */
+  | { kind: "lag" | "lead"; arg: RowFn; offset: number; fallback: RowFn | undefined; ignoreNulls: boolean }
+  | { kind: "first_value" | "last_value"; arg: RowFn; frame: Frame; ignoreNulls: boolean }
+  | { kind: "nth_value"; arg: RowFn; n: number; frame: Frame; ignoreNulls: boolean }
   | { kind: "aggregate"; arg: RowFn | undefined; accumulator: Accumulator; frame: Frame };
 
 export interface WindowFunctionSpec {
@@ -223,21 +224,54 @@ function column(f: WindowFn, entries: Entry[], time: number, peerStart: Int32Arr
       return out;
     }
     case "lag":
-    case "lead":
+    case "lead": {
+      if (!f.ignoreNulls || f.offset === 0) {
+        for (let i = 0; i < n; i++) {
+          const j = f.kind === "lag" ? i - f.offset : i + f.offset;
+          out[i] = j >= 0 && j < n ? valueAt(f.arg, j) : f.fallback ? (f.fallback(entries[i]![0], time) ?? null) : null;
+        }
+        return out;
+      }
+      // IGNORE NULLS: the offset-th non-NULL value before (after) the row, counted over the non-NULL rows' positions.
+      const values = entries.map((_, j) => valueAt(f.arg, j));
+      const present: number[] = [];
+      for (let j = 0; j < n; j++) if (values[j] !== null) present.push(j);
+      let next = 0; // present[next] is the first non-NULL row at or after i
       for (let i = 0; i < n; i++) {
-        const j = f.kind === "lag" ? i - f.offset : i + f.offset;
-        out[i] = j >= 0 && j < n ? valueAt(f.arg, j) : f.fallback ? (f.fallback(entries[i]![0], time) ?? null) : null;
+        while (next < present.length && present[next]! < i) next++;
+        const at = f.kind === "lag" ? next - f.offset : (next < present.length && present[next] === i ? next + 1 : next) + f.offset - 1;
+        out[i] = at >= 0 && at < present.length ? values[present[at]!] : f.fallback ? (f.fallback(entries[i]![0], time) ?? null) : null;
       }
       return out;
+    }
     case "first_value":
     case "last_value":
-    case "nth_value":
+    case "nth_value": {
+      if (!f.ignoreNulls) {
+        for (let i = 0; i < n; i++) {
+          const [lo, hi] = frameOf(f.frame, i, n, peerStart, peerEnd);
+          const j = f.kind === "first_value" ? lo : f.kind === "last_value" ? hi : lo + (f as { n: number }).n - 1;
+          out[i] = lo <= hi && j <= hi ? valueAt(f.arg, j) : null;
+        }
+        return out;
+      }
+      // IGNORE NULLS: the first / last / n-th non-NULL value of the frame, found by the prefix count of non-NULL rows.
+      const values = entries.map((_, j) => valueAt(f.arg, j));
+      const present: number[] = [];
+      const before = new Int32Array(n + 1); // non-NULL rows among the first j
+      for (let j = 0; j < n; j++) {
+        if (values[j] !== null) present.push(j);
+        before[j + 1] = present.length;
+      }
       for (let i = 0; i < n; i++) {
         const [lo, hi] = frameOf(f.frame, i, n, peerStart, peerEnd);
-        const j = f.kind === "first_value" ? lo : f.kind === "last_value" ? hi : lo + (f as { n: number }).n - 1;
-        out[i] = lo <= hi && j <= hi ? valueAt(f.arg, j) : null;
+        const first = before[lo]!;
+        const count = lo <= hi ? before[hi + 1]! - first : 0;
+        const k = f.kind === "first_value" ? 0 : f.kind === "last_value" ? count - 1 : (f as { n: number }).n - 1;
+        out[i] = k >= 0 && k < count ? values[present[first + k]!] : null;
       }
       return out;
+    }
     case "aggregate": {
       const acc = f.accumulator;
       const value = (j: number) => (f.arg ? f.arg(entries[j]![0], time) : 1);

@@ -91,9 +91,10 @@ export interface WindowFrame {
 export type WindowFunctionCall =
   | { fn: "row_number" | "rank" | "dense_rank" | "percent_rank" | "cume_dist"; type: SqlType }
   | { fn: "ntile"; buckets: number; type: SqlType }
-  | { fn: "lag" | "lead"; arg: Expr; offset: number; fallback?: Expr; type: SqlType }
-  | { fn: "first_value" | "last_value"; arg: Expr; frame: WindowFrame; type: SqlType }
-  | { fn: "nth_value"; arg: Expr; n: number; frame: WindowFrame; type: SqlType }
+  /** `ignoreNulls` (IGNORE NULLS): rows whose value is NULL are skipped when counting offsets and positions. */
+  | { fn: "lag" | "lead"; arg: Expr; offset: number; fallback?: Expr; ignoreNulls?: boolean; type: SqlType }
+  | { fn: "first_value" | "last_value"; arg: Expr; frame: WindowFrame; ignoreNulls?: boolean; type: SqlType }
+  | { fn: "nth_value"; arg: Expr; n: number; frame: WindowFrame; ignoreNulls?: boolean; type: SqlType }
   | { fn: "aggregate"; call: AggregateCall; frame: WindowFrame; type: SqlType };
 
 interface NodeBase {

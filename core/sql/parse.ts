@@ -42,7 +42,7 @@ function needsQuotes(tokens: Token[], i: number, state: { caseDepth: number; par
     case "at":
       return !isWord(next, "time");
     case "nulls":
-      return !isWord(next, "first", "last");
+      return !isWord(next, "first", "last") && !isWord(prev, "ignore", "respect");
   }
   return false;
 }
@@ -297,7 +297,17 @@ export function rewriteForParser(sql: string, start: number, end: number, prefix
     }
     // Window syntax the grammar lacks: refused here, where it is written, rather than as a syntax error.
     if (isWord(tok, "ignore", "respect") && isWord(tokens[i + 1], "nulls")) {
-      throw new SqlError(`${tok.text.toUpperCase()} NULLS is not supported; filter the NULL rows in a subquery before the window function`, tok.start);
+      const option = `${tok.text.toUpperCase()} NULLS`;
+      if (!isPunct(tokens[i - 1], ")")) throw new SqlError(`write ${option} after the call's parentheses: first_value(x) ${option} OVER (...)`, tok.start);
+      let open = i - 1;
+      for (let depth = 0; open >= 0; open--) {
+        if (isPunct(tokens[open], ")")) depth++;
+        else if (isPunct(tokens[open], "(") && --depth === 0) break;
+      }
+      const fn = tokens[open - 1];
+      if (!fn || !isWord(fn, "lag", "lead", "first_value", "last_value", "nth_value")) {
+        throw new SqlError(`${option} applies to lag, lead, first_value, last_value and nth_value (aggregates skip NULLs already)`, fn?.start ?? tok.start);
+      }
     }
     if (isWord(tok, "range") && isWord(tokens[i + 1], "between") && tokens[i + 2]?.kind === "number") {
       throw new SqlError("RANGE frames with an offset are not supported; write ROWS BETWEEN n PRECEDING AND CURRENT ROW (rows, not values)", tok.start);

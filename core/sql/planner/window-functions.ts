@@ -64,7 +64,7 @@ function constantInt(p: QueryPlanner, e: AstExpr, scope: Scope, what: string, mi
 function windowFunctionCall(p: QueryPlanner, c: Call, scope: Scope): WindowFunctionCall {
   const name = c.name;
   const at = c.at;
-  if (c.ignoreNulls) throw new SqlError(`IGNORE NULLS is not supported; filter the NULL rows in a subquery before ${name}()`, at);
+  const ignoreNulls = c.ignoreNulls ? { ignoreNulls: true } : {};
   const ctx = exprContext(p, `the arguments of ${name}()`);
   const arity = (min: number, max: number) => {
     if (c.args.length < min || c.args.length > max) throw new SqlError(`${name}() takes ${min === max ? min : `${min} to ${max}`} argument(s), got ${c.args.length}`, at);
@@ -96,17 +96,17 @@ function windowFunctionCall(p: QueryPlanner, c: Call, scope: Scope): WindowFunct
           throw new SqlError(`the default of ${name}() must have the type of its value (${typeName(value.type)}), got ${typeName(fallback.type)}; cast it`, c.args[2].at);
         }
       }
-      return { fn: name, arg: value, offset, fallback, type: value.type };
+      return { fn: name, arg: value, offset, fallback, ...ignoreNulls, type: value.type };
     }
     const frame = frameOf(c.over!);
     if (name === "nth_value") {
       arity(2, 2);
       const value = arg();
-      return { fn: "nth_value", arg: value, n: constantInt(p, c.args[1]!, scope, "the position of nth_value()", 1), frame, type: value.type };
+      return { fn: "nth_value", arg: value, n: constantInt(p, c.args[1]!, scope, "the position of nth_value()", 1), frame, ...ignoreNulls, type: value.type };
     }
     arity(1, 1);
     const value = arg();
-    return { fn: name as "first_value" | "last_value", arg: value, frame, type: value.type };
+    return { fn: name as "first_value" | "last_value", arg: value, frame, ...ignoreNulls, type: value.type };
   }
   if (BUILTIN_AGGREGATE_NAMES.has(name) || AGGREGATE_FUNCTIONS.has(name) || p.registry.udaf(name)) {
     const call = aggregateCall(p, { ...c, over: undefined }, scope);

@@ -84,6 +84,22 @@ describe("window functions agree with DuckDB", () => {
     );
   });
 
+  test("IGNORE NULLS: lag, lead, first_value, last_value, nth_value skip the NULL values; RESPECT NULLS is the default", async () => {
+    // A third of the values NULL, so skipping them matters.
+    const inner = (sub: string) => `SELECT *, CASE WHEN n % 3 = 0 THEN NULL ELSE total END AS x FROM (${sub})`;
+    const o = (w: string) => `OVER (PARTITION BY ${w} ORDER BY n, auction)`;
+    const rows = (w: string) => `OVER (PARTITION BY ${w} ORDER BY n, auction ROWS BETWEEN 2 PRECEDING AND 1 FOLLOWING)`;
+    const calls = (w: string) =>
+      `lag(x) IGNORE NULLS ${o(w)} AS l1, lag(x, 2, -1) IGNORE NULLS ${o(w)} AS l2, lead(x) IGNORE NULLS ${o(w)} AS ld, lead(x, 2) IGNORE NULLS ${o(w)} AS ld2,
+       first_value(x) IGNORE NULLS ${o(w)} AS fv, last_value(x) IGNORE NULLS ${o(w)} AS lv, nth_value(x, 2) IGNORE NULLS ${o(w)} AS nv,
+       first_value(x) IGNORE NULLS ${rows(w)} AS fr, last_value(x) IGNORE NULLS ${rows(w)} AS lr, nth_value(x, 2) IGNORE NULLS ${rows(w)} AS nr,
+       lag(x) RESPECT NULLS ${o(w)} AS rl`;
+    // DuckDB writes the option inside the parentheses.
+    const duck = (text: string) => text.replace(/\) (IGNORE|RESPECT) NULLS/g, " $1 NULLS)");
+    const ours = await compare(`SELECT window.start AS ws, auction, x, ${calls("window")} FROM (${inner(PER_AUCTION)})`, `SELECT ws, auction, x, ${duck(calls("ws"))} FROM (${inner(DUCK_PER_AUCTION)})`);
+    expect(ours.rows.some((r) => r.x === null && r.l1 !== null)).toBe(true);
+  });
+
   test("aggregates OVER: whole partition, running (peers included), and a sliding ROWS frame", async () => {
     const whole = (w: string) => `OVER (PARTITION BY ${w})`;
     const running = (w: string) => `OVER (PARTITION BY ${w} ORDER BY n)`;
@@ -172,9 +188,14 @@ describe("window functions Runnel refuses, with the rewrite", () => {
       /RANGE frames with an offset are not supported; write ROWS BETWEEN/,
     ],
     [
-      `SELECT lag(n) IGNORE NULLS OVER (PARTITION BY window ORDER BY n) FROM (SELECT tumble(INTERVAL '1' MINUTE) AS window, auction, count(*) AS n FROM bids GROUP BY window, auction)`,
+      `SELECT lag(n IGNORE NULLS) OVER (PARTITION BY window ORDER BY n) FROM (SELECT tumble(INTERVAL '1' MINUTE) AS window, auction, count(*) AS n FROM bids GROUP BY window, auction)`,
       "IGNORE NULLS",
-      /IGNORE NULLS is not supported/,
+      /write IGNORE NULLS after the call's parentheses: first_value\(x\) IGNORE NULLS OVER/,
+    ],
+    [
+      `SELECT rank() IGNORE NULLS OVER (PARTITION BY window ORDER BY n) FROM (SELECT tumble(INTERVAL '1' MINUTE) AS window, auction, count(*) AS n FROM bids GROUP BY window, auction)`,
+      "rank()",
+      /IGNORE NULLS applies to lag, lead, first_value, last_value and nth_value/,
     ],
   ];
   for (const [query, at, message] of cases) {
