@@ -80,7 +80,11 @@ export interface AggregateCall {
   type: SqlType;
 }
 
-/** A window frame: ROWS by position, RANGE by peers (RANGE bounds are UNBOUNDED or CURRENT ROW). offset null is UNBOUNDED. */
+/**
+ * A window frame: ROWS by position, RANGE by the ORDER BY key's value (CURRENT
+ * ROW is the row's peers; an offset, in the key's unit or µs for a timestamp,
+ * takes the rows whose key is within it). offset null is UNBOUNDED.
+ */
 export interface WindowFrame {
   units: "rows" | "range";
   start: { kind: "preceding" | "following" | "current"; offset: number | null };
