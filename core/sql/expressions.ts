@@ -328,8 +328,10 @@ function resolveNode(ast: A.Expr, scope: Scope, ctx: ExprContext): Expr {
       // `a[1]`: array elements, 1-based as in DataFusion.
       const e = sub(ast.expr);
       const index = sub(ast.index);
+      // `m['key']`: the value, NULL when absent (DataFusion's get_field on a map).
+      if (e.type.kind === "map") return resolveCall(SCALAR_FUNCTIONS.get("get_field")!, [e, index], hint, "[...]");
       if (e.type.kind !== "array") {
-        throw new SqlError(`cannot index ${typeName(e.type)} with [...]; only arrays can be indexed (JSON: write value->'key' or value->0)`, hint);
+        throw new SqlError(`cannot index ${typeName(e.type)} with [...]; only arrays and maps can be indexed (JSON: write value->'key' or value->0)`, hint);
       }
       if (index.type.kind !== "int") throw new SqlError(`an array index must be an integer, got ${typeName(index.type)}`, hint);
       return call("array_element", [e, index], e.type.element);

@@ -309,6 +309,32 @@ function planRangeFrames(tokens: Token[], replace: Map<number, string>, closers:
   }
 }
 
+/** DataFusion's `MAP {k1: v1, k2: v2}`, which the grammar lacks, becomes make_map(k1, v1, k2, v2). */
+function planMapLiterals(tokens: Token[], replace: Map<number, string>): void {
+  for (let i = 0; i + 1 < tokens.length; i++) {
+    if (!isWord(tokens[i], "map") || !isPunct(tokens[i + 1], "{")) continue;
+    const colons: number[] = [];
+    let close = -1;
+    for (let j = i + 2, depth = 0; j < tokens.length; j++) {
+      const tok = tokens[j]!;
+      if (isPunct(tok, "(") || isPunct(tok, "[") || isPunct(tok, "{")) depth++;
+      else if (isPunct(tok, ")") || isPunct(tok, "]")) depth--;
+      else if (isPunct(tok, "}")) {
+        if (depth === 0) {
+          close = j;
+          break;
+        }
+        depth--;
+      } else if (depth === 0 && isPunct(tok, ":")) colons.push(j);
+    }
+    if (close < 0) continue;
+    replace.set(i, "make_map");
+    replace.set(i + 1, "(");
+    for (const c of colons) replace.set(c, ",");
+    replace.set(close, ")");
+  }
+}
+
 export interface RewrittenText {
   text: string;
   /**
@@ -344,6 +370,7 @@ export function rewriteForParser(sql: string, start: number, end: number, prefix
   /** Token index → how many `)` to put before it (closing parentheses the rewrite opened). */
   const { replace, closers, before } = planCallRewrites(tokens);
   planRangeFrames(tokens, replace, closers, before);
+  planMapLiterals(tokens, replace);
   for (let i = 0; i < tokens.length; i++) {
     const tok = tokens[i]!;
     if (closers.has(i)) text += ")".repeat(closers.get(i)!);
@@ -383,7 +410,7 @@ export function rewriteForParser(sql: string, start: number, end: number, prefix
     }
     if (isPunct(tok, "[")) {
       const prev = tokens[i - 1];
-      const operand = !prev || prev.kind === "op" || (prev.kind === "punct" && (prev.text === "(" || prev.text === "," || prev.text === "[")) ||
+      const operand = !prev || prev.kind === "op" || (prev.kind === "punct" && (prev.text === "(" || prev.text === "," || prev.text === "[" || prev.text === "{" || prev.text === ":")) ||
         (prev.kind === "word" && OPERAND_KEYWORDS.has(prev.text.toLowerCase()));
       // `[1, 2]` is an array literal (DataFusion's syntax); the grammar takes ARRAY[1, 2].
       if (operand) out = "ARRAY[";
