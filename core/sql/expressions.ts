@@ -163,7 +163,8 @@ function coerceLiteral(e: Expr, to: SqlType, offset: number | null): Expr {
 }
 
 function comparable(a: SqlType, b: SqlType): boolean {
-  if (a.kind === "array" || a.kind === "struct" || b.kind === "array" || b.kind === "struct") return false;
+  const nested = (x: SqlType) => x.kind === "array" || x.kind === "struct" || x.kind === "map";
+  if (nested(a) || nested(b)) return false;
   if (a.kind === b.kind) return true;
   if (isNumeric(a) && isNumeric(b)) return true;
   const textual = (x: SqlType) => x.kind === "string" || x.kind === "json";
@@ -188,10 +189,10 @@ function checkJsonComparison(a: Expr, b: Expr, offset: number | null): void {
 function comparisonCheck(op: string, a: Expr, b: Expr, offset: number | null): void {
   checkJsonComparison(a, b, offset);
   if (!comparable(a.type, b.type) && !isNullLiteral(a) && !isNullLiteral(b)) {
-    const structured = [a.type, b.type].some((x) => x.kind === "array" || x.kind === "struct");
+    const structured = [a.type, b.type].some((x) => x.kind === "array" || x.kind === "struct" || x.kind === "map");
     throw new SqlError(
       structured
-        ? `${op} cannot compare ${typeName(a.type)} with ${typeName(b.type)}: arrays and structs are not comparable; compare their elements or fields`
+        ? `${op} cannot compare ${typeName(a.type)} with ${typeName(b.type)}: arrays, structs and maps are not comparable; compare their elements, fields or values`
         : `cannot compare ${typeName(a.type)} with ${typeName(b.type)}; cast one side`,
       offset,
     );
@@ -562,7 +563,7 @@ function resolveBinary(ast: Extract<A.Expr, { kind: "binary" }>, scope: Scope, c
       const a = sub(ast.left);
       const b = sub(ast.right);
       for (const x of [a, b]) {
-        if (x.type.kind === "array" || x.type.kind === "struct") throw new SqlError(`|| joins text; it cannot take ${typeName(x.type)}`, hint);
+        if (x.type.kind === "array" || x.type.kind === "struct" || x.type.kind === "map") throw new SqlError(`|| joins text; it cannot take ${typeName(x.type)}`, hint);
       }
       return call("||", [a, b], t.string());
     }

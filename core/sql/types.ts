@@ -207,6 +207,9 @@ export function sinkAssignment(from: SqlType, to: SqlType): "same" | "cast" | "l
       const same = from.fields.every((f, i) => f.name === to.fields[i]!.name && sinkAssignment(f.type, to.fields[i]!.type) === "same");
       return same ? "same" : "lossy";
     }
+    case "map":
+      if (from.kind !== "map") return "lossy";
+      return sinkAssignment(from.key, to.key) === "same" && sinkAssignment(from.value, to.value) === "same" ? "same" : "lossy";
     default:
       return from.kind === to.kind ? "same" : "lossy";
   }
