@@ -706,7 +706,7 @@ export class Job {
       for (let v = 0; v < virtual.length; v++) row[len + v] = virtual[v]!(row, 0);
     };
     const changes = table.changelog ? this.changeReader(table, addVirtual) : null;
-    return (rows, nativeTimes) => {
+    const prepare: RowPreparer = (rows, nativeTimes) => {
       const n = rows.length;
       const changed = changes?.(rows);
       if (virtual.length > 0) for (let i = 0; i < n; i++) addVirtual(rows[i]!);
@@ -734,6 +734,19 @@ export class Job {
       }
       return { batch: changed ? { rows, times, ops: changed.ops, before: changed.before } : { rows, times }, marks };
     };
+    const proc = processingTimeColumn(table);
+    if (proc === null) return prepare;
+    // Processing time: the watermark follows the wall clock (through the WATERMARK expression, on a row read now).
+    const width = table.fields.length + table.virtual.length;
+    prepare.clockMark = () => {
+      const now = Date.now() * 1000;
+      if (!watermark) return now - DEFAULT_DELAY;
+      const row: Row = new Array(width).fill(null);
+      row[proc] = now;
+      const w = watermark(row, now);
+      return typeof w === "number" ? w : now - DEFAULT_DELAY;
+    };
+    return prepare;
   }
 
   /**
@@ -776,3 +789,15 @@ export class Job {
   }
 }
 
+
+/**
+ * The column of a processing-time table: its event time is a generated column
+ * `pt AS proctime()` (the wall clock when the source read the row). Null for
+ * tables on event time.
+ */
+export function processingTimeColumn(table: TableDef): number | null {
+  const e = table.eventTime;
+  if (!e || e.kind !== "column") return null;
+  const v = table.virtual[e.index - table.fields.length];
+  return v && v.expr.kind === "call" && v.expr.name === "proctime" ? e.index : null;
+}

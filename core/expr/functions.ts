@@ -714,6 +714,8 @@ const list: ScalarFunction[] = [
   fn("arrow_typeof", ["any"], text, () => null, { strict: false, bind: (a) => () => arrowTypeName(a[0]!.type) }),
   fn("version", [], text, () => "Runnel (DataFusion-compatible SQL)"),
   fn("now", [], timestamp, () => Date.now() * 1000, { volatile: true }),
+  // Flink's PROCTIME(): the wall clock where the row is evaluated (a table's `pt AS proctime()` column: when the source read it).
+  fn("proctime", [], timestamp, () => Date.now() * 1000, { volatile: true }),
   fn("current_timestamp", [], timestamp, () => Date.now() * 1000, { volatile: true }),
   // JSON: datafusion-functions-json
   // Arroyo serialises json_get's value (a JSON union) to text: a TEXT column holding JSON, e.g. "\"pickup\"" for a string.
@@ -759,9 +761,6 @@ export function implementation(f: ScalarFunction, args: ArgInfo[]): Impl {
  */
 export const UNSUPPORTED_FUNCTIONS: Record<string, string> = {
   union_extract: "Runnel has no UNION type",
-  proctime:
-    "Runnel's windows and joins run on event time only (results do not depend on when rows happen to be processed); declare the table's event time " +
-    "(WATERMARK FOR ts) or use the source's own times, and window on those",
   union_tag: "Runnel has no UNION type",
   to_date: "Runnel has no DATE type; date_trunc('day', ts) gives midnight as a TIMESTAMP, to_char(ts, '%Y-%m-%d') the date as text",
   make_date: "Runnel has no DATE type; write to_timestamp('2024-01-31')",
