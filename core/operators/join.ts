@@ -19,7 +19,7 @@
 import { RowOp, type Batch, type Row } from "../plugin-api/index.ts";
 import { hashValues, rowsEqual } from "../state/hash.ts";
 import type { SubtaskValue } from "../state/operator-state.ts";
-import type { KeyedTable, TimeKeyedTable } from "../state/tables.ts";
+import type { KeyedTable, StateEntry, TimeKeyedTable } from "../state/tables.ts";
 import { END_OF_TIME } from "../runtime/messages.ts";
 import type { Collector, Operator, OperatorContext } from "./operator.ts";
 import type { RowFn } from "./window-aggregate.ts";
@@ -311,22 +311,32 @@ export class UpdatingJoin extends KeyedJoin {
       if (this.outer(input)) output.push(this.padded(row, input), t, RowOp.Delete);
       return;
     }
-    const entry = this.state.get(this.keyHash(), this.scratchKey());
-    if (!entry) return;
+    const taken = this.take(row, input);
+    if (!taken) return;
+    const { entry, stored } = taken;
     const sides = entry.value;
-    const [mine, mineTimes, other] = input === LEFT ? [sides.left, sides.leftTimes, sides.right] : [sides.right, sides.rightTimes, sides.left];
-    const at = mine.findIndex((r) => rowsEqual(r, row));
-    if (at < 0) return;
-    this.state.modify(entry);
-    const stored = mine[at]!;
-    mine.splice(at, 1);
-    mineTimes.splice(at, 1);
+    const [mine, other] = input === LEFT ? [sides.left, sides.right] : [sides.right, sides.left];
     const joined = (o: Row) => (input === LEFT ? [...stored, ...o] : [...o, ...stored]);
     for (const o of other) output.push(joined(o), t, RowOp.Delete);
     if (other.length === 0 && this.outer(input)) output.push(this.padded(stored, input), t, RowOp.Delete);
     // The key's last row on this side gone: the other side's rows are unmatched again.
     if (mine.length === 0 && this.outer(1 - input)) for (const o of other) output.push(this.padded(o, 1 - input), t);
     if (sides.left.length === 0 && sides.right.length === 0) this.state.delete(entry);
+  }
+
+  /** Removes one stored copy of `row` (of the key last put in scratch) from its side; undefined when none is stored. */
+  private take(row: Row, input: number): { entry: StateEntry<Sides>; stored: Row } | undefined {
+    const entry = this.state.get(this.keyHash(), this.scratchKey());
+    if (!entry) return undefined;
+    const sides = entry.value;
+    const [mine, mineTimes] = input === LEFT ? [sides.left, sides.leftTimes] : [sides.right, sides.rightTimes];
+    const at = mine.findIndex((r) => rowsEqual(r, row));
+    if (at < 0) return undefined;
+    this.state.modify(entry);
+    const stored = mine[at]!;
+    mine.splice(at, 1);
+    mineTimes.splice(at, 1);
+    return { entry, stored };
   }
 
   /**
@@ -365,16 +375,10 @@ export class UpdatingJoin extends KeyedJoin {
       if (input === LEFT && !semi) output.push(row, t, RowOp.Delete);
       return;
     }
-    const entry = this.state.get(this.keyHash(), this.scratchKey());
-    if (!entry) return;
+    const taken = this.take(row, input);
+    if (!taken) return;
+    const { entry, stored } = taken;
     const s = entry.value;
-    const [mine, mineTimes] = input === LEFT ? [s.left, s.leftTimes] : [s.right, s.rightTimes];
-    const at = mine.findIndex((r) => rowsEqual(r, row));
-    if (at < 0) return;
-    this.state.modify(entry);
-    const stored = mine[at]!;
-    mine.splice(at, 1);
-    mineTimes.splice(at, 1);
     if (input === LEFT) {
       if (s.right.length > 0 === semi) output.push(stored, t, RowOp.Delete);
     } else if (s.right.length === 0) {
