@@ -71,7 +71,16 @@ describe("MAP values in checkpoints and between processes", () => {
   });
 });
 
-describe("MAP refusals in DDL", () => {
+describe("MAP refusals", () => {
+  test("a map of other types than the sink column's says how to build it", async () => {
+    const err = await planError(
+      "CREATE TABLE src (k BIGINT) WITH (connector = 'test_rows', dataset = 'none');\nCREATE TABLE out (m MAP<TEXT, INT>) WITH (connector = 'blackhole');\nINSERT INTO out SELECT MAP {'a': k} FROM src;",
+    );
+    expect(err.message).toMatch(/is MAP<TEXT, INT> but the query gives MAP<TEXT, BIGINT>.*build it from keys and values of those types \(MAP \{'k': CAST\(v AS T\)\}\)/);
+    expect(err.line).toBe(3);
+  });
+
+
   test("keys of a nested type", async () => {
     const err = await planError("CREATE TABLE x (m MAP<ARRAY<INT>, INT>) WITH (connector = 'test_rows', dataset = 'none');\nSELECT m FROM x;");
     expect(err.message).toMatch(/MAP keys of type INT\[\] are not supported; use TEXT or a number/);
