@@ -199,6 +199,13 @@ describe("partitions that never end give an updating result", () => {
     const q = (s: string) => `SELECT id, bidder, lag(price, 1, 0) OVER (PARTITION BY bidder ORDER BY id) AS prev, count(*) OVER (PARTITION BY bidder ORDER BY id) AS c FROM bids WHERE ${s}`;
     await compare(q("bidder < 5"), q("bidder < 5"));
   });
+
+  test("IGNORE NULLS in a partition that never ends: each bidder's last non-NULL price before this bid, retracted and redone as bids arrive", async () => {
+    const q = (ignore: (call: string) => string) =>
+      `SELECT id, bidder, ${ignore("lag(price)")} OVER (PARTITION BY bidder ORDER BY id) AS prev, ${ignore("last_value(price)")} OVER (PARTITION BY bidder ORDER BY id) AS last FROM bids WHERE bidder < 4`;
+    const ours = await compare(q((c) => `${c} IGNORE NULLS`), q((c) => c.replace(")", " IGNORE NULLS)")));
+    expect(ours.updating).toBe(true);
+  });
 });
 
 describe("window functions Runnel refuses, with the rewrite", () => {
