@@ -382,7 +382,12 @@ function resolveNode(ast: A.Expr, scope: Scope, ctx: ExprContext): Expr {
         hint,
       );
     case "subquery":
-      throw new SqlError("subqueries in expressions are not supported; use a subquery in FROM or a CTE", hint);
+      // Scalar subqueries are planned as joins in the SELECT list and WHERE of a query without GROUP BY (planner/select.ts).
+      throw new SqlError(
+        `a scalar subquery is supported in the SELECT list and WHERE of a query without GROUP BY, not in ${ctx.clause}; ` +
+          "group in a subquery in FROM and use the scalar subquery in the outer query",
+        hint,
+      );
     case "like": {
       const op = `${ast.not ? "NOT " : ""}${ast.caseInsensitive ? "ILIKE" : "LIKE"}`;
       const a = sub(ast.expr);

@@ -191,7 +191,7 @@ function decorrelate(p: QueryPlanner, outer: Scope, pred: Predicate, envIn: CteE
     !body.having &&
     !body.items.some((i) => i.kind === "expr" && containsAggregate(p, i.expr));
   if (!plain) {
-    const right = planQuery(p, q, envIn);
+    const right = planUncorrelated(p, q, envIn);
     if (isIn && right.scope.columns.length !== 1) throw new SqlError(`the subquery of IN gives one column; this one gives ${right.scope.columns.length}`, q.at);
     const value = isIn ? { expr: columnRef(right.scope, 0), nullable: right.scope.columns[0]!.nullable } : undefined;
     return { right, outerKeys: [], rightKeys: [], value, residual: [], residualAt: [] };
@@ -222,6 +222,20 @@ function decorrelate(p: QueryPlanner, outer: Scope, pred: Predicate, envIn: CteE
     value = { expr: columnRef(right.scope, 0), nullable: resolved.kind !== "column" || from.scope.columns[resolved.index]!.nullable };
   }
   return { right, outerKeys, rightKeys, value, residual, residualAt: residualAsts.map((c) => c.at) };
+}
+
+/** A subquery that may not refer to the outer query; an unknown column there says so, with the join to write instead. */
+function planUncorrelated(p: QueryPlanner, q: A.Query, env: CteEnv): Rel {
+  try {
+    return planQuery(p, q, env);
+  } catch (err) {
+    if (!(err instanceof SqlError) || !err.message.startsWith("unknown column")) throw err;
+    throw new SqlError(
+      `${err.message} (a subquery with GROUP BY, an aggregate or DISTINCT cannot refer to the outer query; ` +
+        "join the outer table with it grouped by that key instead: JOIN (SELECT k, max(x) AS m FROM t GROUP BY k) s ON s.k = outer.k)",
+      err.offset,
+    );
+  }
 }
 
 function planPredicate(p: QueryPlanner, left: Rel, pred: Predicate, env: CteEnv): Rel {

@@ -121,6 +121,12 @@ describe("predicate subqueries Runnel refuses", () => {
     expect(err.message).toMatch(/correlates only by equalities/);
     expect(err.at).toStartWith("b.v > a.v");
   });
+  test("a correlated subquery with GROUP BY names the join to write", async () => {
+    const err = await planError(`${T}\nSELECT k FROM a WHERE v IN (SELECT max(b.v) FROM a b WHERE b.k = a.k GROUP BY b.k);`);
+    expect(err.message).toMatch(/cannot refer to the outer query; join the outer table with it grouped by that key instead/);
+    expect(err.at).toStartWith("a.k GROUP BY");
+  });
+
   test("a windowed query with an unwindowed subquery", async () => {
     const err = await planError(`${T}\nSELECT x.k FROM (${W}) x WHERE x.k IN (SELECT k FROM a);`);
     expect(err.message).toMatch(/one side of this join is windowed/);

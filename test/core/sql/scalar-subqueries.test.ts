@@ -71,6 +71,12 @@ describe("scalar subqueries Runnel refuses", () => {
     expect(err.at).toStartWith("b2.price < b.price");
   });
 
+  test("one in a SELECT with GROUP BY says to group in a subquery first", async () => {
+    const err = await planError(`${TABLE}\nSELECT auction, count(*) - (SELECT count(*) FROM bid) AS d FROM bid GROUP BY auction;`);
+    expect(err.message).toMatch(/a scalar subquery is supported in the SELECT list and WHERE of a query without GROUP BY.*group in a subquery in FROM/);
+    expect(err.at).toStartWith("SELECT count(*) FROM bid)");
+  });
+
   test("one that may give several rows", async () => {
     const err = await planError(`${TABLE}\nSELECT auction FROM bid WHERE price = (SELECT max(price) FROM bid GROUP BY auction);`);
     expect(err.message).toMatch(/must be an aggregate without GROUP BY.*join the tables instead/);
