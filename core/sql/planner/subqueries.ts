@@ -14,7 +14,7 @@ import type { AggregateCall, PlanNode } from "../../plan/logical.ts";
 import type * as A from "../ast.ts";
 import { walkExpr } from "../ast.ts";
 import { SqlError } from "../errors.ts";
-import { resolveExpr, type Scope, type ScopeColumn } from "../expressions.ts";
+import { exprKey, resolveExpr, type Scope, type ScopeColumn } from "../expressions.ts";
 import { columnRef, CteEnv, exprContext, fieldsOf, mapColumns, mapNode, type QueryPlanner, type Rel } from "./context.ts";
 import { containsAggregate } from "./aggregates.ts";
 import { checkKeyTypes, conjuncts, joinRels, windowColumnOf } from "./joins.ts";
@@ -59,7 +59,7 @@ export function planWherePredicates(p: QueryPlanner, select: A.Select, input: Re
   let rel = input;
   for (const c of conjuncts(select.where)) {
     const pred = predicateOf(c);
-    if (pred) rel = planPredicate(p, rel, pred, env);
+    if (pred) rel = planPredicate(p, rel, pred, env, conjuncts(select.where));
     else rest.push(c);
   }
   if (rel === input) return { input, select };
@@ -151,8 +151,8 @@ interface Decorrelated {
   outerKeys: Expr[];
   /** Right columns of the correlation keys. */
   rightKeys: Expr[];
-  /** The IN value's right column and whether it can be NULL. */
-  value?: { expr: Expr; nullable: boolean };
+  /** The IN value's right column. */
+  value?: { expr: Expr };
   /** Conditions over [...outer, ...right]. */
   residual: Expr[];
   residualAt: number[];
@@ -193,7 +193,7 @@ function decorrelate(p: QueryPlanner, outer: Scope, pred: Predicate, envIn: CteE
   if (!plain) {
     const right = planUncorrelated(p, q, envIn);
     if (isIn && right.scope.columns.length !== 1) throw new SqlError(`the subquery of IN gives one column; this one gives ${right.scope.columns.length}`, q.at);
-    const value = isIn ? { expr: columnRef(right.scope, 0), nullable: right.scope.columns[0]!.nullable } : undefined;
+    const value = isIn ? { expr: columnRef(right.scope, 0) } : undefined;
     return { right, outerKeys: [], rightKeys: [], value, residual: [], residualAt: [] };
   }
   const select = body as A.Select;
@@ -215,12 +215,7 @@ function decorrelate(p: QueryPlanner, outer: Scope, pred: Predicate, envIn: CteE
   const residual = residualAsts.map((c) =>
     mapColumns(resolveExpr(c, combined, exprContext(p, "the subquery's WHERE")), (i) => (i < outerWidth ? i : outerWidth + starAt + (i - outerWidth))),
   );
-  let value: Decorrelated["value"];
-  if (isIn) {
-    const item = valueItem[0]!;
-    const resolved = resolveExpr(item.expr, from.scope, exprContext(p, "the subquery of IN"));
-    value = { expr: columnRef(right.scope, 0), nullable: resolved.kind !== "column" || from.scope.columns[resolved.index]!.nullable };
-  }
+  const value = isIn ? { expr: columnRef(right.scope, 0) } : undefined;
   return { right, outerKeys, rightKeys, value, residual, residualAt: residualAsts.map((c) => c.at) };
 }
 
@@ -238,7 +233,56 @@ function planUncorrelated(p: QueryPlanner, q: A.Query, env: CteEnv): Rel {
   }
 }
 
-function planPredicate(p: QueryPlanner, left: Rel, pred: Predicate, env: CteEnv): Rel {
+/**
+ * Whether column `index` of `node`'s rows is never NULL, as far as the plan
+ * shows: a NOT NULL source column, a non-NULL constant, a window's bounds, or a
+ * column a filter keeps only where it IS NOT NULL, through projections, group
+ * keys and the left side of joins that never pad it.
+ */
+export function neverNull(node: PlanNode, index: number): boolean {
+  switch (node.kind) {
+    case "source":
+      return node.schema.fields[index]?.nullable === false;
+    case "changelog":
+      return neverNull(node.input, index);
+    case "map": {
+      const e = node.exprs[index];
+      if (!e) return false;
+      if (e.kind === "literal") return e.value !== null;
+      if (e.kind === "field" && e.expr.kind === "column" && node.input.kind === "window_aggregate") return neverNull(node.input, e.expr.index);
+      if (e.kind !== "column") return false;
+      return (node.filter !== undefined && filtersNulls(node.filter, e.index)) || neverNull(node.input, e.index);
+    }
+    case "window_aggregate":
+    case "updating_aggregate": {
+      if (index < node.keys.length) {
+        const k = node.keys[index]!;
+        return k.kind === "column" ? neverNull(node.input, k.index) : k.kind === "literal" && k.value !== null;
+      }
+      // The window column of a window aggregate.
+      return node.kind === "window_aggregate" && !node.carried && index === node.keys.length;
+    }
+    case "join": {
+      const leftWidth = node.left.schema.fields.length;
+      const semi = node.joinType === "semi" || node.joinType === "anti";
+      if (index < leftWidth) return (semi || node.joinType === "inner" || node.joinType === "left") && neverNull(node.left, index);
+      return (node.joinType === "inner" || node.joinType === "right") && neverNull(node.right, index - leftWidth);
+    }
+    default:
+      return false;
+  }
+}
+
+/** Whether `filter` (a conjunction) holds `column IS NOT NULL`, or a comparison of it, which a NULL never passes. */
+function filtersNulls(filter: Expr, column: number): boolean {
+  if (filter.kind !== "call") return false;
+  if (filter.name === "and") return filter.args.some((a) => filtersNulls(a, column));
+  const isCol = (e: Expr | undefined) => e?.kind === "column" && e.index === column;
+  if (filter.name === "is_not_null") return isCol(filter.args[0]);
+  return ["=", "<>", "<", "<=", ">", ">="].includes(filter.name) && (isCol(filter.args[0]) || isCol(filter.args[1]));
+}
+
+function planPredicate(p: QueryPlanner, left: Rel, pred: Predicate, env: CteEnv, siblings: A.Expr[]): Rel {
   const d = decorrelate(p, left.scope, pred, env);
   const leftKeys = [...d.outerKeys];
   const rightKeys = [...d.rightKeys];
@@ -256,12 +300,15 @@ function planPredicate(p: QueryPlanner, left: Rel, pred: Predicate, env: CteEnv)
   const joined = joinRels(p, left, d.right, left.scope, { joinType, leftKeys, rightKeys, residual: d.residual, residualAt: d.residualAt, at: pred.at });
   if (!(pred.kind === "in_subquery" && pred.not)) return joined;
   // NOT IN is unknown (so the row is dropped) when the outer value is NULL or the subquery holds a NULL, unless the subquery is empty.
-  const outerNullable = !(outerValue!.kind === "column" && !left.scope.columns[outerValue!.index]!.nullable) && !(outerValue!.kind === "literal" && outerValue!.value !== null);
-  if (!outerNullable && !d.value!.nullable) return joined;
+  // An outer NULL matters only if no other condition of the WHERE drops it anyway (`x IS NOT NULL AND x NOT IN ...`).
+  const outerKey = exprKey(outerValue!);
+  const droppedAnyway = siblings.some((c) => c.kind === "is" && c.test === "null" && c.not && exprKey(resolveExpr(c.expr, left.scope, exprContext(p, "WHERE"))) === outerKey);
+  const outerNullable = !droppedAnyway && !(outerValue!.kind === "column" && neverNull(left.node, outerValue!.index)) && !(outerValue!.kind === "literal" && outerValue!.value !== null);
+  if (!outerNullable && neverNull(d.right.node, 0)) return joined;
   if (windowed) {
     throw new SqlError(
       "NOT IN over windowed inputs is supported only where neither side can be NULL (a NULL in the subquery makes NOT IN unknown for every row of the window); " +
-        "write NOT EXISTS (SELECT ... WHERE inner = outer), which treats NULLs as no match, or declare the columns NOT NULL",
+        "filter the NULLs out on both sides (x IS NOT NULL AND x NOT IN (SELECT y ... WHERE y IS NOT NULL)), or write NOT EXISTS (SELECT ... WHERE y = x), which treats NULLs as no match",
       pred.at,
     );
   }
