@@ -20,6 +20,13 @@ function plainValue(v: unknown, field: Field): unknown {
       for (const f of fields) o[f.name] = plainValue((v as Record<string, unknown>)[f.name], f);
       return o;
     }
+    case "map": {
+      // An object keyed by the keys' text, as the json format writes maps.
+      const value = { name: "value", type: field.type.value, nullable: true };
+      const o: Record<string, unknown> = {};
+      for (const [k, x] of v as [unknown, unknown][]) o[String(k)] = plainValue(x, value);
+      return o;
+    }
     default:
       return v;
   }

@@ -530,12 +530,12 @@ export class Job {
             return { kind: "ntile", buckets: f.buckets };
           case "lag":
           case "lead":
-            return { kind: f.fn, arg: fn(f.arg), offset: f.offset, fallback: f.fallback && fn(f.fallback) };
+            return { kind: f.fn, arg: fn(f.arg), offset: f.offset, fallback: f.fallback && fn(f.fallback), ignoreNulls: !!f.ignoreNulls };
           case "first_value":
           case "last_value":
-            return { kind: f.fn, arg: fn(f.arg), frame: f.frame };
+            return { kind: f.fn, arg: fn(f.arg), frame: f.frame, ignoreNulls: !!f.ignoreNulls };
           case "nth_value":
-            return { kind: "nth_value", arg: fn(f.arg), n: f.n, frame: f.frame };
+            return { kind: "nth_value", arg: fn(f.arg), n: f.n, frame: f.frame, ignoreNulls: !!f.ignoreNulls };
           case "aggregate": {
             const spec = this.aggregateSpec([], [f.call], false);
             return { kind: "aggregate", arg: spec.args[0], accumulator: spec.accumulators[0]!, frame: f.frame };
@@ -734,7 +734,7 @@ export class Job {
       for (let v = 0; v < virtual.length; v++) row[len + v] = virtual[v]!(row, 0);
     };
     const changes = table.changelog ? this.changeReader(table, addVirtual) : null;
-    return (rows, nativeTimes) => {
+    const prepare: RowPreparer = (rows, nativeTimes) => {
       const n = rows.length;
       const changed = changes?.(rows);
       if (virtual.length > 0) for (let i = 0; i < n; i++) addVirtual(rows[i]!);
@@ -762,6 +762,19 @@ export class Job {
       }
       return { batch: changed ? { rows, times, ops: changed.ops, before: changed.before } : { rows, times }, marks };
     };
+    const proc = processingTimeColumn(table);
+    if (proc === null) return prepare;
+    // Processing time: the watermark follows the wall clock (through the WATERMARK expression, on a row read now).
+    const width = table.fields.length + table.virtual.length;
+    prepare.clockMark = () => {
+      const now = Date.now() * 1000;
+      if (!watermark) return now - DEFAULT_DELAY;
+      const row: Row = new Array(width).fill(null);
+      row[proc] = now;
+      const w = watermark(row, now);
+      return typeof w === "number" ? w : now - DEFAULT_DELAY;
+    };
+    return prepare;
   }
 
   /**
@@ -804,3 +817,15 @@ export class Job {
   }
 }
 
+
+/**
+ * The column of a processing-time table: its event time is a generated column
+ * `pt AS proctime()` (the wall clock when the source read the row). Null for
+ * tables on event time.
+ */
+export function processingTimeColumn(table: TableDef): number | null {
+  const e = table.eventTime;
+  if (!e || e.kind !== "column") return null;
+  const v = table.virtual[e.index - table.fields.length];
+  return v && v.expr.kind === "call" && v.expr.name === "proctime" ? e.index : null;
+}

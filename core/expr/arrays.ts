@@ -9,6 +9,7 @@ import { t, typeName, type SqlType } from "../plugin-api/index.ts";
 import type { ArgInfo, ArgKind, ScalarFunction } from "./functions.ts";
 import { compareValues } from "./aggregates.ts";
 import { ExprError, NULL_TYPE } from "./values.ts";
+import { checkMapKey, mapGet } from "./maps.ts";
 
 type Impl = (...args: any[]) => unknown;
 type Arr = unknown[];
@@ -289,12 +290,20 @@ export const ARRAY_FUNCTIONS: ScalarFunction[] = [
   }),
   ...fn(["struct", "row"], ["any"], (args) => t.struct(args.map((a, i) => ({ name: `c${i}`, type: a.type, nullable: true }))), (...xs: unknown[]) =>
     Object.fromEntries(xs.map((x, i) => [`c${i}`, x ?? null])), { ...nonStrict, variadic: true }),
-  ...fn(["get_field"], ["any", "text"], (args) => {
+  // get_field(struct, 'name'), and get_field(map, key) (what m['key'] is), as DataFusion's get_field takes both.
+  ...fn(["get_field"], ["any", "any"], (args) => {
     const s = args[0]!.type;
+    if (s.kind === "map") return s.value;
     const name = args[1]!.literal?.value;
-    if (s.kind !== "struct") throw new ExprError(`get_field needs a struct, got ${typeName(s)}`);
+    if (s.kind !== "struct") throw new ExprError(`get_field needs a struct or a MAP, got ${typeName(s)}`);
     const f = s.fields.find((x) => x.name === name);
     if (!f) throw new ExprError(`the struct has no field '${String(name)}'; its fields are ${s.fields.map((x) => x.name).join(", ")}`);
     return f.type;
-  }, (s: Record<string, unknown>, name: string) => s[name] ?? null),
+  }, (s: Record<string, unknown>, name: string) => s[name] ?? null, {
+    check: (args) => {
+      if (args[0]!.type.kind === "map") checkMapKey(args, "get_field");
+      else if (args[1]!.type.kind !== "string" && args[1]!.type.kind !== "json") throw new ExprError("get_field: the field name must be TEXT");
+    },
+    bind: (args) => (args[0]!.type.kind === "map" ? mapGet : (s: Record<string, unknown>, name: string) => s[name] ?? null),
+  }),
 ];

@@ -41,7 +41,7 @@ export const FUNCTION_GROUPS: Record<string, string[]> = {
     "make_array", "make_list", "range", "string_to_array", "string_to_list",
   ],
   struct: ["get_field", "named_struct", "row", "struct"],
-  map: ["element_at", "map", "map_extract", "map_keys", "map_values"],
+  map: ["element_at", "make_map", "map", "map_extract", "map_keys", "map_values"],
   hashing: ["digest", "md5", "sha224", "sha256", "sha384", "sha512"],
   union: ["union_extract", "union_tag"],
   other: ["arrow_cast", "arrow_typeof", "version"],

@@ -12,13 +12,14 @@ import { createHash } from "node:crypto";
 import { t, typeName, type SqlType } from "../plugin-api/index.ts";
 import type { Expr } from "./expr.ts";
 import { ARRAY_FUNCTIONS } from "./arrays.ts";
+import { MAP_FUNCTIONS } from "./maps.ts";
 import * as json from "./json.ts";
 import { compileReplacement, expandReplacement, parseFlags, rustRegex, translateRegex } from "./regex.ts";
 import { checkTruncUnit, compileFormat, datePart, datePartName, DATE_PARTS, dateTrunc, strftime, toTimestamp } from "./time.ts";
 import { checkInt, compareNumber, compareText, ExprError, NULL_TYPE, toText } from "./values.ts";
 
 /** What an argument position accepts. `text` takes TEXT and JSON (JSON values are text). */
-export type ArgKind = "text" | "int" | "number" | "timestamp" | "interval" | "boolean" | "bytes" | "text_or_bytes" | "json_key" | "array" | "any";
+export type ArgKind = "text" | "int" | "number" | "timestamp" | "interval" | "boolean" | "bytes" | "text_or_bytes" | "json_key" | "array" | "map" | "any";
 
 /** An argument as the planner sees it: its type, and its value when it is a constant. */
 export interface ArgInfo {
@@ -78,6 +79,7 @@ export function accepts(kind: ArgKind, type: SqlType): boolean {
     case "boolean":
     case "bytes":
     case "array":
+    case "map":
       return type.kind === (kind === "bytes" ? "bytes" : kind);
     case "text_or_bytes":
       return type.kind === "string" || type.kind === "json" || type.kind === "bytes";
@@ -90,7 +92,7 @@ export function accepts(kind: ArgKind, type: SqlType): boolean {
 
 export const KIND_NAMES: Record<ArgKind, string> = {
   text: "TEXT", int: "an integer", number: "a number", timestamp: "a TIMESTAMP", interval: "an INTERVAL", boolean: "a BOOLEAN",
-  bytes: "BYTEA", text_or_bytes: "TEXT or BYTEA", json_key: "a TEXT key or an integer index", array: "an array", any: "any value",
+  bytes: "BYTEA", text_or_bytes: "TEXT or BYTEA", json_key: "a TEXT key or an integer index", array: "an array", map: "a MAP", any: "any value",
 };
 
 const lit = (a: ArgInfo | undefined) => a?.literal?.value;
@@ -429,6 +431,8 @@ function arrowTypeName(x: SqlType): string {
       return `List(Field { name: "item", data_type: ${arrowTypeName(x.element)}, nullable: true, dict_id: 0, dict_is_ordered: false, metadata: {} })`;
     case "struct":
       return `Struct(${x.fields.map((f) => `${f.name} ${arrowTypeName(f.type)}`).join(", ")})`;
+    case "map":
+      return `Map(Field { name: "entries", data_type: Struct([Field { name: "key", data_type: ${arrowTypeName(x.key)}, nullable: false, dict_id: 0, dict_is_ordered: false, metadata: {} }, Field { name: "value", data_type: ${arrowTypeName(x.value)}, nullable: true, dict_id: 0, dict_is_ordered: false, metadata: {} }]), nullable: false, dict_id: 0, dict_is_ordered: false, metadata: {} }, false)`;
   }
 }
 
@@ -710,6 +714,8 @@ const list: ScalarFunction[] = [
   fn("arrow_typeof", ["any"], text, () => null, { strict: false, bind: (a) => () => arrowTypeName(a[0]!.type) }),
   fn("version", [], text, () => "Runnel (DataFusion-compatible SQL)"),
   fn("now", [], timestamp, () => Date.now() * 1000, { volatile: true }),
+  // Flink's PROCTIME(): the wall clock where the row is evaluated (a table's `pt AS proctime()` column: when the source read it).
+  fn("proctime", [], timestamp, () => Date.now() * 1000, { volatile: true }),
   fn("current_timestamp", [], timestamp, () => Date.now() * 1000, { volatile: true }),
   // JSON: datafusion-functions-json
   // Arroyo serialises json_get's value (a JSON union) to text: a TEXT column holding JSON, e.g. "\"pickup\"" for a string.
@@ -730,10 +736,10 @@ const list: ScalarFunction[] = [
   fn("get_first_json_object", ["text", "text"], text, json.getFirstJsonObject, { check: (a) => checkPathLiteral(a, "get_first_json_object") }),
   // arrays
   fn("array_length", ["array"], bigint, (a: unknown[]) => a.length),
-  fn("cardinality", ["array"], bigint, (a: unknown[]) => a.length),
   ...["array_contains", "array_has"].map((name) => fn(name, ["array", "any"], bool, (a: unknown[], x: unknown) => a.includes(x))),
   fn("array_element", ["array", "int"], (a) => (a[0]!.type.kind === "array" ? a[0]!.type.element : text), arrayElement),
   ...ARRAY_FUNCTIONS,
+  ...MAP_FUNCTIONS,
 ];
 
 export const SCALAR_FUNCTIONS: ReadonlyMap<string, ScalarFunction> = new Map(list.map((f) => [f.name, f]));
@@ -754,15 +760,7 @@ export function implementation(f: ScalarFunction, args: ArgInfo[]): Impl {
  * write instead, so the planner can say more than "unknown function".
  */
 export const UNSUPPORTED_FUNCTIONS: Record<string, string> = {
-  map: "Runnel has no MAP type; keep key-value data in a JSON column and read it with json_get(j, 'key'), or use a struct (named_struct)",
-  map_extract: "Runnel has no MAP type; write json_get(j, 'key') over a JSON column",
-  map_keys: "Runnel has no MAP type; write json_object_keys(j) over a JSON column",
-  map_values: "Runnel has no MAP type; read the values with json_get(j, 'key') over a JSON column",
-  element_at: "Runnel has no MAP type; write array_element(a, i) for arrays or json_get(j, 'key') for JSON",
   union_extract: "Runnel has no UNION type",
-  proctime:
-    "Runnel's windows and joins run on event time only (results do not depend on when rows happen to be processed); declare the table's event time " +
-    "(WATERMARK FOR ts) or use the source's own times, and window on those",
   union_tag: "Runnel has no UNION type",
   to_date: "Runnel has no DATE type; date_trunc('day', ts) gives midnight as a TIMESTAMP, to_char(ts, '%Y-%m-%d') the date as text",
   make_date: "Runnel has no DATE type; write to_timestamp('2024-01-31')",

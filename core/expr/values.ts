@@ -291,6 +291,7 @@ export function castValue(v: unknown, from: SqlType, to: SqlType): unknown {
       return new TextEncoder().encode(toText(v, from));
     case "array":
     case "struct":
+    case "map":
       if (from.kind === to.kind) return v;
       throw new CastError(`cannot cast a ${from.kind} to ${to.kind}`);
   }
@@ -314,10 +315,10 @@ export function refusedCast(from: SqlType, to: SqlType): string | null {
   if (to.kind === "interval" && from.kind !== "interval" && from.kind !== "string") {
     return `CAST(${typeName(from)} AS INTERVAL) is not supported; multiply an interval: x * INTERVAL '1' SECOND`;
   }
-  if ((from.kind === "array" || from.kind === "struct") && from.kind !== to.kind) {
-    return `CAST(${typeName(from)} AS ${typeName(to)}) is not supported; select the value itself (sinks write arrays and structs as JSON)`;
+  if ((from.kind === "array" || from.kind === "struct" || from.kind === "map") && from.kind !== to.kind) {
+    return `CAST(${typeName(from)} AS ${typeName(to)}) is not supported; select the value itself (sinks write arrays, structs and maps as JSON)`;
   }
-  if ((to.kind === "array" || to.kind === "struct") && from.kind !== to.kind) {
+  if ((to.kind === "array" || to.kind === "struct" || to.kind === "map") && from.kind !== to.kind) {
     return `CAST to ${typeName(to)} is not supported`;
   }
   if (from.kind === "boolean" && to.kind === "timestamp") return "CAST(BOOLEAN AS TIMESTAMP) is not supported";

@@ -11,11 +11,15 @@
  * join emits inserts only. An outer side's row without a match is emitted
  * NULL-padded (LEFT: left rows, RIGHT: right rows, FULL: both), and the padded
  * row is deleted when the key's first row of the other side arrives.
+ *
+ * Semi and anti joins (IN / EXISTS subqueries and their negations) emit left
+ * rows only: a semi join each left row that has a match, an anti join each
+ * that has none (a NULL key matches nothing, so it is kept by an anti join).
  */
 import { RowOp, type Batch, type Row } from "../plugin-api/index.ts";
 import { hashValues, rowsEqual } from "../state/hash.ts";
 import type { SubtaskValue } from "../state/operator-state.ts";
-import type { KeyedTable, TimeKeyedTable } from "../state/tables.ts";
+import type { KeyedTable, StateEntry, TimeKeyedTable } from "../state/tables.ts";
 import { END_OF_TIME } from "../runtime/messages.ts";
 import type { Collector, Operator, OperatorContext } from "./operator.ts";
 import type { RowFn } from "./window-aggregate.ts";
@@ -27,7 +31,7 @@ export interface JoinSpec {
   /** Columns of each side's row, for the NULL padding of unmatched rows. */
   leftWidth: number;
   rightWidth: number;
-  joinType: "inner" | "left" | "right" | "full";
+  joinType: "inner" | "left" | "right" | "full" | "semi" | "anti";
   /** ON conditions besides the key equalities, over the joined row (window joins). */
   condition?: (row: Row, time: number) => boolean;
 }
@@ -80,13 +84,15 @@ abstract class KeyedJoin implements Operator {
   constructor(protected readonly spec: JoinSpec) {
     this.nulls = new Array(spec.rightWidth).fill(null);
     this.leftNulls = new Array(spec.leftWidth).fill(null);
-    this.leftOuter = spec.joinType === "left" || spec.joinType === "full";
+    // An anti join keeps its unmatched left rows, as they are: `padded` gives them unchanged.
+    this.leftOuter = spec.joinType === "left" || spec.joinType === "full" || spec.joinType === "anti";
     this.rightOuter = spec.joinType === "right" || spec.joinType === "full";
     this.scratch = new Array(spec.leftKeys.length);
   }
 
   /** The output row of a left row without a match, or of a right row without one. */
   protected padded(row: Row, input: number): Row {
+    if (this.spec.joinType === "anti") return row;
     return input === LEFT ? [...row, ...this.nulls] : [...this.leftNulls, ...row];
   }
 
@@ -187,6 +193,14 @@ export class WindowJoin extends KeyedJoin {
       for (const entry of this.windows.at(end)) {
         const { left, right } = entry.value;
         const cond = this.spec.condition;
+        if (this.spec.joinType === "semi" || this.spec.joinType === "anti") {
+          const keep = this.spec.joinType === "semi";
+          for (const l of left) {
+            const matched = cond ? right.some((r) => cond([...l, ...r], end - 1)) : right.length > 0;
+            if (matched === keep) output.push(l, end - 1);
+          }
+          continue;
+        }
         const rightMatched = this.rightOuter ? new Uint8Array(right.length) : null;
         for (const l of left) {
           let matched = false;
@@ -270,6 +284,7 @@ export class UpdatingJoin extends KeyedJoin {
   }
 
   private insert(row: Row, t: number, input: number, output: Output): void {
+    if (this.spec.joinType === "semi" || this.spec.joinType === "anti") return this.insertSemi(row, t, input, output);
     if (!this.keyOf(row, t, input)) {
       // A NULL key matches nothing: an outer row stays padded for good, so it is not stored.
       if (this.outer(input)) output.push(this.padded(row, input), t);
@@ -291,25 +306,84 @@ export class UpdatingJoin extends KeyedJoin {
 
   /** Removes one stored copy of `row` and deletes the output rows it made; a row never stored changes nothing. */
   private retract(row: Row, t: number, input: number, output: Output): void {
+    if (this.spec.joinType === "semi" || this.spec.joinType === "anti") return this.retractSemi(row, t, input, output);
     if (!this.keyOf(row, t, input)) {
       if (this.outer(input)) output.push(this.padded(row, input), t, RowOp.Delete);
       return;
     }
-    const entry = this.state.get(this.keyHash(), this.scratchKey());
-    if (!entry) return;
+    const taken = this.take(row, input);
+    if (!taken) return;
+    const { entry, stored } = taken;
     const sides = entry.value;
-    const [mine, mineTimes, other] = input === LEFT ? [sides.left, sides.leftTimes, sides.right] : [sides.right, sides.rightTimes, sides.left];
-    const at = mine.findIndex((r) => rowsEqual(r, row));
-    if (at < 0) return;
-    this.state.modify(entry);
-    const stored = mine[at]!;
-    mine.splice(at, 1);
-    mineTimes.splice(at, 1);
+    const [mine, other] = input === LEFT ? [sides.left, sides.right] : [sides.right, sides.left];
     const joined = (o: Row) => (input === LEFT ? [...stored, ...o] : [...o, ...stored]);
     for (const o of other) output.push(joined(o), t, RowOp.Delete);
     if (other.length === 0 && this.outer(input)) output.push(this.padded(stored, input), t, RowOp.Delete);
     // The key's last row on this side gone: the other side's rows are unmatched again.
     if (mine.length === 0 && this.outer(1 - input)) for (const o of other) output.push(this.padded(o, 1 - input), t);
     if (sides.left.length === 0 && sides.right.length === 0) this.state.delete(entry);
+  }
+
+  /** Removes one stored copy of `row` (of the key last put in scratch) from its side; undefined when none is stored. */
+  private take(row: Row, input: number): { entry: StateEntry<Sides>; stored: Row } | undefined {
+    const entry = this.state.get(this.keyHash(), this.scratchKey());
+    if (!entry) return undefined;
+    const sides = entry.value;
+    const [mine, mineTimes] = input === LEFT ? [sides.left, sides.leftTimes] : [sides.right, sides.rightTimes];
+    const at = mine.findIndex((r) => rowsEqual(r, row));
+    if (at < 0) return undefined;
+    this.state.modify(entry);
+    const stored = mine[at]!;
+    mine.splice(at, 1);
+    mineTimes.splice(at, 1);
+    return { entry, stored };
+  }
+
+  /**
+   * Semi/anti join: a left row is in the output while its key has (semi) or
+   * lacks (anti) right rows; the key's first right row and its last one's
+   * retraction flip every left row of the key.
+   */
+  private insertSemi(row: Row, t: number, input: number, output: Output): void {
+    const semi = this.spec.joinType === "semi";
+    if (!this.keyOf(row, t, input)) {
+      if (input === LEFT && !semi) output.push(row, t);
+      return;
+    }
+    const entry = this.state.update(this.keyHash(), this.scratchKey(), newSides);
+    if (this.ttl && (entry.time === null || t < entry.time)) this.state.setTime(entry, t);
+    const s = entry.value;
+    if (input === LEFT) {
+      if (s.right.length > 0 === semi) output.push(row, t);
+      s.left.push(row);
+      s.leftTimes.push(t);
+      return;
+    }
+    if (s.right.length === 0) {
+      for (let j = 0; j < s.left.length; j++) {
+        if (semi) output.push(s.left[j]!, Math.max(t, s.leftTimes[j]!));
+        else output.push(s.left[j]!, t, RowOp.Delete);
+      }
+    }
+    s.right.push(row);
+    s.rightTimes.push(t);
+  }
+
+  private retractSemi(row: Row, t: number, input: number, output: Output): void {
+    const semi = this.spec.joinType === "semi";
+    if (!this.keyOf(row, t, input)) {
+      if (input === LEFT && !semi) output.push(row, t, RowOp.Delete);
+      return;
+    }
+    const taken = this.take(row, input);
+    if (!taken) return;
+    const { entry, stored } = taken;
+    const s = entry.value;
+    if (input === LEFT) {
+      if (s.right.length > 0 === semi) output.push(stored, t, RowOp.Delete);
+    } else if (s.right.length === 0) {
+      for (const l of s.left) output.push(l, t, semi ? RowOp.Delete : RowOp.Insert);
+    }
+    if (s.left.length === 0 && s.right.length === 0) this.state.delete(entry);
   }
 }

@@ -25,9 +25,10 @@ type FrameBound = WindowFrame["start"];
 export type WindowFn =
   | { kind: "row_number" | "rank" | "dense_rank" | "percent_rank" | "cume_dist" }
   | { kind: "ntile"; buckets: number }
-  | { kind: "lag" | "lead"; arg: RowFn; offset: number; fallback: RowFn | undefined }
-  | { kind: "first_value" | "last_value"; arg: RowFn; frame: Frame }
-  | { kind: "nth_value"; arg: RowFn; n: number; frame: Frame }
+  /** `ignoreNulls`: rows whose value is NULL do not count (IGNORE NULLS). */
+  | { kind: "lag" | "lead"; arg: RowFn; offset: number; fallback: RowFn | undefined; ignoreNulls: boolean }
+  | { kind: "first_value" | "last_value"; arg: RowFn; frame: Frame; ignoreNulls: boolean }
+  | { kind: "nth_value"; arg: RowFn; n: number; frame: Frame; ignoreNulls: boolean }
   | { kind: "aggregate"; arg: RowFn | undefined; accumulator: Accumulator; frame: Frame };
 
 export interface WindowFunctionSpec {
@@ -135,7 +136,9 @@ function evaluatePartition(spec: WindowFunctionSpec, compare: (a: Entry, b: Entr
     dense[i] = group;
   }
   for (let i = n - 1; i >= 0; i--) peerEnd[i] = i === n - 1 || peerStart[i + 1] !== peerStart[i] ? i : peerEnd[i + 1]!;
-  const columns = spec.functions.map((f) => column(f, entries, time, peerStart, peerEnd, dense));
+  const offsetRange = spec.functions.some((f) => "frame" in f && f.frame.units === "range" && [f.frame.start, f.frame.end].some((b) => b.kind !== "current" && b.offset !== null));
+  const range = offsetRange ? rangeKeys(entries, spec.order[0]!.desc) : undefined;
+  const columns = spec.functions.map((f) => column(f, entries, time, peerStart, peerEnd, dense, range));
   const limit = spec.limit;
   const out: Row[] = [];
   for (let i = 0; i < n; i++) {
@@ -185,17 +188,69 @@ function trim(list: Entry[], n: number, by: "row_number" | "rank" | "dense_rank"
   }
 }
 
+/**
+ * A partition's one ORDER BY key, for RANGE frames with an offset: the values
+ * in sort order, negated when descending (so they ascend), and the rows
+ * [lo, hi] that are not NULL (NULLs sort to one end).
+ */
+interface RangeKeys {
+  values: (number | null)[];
+  lo: number;
+  hi: number;
+}
+
+function rangeKeys(entries: Entry[], desc: boolean): RangeKeys {
+  const sign = desc ? -1 : 1;
+  const values = entries.map((e) => (e[1][0] == null ? null : sign * (e[1][0] as number)));
+  let lo = 0;
+  while (lo < values.length && values[lo] === null) lo++;
+  let hi = values.length - 1;
+  while (hi >= 0 && values[hi] === null) hi--;
+  return { values, lo, hi };
+}
+
+/** The first row of [r.lo, r.hi] whose value is ≥ `v` (r.hi + 1 when none). */
+function firstAtLeast(r: RangeKeys, v: number): number {
+  let lo = r.lo;
+  let hi = r.hi + 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((r.values[mid] as number) < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** The last row of [r.lo, r.hi] whose value is ≤ `v` (r.lo − 1 when none). */
+function lastAtMost(r: RangeKeys, v: number): number {
+  let lo = r.lo;
+  let hi = r.hi + 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((r.values[mid] as number) <= v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo - 1;
+}
+
 /** Row indices [lo, hi] of row i's frame (lo > hi when empty). */
-function frameOf(frame: Frame, i: number, n: number, peerStart: Int32Array, peerEnd: Int32Array): [number, number] {
+function frameOf(frame: Frame, i: number, n: number, peerStart: Int32Array, peerEnd: Int32Array, range?: RangeKeys): [number, number] {
   const bound = (b: FrameBound, isStart: boolean): number => {
     if (b.kind === "current") return frame.units === "range" ? (isStart ? peerStart[i]! : peerEnd[i]!) : i;
     if (b.offset === null) return b.kind === "preceding" ? 0 : n - 1;
+    if (frame.units === "range") {
+      // RANGE: rows whose key is within the offset of this row's (in the sort's direction); a NULL key's frame is its NULL peers.
+      const v = range!.values[i];
+      if (v === null) return isStart ? peerStart[i]! : peerEnd[i]!;
+      const target = b.kind === "preceding" ? v - b.offset : v + b.offset;
+      return isStart ? firstAtLeast(range!, target) : lastAtMost(range!, target);
+    }
     return b.kind === "preceding" ? i - b.offset : i + b.offset;
   };
   return [Math.max(0, bound(frame.start, true)), Math.min(n - 1, bound(frame.end, false))];
 }
 
-function column(f: WindowFn, entries: Entry[], time: number, peerStart: Int32Array, peerEnd: Int32Array, dense: Int32Array): unknown[] {
+function column(f: WindowFn, entries: Entry[], time: number, peerStart: Int32Array, peerEnd: Int32Array, dense: Int32Array, range?: RangeKeys): unknown[] {
   const n = entries.length;
   const out = new Array<unknown>(n);
   const valueAt = (fn: RowFn, j: number) => fn(entries[j]![0], time) ?? null;
@@ -223,21 +278,54 @@ function column(f: WindowFn, entries: Entry[], time: number, peerStart: Int32Arr
       return out;
     }
     case "lag":
-    case "lead":
+    case "lead": {
+      if (!f.ignoreNulls || f.offset === 0) {
+        for (let i = 0; i < n; i++) {
+          const j = f.kind === "lag" ? i - f.offset : i + f.offset;
+          out[i] = j >= 0 && j < n ? valueAt(f.arg, j) : f.fallback ? (f.fallback(entries[i]![0], time) ?? null) : null;
+        }
+        return out;
+      }
+      // IGNORE NULLS: the offset-th non-NULL value before (after) the row, counted over the non-NULL rows' positions.
+      const values = entries.map((_, j) => valueAt(f.arg, j));
+      const present: number[] = [];
+      for (let j = 0; j < n; j++) if (values[j] !== null) present.push(j);
+      let next = 0; // present[next] is the first non-NULL row at or after i
       for (let i = 0; i < n; i++) {
-        const j = f.kind === "lag" ? i - f.offset : i + f.offset;
-        out[i] = j >= 0 && j < n ? valueAt(f.arg, j) : f.fallback ? (f.fallback(entries[i]![0], time) ?? null) : null;
+        while (next < present.length && present[next]! < i) next++;
+        const at = f.kind === "lag" ? next - f.offset : (next < present.length && present[next] === i ? next + 1 : next) + f.offset - 1;
+        out[i] = at >= 0 && at < present.length ? values[present[at]!] : f.fallback ? (f.fallback(entries[i]![0], time) ?? null) : null;
       }
       return out;
+    }
     case "first_value":
     case "last_value":
-    case "nth_value":
+    case "nth_value": {
+      if (!f.ignoreNulls) {
+        for (let i = 0; i < n; i++) {
+          const [lo, hi] = frameOf(f.frame, i, n, peerStart, peerEnd, range);
+          const j = f.kind === "first_value" ? lo : f.kind === "last_value" ? hi : lo + (f as { n: number }).n - 1;
+          out[i] = lo <= hi && j <= hi ? valueAt(f.arg, j) : null;
+        }
+        return out;
+      }
+      // IGNORE NULLS: the first / last / n-th non-NULL value of the frame, found by the prefix count of non-NULL rows.
+      const values = entries.map((_, j) => valueAt(f.arg, j));
+      const present: number[] = [];
+      const before = new Int32Array(n + 1); // non-NULL rows among the first j
+      for (let j = 0; j < n; j++) {
+        if (values[j] !== null) present.push(j);
+        before[j + 1] = present.length;
+      }
       for (let i = 0; i < n; i++) {
-        const [lo, hi] = frameOf(f.frame, i, n, peerStart, peerEnd);
-        const j = f.kind === "first_value" ? lo : f.kind === "last_value" ? hi : lo + (f as { n: number }).n - 1;
-        out[i] = lo <= hi && j <= hi ? valueAt(f.arg, j) : null;
+        const [lo, hi] = frameOf(f.frame, i, n, peerStart, peerEnd, range);
+        const first = before[lo]!;
+        const count = lo <= hi ? before[hi + 1]! - first : 0;
+        const k = f.kind === "first_value" ? 0 : f.kind === "last_value" ? count - 1 : (f as { n: number }).n - 1;
+        out[i] = k >= 0 && k < count ? values[present[first + k]!] : null;
       }
       return out;
+    }
     case "aggregate": {
       const acc = f.accumulator;
       const value = (j: number) => (f.arg ? f.arg(entries[j]![0], time) : 1);
@@ -246,7 +334,7 @@ function column(f: WindowFn, entries: Entry[], time: number, peerStart: Int32Arr
       let running = acc.init();
       let through = -1;
       for (let i = 0; i < n; i++) {
-        const [lo, hi] = frameOf(f.frame, i, n, peerStart, peerEnd);
+        const [lo, hi] = frameOf(f.frame, i, n, peerStart, peerEnd, range);
         if (lo === 0 && hi >= through) {
           while (through < hi) running = add(running, ++through);
           out[i] = acc.result(running);

@@ -89,7 +89,11 @@ export interface AggregateCall {
   type: SqlType;
 }
 
-/** A window frame: ROWS by position, RANGE by peers (RANGE bounds are UNBOUNDED or CURRENT ROW). offset null is UNBOUNDED. */
+/**
+ * A window frame: ROWS by position, RANGE by the ORDER BY key's value (CURRENT
+ * ROW is the row's peers; an offset, in the key's unit or µs for a timestamp,
+ * takes the rows whose key is within it). offset null is UNBOUNDED.
+ */
 export interface WindowFrame {
   units: "rows" | "range";
   start: { kind: "preceding" | "following" | "current"; offset: number | null };
@@ -100,9 +104,10 @@ export interface WindowFrame {
 export type WindowFunctionCall =
   | { fn: "row_number" | "rank" | "dense_rank" | "percent_rank" | "cume_dist"; type: SqlType }
   | { fn: "ntile"; buckets: number; type: SqlType }
-  | { fn: "lag" | "lead"; arg: Expr; offset: number; fallback?: Expr; type: SqlType }
-  | { fn: "first_value" | "last_value"; arg: Expr; frame: WindowFrame; type: SqlType }
-  | { fn: "nth_value"; arg: Expr; n: number; frame: WindowFrame; type: SqlType }
+  /** `ignoreNulls` (IGNORE NULLS): rows whose value is NULL are skipped when counting offsets and positions. */
+  | { fn: "lag" | "lead"; arg: Expr; offset: number; fallback?: Expr; ignoreNulls?: boolean; type: SqlType }
+  | { fn: "first_value" | "last_value"; arg: Expr; frame: WindowFrame; ignoreNulls?: boolean; type: SqlType }
+  | { fn: "nth_value"; arg: Expr; n: number; frame: WindowFrame; ignoreNulls?: boolean; type: SqlType }
   | { fn: "aggregate"; call: AggregateCall; frame: WindowFrame; type: SqlType };
 
 interface NodeBase {
@@ -187,7 +192,8 @@ export type PlanNode =
       condition?: Expr;
     });
 
-export type JoinType = "inner" | "left" | "right" | "full";
+/** `semi` and `anti` (IN / EXISTS subqueries) output the left row alone: a semi join's when it has a match, an anti join's when it has none. */
+export type JoinType = "inner" | "left" | "right" | "full" | "semi" | "anti";
 
 /**
  * A lookup join: each input row's key is read from the lookup table's store

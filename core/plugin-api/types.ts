@@ -8,6 +8,9 @@
  * - INTERVAL → number of microseconds
  * - BYTEA → Uint8Array
  * - arrays → JS arrays; structs → plain objects keyed by field name
+ * - maps → arrays of [key, value] pairs, in key insertion order, keys unique and
+ *   never NULL (DataFusion's MAP: a list of entries; a pair list keeps non-text
+ *   keys and travels through MessagePack and JSON unchanged)
  * - SQL NULL → null
  */
 export type SqlType =
@@ -21,7 +24,8 @@ export type SqlType =
   | { kind: "interval" }
   | { kind: "bytes" }
   | { kind: "array"; element: SqlType }
-  | { kind: "struct"; fields: Field[] };
+  | { kind: "struct"; fields: Field[] }
+  | { kind: "map"; key: SqlType; value: SqlType };
 
 export interface Field {
   name: string;
@@ -69,6 +73,7 @@ export const t = {
   bytes: (): SqlType => ({ kind: "bytes" }),
   array: (element: SqlType): SqlType => ({ kind: "array", element }),
   struct: (fields: Field[]): SqlType => ({ kind: "struct", fields }),
+  map: (key: SqlType, value: SqlType): SqlType => ({ kind: "map", key, value }),
 };
 
 export function field(name: string, type: SqlType, nullable = true): Field {
@@ -100,5 +105,7 @@ export function typeName(type: SqlType): string {
       return `${typeName(type.element)}[]`;
     case "struct":
       return `STRUCT<${type.fields.map((f) => `${f.name} ${typeName(f.type)}`).join(", ")}>`;
+    case "map":
+      return `MAP<${typeName(type.key)}, ${typeName(type.value)}>`;
   }
 }

@@ -20,6 +20,8 @@ export interface SourcePosition {
 export interface RowPreparer {
   /** `marks[i]` is the watermark row i allows (its event time − 1 s, or the WATERMARK expression). */
   (rows: Row[], nativeTimes: number[] | undefined): { batch: Batch; marks: number[] };
+  /** A processing-time table's watermark by the wall clock now, which moves on without records (so windows close on time). */
+  clockMark?: () => number;
 }
 
 interface SplitClock {
@@ -113,6 +115,13 @@ export class SourceSubtask {
         this.metrics.recordsIn += batch.rows.length;
         this.metrics.recordsOut += batch.rows.length;
         await this.pushInWatermarkOrder(batch, marks, clock, now);
+      }
+      const clockMark = this.prepare.clockMark?.();
+      if (clockMark !== undefined) {
+        for (const split of this.reader.splits()) {
+          const clock = this.splits.get(split) ?? { watermark: null, lastActive: now };
+          this.splits.set(split, { watermark: Math.max(clock.watermark ?? -Infinity, clockMark), lastActive: now });
+        }
       }
       await this.emitWatermark(now);
     }

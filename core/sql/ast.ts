@@ -23,6 +23,8 @@ export interface OrderItem extends Node {
 export interface FrameBound {
   kind: "preceding" | "current" | "following";
   offset: number | null;
+  /** A RANGE frame's offset as written (`INTERVAL '1' MINUTE`, `2.5`), resolved by the planner; `offset` is then null. */
+  offsetExpr?: Expr;
 }
 
 export interface WindowSpec extends Node {

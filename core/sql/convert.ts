@@ -23,6 +23,12 @@ export const WITHIN_MARK = "__runnel_within";
 export const PARTITION_MARK = "__runnel_partition";
 /** Prefix of the name a call is renamed to when the grammar cannot parse it as written: `__runnel__d__f` for f(DISTINCT ...). */
 export const CALL_MARK = "__runnel__";
+/**
+ * `RANGE` frames, which the grammar lacks: `ORDER BY t RANGE BETWEEN x PRECEDING
+ * AND CURRENT ROW` becomes `ORDER BY t, __runnel_range(__runnel_range_preceding(x),
+ * __runnel_range_current())`, a last ORDER BY key the converter takes back off.
+ */
+export const RANGE_MARK = "__runnel_range";
 
 export function columnName(ast: any): string {
   const c = ast?.column;
@@ -287,6 +293,7 @@ export class Converter {
         const e = sub(ast.expr);
         if (op === "NOT") return { kind: "unary", at, op: "not", expr: e };
         if (op === "-" || op === "+") return { kind: "unary", at, op, expr: e };
+        if ((op === "NOT EXISTS" || op === "EXISTS") && e.kind === "subquery") return { kind: "exists", at: this.locate(op === "EXISTS" ? "exists" : "not", at) ?? at, not: op === "NOT EXISTS", query: e.query };
         throw new SqlError(`operator ${ast.operator} is not supported${op === "~" ? " (bitwise operators are not available)" : ""}`, at);
       }
       case "binary_expr":
@@ -452,8 +459,23 @@ export class Converter {
         const e = p.expr ?? p;
         return e?.type === "function" && functionName(e) === PARTITION_MARK ? functionArgs(e).map((x) => this.expr(x, hint)) : [this.expr(e, hint)];
       }),
-      orderBy: this.orderItems(spec.orderby, hint) ?? [],
+      orderBy: [],
     };
+    let orderby: any[] = spec.orderby ?? [];
+    const range = orderby[orderby.length - 1]?.expr;
+    if (range?.type === "function" && functionName(range) === RANGE_MARK) {
+      orderby = orderby.slice(0, -1);
+      const at = this.locate("range", hint) ?? hint;
+      const bounds = functionArgs(range).map((b: any): A.FrameBound => {
+        const kind = functionName(b).slice(RANGE_MARK.length + 1);
+        if (kind === "current") return { kind: "current", offset: null };
+        if (kind.startsWith("unbounded_")) return { kind: kind.slice(10) as "preceding" | "following", offset: null };
+        const offset = this.expr(functionArgs(b)[0], at);
+        return { kind: kind as "preceding" | "following", offset: null, offsetExpr: offset };
+      });
+      out.frame = { units: "range", start: bounds[0]!, end: bounds[1] ?? { kind: "current", offset: null }, at };
+    }
+    out.orderBy = this.orderItems(orderby, hint) ?? [];
     const frame = spec.window_frame_clause;
     if (frame) {
       const at = this.loc(frame) ?? hint;
@@ -545,6 +567,8 @@ export class Converter {
       if (parsed.next !== tokens.length) throw new SqlError(`cannot read type '${typeText}' in TRY_CAST`, where);
       return { kind: "cast", at: where, expr: sub(argAsts[0]), type: parsed.type, safe: true };
     }
+    // `NOT (x IN (SELECT ...))` reaches here as a call; as the operator, the planner sees the NOT IN it is.
+    if (name === "not" && argAsts.length === 1 && !ast.over) return { kind: "unary", at: where, op: "not", expr: sub(argAsts[0]) };
     if (name === "exists" && argAsts.length === 1 && isSubquery(argAsts[0])) {
       return { kind: "exists", at: where, not: false, query: this.query(subqueryAst(argAsts[0]), where) };
     }

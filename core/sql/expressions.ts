@@ -163,7 +163,8 @@ function coerceLiteral(e: Expr, to: SqlType, offset: number | null): Expr {
 }
 
 function comparable(a: SqlType, b: SqlType): boolean {
-  if (a.kind === "array" || a.kind === "struct" || b.kind === "array" || b.kind === "struct") return false;
+  const nested = (x: SqlType) => x.kind === "array" || x.kind === "struct" || x.kind === "map";
+  if (nested(a) || nested(b)) return false;
   if (a.kind === b.kind) return true;
   if (isNumeric(a) && isNumeric(b)) return true;
   const textual = (x: SqlType) => x.kind === "string" || x.kind === "json";
@@ -188,10 +189,10 @@ function checkJsonComparison(a: Expr, b: Expr, offset: number | null): void {
 function comparisonCheck(op: string, a: Expr, b: Expr, offset: number | null): void {
   checkJsonComparison(a, b, offset);
   if (!comparable(a.type, b.type) && !isNullLiteral(a) && !isNullLiteral(b)) {
-    const structured = [a.type, b.type].some((x) => x.kind === "array" || x.kind === "struct");
+    const structured = [a.type, b.type].some((x) => x.kind === "array" || x.kind === "struct" || x.kind === "map");
     throw new SqlError(
       structured
-        ? `${op} cannot compare ${typeName(a.type)} with ${typeName(b.type)}: arrays and structs are not comparable; compare their elements or fields`
+        ? `${op} cannot compare ${typeName(a.type)} with ${typeName(b.type)}: arrays, structs and maps are not comparable; compare their elements, fields or values`
         : `cannot compare ${typeName(a.type)} with ${typeName(b.type)}; cast one side`,
       offset,
     );
@@ -328,8 +329,10 @@ function resolveNode(ast: A.Expr, scope: Scope, ctx: ExprContext): Expr {
       // `a[1]`: array elements, 1-based as in DataFusion.
       const e = sub(ast.expr);
       const index = sub(ast.index);
+      // `m['key']`: the value, NULL when absent (DataFusion's get_field on a map).
+      if (e.type.kind === "map") return resolveCall(SCALAR_FUNCTIONS.get("get_field")!, [e, index], hint, "[...]");
       if (e.type.kind !== "array") {
-        throw new SqlError(`cannot index ${typeName(e.type)} with [...]; only arrays can be indexed (JSON: write value->'key' or value->0)`, hint);
+        throw new SqlError(`cannot index ${typeName(e.type)} with [...]; only arrays and maps can be indexed (JSON: write value->'key' or value->0)`, hint);
       }
       if (index.type.kind !== "int") throw new SqlError(`an array index must be an integer, got ${typeName(index.type)}`, hint);
       return call("array_element", [e, index], e.type.element);
@@ -367,11 +370,24 @@ function resolveNode(ast: A.Expr, scope: Scope, ctx: ExprContext): Expr {
       return call(ast.not ? "not_in" : "in", [a, ...items], t.boolean());
     }
     case "in_subquery":
-      throw new SqlError(`${ast.not ? "NOT IN" : "IN"} (subquery) is not supported; join the tables instead (JOIN ... ON a.key = b.key), or list the values`, hint);
+      throw new SqlError(
+        `${ast.not ? "NOT IN" : "IN"} (subquery) is supported as a condition of WHERE, alone or joined to others by AND, not in ${ctx.clause === "WHERE" ? "an OR or under another operator" : ctx.clause}; ` +
+          "split an OR into a UNION ALL of queries, or LEFT JOIN the subquery and test its column for NULL",
+        hint,
+      );
     case "exists":
-      throw new SqlError("EXISTS (subquery) is not supported; join the tables instead", hint);
+      throw new SqlError(
+        `EXISTS (subquery) is supported as a condition of WHERE, alone or joined to others by AND, not in ${ctx.clause === "WHERE" ? "an OR or under another operator" : ctx.clause}; ` +
+          "split an OR into a UNION ALL of queries, or LEFT JOIN the subquery and test its column for NULL",
+        hint,
+      );
     case "subquery":
-      throw new SqlError("subqueries in expressions are not supported; use a subquery in FROM or a CTE", hint);
+      // Scalar subqueries are planned as joins in the SELECT list and WHERE of a query without GROUP BY (planner/select.ts).
+      throw new SqlError(
+        `a scalar subquery is supported in the SELECT list and WHERE of a query without GROUP BY, not in ${ctx.clause}; ` +
+          "group in a subquery in FROM and use the scalar subquery in the outer query",
+        hint,
+      );
     case "like": {
       const op = `${ast.not ? "NOT " : ""}${ast.caseInsensitive ? "ILIKE" : "LIKE"}`;
       const a = sub(ast.expr);
@@ -552,7 +568,7 @@ function resolveBinary(ast: Extract<A.Expr, { kind: "binary" }>, scope: Scope, c
       const a = sub(ast.left);
       const b = sub(ast.right);
       for (const x of [a, b]) {
-        if (x.type.kind === "array" || x.type.kind === "struct") throw new SqlError(`|| joins text; it cannot take ${typeName(x.type)}`, hint);
+        if (x.type.kind === "array" || x.type.kind === "struct" || x.type.kind === "map") throw new SqlError(`|| joins text; it cannot take ${typeName(x.type)}`, hint);
       }
       return call("||", [a, b], t.string());
     }

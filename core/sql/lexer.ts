@@ -26,7 +26,7 @@ export class LexError extends Error {
 }
 
 const OPS = ["->>", "!~*", "::", "->", "<=", ">=", "<>", "!=", "==", "||", "!~", "~*", "=", "<", ">", "+", "-", "*", "/", "%", "~", "?"];
-const PUNCT = new Set(["(", ")", ",", ";", ".", "[", "]"]);
+const PUNCT = new Set(["(", ")", ",", ";", ".", "[", "]", "{", "}", ":"]);
 
 const SIMPLE_ESCAPES: Record<string, string> = { b: "\b", f: "\f", n: "\n", r: "\r", t: "\t" };
 

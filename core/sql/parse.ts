@@ -8,7 +8,7 @@ import { Parser } from "node-sql-parser";
 import { isPunct, isWord, tokenize, type Token } from "./lexer.ts";
 import { SqlError } from "./errors.ts";
 import type * as A from "./ast.ts";
-import { CALL_MARK, Converter, FILTER_MARK, ORDER_MARK, PARTITION_MARK, WITHIN_MARK } from "./convert.ts";
+import { CALL_MARK, Converter, FILTER_MARK, ORDER_MARK, PARTITION_MARK, RANGE_MARK, WITHIN_MARK } from "./convert.ts";
 
 const parser = new Parser();
 const OPTIONS = { database: "postgresql", parseOptions: { includeLocations: true } } as any;
@@ -42,7 +42,7 @@ function needsQuotes(tokens: Token[], i: number, state: { caseDepth: number; par
     case "at":
       return !isWord(next, "time");
     case "nulls":
-      return !isWord(next, "first", "last");
+      return !isWord(next, "first", "last") && !isWord(prev, "ignore", "respect");
   }
   return false;
 }
@@ -246,6 +246,95 @@ function planCallRewrites(tokens: Token[]): { replace: Map<number, string>; clos
 /** Words after which `[` opens an array literal rather than indexing what precedes it. */
 const OPERAND_KEYWORDS = new Set(["select", "then", "else", "when", "and", "or", "not", "by", "on", "where", "having", "distinct", "return", "case", "is", "as", "in", "like", "between", "all"]);
 
+/**
+ * RANGE frames of OVER (...), which the grammar lacks, become a marker call
+ * appended to the OVER's ORDER BY (see RANGE_MARK); offsets stay as written,
+ * inside a bound marker, so they parse as expressions and keep their places.
+ */
+function planRangeFrames(tokens: Token[], replace: Map<number, string>, closers: Map<number, number>, before: Map<number, string>): void {
+  for (let i = 1; i < tokens.length; i++) {
+    if (!isWord(tokens[i], "range") || isPunct(tokens[i - 1], ".") || isPunct(tokens[i + 1], "(") || replace.has(i)) continue;
+    let open = i - 1;
+    let hasOrder = false;
+    for (let depth = 0; open >= 0; open--) {
+      const tok = tokens[open]!;
+      if (isPunct(tok, ")")) depth++;
+      else if (isPunct(tok, "(")) {
+        if (depth === 0) break;
+        depth--;
+      } else if (depth === 0 && isWord(tok, "order") && isWord(tokens[open + 1], "by")) hasOrder = true;
+    }
+    if (open < 1 || !isWord(tokens[open - 1], "over")) continue;
+    const close = matchingParen(tokens, open);
+    if (close < 0) continue;
+    const between = isWord(tokens[i + 1], "between");
+    const first = between ? i + 2 : i + 1;
+    let and = -1;
+    for (let j = first, depth = 0; between && j < close; j++) {
+      if (isPunct(tokens[j], "(")) depth++;
+      else if (isPunct(tokens[j], ")")) depth--;
+      // The AND of BETWEEN follows a bound's PRECEDING / FOLLOWING / ROW.
+      else if (depth === 0 && isWord(tokens[j], "and") && isWord(tokens[j - 1], "preceding", "following", "row")) {
+        and = j;
+        break;
+      }
+    }
+    if (between && and < 0) continue;
+    const spans: [number, number][] = between ? [[first, and], [and + 1, close]] : [[first, close]];
+    const bound = ([from, to]: [number, number]): boolean => {
+      const last = tokens[to - 1];
+      if (to - from === 2 && isWord(tokens[from], "current") && isWord(last, "row")) {
+        replace.set(from, `${RANGE_MARK}_current()`);
+        replace.set(from + 1, "");
+        return true;
+      }
+      if (!last || !isWord(last, "preceding", "following") || to - from < 2) return false;
+      const dir = last.text.toLowerCase();
+      if (to - from === 2 && isWord(tokens[from], "unbounded")) {
+        replace.set(from, `${RANGE_MARK}_unbounded_${dir}()`);
+        replace.set(from + 1, "");
+        return true;
+      }
+      before.set(from, `${(before.get(from) ?? "")}${RANGE_MARK}_${dir}(`);
+      replace.set(to - 1, ")");
+      return true;
+    };
+    if (!spans.every(bound)) continue;
+    replace.set(i, hasOrder ? `, ${RANGE_MARK}(` : `ORDER BY ${RANGE_MARK}(`);
+    if (between) {
+      replace.set(i + 1, "");
+      replace.set(and, ",");
+    }
+    closers.set(close, (closers.get(close) ?? 0) + 1);
+  }
+}
+
+/** DataFusion's `MAP {k1: v1, k2: v2}`, which the grammar lacks, becomes make_map(k1, v1, k2, v2). */
+function planMapLiterals(tokens: Token[], replace: Map<number, string>): void {
+  for (let i = 0; i + 1 < tokens.length; i++) {
+    if (!isWord(tokens[i], "map") || !isPunct(tokens[i + 1], "{")) continue;
+    const colons: number[] = [];
+    let close = -1;
+    for (let j = i + 2, depth = 0; j < tokens.length; j++) {
+      const tok = tokens[j]!;
+      if (isPunct(tok, "(") || isPunct(tok, "[") || isPunct(tok, "{")) depth++;
+      else if (isPunct(tok, ")") || isPunct(tok, "]")) depth--;
+      else if (isPunct(tok, "}")) {
+        if (depth === 0) {
+          close = j;
+          break;
+        }
+        depth--;
+      } else if (depth === 0 && isPunct(tok, ":")) colons.push(j);
+    }
+    if (close < 0) continue;
+    replace.set(i, "make_map");
+    replace.set(i + 1, "(");
+    for (const c of colons) replace.set(c, ",");
+    replace.set(close, ")");
+  }
+}
+
 export interface RewrittenText {
   text: string;
   /**
@@ -308,6 +397,8 @@ export function rewriteForParser(sql: string, start: number, end: number, prefix
   let cursor = start;
   /** Token index → how many `)` to put before it (closing parentheses the rewrite opened). */
   const { replace, closers, before } = planCallRewrites(tokens);
+  planRangeFrames(tokens, replace, closers, before);
+  planMapLiterals(tokens, replace);
   for (let i = 0; i < tokens.length; i++) {
     const tok = tokens[i]!;
     if (closers.has(i)) text += ")".repeat(closers.get(i)!);
@@ -325,10 +416,17 @@ export function rewriteForParser(sql: string, start: number, end: number, prefix
     }
     // Window syntax the grammar lacks: refused here, where it is written, rather than as a syntax error.
     if (isWord(tok, "ignore", "respect") && isWord(tokens[i + 1], "nulls")) {
-      throw new SqlError(`${tok.text.toUpperCase()} NULLS is not supported; filter the NULL rows in a subquery before the window function`, tok.start);
-    }
-    if (isWord(tok, "range") && isWord(tokens[i + 1], "between") && tokens[i + 2]?.kind === "number") {
-      throw new SqlError("RANGE frames with an offset are not supported; write ROWS BETWEEN n PRECEDING AND CURRENT ROW (rows, not values)", tok.start);
+      const option = `${tok.text.toUpperCase()} NULLS`;
+      if (!isPunct(tokens[i - 1], ")")) throw new SqlError(`write ${option} after the call's parentheses: first_value(x) ${option} OVER (...)`, tok.start);
+      let open = i - 1;
+      for (let depth = 0; open >= 0; open--) {
+        if (isPunct(tokens[open], ")")) depth++;
+        else if (isPunct(tokens[open], "(") && --depth === 0) break;
+      }
+      const fn = tokens[open - 1];
+      if (!fn || !isWord(fn, "lag", "lead", "first_value", "last_value", "nth_value")) {
+        throw new SqlError(`${option} applies to lag, lead, first_value, last_value and nth_value (aggregates skip NULLs already)`, fn?.start ?? tok.start);
+      }
     }
     if (isWord(tok, "for") && isWord(tokens[i + 1], "system_time") && isWord(tokens[i + 2], "as") && isWord(tokens[i + 3], "of") && i > 0) {
       // Flink's lookup join: the grammar lacks the clause, so it is taken out here and handed to the converter by its table.
@@ -340,7 +438,7 @@ export function rewriteForParser(sql: string, start: number, end: number, prefix
     }
     if (isPunct(tok, "[")) {
       const prev = tokens[i - 1];
-      const operand = !prev || prev.kind === "op" || (prev.kind === "punct" && (prev.text === "(" || prev.text === "," || prev.text === "[")) ||
+      const operand = !prev || prev.kind === "op" || (prev.kind === "punct" && (prev.text === "(" || prev.text === "," || prev.text === "[" || prev.text === "{" || prev.text === ":")) ||
         (prev.kind === "word" && OPERAND_KEYWORDS.has(prev.text.toLowerCase()));
       // `[1, 2]` is an array literal (DataFusion's syntax); the grammar takes ARRAY[1, 2].
       if (operand) out = "ARRAY[";

@@ -1,5 +1,5 @@
 /** SQL type names → engine types, for DDL (from tokens) and CAST targets (from the parser's AST). */
-import { t, type Field, type SqlType } from "../plugin-api/index.ts";
+import { t, typeName, type Field, type SqlType } from "../plugin-api/index.ts";
 import { isPunct, isWord, type Token } from "./lexer.ts";
 import { SqlError } from "./errors.ts";
 
@@ -72,7 +72,18 @@ export function parseTypeTokens(tokens: Token[], i: number): { type: SqlType; ne
   let name = tok.text.toLowerCase();
   let next = i + 1;
   let type: SqlType;
-  if (name === "array" && tokens[next]?.text === "<") {
+  if (name === "map" && tokens[next]?.text === "<") {
+    // MAP<key, value>: keys are text or numbers (a pair list holds any, but JSON and Avro spell keys as text).
+    const key = parseTypeTokens(tokens, next + 1);
+    if (!isPunct(tokens[key.next], ",")) throw new SqlError("expected , between the key and value types of MAP<key, value>", tokens[key.next]?.start ?? tok.end);
+    const value = parseTypeTokens(tokens, key.next + 1);
+    if (tokens[value.next]?.text !== ">") throw new SqlError("expected > to close MAP<key, value>", tokens[value.next]?.start ?? tok.end);
+    if (!["string", "int", "float", "decimal", "boolean", "timestamp"].includes(key.type.kind)) {
+      throw new SqlError(`MAP keys of type ${typeName(key.type)} are not supported; use TEXT or a number`, tokens[next + 1]!.start);
+    }
+    type = t.map(key.type, value.type);
+    next = value.next + 1;
+  } else if (name === "array" && tokens[next]?.text === "<") {
     const inner = parseTypeTokens(tokens, next + 1);
     if (tokens[inner.next]?.text !== ">") throw new SqlError("expected > to close ARRAY<...>", tokens[inner.next]?.start ?? tok.end);
     type = t.array(inner.type);
@@ -196,6 +207,9 @@ export function sinkAssignment(from: SqlType, to: SqlType): "same" | "cast" | "l
       const same = from.fields.every((f, i) => f.name === to.fields[i]!.name && sinkAssignment(f.type, to.fields[i]!.type) === "same");
       return same ? "same" : "lossy";
     }
+    case "map":
+      if (from.kind !== "map") return "lossy";
+      return sinkAssignment(from.key, to.key) === "same" && sinkAssignment(from.value, to.value) === "same" ? "same" : "lossy";
     default:
       return from.kind === to.kind ? "same" : "lossy";
   }

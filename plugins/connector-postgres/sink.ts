@@ -31,6 +31,7 @@ import { RowOp } from "../../core/plugin-api/index.ts";
 import { formatTimestamp } from "../shared/time.ts";
 import { connect, explainConnectionError, primaryKey, type PostgresOptions } from "./options.ts";
 import { createTableSql, describeTarget, findTable, hasUniqueIndexOn, qualifiedName, quoteIdent, type Sql, type TargetColumn, type TargetTable } from "./table.ts";
+import { toJsonText } from "../shared/nested-json.ts";
 
 const CHUNK_ROWS = 4096;
 /** Characters of JSON per chunk before it is sent, whatever its row count. */
@@ -232,7 +233,7 @@ export class PostgresSinkWriter implements SinkWriter {
     for (const { prefix, column } of this.encoders) {
       out += first ? prefix : "," + prefix;
       first = false;
-      out += encodeValue(row[column.field], column.encoding);
+      out += column.type ? toJsonText(column.type, row[column.field]) : encodeValue(row[column.field], column.encoding);
     }
     return out + "}";
   }
@@ -336,5 +337,7 @@ function encodeValue(v: unknown, encoding: TargetColumn["encoding"]): string {
     case "json-text":
       // JSON columns take the value itself; reparsing keeps bad text from spilling into the row.
       return JSON.stringify(JSON.parse(v as string));
+    case "nested":
+      throw new Error("nested values are encoded with their type");
   }
 }

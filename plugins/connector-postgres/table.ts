@@ -9,7 +9,7 @@ import { typeName, type Field, type SqlType } from "../../core/plugin-api/index.
 export type Sql = postgres.Sql<{}>;
 
 /** How a sink column's value is turned into JSON that PostgreSQL reads into the column's type. */
-export type Encoding = "plain" | "timestamp" | "interval" | "bytes" | "json-text";
+export type Encoding = "plain" | "timestamp" | "interval" | "bytes" | "json-text" | "nested";
 
 export interface TargetColumn {
   /** The sink field's position in incoming rows. */
@@ -17,6 +17,8 @@ export interface TargetColumn {
   /** The column's name in PostgreSQL (may differ in case from the field's). */
   name: string;
   encoding: Encoding;
+  /** The value's type, for "nested" values (holding a MAP) written as JSON. */
+  type?: SqlType;
 }
 
 export interface TargetTable {
@@ -96,11 +98,19 @@ function accepts(type: SqlType, pg: { typname: string; category: string; typtype
     case "bytes":
       return t === "bytea" ? "bytes" : null;
     case "array":
+      if (hasMap(type)) return t === "json" || t === "jsonb" ? "nested" : null;
       return pg.category === "A" ? "plain" : t === "json" || t === "jsonb" ? "plain" : null;
     case "struct":
+      if (hasMap(type)) return t === "json" || t === "jsonb" ? "nested" : null;
       return t === "json" || t === "jsonb" || pg.typtype === "c" ? "plain" : null;
+    case "map":
+      // An object keyed by the keys' text.
+      return t === "json" || t === "jsonb" ? "nested" : null;
   }
 }
+
+const hasMap = (type: SqlType): boolean =>
+  type.kind === "map" || (type.kind === "array" && hasMap(type.element)) || (type.kind === "struct" && type.fields.some((f) => hasMap(f.type)));
 
 /** The PostgreSQL type `sink.create_table` gives a column of this SQL type. */
 export function columnType(type: SqlType): string {
@@ -117,6 +127,7 @@ export function columnType(type: SqlType): string {
       return "text";
     case "json":
     case "struct":
+    case "map":
       return "jsonb";
     case "timestamp":
       return "timestamptz";
@@ -125,7 +136,7 @@ export function columnType(type: SqlType): string {
     case "bytes":
       return "bytea";
     case "array":
-      return type.element.kind === "array" || type.element.kind === "struct" ? "jsonb" : `${columnType(type.element)}[]`;
+      return type.element.kind === "array" || type.element.kind === "struct" || type.element.kind === "map" ? "jsonb" : `${columnType(type.element)}[]`;
   }
 }
 
@@ -180,7 +191,7 @@ export async function describeTarget(sql: Sql, oid: number, optionName: string, 
           `change the column's type or cast the value in the query`,
       );
     }
-    columns.push({ field: i, name: col.name, encoding });
+    columns.push({ field: i, name: col.name, encoding, ...(encoding === "nested" ? { type: f.type } : {}) });
   });
   const written = new Set(columns.map((c) => c.name));
   const unfilled = have.filter((c) => c.notnull && !c.hasdef && !written.has(c.name));

@@ -162,6 +162,14 @@ export function readConverter(t: AvroType, type: SqlType, path: string): Convert
         return out;
       };
     }
+    case "map": {
+      // Avro map keys are strings.
+      if (base.typeName !== "map") return bad();
+      if (type.key.kind !== "string") return new Error(`field \`${path}\` is an Avro map, whose keys are strings; declare column \`${path}\` as MAP<TEXT, ...>`);
+      const value = readConverter(base.valuesType!, type.value, `${path}{}`);
+      if (value instanceof Error) return value;
+      return (v: Record<string, unknown>) => Object.entries(v).map(([k, x]) => [k, x === null || x === undefined ? null : value(x)]);
+    }
   }
 }
 
@@ -262,6 +270,9 @@ function avroTypeFor(type: SqlType, name: string): unknown {
       return { type: "array", items: ["null", avroTypeFor(type.element, `${name}_item`)] };
     case "struct":
       return { type: "record", name, fields: type.fields.map((f) => avroField(f, name)) };
+    case "map":
+      // Avro map keys are strings; other key types are refused when the sink's columns are checked.
+      return { type: "map", values: ["null", avroTypeFor(type.value, `${name}_value`)] };
   }
 }
 
@@ -318,6 +329,16 @@ function writeConverter(type: SqlType, t: AvroType, path: string): Convert | Err
       const writer = recordWriter(type.fields, base, path);
       if (writer instanceof Error) return writer;
       return (v: Record<string, unknown>) => writer(type.fields.map((f) => v[f.name] ?? null));
+    }
+    case "map": {
+      if (base.typeName !== "map" || type.key.kind !== "string") return bad();
+      const value = writeConverter(type.value, base.valuesType!, `${path}{}`);
+      if (value instanceof Error) return value;
+      return (v: [string, unknown][]) => {
+        const out: Record<string, unknown> = {};
+        for (const [k, x] of v) out[k] = x === null || x === undefined ? null : value(x);
+        return out;
+      };
     }
   }
 }

@@ -12,6 +12,7 @@ import { parse as parseSync } from "csv-parse/sync";
 import type { Options as CsvParseOptions } from "csv-parse";
 import { defineFormat, definePlugin, opt, typeName, type Field, type Row, type SqlType } from "../../core/plugin-api/index.ts";
 import { parseTimestampText } from "../shared/time.ts";
+import { fromJsonValue } from "../shared/nested-json.ts";
 
 const oneChar = (name: string) => ({
   ...opt.string({ description: "" }),
@@ -103,7 +104,8 @@ function converter(type: SqlType): Convert {
       return (s) => Buffer.from(s, "utf8");
     case "array":
     case "struct":
-      return (s) => JSON.parse(s);
+    case "map":
+      return (s) => fromJsonValue(type, JSON.parse(s));
   }
 }
 

@@ -195,6 +195,8 @@ function connectSchema(type: SqlType, optional: boolean, field?: string): Record
       return { ...base("array"), items: connectSchema(type.element, true) };
     case "struct":
       return { ...base("struct"), fields: type.fields.map((f) => connectSchema(f.type, f.nullable, f.name)) };
+    case "map":
+      return { ...base("map"), keys: connectSchema(type.key, false), values: connectSchema(type.value, true) };
   }
 }
 

@@ -148,6 +148,15 @@ function decoderFor(type: SqlType, path: string, tsFormat: TimestampFormat): Con
         return out;
       };
     }
+    case "map": {
+      // A JSON object; its keys (always text in JSON) read as the key type, as DataFusion's JSON reader does.
+      const key = compileDecoder(type.key, false, `${path} key`, tsFormat);
+      const value = compileDecoder(type.value, true, `${path}{}`, tsFormat);
+      return (v) => {
+        if (typeof v !== "object" || v === null || Array.isArray(v)) throw mismatch(path, type, v);
+        return Object.entries(v).map(([k, x]) => [key(k), value(x)]);
+      };
+    }
   }
 }
 
@@ -195,6 +204,7 @@ function needsEncoding(type: SqlType): boolean {
     case "bytes":
     case "json":
     case "struct":
+    case "map":
       return true;
     case "array":
       return needsEncoding(type.element);
@@ -240,6 +250,17 @@ export function compileEncoder(type: SqlType, tsFormat: TimestampFormat): Conver
           const c = convert[i];
           out[name] = x === undefined ? null : c ? c(x) : x;
         }
+        return out;
+      };
+    }
+    case "map": {
+      // An object keyed by the keys as text (a JSON key is a string).
+      const key = compileEncoder(type.key, tsFormat);
+      const value = compileEncoder(type.value, tsFormat);
+      return (v) => {
+        if (v === null || v === undefined) return null;
+        const out: Record<string, unknown> = {};
+        for (const [k, x] of v as [unknown, unknown][]) out[String(key ? key(k) : k)] = x === null || x === undefined ? null : value ? value(x) : x;
         return out;
       };
     }

@@ -73,6 +73,9 @@ function connectType(type: SqlType, optional: boolean, ts: TimestampFormat, deci
       return base("array", { items: connectType(type.element, true, ts, decimals) });
     case "struct":
       return base("struct", { fields: type.fields.map((f) => connectType(f.type, f.nullable, ts, decimals, f.name)) });
+    case "map":
+      // Written as a JSON object, whose keys are text.
+      return base("map", { keys: connectType({ kind: "string" }, false, ts, decimals), values: connectType(type.value, true, ts, decimals) });
   }
 }
 
@@ -105,6 +108,8 @@ function jsonSchemaType(type: SqlType, ts: TimestampFormat, decimals: DecimalEnc
       return { type: "array", items: jsonSchemaType(type.element, ts, decimals) };
     case "struct":
       return objectSchema(type.fields, ts, decimals);
+    case "map":
+      return { type: "object", additionalProperties: jsonSchemaType(type.value, ts, decimals) };
   }
 }
 

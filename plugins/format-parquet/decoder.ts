@@ -13,6 +13,7 @@
  */
 import { typeName, type Field, type Row, type SqlType } from "../../core/plugin-api/index.ts";
 import { parquetReaderModule, thrift } from "./parquetjs.ts";
+import { fromJsonValue } from "../shared/nested-json.ts";
 
 /** Where a file's bytes come from: its size and ranged reads. */
 export interface ParquetByteSource {
@@ -127,8 +128,9 @@ function converter(l: Leaf, type: SqlType): Convert | string {
       return l.physical === "BYTE_ARRAY" || l.physical === "FIXED_LEN_BYTE_ARRAY" ? (v: Buffer) => new Uint8Array(v) : "a BYTE_ARRAY column";
     case "array":
     case "struct":
-      // Our sink writes nested values as JSON text.
-      return l.physical === "BYTE_ARRAY" ? (v: Buffer) => JSON.parse(text(v)) : "a string column holding JSON (nested Parquet columns are not read)";
+    case "map":
+      // Our sink writes nested values as JSON text (a MAP as an object).
+      return l.physical === "BYTE_ARRAY" ? (v: Buffer) => fromJsonValue(type, JSON.parse(text(v))) : "a string column holding JSON (nested Parquet columns are not read)";
   }
 }
 

@@ -16,6 +16,7 @@
  */
 import type { Field, Row, SqlType } from "../../core/plugin-api/index.ts";
 import { compressPage, decodeThrift, Int64, serializeThrift, thrift, type ParquetCodecName } from "./parquetjs.ts";
+import { toJsonText } from "../shared/nested-json.ts";
 
 const MAGIC = Buffer.from("PAR1");
 
@@ -59,13 +60,10 @@ function planType(type: SqlType): Omit<ColumnPlan, "name" | "optional"> {
       return { physical: "BYTE_ARRAY" };
     case "array":
     case "struct":
-      // Nested values are written as JSON text: every reader can open them.
-      return { physical: "BYTE_ARRAY", converted: "UTF8", convert: (v) => JSON.stringify(v, jsonBytes) };
+    case "map":
+      // Nested values are written as JSON text (a MAP as an object): every reader can open them.
+      return { physical: "BYTE_ARRAY", converted: "UTF8", convert: (v) => toJsonText(type, v) };
   }
-}
-
-function jsonBytes(_key: string, v: unknown): unknown {
-  return v instanceof Uint8Array ? Buffer.from(v).toString("base64") : v;
 }
 
 /** What a checkpoint keeps of a file in progress (JSON-serialisable). */

@@ -209,8 +209,14 @@ function scalarConverter(f: protobuf.Field, type: SqlType, path: string): Conver
 
 function fieldConverter(f: protobuf.Field, type: SqlType, path: string): Convert | Error {
   if (f.map) {
-    if (type.kind !== "json") return new Error(`field \`${path}\` is a ${describe(f)}; read it into a JSON column`);
-    return (v) => JSON.stringify(mapToJson(v));
+    if (type.kind === "json") return (v) => JSON.stringify(mapToJson(v));
+    if (type.kind !== "map") return new Error(`field \`${path}\` is a ${describe(f)}; declare column \`${path}\` as MAP<...> (or JSON)`);
+    const key = mapKey(f, type.key, path);
+    if (key instanceof Error) return key;
+    const value = scalarConverter(f, type.value, `${path}{}`);
+    if (value instanceof Error) return value;
+    // protobufjs gives a map as an object keyed by the keys' text.
+    return (v: Record<string, unknown>) => Object.entries(v).map(([k, x]) => [key.read(k), x === null || x === undefined ? null : value(x)]);
   }
   if (f.repeated) {
     if (type.kind === "json") return (v: unknown[]) => JSON.stringify(v.map((x) => (typeof x === "object" && x !== null && !(x instanceof Uint8Array) ? (f.resolvedType as protobuf.Type)?.toObject?.(x as any, { longs: Number, enums: String, bytes: String }) ?? x : x)));
@@ -220,6 +226,15 @@ function fieldConverter(f: protobuf.Field, type: SqlType, path: string): Convert
     return (v: unknown[]) => v.map(element);
   }
   return scalarConverter(f, type, path);
+}
+
+/** How a protobuf map's keys (text in protobufjs objects) convert to and from the column's key type. */
+function mapKey(f: protobuf.Field, type: SqlType, path: string): { read: (k: string) => unknown; write: (k: unknown) => string } | Error {
+  const kt = (f as unknown as protobuf.MapField).keyType;
+  if (kt === "string" && type.kind === "string") return { read: (k) => k, write: (k) => k as string };
+  if (kt === "bool" && type.kind === "boolean") return { read: (k) => k === "true", write: (k) => String(k) };
+  if ((INT32.has(kt) || (INT64.has(kt) && type.kind === "int" && type.bits === 64)) && type.kind === "int") return { read: (k) => Number(k), write: (k) => String(k) };
+  return new Error(`field \`${path}\` is a ${describe(f)}; its keys are ${kt}, which column \`${path}\`'s ${typeName(type)} keys cannot hold exactly`);
 }
 
 function mapToJson(v: Record<string, unknown>): unknown {
@@ -334,9 +349,22 @@ export function messageWriter(fields: Field[], type: PbType, prefix = ""): ((row
     const path = prefix ? `${prefix}.${f.name}` : f.name;
     const pf = type.fields[f.name] ?? type.fieldsArray.find((x) => x.name.toLowerCase() === f.name.toLowerCase());
     if (!pf) return new Error(`column \`${path}\` has no field in message ${type.fullName.slice(1)}; add it to the message or leave it out of the query`);
-    if (pf.map) return new Error(`field \`${path}\` is a ${describe(pf)}; Runnel does not write protobuf maps`);
     let c: Convert | Error;
-    if (pf.repeated) {
+    if (pf.map) {
+      if (f.type.kind !== "map") return new Error(`field \`${path}\` is a ${describe(pf)}; column \`${path}\` must be a MAP`);
+      const key = mapKey(pf, f.type.key, path);
+      const value = scalarWriter(pf, f.type.value, `${path}{}`);
+      if (key instanceof Error) return key;
+      c = value instanceof Error ? value : (v: [unknown, unknown][]) => {
+        const out: Record<string, unknown> = {};
+        for (const [k, x] of v) {
+          // A protobuf map has no NULL values; dropping the entry would change the map.
+          if (x === null || x === undefined) throw new Error(`column \`${path}\`: the value of key ${JSON.stringify(k)} is NULL, which a protobuf map cannot hold; write coalesce or filter the entry out`);
+          out[key.write(k)] = value(x);
+        }
+        return out;
+      };
+    } else if (pf.repeated) {
       if (f.type.kind !== "array") return new Error(`field \`${path}\` is ${describe(pf)}; column \`${path}\` must be an array`);
       const element = scalarWriter(pf, f.type.element, `${path}[]`);
       c = element instanceof Error ? element : (v: unknown[]) => v.map(element);

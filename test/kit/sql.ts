@@ -145,7 +145,14 @@ export async function runSql(sql: string, options: { registry?: PluginRegistry; 
   return { fields, updating, changes, rows: rows.map((r) => Object.fromEntries(fields.map((f, i) => [f.name, r[i]]))) };
 }
 
-const duckType: Record<string, string> = { TIMESTAMP: "BIGINT" };
+const duckType: Record<string, string> = { TIMESTAMP: "BIGINT", TEXT: "VARCHAR" };
+
+/** A column type in DuckDB's spelling: TIMESTAMP as µs BIGINT, MAP<K, V> as MAP(K, V). */
+function duckColumnType(type: string): string {
+  const map = /^MAP\s*<\s*(\w+)\s*,\s*(.+)>$/i.exec(type.trim());
+  if (map) return `MAP(${duckColumnType(map[1]!)}, ${duckColumnType(map[2]!)})`;
+  return duckType[type.toUpperCase()] ?? type;
+}
 
 /** DuckDB: `tables` loaded (TIMESTAMP columns as µs BIGINT), then `query`; rows as objects with numbers, not bigints. */
 export async function duckSql(tables: TableSpec[], query: string): Promise<Record<string, unknown>[]> {
@@ -153,7 +160,7 @@ export async function duckSql(tables: TableSpec[], query: string): Promise<Recor
   const conn = await instance.connect();
   try {
     for (const t of tables) {
-      await conn.run(`CREATE TABLE ${t.name} (${t.columns.map((c) => `${c.name} ${duckType[c.type.toUpperCase()] ?? c.type}`).join(", ")})`);
+      await conn.run(`CREATE TABLE ${t.name} (${t.columns.map((c) => `${c.name} ${duckColumnType(c.type)}`).join(", ")})`);
       if (t.rows.length === 0) continue;
       const literal = (v: unknown): string =>
         v === null || v === undefined ? "NULL"
@@ -161,8 +168,12 @@ export async function duckSql(tables: TableSpec[], query: string): Promise<Recor
         : typeof v === "boolean" ? String(v).toUpperCase()
         : Array.isArray(v) ? `[${v.map(literal).join(", ")}]`
         : String(v);
+      // A MAP column's value is Runnel's [key, value] pairs; DuckDB's literal is MAP {k: v}.
+      const isMap = t.columns.map((c) => /^MAP\s*</i.test(c.type));
+      const cell = (v: unknown, i: number): string =>
+        isMap[i] && Array.isArray(v) ? `MAP {${(v as [unknown, unknown][]).map(([k, x]) => `${literal(k)}: ${literal(x)}`).join(", ")}}` : literal(v);
       for (let i = 0; i < t.rows.length; i += 500) {
-        const values = t.rows.slice(i, i + 500).map((r) => `(${r.map(literal).join(", ")})`).join(", ");
+        const values = t.rows.slice(i, i + 500).map((r) => `(${r.map(cell).join(", ")})`).join(", ");
         await conn.run(`INSERT INTO ${t.name} VALUES ${values}`);
       }
     }
@@ -174,8 +185,12 @@ export async function duckSql(tables: TableSpec[], query: string): Promise<Recor
   }
 }
 
+const isEntry = (e: unknown) => typeof e === "object" && e !== null && !Array.isArray(e) && Object.keys(e).length === 2 && "key" in e && "value" in e;
+
 function normalize(v: unknown): unknown {
   if (typeof v === "bigint") return Number(v);
+  // DuckDB gives a MAP as [{key, value}, ...]; Runnel holds [key, value] pairs.
+  if (Array.isArray(v) && v.length > 0 && v.every(isEntry)) return v.map((e) => [normalize(e.key), normalize(e.value)]);
   if (Array.isArray(v)) return v.map(normalize);
   return v ?? null;
 }

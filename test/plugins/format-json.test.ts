@@ -140,6 +140,18 @@ describe("json format", () => {
     }
   });
 
+  test("a MAP column is a JSON object both ways: keys read as the key type, values per the value type", () => {
+    const f = [field("m", t.map(t.string(), t.timestamp())), field("counts", t.map(t.bigint(), t.array(t.bigint())))];
+    const row = reader(f).deserialize('{"m": {"a": "2024-01-01T00:00:00Z", "b": null}, "counts": {"7": [1, 2], "-3": []}}');
+    if (!row) throw new Error("no row");
+    // Objects keep their keys' order except that integer-like keys come first (JavaScript's rule), so sort to compare.
+    expect(row[0]).toEqual([["a", TS], ["b", null]]);
+    expect((row[1] as [number, number[]][]).sort((x, y) => x[0] - y[0])).toEqual([[-3, []], [7, [1, 2]]]);
+    expect(JSON.parse(writer(f).serialize([[["a", TS], ["b", null]], [[7, [1]]]]) as string)).toEqual({ m: { a: "2024-01-01T00:00:00Z", b: null }, counts: { "7": [1] } });
+    expect(() => reader(f).deserialize('{"counts": {"x": [1]}}')).toThrow('field `counts key`: expected BIGINT, got "x"');
+    expect(() => reader(f).deserialize('{"m": [["a", 1]]}')).toThrow("field `m`: expected MAP<TEXT, TIMESTAMP>");
+  });
+
   test("unix_millis writes integer milliseconds", () => {
     const w = writer([field("at", t.timestamp())], { timestamp_format: "unix_millis" });
     expect(w.serialize([TS + 1500])).toBe('{"at":1704067200001}');

@@ -122,7 +122,7 @@ export function aggregateCall(p: QueryPlanner, ast: Call, scope: Scope): Aggrega
         type = t.double();
         break;
       default:
-        if (arg!.kind === "struct" || arg!.kind === "array") throw new SqlError(`${fn}() cannot compare ${typeName(arg!)} values`, at);
+        if (arg!.kind === "struct" || arg!.kind === "array" || arg!.kind === "map") throw new SqlError(`${fn}() cannot compare ${typeName(arg!)} values`, at);
         type = arg!;
     }
   }

@@ -61,8 +61,7 @@ export function planJoin(p: QueryPlanner, left: Rel, right: Rel, item: Extract<A
       const pair = sa === "left" && sb === "right" ? [a, b] : sa === "right" && sb === "left" ? [b, a] : null;
       if (pair) {
         const [l, r] = pair as [Expr, Expr];
-        const comparable = l.type.kind === r.type.kind || (isNumeric(l.type) && isNumeric(r.type));
-        if (!comparable) throw new SqlError(`the join key compares ${typeName(l.type)} with ${typeName(r.type)}; cast one side`, c.at);
+        checkKeyTypes(l, r, c.at);
         leftKeys.push(l);
         rightKeys.push(toRight(r));
         continue;
@@ -74,6 +73,34 @@ export function planJoin(p: QueryPlanner, left: Rel, right: Rel, item: Extract<A
     residualAt.push(c.at);
   }
 
+  return joinRels(p, left, right, scope, { joinType, leftKeys, rightKeys, residual, residualAt, at });
+}
+
+/** Checks that a join key compares like with like. */
+export function checkKeyTypes(l: Expr, r: Expr, at: number): void {
+  const comparable = l.type.kind === r.type.kind || (isNumeric(l.type) && isNumeric(r.type));
+  if (!comparable) throw new SqlError(`the join key compares ${typeName(l.type)} with ${typeName(r.type)}; cast one side`, at);
+}
+
+export interface JoinParts {
+  joinType: JoinType;
+  leftKeys: Expr[];
+  rightKeys: Expr[];
+  /** Other conditions, over the joined row [...left, ...right], and where each is written. */
+  residual: Expr[];
+  residualAt: number[];
+  at: number;
+}
+
+/**
+ * The join node of two planned relations: a window join when both carry the
+ * same tumble/hop window (which joins the key), an updating join when neither
+ * does. `scope` is the output's (the left's alone for semi and anti joins).
+ */
+export function joinRels(p: QueryPlanner, left: Rel, right: Rel, scope: Scope, parts: JoinParts): Rel {
+  const { joinType, residual, residualAt, at } = parts;
+  const leftKeys = [...parts.leftKeys];
+  const rightKeys = [...parts.rightKeys];
   const lw = windowColumnOf(left.node);
   const rw = windowColumnOf(right.node);
   let window: Extract<PlanNode, { kind: "join" }>["window"];
@@ -97,13 +124,10 @@ export function planJoin(p: QueryPlanner, left: Rel, right: Rel, item: Extract<A
   if (leftKeys.length === 0) {
     throw new SqlError("JOIN ... ON needs an equality between a column of each side (a.key = b.key); cross joins and joins on other conditions are not supported", at);
   }
-
+  const semi = joinType === "semi" || joinType === "anti";
   if (!window && joinType !== "inner" && residual.length > 0) {
-    throw new SqlError(
-      `an updating ${joinType.toUpperCase()} JOIN ... ON takes only equalities between the two sides; filter a side in a subquery, or filter the result with WHERE ` +
-        "(window joins take other conditions)",
-      residualAt[0]!,
-    );
+    const what = semi ? `a subquery over unwindowed input correlates only by equalities (inner.k = outer.k); move other conditions on the subquery's own columns into its WHERE` : `an updating ${joinType.toUpperCase()} JOIN ... ON takes only equalities between the two sides; filter a side in a subquery, or filter the result with WHERE `;
+    throw new SqlError(`${what}${semi ? "" : "(window joins take other conditions)"}`, residualAt[0]!);
   }
   const node: PlanNode = {
     kind: "join",
@@ -114,7 +138,8 @@ export function planJoin(p: QueryPlanner, left: Rel, right: Rel, item: Extract<A
     rightKeys,
     window,
     schema: { fields: fieldsOf(scope) },
-    updating: !window && (joinType !== "inner" || left.node.updating || right.node.updating),
+    // A semi join over append-only inputs only ever adds rows; an anti join takes a row back when its first match arrives.
+    updating: !window && (joinType === "semi" ? left.node.updating || right.node.updating : joinType !== "inner" || left.node.updating || right.node.updating),
     ttl: window ? undefined : p.updatingTtl,
   };
   // A window join checks its other conditions as it matches, so unmatched outer rows are known.

@@ -15,10 +15,13 @@ import { planFrom } from "./relations.ts";
 import { isWindowCall } from "./windows.ts";
 import { overCalls, planWindowFunctions, pushTopN } from "./window-functions.ts";
 import { planQuery } from "./query.ts";
+import { planCorrelatedScalar, planWherePredicates } from "./subqueries.ts";
 
-export function planSelect(p: QueryPlanner, select: A.Select, env: CteEnv): Rel {
-  if (select.distinct) return planDistinct(p, planSelect(p, { ...select, distinct: false }, env));
-  const input = planFrom(p, select, env);
+/** Plans a SELECT; `from` is its FROM when the caller planned it already. */
+export function planSelect(p: QueryPlanner, selectIn: A.Select, env: CteEnv, from?: Rel): Rel {
+  if (selectIn.distinct) return planDistinct(p, planSelect(p, { ...selectIn, distinct: false }, env, from));
+  // IN / EXISTS conjuncts of WHERE join the input as semi / anti joins; the rest of WHERE is planned below.
+  const { input, select } = planWherePredicates(p, selectIn, from ?? planFrom(p, selectIn, env), env);
   if (select.orderByAt !== undefined) {
     throw new SqlError("ORDER BY is not supported on unbounded streams (a stream has no end to sort by); remove it, and use min()/max() per window for extremes", select.orderByAt);
   }
@@ -138,30 +141,42 @@ function scalarSubqueries(e: A.Expr): Extract<A.Expr, { kind: "subquery" }>[] {
 }
 
 /**
- * Scalar subqueries in SELECT and WHERE, planned as joins: each must be an
- * aggregate without GROUP BY (one row, updating as its input grows), joined to
- * every row of the query through a constant key. A LEFT join, so an empty
- * subquery is NULL; the result is updating, as the subquery's value changes.
+ * Scalar subqueries in SELECT and WHERE, planned as joins: an aggregate
+ * without GROUP BY (one row, updating as its input grows) is joined to every
+ * row of the query through a constant key; one correlated on equalities is
+ * grouped by its inner keys and joined on them. A LEFT join, so an empty
+ * subquery is NULL (0 for count); the result is updating, as the value changes.
  */
 function planScalarSubqueries(p: QueryPlanner, input: Rel, subqueries: Extract<A.Expr, { kind: "subquery" }>[], env: CteEnv): { rel: Rel; hook: (x: A.Expr) => Expr | undefined } {
-  let node = input.node;
-  const columns = [...input.scope.columns];
-  const slot = new Map<A.Expr, number>();
+  let rel: Rel = input;
+  const slot = new Map<A.Expr, { index: number; zero: boolean }>();
   const one: Expr = { kind: "literal", value: 1, type: { kind: "int", bits: 64 } };
   for (const sq of subqueries) {
-    const rel = planQuery(p, sq.query, env);
-    if (rel.scope.columns.length !== 1) throw new SqlError(`a scalar subquery gives one column; this one gives ${rel.scope.columns.length}`, sq.query.at);
-    const single = (n: PlanNode): boolean => (n.kind === "map" ? single(n.input) : n.kind === "updating_aggregate" && n.keys.length === 0);
-    if (!single(rel.node)) {
-      throw new SqlError("a scalar subquery must be an aggregate without GROUP BY (it then gives one row); join the tables instead (JOIN ... ON)", sq.query.at);
+    // count() of no rows is 0, where the LEFT join gives NULL: DataFusion's "count bug", fixed when reading.
+    const item = sq.query.body.kind === "select" && sq.query.body.items.length === 1 ? sq.query.body.items[0] : undefined;
+    const zero = item?.kind === "expr" && item.expr.kind === "call" && !item.expr.over && ZERO_ON_EMPTY.has(item.expr.name);
+    const correlated = planCorrelatedScalar(p, rel, sq.query, env);
+    if (correlated) {
+      rel = correlated.rel;
+      slot.set(sq, { index: correlated.valueIndex, zero });
+      continue;
     }
-    const width = columns.length;
-    const col = rel.scope.columns[0]!;
-    columns.push({ name: `\u0000subquery${width}`, type: col.type, nullable: true });
-    node = {
+    const sub = planQuery(p, sq.query, env);
+    if (sub.scope.columns.length !== 1) throw new SqlError(`a scalar subquery gives one column; this one gives ${sub.scope.columns.length}`, sq.query.at);
+    const single = (n: PlanNode): boolean => (n.kind === "map" ? single(n.input) : n.kind === "updating_aggregate" && n.keys.length === 0);
+    if (!single(sub.node)) {
+      throw new SqlError(
+        "a scalar subquery must be an aggregate without GROUP BY (it then gives one row), or one correlated on equalities with the outer query (WHERE inner.k = outer.k); join the tables instead (JOIN ... ON)",
+        sq.query.at,
+      );
+    }
+    const width = rel.scope.columns.length;
+    const col = sub.scope.columns[0]!;
+    const columns = [...rel.scope.columns, { name: `\u0000subquery${width}`, type: col.type, nullable: true }];
+    const node: PlanNode = {
       kind: "join",
-      left: node,
-      right: rel.node,
+      left: rel.node,
+      right: sub.node,
       joinType: "left",
       leftKeys: [one],
       rightKeys: [one],
@@ -169,14 +184,22 @@ function planScalarSubqueries(p: QueryPlanner, input: Rel, subqueries: Extract<A
       updating: true,
       ttl: p.updatingTtl,
     };
-    slot.set(sq, width);
+    rel = { node, scope: { columns, label: input.scope.label } };
+    slot.set(sq, { index: width, zero });
   }
+  const columns = rel.scope.columns;
   const hook = (x: A.Expr): Expr | undefined => {
-    const i = slot.get(x);
-    return i === undefined ? undefined : { kind: "column", index: i, name: columns[i]!.name, type: columns[i]!.type };
+    const s = slot.get(x);
+    if (!s) return undefined;
+    const c = columns[s.index]!;
+    const value: Expr = { kind: "column", index: s.index, name: c.name, type: c.type };
+    return s.zero ? { kind: "call", name: "coalesce", args: [value, { kind: "literal", value: 0, type: c.type }], type: c.type } : value;
   };
-  return { rel: { node, scope: { columns, label: input.scope.label } }, hook };
+  return { rel, hook };
 }
+
+/** Aggregates whose value over no rows is 0, not NULL. */
+const ZERO_ON_EMPTY = new Set(["count", "regr_count", "approx_distinct"]);
 
 function planProjection(p: QueryPlanner, select: A.Select, inputIn: Rel, env: CteEnv): Rel {
   let input = inputIn;

@@ -84,7 +84,9 @@ export function conform(rel: Rel, table: TableDef, offset: number): Rel {
         `column \`${f.name}\` of \`${table.name}\` is ${typeName(f.type)} but the query gives ${typeName(c.type)} (\`${c.name}\`)` +
           (castable
             ? `, and that conversion can lose values; write CAST(${c.name} AS ${typeName(f.type)}) in the query to accept that, or declare the column ${typeName(c.type)}`
-            : `; convert it in the query (e.g. CAST(${c.name} AS ${typeName(f.type)})), or declare the column ${typeName(c.type)}`),
+            : f.type.kind === "map" || c.type.kind === "map"
+              ? `; a map is not cast as a whole: build it from keys and values of those types (MAP {'k': CAST(v AS T)}), or declare the column ${typeName(c.type)}`
+              : `; convert it in the query (e.g. CAST(${c.name} AS ${typeName(f.type)})), or declare the column ${typeName(c.type)}`),
         offset,
       );
     }

@@ -19,6 +19,7 @@ import { exprContext, fieldsOf, filterNode, mapNode, type QueryPlanner, type Rel
 import { aggregateCall } from "./aggregates.ts";
 import { windowColumnOf } from "./joins.ts";
 import { expandItems, resolveWhere } from "./select.ts";
+import { isNumeric } from "../types.ts";
 
 type Call = Extract<AstExpr, { kind: "call" }>;
 
@@ -40,16 +41,33 @@ export function overCalls(e: AstExpr): Call[] {
 
 const DEFAULT_FRAME: WindowFrame = { units: "range", start: { kind: "preceding", offset: null }, end: { kind: "current", offset: null } };
 
-function frameOf(spec: AstWindowSpec): WindowFrame {
+function frameOf(p: QueryPlanner, spec: AstWindowSpec, scope: Scope): WindowFrame {
   const f = spec.frame;
   if (!f) return DEFAULT_FRAME;
+  if (f.start.kind === "following" && f.start.offset === null && !f.start.offsetExpr) throw new SqlError("a frame cannot start at UNBOUNDED FOLLOWING", f.at);
+  if (f.end.kind === "preceding" && f.end.offset === null && !f.end.offsetExpr) throw new SqlError("a frame cannot end at UNBOUNDED PRECEDING", f.at);
   const bound = (b: typeof f.start) => ({ kind: b.kind, offset: b.kind === "current" ? null : b.offset });
-  if (f.units === "range" && [f.start, f.end].some((b) => b.kind !== "current" && b.offset !== null)) {
-    throw new SqlError("RANGE frames with an offset are not supported; write ROWS BETWEEN n PRECEDING AND CURRENT ROW (rows, not values)", f.at);
+  if (f.units === "rows" || !(f.start.offsetExpr || f.end.offsetExpr)) return { units: f.units, start: bound(f.start), end: bound(f.end) };
+  // RANGE with an offset (DataFusion's rules): one ORDER BY key, numeric with a numeric offset or a timestamp with an interval.
+  if (spec.orderBy.length !== 1) {
+    throw new SqlError(`a RANGE frame with an offset needs exactly one ORDER BY key (this OVER has ${spec.orderBy.length}); order by one column, or write ROWS BETWEEN n PRECEDING AND ...`, f.at);
   }
-  if (f.start.kind === "following" && f.start.offset === null) throw new SqlError("a frame cannot start at UNBOUNDED FOLLOWING", f.at);
-  if (f.end.kind === "preceding" && f.end.offset === null) throw new SqlError("a frame cannot end at UNBOUNDED PRECEDING", f.at);
-  return { units: f.units, start: bound(f.start), end: bound(f.end) };
+  const key = resolveExpr(spec.orderBy[0]!.expr, scope, exprContext(p, "OVER (ORDER BY ...)"));
+  const timestamp = key.type.kind === "timestamp";
+  if (!timestamp && !isNumeric(key.type)) {
+    throw new SqlError(`a RANGE frame with an offset orders by a number or a timestamp, not ${typeName(key.type)}; write ROWS BETWEEN n PRECEDING AND ... to count rows`, spec.orderBy[0]!.at);
+  }
+  const offset = (b: typeof f.start) => {
+    if (!b.offsetExpr) return bound(b);
+    const e = resolveExpr(b.offsetExpr, scope, exprContext(p, "a RANGE frame"));
+    const want = timestamp ? "an INTERVAL (the key is a TIMESTAMP): INTERVAL '1' MINUTE" : "a number (the key is a number)";
+    const fits = e.kind === "literal" && typeof e.value === "number" && (timestamp ? e.type.kind === "interval" : isNumeric(e.type));
+    if (!fits) throw new SqlError(`the offset of this RANGE frame must be a constant, ${want}`, b.offsetExpr.at);
+    const value = (e as { value: number }).value;
+    if (!(value >= 0)) throw new SqlError("the offset of a RANGE frame cannot be negative; write FOLLOWING for the other direction", b.offsetExpr.at);
+    return { kind: b.kind, offset: value };
+  };
+  return { units: "range", start: offset(f.start), end: offset(f.end) };
 }
 
 function constantInt(p: QueryPlanner, e: AstExpr, scope: Scope, what: string, min: number): number {
@@ -64,7 +82,7 @@ function constantInt(p: QueryPlanner, e: AstExpr, scope: Scope, what: string, mi
 function windowFunctionCall(p: QueryPlanner, c: Call, scope: Scope): WindowFunctionCall {
   const name = c.name;
   const at = c.at;
-  if (c.ignoreNulls) throw new SqlError(`IGNORE NULLS is not supported; filter the NULL rows in a subquery before ${name}()`, at);
+  const ignoreNulls = c.ignoreNulls ? { ignoreNulls: true } : {};
   const ctx = exprContext(p, `the arguments of ${name}()`);
   const arity = (min: number, max: number) => {
     if (c.args.length < min || c.args.length > max) throw new SqlError(`${name}() takes ${min === max ? min : `${min} to ${max}`} argument(s), got ${c.args.length}`, at);
@@ -96,21 +114,21 @@ function windowFunctionCall(p: QueryPlanner, c: Call, scope: Scope): WindowFunct
           throw new SqlError(`the default of ${name}() must have the type of its value (${typeName(value.type)}), got ${typeName(fallback.type)}; cast it`, c.args[2].at);
         }
       }
-      return { fn: name, arg: value, offset, fallback, type: value.type };
+      return { fn: name, arg: value, offset, fallback, ...ignoreNulls, type: value.type };
     }
-    const frame = frameOf(c.over!);
+    const frame = frameOf(p, c.over!, scope);
     if (name === "nth_value") {
       arity(2, 2);
       const value = arg();
-      return { fn: "nth_value", arg: value, n: constantInt(p, c.args[1]!, scope, "the position of nth_value()", 1), frame, type: value.type };
+      return { fn: "nth_value", arg: value, n: constantInt(p, c.args[1]!, scope, "the position of nth_value()", 1), frame, ...ignoreNulls, type: value.type };
     }
     arity(1, 1);
     const value = arg();
-    return { fn: name as "first_value" | "last_value", arg: value, frame, type: value.type };
+    return { fn: name as "first_value" | "last_value", arg: value, frame, ...ignoreNulls, type: value.type };
   }
   if (BUILTIN_AGGREGATE_NAMES.has(name) || AGGREGATE_FUNCTIONS.has(name) || p.registry.udaf(name)) {
     const call = aggregateCall(p, { ...c, over: undefined }, scope);
-    return { fn: "aggregate", call, frame: frameOf(c.over!), type: call.type };
+    return { fn: "aggregate", call, frame: frameOf(p, c.over!, scope), type: call.type };
   }
   const known = [...RANKING, ...NAVIGATION, ...BUILTIN_AGGREGATE_NAMES, ...AGGREGATE_FUNCTIONS.keys()];
   throw new SqlError(`${name}() cannot be used with OVER${didYouMean(name, known)}; window functions are ${[...RANKING, ...NAVIGATION].join(", ")} and the aggregates`, at);

@@ -50,7 +50,8 @@ export function tableColumnKind(f: Field, format: string): TableColumnKind {
     case "json":
     case "array":
     case "struct":
-      // JSON, arrays and structs are written as JSON text, as the filesystem sink does.
+    case "map":
+      // JSON, arrays, structs and maps are written as JSON text, as the filesystem sink does.
       return "string";
     case "timestamp":
       return "timestamp";

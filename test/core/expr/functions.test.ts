@@ -310,7 +310,7 @@ describe("operators and syntax the parser mangled", () => {
     expect(evalSql("ARRAY[1, 2, 3][2]")).toBe(2);
     expect(evalSql("ARRAY['a', 'b'][-1]")).toBe("b");
     expect(evalSql("ARRAY['a', 'b'][5]")).toBe(null);
-    refused("s[1]", /only arrays can be indexed/);
+    refused("s[1]", /only arrays and maps can be indexed/);
   });
 
   test("CASE branches meet in one type; mixing unrelated types is refused", () => {

@@ -29,11 +29,11 @@ function refusal(query: string): { message: string; line: number; column: number
 describe("refusals name their place and the rewrite", () => {
   const cases: [string, string, RegExp][] = [
     // [query, where the error points (the text starting there), message]
-    ["SELECT k, lag(i) IGNORE NULLS OVER (PARTITION BY k ORDER BY i) AS rn FROM t", "IGNORE NULLS", /IGNORE NULLS is not supported; filter the NULL rows/],
+    ["SELECT k, lag(i IGNORE NULLS) OVER (PARTITION BY k ORDER BY i) AS rn FROM t", "IGNORE NULLS", /write IGNORE NULLS after the call's parentheses/],
     ["SELECT k, kurtosis(i) FROM t GROUP BY k", "kurtosis(i)", /unknown function kurtosis\(\)/],
     ["SELECT k, stddev(i ORDER BY k) FROM t GROUP BY k", "stddev(i", /stddev\(\) takes no ORDER BY; array_agg, string_agg/],
-    ["SELECT k FROM t WHERE i IN (SELECT k FROM u)", "i IN", /IN \(subquery\) is not supported; join the tables/],
-    ["SELECT k FROM t WHERE EXISTS (SELECT 1 FROM u)", "EXISTS", /EXISTS \(subquery\) is not supported; join the tables/],
+    ["SELECT k FROM t WHERE k = 1 OR i IN (SELECT k FROM u)", "i IN", /IN \(subquery\) is supported as a condition of WHERE.*UNION ALL/],
+    ["SELECT k, EXISTS (SELECT 1 FROM u) AS e FROM t", "EXISTS", /EXISTS \(subquery\) is supported as a condition of WHERE.*LEFT JOIN/],
     ["SELECT k FROM t INTERSECT SELECT k FROM u", "INTERSECT", /INTERSECT is not supported.*UNION ALL/],
     ["SELECT count(*) FROM t GROUP BY ROLLUP (k)", "ROLLUP", /ROLLUP.*not supported; write one query per grouping.*UNION ALL/],
     ["SELECT * FROM t GROUP BY k", "*", /SELECT \* cannot be used with GROUP BY; list the grouped columns/],

@@ -37,8 +37,46 @@ describe("scalar subqueries agree with DuckDB", () => {
   });
 });
 
+describe("correlated scalar subqueries agree with DuckDB", () => {
+  const other: TableSpec = {
+    name: "auction",
+    columns: [
+      { name: "id", type: "BIGINT" },
+      { name: "reserve", type: "BIGINT" },
+    ],
+    rows: Array.from({ length: 30 }, (_, i) => [i, Math.floor(rand() * 1000)]),
+  };
+
+  test("WHERE price = (SELECT max(price) ... WHERE b2.auction = b.auction): each auction's leading bids", async () => {
+    const q = "SELECT auction, price FROM bid b WHERE price = (SELECT max(price) FROM bid b2 WHERE b2.auction = b.auction)";
+    const ours = await runSql(`${runnelTables([bid])}\n${q};`, { parallelism: 2 });
+    expect(ours.updating).toBe(true);
+    expect(sameRows(ours.rows, await duckSql([bid], q))).toBeNull();
+  });
+
+  test("in the SELECT list, with count() of no rows 0 (not NULL) and a condition on the subquery's own rows", async () => {
+    const q = "SELECT id, reserve, (SELECT count(*) FROM bid WHERE bid.auction = a.id AND price > 500) AS n, (SELECT avg(price) FROM bid WHERE auction = a.id) AS mean FROM auction a";
+    const ours = await runSql(`${runnelTables([bid, other])}\n${q};`);
+    const theirs = await duckSql([bid, other], q);
+    expect(theirs.some((r) => r.n === 0 && r.mean === null)).toBe(true);
+    expect(sameRows(ours.rows, theirs, 1e-9)).toBeNull();
+  });
+});
+
 describe("scalar subqueries Runnel refuses", () => {
   const TABLE = "CREATE TABLE bid (auction BIGINT, price BIGINT) WITH (connector = 'test_rows', dataset = 'none');";
+  test("a correlated one with a condition other than an equality between the two queries", async () => {
+    const err = await planError(`${TABLE}\nSELECT auction FROM bid b WHERE price = (SELECT max(price) FROM bid b2 WHERE b2.auction = b.auction AND b2.price < b.price);`);
+    expect(err.message).toMatch(/correlates only by equalities/);
+    expect(err.at).toStartWith("b2.price < b.price");
+  });
+
+  test("one in a SELECT with GROUP BY says to group in a subquery first", async () => {
+    const err = await planError(`${TABLE}\nSELECT auction, count(*) - (SELECT count(*) FROM bid) AS d FROM bid GROUP BY auction;`);
+    expect(err.message).toMatch(/a scalar subquery is supported in the SELECT list and WHERE of a query without GROUP BY.*group in a subquery in FROM/);
+    expect(err.at).toStartWith("SELECT count(*) FROM bid)");
+  });
+
   test("one that may give several rows", async () => {
     const err = await planError(`${TABLE}\nSELECT auction FROM bid WHERE price = (SELECT max(price) FROM bid GROUP BY auction);`);
     expect(err.message).toMatch(/must be an aggregate without GROUP BY.*join the tables instead/);

@@ -84,6 +84,46 @@ describe("window functions agree with DuckDB", () => {
     );
   });
 
+  test("IGNORE NULLS: lag, lead, first_value, last_value, nth_value skip the NULL values; RESPECT NULLS is the default", async () => {
+    // A third of the values NULL, so skipping them matters.
+    const inner = (sub: string) => `SELECT *, CASE WHEN n % 3 = 0 THEN NULL ELSE total END AS x FROM (${sub})`;
+    const o = (w: string) => `OVER (PARTITION BY ${w} ORDER BY n, auction)`;
+    const rows = (w: string) => `OVER (PARTITION BY ${w} ORDER BY n, auction ROWS BETWEEN 2 PRECEDING AND 1 FOLLOWING)`;
+    const calls = (w: string) =>
+      `lag(x) IGNORE NULLS ${o(w)} AS l1, lag(x, 2, -1) IGNORE NULLS ${o(w)} AS l2, lead(x) IGNORE NULLS ${o(w)} AS ld, lead(x, 2) IGNORE NULLS ${o(w)} AS ld2,
+       first_value(x) IGNORE NULLS ${o(w)} AS fv, last_value(x) IGNORE NULLS ${o(w)} AS lv, nth_value(x, 2) IGNORE NULLS ${o(w)} AS nv,
+       first_value(x) IGNORE NULLS ${rows(w)} AS fr, last_value(x) IGNORE NULLS ${rows(w)} AS lr, nth_value(x, 2) IGNORE NULLS ${rows(w)} AS nr,
+       lag(x) RESPECT NULLS ${o(w)} AS rl`;
+    // DuckDB writes the option inside the parentheses.
+    const duck = (text: string) => text.replace(/\) (IGNORE|RESPECT) NULLS/g, " $1 NULLS)");
+    const ours = await compare(`SELECT window.start AS ws, auction, x, ${calls("window")} FROM (${inner(PER_AUCTION)})`, `SELECT ws, auction, x, ${duck(calls("ws"))} FROM (${inner(DUCK_PER_AUCTION)})`);
+    expect(ours.rows.some((r) => r.x === null && r.l1 !== null)).toBe(true);
+  });
+
+  test("RANGE frames with offsets: numeric keys (ascending, descending, NULLs), timestamps with intervals", async () => {
+    const num = (w: string, order: string, frame: string) => `OVER (PARTITION BY ${w} ORDER BY ${order} RANGE ${frame})`;
+    const calls = (w: string, iv: (s: string) => string) =>
+      `sum(n) ${num(w, "total", "BETWEEN 100 PRECEDING AND 50 FOLLOWING")} AS a, count(*) ${num(w, "total DESC", "BETWEEN 100 PRECEDING AND CURRENT ROW")} AS b,
+       first_value(auction) ${num(w, "total NULLS FIRST", "BETWEEN 75.5 FOLLOWING AND 300 FOLLOWING")} AS c, last_value(auction) ${num(w, "total", "BETWEEN 200 PRECEDING AND 1 PRECEDING")} AS d,
+       max(n) ${num(w, "total", "30 PRECEDING")} AS e, min(n) ${num(w, "last_ts", `BETWEEN ${iv("10 seconds")} PRECEDING AND CURRENT ROW`)} AS f,
+       count(*) ${num(w, "last_ts DESC", `BETWEEN UNBOUNDED PRECEDING AND ${iv("5 seconds")} FOLLOWING`)} AS g`;
+    const inner = (sub: string) => `SELECT * FROM (${sub.replace("max(price) AS top", "max(price) AS top, max(ts) AS last_ts")})`;
+    const ours = await compare(
+      `SELECT window.start AS ws, auction, ${calls("window", (x) => `INTERVAL '${x}'`)} FROM (${inner(PER_AUCTION)})`,
+      `SELECT ws, auction, ${calls("ws", (x) => String(Number(x.split(" ")[0]) * 1_000_000))} FROM (${inner(DUCK_PER_AUCTION)})`,
+    );
+    // Frames that differ from the default: some rows see fewer rows than their partition.
+    expect(ours.rows.some((r) => r.b !== null && (r.b as number) > 1)).toBe(true);
+  });
+
+  test("a RANGE frame over time in a partition that never ends: a one-minute moving sum per auction (updating)", async () => {
+    const q = (frame: string, ts: string) =>
+      `SELECT id, auction, sum(price) OVER (PARTITION BY auction ORDER BY ${ts} RANGE BETWEEN ${frame} PRECEDING AND CURRENT ROW) AS s FROM bids WHERE id < 300`;
+    const ours = await runSql(`${runnelTables([bids])}\n${q("INTERVAL '1' MINUTE", "ts")};`);
+    expect(ours.updating).toBe(true);
+    expect(sameRows(ours.rows, await duckSql([bids], q(String(MINUTE), "ts")))).toBeNull();
+  });
+
   test("aggregates OVER: whole partition, running (peers included), and a sliding ROWS frame", async () => {
     const whole = (w: string) => `OVER (PARTITION BY ${w})`;
     const running = (w: string) => `OVER (PARTITION BY ${w} ORDER BY n)`;
@@ -159,6 +199,13 @@ describe("partitions that never end give an updating result", () => {
     const q = (s: string) => `SELECT id, bidder, lag(price, 1, 0) OVER (PARTITION BY bidder ORDER BY id) AS prev, count(*) OVER (PARTITION BY bidder ORDER BY id) AS c FROM bids WHERE ${s}`;
     await compare(q("bidder < 5"), q("bidder < 5"));
   });
+
+  test("IGNORE NULLS in a partition that never ends: each bidder's last non-NULL price before this bid, retracted and redone as bids arrive", async () => {
+    const q = (ignore: (call: string) => string) =>
+      `SELECT id, bidder, ${ignore("lag(price)")} OVER (PARTITION BY bidder ORDER BY id) AS prev, ${ignore("last_value(price)")} OVER (PARTITION BY bidder ORDER BY id) AS last FROM bids WHERE bidder < 4`;
+    const ours = await compare(q((c) => `${c} IGNORE NULLS`), q((c) => c.replace(")", " IGNORE NULLS)")));
+    expect(ours.updating).toBe(true);
+  });
 });
 
 describe("window functions Runnel refuses, with the rewrite", () => {
@@ -167,14 +214,24 @@ describe("window functions Runnel refuses, with the rewrite", () => {
     ["SELECT auction, count(*), rank() OVER (ORDER BY count(*)) FROM bids GROUP BY auction", "rank()", /cannot be mixed with GROUP BY.*subquery/],
     ["SELECT auction FROM bids WHERE row_number() OVER (ORDER BY price) = 1", "row_number()", /not allowed in WHERE; compute it in the SELECT list of a subquery/],
     [
-      `SELECT sum(n) OVER (PARTITION BY window ORDER BY n RANGE BETWEEN 2 PRECEDING AND CURRENT ROW) FROM (SELECT tumble(INTERVAL '1' MINUTE) AS window, auction, count(*) AS n FROM bids GROUP BY window, auction)`,
+      `SELECT sum(n) OVER (PARTITION BY window ORDER BY n, auction RANGE BETWEEN 2 PRECEDING AND CURRENT ROW) FROM (SELECT tumble(INTERVAL '1' MINUTE) AS window, auction, count(*) AS n FROM bids GROUP BY window, auction)`,
       "RANGE",
-      /RANGE frames with an offset are not supported; write ROWS BETWEEN/,
+      /RANGE frame with an offset needs exactly one ORDER BY key.*ROWS BETWEEN/,
     ],
     [
-      `SELECT lag(n) IGNORE NULLS OVER (PARTITION BY window ORDER BY n) FROM (SELECT tumble(INTERVAL '1' MINUTE) AS window, auction, count(*) AS n FROM bids GROUP BY window, auction)`,
+      `SELECT sum(n) OVER (PARTITION BY window ORDER BY window.start RANGE BETWEEN 2 PRECEDING AND CURRENT ROW) FROM (SELECT tumble(INTERVAL '1' MINUTE) AS window, auction, count(*) AS n FROM bids GROUP BY window, auction)`,
+      "2 PRECEDING",
+      /offset of this RANGE frame must be a constant, an INTERVAL/,
+    ],
+    [
+      `SELECT lag(n IGNORE NULLS) OVER (PARTITION BY window ORDER BY n) FROM (SELECT tumble(INTERVAL '1' MINUTE) AS window, auction, count(*) AS n FROM bids GROUP BY window, auction)`,
       "IGNORE NULLS",
-      /IGNORE NULLS is not supported/,
+      /write IGNORE NULLS after the call's parentheses: first_value\(x\) IGNORE NULLS OVER/,
+    ],
+    [
+      `SELECT rank() IGNORE NULLS OVER (PARTITION BY window ORDER BY n) FROM (SELECT tumble(INTERVAL '1' MINUTE) AS window, auction, count(*) AS n FROM bids GROUP BY window, auction)`,
+      "rank()",
+      /IGNORE NULLS applies to lag, lead, first_value, last_value and nth_value/,
     ],
   ];
   for (const [query, at, message] of cases) {

@@ -197,6 +197,26 @@ const intProductions: [number, Production][] = [
     },
   ],
   [1, fn("int", "gcd", ["int", "int"], ([a, b]) => `gcd(${a}, ${b})`, ([a, b]) => `gcd(${a}, ${b})`)],
+  // Maps: built from generated values under constant keys (keys must be unique and not NULL), read by a key that may be absent.
+  [
+    1,
+    (rng, depth) => {
+      const [a, b] = [expr(rng, "int", depth - 1), expr(rng, "int", depth - 1)];
+      const key = quote(rng.pick(["x", "y", "z"]));
+      const braces = rng.chance(0.5);
+      const sql = braces ? `MAP {'x': ${a.sql}, 'y': ${b.sql}}[${key}]` : `map(['x', 'y'], [${a.sql}, ${b.sql}])[${key}]`;
+      const duck = braces ? `MAP {'x': ${a.duck}, 'y': ${b.duck}}[${key}]` : `map(['x', 'y'], [${a.duck}, ${b.duck}])[${key}]`;
+      return make("int", sql, duck, [braces ? "MAP {}[k]" : "map()[k]"], [a, b]);
+    },
+  ],
+  [
+    1,
+    (rng, depth) => {
+      const [a, k] = [expr(rng, "int", depth - 1), expr(rng, "text", depth - 1)];
+      const fnName = rng.pick(["map_extract", "element_at"]);
+      return make("int", `cardinality(${fnName}(MAP {'a': ${a.sql}, '': 1}, ${k.sql}))`, `len(${fnName}(MAP {'a': ${a.duck}, '': 1}, ${k.duck}))`, [fnName], [a, k]);
+    },
+  ],
 ];
 
 const floatProductions: [number, Production][] = [
@@ -274,6 +294,20 @@ const textProductions: [number, Production][] = [
     },
   ],
   [1, (rng) => { const c = rng.pick([65, 97, 233, 8364, 128512, 1]); return make("text", `chr(${c})`, `chr(${c})`, ["chr"], []); }],
+  [
+    1,
+    (rng, depth) => {
+      const [a, b] = [expr(rng, "text", depth - 1), expr(rng, "text", depth - 1)];
+      const k = rng.pick([1, 2, 3]);
+      const fnName = rng.pick(["map_values", "map_keys"]);
+      // The value at key k, or an element of the keys / values (a key is never NULL: coalesce).
+      if (rng.chance(0.5)) return make("text", `map([1, 2], [${a.sql}, ${b.sql}])[${k}]`, `map([1, 2], [${a.duck}, ${b.duck}])[${k}]`, ["map()[k]"], [a, b]);
+      const list = fnName === "map_keys" ? `make_map(coalesce(${a.sql}, 'n'), 1)` : `make_map('p', ${a.sql}, 'q', ${b.sql})`;
+      const duckList = fnName === "map_keys" ? `MAP {coalesce(${a.duck}, 'n'): 1}` : `MAP {'p': ${a.duck}, 'q': ${b.duck}}`;
+      const at = fnName === "map_keys" ? 1 : k;
+      return make("text", `${fnName}(${list})[${at}]`, `${fnName}(${duckList})[${at}]`, [fnName, "make_map"], [a, b]);
+    },
+  ],
 ];
 
 const boolProductions: [number, Production][] = [

@@ -54,6 +54,19 @@ INSERT INTO out SELECT counter, CAST(subtask_index AS INT), timestamp, concat('n
     expect((await db`SELECT count(*)::int AS n FROM runnel_sink_staging`)[0].n).toBe(0);
   });
 
+  test("a MAP column goes into jsonb as an object keyed by the keys' text, nested maps too", async () => {
+    await db.unsafe(`CREATE TABLE mapped (counter bigint PRIMARY KEY, attrs jsonb, nested jsonb)`);
+    const r = await run(`${IMPULSE(20, 1000)}
+CREATE TABLE out (counter BIGINT, attrs MAP<TEXT, BIGINT>, nested STRUCT<m MAP<BIGINT, TEXT>>)
+  WITH (connector = 'postgres', connection_string = '${url}', table_name = 'mapped');
+INSERT INTO out SELECT counter, MAP {'n': CAST(counter AS BIGINT), 'double': CAST(counter * 2 AS BIGINT)}, named_struct('m', map([CAST(counter AS BIGINT)], ['c'])) FROM impulse;`);
+    expect(r.stderr).not.toContain("error");
+    expect(r.code).toBe(0);
+    const [row] = await db`SELECT attrs, nested FROM mapped WHERE counter = 7`;
+    expect(row).toEqual({ attrs: { n: 7, double: 14 }, nested: { m: { "7": "c" } } });
+    expect((await db`SELECT count(*)::int AS n FROM mapped`)[0].n).toBe(20);
+  });
+
   test("upsert: an updating aggregate (GROUP BY without a window) ends as the right table", async () => {
     await db.unsafe(`CREATE TABLE per_key (k bigint PRIMARY KEY, n bigint, top bigint)`);
     const r = await run(
