@@ -48,6 +48,12 @@ export function requireFor<T>(plugin: string, load: () => T): T {
   }
 }
 
+/** `requireFor` once: the getter returns the loaded module after its first call (cheap enough per record). */
+export function lazyRequire<T>(plugin: string, load: () => T): () => T {
+  let loaded: T | undefined;
+  return () => (loaded ??= requireFor(plugin, load));
+}
+
 function missingPackage(plugin: string, name: string): Error {
   return new Error(`plugin '${plugin}' needs the npm package '${name}', which is not installed; run bun add ${name} (or bun install)`);
 }
