@@ -23,7 +23,7 @@ import { tableFormat } from "./table-formats.ts";
 import { importFor, requirePackages } from "../shared/lazy.ts";
 
 const PLUGIN = "connector-filesystem";
-requirePackages(PLUGIN, import.meta.url, ["@aws-sdk/client-s3", "csv-parse"]);
+requirePackages(PLUGIN, import.meta.url, ["@aws-sdk/client-s3", "csv-parse", "avsc"]);
 // Readers, writers and storage (with the S3 client, Parquet, Avro and CSV code) load when a job first opens a table.
 const storageModule = () => importFor(PLUGIN, () => import("./storage.ts"));
 

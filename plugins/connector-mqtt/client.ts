@@ -56,7 +56,6 @@ export async function connectMqtt(
   setup?: (client: MqttClient) => void,
 ): Promise<{ client: MqttClient; sessionPresent: boolean }> {
   const options = clientOptions(o, clientId, extra);
-  // mqtt.js loads with the first connection, not with the plugin (planning never needs it).
   const { default: mqtt } = await importFor("connector-mqtt", () => import("mqtt"));
   const client = mqtt.connect({ ...options, reconnectPeriod: 0 });
   setup?.(client);

@@ -35,7 +35,6 @@ export function validateConnection(o: ConnectionValues): void {
 }
 
 export async function connectNats(o: ConnectionValues, name: string): Promise<NatsConnection> {
-  // The NATS client loads with the first connection, not with the plugin (planning never needs it).
   const { connect, jwtAuthenticator } = await importFor("connector-nats", () => import("@nats-io/transport-node"));
   const auth =
     o["auth.type"] === "credentials"

@@ -11,7 +11,6 @@ export const where = (o: ConnectionValues) => `${o.host}:${o.port ?? (o["tls_con
 
 export async function connectRabbit(o: ConnectionValues, name: string): Promise<ChannelModel> {
   const tls = o["tls_config.enabled"];
-  // amqplib loads with the first connection, not with the plugin (planning never needs it).
   const { default: amqp } = await importFor("connector-rabbitmq", () => import("amqplib"));
   try {
     return await amqp.connect(

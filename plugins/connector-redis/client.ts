@@ -19,7 +19,6 @@ export function checkAddress(o: ConnectionValues): URL {
 
 export async function connectRedis(o: ConnectionValues, name: string): Promise<Redis> {
   checkAddress(o);
-  // ioredis loads with the first connection, not with the plugin (planning never needs it).
   const { Redis } = await importFor("connector-redis", () => import("ioredis"));
   const redis = new Redis(o.address, {
     ...(o.username ? { username: o.username } : {}),

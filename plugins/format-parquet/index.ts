@@ -6,19 +6,20 @@
  * `ParquetFileDecoder` per file; record connectors are refused at planning.
  */
 import { defineFormat, definePlugin, opt, type Field } from "../../core/plugin-api/index.ts";
-import { lazyRequire, requirePackages } from "../shared/lazy.ts";
+import { lazyRequire } from "../shared/lazy.ts";
 import type { ParquetFileEncoder, ParquetFileState } from "./encoder.ts";
 import type { ParquetCodecName } from "./parquetjs.ts";
+import { parquetjsEntry } from "./parquetjs-install.ts";
 
 export type { ParquetFileEncoder, ParquetFileState } from "./encoder.ts";
 export type { ParquetByteSource } from "./decoder.ts";
 
-requirePackages("format-parquet", import.meta.url, ["@dsnp/parquetjs"]);
 /**
  * parquetjs (through encoder.ts) loads when a sink opens its first file, not
- * with the plugin; a file source imports decoder.ts itself. `encoder()` is
- * synchronous, hence require.
+ * with the plugin, which only checks the installed copy; a file source imports
+ * decoder.ts itself. `encoder()` is synchronous, hence require.
  */
+parquetjsEntry();
 const encoderModule = lazyRequire("format-parquet", () => require("./encoder.ts") as typeof import("./encoder.ts"));
 
 const WHOLE_FILES = "format 'parquet' reads and writes whole files; use it with connector 'filesystem', 'delta' or 'iceberg' (or use format 'json' here)";
