@@ -16,7 +16,7 @@ import { parse as csvParse } from "csv-parse";
 import type { Deserializer, Field, Row } from "../../core/plugin-api/index.ts";
 import { AvroContainerReader, type AvroContainerPosition } from "../format-avro/container.ts";
 import { csvParseOptions, csvRowBuilder, type CsvOptionValues } from "../format-csv/index.ts";
-import { ParquetFileDecoder } from "../format-parquet/index.ts";
+import { ParquetFileDecoder } from "../format-parquet/decoder.ts";
 import type { Storage, StoredFile } from "./storage.ts";
 
 export type Compression = "none" | "gzip" | "zstd";

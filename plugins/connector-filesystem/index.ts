@@ -17,10 +17,15 @@ import { parquetFileFormat } from "../format-parquet/index.ts";
 import { lineEncoders, parquetEncoders } from "./encoders.ts";
 import type { FileKind } from "./file-readers.ts";
 import { compileTimePattern, parseLocation, splitGlob } from "./paths.ts";
-import { FileSystemSinkWriter, type RollingPolicy, type SinkSettings } from "./sink.ts";
-import { FileSystemSourceReader } from "./source.ts";
-import { LocalStorage, S3Storage, type Storage } from "./storage.ts";
+import type { RollingPolicy, SinkSettings } from "./sink.ts";
+import type { Storage } from "./storage.ts";
 import { tableFormat } from "./table-formats.ts";
+import { importFor, requirePackages } from "../shared/lazy.ts";
+
+const PLUGIN = "connector-filesystem";
+requirePackages(PLUGIN, import.meta.url, ["@aws-sdk/client-s3", "csv-parse", "avsc"]);
+// Readers, writers and storage (with the S3 client, Parquet, Avro and CSV code) load when a job first opens a table.
+const storageModule = () => importFor(PLUGIN, () => import("./storage.ts"));
 
 const MIN_PART = 5 * 1024 * 1024;
 
@@ -163,21 +168,6 @@ export function rollingPolicy(o: Pick<Options, "rolling_policy.file_size" | "rol
 /** A local directory checked against the job's file policy (the control plane confines it; the CLI does not). */
 export const allowedDir = (files: FileAccess | undefined, dir: string) => (files ? files.resolve(dir, "path") : dir);
 
-export function storageFor(o: Options, files: FileAccess | undefined, who = "filesystem sink", path = o.path): Storage {
-  const loc = parseLocation(path);
-  if (loc.kind === "local") return new LocalStorage(allowedDir(files, loc.dir), who);
-  return new S3Storage({
-    who,
-    bucket: loc.bucket,
-    prefix: loc.prefix,
-    region: o["storage.aws_region"] ?? loc.region,
-    endpoint: o["storage.aws_endpoint"] ?? loc.endpoint,
-    accessKeyId: o["storage.aws_access_key_id"],
-    secretAccessKey: o["storage.aws_secret_access_key"],
-    partSize: o["multipart.target_part_size"],
-  });
-}
-
 const SINK_FORMATS = new Set(["parquet", "json", "debezium_json", "raw_string"]);
 const LINE_FORMATS = new Set(["json", "debezium_json", "raw_string"]);
 
@@ -267,10 +257,11 @@ export const filesystem = defineConnector({
     await tf.connector.preflight?.({ ...table, options: tf.options }, job);
   },
   source: {
-    create(ctx) {
+    async create(ctx) {
       const c = ctx as SourceContext<Options>;
       const o = c.options;
       checkOptions(o, "source");
+      const [{ storageFor, LocalStorage }, { FileSystemSourceReader }] = await Promise.all([storageModule(), importFor(PLUGIN, () => import("./source.ts"))]);
       const { base, pattern } = splitGlob(o.path);
       const storage = storageFor(o, c.files, "filesystem source", base);
       let match = pattern === null ? (_: string) => true : globMatcher(pattern);
@@ -317,6 +308,7 @@ export const filesystem = defineConnector({
         prefix: o["filename.prefix"],
         suffix: o["filename.suffix"],
       };
+      const [{ storageFor }, { FileSystemSinkWriter }] = await Promise.all([storageModule(), importFor(PLUGIN, () => import("./sink.ts"))]);
       return FileSystemSinkWriter.create(c as SinkContext<unknown>, storageFor(o, c.files), encoders, settings);
     },
   },

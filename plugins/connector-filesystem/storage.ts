@@ -36,7 +36,9 @@ import {
   S3Client,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
-import { crashPoint } from "../../core/plugin-api/index.ts";
+import { crashPoint, type FileAccess } from "../../core/plugin-api/index.ts";
+import { allowedDir, type Options } from "./index.ts";
+import { parseLocation } from "./paths.ts";
 
 /** Progress of a file being written, as a checkpoint keeps it. */
 export type TargetState =
@@ -630,4 +632,20 @@ export class S3Storage implements Storage {
     }
     return aborted;
   }
+}
+
+/** Where a filesystem table (or a table format built on it) keeps its files, from its options. */
+export function storageFor(o: Options, files: FileAccess | undefined, who = "filesystem sink", path = o.path): Storage {
+  const loc = parseLocation(path);
+  if (loc.kind === "local") return new LocalStorage(allowedDir(files, loc.dir), who);
+  return new S3Storage({
+    who,
+    bucket: loc.bucket,
+    prefix: loc.prefix,
+    region: o["storage.aws_region"] ?? loc.region,
+    endpoint: o["storage.aws_endpoint"] ?? loc.endpoint,
+    accessKeyId: o["storage.aws_access_key_id"],
+    secretAccessKey: o["storage.aws_secret_access_key"],
+    partSize: o["multipart.target_part_size"],
+  });
 }

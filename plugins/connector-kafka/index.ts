@@ -4,15 +4,21 @@
  * commits, on kafkajs. Options follow Arroyo's names.
  */
 import { defineConnector, definePlugin, t, typeName, type FileAccess, type JobSettings, type SinkContext, type SourceContext, type TableInfo } from "../../core/plugin-api/index.ts";
-import { checkKafkajs, createCluster, describeError, ISOLATION, Kafka, kafkaConfig, validateConnection } from "./client.ts";
+import { importFor, requirePackages } from "../shared/lazy.ts";
+import type { Kafka } from "./client.ts";
+import { validateConnection } from "./connection.ts";
 import { kafkaOptions, type KafkaOptions } from "./options.ts";
-import { KafkaSinkWriter } from "./sink.ts";
-import { KafkaSourceReader } from "./source.ts";
+
+const PLUGIN = "connector-kafka";
+requirePackages(PLUGIN, import.meta.url, ["kafkajs"]);
+// kafkajs (through client.ts) loads when a job or a preflight first talks to Kafka, not when planning.
+const clientModule = () => importFor(PLUGIN, () => import("./client.ts"));
 
 /** Time allowed for a crashed job to come back and commit, on top of a checkpoint interval. */
 export const RESTART_ALLOWANCE_MS = 60_000;
 
-function client(o: KafkaOptions, tableName: string, files: FileAccess | undefined): Kafka {
+async function client(o: KafkaOptions, tableName: string, files: FileAccess | undefined): Promise<Kafka> {
+  const { checkKafkajs, Kafka, kafkaConfig } = await clientModule();
   checkKafkajs();
   return new Kafka(kafkaConfig(withAllowedCaFile(o, files), `runnel-${tableName}`));
 }
@@ -58,7 +64,8 @@ async function preflight(info: TableInfo<unknown>, job: JobSettings): Promise<vo
       );
     }
   }
-  const kafka = client(o, table.name, table.files);
+  const kafka = await client(o, table.name, table.files);
+  const { createCluster, describeError, ISOLATION } = await clientModule();
   const cluster = createCluster(kafka, ISOLATION.READ_UNCOMMITTED);
   try {
     try {
@@ -102,10 +109,16 @@ export const kafka = defineConnector({
     key: { type: t.string(), description: "The record key as UTF-8 text (NULL when it has none)" },
   },
   source: {
-    create: (ctx) => KafkaSourceReader.create(ctx as SourceContext<KafkaOptions>, client(ctx.options as KafkaOptions, ctx.tableName, ctx.files)),
+    create: async (ctx) => {
+      const { KafkaSourceReader } = await importFor(PLUGIN, () => import("./source.ts"));
+      return KafkaSourceReader.create(ctx as SourceContext<KafkaOptions>, await client(ctx.options as KafkaOptions, ctx.tableName, ctx.files));
+    },
   },
   sink: {
-    create: (ctx) => KafkaSinkWriter.create(ctx as SinkContext<KafkaOptions>, client(ctx.options as KafkaOptions, ctx.tableName, ctx.files)),
+    create: async (ctx) => {
+      const { KafkaSinkWriter } = await importFor(PLUGIN, () => import("./sink.ts"));
+      return KafkaSinkWriter.create(ctx as SinkContext<KafkaOptions>, await client(ctx.options as KafkaOptions, ctx.tableName, ctx.files));
+    },
     updating: true,
   },
 });

@@ -4,7 +4,7 @@
  * merged in underneath a table's own options.
  */
 import { opt } from "../../core/plugin-api/index.ts";
-import type { ConnectionOptions } from "./client.ts";
+import type { ConnectionOptions } from "./connection.ts";
 
 export const connectionOptions = {
   bootstrap_servers: opt.string({ required: true, description: "Brokers to bootstrap from, host:port[,host:port...]" }),

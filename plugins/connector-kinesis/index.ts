@@ -5,12 +5,14 @@
  * PutRecords and is at-least-once, since Kinesis has no transactions.
  * Options follow Arroyo's names.
  */
-import { DescribeStreamSummaryCommand } from "@aws-sdk/client-kinesis";
 import { defineConnector, definePlugin, t, type SinkContext, type SourceContext, type TableInfo } from "../../core/plugin-api/index.ts";
-import { createKinesisClient, describeError, isMissingStream, missingStreamError, whereOf } from "./client.ts";
+import { importFor, requirePackages } from "../shared/lazy.ts";
 import { kinesisOptions, type KinesisOptions } from "./options.ts";
-import { KinesisSinkWriter } from "./sink.ts";
-import { KinesisSourceReader } from "./source.ts";
+
+const PLUGIN = "connector-kinesis";
+requirePackages(PLUGIN, import.meta.url, ["@aws-sdk/client-kinesis", "@smithy/node-http-handler"]);
+// The AWS SDK (through client.ts) loads when a job or a preflight first talks to Kinesis, not when planning.
+const clientModule = () => importFor(PLUGIN, () => import("./client.ts"));
 
 const STREAM_NAME = /^[a-zA-Z0-9_.-]{1,128}$/;
 
@@ -35,6 +37,8 @@ function validate(info: TableInfo<unknown>): void {
 /** Asks Kinesis for the stream before the job starts: a wrong name, region or endpoint fails here, clearly. */
 async function preflight(info: TableInfo<unknown>): Promise<void> {
   const o = (info as TableInfo<KinesisOptions>).options;
+  const { createKinesisClient, describeError, isMissingStream, missingStreamError, whereOf } = await clientModule();
+  const { DescribeStreamSummaryCommand } = await importFor(PLUGIN, () => import("@aws-sdk/client-kinesis"));
   const client = createKinesisClient(o);
   try {
     const res = await client.send(new DescribeStreamSummaryCommand({ StreamName: o.stream_name }));
@@ -69,10 +73,16 @@ export const kinesis = defineConnector({
     stream_name: { type: t.string(), description: "The stream the record came from" },
   },
   source: {
-    create: (ctx) => KinesisSourceReader.create(ctx as SourceContext<KinesisOptions>, createKinesisClient(ctx.options as KinesisOptions)),
+    create: async (ctx) => {
+      const [{ KinesisSourceReader }, { createKinesisClient }] = await Promise.all([importFor(PLUGIN, () => import("./source.ts")), clientModule()]);
+      return KinesisSourceReader.create(ctx as SourceContext<KinesisOptions>, createKinesisClient(ctx.options as KinesisOptions));
+    },
   },
   sink: {
-    create: (ctx) => new KinesisSinkWriter(ctx as SinkContext<KinesisOptions>, createKinesisClient(ctx.options as KinesisOptions)),
+    create: async (ctx) => {
+      const [{ KinesisSinkWriter }, { createKinesisClient }] = await Promise.all([importFor(PLUGIN, () => import("./sink.ts")), clientModule()]);
+      return new KinesisSinkWriter(ctx as SinkContext<KinesisOptions>, createKinesisClient(ctx.options as KinesisOptions));
+    },
     updating: true,
   },
 });

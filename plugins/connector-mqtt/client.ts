@@ -1,7 +1,11 @@
 /** Connecting to an MQTT broker from the table's options (mqtt.js, MQTT 5), with errors in the user's terms. */
-import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
+import type { IClientOptions, MqttClient } from "mqtt";
 import { readOptionFile } from "../shared/files.ts";
+import { importFor, requirePackages } from "../shared/lazy.ts";
 import type { ConnectionValues } from "./options.ts";
+
+// The client library loads with the first connection (below); the plugin only checks that it is installed.
+requirePackages("connector-mqtt", import.meta.url, ["mqtt"]);
 
 const PROTOCOLS: Record<string, "mqtt" | "mqtts"> = { "tcp:": "mqtt", "mqtt:": "mqtt", "ssl:": "mqtts", "mqtts:": "mqtts" };
 
@@ -52,6 +56,7 @@ export async function connectMqtt(
   setup?: (client: MqttClient) => void,
 ): Promise<{ client: MqttClient; sessionPresent: boolean }> {
   const options = clientOptions(o, clientId, extra);
+  const { default: mqtt } = await importFor("connector-mqtt", () => import("mqtt"));
   const client = mqtt.connect({ ...options, reconnectPeriod: 0 });
   setup?.(client);
   try {

@@ -1,6 +1,10 @@
 /** Connecting to NATS from the table's options, and saying what went wrong in the user's terms. */
-import { connect, jwtAuthenticator, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { importFor, requirePackages } from "../shared/lazy.ts";
 import type { ConnectionValues } from "./options.ts";
+
+// The client library loads with the first connection (below); the plugin only checks that it is installed.
+requirePackages("connector-nats", import.meta.url, ["@nats-io/transport-node", "@nats-io/jetstream"]);
 
 export function serverList(o: ConnectionValues): string[] {
   return o.servers
@@ -31,6 +35,7 @@ export function validateConnection(o: ConnectionValues): void {
 }
 
 export async function connectNats(o: ConnectionValues, name: string): Promise<NatsConnection> {
+  const { connect, jwtAuthenticator } = await importFor("connector-nats", () => import("@nats-io/transport-node"));
   const auth =
     o["auth.type"] === "credentials"
       ? { user: o["auth.username"], pass: o["auth.password"] }

@@ -4,12 +4,12 @@
  * subjects (at-most-once), and a sink publishing to a subject (at-least-once
  * through JetStream when a stream captures it). Options follow Arroyo's names.
  */
-import { jetstreamManager } from "@nats-io/jetstream";
 import { defineConnector, definePlugin, t, type JobSettings, type SinkContext, type SourceContext, type TableInfo } from "../../core/plugin-api/index.ts";
 import { connectNats, describeError, validateConnection } from "./client.ts";
+import { importFor } from "../shared/lazy.ts";
 import { natsOptions, type NatsOptions } from "./options.ts";
-import { NatsSinkWriter } from "./sink.ts";
-import { CoreSubjectReader, JetStreamReader } from "./source.ts";
+
+const PLUGIN = "connector-nats";
 
 function validate(info: TableInfo<unknown>): void {
   const table = info as TableInfo<NatsOptions>;
@@ -41,6 +41,7 @@ async function preflight(info: TableInfo<unknown>, job: JobSettings): Promise<vo
   const nc = await connectNats(o, `runnel-${table.name}-preflight`);
   try {
     if (table.role === "source" && o.stream) {
+      const { jetstreamManager } = await importFor(PLUGIN, () => import("@nats-io/jetstream"));
       const jsm = await jetstreamManager(nc).catch((err) => {
         throw new Error(`the NATS server at '${o.servers}' has no JetStream (option 'stream' needs it): ${describeError(err)}`);
       });
@@ -66,13 +67,17 @@ export const nats = defineConnector({
     timestamp: { type: t.timestamp(), description: "When the stream stored the message (JetStream) or when it arrived (Core)" },
   },
   source: {
-    create: (ctx) => {
+    create: async (ctx) => {
       const c = ctx as SourceContext<NatsOptions>;
+      const { CoreSubjectReader, JetStreamReader } = await importFor(PLUGIN, () => import("./source.ts"));
       return c.options.stream ? JetStreamReader.create(c) : CoreSubjectReader.create(c);
     },
   },
   sink: {
-    create: (ctx) => NatsSinkWriter.create(ctx as SinkContext<NatsOptions>),
+    create: async (ctx) => {
+      const { NatsSinkWriter } = await importFor(PLUGIN, () => import("./sink.ts"));
+      return NatsSinkWriter.create(ctx as SinkContext<NatsOptions>);
+    },
   },
 });
 

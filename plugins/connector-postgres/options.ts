@@ -4,9 +4,12 @@
  * password), so a connection profile can supply them under a table's own
  * options.
  */
-import postgres from "postgres";
+import type postgres from "postgres";
 import { opt } from "../../core/plugin-api/index.ts";
+import { requireFor, requirePackages } from "../shared/lazy.ts";
 import type { Sql } from "./table.ts";
+
+requirePackages("connector-postgres", import.meta.url, ["postgres"]);
 
 export const postgresOptions = {
   connection_string: opt.string({
@@ -78,6 +81,8 @@ export function describeServer(o: PostgresOptions): string {
 }
 
 export function connect(o: PostgresOptions, max = 2): Sql {
+  // postgres.js loads with the first connection, not with the plugin; `connect` is synchronous, so through require.
+  const postgres = requireFor("connector-postgres", () => require("postgres") as { default: typeof import("postgres") }).default;
   const settings: postgres.Options<{}> = {
     max,
     onnotice: () => {},

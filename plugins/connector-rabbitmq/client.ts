@@ -1,12 +1,17 @@
 /** Connecting to RabbitMQ from the table's options (amqplib), with errors in the user's terms. */
-import amqp, { type ChannelModel } from "amqplib";
+import type { ChannelModel } from "amqplib";
 import { readOptionFile } from "../shared/files.ts";
+import { importFor, requirePackages } from "../shared/lazy.ts";
 import type { ConnectionValues } from "./options.ts";
+
+// The client library loads with the first connection (below); the plugin only checks that it is installed.
+requirePackages("connector-rabbitmq", import.meta.url, ["amqplib"]);
 
 export const where = (o: ConnectionValues) => `${o.host}:${o.port ?? (o["tls_config.enabled"] ? 5671 : 5672)} (vhost '${o.virtual_host}')`;
 
 export async function connectRabbit(o: ConnectionValues, name: string): Promise<ChannelModel> {
   const tls = o["tls_config.enabled"];
+  const { default: amqp } = await importFor("connector-rabbitmq", () => import("amqplib"));
   try {
     return await amqp.connect(
       {

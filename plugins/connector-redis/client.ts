@@ -1,6 +1,10 @@
 /** Connecting to Redis from the table's options (ioredis), with errors in the user's terms. */
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
+import { importFor, requirePackages } from "../shared/lazy.ts";
 import type { ConnectionValues } from "./options.ts";
+
+// The client library loads with the first connection (below); the plugin only checks that it is installed.
+requirePackages("connector-redis", import.meta.url, ["ioredis"]);
 
 export function checkAddress(o: ConnectionValues): URL {
   let url: URL;
@@ -15,6 +19,7 @@ export function checkAddress(o: ConnectionValues): URL {
 
 export async function connectRedis(o: ConnectionValues, name: string): Promise<Redis> {
   checkAddress(o);
+  const { Redis } = await importFor("connector-redis", () => import("ioredis"));
   const redis = new Redis(o.address, {
     ...(o.username ? { username: o.username } : {}),
     ...(o.password ? { password: o.password } : {}),

@@ -7,11 +7,14 @@
  * at-most-once (events sent while the job is down are lost). Event time is
  * the arrival time.
  */
-import { createParser, type EventSourceMessage } from "eventsource-parser";
+import type { createParser as CreateParser, EventSourceMessage } from "eventsource-parser";
 import { defineConnector, definePlugin, opt, t, type SourceContext, type SourcePoll, type SourceReader } from "../../core/plugin-api/index.ts";
 import { decodeMessages, idleReader } from "../shared/decode.ts";
 import { describeError, Outage, describeResponse, httpOptions, parseHeaders, retriable, sleep, validateHttpTable } from "../shared/http.ts";
 import { Inbox } from "../shared/inbox.ts";
+import { importFor, requirePackages } from "../shared/lazy.ts";
+
+requirePackages("connector-sse", import.meta.url, ["eventsource-parser"]);
 
 const options = {
   ...httpOptions,
@@ -42,7 +45,10 @@ export class SseSourceReader implements SourceReader {
   private readonly headers: Record<string, string>;
   private retryMs = 1_000;
 
-  constructor(private readonly ctx: SourceContext<SseOptions>) {
+  constructor(
+    private readonly ctx: SourceContext<SseOptions>,
+    private readonly createParser: typeof CreateParser,
+  ) {
     const restored = ctx.restored[this.split];
     if (typeof restored === "string") this.lastReceivedId = this.lastTakenId = restored;
     const events = ctx.options.events?.split(",").map((e) => e.trim()).filter(Boolean);
@@ -70,7 +76,7 @@ export class SseSourceReader implements SourceReader {
         }
         if (!res.body) throw new Error("the response has no body");
         outage.ok();
-        const parser = createParser({
+        const parser = this.createParser({
           onEvent: (e) => this.onEvent(e),
           onRetry: (ms) => (this.retryMs = ms),
         });
@@ -142,10 +148,12 @@ export const sse = defineConnector({
     event_id: { type: t.string(), description: "The event's id (NULL when it has none)" },
   },
   source: {
-    create(ctx) {
+    async create(ctx) {
       if (!ctx.format) throw new Error(`sse source '${ctx.tableName}' needs a format (e.g. format = 'json')`);
       // One connection: subtasks other than 0 read nothing.
-      return ctx.subtaskIndex === 0 ? new SseSourceReader(ctx as SourceContext<SseOptions>) : idleReader();
+      if (ctx.subtaskIndex !== 0) return idleReader();
+      const { createParser } = await importFor("connector-sse", () => import("eventsource-parser"));
+      return new SseSourceReader(ctx as SourceContext<SseOptions>, createParser);
     },
   },
 });

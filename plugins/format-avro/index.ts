@@ -10,7 +10,7 @@
  * field name, so every registered version of a subject can be read; a sink
  * registers (or looks up) its schema under `<topic>-value` and writes its id.
  */
-import avro from "avsc";
+import type avro from "avsc";
 import { defineFormat, definePlugin, opt, type Field, type FormatTable, type Row } from "../../core/plugin-api/index.ts";
 import {
   recordBytes,
@@ -23,13 +23,22 @@ import {
   wireSchemaId,
   type SchemaRegistryOptionValues,
 } from "../shared/schema-registry.ts";
-import { parseAvroSchema, recordReader, recordWriter, schemaForFields, toJsonValue } from "./codec.ts";
+import { lazyRequire, requirePackages } from "../shared/lazy.ts";
+
+requirePackages("format-avro", import.meta.url, ["avsc"]);
+/**
+ * avsc (through codec.ts) loads when a table first uses this format: at
+ * planning, for a table with `avro.schema` (to check its columns against the
+ * schema), else when a job reads or writes. The format API's hooks are
+ * synchronous, hence require.
+ */
+const codec = lazyRequire("format-avro", () => require("./codec.ts") as typeof import("./codec.ts"));
 
 const schemaOption = {
   ...opt.string({ description: "The Avro schema (JSON) of the records: the writer's schema a source reads raw datums with, or the schema a sink writes and registers" }),
   parse(raw: unknown): string {
     const text = typeof raw === "string" ? raw : String(raw);
-    parseAvroSchema(text, "the schema"); // planning-time check: errors name the option
+    codec().parseAvroSchema(text, "the schema"); // planning-time check: errors name the option
     return text;
   },
 };
@@ -56,12 +65,12 @@ function rowDecoder(writer: avro.Type, fields: Field[], o: Options): (bytes: Uin
     const at = unstructuredColumn(fields);
     toRow = (v) => {
       const row: Row = new Array(fields.length).fill(null);
-      row[at] = JSON.stringify(toJsonValue(v));
+      row[at] = JSON.stringify(codec().toJsonValue(v));
       return row;
     };
   } else {
     if ((writer as any).typeName !== "record") throw new Error(`the writer's schema is a ${(writer as any).typeName}, not a record; read it with into_unstructured_json = true`);
-    const reader = recordReader(writer as any, fields);
+    const reader = codec().recordReader(writer as any, fields);
     if (reader instanceof Error) throw reader;
     toRow = reader;
   }
@@ -81,8 +90,8 @@ function rowDecoder(writer: avro.Type, fields: Field[], o: Options): (bytes: Uin
 
 /** The schema a sink writes: avro.schema, else one derived from the columns. */
 function sinkSchema(o: Options, fields: Field[], table: FormatTable | undefined): { type: avro.Type; text: string } {
-  const text = o.schema ?? JSON.stringify(schemaForFields(fields, table?.name ?? "row"));
-  return { type: parseAvroSchema(text, o.schema ? "option 'avro.schema'" : "the schema derived from the columns"), text };
+  const text = o.schema ?? JSON.stringify(codec().schemaForFields(fields, table?.name ?? "row"));
+  return { type: codec().parseAvroSchema(text, o.schema ? "option 'avro.schema'" : "the schema derived from the columns"), text };
 }
 
 export const avroFormat = defineFormat({
@@ -117,13 +126,13 @@ export const avroFormat = defineFormat({
       if (table.role === "sink") throw new Error("format 'avro': into_unstructured_json is for reading; a sink writes the columns");
       unstructuredColumn(fields);
     } else if (table.role === "source" && o.schema) {
-      const writer = parseAvroSchema(o.schema, "option 'avro.schema'");
+      const writer = codec().parseAvroSchema(o.schema, "option 'avro.schema'");
       rowDecoder(writer, fields, o);
     }
     if (table.role === "sink") {
       const { type } = sinkSchema(o, fields, table);
       if ((type as any).typeName !== "record") throw new Error("option 'avro.schema' of a sink must be a record schema");
-      const w = recordWriter(fields, type as any);
+      const w = codec().recordWriter(fields, type as any);
       if (w instanceof Error) throw w;
     }
   },
@@ -138,12 +147,12 @@ export const avroFormat = defineFormat({
     }
     if (!o.confluent_schema_registry) {
       if (!o.schema) throw new Error("format 'avro' needs option 'avro.schema' to read bare datums");
-      const decode = rowDecoder(parseAvroSchema(o.schema, "option 'avro.schema'"), fields, o);
+      const decode = rowDecoder(codec().parseAvroSchema(o.schema, "option 'avro.schema'"), fields, o);
       return { deserialize: (data) => decode(recordBytes(data), 0) };
     }
     const cache = new SchemaIdCache(schemaRegistryClient(o), (_id, registered) => {
       if (registered.schemaType !== "AVRO") throw new Error(`is a ${registered.schemaType} schema, not Avro; read this topic with format '${registered.schemaType.toLowerCase()}'`);
-      return rowDecoder(parseAvroSchema(registered.schema, "the registered schema"), fields, o);
+      return rowDecoder(codec().parseAvroSchema(registered.schema, "the registered schema"), fields, o);
     });
     return {
       prepare: (data) => cache.prepare(data),
@@ -155,7 +164,7 @@ export const avroFormat = defineFormat({
   },
   serializer({ options: o, fields, table }) {
     const { type, text } = sinkSchema(o, fields, table);
-    const toRecord = recordWriter(fields, type as any);
+    const toRecord = codec().recordWriter(fields, type as any);
     if (toRecord instanceof Error) throw toRecord;
     if (!o.confluent_schema_registry) return { serialize: (row) => type.toBuffer(toRecord(row)) };
     let header: Uint8Array | null = null;

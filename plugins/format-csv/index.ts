@@ -8,7 +8,7 @@
  * CSV row whose fields fill the columns in order. An empty unquoted field is
  * NULL, a quoted one ("") the empty string, as DuckDB reads them.
  */
-import { parse as parseSync } from "csv-parse/sync";
+import { requireFor, requirePackages } from "../shared/lazy.ts";
 import type { Options as CsvParseOptions } from "csv-parse";
 import { defineFormat, definePlugin, opt, typeName, type Field, type Row, type SqlType } from "../../core/plugin-api/index.ts";
 import { parseTimestampText } from "../shared/time.ts";
@@ -151,6 +151,8 @@ export function csvRowBuilder(fields: Field[], header: string[] | null): (record
   };
 }
 
+requirePackages("format-csv", import.meta.url, ["csv-parse"]);
+
 const decoder = new TextDecoder();
 
 export const csv = defineFormat({
@@ -167,6 +169,8 @@ export const csv = defineFormat({
   deserializer({ options, fields }) {
     const parseOptions = csvParseOptions(options as CsvOptionValues);
     const build = csvRowBuilder(fields, null);
+    // csv-parse loads when a table first reads CSV records (`deserializer` is synchronous, hence require).
+    const parseSync = requireFor("format-csv", () => require("csv-parse/sync") as typeof import("csv-parse/sync")).parse;
     return {
       deserialize(data) {
         const text = typeof data === "string" ? data : decoder.decode(data);

@@ -6,11 +6,21 @@
  * `ParquetFileDecoder` per file; record connectors are refused at planning.
  */
 import { defineFormat, definePlugin, opt, type Field } from "../../core/plugin-api/index.ts";
-import { ParquetFileEncoder, type ParquetFileState } from "./encoder.ts";
+import { lazyRequire } from "../shared/lazy.ts";
+import type { ParquetFileEncoder, ParquetFileState } from "./encoder.ts";
 import type { ParquetCodecName } from "./parquetjs.ts";
+import { parquetjsEntry } from "./parquetjs-install.ts";
 
-export { ParquetFileEncoder, type ParquetFileState } from "./encoder.ts";
-export { ParquetFileDecoder, type ParquetByteSource } from "./decoder.ts";
+export type { ParquetFileEncoder, ParquetFileState } from "./encoder.ts";
+export type { ParquetByteSource } from "./decoder.ts";
+
+/**
+ * parquetjs (through encoder.ts) loads when a sink opens its first file, not
+ * with the plugin, which only checks the installed copy; a file source imports
+ * decoder.ts itself. `encoder()` is synchronous, hence require.
+ */
+parquetjsEntry();
+const encoderModule = lazyRequire("format-parquet", () => require("./encoder.ts") as typeof import("./encoder.ts"));
 
 const WHOLE_FILES = "format 'parquet' reads and writes whole files; use it with connector 'filesystem', 'delta' or 'iceberg' (or use format 'json' here)";
 /** Connectors that write whole Parquet files (the table formats build on the filesystem sink). */
@@ -50,7 +60,7 @@ export function parquetFileFormat(options: Record<string, unknown>, fields: Fiel
     kind: "parquet-file",
     compression,
     rowGroupSize,
-    encoder: (restored) => new ParquetFileEncoder(fields, { codec: codecOf[compression], fieldIds }, restored),
+    encoder: (restored) => new (encoderModule().ParquetFileEncoder)(fields, { codec: codecOf[compression], fieldIds }, restored),
   };
 }
 

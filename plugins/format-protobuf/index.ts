@@ -12,7 +12,6 @@
  * source fetches each writer's schema (and the schemas it references) by id and
  * reads it by field name; a sink registers its schema under `<topic>-value`.
  */
-import protobuf from "protobufjs";
 import { defineFormat, definePlugin, opt, type Field, type Row } from "../../core/plugin-api/index.ts";
 import {
   recordBytes,
@@ -27,13 +26,23 @@ import {
   type SchemaRegistryClient,
   type SchemaRegistryOptionValues,
 } from "../shared/schema-registry.ts";
-import { encodeMessageIndexes, messageIndexes, messageReader, messageType, messageWriter, parseProtoSchema, readMessageIndexes, typeAt, type ParsedSchema, type PbType } from "./codec.ts";
+import type { ParsedSchema, PbType } from "./codec.ts";
+import { lazyRequire, requireFor, requirePackages } from "../shared/lazy.ts";
+
+requirePackages("format-protobuf", import.meta.url, ["protobufjs"]);
+/**
+ * protobufjs (through codec.ts) loads when a table first uses this format: at
+ * planning, for a table with `protobuf.schema` (to check its columns against
+ * the message), else when a job reads or writes. The format API's hooks are
+ * synchronous, hence require.
+ */
+const codec = lazyRequire("format-protobuf", () => require("./codec.ts") as typeof import("./codec.ts"));
 
 const schemaOption = {
   ...opt.string({ description: "The .proto file (text) holding the message: what a source reads without the registry, and what a sink writes and registers" }),
   parse(raw: unknown): string {
     const text = typeof raw === "string" ? raw : String(raw);
-    parseProtoSchema(text, [], "option 'protobuf.schema'");
+    codec().parseProtoSchema(text, [], "option 'protobuf.schema'");
     return text;
   },
 };
@@ -65,12 +74,13 @@ function rowDecoder(type: PbType, fields: Field[], o: Options): (bytes: Uint8Arr
       return row;
     };
   } else {
-    const reader = messageReader(type, fields);
+    const reader = codec().messageReader(type, fields);
     if (reader instanceof Error) throw reader;
     toRow = reader;
   }
+  const { Reader } = requireFor("format-protobuf", () => require("protobufjs") as typeof import("protobufjs"));
   return (bytes, at) => {
-    const r = protobuf.Reader.create(bytes);
+    const r = Reader.create(bytes);
     r.pos = at;
     let end = bytes.length;
     if (o.length_delimited) {
@@ -118,17 +128,17 @@ export const protobufFormat = defineFormat({
     if (o.confluent_schema_registry && o.length_delimited) throw new Error("format 'protobuf': length_delimited does not go with confluent_schema_registry");
     if (o.into_unstructured_json && table.role === "sink") throw new Error("format 'protobuf': into_unstructured_json is for reading; a sink writes the columns");
     if (!o.schema) return;
-    const schema = parseProtoSchema(o.schema, [], "option 'protobuf.schema'");
-    const type = messageType(schema, o.message_name, "option 'protobuf.schema'");
+    const schema = codec().parseProtoSchema(o.schema, [], "option 'protobuf.schema'");
+    const type = codec().messageType(schema, o.message_name, "option 'protobuf.schema'");
     if (table.role === "source") rowDecoder(type, fields, o);
     else {
-      const w = messageWriter(fields, type);
+      const w = codec().messageWriter(fields, type);
       if (w instanceof Error) throw w;
     }
   },
   deserializer({ options: o, fields }) {
     if (!o.confluent_schema_registry) {
-      const type = messageType(parseProtoSchema(o.schema!, [], "option 'protobuf.schema'"), o.message_name, "option 'protobuf.schema'");
+      const type = codec().messageType(codec().parseProtoSchema(o.schema!, [], "option 'protobuf.schema'"), o.message_name, "option 'protobuf.schema'");
       const decode = rowDecoder(type, fields, o);
       return { deserialize: (data) => decode(recordBytes(data), 0) };
     }
@@ -136,14 +146,14 @@ export const protobufFormat = defineFormat({
     // Per schema id: the parsed file, and a decoder per message (the indexes in each record say which).
     const cache = new SchemaIdCache(client, async (_id, registered) => {
       if (registered.schemaType !== "PROTOBUF") throw new Error(`is a ${registered.schemaType} schema, not Protobuf; read this topic with format '${registered.schemaType === "AVRO" ? "avro" : "json"}'`);
-      const schema: ParsedSchema = parseProtoSchema(registered.schema, await resolveRegistered(client, registered), "the registered schema");
+      const schema: ParsedSchema = codec().parseProtoSchema(registered.schema, await resolveRegistered(client, registered), "the registered schema");
       const decoders = new Map<string, (bytes: Uint8Array, at: number) => Row>();
       return (bytes: Uint8Array) => {
-        const { indexes, at } = readMessageIndexes(bytes, 5);
+        const { indexes, at } = codec().readMessageIndexes(bytes, 5);
         const key = indexes.join(".");
         let d = decoders.get(key);
         if (!d) {
-          d = rowDecoder(typeAt(schema, indexes), fields, o);
+          d = rowDecoder(codec().typeAt(schema, indexes), fields, o);
           decoders.set(key, d);
         }
         return d(bytes, at);
@@ -158,9 +168,9 @@ export const protobufFormat = defineFormat({
     };
   },
   serializer({ options: o, fields, table }) {
-    const schema = parseProtoSchema(o.schema!, [], "option 'protobuf.schema'");
-    const type = messageType(schema, o.message_name, "option 'protobuf.schema'");
-    const toMessage = messageWriter(fields, type);
+    const schema = codec().parseProtoSchema(o.schema!, [], "option 'protobuf.schema'");
+    const type = codec().messageType(schema, o.message_name, "option 'protobuf.schema'");
+    const toMessage = codec().messageWriter(fields, type);
     if (toMessage instanceof Error) throw toMessage;
     const encode = (row: Row) => (o.length_delimited ? type.encodeDelimited(toMessage(row)) : type.encode(toMessage(row))).finish();
     if (!o.confluent_schema_registry) return { serialize: encode };
@@ -168,7 +178,7 @@ export const protobufFormat = defineFormat({
     return {
       async open() {
         const id = await sinkSchemaId(o, table, "protobuf", { schema: o.schema!, schemaType: "PROTOBUF", references: [] });
-        const indexes = encodeMessageIndexes(messageIndexes(schema, type));
+        const indexes = codec().encodeMessageIndexes(codec().messageIndexes(schema, type));
         prefix = new Uint8Array(5 + indexes.length);
         prefix.set(wireHeader(id), 0);
         prefix.set(indexes, 5);

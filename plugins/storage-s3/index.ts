@@ -5,15 +5,13 @@
  * AWS_REGION, profiles...); AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL points at
  * an emulator or another S3-compatible service (path-style addressing).
  */
-import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadBucketCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-} from "@aws-sdk/client-s3";
+import type { S3Client } from "@aws-sdk/client-s3";
 import { definePlugin, defineStorage, type ObjectStorage } from "../../core/plugin-api/index.ts";
+import { importFor, requirePackages } from "../shared/lazy.ts";
+
+requirePackages("storage-s3", import.meta.url, ["@aws-sdk/client-s3"]);
+
+type S3Sdk = typeof import("@aws-sdk/client-s3");
 
 function parse(url: string): { bucket: string; prefix: string } {
   const m = /^s3:\/\/([^/]+)\/?(.*)$/i.exec(url);
@@ -33,42 +31,51 @@ function explain(err: any, bucket: string, url: string): Error {
 }
 
 class S3ObjectStorage implements ObjectStorage {
-  private readonly client: S3Client;
+  /** The AWS SDK and a client, loaded by the first call (`create` is synchronous; the calls are not). */
+  private connection?: Promise<{ sdk: S3Sdk; client: S3Client }>;
   private readonly bucket: string;
   private readonly prefix: string;
 
   constructor(private readonly url: string) {
     ({ bucket: this.bucket, prefix: this.prefix } = parse(url));
-    const endpoint = process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL;
-    this.client = new S3Client({
-      region: process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? "us-east-1",
-      ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
-    });
+  }
+
+  private s3(): Promise<{ sdk: S3Sdk; client: S3Client }> {
+    return (this.connection ??= importFor("storage-s3", () => import("@aws-sdk/client-s3")).then((sdk) => {
+      const endpoint = process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL;
+      const client = new sdk.S3Client({
+        region: process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? "us-east-1",
+        ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
+      });
+      return { sdk, client };
+    }));
   }
 
   private key(k: string): string {
     return this.prefix ? `${this.prefix}/${k}` : k;
   }
 
-  private async call<T>(work: () => Promise<T>): Promise<T> {
+  private async call<T>(work: (sdk: S3Sdk, client: S3Client) => Promise<T>): Promise<T> {
+    const { sdk, client } = await this.s3();
     try {
-      return await work();
+      return await work(sdk, client);
     } catch (err) {
       throw explain(err, this.bucket, this.url);
     }
   }
 
   async check(): Promise<void> {
-    await this.call(() => this.client.send(new HeadBucketCommand({ Bucket: this.bucket })));
+    await this.call((sdk, client) => client.send(new sdk.HeadBucketCommand({ Bucket: this.bucket })));
   }
 
   async put(key: string, data: Uint8Array): Promise<void> {
-    await this.call(() => this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key(key), Body: data })));
+    await this.call((sdk, client) => client.send(new sdk.PutObjectCommand({ Bucket: this.bucket, Key: this.key(key), Body: data })));
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {
+    const { sdk, client } = await this.s3();
     try {
-      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(key) }));
+      const res = await client.send(new sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.key(key) }));
       return await res.Body!.transformToByteArray();
     } catch (err: any) {
       if (err?.name === "NoSuchKey") return undefined;
@@ -78,7 +85,7 @@ class S3ObjectStorage implements ObjectStorage {
 
   async getRange(key: string, start: number, length: number): Promise<Uint8Array> {
     const range = start < 0 ? `bytes=${start}` : `bytes=${start}-${start + length - 1}`;
-    const res = await this.call(() => this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(key), Range: range })));
+    const res = await this.call((sdk, client) => client.send(new sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.key(key), Range: range })));
     return await res.Body!.transformToByteArray();
   }
 
@@ -87,7 +94,7 @@ class S3ObjectStorage implements ObjectStorage {
     let token: string | undefined;
     const full = this.key(prefix);
     do {
-      const res = await this.call(() => this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: full, ContinuationToken: token })));
+      const res = await this.call((sdk, client) => client.send(new sdk.ListObjectsV2Command({ Bucket: this.bucket, Prefix: full, ContinuationToken: token })));
       for (const o of res.Contents ?? []) if (o.Key) keys.push(this.prefix ? o.Key.slice(this.prefix.length + 1) : o.Key);
       token = res.IsTruncated ? res.NextContinuationToken : undefined;
     } while (token);
@@ -95,7 +102,7 @@ class S3ObjectStorage implements ObjectStorage {
   }
 
   async delete(key: string): Promise<void> {
-    await this.call(() => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.key(key) })));
+    await this.call((sdk, client) => client.send(new sdk.DeleteObjectCommand({ Bucket: this.bucket, Key: this.key(key) })));
   }
 }
 

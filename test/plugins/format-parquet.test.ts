@@ -7,7 +7,7 @@ import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { field, t, type Field, type Row } from "../../core/plugin-api/index.ts";
-import { ParquetFileEncoder } from "../../plugins/format-parquet/index.ts";
+import { ParquetFileEncoder } from "../../plugins/format-parquet/encoder.ts";
 import { runCli, tempDir, writeSql } from "../kit/cli.ts";
 import { duckQuery } from "../kit/duckdb.ts";
 import { PYTHON } from "../kit/s3.ts";

@@ -9,7 +9,7 @@ import type { Field, SinkContext, TableInfo } from "../../../core/plugin-api/ind
 import { options as fsOptions, rollingPolicy, type Options as FsOptions } from "../../connector-filesystem/index.ts";
 import { parquetEncoders } from "../../connector-filesystem/encoders.ts";
 import { parseLocation } from "../../connector-filesystem/paths.ts";
-import { FileSystemSinkWriter, type FileCommitLog, type FileSinkSnapshot, type SinkSettings } from "../../connector-filesystem/sink.ts";
+import type { FileCommitLog, FileSinkSnapshot, FileSystemSinkWriter, SinkSettings } from "../../connector-filesystem/sink.ts";
 import type { Storage } from "../../connector-filesystem/storage.ts";
 import { parquetFileFormat } from "../../format-parquet/index.ts";
 
@@ -92,7 +92,7 @@ type WriterOptions = Pick<
   "rolling_policy.file_size" | "rolling_policy.interval" | "rollover_seconds" | "rolling_policy.inactivity_interval" | "filename.prefix" | "filename.suffix"
 >;
 
-export function createTableSinkWriter(
+export async function createTableSinkWriter(
   c: SinkContext<WriterOptions>,
   storage: Storage,
   partitioner: SinkSettings["partitioner"],
@@ -110,5 +110,7 @@ export function createTableSinkWriter(
     log,
   };
   const encoders = parquetEncoders(parquetFileFormat(c.formatOptions ?? {}, c.fields, fieldIds));
+  // The writer (and the S3 client under it) loads with the first sink, not with the plugins planning loads this for.
+  const { FileSystemSinkWriter } = await import("../../connector-filesystem/sink.ts");
   return FileSystemSinkWriter.create(c as SinkContext<unknown>, storage, encoders, settings);
 }
