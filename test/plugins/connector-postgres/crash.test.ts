@@ -27,7 +27,7 @@ afterAll(async () => {
 const PER_SUBTASK = 6000;
 
 const appendPipeline = (table: string) => `
-CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '2000', message_count = '${PER_SUBTASK}', event_time_interval = '1ms', start_time = '2024-01-01T00:00:00Z');
+CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '1200', message_count = '${PER_SUBTASK}', event_time_interval = '1ms', start_time = '2024-01-01T00:00:00Z');
 CREATE TABLE out (sub BIGINT, counter BIGINT) WITH (connector = 'postgres', connection_string = '${url}', table_name = '${table}', sink.create_table = 'true');
 INSERT INTO out SELECT subtask_index AS sub, counter FROM impulse;`;
 
@@ -101,7 +101,7 @@ describe("postgres sink, killed and restored", () => {
   test("upsert of an updating aggregate: kill -9 and sink-before-commit leave the table of an uninterrupted run", async () => {
     await db.unsafe(`CREATE TABLE per_key (k bigint PRIMARY KEY, n bigint NOT NULL, total bigint NOT NULL)`);
     const args = job(`
-CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '3000', message_count = '${PER_SUBTASK}', event_time_interval = '1ms', start_time = '2024-01-01T00:00:00Z');
+CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '1000', message_count = '${PER_SUBTASK}', event_time_interval = '1ms', start_time = '2024-01-01T00:00:00Z');
 CREATE TABLE out (k BIGINT, n BIGINT, total BIGINT) WITH (connector = 'postgres', connection_string = '${url}', table_name = 'per_key',
   sink.mode = 'upsert', sink.primary_key = 'k');
 INSERT INTO out SELECT counter % 13 AS k, count(*) AS n, sum(counter) AS total FROM impulse GROUP BY k;`);
