@@ -52,11 +52,6 @@ export class CacheBudget {
 }
 
 const SLICE = 500;
-/** Eviction between batches: entries written back per transaction, and the time one call may take. */
-const EVICT_BATCH = 1024;
-const EVICT_MS = 8;
-/** Evict down to this share of the budget, so eviction is not due again after every batch. */
-const EVICT_TO = 0.97;
 /** Rough bytes a cached entry takes in the JS heap beyond its encoded size. */
 const ENTRY_OVERHEAD = 160;
 
@@ -169,48 +164,19 @@ export class DiskKeyedTable<V> extends KeyedTable<V> {
     this.meta.delete(entry);
   }
 
-  /** The clock hand: where the last eviction stopped in the cache, and the tick its lap began at. */
-  private hand: IterableIterator<StateEntry<V>> | null = null;
-  private lapStart = 0;
-
-  /**
-   * While the shared budget is exceeded, writes back and drops cached entries not
-   * used since the clock hand last passed them (second chance), for a few
-   * milliseconds per call: between every batch a little, rather than a fifth of
-   * the cache at once (with a large cache that stopped processing for seconds).
-   */
+  /** Writes back and drops the least recently used cached entries while the shared budget is exceeded. */
   override maintain(): void {
     if (this.budget.used <= this.budget.bytes || this.map.size === 0) return;
-    const target = this.budget.bytes * EVICT_TO;
-    // A few milliseconds per call; past a tenth over budget, as long as it takes (memory stays bounded).
-    const deadline = this.budget.used > this.budget.bytes * 1.1 ? Infinity : performance.now() + EVICT_MS;
-    while (this.budget.used > target && performance.now() < deadline) {
-      if (this.evictSome(target) === 0) break;
+    // Evict about a fifth of this table's cache at a time: the oldest by last use, found by sampling.
+    const sample: number[] = [];
+    let n = 0;
+    for (const e of this.map.entries()) {
+      if (n++ % 16 === 0) sample.push(this.meta.get(e)?.lastUsed ?? 0);
     }
-    // Evicted entries are no longer owed by the cache; the list of changes need not keep them alive.
-    this.forgetReleased(this.map.size);
-  }
-
-  /** Writes back and drops up to EVICT_BATCH entries the clock hand finds unused since its last pass; how many. */
-  private evictSome(target: number): number {
-    // A set: a lap that ends within this call starts over and meets chosen entries again.
-    const victims = new Set<StateEntry<V>>();
-    let freed = 0;
-    for (let scanned = 0; scanned < EVICT_BATCH * 8 && victims.size < EVICT_BATCH && this.budget.used - freed > target; scanned++) {
-      let next = this.hand?.next();
-      if (!next || next.done) {
-        this.hand = this.map.entries();
-        this.lapStart = this.tick;
-        next = this.hand.next();
-        if (next.done) break;
-      }
-      const e = next.value;
-      const m = this.meta.get(e);
-      if (!m || m.lastUsed > this.lapStart || victims.has(e)) continue;
-      victims.add(e);
-      freed += m.bytes;
-    }
-    if (victims.size === 0) return 0;
+    sample.sort((a, b) => a - b);
+    const threshold = sample[Math.floor(sample.length / 5)] ?? Infinity;
+    const victims: StateEntry<V>[] = [];
+    for (const e of this.map.entries()) if ((this.meta.get(e)?.lastUsed ?? 0) <= threshold) victims.push(e);
     this.db.transaction(() => {
       for (const e of victims) {
         const m = this.meta.get(e)!;
@@ -229,7 +195,6 @@ export class DiskKeyedTable<V> extends KeyedTable<V> {
         this.expiry?.remove(e);
       }
     })();
-    return victims.size;
   }
 
   override *entries(): IterableIterator<StateEntry<V>> {

@@ -198,17 +198,6 @@ export abstract class TrackedTable<V> {
     this.changedList.push(entry);
   }
 
-  /**
-   * Drops released entries from the list of changes once they are most of it (a
-   * disk table releases every entry it evicts; between checkpoints the list would
-   * otherwise keep them all alive).
-   */
-  protected forgetReleased(inMemory: number): void {
-    if (this.changedList.length < 4096 || this.changedList.length < 2 * inMemory) return;
-    const epoch = this.epoch;
-    this.changedList = this.changedList.filter((e) => e.dirty === epoch);
-  }
-
   /** Whether `entry` changed since the last snapshot. */
   protected changedNow(entry: StateEntry<V>): boolean {
     return entry.dirty === this.epoch;
