@@ -83,7 +83,7 @@ async function main(): Promise<void> {
 
   let lastReported = 0;
   let placementSent = "";
-  const heartbeat = (then = "continue") => {
+  const heartbeat = () => {
     const placement = placementOf(job);
     const key = JSON.stringify(placement);
     if (placementSent && key !== placementSent) send({ type: "placement", placement });
@@ -91,7 +91,8 @@ async function main(): Promise<void> {
     const cp = job.metrics.lastCheckpoint;
     if (cp && cp.id > lastReported) {
       lastReported = cp.id;
-      send({ type: "checkpoint", checkpointId: cp.id, at: cp.at, durationMs: cp.durationMs, alignmentMs: cp.alignmentMs, bytes: cp.bytes, then });
+      // The checkpoint says whether it was the final one: a periodic heartbeat may report it before the run returns.
+      send({ type: "checkpoint", checkpointId: cp.id, at: cp.at, durationMs: cp.durationMs, alignmentMs: cp.alignmentMs, bytes: cp.bytes, then: cp.then });
     }
     // OperatorMetrics carries the message's fields; IPC serialises it as JSON.
     send({ type: "heartbeat", metrics: job.metrics.operators as OperatorMetricsMessage[] });
@@ -113,7 +114,7 @@ async function main(): Promise<void> {
   send({ type: "running", restoredCheckpoint: job.restoredCheckpoint, placement });
   const outcome = await running;
   clearInterval(timer);
-  heartbeat(outcome);
+  heartbeat();
   if (outcome === "end") send({ type: "finished" });
   else send({ type: "stopped", checkpointId: job.lastCheckpoint?.id ?? null });
   // The IPC channel would keep the process alive; leave once the last message is out.

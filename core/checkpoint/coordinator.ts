@@ -28,6 +28,8 @@ export interface CompletedCheckpoint {
   bytes: number | null;
   /** Per operator state id and subtask: bytes of the files restoring it needs. */
   stateBytes: Record<string, Record<number, number>>;
+  /** What the job did after it: go on, or stop (a final checkpoint). */
+  then: BarrierThen;
 }
 
 export interface CheckpointEvents {
@@ -290,6 +292,7 @@ export class CheckpointCoordinator implements BarrierPort {
       alignmentMs: cp.alignedAt - cp.startedAt,
       bytes: bytes + (typeof manifestBytes === "number" ? manifestBytes : 0),
       stateBytes,
+      then: cp.then,
     };
     this.failures = 0;
     this.events.onCompleted?.(this.lastCompleted, cp.then);
