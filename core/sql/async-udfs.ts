@@ -8,6 +8,7 @@
  */
 import type { Expr } from "../expr/expr.ts";
 import type { LogicalPipeline, PlanNode } from "../plan/logical.ts";
+import { rewritePlan, sourcesOf } from "../plan/rewrite.ts";
 import { SqlError } from "./errors.ts";
 
 type UdfCall = Extract<Expr, { kind: "udf" }>;
@@ -61,14 +62,6 @@ function readResults(e: Expr, columnOf: Map<UdfCall, number>): Expr {
   }
 }
 
-function sourcesOf(node: PlanNode, out = new Set<PlanNode>()): Set<PlanNode> {
-  if (node.kind === "source") out.add(node);
-  else if (node.kind === "union") node.inputs.forEach((n) => sourcesOf(n, out));
-  else if (node.kind === "join") sourcesOf(node.left, out), sourcesOf(node.right, out);
-  else sourcesOf(node.input, out);
-  return out;
-}
-
 function hoist(node: Extract<PlanNode, { kind: "map" }>, input: PlanNode): PlanNode {
   const inExprs = node.exprs.flatMap((e) => asyncCalls(e));
   const inFilter = asyncCalls(node.filter);
@@ -110,35 +103,5 @@ function hoist(node: Extract<PlanNode, { kind: "map" }>, input: PlanNode): PlanN
 
 /** Rewrites the pipeline's plan so no compiled expression calls an async UDF; shared nodes stay shared. */
 export function hoistAsyncUdfs(pipeline: LogicalPipeline): void {
-  const done = new Map<PlanNode, PlanNode>();
-  const visit = (node: PlanNode): PlanNode => {
-    const seen = done.get(node);
-    if (seen) return seen;
-    let out: PlanNode;
-    switch (node.kind) {
-      case "source":
-        out = node;
-        break;
-      case "union": {
-        const inputs = node.inputs.map(visit);
-        out = inputs.every((n, i) => n === node.inputs[i]) ? node : { ...node, inputs };
-        break;
-      }
-      case "join": {
-        const [left, right] = [visit(node.left), visit(node.right)];
-        out = left === node.left && right === node.right ? node : { ...node, left, right };
-        break;
-      }
-      case "map":
-        out = hoist(node, visit(node.input));
-        break;
-      default: {
-        const input = visit(node.input);
-        out = input === node.input ? node : ({ ...node, input } as PlanNode);
-      }
-    }
-    done.set(node, out);
-    return out;
-  };
-  for (const sink of pipeline.sinks) sink.input = visit(sink.input);
+  rewritePlan(pipeline, (node) => (node.kind === "map" ? hoist(node, node.input) : node));
 }

@@ -8,6 +8,7 @@
  */
 import type { Expr } from "../expr/expr.ts";
 import type { AggregateCall, LogicalPipeline, PlanNode } from "../plan/logical.ts";
+import { rewritePlan } from "../plan/rewrite.ts";
 import { mapColumns } from "./planner/context.ts";
 
 function used(e: Expr | undefined, into: Set<number>): void {
@@ -26,10 +27,11 @@ function usedByAggregates(keys: Expr[], aggregates: AggregateCall[]): Set<number
 }
 
 /** `node`'s aggregate over a narrower copy of its input projection, or `node` when nothing can go. */
-function narrowed(node: Extract<PlanNode, { kind: "window_aggregate" | "updating_aggregate" }>, input: PlanNode): PlanNode {
-  if (input.kind !== "map") return input === node.input ? node : { ...node, input };
+function narrowed(node: Extract<PlanNode, { kind: "window_aggregate" | "updating_aggregate" }>): PlanNode {
+  const input = node.input;
+  if (input.kind !== "map") return node;
   const cols = usedByAggregates(node.keys, node.aggregates);
-  if (cols.size >= input.exprs.length) return input === node.input ? node : { ...node, input };
+  if (cols.size >= input.exprs.length) return node;
   const kept = [...cols].sort((a, b) => a - b);
   const to = new Map(kept.map((c, i) => [c, i]));
   const remap = (e: Expr) => mapColumns(e, (i) => to.get(i)!);
@@ -48,38 +50,5 @@ function narrowed(node: Extract<PlanNode, { kind: "window_aggregate" | "updating
 }
 
 export function pruneAggregateInputs(pipeline: LogicalPipeline): void {
-  // Shared subplans (a view read twice) stay shared: each node is rewritten once.
-  const done = new Map<PlanNode, PlanNode>();
-  const visit = (node: PlanNode): PlanNode => {
-    const seen = done.get(node);
-    if (seen) return seen;
-    let out: PlanNode;
-    switch (node.kind) {
-      case "source":
-        out = node;
-        break;
-      case "window_aggregate":
-      case "updating_aggregate":
-        out = narrowed(node, visit(node.input));
-        break;
-      case "union": {
-        const inputs = node.inputs.map(visit);
-        out = inputs.every((x, i) => x === node.inputs[i]) ? node : { ...node, inputs };
-        break;
-      }
-      case "join": {
-        const left = visit(node.left);
-        const right = visit(node.right);
-        out = left === node.left && right === node.right ? node : { ...node, left, right };
-        break;
-      }
-      default: {
-        const input = visit(node.input);
-        out = input === node.input ? node : ({ ...node, input } as PlanNode);
-      }
-    }
-    done.set(node, out);
-    return out;
-  };
-  for (const sink of pipeline.sinks) sink.input = visit(sink.input);
+  rewritePlan(pipeline, (node) => (node.kind === "window_aggregate" || node.kind === "updating_aggregate" ? narrowed(node) : node));
 }

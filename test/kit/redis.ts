@@ -15,14 +15,21 @@ export function redisClient(): Redis {
   return client;
 }
 
-export const uniquePrefix = (name: string) => `runnel-test:${name}:${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}:`;
+/** Prefixes this process handed out: it cleans up only its own keys (test files in the other shard use the same server). */
+const prefixes: string[] = [];
+
+export const uniquePrefix = (name: string) => {
+  const prefix = `runnel-test:${name}:${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}:`;
+  prefixes.push(prefix);
+  return prefix;
+};
 
 export async function closeRedisKit(): Promise<void> {
   if (!client) return;
-  const keys = await client.keys("runnel-test:*");
-  if (keys.length > 0) await client.del(...keys);
-  const markers = await client.keys("runnel:commit:*");
-  if (markers.length > 0) await client.del(...markers);
+  for (const prefix of prefixes.splice(0)) {
+    const keys = await client.keys(`${prefix}*`);
+    if (keys.length > 0) await client.del(...keys);
+  }
   client.disconnect();
   client = null;
 }

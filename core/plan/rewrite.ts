@@ -1,0 +1,47 @@
+/**
+ * Bottom-up rewriting of a pipeline's plan, for planner passes: each node is
+ * visited once, after its inputs, so a subplan shared by several consumers (a
+ * view read twice) stays one shared node.
+ */
+import type { LogicalPipeline, PlanNode } from "./logical.ts";
+
+/** `node` with its inputs replaced by `visit`'s results (the same object when none changed). */
+function withInputs(node: PlanNode, visit: (n: PlanNode) => PlanNode): PlanNode {
+  switch (node.kind) {
+    case "source":
+      return node;
+    case "union": {
+      const inputs = node.inputs.map(visit);
+      return inputs.every((n, i) => n === node.inputs[i]) ? node : { ...node, inputs };
+    }
+    case "join": {
+      const left = visit(node.left);
+      const right = visit(node.right);
+      return left === node.left && right === node.right ? node : { ...node, left, right };
+    }
+    default: {
+      const input = visit(node.input);
+      return input === node.input ? node : ({ ...node, input } as PlanNode);
+    }
+  }
+}
+
+/** Replaces every node by `rewrite(node)`, where `node`'s inputs are already rewritten; sinks get the results. */
+export function rewritePlan(pipeline: LogicalPipeline, rewrite: (node: PlanNode) => PlanNode): void {
+  const done = new Map<PlanNode, PlanNode>();
+  const visit = (node: PlanNode): PlanNode => {
+    let out = done.get(node);
+    if (!out) done.set(node, (out = rewrite(withInputs(node, visit))));
+    return out;
+  };
+  for (const sink of pipeline.sinks) sink.input = visit(sink.input);
+}
+
+/** The source nodes a plan reads. */
+export function sourcesOf(node: PlanNode, out = new Set<PlanNode>()): Set<PlanNode> {
+  if (node.kind === "source") out.add(node);
+  else if (node.kind === "union") node.inputs.forEach((n) => sourcesOf(n, out));
+  else if (node.kind === "join") sourcesOf(node.left, out), sourcesOf(node.right, out);
+  else sourcesOf(node.input, out);
+  return out;
+}
