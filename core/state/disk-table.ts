@@ -17,7 +17,8 @@ import { mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { DELETE, PUT, packr, packSequence, unpackr, type StateRecord } from "./file-format.ts";
 import { keyGroupOf } from "./key-groups.ts";
-import { KeyedTable, Slicer, StateEntry, type StateCodec, type TableSnapshot } from "./tables.ts";
+import { Slicer } from "./slicer.ts";
+import { KeyedTable, StateEntry, type StateCodec, type TableSnapshot } from "./tables.ts";
 
 /** The scratch folder of a job's disk tables in this process (under `parent`), named so a later run can tell whose it was. */
 export function scratchDir(parent: string, jobId: string): string {

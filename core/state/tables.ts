@@ -17,8 +17,6 @@ import { keyGroupOf } from "./key-groups.ts";
 import { DELETE, PUT, packSequence, type StateRecord } from "./file-format.ts";
 import { Slicer } from "./slicer.ts";
 
-export { Slicer };
-
 /** How a table's values are stored: `save` gives a MessagePack-able copy, `load` reads it back. */
 export interface StateCodec<V> {
   save(value: V): unknown;
@@ -137,15 +135,19 @@ function groupSlice<V>(
   return true;
 }
 
-/** The records of entries [from, to) still due (others were encoded early, or are gone), marking them saved. */
-function encodeSlice<V>(entries: StateEntry<V>[], from: number, to: number, due: (e: StateEntry<V>) => boolean, epoch: number, save: ((v: V) => unknown) | null): StateRecord[] {
+/** The record a checkpoint file holds for `entry` as it is now, marking it saved by the snapshot closing `epoch`. */
+function takeRecord<V>(entry: StateEntry<V>, codec: StateCodec<V> | null, epoch: number): StateRecord {
+  entry.saved = epoch;
+  entry.persisted = true;
+  return [PUT, entry.time, entry.hash, entry.key, codec ? codec.save(entry.value) : entry.value];
+}
+
+/** The records of entries [from, to) still due (others were encoded early, or are gone). */
+function encodeSlice<V>(entries: StateEntry<V>[], from: number, to: number, due: (e: StateEntry<V>) => boolean, epoch: number, codec: StateCodec<V> | null): StateRecord[] {
   const records: StateRecord[] = [];
   for (let i = from; i < to; i++) {
     const e = entries[i]!;
-    if (!due(e)) continue;
-    records.push([PUT, e.time, e.hash, e.key, save ? save(e.value) : e.value]);
-    e.saved = epoch;
-    e.persisted = true;
+    if (due(e)) records.push(takeRecord(e, codec, epoch));
   }
   return records;
 }
@@ -220,20 +222,14 @@ export abstract class TrackedTable<V> {
     if (entry.persisted) this.tombstones.push([DELETE, entry.time, entry.hash, entry.key]);
   }
 
-  private record(entry: StateEntry<V>): StateRecord {
-    return [PUT, entry.time, entry.hash, entry.key, this.codec ? this.codec.save(entry.value) : entry.value];
-  }
-
   private encodeEarly(entry: StateEntry<V>): void {
     const e = this.encoding!;
     const kg = keyGroupOf(entry.hash, this.maxParallelism);
     const list = e.early.get(kg);
-    const bytes = packSequence([this.record(entry)]);
+    const bytes = packSequence([takeRecord(entry, this.codec, e.epoch)]);
     if (list) list.push(bytes);
     else e.early.set(kg, [bytes]);
     e.counts.set(kg, (e.counts.get(kg) ?? 0) + 1);
-    entry.saved = e.epoch;
-    entry.persisted = true;
   }
 
   /**
@@ -286,13 +282,12 @@ export abstract class TrackedTable<V> {
       }
       const groups = [...new Set([...byGroup.keys(), ...deletes.keys()])].sort((a, b) => a - b);
       const built = new Map<number, { kg: number; bytes: Uint8Array[]; puts: number; deletes: number }>();
-      const save = this.codec ? (v: V) => this.codec!.save(v) : null;
       for (const kg of groups) {
         const dels = deletes.get(kg) ?? [];
         const section = { kg, bytes: dels.length ? [packSequence(dels)] : [], puts: 0, deletes: dels.length };
         const entries = byGroup.get(kg) ?? [];
         for (let from = 0; from < entries.length; from += SLICE) {
-          const records = encodeSlice(entries, from, Math.min(entries.length, from + SLICE), due, closing, save);
+          const records = encodeSlice(entries, from, Math.min(entries.length, from + SLICE), due, closing, this.codec);
           if (records.length) {
             section.bytes.push(packSequence(records));
             section.puts += records.length;
