@@ -78,6 +78,8 @@ export interface CheckpointStore {
   clear(): Promise<void> | void;
   /** Writes a file (path relative to the store) durably and atomically: a reader sees the old or the new content. */
   putFile(path: string, data: Uint8Array): Promise<void>;
+  /** The same, from parts produced while the file is written (a state file encoded as it goes); returns its size. */
+  putFileParts(path: string, parts: AsyncIterable<Uint8Array>): Promise<number>;
   /** A whole file, or undefined when there is none. */
   readFile(path: string): Promise<Uint8Array | undefined>;
   /** Bytes [offset, offset + length) of a state file. */
@@ -153,16 +155,28 @@ export class LocalCheckpointStore implements CheckpointStore {
   }
 
   async putFile(path: string, data: Uint8Array): Promise<void> {
+    await this.putFileParts(path, [data]);
+  }
+
+  async putFileParts(path: string, parts: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<number> {
     const file = join(this.root, path);
     await mkdir(dirname(file), { recursive: true });
     const tmp = `${file}.${process.pid}.tmp`;
     const fh = await open(tmp, "w");
+    let size = 0;
     try {
-      await fh.writeFile(data);
+      for await (const part of parts) {
+        // Parts are written as they come, so a file of gigabytes never sits in memory whole.
+        for (let at = 0; at < part.byteLength; ) at += (await fh.write(part, at, part.byteLength - at)).bytesWritten;
+        size += part.byteLength;
+      }
       await fh.sync();
-    } finally {
+    } catch (err) {
       await fh.close();
+      await rm(tmp, { force: true });
+      throw err;
     }
+    await fh.close();
     await rename(tmp, file);
     // The directory entry must survive a crash too, before the manifest names the file.
     const dir = await open(dirname(file), "r");
@@ -171,6 +185,7 @@ export class LocalCheckpointStore implements CheckpointStore {
     } finally {
       await dir.close();
     }
+    return size;
   }
 
   async readRange(path: string, offset: number, length: number): Promise<Uint8Array> {
@@ -316,6 +331,15 @@ export class ObjectCheckpointStore implements CheckpointStore {
 
   async putFile(path: string, data: Uint8Array): Promise<void> {
     await this.storage.put(path, data);
+  }
+
+  async putFileParts(path: string, parts: AsyncIterable<Uint8Array>): Promise<number> {
+    // Object storage takes whole objects: the parts are gathered first (a multipart upload would bound this memory too).
+    const all: Uint8Array[] = [];
+    for await (const part of parts) all.push(part);
+    const data = Buffer.concat(all);
+    await this.storage.put(path, data);
+    return data.byteLength;
   }
 
   async readFile(path: string): Promise<Uint8Array | undefined> {

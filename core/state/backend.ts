@@ -5,9 +5,10 @@
  * checkpoint references.
  */
 import type { CheckpointData, CheckpointStore, SubtaskCheckpoint } from "../checkpoint/store.ts";
-import { decodeFooter, encodeStateFile, unpackSequence, type StateFileFooter, type StateRecord } from "./file-format.ts";
+import { decodeFooter, encodeFooter, unpackSequence, type StateFileFooter, type StateRecord } from "./file-format.ts";
 import { keyGroupRange } from "./key-groups.ts";
 import type { OperatorState, OperatorStateSnapshot, RestoredOperator, RestoredTable, StateFileRef } from "./operator-state.ts";
+import type { TableSnapshot } from "./tables.ts";
 
 /** Bytes read from a file's end to find its footer (read again when the footer is longer). */
 const TAIL_BYTES = 64 * 1024;
@@ -36,7 +37,7 @@ export class StateBackend {
     return decoded;
   }
 
-  /** The records of key groups [lo, hi) in a file, reading only their sections (adjacent ones in one read). */
+  /** The records of key groups [lo, hi) in a file, in file order, reading only their chunks (adjacent ones in one read). */
   private async readGroups(ref: StateFileRef, lo: number, hi: number): Promise<{ records: StateRecord[]; droppedUpTo: number | null }> {
     const { footer } = await this.footer(ref);
     const wanted = footer.groups.filter(([kg]) => kg >= lo && kg < hi);
@@ -91,34 +92,46 @@ export class StateBackend {
     return { values, tables };
   }
 
-  /** Writes a subtask's table snapshots once encoded; returns its part of the manifest. */
+  /** Writes a subtask's table snapshots as they are encoded (each table's file a chunk at a time); returns its part of the manifest. */
   async write(operatorId: string, index: number, parallelism: number, snap: OperatorStateSnapshot, state: OperatorState): Promise<WrittenState> {
     const range = keyGroupRange(index, parallelism, this.maxParallelism);
+    const written = await Promise.all(snap.tables.map((t) => this.writeTable(operatorId, index, t, snap.chains[t.table] ?? [])));
     const tables: SubtaskCheckpoint["tables"] = {};
     let bytes = 0;
-    for (const t of snap.tables) {
-      const sections = await t.done;
-      let chain = snap.chains[t.table] ?? [];
-      if (t.full || sections.length > 0 || t.droppedUpTo !== null) {
-        const data = await encodeStateFile({ table: t.table, checkpoint: t.checkpoint, full: t.full, droppedUpTo: t.droppedUpTo }, sections);
-        const path = `state/${operatorId}/${t.table}/${t.checkpoint}-${index}-${Math.random().toString(36).slice(2, 8)}.rst`;
-        await this.store.putFile(path, data);
-        bytes += data.byteLength;
-        const ref: StateFileRef = {
-          path,
-          checkpoint: t.checkpoint,
-          full: t.full,
-          bytes: data.byteLength,
-          puts: sections.reduce((n, s) => n + s.puts, 0),
-          deletes: sections.reduce((n, s) => n + s.deletes, 0),
-        };
-        chain = t.full ? [ref] : [...chain, ref];
-      }
+    for (const [i, t] of snap.tables.entries()) {
+      const { chain, size } = written[i]!;
       state.written(t.table, chain, t.checkpoint);
       tables[t.table] = { range, files: chain };
+      bytes += size;
     }
     state.completed(snap.checkpoint);
     return { part: { values: snap.values, tables }, bytes };
+  }
+
+  /** One table's file (none for a delta with no change), streamed from its encoder into the store; the chain it leaves. */
+  private async writeTable(operatorId: string, index: number, t: TableSnapshot, chain: StateFileRef[]): Promise<{ chain: StateFileRef[]; size: number }> {
+    const chunks = t.chunks[Symbol.asyncIterator]();
+    const first = await chunks.next();
+    if (first.done && !t.full && t.droppedUpTo === null) return { chain, size: 0 };
+    const groups: StateFileFooter["groups"] = [];
+    let offset = 0;
+    let puts = 0;
+    let deletes = 0;
+    async function* parts(): AsyncGenerator<Uint8Array> {
+      for (let next = first; !next.done; next = await chunks.next()) {
+        const c = next.value;
+        groups.push([c.kg, offset, c.bytes.byteLength, c.puts, c.deletes]);
+        offset += c.bytes.byteLength;
+        puts += c.puts;
+        deletes += c.deletes;
+        yield c.bytes;
+      }
+      yield encodeFooter({ table: t.table, checkpoint: t.checkpoint, full: t.full, droppedUpTo: t.droppedUpTo, groups });
+    }
+    const path = `state/${operatorId}/${t.table}/${t.checkpoint}-${index}-${Math.random().toString(36).slice(2, 8)}.rst`;
+    const size = await this.store.putFileParts(path, parts());
+    const ref: StateFileRef = { path, checkpoint: t.checkpoint, full: t.full, bytes: size, puts, deletes };
+    return { chain: t.full ? [ref] : [...chain, ref], size };
   }
 
   /** Deletes state files that no retained checkpoint references (after a new one is durable). */

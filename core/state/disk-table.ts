@@ -2,23 +2,28 @@
  * A keyed table larger than memory: entries live in an embedded SQLite database
  * (bun:sqlite, in a scratch folder) with the recently used ones cached in memory,
  * up to a byte budget shared by the tables of a process. The cache is the heap
- * table itself; between batches (never inside one, where operators hold entries)
- * the least recently used entries are written back and dropped.
+ * table itself, kept in least-recently-used order; between batches (never inside
+ * one, where operators hold entries) the least recently used entries are written
+ * back and dropped.
  *
- * Checkpoints are the same files the heap backend writes: a row records the
- * checkpoint epoch it last changed in (the table's epoch), so a delta is the cached changes plus the
- * rows of the closing epoch, read through a second connection whose read
- * transaction, begun at the barrier, sees the database as it was then (SQLite's
- * WAL gives that snapshot while writes go on). The database is scratch: a
- * restore rebuilds it from checkpoint files.
+ * Checkpoints are the same files the heap backend writes, streamed a chunk at a
+ * time so none is held in memory whole:
+ * - a delta is the epoch's change log (what left memory during the epoch, in
+ *   order) followed by the cached entries changed in the epoch;
+ * - a full file is the database read through a second connection whose read
+ *   transaction, begun at the barrier, sees it as it was then (SQLite's WAL gives
+ *   that snapshot while writes go on), in key-group order (the primary key leads
+ *   with it), followed by the cached entries the database doesn't hold as they are.
+ * The database is scratch: a restore rebuilds it from checkpoint files.
  */
 import { Database, type Statement } from "bun:sqlite";
 import { mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { DELETE, PUT, packr, packSequence, unpackr, type StateRecord } from "./file-format.ts";
+import { ChangeLog } from "./change-log.ts";
+import { DELETE, PUT, packPutFromPacked, packr, packSequence, unpackr, type StateChunk, type StateRecord } from "./file-format.ts";
 import { keyGroupOf } from "./key-groups.ts";
 import { Slicer } from "./slicer.ts";
-import { KeyedTable, StateEntry, type StateCodec, type TableSnapshot } from "./tables.ts";
+import { KeyedTable, StateEntry, type StateCodec } from "./tables.ts";
 
 /** The scratch folder of a job's disk tables in this process (under `parent`), named so a later run can tell whose it was. */
 export function scratchDir(parent: string, jobId: string): string {
@@ -52,14 +57,20 @@ export class CacheBudget {
   constructor(readonly bytes: number) {}
 }
 
-const SLICE = 500;
-/** Rough bytes a cached entry takes in the JS heap beyond its encoded size. */
-const ENTRY_OVERHEAD = 160;
+/** Records per chunk of a full file read from the database. */
+const SCAN_CHUNK = 2000;
+/** Rough bytes a cached entry takes in the JS heap beyond its encoded size (entry, key, value, map and LRU slots). */
+const ENTRY_OVERHEAD = 320;
+/** Eviction brings the cache this far under the budget, so it runs now and then rather than after every batch. */
+const LOW_WATER = 0.97;
+/** Entries evicted per call between batches, unless the cache is well over its budget. */
+const EVICT_PER_CALL = 25_000;
 
 interface DiskMeta {
   /** Estimated bytes in memory. */
   bytes: number;
-  lastUsed: number;
+  /** When it was last put at the young end of the LRU order. */
+  queuedAt: number;
   /** The database has a row for this key. */
   inDb: boolean;
   /** The cached value differs from the database row (or there is none). */
@@ -69,14 +80,18 @@ interface DiskMeta {
 export class DiskKeyedTable<V> extends KeyedTable<V> {
   private readonly db: Database;
   private readonly reader: Database;
-  private readonly meta = new WeakMap<StateEntry<V>, DiskMeta>();
+  /** Cached entries, least recently used first (a Map keeps insertion order). */
+  private readonly lru = new Map<StateEntry<V>, DiskMeta>();
   private tick = 0;
   private count = 0;
+  /** What leaves memory in the current epoch. */
+  private log: ChangeLog;
+  /** Entries of the change list evicted since it was last compacted (it holds them until the barrier otherwise). */
+  private evictedListed = 0;
   private readonly sql: {
     get: Statement;
     put: Statement;
-    tombstone: Statement;
-    deleteTombstones: Statement;
+    remove: Statement;
     byTime: Statement;
   };
 
@@ -95,33 +110,46 @@ export class DiskKeyedTable<V> extends KeyedTable<V> {
     this.db = new Database(file, { create: true });
     // Scratch data rebuilt from checkpoints on restore: no fsync; WAL for the barrier's read snapshot.
     this.db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF; PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;");
-    this.db.exec(
-      "CREATE TABLE kv (hash INTEGER NOT NULL, key BLOB NOT NULL, kg INTEGER NOT NULL, value BLOB, time REAL, epoch INTEGER NOT NULL, PRIMARY KEY (hash, key)) WITHOUT ROWID",
-    );
-    this.db.exec("CREATE INDEX kv_epoch ON kv (epoch)");
-    if (options.expiryGranularity) this.db.exec("CREATE INDEX kv_time ON kv (time) WHERE value IS NOT NULL");
+    // Key group first: a full snapshot reads the rows in the order its file holds them.
+    this.db.exec("CREATE TABLE kv (kg INTEGER NOT NULL, hash INTEGER NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL, time REAL, PRIMARY KEY (kg, hash, key)) WITHOUT ROWID");
+    if (options.expiryGranularity) this.db.exec("CREATE INDEX kv_time ON kv (time)");
     this.reader = new Database(file, { readonly: true });
     this.sql = {
-      get: this.db.prepare("SELECT value, time FROM kv WHERE hash = ? AND key = ?"),
-      put: this.db.prepare("INSERT OR REPLACE INTO kv (hash, key, kg, value, time, epoch) VALUES (?, ?, ?, ?, ?, ?)"),
-      tombstone: this.db.prepare("UPDATE kv SET value = NULL, epoch = ? WHERE hash = ? AND key = ?"),
-      deleteTombstones: this.db.prepare("DELETE FROM kv WHERE value IS NULL AND epoch <= ?"),
-      byTime: this.db.prepare("SELECT hash, key, value, time FROM kv WHERE value IS NOT NULL AND time < ?"),
+      get: this.db.prepare("SELECT value, time FROM kv WHERE kg = ? AND hash = ? AND key = ?"),
+      put: this.db.prepare("INSERT OR REPLACE INTO kv (kg, hash, key, value, time) VALUES (?, ?, ?, ?, ?)"),
+      remove: this.db.prepare("DELETE FROM kv WHERE kg = ? AND hash = ? AND key = ?"),
+      byTime: this.db.prepare("SELECT hash, key FROM kv WHERE time < ?"),
     };
+    this.log = new ChangeLog(join(dir, `${name.replace(/[^A-Za-z0-9_-]/g, "_")}-${this.epoch}.log`));
   }
 
   override get size(): number {
     return this.count;
   }
 
+  private kg(hash: number): number {
+    return keyGroupOf(hash, this.maxParallelism);
+  }
+
   private use(entry: StateEntry<V>, bytes: number, inDb: boolean, dirty: boolean): void {
-    this.meta.set(entry, { bytes, lastUsed: ++this.tick, inDb, dirty });
+    this.lru.set(entry, { bytes, queuedAt: ++this.tick, inDb, dirty });
     this.budget.used += bytes;
   }
 
+  /** Moves an entry to the young end of the LRU order, unless it is in the younger half already (cheap approximation). */
+  private used(entry: StateEntry<V>): DiskMeta | undefined {
+    const m = this.lru.get(entry);
+    if (m && this.tick - m.queuedAt > this.lru.size >> 1) {
+      this.lru.delete(entry);
+      this.lru.set(entry, m);
+      m.queuedAt = ++this.tick;
+    }
+    return m;
+  }
+
   protected override miss(hash: number, key: readonly unknown[]): StateEntry<V> | undefined {
-    const row = this.sql.get.get(hash, packr.pack(key)) as { value: Uint8Array | null; time: number | null } | null;
-    if (!row || row.value === null) return undefined;
+    const row = this.sql.get.get(this.kg(hash), hash, packr.pack(key)) as { value: Uint8Array; time: number | null } | null;
+    if (!row) return undefined;
     const saved = unpackr.unpack(row.value);
     const entry = new StateEntry<V>(hash, key.slice(), this.codec ? this.codec.load(saved) : (saved as V), row.time);
     entry.persisted = true;
@@ -134,74 +162,79 @@ export class DiskKeyedTable<V> extends KeyedTable<V> {
 
   protected override created(entry: StateEntry<V>): void {
     this.count++;
-    this.use(entry, ENTRY_OVERHEAD * 2, false, true);
+    this.use(entry, ENTRY_OVERHEAD * 1.25, false, true);
   }
 
   override touch(entry: StateEntry<V>): void {
     super.touch(entry);
-    const m = this.meta.get(entry);
-    if (m) {
-      m.lastUsed = ++this.tick;
-      m.dirty = true;
-    }
+    const m = this.used(entry);
+    if (m) m.dirty = true;
   }
 
   override get(hash: number, key: readonly unknown[]): StateEntry<V> | undefined {
     const e = super.get(hash, key);
-    if (e) {
-      const m = this.meta.get(e);
-      if (m) m.lastUsed = ++this.tick;
-    }
+    if (e) this.used(e);
     return e;
   }
 
+  protected override forget(entry: StateEntry<V>): void {
+    this.release(entry);
+    // The key may be in a checkpoint file, or in this epoch's log: the deletion follows it there.
+    if (entry.persisted || this.lru.get(entry)?.inDb) {
+      this.log.add(this.kg(entry.hash), packSequence([[DELETE, entry.time, entry.hash, entry.key] satisfies StateRecord]), false);
+    }
+  }
+
   override delete(entry: StateEntry<V>): void {
-    const m = this.meta.get(entry);
+    const m = this.lru.get(entry);
     super.delete(entry);
     this.count--;
-    // The row stays as a tombstone until the checkpoint holding the deletion is written.
-    if (m?.inDb) this.sql.tombstone.run(this.epoch, entry.hash, packr.pack(entry.key));
+    if (m?.inDb) this.sql.remove.run(this.kg(entry.hash), entry.hash, packr.pack(entry.key));
     if (m) this.budget.used -= m.bytes;
-    this.meta.delete(entry);
+    this.lru.delete(entry);
   }
 
   /** Writes back and drops the least recently used cached entries while the shared budget is exceeded. */
   override maintain(): void {
-    if (this.budget.used <= this.budget.bytes || this.map.size === 0) return;
-    // Evict about a fifth of this table's cache at a time: the oldest by last use, found by sampling.
-    const sample: number[] = [];
-    let n = 0;
-    for (const e of this.map.entries()) {
-      if (n++ % 16 === 0) sample.push(this.meta.get(e)?.lastUsed ?? 0);
-    }
-    sample.sort((a, b) => a - b);
-    const threshold = sample[Math.floor(sample.length / 5)] ?? Infinity;
-    const victims: StateEntry<V>[] = [];
-    for (const e of this.map.entries()) if ((this.meta.get(e)?.lastUsed ?? 0) <= threshold) victims.push(e);
+    if (this.budget.used <= this.budget.bytes || this.lru.size === 0) return;
+    const target = this.budget.bytes * LOW_WATER;
+    const uncapped = this.budget.used > this.budget.bytes * 1.05;
+    let evicted = 0;
     this.db.transaction(() => {
-      for (const e of victims) {
-        const m = this.meta.get(e)!;
+      for (const [e, m] of this.lru) {
+        if (this.budget.used <= target || (!uncapped && evicted >= EVICT_PER_CALL)) break;
         const changedNow = this.changedNow(e);
-        // A running snapshot still needing this entry encodes it first; the row's epoch carries the change from now on.
+        // A running snapshot still needing this entry encodes it first.
         this.release(e);
         if (m.dirty || !m.inDb) {
-          // Changed since the last barrier: the next delta reads it back from here.
-          const epoch = changedNow ? this.epoch : 0;
+          const kg = this.kg(e.hash);
+          const key = packr.pack(e.key);
           const value = packr.pack(this.codec ? this.codec.save(e.value) : e.value);
-          this.sql.put.run(e.hash, packr.pack(e.key), keyGroupOf(e.hash, this.maxParallelism), value, e.time, epoch);
+          this.sql.put.run(kg, e.hash, key, value, e.time);
+          // Changed in this epoch: the delta closing it finds the change in the log.
+          if (changedNow) {
+            this.log.add(kg, packPutFromPacked(e.time, e.hash, key, value), true);
+            this.evictedListed++;
+          }
         }
         this.budget.used -= m.bytes;
-        this.meta.delete(e);
+        this.lru.delete(e);
         this.map.remove(e);
         this.expiry?.remove(e);
+        evicted++;
       }
     })();
+    // The change list would keep evicted entries alive until the barrier: drop them once they are half of it.
+    if (this.evictedListed > this.changedList.length >> 1) {
+      this.changedList = this.changedList.filter((e) => this.changedNow(e));
+      this.evictedListed = 0;
+    }
   }
 
   override *entries(): IterableIterator<StateEntry<V>> {
     yield* this.map.entries();
     // Rows not cached, as read-only entries.
-    for (const row of this.db.prepare("SELECT hash, key, value, time FROM kv WHERE value IS NOT NULL").iterate() as IterableIterator<{
+    for (const row of this.db.prepare("SELECT hash, key, value, time FROM kv").iterate() as IterableIterator<{
       hash: number;
       key: Uint8Array;
       value: Uint8Array;
@@ -215,7 +248,15 @@ export class DiskKeyedTable<V> extends KeyedTable<V> {
   }
 
   protected override snapshotEntries(): IterableIterator<StateEntry<V>> {
-    return this.map.entriesNow();
+    // The database holds the others as they are (and a full file reads it first).
+    const lru = this.lru;
+    const now = this.map.entriesNow();
+    return (function* () {
+      for (const e of now) {
+        const m = lru.get(e);
+        if (!m || m.dirty || !m.inDb) yield e;
+      }
+    })();
   }
 
   override expire(cutoff: number, visit: (entry: StateEntry<V>) => boolean): number {
@@ -227,11 +268,15 @@ export class DiskKeyedTable<V> extends KeyedTable<V> {
     return super.expire(cutoff, visit);
   }
 
-  /** Set while a snapshot reads the database; a newer snapshot ends an abandoned one's read. */
+  /** Set while a full snapshot reads the database; a newer snapshot ends an abandoned one's read. */
   private reading: { stop: boolean } | null = null;
 
-  override snapshot(checkpoint: number, full: boolean): TableSnapshot {
-    const closing = this.epoch; // super.snapshot turns it
+  protected override beginSnapshot(closing: number, full: boolean): AsyncIterable<StateChunk> | null {
+    const log = this.log;
+    this.log = new ChangeLog(join(this.dir, `${this.name.replace(/[^A-Za-z0-9_-]/g, "_")}-${this.epoch}.log`));
+    this.evictedListed = 0;
+    if (!full) return log.drain();
+    log.discard();
     if (this.reading) {
       this.reading.stop = true;
       this.reader.exec("ROLLBACK");
@@ -240,63 +285,55 @@ export class DiskKeyedTable<V> extends KeyedTable<V> {
     // Begin the read snapshot now, at the barrier: rows written after this are not seen.
     this.reader.exec("BEGIN");
     this.reader.prepare("SELECT 1 FROM kv LIMIT 1").get();
-    const cached = super.snapshot(checkpoint, full);
-    const scan = full
-      ? this.reader.prepare("SELECT kg, hash, key, value, time FROM kv WHERE value IS NOT NULL")
-      : this.reader.prepare("SELECT kg, hash, key, value, time FROM kv WHERE epoch = ?");
-    const done = (async () => {
+    const scan = this.reader.prepare("SELECT kg, hash, key, value, time FROM kv");
+    const self = this;
+    return (async function* () {
       const slicer = new Slicer();
-      const fromDb = new Map<number, StateRecord[]>();
-      let n = 0;
-      for (const row of (full ? scan.iterate() : scan.iterate(closing)) as IterableIterator<{
-        kg: number;
-        hash: number;
-        key: Uint8Array;
-        value: Uint8Array | null;
-        time: number | null;
-      }>) {
-        const key = unpackr.unpack(row.key) as unknown[];
-        const record: StateRecord = row.value === null ? [DELETE, row.time, row.hash, key] : [PUT, row.time, row.hash, key, unpackr.unpack(row.value)];
-        const list = fromDb.get(row.kg);
-        if (list) list.push(record);
-        else fromDb.set(row.kg, [record]);
-        if (++n % SLICE === 0) {
-          await slicer.maybeYield();
-          if (reading.stop) throw new Error(`snapshot for checkpoint ${checkpoint} of ${this.name} was abandoned`);
+      let kg = -1;
+      let parts: Uint8Array[] = [];
+      let bytes = 0;
+      try {
+        for (const row of scan.iterate() as IterableIterator<{ kg: number; hash: number; key: Uint8Array; value: Uint8Array; time: number | null }>) {
+          if ((row.kg !== kg || parts.length === SCAN_CHUNK) && parts.length > 0) {
+            const chunk = { kg, bytes: Buffer.concat(parts, bytes), puts: parts.length, deletes: 0 };
+            parts = [];
+            bytes = 0;
+            yield chunk;
+            await slicer.maybeYield();
+            if (reading.stop) throw new Error(`snapshot for checkpoint epoch ${closing} of ${self.name} was abandoned`);
+          }
+          kg = row.kg;
+          const record = packPutFromPacked(row.time, row.hash, row.key, row.value);
+          parts.push(record);
+          bytes += record.byteLength;
+        }
+        if (parts.length > 0) yield { kg, bytes: Buffer.concat(parts, bytes), puts: parts.length, deletes: 0 };
+      } finally {
+        if (self.reading === reading) {
+          self.reader.exec("COMMIT");
+          self.reading = null;
         }
       }
-      this.reader.exec("COMMIT");
-      this.reading = null;
-      this.sql.deleteTombstones.run(closing);
-      // Per key group: the database's rows first, then the cache's (newer where both hold a key).
-      const sections = new Map((await cached.done).map((s) => [s.kg, s]));
-      for (const [kg, records] of fromDb) {
-        const section = sections.get(kg) ?? { kg, bytes: [], puts: 0, deletes: 0 };
-        section.bytes.unshift(packSequence(records));
-        for (const r of records) r[0] === PUT ? section.puts++ : section.deletes++;
-        sections.set(kg, section);
-      }
-      return [...sections.values()].sort((a, b) => a.kg - b.kg);
     })();
-    done.catch(() => {});
-    return { ...cached, done };
   }
 
   override applyRestored(records: StateRecord[], _droppedUpTo: number | null): void {
-    // Straight into the database (epoch 0: already in a checkpoint), not through the cache.
-    const remove = this.db.prepare("DELETE FROM kv WHERE hash = ? AND key = ?");
+    // Straight into the database (already in a checkpoint), not through the cache.
     this.db.transaction(() => {
       for (const r of records) {
+        const kg = this.kg(r[2]);
         const key = packr.pack(r[3]);
-        if (r[0] === DELETE) remove.run(r[2], key);
-        else this.sql.put.run(r[2], key, keyGroupOf(r[2], this.maxParallelism), packr.pack(r[4]), r[1], 0);
+        if (r[0] === DELETE) this.sql.remove.run(kg, r[2], key);
+        else this.sql.put.run(kg, r[2], key, packr.pack(r[4]), r[1]);
       }
     })();
-    this.count = (this.db.prepare("SELECT count(*) AS n FROM kv WHERE value IS NOT NULL").get() as { n: number }).n;
+    this.count = (this.db.prepare("SELECT count(*) AS n FROM kv").get() as { n: number }).n;
   }
 
   override close(): void {
-    for (const e of this.map.entries()) this.budget.used -= this.meta.get(e)?.bytes ?? 0;
+    for (const m of this.lru.values()) this.budget.used -= m.bytes;
+    this.lru.clear();
+    this.log.discard();
     this.reader.close();
     this.db.close();
     rmSync(this.dir, { recursive: true, force: true });

@@ -1,23 +1,28 @@
 /**
- * The binary format of a state table's checkpoint file: one section per key
- * group, each a sequence of MessagePack values (deletions first, then puts),
- * and a footer indexing the sections, so a restoring subtask reads only the
- * key groups it owns. A file is either full (the table's whole content for its
- * key groups) or a delta (what changed since the previous checkpoint).
+ * The binary format of a state table's checkpoint file: chunks, each a sequence
+ * of MessagePack records of one key group, and a footer indexing the chunks, so
+ * a restoring subtask reads only the key groups it owns. A key group may have
+ * several chunks; a restore applies them in the footer's order (the order they
+ * were written in, which puts a key's older records first). Files are written
+ * a chunk at a time, so encoding never holds a whole file in memory. A file is
+ * either full (the table's whole content for its key groups) or a delta (what
+ * changed since the previous checkpoint).
  *
- *   [section]...[footer: MessagePack][footer length: u32 LE]["RNST"]
+ *   [chunk]...[footer: MessagePack][footer length: u32 LE]["RNST"]
  *   put    = [1, time | null, hash, key, value]
  *   delete = [0, time | null, hash, key]
+ *
+ * Version 1 files had one chunk per key group, deletions first; they read the same.
  */
 import { Packr, Unpackr } from "msgpackr";
-import { Slicer } from "./slicer.ts";
 
 // Plain objects stay objects (struct values); Maps in state are saved as entry lists by their codec.
 export const packr = new Packr({ useRecords: false, moreTypes: true });
 export const unpackr = new Unpackr({ useRecords: false, moreTypes: true });
 
 const MAGIC = 0x54534e52; // "RNST" little-endian
-export const STATE_FILE_VERSION = 1;
+export const STATE_FILE_VERSION = 2;
+const READABLE_VERSIONS = [1, 2];
 
 export interface StateFileFooter {
   v: number;
@@ -26,7 +31,7 @@ export interface StateFileFooter {
   full: boolean;
   /** Time tables: entries with time ≤ this were dropped (applies before this file's own entries). */
   droppedUpTo: number | null;
-  /** [key group, offset, length, puts, deletes] per section, by key group. */
+  /** [key group, offset, length, puts, deletes] per chunk, in the order a restore applies them. */
   groups: [number, number, number, number, number][];
 }
 
@@ -48,38 +53,46 @@ export function unpackSequence(bytes: Uint8Array): unknown[] {
   return unpackr.unpackMultiple(bytes) as unknown[];
 }
 
-/** Assembles a file from encoded sections (key group order), copying in slices (a full file of millions of keys is large). */
-export async function encodeStateFile(
-  meta: Omit<StateFileFooter, "v" | "groups">,
-  sections: { kg: number; bytes: Uint8Array[]; puts: number; deletes: number }[],
-): Promise<Uint8Array> {
-  const slicer = new Slicer();
-  const groups: StateFileFooter["groups"] = [];
-  let offset = 0;
-  const parts: Uint8Array[] = [];
-  for (const s of sections) {
-    let length = 0;
-    for (const b of s.bytes) {
-      parts.push(b);
-      length += b.byteLength;
-    }
-    groups.push([s.kg, offset, length, s.puts, s.deletes]);
-    offset += length;
-  }
-  const footer = packr.pack({ v: STATE_FILE_VERSION, ...meta, groups } satisfies StateFileFooter);
-  const tail = new Uint8Array(8);
-  const view = new DataView(tail.buffer);
+/** A run of records of one key group, as a file holds it. */
+export interface StateChunk {
+  kg: number;
+  bytes: Uint8Array;
+  puts: number;
+  deletes: number;
+}
+
+/** The footer and tail that end a file whose chunks (in `groups`) were written before them. */
+export function encodeFooter(meta: Omit<StateFileFooter, "v">): Uint8Array {
+  const footer = packr.pack({ v: STATE_FILE_VERSION, ...meta } satisfies StateFileFooter);
+  const out = new Uint8Array(footer.byteLength + 8);
+  out.set(footer, 0);
+  const view = new DataView(out.buffer, out.byteOffset + footer.byteLength, 8);
   view.setUint32(0, footer.byteLength, true);
   view.setUint32(4, MAGIC, true);
-  const out = new Uint8Array(offset + footer.byteLength + 8);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-    await slicer.maybeYield();
-  }
-  out.set(footer, at);
-  out.set(tail, at + footer.byteLength);
+  return out;
+}
+
+/** A five-element array (0x95) whose first element is PUT (the positive fixint 0x01). */
+const PUT_HEADER = new Uint8Array([0x95, PUT]);
+
+/**
+ * A put record built from a key and a value already packed (as a disk table
+ * keeps them), without unpacking and packing them again: MessagePack is
+ * compositional, so the bytes equal packing the record whole.
+ */
+export function packPutFromPacked(time: number | null, hash: number, key: Uint8Array, value: Uint8Array): Uint8Array {
+  const t = packr.pack(time);
+  const h = packr.pack(hash);
+  const out = new Uint8Array(2 + t.byteLength + h.byteLength + key.byteLength + value.byteLength);
+  out.set(PUT_HEADER, 0);
+  let at = 2;
+  out.set(t, at);
+  at += t.byteLength;
+  out.set(h, at);
+  at += h.byteLength;
+  out.set(key, at);
+  at += key.byteLength;
+  out.set(value, at);
   return out;
 }
 
@@ -90,6 +103,6 @@ export function decodeFooter(tail: Uint8Array, fileSize: number, where: string):
   const length = view.getUint32(tail.byteLength - 8, true);
   if (length + 8 > tail.byteLength) return { footer: null as never, start: fileSize - 8 - length };
   const footer = unpackr.unpack(tail.subarray(tail.byteLength - 8 - length, tail.byteLength - 8)) as StateFileFooter;
-  if (footer.v !== STATE_FILE_VERSION) throw new Error(`${where} has state file version ${footer.v}; this Runnel reads version ${STATE_FILE_VERSION}`);
+  if (!READABLE_VERSIONS.includes(footer.v)) throw new Error(`${where} has state file version ${footer.v}; this Runnel reads versions ${READABLE_VERSIONS.join(" and ")}: restore it with the Runnel that wrote it`);
   return { footer, start: fileSize - 8 - length };
 }

@@ -14,7 +14,7 @@
  */
 import { keysEqual } from "./hash.ts";
 import { keyGroupOf } from "./key-groups.ts";
-import { DELETE, PUT, packSequence, type StateRecord } from "./file-format.ts";
+import { DELETE, PUT, packSequence, type StateChunk, type StateRecord } from "./file-format.ts";
 import { Slicer } from "./slicer.ts";
 
 /** How a table's values are stored: `save` gives a MessagePack-able copy, `load` reads it back. */
@@ -97,14 +97,14 @@ export class EntryMap<V> {
   }
 }
 
-/** A snapshot being encoded: per key group, the records written so far. */
+/** A snapshot being encoded: its file's chunks come as the backend writes them. */
 export interface TableSnapshot {
   table: string;
   checkpoint: number;
   full: boolean;
   droppedUpTo: number | null;
-  /** Resolves once every pending entry is encoded. */
-  done: Promise<{ kg: number; bytes: Uint8Array[]; puts: number; deletes: number }[]>;
+  /** The chunks in file order (a restore applies them in it), encoded as they are pulled. */
+  chunks: AsyncIterable<StateChunk>;
 }
 
 /** Entries encoded per slice of the background encoder; a slice is a few milliseconds. */
@@ -158,7 +158,6 @@ interface Encoding {
   full: boolean;
   /** Copy-on-write: entries encoded before they changed, per key group. */
   early: Map<number, Uint8Array[]>;
-  counts: Map<number, number>;
 }
 
 export abstract class TrackedTable<V> {
@@ -229,7 +228,6 @@ export abstract class TrackedTable<V> {
     const bytes = packSequence([takeRecord(entry, this.codec, e.epoch)]);
     if (list) list.push(bytes);
     else e.early.set(kg, [bytes]);
-    e.counts.set(kg, (e.counts.get(kg) ?? 0) + 1);
   }
 
   /**
@@ -245,9 +243,18 @@ export abstract class TrackedTable<V> {
   close(): void {}
 
   /**
+   * At a barrier, before the entries in memory: chunks a table that keeps
+   * entries elsewhere writes first (a disk table's database rows or log).
+   */
+  protected beginSnapshot(_closing: number, _full: boolean): AsyncIterable<StateChunk> | null {
+    return null;
+  }
+
+  /**
    * Starts a snapshot at a barrier: what changed since the previous one (or, when
-   * `full`, everything), encoded in the background. One runs at a time; a newer
-   * one (after an abandoned checkpoint) makes the older one fail.
+   * `full`, everything), encoded in the background as the backend pulls its
+   * chunks. One runs at a time; a newer one (after an abandoned checkpoint)
+   * makes the older one fail.
    */
   snapshot(checkpoint: number, full: boolean): TableSnapshot {
     // At the barrier only the epoch turns and the lists are swapped; the entries are visited in the background.
@@ -258,58 +265,49 @@ export abstract class TrackedTable<V> {
     this.tombstones = [];
     const droppedUpTo = full ? null : this.droppedUpTo;
     this.droppedUpTo = null;
-    const encoding: Encoding = (this.encoding = { epoch: closing, full, early: new Map(), counts: new Map() });
+    const encoding: Encoding = (this.encoding = { epoch: closing, full, early: new Map() });
+    const before = this.beginSnapshot(closing, full);
     const due = full ? (e: StateEntry<V>) => e.saved !== closing : (e: StateEntry<V>) => e.dirty === closing && e.saved !== closing;
     const source = full ? this.snapshotEntries() : changed[Symbol.iterator]();
-    const done = (async () => {
+    const self = this;
+    async function* chunks(): AsyncGenerator<StateChunk> {
       const slicer = new Slicer();
       const abandoned = () => {
         // A newer snapshot took over (this one's checkpoint was abandoned): its marks must not be disturbed.
-        if (this.encoding !== encoding) throw new Error(`snapshot of ${this.name} for checkpoint ${checkpoint} was superseded`);
+        if (self.encoding !== encoding) throw new Error(`snapshot of ${self.name} for checkpoint ${checkpoint} was superseded`);
       };
-      // Hot loops run in plain functions, a slice at a time (JSC optimizes them better than an async body).
-      const byGroup = new Map<number, StateEntry<V>[]>();
-      while (groupSlice(source, byGroup, due, this.maxParallelism, SLICE)) {
-        await slicer.maybeYield();
-        abandoned();
-      }
+      if (before) for await (const c of before) yield c;
+      // Deletions before puts: a key deleted and made again in the interval must end up present.
       const deletes = new Map<number, StateRecord[]>();
       for (const t of tombstones) {
-        const kg = keyGroupOf(t[2], this.maxParallelism);
+        const kg = keyGroupOf(t[2], self.maxParallelism);
         const list = deletes.get(kg);
         if (list) list.push(t);
         else deletes.set(kg, [t]);
       }
-      const groups = [...new Set([...byGroup.keys(), ...deletes.keys()])].sort((a, b) => a - b);
-      const built = new Map<number, { kg: number; bytes: Uint8Array[]; puts: number; deletes: number }>();
-      for (const kg of groups) {
-        const dels = deletes.get(kg) ?? [];
-        const section = { kg, bytes: dels.length ? [packSequence(dels)] : [], puts: 0, deletes: dels.length };
-        const entries = byGroup.get(kg) ?? [];
+      for (const [kg, records] of deletes) yield { kg, bytes: packSequence(records), puts: 0, deletes: records.length };
+      // Hot loops run in plain functions, a slice at a time (JSC optimizes them better than an async body).
+      const byGroup = new Map<number, StateEntry<V>[]>();
+      while (groupSlice(source, byGroup, due, self.maxParallelism, SLICE)) {
+        await slicer.maybeYield();
+        abandoned();
+      }
+      for (const kg of [...byGroup.keys()].sort((a, b) => a - b)) {
+        const entries = byGroup.get(kg)!;
+        byGroup.delete(kg);
         for (let from = 0; from < entries.length; from += SLICE) {
-          const records = encodeSlice(entries, from, Math.min(entries.length, from + SLICE), due, closing, this.codec);
-          if (records.length) {
-            section.bytes.push(packSequence(records));
-            section.puts += records.length;
-          }
-          await slicer.maybeYield();
           abandoned();
+          const records = encodeSlice(entries, from, Math.min(entries.length, from + SLICE), due, closing, self.codec);
+          if (records.length) yield { kg, bytes: packSequence(records), puts: records.length, deletes: 0 };
+          await slicer.maybeYield();
         }
-        built.set(kg, section);
       }
+      abandoned();
       // Entries changed or deleted while this ran were encoded early, as they were at the barrier.
-      this.encoding = null;
-      for (const [kg, bytes] of encoding.early) {
-        let section = built.get(kg);
-        if (!section) built.set(kg, (section = { kg, bytes: [], puts: 0, deletes: 0 }));
-        section.bytes.push(...bytes);
-        section.puts += encoding.counts.get(kg)!;
-      }
-      return [...built.values()].sort((a, b) => a.kg - b.kg);
-    })();
-    // An abandoned checkpoint's snapshot may never be awaited: its failure must not go unhandled.
-    done.catch(() => {});
-    return { table: this.name, checkpoint, full, droppedUpTo, done };
+      self.encoding = null;
+      for (const [kg, bytes] of encoding.early) yield { kg, bytes: bytes.length === 1 ? bytes[0]! : Buffer.concat(bytes), puts: bytes.length, deletes: 0 };
+    }
+    return { table: this.name, checkpoint, full, droppedUpTo, chunks: chunks() };
   }
 
   /** Applies records of a checkpoint file (deletions before puts, as written), restoring entries as persisted. */

@@ -146,6 +146,33 @@ for (const backend of BACKENDS) describe(`keyed tables ${backend.name}`, () => {
     expect(dump((await harness.restore(0, 1)).state.keyed<number[]>("t"))).toEqual(dump(table));
   });
 
+  test("within one interval a key is deleted and made again, or written back, read again and deleted: the delta restores each key's last state", async () => {
+    const harness = backend.harness("order");
+    const ctx = harness.context();
+    const table = ctx.state.keyed<number[]>("t");
+    for (let k = 0; k < 3_000; k++) {
+      put(table, k, k);
+      if (k % 100 === 0) ctx.state.maintain();
+    }
+    await harness.checkpoint([{ ctx }]);
+    for (let k = 0; k < 1_000; k++) {
+      table.delete(table.get(hashValues([k]), [k])!);
+      put(table, k, -k - 1);
+      if (k % 100 === 0) ctx.state.maintain(); // on disk: the new value leaves memory after its deletion
+    }
+    for (let k = 1_000; k < 2_000; k++) put(table, k, k + 1);
+    ctx.state.maintain(); // on disk: most of these changes leave memory...
+    for (let k = 1_000; k < 2_000; k++) table.delete(table.get(hashValues([k]), [k])!); // ...and are read back to be deleted
+    ctx.state.maintain();
+    const expected = new Map<number, number>();
+    for (let k = 0; k < 1_000; k++) expected.set(k, -k - 1);
+    for (let k = 2_000; k < 3_000; k++) expected.set(k, k);
+    expect(dump(table)).toEqual(expected);
+    const cp = await harness.checkpoint([{ ctx }]);
+    expect(cp.operators.order![0]!.tables.t!.files.map((f) => f.full)).toEqual([true, false]);
+    expect(dump((await harness.restore(0, 1)).state.keyed<number[]>("t"))).toEqual(expected);
+  });
+
   test("a full file is written again once the deltas add up to the last one's size, and restores the same", async () => {
     const harness = backend.harness("rebase");
     const ctx = harness.context();
