@@ -5,7 +5,8 @@
  *              without checkpoints, and the longest pause between batches at any operator per checkpoint
  *   delta      4M keys, then each interval touches 1% of them: bytes per checkpoint against the full one
  *   restore    stops the 4M-key job, restores it at parallelism 2: time until every subtask runs
- *   disk       50M keys with the disk backend and a 2 GB cache: completes, peak RSS
+ *   disk       50M keys with the disk backend and a 2 GB cache, then 10M of the oldest changed again: completes, peak RSS
+ *              (--disk-keys, --disk-cache-mb for smaller runs)
  *
  *   bun run bench:state                       all
  *   bun run bench:state pauses delta --keys 1000000
@@ -21,6 +22,7 @@ const flag = (name: string, fallback: number) => {
 };
 const keys = flag("--keys", 4_000_000);
 const diskKeys = flag("--disk-keys", 50_000_000);
+const diskCacheMb = flag("--disk-cache-mb", 2048);
 const chosen = args.filter((a, i) => !a.startsWith("--") && !args[i - 1]?.startsWith("--"));
 const scenarios = chosen.length ? chosen : ["pauses", "delta", "restore", "disk"];
 
@@ -92,9 +94,11 @@ if (scenarios.includes("restore")) {
 }
 
 if (scenarios.includes("disk")) {
-  const sql = aggregate(2 * diskKeys, `counter % ${diskKeys}`);
-  const s = await run(sql, join(dir, "disk"), { checkpointIntervalMs: 30_000, stateBackend: "disk", stateCacheBytes: 2 * 1024 ** 3 });
-  console.log(`\ndisk: ${diskKeys.toLocaleString()} keys, ${(2 * diskKeys).toLocaleString()} events, disk backend, 2 GiB cache`);
+  // Every key is made once, then a fifth of them (the oldest, long evicted) are read back from disk and changed.
+  const revisits = Math.floor(diskKeys / 5);
+  const sql = aggregate(diskKeys + revisits, `counter % ${diskKeys}`);
+  const s = await run(sql, join(dir, "disk"), { checkpointIntervalMs: 30_000, stateBackend: "disk", stateCacheBytes: diskCacheMb * 1024 ** 2 });
+  console.log(`\ndisk: ${diskKeys.toLocaleString()} keys, ${(diskKeys + revisits).toLocaleString()} events (each key made, then ${revisits.toLocaleString()} old ones changed again), disk backend, ${diskCacheMb} MiB cache`);
   console.log(`  ${s.wallSeconds.toFixed(0)} s, ${rate(s).toLocaleString()} events/s, peak RSS ${s.peakRssMb.toFixed(0)} MB, ${s.stateEntries.toLocaleString()} keys at the end`);
   for (const c of s.checkpoints) console.log(`    checkpoint ${c.id} at ${c.atSeconds.toFixed(0)} s: ${mb(c.bytes)} MB written in ${(c.durationMs / 1000).toFixed(1)} s, longest pause ${c.longestPauseMs.toFixed(0)} ms`);
 }

@@ -133,6 +133,9 @@ function usable(names: string[], fence: FenceRecord | undefined): { keep: Manife
   return { keep: all.filter((m) => !superseded(fence, m.epoch, m.id)), superseded: all.filter((m) => superseded(fence, m.epoch, m.id)) };
 }
 
+/** Bytes of a streamed state file gathered per write. */
+const WRITE_BYTES = 4 * 1024 * 1024;
+
 export class LocalCheckpointStore implements CheckpointStore {
   readonly dir: string;
 
@@ -165,11 +168,23 @@ export class LocalCheckpointStore implements CheckpointStore {
     const fh = await open(tmp, "w");
     let size = 0;
     try {
+      // Parts are written as they come, so a file of gigabytes never sits in memory whole; gathered
+      // into writes of a few megabytes, since each write waits a turn of the event loop.
+      let pending: Uint8Array[] = [];
+      let pendingBytes = 0;
+      const flush = async () => {
+        const data = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
+        for (let at = 0; at < data.byteLength; ) at += (await fh.write(data, at, data.byteLength - at)).bytesWritten;
+        pending = [];
+        pendingBytes = 0;
+      };
       for await (const part of parts) {
-        // Parts are written as they come, so a file of gigabytes never sits in memory whole.
-        for (let at = 0; at < part.byteLength; ) at += (await fh.write(part, at, part.byteLength - at)).bytesWritten;
+        pending.push(part);
+        pendingBytes += part.byteLength;
         size += part.byteLength;
+        if (pendingBytes >= WRITE_BYTES) await flush();
       }
+      if (pendingBytes > 0) await flush();
       await fh.sync();
     } catch (err) {
       await fh.close();

@@ -16,6 +16,7 @@
  *   with it), followed by the cached entries the database doesn't hold as they are.
  * The database is scratch: a restore rebuilds it from checkpoint files.
  */
+import { heapSize } from "bun:jsc";
 import { Database, type Statement } from "bun:sqlite";
 import { mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
@@ -51,20 +52,81 @@ function removeStaleScratch(parent: string): void {
   }
 }
 
-/** Memory shared by every disk table's cache in this process. */
+/**
+ * Memory shared by every disk table's cache in this process. The cache's size
+ * is an estimate, and entries it drops are garbage until a full collection,
+ * which the collector on its own leaves until the heap has about doubled: so
+ * the budget also watches the heap, collecting once it passes the budget and a
+ * slack, and shrinks the cache's share by what the heap still holds beyond
+ * that (other state, a low estimate), so the process stays near the budget.
+ */
 export class CacheBudget {
   used = 0;
-  constructor(readonly bytes: number) {}
+  /** Taken off the cache's share while the heap stays over its limit after a collection. */
+  private shrink = 0;
+  private checks = 0;
+  private readonly slack: number;
+  constructor(readonly bytes: number) {
+    this.slack = Math.max(128 * 1024 * 1024, bytes / 4);
+  }
+
+  /** What the cache may hold now. */
+  get limit(): number {
+    return this.bytes - this.shrink;
+  }
+
+  /** Between batches: collects when the heap passes the budget and its slack (checked every few calls; reading it is cheap). */
+  watchHeap(): void {
+    if ((++this.checks & 63) !== 0) return;
+    const heapLimit = this.bytes + this.slack;
+    if (heapSize() <= heapLimit) return;
+    Bun.gc(true);
+    this.shrink = Math.min(this.bytes * 0.75, Math.max(0, heapSize() - (this.bytes + this.slack / 2)));
+  }
 }
 
 /** Records per chunk of a full file read from the database. */
 const SCAN_CHUNK = 2000;
-/** Rough bytes a cached entry takes in the JS heap beyond its encoded size (entry, key, value, map and LRU slots). */
-const ENTRY_OVERHEAD = 320;
+/**
+ * Rough bytes a cached entry takes in the JS heap beyond its encoded size: the
+ * entry, its key and value objects, its map and LRU slots. Measured: an updating
+ * aggregate's group (two accumulators) takes about 650 bytes after a full GC.
+ */
+const ENTRY_OVERHEAD = 640;
 /** Eviction brings the cache this far under the budget, so it runs now and then rather than after every batch. */
 const LOW_WATER = 0.97;
 /** Entries evicted per call between batches, unless the cache is well over its budget. */
 const EVICT_PER_CALL = 25_000;
+
+/**
+ * Which key hashes may have a row in the database: a bit per hash slot, never
+ * a false "no", so a key that was never written back (a new one) costs no
+ * database lookup. It doubles as rows are added, each old bit copied into both
+ * halves (a hash's slot in the larger map is one of the two), up to a cap past
+ * which more false "maybe"s only cost lookups.
+ */
+class MaybeStored {
+  private words = new Uint32Array(1 << 15);
+  private added = 0;
+  private static readonly MAX_WORDS = 1 << 23; // 2^28 bits, 32 MB
+
+  has(hash: number): boolean {
+    const slot = (hash >>> 0) & (this.words.length * 32 - 1);
+    return (this.words[slot >>> 5]! & (1 << (slot & 31))) !== 0;
+  }
+
+  add(hash: number): void {
+    // Kept under one bit in sixteen set, so a new key is told apart from stored ones 15 times in 16.
+    if (++this.added > this.words.length * 2 && this.words.length < MaybeStored.MAX_WORDS) {
+      const grown = new Uint32Array(this.words.length * 2);
+      grown.set(this.words, 0);
+      grown.set(this.words, this.words.length);
+      this.words = grown;
+    }
+    const slot = (hash >>> 0) & (this.words.length * 32 - 1);
+    this.words[slot >>> 5]! |= 1 << (slot & 31);
+  }
+}
 
 interface DiskMeta {
   /** Estimated bytes in memory. */
@@ -82,6 +144,7 @@ export class DiskKeyedTable<V> extends KeyedTable<V> {
   private readonly reader: Database;
   /** Cached entries, least recently used first (a Map keeps insertion order). */
   private readonly lru = new Map<StateEntry<V>, DiskMeta>();
+  private readonly stored = new MaybeStored();
   private tick = 0;
   private count = 0;
   /** What leaves memory in the current epoch. */
@@ -148,6 +211,7 @@ export class DiskKeyedTable<V> extends KeyedTable<V> {
   }
 
   protected override miss(hash: number, key: readonly unknown[]): StateEntry<V> | undefined {
+    if (!this.stored.has(hash)) return undefined;
     const row = this.sql.get.get(this.kg(hash), hash, packr.pack(key)) as { value: Uint8Array; time: number | null } | null;
     if (!row) return undefined;
     const saved = unpackr.unpack(row.value);
@@ -162,13 +226,19 @@ export class DiskKeyedTable<V> extends KeyedTable<V> {
 
   protected override created(entry: StateEntry<V>): void {
     this.count++;
-    this.use(entry, ENTRY_OVERHEAD * 1.25, false, true);
+    this.use(entry, ENTRY_OVERHEAD + 32, false, true);
   }
 
   override touch(entry: StateEntry<V>): void {
     super.touch(entry);
     const m = this.used(entry);
     if (m) m.dirty = true;
+  }
+
+  protected override heldElsewhere(entry: StateEntry<V>): boolean {
+    // Checked before the change that would make it dirty: clean now means clean at the barrier.
+    const m = this.lru.get(entry);
+    return m !== undefined && m.inDb && !m.dirty;
   }
 
   override get(hash: number, key: readonly unknown[]): StateEntry<V> | undefined {
@@ -196,9 +266,11 @@ export class DiskKeyedTable<V> extends KeyedTable<V> {
 
   /** Writes back and drops the least recently used cached entries while the shared budget is exceeded. */
   override maintain(): void {
-    if (this.budget.used <= this.budget.bytes || this.lru.size === 0) return;
-    const target = this.budget.bytes * LOW_WATER;
-    const uncapped = this.budget.used > this.budget.bytes * 1.05;
+    this.budget.watchHeap();
+    const limit = this.budget.limit;
+    if (this.budget.used <= limit || this.lru.size === 0) return;
+    const target = limit * LOW_WATER;
+    const uncapped = this.budget.used > limit * 1.05;
     let evicted = 0;
     this.db.transaction(() => {
       for (const [e, m] of this.lru) {
@@ -211,6 +283,7 @@ export class DiskKeyedTable<V> extends KeyedTable<V> {
           const key = packr.pack(e.key);
           const value = packr.pack(this.codec ? this.codec.save(e.value) : e.value);
           this.sql.put.run(kg, e.hash, key, value, e.time);
+          if (!m.inDb) this.stored.add(e.hash);
           // Changed in this epoch: the delta closing it finds the change in the log.
           if (changedNow) {
             this.log.add(kg, packPutFromPacked(e.time, e.hash, key, value), true);
@@ -324,7 +397,10 @@ export class DiskKeyedTable<V> extends KeyedTable<V> {
         const kg = this.kg(r[2]);
         const key = packr.pack(r[3]);
         if (r[0] === DELETE) this.sql.remove.run(kg, r[2], key);
-        else this.sql.put.run(kg, r[2], key, packr.pack(r[4]), r[1]);
+        else {
+          this.sql.put.run(kg, r[2], key, packr.pack(r[4]), r[1]);
+          this.stored.add(r[2]);
+        }
       }
     })();
     this.count = (this.db.prepare("SELECT count(*) AS n FROM kv").get() as { n: number }).n;

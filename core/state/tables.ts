@@ -190,11 +190,24 @@ export abstract class TrackedTable<V> {
     return e !== null && entry.saved !== e.epoch && (e.full || entry.dirty === e.epoch);
   }
 
+  /** Before `entry` changes or goes: a running snapshot still owed it gets it as it was at the barrier. */
+  private settle(entry: StateEntry<V>): void {
+    if (!this.owed(entry)) return;
+    // A full snapshot reading it from elsewhere (a disk table's database) needs no copy.
+    if (this.encoding!.full && this.heldElsewhere(entry)) entry.saved = this.encoding!.epoch;
+    else this.encodeEarly(entry);
+  }
+
+  /** Whether a full snapshot finds `entry`, unchanged since the barrier, outside memory (a disk table's database). */
+  protected heldElsewhere(_entry: StateEntry<V>): boolean {
+    return false;
+  }
+
   /** Records that `entry` is about to change (call before mutating its value). */
   touch(entry: StateEntry<V>): void {
     // Only the first change in an epoch has anything to do: later ones find the entry encoded and listed.
     if (entry.dirty === this.epoch) return;
-    if (this.owed(entry)) this.encodeEarly(entry);
+    this.settle(entry);
     entry.dirty = this.epoch;
     this.changedList.push(entry);
   }
@@ -211,7 +224,7 @@ export abstract class TrackedTable<V> {
 
   /** Lets go of `entry` without a tombstone: encoded first if a running snapshot still needs it. */
   release(entry: StateEntry<V>): void {
-    if (this.owed(entry)) this.encodeEarly(entry);
+    this.settle(entry);
     entry.dirty = 0;
   }
 
