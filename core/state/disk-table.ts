@@ -53,37 +53,41 @@ function removeStaleScratch(parent: string): void {
 }
 
 /**
- * Memory shared by every disk table's cache in this process. The cache's size
- * is an estimate, and entries it drops are garbage until a full collection,
- * which the collector on its own leaves until the heap has about doubled: so
- * the budget also watches the heap, collecting once it passes the budget and a
- * slack, and shrinks the cache's share by what the heap still holds beyond
- * that (other state, a low estimate), so the process stays near the budget.
+ * Memory shared by every disk table's cache in this process: the budget bounds
+ * the JS heap the cache makes, garbage included. Entries the cache drops are
+ * garbage until a full collection, which the collector on its own leaves until
+ * the heap has about doubled; so the cache fills a share of the budget, leaving
+ * the rest for garbage, and the budget watches the heap, collecting once it
+ * passes the budget. When the heap is still over its share after a collection
+ * (the estimate is low for these entries, other state is large), the cache's
+ * share shrinks by the excess.
  */
 export class CacheBudget {
   used = 0;
-  /** Taken off the cache's share while the heap stays over its limit after a collection. */
+  /** Taken off the cache's share while the heap stays too full after a collection. */
   private shrink = 0;
   private checks = 0;
-  private readonly slack: number;
-  constructor(readonly bytes: number) {
-    this.slack = Math.max(128 * 1024 * 1024, bytes / 4);
-  }
+  /** The heap before any state: the process's own (code, plans, buffers), which the budget is on top of. */
+  private readonly base = heapSize();
+  constructor(readonly bytes: number) {}
 
   /** What the cache may hold now. */
   get limit(): number {
-    return this.bytes - this.shrink;
+    return this.bytes * CACHE_SHARE - this.shrink;
   }
 
-  /** Between batches: collects when the heap passes the budget and its slack (checked every few calls; reading it is cheap). */
+  /** Between batches: collects when the heap passes the budget over the base (checked every few calls; reading its size is cheap). */
   watchHeap(): void {
-    if ((++this.checks & 63) !== 0) return;
-    const heapLimit = this.bytes + this.slack;
-    if (heapSize() <= heapLimit) return;
+    if ((++this.checks & 15) !== 0 || heapSize() <= this.base + this.bytes) return;
     Bun.gc(true);
-    this.shrink = Math.min(this.bytes * 0.75, Math.max(0, heapSize() - (this.bytes + this.slack / 2)));
+    this.shrink = Math.min(this.bytes * 0.5, Math.max(0, this.shrink + heapSize() - this.base - this.bytes * LIVE_SHARE));
   }
 }
+
+/** The share of the budget the cache's entries fill; the rest is room for the garbage they leave. */
+const CACHE_SHARE = 0.75;
+/** The heap after a collection should stay under this share of the budget, or the cache's share shrinks. */
+const LIVE_SHARE = 0.85;
 
 /** Records per chunk of a full file read from the database. */
 const SCAN_CHUNK = 2000;
