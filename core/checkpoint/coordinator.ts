@@ -6,6 +6,7 @@
  */
 import type { SubtaskSnapshot } from "../runtime/chain.ts";
 import type { StateBackend, WrittenState } from "../state/backend.ts";
+import { discardSnapshot } from "../state/tables.ts";
 import { FencedError, type Fence } from "./fence.ts";
 import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, freezeState, type CheckpointData, type CheckpointStore } from "./store.ts";
 
@@ -186,7 +187,11 @@ export class CheckpointCoordinator implements BarrierPort {
 
   /** A subtask has aligned barrier `id`; its operators' tables are being encoded and written while it goes on. */
   ack(task: string, id: number, parts: SubtaskSnapshot[]): void {
-    if (!this.inFlight || this.inFlight.id !== id) return;
+    if (!this.inFlight || this.inFlight.id !== id) {
+      // Abandoned meanwhile: the snapshots are still run to their end, which releases what they hold (a disk table's read of its database).
+      for (const p of parts) for (const t of p.snapshot.tables) void discardSnapshot(t);
+      return;
+    }
     this.ackWritten(
       task,
       id,

@@ -118,6 +118,15 @@ export interface TableSnapshot {
   chunks: AsyncIterable<StateChunk>;
 }
 
+/** Runs a snapshot nobody will write to its end, dropping its chunks (its end releases what it holds). */
+export async function discardSnapshot(snapshot: TableSnapshot): Promise<void> {
+  try {
+    for await (const _ of snapshot.chunks);
+  } catch {
+    // Superseded by a newer snapshot: nothing left to release.
+  }
+}
+
 /** Entries encoded per slice of the background encoder; a slice is a few milliseconds. */
 const SLICE = 2000;
 
