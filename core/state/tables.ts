@@ -40,37 +40,27 @@ export class StateEntry<V> {
   ) {}
 }
 
-/** Maps an EntryMap's buckets are spread over (by the hash's low bits). */
-const SHARDS = 64;
-
-/**
- * Chained hash buckets by key hash; no string keys on the hot path. The
- * buckets are spread over several Maps: a Map grows by rehashing every entry at
- * once, which at 4M keys stalls processing for about 300 ms; a shard rehashes
- * a sixty-fourth of them.
- */
+/** Chained hash buckets by key hash; no string keys on the hot path. */
 export class EntryMap<V> {
-  private readonly shards: Map<number, StateEntry<V>>[] = Array.from({ length: SHARDS }, () => new Map());
+  private readonly buckets = new Map<number, StateEntry<V>>();
   size = 0;
 
   get(hash: number, key: readonly unknown[]): StateEntry<V> | undefined {
-    for (let e = this.shards[hash & (SHARDS - 1)]!.get(hash); e; e = e.next ?? undefined) if (keysEqual(e.key, key)) return e;
+    for (let e = this.buckets.get(hash); e; e = e.next ?? undefined) if (keysEqual(e.key, key)) return e;
     return undefined;
   }
 
   add(entry: StateEntry<V>): void {
-    const buckets = this.shards[entry.hash & (SHARDS - 1)]!;
-    entry.next = buckets.get(entry.hash) ?? null;
-    buckets.set(entry.hash, entry);
+    entry.next = this.buckets.get(entry.hash) ?? null;
+    this.buckets.set(entry.hash, entry);
     this.size++;
   }
 
   remove(entry: StateEntry<V>): void {
-    const buckets = this.shards[entry.hash & (SHARDS - 1)]!;
-    const head = buckets.get(entry.hash);
+    const head = this.buckets.get(entry.hash);
     if (head === entry) {
-      if (entry.next) buckets.set(entry.hash, entry.next);
-      else buckets.delete(entry.hash);
+      if (entry.next) this.buckets.set(entry.hash, entry.next);
+      else this.buckets.delete(entry.hash);
       this.size--;
       return;
     }
@@ -84,25 +74,24 @@ export class EntryMap<V> {
   }
 
   *entries(): IterableIterator<StateEntry<V>> {
-    for (const buckets of this.shards) for (const head of buckets.values()) for (let e: StateEntry<V> | null = head; e; e = e.next) yield e;
+    for (const head of this.buckets.values()) for (let e: StateEntry<V> | null = head; e; e = e.next) yield e;
   }
 
   /**
    * The entries as of now, for a snapshot that reads them over many slices while
-   * entries come and go: the buckets that exist now come first in each map's
+   * entries come and go: the buckets that exist now come first in the map's
    * order (a new or re-made bucket goes to its end), so stopping after as many
    * buckets as exist now visits every old one without chasing new ones forever.
    * Entries added to old buckets meanwhile are visited; the snapshot skips them.
    */
   entriesNow(): IterableIterator<StateEntry<V>> {
-    const now = this.shards.map((buckets) => [buckets, buckets.size] as const);
+    const buckets = this.buckets;
+    const count = buckets.size;
     return (function* () {
-      for (const [buckets, count] of now) {
-        let n = 0;
-        for (const head of buckets.values()) {
-          if (n++ === count) break;
-          for (let e: StateEntry<V> | null = head; e; e = e.next) yield e;
-        }
+      let n = 0;
+      for (const head of buckets.values()) {
+        if (n++ === count) return;
+        for (let e: StateEntry<V> | null = head; e; e = e.next) yield e;
       }
     })();
   }
