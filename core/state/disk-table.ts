@@ -78,12 +78,15 @@ export class CacheBudget {
 
   /** Between batches: collects when the heap passes the budget over the base (checked every few calls; reading its size is cheap). */
   watchHeap(): void {
-    if ((++this.checks & 15) !== 0 || heapSize() <= this.base + this.bytes) return;
+    // A budget smaller than the heap's own swings (tests' tiny caches) is left to the estimate alone.
+    if (this.bytes < WATCHED_BUDGET || (++this.checks & 15) !== 0 || heapSize() <= this.base + this.bytes) return;
     Bun.gc(true);
     this.shrink = Math.min(this.bytes * 0.5, Math.max(0, this.shrink + heapSize() - this.base - this.bytes * LIVE_SHARE));
   }
 }
 
+/** Budgets from this size on watch the heap. */
+const WATCHED_BUDGET = 64 * 1024 * 1024;
 /** The share of the budget the cache's entries fill; the rest is room for the garbage they leave. */
 const CACHE_SHARE = 0.75;
 /** The heap after a collection should stay under this share of the budget, or the cache's share shrinks. */
