@@ -62,20 +62,23 @@ export interface OperatorStateSnapshot {
 }
 
 /**
- * When a table writes a full file again instead of a delta (a rebase): once its
- * deltas since the last full file add up to that file's size, so a restore
- * never reads more than about twice the state, or once the chain is this long,
- * so it reads few files. A job touching 1% of its keys per interval rebases
- * every 32 checkpoints rather than rewriting everything every few.
+ * When a table writes a full file again instead of a delta (a rebase): once
+ * most records its files hold are stale (overwritten or deleted by later
+ * ones), so a restore never reads more than about twice the records it keeps,
+ * or once the chain is this long, so it reads few files. Deltas of new keys
+ * are not stale: a table that only grows is not read back whole at every other
+ * checkpoint (a disk table's full file reads its whole database). A job
+ * touching 1% of its keys per interval rebases every 32 checkpoints rather than
+ * rewriting everything every few.
  */
 export const MAX_CHAIN = 32;
 
-/** Whether a table's next snapshot is a full file, given the files its state is in now. */
-export function rebaseDue(chain: readonly StateFileRef[]): boolean {
+/** Whether a table's next snapshot is a full file, given the files its state is in now and the entries it holds. */
+export function rebaseDue(chain: readonly StateFileRef[], entries: number): boolean {
   if (chain.length === 0 || chain.length >= MAX_CHAIN) return true;
-  let deltas = 0;
-  for (const ref of chain) if (!ref.full) deltas += ref.bytes;
-  return deltas >= chain[0]!.bytes;
+  let records = 0;
+  for (const ref of chain) records += ref.puts + ref.deletes;
+  return records > 2 * entries;
 }
 
 export class OperatorState {
@@ -166,7 +169,7 @@ export class OperatorState {
     this.unwritten = checkpoint;
     for (const [name, table] of this.tables) {
       const chain = this.chains.get(name) ?? [];
-      const full = previousLost || rebaseDue(chain);
+      const full = previousLost || rebaseDue(chain, table.size);
       tables.push(table.snapshot(checkpoint, full));
       chains[name] = full ? [] : chain;
     }
