@@ -26,6 +26,8 @@ import java.util.List;
  * into a counting blackhole. Prints one JSON line: rows to the sink and this process's CPU seconds
  * at main's start, once the job is planned and submitted, and at the end.
  *
+ * `explain FILE` prints the plans of that query instead, `print FILE` its result rows (to check a query).
+ *
  * `dump EVENTS SEED BASE_US`: prints the generator's first EVENTS events, one per line, for
  * bench/flink/check-generator.ts to compare with Runnel's generator; `pools` prints its price table
  * and channel URLs.
@@ -37,12 +39,12 @@ public final class Main {
 
     public static void main(String[] args) throws Exception {
         if (args.length == 4 && args[0].equals("dump")) dump(Long.parseLong(args[1]), Long.parseLong(args[2]), Long.parseLong(args[3]));
-        else if (args.length == 2 && args[0].equals("run")) run(Path.of(args[1]));
+        else if (args.length == 2 && List.of("run", "explain", "print").contains(args[0])) run(Path.of(args[1]), args[0]);
         else if (args.length == 1 && args[0].equals("pools")) pools();
-        else throw new IllegalArgumentException("usage: run FILE | dump EVENTS SEED BASE_US");
+        else throw new IllegalArgumentException("usage: run|explain|print FILE | dump EVENTS SEED BASE_US");
     }
 
-    private static void run(Path file) throws Exception {
+    private static void run(Path file, String mode) throws Exception {
         double atStart = cpu();
         List<String> statements = new ArrayList<>();
         for (String s : Files.readString(file).split(";\\s*(\\n|$)")) if (!s.isBlank()) statements.add(s.trim());
@@ -54,11 +56,18 @@ public final class Main {
         conf.setString("execution.checkpointing.interval", "10s");
         conf.setString("execution.checkpointing.dir", checkpoints.toUri().toString());
         conf.setString("state.backend.type", "hashmap");
+        // Nothing to commit at the end (a blackhole): finish without waiting up to an interval for a last checkpoint.
+        conf.setString("execution.checkpointing.checkpoints-after-tasks-finish", "false");
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(conf);
         StreamTableEnvironment tEnv = StreamTableEnvironment.create(env);
         tEnv.createTemporarySystemFunction("count_char", CountChar.class);
         for (int i = 0; i < statements.size() - 1; i++) tEnv.executeSql(statements.get(i));
         Table query = tEnv.sqlQuery(statements.get(statements.size() - 1));
+        if (!mode.equals("run")) {
+            if (mode.equals("explain")) System.out.println(query.explain());
+            else query.execute().print();
+            System.exit(0);
+        }
         TableResult result = query.executeInsert(TableDescriptor.forConnector("counting-blackhole")
                 .schema(org.apache.flink.table.api.Schema.newBuilder().fromResolvedSchema(query.getResolvedSchema()).build())
                 .build());
