@@ -84,6 +84,8 @@ export interface Figures {
   perCoreWarm: number;
   /** Events per CPU-second of the job alone (Runnel) or from submission (Flink). */
   perCoreInner: number;
+  /** The same with the 1-event run's job (or from-submission) CPU subtracted: leaves out planning's noisy JIT. */
+  perCoreInnerWarm: number;
   cpu: number;
   startupCpu: number;
   rows: number;
@@ -103,6 +105,7 @@ async function measure(engine: typeof flink, query: string, events: number, runs
       perCore: events / cpu,
       perCoreWarm: events / (cpu - empty.cpu),
       perCoreInner: events / median(all.map((r) => r.inner)),
+      perCoreInnerWarm: events / (median(all.map((r) => r.inner)) - empty.inner),
       cpu,
       startupCpu: empty.cpu,
       rows: median(all.map((r) => r.rows)),
