@@ -3,7 +3,7 @@
  * Runnel's events: dumps the first N events of both generators for a few seeds and compares them
  * field by field. Needs the JVM, so it is a bench check rather than a suite test:
  *
- *   bun bench/flink/check-generator.ts [--events 200000]
+ *   bun bench/flink/check-generator.ts [--events 100000]
  */
 import { eventKind, getPools, KIND_AUCTION, KIND_PERSON, NexmarkGenerator } from "../../plugins/connector-nexmark/generator.ts";
 import { javaCommand } from "./jvm.ts";
@@ -52,7 +52,7 @@ async function checkPools(): Promise<void> {
 if (import.meta.main) {
   await checkPools();
   const at = process.argv.indexOf("--events");
-  const events = at > 0 ? Number(process.argv[at + 1]) : 200_000;
+  const events = at > 0 ? Number(process.argv[at + 1]) : 100_000;
   for (const seed of [0, 1, 42, 2 ** 40 + 7]) {
     const fields = await check(events, seed);
     console.log(`seed ${seed}: ${events.toLocaleString("en")} events, ${fields.toLocaleString("en")} fields equal`);
