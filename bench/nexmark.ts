@@ -18,7 +18,7 @@ import { join } from "node:path";
 
 import { NEXMARK_QUERIES, NEXMARK_VIEWS, sideInputRows } from "./nexmark-queries.ts";
 
-const SOURCE = (events: number) => `CREATE TABLE nexmark WITH (
+export const SOURCE = (events: number) => `CREATE TABLE nexmark WITH (
   connector = 'nexmark',
   event_rate = '0',
   message_count = '${events}'

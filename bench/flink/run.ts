@@ -1,0 +1,168 @@
+/**
+ * Flink 2.2.1 beside Runnel on Nexmark (issue #12's target: every query ≥ 5x Flink per core).
+ * Each run is a fresh process: Flink's queries (bench/flink/queries.ts) in a local mini cluster
+ * (parallelism 1, object reuse, checkpoints every 10 s, a blackhole sink that counts), fed by the
+ * Java port of Runnel's generator; Runnel's (bench/nexmark.ts) through bench/run-one.ts.
+ *
+ * Per query and engine: `--runs` runs (median) of `--events` events and one run of 1 event. CPU is
+ * user + system of the whole process (the kernel's account of the child, start-up and planning
+ * included); "excl. start-up" subtracts the 1-event run's CPU, so it also leaves out the JIT
+ * warm-up the short run never needs. Runnel's "in job" is what `bun run bench` reports (CPU from
+ * the job's start to its end, planning and loading left out).
+ *
+ *   flock /tmp/runnel-bench.lock bun run bench:flink q0 q5 --events 2000000 [--runs 3] [--runnel]
+ *   bun run bench:flink q5 --explain       Flink's plan of each query (planning only)
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { QUERIES, SOURCE } from "../nexmark.ts";
+import { sideInputRows } from "../nexmark-queries.ts";
+import { javaCommand } from "./jvm.ts";
+import { FLINK_QUERIES, FLINK_SOURCE } from "./queries.ts";
+
+interface Run {
+  /** CPU seconds of the whole process. */
+  cpu: number;
+  wall: number;
+  rows: number;
+  rssMb: number;
+  /** Runnel: CPU seconds of the job alone; Flink: CPU seconds from job submission to its end. */
+  inner: number;
+}
+
+async function spawnMeasured(cmd: string[]): Promise<{ out: string; cpu: number; wall: number; rssMb: number }> {
+  const started = performance.now();
+  const proc = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe" });
+  const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
+  const code = await proc.exited;
+  if (code !== 0) throw new Error(`${cmd.slice(0, 2).join(" ")} … exited ${code}:\n${err.slice(-4000)}`);
+  const usage = proc.resourceUsage()!;
+  return { out, cpu: Number(usage.cpuTime.user + usage.cpuTime.system) / 1e6, wall: (performance.now() - started) / 1000, rssMb: usage.maxRSS / 1024 / 1024 };
+}
+
+const lastJson = (out: string) => JSON.parse(out.trim().split("\n").pop()!);
+
+async function flink(query: string, events: number, dir: string): Promise<Run> {
+  const q = FLINK_QUERIES[query]!;
+  const file = join(dir, `${query}.flink.sql`);
+  writeFileSync(file, (FLINK_SOURCE(events) + (q.setup ? `${q.setup};\n` : "") + q.sql!).replaceAll("{dir}", dir));
+  const r = await spawnMeasured(await javaCommand(["run", file]));
+  const j = lastJson(r.out);
+  return { cpu: r.cpu, wall: r.wall, rssMb: r.rssMb, rows: j.rows, inner: j.cpuAtEnd - j.cpuAtSubmit };
+}
+
+/** Flink's optimized plan of a query (`--explain`): which operators it runs. */
+async function explainFlink(query: string): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), "runnel-flink-explain-"));
+  try {
+    const q = FLINK_QUERIES[query]!;
+    const file = join(dir, `${query}.flink.sql`);
+    writeFileSync(file, (FLINK_SOURCE(1) + (q.setup ? `${q.setup};\n` : "") + q.sql!).replaceAll("{dir}", dir));
+    const out = (await spawnMeasured(await javaCommand(["explain", file]))).out;
+    return out.slice(out.indexOf("== Optimized Physical Plan =="));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function runnel(query: string, events: number, dir: string): Promise<Run> {
+  const file = join(dir, `${query}.runnel.sql`);
+  writeFileSync(file, SOURCE(events) + QUERIES[query]!.sql.replaceAll("{dir}", dir));
+  const r = await spawnMeasured(["bun", join(import.meta.dir, "..", "run-one.ts"), file]);
+  const j = lastJson(r.out);
+  if (events > 1 && j.sourceRecords !== events) throw new Error(`${query}: Runnel's source emitted ${j.sourceRecords} of ${events} events`);
+  return { cpu: r.cpu, wall: r.wall, rssMb: r.rssMb, rows: j.sinkRecords, inner: j.cpuSeconds };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+export interface Figures {
+  /** Events per CPU-second of the whole process (median run). */
+  perCore: number;
+  /** The same with the 1-event run's CPU subtracted. */
+  perCoreWarm: number;
+  /** Events per CPU-second of the job alone (Runnel) or from submission (Flink). */
+  perCoreInner: number;
+  /** The same with the 1-event run's job (or from-submission) CPU subtracted: leaves out planning's noisy JIT. */
+  perCoreInnerWarm: number;
+  cpu: number;
+  startupCpu: number;
+  rows: number;
+  rssMb: number;
+  wall: number;
+}
+
+async function measure(engine: typeof flink, query: string, events: number, runs: number): Promise<Figures> {
+  const dir = mkdtempSync(join(tmpdir(), "runnel-flink-bench-"));
+  try {
+    writeFileSync(join(dir, "side_input.json"), sideInputRows().map((r) => JSON.stringify(r)).join("\n") + "\n");
+    const empty = await engine(query, 1, dir);
+    const all: Run[] = [];
+    for (let i = 0; i < runs; i++) all.push(await engine(query, events, dir));
+    const cpu = median(all.map((r) => r.cpu));
+    return {
+      perCore: events / cpu,
+      perCoreWarm: events / (cpu - empty.cpu),
+      perCoreInner: events / median(all.map((r) => r.inner)),
+      perCoreInnerWarm: events / (median(all.map((r) => r.inner)) - empty.inner),
+      cpu,
+      startupCpu: empty.cpu,
+      rows: median(all.map((r) => r.rows)),
+      rssMb: median(all.map((r) => r.rssMb)),
+      wall: median(all.map((r) => r.wall)),
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const k = (v: number) => (v >= 1e6 ? `${(v / 1e6).toFixed(2)}M` : `${Math.round(v / 1e3)}k`);
+
+if (import.meta.main) {
+  const args = process.argv.slice(2);
+  let events = 10_000_000;
+  let runs = 3;
+  let withRunnel = false;
+  let explain = false;
+  const picked: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === "--events") events = Number(args[++i]);
+    else if (args[i] === "--runs") runs = Number(args[++i]);
+    else if (args[i] === "--runnel") withRunnel = true;
+    else if (args[i] === "--explain") explain = true;
+    else picked.push(args[i]!);
+  }
+  const queries = picked.length ? picked : Object.keys(FLINK_QUERIES);
+  for (const q of queries) if (!FLINK_QUERIES[q]) throw new Error(`unknown query ${q}; choose from ${Object.keys(FLINK_QUERIES).join(", ")}`);
+  if (explain) {
+    for (const q of queries) if (!FLINK_QUERIES[q]!.skip) console.log(`== ${q}\n${await explainFlink(q)}`);
+    process.exit(0);
+  }
+  console.log(`${events.toLocaleString("en")} events, median of ${runs}, events/s per core (whole process | excl. start-up | in job)`);
+  console.log(`| query | Flink | Flink excl. start-up | Flink start-up CPU s | Flink rows | Runnel | Runnel excl. start-up | Runnel in job | Runnel rows | ratio | ratio excl. start-up |`);
+  console.log(`|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|`);
+  for (const q of queries) {
+    const spec = FLINK_QUERIES[q]!;
+    if (spec.skip) {
+      console.log(`| ${q} | skipped: ${spec.skip} |||||||||| `);
+      continue;
+    }
+    let f: Figures, r: Figures | null;
+    try {
+      f = await measure(flink, q, events, runs);
+      r = withRunnel ? await measure(runnel, q, events, runs) : null;
+    } catch (e) {
+      // One failing query must not cost the others' figures (a run can take many minutes).
+      console.log(`| ${q} | failed: ${String(e).split("\n").find((l) => /Exception|Error/.test(l))?.slice(0, 300)} |||||||||| `);
+      continue;
+    }
+    console.log(
+      `| ${q} | ${k(f.perCore)} | ${k(f.perCoreWarm)} | ${f.startupCpu.toFixed(1)} | ${f.rows.toLocaleString("en")} | ` +
+        (r
+          ? `${k(r.perCore)} | ${k(r.perCoreWarm)} | ${k(r.perCoreInner)} | ${r.rows.toLocaleString("en")} | ${(r.perCore / f.perCore).toFixed(1)}x | ${(r.perCoreWarm / f.perCoreWarm).toFixed(1)}x |`
+          : "|||||"),
+    );
+    console.error(JSON.stringify({ query: q, events, flink: f, runnel: r }));
+  }
+}
