@@ -14,7 +14,7 @@ import { timingSafeEqual } from "node:crypto";
 import type { Socket, TCPSocketListener, UnixSocketListener } from "bun";
 import type { Channel } from "../runtime/channel.ts";
 import type { Message } from "../runtime/messages.ts";
-import { encodeFrame, FrameKind, FrameReader, FrameWriter } from "./frames.ts";
+import { encodeFrame, encodeMessageFrame, FrameKind, FrameReader, FrameWriter } from "./frames.ts";
 import { clientTls, serverTls, type ClusterTls } from "./tls.ts";
 
 export interface ExchangeIdentity {
@@ -116,7 +116,7 @@ class PeerLink {
 
   async send(channel: number, msg: Message): Promise<void> {
     if (!this.writer) await this.ready;
-    this.writer!.write(encodeFrame(FrameKind.Data, channel, msg));
+    this.writer!.write(encodeMessageFrame(channel, msg));
     // Credits bound what the receiver holds; this bounds what waits in our own socket buffer.
     if (this.writer!.pending > 4 * 1024 * 1024) await this.writer!.flushed();
   }

@@ -5,11 +5,14 @@
  *   [u32 LE: length of what follows][u8 kind][u32 LE channel][body]
  *
  * Data frames carry a channel's messages (batches, watermarks, barriers) in the
- * order they were sent; credit frames give a sender room for more; control
- * frames carry the job manager's conversation with its workers.
+ * order they were sent, a batch in the exchange's column encoding
+ * (batch-codec.ts) rather than MessagePack; credit frames give a sender room for
+ * more; control frames carry the job manager's conversation with its workers.
  */
 import { Packr, Unpackr } from "msgpackr";
 import type { Socket } from "bun";
+import type { Message } from "../runtime/messages.ts";
+import { decodeBatch, encodeBatch } from "./batch-codec.ts";
 
 export const enum FrameKind {
   /** First frame of a connection: who is calling, with the job's secret. */
@@ -18,6 +21,8 @@ export const enum FrameKind {
   /** The receiver took `n` messages of a channel: the sender may send `n` more. */
   Credit = 3,
   Control = 4,
+  /** A data frame whose body is one batch in the column encoding; readers hand it on as Data. */
+  Batch = 5,
 }
 
 const HEADER = 9;
@@ -33,6 +38,22 @@ export function encodeFrame(kind: FrameKind, channel: number, body: unknown): Ui
   out[4] = kind;
   view.setUint32(5, channel, true);
   out.set(payload, HEADER);
+  return out;
+}
+
+/** A channel's message as a frame: batches column-wise, the rest as MessagePack. */
+export function encodeMessageFrame(channel: number, msg: Message): Uint8Array {
+  if (msg.kind !== "batch") return encodeFrame(FrameKind.Data, channel, msg);
+  const parts = encodeBatch(msg.batch);
+  const out = new Uint8Array(HEADER + parts.bytes);
+  new DataView(out.buffer).setUint32(0, parts.bytes + 5, true);
+  out[4] = FrameKind.Batch;
+  new DataView(out.buffer).setUint32(5, channel, true);
+  let at = HEADER;
+  for (const p of parts.list) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
   return out;
 }
 
@@ -59,7 +80,9 @@ export class FrameReader {
       const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
       const kind = frame[4] as FrameKind;
       const channel = view.getUint32(5, true);
-      this.onFrame(kind, channel, unpackr.unpack(frame.subarray(HEADER)));
+      const body = frame.subarray(HEADER);
+      if (kind === FrameKind.Batch) this.onFrame(FrameKind.Data, channel, { kind: "batch", batch: decodeBatch(body) } satisfies Message);
+      else this.onFrame(kind, channel, unpackr.unpack(body));
     }
   }
 

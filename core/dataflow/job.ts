@@ -26,7 +26,7 @@ import type { AggregateCall, LogicalPipeline, PlanNode, TableDef } from "../plan
 import type { PluginRegistry } from "../registry/registry.ts";
 import { Channel, InputGate, type ChannelSink } from "../runtime/channel.ts";
 import { OperatorChain, type ChainedOperator } from "../runtime/chain.ts";
-import { EdgeEmitter, ForwardEdge, HashEdge, RoundRobinEdge, type OutputEdge } from "../runtime/edges.ts";
+import { EdgeEmitter, ForwardEdge, HashEdge, RoundRobinEdge, keyHasherOf, type KeyHasher, type OutputEdge } from "../runtime/edges.ts";
 import { connectorMetrics, JobMetrics, OperatorMetrics } from "../runtime/metrics.ts";
 import { OperatorSubtask } from "../runtime/operator-subtask.ts";
 import { SourceSubtask, type RowPreparer, type SourcePosition } from "../runtime/source-subtask.ts";
@@ -36,7 +36,6 @@ import { CacheBudget, scratchDir } from "../state/disk-table.ts";
 import { OperatorState, type DiskStateOptions } from "../state/operator-state.ts";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { hashValues } from "../state/hash.ts";
 import { incompatibility, stateIdentities, type OperatorIdentity } from "./fingerprint.ts";
 import { buildGraph, type PhysicalGraph, type PhysicalNode, type Stage } from "./graph.ts";
 
@@ -483,18 +482,13 @@ export class Job {
   }
 
   /** Partitions rows for input `input` of `plan`; a join's two inputs hash their keys alike, so matches meet. */
-  private keyHasher(plan: PlanNode, input: number): (row: Row) => number {
+  private keyHasher(plan: PlanNode, input: number): KeyHasher {
     let keyExprs: Expr[];
     if (plan.kind === "join") keyExprs = input === 0 ? plan.leftKeys : plan.rightKeys;
     else if (plan.kind === "window_aggregate" || plan.kind === "updating_aggregate" || plan.kind === "changelog") keyExprs = plan.keys;
     else if (plan.kind === "window_function") keyExprs = plan.partition;
     else return () => 0;
-    const keys = keyExprs.map((k) => compileExpr(k));
-    const scratch = new Array(keys.length);
-    return (row) => {
-      for (let k = 0; k < keys.length; k++) scratch[k] = keys[k]!(row, 0);
-      return hashValues(scratch);
-    };
+    return keyHasherOf(keyExprs.map((k) => compileExpr(k)));
   }
 
   private aggregateSpec(keys: Expr[], calls: AggregateCall[], updatingInput: boolean): AggregateSpec {

@@ -3,11 +3,40 @@
  * index), hash (by group key) or round robin. Control messages go to every channel.
  */
 import { RowOp, type Batch, type Row } from "../plugin-api/index.ts";
+import { hashValues } from "../state/hash.ts";
 import { subtaskOfHash } from "../state/key-groups.ts";
 import type { ChannelSink } from "./channel.ts";
 import type { Message } from "./messages.ts";
 
-export type KeyHasher = (row: Row) => number;
+/**
+ * A row's key hash. It may remember the last key it hashed (a fired window's rows
+ * share one struct; hot keys repeat): `reset` forgets it, once per batch, so
+ * nothing is assumed about a value beyond the batch it came in.
+ */
+export type KeyHasher = ((row: Row) => number) & { reset?: () => void };
+
+/** The hasher of a key made of `keys`' values, as keyed state hashes them; it remembers the last key until reset. */
+export function keyHasherOf(keys: ((row: Row, time: number) => unknown)[]): KeyHasher {
+  const scratch = new Array(keys.length);
+  const last = new Array(keys.length);
+  let lastHash: number | null = null;
+  const hasher: KeyHasher = (row) => {
+    let same = lastHash !== null;
+    for (let k = 0; k < keys.length; k++) {
+      const v = keys[k]!(row, 0);
+      if (v !== last[k]) same = false;
+      scratch[k] = v;
+    }
+    if (same) return lastHash!;
+    for (let k = 0; k < keys.length; k++) last[k] = scratch[k];
+    return (lastHash = hashValues(scratch));
+  };
+  hasher.reset = () => {
+    lastHash = null;
+    last.fill(undefined);
+  };
+  return hasher;
+}
 
 export abstract class OutputEdge {
   constructor(readonly channels: ChannelSink[]) {}
@@ -43,30 +72,62 @@ export class HashEdge extends OutputEdge {
     super(channels);
   }
 
+  /** Each row's target subtask, reused across batches. */
+  private targets = new Uint16Array(0);
+
   async send(batch: Batch): Promise<void> {
     const n = this.channels.length;
     if (n === 1) {
       await this.channels[0]!.send({ kind: "batch", batch });
       return;
     }
+    if (batch.ops) return this.sendChanges(batch);
+    const { rows, times } = batch;
+    const len = rows.length;
+    if (this.targets.length < len) this.targets = new Uint16Array(Math.max(len, 2 * this.targets.length));
+    const targets = this.targets;
+    const counts = new Int32Array(n);
+    const hash = this.hash;
+    hash.reset?.();
+    for (let i = 0; i < len; i++) {
+      const t = subtaskOfHash(hash(rows[i]!), n, this.maxParallelism);
+      targets[i] = t;
+      counts[t]!++;
+    }
+    // Sized once and filled by index: no per-row closure or growing arrays.
+    const parts: Batch[] = new Array(n);
+    for (let t = 0; t < n; t++) {
+      if (counts[t] === len) {
+        await this.channels[t]!.send({ kind: "batch", batch });
+        return;
+      }
+      parts[t] = { rows: new Array(counts[t]!), times: new Array(counts[t]!) };
+    }
+    const at = new Int32Array(n);
+    for (let i = 0; i < len; i++) {
+      const t = targets[i]!;
+      const part = parts[t]!;
+      const j = at[t]!++;
+      part.rows[j] = rows[i]!;
+      part.times[j] = times[i]!;
+    }
+    for (let t = 0; t < n; t++) if (counts[t]! > 0) await this.channels[t]!.send({ kind: "batch", batch: parts[t]! });
+  }
+
+  /** An updating stream's batch: an update whose key moves subtasks becomes a retraction there and an insert here. */
+  private async sendChanges(batch: Batch): Promise<void> {
+    const n = this.channels.length;
     const parts: (Batch | undefined)[] = new Array(n);
     const { rows, times, ops, before } = batch;
     const push = (target: number, row: Row, time: number, op: RowOp | undefined, old: Row | null) => {
       let part = parts[target];
-      if (part === undefined) {
-        part = parts[target] = { rows: [], times: [] };
-        if (ops) {
-          part.ops = [];
-          part.before = [];
-        }
-      }
+      if (part === undefined) part = parts[target] = { rows: [], times: [], ops: [], before: [] };
       part.rows.push(row);
       part.times.push(time);
-      if (ops) {
-        part.ops!.push(op!);
-        part.before!.push(old);
-      }
+      part.ops!.push(op!);
+      part.before!.push(old);
     };
+    this.hash.reset?.();
     for (let i = 0; i < rows.length; i++) {
       const target = subtaskOfHash(this.hash(rows[i]!), n, this.maxParallelism);
       const op = ops?.[i] as RowOp | undefined;
