@@ -16,10 +16,9 @@ import {
   wireHeader,
   wireSchemaId,
 } from "../shared/schema-registry.ts";
-import { compileObjectEncoder, compileRowDecoder, describeValue, parseObject, timestampFormatOption, unstructuredColumn, type TimestampFormat } from "./codec.ts";
+import { compileObjectEncoder, compileRowDecoder, describeValue, parseObject, timestampFormatOption, unstructuredColumn, utf8Text, type TimestampFormat } from "./codec.ts";
 import { connectEnvelopeSchema, decimalEncodingOption, decimalReader, decimalWriter, rowJsonSchema, type DecimalEncoding } from "./envelopes.ts";
 
-const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 
 export const json = defineFormat({
@@ -45,19 +44,23 @@ export const json = defineFormat({
       ? (data: Uint8Array | string) => {
           const bytes = recordBytes(data);
           wireSchemaId(bytes);
-          return decoder.decode(bytes.subarray(5));
+          return utf8Text(bytes, 5, bytes.length);
         }
       : (data: Uint8Array | string) => data;
     if (options.unstructured) {
       const at = unstructuredColumn(fields, "json");
       const width = fields.length;
+      const rowOf = (t: string) => {
+        const row: Row = new Array(width).fill(null);
+        row[at] = t;
+        return row;
+      };
       return {
         deserialize(data) {
-          const row: Row = new Array(width).fill(null);
           const t = text(data);
-          row[at] = typeof t === "string" ? t : decoder.decode(t);
-          return row;
+          return rowOf(typeof t === "string" ? t : utf8Text(t, 0, t.length));
         },
+        deserializeRange: options.confluent_schema_registry ? undefined : (buf, start, end) => rowOf(utf8Text(buf, start, end)),
       };
     }
     const toRow = compileRowDecoder(fields, tsFormat);
@@ -69,14 +72,17 @@ export const json = defineFormat({
           return payload as Record<string, unknown>;
         }
       : null;
-    if (!decimals && !unwrap && !options.confluent_schema_registry) return { deserialize: (data) => toRow(parseObject(data)) };
+    if (!decimals && !unwrap && !options.confluent_schema_registry) {
+      return { deserialize: (data) => toRow(parseObject(data)), deserializeRange: (buf, start, end) => toRow(parseObject(utf8Text(buf, start, end))) };
+    }
+    const fromObject = (parsed: Record<string, unknown>) => {
+      const obj = unwrap ? unwrap(parsed) : parsed;
+      decimals?.(obj);
+      return toRow(obj);
+    };
     return {
-      deserialize(data) {
-        let obj = parseObject(text(data));
-        if (unwrap) obj = unwrap(obj);
-        decimals?.(obj);
-        return toRow(obj);
-      },
+      deserialize: (data) => fromObject(parseObject(text(data))),
+      deserializeRange: options.confluent_schema_registry ? undefined : (buf, start, end) => fromObject(parseObject(utf8Text(buf, start, end))),
     };
   },
   serializer({ options, fields, table }) {
