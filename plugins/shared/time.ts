@@ -26,9 +26,11 @@ export function parseTimestampText(text: string): number | null {
 let cachedDate = "";
 let cachedDayMs = 0;
 
-const digit = (text: string, i: number) => {
-  const c = text.charCodeAt(i) - 48;
-  return c >= 0 && c <= 9 ? c : -1;
+/** Two digits at i as a number, or a negative number when either is not a digit. */
+const twoDigits = (text: string, i: number) => {
+  const a = text.charCodeAt(i) - 48;
+  const b = text.charCodeAt(i + 1) - 48;
+  return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : -1;
 };
 
 /** µs for 'YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z', null for an impossible value, undefined for another shape (the slow path decides). */
@@ -39,22 +41,20 @@ function parseCanonicalUtc(text: string): number | null | undefined {
   if (t !== 84 && t !== 116 && t !== 32) return undefined; // T, t or space
   const last = text.charCodeAt(n - 1);
   if (last !== 90 && last !== 122) return undefined; // Z or z
-  const h1 = digit(text, 11), h2 = digit(text, 12), m1 = digit(text, 14), m2 = digit(text, 15), s1 = digit(text, 17), s2 = digit(text, 18);
-  if ((h1 | h2 | m1 | m2 | s1 | s2) < 0) return undefined;
-  const hour = h1 * 10 + h2, minute = m1 * 10 + m2, second = s1 * 10 + s2;
-  if (hour > 23 || minute > 59 || second > 59) return undefined;
+  const hour = twoDigits(text, 11), minute = twoDigits(text, 14), second = twoDigits(text, 17);
+  if (hour < 0 || minute < 0 || second < 0 || hour > 23 || minute > 59 || second > 59) return undefined;
   let fracUs = 0;
   if (n > 20) {
     const sep = text.charCodeAt(19);
     if ((sep !== 46 && sep !== 44) || n - 21 > 9 || n - 21 < 1) return undefined;
+    // Digits after the sixth are checked but dropped (truncation to µs).
     let scale = 100000;
     for (let i = 20; i < n - 1; i++) {
-      const d = digit(text, i);
-      if (d < 0) return undefined;
-      if (scale >= 1) fracUs += d * scale;
-      scale /= 10;
+      const d = text.charCodeAt(i) - 48;
+      if (d < 0 || d > 9) return undefined;
+      fracUs += d * scale;
+      scale = scale >= 10 ? scale / 10 : 0;
     }
-    fracUs = Math.floor(fracUs);
   }
   // startsWith, not slice: no string is made per call while the day stays the same.
   if (cachedDate === "" || !text.startsWith(cachedDate)) {
