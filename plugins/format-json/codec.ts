@@ -187,17 +187,27 @@ function passThrough(type: SqlType): string | null {
  * array literal. Names reach the code only as JSON string literals.
  */
 export function compileRowDecoder(fields: Field[], tsFormat: TimestampFormat): (obj: Record<string, unknown>) => Row {
+  return compileRowCode(fields, tsFormat, (name) => {
+    const key = JSON.stringify(name);
+    // Names an object inherits (constructor, toString...) count only as the record's own fields.
+    return name in Object.prototype ? `Object.hasOwn(o, ${key}) ? o[${key}] : undefined` : `o[${key}]`;
+  }) as (obj: Record<string, unknown>) => Row;
+}
+
+/** The same conversion from the columns' raw JSON values in column order (undefined: absent), as the scanner finds them. */
+export function compileValuesDecoder(fields: Field[], tsFormat: TimestampFormat): (values: unknown[]) => Row {
+  return compileRowCode(fields, tsFormat, (_, i) => `o[${i}]`) as (values: unknown[]) => Row;
+}
+
+function compileRowCode(fields: Field[], tsFormat: TimestampFormat, read: (name: string, i: number) => string): (o: any) => Row {
   const convert = fields.map((f) => compileDecoder(f.type, f.nullable, f.name, tsFormat));
   const lines = fields.map((f, i) => {
-    const key = JSON.stringify(f.name);
-    // Names an object inherits (constructor, toString...) count only as the record's own fields.
-    const read = f.name in Object.prototype ? `Object.hasOwn(o, ${key}) ? o[${key}] : undefined` : `o[${key}]`;
     const fast = passThrough(f.type);
-    return `  v = ${read};\n  const x${i} = ${fast ? `${fast} ? v : ` : ""}c${i}(v);`;
+    return `  v = ${read(f.name, i)};\n  const x${i} = ${fast ? `${fast} ? v : ` : ""}c${i}(v);`;
   });
   const params = fields.map((_, i) => `c${i}`);
   const body = `return function decodeRow(o) {\n  let v;\n${lines.join("\n")}\n  return [${fields.map((_, i) => `x${i}`).join(", ")}];\n};`;
-  return new Function(...params, body)(...convert) as (obj: Record<string, unknown>) => Row;
+  return new Function(...params, body)(...convert) as (o: any) => Row;
 }
 
 const decoder = new TextDecoder();

@@ -16,7 +16,8 @@ import {
   wireHeader,
   wireSchemaId,
 } from "../shared/schema-registry.ts";
-import { compileObjectEncoder, compileRowDecoder, describeValue, parseObject, timestampFormatOption, unstructuredColumn, utf8Text, type TimestampFormat } from "./codec.ts";
+import { compileJsonScanner } from "./scan.ts";
+import { compileObjectEncoder, compileRowDecoder, compileValuesDecoder, describeValue, parseObject, timestampFormatOption, unstructuredColumn, utf8Text, type TimestampFormat } from "./codec.ts";
 import { connectEnvelopeSchema, decimalEncodingOption, decimalReader, decimalWriter, rowJsonSchema, type DecimalEncoding } from "./envelopes.ts";
 
 const encoder = new TextEncoder();
@@ -73,7 +74,10 @@ export const json = defineFormat({
         }
       : null;
     if (!decimals && !unwrap && !options.confluent_schema_registry) {
-      return { deserialize: (data) => toRow(parseObject(data)), deserializeRange: (buf, start, end) => toRow(parseObject(utf8Text(buf, start, end))) };
+      const parsed = (buf: Uint8Array, start: number, end: number) => toRow(parseObject(utf8Text(buf, start, end)));
+      // Flat records are read from their bytes without JSON.parse (scan.ts); anything else through it.
+      const scan = compileJsonScanner(fields.map((f) => f.name), compileValuesDecoder(fields, tsFormat), parsed) ?? parsed;
+      return { deserialize: (data) => (typeof data === "string" ? toRow(parseObject(data)) : scan(data, 0, data.length)), deserializeRange: scan };
     }
     const fromObject = (parsed: Record<string, unknown>) => {
       const obj = unwrap ? unwrap(parsed) : parsed;
