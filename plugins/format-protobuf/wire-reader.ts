@@ -98,6 +98,76 @@ const f32 = new Float32Array(scratch.buffer, 0, 1);
 const f64 = new Float64Array(scratch.buffer);
 const littleEndian = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
+// The message being read: module state rather than closures, so that reading a record allocates nothing
+// but its row and strings (one record is read at a time: reading is synchronous).
+const EMPTY = new Uint8Array(0);
+let buf: Uint8Array = EMPTY;
+let o = 0;
+let limit = 0;
+let lo = 0;
+let hi = 0;
+
+function varint32(): number {
+  let b = buf[o++]!;
+  let v = b & 127;
+  if (b < 128) return v;
+  b = buf[o++]!;
+  v |= (b & 127) << 7;
+  if (b < 128) return v;
+  b = buf[o++]!;
+  v |= (b & 127) << 14;
+  if (b < 128) return v;
+  b = buf[o++]!;
+  v |= (b & 127) << 21;
+  if (b < 128) return v;
+  b = buf[o++]!;
+  v |= (b & 15) << 28;
+  if (b < 128) return v >>> 0;
+  // Bits beyond 32 (a negative int32 is written with 10 bytes): skipped, as protobufjs does.
+  for (let i = 0; i < 5; i++) if (buf[o++]! < 128) return v >>> 0;
+  throw FALLBACK;
+}
+
+function varint64(): void {
+  lo = 0;
+  hi = 0;
+  let i = 0;
+  let b: number;
+  for (; i < 4; i++) {
+    b = buf[o++]!;
+    lo = (lo | ((b & 127) << (i * 7))) >>> 0;
+    if (b < 128) return;
+  }
+  b = buf[o++]!;
+  lo = (lo | ((b & 127) << 28)) >>> 0;
+  hi = (hi | ((b & 127) >> 4)) >>> 0;
+  if (b < 128) return;
+  for (i = 0; i < 5; i++) {
+    b = buf[o++]!;
+    hi = (hi | ((b & 127) << (i * 7 + 3))) >>> 0;
+    if (b < 128) return;
+  }
+  throw FALLBACK;
+}
+
+/** protobufjs's LongBits.toNumber: one rounding of lo + hi·2³², negated through two's complement when signed. */
+function toNumber(signed: boolean): number {
+  if (signed && hi >>> 31) {
+    const l = (~lo + 1) >>> 0;
+    let h = ~hi >>> 0;
+    if (!l) h = (h + 1) >>> 0;
+    return -(l + h * 4294967296);
+  }
+  return lo + hi * 4294967296;
+}
+
+function fixed32(): number {
+  if (o + 4 > limit) throw FALLBACK;
+  const v = (buf[o]! | (buf[o + 1]! << 8) | (buf[o + 2]! << 16) | (buf[o + 3]! << 24)) >>> 0;
+  o += 4;
+  return v;
+}
+
 /**
  * A reader of `type` into rows of `fields`, or null when some column needs
  * the protobufjs path. `slow` is that path (bytes, start, end) → row, used for
@@ -125,69 +195,11 @@ export function compileWireReader(type: protobuf.Type, fields: Field[], slow: (b
   const defaults = slow(new Uint8Array(0), 0, 0);
   if (defaults.some((v) => v !== null && typeof v === "object")) return null;
 
-  return (buf, start, end) => {
+  return (bytes, start, end) => {
     const row = defaults.slice();
-    let o = start;
-    // Bounds are checked where a length moves the position; reading a byte past `end` is caught by the checks that follow.
-    const varint32 = (): number => {
-      let b = buf[o++]!;
-      let v = b & 127;
-      if (b < 128) return v;
-      b = buf[o++]!;
-      v |= (b & 127) << 7;
-      if (b < 128) return v;
-      b = buf[o++]!;
-      v |= (b & 127) << 14;
-      if (b < 128) return v;
-      b = buf[o++]!;
-      v |= (b & 127) << 21;
-      if (b < 128) return v;
-      b = buf[o++]!;
-      v |= (b & 15) << 28;
-      if (b < 128) return v >>> 0;
-      // Bits beyond 32 (a negative int32 is written with 10 bytes): skipped, as protobufjs does.
-      for (let i = 0; i < 5; i++) if (buf[o++]! < 128) return v >>> 0;
-      throw FALLBACK;
-    };
-    let lo = 0;
-    let hi = 0;
-    const varint64 = (): void => {
-      lo = 0;
-      hi = 0;
-      let i = 0;
-      let b: number;
-      for (; i < 4; i++) {
-        b = buf[o++]!;
-        lo = (lo | ((b & 127) << (i * 7))) >>> 0;
-        if (b < 128) return;
-      }
-      b = buf[o++]!;
-      lo = (lo | ((b & 127) << 28)) >>> 0;
-      hi = (hi | ((b & 127) >> 4)) >>> 0;
-      if (b < 128) return;
-      for (i = 0; i < 5; i++) {
-        b = buf[o++]!;
-        hi = (hi | ((b & 127) << (i * 7 + 3))) >>> 0;
-        if (b < 128) return;
-      }
-      throw FALLBACK;
-    };
-    // protobufjs's LongBits.toNumber: one rounding of lo + hi·2³², negated through two's complement when signed.
-    const toNumber = (signed: boolean): number => {
-      if (signed && hi >>> 31) {
-        let l = (~lo + 1) >>> 0;
-        let h = ~hi >>> 0;
-        if (!l) h = (h + 1) >>> 0;
-        return -(l + h * 4294967296);
-      }
-      return lo + hi * 4294967296;
-    };
-    const fixed32 = (): number => {
-      if (o + 4 > end) throw FALLBACK;
-      const v = (buf[o]! | (buf[o + 1]! << 8) | (buf[o + 2]! << 16) | (buf[o + 3]! << 24)) >>> 0;
-      o += 4;
-      return v;
-    };
+    buf = bytes;
+    o = start;
+    limit = end;
     try {
       while (o < end) {
         const tag = varint32();
@@ -291,9 +303,11 @@ export function compileWireReader(type: protobuf.Type, fields: Field[], slow: (b
       }
       if (o !== end) throw FALLBACK;
     } catch (err) {
+      buf = EMPTY;
       if (err !== FALLBACK) throw err;
-      return slow(buf, start, end);
+      return slow(bytes, start, end);
     }
+    buf = EMPTY; // not kept alive (a whole fetch response) until the next record
     return row;
   };
 }
