@@ -8,7 +8,7 @@ import { field, t, type Field, type Row } from "../../../core/plugin-api/index.t
 import { compileRowDecoder, compileValuesDecoder, parseObject, utf8Text } from "../../../plugins/format-json/codec.ts";
 import { json } from "../../../plugins/format-json/index.ts";
 import { compileJsonScanner } from "../../../plugins/format-json/scan.ts";
-import { coerce } from "../kit.ts";
+import { coerce, outcome, seededRandom } from "../kit.ts";
 
 const FIELDS: Field[] = [
   field("id", t.bigint(), false),
@@ -31,31 +31,13 @@ const scan = compileJsonScanner(
   (buf, start, end) => (fallbacks++, parsed(buf, start, end)),
 )!;
 
-const outcome = (fn: () => Row) => {
-  try {
-    return { row: fn() };
-  } catch (err) {
-    return { error: (err as Error).message };
-  }
-};
-
-function rng(seed: number) {
-  let x = seed;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 4294967296;
-  };
-}
-
 const enc = new TextEncoder();
 
 /** Checks one record in place (inside other bytes, so reading past its end would show) and alone. */
 function same(bytes: Uint8Array): void {
   const buf = Uint8Array.of(0x7b, 0x30, ...bytes, 0x30, 0x2e, 0x65, 0x7d);
-  const a = outcome(() => scan(buf, 2, 2 + bytes.length));
-  const b = outcome(() => parsed(buf, 2, 2 + bytes.length));
+  const a = outcome(() => scan(buf, 2, 2 + bytes.length)) as { row?: Row; error?: string };
+  const b = outcome(() => parsed(buf, 2, 2 + bytes.length)) as { row?: Row; error?: string };
   if (JSON.stringify(a) !== JSON.stringify(b) || !Object.is((a.row ?? [])[2], (b.row ?? [])[2])) {
     throw new Error(`differs on ${JSON.stringify(new TextDecoder().decode(bytes))}: ${JSON.stringify(a)} vs ${JSON.stringify(b)}`);
   }
@@ -63,7 +45,7 @@ function same(bytes: Uint8Array): void {
 
 describe("json scanner", () => {
   test("reads random flat and not-so-flat records exactly as JSON.parse and the row decoder do", () => {
-    const next = rng(600);
+    const next = seededRandom(600);
     const pick = <T,>(xs: T[]) => xs[Math.floor(next() * xs.length)]!;
     const numbers = ["0", "-0", "7", "-12", "123456789012345", "1234567890123456", "9007199254740993", "1.5", "-0.0", "1e3", "2E-2", "1.25e+2", "01", "1.", ".5", "-", "1e", "+1", "3000000000", "1.0"];
     const strings = ['""', '"x"', '"user-7"', '"é😀"', '"a\\"b"', '"\\u0041"', '"tab\there"', '"2024-01-01T00:00:00.123Z"', '"2024-01-01T00:00:00Z"', '"noon"', '"\u007f"'];

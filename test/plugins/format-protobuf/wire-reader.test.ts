@@ -10,7 +10,7 @@ import { field, t, type Field, type Row } from "../../../core/plugin-api/index.t
 import { messageReader, messageType, parseProtoSchema } from "../../../plugins/format-protobuf/codec.ts";
 import { protobufFormat } from "../../../plugins/format-protobuf/index.ts";
 import { compileWireReader } from "../../../plugins/format-protobuf/wire-reader.ts";
-import { coerce } from "../kit.ts";
+import { coerce, outcome, seededRandom } from "../kit.ts";
 
 const PROTO = `syntax = "proto3";
 enum Color { RED = 0; GREEN = 1; BLUE = 2; }
@@ -49,25 +49,6 @@ function reference(fields: Field[]): (bytes: Uint8Array, start: number, end: num
   };
 }
 
-const outcome = (fn: () => Row) => {
-  try {
-    return { row: fn() };
-  } catch (err) {
-    return { error: (err as Error).message };
-  }
-};
-
-/** A deterministic generator (xorshift), so a failure names a reproducible case. */
-function rng(seed: number) {
-  let x = seed || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 4294967296;
-  };
-}
-
 describe("protobuf wire reader", () => {
   const slow = reference(FIELDS);
   let fallbacks = 0;
@@ -78,7 +59,7 @@ describe("protobuf wire reader", () => {
   });
 
   test("reads random messages exactly as protobufjs and messageReader do, in place inside a larger buffer", () => {
-    const next = rng(14);
+    const next = seededRandom(14);
     const pick = <T,>(xs: T[]) => xs[Math.floor(next() * xs.length)]!;
     const int64s = [0, 1, -1, 2 ** 31, -(2 ** 31) - 1, 2 ** 53 - 1, -(2 ** 53) + 1, 2 ** 62, -(2 ** 63), 2 ** 63 - 1024, 123456789012];
     for (let n = 0; n < 2000; n++) {
