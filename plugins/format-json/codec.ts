@@ -4,7 +4,7 @@
  * record is converted without looking at types again.
  */
 import { opt, parseDurationMicros, typeName, type Field, type Row, type SqlType } from "../../core/plugin-api/index.ts";
-import { formatTimestamp, parseTimestampText } from "../shared/time.ts";
+import { formatTimestamp, parseCanonicalUtcBytes, parseTimestampText } from "../shared/time.ts";
 
 export type TimestampFormat = "rfc3339" | "unix_millis";
 
@@ -194,20 +194,32 @@ export function compileRowDecoder(fields: Field[], tsFormat: TimestampFormat): (
   }) as (obj: Record<string, unknown>) => Row;
 }
 
-/** The same conversion from the columns' raw JSON values in column order (undefined: absent), as the scanner finds them. */
-export function compileValuesDecoder(fields: Field[], tsFormat: TimestampFormat): (values: unknown[]) => Row {
-  return compileRowCode(fields, tsFormat, (_, i) => `o[${i}]`) as (values: unknown[]) => Row;
+/**
+ * The same conversion from the columns' raw JSON values in column order
+ * (undefined: absent), as the scanner finds them; a column the scanner read
+ * from bytes (`bytesReaderFor`) has its final value in `read` instead.
+ */
+export function compileValuesDecoder(fields: Field[], tsFormat: TimestampFormat): (values: unknown[], read: unknown[]) => Row {
+  return compileRowCode(fields, tsFormat, (_, i) => `o[${i}]`, (f, i) => (bytesReaderFor(f.type) ? `r[${i}]` : null)) as (values: unknown[], read: unknown[]) => Row;
 }
 
-function compileRowCode(fields: Field[], tsFormat: TimestampFormat, read: (name: string, i: number) => string): (o: any) => Row {
+/** How the scanner reads a column's string value from its bytes, where it can: RFC 3339 UTC timestamps. */
+export function bytesReaderFor(type: SqlType): ((buf: Uint8Array, from: number, to: number) => number | undefined) | null {
+  return type.kind === "timestamp" ? parseCanonicalUtcBytes : null;
+}
+
+function compileRowCode(fields: Field[], tsFormat: TimestampFormat, read: (name: string, i: number) => string, ready?: (f: Field, i: number) => string | null): (o: any, r?: unknown[]) => Row {
   const convert = fields.map((f) => compileDecoder(f.type, f.nullable, f.name, tsFormat));
   const lines = fields.map((f, i) => {
     const fast = passThrough(f.type);
-    return `  v = ${read(f.name, i)};\n  const x${i} = ${fast ? `${fast} ? v : ` : ""}c${i}(v);`;
+    const done = ready?.(f, i);
+    const value = `${fast ? `${fast} ? v : ` : ""}c${i}(v)`;
+    if (done) return `  v = ${done};\n  const x${i} = v !== undefined ? v : (v = ${read(f.name, i)}, ${value});`;
+    return `  v = ${read(f.name, i)};\n  const x${i} = ${value};`;
   });
   const params = fields.map((_, i) => `c${i}`);
-  const body = `return function decodeRow(o) {\n  let v;\n${lines.join("\n")}\n  return [${fields.map((_, i) => `x${i}`).join(", ")}];\n};`;
-  return new Function(...params, body)(...convert) as (o: any) => Row;
+  const body = `return function decodeRow(o, r) {\n  let v;\n${lines.join("\n")}\n  return [${fields.map((_, i) => `x${i}`).join(", ")}];\n};`;
+  return new Function(...params, body)(...convert) as (o: any, r?: unknown[]) => Row;
 }
 
 const decoder = new TextDecoder();

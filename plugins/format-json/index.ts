@@ -17,7 +17,7 @@ import {
   wireSchemaId,
 } from "../shared/schema-registry.ts";
 import { compileJsonScanner } from "./scan.ts";
-import { compileObjectEncoder, compileRowDecoder, compileValuesDecoder, describeValue, parseObject, timestampFormatOption, unstructuredColumn, utf8Text, type TimestampFormat } from "./codec.ts";
+import { bytesReaderFor, compileObjectEncoder, compileRowDecoder, compileValuesDecoder, describeValue, parseObject, timestampFormatOption, unstructuredColumn, utf8Text, type TimestampFormat } from "./codec.ts";
 import { connectEnvelopeSchema, decimalEncodingOption, decimalReader, decimalWriter, rowJsonSchema, type DecimalEncoding } from "./envelopes.ts";
 
 const encoder = new TextEncoder();
@@ -76,7 +76,7 @@ export const json = defineFormat({
     if (!decimals && !unwrap && !options.confluent_schema_registry) {
       const parsed = (buf: Uint8Array, start: number, end: number) => toRow(parseObject(utf8Text(buf, start, end)));
       // Flat records are read from their bytes without JSON.parse (scan.ts); anything else through it.
-      const scan = compileJsonScanner(fields.map((f) => f.name), compileValuesDecoder(fields, tsFormat), parsed) ?? parsed;
+      const scan = compileJsonScanner(fields.map((f) => f.name), compileValuesDecoder(fields, tsFormat), parsed, fields.map((f) => bytesReaderFor(f.type))) ?? parsed;
       return { deserialize: (data) => (typeof data === "string" ? toRow(parseObject(data)) : scan(data, 0, data.length)), deserializeRange: scan };
     }
     const fromObject = (parsed: Record<string, unknown>) => {

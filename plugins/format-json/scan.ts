@@ -21,16 +21,21 @@ const slices = Buffer.prototype as unknown as Partial<Slices>;
 
 const isSpace = (b: number) => b === 32 || b === 10 || b === 13 || b === 9;
 
+/** Reads a column's final value from a string's ASCII bytes, or undefined to have the text made and converted as usual. */
+export type BytesReader = (buf: Uint8Array, from: number, to: number) => number | undefined;
+
 /**
  * A reader of JSON object records into rows, or null where this runtime lacks
  * Buffer's slicing methods. `names` are the columns' names in order;
- * `toRow` converts their raw values (undefined: absent) into a row; `slow`
- * reads a record through JSON.parse.
+ * `toRow` converts their raw values (undefined: absent) into a row, taking a
+ * column's value from `read` where a `readers` entry gave one; `slow` reads a
+ * record through JSON.parse.
  */
 export function compileJsonScanner(
   names: string[],
-  toRow: (values: unknown[]) => Row,
+  toRow: (values: unknown[], read: unknown[]) => Row,
   slow: (buf: Uint8Array, start: number, end: number) => Row,
+  readers: (BytesReader | null)[] = [],
 ): ((buf: Uint8Array, start: number, end: number) => Row) | null {
   const latin1 = slices.latin1Slice;
   const utf8 = slices.utf8Slice;
@@ -54,6 +59,7 @@ export function compileJsonScanner(
 
   return (buf, start, end) => {
     const values: unknown[] = new Array(n);
+    const read: unknown[] = new Array(n);
     let o = start;
     try {
       while (o < end && isSpace(buf[o]!)) o++;
@@ -83,6 +89,7 @@ export function compileJsonScanner(
           if (o >= end) throw FALLBACK;
           // A value.
           let v: unknown;
+          let byBytes = false;
           const b = buf[o]!;
           if (b === 34) {
             const from = ++o;
@@ -96,7 +103,15 @@ export function compileJsonScanner(
               o++;
             }
             // Only a column's strings are made; a quote byte never sits inside a multi-byte character.
-            if (c >= 0) v = from === o ? "" : ascii ? latin1.call(buf, from, o) : utf8.call(buf, from, o);
+            if (c >= 0) {
+              // A column with a bytes reader (timestamps) takes its value without its text where it can.
+              const reader = ascii ? readers[c] : undefined;
+              const x = reader ? reader(buf, from, o) : undefined;
+              if (x !== undefined) {
+                v = x;
+                byBytes = true;
+              } else v = from === o ? "" : ascii ? latin1.call(buf, from, o) : utf8.call(buf, from, o);
+            }
             o++;
           } else if (b === 45 || (b >= 48 && b <= 57)) {
             // JSON's number grammar: -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?
@@ -147,7 +162,13 @@ export function compileJsonScanner(
           if (o > end) throw FALLBACK;
           // A repeated key: the last value wins, as in JSON.parse.
           if (c >= 0) {
-            values[c] = v;
+            if (byBytes) {
+              read[c] = v;
+              values[c] = undefined;
+            } else {
+              values[c] = v;
+              read[c] = undefined;
+            }
             hint = c + 1 < n ? c + 1 : 0;
           }
           while (o < end && isSpace(buf[o]!)) o++;
@@ -165,6 +186,6 @@ export function compileJsonScanner(
       if (err !== FALLBACK) throw err;
       return slow(buf, start, end);
     }
-    return toRow(values);
+    return toRow(values, read);
   };
 }

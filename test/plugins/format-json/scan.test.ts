@@ -5,7 +5,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { field, t, type Field, type Row } from "../../../core/plugin-api/index.ts";
-import { compileRowDecoder, compileValuesDecoder, parseObject, utf8Text } from "../../../plugins/format-json/codec.ts";
+import { bytesReaderFor, compileRowDecoder, compileValuesDecoder, parseObject, utf8Text } from "../../../plugins/format-json/codec.ts";
 import { json } from "../../../plugins/format-json/index.ts";
 import { compileJsonScanner } from "../../../plugins/format-json/scan.ts";
 import { coerce, outcome, seededRandom } from "../kit.ts";
@@ -29,6 +29,7 @@ const scan = compileJsonScanner(
   FIELDS.map((f) => f.name),
   compileValuesDecoder(FIELDS, "rfc3339"),
   (buf, start, end) => (fallbacks++, parsed(buf, start, end)),
+  FIELDS.map((f) => bytesReaderFor(f.type)),
 )!;
 
 const enc = new TextEncoder();
@@ -48,7 +49,7 @@ describe("json scanner", () => {
     const next = seededRandom(600);
     const pick = <T,>(xs: T[]) => xs[Math.floor(next() * xs.length)]!;
     const numbers = ["0", "-0", "7", "-12", "123456789012345", "1234567890123456", "9007199254740993", "1.5", "-0.0", "1e3", "2E-2", "1.25e+2", "01", "1.", ".5", "-", "1e", "+1", "3000000000", "1.0"];
-    const strings = ['""', '"x"', '"user-7"', '"é😀"', '"a\\"b"', '"\\u0041"', '"tab\there"', '"2024-01-01T00:00:00.123Z"', '"2024-01-01T00:00:00Z"', '"noon"', '"\u007f"'];
+    const strings = ['""', '"x"', '"user-7"', '"é😀"', '"a\\"b"', '"\\u0041"', '"tab\there"', '"2024-01-01T00:00:00.123Z"', '"2024-01-01T00:00:00Z"', '"2024-02-30T00:00:00Z"', '"2023-12-31T23:59:59.999999999Z"', '"2024-01-01 10:00:00z"', '"2024-01-01T25:00:00Z"', '"2024-01-01T10:00:00+02:00"', '"noon"', '"\u007f"'];
     const values = () => pick([...numbers, ...strings, "true", "false", "null", "tru", "nul", "{}", '{"a":1}', "[1,2]", "[]"]);
     const keys = ['"id"', '"user"', '"amount"', '"n"', '"ok"', '"t"', '"j"', '"constructor"', '""', '"other"', '"\\u0069d"', '"é"', '"ID"', '"toString"'];
     const ws = () => pick(["", "", "", " ", "\n", "\t", "\r\n  "]);
