@@ -2,7 +2,8 @@
  * `bun run bench:formats`: rows/s per core to decode and encode the same rows
  * (a Nexmark-like bid: 7 columns) as JSON, Avro (bare datums) and Protobuf,
  * through the formats' own serializers and deserializers, as a source or sink
- * calls them. CPU time of this process (user + system), after a warm-up pass.
+ * calls them. CPU time of this process (user + system), after a warm-up pass;
+ * the median of several passes (`bun bench/formats.ts [rows] [passes]`).
  */
 import { json } from "../plugins/format-json/index.ts";
 import { avroFormat } from "../plugins/format-avro/index.ts";
@@ -12,6 +13,8 @@ import { field, t, type Field, type FormatDefinition, type Row } from "../core/p
 import { optionsJsonSchema } from "../core/plugin-api/options.ts";
 
 const ROWS = Number(process.argv[2] ?? 300_000);
+/** Timed passes per format and direction; the median is reported (the machine is shared: single passes vary by a third). */
+const PASSES = Number(process.argv[3] ?? 5);
 const fields: Field[] = [
   field("auction", t.bigint(), false),
   field("bidder", t.bigint(), false),
@@ -38,10 +41,16 @@ function defaults(def: FormatDefinition<any>, given: Record<string, unknown>): R
 }
 
 function cpu<T>(fn: () => T): { result: T; seconds: number } {
-  const start = process.cpuUsage();
-  const result = fn();
-  const used = process.cpuUsage(start);
-  return { result, seconds: (used.user + used.system) / 1e6 };
+  let result!: T;
+  const times: number[] = [];
+  for (let i = 0; i < PASSES; i++) {
+    const start = process.cpuUsage();
+    result = fn();
+    const used = process.cpuUsage(start);
+    times.push((used.user + used.system) / 1e6);
+  }
+  times.sort((a, b) => a - b);
+  return { result, seconds: times[Math.floor((times.length - 1) / 2)]! };
 }
 
 const cases: [string, FormatDefinition<any>, Record<string, unknown>][] = [
@@ -50,7 +59,7 @@ const cases: [string, FormatDefinition<any>, Record<string, unknown>][] = [
   ["protobuf", protobufFormat, { schema: PROTO }],
 ];
 
-console.log(`${ROWS.toLocaleString("en-US")} rows of ${fields.length} columns, Bun ${Bun.version}\n`);
+console.log(`${ROWS.toLocaleString("en-US")} rows of ${fields.length} columns, median of ${PASSES} passes, Bun ${Bun.version}\n`);
 console.log("| format | bytes/row | decode rows/s per core | encode rows/s per core |");
 console.log("|---|---:|---:|---:|");
 for (const [name, def, given] of cases) {

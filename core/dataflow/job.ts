@@ -93,6 +93,12 @@ function countBytesIn(d: Deserializer, metrics: OperatorMetrics): Deserializer {
       metrics.bytesIn += sizeOf(data);
       return d.deserialize(data);
     },
+    deserializeRange: d.deserializeRange
+      ? (buf, start, end) => {
+          metrics.bytesIn += end - start;
+          return d.deserializeRange!(buf, start, end);
+        }
+      : undefined,
   };
 }
 

@@ -22,6 +22,12 @@ export interface Deserializer {
    * `row[ROW_CHANGE]`; connectors pass rows through as they are.
    */
   deserialize(data: Uint8Array | string): Row | null;
+  /**
+   * Optional: the same as `deserialize(buf.subarray(start, end))`, for sources
+   * that hold many records in one buffer (a Kafka fetch): the format reads the
+   * bytes in place and the source makes no view per record.
+   */
+  deserializeRange?(buf: Uint8Array, start: number, end: number): Row | null;
   /** Records without a value (Kafka tombstones) mean nothing to this format and are skipped, not reported as bad. */
   skipsEmptyRecords?: boolean;
   /**

@@ -259,7 +259,7 @@ export class KafkaSourceReader implements SourceReader {
         const c = new RecordCursor(b);
         while (c.next()) {
           if (c.offset < from) continue;
-          t.take(c.offset, c.timestamp, b.isControl, b.inTransaction, b.producerId, b.isControl || needKey ? c.key() : null, c.value());
+          t.take(c.offset, c.timestamp, b.isControl, b.inTransaction, b.producerId, b.isControl || needKey ? c.key() : null, c.valueLength < 0 ? null : b.buf, c.valueStart, c.valueStart + c.valueLength);
         }
       }
       if (messages.legacy) t.takeAll(messages.legacy as FetchedMessage[]);
@@ -317,6 +317,7 @@ class RowTaker {
   private readonly abortedProducers = new Set<string>();
   private nextAborted = 0;
   private readonly format: NonNullable<SourceContext<KafkaOptions>["format"]>;
+  private readonly inPlace: boolean;
 
   constructor(
     private readonly ctx: SourceContext<KafkaOptions>,
@@ -328,6 +329,7 @@ class RowTaker {
   ) {
     this.last = from - 1;
     this.format = ctx.format!;
+    this.inPlace = this.format.deserializeRange !== undefined;
   }
 
   /** kafkajs's record objects (compressed batches without the fetch replacement, legacy message sets). */
@@ -335,12 +337,16 @@ class RowTaker {
     for (const m of messages) {
       const offset = Number(m.offset);
       if (offset < this.from) continue;
-      this.take(offset, Number(m.timestamp), m.isControlRecord, m.batchContext.inTransaction, m.batchContext.producerId, m.key, m.value);
+      this.take(offset, Number(m.timestamp), m.isControlRecord, m.batchContext.inTransaction, m.batchContext.producerId, m.key, m.value, 0, m.value?.length ?? 0);
     }
   }
 
-  /** One record at or after the position; `timestamp` in ms; `key` may be null where neither a control record nor a metadata column needs it. */
-  take(offset: number, timestamp: number, isControl: boolean, inTransaction: boolean, producerId: string, key: Buffer | null, value: Buffer | null): void {
+  /**
+   * One record at or after the position; `timestamp` in ms; `key` may be null where neither a control record
+   * nor a metadata column needs it; the value is `buf[start, end)` (null `buf`: no value), read in place where
+   * the format can (no Buffer view per record).
+   */
+  take(offset: number, timestamp: number, isControl: boolean, inTransaction: boolean, producerId: string, key: Buffer | null, buf: Buffer | null, start: number, end: number): void {
     this.last = offset;
     const aborted = this.aborted;
     if (aborted) {
@@ -355,11 +361,11 @@ class RowTaker {
     if (aborted && inTransaction && this.abortedProducers.has(producerId)) return;
     let row: Row | null;
     try {
-      if (value === null) {
+      if (buf === null) {
         if (this.format.skipsEmptyRecords) return;
         throw new Error("the record has no value (a tombstone)");
       }
-      row = this.format.deserialize(value);
+      row = this.inPlace ? this.format.deserializeRange!(buf, start, end) : this.format.deserialize(start === 0 && end === buf.length ? buf : buf.subarray(start, end));
     } catch (err) {
       this.ctx.badRecord(`topic '${this.topic}' partition ${this.partition} offset ${offset}`, err);
       return;

@@ -4,7 +4,7 @@
  * record is converted without looking at types again.
  */
 import { opt, parseDurationMicros, typeName, type Field, type Row, type SqlType } from "../../core/plugin-api/index.ts";
-import { formatTimestamp, parseTimestampText } from "../shared/time.ts";
+import { formatTimestamp, parseCanonicalUtcBytes, parseTimestampText } from "../shared/time.ts";
 
 export type TimestampFormat = "rfc3339" | "unix_millis";
 
@@ -160,29 +160,83 @@ function decoderFor(type: SqlType, path: string, tsFormat: TimestampFormat): Con
   }
 }
 
-/** Compiles the conversion of a parsed JSON object into a row of `fields`. */
+/** A test on `v` under which the converter of `type` returns `v` unchanged (inlined into the row decoder), or null. */
+function passThrough(type: SqlType): string | null {
+  switch (type.kind) {
+    case "boolean":
+      return `typeof v === "boolean"`;
+    case "int":
+      if (type.unsigned) return null;
+      if (type.bits === 64) return `typeof v === "number" && Number.isInteger(v)`;
+      if (type.bits === 32) return `(v | 0) === v`;
+      return null;
+    case "float":
+    case "decimal":
+      return `typeof v === "number"`;
+    case "string":
+      return `typeof v === "string"`;
+    default:
+      return null;
+  }
+}
+
+/**
+ * Compiles the conversion of a parsed JSON object into a row of `fields`:
+ * generated code with one monomorphic call site per column, the common case
+ * (a value already of the column's type) inlined, and the row built as an
+ * array literal. Names reach the code only as JSON string literals.
+ */
 export function compileRowDecoder(fields: Field[], tsFormat: TimestampFormat): (obj: Record<string, unknown>) => Row {
-  const n = fields.length;
-  const names = fields.map((f) => f.name);
+  return compileRowCode(fields, tsFormat, (name) => {
+    const key = JSON.stringify(name);
+    // Names an object inherits (constructor, toString...) count only as the record's own fields.
+    return name in Object.prototype ? `Object.hasOwn(o, ${key}) ? o[${key}] : undefined` : `o[${key}]`;
+  }) as (obj: Record<string, unknown>) => Row;
+}
+
+/**
+ * The same conversion from the columns' raw JSON values in column order
+ * (undefined: absent), as the scanner finds them; a column the scanner read
+ * from bytes (`bytesReaderFor`) has its final value in `read` instead.
+ */
+export function compileValuesDecoder(fields: Field[], tsFormat: TimestampFormat): (values: unknown[], read: unknown[]) => Row {
+  return compileRowCode(fields, tsFormat, (_, i) => `o[${i}]`, (f, i) => (bytesReaderFor(f.type) ? `r[${i}]` : null)) as (values: unknown[], read: unknown[]) => Row;
+}
+
+/** How the scanner reads a column's string value from its bytes, where it can: RFC 3339 UTC timestamps. */
+export function bytesReaderFor(type: SqlType): ((buf: Uint8Array, from: number, to: number) => number | undefined) | null {
+  return type.kind === "timestamp" ? parseCanonicalUtcBytes : null;
+}
+
+function compileRowCode(fields: Field[], tsFormat: TimestampFormat, read: (name: string, i: number) => string, ready?: (f: Field, i: number) => string | null): (o: any, r?: unknown[]) => Row {
   const convert = fields.map((f) => compileDecoder(f.type, f.nullable, f.name, tsFormat));
-  const guarded = names.map((name) => name in Object.prototype);
-  const anyGuarded = guarded.some(Boolean);
-  return (obj) => {
-    const row = new Array(n);
-    for (let i = 0; i < n; i++) {
-      const name = names[i]!;
-      const raw = anyGuarded && guarded[i] && !Object.hasOwn(obj, name) ? undefined : obj[name];
-      row[i] = convert[i]!(raw);
-    }
-    return row;
-  };
+  const lines = fields.map((f, i) => {
+    const fast = passThrough(f.type);
+    const done = ready?.(f, i);
+    const value = `${fast ? `${fast} ? v : ` : ""}c${i}(v)`;
+    if (done) return `  v = ${done};\n  const x${i} = v !== undefined ? v : (v = ${read(f.name, i)}, ${value});`;
+    return `  v = ${read(f.name, i)};\n  const x${i} = ${value};`;
+  });
+  const params = fields.map((_, i) => `c${i}`);
+  const body = `return function decodeRow(o, r) {\n  let v;\n${lines.join("\n")}\n  return [${fields.map((_, i) => `x${i}`).join(", ")}];\n};`;
+  return new Function(...params, body)(...convert) as (o: any, r?: unknown[]) => Row;
 }
 
 const decoder = new TextDecoder();
+const utf8Slice = (Buffer.prototype as unknown as { utf8Slice?: (this: Uint8Array, start: number, end: number) => string }).utf8Slice;
+
+/**
+ * The UTF-8 text of `buf[start, end)` as TextDecoder gives it (a leading BOM
+ * dropped, malformed bytes as U+FFFD), without making a view of the bytes.
+ */
+export function utf8Text(buf: Uint8Array, start: number, end: number): string {
+  if (end - start >= 3 && buf[start] === 0xef && buf[start + 1] === 0xbb && buf[start + 2] === 0xbf) start += 3;
+  return utf8Slice ? utf8Slice.call(buf, start, end) : decoder.decode(buf.subarray(start, end));
+}
 
 /** Parses one record's text as a JSON object, with readable errors. */
 export function parseObject(data: Uint8Array | string): Record<string, unknown> {
-  const text = typeof data === "string" ? data : decoder.decode(data);
+  const text = typeof data === "string" ? data : utf8Text(data, 0, data.length);
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -269,20 +323,29 @@ export function compileEncoder(type: SqlType, tsFormat: TimestampFormat): Conver
   }
 }
 
-/** Compiles the conversion of a row of `fields` into a plain object ready for JSON.stringify. */
+/**
+ * Compiles the conversion of a row of `fields` into a plain object ready for
+ * JSON.stringify: generated code building the object as one literal (a fixed
+ * shape, which JSON.stringify walks fastest), one call site per converted
+ * column. A later duplicate name overwrites an earlier one's value, as
+ * assignment would; `__proto__` is an own property, not the prototype.
+ */
 export function compileObjectEncoder(fields: Field[], tsFormat: TimestampFormat): (row: Row) => Record<string, unknown> {
-  const n = fields.length;
-  const names = fields.map((f) => f.name);
   const convert = fields.map((f) => compileEncoder(f.type, tsFormat));
-  return (row) => {
-    const out: Record<string, unknown> = {};
-    for (let i = 0; i < n; i++) {
-      const c = convert[i];
-      const v = row[i];
-      out[names[i]!] = v === undefined ? null : c ? c(v) : v;
+  const params: string[] = [];
+  const args: Convert[] = [];
+  const props = fields.map((f, i) => {
+    const c = convert[i];
+    let value = `row[${i}] === undefined ? null : row[${i}]`;
+    if (c) {
+      params.push(`c${i}`);
+      args.push(c);
+      value = `row[${i}] === undefined ? null : c${i}(row[${i}])`;
     }
-    return out;
-  };
+    // A computed key only for __proto__: it makes an own property; other keys stay plain for a fixed shape.
+    return `${f.name === "__proto__" ? `["__proto__"]` : JSON.stringify(f.name)}: ${value}`;
+  });
+  return new Function(...params, `return function encodeRow(row) {\n  return {\n    ${props.join(",\n    ")}\n  };\n};`)(...args) as (row: Row) => Record<string, unknown>;
 }
 
 /** Checks the table of an unstructured format and returns the position of its `value` column. */

@@ -16,10 +16,10 @@ import {
   wireHeader,
   wireSchemaId,
 } from "../shared/schema-registry.ts";
-import { compileObjectEncoder, compileRowDecoder, describeValue, parseObject, timestampFormatOption, unstructuredColumn, type TimestampFormat } from "./codec.ts";
+import { compileJsonScanner } from "./scan.ts";
+import { bytesReaderFor, compileObjectEncoder, compileRowDecoder, compileValuesDecoder, describeValue, parseObject, timestampFormatOption, unstructuredColumn, utf8Text, type TimestampFormat } from "./codec.ts";
 import { connectEnvelopeSchema, decimalEncodingOption, decimalReader, decimalWriter, rowJsonSchema, type DecimalEncoding } from "./envelopes.ts";
 
-const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 
 export const json = defineFormat({
@@ -45,19 +45,23 @@ export const json = defineFormat({
       ? (data: Uint8Array | string) => {
           const bytes = recordBytes(data);
           wireSchemaId(bytes);
-          return decoder.decode(bytes.subarray(5));
+          return utf8Text(bytes, 5, bytes.length);
         }
       : (data: Uint8Array | string) => data;
     if (options.unstructured) {
       const at = unstructuredColumn(fields, "json");
       const width = fields.length;
+      const rowOf = (t: string) => {
+        const row: Row = new Array(width).fill(null);
+        row[at] = t;
+        return row;
+      };
       return {
         deserialize(data) {
-          const row: Row = new Array(width).fill(null);
           const t = text(data);
-          row[at] = typeof t === "string" ? t : decoder.decode(t);
-          return row;
+          return rowOf(typeof t === "string" ? t : utf8Text(t, 0, t.length));
         },
+        deserializeRange: options.confluent_schema_registry ? undefined : (buf, start, end) => rowOf(utf8Text(buf, start, end)),
       };
     }
     const toRow = compileRowDecoder(fields, tsFormat);
@@ -69,14 +73,20 @@ export const json = defineFormat({
           return payload as Record<string, unknown>;
         }
       : null;
-    if (!decimals && !unwrap && !options.confluent_schema_registry) return { deserialize: (data) => toRow(parseObject(data)) };
+    if (!decimals && !unwrap && !options.confluent_schema_registry) {
+      const parsed = (buf: Uint8Array, start: number, end: number) => toRow(parseObject(utf8Text(buf, start, end)));
+      // Flat records are read from their bytes without JSON.parse (scan.ts); anything else through it.
+      const scan = compileJsonScanner(fields.map((f) => f.name), compileValuesDecoder(fields, tsFormat), parsed, fields.map((f) => bytesReaderFor(f.type))) ?? parsed;
+      return { deserialize: (data) => (typeof data === "string" ? toRow(parseObject(data)) : scan(data, 0, data.length)), deserializeRange: scan };
+    }
+    const fromObject = (parsed: Record<string, unknown>) => {
+      const obj = unwrap ? unwrap(parsed) : parsed;
+      decimals?.(obj);
+      return toRow(obj);
+    };
     return {
-      deserialize(data) {
-        let obj = parseObject(text(data));
-        if (unwrap) obj = unwrap(obj);
-        decimals?.(obj);
-        return toRow(obj);
-      },
+      deserialize: (data) => fromObject(parseObject(text(data))),
+      deserializeRange: options.confluent_schema_registry ? undefined : (buf, start, end) => fromObject(parseObject(utf8Text(buf, start, end))),
     };
   },
   serializer({ options, fields, table }) {

@@ -27,6 +27,8 @@ import {
   type SchemaRegistryOptionValues,
 } from "../shared/schema-registry.ts";
 import type { ParsedSchema, PbType } from "./codec.ts";
+// Only types of protobufjs: loading it stays lazy.
+import { compileWireReader } from "./wire-reader.ts";
 import { lazyRequire, requireFor, requirePackages } from "../shared/lazy.ts";
 
 requirePackages("format-protobuf", import.meta.url, ["protobufjs"]);
@@ -63,8 +65,8 @@ function unstructuredColumn(fields: Field[]): number {
   return at;
 }
 
-/** Reads messages of `type` at a position of a record into rows. */
-function rowDecoder(type: PbType, fields: Field[], o: Options): (bytes: Uint8Array, at: number) => Row {
+/** Reads messages of `type` from `bytes[at, end)` into rows. */
+function rowDecoder(type: PbType, fields: Field[], o: Options): (bytes: Uint8Array, at: number, end: number) => Row {
   let toRow: (m: any) => Row;
   if (o.into_unstructured_json) {
     const at = unstructuredColumn(fields);
@@ -79,22 +81,27 @@ function rowDecoder(type: PbType, fields: Field[], o: Options): (bytes: Uint8Arr
     toRow = reader;
   }
   const { Reader } = requireFor("format-protobuf", () => require("protobufjs") as typeof import("protobufjs"));
-  return (bytes, at) => {
+  // protobufjs's decoder and the reader above: the reference, for what the wire reader leaves to them.
+  const decodeMessage = (bytes: Uint8Array, at: number, end: number): Row => {
     const r = Reader.create(bytes);
     r.pos = at;
-    let end = bytes.length;
-    if (o.length_delimited) {
-      const len = r.uint32();
-      end = r.pos + len;
-      if (end !== bytes.length) throw new Error(`the length prefix says ${len} bytes, the record holds ${bytes.length - r.pos}`);
-    }
     let m: unknown;
     try {
-      m = type.decode(r, end - r.pos);
+      m = type.decode(r, end - at);
     } catch (err) {
       throw new Error(`not a ${type.name} message: ${(err as Error).message}`);
     }
     return toRow(m);
+  };
+  const direct = o.into_unstructured_json ? null : compileWireReader(type, fields, decodeMessage);
+  const decode = direct ?? decodeMessage;
+  if (!o.length_delimited) return decode;
+  return (bytes, at, end) => {
+    const r = Reader.create(bytes);
+    r.pos = at;
+    const len = r.uint32();
+    if (r.pos + len !== end) throw new Error(`the length prefix says ${len} bytes, the record holds ${end - r.pos}`);
+    return decode(bytes, r.pos, end);
   };
 }
 
@@ -140,14 +147,20 @@ export const protobufFormat = defineFormat({
     if (!o.confluent_schema_registry) {
       const type = codec().messageType(codec().parseProtoSchema(o.schema!, [], "option 'protobuf.schema'"), o.message_name, "option 'protobuf.schema'");
       const decode = rowDecoder(type, fields, o);
-      return { deserialize: (data) => decode(recordBytes(data), 0) };
+      return {
+        deserialize(data) {
+          const bytes = recordBytes(data);
+          return decode(bytes, 0, bytes.length);
+        },
+        deserializeRange: decode,
+      };
     }
     const client = schemaRegistryClient(o);
     // Per schema id: the parsed file, and a decoder per message (the indexes in each record say which).
     const cache = new SchemaIdCache(client, async (_id, registered) => {
       if (registered.schemaType !== "PROTOBUF") throw new Error(`is a ${registered.schemaType} schema, not Protobuf; read this topic with format '${registered.schemaType === "AVRO" ? "avro" : "json"}'`);
       const schema: ParsedSchema = codec().parseProtoSchema(registered.schema, await resolveRegistered(client, registered), "the registered schema");
-      const decoders = new Map<string, (bytes: Uint8Array, at: number) => Row>();
+      const decoders = new Map<string, (bytes: Uint8Array, at: number, end: number) => Row>();
       return (bytes: Uint8Array) => {
         const { indexes, at } = codec().readMessageIndexes(bytes, 5);
         const key = indexes.join(".");
@@ -156,7 +169,7 @@ export const protobufFormat = defineFormat({
           d = rowDecoder(codec().typeAt(schema, indexes), fields, o);
           decoders.set(key, d);
         }
-        return d(bytes, at);
+        return d(bytes, at, bytes.length);
       };
     });
     return {

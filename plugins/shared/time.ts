@@ -26,9 +26,11 @@ export function parseTimestampText(text: string): number | null {
 let cachedDate = "";
 let cachedDayMs = 0;
 
-const digit = (text: string, i: number) => {
-  const c = text.charCodeAt(i) - 48;
-  return c >= 0 && c <= 9 ? c : -1;
+/** Two digits at i as a number, or a negative number when either is not a digit. */
+const twoDigits = (text: string, i: number) => {
+  const a = text.charCodeAt(i) - 48;
+  const b = text.charCodeAt(i + 1) - 48;
+  return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : -1;
 };
 
 /** µs for 'YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z', null for an impossible value, undefined for another shape (the slow path decides). */
@@ -39,30 +41,77 @@ function parseCanonicalUtc(text: string): number | null | undefined {
   if (t !== 84 && t !== 116 && t !== 32) return undefined; // T, t or space
   const last = text.charCodeAt(n - 1);
   if (last !== 90 && last !== 122) return undefined; // Z or z
-  const h1 = digit(text, 11), h2 = digit(text, 12), m1 = digit(text, 14), m2 = digit(text, 15), s1 = digit(text, 17), s2 = digit(text, 18);
-  if ((h1 | h2 | m1 | m2 | s1 | s2) < 0) return undefined;
-  const hour = h1 * 10 + h2, minute = m1 * 10 + m2, second = s1 * 10 + s2;
-  if (hour > 23 || minute > 59 || second > 59) return undefined;
+  const hour = twoDigits(text, 11), minute = twoDigits(text, 14), second = twoDigits(text, 17);
+  if (hour < 0 || minute < 0 || second < 0 || hour > 23 || minute > 59 || second > 59) return undefined;
   let fracUs = 0;
   if (n > 20) {
     const sep = text.charCodeAt(19);
     if ((sep !== 46 && sep !== 44) || n - 21 > 9 || n - 21 < 1) return undefined;
+    // Digits after the sixth are checked but dropped (truncation to µs).
     let scale = 100000;
     for (let i = 20; i < n - 1; i++) {
-      const d = digit(text, i);
-      if (d < 0) return undefined;
-      if (scale >= 1) fracUs += d * scale;
-      scale /= 10;
+      const d = text.charCodeAt(i) - 48;
+      if (d < 0 || d > 9) return undefined;
+      fracUs += d * scale;
+      scale = scale >= 10 ? scale / 10 : 0;
     }
-    fracUs = Math.floor(fracUs);
   }
   // startsWith, not slice: no string is made per call while the day stays the same.
-  if (cachedDate === "" || !text.startsWith(cachedDate)) {
-    const date = text.slice(0, 10);
-    const dayStart = parseTimestampSlow(`${date}T00:00:00Z`);
-    if (dayStart === null) return null;
-    cachedDate = date;
-    cachedDayMs = dayStart / 1000;
+  if ((cachedDate === "" || !text.startsWith(cachedDate)) && !cacheDay(text.slice(0, 10))) return null;
+  return (cachedDayMs + hour * 3_600_000 + minute * 60_000 + second * 1000) * 1000 + fracUs;
+}
+
+/** Makes `date` ('YYYY-MM-DD') the cached day; false when it is no date. */
+function cacheDay(date: string): boolean {
+  const dayStart = parseTimestampSlow(`${date}T00:00:00Z`);
+  if (dayStart === null) return false;
+  cachedDate = date;
+  cachedDayMs = dayStart / 1000;
+  for (let i = 0; i < 10; i++) cachedDateBytes[i] = date.charCodeAt(i);
+  return true;
+}
+const cachedDateBytes = new Uint8Array(10);
+
+const twoDigitBytes = (buf: Uint8Array, i: number) => {
+  const a = buf[i]! - 48;
+  const b = buf[i + 1]! - 48;
+  return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : -1;
+};
+
+/**
+ * parseTimestampText of the ASCII text in buf[from, to), for the canonical
+ * UTC form only ('YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z'): a JSON scanner reads such
+ * timestamps without making their text. undefined for any other text or an
+ * impossible value: the caller then makes the text and calls parseTimestampText,
+ * which decides (and names the error).
+ */
+export function parseCanonicalUtcBytes(buf: Uint8Array, from: number, to: number): number | undefined {
+  const n = to - from;
+  if (n < 20 || buf[from + 4] !== 45 || buf[from + 7] !== 45 || buf[from + 13] !== 58 || buf[from + 16] !== 58) return undefined;
+  const t = buf[from + 10];
+  if (t !== 84 && t !== 116 && t !== 32) return undefined;
+  const last = buf[to - 1];
+  if (last !== 90 && last !== 122) return undefined;
+  const hour = twoDigitBytes(buf, from + 11), minute = twoDigitBytes(buf, from + 14), second = twoDigitBytes(buf, from + 17);
+  if (hour < 0 || minute < 0 || second < 0 || hour > 23 || minute > 59 || second > 59) return undefined;
+  let fracUs = 0;
+  if (n > 20) {
+    const sep = buf[from + 19];
+    if ((sep !== 46 && sep !== 44) || n - 21 > 9 || n - 21 < 1) return undefined;
+    let scale = 100000;
+    for (let i = from + 20; i < to - 1; i++) {
+      const d = buf[i]! - 48;
+      if (d < 0 || d > 9) return undefined;
+      fracUs += d * scale;
+      scale = scale >= 10 ? scale / 10 : 0;
+    }
+  }
+  let same = cachedDate !== "";
+  for (let i = 0; same && i < 10; i++) same = buf[from + i] === cachedDateBytes[i];
+  if (!same) {
+    let date = "";
+    for (let i = 0; i < 10; i++) date += String.fromCharCode(buf[from + i]!);
+    if (!cacheDay(date)) return undefined;
   }
   return (cachedDayMs + hour * 3_600_000 + minute * 60_000 + second * 1000) * 1000 + fracUs;
 }

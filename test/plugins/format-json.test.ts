@@ -152,6 +152,51 @@ describe("json format", () => {
     expect(() => reader(f).deserialize('{"m": [["a", 1]]}')).toThrow("field `m`: expected MAP<TEXT, TIMESTAMP>");
   });
 
+  test("a record read in place from a larger buffer reads as its own bytes do (BOM, non-ASCII, malformed UTF-8)", () => {
+    const enc = new TextEncoder();
+    const records = [
+      enc.encode('{"id": 1, "name": "é\\u00e9 😀"}'),
+      Uint8Array.of(0xef, 0xbb, 0xbf, ...enc.encode('{"id": 2, "name": "bom"}')),
+      Uint8Array.of(...enc.encode('{"id": 3, "name": "'), 0xff, 0x41, ...enc.encode('"}')),
+    ];
+    const cases: [Field[], Record<string, string>][] = [
+      [FIELDS, {}],
+      [[field("value", t.string())], { unstructured: "true" }],
+      [FIELDS, { include_schema: "true" }],
+    ];
+    for (const [fields, raw] of cases) {
+      const r = reader(fields, raw);
+      for (const rec of records) {
+        const buf = Uint8Array.of(9, 9, ...rec, 9);
+        expect(r.deserializeRange!(buf, 2, 2 + rec.length)).toEqual(r.deserialize(rec)!);
+      }
+    }
+    expect(reader(FIELDS).deserializeRange!(Uint8Array.of(0, ...records[0]!), 1, records[0]!.length + 1)!.slice(0, 2)).toEqual([1, "éé 😀"]);
+    expect(reader(FIELDS).deserializeRange!(records[1]!, 0, records[1]!.length)!.slice(0, 2)).toEqual([2, "bom"]);
+    expect(reader(FIELDS).deserializeRange!(records[2]!, 0, records[2]!.length)!.slice(0, 2)).toEqual([3, "\uFFFDA"]);
+    expect(() => reader(FIELDS).deserializeRange!(enc.encode('x{"id": 1}'), 0, 5)).toThrow("invalid JSON");
+  });
+
+  test("integer columns read as exactly as before the common case was inlined: ranges, whole numbers, text, NULL", () => {
+    const f = [field("i", t.int()), field("b", t.bigint(), false), field("d", t.double()), field("s", t.string()), field("ok", t.boolean())];
+    const r = reader(f);
+    expect(r.deserialize('{"i": 2147483647, "b": -9007199254740991, "d": 1, "s": "x", "ok": false}')).toEqual([2147483647, -9007199254740991, 1, "x", false]);
+    expect(r.deserialize('{"i": -2147483648, "b": "12", "d": "2.5", "s": null, "ok": "true"}')).toEqual([-2147483648, 12, 2.5, null, true]);
+    expect(r.deserialize('{"i": null, "b": 0}')).toEqual([null, 0, null, null, null]);
+    expect(() => r.deserialize('{"i": 2147483648, "b": 0}')).toThrow("field `i`: expected INT, got 2147483648 (out of range)");
+    expect(() => r.deserialize('{"i": 1.5, "b": 0}')).toThrow("(not a whole number)");
+    expect(() => r.deserialize('{"b": 1e400}')).toThrow("field `b`: expected BIGINT");
+    expect(() => r.deserialize('{"b": 0, "d": true}')).toThrow("field `d`: expected DOUBLE, got true");
+  });
+
+  test("a column named __proto__ is a field like any other, written and read", () => {
+    const f = [field("__proto__", t.bigint()), field("x", t.string())];
+    const text = writer(f).serialize([5, "a"]) as string;
+    expect(text).toBe('{"__proto__":5,"x":"a"}');
+    expect(reader(f).deserialize(text)).toEqual([5, "a"]);
+    expect(reader(f).deserialize('{"x": "a"}')).toEqual([null, "a"]);
+  });
+
   test("unix_millis writes integer milliseconds", () => {
     const w = writer([field("at", t.timestamp())], { timestamp_format: "unix_millis" });
     expect(w.serialize([TS + 1500])).toBe('{"at":1704067200001}');

@@ -140,3 +140,23 @@ export function sinkContext(connector: ConnectorDefinition<any>, s: SinkSetup): 
     restored: s.restored,
   };
 }
+
+/** What a decoder gives for a record, its row or its error message, for comparing two decoding paths. */
+export function outcome<R>(fn: () => R): { row: R } | { error: string } {
+  try {
+    return { row: fn() };
+  } catch (err) {
+    return { error: (err as Error).message };
+  }
+}
+
+/** A deterministic generator of numbers in [0, 1) (xorshift), so a failing random case can be reproduced from its seed. */
+export function seededRandom(seed: number): () => number {
+  let x = seed || 1;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 4294967296;
+  };
+}

@@ -91,7 +91,7 @@ function isolated(rel: string, overrides: Record<string, unknown> = {}): any {
 }
 
 test("the one-buffer produce request writes kafkajs's bytes exactly, framed the same", async () => {
-  const { createProduceRequest, createRequestFraming, crc32c } = require("../../../plugins/connector-kafka/kafkajs-fixes.ts");
+  const { createProduceRequest, createRequestFraming, crc32c, crc32cSoftware } = require("../../../plugins/connector-kafka/kafkajs-fixes.ts");
   const Long = require("kafkajs/src/utils/long.js");
   const { Types } = require("kafkajs/src/protocol/message/compression/index.js");
   // kafkajs's own produce request over its own record encoder and batch (none of our replacements).
@@ -138,6 +138,11 @@ test("the one-buffer produce request writes kafkajs's bytes exactly, framed the 
   for (const n of [0, 1, 7, 8, 9, 63, 64, 1000]) {
     const b = Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + 7) & 255));
     expect(crc32c(b)).toBe(crcOriginal(b));
+    expect(crc32cSoftware(b)).toBe(crcOriginal(b));
+    // A range of a larger buffer, as the produce encoder checksums a batch inside its scratch buffer.
+    const padded = Buffer.concat([Buffer.from([1, 2, 3]), b, Buffer.from([4])]);
+    expect(crc32c(padded, 3, 3 + n)).toBe(crcOriginal(b));
+    expect(crc32cSoftware(padded, 3, 3 + n)).toBe(crcOriginal(b));
   }
 });
 
