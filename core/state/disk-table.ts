@@ -175,7 +175,7 @@ export class DiskKeyedTable<V> extends KeyedTable<V> {
   ) {
     super(name, codec, maxParallelism, options);
     mkdirSync(dir, { recursive: true });
-    const file = join(dir, `${name.replace(/[^A-Za-z0-9_-]/g, "_")}.db`);
+    const file = join(dir, `${this.fileStem}.db`);
     for (const suffix of ["", "-wal", "-shm"]) rmSync(file + suffix, { force: true });
     this.db = new Database(file, { create: true });
     // Scratch data rebuilt from checkpoints on restore: no fsync; WAL for the barrier's read snapshot.
@@ -190,11 +190,21 @@ export class DiskKeyedTable<V> extends KeyedTable<V> {
       remove: this.db.prepare("DELETE FROM kv WHERE kg = ? AND hash = ? AND key = ?"),
       byTime: this.db.prepare("SELECT hash, key FROM kv WHERE time < ?"),
     };
-    this.log = new ChangeLog(join(dir, `${name.replace(/[^A-Za-z0-9_-]/g, "_")}-${this.epoch}.log`));
+    this.log = this.logFor(this.epoch);
   }
 
   override get size(): number {
     return this.count;
+  }
+
+  /** The table's name as a file name in its scratch folder. */
+  private get fileStem(): string {
+    return this.name.replace(/[^A-Za-z0-9_-]/g, "_");
+  }
+
+  /** A new change log for `epoch`'s changes. */
+  private logFor(epoch: number): ChangeLog {
+    return new ChangeLog(join(this.dir, `${this.fileStem}-${epoch}.log`));
   }
 
   private kg(hash: number): number {
@@ -359,7 +369,7 @@ export class DiskKeyedTable<V> extends KeyedTable<V> {
 
   protected override beginSnapshot(closing: number, full: boolean): AsyncIterable<StateChunk> | null {
     const log = this.log;
-    this.log = new ChangeLog(join(this.dir, `${this.name.replace(/[^A-Za-z0-9_-]/g, "_")}-${this.epoch}.log`));
+    this.log = this.logFor(this.epoch);
     this.evictedListed = 0;
     if (!full) return log.drain();
     log.discard();
