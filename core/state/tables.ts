@@ -14,7 +14,7 @@
  */
 import { keysEqual } from "./hash.ts";
 import { keyGroupOf } from "./key-groups.ts";
-import { DELETE, PUT, packSequence, type StateChunk, type StateRecord } from "./file-format.ts";
+import { DELETE, GroupedRecords, PUT, packSequence, packr, type StateChunk, type StateRecord } from "./file-format.ts";
 import { Slicer } from "./slicer.ts";
 
 /** How a table's values are stored: `save` gives a MessagePack-able copy, `load` reads it back. */
@@ -116,33 +116,16 @@ export async function discardSnapshot(snapshot: TableSnapshot): Promise<void> {
   }
 }
 
-/** Entries encoded per slice of the background encoder; a slice is a few milliseconds. */
+/** Entries visited per slice of the background encoder; a slice is a few milliseconds. */
 const SLICE = 2000;
 
 /**
- * What both table kinds share: change tracking, copy-on-write snapshots,
- * restore from records. Subclasses only index entries.
+ * roundBytes: encoded bytes a snapshot gathers before handing them to the
+ * writer as one round of key-group chunks. A file holds a few rounds, so a
+ * restoring subtask reads its key groups in a few ranges while memory stays
+ * bounded. (Tests lower it to make files of many rounds.)
  */
-/** Sorts up to `limit` entries due in a snapshot into their key groups; false once `source` is exhausted. */
-function groupSlice<V>(
-  source: Iterator<StateEntry<V>>,
-  byGroup: Map<number, StateEntry<V>[]>,
-  due: (e: StateEntry<V>) => boolean,
-  maxParallelism: number,
-  limit: number,
-): boolean {
-  for (let n = 0; n < limit; n++) {
-    const next = source.next();
-    if (next.done) return false;
-    const e = next.value;
-    if (!due(e)) continue;
-    const kg = keyGroupOf(e.hash, maxParallelism);
-    const list = byGroup.get(kg);
-    if (list) list.push(e);
-    else byGroup.set(kg, [e]);
-  }
-  return true;
-}
+export const snapshotTuning = { roundBytes: 16 * 1024 * 1024 };
 
 /** The record a checkpoint file holds for `entry` as it is now, marking it saved by the snapshot closing `epoch`. */
 function takeRecord<V>(entry: StateEntry<V>, codec: StateCodec<V> | null, epoch: number): StateRecord {
@@ -151,14 +134,23 @@ function takeRecord<V>(entry: StateEntry<V>, codec: StateCodec<V> | null, epoch:
   return [PUT, entry.time, entry.hash, entry.key, codec ? codec.save(entry.value) : entry.value];
 }
 
-/** The records of entries [from, to) still due (others were encoded early, or are gone). */
-function encodeSlice<V>(entries: StateEntry<V>[], from: number, to: number, due: (e: StateEntry<V>) => boolean, epoch: number, codec: StateCodec<V> | null): StateRecord[] {
-  const records: StateRecord[] = [];
-  for (let i = from; i < to; i++) {
-    const e = entries[i]!;
-    if (due(e)) records.push(takeRecord(e, codec, epoch));
+/** Encodes up to `limit` entries of `source` still due, in the order it gives them; false once it is exhausted. */
+function encodeSlice<V>(
+  source: Iterator<StateEntry<V>>,
+  into: GroupedRecords,
+  due: (e: StateEntry<V>) => boolean,
+  epoch: number,
+  codec: StateCodec<V> | null,
+  maxParallelism: number,
+  limit: number,
+): boolean {
+  for (let n = 0; n < limit; n++) {
+    const next = source.next();
+    if (next.done) return false;
+    const e = next.value;
+    if (due(e)) into.add(keyGroupOf(e.hash, maxParallelism), packr.pack(takeRecord(e, codec, epoch)), true);
   }
-  return records;
+  return true;
 }
 
 interface Encoding {
@@ -309,20 +301,13 @@ export abstract class TrackedTable<V> {
       }
       for (const [kg, records] of deletes) yield { kg, bytes: packSequence(records), puts: 0, deletes: records.length };
       // Hot loops run in plain functions, a slice at a time (JSC optimizes them better than an async body).
-      const byGroup = new Map<number, StateEntry<V>[]>();
-      while (groupSlice(source, byGroup, due, self.maxParallelism, SLICE)) {
+      const grouped = new GroupedRecords();
+      for (;;) {
+        const more = encodeSlice(source, grouped, due, closing, self.codec, self.maxParallelism, SLICE);
+        if (grouped.bytes >= snapshotTuning.roundBytes || (!more && grouped.bytes > 0)) yield* grouped.take();
+        if (!more) break;
         await slicer.maybeYield();
         abandoned();
-      }
-      for (const kg of [...byGroup.keys()].sort((a, b) => a - b)) {
-        const entries = byGroup.get(kg)!;
-        byGroup.delete(kg);
-        for (let from = 0; from < entries.length; from += SLICE) {
-          abandoned();
-          const records = encodeSlice(entries, from, Math.min(entries.length, from + SLICE), due, closing, self.codec);
-          if (records.length) yield { kg, bytes: packSequence(records), puts: records.length, deletes: 0 };
-          await slicer.maybeYield();
-        }
       }
       abandoned();
       // Entries changed or deleted while this ran were encoded early, as they were at the barrier.
