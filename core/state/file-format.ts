@@ -118,19 +118,20 @@ export class GroupedRecords {
   /** Bytes held since the last round. */
   bytes = 0;
 
-  add(kg: number, record: Uint8Array, put: boolean): void {
+  /** Adds encoded records of key group `kg`: `puts` puts and `deletes` deletions. */
+  add(kg: number, records: Uint8Array, puts: number, deletes: number): void {
     let g = this.groups.get(kg);
-    if (!g) this.groups.set(kg, (g = { buf: new Uint8Array(Math.max(4096, record.byteLength)), n: 0, puts: 0, deletes: 0 }));
-    if (g.n + record.byteLength > g.buf.byteLength) {
-      const grown = new Uint8Array(Math.max(g.buf.byteLength * 2, g.n + record.byteLength));
+    if (!g) this.groups.set(kg, (g = { buf: new Uint8Array(Math.max(1024, records.byteLength)), n: 0, puts: 0, deletes: 0 }));
+    if (g.n + records.byteLength > g.buf.byteLength) {
+      const grown = new Uint8Array(Math.max(g.buf.byteLength * 2, g.n + records.byteLength));
       grown.set(g.buf.subarray(0, g.n));
       g.buf = grown;
     }
-    g.buf.set(record, g.n);
-    g.n += record.byteLength;
-    this.bytes += record.byteLength;
-    if (put) g.puts++;
-    else g.deletes++;
+    g.buf.set(records, g.n);
+    g.n += records.byteLength;
+    this.bytes += records.byteLength;
+    g.puts += puts;
+    g.deletes += deletes;
   }
 
   /** What was gathered, one chunk per key group in ascending order; starts the next round empty. */

@@ -134,7 +134,11 @@ function takeRecord<V>(entry: StateEntry<V>, codec: StateCodec<V> | null, epoch:
   return [PUT, entry.time, entry.hash, entry.key, codec ? codec.save(entry.value) : entry.value];
 }
 
-/** Encodes up to `limit` entries of `source` still due, in the order it gives them; false once it is exhausted. */
+/**
+ * Encodes up to `limit` entries of `source` still due, visited in the order it
+ * gives them and packed per key group (the slice's entries sit close together in
+ * memory, so the regrouping costs no cache misses); false once `source` is exhausted.
+ */
 function encodeSlice<V>(
   source: Iterator<StateEntry<V>>,
   into: GroupedRecords,
@@ -144,13 +148,24 @@ function encodeSlice<V>(
   maxParallelism: number,
   limit: number,
 ): boolean {
+  const byGroup = new Map<number, StateRecord[]>();
+  let more = true;
   for (let n = 0; n < limit; n++) {
     const next = source.next();
-    if (next.done) return false;
+    if (next.done) {
+      more = false;
+      break;
+    }
     const e = next.value;
-    if (due(e)) into.add(keyGroupOf(e.hash, maxParallelism), packr.pack(takeRecord(e, codec, epoch)), true);
+    if (!due(e)) continue;
+    const kg = keyGroupOf(e.hash, maxParallelism);
+    const list = byGroup.get(kg);
+    const record = takeRecord(e, codec, epoch);
+    if (list) list.push(record);
+    else byGroup.set(kg, [record]);
   }
-  return true;
+  for (const [kg, records] of byGroup) into.add(kg, packSequence(records), records.length, 0);
+  return more;
 }
 
 interface Encoding {
@@ -158,7 +173,7 @@ interface Encoding {
   epoch: number;
   full: boolean;
   /** Copy-on-write: entries encoded before they changed, per key group. */
-  early: Map<number, Uint8Array[]>;
+  early: GroupedRecords;
 }
 
 export abstract class TrackedTable<V> {
@@ -237,11 +252,7 @@ export abstract class TrackedTable<V> {
 
   private encodeEarly(entry: StateEntry<V>): void {
     const e = this.encoding!;
-    const kg = keyGroupOf(entry.hash, this.maxParallelism);
-    const list = e.early.get(kg);
-    const bytes = packSequence([takeRecord(entry, this.codec, e.epoch)]);
-    if (list) list.push(bytes);
-    else e.early.set(kg, [bytes]);
+    e.early.add(keyGroupOf(entry.hash, this.maxParallelism), packr.pack(takeRecord(entry, this.codec, e.epoch)), 1, 0);
   }
 
   /**
@@ -279,7 +290,7 @@ export abstract class TrackedTable<V> {
     this.tombstones = [];
     const droppedUpTo = full ? null : this.droppedUpTo;
     this.droppedUpTo = null;
-    const encoding: Encoding = (this.encoding = { epoch: closing, full, early: new Map() });
+    const encoding: Encoding = (this.encoding = { epoch: closing, full, early: new GroupedRecords() });
     const before = this.beginSnapshot(closing, full);
     const due = full ? (e: StateEntry<V>) => e.saved !== closing : (e: StateEntry<V>) => e.dirty === closing && e.saved !== closing;
     const source = full ? this.snapshotEntries() : changed[Symbol.iterator]();
@@ -312,7 +323,7 @@ export abstract class TrackedTable<V> {
       abandoned();
       // Entries changed or deleted while this ran were encoded early, as they were at the barrier.
       self.encoding = null;
-      for (const [kg, bytes] of encoding.early) yield { kg, bytes: bytes.length === 1 ? bytes[0]! : Buffer.concat(bytes), puts: bytes.length, deletes: 0 };
+      yield* encoding.early.take();
     }
     return { table: this.name, checkpoint, full, droppedUpTo, chunks: chunks() };
   }
