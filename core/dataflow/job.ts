@@ -433,6 +433,7 @@ export class Job {
           stateId: this.identities[node.id]!.stateId,
           operator: this.operatorFor(node),
           metrics: this.metrics.register(new OperatorMetrics(node.id, node.label, i)),
+          keepsStateWhenFinished: node.kind === "sink",
         }));
         const edges = outbound.get(stage)![i]!;
         const chain = new OperatorChain(ops, new EdgeEmitter(edges));
