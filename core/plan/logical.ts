@@ -118,7 +118,11 @@ interface NodeBase {
 }
 
 export type PlanNode =
-  | (NodeBase & { kind: "source"; table: TableDef })
+  /**
+   * `reads`: the physical columns the plan reads (ascending), when not all; the
+   * reader may leave the others null (a generator skips building them).
+   */
+  | (NodeBase & { kind: "source"; table: TableDef; reads?: number[] })
   /**
    * A change stream normalised by its PRIMARY KEY (`keys` over the source row):
    * the last row of every key is kept so updates and deletes retract exactly

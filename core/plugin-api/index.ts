@@ -170,6 +170,11 @@ export interface SourceContext<O> extends ConnectorContextBase<O> {
   /** Split positions restored from the last checkpoint, from every subtask (keyed by split id). */
   restored: Record<string, unknown>;
   /**
+   * Positions in `fields` of the columns the query reads, ascending; undefined
+   * means all. The reader may leave the others null (skip decoding or generating them).
+   */
+  columnsRead?: number[];
+  /**
    * Keys of the table's `METADATA FROM '...'` columns, in order (from the
    * connector's `metadata` list). The reader appends their values to each row
    * after the format's columns; `fields` ends with those columns.

@@ -6,7 +6,7 @@
  */
 import type { LogicalPipeline, PlanNode, SinkTarget, TableDef } from "../plan/logical.ts";
 import type { PluginRegistry } from "../registry/registry.ts";
-import { pruneAggregateInputs } from "./prune-columns.ts";
+import { pruneAggregateInputs, pruneSourceColumns } from "./prune-columns.ts";
 import { hoistAsyncUdfs } from "./async-udfs.ts";
 import { didYouMean, SqlError } from "./errors.ts";
 import { intervalMicros } from "./expressions.ts";
@@ -81,6 +81,7 @@ export class Planner implements QueryPlanner {
     }
     hoistAsyncUdfs({ tables: new Map(), sinks: this.sinks });
     pruneAggregateInputs({ tables: new Map(), sinks: this.sinks });
+    pruneSourceColumns({ tables: new Map(), sinks: this.sinks });
     this.validateConnectors();
     const tables = new Map<string, TableDef>();
     for (const table of this.used.keys()) tables.set(table.name, table);

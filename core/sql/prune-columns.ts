@@ -8,7 +8,7 @@
  */
 import type { Expr } from "../expr/expr.ts";
 import type { AggregateCall, LogicalPipeline, PlanNode } from "../plan/logical.ts";
-import { rewritePlan } from "../plan/rewrite.ts";
+import { inputsOf, rewritePlan } from "../plan/rewrite.ts";
 import { mapColumns } from "./planner/context.ts";
 
 function used(e: Expr | undefined, into: Set<number>): void {
@@ -51,4 +51,56 @@ function narrowed(node: Extract<PlanNode, { kind: "window_aggregate" | "updating
 
 export function pruneAggregateInputs(pipeline: LogicalPipeline): void {
   rewritePlan(pipeline, (node) => (node.kind === "window_aggregate" || node.kind === "updating_aggregate" ? narrowed(node) : node));
+}
+
+type SourceNode = Extract<PlanNode, { kind: "source" }>;
+
+/**
+ * Marks on each source node the physical columns the plan reads (Flink's
+ * projection push-down), so a reader can skip filling the others: the `bid`
+ * view reads only the generator's `bid` column, and q0 then builds no person
+ * or auction. Only a projection right above the source narrows; any other
+ * consumer (a join, a sink, a changelog) reads every column. Rows keep their
+ * shape (unread columns are null), so no plan above changes. Filters stay
+ * where they are: a source that dropped rows would also drop their event
+ * times, and the watermark (lateness) could differ from the unpushed plan.
+ */
+export function pruneSourceColumns(pipeline: LogicalPipeline): void {
+  const reads = new Map<SourceNode, Set<number> | "all">();
+  const note = (source: SourceNode, cols: Set<number> | "all") => {
+    const had = reads.get(source);
+    if (had === "all") return;
+    if (cols === "all" || !had) reads.set(source, cols === "all" ? "all" : new Set(cols));
+    else for (const c of cols) had.add(c);
+  };
+  const seen = new Set<PlanNode>();
+  const visit = (node: PlanNode): void => {
+    if (seen.has(node)) return;
+    seen.add(node);
+    for (const input of inputsOf(node)) {
+      if (input.kind === "source") {
+        const cols = new Set<number>();
+        if (node.kind === "map") for (const e of [...node.exprs, node.filter]) used(e, cols);
+        note(input, node.kind === "map" ? cols : "all");
+      }
+      visit(input);
+    }
+  };
+  for (const sink of pipeline.sinks) {
+    if (sink.input.kind === "source") note(sink.input, "all");
+    visit(sink.input);
+  }
+  for (const [source, cols] of reads) {
+    if (cols === "all") continue;
+    const { table } = source;
+    const physical = table.fields.length;
+    // The source subtask computes every generated column (over the physical row), the event time and the
+    // watermark (over the whole row, generated columns included) whatever the query reads.
+    for (const v of table.virtual) used(v.expr, cols);
+    used(table.eventTime, cols);
+    used(table.watermark, cols);
+    for (const k of table.primaryKey ?? []) cols.add(k);
+    const kept = [...cols].filter((c) => c < physical).sort((a, b) => a - b);
+    if (kept.length < physical) source.reads = kept;
+  }
 }

@@ -128,9 +128,11 @@ class NexmarkReader implements SourceReader {
     this.limiter = new RateLimiter((o.event_rate * this.owned.length) / this.step);
     const names = ["person", "auction", "bid"];
     this.layout = ctx.fields.map((f) => names.indexOf(f.name));
-    this.wantPerson = this.layout.includes(0);
-    this.wantAuction = this.layout.includes(1);
-    this.wantBid = this.layout.includes(2);
+    // Kinds the query reads (pushed down by the planner): the others are numbered and timed but not built.
+    const read = (kind: number) => this.layout.some((k, i) => k === kind && (!ctx.columnsRead || ctx.columnsRead.includes(i)));
+    this.wantPerson = read(0);
+    this.wantAuction = read(1);
+    this.wantBid = read(2);
     this.standard = this.layout.length === 3 && this.layout[0] === 0 && this.layout[1] === 1 && this.layout[2] === 2;
   }
 
