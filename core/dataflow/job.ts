@@ -450,10 +450,10 @@ export class Job {
         if (head.kind === "source") {
           const metrics = this.metrics.register(new OperatorMetrics(head.id, head.label, i));
           blocked.push(metrics);
-          const { table, reads } = head.plan as Extract<PlanNode, { kind: "source" }>;
+          const { table, reads, notNull } = head.plan as Extract<PlanNode, { kind: "source" }>;
           const sourceState = await stateOf(this.identities[head.id]!.stateId);
           const position = sourceState.union<SourcePosition>("position");
-          const reader = await this.createReader(table, i, stage.parallelism, metrics, position.restored, reads);
+          const reader = await this.createReader(table, i, stage.parallelism, metrics, position.restored, { columnsRead: reads, notNull });
           const task = new SourceSubtask(
             key,
             reader,
@@ -697,7 +697,7 @@ export class Job {
     parallelism: number,
     metrics: OperatorMetrics,
     restored: SourcePosition[],
-    columnsRead?: number[],
+    pushed: { columnsRead?: number[]; notNull?: number[] } = {},
   ): Promise<SourceReader> {
     const connector = this.registry.connector(table.connector!);
     if (!connector?.source) throw new JobError(`connector '${table.connector}' cannot be read from (table ${table.name})`);
@@ -710,7 +710,7 @@ export class Job {
       formatName: table.format?.name,
       formatOptions: table.format?.options,
       restored: positions,
-      columnsRead,
+      ...pushed,
       metadata: table.metadata,
       badRecord: (position, error) => {
         const message = error instanceof Error ? error.message : String(error);

@@ -81,7 +81,7 @@ export class Planner implements QueryPlanner {
     }
     hoistAsyncUdfs({ tables: new Map(), sinks: this.sinks });
     pruneAggregateInputs({ tables: new Map(), sinks: this.sinks });
-    pruneSourceColumns({ tables: new Map(), sinks: this.sinks });
+    pruneSourceColumns({ tables: new Map(), sinks: this.sinks }, this.registry);
     this.validateConnectors();
     const tables = new Map<string, TableDef>();
     for (const table of this.used.keys()) tables.set(table.name, table);

@@ -9,6 +9,7 @@
 import type { Expr } from "../expr/expr.ts";
 import type { AggregateCall, LogicalPipeline, PlanNode } from "../plan/logical.ts";
 import { inputsOf, rewritePlan } from "../plan/rewrite.ts";
+import type { PluginRegistry } from "../registry/registry.ts";
 import { mapColumns } from "./planner/context.ts";
 
 function used(e: Expr | undefined, into: Set<number>): void {
@@ -55,44 +56,61 @@ export function pruneAggregateInputs(pipeline: LogicalPipeline): void {
 
 type SourceNode = Extract<PlanNode, { kind: "source" }>;
 
+/** A physical column `filter` requires to be non-null (a top-level `col IS NOT NULL` conjunct), if any. */
+function requiredNotNull(filter: Expr | undefined, physical: number): number | undefined {
+  if (!filter || filter.kind !== "call") return undefined;
+  if (filter.name === "and") return requiredNotNull(filter.args[0], physical) ?? requiredNotNull(filter.args[1], physical);
+  const arg = filter.args[0];
+  if (filter.name === "is_not_null" && arg?.kind === "column" && arg.index < physical) return arg.index;
+  return undefined;
+}
+
 /**
- * Marks on each source node the physical columns the plan reads (Flink's
- * projection push-down), so a reader can skip filling the others: the `bid`
- * view reads only the generator's `bid` column, and q0 then builds no person
- * or auction. Only a projection right above the source narrows; any other
+ * Pushes into each source (Flink's projection and filter push-down) what the
+ * plan reads of it, so a reader can skip filling the rest: the `bid` view
+ * reads only the generator's `bid` column, and q0 then builds no person or
+ * auction. Only a projection right above the source narrows; any other
  * consumer (a join, a sink, a changelog) reads every column. Rows keep their
- * shape (unread columns are null), so no plan above changes. Filters stay
- * where they are: a source that dropped rows would also drop their event
- * times, and the watermark (lateness) could differ from the unpushed plan.
+ * shape (unread columns are null), so no plan above changes. Where every
+ * consumer filters `col IS NOT NULL` and the connector takes that filter
+ * (see its `source.filters`), the reader may also leave out the rows none of
+ * them keeps; the consumers' filters stay in the plan.
  */
-export function pruneSourceColumns(pipeline: LogicalPipeline): void {
-  const reads = new Map<SourceNode, Set<number> | "all">();
-  const note = (source: SourceNode, cols: Set<number> | "all") => {
-    const had = reads.get(source);
-    if (had === "all") return;
-    if (cols === "all" || !had) reads.set(source, cols === "all" ? "all" : new Set(cols));
-    else for (const c of cols) had.add(c);
+export function pruneSourceColumns(pipeline: LogicalPipeline, registry: PluginRegistry): void {
+  const reads = new Map<SourceNode, { cols: Set<number> | "all"; notNull: Set<number> | "all" }>();
+  const note = (source: SourceNode, consumer: PlanNode) => {
+    const physical = source.table.fields.length;
+    let r = reads.get(source);
+    if (!r) reads.set(source, (r = { cols: new Set(), notNull: new Set() }));
+    if (consumer.kind !== "map") {
+      r.cols = r.notNull = "all";
+      return;
+    }
+    if (r.cols !== "all") for (const e of [...consumer.exprs, consumer.filter]) used(e, r.cols);
+    const nn = requiredNotNull(consumer.filter, physical);
+    if (nn === undefined) r.notNull = "all";
+    else if (r.notNull !== "all") r.notNull.add(nn);
   };
   const seen = new Set<PlanNode>();
   const visit = (node: PlanNode): void => {
     if (seen.has(node)) return;
     seen.add(node);
     for (const input of inputsOf(node)) {
-      if (input.kind === "source") {
-        const cols = new Set<number>();
-        if (node.kind === "map") for (const e of [...node.exprs, node.filter]) used(e, cols);
-        note(input, node.kind === "map" ? cols : "all");
-      }
+      if (input.kind === "source") note(input, node);
       visit(input);
     }
   };
   for (const sink of pipeline.sinks) {
-    if (sink.input.kind === "source") note(sink.input, "all");
+    if (sink.input.kind === "source") note(sink.input, sink.input);
     visit(sink.input);
   }
-  for (const [source, cols] of reads) {
-    if (cols === "all") continue;
+  for (const [source, { cols, notNull }] of reads) {
     const { table } = source;
+    // A left-out row sets no watermark: only where the source's own times are the event times (the
+    // connector vouches that they never decrease), not an expression over columns it would not read.
+    const takesNotNull = registry.connector(table.connector!)?.source?.filters?.includes("not_null") ?? false;
+    if (notNull !== "all" && takesNotNull && !table.eventTime && !table.watermark) source.notNull = [...notNull].sort((a, b) => a - b);
+    if (cols === "all") continue;
     const physical = table.fields.length;
     // The source subtask computes every generated column (over the physical row), the event time and the
     // watermark (over the whole row, generated columns included) whatever the query reads.

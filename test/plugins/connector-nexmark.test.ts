@@ -250,6 +250,19 @@ describe("nexmark connector", () => {
     }
   });
 
+  test("with a pushed-down IS NOT NULL, leaves out the other kinds' rows and counts them; the rest as the full reader's", async () => {
+    const options = unthrottled({ message_count: "3000", seed: "7" });
+    const all = await generate(options, 1);
+    for (const columns of [[2], [0, 1]]) {
+      const { reader, metrics } = await createReader(nexmark, { options, columnsRead: columns, notNull: columns });
+      const out = await drain(reader);
+      const kept = all.rows.flatMap((r, i) => (columns.some((c) => r[c] !== null) ? [i] : []));
+      expect(out.rows).toEqual(kept.map((i) => all.rows[i]));
+      expect(out.times).toEqual(kept.map((i) => all.times[i]));
+      expect(metrics.events_left_out).toBe(3000 - kept.length);
+    }
+  });
+
   // Its speed is measured by bun run bench, not asserted here (a loaded machine is no test of it).
   test("unthrottled, 2M events end exactly at message_count", async () => {
     const { reader } = await createReader(nexmark, { options: unthrottled({ message_count: "2000000" }) });

@@ -61,6 +61,8 @@ export interface SourceSetup {
   restored?: Record<string, unknown>;
   /** The columns the query reads (the planner's projection push-down); undefined: all. */
   columnsRead?: number[];
+  /** Rows whose columns here are all null may be left out (a pushed-down IS NOT NULL). */
+  notNull?: number[];
   format?: Deserializer;
   /** 'drop' collects bad records in `bad`; 'fail' throws like the engine does. */
   badData?: "drop" | "fail";
@@ -82,6 +84,7 @@ export function sourceContext(connector: ConnectorDefinition<any>, s: SourceSetu
     format: s.format,
     restored: s.restored ?? {},
     columnsRead: s.columnsRead,
+    notNull: s.notNull,
     badRecord(position, error) {
       const message = error instanceof Error ? error.message : String(error);
       if (s.badData === "fail") throw new Error(`bad record at ${position}: ${message}`);

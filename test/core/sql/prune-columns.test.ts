@@ -95,6 +95,17 @@ function sourceReads(sql: string, registry: Awaited<ReturnType<typeof testRegist
   return out;
 }
 
+/** Per source table: the columns of which the reader may leave out rows where all are null (null: none pushed). */
+function sourceNotNull(sql: string, registry: Awaited<ReturnType<typeof testRegistry>>): Record<string, string[] | null> {
+  const out: Record<string, string[] | null> = {};
+  const walk = (n: PlanNode) => {
+    if (n.kind === "source") out[n.table.name] = n.notNull ? n.notNull.map((i) => n.table.fields[i]!.name) : null;
+    inputsOf(n).forEach(walk);
+  };
+  for (const s of planSql(sql, registry).sinks) walk(s.input);
+  return out;
+}
+
 describe("sources are told the columns the plan reads", () => {
   const NEXMARK = `CREATE TABLE nexmark WITH (connector = 'nexmark', event_rate = '0', message_count = '1000');\n${NEXMARK_VIEWS}`;
 
@@ -107,6 +118,20 @@ describe("sources are told the columns the plan reads", () => {
     // A join straight over the source (no projection above it) reads every column.
     expect(sourceReads(`${NEXMARK}\nSELECT price FROM bid;\nSELECT a.bid FROM nexmark a JOIN nexmark b ON a.bid.auction = b.auction.id;`, registry)).toEqual({ nexmark: null });
     expect(sourceReads(`${NEXMARK}\nSELECT * FROM nexmark;`, registry)).toEqual({ nexmark: null });
+  });
+
+  test("IS NOT NULL filters go down where every consumer has one and the connector takes them", async () => {
+    const registry = await testRegistry();
+    expect(sourceNotNull(`${NEXMARK}\nSELECT auction, price FROM bid WHERE price > 10;`, registry)).toEqual({ nexmark: ["bid"] });
+    expect(sourceNotNull(`${NEXMARK}\nSELECT p.name, a.id FROM auction a JOIN person p ON a.seller = p.id;`, registry)).toEqual({ nexmark: ["person", "auction"] });
+    // One consumer keeps every row: nothing can be left out (though only bid is read).
+    const mixed = `${NEXMARK}\nSELECT price FROM bid;\nSELECT bid.price AS p FROM nexmark;`;
+    expect(sourceNotNull(mixed, registry)).toEqual({ nexmark: null });
+    expect(sourceReads(mixed, registry)).toEqual({ nexmark: ["bid"] });
+    // A connector that does not declare the filter gets none.
+    const rows = `CREATE TABLE r (a BIGINT, b BIGINT, c TEXT) WITH (connector = 'test_rows', dataset = 'none');\nSELECT a FROM r WHERE b IS NOT NULL;`;
+    expect(sourceNotNull(rows, registry)).toEqual({ r: null });
+    expect(sourceReads(rows, registry)).toEqual({ r: ["a", "b"] });
   });
 
   test("the watermark's and generated columns' inputs are read whatever the query reads", async () => {
