@@ -6,11 +6,10 @@
  * two bounded inputs had ended) gives the output of an uninterrupted run.
  */
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { LocalCheckpointStore, type CheckpointData } from "../../../core/checkpoint/store.ts";
 import { runCli, startCli, tempDir, waitUntil, writeSql } from "../../kit/cli.ts";
-import { foldChanges, normalizeRows, readJsonLines } from "../../kit/rows.ts";
+import { sinkOutputs } from "../../kit/rows.ts";
 
 setDefaultTimeout(120_000);
 
@@ -35,14 +34,7 @@ INSERT INTO windows SELECT f.k, f.n, s.m FROM
 `;
 }
 
-const outputs = (dir: string) =>
-  Object.fromEntries(
-    SINKS.map((name) => {
-      const file = join(dir, `${name}.jsonl`);
-      const rows = existsSync(file) ? readJsonLines(file) : [];
-      return [name, normalizeRows(name === "totals" ? foldChanges(rows as any) : rows)];
-    }),
-  );
+const outputs = (dir: string) => sinkOutputs(dir, SINKS, ["totals"]);
 
 /** The newest checkpoint, or undefined while none is readable yet (one may be mid-write). */
 async function latest(stateDir: string): Promise<CheckpointData | undefined> {

@@ -84,27 +84,20 @@ SELECT s, sum(v) FILTER (WHERE id > 10) AS total, string_agg(s, ',' ORDER BY id)
   });
 });
 
-/** Per source table: the physical columns its node says the plan reads (null: all). */
-function sourceReads(sql: string, registry: Awaited<ReturnType<typeof testRegistry>>): Record<string, string[] | null> {
+/** Per source table, what `pick` gives of its node, as column names (null: nothing). */
+function perSource(sql: string, registry: Awaited<ReturnType<typeof testRegistry>>, pick: (n: Extract<PlanNode, { kind: "source" }>) => number[] | undefined) {
   const out: Record<string, string[] | null> = {};
   const walk = (n: PlanNode) => {
-    if (n.kind === "source") out[n.table.name] = n.reads ? n.reads.map((i) => n.table.fields[i]!.name) : null;
+    if (n.kind === "source") out[n.table.name] = pick(n)?.map((i) => n.table.fields[i]!.name) ?? null;
     inputsOf(n).forEach(walk);
   };
   for (const s of planSql(sql, registry).sinks) walk(s.input);
   return out;
 }
-
-/** Per source table: the columns of which the reader may leave out rows where all are null (null: none pushed). */
-function sourceNotNull(sql: string, registry: Awaited<ReturnType<typeof testRegistry>>): Record<string, string[] | null> {
-  const out: Record<string, string[] | null> = {};
-  const walk = (n: PlanNode) => {
-    if (n.kind === "source") out[n.table.name] = n.notNull ? n.notNull.map((i) => n.table.fields[i]!.name) : null;
-    inputsOf(n).forEach(walk);
-  };
-  for (const s of planSql(sql, registry).sinks) walk(s.input);
-  return out;
-}
+/** The physical columns each source's node says the plan reads (null: all). */
+const sourceReads = (sql: string, registry: Awaited<ReturnType<typeof testRegistry>>) => perSource(sql, registry, (n) => n.reads);
+/** The columns of which each source may leave out rows where all are null (null: none pushed). */
+const sourceNotNull = (sql: string, registry: Awaited<ReturnType<typeof testRegistry>>) => perSource(sql, registry, (n) => n.notNull);
 
 describe("sources are told the columns the plan reads", () => {
   const NEXMARK = `CREATE TABLE nexmark WITH (connector = 'nexmark', event_rate = '0', message_count = '1000');\n${NEXMARK_VIEWS}`;
