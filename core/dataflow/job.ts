@@ -452,6 +452,12 @@ export class Job {
           blocked.push(metrics);
           const { table, reads, notNull } = head.plan as Extract<PlanNode, { kind: "source" }>;
           const sourceState = await stateOf(this.identities[head.id]!.stateId);
+          if (i === 0 && sourceState.restoredFinished) {
+            this.log.info(
+              `source ${table.name} had read all its input by checkpoint ${this.restored?.checkpointId}: it ends at once, since the operators after it kept no state; ` +
+                `to read its input again, run with --ignore-state`,
+            );
+          }
           const position = sourceState.union<SourcePosition>("position");
           const reader = await this.createReader(table, i, stage.parallelism, metrics, position.restored, { columnsRead: reads, notNull });
           const task = new SourceSubtask(

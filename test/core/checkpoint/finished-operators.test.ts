@@ -93,6 +93,9 @@ describe("checkpoints of finished operators", () => {
 
     const again = await runCli(args);
     expect(again.stderr).toContain("resumed from checkpoint");
+    // Both sources had finished: they end at once (operators after them kept no state), and say so.
+    expect(again.stderr).toContain("source fast had read all its input");
+    expect(again.stderr).toContain("source slow had read all its input");
     expect(again.code).toBe(0);
     expect(outputs(dir)).toEqual(expected);
   });
