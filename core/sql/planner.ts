@@ -6,6 +6,7 @@
  */
 import type { LogicalPipeline, PlanNode, SinkTarget, TableDef } from "../plan/logical.ts";
 import type { PluginRegistry } from "../registry/registry.ts";
+import { fuseMaps } from "./fuse-maps.ts";
 import { pruneAggregateInputs, pruneSourceColumns } from "./prune-columns.ts";
 import { hoistAsyncUdfs } from "./async-udfs.ts";
 import { didYouMean, SqlError } from "./errors.ts";
@@ -80,6 +81,7 @@ export class Planner implements QueryPlanner {
       throw new SqlError("every query writes to an in-memory table that nothing reads; add a SELECT or INSERT INTO a connector table", null);
     }
     hoistAsyncUdfs({ tables: new Map(), sinks: this.sinks });
+    fuseMaps({ tables: new Map(), sinks: this.sinks });
     pruneAggregateInputs({ tables: new Map(), sinks: this.sinks });
     pruneSourceColumns({ tables: new Map(), sinks: this.sinks }, this.registry);
     this.validateConnectors();

@@ -58,6 +58,10 @@ type SourceNode = Extract<PlanNode, { kind: "source" }>;
 
 /** A physical column `filter` requires to be non-null (a top-level `col IS NOT NULL` conjunct), if any. */
 function requiredNotNull(filter: Expr | undefined, physical: number): number | undefined {
+  // A fused filter: CASE WHEN inner THEN outer ELSE false END keeps only rows both keep.
+  if (filter?.kind === "case" && !filter.operand && filter.whens.length === 1 && (!filter.otherwise || (filter.otherwise.kind === "literal" && filter.otherwise.value !== true))) {
+    return requiredNotNull(filter.whens[0]!.when, physical) ?? requiredNotNull(filter.whens[0]!.then, physical);
+  }
   if (!filter || filter.kind !== "call") return undefined;
   if (filter.name === "and") return requiredNotNull(filter.args[0], physical) ?? requiredNotNull(filter.args[1], physical);
   const arg = filter.args[0];
