@@ -6,7 +6,8 @@
  */
 import type { LogicalPipeline, PlanNode, SinkTarget, TableDef } from "../plan/logical.ts";
 import type { PluginRegistry } from "../registry/registry.ts";
-import { pruneAggregateInputs } from "./prune-columns.ts";
+import { fuseMaps } from "./fuse-maps.ts";
+import { pruneAggregateInputs, pruneSourceColumns } from "./prune-columns.ts";
 import { hoistAsyncUdfs } from "./async-udfs.ts";
 import { didYouMean, SqlError } from "./errors.ts";
 import { intervalMicros } from "./expressions.ts";
@@ -80,7 +81,9 @@ export class Planner implements QueryPlanner {
       throw new SqlError("every query writes to an in-memory table that nothing reads; add a SELECT or INSERT INTO a connector table", null);
     }
     hoistAsyncUdfs({ tables: new Map(), sinks: this.sinks });
+    fuseMaps({ tables: new Map(), sinks: this.sinks });
     pruneAggregateInputs({ tables: new Map(), sinks: this.sinks });
+    pruneSourceColumns({ tables: new Map(), sinks: this.sinks }, this.registry);
     this.validateConnectors();
     const tables = new Map<string, TableDef>();
     for (const table of this.used.keys()) tables.set(table.name, table);
