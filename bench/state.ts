@@ -90,14 +90,15 @@ if (scenarios.includes("delta")) {
 }
 
 if (scenarios.includes("restore")) {
-  // A run to the end of its input leaves every key in its final checkpoint; the same job started at
-  // parallelism 2 restores it (each subtask reading its key groups), then ends at once.
-  const sql = aggregate(2 * keys, `counter % ${keys}`);
+  // A run stopped once every key exists leaves them all in its stop checkpoint (the end of input would
+  // not: operators that finished keep no state); the same job started at parallelism 2 restores it
+  // (each subtask reading its key groups) and is stopped as soon as it runs.
+  const sql = aggregate(100 * keys, `counter % ${keys}`);
   const stateDir = join(dir, "restore");
-  const first = await run(sql, stateDir, { checkpointIntervalMs: 10_000 });
-  const again = await run(sql, stateDir, { checkpointIntervalMs: 10_000, parallelism: 2 });
+  const first = await run(sql, stateDir, { checkpointIntervalMs: 10_000, stopAfterEvents: keys + keys / 2 });
+  const again = await run(sql, stateDir, { checkpointIntervalMs: 10_000, parallelism: 2, stopAfterEvents: 1 });
   const last = first.checkpoints.at(-1)!;
-  console.log(`\nrestore: ${first.stateEntries.toLocaleString()} keys (${mb(last.bytes)} MB written by the final checkpoint), restored at parallelism 2`);
+  console.log(`\nrestore: ${first.stateEntries.toLocaleString()} keys (${mb(last.bytes)} MB written by the stop checkpoint), restored at parallelism 2`);
   console.log(`  every subtask running ${((again.restoredAfterMs ?? NaN) / 1000).toFixed(2)} s after start (from checkpoint ${again.restoredCheckpoint}), peak RSS ${again.peakRssMb.toFixed(0)} MB`);
 }
 
