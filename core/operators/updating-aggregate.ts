@@ -15,8 +15,13 @@ interface Group {
   accs: any[];
   /** Live input rows in the group; at zero the group is deleted. */
   rows: number;
-  /** The row last emitted for this group, or null. */
-  emitted: Row | null;
+  /**
+   * The row last emitted for this group, or null; undefined when restored, since
+   * checkpoints leave it out: between batches it is always the key and the
+   * accumulators' results (a group with no rows is deleted), so it is rebuilt
+   * from them before the group first changes.
+   */
+  emitted: Row | null | undefined;
 }
 
 export class UpdatingAggregate implements Operator {
@@ -37,9 +42,10 @@ export class UpdatingAggregate implements Operator {
   open(ctx: OperatorContext): void {
     const accs = accumulatorCodec(this.spec.accumulators);
     const codec = {
-      save: (g: Group) => [accs.save(g.accs), g.rows, g.emitted],
+      save: (g: Group) => [accs.save(g.accs), g.rows],
+      // Files written before the emitted row was left out still carry it as a third element.
       load: (saved: unknown): Group => {
-        const [a, rows, emitted] = saved as [unknown[], number, Row | null];
+        const [a, rows, emitted] = saved as [unknown[], number, (Row | null)?];
         return { accs: accs.load(a), rows, emitted };
       },
     };
@@ -52,7 +58,8 @@ export class UpdatingAggregate implements Operator {
     if (!this.ttl || time >= END_OF_TIME) return;
     const rows: Row[] = [];
     this.groups.expire(time - this.ttl, (e) => {
-      if (this.retractExpired && e.value.emitted) rows.push(e.value.emitted);
+      const emitted = this.emittedOf(e);
+      if (this.retractExpired && emitted) rows.push(emitted);
       return true;
     });
     if (rows.length > 0) return out.emit({ rows, times: rows.map(() => time), ops: rows.map(() => RowOp.Delete), before: rows.slice() });
@@ -62,11 +69,20 @@ export class UpdatingAggregate implements Operator {
     const keys = this.spec.keys;
     for (let k = 0; k < keys.length; k++) this.scratch[k] = keys[k]!(row, time);
     const hash = hashValues(this.scratch);
-    return this.groups.update(hash, this.scratch, () => ({
+    const entry = this.groups.update(hash, this.scratch, () => ({
       accs: this.spec.accumulators.map((a) => a.init()),
       rows: 0,
       emitted: null,
     }));
+    if (entry.value.emitted === undefined) entry.value.emitted = this.emittedOf(entry);
+    return entry;
+  }
+
+  /** The row last emitted for a group: kept, or rebuilt after a restore (see Group.emitted). */
+  private emittedOf(entry: StateEntry<Group>): Row | null {
+    const g = entry.value;
+    if (g.emitted !== undefined) return g.emitted;
+    return g.rows > 0 ? [...entry.key, ...g.accs.map((v, j) => this.spec.accumulators[j]!.result(v))] : null;
   }
 
   private apply(entry: StateEntry<Group>, row: Row, time: number, retract: boolean): void {
@@ -110,7 +126,7 @@ export class UpdatingAggregate implements Operator {
     for (const entry of touched) {
       const g = entry.value;
       const next = g.rows > 0 ? [...entry.key, ...g.accs.map((v, j) => this.spec.accumulators[j]!.result(v))] : null;
-      const prev = g.emitted;
+      const prev = g.emitted!;
       if (next && !prev) {
         outRows.push(next);
         outOps.push(RowOp.Insert);
