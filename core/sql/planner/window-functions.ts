@@ -248,5 +248,7 @@ function withLimit(node: PlanNode, column: number, n: number): PlanNode | null {
   if (!node.functions.every((g) => g.fn === "row_number" || g.fn === "rank" || g.fn === "dense_rank")) return null;
   if (node.limit && node.limit.by === f.fn && node.limit.n <= n) return node;
   if (node.limit && node.limit.by !== f.fn) return null;
-  return { ...node, limit: { n, by: f.fn } };
+  const limited = { ...node, limit: { n, by: f.fn } };
+  // The best row by ROW_NUMBER of an append-only input is all a partition needs: nothing can retract it.
+  return n === 1 && f.fn === "row_number" && node.updating && !node.input.updating ? { ...limited, deduplicate: true } : limited;
 }
