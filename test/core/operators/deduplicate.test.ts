@@ -180,7 +180,7 @@ const spec = (desc: boolean, nullsFirst: boolean, functions: WindowFunctionSpec[
 async function feed(op: Operator, ctx: OperatorContext, input: Batch[]) {
   op.open?.(ctx);
   const out = recorder();
-  for (const b of input) await op.process(b, out);
+  for (const b of input) await op.process(b, out, 0);
   return out.changes;
 }
 
