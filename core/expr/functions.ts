@@ -369,7 +369,11 @@ function constantRegex(args: ArgInfo[], patternAt: number, flagsAt: number, name
 
 function matchGroups(m: RegExpExecArray | null): (string | null)[] | null {
   if (!m) return null;
-  return m.length > 1 ? m.slice(1).map((g) => g ?? null) : [m[0]];
+  if (m.length === 1) return [m[0]];
+  // A plain loop: slice().map() was a fifth of q21's CPU.
+  const out = new Array<string | null>(m.length - 1);
+  for (let g = 1; g < m.length; g++) out[g - 1] = m[g] ?? null;
+  return out;
 }
 
 function regexpMatch(s: string, p: string, flags = ""): (string | null)[] | null {
