@@ -7,6 +7,7 @@
 import type { LogicalPipeline, PlanNode, SinkTarget, TableDef } from "../plan/logical.ts";
 import type { PluginRegistry } from "../registry/registry.ts";
 import { pruneAggregateInputs } from "./prune-columns.ts";
+import { pruneWindowFunctionInputs } from "./planner/window-functions.ts";
 import { hoistAsyncUdfs } from "./async-udfs.ts";
 import { didYouMean, SqlError } from "./errors.ts";
 import { intervalMicros } from "./expressions.ts";
@@ -81,6 +82,7 @@ export class Planner implements QueryPlanner {
     }
     hoistAsyncUdfs({ tables: new Map(), sinks: this.sinks });
     pruneAggregateInputs({ tables: new Map(), sinks: this.sinks });
+    pruneWindowFunctionInputs({ tables: new Map(), sinks: this.sinks });
     this.validateConnectors();
     const tables = new Map<string, TableDef>();
     for (const table of this.used.keys()) tables.set(table.name, table);
