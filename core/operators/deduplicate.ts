@@ -32,6 +32,8 @@ export class DeduplicateOperator implements Operator {
   private readonly partitionKey: KeyEvaluator;
   /** The ranking functions' values for the kept row: ROW_NUMBER, RANK and DENSE_RANK of the first row are all 1. */
   private readonly ranks: number[];
+  /** The ORDER BY keys of the row at hand (copied only for a row that is kept). */
+  private readonly orderScratch: unknown[];
 
   constructor(private readonly spec: WindowFunctionSpec) {
     if (spec.limit?.n !== 1 || spec.limit.by !== "row_number" || !spec.functions.every((f) => f.kind === "row_number" || f.kind === "rank" || f.kind === "dense_rank")) {
@@ -40,6 +42,7 @@ export class DeduplicateOperator implements Operator {
     this.compare = keyComparator(spec.order.map((o): AggregateOrder => ({ desc: o.desc, nullsFirst: o.nullsFirst })));
     this.partitionKey = new KeyEvaluator(spec.partition);
     this.ranks = spec.functions.map(() => 1);
+    this.orderScratch = new Array(spec.order.length);
   }
 
   open(ctx: OperatorContext): void {
@@ -52,30 +55,33 @@ export class DeduplicateOperator implements Operator {
 
   process(batch: Batch, out: Collector): void | Promise<void> {
     const { rows, times, ops } = batch;
+    if (ops?.some((op) => op !== RowOp.Insert)) throw new Error("deduplication got a retraction; the planner routes updating inputs to the general window function operator");
     const order = this.spec.order;
     const key = this.partitionKey;
+    const keys = this.orderScratch;
     /** Each partition whose kept row changed in this batch → the row it kept before (null: new partition). */
     const changed = new Map<StateEntry<Kept>, Row | null>();
-    let lastTime = 0;
-    for (let i = 0; i < rows.length; i++) {
+    const make = () => [rows[i]!, keys.slice()] as Kept;
+    let i = 0;
+    for (; i < rows.length; i++) {
       const t = times[i]!;
-      lastTime = t;
-      if (ops && ops[i] !== RowOp.Insert) throw new Error("deduplication got a retraction; the planner routes updating inputs to the general window function operator");
       const row = rows[i]!;
       const hash = key.eval(row, t);
-      const keys = new Array<unknown>(order.length);
       for (let k = 0; k < order.length; k++) keys[k] = order[k]!.key(row, t);
       const entry = this.kept.get(hash, key.scratch);
       if (!entry) {
-        changed.set(this.kept.update(hash, key.scratch, () => [row, keys]), null);
+        changed.set(this.kept.update(hash, key.scratch, make), null);
         continue;
       }
       // Ties keep the earlier row: arrival order breaks them, as the general operator's stable insert does.
-      if (this.compare(keys, entry.value[1]) >= 0) continue;
-      if (!changed.has(entry)) changed.set(entry, entry.value[0]);
+      const kept = entry.value;
+      if (this.compare(keys, kept[1]) >= 0) continue;
+      if (!changed.has(entry)) changed.set(entry, kept[0]);
       this.kept.modify(entry);
-      entry.value = [row, keys];
+      kept[0] = row;
+      kept[1] = keys.slice();
     }
+    const lastTime = rows.length > 0 ? times[rows.length - 1]! : 0;
     if (changed.size === 0) return;
     const outRows: Row[] = [];
     const outOps: RowOp[] = [];
