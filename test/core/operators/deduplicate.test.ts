@@ -15,7 +15,7 @@ import type { Collector, Operator, OperatorContext } from "../../../core/operato
 import { hashValues } from "../../../core/state/hash.ts";
 import { subtaskOfHash } from "../../../core/state/key-groups.ts";
 import { RowOp, type Batch, type Row } from "../../../core/plugin-api/index.ts";
-import { duckSql, prng, runSql, runnelTables, sameRows, testRegistry, type TableSpec } from "../../kit/sql.ts";
+import { duckSql, prng, runSql, runnelTables, sameRows, testRegistry, BID_COLUMNS, type TableSpec } from "../../kit/sql.ts";
 import { StateHarness } from "../../kit/operator-state.ts";
 
 setDefaultTimeout(60_000);
@@ -37,13 +37,7 @@ beforeAll(() => {
   }
   bids = {
     name: "bids",
-    columns: [
-      { name: "id", type: "BIGINT" },
-      { name: "auction", type: "BIGINT" },
-      { name: "bidder", type: "BIGINT" },
-      { name: "price", type: "BIGINT" },
-      { name: "ts", type: "TIMESTAMP" },
-    ],
+    columns: BID_COLUMNS,
     rows,
     watermark: "ts AS ts - INTERVAL '1' SECOND",
     batch: 13,

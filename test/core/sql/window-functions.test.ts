@@ -7,7 +7,7 @@
 import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { planSql } from "../../../core/sql/index.ts";
 import type { PlanNode } from "../../../core/plan/logical.ts";
-import { duckSql, planError, prng, runSql, runnelTables, sameRows, testRegistry, type TableSpec } from "../../kit/sql.ts";
+import { duckSql, planError, prng, runSql, runnelTables, sameRows, testRegistry, BID_COLUMNS, type TableSpec } from "../../kit/sql.ts";
 
 setDefaultTimeout(60_000);
 
@@ -27,13 +27,7 @@ beforeAll(() => {
   }
   bids = {
     name: "bids",
-    columns: [
-      { name: "id", type: "BIGINT" },
-      { name: "auction", type: "BIGINT" },
-      { name: "bidder", type: "BIGINT" },
-      { name: "price", type: "BIGINT" },
-      { name: "ts", type: "TIMESTAMP" },
-    ],
+    columns: BID_COLUMNS,
     rows,
     watermark: "ts",
   };
