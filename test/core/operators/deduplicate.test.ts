@@ -4,7 +4,9 @@
  * a non-time ORDER BY, ties (the earlier arrival stays), late rows (an older row
  * never replaces a newer one on DESC) against DuckDB; the planner picks it only
  * where nothing can retract the kept row; its changelog is, batch for batch, the
- * general updating window function's; its state checkpoints and restores, rescaled.
+ * general updating window function's; its state checkpoints and restores, rescaled;
+ * and the general operator's top-N shortcut (a row its full partition trims at once
+ * changes nothing) gives the changes of the path that keeps every row.
  */
 import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { planSql } from "../../../core/sql/index.ts";
@@ -219,4 +221,17 @@ describe("the changelog is the general updating window function's", () => {
     const strip = (c: Change[]) => c.map(([op, r]) => JSON.stringify([op, r])).sort();
     expect(strip(changes)).toEqual(strip(general));
   });
+});
+
+describe("an updating top-N over an append-only stream skips rows its full partitions trim at once", () => {
+  for (const n of [1, 3]) {
+    test(`top ${n} by row_number: the same changes as the operator keeping every row (the path for retracting input)`, async () => {
+      const input = batches(n + 20, 200, () => true);
+      const s: WindowFunctionSpec = { ...spec(true, false, [{ kind: "row_number" }, { kind: "rank" }]), limit: { n, by: "row_number" } };
+      const everyRow = await feed(new UpdatingWindowFunctionOperator(s, true), new StateHarness().context(), input);
+      const trimmed = await feed(new UpdatingWindowFunctionOperator(s, false), new StateHarness().context(), input);
+      expect(trimmed.length).toBeGreaterThan(300);
+      expect(trimmed).toEqual(everyRow);
+    });
+  }
 });
