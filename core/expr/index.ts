@@ -456,6 +456,16 @@ export function compileExpr(e: Expr): CompiledExpr {
   return new Function("H", src)(env.refs) as CompiledExpr;
 }
 
+/** Compiles a projection to one function of (row, event time) building the output row (calls written twice run once). */
+function compileProjection(exprs: Expr[]): (row: Row, time: number) => Row {
+  const env = newEnv();
+  memoize(env, exprs);
+  const values = exprs.map((e) => gen(e, env));
+  const memo = memoReset(env);
+  const src = `const U = H[0];\nreturn function project(row, time) { ${declareTemps(env)} ${memo.declare}\n${memo.reset}\n${env.lines.join("\n")}\nreturn [${values.join(", ")}]; };`;
+  return new Function("H", src)(env.refs) as (row: Row, time: number) => Row;
+}
+
 function isIdentity(exprs: Expr[], width: number | undefined): boolean {
   return width === exprs.length && exprs.every((e, i) => e.kind === "column" && e.index === i);
 }
@@ -500,9 +510,9 @@ export function compileMap(exprs: Expr[], filter?: Expr, inputWidth?: number): (
 
   // Updating streams keep their ops: a filter turns an update whose old or new
   // value no longer qualifies into an insert or a delete.
-  const project = exprs.map((e) => compileExpr(e));
+  const project = identity ? null : compileProjection(exprs);
   const keep = filter ? compileExpr(filter) : null;
-  const apply = (row: Row, time: number): Row => (identity ? row : project.map((p) => p(row, time)));
+  const apply = (row: Row, time: number): Row => (project ? project(row, time) : row);
   const passes = (row: Row, time: number) => (keep ? keep(row, time) === true : true);
   const updating = (batch: Batch): Batch => {
     const rows: Row[] = [];
