@@ -12,7 +12,7 @@ import { createRegistry } from "../core/registry/loader.ts";
 import { planSql } from "../core/sql/index.ts";
 
 const [file, stateDir, optionsJson] = process.argv.slice(2) as [string, string, string];
-const options = JSON.parse(optionsJson ?? "{}") as Partial<JobOptions> & { stopAfterMs?: number };
+const options = JSON.parse(optionsJson ?? "{}") as Partial<JobOptions> & { stopAfterMs?: number; stopAfterEvents?: number };
 const registry = await createRegistry();
 const pipeline = planSql(readFileSync(file, "utf8"), registry);
 let peak = process.memoryUsage().rss;
@@ -46,6 +46,16 @@ const watch = setInterval(record, 20);
 let restoredAfterMs: number | null = null;
 void job.started.then(() => (restoredAfterMs = performance.now() - started));
 if (options.stopAfterMs) setTimeout(() => job.stop(), options.stopAfterMs);
+// Stops (with a checkpoint that keeps every operator's state, unlike the end of input) once the sources read this many.
+const sourceEvents = () => job.metrics.operators.filter((m) => m.operatorId.endsWith("-source")).reduce((n, m) => n + m.recordsOut, 0);
+if (options.stopAfterEvents) {
+  const limit = options.stopAfterEvents;
+  const poll = setInterval(() => {
+    if (sourceEvents() < limit) return;
+    clearInterval(poll);
+    void job.stop();
+  }, 20);
+}
 await job.run();
 clearInterval(watch);
 record();
@@ -53,7 +63,7 @@ gaps();
 const cpu = process.cpuUsage(cpu0);
 clearInterval(sampler);
 peak = Math.max(peak, process.memoryUsage().rss);
-const source = job.metrics.operators.filter((m) => m.operatorId.endsWith("-source")).reduce((n, m) => n + m.recordsOut, 0);
+const source = sourceEvents();
 let stateEntries = 0;
 for (const m of job.metrics.operators) stateEntries += m.stateEntries;
 console.log(

@@ -13,9 +13,15 @@ cd "$(dirname "$0")/.."
 scripts/services.sh start || { echo "could not start the test services; fix the error above and rerun" >&2; exit 1; }
 mkdir -p test-results
 rm -f test-results/junit*.xml
+# Tests (and the jobs they start) make their folders under the temp dir: each run gets its own,
+# removed when the run ends, so repeated runs never fill the disk (they once left 52 GB in /tmp).
+TMPDIR="$(mktemp -d "${TMPDIR:-/tmp}/runnel-test-run-XXXXXX")"
+export TMPDIR
+trap 'rm -rf "$TMPDIR"' EXIT
 
 if [ "$#" -gt 0 ]; then
-  exec bun test --timeout=60000 --reporter=junit --reporter-outfile=test-results/junit.xml "$@"
+  bun test --timeout=60000 --reporter=junit --reporter-outfile=test-results/junit.xml "$@"
+  exit $?
 fi
 
 shards="${RUNNEL_TEST_SHARDS:-2}"

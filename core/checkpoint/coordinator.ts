@@ -261,8 +261,8 @@ export class CheckpointCoordinator implements BarrierPort {
     const stateBytes: CompletedCheckpoint["stateBytes"] = {};
     for (const parts of await Promise.all(cp.acks.values())) {
       for (const p of parts) {
-        const { values, tables } = p.written.part;
-        if (Object.keys(values).length === 0 && Object.keys(tables).length === 0) continue; // stateless
+        const { values, tables, finished } = p.written.part;
+        if (Object.keys(values).length === 0 && Object.keys(tables).length === 0 && !finished) continue; // stateless
         (operators[p.operatorId] ??= {})[p.index] = p.written.part;
         bytes += p.written.bytes;
         let size = 0;

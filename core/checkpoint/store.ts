@@ -35,6 +35,8 @@ export interface SubtaskCheckpoint {
   values: Record<string, unknown>;
   /** Per keyed table: the key groups the subtask owned and the files holding them, oldest first. */
   tables: Record<string, { range: [number, number]; files: StateFileRef[] }>;
+  /** The operator had finished (all its inputs ended): its tables were left out, a restore starts it empty. */
+  finished?: true;
 }
 
 export class CheckpointStoreError extends Error {}

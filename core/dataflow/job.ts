@@ -434,6 +434,7 @@ export class Job {
           stateId: this.identities[node.id]!.stateId,
           operator: this.operatorFor(node),
           metrics: this.metrics.register(new OperatorMetrics(node.id, node.label, i)),
+          keepsStateWhenFinished: node.kind === "sink",
         }));
         const edges = outbound.get(stage)![i]!;
         const chain = new OperatorChain(ops, new EdgeEmitter(edges));
@@ -450,10 +451,16 @@ export class Job {
         if (head.kind === "source") {
           const metrics = this.metrics.register(new OperatorMetrics(head.id, head.label, i));
           blocked.push(metrics);
-          const table = (head.plan as Extract<PlanNode, { kind: "source" }>).table;
+          const { table, reads, notNull } = head.plan as Extract<PlanNode, { kind: "source" }>;
           const sourceState = await stateOf(this.identities[head.id]!.stateId);
+          if (i === 0 && sourceState.restoredFinished) {
+            this.log.info(
+              `source ${table.name} had read all its input by checkpoint ${this.restored?.checkpointId}: it ends at once, since the operators after it kept no state; ` +
+                `to read its input again, run with --ignore-state`,
+            );
+          }
           const position = sourceState.union<SourcePosition>("position");
-          const reader = await this.createReader(table, i, stage.parallelism, metrics, position.restored);
+          const reader = await this.createReader(table, i, stage.parallelism, metrics, position.restored, { columnsRead: reads, notNull });
           const task = new SourceSubtask(
             key,
             reader,
@@ -698,6 +705,7 @@ export class Job {
     parallelism: number,
     metrics: OperatorMetrics,
     restored: SourcePosition[],
+    pushed: { columnsRead?: number[]; notNull?: number[] } = {},
   ): Promise<SourceReader> {
     const connector = this.registry.connector(table.connector!);
     if (!connector?.source) throw new JobError(`connector '${table.connector}' cannot be read from (table ${table.name})`);
@@ -710,6 +718,7 @@ export class Job {
       formatName: table.format?.name,
       formatOptions: table.format?.options,
       restored: positions,
+      ...pushed,
       metadata: table.metadata,
       badRecord: (position, error) => {
         const message = error instanceof Error ? error.message : String(error);

@@ -118,7 +118,13 @@ interface NodeBase {
 }
 
 export type PlanNode =
-  | (NodeBase & { kind: "source"; table: TableDef })
+  /**
+   * `reads`: the physical columns the plan reads (ascending), when not all; the
+   * reader may leave the others null (a generator skips building them).
+   * `notNull`: the reader may leave out rows whose columns there are all null
+   * (where its connector takes that filter): no consumer reads them.
+   */
+  | (NodeBase & { kind: "source"; table: TableDef; reads?: number[]; notNull?: number[] })
   /**
    * A change stream normalised by its PRIMARY KEY (`keys` over the source row):
    * the last row of every key is kept so updates and deletes retract exactly

@@ -37,6 +37,14 @@ export function rewritePlan(pipeline: LogicalPipeline, rewrite: (node: PlanNode)
   for (const sink of pipeline.sinks) sink.input = visit(sink.input);
 }
 
+/** A node's inputs, in order. */
+export function inputsOf(node: PlanNode): PlanNode[] {
+  if (node.kind === "source") return [];
+  if (node.kind === "union") return node.inputs;
+  if (node.kind === "join") return [node.left, node.right];
+  return [node.input];
+}
+
 /** The source nodes a plan reads. */
 export function sourcesOf(node: PlanNode, out = new Set<PlanNode>()): Set<PlanNode> {
   if (node.kind === "source") out.add(node);

@@ -170,6 +170,17 @@ export interface SourceContext<O> extends ConnectorContextBase<O> {
   /** Split positions restored from the last checkpoint, from every subtask (keyed by split id). */
   restored: Record<string, unknown>;
   /**
+   * Positions in `fields` of the columns the query reads, ascending; undefined
+   * means all. The reader may leave the others null (skip decoding or generating them).
+   */
+  columnsRead?: number[];
+  /**
+   * With `filters: ["not_null"]`: a row whose columns at these positions are
+   * all null may be left out (the query reads it nowhere: a pushed-down
+   * `WHERE col IS NOT NULL` of every consumer). Undefined: keep every row.
+   */
+  notNull?: number[];
+  /**
    * Keys of the table's `METADATA FROM '...'` columns, in order (from the
    * connector's `metadata` list). The reader appends their values to each row
    * after the format's columns; `fields` ends with those columns.
@@ -330,6 +341,14 @@ export interface ConnectorDefinition<S extends OptionsShape = OptionsShape> {
   needsFormat?: boolean;
   source?: {
     create(ctx: SourceContext<OptionValues<S>>): SourceReader | Promise<SourceReader>;
+    /**
+     * Filters the reader can apply itself, which the planner then pushes down
+     * (the query still applies them, so applying one in part is fine):
+     * "not_null" is `SourceContext.notNull`. Declare one only where leaving
+     * rows out cannot change which rows are late: each split's times never
+     * decrease (a generator's), since left-out rows set no watermark.
+     */
+    filters?: "not_null"[];
   };
   /**
    * Declares the connector a lookup source: a table declared with

@@ -17,6 +17,8 @@ export interface ChainedOperator {
   metrics: OperatorMetrics;
   /** Set when the chain opens. */
   state?: OperatorState;
+  /** Keeps its state once its input ended (a sink: its pending commits). */
+  keepsStateWhenFinished?: boolean;
 }
 
 /** One operator subtask's part of a checkpoint, handed to the coordinator at the barrier. */
@@ -102,6 +104,14 @@ export class OperatorChain {
     }
     this.maintain();
     await this.emitter.broadcast({ kind: "watermark", time });
+  }
+
+  /**
+   * Every input ended (their watermarks reached the end of time) and the chain
+   * has emitted what that flushed: its operators' tables need not be checkpointed again.
+   */
+  finish(): void {
+    for (const op of this.ops) if (!op.keepsStateWhenFinished) op.state?.finish();
   }
 
   async markIdle(): Promise<void> {

@@ -6,6 +6,7 @@
 import type { BarrierPort } from "../checkpoint/coordinator.ts";
 import type { InputGate } from "./channel.ts";
 import type { OperatorChain } from "./chain.ts";
+import { END_OF_TIME } from "./messages.ts";
 
 export class OperatorSubtask {
   private readonly inputWatermarks: (number | null)[];
@@ -14,6 +15,7 @@ export class OperatorSubtask {
   private aligning: { id: number; then: "continue" | "end" | "stop"; arrived: boolean[] } | null = null;
   private idleSent = false;
   private stoppedEnd = false;
+  private finished = false;
 
   constructor(
     readonly key: string,
@@ -83,6 +85,12 @@ export class OperatorSubtask {
     }
     this.idleSent = false;
     if (this.chain.watermark === null || min > this.chain.watermark) await this.chain.advanceWatermark(min);
+    // Only the end of input moves a channel's watermark to the end of time (a stop does not): once every
+    // channel's has, and the chain has flushed, nothing can reach its operators' state any more.
+    if (!this.finished && min === END_OF_TIME && this.inputWatermarks.every((w) => w === END_OF_TIME)) {
+      this.finished = true;
+      this.chain.finish();
+    }
   }
 
   private async onBarrier(channel: number, id: number, then: "continue" | "end" | "stop"): Promise<void> {

@@ -97,11 +97,15 @@ export class SourceSubtask {
         await this.coordinator.waitForRequest(this.key);
         continue;
       }
-      const polled = await this.reader.poll(SOURCE_BATCH_ROWS);
+      // A source restored from a checkpoint taken after all its subtasks had read their input ends at once, as in
+      // Flink: operators downstream that had finished kept no state, so no record may reach them again.
+      const polled = this.state.restoredFinished ? { end: true as const } : await this.reader.poll(SOURCE_BATCH_ROWS);
       if ("end" in polled) {
         finished = true;
         // End of input: every window still open can now close.
         await this.chain.advanceWatermark(END_OF_TIME);
+        this.state.finish();
+        this.chain.finish();
         this.coordinator.sourceFinished(this.key);
         continue;
       }

@@ -6,7 +6,8 @@
  */
 import type { LogicalPipeline, PlanNode, SinkTarget, TableDef } from "../plan/logical.ts";
 import type { PluginRegistry } from "../registry/registry.ts";
-import { pruneAggregateInputs } from "./prune-columns.ts";
+import { fuseMaps } from "./fuse-maps.ts";
+import { pruneAggregateInputs, pruneSourceColumns } from "./prune-columns.ts";
 import { pruneWindowFunctionInputs } from "./planner/window-functions.ts";
 import { hoistAsyncUdfs } from "./async-udfs.ts";
 import { didYouMean, SqlError } from "./errors.ts";
@@ -81,8 +82,11 @@ export class Planner implements QueryPlanner {
       throw new SqlError("every query writes to an in-memory table that nothing reads; add a SELECT or INSERT INTO a connector table", null);
     }
     hoistAsyncUdfs({ tables: new Map(), sinks: this.sinks });
+    fuseMaps({ tables: new Map(), sinks: this.sinks });
     pruneAggregateInputs({ tables: new Map(), sinks: this.sinks });
+    // Before the sources learn what is read: a window function's narrowed input reads fewer columns.
     pruneWindowFunctionInputs({ tables: new Map(), sinks: this.sinks });
+    pruneSourceColumns({ tables: new Map(), sinks: this.sinks }, this.registry);
     this.validateConnectors();
     const tables = new Map<string, TableDef>();
     for (const table of this.used.keys()) tables.set(table.name, table);

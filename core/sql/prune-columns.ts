@@ -8,7 +8,8 @@
  */
 import type { Expr } from "../expr/expr.ts";
 import type { AggregateCall, LogicalPipeline, PlanNode } from "../plan/logical.ts";
-import { rewritePlan } from "../plan/rewrite.ts";
+import { inputsOf, rewritePlan } from "../plan/rewrite.ts";
+import type { PluginRegistry } from "../registry/registry.ts";
 import { mapColumns } from "./planner/context.ts";
 
 function used(e: Expr | undefined, into: Set<number>): void {
@@ -51,4 +52,77 @@ function narrowed(node: Extract<PlanNode, { kind: "window_aggregate" | "updating
 
 export function pruneAggregateInputs(pipeline: LogicalPipeline): void {
   rewritePlan(pipeline, (node) => (node.kind === "window_aggregate" || node.kind === "updating_aggregate" ? narrowed(node) : node));
+}
+
+type SourceNode = Extract<PlanNode, { kind: "source" }>;
+
+/** A physical column `filter` requires to be non-null (a top-level `col IS NOT NULL` conjunct), if any. */
+function requiredNotNull(filter: Expr | undefined, physical: number): number | undefined {
+  // A fused filter: CASE WHEN inner THEN outer ELSE false END keeps only rows both keep.
+  if (filter?.kind === "case" && !filter.operand && filter.whens.length === 1 && (!filter.otherwise || (filter.otherwise.kind === "literal" && filter.otherwise.value !== true))) {
+    return requiredNotNull(filter.whens[0]!.when, physical) ?? requiredNotNull(filter.whens[0]!.then, physical);
+  }
+  if (!filter || filter.kind !== "call") return undefined;
+  if (filter.name === "and") return requiredNotNull(filter.args[0], physical) ?? requiredNotNull(filter.args[1], physical);
+  const arg = filter.args[0];
+  if (filter.name === "is_not_null" && arg?.kind === "column" && arg.index < physical) return arg.index;
+  return undefined;
+}
+
+/**
+ * Pushes into each source (Flink's projection and filter push-down) what the
+ * plan reads of it, so a reader can skip filling the rest: the `bid` view
+ * reads only the generator's `bid` column, and q0 then builds no person or
+ * auction. Only a projection right above the source narrows; any other
+ * consumer (a join, a sink, a changelog) reads every column. Rows keep their
+ * shape (unread columns are null), so no plan above changes. Where every
+ * consumer filters `col IS NOT NULL` and the connector takes that filter
+ * (see its `source.filters`), the reader may also leave out the rows none of
+ * them keeps; the consumers' filters stay in the plan.
+ */
+export function pruneSourceColumns(pipeline: LogicalPipeline, registry: PluginRegistry): void {
+  const reads = new Map<SourceNode, { cols: Set<number> | "all"; notNull: Set<number> | "all" }>();
+  const note = (source: SourceNode, consumer: PlanNode) => {
+    const physical = source.table.fields.length;
+    let r = reads.get(source);
+    if (!r) reads.set(source, (r = { cols: new Set(), notNull: new Set() }));
+    if (consumer.kind !== "map") {
+      r.cols = r.notNull = "all";
+      return;
+    }
+    if (r.cols !== "all") for (const e of [...consumer.exprs, consumer.filter]) used(e, r.cols);
+    const nn = requiredNotNull(consumer.filter, physical);
+    if (nn === undefined) r.notNull = "all";
+    else if (r.notNull !== "all") r.notNull.add(nn);
+  };
+  const seen = new Set<PlanNode>();
+  const visit = (node: PlanNode): void => {
+    if (seen.has(node)) return;
+    seen.add(node);
+    for (const input of inputsOf(node)) {
+      if (input.kind === "source") note(input, node);
+      visit(input);
+    }
+  };
+  for (const sink of pipeline.sinks) {
+    if (sink.input.kind === "source") note(sink.input, sink.input);
+    visit(sink.input);
+  }
+  for (const [source, { cols, notNull }] of reads) {
+    const { table } = source;
+    // A left-out row sets no watermark: only where the source's own times are the event times (the
+    // connector vouches that they never decrease), not an expression over columns it would not read.
+    const takesNotNull = registry.connector(table.connector!)?.source?.filters?.includes("not_null") ?? false;
+    if (notNull !== "all" && takesNotNull && !table.eventTime && !table.watermark) source.notNull = [...notNull].sort((a, b) => a - b);
+    if (cols === "all") continue;
+    const physical = table.fields.length;
+    // The source subtask computes every generated column (over the physical row), the event time and the
+    // watermark (over the whole row, generated columns included) whatever the query reads.
+    for (const v of table.virtual) used(v.expr, cols);
+    used(table.eventTime, cols);
+    used(table.watermark, cols);
+    for (const k of table.primaryKey ?? []) cols.add(k);
+    const kept = [...cols].filter((c) => c < physical).sort((a, b) => a - b);
+    if (kept.length < physical) source.reads = kept;
+  }
 }

@@ -65,7 +65,9 @@ export class StateBackend {
     const [lo, hi] = keyGroupRange(index, parallelism, this.maxParallelism);
     const values: RestoredOperator["values"] = {};
     const names = new Set<string>();
+    let finished = true;
     for (const [old, sub] of Object.entries(op)) {
+      if (!sub.finished) finished = false;
       values[old] = sub.values;
       for (const name of Object.keys(sub.tables)) names.add(name);
     }
@@ -89,7 +91,7 @@ export class StateBackend {
       const files = await Promise.all(reads.map((r) => r.part));
       tables[name] = { files, chain: [...chain.values()].sort((a, b) => a.checkpoint - b.checkpoint) };
     }
-    return { values, tables };
+    return { values, tables, finished };
   }
 
   /** Writes a subtask's table snapshots as they are encoded (each table's file a chunk at a time); returns its part of the manifest. */
@@ -105,7 +107,9 @@ export class StateBackend {
       bytes += size;
     }
     state.completed(snap.checkpoint);
-    return { part: { values: snap.values, tables }, bytes };
+    const part: SubtaskCheckpoint = { values: snap.values, tables };
+    if (snap.finished) part.finished = true;
+    return { part, bytes };
   }
 
   /** One table's file (none for a delta with no change), streamed from its encoder into the store; the chain it leaves. */

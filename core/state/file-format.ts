@@ -106,3 +106,41 @@ export function decodeFooter(tail: Uint8Array, fileSize: number, where: string):
   if (!READABLE_VERSIONS.includes(footer.v)) throw new Error(`${where} has state file version ${footer.v}; this Runnel reads versions ${READABLE_VERSIONS.join(" and ")}: restore it with the Runnel that wrote it`);
   return { footer, start: fileSize - 8 - length };
 }
+
+/**
+ * Encoded records gathered by key group, handed out as chunks a round at a time.
+ * A snapshot encodes entries in the order memory holds them and sorts the bytes,
+ * not the entries, into key groups: visiting 4M entries in key-group order
+ * (scattered over the heap) took five times as long as encoding them.
+ */
+export class GroupedRecords {
+  private readonly groups = new Map<number, { buf: Uint8Array; n: number; puts: number; deletes: number }>();
+  /** Bytes held since the last round. */
+  bytes = 0;
+
+  /** Adds encoded records of key group `kg`: `puts` puts and `deletes` deletions. */
+  add(kg: number, records: Uint8Array, puts: number, deletes: number): void {
+    let g = this.groups.get(kg);
+    if (!g) this.groups.set(kg, (g = { buf: new Uint8Array(Math.max(1024, records.byteLength)), n: 0, puts: 0, deletes: 0 }));
+    if (g.n + records.byteLength > g.buf.byteLength) {
+      const grown = new Uint8Array(Math.max(g.buf.byteLength * 2, g.n + records.byteLength));
+      grown.set(g.buf.subarray(0, g.n));
+      g.buf = grown;
+    }
+    g.buf.set(records, g.n);
+    g.n += records.byteLength;
+    this.bytes += records.byteLength;
+    g.puts += puts;
+    g.deletes += deletes;
+  }
+
+  /** What was gathered, one chunk per key group in ascending order; starts the next round empty. */
+  take(): StateChunk[] {
+    const out = [...this.groups]
+      .sort((a, b) => a[0] - b[0])
+      .map(([kg, g]) => ({ kg, bytes: g.buf.subarray(0, g.n), puts: g.puts, deletes: g.deletes }));
+    this.groups.clear();
+    this.bytes = 0;
+    return out;
+  }
+}

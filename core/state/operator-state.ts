@@ -51,6 +51,8 @@ export interface RestoredOperator {
   /** Old subtask index → value name → value. */
   values: Record<string, Record<string, unknown>>;
   tables: Record<string, RestoredTable>;
+  /** Every old subtask had finished (see `OperatorState.finish`). */
+  finished: boolean;
 }
 
 export interface OperatorStateSnapshot {
@@ -59,6 +61,8 @@ export interface OperatorStateSnapshot {
   tables: TableSnapshot[];
   /** Files each table continues from (the chain a delta extends). */
   chains: Record<string, StateFileRef[]>;
+  /** The operator had finished: its tables were left out (see `OperatorState.finish`). */
+  finished?: true;
 }
 
 /**
@@ -88,6 +92,7 @@ export class OperatorState {
   private readonly chainCheckpoint = new Map<string, number>();
   /** The checkpoint whose snapshot was taken but whose files are not written yet. */
   private unwritten: number | null = null;
+  private finished = false;
   readonly keyGroups: [number, number];
 
   constructor(
@@ -157,12 +162,29 @@ export class OperatorState {
     return this.value(name, (old) => old % this.parallelism === this.subtaskIndex);
   }
 
+  /**
+   * Every input of the operator has ended and it has emitted all it will
+   * (FLIP-147's finished task): no record can reach its tables again, so later
+   * checkpoints carry a finished marker instead of encoding them. Values stay
+   * (small; a source's positions). Not for sinks, whose pending commits must stay.
+   */
+  finish(): void {
+    this.finished = true;
+  }
+
+  /** Every old subtask this state was restored from had finished (a source restored so ends at once). */
+  get restoredFinished(): boolean {
+    return this.restored?.finished ?? false;
+  }
+
   /** Starts this subtask's part of checkpoint `checkpoint`; tables are encoded in the background. */
   snapshot(checkpoint: number): OperatorStateSnapshot {
     const values: Record<string, unknown> = {};
     for (const [name, v] of this.values) if (v.value !== undefined) values[name] = v.value;
     const tables: TableSnapshot[] = [];
     const chains: Record<string, StateFileRef[]> = {};
+    // A stateless operator needs no marker: it has nothing to restore either way.
+    if (this.finished && (this.tables.size > 0 || this.values.size > 0)) return { checkpoint, values, tables, chains, finished: true };
     // A snapshot whose files were never written (its checkpoint timed out or failed) took changes
     // that no file holds: this one writes everything.
     const previousLost = this.unwritten !== null;

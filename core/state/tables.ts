@@ -14,7 +14,7 @@
  */
 import { keysEqual } from "./hash.ts";
 import { keyGroupOf } from "./key-groups.ts";
-import { DELETE, PUT, packSequence, type StateChunk, type StateRecord } from "./file-format.ts";
+import { DELETE, GroupedRecords, PUT, packSequence, packr, type StateChunk, type StateRecord } from "./file-format.ts";
 import { Slicer } from "./slicer.ts";
 
 /** How a table's values are stored: `save` gives a MessagePack-able copy, `load` reads it back. */
@@ -116,33 +116,16 @@ export async function discardSnapshot(snapshot: TableSnapshot): Promise<void> {
   }
 }
 
-/** Entries encoded per slice of the background encoder; a slice is a few milliseconds. */
+/** Entries visited per slice of the background encoder; a slice is a few milliseconds. */
 const SLICE = 2000;
 
 /**
- * What both table kinds share: change tracking, copy-on-write snapshots,
- * restore from records. Subclasses only index entries.
+ * roundBytes: encoded bytes a snapshot gathers before handing them to the
+ * writer as one round of key-group chunks. A file holds a few rounds, so a
+ * restoring subtask reads its key groups in a few ranges while memory stays
+ * bounded. (Tests lower it to make files of many rounds.)
  */
-/** Sorts up to `limit` entries due in a snapshot into their key groups; false once `source` is exhausted. */
-function groupSlice<V>(
-  source: Iterator<StateEntry<V>>,
-  byGroup: Map<number, StateEntry<V>[]>,
-  due: (e: StateEntry<V>) => boolean,
-  maxParallelism: number,
-  limit: number,
-): boolean {
-  for (let n = 0; n < limit; n++) {
-    const next = source.next();
-    if (next.done) return false;
-    const e = next.value;
-    if (!due(e)) continue;
-    const kg = keyGroupOf(e.hash, maxParallelism);
-    const list = byGroup.get(kg);
-    if (list) list.push(e);
-    else byGroup.set(kg, [e]);
-  }
-  return true;
-}
+export const snapshotTuning = { roundBytes: 16 * 1024 * 1024 };
 
 /** The record a checkpoint file holds for `entry` as it is now, marking it saved by the snapshot closing `epoch`. */
 function takeRecord<V>(entry: StateEntry<V>, codec: StateCodec<V> | null, epoch: number): StateRecord {
@@ -151,14 +134,38 @@ function takeRecord<V>(entry: StateEntry<V>, codec: StateCodec<V> | null, epoch:
   return [PUT, entry.time, entry.hash, entry.key, codec ? codec.save(entry.value) : entry.value];
 }
 
-/** The records of entries [from, to) still due (others were encoded early, or are gone). */
-function encodeSlice<V>(entries: StateEntry<V>[], from: number, to: number, due: (e: StateEntry<V>) => boolean, epoch: number, codec: StateCodec<V> | null): StateRecord[] {
-  const records: StateRecord[] = [];
-  for (let i = from; i < to; i++) {
-    const e = entries[i]!;
-    if (due(e)) records.push(takeRecord(e, codec, epoch));
+/**
+ * Encodes up to `limit` entries of `source` still due, visited in the order it
+ * gives them and packed per key group (the slice's entries sit close together in
+ * memory, so the regrouping costs no cache misses); false once `source` is exhausted.
+ */
+function encodeSlice<V>(
+  source: Iterator<StateEntry<V>>,
+  into: GroupedRecords,
+  due: (e: StateEntry<V>) => boolean,
+  epoch: number,
+  codec: StateCodec<V> | null,
+  maxParallelism: number,
+  limit: number,
+): boolean {
+  const byGroup = new Map<number, StateRecord[]>();
+  let more = true;
+  for (let n = 0; n < limit; n++) {
+    const next = source.next();
+    if (next.done) {
+      more = false;
+      break;
+    }
+    const e = next.value;
+    if (!due(e)) continue;
+    const kg = keyGroupOf(e.hash, maxParallelism);
+    const list = byGroup.get(kg);
+    const record = takeRecord(e, codec, epoch);
+    if (list) list.push(record);
+    else byGroup.set(kg, [record]);
   }
-  return records;
+  for (const [kg, records] of byGroup) into.add(kg, packSequence(records), records.length, 0);
+  return more;
 }
 
 interface Encoding {
@@ -166,7 +173,7 @@ interface Encoding {
   epoch: number;
   full: boolean;
   /** Copy-on-write: entries encoded before they changed, per key group. */
-  early: Map<number, Uint8Array[]>;
+  early: GroupedRecords;
 }
 
 export abstract class TrackedTable<V> {
@@ -245,11 +252,7 @@ export abstract class TrackedTable<V> {
 
   private encodeEarly(entry: StateEntry<V>): void {
     const e = this.encoding!;
-    const kg = keyGroupOf(entry.hash, this.maxParallelism);
-    const list = e.early.get(kg);
-    const bytes = packSequence([takeRecord(entry, this.codec, e.epoch)]);
-    if (list) list.push(bytes);
-    else e.early.set(kg, [bytes]);
+    e.early.add(keyGroupOf(entry.hash, this.maxParallelism), packr.pack(takeRecord(entry, this.codec, e.epoch)), 1, 0);
   }
 
   /**
@@ -287,7 +290,7 @@ export abstract class TrackedTable<V> {
     this.tombstones = [];
     const droppedUpTo = full ? null : this.droppedUpTo;
     this.droppedUpTo = null;
-    const encoding: Encoding = (this.encoding = { epoch: closing, full, early: new Map() });
+    const encoding: Encoding = (this.encoding = { epoch: closing, full, early: new GroupedRecords() });
     const before = this.beginSnapshot(closing, full);
     const due = full ? (e: StateEntry<V>) => e.saved !== closing : (e: StateEntry<V>) => e.dirty === closing && e.saved !== closing;
     const source = full ? this.snapshotEntries() : changed[Symbol.iterator]();
@@ -309,25 +312,18 @@ export abstract class TrackedTable<V> {
       }
       for (const [kg, records] of deletes) yield { kg, bytes: packSequence(records), puts: 0, deletes: records.length };
       // Hot loops run in plain functions, a slice at a time (JSC optimizes them better than an async body).
-      const byGroup = new Map<number, StateEntry<V>[]>();
-      while (groupSlice(source, byGroup, due, self.maxParallelism, SLICE)) {
+      const grouped = new GroupedRecords();
+      for (;;) {
+        const more = encodeSlice(source, grouped, due, closing, self.codec, self.maxParallelism, SLICE);
+        if (grouped.bytes >= snapshotTuning.roundBytes || (!more && grouped.bytes > 0)) yield* grouped.take();
+        if (!more) break;
         await slicer.maybeYield();
         abandoned();
-      }
-      for (const kg of [...byGroup.keys()].sort((a, b) => a - b)) {
-        const entries = byGroup.get(kg)!;
-        byGroup.delete(kg);
-        for (let from = 0; from < entries.length; from += SLICE) {
-          abandoned();
-          const records = encodeSlice(entries, from, Math.min(entries.length, from + SLICE), due, closing, self.codec);
-          if (records.length) yield { kg, bytes: packSequence(records), puts: records.length, deletes: 0 };
-          await slicer.maybeYield();
-        }
       }
       abandoned();
       // Entries changed or deleted while this ran were encoded early, as they were at the barrier.
       self.encoding = null;
-      for (const [kg, bytes] of encoding.early) yield { kg, bytes: bytes.length === 1 ? bytes[0]! : Buffer.concat(bytes), puts: bytes.length, deletes: 0 };
+      yield* encoding.early.take();
     }
     return { table: this.name, checkpoint, full, droppedUpTo, chunks: chunks() };
   }

@@ -111,6 +111,8 @@ class NexmarkReader implements SourceReader {
   /** 0 person, 1 auction, 2 bid, -1 other, per output position. */
   private readonly layout: number[];
   private readonly standard: boolean;
+  /** Per kind (person, auction, bid): whether its rows are emitted at all. */
+  private readonly emit: boolean[];
 
   constructor(private readonly ctx: SourceContext<Options>) {
     const o = ctx.options;
@@ -128,9 +130,14 @@ class NexmarkReader implements SourceReader {
     this.limiter = new RateLimiter((o.event_rate * this.owned.length) / this.step);
     const names = ["person", "auction", "bid"];
     this.layout = ctx.fields.map((f) => names.indexOf(f.name));
-    this.wantPerson = this.layout.includes(0);
-    this.wantAuction = this.layout.includes(1);
-    this.wantBid = this.layout.includes(2);
+    // Kinds the query reads (pushed down by the planner): the others are numbered and timed but not built.
+    const read = (kind: number) => this.layout.some((k, i) => k === kind && (!ctx.columnsRead || ctx.columnsRead.includes(i)));
+    this.wantPerson = read(0);
+    this.wantAuction = read(1);
+    this.wantBid = read(2);
+    // Kinds whose rows a pushed-down `IS NOT NULL` leaves out (event times never decrease, so no row's lateness changes).
+    const notNull = ctx.notNull;
+    this.emit = [0, 1, 2].map((kind) => !notNull || notNull.some((i) => this.layout[i] === kind));
     this.standard = this.layout.length === 3 && this.layout[0] === 0 && this.layout[1] === 1 && this.layout[2] === 2;
   }
 
@@ -176,33 +183,34 @@ class NexmarkReader implements SourceReader {
     const times: number[] = new Array(count);
     const gen = this.gen;
     const step = this.step;
-    const { wantPerson, wantAuction, wantBid, standard, layout } = this;
+    const { wantPerson, wantAuction, wantBid, standard, layout, emit } = this;
     let n = split.next;
+    let out = 0;
     for (let i = 0; i < count; i++, n += step) {
-      const time = gen.time(n);
-      times[i] = time;
       const m = n % TOTAL_PROPORTION;
-      let kind: number;
+      const kind = m < PERSON_PROPORTION ? 0 : m < PERSON_PROPORTION + AUCTION_PROPORTION ? 1 : 2;
+      if (!emit[kind]) continue;
+      const time = gen.time(n);
+      times[out] = time;
       let obj: object | null;
-      if (m < PERSON_PROPORTION) {
-        kind = 0;
-        obj = wantPerson ? gen.person(n, time) : null;
-      } else if (m < PERSON_PROPORTION + AUCTION_PROPORTION) {
-        kind = 1;
-        obj = wantAuction ? gen.auction(n, time) : null;
-      } else {
-        kind = 2;
-        obj = wantBid ? gen.bid(n, time) : null;
-      }
+      if (kind === 0) obj = wantPerson ? gen.person(n, time) : null;
+      else if (kind === 1) obj = wantAuction ? gen.auction(n, time) : null;
+      else obj = wantBid ? gen.bid(n, time) : null;
       if (standard) {
-        rows[i] = kind === 2 ? [null, null, obj] : kind === 1 ? [null, obj, null] : [obj, null, null];
+        rows[out] = kind === 2 ? [null, null, obj] : kind === 1 ? [null, obj, null] : [obj, null, null];
       } else {
         const row = new Array(layout.length);
         for (let j = 0; j < layout.length; j++) row[j] = layout[j] === kind ? obj : null;
-        rows[i] = row;
+        rows[out] = row;
       }
+      out++;
     }
     split.next = n;
+    if (out < count) {
+      rows.length = out;
+      times.length = out;
+      this.ctx.metrics.add("events_left_out", count - out);
+    }
     return { split: split.id, rows, times };
   }
 
@@ -231,6 +239,8 @@ export const nexmark = defineConnector({
   },
   source: {
     create: (ctx) => new NexmarkReader(ctx as SourceContext<Options>),
+    // Event times grow with the event number: leaving rows out changes no other row's lateness.
+    filters: ["not_null"],
   },
 });
 

@@ -1,11 +1,23 @@
 /** Rows as the oracle tests compare them: JSON lines read back, and an order-free normal form (DuckDB gives BIGINT as bigint). */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 
 export function readJsonLines(file: string): Record<string, any>[] {
   return readFileSync(file, "utf8")
     .split("\n")
     .filter(Boolean)
     .map((l) => JSON.parse(l));
+}
+
+/** Each sink's `<name>.jsonl` under `dir` in normal form (no file yet: no rows), those in `updating` folded from their changes first. */
+export function sinkOutputs(dir: string, sinks: readonly string[], updating: readonly string[] = []): Record<string, string[]> {
+  return Object.fromEntries(
+    sinks.map((name) => {
+      const file = join(dir, `${name}.jsonl`);
+      const rows = existsSync(file) ? readJsonLines(file) : [];
+      return [name, normalizeRows(updating.includes(name) ? foldChanges(rows as Parameters<typeof foldChanges>[0]) : rows)];
+    }),
+  );
 }
 
 /** Each row as key-sorted JSON with bigints as numbers, the list sorted: equal lists mean equal multisets. */

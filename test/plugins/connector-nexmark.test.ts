@@ -230,6 +230,39 @@ describe("nexmark connector", () => {
     expect(rows[10]![0]).toEqual(expect.objectContaining({ auction: expect.any(Number) }));
   });
 
+  test("builds only the kinds the query reads, with the same numbering, ids and times", async () => {
+    const options = unthrottled({ message_count: "3000", seed: "7" });
+    const all = await generate(options, 2);
+    for (const columnsRead of [[2], [0, 1]]) {
+      const rows: Row[] = [];
+      const times: number[] = [];
+      for (let i = 0; i < 2; i++) {
+        const { reader } = await createReader(nexmark, { options, subtaskIndex: i, parallelism: 2, columnsRead });
+        const out = await drain(reader);
+        rows.push(...out.rows);
+        times.push(...out.times);
+      }
+      expect(times).toEqual(all.times);
+      // Every row as the full reader's, with the unread kinds left null.
+      const expected = all.rows.map((r) => r.map((v, c) => (columnsRead.includes(c) ? v : null)));
+      expect(rows).toEqual(expected);
+      expect(rows.filter((r) => r.some((v) => v !== null)).length).toBe(columnsRead.length === 1 ? 2760 : 240);
+    }
+  });
+
+  test("with a pushed-down IS NOT NULL, leaves out the other kinds' rows and counts them; the rest as the full reader's", async () => {
+    const options = unthrottled({ message_count: "3000", seed: "7" });
+    const all = await generate(options, 1);
+    for (const columns of [[2], [0, 1]]) {
+      const { reader, metrics } = await createReader(nexmark, { options, columnsRead: columns, notNull: columns });
+      const out = await drain(reader);
+      const kept = all.rows.flatMap((r, i) => (columns.some((c) => r[c] !== null) ? [i] : []));
+      expect(out.rows).toEqual(kept.map((i) => all.rows[i]));
+      expect(out.times).toEqual(kept.map((i) => all.times[i]));
+      expect(metrics.events_left_out).toBe(3000 - kept.length);
+    }
+  });
+
   // Its speed is measured by bun run bench, not asserted here (a loaded machine is no test of it).
   test("unthrottled, 2M events end exactly at message_count", async () => {
     const { reader } = await createReader(nexmark, { options: unthrottled({ message_count: "2000000" }) });

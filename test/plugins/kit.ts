@@ -59,6 +59,10 @@ export interface SourceSetup {
   subtaskIndex?: number;
   parallelism?: number;
   restored?: Record<string, unknown>;
+  /** The columns the query reads (the planner's projection push-down); undefined: all. */
+  columnsRead?: number[];
+  /** Rows whose columns here are all null may be left out (a pushed-down IS NOT NULL). */
+  notNull?: number[];
   format?: Deserializer;
   /** 'drop' collects bad records in `bad`; 'fail' throws like the engine does. */
   badData?: "drop" | "fail";
@@ -79,6 +83,8 @@ export function sourceContext(connector: ConnectorDefinition<any>, s: SourceSetu
     fields: s.fields ?? connector.columns?.(options) ?? [],
     format: s.format,
     restored: s.restored ?? {},
+    columnsRead: s.columnsRead,
+    notNull: s.notNull,
     badRecord(position, error) {
       const message = error instanceof Error ? error.message : String(error);
       if (s.badData === "fail") throw new Error(`bad record at ${position}: ${message}`);

@@ -68,21 +68,26 @@ export function fieldsOf(scope: Scope): Field[] {
 
 /** A copy of `e` with its column indices mapped (`f` also sees every index, to find which it uses). */
 export function mapColumns(e: Expr, f: (index: number) => number): Expr {
+  return replaceColumns(e, (c) => ({ ...c, index: f(c.index) }));
+}
+
+/** A copy of `e` with each column reference replaced by `f`'s expression. */
+export function replaceColumns(e: Expr, f: (column: Extract<Expr, { kind: "column" }>) => Expr): Expr {
   switch (e.kind) {
     case "column":
-      return { ...e, index: f(e.index) };
+      return f(e);
     case "field":
     case "cast":
-      return { ...e, expr: mapColumns(e.expr, f) };
+      return { ...e, expr: replaceColumns(e.expr, f) };
     case "call":
     case "udf":
-      return { ...e, args: e.args.map((a) => mapColumns(a, f)) };
+      return { ...e, args: e.args.map((a) => replaceColumns(a, f)) };
     case "case":
       return {
         ...e,
-        operand: e.operand && mapColumns(e.operand, f),
-        whens: e.whens.map((w) => ({ when: mapColumns(w.when, f), then: mapColumns(w.then, f) })),
-        otherwise: e.otherwise && mapColumns(e.otherwise, f),
+        operand: e.operand && replaceColumns(e.operand, f),
+        whens: e.whens.map((w) => ({ when: replaceColumns(w.when, f), then: replaceColumns(w.then, f) })),
+        otherwise: e.otherwise && replaceColumns(e.otherwise, f),
       };
     default:
       return e;

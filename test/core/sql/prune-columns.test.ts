@@ -7,6 +7,8 @@
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import type { PlanNode } from "../../../core/plan/logical.ts";
 import { planSql } from "../../../core/sql/index.ts";
+import { inputsOf } from "../../../core/plan/rewrite.ts";
+import { NEXMARK_VIEWS } from "../../../bench/nexmark-queries.ts";
 import { duckSql, prng, runSql, runnelTables, sameRows, testRegistry, type TableSpec } from "../../kit/sql.ts";
 
 setDefaultTimeout(60_000);
@@ -79,5 +81,56 @@ SELECT s, sum(v) FILTER (WHERE id > 10) AS total, string_agg(s, ',' ORDER BY id)
       const want = await duckSql([events], theirs);
       expect(sameRows(got.rows, want)).toBeNull();
     }
+  });
+});
+
+/** Per source table, what `pick` gives of its node, as column names (null: nothing). */
+function perSource(sql: string, registry: Awaited<ReturnType<typeof testRegistry>>, pick: (n: Extract<PlanNode, { kind: "source" }>) => number[] | undefined) {
+  const out: Record<string, string[] | null> = {};
+  const walk = (n: PlanNode) => {
+    if (n.kind === "source") out[n.table.name] = pick(n)?.map((i) => n.table.fields[i]!.name) ?? null;
+    inputsOf(n).forEach(walk);
+  };
+  for (const s of planSql(sql, registry).sinks) walk(s.input);
+  return out;
+}
+/** The physical columns each source's node says the plan reads (null: all). */
+const sourceReads = (sql: string, registry: Awaited<ReturnType<typeof testRegistry>>) => perSource(sql, registry, (n) => n.reads);
+/** The columns of which each source may leave out rows where all are null (null: none pushed). */
+const sourceNotNull = (sql: string, registry: Awaited<ReturnType<typeof testRegistry>>) => perSource(sql, registry, (n) => n.notNull);
+
+describe("sources are told the columns the plan reads", () => {
+  const NEXMARK = `CREATE TABLE nexmark WITH (connector = 'nexmark', event_rate = '0', message_count = '1000');\n${NEXMARK_VIEWS}`;
+
+  test("through a view's filter: bids only, persons and auctions only; a query reading the whole row reads all", async () => {
+    const registry = await testRegistry();
+    expect(sourceReads(`${NEXMARK}\nSELECT auction, price FROM bid WHERE price > 10;`, registry)).toEqual({ nexmark: ["bid"] });
+    expect(sourceReads(`${NEXMARK}\nSELECT p.name, a.id FROM auction a JOIN person p ON a.seller = p.id;`, registry)).toEqual({ nexmark: ["person", "auction"] });
+    // Two queries over one source: the union of what they read.
+    expect(sourceReads(`${NEXMARK}\nSELECT price FROM bid;\nSELECT name FROM person;`, registry)).toEqual({ nexmark: ["person", "bid"] });
+    // A join straight over the source (no projection above it) reads every column.
+    expect(sourceReads(`${NEXMARK}\nSELECT price FROM bid;\nSELECT a.bid FROM nexmark a JOIN nexmark b ON a.bid.auction = b.auction.id;`, registry)).toEqual({ nexmark: null });
+    expect(sourceReads(`${NEXMARK}\nSELECT * FROM nexmark;`, registry)).toEqual({ nexmark: null });
+  });
+
+  test("IS NOT NULL filters go down where every consumer has one and the connector takes them", async () => {
+    const registry = await testRegistry();
+    expect(sourceNotNull(`${NEXMARK}\nSELECT auction, price FROM bid WHERE price > 10;`, registry)).toEqual({ nexmark: ["bid"] });
+    expect(sourceNotNull(`${NEXMARK}\nSELECT p.name, a.id FROM auction a JOIN person p ON a.seller = p.id;`, registry)).toEqual({ nexmark: ["person", "auction"] });
+    // One consumer keeps every row: nothing can be left out (though only bid is read).
+    const mixed = `${NEXMARK}\nSELECT price FROM bid;\nSELECT bid.price AS p FROM nexmark;`;
+    expect(sourceNotNull(mixed, registry)).toEqual({ nexmark: null });
+    expect(sourceReads(mixed, registry)).toEqual({ nexmark: ["bid"] });
+    // A connector that does not declare the filter gets none.
+    const rows = `CREATE TABLE r (a BIGINT, b BIGINT, c TEXT) WITH (connector = 'test_rows', dataset = 'none');\nSELECT a FROM r WHERE b IS NOT NULL;`;
+    expect(sourceNotNull(rows, registry)).toEqual({ r: null });
+    expect(sourceReads(rows, registry)).toEqual({ r: ["a", "b"] });
+  });
+
+  test("the watermark's and generated columns' inputs are read whatever the query reads", async () => {
+    const registry = await testRegistry();
+    const sql = `CREATE TABLE g (a BIGINT, b BIGINT, c TEXT, ts TIMESTAMP, d BIGINT AS (b * 2), WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)
+      WITH (connector = 'test_rows', dataset = 'none');\nSELECT a FROM g;`;
+    expect(sourceReads(sql, registry)).toEqual({ g: ["a", "b", "ts"] });
   });
 });

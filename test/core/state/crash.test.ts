@@ -6,10 +6,10 @@
  * sink's output (folded, for updating results) equals an uninterrupted run's.
  */
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { runCli, startCli, tempDir, waitUntil, writeSql } from "../../kit/cli.ts";
-import { foldChanges, normalizeRows } from "../../kit/rows.ts";
+import { sinkOutputs } from "../../kit/rows.ts";
 
 setDefaultTimeout(240_000);
 
@@ -41,14 +41,7 @@ INSERT INTO joined SELECT x.k, x.n, y.m FROM
 `;
 }
 
-const outputs = (dir: string) =>
-  Object.fromEntries(
-    SINKS.map((name) => {
-      const file = join(dir, `${name}.jsonl`);
-      const rows = existsSync(file) ? readFileSync(file, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l)) : [];
-      return [name, normalizeRows(name === "totals" ? foldChanges(rows) : rows)];
-    }),
-  );
+const outputs = (dir: string) => sinkOutputs(dir, SINKS, ["totals"]);
 
 for (const backend of ["memory", "disk"] as const) {
   describe(`kill -9 of every stateful operator, ${backend} backend`, () => {

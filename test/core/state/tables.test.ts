@@ -7,7 +7,7 @@
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { hashValues } from "../../../core/state/hash.ts";
 import { keyGroupOf, keyGroupRange, subtaskOfKeyGroup } from "../../../core/state/key-groups.ts";
-import { EntryMap, StateEntry, type KeyedTable } from "../../../core/state/tables.ts";
+import { EntryMap, StateEntry, snapshotTuning, type KeyedTable } from "../../../core/state/tables.ts";
 import { StateHarness } from "../../kit/operator-state.ts";
 
 setDefaultTimeout(60_000);
@@ -194,8 +194,10 @@ for (const backend of BACKENDS) describe(`keyed tables ${backend.name}`, () => {
     expect(dump((await harness.restore(0, 1)).state.keyed<number[]>("t"))).toEqual(dump(table));
   });
 
-  test("restoring at another parallelism: each subtask gets exactly its key groups, reading only their sections", async () => {
+  test("restoring at another parallelism: each subtask gets exactly its key groups, reading only their sections (files of several rounds of key groups)", async () => {
     const harness = backend.harness("rescale", 16);
+    const roundBytes = snapshotTuning.roundBytes;
+    snapshotTuning.roundBytes = 256 * 1024;
     const contexts = [0, 1].map((i) => harness.context(i, 2));
     const tables = contexts.map((c) => c.state.keyed<number[]>("t"));
     const keys = 200_000;
@@ -227,6 +229,7 @@ for (const backend of BACKENDS) describe(`keyed tables ${backend.name}`, () => {
       expect(read - before).toBeLessThan(0.35 * written.bytes);
     }
     expect(seen).toEqual(new Map(Array.from({ length: keys }, (_, k) => [k, k * 10])));
+    snapshotTuning.roundBytes = roundBytes;
   });
 
   test("files no retained checkpoint references are deleted", async () => {
