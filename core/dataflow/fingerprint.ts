@@ -76,7 +76,7 @@ function ownDefinition(node: PhysicalNode, registry: PluginRegistry): unknown {
     case "changelog":
       return { kind: "changelog", keys: exprText(plan.keys) };
     case "window_function":
-      return { kind: "window_function", partition: exprText(plan.partition), order: exprText(plan.order.map((o) => o.expr)), functions: plan.functions.map((f) => f.fn), limit: plan.limit ?? null };
+      return { kind: "window_function", partition: exprText(plan.partition), order: exprText(plan.order.map((o) => o.expr)), functions: plan.functions.map((f) => f.fn), limit: plan.limit ?? null, ...(plan.deduplicate ? { deduplicate: true } : {}) };
     case "async_udf":
       return { kind: "async_udf", calls: exprText(plan.calls), options: plan.calls.map((c) => c.async) };
     case "unnest":

@@ -56,6 +56,7 @@ function labelOf(node: PlanNode): string {
     case "updating_aggregate":
       return `updating aggregate by ${node.keys.length} key(s)`;
     case "window_function":
+      if (node.deduplicate) return `deduplicate (first row by ORDER BY) per partition of ${node.partition.length} key(s)`;
       return `${node.limit ? `top ${node.limit.n} by ${node.limit.by}` : "window functions"} per partition of ${node.partition.length} key(s)`;
     case "changelog":
       return `changelog by primary key (${node.keys.map((k) => (k.kind === "column" ? k.name : "expr")).join(", ")})`;

@@ -11,6 +11,7 @@ import { compileExpr, compileMap } from "../expr/index.ts";
 import { accumulatorFor, filtered, FILTERED_OUT, valuesPerRow } from "../operators/accumulators.ts";
 import { AsyncUdfOperator } from "../operators/async-udf.ts";
 import { UnnestOperator } from "../operators/unnest.ts";
+import { DeduplicateOperator } from "../operators/deduplicate.ts";
 import { UpdatingWindowFunctionOperator, WindowFunctionOperator, type WindowFn, type WindowFunctionSpec } from "../operators/window-function.ts";
 import { ChangelogNormalize } from "../operators/changelog.ts";
 import { UpdatingJoin, WindowJoin, type JoinSpec } from "../operators/join.ts";
@@ -570,6 +571,7 @@ export class Job {
       case "updating_aggregate":
         return new UpdatingAggregate(this.aggregateSpec(plan.keys, plan.aggregates, plan.input.updating), plan.ttl, plan.ttlRetract);
       case "window_function":
+        if (plan.deduplicate) return new DeduplicateOperator(this.windowFunctionSpec(plan));
         return plan.updating
           ? new UpdatingWindowFunctionOperator(this.windowFunctionSpec(plan), plan.input.updating)
           : new WindowFunctionOperator(this.windowFunctionSpec(plan));

@@ -28,6 +28,66 @@ interface Env {
   labels: number;
   /** Statements of the block being generated. */
   lines: string[];
+  /** Scalar calls written more than once (by structure) → the variable holding their value for the current row. */
+  memo: Map<string, string>;
+}
+
+/** A value not computed yet for this row (held in `H[0]`). */
+const UNSET = Symbol("unset");
+
+/** A call's structure, as the key of its memo. */
+const callKey = (e: Expr) => JSON.stringify(e, (_k, v) => (typeof v === "bigint" ? `${v}n` : v));
+
+/** Whether `e` always gives the same value for the same row: no volatile function (random(), now()) or UDF below it. */
+function deterministic(e: Expr): boolean {
+  switch (e.kind) {
+    case "udf":
+      return false;
+    case "call":
+      return !SCALAR_FUNCTIONS.get(e.name)?.volatile && e.args.every(deterministic);
+    case "case":
+      return (!e.operand || deterministic(e.operand)) && e.whens.every((w) => deterministic(w.when) && deterministic(w.then)) && (!e.otherwise || deterministic(e.otherwise));
+    case "cast":
+    case "field":
+      return deterministic(e.expr);
+    default:
+      return true;
+  }
+}
+
+/**
+ * Library function calls that appear more than once among `exprs` (q21 lowers
+ * the channel five times and matches the URL twice a row): each gets a memo
+ * variable, so the call runs at most once per row. The memo is filled where the
+ * call is first reached, not hoisted: a call under CASE or AND/OR still runs only
+ * when that branch does, so an error it raises stays where it was.
+ */
+function memoize(env: Env, exprs: Expr[]): void {
+  const seen = new Set<string>();
+  const visit = (e: Expr): void => {
+    if (e.kind === "call" && SCALAR_FUNCTIONS.has(e.name) && e.args.length > 0 && deterministic(e)) {
+      const key = callKey(e);
+      if (seen.has(key)) {
+        if (!env.memo.has(key)) env.memo.set(key, `m${env.memo.size}`);
+        return;
+      }
+      seen.add(key);
+    }
+    if (e.kind === "call" || e.kind === "udf") e.args.forEach(visit);
+    else if (e.kind === "case") {
+      if (e.operand) visit(e.operand);
+      for (const w of e.whens) visit(w.when), visit(w.then);
+      if (e.otherwise) visit(e.otherwise);
+    } else if (e.kind === "cast" || e.kind === "field") visit(e.expr);
+  };
+  exprs.forEach(visit);
+}
+
+/** Declares the memo variables and marks them unset: at the start of each row. */
+function memoReset(env: Env): { declare: string; reset: string } {
+  const names = [...env.memo.values()];
+  if (names.length === 0) return { declare: "", reset: "" };
+  return { declare: `let ${names.join(", ")};`, reset: `${names.join(" = ")} = U;` };
 }
 
 function ref(env: Env, value: unknown): string {
@@ -353,11 +413,21 @@ function genCall(e: Extract<Expr, { kind: "call" }>, env: Env): string {
   }
   const f = SCALAR_FUNCTIONS.get(e.name);
   if (!f) throw new Error(`no implementation for function ${e.name}`);
-  return call(env, ref(env, implementation(f, argInfos(args))), args, f.strict !== false);
+  const impl = () => call(env, ref(env, implementation(f, argInfos(args))), args, f.strict !== false);
+  const memo = env.memo.size > 0 ? env.memo.get(callKey(e)) : undefined;
+  if (!memo) return impl();
+  // Computed where first reached this row; later occurrences read it.
+  const outer = env.lines;
+  env.lines = [];
+  const value = impl();
+  const code = env.lines.join("\n");
+  env.lines = outer;
+  env.lines.push(`if (${memo} === U) {\n${code}\n${memo} = ${value}; }`);
+  return memo;
 }
 
 function newEnv(): Env {
-  return { refs: [], temps: 0, labels: 0, lines: [] };
+  return { refs: [UNSET], temps: 0, labels: 0, lines: [], memo: new Map() };
 }
 
 /** Every value of integer type `from` fits `to`, so a CAST between them needs no check. */
@@ -379,9 +449,21 @@ export function compileExpr(e: Expr): CompiledExpr {
     return (row) => row[i] ?? null;
   }
   const env = newEnv();
+  memoize(env, [e]);
   const value = gen(e, env);
-  const src = `return function expr(row, time) { ${declareTemps(env)}\n${env.lines.join("\n")}\nreturn ${value}; };`;
+  const memo = memoReset(env);
+  const src = `const U = H[0];\nreturn function expr(row, time) { ${declareTemps(env)} ${memo.declare}\n${memo.reset}\n${env.lines.join("\n")}\nreturn ${value}; };`;
   return new Function("H", src)(env.refs) as CompiledExpr;
+}
+
+/** Compiles a projection to one function of (row, event time) building the output row (calls written twice run once). */
+function compileProjection(exprs: Expr[]): (row: Row, time: number) => Row {
+  const env = newEnv();
+  memoize(env, exprs);
+  const values = exprs.map((e) => gen(e, env));
+  const memo = memoReset(env);
+  const src = `const U = H[0];\nreturn function project(row, time) { ${declareTemps(env)} ${memo.declare}\n${memo.reset}\n${env.lines.join("\n")}\nreturn [${values.join(", ")}]; };`;
+  return new Function("H", src)(env.refs) as (row: Row, time: number) => Row;
 }
 
 function isIdentity(exprs: Expr[], width: number | undefined): boolean {
@@ -395,6 +477,7 @@ function isIdentity(exprs: Expr[], width: number | undefined): boolean {
 export function compileMap(exprs: Expr[], filter?: Expr, inputWidth?: number): (batch: Batch) => Batch {
   const env = newEnv();
   const identity = isIdentity(exprs, inputWidth);
+  memoize(env, filter ? (identity ? [filter] : [filter, ...exprs]) : identity ? [] : exprs);
   let filterCode = "";
   if (filter) {
     const value = gen(filter, env);
@@ -406,12 +489,15 @@ export function compileMap(exprs: Expr[], filter?: Expr, inputWidth?: number): (
     const values = exprs.map((e) => gen(e, env));
     projection = `[${values.join(", ")}]`;
   }
-  const src = `return function map(batch) {
+  const memo = memoReset(env);
+  const src = `const U = H[0];
+  return function map(batch) {
     const rows = batch.rows, times = batch.times, n = rows.length;
     const outRows = [], outTimes = [];
-    ${declareTemps(env)}
+    ${declareTemps(env)} ${memo.declare}
     for (let i = 0; i < n; i++) {
       const row = rows[i], time = times[i];
+      ${memo.reset}
       ${filterCode}
       ${env.lines.join("\n")}
       outRows.push(${projection});
@@ -424,9 +510,9 @@ export function compileMap(exprs: Expr[], filter?: Expr, inputWidth?: number): (
 
   // Updating streams keep their ops: a filter turns an update whose old or new
   // value no longer qualifies into an insert or a delete.
-  const project = exprs.map((e) => compileExpr(e));
+  const project = identity ? null : compileProjection(exprs);
   const keep = filter ? compileExpr(filter) : null;
-  const apply = (row: Row, time: number): Row => (identity ? row : project.map((p) => p(row, time)));
+  const apply = (row: Row, time: number): Row => (project ? project(row, time) : row);
   const passes = (row: Row, time: number) => (keep ? keep(row, time) === true : true);
   const updating = (batch: Batch): Batch => {
     const rows: Row[] = [];

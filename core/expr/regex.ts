@@ -257,13 +257,18 @@ export function rustRegex(pattern: string, flags: RegexFlags, global = false): R
   const key = `${flags.i ? "i" : ""}${flags.m ? "m" : ""}${flags.s ? "s" : ""}${flags.x ? "x" : ""}${global ? "g" : ""}/${pattern}`;
   let re = cache.get(key);
   if (!re) {
-    const t = translateRegex(pattern, flags);
-    re = new RegExp(t.source, (t.ignoreCase ? "iu" : "u") + (global ? "g" : ""));
+    re = compileRustRegex(pattern, flags, global);
     if (cache.size > 1000) cache.clear();
     cache.set(key, re);
   }
   re.lastIndex = 0;
   return re;
+}
+
+/** A new compiled regex for a Rust pattern and flags, not shared: a call site whose pattern is a constant keeps its own. */
+export function compileRustRegex(pattern: string, flags: RegexFlags, global = false): RegExp {
+  const t = translateRegex(pattern, flags);
+  return new RegExp(t.source, (t.ignoreCase ? "iu" : "u") + (global ? "g" : ""));
 }
 
 type ReplacementPart = string | { group: string | number };

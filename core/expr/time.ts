@@ -207,7 +207,11 @@ export function compileFormat(format: string): Piece[] {
   return pieces;
 }
 
+/** "00" to "99": the common two-digit zero-padded field without String() and padStart() (q16 formats every bid's time). */
+const TWO_DIGITS = Array.from({ length: 100 }, (_, n) => String(n).padStart(2, "0"));
+
 function num(n: number, width: number, pad: "" | "-" | "_" | "0", natural: " " | "0"): string {
+  if (width === 2 && (n | 0) === n && n >= 0 && n < 100 && (pad === "0" || (pad === "" && natural === "0"))) return TWO_DIGITS[n]!;
   const fill = pad === "-" ? "" : pad === "_" ? " " : pad === "0" ? "0" : natural;
   const s = String(Math.abs(n));
   return (n < 0 ? "-" : "") + (fill ? s.padStart(width, fill) : s);

@@ -393,6 +393,7 @@ export class UpdatingWindowFunctionOperator implements Operator {
     /** Each changed partition, with its output before the batch changed it. */
     const touched = new Map<StateEntry<Partition>, Row[]>();
     const limit = this.spec.limit;
+    const trimsByRowNumber = limit?.by === "row_number" && !this.retracting;
     let lastTime = 0;
     const touch = (p: StateEntry<Partition>, t: number) => {
       if (!touched.has(p)) touched.set(p, evaluatePartition(this.spec, this.compare, p.value.entries, t));
@@ -414,9 +415,15 @@ export class UpdatingWindowFunctionOperator implements Operator {
         continue;
       }
       if (op === RowOp.Update && before?.[i]) remove(before[i]!, t);
+      const e: Entry = [row, this.spec.order.map((o) => o.key(row, t))];
+      if (trimsByRowNumber && op === RowOp.Insert) {
+        // A row that sorts after the N-th of a full partition is trimmed at once: nothing changes, nothing to evaluate.
+        const full = this.partitions.get(this.partitionKey.eval(row, t), this.partitionKey.scratch)?.value.entries;
+        if (full && full.length >= limit.n && this.compare(full[limit.n - 1]!, e) <= 0) continue;
+      }
       const p = this.partition(row, t);
       touch(p, t);
-      insertSorted(p.value.entries, [row, this.spec.order.map((o) => o.key(row, t))], this.compare);
+      insertSorted(p.value.entries, e, this.compare);
       if (limit && !this.retracting) trim(p.value.entries, limit.n, limit.by, this.compare);
     }
     const outRows: Row[] = [];

@@ -160,6 +160,8 @@ export type PlanNode =
       order: SortKey[];
       functions: WindowFunctionCall[];
       limit?: { n: number; by: "row_number" | "rank" | "dense_rank" };
+      /** `rn = 1` by ROW_NUMBER over an append-only input in partitions that never end: one kept row per partition (core/operators/deduplicate.ts). */
+      deduplicate?: true;
     })
   /** GROUP BY without a window: an updating result. Output row: [...keys, ...aggregates]. */
   | (NodeBase & { kind: "updating_aggregate"; input: PlanNode; keys: Expr[]; aggregates: AggregateCall[]; ttl?: number; ttlRetract?: boolean })

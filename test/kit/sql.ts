@@ -62,6 +62,15 @@ export interface TableSpec {
   batch?: number;
 }
 
+/** Bids as the window function tests read them: id, auction, bidder, price, ts (TIMESTAMP). */
+export const BID_COLUMNS: TableSpec["columns"] = [
+  { name: "id", type: "BIGINT" },
+  { name: "auction", type: "BIGINT" },
+  { name: "bidder", type: "BIGINT" },
+  { name: "price", type: "BIGINT" },
+  { name: "ts", type: "TIMESTAMP" },
+];
+
 let nextDataset = 0;
 
 /** CREATE TABLE statements for Runnel reading `tables`. */

@@ -9,13 +9,14 @@
  */
 import { t, typeName, type Field } from "../../plugin-api/index.ts";
 import type { Expr } from "../../expr/expr.ts";
-import type { PlanNode, SortKey, WindowFrame, WindowFunctionCall } from "../../plan/logical.ts";
+import type { LogicalPipeline, PlanNode, SortKey, WindowFrame, WindowFunctionCall } from "../../plan/logical.ts";
+import { rewritePlan } from "../../plan/rewrite.ts";
 import { accepts } from "../../expr/functions.ts";
 import { AGGREGATE_FUNCTIONS } from "../../expr/aggregates.ts";
 import { walkExpr, type Expr as AstExpr, type Select, type WindowSpec as AstWindowSpec } from "../ast.ts";
 import { didYouMean, SqlError } from "../errors.ts";
 import { BUILTIN_AGGREGATE_NAMES, exprKey, resolveExpr, type Scope, type ScopeColumn } from "../expressions.ts";
-import { exprContext, fieldsOf, filterNode, mapNode, type QueryPlanner, type Rel } from "./context.ts";
+import { exprContext, fieldsOf, filterNode, mapColumns, mapNode, type QueryPlanner, type Rel } from "./context.ts";
 import { aggregateCall } from "./aggregates.ts";
 import { windowColumnOf } from "./joins.ts";
 import { expandItems, resolveWhere } from "./select.ts";
@@ -248,5 +249,82 @@ function withLimit(node: PlanNode, column: number, n: number): PlanNode | null {
   if (!node.functions.every((g) => g.fn === "row_number" || g.fn === "rank" || g.fn === "dense_rank")) return null;
   if (node.limit && node.limit.by === f.fn && node.limit.n <= n) return node;
   if (node.limit && node.limit.by !== f.fn) return null;
-  return { ...node, limit: { n, by: f.fn } };
+  const limited = { ...node, limit: { n, by: f.fn } };
+  // The best row by ROW_NUMBER of an append-only input is all a partition needs: nothing can retract it.
+  return n === 1 && f.fn === "row_number" && node.updating && !node.input.updating ? { ...limited, deduplicate: true } : limited;
+}
+
+/**
+ * Window functions carry every input column to their output, and over updating
+ * partitions they keep those rows in state: `SELECT *, row_number() OVER (...)`
+ * under an outer SELECT of five columns kept each bid's url and padding (q18,
+ * q19), in memory and in every checkpoint. A projection above a window function
+ * (through projections that only pick columns) that reads fewer of its input
+ * columns narrows the projection below it (or gets one) to those, plus what
+ * PARTITION BY, ORDER BY and the functions read. Only nodes with one consumer are narrowed,
+ * so a view read twice is never planned twice.
+ */
+export function pruneWindowFunctionInputs(pipeline: LogicalPipeline): void {
+  const consumers = new Map<PlanNode, number>();
+  const count = (n: PlanNode): void => {
+    const seen = consumers.get(n);
+    consumers.set(n, (seen ?? 0) + 1);
+    if (seen !== undefined) return;
+    if (n.kind === "union") n.inputs.forEach(count);
+    else if (n.kind === "join") count(n.left), count(n.right);
+    else if (n.kind !== "source") count(n.input);
+  };
+  pipeline.sinks.forEach((s) => count(s.input));
+  const single = (n: PlanNode) => consumers.get(n) === 1;
+  rewritePlan(pipeline, (node) => {
+    if (node.kind !== "map") return node;
+    let top = node;
+    // A projection that only picks columns, without a filter, folds into the one above it.
+    const picks = top.input;
+    if (picks.kind === "map" && !picks.filter && single(picks) && picks.exprs.every((e) => e.kind === "column")) {
+      const via = (i: number) => (picks.exprs[i] as Extract<Expr, { kind: "column" }>).index;
+      top = { ...top, input: picks.input, exprs: top.exprs.map((e) => mapColumns(e, via)), filter: top.filter && mapColumns(top.filter, via) };
+    }
+    const w = top.input;
+    if (w.kind !== "window_function" || !single(w)) return node;
+    const below = w.input;
+    const width = below.schema.fields.length;
+    const cols = new Set<number>();
+    const use = (e: Expr | undefined) => e && mapColumns(e, (i) => (cols.add(i), i));
+    top.exprs.forEach(use);
+    use(top.filter);
+    const functionExprs = (f: WindowFunctionCall): Expr[] =>
+      f.fn === "aggregate" ? [...f.call.args, ...(f.call.filter ? [f.call.filter] : []), ...(f.call.orderBy ?? []).map((o) => o.expr)] : "arg" in f ? [f.arg, ...("fallback" in f && f.fallback ? [f.fallback] : [])] : [];
+    [...w.partition, ...w.order.map((o) => o.expr), ...w.functions.flatMap(functionExprs)].forEach(use);
+    const kept = [...cols].filter((i) => i < width).sort((a, b) => a - b);
+    if (kept.length === width) return node;
+    const to = new Map(kept.map((c, i) => [c, i]));
+    const inner = (e: Expr) => mapColumns(e, (i) => to.get(i)!);
+    const remapFunction = (f: WindowFunctionCall): WindowFunctionCall => {
+      if (f.fn === "aggregate") {
+        const c = f.call;
+        return { ...f, call: { ...c, args: c.args.map(inner), filter: c.filter && inner(c.filter), orderBy: c.orderBy?.map((o) => ({ ...o, expr: inner(o.expr) })) } };
+      }
+      if (f.fn === "lag" || f.fn === "lead") return { ...f, arg: inner(f.arg), fallback: f.fallback && inner(f.fallback) };
+      if ("arg" in f) return { ...f, arg: inner(f.arg) };
+      return f;
+    };
+    const fields = kept.map((c) => below.schema.fields[c]!);
+    // The projection below narrows when only this reads it; otherwise a new one picks the columns.
+    const narrowedBelow: PlanNode =
+      below.kind === "map" && single(below)
+        ? { ...below, exprs: kept.map((c) => below.exprs[c]!), schema: { ...below.schema, fields } }
+        : mapNode(below, kept.map((c) => ({ kind: "column", index: c, name: below.schema.fields[c]!.name, type: below.schema.fields[c]!.type })), undefined, fields);
+    const narrowed: PlanNode = {
+      ...w,
+      input: narrowedBelow,
+      partition: w.partition.map(inner),
+      order: w.order.map((o) => ({ ...o, expr: inner(o.expr) })),
+      functions: w.functions.map(remapFunction),
+      schema: { ...w.schema, fields: [...narrowedBelow.schema.fields, ...w.schema.fields.slice(width)] },
+    };
+    // Above: input columns by their new place, the functions' columns after them.
+    const outer = (e: Expr) => mapColumns(e, (i) => (i < width ? to.get(i)! : kept.length + i - width));
+    return { ...top, input: narrowed, exprs: top.exprs.map(outer), filter: top.filter && outer(top.filter) };
+  });
 }

@@ -1,6 +1,6 @@
 /** Compiled expressions follow SQL semantics: NULL propagation, three-valued logic, types. */
 import { describe, expect, test } from "bun:test";
-import { compileMap } from "../../../core/expr/index.ts";
+import { compileMap, SCALAR_FUNCTIONS } from "../../../core/expr/index.ts";
 import { RowOp, type Row } from "../../../core/plugin-api/index.ts";
 import { planSql } from "../../../core/sql/index.ts";
 import { fixtureRegistry } from "../../kit/fixture-registry.ts";
@@ -127,5 +127,45 @@ describe("updating streams", () => {
     expect(out.ops).toEqual([RowOp.Insert, RowOp.Delete, RowOp.Update, RowOp.Delete]);
     expect(out.rows).toEqual([[6], [7], [9], [8]]);
     expect(out.before).toEqual([null, null, [10], null]);
+  });
+});
+
+describe("a library call written twice runs once per row", () => {
+  /** Counts the calls of library function `name` while `run` compiles and evaluates. */
+  function counting<T>(name: string, run: () => T): { calls: number; result: T } {
+    const f = SCALAR_FUNCTIONS.get(name)!;
+    const { impl, bind } = f;
+    let calls = 0;
+    const counted = (g: (...args: any[]) => unknown) => (...args: unknown[]) => (calls++, g(...args));
+    if (bind) f.bind = (args) => counted(bind(args));
+    else f.impl = counted(impl!);
+    try {
+      return { result: run(), calls };
+    } finally {
+      f.impl = impl;
+      f.bind = bind;
+    }
+  }
+
+  test("q21's shape: lower() five times and regexp_match() twice, in the filter and the CASE, give the same rows", () => {
+    const select = `s, CASE WHEN lower(s) = 'apple' THEN '0' WHEN lower(s) = 'google' THEN '1' WHEN lower(s) = 'hello' THEN '2' ELSE regexp_match(j, '"name": "([a-z]*)"')[1] END AS c`;
+    const where = `regexp_match(j, '"name": "([a-z]*)"')[1] IS NOT NULL OR lower(s) IN ('apple', 'google')`;
+    const rows: Row[] = [ROW, [1, 0, "Google", true, T0, '{"name": "y"}', null], [2, 0, "other", true, T0, '{"name": "z"}', null], [3, 0, "x", true, T0, "{}", null]];
+    const lowered = counting("lower", () => rows.map((r) => evaluate(select, r, where)));
+    expect(lowered.result).toEqual([["Hello", "2"], ["Google", "1"], ["other", "z"], null]);
+    // One call a row (the 4th row is dropped by the filter after lowering once).
+    expect(lowered.calls).toBe(4);
+    expect(counting("regexp_match", () => rows.map((r) => evaluate(select, r, where))).calls).toBe(4);
+  });
+
+  test("a call under a branch not taken is not run, and runs where it is reached later in the row", () => {
+    // split_part(s, '.', i - 7) fails for i = 7: only a branch that is taken may run it.
+    expect(one("CASE WHEN i > 100 THEN split_part(s, '.', i - 7) END, CASE WHEN i > 100 THEN split_part(s, '.', i - 7) ELSE 'safe' END")).toBe(null);
+    expect(evaluate("CASE WHEN i > 100 THEN upper(s) END, upper(s), coalesce(n, length(upper(s)))")).toEqual([null, "HELLO", 5]);
+    expect(evaluate("CASE WHEN i > 100 THEN upper(s) END, upper(s)", [200, 0, "a", true, T0, "{}", null])).toEqual(["A", "A"]);
+  });
+
+  test("volatile calls are not shared: two random() values in one row differ", () => {
+    expect(one("concat(random()) <> concat(random())")).toBe(true);
   });
 });
