@@ -178,8 +178,9 @@ export class Sandbox {
     };
     child.proc = Bun.spawn([...this.limits.workerWrapper, process.execPath, VALIDATOR, mode, process.cwd()], {
       cwd: tmpdir(),
-      // Nothing of the control plane's environment (tokens, keys, DATABASE_URL) reaches user code.
-      env: {},
+      // Nothing of the control plane's environment (tokens, keys, DATABASE_URL) reaches user code; only the
+      // temp folder's path, so the child's scratch folder is where this process looks for it to remove it.
+      env: { TMPDIR: tmpdir() },
       stdin: "ignore",
       stdout: "ignore",
       stderr: "pipe",
