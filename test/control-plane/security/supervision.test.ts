@@ -59,9 +59,10 @@ for (const backend of BACKENDS) {
 
     test("with RUNNEL_MAX_WORKERS=1 a second job waits in Scheduling until the first is done", async () => {
       const cp = await bounded();
-      const query = `CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '200', message_count = '1000');\nSELECT counter FROM impulse;`;
-      const first = await create(cp, query);
-      const second = await create(cp, query);
+      const query = (n: number) => `CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '200', message_count = '${n}');\nSELECT counter FROM impulse;`;
+      // The first runs 15 s, so the second is created (validated and stored, seconds on a loaded machine) while it runs.
+      const first = await create(cp, query(3000));
+      const second = await create(cp, query(1000));
       let most = 0;
       await eventually(
         "both jobs to finish",
