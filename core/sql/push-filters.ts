@@ -18,7 +18,7 @@
 import type { Expr } from "../expr/expr.ts";
 import type { LogicalPipeline, PlanNode } from "../plan/logical.ts";
 import { inputsOf, rewritePlan } from "../plan/rewrite.ts";
-import { and, mapColumns, mapNode } from "./planner/context.ts";
+import { and, joinSideOf, mapColumns, mapNode } from "./planner/context.ts";
 
 type JoinNode = Extract<PlanNode, { kind: "join" }>;
 type MapNode = Extract<PlanNode, { kind: "map" }>;
@@ -55,14 +55,6 @@ function conjunctsOf(e: Expr): Expr[] {
   return e.kind === "call" && e.name === "and" ? e.args.flatMap(conjunctsOf) : [e];
 }
 
-/** Which sides of a join output row of `leftWidth` left columns `e` reads. */
-function sideOf(e: Expr, leftWidth: number): "left" | "right" | "both" | "none" {
-  let l = false;
-  let r = false;
-  mapColumns(e, (i) => ((i < leftWidth ? (l = true) : (r = true)), i));
-  return l && r ? "both" : l ? "left" : r ? "right" : "none";
-}
-
 /** `node` with rows failing `conjuncts` (over its own columns) dropped: a filter-only map. */
 function filtered(node: PlanNode, conjuncts: Expr[]): PlanNode {
   const fields = node.schema.fields;
@@ -80,7 +72,7 @@ function pushed(node: MapNode, join: JoinNode): PlanNode {
   const right: Expr[] = [];
   const kept: Expr[] = [];
   for (const c of conjunctsOf(node.filter!)) {
-    const side = safe(c) ? sideOf(c, leftWidth) : "both";
+    const side = safe(c) ? joinSideOf(c, leftWidth) : "both";
     if (side === "left" && toLeft) left.push(c);
     else if (side === "right" && toRight) right.push(mapColumns(c, (i) => i - leftWidth));
     else kept.push(c);
