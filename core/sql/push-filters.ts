@@ -12,13 +12,14 @@
  * - the conjunct cannot fail and gives the same value each time (no UDF, no
  *   random() or now(), no cast or arithmetic that may raise): below the join
  *   it also sees rows that never match, where above it did not.
- * - the join has no other consumer (a view read twice), which would then need
- *   a second join.
+ * - the join (and a projection between it and the filter, which a view or a
+ *   subquery in FROM puts there) has no other consumer (a view read twice),
+ *   which would then need a second join.
  */
 import type { Expr } from "../expr/expr.ts";
 import type { LogicalPipeline, PlanNode } from "../plan/logical.ts";
 import { inputsOf, rewritePlan } from "../plan/rewrite.ts";
-import { and, joinSideOf, mapColumns, mapNode } from "./planner/context.ts";
+import { and, joinSideOf, mapColumns, mapNode, replaceColumns } from "./planner/context.ts";
 
 type JoinNode = Extract<PlanNode, { kind: "join" }>;
 type MapNode = Extract<PlanNode, { kind: "map" }>;
@@ -62,8 +63,16 @@ function filtered(node: PlanNode, conjuncts: Expr[]): PlanNode {
   return mapNode(node, identity, and(conjuncts), fields);
 }
 
-/** A filter map over a join with some of its conjuncts moved below; `node` itself when none may move. */
-function pushed(node: MapNode, join: JoinNode): PlanNode {
+/**
+ * A filter map over a join (or over a filterless projection of one, as a view
+ * or subquery reads it) with some of its conjuncts moved below the join;
+ * `node` itself when none may move. `counts` says which nodes have one consumer.
+ */
+function pushed(node: MapNode, counts: Map<PlanNode, number>): PlanNode {
+  const only = (n: PlanNode) => counts.get(n) === 1;
+  const projection = node.input.kind === "map" && !node.input.filter && only(node.input) ? node.input : undefined;
+  const join = projection ? projection.input : node.input;
+  if (join.kind !== "join" || !only(join)) return node;
   const leftWidth = join.left.schema.fields.length;
   // Which sides a conjunct may move to: a side that is never NULL-padded.
   const toLeft = join.joinType === "inner" || join.joinType === "left";
@@ -72,9 +81,11 @@ function pushed(node: MapNode, join: JoinNode): PlanNode {
   const right: Expr[] = [];
   const kept: Expr[] = [];
   for (const c of conjunctsOf(node.filter!)) {
-    const side = safe(c) ? joinSideOf(c, leftWidth) : "both";
-    if (side === "left" && toLeft) left.push(c);
-    else if (side === "right" && toRight) right.push(mapColumns(c, (i) => i - leftWidth));
+    // Over the join's row: the projection's expressions in place of its columns (computed below only where they cannot fail).
+    const overJoin = projection ? replaceColumns(c, (col) => projection.exprs[col.index]!) : c;
+    const side = safe(overJoin) ? joinSideOf(overJoin, leftWidth) : "both";
+    if (side === "left" && toLeft) left.push(overJoin);
+    else if (side === "right" && toRight) right.push(mapColumns(overJoin, (i) => i - leftWidth));
     else kept.push(c);
   }
   if (left.length === 0 && right.length === 0) return node;
@@ -83,10 +94,11 @@ function pushed(node: MapNode, join: JoinNode): PlanNode {
     left: left.length > 0 ? filtered(join.left, left) : join.left,
     right: right.length > 0 ? filtered(join.right, right) : join.right,
   };
+  const input = projection ? { ...projection, input: below } : below;
   const filter = kept.length > 0 ? and(kept) : undefined;
-  const identity = node.exprs.length === leftWidth + join.right.schema.fields.length && node.exprs.every((e, i) => e.kind === "column" && e.index === i);
-  if (!filter && identity) return below;
-  return { ...node, input: below, filter };
+  const identity = node.exprs.length === input.schema.fields.length && node.exprs.every((e, i) => e.kind === "column" && e.index === i);
+  if (!filter && identity) return input;
+  return { ...node, input, filter };
 }
 
 /** How many nodes (and sinks) read each node. */
@@ -107,8 +119,8 @@ export function pushFiltersBelowJoins(pipeline: LogicalPipeline): void {
     const counts = consumerCounts(pipeline);
     let changed = false;
     rewritePlan(pipeline, (node) => {
-      if (node.kind !== "map" || !node.filter || node.input.kind !== "join" || counts.get(node.input) !== 1) return node;
-      const out = pushed(node, node.input);
+      if (node.kind !== "map" || !node.filter) return node;
+      const out = pushed(node, counts);
       if (out !== node) changed = true;
       return out;
     });
