@@ -7,6 +7,7 @@
 import type { LogicalPipeline, PlanNode, SinkTarget, TableDef } from "../plan/logical.ts";
 import type { PluginRegistry } from "../registry/registry.ts";
 import { fuseMaps } from "./fuse-maps.ts";
+import { pushFiltersBelowJoins } from "./push-filters.ts";
 import { pruneAggregateInputs, pruneSourceColumns } from "./prune-columns.ts";
 import { pruneWindowFunctionInputs } from "./planner/window-functions.ts";
 import { hoistAsyncUdfs } from "./async-udfs.ts";
@@ -82,6 +83,8 @@ export class Planner implements QueryPlanner {
       throw new SqlError("every query writes to an in-memory table that nothing reads; add a SELECT or INSERT INTO a connector table", null);
     }
     hoistAsyncUdfs({ tables: new Map(), sinks: this.sinks });
+    // Before maps fuse: a filter moved onto a join's side then fuses with that side's projection.
+    pushFiltersBelowJoins({ tables: new Map(), sinks: this.sinks });
     fuseMaps({ tables: new Map(), sinks: this.sinks });
     pruneAggregateInputs({ tables: new Map(), sinks: this.sinks });
     // Before the sources learn what is read: a window function's narrowed input reads fewer columns.

@@ -71,6 +71,14 @@ export function mapColumns(e: Expr, f: (index: number) => number): Expr {
   return replaceColumns(e, (c) => ({ ...c, index: f(c.index) }));
 }
 
+/** Which sides of a joined row (`leftWidth` left columns, then the right's) `e` reads. */
+export function joinSideOf(e: Expr, leftWidth: number): "left" | "right" | "both" | "none" {
+  let l = false;
+  let r = false;
+  mapColumns(e, (i) => ((i < leftWidth ? (l = true) : (r = true)), i));
+  return l && r ? "both" : l ? "left" : r ? "right" : "none";
+}
+
 /** A copy of `e` with each column reference replaced by `f`'s expression. */
 export function replaceColumns(e: Expr, f: (column: Extract<Expr, { kind: "column" }>) => Expr): Expr {
   switch (e.kind) {

@@ -12,7 +12,7 @@ import type * as A from "../ast.ts";
 import { SqlError } from "../errors.ts";
 import { resolveExpr, type Scope } from "../expressions.ts";
 import { isNumeric } from "../types.ts";
-import { and, exprContext, fieldsOf, filterNode, mapColumns, type QueryPlanner, type Rel } from "./context.ts";
+import { and, exprContext, fieldsOf, filterNode, joinSideOf, mapColumns, type QueryPlanner, type Rel } from "./context.ts";
 
 /** The conjuncts of `e` (`a AND b AND c` → a, b, c). */
 export function conjuncts(e: A.Expr): A.Expr[] {
@@ -42,12 +42,7 @@ export function planJoin(p: QueryPlanner, left: Rel, right: Rel, item: Extract<A
   const rightColumns = right.scope.columns.map((c) => (rightNullable ? { ...c, nullable: true } : c));
   const scope: Scope = { columns: [...leftColumns, ...rightColumns], label: "the join" };
   const ctx = exprContext(p, "JOIN ... ON");
-  const sideOf = (e: Expr): "left" | "right" | "both" | "none" => {
-    let l = false;
-    let r = false;
-    mapColumns(e, (i) => ((i < leftWidth ? (l = true) : (r = true)), i));
-    return l && r ? "both" : l ? "left" : r ? "right" : "none";
-  };
+  const sideOf = (e: Expr) => joinSideOf(e, leftWidth);
   const toRight = (e: Expr) => mapColumns(e, (i) => i - leftWidth);
   const leftKeys: Expr[] = [];
   const rightKeys: Expr[] = [];
