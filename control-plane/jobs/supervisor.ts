@@ -151,7 +151,8 @@ export class Supervisor {
       const leaseUntil = now + this.services.settings.leaseMs * 1000;
       await this.renewLeases();
       // Claim jobs that need driving and that nobody holds (or whose holder stopped renewing);
-      // with no free worker slot, only those that need no new worker (stops, orphans).
+      // with no free worker slot, only those that need no new worker (stops, orphans) and those
+      // not yet shown as waiting for one (launch marks them Scheduling, with the reason, and lets go).
       const full = this.workers.size >= this.services.settings.maxWorkers;
       await this.db.execute(sql`
         UPDATE jobs SET owner = ${this.me}, lease_until = ${leaseUntil}
@@ -159,7 +160,7 @@ export class Supervisor {
           SELECT id FROM jobs
           WHERE (owner IS NULL OR lease_until < ${now})
             AND (state NOT IN ('Stopped', 'Finished', 'Failed') OR running_desired OR restart_requested)
-            ${full ? sql`AND NOT (running_desired AND stop_mode = 'none' AND worker_pid IS NULL)` : sql``}
+            ${full ? sql`AND NOT (running_desired AND stop_mode = 'none' AND worker_pid IS NULL AND state = 'Scheduling')` : sql``}
           ORDER BY created_at
           FOR UPDATE SKIP LOCKED
           LIMIT 20
