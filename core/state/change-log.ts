@@ -7,20 +7,13 @@
  * chunks in order applies each key's changes in order.
  */
 import { closeSync, openSync, readSync, rmSync, writeSync } from "node:fs";
-import type { StateChunk } from "./file-format.ts";
+import { GroupedRecords, type StateChunk } from "./file-format.ts";
 
-/** Records of a key group kept in memory before they go to the file as one chunk. */
-const CHUNK_BYTES = 128 * 1024;
-
-interface Pending {
-  parts: Uint8Array[];
-  bytes: number;
-  puts: number;
-  deletes: number;
-}
+/** Records kept in memory before they go to the file, a chunk per key group. */
+const PENDING_BYTES = 4 * 1024 * 1024;
 
 export class ChangeLog {
-  private readonly pending = new Map<number, Pending>();
+  private readonly pending = new GroupedRecords();
   private fd: number | null = null;
   private size = 0;
   /** [key group, offset, length, puts, deletes] of the chunks in the file, in the order written. */
@@ -30,27 +23,22 @@ export class ChangeLog {
 
   /** Adds one encoded record (a put or a deletion) of key group `kg`. */
   add(kg: number, record: Uint8Array, put: boolean): void {
-    let p = this.pending.get(kg);
-    if (!p) this.pending.set(kg, (p = { parts: [], bytes: 0, puts: 0, deletes: 0 }));
-    p.parts.push(record);
-    p.bytes += record.byteLength;
-    if (put) p.puts++;
-    else p.deletes++;
-    if (p.bytes >= CHUNK_BYTES) this.flush(kg, p);
+    this.pending.add(kg, record, put ? 1 : 0, put ? 0 : 1);
+    if (this.pending.bytes >= PENDING_BYTES) this.flush();
   }
 
-  private flush(kg: number, p: Pending): void {
-    this.pending.delete(kg);
-    const data = p.parts.length === 1 ? p.parts[0]! : Buffer.concat(p.parts, p.bytes);
-    if (this.fd === null) this.fd = openSync(this.file, "w+");
-    for (let at = 0; at < data.byteLength; ) at += writeSync(this.fd, data, at, data.byteLength - at, this.size + at);
-    this.chunks.push([kg, this.size, data.byteLength, p.puts, p.deletes]);
-    this.size += data.byteLength;
+  private flush(): void {
+    for (const c of this.pending.take()) {
+      if (this.fd === null) this.fd = openSync(this.file, "w+");
+      for (let at = 0; at < c.bytes.byteLength; ) at += writeSync(this.fd, c.bytes, at, c.bytes.byteLength - at, this.size + at);
+      this.chunks.push([c.kg, this.size, c.bytes.byteLength, c.puts, c.deletes]);
+      this.size += c.bytes.byteLength;
+    }
   }
 
   /** The epoch closed: what is still in memory goes to the file, and the chunks are read back in order. */
   async *drain(): AsyncGenerator<StateChunk> {
-    for (const [kg, p] of [...this.pending]) this.flush(kg, p);
+    this.flush();
     try {
       for (const [kg, offset, length, puts, deletes] of this.chunks) {
         const bytes = new Uint8Array(length);

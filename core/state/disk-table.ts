@@ -21,7 +21,7 @@ import { Database, type Statement } from "bun:sqlite";
 import { mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { ChangeLog } from "./change-log.ts";
-import { DELETE, PUT, packPutFromPacked, packr, packSequence, unpackr, type StateChunk, type StateRecord } from "./file-format.ts";
+import { DELETE, GroupedRecords, PUT, packPutFromPacked, packr, packSequence, unpackr, type StateChunk, type StateRecord } from "./file-format.ts";
 import { keyGroupOf } from "./key-groups.ts";
 import { Slicer } from "./slicer.ts";
 import { KeyedTable, StateEntry, type StateCodec } from "./tables.ts";
@@ -92,8 +92,8 @@ const CACHE_SHARE = 0.75;
 /** The heap after a collection should stay under this share of the budget, or the cache's share shrinks. */
 const LIVE_SHARE = 0.85;
 
-/** Records per chunk of a full file read from the database. */
-const SCAN_CHUNK = 2000;
+/** Bytes gathered before a full file's chunks read from the database go to the writer. */
+const SCAN_BYTES = 256 * 1024;
 /**
  * Rough bytes a cached entry takes in the JS heap beyond its encoded size: the
  * entry, its key and value objects, its map and LRU slots. Measured: an updating
@@ -385,25 +385,17 @@ export class DiskKeyedTable<V> extends KeyedTable<V> {
     const self = this;
     return (async function* () {
       const slicer = new Slicer();
-      let kg = -1;
-      let parts: Uint8Array[] = [];
-      let bytes = 0;
+      // Rows come in key-group order (the primary key leads with it), so each round holds one or two groups.
+      const grouped = new GroupedRecords();
       try {
         for (const row of scan.iterate() as IterableIterator<{ kg: number; hash: number; key: Uint8Array; value: Uint8Array; time: number | null }>) {
-          if ((row.kg !== kg || parts.length === SCAN_CHUNK) && parts.length > 0) {
-            const chunk = { kg, bytes: Buffer.concat(parts, bytes), puts: parts.length, deletes: 0 };
-            parts = [];
-            bytes = 0;
-            yield chunk;
-            await slicer.maybeYield();
-            if (reading.stop) throw new Error(`snapshot for checkpoint epoch ${closing} of ${self.name} was abandoned`);
-          }
-          kg = row.kg;
-          const record = packPutFromPacked(row.time, row.hash, row.key, row.value);
-          parts.push(record);
-          bytes += record.byteLength;
+          grouped.add(row.kg, packPutFromPacked(row.time, row.hash, row.key, row.value), 1, 0);
+          if (grouped.bytes < SCAN_BYTES) continue;
+          yield* grouped.take();
+          await slicer.maybeYield();
+          if (reading.stop) throw new Error(`snapshot for checkpoint epoch ${closing} of ${self.name} was abandoned`);
         }
-        if (parts.length > 0) yield { kg, bytes: Buffer.concat(parts, bytes), puts: parts.length, deletes: 0 };
+        yield* grouped.take();
       } finally {
         if (self.reading === reading) {
           self.reader.exec("COMMIT");

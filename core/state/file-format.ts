@@ -139,8 +139,13 @@ export class GroupedRecords {
     const out = [...this.groups]
       .sort((a, b) => a[0] - b[0])
       .map(([kg, g]) => ({ kg, bytes: g.buf.subarray(0, g.n), puts: g.puts, deletes: g.deletes }));
+    this.clear();
+    return out;
+  }
+
+  /** Drops what was gathered. */
+  clear(): void {
     this.groups.clear();
     this.bytes = 0;
-    return out;
   }
 }
