@@ -303,14 +303,9 @@ export abstract class TrackedTable<V> {
       };
       if (before) for await (const c of before) yield c;
       // Deletions before puts: a key deleted and made again in the interval must end up present.
-      const deletes = new Map<number, StateRecord[]>();
-      for (const t of tombstones) {
-        const kg = keyGroupOf(t[2], self.maxParallelism);
-        const list = deletes.get(kg);
-        if (list) list.push(t);
-        else deletes.set(kg, [t]);
-      }
-      for (const [kg, records] of deletes) yield { kg, bytes: packSequence(records), puts: 0, deletes: records.length };
+      const deletes = new GroupedRecords();
+      for (const t of tombstones) deletes.add(keyGroupOf(t[2], self.maxParallelism), packr.pack(t), 0, 1);
+      yield* deletes.take();
       // Hot loops run in plain functions, a slice at a time (JSC optimizes them better than an async body).
       const grouped = new GroupedRecords();
       for (;;) {
