@@ -112,6 +112,8 @@ export class FileSystemSinkWriter implements SinkWriter {
   private ready: ReadyFile[] = [];
   private lastPrepared: FileSinkPrepared | null = null;
   private lastPreparedId = -1;
+  /** Checkpoints whose snapshot held open files: a kill in their commit leaves a file for recovery to finish. */
+  private readonly snapshotsWithOpenFiles = new Set<number>();
   private wroteSincePrepare = false;
   /** With a log: prepared commits not committed yet (close publishes only after the last one). */
   private uncommitted = 0;
@@ -271,6 +273,7 @@ export class FileSystemSinkWriter implements SinkWriter {
     for (const file of this.files.values()) {
       open.push({ partition: file.partition, relPath: file.relPath, target: file.target.checkpoint(), encoder: file.encoder.state() });
     }
+    if (open.length > 0) this.snapshotsWithOpenFiles.add(this.lastPreparedId);
     const snap: FileSinkSnapshot = { version: 1, open, committing: this.lastPrepared?.files ?? [] };
     if (this.settings.log) {
       snap.checkpointId = this.lastPreparedId;
@@ -282,6 +285,8 @@ export class FileSystemSinkWriter implements SinkWriter {
   async commit(checkpointId: number, prepared: unknown): Promise<void> {
     const p = prepared as FileSinkPrepared;
     if (p?.version !== 1) throw new Error(`filesystem sink: checkpoint ${checkpointId} holds a prepared commit of an unknown version`);
+    if (this.snapshotsWithOpenFiles.has(checkpointId)) crashPoint("filesystem-commit-with-open-files");
+    for (const id of this.snapshotsWithOpenFiles) if (id <= checkpointId) this.snapshotsWithOpenFiles.delete(id);
     for (const f of p.files) {
       crashPoint("filesystem-before-complete");
       await this.storage.complete(f);

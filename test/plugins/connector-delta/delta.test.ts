@@ -81,7 +81,7 @@ describe("delta sink on local disk", () => {
     ["after the log commit, before the commit was acknowledged", ["delta-after-log-commit:2"]],
     ["after the log commit, twice in a row (the restored commit is recognised)", ["delta-after-log-commit:2", "delta-after-log-commit:1"]],
     ["between a log checkpoint file and _last_checkpoint", ["delta-after-checkpoint-file:1"]],
-    ["mid-file, then during recovery", ["sink-before-commit:4", "filesystem-recovery-before-complete:1"]],
+    ["mid-file, then during recovery", ["filesystem-commit-with-open-files:1", "filesystem-recovery-before-complete:1"]],
   ];
   for (const [what, crashes] of scenarios) {
     test(`kill -9 ${what}: after restart every row once, each file added once`, async () => {

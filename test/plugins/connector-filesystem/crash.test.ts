@@ -189,7 +189,7 @@ describe("filesystem sink on local disk, killed with -9", () => {
   const scenarios: [string, string[]][] = [
     ["during rollover", ["filesystem-during-rollover:2"]],
     ["after the checkpoint completed, before the rename", ["filesystem-before-complete:1"]],
-    ["mid-file, then during recovery", ["sink-before-commit:4", "filesystem-recovery-before-complete:1"]],
+    ["mid-file, then during recovery", ["filesystem-commit-with-open-files:1", "filesystem-recovery-before-complete:1"]],
   ];
   for (const [what, crashes] of scenarios) {
     test(`${what}: after restart every row once, no staging file left`, async () => {

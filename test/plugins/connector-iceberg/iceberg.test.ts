@@ -78,7 +78,7 @@ describe("iceberg sink, file catalog on local disk", () => {
     ["after the checkpoint completed, before the files and the commit", ["sink-before-commit:3"]],
     ["after the manifests were written, before the catalog commit", ["iceberg-before-commit:2"]],
     ["after the catalog commit, before it was acknowledged", ["iceberg-after-commit:2"]],
-    ["mid-file, then during recovery", ["sink-before-commit:4", "filesystem-recovery-before-complete:1"]],
+    ["mid-file, then during recovery", ["filesystem-commit-with-open-files:1", "filesystem-recovery-before-complete:1"]],
   ];
   for (const [what, crashes] of scenarios) {
     test(`kill -9 ${what}: every row once, each file referenced once`, async () => {
