@@ -16,7 +16,7 @@ const stateDir = mkdtempSync(join(tmpdir(), "runnel-bench-state-"));
 let peak = process.memoryUsage().rss;
 const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
 const cpu0 = process.cpuUsage();
-const job = new Job(pipeline, registry, { parallelism: 1, stateDir, checkpointIntervalMs: 10_000 });
+const job = new Job(pipeline, registry, { parallelism: 1, stateDir, checkpointIntervalMs: Number(process.env.RUNNEL_BENCH_CHECKPOINT_MS ?? 10_000) });
 await job.run();
 const cpu = process.cpuUsage(cpu0);
 clearInterval(sampler);

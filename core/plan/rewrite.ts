@@ -53,3 +53,15 @@ export function sourcesOf(node: PlanNode, out = new Set<PlanNode>()): Set<PlanNo
   else sourcesOf(node.input, out);
   return out;
 }
+
+/** How many nodes (and sinks) read each node. */
+export function consumerCounts(pipeline: LogicalPipeline): Map<PlanNode, number> {
+  const counts = new Map<PlanNode, number>();
+  const walk = (node: PlanNode) => {
+    const n = (counts.get(node) ?? 0) + 1;
+    counts.set(node, n);
+    if (n === 1) inputsOf(node).forEach(walk);
+  };
+  for (const sink of pipeline.sinks) walk(sink.input);
+  return counts;
+}

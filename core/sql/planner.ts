@@ -8,7 +8,7 @@ import type { LogicalPipeline, PlanNode, SinkTarget, TableDef } from "../plan/lo
 import type { PluginRegistry } from "../registry/registry.ts";
 import { fuseMaps } from "./fuse-maps.ts";
 import { pushFiltersBelowJoins } from "./push-filters.ts";
-import { pruneAggregateInputs, pruneSourceColumns } from "./prune-columns.ts";
+import { pruneAggregateInputs, pruneJoinInputs, pruneSourceColumns } from "./prune-columns.ts";
 import { pruneWindowFunctionInputs } from "./planner/window-functions.ts";
 import { hoistAsyncUdfs } from "./async-udfs.ts";
 import { didYouMean, SqlError } from "./errors.ts";
@@ -87,6 +87,7 @@ export class Planner implements QueryPlanner {
     pushFiltersBelowJoins({ tables: new Map(), sinks: this.sinks });
     fuseMaps({ tables: new Map(), sinks: this.sinks });
     pruneAggregateInputs({ tables: new Map(), sinks: this.sinks });
+    pruneJoinInputs({ tables: new Map(), sinks: this.sinks });
     // Before the sources learn what is read: a window function's narrowed input reads fewer columns.
     pruneWindowFunctionInputs({ tables: new Map(), sinks: this.sinks });
     pruneSourceColumns({ tables: new Map(), sinks: this.sinks }, this.registry);

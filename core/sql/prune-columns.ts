@@ -8,9 +8,9 @@
  */
 import type { Expr } from "../expr/expr.ts";
 import type { AggregateCall, LogicalPipeline, PlanNode } from "../plan/logical.ts";
-import { inputsOf, rewritePlan } from "../plan/rewrite.ts";
+import { consumerCounts, inputsOf, rewritePlan } from "../plan/rewrite.ts";
 import type { PluginRegistry } from "../registry/registry.ts";
-import { mapColumns } from "./planner/context.ts";
+import { mapColumns, mapNode } from "./planner/context.ts";
 
 function used(e: Expr | undefined, into: Set<number>): void {
   if (e) mapColumns(e, (i) => (into.add(i), i));
@@ -124,5 +124,74 @@ export function pruneSourceColumns(pipeline: LogicalPipeline, registry: PluginRe
     for (const k of table.primaryKey ?? []) cols.add(k);
     const kept = [...cols].filter((c) => c < physical).sort((a, b) => a - b);
     if (kept.length < physical) source.reads = kept;
+  }
+}
+
+type JoinNode = Extract<PlanNode, { kind: "join" }>;
+
+/** `node` keeping only columns `kept` (ascending): its own projection narrowed when only the join reads it, else a new one. */
+function narrowTo(node: PlanNode, kept: number[], only: (n: PlanNode) => boolean): PlanNode {
+  const fields = kept.map((c) => node.schema.fields[c]!);
+  if (node.kind === "map" && only(node)) return { ...node, exprs: kept.map((c) => node.exprs[c]!), schema: { ...node.schema, fields } };
+  return mapNode(node, kept.map((c) => ({ kind: "column", index: c, name: node.schema.fields[c]!.name, type: node.schema.fields[c]!.type })), undefined, fields);
+}
+
+/**
+ * The projection over a join, with the join below it reading only the columns
+ * the projection, the join keys, the ON condition and the window read. A join
+ * stores its input rows (an updating join forever), so Nexmark q4 kept each
+ * bid's url and padding and each auction's description in memory and wrote
+ * them into every checkpoint, to read four numbers. `node` itself when nothing
+ * can go.
+ */
+function joinNarrowed(node: Extract<PlanNode, { kind: "map" }>, only: (n: PlanNode) => boolean): PlanNode {
+  const join = node.input;
+  if (join.kind !== "join" || !only(join)) return node;
+  const leftWidth = join.left.schema.fields.length;
+  const rightWidth = join.right.schema.fields.length;
+  const leftOnly = join.joinType === "semi" || join.joinType === "anti";
+  const overJoin = new Set<number>();
+  for (const e of [...node.exprs, node.filter]) used(e, overJoin);
+  used(join.condition, overJoin);
+  const left = new Set<number>();
+  const right = new Set<number>();
+  for (const i of overJoin) (i < leftWidth ? left : right).add(i < leftWidth ? i : i - leftWidth);
+  for (const k of join.leftKeys) used(k, left);
+  for (const k of join.rightKeys) used(k, right);
+  if (join.window) left.add(join.window.leftColumn), right.add(join.window.rightColumn);
+  if (left.size === leftWidth && right.size === rightWidth) return node;
+  const keptLeft = [...left].sort((a, b) => a - b);
+  const keptRight = [...right].sort((a, b) => a - b);
+  const toLeft = new Map(keptLeft.map((c, i) => [c, i]));
+  const toRight = new Map(keptRight.map((c, i) => [c, i]));
+  const joined = (i: number) => (i < leftWidth ? toLeft.get(i)! : keptLeft.length + toRight.get(i - leftWidth)!);
+  const newLeft = narrowTo(join.left, keptLeft, only);
+  const newRight = narrowTo(join.right, keptRight, only);
+  const narrowed: JoinNode = {
+    ...join,
+    left: newLeft,
+    right: newRight,
+    leftKeys: join.leftKeys.map((k) => mapColumns(k, (i) => toLeft.get(i)!)),
+    rightKeys: join.rightKeys.map((k) => mapColumns(k, (i) => toRight.get(i)!)),
+    condition: join.condition && mapColumns(join.condition, joined),
+    window: join.window && { ...join.window, leftColumn: toLeft.get(join.window.leftColumn)!, rightColumn: toRight.get(join.window.rightColumn)! },
+    schema: { ...join.schema, fields: leftOnly ? newLeft.schema.fields : [...newLeft.schema.fields, ...newRight.schema.fields] },
+  };
+  return { ...node, input: narrowed, exprs: node.exprs.map((e) => mapColumns(e, joined)), filter: node.filter && mapColumns(node.filter, joined) };
+}
+
+export function pruneJoinInputs(pipeline: LogicalPipeline): void {
+  // Each round narrows joins one level down: a side narrowed this round is a new node, not in `counts`.
+  for (let round = 0; round < 64; round++) {
+    const counts = consumerCounts(pipeline);
+    const only = (n: PlanNode) => counts.get(n) === 1;
+    let changed = false;
+    rewritePlan(pipeline, (node) => {
+      if (node.kind !== "map") return node;
+      const out = joinNarrowed(node, only);
+      if (out !== node) changed = true;
+      return out;
+    });
+    if (!changed) return;
   }
 }

@@ -18,7 +18,7 @@
  */
 import type { Expr } from "../expr/expr.ts";
 import type { LogicalPipeline, PlanNode } from "../plan/logical.ts";
-import { inputsOf, rewritePlan } from "../plan/rewrite.ts";
+import { consumerCounts, rewritePlan } from "../plan/rewrite.ts";
 import { and, joinSideOf, mapColumns, mapNode, replaceColumns } from "./planner/context.ts";
 
 type JoinNode = Extract<PlanNode, { kind: "join" }>;
@@ -99,18 +99,6 @@ function pushed(node: MapNode, counts: Map<PlanNode, number>): PlanNode {
   const identity = node.exprs.length === input.schema.fields.length && node.exprs.every((e, i) => e.kind === "column" && e.index === i);
   if (!filter && identity) return input;
   return { ...node, input, filter };
-}
-
-/** How many nodes (and sinks) read each node. */
-function consumerCounts(pipeline: LogicalPipeline): Map<PlanNode, number> {
-  const counts = new Map<PlanNode, number>();
-  const walk = (node: PlanNode) => {
-    const n = (counts.get(node) ?? 0) + 1;
-    counts.set(node, n);
-    if (n === 1) inputsOf(node).forEach(walk);
-  };
-  for (const sink of pipeline.sinks) walk(sink.input);
-  return counts;
 }
 
 export function pushFiltersBelowJoins(pipeline: LogicalPipeline): void {
