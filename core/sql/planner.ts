@@ -87,9 +87,10 @@ export class Planner implements QueryPlanner {
     pushFiltersBelowJoins({ tables: new Map(), sinks: this.sinks });
     fuseMaps({ tables: new Map(), sinks: this.sinks });
     pruneAggregateInputs({ tables: new Map(), sinks: this.sinks });
-    pruneJoinInputs({ tables: new Map(), sinks: this.sinks });
-    // Before the sources learn what is read: a window function's narrowed input reads fewer columns.
+    // Before joins narrow: a window function's narrowed input is a projection over a join (q9).
     pruneWindowFunctionInputs({ tables: new Map(), sinks: this.sinks });
+    // Before the sources learn what is read: a join's narrowed sides read fewer columns.
+    pruneJoinInputs({ tables: new Map(), sinks: this.sinks });
     pruneSourceColumns({ tables: new Map(), sinks: this.sinks }, this.registry);
     this.validateConnectors();
     const tables = new Map<string, TableDef>();
