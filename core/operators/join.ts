@@ -293,15 +293,21 @@ export class UpdatingJoin extends KeyedJoin {
     const entry = this.state.update(this.keyHash(), this.scratchKey(), newSides);
     if (this.ttl && (entry.time === null || t < entry.time)) this.state.setTime(entry, t);
     const sides = entry.value;
-    const [mine, mineTimes, other, otherTimes] =
-      input === LEFT ? [sides.left, sides.leftTimes, sides.right, sides.rightTimes] : [sides.right, sides.rightTimes, sides.left, sides.leftTimes];
-    const joined = (o: Row) => (input === LEFT ? [...row, ...o] : [...o, ...row]);
+    // Plain branches rather than destructured pairs and a closure: this runs once per input row.
+    const left = input === LEFT;
+    const mine = left ? sides.left : sides.right;
+    const other = left ? sides.right : sides.left;
+    const otherTimes = left ? sides.rightTimes : sides.leftTimes;
     // The key's first row on this side replaces the padded rows the other side's rows were emitted with.
     if (mine.length === 0 && this.outer(1 - input)) for (const o of other) output.push(this.padded(o, 1 - input), t, RowOp.Delete);
-    for (let j = 0; j < other.length; j++) output.push(joined(other[j]!), Math.max(t, otherTimes[j]!));
+    for (let j = 0; j < other.length; j++) {
+      const o = other[j]!;
+      const ot = otherTimes[j]!;
+      output.push(left ? [...row, ...o] : [...o, ...row], ot > t ? ot : t);
+    }
     if (other.length === 0 && this.outer(input)) output.push(this.padded(row, input), t);
     mine.push(row);
-    mineTimes.push(t);
+    (left ? sides.leftTimes : sides.rightTimes).push(t);
   }
 
   /** Removes one stored copy of `row` and deletes the output rows it made; a row never stored changes nothing. */

@@ -69,6 +69,9 @@ describe("operator identities", () => {
     expect(mismatch(join("e.k = o.k"), join("e.k = o.k"))).toBeNull();
     expect(mismatch(join("e.k = o.k"), join("upper(e.k) = o.k"))).not.toBeNull();
     expect(mismatch(join("e.k = o.k"), join("e.k = o.k AND e.v = o.v"))).not.toBeNull();
+    // A join stores only the columns read above it: reading another one changes what its rows hold.
+    expect(mismatch(join("e.k = o.k"), join("e.k = o.k").replace("SELECT e.k, o.v", "SELECT e.k, o.v, e.ts"))).toContain("join");
+    expect(mismatch(join("e.k = o.k"), join("e.k = o.k").replace("SELECT e.k, o.v", "SELECT upper(e.k) AS k, o.v + 1 AS v"))).toBeNull();
   });
 
   test("a sink's identity counts; its secrets and the parallelism do not", () => {
