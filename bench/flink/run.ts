@@ -10,7 +10,7 @@
  * warm-up the short run never needs. Runnel's "in job" is what `bun run bench` reports (CPU from
  * the job's start to its end, planning and loading left out).
  *
- *   flock /tmp/runnel-bench.lock bun run bench:flink q0 q5 --events 2000000 [--runs 3] [--runnel]
+ *   flock /tmp/runnel-bench.lock bun run bench:flink q0 q5 --events 2000000 [--runs 3] [--runnel | --runnel-only]
  *   bun run bench:flink q5 --explain       Flink's plan of each query (planning only)
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -124,12 +124,15 @@ if (import.meta.main) {
   let events = 10_000_000;
   let runs = 3;
   let withRunnel = false;
+  // Runnel's side alone, to set beside Flink figures measured before (Flink's runs take minutes a query).
+  let runnelOnly = false;
   let explain = false;
   const picked: string[] = [];
   for (let i = 0; i < args.length; i++) {
     if (args[i] === "--events") events = Number(args[++i]);
     else if (args[i] === "--runs") runs = Number(args[++i]);
     else if (args[i] === "--runnel") withRunnel = true;
+    else if (args[i] === "--runnel-only") runnelOnly = withRunnel = true;
     else if (args[i] === "--explain") explain = true;
     else picked.push(args[i]!);
   }
@@ -148,9 +151,9 @@ if (import.meta.main) {
       console.log(`| ${q} | skipped: ${spec.skip} |||||||||| `);
       continue;
     }
-    let f: Figures, r: Figures | null;
+    let f: Figures | null, r: Figures | null;
     try {
-      f = await measure(flink, q, events, runs);
+      f = runnelOnly ? null : await measure(flink, q, events, runs);
       r = withRunnel ? await measure(runnel, q, events, runs) : null;
     } catch (e) {
       // One failing query must not cost the others' figures (a run can take many minutes).
@@ -158,9 +161,10 @@ if (import.meta.main) {
       continue;
     }
     console.log(
-      `| ${q} | ${k(f.perCore)} | ${k(f.perCoreWarm)} | ${f.startupCpu.toFixed(1)} | ${f.rows.toLocaleString("en")} | ` +
+      (f ? `| ${q} | ${k(f.perCore)} | ${k(f.perCoreWarm)} | ${f.startupCpu.toFixed(1)} | ${f.rows.toLocaleString("en")} | ` : `| ${q} | | | | | `) +
         (r
-          ? `${k(r.perCore)} | ${k(r.perCoreWarm)} | ${k(r.perCoreInner)} | ${r.rows.toLocaleString("en")} | ${(r.perCore / f.perCore).toFixed(1)}x | ${(r.perCoreWarm / f.perCoreWarm).toFixed(1)}x |`
+          ? `${k(r.perCore)} | ${k(r.perCoreWarm)} | ${k(r.perCoreInner)} | ${r.rows.toLocaleString("en")} | ` +
+            (f ? `${(r.perCore / f.perCore).toFixed(1)}x | ${(r.perCoreWarm / f.perCoreWarm).toFixed(1)}x |` : "| |")
           : "|||||"),
     );
     console.error(JSON.stringify({ query: q, events, flink: f, runnel: r }));

@@ -14,7 +14,7 @@
  *
  * Version 1 files had one chunk per key group, deletions first; they read the same.
  */
-import { Packr, Unpackr } from "msgpackr";
+import { Packr, RESET_BUFFER_MODE, Unpackr } from "msgpackr";
 
 // Plain objects stay objects (struct values); Maps in state are saved as entry lists by their codec.
 export const packr = new Packr({ useRecords: false, moreTypes: true });
@@ -39,13 +39,25 @@ export const PUT = 1;
 export const DELETE = 0;
 export type StateRecord = [typeof PUT, number | null, number, unknown[], unknown] | [typeof DELETE, number | null, number, unknown[]];
 
+/** The bytes of a packed array after its header: the bare sequence of its elements. */
+function withoutArrayHeader(whole: Uint8Array): Uint8Array {
+  const first = whole[0]!;
+  return whole.subarray(first >= 0x90 && first <= 0x9f ? 1 : first === 0xdc ? 3 : 5);
+}
+
 /** Packs values as a bare sequence (the encoding of an array without its header). */
 export function packSequence(values: unknown[]): Uint8Array {
   if (values.length === 0) return new Uint8Array(0);
-  const whole = packr.pack(values);
-  const first = whole[0]!;
-  const header = first >= 0x90 && first <= 0x9f ? 1 : first === 0xdc ? 3 : 5;
-  return whole.slice(header);
+  return withoutArrayHeader(packr.pack(values)).slice();
+}
+
+/**
+ * Packs into msgpackr's shared buffer and rewinds it, for bytes copied at once:
+ * no copy of the result and no fresh buffer each time the last one fills (a
+ * snapshot allocated one every 8 KB). Valid only until the next pack.
+ */
+function packTransient(value: unknown): Uint8Array {
+  return packr.pack(value, RESET_BUFFER_MODE);
 }
 
 export function unpackSequence(bytes: Uint8Array): unknown[] {
@@ -132,6 +144,16 @@ export class GroupedRecords {
     this.bytes += records.byteLength;
     g.puts += puts;
     g.deletes += deletes;
+  }
+
+  /** Packs `records` of key group `kg` as a bare sequence and adds them. */
+  addRecords(kg: number, records: StateRecord[], puts: number, deletes: number): void {
+    if (records.length > 0) this.add(kg, withoutArrayHeader(packTransient(records)), puts, deletes);
+  }
+
+  /** Packs one record of key group `kg` and adds it. */
+  addRecord(kg: number, record: StateRecord): void {
+    this.add(kg, packTransient(record), record[0] === PUT ? 1 : 0, record[0] === PUT ? 0 : 1);
   }
 
   /** What was gathered, one chunk per key group in ascending order; starts the next round empty. */

@@ -14,7 +14,7 @@
  */
 import { keysEqual } from "./hash.ts";
 import { keyGroupOf } from "./key-groups.ts";
-import { DELETE, GroupedRecords, PUT, packSequence, packr, type StateChunk, type StateRecord } from "./file-format.ts";
+import { DELETE, GroupedRecords, PUT, type StateChunk, type StateRecord } from "./file-format.ts";
 import { Slicer } from "./slicer.ts";
 
 /** How a table's values are stored: `save` gives a MessagePack-able copy, `load` reads it back. */
@@ -164,7 +164,7 @@ function encodeSlice<V>(
     if (list) list.push(record);
     else byGroup.set(kg, [record]);
   }
-  for (const [kg, records] of byGroup) into.add(kg, packSequence(records), records.length, 0);
+  for (const [kg, records] of byGroup) into.addRecords(kg, records, records.length, 0);
   return more;
 }
 
@@ -252,7 +252,7 @@ export abstract class TrackedTable<V> {
 
   private encodeEarly(entry: StateEntry<V>): void {
     const e = this.encoding!;
-    e.early.add(keyGroupOf(entry.hash, this.maxParallelism), packr.pack(takeRecord(entry, this.codec, e.epoch)), 1, 0);
+    e.early.addRecord(keyGroupOf(entry.hash, this.maxParallelism), takeRecord(entry, this.codec, e.epoch));
   }
 
   /**
@@ -304,7 +304,7 @@ export abstract class TrackedTable<V> {
       if (before) for await (const c of before) yield c;
       // Deletions before puts: a key deleted and made again in the interval must end up present.
       const deletes = new GroupedRecords();
-      for (const t of tombstones) deletes.add(keyGroupOf(t[2], self.maxParallelism), packr.pack(t), 0, 1);
+      for (const t of tombstones) deletes.addRecord(keyGroupOf(t[2], self.maxParallelism), t);
       yield* deletes.take();
       // Hot loops run in plain functions, a slice at a time (JSC optimizes them better than an async body).
       const grouped = new GroupedRecords();
