@@ -204,6 +204,9 @@ export function distinctOf(inner: Accumulator): Accumulator {
 
 const gt = (a: any, b: any) => compareValues(a, b) > 0;
 const lt = (a: any, b: any) => compareValues(a, b) < 0;
+// Integers (numbers or bigints, which `<` compares exactly with each other) have no NaN: the operator is SQL's order.
+const intGt = (a: number | bigint, b: number | bigint) => a > b;
+const intLt = (a: number | bigint, b: number | bigint) => a < b;
 
 // ---------------------------------------------------------------- variance, covariance, regression
 
@@ -796,9 +799,9 @@ export function coreAccumulator(fn: string, star: boolean, type: SqlType, updati
     case "avg":
       return avg;
     case "min":
-      return updating ? retractableExtreme(lt) : extreme(lt);
+      return updating ? retractableExtreme(lt) : extreme(type.kind === "int" ? intLt : lt);
     case "max":
-      return updating ? retractableExtreme(gt) : extreme(gt);
+      return updating ? retractableExtreme(gt) : extreme(type.kind === "int" ? intGt : gt);
   }
   throw new Error(`not a core aggregate: ${fn}`);
 }

@@ -65,15 +65,14 @@ export class UpdatingAggregate implements Operator {
     if (rows.length > 0) return out.emit({ rows, times: rows.map(() => time), ops: rows.map(() => RowOp.Delete), before: rows.slice() });
   }
 
+  /** Made once rather than a closure per row: `group` runs for every input row. */
+  private readonly newGroup = (): Group => ({ accs: this.spec.accumulators.map((a) => a.init()), rows: 0, emitted: null });
+
   private group(row: Row, time: number): StateEntry<Group> {
     const keys = this.spec.keys;
     for (let k = 0; k < keys.length; k++) this.scratch[k] = keys[k]!(row, time);
     const hash = hashValues(this.scratch);
-    const entry = this.groups.update(hash, this.scratch, () => ({
-      accs: this.spec.accumulators.map((a) => a.init()),
-      rows: 0,
-      emitted: null,
-    }));
+    const entry = this.groups.update(hash, this.scratch, this.newGroup);
     if (entry.value.emitted === undefined) entry.value.emitted = this.emittedOf(entry);
     return entry;
   }
