@@ -21,14 +21,20 @@ function collector(): Collector & { rows: Row[] } {
 
 const batch = (rows: Row[]): Batch => ({ rows, times: rows.map((_, i) => 100 + i) });
 
+/** A join that stored a1 and a2 on the left and b1 on the right. */
+function fed() {
+  const harness = new StateHarness("join");
+  const op = new UpdatingJoin(spec(), false);
+  const ctx = harness.context();
+  op.open(ctx);
+  op.process(batch([[1, "a1"], [2, "a2"]]), collector(), 0);
+  op.process(batch([[1, "b1"]]), collector(), 1);
+  return { harness, ctx };
+}
+
 describe("updating join state", () => {
   test("saved as arrays, it restores to the same matches", async () => {
-    const harness = new StateHarness("join");
-    const op = new UpdatingJoin(spec(), false);
-    const ctx = harness.context();
-    op.open(ctx);
-    op.process(batch([[1, "a1"], [2, "a2"]]), collector(), 0);
-    op.process(batch([[1, "b1"]]), collector(), 1);
+    const { ctx } = fed();
     const snap = ctx.state.snapshot(1);
     const records: unknown[][] = [];
     for (const t of snap.tables) for await (const c of t.chunks) records.push(...(unpackSequence(c.bytes) as unknown[][]));
@@ -38,12 +44,7 @@ describe("updating join state", () => {
       [[[2, "a2"]], [101], [], []],
     ]);
 
-    const harness2 = new StateHarness("join");
-    const first = new UpdatingJoin(spec(), false);
-    const ctx2 = harness2.context();
-    first.open(ctx2);
-    first.process(batch([[1, "a1"], [2, "a2"]]), collector(), 0);
-    first.process(batch([[1, "b1"]]), collector(), 1);
+    const { harness: harness2, ctx: ctx2 } = fed();
     await harness2.checkpoint([{ ctx: ctx2 }]);
     const restored = new UpdatingJoin(spec(), false);
     restored.open(await harness2.restore(0, 1));
@@ -53,10 +54,7 @@ describe("updating join state", () => {
   });
 
   test("a value saved as an object (files written before) loads as it was", () => {
-    const harness = new StateHarness("join");
-    const op = new UpdatingJoin(spec(), false);
-    const ctx = harness.context();
-    op.open(ctx);
+    const { ctx } = fed();
     const codec = (ctx.state as any).tables.get("sides").codec;
     const old = { left: [[1, "a1"]], leftTimes: [100], right: [], rightTimes: [] };
     expect(codec.load(old)).toEqual(old);
