@@ -22,6 +22,9 @@
  *   batch and per record and gathered with `push(...records)`; ours reads
  *   uncompressed batches in place (compressed batches, legacy message sets and
  *   records with headers still go to kafkajs's decoders).
+ * - a response's socket chunks are gathered with `Buffer.concat` into a fresh
+ *   buffer; a Fetch response on the source's connections is copied into a
+ *   reused one instead (receive.ts).
  * They have to be in place before kafkajs loads, because its modules keep the
  * functions they required; so client.ts imports this module before kafkajs.
  * If kafkajs was loaded earlier in the process the originals stay (correct,
@@ -29,6 +32,9 @@
  */
 import { createRequire } from "node:module";
 import { BATCH_HEADER, batchHeader, isRawPayload, RawRecordSet, type RawBatch } from "./record-batch.ts";
+import { processData, resetFraming } from "./receive.ts";
+
+const RECEIVE_PATCHED = Symbol.for("runnel:kafkajs-receive-patched");
 
 const require = createRequire(import.meta.url);
 
@@ -680,6 +686,33 @@ export const kafkajsFetchPatched = (() => {
     const RecordDecoder = require("kafkajs/src/protocol/recordBatch/record/v0/decoder.js");
     const { lookupCodecByAttributes } = require("kafkajs/src/protocol/message/compression/index.js");
     return preload("kafkajs/src/protocol/requests/fetch/v4/decodeMessages.js", () => createDecodeMessages(Decoder, RecordBatchDecoder, MessageSetDecoder, RecordDecoder, lookupCodecByAttributes));
+  } catch {
+    return false;
+  }
+})();
+
+// ------------------------------------------------------------------ receiving
+
+/**
+ * Responses framed by receive.ts's processData (Fetch responses into reused
+ * buffers on connections given a pool). A connection that connects again
+ * starts framing afresh: bytes left from its previous socket belong to no
+ * response on the new one.
+ */
+export const kafkajsReceivePatched = (() => {
+  try {
+    const Connection = require("kafkajs/src/network/connection.js");
+    const proto = Connection.prototype;
+    if (typeof proto.processData !== "function" || typeof proto.connect !== "function") return false;
+    if (proto[RECEIVE_PATCHED]) return true;
+    const connect = proto.connect;
+    proto.connect = function (this: any) {
+      if (!this.isConnected()) resetFraming(this);
+      return connect.call(this);
+    };
+    proto.processData = processData;
+    proto[RECEIVE_PATCHED] = true;
+    return true;
   } catch {
     return false;
   }
