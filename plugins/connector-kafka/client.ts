@@ -11,7 +11,8 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { markRaw, type RawRecordSet } from "./record-batch.ts";
 import { parseBrokers, type ConnectionOptions } from "./connection.ts";
-import { createDefaultPartitioner, kafkajsDecoderPatched, kafkajsFetchPatched, kafkajsFramingPatched, kafkajsGroupingPatched, kafkajsProducePatched, kafkajsRecordPatched } from "./kafkajs-fixes.ts";
+import { createDefaultPartitioner, kafkajsDecoderPatched, kafkajsFetchPatched, kafkajsFramingPatched, kafkajsGroupingPatched, kafkajsProducePatched, kafkajsReceivePatched, kafkajsRecordPatched } from "./kafkajs-fixes.ts";
+import { RECEIVE_POOL, type ReceivePool } from "./receive.ts";
 import type { Kafka as KafkaClient, KafkaConfig, Partitioners as KafkaPartitioners, SASLOptions, logLevel as KafkaLogLevel } from "kafkajs";
 
 const require = createRequire(import.meta.url);
@@ -25,7 +26,7 @@ export const DefaultPartitioner = createDefaultPartitioner(require("kafkajs/src/
 const logLevel = kafkajs.logLevel;
 
 export const KAFKAJS_VERSION = "2.2.4";
-export { kafkajsDecoderPatched, kafkajsFetchPatched, kafkajsFramingPatched, kafkajsGroupingPatched, kafkajsProducePatched, kafkajsRecordPatched };
+export { kafkajsDecoderPatched, kafkajsFetchPatched, kafkajsFramingPatched, kafkajsGroupingPatched, kafkajsProducePatched, kafkajsReceivePatched, kafkajsRecordPatched };
 
 export { parseBrokers, validateConnection, type ConnectionOptions } from "./connection.ts";
 
@@ -129,8 +130,15 @@ export type RawFetchedPartition = Omit<FetchedPartition, "messages"> & { message
  * response payload marked raw so its record sets are not turned into kafkajs
  * record objects. Where the fetch decoder replacement is not in place (kafkajs
  * loaded before it), `messages` are kafkajs's records as before.
+ * With `receive`, the response may arrive in a buffer of that pool (receive.ts),
+ * and its payload is pushed to `receive.payloads`: the caller gives it back
+ * (`pool.release`) once nothing it made points into the response's bytes.
  */
-export async function fetchRecordSets(broker: KBroker, req: FetchRequest): Promise<{ responses: { topicName: string; partitions: RawFetchedPartition[] }[] }> {
+export async function fetchRecordSets(
+  broker: KBroker,
+  req: FetchRequest,
+  receive?: { pool: ReceivePool; payloads: Buffer[] },
+): Promise<{ responses: { topicName: string; partitions: RawFetchedPartition[] }[] }> {
   const b = broker as any;
   if (!kafkajsFetchPatched || typeof b.lookupRequest !== "function" || !b.connectionPool) return broker.fetch(req);
   const protocol = b.lookupRequest(API_KEYS.Fetch, FETCH_VERSIONS)({ replicaId: -1, ...req });
@@ -138,12 +146,16 @@ export async function fetchRecordSets(broker: KBroker, req: FetchRequest): Promi
   protocol.response = {
     decode: (payload: Buffer) => {
       markRaw(payload);
+      receive?.payloads.push(payload);
       return decode(payload);
     },
     parse,
   };
   try {
-    return await b.connectionPool.send(protocol);
+    // As connectionPool.send; kafkajs gives Fetch requests a connection of their own, so the pool only ever meets fetches.
+    const connection = await b.connectionPool.getConnectionByRequest(protocol);
+    if (receive && kafkajsReceivePatched) connection[RECEIVE_POOL] = receive.pool;
+    return await connection.send(protocol);
   } catch (err) {
     // As broker.fetch: a closed connection is dropped so the next request reconnects.
     if ((err as Error).name === "KafkaJSConnectionClosedError") await b.disconnect();

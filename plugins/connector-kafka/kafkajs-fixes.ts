@@ -22,6 +22,9 @@
  *   batch and per record and gathered with `push(...records)`; ours reads
  *   uncompressed batches in place (compressed batches, legacy message sets and
  *   records with headers still go to kafkajs's decoders).
+ * - a response's socket chunks are gathered with `Buffer.concat` into a fresh
+ *   buffer; a Fetch response on the source's connections is copied into a
+ *   reused one instead (receive.ts).
  * They have to be in place before kafkajs loads, because its modules keep the
  * functions they required; so client.ts imports this module before kafkajs.
  * If kafkajs was loaded earlier in the process the originals stay (correct,
@@ -29,10 +32,13 @@
  */
 import { createRequire } from "node:module";
 import { BATCH_HEADER, batchHeader, isRawPayload, RawRecordSet, type RawBatch } from "./record-batch.ts";
+import { processData, resetFraming } from "./receive.ts";
+
+const RECEIVE_PATCHED = Symbol.for("runnel:kafkajs-receive-patched");
 
 const require = createRequire(import.meta.url);
 
-function groupMessagesPerPartition({ topic, partitionMetadata, messages, partitioner }: {
+export function groupMessagesPerPartition({ topic, partitionMetadata, messages, partitioner }: {
   topic: string;
   partitionMetadata: unknown[];
   messages: unknown[];
@@ -40,6 +46,8 @@ function groupMessagesPerPartition({ topic, partitionMetadata, messages, partiti
 }): Record<number, unknown[]> {
   const result: Record<number, unknown[]> = {};
   if (partitionMetadata.length === 0) return result;
+  const group = (partitioner as { [GROUP]?: GroupMessages })[GROUP];
+  if (group) return group(topic, partitionMetadata as PartitionMeta[], messages as PartitionedMessage[]);
   for (const message of messages) {
     const partition = partitioner({ topic, partitionMetadata, message });
     (result[partition] ??= []).push(message);
@@ -51,6 +59,13 @@ interface PartitionMeta {
   partitionId: number;
   leader: number;
 }
+interface PartitionedMessage {
+  partition?: number | null;
+  key?: unknown;
+}
+/** A partitioner's whole-batch form: the same partitions as calling it per message, in order, without a call and an argument object per message. */
+type GroupMessages = (topic: string, partitionMetadata: PartitionMeta[], messages: PartitionedMessage[]) => Record<number, unknown[]>;
+const GROUP = Symbol("runnel:group-messages");
 
 /**
  * kafkajs's DefaultPartitioner (Java client compatible: a given partition,
@@ -63,7 +78,12 @@ export function createDefaultPartitioner(murmur2: (key: unknown) => number, star
   return () => {
     const counters = new Map<string, number>();
     const withLeader = new WeakMap<PartitionMeta[], PartitionMeta[]>();
-    return ({ topic, partitionMetadata, message }: { topic: string; partitionMetadata: PartitionMeta[]; message: { partition?: number | null; key?: unknown } }) => {
+    const leaders = (partitionMetadata: PartitionMeta[]) => {
+      let available = withLeader.get(partitionMetadata);
+      if (!available) withLeader.set(partitionMetadata, (available = partitionMetadata.filter((p) => p.leader >= 0)));
+      return available;
+    };
+    const partition = ({ topic, partitionMetadata, message }: { topic: string; partitionMetadata: PartitionMeta[]; message: PartitionedMessage }) => {
       let counter = counters.get(topic);
       if (counter === undefined) counter = start(topic);
       if (message.partition !== null && message.partition !== undefined) {
@@ -74,13 +94,31 @@ export function createDefaultPartitioner(murmur2: (key: unknown) => number, star
         counters.set(topic, counter);
         return (murmur2(message.key) & 0x7fffffff) % partitionMetadata.length;
       }
-      let available = withLeader.get(partitionMetadata);
-      if (!available) withLeader.set(partitionMetadata, (available = partitionMetadata.filter((p) => p.leader >= 0)));
+      const available = leaders(partitionMetadata);
       // kafkajs keeps the counter a JS number and takes its low 31 bits.
       counters.set(topic, ++counter);
       if (available.length > 0) return available[(counter & 0x7fffffff) % available.length]!.partitionId;
       return (counter & 0x7fffffff) % partitionMetadata.length;
     };
+    const group: GroupMessages = (topic, partitionMetadata, messages) => {
+      const result: Record<number, unknown[]> = {};
+      let counter = counters.get(topic) ?? start(topic);
+      const available = leaders(partitionMetadata);
+      const spread = available.length > 0 ? available.map((p) => p.partitionId) : partitionMetadata.map((_, i) => i);
+      const lists = spread.map((p) => (result[p] ??= []));
+      const n = spread.length;
+      for (let i = 0; i < messages.length; i++) {
+        const message = messages[i]!;
+        if (message.partition !== null && message.partition !== undefined) (result[message.partition] ??= []).push(message);
+        else if (message.key !== null && message.key !== undefined) (result[(murmur2(message.key) & 0x7fffffff) % partitionMetadata.length] ??= []).push(message);
+        else lists[(++counter & 0x7fffffff) % n]!.push(message);
+      }
+      counters.set(topic, counter);
+      // Partitions no message went to are not in kafkajs's grouping.
+      for (const p of spread) if (result[p]!.length === 0) delete result[p];
+      return result;
+    };
+    return Object.assign(partition, { [GROUP]: group });
   };
 }
 
@@ -680,6 +718,33 @@ export const kafkajsFetchPatched = (() => {
     const RecordDecoder = require("kafkajs/src/protocol/recordBatch/record/v0/decoder.js");
     const { lookupCodecByAttributes } = require("kafkajs/src/protocol/message/compression/index.js");
     return preload("kafkajs/src/protocol/requests/fetch/v4/decodeMessages.js", () => createDecodeMessages(Decoder, RecordBatchDecoder, MessageSetDecoder, RecordDecoder, lookupCodecByAttributes));
+  } catch {
+    return false;
+  }
+})();
+
+// ------------------------------------------------------------------ receiving
+
+/**
+ * Responses framed by receive.ts's processData (Fetch responses into reused
+ * buffers on connections given a pool). A connection that connects again
+ * starts framing afresh: bytes left from its previous socket belong to no
+ * response on the new one.
+ */
+export const kafkajsReceivePatched = (() => {
+  try {
+    const Connection = require("kafkajs/src/network/connection.js");
+    const proto = Connection.prototype;
+    if (typeof proto.processData !== "function" || typeof proto.connect !== "function") return false;
+    if (proto[RECEIVE_PATCHED]) return true;
+    const connect = proto.connect;
+    proto.connect = function (this: any) {
+      if (!this.isConnected()) resetFraming(this);
+      return connect.call(this);
+    };
+    proto.processData = processData;
+    proto[RECEIVE_PATCHED] = true;
+    return true;
   } catch {
     return false;
   }

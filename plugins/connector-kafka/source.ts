@@ -23,6 +23,7 @@ import {
   type RawFetchedPartition,
 } from "./client.ts";
 import { RawRecordSet, RecordCursor } from "./record-batch.ts";
+import { fieldsHoldBytes, ReceivePool } from "./receive.ts";
 import type { KafkaOptions } from "./options.ts";
 
 /** How long a broker may stay unreachable before the job fails (it restarts from its checkpoint). */
@@ -38,6 +39,8 @@ export const splitId = (topic: string, partition: number) => `${topic}/${partiti
 
 interface FetchOutcome {
   partitions: RawFetchedPartition[];
+  /** Response payloads in buffers of `receivePool`, given back once their records are rows. */
+  payloads: Buffer[];
   error?: unknown;
 }
 
@@ -54,6 +57,11 @@ export class KafkaSourceReader implements SourceReader {
   private readonly isolation: number;
   private readonly metadataKeys: string[];
   private closed = false;
+  /**
+   * Reused receive buffers for fetch responses (receive.ts), where no column can hold bytes: rows then keep no
+   * view of a response, and its buffer is reused once its records are rows.
+   */
+  private readonly receivePool: ReceivePool | null;
 
   private constructor(
     private readonly ctx: SourceContext<KafkaOptions>,
@@ -63,6 +71,7 @@ export class KafkaSourceReader implements SourceReader {
     this.topic = ctx.options.topic;
     this.isolation = ctx.options["source.read_mode"] === "read_committed" ? ISOLATION.READ_COMMITTED : ISOLATION.READ_UNCOMMITTED;
     this.metadataKeys = ctx.metadata ?? [];
+    this.receivePool = fieldsHoldBytes(ctx.fields) ? null : new ReceivePool();
   }
 
   static async create(ctx: SourceContext<KafkaOptions>, kafka: Kafka): Promise<KafkaSourceReader> {
@@ -132,6 +141,8 @@ export class KafkaSourceReader implements SourceReader {
 
   /** One fetch per partition leader; errors are returned, not thrown, so poll decides. */
   private async fetchOnce(): Promise<FetchOutcome> {
+    const payloads: Buffer[] = [];
+    const receive = this.receivePool ? { pool: this.receivePool, payloads } : undefined;
     try {
       const partitions = [...this.offsets.keys()];
       const meta = this.cluster.findTopicPartitionMetadata(this.topic);
@@ -153,13 +164,13 @@ export class KafkaSourceReader implements SourceReader {
             minBytes: 1,
             maxBytes: FETCH_MAX_BYTES,
             topics: [{ topic: this.topic, partitions: ps.map((partition) => ({ partition, fetchOffset: String(this.offsets.get(partition)!), maxBytes: FETCH_PARTITION_MAX_BYTES })) }],
-          });
+          }, receive);
           return res.responses.flatMap((r) => r.partitions);
         }),
       );
-      return { partitions: results.flat() };
+      return { partitions: results.flat(), payloads };
     } catch (error) {
-      return { partitions: [], error };
+      return { partitions: [], payloads: [], error };
     }
   }
 
@@ -197,6 +208,8 @@ export class KafkaSourceReader implements SourceReader {
       const batch = this.toRows(part);
       if (batch) batches.push(batch);
     }
+    // The rows hold copies only (no column holds bytes): the responses' buffers can take the next fetches.
+    for (const payload of outcome.payloads) this.receivePool?.release(payload);
     // Prefetch the next records while these are processed.
     this.inflight = this.fetchOnce();
     return { batches };

@@ -57,9 +57,11 @@ export function compileJsonScanner(
     return -1;
   };
 
+  // Reused for every record: toRow makes the row and keeps neither (a scan never runs inside another).
+  const values: unknown[] = new Array(n);
+  const read: unknown[] = new Array(n);
   return (buf, start, end) => {
-    const values: unknown[] = new Array(n);
-    const read: unknown[] = new Array(n);
+    for (let k = 0; k < n; k++) values[k] = read[k] = undefined;
     let o = start;
     try {
       while (o < end && isSpace(buf[o]!)) o++;

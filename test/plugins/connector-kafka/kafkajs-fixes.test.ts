@@ -42,10 +42,10 @@ test("the fast record encoder writes kafkajs's bytes exactly", () => {
 test("a process that loads the connector gets kafkajs with the replacements in place", async () => {
   // In its own process, as the runnel command loads plugins (this test process may have loaded kafkajs already).
   const client = require.resolve("../../../plugins/connector-kafka/client.ts");
-  const proc = Bun.spawn(["bun", "-e", `const m = await import(${JSON.stringify(client)}); console.log(JSON.stringify([m.kafkajsGroupingPatched, m.kafkajsRecordPatched, m.kafkajsDecoderPatched, m.kafkajsProducePatched, m.kafkajsFramingPatched, m.kafkajsFetchPatched]))`], { stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn(["bun", "-e", `const m = await import(${JSON.stringify(client)}); console.log(JSON.stringify([m.kafkajsGroupingPatched, m.kafkajsRecordPatched, m.kafkajsDecoderPatched, m.kafkajsProducePatched, m.kafkajsFramingPatched, m.kafkajsFetchPatched, m.kafkajsReceivePatched]))`], { stdout: "pipe", stderr: "pipe" });
   const out = await new Response(proc.stdout).text();
   expect(await proc.exited).toBe(0);
-  expect(JSON.parse(out.trim())).toEqual([true, true, true, true, true, true]);
+  expect(JSON.parse(out.trim())).toEqual([true, true, true, true, true, true, true]);
 });
 
 test("the fast record decoder reads records as kafkajs's own does", () => {
@@ -222,5 +222,28 @@ test("the partitioner picks kafkajs's DefaultPartitioner's partitions: given, by
   for (let i = 0; i < 7; i++) {
     const message = { key: null, value: "v" };
     expect(fast({ topic: "a", partitionMetadata: leaderless, message })).toBe(original({ topic: "a", partitionMetadata: leaderless, message }));
+  }
+});
+
+test("grouping a batch with the partitioner's whole-batch form gives kafkajs's grouping: same partitions, same order, round robin carried across batches", () => {
+  const { createDefaultPartitioner, groupMessagesPerPartition } = require("../../../plugins/connector-kafka/kafkajs-fixes.ts");
+  const murmur2 = require("kafkajs/src/producer/partitioners/default/murmur2.js");
+  const start = 0x7ffffff0; // the counter passes 2^31 within the batches
+  const fixedBytes = Buffer.alloc(32);
+  fixedBytes.writeUInt32BE(start, 0);
+  const randomBytes = require.resolve("kafkajs/src/producer/partitioners/legacy/randomBytes.js");
+  const original = isolated("producer/partitioners/legacy/partitioner.js", { [randomBytes]: () => fixedBytes })(murmur2)();
+  const kafkajsGrouping = isolated("producer/groupMessagesPerPartition.js", {});
+  const fast = createDefaultPartitioner(murmur2, () => start)();
+  const all = [0, 1, 2, 3, 4].map((partitionId) => ({ partitionId, leader: partitionId === 2 ? -1 : 1 }));
+  const leaderless = all.map((p) => ({ ...p, leader: -1 }));
+  const batch = (n: number, seed: number) =>
+    Array.from({ length: n }, (_, i) => (i % 11 === 3 ? { partition: (i + seed) % 5, value: `v${i}` } : i % 7 === 5 ? { key: `user-${i * seed}`, value: `v${i}` } : { key: null, value: `v${i}` }));
+  for (const [topic, meta, n] of [["a", all, 50], ["b", all, 1], ["a", all, 333], ["a", leaderless, 20], ["a", all, 0], ["b", all, 9]] as const) {
+    const messages = batch(n, n + 1);
+    const ours = groupMessagesPerPartition({ topic, partitionMetadata: meta, messages, partitioner: fast });
+    const theirs = kafkajsGrouping({ topic, partitionMetadata: meta, messages, partitioner: original });
+    expect(Object.keys(ours)).toEqual(Object.keys(theirs));
+    expect(ours).toEqual(theirs);
   }
 });
