@@ -112,6 +112,10 @@ function encodeColumn(rows: Row[], c: number, out: Parts): void {
 export function encodeBatch(batch: Batch): Parts {
   const { rows, times, ops, before } = batch;
   const n = rows.length;
+  // The receiver refuses such a batch as malformed; here the fault is ours, so say which part is off.
+  if (times.length !== n || (ops && ops.length !== n) || (before && before.length !== n)) {
+    throw new Error(`an operator emitted a batch of ${n} rows with ${times.length} times${ops ? `, ${ops.length} ops` : ""}${before ? `, ${before.length} before images` : ""}: a Runnel bug, please report it`);
+  }
   const width = n > 0 ? rows[0]!.length : 0;
   let ragged = width >= RAGGED;
   for (let i = 1; i < n && !ragged; i++) if (rows[i]!.length !== width) ragged = true;

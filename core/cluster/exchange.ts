@@ -157,8 +157,9 @@ export class Exchange {
         try {
           s.data.reader.push(chunk);
         } catch (err) {
-          s.end();
+          // Reported before the connection ends: ending it reports the peer as disconnected, and only the first failure counts.
           this.fail(err as Error);
+          s.end();
         }
       },
       drain: (s: Socket<Conn>) => s.data.writer.drain(),

@@ -139,6 +139,10 @@ export class UpdatingAggregate implements Operator {
         outRows.push(prev);
         outOps.push(RowOp.Delete);
         outBefore.push(prev);
+      } else {
+        // Made and emptied within this batch: nothing was or is emitted (and no time without its row).
+        this.groups.delete(entry);
+        continue;
       }
       outTimes.push(lastTime);
       g.emitted = next;

@@ -100,4 +100,21 @@ describe("updating aggregate across a restore", () => {
     expect(loaded.emitted).toEqual(["a", 1, 1, 0.5]);
     expect(codec.load(saved).emitted).toBeUndefined();
   });
+
+  test("a group made and emptied within one batch emits nothing, and the batch's times match its rows", () => {
+    const harness = new StateHarness("agg");
+    const op = new UpdatingAggregate(spec());
+    const ctx = harness.context();
+    op.open(ctx);
+    const batches: Batch[] = [];
+    const out: Collector = { emit: (b: Batch) => void batches.push(b) };
+    // "a" comes and goes (a retraction from an updating input); "b" stays.
+    op.process(batch([["a", 1, 0.5], ["a", 1, 0.5], ["b", 2, 1]], [RowOp.Insert, RowOp.Delete, RowOp.Insert]), out);
+    expect(batches.length).toBe(1);
+    const b = batches[0]!;
+    expect(b.rows).toEqual([["b", 1, 2, 1]]);
+    // A time without its row made the exchange between workers refuse the batch as malformed.
+    expect([b.times.length, b.ops?.length, b.before?.length]).toEqual([1, 1, 1]);
+    expect([...(ctx.state as any).tables.get("groups").entries()].length).toBe(1);
+  });
 });
