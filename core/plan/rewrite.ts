@@ -65,3 +65,22 @@ export function consumerCounts(pipeline: LogicalPipeline): Map<PlanNode, number>
   for (const sink of pipeline.sinks) walk(sink.input);
   return counts;
 }
+
+/**
+ * Rewrites until nothing changes, for passes that move work one level down per
+ * round: a node rebuilt in a round is not counted yet, so `only` (one consumer)
+ * is false for it until the next round.
+ */
+export function rewriteInRounds(pipeline: LogicalPipeline, rewrite: (node: PlanNode, only: (n: PlanNode) => boolean) => PlanNode): void {
+  for (let round = 0; round < 64; round++) {
+    const counts = consumerCounts(pipeline);
+    const only = (n: PlanNode) => counts.get(n) === 1;
+    let changed = false;
+    rewritePlan(pipeline, (node) => {
+      const out = rewrite(node, only);
+      if (out !== node) changed = true;
+      return out;
+    });
+    if (!changed) return;
+  }
+}

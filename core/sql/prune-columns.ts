@@ -8,7 +8,7 @@
  */
 import type { Expr } from "../expr/expr.ts";
 import type { AggregateCall, LogicalPipeline, PlanNode } from "../plan/logical.ts";
-import { consumerCounts, inputsOf, rewritePlan } from "../plan/rewrite.ts";
+import { inputsOf, rewriteInRounds, rewritePlan } from "../plan/rewrite.ts";
 import type { PluginRegistry } from "../registry/registry.ts";
 import { mapColumns, mapNode } from "./planner/context.ts";
 
@@ -129,8 +129,9 @@ export function pruneSourceColumns(pipeline: LogicalPipeline, registry: PluginRe
 
 type JoinNode = Extract<PlanNode, { kind: "join" }>;
 
-/** `node` keeping only columns `kept` (ascending): its own projection narrowed when only the join reads it, else a new one. */
+/** `node` keeping only columns `kept` (ascending): itself when that is all of them, its own projection narrowed when only the join reads it, else a new one. */
 function narrowTo(node: PlanNode, kept: number[], only: (n: PlanNode) => boolean): PlanNode {
+  if (kept.length === node.schema.fields.length) return node;
   const fields = kept.map((c) => node.schema.fields[c]!);
   if (node.kind === "map" && only(node)) return { ...node, exprs: kept.map((c) => node.exprs[c]!), schema: { ...node.schema, fields } };
   return mapNode(node, kept.map((c) => ({ kind: "column", index: c, name: node.schema.fields[c]!.name, type: node.schema.fields[c]!.type })), undefined, fields);
@@ -181,17 +182,6 @@ function joinNarrowed(node: Extract<PlanNode, { kind: "map" }>, only: (n: PlanNo
 }
 
 export function pruneJoinInputs(pipeline: LogicalPipeline): void {
-  // Each round narrows joins one level down: a side narrowed this round is a new node, not in `counts`.
-  for (let round = 0; round < 64; round++) {
-    const counts = consumerCounts(pipeline);
-    const only = (n: PlanNode) => counts.get(n) === 1;
-    let changed = false;
-    rewritePlan(pipeline, (node) => {
-      if (node.kind !== "map") return node;
-      const out = joinNarrowed(node, only);
-      if (out !== node) changed = true;
-      return out;
-    });
-    if (!changed) return;
-  }
+  // Joins narrow one level down per round: a side narrowed in a round is a new node, counted in the next.
+  rewriteInRounds(pipeline, (node, only) => (node.kind === "map" ? joinNarrowed(node, only) : node));
 }

@@ -18,7 +18,7 @@
  */
 import type { Expr } from "../expr/expr.ts";
 import type { LogicalPipeline, PlanNode } from "../plan/logical.ts";
-import { consumerCounts, rewritePlan } from "../plan/rewrite.ts";
+import { rewriteInRounds } from "../plan/rewrite.ts";
 import { and, joinSideOf, mapColumns, mapNode, replaceColumns } from "./planner/context.ts";
 
 type JoinNode = Extract<PlanNode, { kind: "join" }>;
@@ -66,10 +66,9 @@ function filtered(node: PlanNode, conjuncts: Expr[]): PlanNode {
 /**
  * A filter map over a join (or over a filterless projection of one, as a view
  * or subquery reads it) with some of its conjuncts moved below the join;
- * `node` itself when none may move. `counts` says which nodes have one consumer.
+ * `node` itself when none may move. `only` says which nodes have one consumer.
  */
-function pushed(node: MapNode, counts: Map<PlanNode, number>): PlanNode {
-  const only = (n: PlanNode) => counts.get(n) === 1;
+function pushed(node: MapNode, only: (n: PlanNode) => boolean): PlanNode {
   const projection = node.input.kind === "map" && !node.input.filter && only(node.input) ? node.input : undefined;
   const join = projection ? projection.input : node.input;
   if (join.kind !== "join" || !only(join)) return node;
@@ -102,16 +101,5 @@ function pushed(node: MapNode, counts: Map<PlanNode, number>): PlanNode {
 }
 
 export function pushFiltersBelowJoins(pipeline: LogicalPipeline): void {
-  // Each round moves filters one join down (a join rebuilt this round is not in `counts`, so waits for the next).
-  for (let round = 0; round < 64; round++) {
-    const counts = consumerCounts(pipeline);
-    let changed = false;
-    rewritePlan(pipeline, (node) => {
-      if (node.kind !== "map" || !node.filter) return node;
-      const out = pushed(node, counts);
-      if (out !== node) changed = true;
-      return out;
-    });
-    if (!changed) return;
-  }
+  rewriteInRounds(pipeline, (node, only) => (node.kind === "map" && node.filter ? pushed(node, only) : node));
 }

@@ -273,7 +273,8 @@ export class FileSystemSinkWriter implements SinkWriter {
     for (const file of this.files.values()) {
       open.push({ partition: file.partition, relPath: file.relPath, target: file.target.checkpoint(), encoder: file.encoder.state() });
     }
-    if (open.length > 0) this.snapshotsWithOpenFiles.add(this.lastPreparedId);
+    // Only a checkpoint with files to publish gets a commit call (which forgets the ids up to it), so the set stays small.
+    if (open.length > 0 && this.lastPrepared && this.lastPrepared.files.length > 0) this.snapshotsWithOpenFiles.add(this.lastPreparedId);
     const snap: FileSinkSnapshot = { version: 1, open, committing: this.lastPrepared?.files ?? [] };
     if (this.settings.log) {
       snap.checkpointId = this.lastPreparedId;

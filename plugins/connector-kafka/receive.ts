@@ -24,6 +24,14 @@ const KEEP_FREE = 4;
 
 export class ReceivePool {
   private readonly free: ArrayBuffer[] = [];
+
+  /**
+   * `maxBytes`: the largest response taken into a pooled buffer. The buffer is
+   * allocated from the size a response announces before its bytes arrive, so a
+   * larger announcement (a broker gone wrong, or not a broker) goes kafkajs's
+   * way, which holds only the bytes that do arrive.
+   */
+  constructor(readonly maxBytes: number) {}
   /** The payload views handed out and not yet given back. */
   private readonly leased = new WeakSet<Buffer>();
 
@@ -90,7 +98,7 @@ export function processData(this: any, rawData: Buffer): unknown {
       const size = buffer.readInt32BE(0);
       if (buffer.length < 4 + size) {
         const pool: ReceivePool | undefined = this[RECEIVE_POOL];
-        if (pool && !this.authHandlers && size >= 4) {
+        if (pool && !this.authHandlers && size >= 4 && size - 4 <= pool.maxBytes) {
           if (buffer.length < 8) {
             // Wait for the correlation id.
             this.chunks = [buffer];

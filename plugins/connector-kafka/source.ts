@@ -71,7 +71,8 @@ export class KafkaSourceReader implements SourceReader {
     this.topic = ctx.options.topic;
     this.isolation = ctx.options["source.read_mode"] === "read_committed" ? ISOLATION.READ_COMMITTED : ISOLATION.READ_UNCOMMITTED;
     this.metadataKeys = ctx.metadata ?? [];
-    this.receivePool = fieldsHoldBytes(ctx.fields) ? null : new ReceivePool();
+    // A response may exceed maxBytes by one record batch larger than it (KIP-74); a few times it is plenty.
+    this.receivePool = fieldsHoldBytes(ctx.fields) ? null : new ReceivePool(4 * FETCH_MAX_BYTES);
   }
 
   static async create(ctx: SourceContext<KafkaOptions>, kafka: Kafka): Promise<KafkaSourceReader> {

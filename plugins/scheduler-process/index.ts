@@ -14,7 +14,7 @@ export const processScheduler = defineScheduler({
   start(spec) {
     const env: Record<string, string> = {};
     for (const k of KEEP) if (process.env[k] !== undefined) env[k] = process.env[k]!;
-    for (const [k, v] of Object.entries(process.env)) if (k.startsWith("LC_") || k.startsWith("RUNNEL_WORKER_ENV_") || k.startsWith("AWS_") || k.startsWith("MIMALLOC_") || k === "RUNNEL_CRASH_AT" || k.startsWith("RUNNEL_DEBUG")) env[k] = v!;
+    for (const [k, v] of Object.entries(process.env)) if (k.startsWith("LC_") || k.startsWith("RUNNEL_WORKER_ENV_") || k.startsWith("AWS_") || k === "RUNNEL_CRASH_AT" || k.startsWith("RUNNEL_DEBUG")) env[k] = v!;
     // Crash tests kill the whole job where the point is reached (core/plugin-api crashPoint).
     if (env.RUNNEL_CRASH_AT) env.RUNNEL_CRASH_TAKES = String(process.pid);
     const proc = Bun.spawn(spec.command, { env: { ...env, ...spec.env }, stdin: "ignore", stdout: "inherit", stderr: "inherit" });

@@ -10,7 +10,7 @@
 import { t, typeName, type Field } from "../../plugin-api/index.ts";
 import type { Expr } from "../../expr/expr.ts";
 import type { LogicalPipeline, PlanNode, SortKey, WindowFrame, WindowFunctionCall } from "../../plan/logical.ts";
-import { rewritePlan } from "../../plan/rewrite.ts";
+import { consumerCounts, rewritePlan } from "../../plan/rewrite.ts";
 import { accepts } from "../../expr/functions.ts";
 import { AGGREGATE_FUNCTIONS } from "../../expr/aggregates.ts";
 import { walkExpr, type Expr as AstExpr, type Select, type WindowSpec as AstWindowSpec } from "../ast.ts";
@@ -265,16 +265,7 @@ function withLimit(node: PlanNode, column: number, n: number): PlanNode | null {
  * so a view read twice is never planned twice.
  */
 export function pruneWindowFunctionInputs(pipeline: LogicalPipeline): void {
-  const consumers = new Map<PlanNode, number>();
-  const count = (n: PlanNode): void => {
-    const seen = consumers.get(n);
-    consumers.set(n, (seen ?? 0) + 1);
-    if (seen !== undefined) return;
-    if (n.kind === "union") n.inputs.forEach(count);
-    else if (n.kind === "join") count(n.left), count(n.right);
-    else if (n.kind !== "source") count(n.input);
-  };
-  pipeline.sinks.forEach((s) => count(s.input));
+  const consumers = consumerCounts(pipeline);
   const single = (n: PlanNode) => consumers.get(n) === 1;
   rewritePlan(pipeline, (node) => {
     if (node.kind !== "map") return node;

@@ -37,18 +37,24 @@ const events: TableSpec = {
   watermark: "ts",
 };
 
-/** Column names of every aggregate's input, in plan order. */
-function aggregateInputs(sql: string, registry: Awaited<ReturnType<typeof testRegistry>>): string[][] {
-  const out: string[][] = [];
+type Registry = Awaited<ReturnType<typeof testRegistry>>;
+
+/** The plan's nodes from each sink down, each node before its inputs (a shared node once per path to it). */
+function planNodes(sql: string, registry: Registry): PlanNode[] {
+  const out: PlanNode[] = [];
   const walk = (n: PlanNode) => {
-    if (n.kind === "window_aggregate" || n.kind === "updating_aggregate") out.push(n.input.schema.fields.map((f) => f.name));
-    if (n.kind === "union") n.inputs.forEach(walk);
-    else if (n.kind === "join") (walk(n.left), walk(n.right));
-    else if (n.kind !== "source") walk(n.input);
+    out.push(n);
+    inputsOf(n).forEach(walk);
   };
   for (const s of planSql(sql, registry).sinks) walk(s.input);
   return out;
 }
+
+const names = (n: PlanNode) => n.schema.fields.map((f) => f.name);
+
+/** Column names of every aggregate's input, in plan order. */
+const aggregateInputs = (sql: string, registry: Registry): string[][] =>
+  planNodes(sql, registry).flatMap((n) => (n.kind === "window_aggregate" || n.kind === "updating_aggregate" ? [names(n.input)] : []));
 
 const VIEW = "CREATE VIEW wide AS SELECT id, k, v, s, pad, ts FROM e WHERE pad <> '';";
 
@@ -85,15 +91,8 @@ SELECT s, sum(v) FILTER (WHERE id > 10) AS total, string_agg(s, ',' ORDER BY id)
 });
 
 /** Column names of each join's sides, in plan order. */
-function joinInputs(sql: string, registry: Awaited<ReturnType<typeof testRegistry>>): [string[], string[]][] {
-  const out: [string[], string[]][] = [];
-  const walk = (n: PlanNode) => {
-    if (n.kind === "join") out.push([n.left.schema.fields.map((f) => f.name), n.right.schema.fields.map((f) => f.name)]);
-    inputsOf(n).forEach(walk);
-  };
-  for (const s of planSql(sql, registry).sinks) walk(s.input);
-  return out;
-}
+const joinInputs = (sql: string, registry: Registry): [string[], string[]][] =>
+  planNodes(sql, registry).flatMap((n): [string[], string[]][] => (n.kind === "join" ? [[names(n.left), names(n.right)]] : []));
 
 const others: TableSpec = {
   name: "o",
@@ -155,19 +154,15 @@ JOIN (SELECT k, w, note, tumble(INTERVAL '1' MINUTE) AS window FROM o GROUP BY k
 });
 
 /** Per source table, what `pick` gives of its node, as column names (null: nothing). */
-function perSource(sql: string, registry: Awaited<ReturnType<typeof testRegistry>>, pick: (n: Extract<PlanNode, { kind: "source" }>) => number[] | undefined) {
+function perSource(sql: string, registry: Registry, pick: (n: Extract<PlanNode, { kind: "source" }>) => number[] | undefined) {
   const out: Record<string, string[] | null> = {};
-  const walk = (n: PlanNode) => {
-    if (n.kind === "source") out[n.table.name] = pick(n)?.map((i) => n.table.fields[i]!.name) ?? null;
-    inputsOf(n).forEach(walk);
-  };
-  for (const s of planSql(sql, registry).sinks) walk(s.input);
+  for (const n of planNodes(sql, registry)) if (n.kind === "source") out[n.table.name] = pick(n)?.map((i) => n.table.fields[i]!.name) ?? null;
   return out;
 }
 /** The physical columns each source's node says the plan reads (null: all). */
-const sourceReads = (sql: string, registry: Awaited<ReturnType<typeof testRegistry>>) => perSource(sql, registry, (n) => n.reads);
+const sourceReads = (sql: string, registry: Registry) => perSource(sql, registry, (n) => n.reads);
 /** The columns of which each source may leave out rows where all are null (null: none pushed). */
-const sourceNotNull = (sql: string, registry: Awaited<ReturnType<typeof testRegistry>>) => perSource(sql, registry, (n) => n.notNull);
+const sourceNotNull = (sql: string, registry: Registry) => perSource(sql, registry, (n) => n.notNull);
 
 describe("sources are told the columns the plan reads", () => {
   const NEXMARK = `CREATE TABLE nexmark WITH (connector = 'nexmark', event_rate = '0', message_count = '1000');\n${NEXMARK_VIEWS}`;

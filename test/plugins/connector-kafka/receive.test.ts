@@ -68,7 +68,7 @@ test("responses come out whole however the socket cuts them; large Fetch respons
   const stream = Buffer.concat(bodies.map((b, i) => response(1000 + i, b)));
   // Cut points: every byte at the start (headers cut anywhere), then socket-sized and odd chunks.
   for (const cut of [1, 3, 7, 65_536, 100_003, stream.length]) {
-    const { conn, fulfilled } = fakeConnection(new ReceivePool(), apiKeys);
+    const { conn, fulfilled } = fakeConnection(new ReceivePool(8 << 20), apiKeys);
     for (let o = 0; o < stream.length; o += cut) processData.call(conn, stream.subarray(o, Math.min(stream.length, o + cut)));
     expect(fulfilled.map((f) => f.correlationId)).toEqual(sizes.map((_, i) => 1000 + i));
     for (let i = 0; i < sizes.length; i++) {
@@ -84,6 +84,14 @@ test("responses come out whole however the socket cuts them; large Fetch respons
   }
 });
 
+test("a Fetch response announcing more than the pool's limit is framed as kafkajs frames it, not allocated ahead", () => {
+  const bodies = [randomBody(200_000, 11), randomBody(30_000, 12)];
+  const stream = Buffer.concat(bodies.map((b, i) => response(7 + i, b)));
+  const { conn, fulfilled } = fakeConnection(new ReceivePool(100_000), new Map([[7, FETCH], [8, FETCH]]));
+  for (let o = 0; o < stream.length; o += 16_384) processData.call(conn, stream.subarray(o, o + 16_384));
+  expect(fulfilled.map((f) => [Buffer.compare(f.payload, bodies[f.correlationId - 7]!), f.leased])).toEqual([[0, false], [0, true]]);
+});
+
 test("without a pool, Fetch responses are framed as kafkajs frames them", () => {
   const bodies = [randomBody(200_000, 9), randomBody(10, 10)];
   const stream = Buffer.concat(bodies.map((b, i) => response(7 + i, b)));
@@ -93,7 +101,7 @@ test("without a pool, Fetch responses are framed as kafkajs frames them", () => 
 });
 
 test("a buffer given back is reused; a second release of the same lease does not free it again", () => {
-  const pool = new ReceivePool();
+  const pool = new ReceivePool(8 << 20);
   const a = pool.take(100_000);
   pool.release(a);
   const b = pool.take(90_000);
