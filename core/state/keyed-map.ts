@@ -16,25 +16,25 @@ export class KeyedMap<V> {
   size = 0;
 
   get(hash: number, key: readonly unknown[]): KeyedEntry<V> | undefined {
-    for (let e = this.buckets.get(hash); e; e = e.next ?? undefined) if (keysEqual(e.key, key)) return e;
+    for (let e = this.buckets.get(hash | 0); e; e = e.next ?? undefined) if (keysEqual(e.key, key)) return e;
     return undefined;
   }
 
   /** The entry for `key`, created with `make()` (and a copy of `key`) when absent. */
   getOrCreate(hash: number, key: readonly unknown[], make: () => V): KeyedEntry<V> {
-    const head = this.buckets.get(hash);
+    const head = this.buckets.get(hash | 0);
     for (let e = head; e; e = e.next ?? undefined) if (keysEqual(e.key, key)) return e;
     const entry: KeyedEntry<V> = { hash, key: key.slice(), value: make(), next: head ?? null };
-    this.buckets.set(hash, entry);
+    this.buckets.set(hash | 0, entry);
     this.size++;
     return entry;
   }
 
   delete(entry: KeyedEntry<V>): void {
-    const head = this.buckets.get(entry.hash);
+    const head = this.buckets.get(entry.hash | 0);
     if (head === entry) {
-      if (entry.next) this.buckets.set(entry.hash, entry.next);
-      else this.buckets.delete(entry.hash);
+      if (entry.next) this.buckets.set(entry.hash | 0, entry.next);
+      else this.buckets.delete(entry.hash | 0);
       this.size--;
       return;
     }

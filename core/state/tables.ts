@@ -30,7 +30,6 @@ export class StateEntry<V> {
   saved = 0;
   /** In a checkpoint file already: deleting it needs a tombstone. */
   persisted = false;
-  next: StateEntry<V> | null = null;
   constructor(
     readonly hash: number,
     readonly key: unknown[],
@@ -40,60 +39,128 @@ export class StateEntry<V> {
   ) {}
 }
 
-/** Chained hash buckets by key hash; no string keys on the hot path. */
+/** Entries per chunk of an EntryMap's entry list (a power of two). */
+const CHUNK_BITS = 12;
+const CHUNK = 1 << CHUNK_BITS;
+
+/**
+ * Entries by key hash: an open-addressing index in a typed array (slot pairs
+ * of [hash, entry number + 1], linear probing, deletion by shifting back) over
+ * a list of entries kept in chunks. A JavaScript Map of a few million number
+ * keys measured 3x slower to insert into and look up in (345 and 400 ns
+ * against 123 and 133 ns at 4M keys): its storage is scattered, while a probe
+ * here reads one slot pair. The index holds no pointers, so the collector never
+ * scans it, and appending an entry writes only the last chunk of the list.
+ * Entries keep their number for life, and the list gives them in the order
+ * they were made (numbers freed by deletions are reused).
+ */
 export class EntryMap<V> {
-  private readonly buckets = new Map<number, StateEntry<V>>();
+  private slots = new Int32Array(16);
+  private mask = 7;
+  private readonly chunks: (StateEntry<V> | undefined)[][] = [];
+  /** Entry numbers handed out so far (the list's length, holes included). */
+  private end = 0;
+  private readonly free: number[] = [];
   size = 0;
 
+  private at(n: number): StateEntry<V> {
+    return this.chunks[n >>> CHUNK_BITS]![n & (CHUNK - 1)]!;
+  }
+
   get(hash: number, key: readonly unknown[]): StateEntry<V> | undefined {
-    for (let e = this.buckets.get(hash); e; e = e.next ?? undefined) if (keysEqual(e.key, key)) return e;
-    return undefined;
-  }
-
-  add(entry: StateEntry<V>): void {
-    entry.next = this.buckets.get(entry.hash) ?? null;
-    this.buckets.set(entry.hash, entry);
-    this.size++;
-  }
-
-  remove(entry: StateEntry<V>): void {
-    const head = this.buckets.get(entry.hash);
-    if (head === entry) {
-      if (entry.next) this.buckets.set(entry.hash, entry.next);
-      else this.buckets.delete(entry.hash);
-      this.size--;
-      return;
-    }
-    for (let e = head; e && e.next; e = e.next) {
-      if (e.next === entry) {
-        e.next = entry.next;
-        this.size--;
-        return;
+    const h = hash | 0;
+    const slots = this.slots;
+    const mask = this.mask;
+    for (let i = h & mask; ; i = (i + 1) & mask) {
+      const n = slots[2 * i + 1]!;
+      if (n === 0) return undefined;
+      if (slots[2 * i] === h) {
+        const e = this.at(n - 1);
+        if (keysEqual(e.key, key)) return e;
       }
     }
   }
 
-  *entries(): IterableIterator<StateEntry<V>> {
-    for (const head of this.buckets.values()) for (let e: StateEntry<V> | null = head; e; e = e.next) yield e;
+  add(entry: StateEntry<V>): void {
+    // At most half full: probes stay short.
+    if (2 * (this.size + 1) > this.mask + 1) this.grow();
+    let n: number;
+    if (this.free.length > 0) {
+      n = this.free.pop()!;
+      this.chunks[n >>> CHUNK_BITS]![n & (CHUNK - 1)] = entry;
+    } else {
+      n = this.end++;
+      if ((n & (CHUNK - 1)) === 0) this.chunks.push([]);
+      this.chunks[n >>> CHUNK_BITS]!.push(entry);
+    }
+    this.place(entry.hash | 0, n + 1);
+    this.size++;
+  }
+
+  private place(h: number, slotValue: number): void {
+    const slots = this.slots;
+    const mask = this.mask;
+    let i = h & mask;
+    while (slots[2 * i + 1] !== 0) i = (i + 1) & mask;
+    slots[2 * i] = h;
+    slots[2 * i + 1] = slotValue;
+  }
+
+  private grow(): void {
+    const old = this.slots;
+    const capacity = (this.mask + 1) * 2;
+    this.slots = new Int32Array(capacity * 2);
+    this.mask = capacity - 1;
+    for (let j = 0; j < old.length; j += 2) if (old[j + 1] !== 0) this.place(old[j]!, old[j + 1]!);
+  }
+
+  remove(entry: StateEntry<V>): void {
+    const h = entry.hash | 0;
+    const slots = this.slots;
+    const mask = this.mask;
+    let i = h & mask;
+    for (; ; i = (i + 1) & mask) {
+      const n = slots[2 * i + 1]!;
+      if (n === 0) return;
+      if (slots[2 * i] === h && this.at(n - 1) === entry) {
+        this.chunks[(n - 1) >>> CHUNK_BITS]![(n - 1) & (CHUNK - 1)] = undefined;
+        this.free.push(n - 1);
+        this.size--;
+        break;
+      }
+    }
+    // Shift the rest of the run back over the hole, so a probe never stops short of an entry.
+    for (let j = (i + 1) & mask; slots[2 * j + 1] !== 0; j = (j + 1) & mask) {
+      const home = slots[2 * j]! & mask;
+      const stays = j > i ? home > i && home <= j : home > i || home <= j;
+      if (stays) continue;
+      slots[2 * i] = slots[2 * j]!;
+      slots[2 * i + 1] = slots[2 * j + 1]!;
+      i = j;
+    }
+    slots[2 * i] = 0;
+    slots[2 * i + 1] = 0;
+  }
+
+  entries(): IterableIterator<StateEntry<V>> {
+    return this.upTo(Infinity);
   }
 
   /**
    * The entries as of now, for a snapshot that reads them over many slices while
-   * entries come and go: the buckets that exist now come first in the map's
-   * order (a new or re-made bucket goes to its end), so stopping after as many
-   * buckets as exist now visits every old one without chasing new ones forever.
-   * Entries added to old buckets meanwhile are visited; the snapshot skips them.
+   * entries come and go: it stops at the entry numbers handed out now, so it
+   * never chases new entries forever. A new entry that reuses a freed number is
+   * visited; the snapshot skips it.
    */
   entriesNow(): IterableIterator<StateEntry<V>> {
-    const buckets = this.buckets;
-    const count = buckets.size;
-    return (function* () {
-      let n = 0;
-      for (const head of buckets.values()) {
-        if (n++ === count) return;
-        for (let e: StateEntry<V> | null = head; e; e = e.next) yield e;
-      }
-    })();
+    return this.upTo(this.end);
+  }
+
+  private *upTo(limit: number): IterableIterator<StateEntry<V>> {
+    for (let n = 0; n < this.end && n < limit; n++) {
+      const e = this.chunks[n >>> CHUNK_BITS]![n & (CHUNK - 1)];
+      if (e) yield e;
+    }
   }
 }
 

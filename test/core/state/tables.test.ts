@@ -56,6 +56,34 @@ describe("a full snapshot's view of the entries", () => {
   });
 });
 
+describe("the entry index", () => {
+  test("random adds, lookups and removals agree with a Map, with many keys sharing a hash and runs wrapping the index's end", () => {
+    let seed = 7;
+    const rand = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n);
+    const map = new EntryMap<number>();
+    const ref = new Map<number, StateEntry<number>>();
+    // Few distinct hashes for many keys (long probe runs), including hashes above 2^31 and near the index's end.
+    const hashOf = (k: number) => [0, 1, 7, 0x7fffffff, 0x80000000, 0xffffffff, 15, 16][k % 8]! + (k % 3 === 0 ? 0 : k);
+    for (let step = 0; step < 60_000; step++) {
+      const k = rand(3000);
+      const was = ref.get(k);
+      const found = map.get(hashOf(k), [k]);
+      expect(found).toBe(was);
+      if (was && rand(3) === 0) {
+        map.remove(was);
+        ref.delete(k);
+      } else if (!was) {
+        const e = new StateEntry(hashOf(k), [k], step, null);
+        map.add(e);
+        ref.set(k, e);
+      }
+      expect(map.size).toBe(ref.size);
+    }
+    for (const [k, e] of ref) expect(map.get(hashOf(k), [k])).toBe(e);
+    expect(new Set(map.entries())).toEqual(new Set(ref.values()));
+  });
+});
+
 /** The heap backend, and the disk backend with a cache small enough that most entries live in SQLite. */
 const BACKENDS = [
   { name: "in memory", harness: (id: string, max?: number) => new StateHarness(id, max) },
