@@ -175,8 +175,12 @@ export class LocalCheckpointStore implements CheckpointStore {
       let pending: Uint8Array[] = [];
       let pendingBytes = 0;
       const flush = async () => {
-        const data = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
-        for (let at = 0; at < data.byteLength; ) at += (await fh.write(data, at, data.byteLength - at)).bytesWritten;
+        // One vectored write, no copy into a joined buffer; what a short write leaves goes the plain way.
+        const { bytesWritten } = await fh.writev(pending);
+        if (bytesWritten < pendingBytes) {
+          const rest = Buffer.concat(pending, pendingBytes).subarray(bytesWritten);
+          for (let at = 0; at < rest.byteLength; ) at += (await fh.write(rest, at, rest.byteLength - at)).bytesWritten;
+        }
         pending = [];
         pendingBytes = 0;
       };

@@ -32,8 +32,12 @@ let pos = 0;
 let target: ByteBuffer | null = null;
 const encoder = new TextEncoder();
 
+/** Makes room for `bytes` more (the check is inlined where it is hot; growing is not). */
 function room(bytes: number): void {
-  if (pos + bytes <= buf.length) return;
+  if (pos + bytes > buf.length) grow(bytes);
+}
+
+function grow(bytes: number): void {
   const grown = new Uint8Array(Math.max(buf.length * 2, pos + bytes, 1024));
   grown.set(buf.subarray(0, pos));
   buf = grown;
