@@ -2,10 +2,14 @@
  * From the logical plan to a physical graph: one node per plan node, chained
  * into stages where no shuffle is needed (source → map → sink run in one
  * subtask), a hash shuffle on the group key in front of every aggregate.
+ * Where that shuffle crosses subtasks into a tumble or hop aggregate whose
+ * calls all merge, a combiner chained before it sends partials instead of rows
+ * (core/operators/window-combine.ts).
  */
 import type { LogicalPipeline, PlanNode, SinkTarget, TableDef } from "../plan/logical.ts";
 
-export type PhysicalKind = "source" | "changelog" | "map" | "async_udf" | "window_aggregate" | "window_function" | "updating_aggregate" | "union" | "unnest" | "join" | "lookup_join" | "sink";
+/** `window_combine`: a window aggregate's pre-aggregation on the sending side; its `plan` is that aggregate's. */
+export type PhysicalKind = "source" | "changelog" | "map" | "async_udf" | "window_aggregate" | "window_combine" | "window_function" | "updating_aggregate" | "union" | "unnest" | "join" | "lookup_join" | "sink";
 
 export interface PhysicalNode {
   /** Stable across runs of the same pipeline: checkpoint state is keyed by it. */
@@ -40,6 +44,8 @@ export interface GraphOptions {
   parallelism: number;
   /** Highest parallelism a sink connector supports (e.g. a single file: 1). */
   sinkMaxParallelism(table: TableDef | null): number | undefined;
+  /** Whether a window aggregate's calls can be pre-aggregated before its shuffle (core/operators/window-combine.ts); absent: never. */
+  combinable?(plan: Extract<PlanNode, { kind: "window_aggregate" }>): boolean;
 }
 
 function labelOf(node: PlanNode): string {
@@ -125,6 +131,8 @@ export function buildGraph(pipeline: LogicalPipeline, options: GraphOptions): Ph
     nodes.push(node);
   }
 
+  if (options.combinable) insertCombiners(nodes, options.combinable);
+
   // Chain a node into its input's stage when nothing needs redistributing.
   const stageOf = new Map<PhysicalNode, Stage>();
   const stages: Stage[] = [];
@@ -160,12 +168,43 @@ export function buildGraph(pipeline: LogicalPipeline, options: GraphOptions): Ph
   return { nodes, stages, fingerprint };
 }
 
+/**
+ * A combiner before each tumble/hop aggregate whose shuffle crosses subtasks,
+ * where it chains into the sending stage (its input feeds nothing else, at the
+ * same parallelism). Its id shares the aggregate's number, so the other nodes'
+ * ids, and everything at parallelism 1, stay as they were.
+ */
+function insertCombiners(nodes: PhysicalNode[], combinable: NonNullable<GraphOptions["combinable"]>): void {
+  for (let i = 0; i < nodes.length; i++) {
+    const agg = nodes[i]!;
+    const plan = agg.plan;
+    if (plan?.kind !== "window_aggregate" || plan.window.kind === "session" || plan.input.updating) continue;
+    const input = agg.inputs[0]!;
+    if (agg.parallelism < 2 || input.parallelism !== agg.parallelism || input.consumers.length !== 1 || !combinable(plan)) continue;
+    const combiner: PhysicalNode = {
+      id: agg.id.replace(/-window_aggregate$/, "-window_combine"),
+      kind: "window_combine",
+      label: `combine rows per key and pane before the shuffle (${agg.label})`,
+      plan,
+      sink: null,
+      parallelism: agg.parallelism,
+      inputs: [input],
+      consumers: [agg],
+      keyed: false,
+    };
+    input.consumers[0] = combiner;
+    agg.inputs[0] = combiner;
+    nodes.splice(i, 0, combiner);
+    i++;
+  }
+}
+
 /** A readable picture of the graph for the CLI and the API. */
 export function describeGraph(graph: PhysicalGraph): string {
   const lines: string[] = [];
   for (const stage of graph.stages) {
     const from = stage.inputs.length
-      ? ` ← ${stage.inputs.map((s) => s.id).join(", ")}${stage.nodes[0]!.keyed ? ` (hash shuffle on ${stage.nodes[0]!.kind === "join" ? "join" : "group"} key)` : ""}`
+      ? ` ← ${stage.inputs.map((s) => s.id).join(", ")}${stage.nodes[0]!.keyed ? ` (hash shuffle on ${stage.nodes[0]!.kind === "join" ? "join" : "group"} key${stage.nodes[0]!.inputs[0]?.kind === "window_combine" ? ", partials" : ""})` : ""}`
       : "";
     lines.push(`${stage.id} ×${stage.parallelism}${from}`);
     for (const n of stage.nodes) lines.push(`  ${n.id}: ${n.label}`);

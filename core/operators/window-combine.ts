@@ -1,0 +1,133 @@
+/**
+ * Local pre-aggregation before the hash shuffle into a tumble or hop window
+ * aggregate (Flink's local-global aggregation, Arroyo's partial aggregates).
+ * Chained on the sending side, it folds the rows of each batch into one
+ * partial per (key, pane) and sends those; the window aggregate after the
+ * shuffle merges them (SlidingWindowAggregate with partial input). It keeps
+ * nothing between batches, so watermarks and barriers pass it as they pass a
+ * map, and it has no state to checkpoint.
+ *
+ * Lateness stays the aggregate's decision, row by row. A partial arrives at
+ * the earliest time it folded, so it is only exact if the aggregate's
+ * watermark cannot lie inside its rows' times. The aggregate's watermark is at
+ * most the latest one this subtask sent it (it takes the minimum over inputs
+ * that are not idle, and waits for one from each) or the one it restored: rows
+ * at or after that bound are folded, rows behind it (rare: late at this
+ * subtask already) travel alone with their own times. Once this subtask has
+ * gone idle, the aggregate may have moved on without it to any watermark, so
+ * from then on every row travels alone (exact, without the saving).
+ *
+ * Partial row: [...key, rows folded, ...accumulators as saved for checkpoints].
+ */
+import { CORE_AGGREGATES } from "../expr/aggregates.ts";
+import type { Batch, Row } from "../plugin-api/index.ts";
+import type { AggregateCall } from "../plan/logical.ts";
+import type { PluginRegistry } from "../registry/registry.ts";
+import { KeyedMap } from "../state/keyed-map.ts";
+import { hashValues } from "../state/hash.ts";
+import type { Collector, Operator } from "./operator.ts";
+import { saveAccs, type AggregateSpec } from "./window-aggregate.ts";
+
+/**
+ * Whether partials of these calls can be merged after the shuffle: count, sum,
+ * avg, min, max (with FILTER) and UDAFs that define merge. DISTINCT and the
+ * other library aggregates are planned as before (a wide set per partial saves little).
+ */
+export function combinable(calls: AggregateCall[], registry: PluginRegistry | undefined): boolean {
+  return calls.every((c) => {
+    if (c.distinct || c.orderBy?.length) return false;
+    const fn = c.fn.toLowerCase();
+    if (CORE_AGGREGATES.has(fn)) return true;
+    return !!registry?.udaf(fn)?.merge;
+  });
+}
+
+interface Partial {
+  /** The earliest time folded: the partial's time. */
+  time: number;
+  rows: number;
+  accs: any[];
+}
+
+export class WindowCombiner implements Operator {
+  readonly name = "combine";
+  /** Rows at or after it are folded (see the file's comment); +∞ once idle. */
+  private bound: number;
+  private readonly scratch: unknown[];
+
+  /** `restoredWatermark`: the watermark the aggregate after the shuffle restored (−∞ for a fresh start). */
+  constructor(
+    private readonly spec: AggregateSpec,
+    private readonly slide: number,
+    restoredWatermark: number,
+  ) {
+    this.bound = restoredWatermark;
+    this.scratch = new Array(spec.keys.length + 1);
+  }
+
+  process(batch: Batch, out: Collector): void | Promise<void> {
+    const { rows, times } = batch;
+    const { keys, args, accumulators } = this.spec;
+    const nk = keys.length;
+    const na = accumulators.length;
+    const scratch = this.scratch;
+    const slide = this.slide;
+    const bound = this.bound;
+    const groups = new KeyedMap<Partial>();
+    const alone: Row[] = [];
+    const aloneTimes: number[] = [];
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i]!;
+      const t = times[i]!;
+      for (let k = 0; k < nk; k++) scratch[k] = keys[k]!(row, t);
+      let p: Partial;
+      if (t >= bound) {
+        scratch[nk] = Math.floor(t / slide) * slide;
+        const entry = groups.getOrCreate(hashValues(scratch), scratch, () => ({ time: t, rows: 0, accs: accumulators.map((a) => a.init()) }));
+        p = entry.value;
+        if (t < p.time) p.time = t;
+      } else {
+        p = { time: t, rows: 0, accs: accumulators.map((a) => a.init()) };
+        const single = scratch.slice(0, nk);
+        single.push(p);
+        alone.push(single);
+        aloneTimes.push(t);
+      }
+      p.rows++;
+      const accs = p.accs;
+      for (let j = 0; j < na; j++) {
+        const arg = args[j];
+        accs[j] = accumulators[j]!.add(accs[j], arg ? arg(row, t) : 1);
+      }
+    }
+    const outRows: Row[] = new Array(groups.size + alone.length);
+    const outTimes: number[] = new Array(outRows.length);
+    let o = 0;
+    for (const e of groups.entries()) {
+      outRows[o] = this.partialRow(e.key, nk, e.value);
+      outTimes[o++] = e.value.time;
+    }
+    for (let i = 0; i < alone.length; i++) {
+      const single = alone[i]!;
+      outRows[o] = this.partialRow(single, nk, single[nk] as Partial);
+      outTimes[o++] = aloneTimes[i]!;
+    }
+    return out.emit({ rows: outRows, times: outTimes });
+  }
+
+  private partialRow(key: unknown[], nk: number, p: Partial): Row {
+    const row: Row = key.slice(0, nk);
+    row.push(p.rows);
+    const saved = saveAccs(this.spec.accumulators, p.accs);
+    for (let j = 0; j < saved.length; j++) row.push(saved[j]);
+    return row;
+  }
+
+  onWatermark(time: number): void {
+    if (time > this.bound) this.bound = time;
+  }
+
+  onIdle(): void {
+    this.bound = Infinity;
+  }
+}
