@@ -47,6 +47,8 @@ interface Partial {
   time: number;
   rows: number;
   accs: any[];
+  /** The group's key values (the partial row is built on it). */
+  key: unknown[];
 }
 
 export class WindowCombiner implements Operator {
@@ -70,28 +72,41 @@ export class WindowCombiner implements Operator {
     const { keys, args, accumulators } = this.spec;
     const nk = keys.length;
     const na = accumulators.length;
-    const scratch = this.scratch;
     const slide = this.slide;
     const bound = this.bound;
-    const groups = new KeyedMap<Partial>();
-    const alone: Row[] = [];
-    const aloneTimes: number[] = [];
+    const init = () => accumulators.map((a) => a.init());
+    // One key: a Map on its value per pane (Map-equal values are equal group keys, so no partial
+    // mixes groups; equal structs that are not the same object only make two partials). Several: hashed.
+    const single = nk === 1 ? new Map<number, Map<unknown, Partial>>() : null;
+    const groups = single ? null : new KeyedMap<Partial>();
+    let lastPane = NaN;
+    let paneMap: Map<unknown, Partial> | undefined;
+    const scratch = this.scratch;
+    const alone: Partial[] = [];
     for (let i = 0; i < rows.length; i++) {
       const row = rows[i]!;
       const t = times[i]!;
-      for (let k = 0; k < nk; k++) scratch[k] = keys[k]!(row, t);
-      let p: Partial;
-      if (t >= bound) {
+      let p: Partial | undefined;
+      if (t < bound) {
+        p = { time: t, rows: 0, accs: init(), key: keys.map((k) => k(row, t)) };
+        alone.push(p);
+      } else if (single) {
+        const pane = Math.floor(t / slide) * slide;
+        if (pane !== lastPane) {
+          paneMap = single.get(pane);
+          if (!paneMap) single.set(pane, (paneMap = new Map()));
+          lastPane = pane;
+        }
+        const k = keys[0]!(row, t);
+        p = paneMap!.get(k);
+        if (p === undefined) paneMap!.set(k, (p = { time: t, rows: 0, accs: init(), key: [k] }));
+        else if (t < p.time) p.time = t;
+      } else {
+        for (let k = 0; k < nk; k++) scratch[k] = keys[k]!(row, t);
         scratch[nk] = Math.floor(t / slide) * slide;
-        const entry = groups.getOrCreate(hashValues(scratch), scratch, () => ({ time: t, rows: 0, accs: accumulators.map((a) => a.init()) }));
+        const entry = groups!.getOrCreate(hashValues(scratch), scratch, () => ({ time: t, rows: 0, accs: init(), key: scratch.slice(0, nk) }));
         p = entry.value;
         if (t < p.time) p.time = t;
-      } else {
-        p = { time: t, rows: 0, accs: accumulators.map((a) => a.init()) };
-        const single = scratch.slice(0, nk);
-        single.push(p);
-        alone.push(single);
-        aloneTimes.push(t);
       }
       p.rows++;
       const accs = p.accs;
@@ -100,23 +115,20 @@ export class WindowCombiner implements Operator {
         accs[j] = accumulators[j]!.add(accs[j], arg ? arg(row, t) : 1);
       }
     }
-    const outRows: Row[] = new Array(groups.size + alone.length);
-    const outTimes: number[] = new Array(outRows.length);
-    let o = 0;
-    for (const e of groups.entries()) {
-      outRows[o] = this.partialRow(e.key, nk, e.value);
-      outTimes[o++] = e.value.time;
-    }
-    for (let i = 0; i < alone.length; i++) {
-      const single = alone[i]!;
-      outRows[o] = this.partialRow(single, nk, single[nk] as Partial);
-      outTimes[o++] = aloneTimes[i]!;
-    }
+    const outRows: Row[] = [];
+    const outTimes: number[] = [];
+    const emit = (p: Partial) => {
+      outRows.push(this.partialRow(p));
+      outTimes.push(p.time);
+    };
+    if (single) for (const m of single.values()) for (const p of m.values()) emit(p);
+    else for (const e of groups!.entries()) emit(e.value);
+    for (const p of alone) emit(p);
     return out.emit({ rows: outRows, times: outTimes });
   }
 
-  private partialRow(key: unknown[], nk: number, p: Partial): Row {
-    const row: Row = key.slice(0, nk);
+  private partialRow(p: Partial): Row {
+    const row: Row = p.key;
     row.push(p.rows);
     const saved = saveAccs(this.spec.accumulators, p.accs);
     for (let j = 0; j < saved.length; j++) row.push(saved[j]);
