@@ -22,6 +22,7 @@ import { SinkOperator } from "../operators/sink.ts";
 import { UpdatingAggregate } from "../operators/updating-aggregate.ts";
 import { restoredWindowWatermark, SessionWindowAggregate, SlidingWindowAggregate, type AggregateSpec, type RowFn } from "../operators/window-aggregate.ts";
 import { combinable, WindowCombiner } from "../operators/window-combine.ts";
+import { RankPrefilter } from "../operators/rank-prefilter.ts";
 import { ROW_CHANGE, RowOp, type ChangeRow, type Deserializer, type Field, type FileAccess, type PluginLogger, type Row, type Serializer, type SinkWriter, type SourceReader } from "../plugin-api/index.ts";
 import type { Expr } from "../expr/expr.ts";
 import type { AggregateCall, LogicalPipeline, PlanNode, TableDef } from "../plan/logical.ts";
@@ -566,6 +567,7 @@ export class Job {
   private operatorFor(node: PhysicalNode): Operator {
     if (node.kind === "sink") return this.sinkOperator(node);
     if (node.kind === "window_combine") return this.combinerFor(node);
+    if (node.kind === "rank_prefilter") return new RankPrefilter(this.windowFunctionSpec(node.plan as Extract<PlanNode, { kind: "window_function" }>), this.restoredWatermarkOf(node.consumers[0]!));
     const plan = node.plan!;
     switch (plan.kind) {
       case "map":
@@ -626,9 +628,13 @@ export class Job {
     const plan = node.plan as Extract<PlanNode, { kind: "window_aggregate" }>;
     const w = plan.window;
     if (w.kind === "session") throw new Error("session windows are not combined");
-    const aggregate = this.identities[node.consumers[0]!.id]!.stateId;
-    const restored = restoredWindowWatermark(Object.values(this.restored?.operators[aggregate] ?? {}).map((sub) => sub.values));
-    return new WindowCombiner(this.aggregateSpec(plan.keys, plan.aggregates, false), w.kind === "hop" ? w.slide : w.width, restored);
+    return new WindowCombiner(this.aggregateSpec(plan.keys, plan.aggregates, false), w.kind === "hop" ? w.slide : w.width, this.restoredWatermarkOf(node.consumers[0]!));
+  }
+
+  /** The watermark a window operator restores (its old subtasks' furthest), for what sends to it; −∞ when starting afresh. */
+  private restoredWatermarkOf(node: PhysicalNode): number {
+    const stateId = this.identities[node.id]!.stateId;
+    return restoredWindowWatermark(Object.values(this.restored?.operators[stateId] ?? {}).map((sub) => sub.values));
   }
 
   private lookupJoinOperator(plan: Extract<PlanNode, { kind: "lookup_join" }>): Operator {

@@ -42,7 +42,7 @@ interface WindowClock {
   lastFiredEnd?: number | null;
 }
 
-/** The watermark a window operator restores from its old subtasks' checkpointed values (the furthest any had got). */
+/** The watermark a window operator (aggregate or window functions: both keep a `clock`) restores from its old subtasks' values: the furthest any had got. */
 export function restoredWindowWatermark(oldSubtaskValues: Record<string, unknown>[]): number {
   let w = -Infinity;
   for (const v of oldSubtaskValues) {

@@ -51,10 +51,25 @@ interface Partial {
   key: unknown[];
 }
 
+/**
+ * The latest watermark the operator after a shuffle can judge this subtask's
+ * rows by (see the file's comment): the one it restored, then each one sent
+ * since; +∞ once this subtask went idle. Rows at or after it are on time there.
+ */
+export class ReceiverWatermarkBound {
+  constructor(public value: number) {}
+  advance(time: number): void {
+    if (time > this.value) this.value = time;
+  }
+  idle(): void {
+    this.value = Infinity;
+  }
+}
+
 export class WindowCombiner implements Operator {
   readonly name = "combine";
-  /** Rows at or after it are folded (see the file's comment); +∞ once idle. */
-  private bound: number;
+  /** Rows at or after it are folded. */
+  private readonly bound: ReceiverWatermarkBound;
   private readonly scratch: unknown[];
 
   /** `restoredWatermark`: the watermark the aggregate after the shuffle restored (−∞ for a fresh start). */
@@ -63,7 +78,7 @@ export class WindowCombiner implements Operator {
     private readonly slide: number,
     restoredWatermark: number,
   ) {
-    this.bound = restoredWatermark;
+    this.bound = new ReceiverWatermarkBound(restoredWatermark);
     this.scratch = new Array(spec.keys.length + 1);
   }
 
@@ -73,7 +88,7 @@ export class WindowCombiner implements Operator {
     const nk = keys.length;
     const na = accumulators.length;
     const slide = this.slide;
-    const bound = this.bound;
+    const bound = this.bound.value;
     const init = () => accumulators.map((a) => a.init());
     // One key: a Map on its value per pane (Map-equal values are equal group keys, so no partial
     // mixes groups; equal structs that are not the same object only make two partials). Several: hashed.
@@ -136,10 +151,10 @@ export class WindowCombiner implements Operator {
   }
 
   onWatermark(time: number): void {
-    if (time > this.bound) this.bound = time;
+    this.bound.advance(time);
   }
 
   onIdle(): void {
-    this.bound = Infinity;
+    this.bound.idle();
   }
 }
