@@ -2,7 +2,8 @@
  * Where the physical plan puts a window aggregate's combiner: chained into the
  * sending stage at parallelism > 1 for tumble and hop aggregates whose calls
  * all merge; nowhere at parallelism 1 (the plan is the one without it), nor
- * for sessions, DISTINCT, other library aggregates or UDAFs without merge.
+ * for sessions, DISTINCT, other library aggregates or UDAFs without merge;
+ * likewise a windowed top-N's local top-N by RANK/DENSE_RANK.
  * The aggregate keeps its state identity either way, so checkpoints restore
  * across the change.
  */
@@ -85,6 +86,26 @@ describe("the combiner in the physical plan", () => {
     }
   });
 
+  test("a windowed top-N by rank or dense_rank at parallelism 2 gets a local top-N before its shuffle; by row_number, or at parallelism 1, not", async () => {
+    const topN = (fn: string, n: number) => `SELECT k, a0 FROM (
+      SELECT k, a0, ${fn}() OVER (PARTITION BY window ORDER BY a0 DESC) AS r FROM (
+        SELECT k, tumble(INTERVAL '1' SECOND) AS window, count(*) AS a0 FROM events GROUP BY k, window))
+      WHERE r <= ${n}`;
+    const prefilters = (g: Awaited<ReturnType<typeof graph>>) => g.graph.nodes.filter((n) => n.kind === "rank_prefilter");
+    for (const fn of ["rank", "dense_rank"]) {
+      const g = await graph(topN(fn, 2), 2);
+      const [p] = prefilters(g);
+      expect(p?.consumers[0]?.kind).toBe("window_function");
+      expect(g.text).toContain("(hash shuffle on group key, local top-N)");
+      // Chained after the aggregate that feeds it, in that aggregate's stage.
+      const stage = g.graph.stages.find((s) => s.nodes.includes(p!))!;
+      expect(stage.nodes[0]!.kind).toBe("window_aggregate");
+      expect(prefilters(await graph(topN(fn, 2), 1))).toEqual([]);
+    }
+    expect(prefilters(await graph(topN("row_number", 2), 2))).toEqual([]);
+    expect(prefilters(await graph(topN("rank", 2), 2, false))).toEqual([]);
+  });
+
   test("off by option; the aggregate's state identity is the same with and without it, the other nodes keep their ids", async () => {
     const select = q(["count(*)", "sum(v)"]);
     const on = await graph(select, 2);
@@ -96,6 +117,6 @@ describe("the combiner in the physical plan", () => {
     // Every operator of the plan without the combiner keeps its state id, so a checkpoint of either restores into the other.
     const offIds = Object.keys(off.labels);
     expect(offIds.every((id) => id in on.labels)).toBe(true);
-    expect(Object.keys(on.labels).filter((id) => !(id in off.labels)).every((id) => id.startsWith("window_combine-"))).toBe(true);
+    expect(Object.keys(on.labels).filter((id) => !(id in off.labels)).every((id) => /^(window_combine|rank_prefilter)-/.test(id))).toBe(true);
   });
 });

@@ -102,6 +102,30 @@ describe("window aggregates with a combiner before the shuffle (parallelism 2) a
   });
 });
 
+describe("Nexmark q5's shape at parallelism 2: combined hop counts, then the top auctions per window through a local top-N", () => {
+  const table = bids();
+  for (const [fn, n] of [["rank", 1], ["dense_rank", 2]] as const) {
+    test(`${fn}() <= ${n} per window equals DuckDB's; the window function receives a fraction of the aggregate's rows`, async () => {
+      let job: Job | null = null;
+      const query = `SELECT auction, num FROM (
+        SELECT auction, num, ${fn}() OVER (PARTITION BY window ORDER BY num DESC) AS r FROM (
+          SELECT auction, hop(INTERVAL '1' SECOND, INTERVAL '3' SECOND) AS window, count(*) AS num FROM bids GROUP BY auction, window))
+        WHERE r <= ${n}`;
+      const ours = await runSql(`${runnelTables([table])}\n${query};`, { parallelism: 2, onJob: (j) => (job = j) });
+      const expected = await duckSql([table], `${ON_TIME},
+        w AS (SELECT auction, unnest(generate_series((ts // ${S}) * ${S} - ${2 * S}, (ts // ${S}) * ${S}, ${S})) AS ws FROM events),
+        c AS (SELECT auction, ws, count(*) AS num FROM w GROUP BY ALL),
+        r AS (SELECT auction, num, ${fn}() OVER (PARTITION BY ws ORDER BY num DESC) AS r FROM c)
+        SELECT auction, num FROM r WHERE r <= ${n}`);
+      expect(ours.rows.length).toBeGreaterThan(30);
+      expect(sameRows(ours.rows, expected)).toBeNull();
+      const ops = (job as Job | null)!.metrics.operators;
+      const into = (suffix: string) => ops.filter((m) => m.operatorId.endsWith(suffix)).reduce((k, m) => k + m.recordsIn, 0);
+      expect(into("-rank_prefilter")).toBeGreaterThan(3 * into("-window_function"));
+    });
+  }
+});
+
 describe("checkpoints across the change", () => {
   test("stopped without the combiner, resumed with it, stopped, resumed without: the hop results are DuckDB's", async () => {
     const EVENTS = 6000;
