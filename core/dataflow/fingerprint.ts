@@ -54,6 +54,15 @@ function tableIdentity(table: TableDef | null, registry: PluginRegistry): unknow
   };
 }
 
+/**
+ * What deduplication keeps per partition (core/operators/deduplicate.ts): the row
+ * alone when ORDER BY names columns (they are read back from it), else the row
+ * and its evaluated keys. State of the other layout must not be read as this one.
+ */
+function dedupeLayout(order: { expr: Expr }[]): string | true {
+  return order.every((o) => o.expr.kind === "column") ? "row" : true;
+}
+
 /** An operator's own definition, without its inputs. */
 function ownDefinition(node: PhysicalNode, registry: PluginRegistry): unknown {
   // A sink is its target and the types it receives; renaming a query's columns leaves it as it was.
@@ -76,7 +85,7 @@ function ownDefinition(node: PhysicalNode, registry: PluginRegistry): unknown {
     case "changelog":
       return { kind: "changelog", keys: exprText(plan.keys) };
     case "window_function":
-      return { kind: "window_function", partition: exprText(plan.partition), order: exprText(plan.order.map((o) => o.expr)), functions: plan.functions.map((f) => f.fn), limit: plan.limit ?? null, ...(plan.deduplicate ? { deduplicate: true } : {}) };
+      return { kind: "window_function", partition: exprText(plan.partition), order: exprText(plan.order.map((o) => o.expr)), functions: plan.functions.map((f) => f.fn), limit: plan.limit ?? null, ...(plan.deduplicate ? { deduplicate: dedupeLayout(plan.order) } : {}) };
     case "async_udf":
       return { kind: "async_udf", calls: exprText(plan.calls), options: plan.calls.map((c) => c.async) };
     case "unnest":

@@ -539,7 +539,7 @@ export class Job {
     const fn = (e: Expr) => compileExpr(e) as RowFn;
     return {
       partition: plan.partition.map(fn),
-      order: plan.order.map((o) => ({ key: fn(o.expr), desc: o.desc, nullsFirst: o.nullsFirst })),
+      order: plan.order.map((o) => ({ key: fn(o.expr), desc: o.desc, nullsFirst: o.nullsFirst, ...(o.expr.kind === "column" ? { column: o.expr.index } : {}) })),
       functions: plan.functions.map((f): WindowFn => {
         switch (f.fn) {
           case "ntile":

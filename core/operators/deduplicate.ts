@@ -22,8 +22,12 @@ import type { Collector, Operator, OperatorContext } from "./operator.ts";
 import { KeyEvaluator } from "./window-aggregate.ts";
 import type { WindowFunctionSpec } from "./window-function.ts";
 
-/** The kept row of a partition and its ORDER BY keys (evaluated once, at its own event time). */
-type Kept = [row: Row, keys: unknown[]];
+/**
+ * What a partition keeps: its best row, and the row's ORDER BY keys (evaluated
+ * once, at its own event time) unless ORDER BY names columns, which the row
+ * itself holds (saving an array per partition in memory and in every checkpoint).
+ */
+type Kept = [row: Row, keys: unknown[]] | Row;
 
 export class DeduplicateOperator implements Operator {
   readonly name = "deduplicate";
@@ -34,6 +38,10 @@ export class DeduplicateOperator implements Operator {
   private readonly ranks: number[];
   /** The ORDER BY keys of the row at hand (copied only for a row that is kept). */
   private readonly orderScratch: unknown[];
+  /** The input columns ORDER BY names, when it names only columns: the kept value is then the row alone. */
+  private readonly orderColumns: number[] | null;
+  /** The kept row's keys, read from it (row-only layout). */
+  private readonly keptScratch: unknown[];
 
   constructor(private readonly spec: WindowFunctionSpec) {
     if (spec.limit?.n !== 1 || spec.limit.by !== "row_number" || !spec.functions.every((f) => f.kind === "row_number" || f.kind === "rank" || f.kind === "dense_rank")) {
@@ -43,14 +51,18 @@ export class DeduplicateOperator implements Operator {
     this.partitionKey = new KeyEvaluator(spec.partition);
     this.ranks = spec.functions.map(() => 1);
     this.orderScratch = new Array(spec.order.length);
+    this.keptScratch = new Array(spec.order.length);
+    this.orderColumns = spec.order.every((o) => o.column !== undefined) ? spec.order.map((o) => o.column!) : null;
   }
 
   open(ctx: OperatorContext): void {
     this.kept = ctx.state.keyed<Kept>("kept");
   }
 
+  /** The kept row with its ranking values; the row itself when the query reads none (the planner drops unread ones). */
   private output(row: Row): Row {
-    return this.ranks.length === 1 ? [...row, 1] : row.concat(this.ranks);
+    const ranks = this.ranks;
+    return ranks.length === 0 ? row : ranks.length === 1 ? [...row, 1] : row.concat(ranks);
   }
 
   process(batch: Batch, out: Collector): void | Promise<void> {
@@ -59,15 +71,19 @@ export class DeduplicateOperator implements Operator {
     const order = this.spec.order;
     const key = this.partitionKey;
     const keys = this.orderScratch;
+    const columns = this.orderColumns;
+    const keptKeys = this.keptScratch;
+    const rowOf = (kept: Kept): Row => (columns ? (kept as Row) : (kept[0] as Row));
     /** Each partition whose kept row changed in this batch → the row it kept before (null: new partition). */
     const changed = new Map<StateEntry<Kept>, Row | null>();
-    const make = () => [rows[i]!, keys.slice()] as Kept;
+    const make = (): Kept => (columns ? rows[i]! : [rows[i]!, keys.slice()]);
     let i = 0;
     for (; i < rows.length; i++) {
       const t = times[i]!;
       const row = rows[i]!;
       const hash = key.eval(row, t);
-      for (let k = 0; k < order.length; k++) keys[k] = order[k]!.key(row, t);
+      if (columns) for (let k = 0; k < columns.length; k++) keys[k] = row[columns[k]!];
+      else for (let k = 0; k < order.length; k++) keys[k] = order[k]!.key(row, t);
       const entry = this.kept.get(hash, key.scratch);
       if (!entry) {
         changed.set(this.kept.update(hash, key.scratch, make), null);
@@ -75,11 +91,21 @@ export class DeduplicateOperator implements Operator {
       }
       // Ties keep the earlier row: arrival order breaks them, as the general operator's stable insert does.
       const kept = entry.value;
-      if (this.compare(keys, kept[1]) >= 0) continue;
-      if (!changed.has(entry)) changed.set(entry, kept[0]);
-      this.kept.modify(entry);
-      kept[0] = row;
-      kept[1] = keys.slice();
+      if (columns) {
+        const keptRow = kept as Row;
+        for (let k = 0; k < columns.length; k++) keptKeys[k] = keptRow[columns[k]!];
+        if (this.compare(keys, keptKeys) >= 0) continue;
+        if (!changed.has(entry)) changed.set(entry, keptRow);
+        this.kept.modify(entry);
+        entry.value = row;
+      } else {
+        const pair = kept as [Row, unknown[]];
+        if (this.compare(keys, pair[1]) >= 0) continue;
+        if (!changed.has(entry)) changed.set(entry, pair[0]);
+        this.kept.modify(entry);
+        pair[0] = row;
+        pair[1] = keys.slice();
+      }
     }
     const lastTime = rows.length > 0 ? times[rows.length - 1]! : 0;
     if (changed.size === 0) return;
@@ -87,7 +113,7 @@ export class DeduplicateOperator implements Operator {
     const outOps: RowOp[] = [];
     const outBefore: (Row | null)[] = [];
     for (const [entry, prevRow] of changed) {
-      const next = this.output(entry.value[0]);
+      const next = this.output(rowOf(entry.value));
       if (prevRow) {
         const prev = this.output(prevRow);
         if (rowsEqual(prev, next)) continue;

@@ -33,7 +33,8 @@ export type WindowFn =
 
 export interface WindowFunctionSpec {
   partition: RowFn[];
-  order: { key: RowFn; desc: boolean; nullsFirst: boolean }[];
+  /** `column`: the input column the key is, when ORDER BY names a column (so a kept row carries its keys). */
+  order: { key: RowFn; desc: boolean; nullsFirst: boolean; column?: number }[];
   functions: WindowFn[];
   /** Top-N: only rows ranked within `n` by `by` are kept and emitted. */
   limit?: { n: number; by: "row_number" | "rank" | "dense_rank" };

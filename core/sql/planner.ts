@@ -9,7 +9,7 @@ import type { PluginRegistry } from "../registry/registry.ts";
 import { fuseMaps } from "./fuse-maps.ts";
 import { pushFiltersBelowJoins } from "./push-filters.ts";
 import { pruneAggregateInputs, pruneJoinInputs, pruneSourceColumns } from "./prune-columns.ts";
-import { pruneWindowFunctionInputs } from "./planner/window-functions.ts";
+import { dropUnreadRankings, pruneWindowFunctionInputs } from "./planner/window-functions.ts";
 import { hoistAsyncUdfs } from "./async-udfs.ts";
 import { didYouMean, SqlError } from "./errors.ts";
 import { intervalMicros } from "./expressions.ts";
@@ -89,6 +89,7 @@ export class Planner implements QueryPlanner {
     pruneAggregateInputs({ tables: new Map(), sinks: this.sinks });
     // Before joins narrow: a window function's narrowed input is a projection over a join (q9).
     pruneWindowFunctionInputs({ tables: new Map(), sinks: this.sinks });
+    dropUnreadRankings({ tables: new Map(), sinks: this.sinks });
     // Before the sources learn what is read: a join's narrowed sides read fewer columns.
     pruneJoinInputs({ tables: new Map(), sinks: this.sinks });
     pruneSourceColumns({ tables: new Map(), sinks: this.sinks }, this.registry);

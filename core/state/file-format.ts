@@ -14,11 +14,10 @@
  *
  * Version 1 files had one chunk per key group, deletions first; they read the same.
  */
-import { Packr, RESET_BUFFER_MODE, Unpackr } from "msgpackr";
+import { packr, unpackr } from "./packr.ts";
+import { byteBuffer, writeDelete, writePut, type ByteBuffer } from "./record-writer.ts";
 
-// Plain objects stay objects (struct values); Maps in state are saved as entry lists by their codec.
-export const packr = new Packr({ useRecords: false, moreTypes: true });
-export const unpackr = new Unpackr({ useRecords: false, moreTypes: true });
+export { packr, unpackr };
 
 const MAGIC = 0x54534e52; // "RNST" little-endian
 export const STATE_FILE_VERSION = 2;
@@ -49,15 +48,6 @@ function withoutArrayHeader(whole: Uint8Array): Uint8Array {
 export function packSequence(values: unknown[]): Uint8Array {
   if (values.length === 0) return new Uint8Array(0);
   return withoutArrayHeader(packr.pack(values)).slice();
-}
-
-/**
- * Packs into msgpackr's shared buffer and rewinds it, for bytes copied at once:
- * no copy of the result and no fresh buffer each time the last one fills (a
- * snapshot allocated one every 8 KB). Valid only until the next pack.
- */
-function packTransient(value: unknown): Uint8Array {
-  return packr.pack(value, RESET_BUFFER_MODE);
 }
 
 export function unpackSequence(bytes: Uint8Array): unknown[] {
@@ -123,44 +113,65 @@ export function decodeFooter(tail: Uint8Array, fileSize: number, where: string):
  * Encoded records gathered by key group, handed out as chunks a round at a time.
  * A snapshot encodes entries in the order memory holds them and sorts the bytes,
  * not the entries, into key groups: visiting 4M entries in key-group order
- * (scattered over the heap) took five times as long as encoding them.
+ * (scattered over the heap) took five times as long as encoding them. Records
+ * are written straight into their group's buffer (core/state/record-writer.ts).
  */
 export class GroupedRecords {
-  private readonly groups = new Map<number, { buf: Uint8Array; n: number; puts: number; deletes: number }>();
+  private readonly groups = new Map<number, { bytes: ByteBuffer; puts: number; deletes: number }>();
   /** Bytes held since the last round. */
   bytes = 0;
 
+  private group(kg: number): { bytes: ByteBuffer; puts: number; deletes: number } {
+    let g = this.groups.get(kg);
+    if (!g) this.groups.set(kg, (g = { bytes: byteBuffer(), puts: 0, deletes: 0 }));
+    return g;
+  }
+
   /** Adds encoded records of key group `kg`: `puts` puts and `deletes` deletions. */
   add(kg: number, records: Uint8Array, puts: number, deletes: number): void {
-    let g = this.groups.get(kg);
-    if (!g) this.groups.set(kg, (g = { buf: new Uint8Array(Math.max(1024, records.byteLength)), n: 0, puts: 0, deletes: 0 }));
-    if (g.n + records.byteLength > g.buf.byteLength) {
-      const grown = new Uint8Array(Math.max(g.buf.byteLength * 2, g.n + records.byteLength));
-      grown.set(g.buf.subarray(0, g.n));
-      g.buf = grown;
+    const g = this.group(kg);
+    const b = g.bytes;
+    if (b.n + records.byteLength > b.buf.byteLength) {
+      const grown = new Uint8Array(Math.max(b.buf.byteLength * 2, b.n + records.byteLength));
+      grown.set(b.buf.subarray(0, b.n));
+      b.buf = grown;
+      b.view = new DataView(grown.buffer);
     }
-    g.buf.set(records, g.n);
-    g.n += records.byteLength;
+    b.buf.set(records, b.n);
+    b.n += records.byteLength;
     this.bytes += records.byteLength;
     g.puts += puts;
     g.deletes += deletes;
   }
 
-  /** Packs `records` of key group `kg` as a bare sequence and adds them. */
-  addRecords(kg: number, records: StateRecord[], puts: number, deletes: number): void {
-    if (records.length > 0) this.add(kg, withoutArrayHeader(packTransient(records)), puts, deletes);
+  /** Writes a put of key group `kg`. */
+  put(kg: number, time: number | null, hash: number, key: readonly unknown[], value: unknown): void {
+    const g = this.group(kg);
+    const before = g.bytes.n;
+    writePut(g.bytes, time, hash, key, value);
+    this.bytes += g.bytes.n - before;
+    g.puts++;
   }
 
-  /** Packs one record of key group `kg` and adds it. */
+  /** Writes one record of key group `kg`. */
   addRecord(kg: number, record: StateRecord): void {
-    this.add(kg, packTransient(record), record[0] === PUT ? 1 : 0, record[0] === PUT ? 0 : 1);
+    const g = this.group(kg);
+    const before = g.bytes.n;
+    if (record[0] === PUT) {
+      writePut(g.bytes, record[1], record[2], record[3], record[4]);
+      g.puts++;
+    } else {
+      writeDelete(g.bytes, record[1], record[2], record[3]);
+      g.deletes++;
+    }
+    this.bytes += g.bytes.n - before;
   }
 
   /** What was gathered, one chunk per key group in ascending order; starts the next round empty. */
   take(): StateChunk[] {
     const out = [...this.groups]
       .sort((a, b) => a[0] - b[0])
-      .map(([kg, g]) => ({ kg, bytes: g.buf.subarray(0, g.n), puts: g.puts, deletes: g.deletes }));
+      .map(([kg, g]) => ({ kg, bytes: g.bytes.buf.subarray(0, g.bytes.n), puts: g.puts, deletes: g.deletes }));
     this.clear();
     return out;
   }

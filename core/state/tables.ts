@@ -127,17 +127,17 @@ const SLICE = 2000;
  */
 export const snapshotTuning = { roundBytes: 16 * 1024 * 1024 };
 
-/** The record a checkpoint file holds for `entry` as it is now, marking it saved by the snapshot closing `epoch`. */
-function takeRecord<V>(entry: StateEntry<V>, codec: StateCodec<V> | null, epoch: number): StateRecord {
+/** Writes the record a checkpoint file holds for `entry` as it is now, marking it saved by the snapshot closing `epoch`. */
+function saveRecord<V>(entry: StateEntry<V>, into: GroupedRecords, codec: StateCodec<V> | null, epoch: number, maxParallelism: number): void {
   entry.saved = epoch;
   entry.persisted = true;
-  return [PUT, entry.time, entry.hash, entry.key, codec ? codec.save(entry.value) : entry.value];
+  into.put(keyGroupOf(entry.hash, maxParallelism), entry.time, entry.hash, entry.key, codec ? codec.save(entry.value) : entry.value);
 }
 
 /**
  * Encodes up to `limit` entries of `source` still due, visited in the order it
- * gives them and packed per key group (the slice's entries sit close together in
- * memory, so the regrouping costs no cache misses); false once `source` is exhausted.
+ * gives them (the order memory holds them) and written into their key group's
+ * bytes; false once `source` is exhausted.
  */
 function encodeSlice<V>(
   source: Iterator<StateEntry<V>>,
@@ -148,24 +148,13 @@ function encodeSlice<V>(
   maxParallelism: number,
   limit: number,
 ): boolean {
-  const byGroup = new Map<number, StateRecord[]>();
-  let more = true;
   for (let n = 0; n < limit; n++) {
     const next = source.next();
-    if (next.done) {
-      more = false;
-      break;
-    }
+    if (next.done) return false;
     const e = next.value;
-    if (!due(e)) continue;
-    const kg = keyGroupOf(e.hash, maxParallelism);
-    const list = byGroup.get(kg);
-    const record = takeRecord(e, codec, epoch);
-    if (list) list.push(record);
-    else byGroup.set(kg, [record]);
+    if (due(e)) saveRecord(e, into, codec, epoch, maxParallelism);
   }
-  for (const [kg, records] of byGroup) into.addRecords(kg, records, records.length, 0);
-  return more;
+  return true;
 }
 
 interface Encoding {
@@ -252,7 +241,7 @@ export abstract class TrackedTable<V> {
 
   private encodeEarly(entry: StateEntry<V>): void {
     const e = this.encoding!;
-    e.early.addRecord(keyGroupOf(entry.hash, this.maxParallelism), takeRecord(entry, this.codec, e.epoch));
+    saveRecord(entry, e.early, this.codec, e.epoch, this.maxParallelism);
   }
 
   /**

@@ -230,7 +230,8 @@ function planProjection(p: QueryPlanner, select: A.Select, inputIn: Rel, env: Ct
     nullable: s.direct !== undefined ? scope.columns[s.direct]!.nullable : true,
   }));
   const outScope: Scope = { columns, label: "the query" };
-  const source = filter ? pushTopN(input.node, filter) : input.node;
+  let source = input.node;
+  if (filter) ({ node: source, filter } = pushTopN(input.node, filter));
   const identity = !filter && exprs.length === scope.columns.length && exprs.every((e, i) => e.kind === "column" && e.index === i);
   if (identity) return { node: source, scope: outScope };
   return { node: mapNode(source, exprs, filter, fieldsOf(outScope)), scope: outScope };

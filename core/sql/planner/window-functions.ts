@@ -16,7 +16,7 @@ import { AGGREGATE_FUNCTIONS } from "../../expr/aggregates.ts";
 import { walkExpr, type Expr as AstExpr, type Select, type WindowSpec as AstWindowSpec } from "../ast.ts";
 import { didYouMean, SqlError } from "../errors.ts";
 import { BUILTIN_AGGREGATE_NAMES, exprKey, resolveExpr, type Scope, type ScopeColumn } from "../expressions.ts";
-import { exprContext, fieldsOf, filterNode, mapColumns, mapNode, type QueryPlanner, type Rel } from "./context.ts";
+import { and, exprContext, fieldsOf, filterNode, mapColumns, mapNode, type QueryPlanner, type Rel } from "./context.ts";
 import { aggregateCall } from "./aggregates.ts";
 import { windowColumnOf } from "./joins.ts";
 import { expandItems, resolveWhere } from "./select.ts";
@@ -210,29 +210,39 @@ function holdsWindow(node: PlanNode, partition: Expr[]): boolean {
 /**
  * `WHERE rn <= N` (or `rn < N`, `rn = 1`) over a ranking function's column: the
  * window function node below keeps only rows ranked within N, so its state per
- * partition is bounded by N. The filter stays; it then removes nothing more.
- * Returns the input with the limit set (new nodes, as plan nodes may be shared), or
- * the input unchanged.
+ * partition is bounded by N. Every row it emits then meets the condition, so the
+ * conjunct leaves the filter (q18's deduplication had a map testing each output
+ * row against a bound it could not fail). Returns the input with the limit set
+ * (new nodes, as plan nodes may be shared) and what is left of the filter.
  */
-export function pushTopN(node: PlanNode, filter: Expr): PlanNode {
+export function pushTopN(node: PlanNode, filter: Expr): { node: PlanNode; filter: Expr | undefined } {
   const conjuncts: Expr[] = [];
   const split = (e: Expr) => (e.kind === "call" && e.name === "and" ? e.args.forEach(split) : conjuncts.push(e));
   split(filter);
   let out = node;
+  const left: Expr[] = [];
   for (const c of conjuncts) {
-    if (c.kind !== "call" || c.args.length !== 2) continue;
-    let [a, b] = c.args as [Expr, Expr];
-    let op = c.name;
-    if (a.kind === "literal") {
-      [a, b] = [b, a];
-      op = ({ ">=": "<=", ">": "<", "=": "=" } as Record<string, string>)[op] ?? "";
-    }
-    if (a.kind !== "column" || b.kind !== "literal" || typeof b.value !== "number") continue;
-    const n = op === "<=" ? Math.floor(b.value) : op === "<" ? Math.ceil(b.value) - 1 : op === "=" && b.value === 1 ? 1 : NaN;
-    if (!(n >= 1)) continue;
-    out = withLimit(out, a.index, n) ?? out;
+    const limited = topNOf(out, c);
+    if (limited) out = limited;
+    else left.push(c);
   }
-  return out;
+  if (left.length === conjuncts.length) return { node, filter };
+  return { node: out, filter: left.length === 0 ? undefined : and(left) };
+}
+
+/** `node` with the limit conjunct `c` sets (or already had), or null when `c` is not a bound on a ranking column. */
+function topNOf(node: PlanNode, c: Expr): PlanNode | null {
+  if (c.kind !== "call" || c.args.length !== 2) return null;
+  let [a, b] = c.args as [Expr, Expr];
+  let op = c.name;
+  if (a.kind === "literal") {
+    [a, b] = [b, a];
+    op = ({ ">=": "<=", ">": "<", "=": "=" } as Record<string, string>)[op] ?? "";
+  }
+  if (a.kind !== "column" || b.kind !== "literal" || typeof b.value !== "number") return null;
+  const n = op === "<=" ? Math.floor(b.value) : op === "<" ? Math.ceil(b.value) - 1 : op === "=" && b.value === 1 ? 1 : NaN;
+  if (!(n >= 1)) return null;
+  return withLimit(node, a.index, n);
 }
 
 function withLimit(node: PlanNode, column: number, n: number): PlanNode | null {
@@ -317,5 +327,37 @@ export function pruneWindowFunctionInputs(pipeline: LogicalPipeline): void {
     // Above: input columns by their new place, the functions' columns after them.
     const outer = (e: Expr) => mapColumns(e, (i) => (i < width ? to.get(i)! : kept.length + i - width));
     return { ...top, input: narrowed, exprs: top.exprs.map(outer), filter: top.filter && outer(top.filter) };
+  });
+}
+
+/**
+ * Deduplication (`rn = 1` planned as one kept row per partition) whose ranking
+ * columns nothing above reads (the usual `WHERE rn = 1` once the limit took the
+ * filter over) drops them: each ranking value is 1 anyway, and without them the
+ * operator emits the kept row itself rather than a copy with the value appended,
+ * so the projection above often becomes an identity (q18).
+ */
+export function dropUnreadRankings(pipeline: LogicalPipeline): void {
+  const consumers = consumerCounts(pipeline);
+  rewritePlan(pipeline, (node) => {
+    if (node.kind !== "map") return node;
+    const w = node.input;
+    if (w.kind !== "window_function" || !w.deduplicate || w.functions.length === 0 || consumers.get(w) !== 1) return node;
+    const width = w.input.schema.fields.length;
+    const read = new Set<number>();
+    const use = (e: Expr | undefined) => e && mapColumns(e, (i) => (read.add(i), i));
+    node.exprs.forEach(use);
+    use(node.filter);
+    const keep = w.functions.map((_, k) => read.has(width + k));
+    if (keep.every(Boolean)) return node;
+    const to = new Map<number, number>();
+    keep.forEach((kept, k) => kept && to.set(width + k, width + to.size));
+    const trimmed: PlanNode = {
+      ...w,
+      functions: w.functions.filter((_, k) => keep[k]),
+      schema: { ...w.schema, fields: w.schema.fields.filter((_, i) => i < width || keep[i - width]) },
+    };
+    const outer = (e: Expr) => mapColumns(e, (i) => (i < width ? i : to.get(i)!));
+    return { ...node, input: trimmed, exprs: node.exprs.map(outer), filter: node.filter && outer(node.filter) };
   });
 }

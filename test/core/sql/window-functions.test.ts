@@ -246,6 +246,55 @@ INSERT INTO b SELECT price, rn FROM ranked WHERE rn <= 2;`;
   });
 });
 
+describe("a limit that already guarantees the WHERE bound leaves it out of the filter", () => {
+  /** The maps' filters and the window function nodes of the first sink's plan. */
+  async function shape(sql: string) {
+    const plan = planSql(sql, await testRegistry());
+    const filters: unknown[] = [];
+    const windows: Extract<PlanNode, { kind: "window_function" }>[] = [];
+    const visit = (n: PlanNode): void => {
+      if (n.kind === "map" && n.filter) filters.push(n.filter);
+      if (n.kind === "window_function") windows.push(n);
+      if ("input" in n) visit(n.input);
+    };
+    visit(plan.sinks[0]!.input);
+    return { filters, windows };
+  }
+  const tables = () => runnelTables([bids]);
+  const ranked = "SELECT *, row_number() OVER (PARTITION BY bidder ORDER BY ts DESC, id) AS rn FROM bids";
+
+  test("deduplication whose rank nothing reads: no filter above it, no ranking column, and DuckDB's rows", async () => {
+    const q = `SELECT auction, bidder, ts FROM (${ranked}) WHERE rn = 1`;
+    const { filters, windows } = await shape(`${tables()}\n${q};`);
+    expect(filters).toEqual([]);
+    expect(windows.length).toBe(1);
+    expect(windows[0]!.deduplicate).toBe(true);
+    expect(windows[0]!.functions).toEqual([]);
+    expect(windows[0]!.schema.fields.map((f) => f.name)).toEqual(["id", "auction", "bidder", "ts"]);
+    await compare(q, q);
+  });
+
+  test("deduplication whose rank is selected keeps the column (every value 1)", async () => {
+    const q = `SELECT auction, bidder, rn FROM (${ranked}) WHERE rn <= 1`;
+    const { filters, windows } = await shape(`${tables()}\n${q};`);
+    expect(filters).toEqual([]);
+    expect(windows[0]!.functions.map((f) => f.fn)).toEqual(["row_number"]);
+    const ours = await compare(q, q);
+    expect(ours.rows.every((r) => Number((r as { rn: unknown }).rn) === 1)).toBe(true);
+  });
+
+  test("top-N: the bound leaves the filter, another condition stays", async () => {
+    const q = `SELECT auction, bidder, price, rn FROM (${ranked}) WHERE rn <= 3 AND price > 100`;
+    const { filters, windows } = await shape(`${tables()}\n${q};`);
+    expect(windows[0]!.limit).toEqual({ n: 3, by: "row_number" });
+    expect(filters.length).toBe(1);
+    // `price > 100` alone: a comparison, not an AND of two.
+    expect((filters[0] as { name: string }).name).toBe(">");
+    const ours = await compare(q, q);
+    expect(ours.rows.length).toBeGreaterThan(0);
+  });
+});
+
 describe("window functions Runnel refuses, with the rewrite", () => {
   const TABLE = "CREATE TABLE bids (id BIGINT, auction BIGINT, price BIGINT, ts TIMESTAMP, WATERMARK FOR ts) WITH (connector = 'test_rows', dataset = 'none');";
   const cases: [string, string, RegExp][] = [

@@ -1,0 +1,161 @@
+/**
+ * Writes checkpoint records as MessagePack straight into a key group's buffer.
+ * A snapshot encodes millions of small records; packing each through msgpackr
+ * cost a record array, a call, a view of msgpackr's buffer and a copy into the
+ * key group's buffer, about three times the encoding itself (1.4 µs a record,
+ * against 0.45 µs for msgpackr on the same values in a loop). The values state
+ * holds are mostly numbers, strings, nulls and arrays of them: those are written
+ * here; anything else (objects, bigints, dates, bytes, maps, undefined) goes
+ * through msgpackr and its bytes are copied in, which MessagePack allows as it
+ * is compositional. Any MessagePack reader (msgpackr's, on restore) reads both.
+ * Unlike msgpackr, -0 stays -0 (written as a float64).
+ */
+import { RESET_BUFFER_MODE } from "msgpackr";
+import { packr } from "./packr.ts";
+
+/** A growable byte buffer records are written to (`view` over the same bytes). */
+export interface ByteBuffer {
+  buf: Uint8Array;
+  view: DataView;
+  n: number;
+}
+
+export function byteBuffer(size = 1024): ByteBuffer {
+  const buf = new Uint8Array(size);
+  return { buf, view: new DataView(buf.buffer), n: 0 };
+}
+
+// The buffer being written, held in module variables while a record is written (no property loads in the hot path).
+let buf: Uint8Array = new Uint8Array(0);
+let view: DataView = new DataView(buf.buffer);
+let pos = 0;
+let target: ByteBuffer | null = null;
+const encoder = new TextEncoder();
+
+function room(bytes: number): void {
+  if (pos + bytes <= buf.length) return;
+  const grown = new Uint8Array(Math.max(buf.length * 2, pos + bytes, 1024));
+  grown.set(buf.subarray(0, pos));
+  buf = grown;
+  view = new DataView(buf.buffer);
+}
+
+function begin(into: ByteBuffer): void {
+  target = into;
+  buf = into.buf;
+  view = into.view;
+  pos = into.n;
+}
+
+function end(): void {
+  target!.buf = buf;
+  target!.view = view;
+  target!.n = pos;
+  target = null;
+}
+
+function writeNumber(v: number): void {
+  room(9);
+  if ((v | 0) === v && (v !== 0 || 1 / v > 0)) {
+    if (v >= 0) {
+      if (v < 0x80) buf[pos++] = v;
+      else if (v < 0x100) (buf[pos++] = 0xcc), (buf[pos++] = v);
+      else if (v < 0x10000) (buf[pos++] = 0xcd), view.setUint16(pos, v), (pos += 2);
+      else (buf[pos++] = 0xce), view.setUint32(pos, v), (pos += 4);
+    } else if (v >= -32) buf[pos++] = v & 0xff;
+    else if (v >= -128) (buf[pos++] = 0xd0), view.setInt8(pos++, v);
+    else if (v >= -32768) (buf[pos++] = 0xd1), view.setInt16(pos, v), (pos += 2);
+    else (buf[pos++] = 0xd2), view.setInt32(pos, v), (pos += 4);
+  } else if (v >>> 0 === v && v !== 0) {
+    (buf[pos++] = 0xce), view.setUint32(pos, v), (pos += 4);
+  } else {
+    (buf[pos++] = 0xcb), view.setFloat64(pos, v), (pos += 8);
+  }
+}
+
+function writeString(s: string): void {
+  const n = s.length;
+  if (n < 32) {
+    // ASCII is one byte a character: write it with a fixstr header, or start over the long way at the first other character.
+    room(1 + n);
+    const at = pos;
+    let i = 0;
+    for (; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) break;
+      buf[at + 1 + i] = c;
+    }
+    if (i === n) {
+      buf[at] = 0xa0 | n;
+      pos = at + 1 + n;
+      return;
+    }
+  }
+  // Header of 5 bytes reserved, then moved down once the UTF-8 length is known.
+  room(5 + n * 3);
+  const { written } = encoder.encodeInto(s, buf.subarray(pos + 5));
+  const header = written < 32 ? 1 : written < 0x100 ? 2 : written < 0x10000 ? 3 : 5;
+  if (header !== 5) buf.copyWithin(pos + header, pos + 5, pos + 5 + written);
+  if (header === 1) buf[pos] = 0xa0 | written;
+  else if (header === 2) (buf[pos] = 0xd9), (buf[pos + 1] = written);
+  else if (header === 3) (buf[pos] = 0xda), view.setUint16(pos + 1, written);
+  else (buf[pos] = 0xdb), view.setUint32(pos + 1, written);
+  pos += header + written;
+}
+
+function writeArrayHeader(n: number): void {
+  room(5);
+  if (n < 16) buf[pos++] = 0x90 | n;
+  else if (n < 0x10000) (buf[pos++] = 0xdc), view.setUint16(pos, n), (pos += 2);
+  else (buf[pos++] = 0xdd), view.setUint32(pos, n), (pos += 4);
+}
+
+function writeValue(v: unknown): void {
+  if (typeof v === "number") return writeNumber(v);
+  if (typeof v === "string") return writeString(v);
+  if (v === null) {
+    room(1);
+    buf[pos++] = 0xc0;
+    return;
+  }
+  if (typeof v === "boolean") {
+    room(1);
+    buf[pos++] = v ? 0xc3 : 0xc2;
+    return;
+  }
+  if (Array.isArray(v)) {
+    const n = v.length;
+    writeArrayHeader(n);
+    for (let i = 0; i < n; i++) writeValue(v[i]);
+    return;
+  }
+  const bytes = packr.pack(v, RESET_BUFFER_MODE);
+  room(bytes.byteLength);
+  buf.set(bytes, pos);
+  pos += bytes.byteLength;
+}
+
+/** Appends `[1, time, hash, key, value]` (a put). */
+export function writePut(into: ByteBuffer, time: number | null, hash: number, key: readonly unknown[], value: unknown): void {
+  begin(into);
+  room(2);
+  buf[pos++] = 0x95;
+  buf[pos++] = 0x01;
+  writeValue(time);
+  writeNumber(hash);
+  writeValue(key);
+  writeValue(value);
+  end();
+}
+
+/** Appends `[0, time, hash, key]` (a deletion). */
+export function writeDelete(into: ByteBuffer, time: number | null, hash: number, key: readonly unknown[]): void {
+  begin(into);
+  room(2);
+  buf[pos++] = 0x94;
+  buf[pos++] = 0x00;
+  writeValue(time);
+  writeNumber(hash);
+  writeValue(key);
+  end();
+}
