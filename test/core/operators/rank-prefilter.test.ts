@@ -5,11 +5,10 @@
  * prefilter untouched (so its late count is unchanged).
  */
 import { describe, expect, test } from "bun:test";
-import type { Collector } from "../../../core/operators/operator.ts";
 import { RankPrefilter } from "../../../core/operators/rank-prefilter.ts";
 import { WindowFunctionOperator, type WindowFunctionSpec } from "../../../core/operators/window-function.ts";
 import type { Batch, Row } from "../../../core/plugin-api/index.ts";
-import { StateHarness } from "../../kit/operator-state.ts";
+import { batchCollector, StateHarness } from "../../kit/operator-state.ts";
 import { prng } from "../../kit/sql.ts";
 
 /** Rows [partition, value, id]: rank by value descending within the partition. */
@@ -20,17 +19,7 @@ const spec = (by: "rank" | "dense_rank", n: number): WindowFunctionSpec => ({
   limit: { n, by },
 });
 
-function collector(): Collector & { batches: Batch[]; rows: Row[] } {
-  const c = {
-    batches: [] as Batch[],
-    rows: [] as Row[],
-    emit(b: Batch) {
-      c.batches.push(b);
-      c.rows.push(...b.rows);
-    },
-  };
-  return c;
-}
+const collector = batchCollector;
 
 /** The window function's output and late count, fed `batches` directly or through a prefilter (each batch, then each watermark). */
 function run(by: "rank" | "dense_rank", n: number, steps: ({ batch: Batch } | { watermark: number; senderIdle?: boolean; senderWatermark?: boolean })[], prefilter: boolean) {

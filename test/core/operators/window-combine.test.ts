@@ -7,11 +7,11 @@
  */
 import { describe, expect, test } from "bun:test";
 import { accumulatorFor } from "../../../core/operators/accumulators.ts";
-import type { Collector, OperatorContext } from "../../../core/operators/operator.ts";
+import type { OperatorContext } from "../../../core/operators/operator.ts";
 import { SlidingWindowAggregate, type AggregateSpec } from "../../../core/operators/window-aggregate.ts";
 import { WindowCombiner } from "../../../core/operators/window-combine.ts";
 import type { Batch, Row } from "../../../core/plugin-api/index.ts";
-import { StateHarness } from "../../kit/operator-state.ts";
+import { batchCollector, StateHarness } from "../../kit/operator-state.ts";
 
 const S = 1_000_000;
 const int = { kind: "int", bits: 64 } as const;
@@ -29,17 +29,7 @@ function spec(): AggregateSpec {
   };
 }
 
-function collector(): Collector & { batches: Batch[]; rows: Row[] } {
-  const c = {
-    batches: [] as Batch[],
-    rows: [] as Row[],
-    emit(b: Batch) {
-      c.batches.push(b);
-      c.rows.push(...b.rows);
-    },
-  };
-  return c;
-}
+const collector = batchCollector;
 
 type Step = { rows: [string, number, number][] } | { senderWatermark: number } | { aggregateWatermark: number } | { idle: true };
 
