@@ -8,7 +8,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { Job } from "../../../core/dataflow/job.ts";
-import type { Row } from "../../../core/plugin-api/index.ts";
+import { definePlugin, t, type Row } from "../../../core/plugin-api/index.ts";
 import { planSql } from "../../../core/sql/index.ts";
 import { tempDir, waitUntil } from "../../kit/cli.ts";
 import { duckQuery } from "../../kit/duckdb.ts";
@@ -100,6 +100,37 @@ describe("window aggregates with a combiner before the shuffle (parallelism 2) a
     expect(plain.counts.late).toBe(ours.counts.late);
     expect(ours.counts.late).toBeGreaterThan(10);
   });
+});
+
+test("a UDAF with merge (an object state) is combined too: mean per auction and 2 s window equals DuckDB's", async () => {
+  const registry = (await testRegistry()).clone();
+  registry.register(
+    definePlugin({
+      name: "combine-oracle-udafs",
+      udafs: [
+        {
+          name: "mean_of",
+          args: [t.bigint()],
+          returns: t.double(),
+          init: () => ({ n: 0, total: 0 }),
+          add: (s: { n: number; total: number }, v: number) => ({ n: s.n + 1, total: s.total + v }),
+          merge: (a: { n: number; total: number }, b: { n: number; total: number }) => ({ n: a.n + b.n, total: a.total + b.total }),
+          result: (s: { n: number; total: number }) => s.total / s.n,
+        },
+      ],
+    }),
+  );
+  const table = bids();
+  let job: Job | null = null;
+  const ours = await runSql(
+    `${runnelTables([table])}
+     SELECT auction, window.start AS ws, m FROM (SELECT auction, tumble(INTERVAL '2' SECOND) AS window, mean_of(price) AS m FROM bids GROUP BY auction, window);`,
+    { registry, parallelism: 2, onJob: (j) => (job = j) },
+  );
+  const expected = await duckSql([table], `${ON_TIME} SELECT auction, (ts // ${2 * S}) * ${2 * S} AS ws, avg(price) AS m FROM events GROUP BY ALL`);
+  expect(ours.rows.length).toBeGreaterThan(500);
+  expect(sameRows(ours.rows, expected)).toBeNull();
+  expect((job as Job | null)!.metrics.operators.some((m) => m.operatorId.endsWith("-window_combine") && m.recordsOut > 0)).toBe(true);
 });
 
 describe("Nexmark q5's shape at parallelism 2: combined hop counts, then the top auctions per window through a local top-N", () => {
