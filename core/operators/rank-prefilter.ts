@@ -19,10 +19,19 @@ import type { Collector, Operator } from "./operator.ts";
 import { ReceiverWatermarkBound } from "./window-combine.ts";
 import { insertSorted, trim, type Entry, type WindowFunctionSpec } from "./window-function.ts";
 
+/** The ranks a sorted list's rows take: its length for RANK, its distinct sort keys for DENSE_RANK. */
+function ranksFilled(list: Entry[], by: "rank" | "dense_rank", byKeys: (a: unknown[], b: unknown[]) => number): number {
+  if (by === "rank") return list.length;
+  let groups = 1;
+  for (let i = 1; i < list.length; i++) if (byKeys(list[i - 1]![1], list[i]![1]) !== 0) groups++;
+  return groups;
+}
+
 export class RankPrefilter implements Operator {
   readonly name = "top-N prefilter";
   private readonly bound: ReceiverWatermarkBound;
   private readonly compare: (a: Entry, b: Entry) => number;
+  private readonly byKeys: (a: unknown[], b: unknown[]) => number;
   private readonly scratch: unknown[];
   private readonly limit: { n: number; by: "rank" | "dense_rank" };
 
@@ -36,6 +45,7 @@ export class RankPrefilter implements Operator {
     this.limit = { n: limit.n, by: limit.by };
     this.bound = new ReceiverWatermarkBound(restoredWatermark);
     const byKeys = keyComparator(spec.order.map((o): AggregateOrder => ({ desc: o.desc, nullsFirst: o.nullsFirst })));
+    this.byKeys = byKeys;
     this.compare = (a, b) => byKeys(a[1], b[1]);
     this.scratch = new Array(spec.partition.length + 1);
   }
@@ -49,15 +59,33 @@ export class RankPrefilter implements Operator {
     const np = partition.length;
     const groups = new KeyedMap<Entry[]>();
     const make = (): Entry[] => [];
+    // A fired window's rows come together and share their window value: the last group is looked up once.
+    const lastKey = new Array<unknown>(np);
+    let lastTime = NaN;
+    let list: Entry[] | null = null;
+    const keys = new Array<unknown>(order.length);
+    const byKeys = this.byKeys;
     for (let i = 0; i < rows.length; i++) {
       const t = times[i]!;
       if (t < bound) continue;
       const row = rows[i]!;
-      for (let k = 0; k < np; k++) scratch[k] = partition[k]!(row, t);
-      scratch[np] = t;
-      const list = groups.getOrCreate(hashValues(scratch), scratch, make).value;
-      insertSorted(list, [row, order.map((o) => o.key(row, t))], this.compare);
-      trim(list, n, by, this.compare);
+      let same = list !== null && t === lastTime;
+      for (let k = 0; k < np; k++) {
+        const v = partition[k]!(row, t);
+        if (v !== lastKey[k]) same = false;
+        scratch[k] = v;
+      }
+      if (!same) {
+        scratch[np] = t;
+        list = groups.getOrCreate(hashValues(scratch), scratch, make).value;
+        for (let k = 0; k < np; k++) lastKey[k] = scratch[k];
+        lastTime = t;
+      }
+      for (let j = 0; j < keys.length; j++) keys[j] = order[j]!.key(row, t);
+      // Behind the last of a full list: ranked beyond N, dropped without an entry.
+      if (list!.length > 0 && byKeys(keys, list![list!.length - 1]![1]) > 0 && ranksFilled(list!, by, byKeys) >= n) continue;
+      insertSorted(list!, [row, keys.slice()], this.compare);
+      trim(list!, n, by, this.compare);
     }
     const kept = new Set<Row>();
     for (const e of groups.entries()) for (const [row] of e.value) kept.add(row);

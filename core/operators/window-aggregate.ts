@@ -24,7 +24,7 @@ export interface AggregateSpec {
   accumulators: Accumulator[];
 }
 
-export function saveAccs(accs: Accumulator[], values: any[]): unknown[] {
+function saveAccs(accs: Accumulator[], values: any[]): unknown[] {
   return values.map((v, i) => (accs[i]!.save ? accs[i]!.save!(v) : v));
 }
 function loadAccs(accs: Accumulator[], saved: unknown[]): any[] {

@@ -26,7 +26,7 @@ import type { PluginRegistry } from "../registry/registry.ts";
 import { KeyedMap } from "../state/keyed-map.ts";
 import { hashValues } from "../state/hash.ts";
 import type { Collector, Operator } from "./operator.ts";
-import { saveAccs, type AggregateSpec } from "./window-aggregate.ts";
+import type { AggregateSpec } from "./window-aggregate.ts";
 
 /**
  * Whether partials of these calls can be merged after the shuffle: count, sum,
@@ -42,13 +42,11 @@ export function combinable(calls: AggregateCall[], registry: PluginRegistry | un
   });
 }
 
+/** A partial being folded: its row ([...key, rows folded, ...accumulators]) is filled in place. */
 interface Partial {
   /** The earliest time folded: the partial's time. */
   time: number;
-  rows: number;
-  accs: any[];
-  /** The group's key values (the partial row is built on it). */
-  key: unknown[];
+  row: Row;
 }
 
 /**
@@ -87,12 +85,19 @@ export class WindowCombiner implements Operator {
     const { keys, args, accumulators } = this.spec;
     const nk = keys.length;
     const na = accumulators.length;
+    const at = nk + 1;
     const slide = this.slide;
     const bound = this.bound.value;
-    const init = () => accumulators.map((a) => a.init());
+    // A new partial's row: the key values already in `row`, then its count and fresh accumulators.
+    const start = (row: Row, time: number): Partial => {
+      row.push(0);
+      for (let j = 0; j < na; j++) row.push(accumulators[j]!.init());
+      return { time, row };
+    };
     // One key: a Map on its value per pane (Map-equal values are equal group keys, so no partial
     // mixes groups; equal structs that are not the same object only make two partials). Several: hashed.
     const single = nk === 1 ? new Map<number, Map<unknown, Partial>>() : null;
+    const key0 = keys[0]!;
     const groups = single ? null : new KeyedMap<Partial>();
     let lastPane = NaN;
     let paneMap: Map<unknown, Partial> | undefined;
@@ -103,7 +108,7 @@ export class WindowCombiner implements Operator {
       const t = times[i]!;
       let p: Partial | undefined;
       if (t < bound) {
-        p = { time: t, rows: 0, accs: init(), key: keys.map((k) => k(row, t)) };
+        p = start(keys.map((k) => k(row, t)), t);
         alone.push(p);
       } else if (single) {
         const pane = Math.floor(t / slide) * slide;
@@ -112,42 +117,36 @@ export class WindowCombiner implements Operator {
           if (!paneMap) single.set(pane, (paneMap = new Map()));
           lastPane = pane;
         }
-        const k = keys[0]!(row, t);
+        const k = key0(row, t);
         p = paneMap!.get(k);
-        if (p === undefined) paneMap!.set(k, (p = { time: t, rows: 0, accs: init(), key: [k] }));
+        if (p === undefined) paneMap!.set(k, (p = start([k], t)));
         else if (t < p.time) p.time = t;
       } else {
         for (let k = 0; k < nk; k++) scratch[k] = keys[k]!(row, t);
         scratch[nk] = Math.floor(t / slide) * slide;
-        const entry = groups!.getOrCreate(hashValues(scratch), scratch, () => ({ time: t, rows: 0, accs: init(), key: scratch.slice(0, nk) }));
-        p = entry.value;
+        p = groups!.getOrCreate(hashValues(scratch), scratch, () => start(scratch.slice(0, nk), t)).value;
         if (t < p.time) p.time = t;
       }
-      p.rows++;
-      const accs = p.accs;
+      const r = p.row;
+      (r[nk] as number)++;
       for (let j = 0; j < na; j++) {
         const arg = args[j];
-        accs[j] = accumulators[j]!.add(accs[j], arg ? arg(row, t) : 1);
+        r[at + j] = accumulators[j]!.add(r[at + j], arg ? arg(row, t) : 1);
       }
     }
     const outRows: Row[] = [];
     const outTimes: number[] = [];
+    const saves = accumulators.some((a) => a.save);
     const emit = (p: Partial) => {
-      outRows.push(this.partialRow(p));
+      // Accumulators travel as checkpoints save them.
+      if (saves) for (let j = 0; j < na; j++) if (accumulators[j]!.save) p.row[at + j] = accumulators[j]!.save!(p.row[at + j]);
+      outRows.push(p.row);
       outTimes.push(p.time);
     };
     if (single) for (const m of single.values()) for (const p of m.values()) emit(p);
     else for (const e of groups!.entries()) emit(e.value);
     for (const p of alone) emit(p);
     return out.emit({ rows: outRows, times: outTimes });
-  }
-
-  private partialRow(p: Partial): Row {
-    const row: Row = p.key;
-    row.push(p.rows);
-    const saved = saveAccs(this.spec.accumulators, p.accs);
-    for (let j = 0; j < saved.length; j++) row.push(saved[j]);
-    return row;
   }
 
   onWatermark(time: number): void {
