@@ -28,7 +28,8 @@ const registry = await createRegistry();
 const pipeline = planSql(sql, registry);
 const stateDir = mkdtempSync(join(tmpdir(), "runnel-bench-scale-state-"));
 const log = { info() {}, warn: (m: string) => console.error(m) };
-const options = { parallelism, stateDir, checkpointIntervalMs: 10_000, log };
+// RUNNEL_BENCH_COMBINE=0: without the window combiner (core/operators/window-combine.ts), to compare in one run.
+const options = { parallelism, stateDir, checkpointIntervalMs: 10_000, log, combine: process.env.RUNNEL_BENCH_COMBINE !== "0" };
 
 /** CPU seconds (user + system) of a process, and of its children it has reaped, from /proc. */
 function cpuOf(pid: number | "self"): { own: number; children: number } {

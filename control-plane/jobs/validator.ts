@@ -15,6 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildGraph, describeGraph } from "../../core/dataflow/graph.ts";
 import { stateIdentities } from "../../core/dataflow/fingerprint.ts";
+import { combinable } from "../../core/operators/window-combine.ts";
 import { createRegistry } from "../../core/registry/loader.ts";
 import { PluginRegistry } from "../../core/registry/registry.ts";
 import type { TableDef } from "../../core/plan/logical.ts";
@@ -92,6 +93,8 @@ async function handle(request: SandboxRequest): Promise<SandboxResponse> {
     const graph = buildGraph(plan, {
       parallelism: request.parallelism,
       sinkMaxParallelism: (table) => (table?.connector ? registry.connector(table.connector)?.sink?.maxParallelism : undefined),
+      // As the job will plan it (core/dataflow/job.ts), so the graph shown has its combiners.
+      combinable: (agg) => combinable(agg.aggregates, registry),
     });
     return {
       ok: true,

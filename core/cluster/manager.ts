@@ -313,6 +313,7 @@ export class JobManager {
               stateBackend: this.options.stateBackend,
               stateCacheBytes: this.options.stateCacheBytes,
               channelCapacity: this.options.channelCapacity,
+              combine: this.options.combine,
             },
             restoredCheckpointId: this.restored?.checkpointId ?? null,
             placement,

@@ -27,6 +27,8 @@ export interface Assignment {
     stateBackend?: "memory" | "disk";
     stateCacheBytes?: number;
     channelCapacity?: number;
+    /** JobOptions.combine: every worker must plan the same combiners. */
+    combine?: boolean;
   };
   /** The checkpoint to restore, or null for a fresh start. */
   restoredCheckpointId: number | null;

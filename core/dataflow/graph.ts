@@ -2,10 +2,19 @@
  * From the logical plan to a physical graph: one node per plan node, chained
  * into stages where no shuffle is needed (source → map → sink run in one
  * subtask), a hash shuffle on the group key in front of every aggregate.
+ * Where that shuffle crosses subtasks into a tumble or hop aggregate whose
+ * calls all merge, a combiner chained before it sends partials instead of rows
+ * (core/operators/window-combine.ts); into a windowed top-N by RANK or
+ * DENSE_RANK, a prefilter sends only each batch's local top N
+ * (core/operators/rank-prefilter.ts).
  */
 import type { LogicalPipeline, PlanNode, SinkTarget, TableDef } from "../plan/logical.ts";
 
-export type PhysicalKind = "source" | "changelog" | "map" | "async_udf" | "window_aggregate" | "window_function" | "updating_aggregate" | "union" | "unnest" | "join" | "lookup_join" | "sink";
+/**
+ * `window_combine` and `rank_prefilter`: a window aggregate's pre-aggregation and a windowed top-N's
+ * local top N, on the sending side of their shuffle; their `plan` is that of the operator they feed.
+ */
+export type PhysicalKind = "source" | "changelog" | "map" | "async_udf" | "window_aggregate" | "window_combine" | "window_function" | "rank_prefilter" | "updating_aggregate" | "union" | "unnest" | "join" | "lookup_join" | "sink";
 
 export interface PhysicalNode {
   /** Stable across runs of the same pipeline: checkpoint state is keyed by it. */
@@ -40,6 +49,11 @@ export interface GraphOptions {
   parallelism: number;
   /** Highest parallelism a sink connector supports (e.g. a single file: 1). */
   sinkMaxParallelism(table: TableDef | null): number | undefined;
+  /**
+   * Whether a window aggregate's calls can be pre-aggregated before its shuffle (core/operators/window-combine.ts);
+   * absent: no combiners, nor top-N prefilters.
+   */
+  combinable?(plan: Extract<PlanNode, { kind: "window_aggregate" }>): boolean;
 }
 
 function labelOf(node: PlanNode): string {
@@ -125,6 +139,8 @@ export function buildGraph(pipeline: LogicalPipeline, options: GraphOptions): Ph
     nodes.push(node);
   }
 
+  if (options.combinable) insertPreShuffle(nodes, options.combinable);
+
   // Chain a node into its input's stage when nothing needs redistributing.
   const stageOf = new Map<PhysicalNode, Stage>();
   const stages: Stage[] = [];
@@ -160,12 +176,44 @@ export function buildGraph(pipeline: LogicalPipeline, options: GraphOptions): Ph
   return { nodes, stages, fingerprint };
 }
 
+/**
+ * A combiner before each tumble/hop aggregate, and a prefilter before each
+ * windowed top-N by RANK or DENSE_RANK, whose shuffle crosses subtasks, where
+ * it chains into the sending stage (its input feeds nothing else, at the same
+ * parallelism). Its id shares the number of the node it feeds, so the other
+ * nodes' ids, and everything at parallelism 1, stay as they were.
+ */
+function insertPreShuffle(nodes: PhysicalNode[], combinable: NonNullable<GraphOptions["combinable"]>): void {
+  for (let i = 0; i < nodes.length; i++) {
+    const node = nodes[i]!;
+    const plan = node.plan;
+    let kind: "window_combine" | "rank_prefilter";
+    let label: string;
+    if (plan?.kind === "window_aggregate" && plan.window.kind !== "session" && !plan.input.updating && combinable(plan)) {
+      kind = "window_combine";
+      label = `combine rows per key and pane before the shuffle (${node.label})`;
+    } else if (plan?.kind === "window_function" && !plan.updating && !plan.deduplicate && plan.limit && plan.limit.by !== "row_number") {
+      kind = "rank_prefilter";
+      label = `local top ${plan.limit.n} by ${plan.limit.by} before the shuffle`;
+    } else continue;
+    const input = node.inputs[0]!;
+    if (node.parallelism < 2 || input.parallelism !== node.parallelism || input.consumers.length !== 1) continue;
+    const before: PhysicalNode = { id: node.id.replace(/-[a-z_]+$/, `-${kind}`), kind, label, plan, sink: null, parallelism: node.parallelism, inputs: [input], consumers: [node], keyed: false };
+    input.consumers[0] = before;
+    node.inputs[0] = before;
+    nodes.splice(i, 0, before);
+    i++;
+  }
+}
+
+const PRE_SHUFFLE_NOTE: Record<string, string> = { window_combine: ", partials", rank_prefilter: ", local top-N" };
+
 /** A readable picture of the graph for the CLI and the API. */
 export function describeGraph(graph: PhysicalGraph): string {
   const lines: string[] = [];
   for (const stage of graph.stages) {
     const from = stage.inputs.length
-      ? ` ← ${stage.inputs.map((s) => s.id).join(", ")}${stage.nodes[0]!.keyed ? ` (hash shuffle on ${stage.nodes[0]!.kind === "join" ? "join" : "group"} key)` : ""}`
+      ? ` ← ${stage.inputs.map((s) => s.id).join(", ")}${stage.nodes[0]!.keyed ? ` (hash shuffle on ${stage.nodes[0]!.kind === "join" ? "join" : "group"} key${PRE_SHUFFLE_NOTE[stage.nodes[0]!.inputs[0]?.kind ?? ""] ?? ""})` : ""}`
       : "";
     lines.push(`${stage.id} ×${stage.parallelism}${from}`);
     for (const n of stage.nodes) lines.push(`  ${n.id}: ${n.label}`);

@@ -20,7 +20,9 @@ import { LookupJoinOperator } from "../operators/lookup-join.ts";
 import type { Operator, OperatorContext } from "../operators/operator.ts";
 import { SinkOperator } from "../operators/sink.ts";
 import { UpdatingAggregate } from "../operators/updating-aggregate.ts";
-import { SessionWindowAggregate, SlidingWindowAggregate, type AggregateSpec, type RowFn } from "../operators/window-aggregate.ts";
+import { restoredWindowWatermark, SessionWindowAggregate, SlidingWindowAggregate, type AggregateSpec, type RowFn } from "../operators/window-aggregate.ts";
+import { combinable, WindowCombiner } from "../operators/window-combine.ts";
+import { RankPrefilter } from "../operators/rank-prefilter.ts";
 import { ROW_CHANGE, RowOp, type ChangeRow, type Deserializer, type Field, type FileAccess, type PluginLogger, type Row, type Serializer, type SinkWriter, type SourceReader } from "../plugin-api/index.ts";
 import type { Expr } from "../expr/expr.ts";
 import type { AggregateCall, LogicalPipeline, PlanNode, TableDef } from "../plan/logical.ts";
@@ -74,6 +76,8 @@ export interface JobOptions {
   tolerableCheckpointFailures?: number;
   /** Local files the connectors may use; absent, any (the CLI). */
   files?: FileAccess;
+  /** Pre-aggregate rows before the shuffle into tumble/hop aggregates at parallelism > 1 (default true; core/operators/window-combine.ts). */
+  combine?: boolean;
 }
 
 /** A failure the user can act on; the CLI prints its message without a stack. */
@@ -175,6 +179,7 @@ export class Job {
     this.graph = buildGraph(pipeline, {
       parallelism: options.parallelism,
       sinkMaxParallelism: (table) => (table?.connector ? registry.connector(table.connector)?.sink?.maxParallelism : undefined),
+      combinable: options.combine === false ? undefined : (plan) => combinable(plan.aggregates, registry),
     });
     this.store = checkpointStoreFor(options.stateDir, registry);
     this.identities = stateIdentities(this.graph, registry);
@@ -415,7 +420,7 @@ export class Job {
           const sinks = channels as ChannelSink[];
           let edge: OutputEdge;
           if (forward) edge = new ForwardEdge(sinks);
-          else if (head.keyed) edge = new HashEdge(sinks, this.keyHasher(head.plan!, input), maxParallelism);
+          else if (head.keyed) edge = new HashEdge(sinks, this.keyHasher(head, input), maxParallelism);
           else edge = new RoundRobinEdge(sinks);
           outbound.get(up)![u]!.push(edge);
         }
@@ -496,7 +501,10 @@ export class Job {
   }
 
   /** Partitions rows for input `input` of `plan`; a join's two inputs hash their keys alike, so matches meet. */
-  private keyHasher(plan: PlanNode, input: number): KeyHasher {
+  private keyHasher(node: PhysicalNode, input: number): KeyHasher {
+    const plan = node.plan!;
+    // Partials carry their key values first: hashed alike, they reach the subtask the rows would have.
+    if (node.inputs[input]?.kind === "window_combine") return keyHasherOf(partialKeys(plan));
     let keyExprs: Expr[];
     if (plan.kind === "join") keyExprs = input === 0 ? plan.leftKeys : plan.rightKeys;
     else if (plan.kind === "window_aggregate" || plan.kind === "updating_aggregate" || plan.kind === "changelog") keyExprs = plan.keys;
@@ -558,6 +566,8 @@ export class Job {
 
   private operatorFor(node: PhysicalNode): Operator {
     if (node.kind === "sink") return this.sinkOperator(node);
+    if (node.kind === "window_combine") return this.combinerFor(node);
+    if (node.kind === "rank_prefilter") return new RankPrefilter(this.windowFunctionSpec(node.plan as Extract<PlanNode, { kind: "window_function" }>), this.restoredWatermarkOf(node.consumers[0]!));
     const plan = node.plan!;
     switch (plan.kind) {
       case "map":
@@ -566,7 +576,9 @@ export class Job {
         const spec = this.aggregateSpec(plan.keys, plan.aggregates, false);
         const w = plan.window;
         if (w.kind === "session") return new SessionWindowAggregate(spec, w.gap);
-        return new SlidingWindowAggregate(spec, w.kind === "hop" ? w.slide : w.width, w.width);
+        const partials = node.inputs[0]?.kind === "window_combine";
+        if (partials) spec.keys = partialKeys(plan);
+        return new SlidingWindowAggregate(spec, w.kind === "hop" ? w.slide : w.width, w.width, partials);
       }
       case "updating_aggregate":
         return new UpdatingAggregate(this.aggregateSpec(plan.keys, plan.aggregates, plan.input.updating), plan.ttl, plan.ttlRetract);
@@ -609,6 +621,20 @@ export class Job {
       case "source":
         throw new Error("a source is not a chained operator");
     }
+  }
+
+  /** A window aggregate's combiner, folding rows no watermark of the aggregate (restored or sent since) can have passed. */
+  private combinerFor(node: PhysicalNode): Operator {
+    const plan = node.plan as Extract<PlanNode, { kind: "window_aggregate" }>;
+    const w = plan.window;
+    if (w.kind === "session") throw new Error("session windows are not combined");
+    return new WindowCombiner(this.aggregateSpec(plan.keys, plan.aggregates, false), w.kind === "hop" ? w.slide : w.width, this.restoredWatermarkOf(node.consumers[0]!));
+  }
+
+  /** The watermark a window operator restores (its old subtasks' furthest), for what sends to it; −∞ when starting afresh. */
+  private restoredWatermarkOf(node: PhysicalNode): number {
+    const stateId = this.identities[node.id]!.stateId;
+    return restoredWindowWatermark(Object.values(this.restored?.operators[stateId] ?? {}).map((sub) => sub.values));
   }
 
   private lookupJoinOperator(plan: Extract<PlanNode, { kind: "lookup_join" }>): Operator {
@@ -828,6 +854,12 @@ export class Job {
   }
 }
 
+
+/** An aggregate's key columns as its combiner's partials carry them, first. */
+function partialKeys(plan: PlanNode): RowFn[] {
+  if (plan.kind !== "window_aggregate") throw new Error(`a ${plan.kind} takes no partials`);
+  return plan.keys.map((_, k) => (row: Row) => row[k]);
+}
 
 /**
  * The column of a processing-time table: its event time is a generated column

@@ -29,6 +29,8 @@ export interface Operator {
   process(batch: Batch, out: Collector, input: number): void | Promise<void>;
   /** The subtask's watermark advanced to `time` (µs). */
   onWatermark?(time: number, out: Collector): void | Promise<void>;
+  /** The subtask told downstream it is idle: they may advance their watermarks without it. */
+  onIdle?(): void;
   /** At a barrier, before the state backend snapshots: e.g. a sink stages what it wrote. */
   prepareCheckpoint?(checkpointId: number): void | Promise<void>;
   /** Checkpoint `checkpointId` is durable. */

@@ -42,6 +42,16 @@ interface WindowClock {
   lastFiredEnd?: number | null;
 }
 
+/** The watermark a window operator (aggregate or window functions: both keep a `clock`) restores from its old subtasks' values: the furthest any had got. */
+export function restoredWindowWatermark(oldSubtaskValues: Record<string, unknown>[]): number {
+  let w = -Infinity;
+  for (const v of oldSubtaskValues) {
+    const c = v.clock as WindowClock | undefined;
+    if (c && c.watermark !== null) w = Math.max(w, c.watermark);
+  }
+  return w;
+}
+
 /** Evaluates a group (or partition) key into a reused scratch array and hashes it. */
 export class KeyEvaluator {
   readonly scratch: unknown[];
@@ -99,10 +109,16 @@ export class SlidingWindowAggregate extends KeyedWindowOperator {
   private panes!: TimeKeyedTable<any[]>;
   private lastFiredEnd = -Infinity;
 
+  /**
+   * With `partialInput`, rows are a WindowCombiner's partials (core/operators/window-combine.ts):
+   * [...key, rows folded, ...saved accumulators] at the earliest folded row's time, and `spec.keys`
+   * read the key columns. Their panes and state are the same as for single rows.
+   */
   constructor(
     spec: AggregateSpec,
     private readonly slide: number,
     private readonly width: number,
+    private readonly partialInput = false,
   ) {
     super(spec);
     this.name = slide === width ? "tumble" : "hop";
@@ -121,6 +137,7 @@ export class SlidingWindowAggregate extends KeyedWindowOperator {
   }
 
   process(batch: Batch): void {
+    if (this.partialInput) return this.mergePartials(batch);
     const { rows, times } = batch;
     const slide = this.slide;
     const panes = this.panes;
@@ -136,6 +153,32 @@ export class SlidingWindowAggregate extends KeyedWindowOperator {
       const hash = this.keyEval.eval(row, t);
       const entry = panes.update(start, hash, this.keyEval.scratch, init);
       this.addTo(entry.value, row, t);
+    }
+  }
+
+  private mergePartials(batch: Batch): void {
+    const { rows, times } = batch;
+    const slide = this.slide;
+    const accs = this.spec.accumulators;
+    const at = this.spec.keys.length;
+    const init = () => this.initAccs();
+    for (let i = 0; i < rows.length; i++) {
+      const t = times[i]!;
+      const row = rows[i]!;
+      const folded = row[at] as number;
+      if (t < this.watermark) {
+        // The combiner folds only rows no watermark here can have passed; a late row comes alone.
+        if (folded !== 1) throw new Error(`internal error: a partial of ${folded} rows arrived behind the watermark (${t} < ${this.watermark}); its rows' lateness cannot be judged one by one`);
+        this.ctx.metrics.lateDropped++;
+        continue;
+      }
+      const start = Math.floor(t / slide) * slide;
+      const hash = this.keyEval.eval(row, t);
+      const value = this.panes.update(start, hash, this.keyEval.scratch, init).value;
+      for (let j = 0; j < accs.length; j++) {
+        const saved = row[at + 1 + j];
+        value[j] = accs[j]!.merge(value[j], accs[j]!.load ? accs[j]!.load!(saved) : saved);
+      }
     }
   }
 

@@ -41,7 +41,7 @@ export interface WindowFunctionSpec {
 }
 
 /** A buffered row and its sort keys, evaluated once. */
-type Entry = [row: Row, keys: unknown[]];
+export type Entry = [row: Row, keys: unknown[]];
 
 interface Clock {
   watermark: number | null;
@@ -154,7 +154,7 @@ function evaluatePartition(spec: WindowFunctionSpec, compare: (a: Entry, b: Entr
   return out;
 }
 
-function insertSorted(list: Entry[], e: Entry, compare: (a: Entry, b: Entry) => number): void {
+export function insertSorted(list: Entry[], e: Entry, compare: (a: Entry, b: Entry) => number): void {
   // After equal keys: arrival order breaks ties, as a stable sort would.
   let lo = 0;
   let hi = list.length;
@@ -167,7 +167,7 @@ function insertSorted(list: Entry[], e: Entry, compare: (a: Entry, b: Entry) => 
 }
 
 /** Drops the rows of a sorted partition that can no longer rank within `n`. */
-function trim(list: Entry[], n: number, by: "row_number" | "rank" | "dense_rank", compare: (a: Entry, b: Entry) => number): void {
+export function trim(list: Entry[], n: number, by: "row_number" | "rank" | "dense_rank", compare: (a: Entry, b: Entry) => number): void {
   if (list.length <= n) return;
   if (by === "row_number") {
     list.length = n;

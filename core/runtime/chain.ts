@@ -115,7 +115,10 @@ export class OperatorChain {
   }
 
   async markIdle(): Promise<void> {
-    for (const op of this.ops) op.metrics.idle = true;
+    for (const op of this.ops) {
+      op.metrics.idle = true;
+      op.operator.onIdle?.();
+    }
     await this.emitter.broadcast({ kind: "idle" });
   }
 

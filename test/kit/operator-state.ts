@@ -4,7 +4,8 @@
  * files a job writes.
  */
 import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, LocalCheckpointStore, type CheckpointData } from "../../core/checkpoint/store.ts";
-import type { OperatorContext } from "../../core/operators/operator.ts";
+import type { Collector, OperatorContext } from "../../core/operators/operator.ts";
+import type { Batch, Row } from "../../core/plugin-api/index.ts";
 import { OperatorMetrics } from "../../core/runtime/metrics.ts";
 import { StateBackend } from "../../core/state/backend.ts";
 import { DEFAULT_MAX_PARALLELISM } from "../../core/state/key-groups.ts";
@@ -80,4 +81,17 @@ export class StateHarness {
     const backend = new StateBackend(this.store, this.maxParallelism, await this.store.latest());
     return this.context(index, parallelism, await backend.restoreFor(this.operatorId, index, parallelism));
   }
+}
+
+/** A collector keeping what an operator emits: the batches as they came, and their rows. */
+export function batchCollector(): Collector & { batches: Batch[]; rows: Row[] } {
+  const c = {
+    batches: [] as Batch[],
+    rows: [] as Row[],
+    emit(b: Batch) {
+      c.batches.push(b);
+      c.rows.push(...b.rows);
+    },
+  };
+  return c;
 }

@@ -96,7 +96,7 @@ export interface Result {
 }
 
 /** Plans `sql` (tables, then a bare SELECT) and runs it to the end of its bounded input. */
-export async function runSql(sql: string, options: { registry?: PluginRegistry; parallelism?: number; onJob?: (job: Job) => void } = {}): Promise<Result> {
+export async function runSql(sql: string, options: { registry?: PluginRegistry; parallelism?: number; onJob?: (job: Job) => void; combine?: boolean } = {}): Promise<Result> {
   const registry = options.registry ?? (await testRegistry());
   const pipeline = planSql(sql, registry);
   let fields: Field[] = [];
@@ -135,6 +135,7 @@ export async function runSql(sql: string, options: { registry?: PluginRegistry; 
   const stateDir = mkdtempSync(join(tmpdir(), "runnel-sql-test-"));
   const job = new Job(pipeline, registry, {
     parallelism: options.parallelism ?? 1,
+    combine: options.combine,
     stateDir,
     checkpointIntervalMs: 0,
     preview: (f, u) => {

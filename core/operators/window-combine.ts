@@ -1,0 +1,159 @@
+/**
+ * Local pre-aggregation before the hash shuffle into a tumble or hop window
+ * aggregate (Flink's local-global aggregation, Arroyo's partial aggregates).
+ * Chained on the sending side, it folds the rows of each batch into one
+ * partial per (key, pane) and sends those; the window aggregate after the
+ * shuffle merges them (SlidingWindowAggregate with partial input). It keeps
+ * nothing between batches, so watermarks and barriers pass it as they pass a
+ * map, and it has no state to checkpoint.
+ *
+ * Lateness stays the aggregate's decision, row by row. A partial arrives at
+ * the earliest time it folded, so it is only exact if the aggregate's
+ * watermark cannot lie inside its rows' times. The aggregate's watermark is at
+ * most the latest one this subtask sent it (it takes the minimum over inputs
+ * that are not idle, and waits for one from each) or the one it restored: rows
+ * at or after that bound are folded, rows behind it (rare: late at this
+ * subtask already) travel alone with their own times. Once this subtask has
+ * gone idle, the aggregate may have moved on without it to any watermark, so
+ * from then on every row travels alone (exact, without the saving).
+ *
+ * Partial row: [...key, rows folded, ...accumulators as saved for checkpoints].
+ */
+import { CORE_AGGREGATES } from "../expr/aggregates.ts";
+import type { Batch, Row } from "../plugin-api/index.ts";
+import type { AggregateCall } from "../plan/logical.ts";
+import type { PluginRegistry } from "../registry/registry.ts";
+import { KeyedMap } from "../state/keyed-map.ts";
+import { hashValues } from "../state/hash.ts";
+import type { Collector, Operator } from "./operator.ts";
+import type { AggregateSpec } from "./window-aggregate.ts";
+
+/**
+ * Whether partials of these calls can be merged after the shuffle: count, sum,
+ * avg, min, max (with FILTER) and UDAFs that define merge. DISTINCT and the
+ * other library aggregates are planned as before (a wide set per partial saves little).
+ */
+export function combinable(calls: AggregateCall[], registry: PluginRegistry | undefined): boolean {
+  return calls.every((c) => {
+    if (c.distinct || c.orderBy?.length) return false;
+    const fn = c.fn.toLowerCase();
+    if (CORE_AGGREGATES.has(fn)) return true;
+    return !!registry?.udaf(fn)?.merge;
+  });
+}
+
+/** A partial being folded: its row ([...key, rows folded, ...accumulators]) is filled in place. */
+interface Partial {
+  /** The earliest time folded: the partial's time. */
+  time: number;
+  row: Row;
+}
+
+/**
+ * The latest watermark the operator after a shuffle can judge this subtask's
+ * rows by (see the file's comment): the one it restored, then each one sent
+ * since; +∞ once this subtask went idle. Rows at or after it are on time there.
+ */
+export class ReceiverWatermarkBound {
+  constructor(public value: number) {}
+  advance(time: number): void {
+    if (time > this.value) this.value = time;
+  }
+  idle(): void {
+    this.value = Infinity;
+  }
+}
+
+export class WindowCombiner implements Operator {
+  readonly name = "combine";
+  /** Rows at or after it are folded. */
+  private readonly bound: ReceiverWatermarkBound;
+  private readonly scratch: unknown[];
+
+  /** `restoredWatermark`: the watermark the aggregate after the shuffle restored (−∞ for a fresh start). */
+  constructor(
+    private readonly spec: AggregateSpec,
+    private readonly slide: number,
+    restoredWatermark: number,
+  ) {
+    this.bound = new ReceiverWatermarkBound(restoredWatermark);
+    this.scratch = new Array(spec.keys.length + 1);
+  }
+
+  process(batch: Batch, out: Collector): void | Promise<void> {
+    const { rows, times } = batch;
+    const { keys, args, accumulators } = this.spec;
+    const nk = keys.length;
+    const na = accumulators.length;
+    const at = nk + 1;
+    const slide = this.slide;
+    const bound = this.bound.value;
+    // A new partial's row: the key values already in `row`, then its count and fresh accumulators.
+    const start = (row: Row, time: number): Partial => {
+      row.push(0);
+      for (let j = 0; j < na; j++) row.push(accumulators[j]!.init());
+      return { time, row };
+    };
+    // One key: a Map on its value per pane (Map-equal values are equal group keys, so no partial
+    // mixes groups; equal structs that are not the same object only make two partials). Several: hashed.
+    const single = nk === 1 ? new Map<number, Map<unknown, Partial>>() : null;
+    const key0 = keys[0]!;
+    const groups = single ? null : new KeyedMap<Partial>();
+    let lastPane = NaN;
+    let paneMap: Map<unknown, Partial> | undefined;
+    const scratch = this.scratch;
+    const alone: Partial[] = [];
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i]!;
+      const t = times[i]!;
+      let p: Partial | undefined;
+      if (t < bound) {
+        p = start(keys.map((k) => k(row, t)), t);
+        alone.push(p);
+      } else if (single) {
+        const pane = Math.floor(t / slide) * slide;
+        if (pane !== lastPane) {
+          paneMap = single.get(pane);
+          if (!paneMap) single.set(pane, (paneMap = new Map()));
+          lastPane = pane;
+        }
+        const k = key0(row, t);
+        p = paneMap!.get(k);
+        if (p === undefined) paneMap!.set(k, (p = start([k], t)));
+        else if (t < p.time) p.time = t;
+      } else {
+        for (let k = 0; k < nk; k++) scratch[k] = keys[k]!(row, t);
+        scratch[nk] = Math.floor(t / slide) * slide;
+        p = groups!.getOrCreate(hashValues(scratch), scratch, () => start(scratch.slice(0, nk), t)).value;
+        if (t < p.time) p.time = t;
+      }
+      const r = p.row;
+      (r[nk] as number)++;
+      for (let j = 0; j < na; j++) {
+        const arg = args[j];
+        r[at + j] = accumulators[j]!.add(r[at + j], arg ? arg(row, t) : 1);
+      }
+    }
+    const outRows: Row[] = [];
+    const outTimes: number[] = [];
+    const saves = accumulators.some((a) => a.save);
+    const emit = (p: Partial) => {
+      // Accumulators travel as checkpoints save them.
+      if (saves) for (let j = 0; j < na; j++) if (accumulators[j]!.save) p.row[at + j] = accumulators[j]!.save!(p.row[at + j]);
+      outRows.push(p.row);
+      outTimes.push(p.time);
+    };
+    if (single) for (const m of single.values()) for (const p of m.values()) emit(p);
+    else for (const e of groups!.entries()) emit(e.value);
+    for (const p of alone) emit(p);
+    return out.emit({ rows: outRows, times: outTimes });
+  }
+
+  onWatermark(time: number): void {
+    this.bound.advance(time);
+  }
+
+  onIdle(): void {
+    this.bound.idle();
+  }
+}
