@@ -13,9 +13,9 @@
  *   flock /tmp/runnel-bench.lock bun run bench:flink q0 q5 --events 2000000 [--runs 3] [--runnel | --runnel-only]
  *   bun run bench:flink q5 --explain       Flink's plan of each query (planning only)
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { QUERIES, SOURCE } from "../nexmark.ts";
 import { sideInputRows } from "../nexmark-queries.ts";
 import { javaCommand } from "./jvm.ts";
@@ -43,22 +43,54 @@ async function spawnMeasured(cmd: string[]): Promise<{ out: string; cpu: number;
 
 const lastJson = (out: string) => JSON.parse(out.trim().split("\n").pop()!);
 
-async function flink(query: string, events: number, dir: string): Promise<Run> {
+/** Flink's statements of a query (`{dir}` the scratch folder, `{out}` the folder a writing query fills). */
+const flinkSql = (query: string, events: number, dir: string) => {
   const q = FLINK_QUERIES[query]!;
+  return (FLINK_SOURCE(events) + (q.setup ? `${q.setup};\n` : "") + q.sql!).replaceAll("{dir}", dir).replaceAll("{out}", join(dir, "out"));
+};
+
+/** Lines of the finished files under a folder (hidden in-progress files and _SUCCESS markers left out). */
+function countLines(folder: string): number {
+  let n = 0;
+  // No rows, no files (the 1-event run has no bid): some writers make no folder either.
+  if (!existsSync(folder)) return 0;
+  for (const name of readdirSync(folder, { recursive: true, encoding: "utf8" })) {
+    const path = join(folder, name);
+    if (basename(name).startsWith(".") || basename(name).startsWith("_") || !statSync(path).isFile()) continue;
+    const bytes = readFileSync(path);
+    for (let i = bytes.indexOf(10); i !== -1; i = bytes.indexOf(10, i + 1)) n++;
+  }
+  return n;
+}
+
+/**
+ * Runs one engine's process; a query writing files gets a fresh `{out}` folder, whose lines are its
+ * rows (then removed, so each run starts empty).
+ */
+async function runMeasured(query: string, dir: string, cmd: string[], rows: (out: string) => number): Promise<Omit<Run, "inner"> & { out: string }> {
+  const out = join(dir, "out");
+  rmSync(out, { recursive: true, force: true });
+  const r = await spawnMeasured(cmd);
+  if (!FLINK_QUERIES[query]!.output) return { ...r, rows: rows(r.out) };
+  const lines = countLines(out);
+  rmSync(out, { recursive: true, force: true });
+  return { ...r, rows: lines };
+}
+
+async function flink(query: string, events: number, dir: string): Promise<Run> {
   const file = join(dir, `${query}.flink.sql`);
-  writeFileSync(file, (FLINK_SOURCE(events) + (q.setup ? `${q.setup};\n` : "") + q.sql!).replaceAll("{dir}", dir));
-  const r = await spawnMeasured(await javaCommand(["run", file]));
+  writeFileSync(file, flinkSql(query, events, dir));
+  const r = await runMeasured(query, dir, await javaCommand(["run", file]), (out) => lastJson(out).rows);
   const j = lastJson(r.out);
-  return { cpu: r.cpu, wall: r.wall, rssMb: r.rssMb, rows: j.rows, inner: j.cpuAtEnd - j.cpuAtSubmit };
+  return { cpu: r.cpu, wall: r.wall, rssMb: r.rssMb, rows: r.rows, inner: j.cpuAtEnd - j.cpuAtSubmit };
 }
 
 /** Flink's optimized plan of a query (`--explain`): which operators it runs. */
 async function explainFlink(query: string): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), "runnel-flink-explain-"));
   try {
-    const q = FLINK_QUERIES[query]!;
     const file = join(dir, `${query}.flink.sql`);
-    writeFileSync(file, (FLINK_SOURCE(1) + (q.setup ? `${q.setup};\n` : "") + q.sql!).replaceAll("{dir}", dir));
+    writeFileSync(file, flinkSql(query, 1, dir));
     const out = (await spawnMeasured(await javaCommand(["explain", file]))).out;
     return out.slice(out.indexOf("== Optimized Physical Plan =="));
   } finally {
@@ -68,11 +100,14 @@ async function explainFlink(query: string): Promise<string> {
 
 async function runnel(query: string, events: number, dir: string): Promise<Run> {
   const file = join(dir, `${query}.runnel.sql`);
-  writeFileSync(file, SOURCE(events) + QUERIES[query]!.sql.replaceAll("{dir}", dir));
-  const r = await spawnMeasured(["bun", join(import.meta.dir, "..", "run-one.ts"), file]);
+  const sql = FLINK_QUERIES[query]!.runnel ?? QUERIES[query]!.sql;
+  writeFileSync(file, SOURCE(events) + sql.replaceAll("{dir}", dir).replaceAll("{out}", join(dir, "out")));
+  const r = await runMeasured(query, dir, ["bun", join(import.meta.dir, "..", "run-one.ts"), file], (out) => lastJson(out).sinkRecords);
   const j = lastJson(r.out);
   if (events > 1 && j.sourceRecords !== events) throw new Error(`${query}: Runnel's source emitted ${j.sourceRecords} of ${events} events`);
-  return { cpu: r.cpu, wall: r.wall, rssMb: r.rssMb, rows: j.sinkRecords, inner: j.cpuSeconds };
+  // Files written: the lines on disk must be every row the sink took.
+  if (r.rows !== j.sinkRecords) throw new Error(`${query}: Runnel's sink took ${j.sinkRecords} rows but its files hold ${r.rows} lines`);
+  return { cpu: r.cpu, wall: r.wall, rssMb: r.rssMb, rows: r.rows, inner: j.cpuSeconds };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
