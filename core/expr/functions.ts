@@ -228,8 +228,24 @@ function splitPart(s: string, d: string, n: number): string {
   return end < 0 ? s.slice(start) : s.slice(start, end);
 }
 
+/** Whether every character of `s` is one UTF-16 unit (no surrogate pair), so unit offsets are character offsets. */
+function singleUnits(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdfff) return false;
+  }
+  return true;
+}
+
 function substr(s: string, start: number, len?: number): string {
   if (len !== undefined && len < 0) throw new ExprError(`substr: negative substring length not allowed (got ${len})`);
+  if (singleUnits(s)) {
+    // No array of characters per call (substr of a formatted time was 12% of q10's CPU).
+    const from = Math.max(start, 1) - 1;
+    if (len === undefined) return s.slice(from);
+    const end = start + len - 1;
+    return end <= from ? "" : s.slice(from, end);
+  }
   const cs = chars(s);
   const from = Math.max(start, 1) - 1;
   if (len === undefined) return cs.slice(from).join("");

@@ -13,7 +13,7 @@
 import { RowOp, type Batch, type Row } from "../plugin-api/index.ts";
 import type { WindowFrame } from "../plan/logical.ts";
 import { rowsEqual } from "../state/hash.ts";
-import type { KeyedTable, StateEntry, TimeKeyedTable } from "../state/tables.ts";
+import type { KeyedTable, StateCodec, StateEntry, TimeKeyedTable } from "../state/tables.ts";
 import type { SubtaskValue } from "../state/operator-state.ts";
 import { keyComparator, type Accumulator, type AggregateOrder } from "../expr/aggregates.ts";
 import type { Collector, Operator, OperatorContext } from "./operator.ts";
@@ -123,6 +123,18 @@ export class WindowFunctionOperator implements Operator {
   }
 }
 
+const offsetRanges = new WeakMap<WindowFunctionSpec, boolean>();
+
+/** Whether a function's frame is a RANGE with an offset (then the ORDER BY key's values are needed); fixed per spec. */
+function hasOffsetRange(spec: WindowFunctionSpec): boolean {
+  let known = offsetRanges.get(spec);
+  if (known === undefined) {
+    known = spec.functions.some((f) => "frame" in f && f.frame.units === "range" && [f.frame.start, f.frame.end].some((b) => b.kind !== "current" && b.offset !== null));
+    offsetRanges.set(spec, known);
+  }
+  return known;
+}
+
 /** A partition's rows, sorted, with the functions' values appended (only rows ranked within the limit, if any). */
 function evaluatePartition(spec: WindowFunctionSpec, compare: (a: Entry, b: Entry) => number, entries: Entry[], time: number): Row[] {
   const n = entries.length;
@@ -137,7 +149,7 @@ function evaluatePartition(spec: WindowFunctionSpec, compare: (a: Entry, b: Entr
     dense[i] = group;
   }
   for (let i = n - 1; i >= 0; i--) peerEnd[i] = i === n - 1 || peerStart[i + 1] !== peerStart[i] ? i : peerEnd[i + 1]!;
-  const offsetRange = spec.functions.some((f) => "frame" in f && f.frame.units === "range" && [f.frame.start, f.frame.end].some((b) => b.kind !== "current" && b.offset !== null));
+  const offsetRange = hasOffsetRange(spec);
   const range = offsetRange ? rangeKeys(entries, spec.order[0]!.desc) : undefined;
   const columns = spec.functions.map((f) => column(f, entries, time, peerStart, peerEnd, dense, range));
   const limit = spec.limit;
@@ -355,6 +367,12 @@ interface Partition {
   entries: Entry[];
 }
 
+/** Saved as the entries' array (no field name per partition); files written before hold the object. */
+const partitionCodec: StateCodec<Partition> = {
+  save: (p) => p.entries,
+  load: (saved) => (Array.isArray(saved) ? { entries: saved as Entry[] } : (saved as Partition)),
+};
+
 /**
  * Window functions whose partitions never end: over an updating input, or over
  * an append-only one without a time window in PARTITION BY. The result is
@@ -382,7 +400,7 @@ export class UpdatingWindowFunctionOperator implements Operator {
   }
 
   open(ctx: OperatorContext): void {
-    this.partitions = ctx.state.keyed<Partition>("partitions");
+    this.partitions = ctx.state.keyed<Partition>("partitions", partitionCodec);
   }
 
   private partition(row: Row, time: number): StateEntry<Partition> {

@@ -44,6 +44,18 @@ describe("timestamps", () => {
     expect(formatTimestamp(-1)).toBe("1969-12-31T23:59:59.999999Z");
     for (const us of [TS, TS + 1, TS + 999_999, -1, -1_000_001, 0]) expect(parseTimestampText(formatTimestamp(us))).toBe(us);
   });
+
+  test("a run of timestamps across seconds, forward and back, formats each as Date's own ISO text gives it", () => {
+    const run = [TS + 999_999, TS + 1_000_000, TS + 999_000, TS - 1, TS + 5_000_250, TS + 5_000_000, TS + 1, -1, -1_000_000, 0, 253402300799999999];
+    for (let i = 0; i < 2000; i++) run.push(TS + i * 1237);
+    for (const us of run) {
+      const ms = Math.floor(us / 1000);
+      const sub = us - ms * 1000;
+      const iso = new Date(ms).toISOString();
+      const want = sub !== 0 ? iso.slice(0, -1) + String(sub).padStart(3, "0") + "Z" : ms % 1000 === 0 ? iso.slice(0, -5) + "Z" : iso;
+      expect(formatTimestamp(us)).toBe(want);
+    }
+  });
 });
 
 describe("json format", () => {

@@ -11,7 +11,7 @@ import { GroupedRecords } from "../../../core/state/file-format.ts";
 const ints = [0, 1, 127, 128, 255, 256, 65535, 65536, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1, -1, -31, -32, -33, -127, -128, -129, -32768, -32769, -(2 ** 31), -(2 ** 31) - 1, -(2 ** 53)];
 const floats = [0.5, -0.25, 1e-300, 1.7e15 + 0.5, 1_700_000_000_000_000, Number.MAX_VALUE, Number.MIN_VALUE, NaN, Infinity, -Infinity];
 const strings = ["", "a", "x".repeat(31), "x".repeat(32), "x".repeat(255), "x".repeat(256), "x".repeat(65535), "x".repeat(65536), "é", "naïve café", "日本語のテキスト", "😀 emoji", "é".repeat(20), "é".repeat(200), "€".repeat(30_000), "a\u0000b"];
-const others: unknown[] = [null, true, false, undefined, 12n, -(2n ** 70n), new Date(1_700_000_000_000), new Uint8Array([1, 2, 3]), { a: 1, b: "two", c: [3] }, new Map([["k", 1]])];
+const others: unknown[] = [null, true, false, undefined, 12n, -(2n ** 70n), new Date(1_700_000_000_000), new Uint8Array([1, 2, 3]), { a: 1, b: "two", c: [3] }, { nested: { deeper: [1, { x: null }] }, "é key": -0.5 }, Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`k${i}`, i])), {}, new Map([["k", 1]])];
 const arrays = [[], [1, "a", null], Array.from({ length: 15 }, (_, i) => i), Array.from({ length: 16 }, (_, i) => i), Array.from({ length: 65536 }, (_, i) => i % 7), [[1, [2, [3, ["deep"]]]], { nested: [1, 2] }]];
 
 /** What msgpackr's reader gives for msgpackr's own encoding of `v`. */
