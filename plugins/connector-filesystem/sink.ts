@@ -337,10 +337,22 @@ function compilePartitioner(ctx: SinkContext<unknown>, s: SinkSettings): ((batch
     return { name: ctx.fields[idx]!.name, idx };
   });
   if (!time && cols.length === 0) return null;
+  // Rows in a row mostly share their partition: when the time part and every column's value equal the last row's, so does the path.
+  let lastTime: string | null = null;
+  const lastValues: unknown[] = cols.map(() => undefined);
+  let lastPath: string | null = null;
   return (batch, i) => {
+    const row = batch.rows[i]!;
+    const timePart = time ? time(batch.times[i]!) : null;
+    if (lastPath !== null && timePart === lastTime && cols.every((c, k) => row[c.idx] === lastValues[k])) return lastPath;
     const parts: string[] = [];
-    if (time) parts.push(time(batch.times[i]!));
-    for (const c of cols) parts.push(`${c.name}=${partitionValue(batch.rows[i]![c.idx])}`);
-    return parts.join("/");
+    if (timePart !== null) parts.push(timePart);
+    cols.forEach((c, k) => {
+      lastValues[k] = row[c.idx];
+      parts.push(`${c.name}=${partitionValue(row[c.idx])}`);
+    });
+    lastTime = timePart;
+    lastPath = parts.join("/");
+    return lastPath;
   };
 }
