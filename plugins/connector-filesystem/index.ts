@@ -299,7 +299,8 @@ export const filesystem = defineConnector({
         }
         encoders = parquetEncoders(parquetFileFormat(c.formatOptions ?? {}, c.fields));
       } else {
-        encoders = lineEncoders(format, o.compression === "gzip", "json");
+        // Line formats: JSON ones are .json; raw_string writes each value as a line of text.
+        encoders = lineEncoders(format, o.compression === "gzip", c.formatName === "raw_string" ? "txt" : "json");
       }
       const settings: SinkSettings = {
         rolling: rollingPolicy(o),

@@ -5,7 +5,7 @@
  * pyarrow and must hold exactly the rows of a reference run.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, rmSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { basename, join } from "node:path";
 import { DeleteObjectsCommand, HeadObjectCommand, CreateBucketCommand } from "@aws-sdk/client-s3";
 import { startCli, tempDir, writeSql } from "../../kit/cli.ts";
@@ -86,6 +86,23 @@ describe("filesystem sink on local disk", () => {
     expect(new Set(files.map((f) => /-([01])-\d+\.json\.gz$/.exec(f)![1]))).toEqual(new Set(["0", "1"]));
     await expectJsonEqualsReference(files, reference, dir);
   });
+  test("raw_string lines go to .txt files (not .json), one value a line, every row once", async () => {
+    const out = join(dir, "local-raw");
+    const r = await run(
+      `CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '0', message_count = '5000');
+CREATE TABLE lines (value TEXT) WITH (connector = 'filesystem', path = '${out}', format = 'raw_string', type = 'sink');
+INSERT INTO lines SELECT concat('line ', CAST(counter AS TEXT)) AS value FROM impulse;`,
+      "local-raw",
+    );
+    expect(r.stderr).not.toContain("error");
+    expect(r.code).toBe(0);
+    const files = filesUnder(out);
+    expect(files.length).toBeGreaterThan(0);
+    for (const f of files) expect(f).toMatch(/\.txt$/);
+    const lines = files.flatMap((f) => readFileSync(f, "utf8").split("\n").filter((l) => l !== ""));
+    expect(lines.sort()).toEqual(Array.from({ length: 5000 }, (_, i) => `line ${i}`).sort());
+  });
+
   test("rolled by interval: a run of ~2 s with rolling_policy.interval = '400ms' gives several files, every row once", async () => {
     const out = join(dir, "local-interval");
     const r = await run(
