@@ -10,19 +10,15 @@ import type { Expr } from "../expr/expr.ts";
 import type { AggregateCall, LogicalPipeline, PlanNode } from "../plan/logical.ts";
 import { inputsOf, rewriteInRounds, rewritePlan } from "../plan/rewrite.ts";
 import type { PluginRegistry } from "../registry/registry.ts";
-import { mapColumns, mapNode } from "./planner/context.ts";
-
-function used(e: Expr | undefined, into: Set<number>): void {
-  if (e) mapColumns(e, (i) => (into.add(i), i));
-}
+import { columnsUsed, mapColumns, mapNode } from "./planner/context.ts";
 
 function usedByAggregates(keys: Expr[], aggregates: AggregateCall[]): Set<number> {
   const cols = new Set<number>();
-  for (const k of keys) used(k, cols);
+  for (const k of keys) columnsUsed(k, cols);
   for (const a of aggregates) {
-    for (const x of a.args) used(x, cols);
-    used(a.filter, cols);
-    for (const o of a.orderBy ?? []) used(o.expr, cols);
+    for (const x of a.args) columnsUsed(x, cols);
+    columnsUsed(a.filter, cols);
+    for (const o of a.orderBy ?? []) columnsUsed(o.expr, cols);
   }
   return cols;
 }
@@ -90,7 +86,7 @@ export function pruneSourceColumns(pipeline: LogicalPipeline, registry: PluginRe
       r.cols = r.notNull = "all";
       return;
     }
-    if (r.cols !== "all") for (const e of [...consumer.exprs, consumer.filter]) used(e, r.cols);
+    if (r.cols !== "all") for (const e of [...consumer.exprs, consumer.filter]) columnsUsed(e, r.cols);
     const nn = requiredNotNull(consumer.filter, physical);
     if (nn === undefined) r.notNull = "all";
     else if (r.notNull !== "all") r.notNull.add(nn);
@@ -118,9 +114,9 @@ export function pruneSourceColumns(pipeline: LogicalPipeline, registry: PluginRe
     const physical = table.fields.length;
     // The source subtask computes every generated column (over the physical row), the event time and the
     // watermark (over the whole row, generated columns included) whatever the query reads.
-    for (const v of table.virtual) used(v.expr, cols);
-    used(table.eventTime, cols);
-    used(table.watermark, cols);
+    for (const v of table.virtual) columnsUsed(v.expr, cols);
+    columnsUsed(table.eventTime, cols);
+    columnsUsed(table.watermark, cols);
     for (const k of table.primaryKey ?? []) cols.add(k);
     const kept = [...cols].filter((c) => c < physical).sort((a, b) => a - b);
     if (kept.length < physical) source.reads = kept;
@@ -152,13 +148,13 @@ function joinNarrowed(node: Extract<PlanNode, { kind: "map" }>, only: (n: PlanNo
   const rightWidth = join.right.schema.fields.length;
   const leftOnly = join.joinType === "semi" || join.joinType === "anti";
   const overJoin = new Set<number>();
-  for (const e of [...node.exprs, node.filter]) used(e, overJoin);
-  used(join.condition, overJoin);
+  for (const e of [...node.exprs, node.filter]) columnsUsed(e, overJoin);
+  columnsUsed(join.condition, overJoin);
   const left = new Set<number>();
   const right = new Set<number>();
   for (const i of overJoin) (i < leftWidth ? left : right).add(i < leftWidth ? i : i - leftWidth);
-  for (const k of join.leftKeys) used(k, left);
-  for (const k of join.rightKeys) used(k, right);
+  for (const k of join.leftKeys) columnsUsed(k, left);
+  for (const k of join.rightKeys) columnsUsed(k, right);
   if (join.window) left.add(join.window.leftColumn), right.add(join.window.rightColumn);
   if (left.size === leftWidth && right.size === rightWidth) return node;
   const keptLeft = [...left].sort((a, b) => a - b);

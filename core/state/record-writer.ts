@@ -154,27 +154,26 @@ function writeValue(v: unknown): void {
   pos += bytes.byteLength;
 }
 
-/** Appends `[1, time, hash, key, value]` (a put). */
-export function writePut(into: ByteBuffer, time: number | null, hash: number, key: readonly unknown[], value: unknown): void {
+/** Starts a record in `into`: the array header of `length` elements, the kind, time, hash and key. */
+function beginRecord(into: ByteBuffer, length: number, kind: number, time: number | null, hash: number, key: readonly unknown[]): void {
   begin(into);
   room(2);
-  buf[pos++] = 0x95;
-  buf[pos++] = 0x01;
+  buf[pos++] = 0x90 | length;
+  buf[pos++] = kind;
   writeValue(time);
   writeNumber(hash);
   writeValue(key);
+}
+
+/** Appends `[1, time, hash, key, value]` (a put). */
+export function writePut(into: ByteBuffer, time: number | null, hash: number, key: readonly unknown[], value: unknown): void {
+  beginRecord(into, 5, 0x01, time, hash, key);
   writeValue(value);
   end();
 }
 
 /** Appends `[0, time, hash, key]` (a deletion). */
 export function writeDelete(into: ByteBuffer, time: number | null, hash: number, key: readonly unknown[]): void {
-  begin(into);
-  room(2);
-  buf[pos++] = 0x94;
-  buf[pos++] = 0x00;
-  writeValue(time);
-  writeNumber(hash);
-  writeValue(key);
+  beginRecord(into, 4, 0x00, time, hash, key);
   end();
 }

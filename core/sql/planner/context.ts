@@ -71,6 +71,11 @@ export function mapColumns(e: Expr, f: (index: number) => number): Expr {
   return replaceColumns(e, (c) => ({ ...c, index: f(c.index) }));
 }
 
+/** Adds the column indices `e` reads to `into` (nothing for an absent expression). */
+export function columnsUsed(e: Expr | undefined, into: Set<number>): void {
+  if (e) mapColumns(e, (i) => (into.add(i), i));
+}
+
 /** Which sides of a joined row (`leftWidth` left columns, then the right's) `e` reads. */
 export function joinSideOf(e: Expr, leftWidth: number): "left" | "right" | "both" | "none" {
   let l = false;

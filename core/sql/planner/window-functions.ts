@@ -16,7 +16,7 @@ import { AGGREGATE_FUNCTIONS } from "../../expr/aggregates.ts";
 import { walkExpr, type Expr as AstExpr, type Select, type WindowSpec as AstWindowSpec } from "../ast.ts";
 import { didYouMean, SqlError } from "../errors.ts";
 import { BUILTIN_AGGREGATE_NAMES, exprKey, resolveExpr, type Scope, type ScopeColumn } from "../expressions.ts";
-import { and, exprContext, fieldsOf, filterNode, mapColumns, mapNode, type QueryPlanner, type Rel } from "./context.ts";
+import { and, columnsUsed, exprContext, fieldsOf, filterNode, mapColumns, mapNode, type QueryPlanner, type Rel } from "./context.ts";
 import { aggregateCall } from "./aggregates.ts";
 import { windowColumnOf } from "./joins.ts";
 import { expandItems, resolveWhere } from "./select.ts";
@@ -291,7 +291,7 @@ export function pruneWindowFunctionInputs(pipeline: LogicalPipeline): void {
     const below = w.input;
     const width = below.schema.fields.length;
     const cols = new Set<number>();
-    const use = (e: Expr | undefined) => e && mapColumns(e, (i) => (cols.add(i), i));
+    const use = (e: Expr | undefined) => columnsUsed(e, cols);
     top.exprs.forEach(use);
     use(top.filter);
     const functionExprs = (f: WindowFunctionCall): Expr[] =>
@@ -345,7 +345,7 @@ export function dropUnreadRankings(pipeline: LogicalPipeline): void {
     if (w.kind !== "window_function" || !w.deduplicate || w.functions.length === 0 || consumers.get(w) !== 1) return node;
     const width = w.input.schema.fields.length;
     const read = new Set<number>();
-    const use = (e: Expr | undefined) => e && mapColumns(e, (i) => (read.add(i), i));
+    const use = (e: Expr | undefined) => columnsUsed(e, read);
     node.exprs.forEach(use);
     use(node.filter);
     const keep = w.functions.map((_, k) => read.has(width + k));
