@@ -7,7 +7,7 @@
  * emulator never produces) are driven by a stand-in client in the last test.
  */
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CreateStreamCommand, PutRecordsCommand, type KinesisClient } from "@aws-sdk/client-kinesis";
 import { field, t } from "../../../core/plugin-api/index.ts";
@@ -119,10 +119,23 @@ INSERT INTO dst SELECT * FROM src;`,
       }
     })();
     const outCount = async () => (await readStream(to)).length;
+    // The newest checkpoint manifest (chk-<id>[-<epoch>].json) anywhere under the state dir; 0 when none.
+    const newestCheckpoint = () =>
+      Math.max(0, ...(readdirSync(join(dir, "state"), { recursive: true }) as string[]).map((f) => /(?:^|\/)chk-(\d+)/.exec(f)?.[1]).filter(Boolean).map(Number));
     for (let round = 0; round < 2; round++) {
       const job = start();
       const before = await outCount();
       await waitUntil(`output to grow in round ${round}`, async () => (await outCount()) > before + 150, 20_000, 200);
+      // A checkpoint completes while records flow before each kill, so the restart replays only what came after it:
+      // on a loaded machine a 300 ms interval can otherwise pass with none, and the duplicate bound below would not hold.
+      const seen = (() => {
+        try {
+          return newestCheckpoint();
+        } catch {
+          return 0;
+        }
+      })();
+      await waitUntil(`a checkpoint after checkpoint ${seen} in round ${round}`, async () => newestCheckpoint() > seen, 20_000, 50);
       await Bun.sleep(100 + round * 170);
       await job.kill();
     }
