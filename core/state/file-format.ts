@@ -109,6 +109,12 @@ export function decodeFooter(tail: Uint8Array, fileSize: number, where: string):
   return { footer, start: fileSize - 8 - length };
 }
 
+interface Group {
+  bytes: ByteBuffer;
+  puts: number;
+  deletes: number;
+}
+
 /**
  * Encoded records gathered by key group, handed out as chunks a round at a time.
  * A snapshot encodes entries in the order memory holds them and sorts the bytes,
@@ -117,13 +123,24 @@ export function decodeFooter(tail: Uint8Array, fileSize: number, where: string):
  * are written straight into their group's buffer (core/state/record-writer.ts).
  */
 export class GroupedRecords {
-  private readonly groups = new Map<number, { bytes: ByteBuffer; puts: number; deletes: number }>();
+  /** By key group (a dense array: looked up for every record). */
+  private groups: (Group | undefined)[] = [];
+  private used: number[] = [];
+  /**
+   * Each group's size in the last round: the next round's buffers start at it,
+   * so a large snapshot's buffers are not grown (and copied) from 1 KB again in
+   * every round.
+   */
+  private readonly lastSize: number[] = [];
   /** Bytes held since the last round. */
   bytes = 0;
 
-  private group(kg: number): { bytes: ByteBuffer; puts: number; deletes: number } {
-    let g = this.groups.get(kg);
-    if (!g) this.groups.set(kg, (g = { bytes: byteBuffer(), puts: 0, deletes: 0 }));
+  private group(kg: number): Group {
+    let g = this.groups[kg];
+    if (!g) {
+      this.groups[kg] = g = { bytes: byteBuffer(Math.max(1024, this.lastSize[kg] ?? 0)), puts: 0, deletes: 0 };
+      this.used.push(kg);
+    }
     return g;
   }
 
@@ -169,16 +186,22 @@ export class GroupedRecords {
 
   /** What was gathered, one chunk per key group in ascending order; starts the next round empty. */
   take(): StateChunk[] {
-    const out = [...this.groups]
-      .sort((a, b) => a[0] - b[0])
-      .map(([kg, g]) => ({ kg, bytes: g.bytes.buf.subarray(0, g.bytes.n), puts: g.puts, deletes: g.deletes }));
+    const out = this.used
+      .sort((a, b) => a - b)
+      .map((kg) => {
+        const g = this.groups[kg]!;
+        // A little over this round's size: the next round's share of a group varies.
+        this.lastSize[kg] = g.bytes.n + (g.bytes.n >> 3);
+        return { kg, bytes: g.bytes.buf.subarray(0, g.bytes.n), puts: g.puts, deletes: g.deletes };
+      });
     this.clear();
     return out;
   }
 
   /** Drops what was gathered. */
   clear(): void {
-    this.groups.clear();
+    this.groups = [];
+    this.used = [];
     this.bytes = 0;
   }
 }
