@@ -54,8 +54,16 @@ const newSides = (): Sides => ({ left: [], leftTimes: [], right: [], rightTimes:
  * checkpoint of q4's join state packs 15-25% faster. Files written before hold
  * the object itself.
  */
+const savedSides: unknown[] = [null, null, null, null];
 const sidesCodec: StateCodec<Sides> = {
-  save: (s) => [s.left, s.leftTimes, s.right, s.rightTimes],
+  // One array for every save: it is encoded at once (see StateCodec).
+  save: (s) => {
+    savedSides[0] = s.left;
+    savedSides[1] = s.leftTimes;
+    savedSides[2] = s.right;
+    savedSides[3] = s.rightTimes;
+    return savedSides;
+  },
   load: (saved) => {
     if (!Array.isArray(saved)) return saved as Sides;
     const [left, leftTimes, right, rightTimes] = saved as [Row[], number[], Row[], number[]];

@@ -41,8 +41,14 @@ export class UpdatingAggregate implements Operator {
 
   open(ctx: OperatorContext): void {
     const accs = accumulatorCodec(this.spec.accumulators);
+    // One array for every save: it is encoded at once (see StateCodec).
+    const saved: unknown[] = [null, 0];
     const codec = {
-      save: (g: Group) => [accs.save(g.accs), g.rows],
+      save: (g: Group) => {
+        saved[0] = accs.save(g.accs);
+        saved[1] = g.rows;
+        return saved;
+      },
       // Files written before the emitted row was left out still carry it as a third element.
       load: (saved: unknown): Group => {
         const [a, rows, emitted] = saved as [unknown[], number, (Row | null)?];

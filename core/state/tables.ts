@@ -17,7 +17,12 @@ import { keyGroupOf } from "./key-groups.ts";
 import { DELETE, GroupedRecords, PUT, type StateChunk, type StateRecord } from "./file-format.ts";
 import { Slicer } from "./slicer.ts";
 
-/** How a table's values are stored: `save` gives a MessagePack-able copy, `load` reads it back. */
+/**
+ * How a table's values are stored: `save` gives a MessagePack-able form, `load`
+ * reads it back. What `save` returns is encoded at once and never kept, so a
+ * codec may return the same scratch array every time (a full snapshot of 4M
+ * groups otherwise allocates 4M short-lived arrays).
+ */
 export interface StateCodec<V> {
   save(value: V): unknown;
   load(saved: unknown): V;
