@@ -69,10 +69,15 @@ export function compareValues(a: any, b: any): number {
 
 /** A comparator over sort keys, NULLs placed as asked. */
 export function keyComparator(order: AggregateOrder[]): (a: readonly unknown[], b: readonly unknown[]) => number {
+  return columnComparator(order, order.map((_, i) => i));
+}
+
+/** A comparator over rows that hold their sort keys: `order[i]` sorts by column `columns[i]`. */
+export function columnComparator(order: AggregateOrder[], columns: readonly number[]): (a: readonly unknown[], b: readonly unknown[]) => number {
   return (a, b) => {
     for (let i = 0; i < order.length; i++) {
-      const x = a[i];
-      const y = b[i];
+      const x = a[columns[i]!];
+      const y = b[columns[i]!];
       const o = order[i]!;
       if (isNull(x) || isNull(y)) {
         if (isNull(x) && isNull(y)) continue;

@@ -167,15 +167,19 @@ function evaluatePartition(spec: WindowFunctionSpec, compare: (a: Entry, b: Entr
 }
 
 export function insertSorted(list: Entry[], e: Entry, compare: (a: Entry, b: Entry) => number): void {
-  // After equal keys: arrival order breaks ties, as a stable sort would.
+  list.splice(placeAfterEquals(list, e, compare), 0, e);
+}
+
+/** Where `x` goes in a sorted list: after equal keys, so arrival order breaks ties, as a stable sort would. */
+export function placeAfterEquals<T>(list: readonly T[], x: T, compare: (a: T, b: T) => number): number {
   let lo = 0;
   let hi = list.length;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (compare(list[mid]!, e) <= 0) lo = mid + 1;
+    if (compare(list[mid]!, x) <= 0) lo = mid + 1;
     else hi = mid;
   }
-  list.splice(lo, 0, e);
+  return lo;
 }
 
 /** Drops the rows of a sorted partition that can no longer rank within `n`. */
@@ -448,26 +452,29 @@ export class UpdatingWindowFunctionOperator implements Operator {
     const outRows: Row[] = [];
     const outOps: RowOp[] = [];
     for (const [p, prev] of touched) {
-      const next = evaluatePartition(this.spec, this.compare, p.value.entries, lastTime);
-      // Rows in both stay; the others are deleted or inserted.
-      const kept = new Array<boolean>(next.length).fill(false);
-      for (const old of prev) {
-        const j = next.findIndex((r, k) => !kept[k] && rowsEqual(r, old));
-        if (j >= 0) kept[j] = true;
-        else {
-          outRows.push(old);
-          outOps.push(RowOp.Delete);
-        }
-      }
-      next.forEach((r, k) => {
-        if (kept[k]) return;
-        outRows.push(r);
-        outOps.push(RowOp.Insert);
-      });
+      pushDifference(prev, evaluatePartition(this.spec, this.compare, p.value.entries, lastTime), outRows, outOps);
       if (p.value.entries.length === 0) this.partitions.delete(p);
     }
     if (outRows.length > 0) {
       return out.emit({ rows: outRows, times: outRows.map(() => lastTime), ops: outOps, before: outRows.map((r, i) => (outOps[i] === RowOp.Delete ? r : null)) });
     }
   }
+}
+
+/** A partition's change from the rows it gave (`prev`) to those it gives (`next`): rows in both stay; the others are deleted, then inserted. */
+export function pushDifference(prev: Row[], next: Row[], outRows: Row[], outOps: RowOp[]): void {
+  const kept = new Array<boolean>(next.length).fill(false);
+  for (const old of prev) {
+    const j = next.findIndex((r, k) => !kept[k] && rowsEqual(r, old));
+    if (j >= 0) kept[j] = true;
+    else {
+      outRows.push(old);
+      outOps.push(RowOp.Delete);
+    }
+  }
+  next.forEach((r, k) => {
+    if (kept[k]) return;
+    outRows.push(r);
+    outOps.push(RowOp.Insert);
+  });
 }
