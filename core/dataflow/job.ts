@@ -587,7 +587,8 @@ export class Job {
         const spec = this.windowFunctionSpec(plan);
         if (plan.deduplicate) return new DeduplicateOperator(spec);
         if (!plan.updating) return new WindowFunctionOperator(spec);
-        if (!plan.input.updating && UpdatingTopNOperator.handles(spec)) return new UpdatingTopNOperator(spec);
+        const width = plan.input.schema.fields.length;
+        if (!plan.input.updating && UpdatingTopNOperator.handles(spec, width)) return new UpdatingTopNOperator(spec, width);
         return new UpdatingWindowFunctionOperator(spec, plan.input.updating);
       }
       case "changelog":

@@ -1,11 +1,12 @@
 /**
  * Updating top-N: `ROW_NUMBER() OVER (PARTITION BY k ORDER BY columns) ... WHERE rn <= N`
  * over an append-only input whose partitions never end (Nexmark q19). Each
- * partition keeps its N best rows, sorted, in one array (no per-row wrapper:
- * the sort keys are read from the rows' columns). A row that sorts after the
- * N-th of a full partition, most of them once partitions fill, costs one
- * keyed-state read and one comparison and allocates nothing; one that enters
- * is put in its place and the N-th falls out.
+ * partition keeps its N best rows, sorted, as the values of one flat array
+ * (row i at [i·width, (i+1)·width)): no object per kept row for the collector
+ * to trace, and the sort keys are read from the rows' columns. A row that
+ * sorts after the N-th of a full partition costs one keyed-state read and one
+ * comparison and allocates nothing; one that enters has its values copied into
+ * its place and the N-th falls out.
  *
  * The result and its changelog are those of the general updating window
  * function (UpdatingWindowFunctionOperator) over append-only input: ties keep
@@ -17,41 +18,48 @@
  * only RANK) they compare as the general operator does.
  */
 import { RowOp, type Batch, type Row } from "../plugin-api/index.ts";
-import { rowsEqual } from "../state/hash.ts";
+import { keyEquals } from "../state/hash.ts";
 import type { KeyedTable, StateCodec, StateEntry } from "../state/tables.ts";
-import { columnComparator, type AggregateOrder } from "../expr/aggregates.ts";
+import { compareKey, type AggregateOrder } from "../expr/aggregates.ts";
 import type { Collector, Operator, OperatorContext } from "./operator.ts";
 import { KeyEvaluator } from "./window-aggregate.ts";
-import { placeAfterEquals, pushDifference, type Entry, type WindowFunctionSpec } from "./window-function.ts";
+import { pushDifference, type Entry, type WindowFunctionSpec } from "./window-function.ts";
 
 type Ranking = "row_number" | "rank" | "dense_rank";
 /** RANK and DENSE_RANK by position in a partition's sorted rows. */
 type PeerRanks = Record<Exclude<Ranking, "row_number">, number[]>;
 
 /**
- * The saved layout: [ROWS_LAYOUT, ...rows]. The general operator saves the same
- * table as [row, keys] pairs (earlier still as { entries }), whose first element
- * is never a number; a checkpoint it wrote restores here.
+ * The saved layout: [FLAT_LAYOUT, width, ...values]. The general operator saves
+ * the same table as [row, keys] pairs (earlier still as { entries }), whose
+ * first element is never a number; a checkpoint it wrote restores here.
  */
-const ROWS_LAYOUT = 2;
+const FLAT_LAYOUT = 2;
 
-const topRowsCodec: StateCodec<Row[]> = {
-  save: (rows) => [ROWS_LAYOUT, ...rows],
-  load: (saved) => {
-    if (!Array.isArray(saved)) return (saved as { entries: Entry[] }).entries.map((e) => e[0]);
-    return saved[0] === ROWS_LAYOUT ? (saved.slice(1) as Row[]) : (saved as Entry[]).map((e) => e[0]);
-  },
-};
+function flatRowsCodec(width: number): StateCodec<unknown[]> {
+  return {
+    save: (values) => [FLAT_LAYOUT, width, ...values],
+    load: (saved) => {
+      if (!Array.isArray(saved)) return (saved as { entries: Entry[] }).entries.flatMap((e) => e[0]);
+      if (saved[0] !== FLAT_LAYOUT) return (saved as Entry[]).flatMap((e) => e[0]);
+      if (saved[1] !== width) throw new Error(`a top-N partition saved with rows of ${saved[1]} columns cannot restore into rows of ${width}`);
+      return saved.slice(2);
+    },
+  };
+}
 
 /** A partition met for the first time in a batch gave nothing before it. */
-const NOTHING: Row[] = [];
-const emptyList = (): Row[] => [];
+const NOTHING: unknown[] = [];
+const emptyList = (): unknown[] => [];
+
+/** Compares rows by the ORDER BY columns, each row given as a flat array and the offset of its first value. */
+type FlatCompare = (a: readonly unknown[], aAt: number, b: readonly unknown[], bAt: number) => number;
 
 export class UpdatingTopNOperator implements Operator {
   readonly name = "updating top-N";
-  private partitions!: KeyedTable<Row[]>;
+  private partitions!: KeyedTable<unknown[]>;
   private readonly n: number;
-  private readonly compare: (a: Row, b: Row) => number;
+  private readonly compare: FlatCompare;
   private readonly partitionKey: KeyEvaluator;
   private readonly rankings: Ranking[];
   /** ROW_NUMBER is appended: an output row is told apart by its position. */
@@ -59,9 +67,10 @@ export class UpdatingTopNOperator implements Operator {
   /** RANK or DENSE_RANK is appended: their values, per position, before and after a batch. */
   private readonly peerRanks: PeerRanks[] | null;
 
-  /** Whether the operator computes `spec` (over append-only input). */
-  static handles(spec: WindowFunctionSpec): boolean {
+  /** Whether the operator computes `spec` over append-only rows of `width` columns. */
+  static handles(spec: WindowFunctionSpec, width: number): boolean {
     return (
+      width >= 1 &&
       spec.limit?.by === "row_number" &&
       spec.limit.n >= 1 &&
       spec.order.every((o) => o.column !== undefined) &&
@@ -69,15 +78,24 @@ export class UpdatingTopNOperator implements Operator {
     );
   }
 
-  constructor(spec: WindowFunctionSpec) {
-    if (!UpdatingTopNOperator.handles(spec)) {
-      throw new Error("an updating top-N limits by ROW_NUMBER(), orders by columns and appends ranking functions only");
+  constructor(
+    spec: WindowFunctionSpec,
+    /** The input rows' columns: each kept row takes that many values of its partition's array. */
+    private readonly width: number,
+  ) {
+    if (!UpdatingTopNOperator.handles(spec, width)) {
+      throw new Error("an updating top-N limits by ROW_NUMBER(), orders by columns of non-empty rows and appends ranking functions only");
     }
     this.n = spec.limit!.n;
-    this.compare = columnComparator(
-      spec.order.map((o): AggregateOrder => ({ desc: o.desc, nullsFirst: o.nullsFirst })),
-      spec.order.map((o) => o.column!),
-    );
+    const order = spec.order.map((o): AggregateOrder => ({ desc: o.desc, nullsFirst: o.nullsFirst }));
+    const columns = spec.order.map((o) => o.column!);
+    this.compare = (a, aAt, b, bAt) => {
+      for (let k = 0; k < columns.length; k++) {
+        const c = compareKey(a[aAt + columns[k]!], b[bAt + columns[k]!], order[k]!);
+        if (c !== 0) return c;
+      }
+      return 0;
+    };
     this.partitionKey = new KeyEvaluator(spec.partition);
     this.rankings = spec.functions.map((f) => f.kind as Ranking);
     this.positional = this.rankings.includes("row_number");
@@ -86,7 +104,7 @@ export class UpdatingTopNOperator implements Operator {
   }
 
   open(ctx: OperatorContext): void {
-    this.partitions = ctx.state.keyed<Row[]>("partitions", topRowsCodec);
+    this.partitions = ctx.state.keyed<unknown[]>("partitions", flatRowsCodec(this.width));
   }
 
   process(batch: Batch, out: Collector): void | Promise<void> {
@@ -96,27 +114,29 @@ export class UpdatingTopNOperator implements Operator {
     const key = this.partitionKey;
     const compare = this.compare;
     const n = this.n;
-    /** Each partition this batch changed → the rows it held before. */
-    const touched = new Map<StateEntry<Row[]>, Row[]>();
+    const w = this.width;
+    const full = n * w;
+    /** Each partition this batch changed → its values before. */
+    const touched = new Map<StateEntry<unknown[]>, unknown[]>();
     for (let i = 0; i < rows.length; i++) {
       const row = rows[i]!;
       const hash = key.eval(row, times[i]!);
       const entry = table.get(hash, key.scratch);
       if (entry === undefined) {
         const made = table.update(hash, key.scratch, emptyList);
-        made.value.push(row);
+        for (let k = 0; k < w; k++) made.value.push(row[k]);
         touched.set(made, NOTHING);
         continue;
       }
       const list = entry.value;
-      if (list.length > n) list.length = n;
+      if (list.length > full) list.length = full;
       // Ties keep the earlier arrival (as the general operator's stable insert does): a row level with the N-th stays out.
-      if (list.length === n && compare(list[n - 1]!, row) <= 0) continue;
+      if (list.length === full && compare(list, full - w, row, 0) <= 0) continue;
       if (!touched.has(entry)) {
         table.modify(entry);
         touched.set(entry, list.slice());
       }
-      insertInPlace(list, row, n, compare);
+      this.insert(list, row);
     }
     if (touched.size === 0) return;
     const outRows: Row[] = [];
@@ -132,62 +152,85 @@ export class UpdatingTopNOperator implements Operator {
     return out.emit({ rows: outRows, times: new Array<number>(outRows.length).fill(times[rows.length - 1]!), ops: outOps, before });
   }
 
+  /** Copies `row` into a partition's values after the rows it does not sort before; a full partition's last row falls out. */
+  private insert(list: unknown[], row: Row): void {
+    const w = this.width;
+    const count = list.length / w;
+    let lo = 0;
+    let hi = count;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.compare(list, mid * w, row, 0) <= 0) lo = mid + 1;
+      else hi = mid;
+    }
+    const at = lo * w;
+    // The values that move one row down end here: the last row's are pushed first when the partition grows, dropped when it is full.
+    let end: number;
+    if (count < this.n) {
+      if (at === list.length) {
+        for (let k = 0; k < w; k++) list.push(row[k]);
+        return;
+      }
+      end = list.length - w;
+      for (let k = 0; k < w; k++) list.push(list[end + k]);
+    } else end = list.length - w;
+    for (let j = end - 1; j >= at; j--) list[j + w] = list[j];
+    for (let k = 0; k < w; k++) list[at + k] = row[k];
+  }
+
   /**
    * The changes between a partition's rows before and after a batch, when each
    * output holds its ROW_NUMBER: the row at a position stays if the same row
    * with the same ranks is there after; the others are deleted, then inserted.
    */
-  private pushChangedPositions(prev: Row[], next: Row[], outRows: Row[], outOps: RowOp[]): void {
+  private pushChangedPositions(prev: unknown[], next: unknown[], outRows: Row[], outOps: RowOp[]): void {
+    const w = this.width;
     const peers = this.peerRanks;
     if (peers) {
       this.fillPeerRanks(prev, peers[0]!);
       this.fillPeerRanks(next, peers[1]!);
     }
     const same = (i: number): boolean => {
-      if (i >= prev.length || i >= next.length) return false;
-      if (prev[i] !== next[i] && !rowsEqual(prev[i]!, next[i]!)) return false;
+      const at = i * w;
+      if (at >= prev.length || at >= next.length) return false;
+      for (let k = at; k < at + w; k++) if (!keyEquals(prev[k], next[k])) return false;
       if (!peers) return true;
       return this.rankings.every((r) => r === "row_number" || peers[0]![r][i] === peers[1]![r][i]);
     };
-    for (let i = 0; i < prev.length; i++) {
+    for (let i = 0; i * w < prev.length; i++) {
       if (same(i)) continue;
       outRows.push(this.output(prev, i, peers?.[0]));
       outOps.push(RowOp.Delete);
     }
-    for (let i = 0; i < next.length; i++) {
+    for (let i = 0; i * w < next.length; i++) {
       if (same(i)) continue;
       outRows.push(this.output(next, i, peers?.[1]));
       outOps.push(RowOp.Insert);
     }
   }
 
-  /** RANK and DENSE_RANK of each position of a sorted list. */
-  private fillPeerRanks(list: Row[], into: PeerRanks): void {
-    for (let i = 0; i < list.length; i++) {
-      const tied = i > 0 && this.compare(list[i - 1]!, list[i]!) === 0;
+  /** RANK and DENSE_RANK of each row of a partition's values. */
+  private fillPeerRanks(values: unknown[], into: PeerRanks): void {
+    const w = this.width;
+    for (let i = 0; i * w < values.length; i++) {
+      const tied = i > 0 && this.compare(values, (i - 1) * w, values, i * w) === 0;
       into.rank[i] = tied ? into.rank[i - 1]! : i + 1;
       into.dense_rank[i] = tied ? into.dense_rank[i - 1]! : i === 0 ? 1 : into.dense_rank[i - 1]! + 1;
     }
   }
 
-  /** The row at position `i` with the ranking values appended. */
-  private output(list: Row[], i: number, peers: PeerRanks | undefined): Row {
-    const row = list[i]!.slice();
+  /** Row `i` of a partition's values, with the ranking values appended. */
+  private output(values: unknown[], i: number, peers: PeerRanks | undefined): Row {
+    const row = values.slice(i * this.width, (i + 1) * this.width);
     for (const r of this.rankings) row.push(r === "row_number" ? i + 1 : peers![r][i]);
     return row;
   }
 
-  private outputs(list: Row[]): Row[] {
+  private outputs(values: unknown[]): Row[] {
     const peers = this.peerRanks?.[0];
-    if (peers) this.fillPeerRanks(list, peers);
-    return list.map((_, i) => this.output(list, i, peers));
+    if (peers) this.fillPeerRanks(values, peers);
+    const rows: Row[] = [];
+    for (let i = 0; i * this.width < values.length; i++) rows.push(this.output(values, i, peers));
+    return rows;
   }
-}
-
-/** Puts `row` in a sorted list of at most `n` rows after its equals, dropping the last row of a full list. */
-function insertInPlace(list: Row[], row: Row, n: number, compare: (a: Row, b: Row) => number): void {
-  const lo = placeAfterEquals(list, row, compare);
-  let j = list.length < n ? list.length : n - 1;
-  for (; j > lo; j--) list[j] = list[j - 1]!;
-  list[lo] = row;
 }

@@ -167,19 +167,15 @@ function evaluatePartition(spec: WindowFunctionSpec, compare: (a: Entry, b: Entr
 }
 
 export function insertSorted(list: Entry[], e: Entry, compare: (a: Entry, b: Entry) => number): void {
-  list.splice(placeAfterEquals(list, e, compare), 0, e);
-}
-
-/** Where `x` goes in a sorted list: after equal keys, so arrival order breaks ties, as a stable sort would. */
-export function placeAfterEquals<T>(list: readonly T[], x: T, compare: (a: T, b: T) => number): number {
+  // After equal keys: arrival order breaks ties, as a stable sort would.
   let lo = 0;
   let hi = list.length;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (compare(list[mid]!, x) <= 0) lo = mid + 1;
+    if (compare(list[mid]!, e) <= 0) lo = mid + 1;
     else hi = mid;
   }
-  return lo;
+  list.splice(lo, 0, e);
 }
 
 /** Drops the rows of a sorted partition that can no longer rank within `n`. */

@@ -16,6 +16,8 @@ import { prng } from "../../kit/sql.ts";
 import { batchCollector, StateHarness } from "../../kit/operator-state.ts";
 
 const T0 = 1_700_000_000_000_000;
+/** The rows' columns: partition, price, payload, bidder. */
+const WIDTH = 4;
 
 /**
  * Random batches of [partition, price, payload, bidder] rows: prices drift
@@ -79,7 +81,7 @@ describe("the updating top-N emits the general updating window function's change
         const input = bids(n * 7 + functions.length, 300, 25, desc);
         const s = spec(n, desc, nullsFirst, functions);
         const general = await feed(new UpdatingWindowFunctionOperator(s, false), new StateHarness().context(), input);
-        const ours = await feed(new UpdatingTopNOperator(s), new StateHarness().context(), input);
+        const ours = await feed(new UpdatingTopNOperator(s, WIDTH), new StateHarness().context(), input);
         const changes = general.reduce((k, b) => k + b.rows.length, 0);
         expect(changes).toBeGreaterThan(500);
         // Rows fell out of full partitions on the way.
@@ -90,18 +92,20 @@ describe("the updating top-N emits the general updating window function's change
   }
 
   test("an updating input is refused (the planner gives it the general operator)", async () => {
-    const op = new UpdatingTopNOperator(spec(3, true, true, ["row_number"]));
+    const op = new UpdatingTopNOperator(spec(3, true, true, ["row_number"]), WIDTH);
     op.open(new StateHarness().context());
     expect(() => op.process({ rows: [[1, 2, 3, 4]], times: [T0], ops: [RowOp.Delete], before: [[1, 2, 3, 4]] }, batchCollector())).toThrow(/retraction/);
   });
 
   test("only ranking functions, a ROW_NUMBER limit and ORDER BY columns are handled", () => {
     const s = spec(3, true, true, ["row_number"]);
-    expect(UpdatingTopNOperator.handles(s)).toBe(true);
-    expect(UpdatingTopNOperator.handles({ ...s, limit: { n: 3, by: "rank" } })).toBe(false);
-    expect(UpdatingTopNOperator.handles({ ...s, limit: undefined })).toBe(false);
-    expect(UpdatingTopNOperator.handles({ ...s, order: [{ key: (r: Row) => (r[1] as number) * 2, desc: true, nullsFirst: true }] })).toBe(false);
-    expect(UpdatingTopNOperator.handles({ ...s, functions: [{ kind: "row_number" }, { kind: "percent_rank" }] })).toBe(false);
+    expect(UpdatingTopNOperator.handles(s, WIDTH)).toBe(true);
+    expect(UpdatingTopNOperator.handles({ ...s, limit: { n: 3, by: "rank" } }, WIDTH)).toBe(false);
+    expect(UpdatingTopNOperator.handles({ ...s, limit: undefined }, WIDTH)).toBe(false);
+    expect(UpdatingTopNOperator.handles({ ...s, order: [{ key: (r: Row) => (r[1] as number) * 2, desc: true, nullsFirst: true }] }, WIDTH)).toBe(false);
+    expect(UpdatingTopNOperator.handles({ ...s, functions: [{ kind: "row_number" }, { kind: "percent_rank" }] }, WIDTH)).toBe(false);
+    // Rows of no columns would leave a partition's flat values empty whatever its row count.
+    expect(UpdatingTopNOperator.handles(s, 0)).toBe(false);
   });
 });
 
@@ -112,7 +116,7 @@ describe("checkpoints", () => {
   /** Runs the second half on `parallelism` subtasks restored from `harness`'s last checkpoint, each given its key groups' rows. */
   async function goOn(harness: StateHarness, parallelism: number) {
     const subtasks = await Promise.all(
-      Array.from({ length: parallelism }, async (_, i) => ({ ctx: await harness.restore(i, parallelism), op: new UpdatingTopNOperator(s), out: batchCollector() })),
+      Array.from({ length: parallelism }, async (_, i) => ({ ctx: await harness.restore(i, parallelism), op: new UpdatingTopNOperator(s, WIDTH), out: batchCollector() })),
     );
     for (const t of subtasks) t.op.open(t.ctx);
     for (const b of input.slice(120)) {
@@ -142,7 +146,7 @@ describe("checkpoints", () => {
     const general = await feed(new UpdatingWindowFunctionOperator(s, false), new StateHarness().context(), input);
     const harness = new StateHarness();
     const ctx = harness.context();
-    const op = new UpdatingTopNOperator(s);
+    const op = new UpdatingTopNOperator(s, WIDTH);
     const first = await feed(op, ctx, input.slice(0, 60));
     // A change after the first checkpoint, then a second (a delta over the first).
     await harness.checkpoint([{ ctx }]);
