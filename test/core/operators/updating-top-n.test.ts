@@ -59,7 +59,11 @@ function spec(n: number, desc: boolean, nullsFirst: boolean, functions: WindowFn
 async function feed(op: Operator, ctx: OperatorContext, input: Batch[]) {
   op.open?.(ctx);
   const out = batchCollector();
-  for (const b of input) await op.process(b, out, 0);
+  for (const b of input) {
+    await op.process(b, out, 0);
+    // Between batches, as the operator chain does: a disk-backed table moves entries out of memory.
+    ctx.state.maintain();
+  }
   return out.batches.map((b) => ({ rows: b.rows, ops: b.ops, times: b.times, before: b.before }));
 }
 
@@ -90,6 +94,16 @@ describe("the updating top-N emits the general updating window function's change
       });
     }
   }
+
+  test("with keyed state on disk and a cache too small for it (partitions saved, evicted and loaded again): the same batches", async () => {
+    const input = bids(21, 300, 400);
+    const s = spec(10, true, true, ["row_number", "rank"]);
+    const general = await feed(new UpdatingWindowFunctionOperator(s, false), new StateHarness().context(), input);
+    const harness = new StateHarness("op", undefined, undefined, 20_000);
+    const ours = await feed(new UpdatingTopNOperator(s, WIDTH), harness.context(), input);
+    expect(general.reduce((k, b) => k + b.rows.length, 0)).toBeGreaterThan(2000);
+    expect(ours).toEqual(general);
+  });
 
   test("an updating input is refused (the planner gives it the general operator)", async () => {
     const op = new UpdatingTopNOperator(spec(3, true, true, ["row_number"]), WIDTH);
