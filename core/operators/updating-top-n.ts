@@ -36,14 +36,16 @@ type PeerRanks = Record<Exclude<Ranking, "row_number">, number[]>;
  */
 const FLAT_LAYOUT = 2;
 
-function flatRowsCodec(width: number): StateCodec<unknown[]> {
+function flatRowsCodec(width: number, n: number): StateCodec<unknown[]> {
+  // A partition saved under a larger N restores with its N best rows.
+  const best = (entries: Entry[]) => entries.slice(0, n).flatMap((e) => e[0]);
   return {
     save: (values) => [FLAT_LAYOUT, width, ...values],
     load: (saved) => {
-      if (!Array.isArray(saved)) return (saved as { entries: Entry[] }).entries.flatMap((e) => e[0]);
-      if (saved[0] !== FLAT_LAYOUT) return (saved as Entry[]).flatMap((e) => e[0]);
+      if (!Array.isArray(saved)) return best((saved as { entries: Entry[] }).entries);
+      if (saved[0] !== FLAT_LAYOUT) return best(saved as Entry[]);
       if (saved[1] !== width) throw new Error(`a top-N partition saved with rows of ${saved[1]} columns cannot restore into rows of ${width}`);
-      return saved.slice(2);
+      return saved.slice(2, 2 + n * width);
     },
   };
 }
@@ -104,7 +106,7 @@ export class UpdatingTopNOperator implements Operator {
   }
 
   open(ctx: OperatorContext): void {
-    this.partitions = ctx.state.keyed<unknown[]>("partitions", flatRowsCodec(this.width));
+    this.partitions = ctx.state.keyed<unknown[]>("partitions", flatRowsCodec(this.width, this.n));
   }
 
   process(batch: Batch, out: Collector): void | Promise<void> {
@@ -129,7 +131,6 @@ export class UpdatingTopNOperator implements Operator {
         continue;
       }
       const list = entry.value;
-      if (list.length > full) list.length = full;
       // Ties keep the earlier arrival (as the general operator's stable insert does): a row level with the N-th stays out.
       if (list.length === full && compare(list, full - w, row, 0) <= 0) continue;
       if (!touched.has(entry)) {

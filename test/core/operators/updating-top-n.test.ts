@@ -156,6 +156,20 @@ describe("checkpoints", () => {
     expect(strip([...first, ...rest])).toEqual(strip(general));
   });
 
+  test("partitions saved under a larger N, by either operator, restore with their N best rows", async () => {
+    const wide = spec(7, true, true, ["row_number"]);
+    const general = await feed(new UpdatingWindowFunctionOperator(s, false), new StateHarness().context(), input);
+    for (const saver of [new UpdatingWindowFunctionOperator(wide, false), new UpdatingTopNOperator(wide, WIDTH)]) {
+      const harness = new StateHarness();
+      const ctx = harness.context();
+      await feed(saver, ctx, input.slice(0, 120));
+      await harness.checkpoint([{ ctx }]);
+      const rest = await feed(new UpdatingTopNOperator(s, WIDTH), await harness.restore(0, 1), input.slice(120));
+      expect(rest.length).toBeGreaterThan(50);
+      expect(rest).toEqual(general.slice(general.length - rest.length));
+    }
+  });
+
   test("its own checkpoint restores, at parallelism 1 batch for batch, at parallelism 3 into the same answer", async () => {
     const general = await feed(new UpdatingWindowFunctionOperator(s, false), new StateHarness().context(), input);
     const harness = new StateHarness();
