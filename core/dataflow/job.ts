@@ -12,6 +12,7 @@ import { accumulatorFor, filtered, FILTERED_OUT, valuesPerRow } from "../operato
 import { AsyncUdfOperator } from "../operators/async-udf.ts";
 import { UnnestOperator } from "../operators/unnest.ts";
 import { DeduplicateOperator } from "../operators/deduplicate.ts";
+import { UpdatingTopNOperator } from "../operators/updating-top-n.ts";
 import { UpdatingWindowFunctionOperator, WindowFunctionOperator, type WindowFn, type WindowFunctionSpec } from "../operators/window-function.ts";
 import { ChangelogNormalize } from "../operators/changelog.ts";
 import { UpdatingJoin, WindowJoin, type JoinSpec } from "../operators/join.ts";
@@ -582,11 +583,14 @@ export class Job {
       }
       case "updating_aggregate":
         return new UpdatingAggregate(this.aggregateSpec(plan.keys, plan.aggregates, plan.input.updating), plan.ttl, plan.ttlRetract);
-      case "window_function":
-        if (plan.deduplicate) return new DeduplicateOperator(this.windowFunctionSpec(plan));
-        return plan.updating
-          ? new UpdatingWindowFunctionOperator(this.windowFunctionSpec(plan), plan.input.updating)
-          : new WindowFunctionOperator(this.windowFunctionSpec(plan));
+      case "window_function": {
+        const spec = this.windowFunctionSpec(plan);
+        if (plan.deduplicate) return new DeduplicateOperator(spec);
+        if (!plan.updating) return new WindowFunctionOperator(spec);
+        const width = plan.input.schema.fields.length;
+        if (!plan.input.updating && UpdatingTopNOperator.handles(spec, width)) return new UpdatingTopNOperator(spec, width);
+        return new UpdatingWindowFunctionOperator(spec, plan.input.updating);
+      }
       case "changelog":
         return new ChangelogNormalize(plan.keys.map((k) => compileExpr(k) as RowFn), plan.ttl);
       case "async_udf":

@@ -71,18 +71,21 @@ export function compareValues(a: any, b: any): number {
 export function keyComparator(order: AggregateOrder[]): (a: readonly unknown[], b: readonly unknown[]) => number {
   return (a, b) => {
     for (let i = 0; i < order.length; i++) {
-      const x = a[i];
-      const y = b[i];
-      const o = order[i]!;
-      if (isNull(x) || isNull(y)) {
-        if (isNull(x) && isNull(y)) continue;
-        return isNull(x) === o.nullsFirst ? -1 : 1;
-      }
-      const c = compareValues(x, y);
-      if (c !== 0) return o.desc ? -c : c;
+      const c = compareKey(a[i], b[i], order[i]!);
+      if (c !== 0) return c;
     }
     return 0;
   };
+}
+
+/** Two values of one sort key, in the order `o` asks for, NULLs placed as asked. */
+export function compareKey(x: unknown, y: unknown, o: AggregateOrder): number {
+  if (isNull(x) || isNull(y)) {
+    if (isNull(x) && isNull(y)) return 0;
+    return isNull(x) === o.nullsFirst ? -1 : 1;
+  }
+  const c = compareValues(x, y);
+  return o.desc ? -c : c;
 }
 
 // ---------------------------------------------------------------- count, sum, avg, min, max

@@ -448,26 +448,29 @@ export class UpdatingWindowFunctionOperator implements Operator {
     const outRows: Row[] = [];
     const outOps: RowOp[] = [];
     for (const [p, prev] of touched) {
-      const next = evaluatePartition(this.spec, this.compare, p.value.entries, lastTime);
-      // Rows in both stay; the others are deleted or inserted.
-      const kept = new Array<boolean>(next.length).fill(false);
-      for (const old of prev) {
-        const j = next.findIndex((r, k) => !kept[k] && rowsEqual(r, old));
-        if (j >= 0) kept[j] = true;
-        else {
-          outRows.push(old);
-          outOps.push(RowOp.Delete);
-        }
-      }
-      next.forEach((r, k) => {
-        if (kept[k]) return;
-        outRows.push(r);
-        outOps.push(RowOp.Insert);
-      });
+      pushDifference(prev, evaluatePartition(this.spec, this.compare, p.value.entries, lastTime), outRows, outOps);
       if (p.value.entries.length === 0) this.partitions.delete(p);
     }
     if (outRows.length > 0) {
       return out.emit({ rows: outRows, times: outRows.map(() => lastTime), ops: outOps, before: outRows.map((r, i) => (outOps[i] === RowOp.Delete ? r : null)) });
     }
   }
+}
+
+/** A partition's change from the rows it gave (`prev`) to those it gives (`next`): rows in both stay; the others are deleted, then inserted. */
+export function pushDifference(prev: Row[], next: Row[], outRows: Row[], outOps: RowOp[]): void {
+  const kept = new Array<boolean>(next.length).fill(false);
+  for (const old of prev) {
+    const j = next.findIndex((r, k) => !kept[k] && rowsEqual(r, old));
+    if (j >= 0) kept[j] = true;
+    else {
+      outRows.push(old);
+      outOps.push(RowOp.Delete);
+    }
+  }
+  next.forEach((r, k) => {
+    if (kept[k]) return;
+    outRows.push(r);
+    outOps.push(RowOp.Insert);
+  });
 }
