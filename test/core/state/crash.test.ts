@@ -1,7 +1,8 @@
 /**
  * Every stateful operator through kill -9, on both state backends: one pipeline
  * with tumbling, hopping and session windows, an updating aggregate, an updating
- * join and a window join, killed at several moments (some during a checkpoint's
+ * join, a window join, a top-N per window, an updating top-N and a
+ * deduplication, killed at several moments (some during a checkpoint's
  * background writing) and rerun, then restored at another parallelism. Each
  * sink's output (folded, for updating results) equals an uninterrupted run's.
  */
@@ -13,7 +14,8 @@ import { sinkOutputs } from "../../kit/rows.ts";
 
 setDefaultTimeout(240_000);
 
-const SINKS = ["tumble", "hop", "session", "totals", "pairs", "joined"] as const;
+const SINKS = ["tumble", "hop", "session", "totals", "pairs", "joined", "top_per_window", "top_per_key", "first_per_key"] as const;
+const UPDATING = ["totals", "top_per_key", "first_per_key"];
 
 function pipeline(dir: string) {
   const sink = (name: string, format = "json") =>
@@ -26,6 +28,9 @@ ${sink("session")}
 ${sink("totals", "debezium_json")}
 ${sink("pairs")}
 ${sink("joined")}
+${sink("top_per_window")}
+${sink("top_per_key", "debezium_json")}
+${sink("first_per_key", "debezium_json")}
 INSERT INTO tumble SELECT window.start AS ws, k, n, total FROM (
   SELECT tumble(INTERVAL '1' SECOND) AS window, counter % 7 AS k, count(*) AS n, sum(counter) AS total FROM impulse GROUP BY window, k);
 INSERT INTO hop SELECT window.start AS ws, n FROM (
@@ -38,10 +43,22 @@ INSERT INTO joined SELECT x.k, x.n, y.m FROM
   (SELECT tumble(INTERVAL '1' SECOND) AS window, counter % 5 AS k, count(*) AS n FROM impulse GROUP BY window, k) x
   JOIN (SELECT tumble(INTERVAL '1' SECOND) AS window, counter % 5 AS k, max(counter) AS m FROM impulse GROUP BY window, k) y
   ON x.k = y.k AND x.window = y.window;
+INSERT INTO top_per_window SELECT ws, k, n FROM (
+  SELECT window.start AS ws, k, n, ROW_NUMBER() OVER (PARTITION BY window ORDER BY n DESC, k) AS rn FROM (
+    SELECT tumble(INTERVAL '1' SECOND) AS window, counter % 7 AS k, count(*) AS n FROM impulse WHERE counter % 5 <> 0 OR counter % 7 = 2 GROUP BY window, k))
+WHERE rn <= 2;
+-- Scores are distinct (a permutation of 0..6006 over the first 6,000 counters), so the top 3 does not depend on arrival order.
+INSERT INTO top_per_key SELECT k, counter, score, rn FROM (
+  SELECT k, counter, score, ROW_NUMBER() OVER (PARTITION BY k ORDER BY score DESC) AS rn FROM (
+    SELECT counter % 11 AS k, counter, (counter * 7919) % 6007 AS score FROM impulse))
+WHERE rn <= 3;
+INSERT INTO first_per_key SELECT k, counter FROM (
+  SELECT k, counter, ROW_NUMBER() OVER (PARTITION BY k ORDER BY counter) AS rn FROM (SELECT counter % 13 AS k, counter FROM impulse))
+WHERE rn = 1;
 `;
 }
 
-const outputs = (dir: string) => sinkOutputs(dir, SINKS, ["totals"]);
+const outputs = (dir: string) => sinkOutputs(dir, SINKS, UPDATING);
 
 for (const backend of ["memory", "disk"] as const) {
   describe(`kill -9 of every stateful operator, ${backend} backend`, () => {
@@ -53,6 +70,9 @@ for (const backend of ["memory", "disk"] as const) {
       const expected = outputs(ref);
       expect(expected.totals!.length).toBe(97);
       expect(expected.pairs!.length).toBeGreaterThan(1000);
+      expect(expected.top_per_key!.length).toBe(33);
+      expect(expected.first_per_key!.length).toBe(13);
+      expect(expected.top_per_window!.length).toBeGreaterThan(0);
 
       const dir = tempDir("runnel-state-crash-");
       const sql = writeSql(dir, pipeline(dir));
