@@ -10,9 +10,14 @@
 export class Slicer {
   private since = performance.now();
   private budgetMs: number;
+  /**
+   * `share`: the part of the time background work gets while processing keeps
+   * its turns long (a third by default); `minMs`/`maxMs` bound a slice.
+   */
   constructor(
     private readonly minMs = 4,
     private readonly maxMs = 50,
+    private readonly share = 1 / 3,
   ) {
     this.budgetMs = minMs;
   }
@@ -21,7 +26,11 @@ export class Slicer {
     const left = performance.now();
     await new Promise<void>((resolve) => setImmediate(resolve));
     this.since = performance.now();
-    // A third of the time, as long as processing keeps its turns long: half of what it took.
-    this.budgetMs = Math.min(this.maxMs, Math.max(this.minMs, (this.since - left) / 2));
+    this.budgetMs = sliceBudget(this.since - left, this.share, this.minMs, this.maxMs);
   }
+}
+
+/** The next slice's length after processing took `processingMs`: background work gets `share` of the time, within [minMs, maxMs]. */
+export function sliceBudget(processingMs: number, share: number, minMs: number, maxMs: number): number {
+  return Math.min(maxMs, Math.max(minMs, (processingMs * share) / (1 - share)));
 }
