@@ -111,6 +111,7 @@ function countBytesOut(s: Serializer | undefined, metrics: OperatorMetrics): Ser
   if (!s) return undefined;
   return {
     open: s.open?.bind(s),
+    fileHeader: s.fileHeader,
     serialize(row, op, before) {
       const out = s.serialize(row, op, before);
       metrics.bytesOut += sizeOf(out);

@@ -59,6 +59,12 @@ export interface Serializer {
   /** Encodes one row; `op` and `before` are set for updating streams. */
   serialize(row: Row, op?: RowOp, before?: Row | null): string | Uint8Array;
   /**
+   * Text that begins every file a file sink writes in this format, before its
+   * first record (CSV's header row, its line end included). Sinks that send
+   * records one by one (Kafka messages) leave it out.
+   */
+  fileHeader?: string;
+  /**
    * Async set-up before the first `serialize` (registering the schema with a
    * schema registry to learn its id). The engine awaits it before it creates the
    * sink writer; a rejection fails the job with its message.

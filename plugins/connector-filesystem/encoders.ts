@@ -1,7 +1,7 @@
 /**
  * How rows become file bytes: Parquet row groups (resumable from a
  * checkpointed footer state) or newline-delimited records from a record
- * format such as json, optionally gzip (one gzip member per flush, which
+ * format such as json or csv (after the format's file header), optionally gzip (one gzip member per flush, which
  * every gzip reader reads as one stream).
  */
 import { gzipSync } from "node:zlib";
@@ -72,6 +72,8 @@ class LinesEncoder implements FileEncoder {
     restored?: { written: number },
   ) {
     this.written = restored?.written ?? 0;
+    // A restored file has its header already; a new one starts with it.
+    if (!restored && format.fileHeader) this.text = format.fileHeader;
   }
   add(batch: Batch, i: number): void {
     const v = this.format.serialize(batch.rows[i]!, batch.ops?.[i], batch.before?.[i]);
