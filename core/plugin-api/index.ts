@@ -59,9 +59,9 @@ export interface Serializer {
   /** Encodes one row; `op` and `before` are set for updating streams. */
   serialize(row: Row, op?: RowOp, before?: Row | null): string | Uint8Array;
   /**
-   * Text that begins every file a file sink writes in this format, before its
-   * first record (CSV's header row, its line end included). Sinks that send
-   * records one by one (Kafka messages) leave it out.
+   * A line that begins every file a file sink writes in this format, before its
+   * first record (CSV's header row), without its line end: the sink ends it as
+   * it ends records. Sinks that send records one by one (Kafka messages) leave it out.
    */
   fileHeader?: string;
   /**

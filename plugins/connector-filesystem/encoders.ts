@@ -63,8 +63,11 @@ const FLUSH_CHARS = 1 << 20;
 const decoder = new TextDecoder();
 
 class LinesEncoder implements FileEncoder {
-  private text = "";
-  private rows = 0;
+  /** The lines since the last flush, joined then: one flat string to encode, where appending made a rope to flatten (15% of q10). */
+  private lines: string[] = [];
+  private chars = 0;
+  /** The format's header line, until the file's first flush writes it. */
+  private header: string | null;
   private written: number;
   constructor(
     private readonly format: Serializer,
@@ -73,28 +76,32 @@ class LinesEncoder implements FileEncoder {
   ) {
     this.written = restored?.written ?? 0;
     // A restored file has its header already; a new one starts with it.
-    if (!restored && format.fileHeader) this.text = format.fileHeader;
+    this.header = restored ? null : (format.fileHeader ?? null);
   }
   add(batch: Batch, i: number): void {
     const v = this.format.serialize(batch.rows[i]!, batch.ops?.[i], batch.before?.[i]);
-    this.text += (typeof v === "string" ? v : decoder.decode(v)) + "\n";
-    this.rows++;
+    const line = typeof v === "string" ? v : decoder.decode(v);
+    this.lines.push(line);
+    this.chars += line.length + 1;
   }
   get full(): boolean {
-    return this.text.length >= FLUSH_CHARS;
+    return this.chars >= FLUSH_CHARS;
   }
   get bufferedRows(): number {
-    return this.rows;
+    return this.lines.length;
   }
   get writtenBytes(): number {
     return this.written;
   }
   flush(): Uint8Array | null {
-    if (this.rows === 0) return null;
-    const raw = Buffer.from(this.text, "utf8");
+    if (this.chars === 0) return null;
+    if (this.header !== null) this.lines.unshift(this.header);
+    this.header = null;
+    this.lines.push("");
+    const raw = Buffer.from(this.lines.join("\n"), "utf8");
     const out = this.gzip ? gzipSync(raw) : raw;
-    this.text = "";
-    this.rows = 0;
+    this.lines = [];
+    this.chars = 0;
     this.written += out.length;
     return out;
   }

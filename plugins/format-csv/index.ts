@@ -197,7 +197,7 @@ export const csv = defineFormat({
     const o = options as CsvOptionValues;
     const encodeLine = compileCsvLineEncoder(fields, o);
     // Files open with the column names unless header = false; a record (a Kafka message) is one row without them.
-    const fileHeader = table?.connector === "filesystem" && o.header !== false ? csvHeaderLine(fields, o) + "\n" : undefined;
+    const fileHeader = table?.connector === "filesystem" && o.header !== false ? csvHeaderLine(fields, o) : undefined;
     return { serialize: encodeLine, fileHeader };
   },
 });
