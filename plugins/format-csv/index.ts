@@ -15,7 +15,7 @@ import type { Options as CsvParseOptions } from "csv-parse";
 import { defineFormat, definePlugin, opt, typeName, type Field, type Row, type SqlType } from "../../core/plugin-api/index.ts";
 import { parseTimestampText } from "../shared/time.ts";
 import { fromJsonValue } from "../shared/nested-json.ts";
-import { compileCsvLineEncoder, csvHeaderLine, csvUnwritable } from "./writer.ts";
+import { compileCsvBytesEncoder, compileCsvLineEncoder, csvHeaderLine, csvUnwritable } from "./writer.ts";
 
 const oneChar = (name: string) => ({
   ...opt.string({ description: "" }),
@@ -198,7 +198,7 @@ export const csv = defineFormat({
     const encodeLine = compileCsvLineEncoder(fields, o);
     // Files open with the column names unless header = false; a record (a Kafka message) is one row without them.
     const fileHeader = table?.connector === "filesystem" && o.header !== false ? csvHeaderLine(fields, o) : undefined;
-    return { serialize: encodeLine, fileHeader };
+    return { serialize: encodeLine, encodeInto: compileCsvBytesEncoder(fields, o) ?? undefined, fileHeader };
   },
 });
 

@@ -10,7 +10,7 @@
  * text that reads back to the same double; NaN, Infinity), timestamps as
  * RFC 3339 UTC text, intervals as microseconds, JSON as its text.
  */
-import { typeName, type Field, type Row, type SqlType } from "../../core/plugin-api/index.ts";
+import { typeName, type ByteSink, type Field, type Row, type SqlType } from "../../core/plugin-api/index.ts";
 import { formatTimestamp } from "../shared/time.ts";
 
 export interface CsvWriteOptions {
@@ -100,4 +100,155 @@ export function compileCsvLineEncoder(fields: Field[], o: CsvWriteOptions): (row
 export function csvHeaderLine(fields: Field[], o: CsvWriteOptions): string {
   const quoteField = compileFieldQuoter(o);
   return fields.map((f) => quoteField(f.name)).join(o.delimiter);
+}
+
+/** Characters the text of numbers, booleans and timestamps can hold: a special character among them leaves the byte encoder out. */
+const VALUE_CHARS = new Set(Object.values(RENDERED_CHARS).join(""));
+const utf8 = new TextEncoder();
+const nativeUtf8Write = (Buffer.prototype as unknown as { utf8Write?: (this: Uint8Array, text: string, at: number) => number }).utf8Write;
+
+/** Writes `text` as UTF-8 at `at` (room reserved) and returns the bytes written: Bun's native write, 3x a TextEncoder into a view. */
+const writeUtf8: (b: Uint8Array, text: string, at: number) => number = nativeUtf8Write
+  ? (b, text, at) => nativeUtf8Write.call(b, text, at)
+  : (b, text, at) => utf8.encodeInto(text, b.subarray(at)).written;
+const ASCII_TRUE = [116, 114, 117, 101];
+const ASCII_FALSE = [102, 97, 108, 115, 101];
+/** Room for a value of a non-text column: the longest number text (-1.7976931348623157e+308) or timestamp (+275760-09-13T00:00:00.000000Z). */
+const VALUE_ROOM = 32;
+
+function writeAscii(b: Uint8Array, p: number, s: string): number {
+  for (let i = 0; i < s.length; i++) b[p++] = s.charCodeAt(i);
+  return p;
+}
+
+/** A number as String() prints it: 32-bit integers digit by digit (integer arithmetic), others through String(). */
+function writeNumber(b: Uint8Array, p: number, v: unknown): number {
+  if (v === null || v === undefined) return p;
+  if (typeof v !== "number" || (v | 0) !== v) return p + writeUtf8(b, String(v), p);
+  let n = v;
+  if (n < 0) {
+    if (n === -2147483648) return p + writeUtf8(b, "-2147483648", p);
+    b[p++] = 45;
+    n = -n;
+  }
+  return writeDigits(b, p, n, digitCount(n));
+}
+
+function digitCount(n: number): number {
+  return n < 10 ? 1 : n < 100 ? 2 : n < 1000 ? 3 : n < 10000 ? 4 : n < 100000 ? 5 : n < 1000000 ? 6 : n < 10000000 ? 7 : n < 100000000 ? 8 : n < 1000000000 ? 9 : 10;
+}
+
+/** The `width` lowest decimal digits of a non-negative 32-bit integer, zero-padded. */
+function writeDigits(b: Uint8Array, p: number, n: number, width: number): number {
+  const end = p + width;
+  for (let at = end - 1; at >= p; at--) {
+    const q = (n / 10) | 0;
+    b[at] = 48 + n - q * 10;
+    n = q;
+  }
+  return end;
+}
+
+function writeBoolean(b: Uint8Array, p: number, v: unknown): number {
+  if (v === null || v === undefined) return p;
+  const codes = v ? ASCII_TRUE : ASCII_FALSE;
+  for (let i = 0; i < codes.length; i++) b[p++] = codes[i]!;
+  return p;
+}
+
+/** Writes timestamps as formatTimestamp prints them, the text up to the second kept as bytes while rows stay in it. */
+function timestampWriter(): (b: Uint8Array, p: number, v: unknown) => number {
+  let second = Number.NaN;
+  let prefix = "";
+  return (b, p, v) => {
+    if (v === null || v === undefined) return p;
+    let us = v as number;
+    if (!Number.isInteger(us)) us = Math.round(us);
+    const s = Math.floor(us / 1e6);
+    if (s !== second) {
+      prefix = formatTimestamp(s * 1e6).slice(0, -1); // without the Z: no fraction on a whole second
+      second = s;
+    }
+    p += writeUtf8(b, prefix, p);
+    const micros = (us - s * 1e6) | 0;
+    if (micros !== 0) {
+      b[p++] = 46;
+      const millis = (micros / 1000) | 0;
+      p = millis * 1000 === micros ? writeDigits(b, p, millis, 3) : writeDigits(b, p, micros, 6);
+    }
+    b[p++] = 90;
+    return p;
+  };
+}
+
+/**
+ * Compiles `encodeInto` for a row of `fields`: the bytes of `compileCsvLineEncoder`'s
+ * line written straight into the sink's buffer (digits, cached timestamp text,
+ * text natively encoded after a regex test for special characters). null when
+ * a special character is not ASCII or is one that values print: then the
+ * string encoder serves.
+ */
+export function compileCsvBytesEncoder(fields: Field[], o: CsvWriteOptions): ((row: Row, out: ByteSink) => void) | null {
+  const specials = [o.delimiter, o.quote, o.escape];
+  if (specials.some((c) => c.charCodeAt(0) >= 0x80 || VALUE_CHARS.has(c))) return null;
+  const special = new RegExp(`[${[...specials, "\r", "\n"].map(regexClassChar).join("")}]`);
+  const specialCode = new Uint8Array(128);
+  for (const c of [...specials, "\r", "\n"]) specialCode[c.charCodeAt(0)] = 1;
+  const quoteField = compileFieldQuoter(o);
+  const quote = o.quote.charCodeAt(0);
+  const writeText = (b: Uint8Array, p: number, v: unknown): number => {
+    if (v === null || v === undefined) return p;
+    const s = v as string;
+    const n = s.length;
+    if (n === 0) {
+      b[p++] = quote;
+      b[p++] = quote;
+      return p;
+    }
+    // Short ASCII text is copied here (a native call costs more than the loop); anything else is tested and encoded natively.
+    if (n <= 24) {
+      const start = p;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80 || specialCode[c] === 1) break;
+        b[p++] = c;
+      }
+      if (i === n) return p;
+      p = start;
+    }
+    return p + writeUtf8(b, special.test(s) ? quoteField(s) : s, p);
+  };
+  const writers: Record<string, unknown> = { num: writeNumber, bool: writeBoolean, ts: timestampWriter(), text: writeText };
+  let fixed = fields.length;
+  const sizes: string[] = [];
+  const steps = fields.map((f, i) => {
+    const sep = i > 0 ? `b[p++] = ${o.delimiter.charCodeAt(0)};\n  ` : "";
+    switch (f.type.kind) {
+      case "string":
+      case "json":
+        // UTF-8 takes at most 3 bytes a UTF-16 unit, quoting doubles a quote: 6 a unit, and the two quotes.
+        sizes.push(`v = row[${i}]; if (typeof v === "string") need += v.length * 6 + 2;`);
+        return `${sep}p = text(b, p, row[${i}]);`;
+      case "timestamp":
+        fixed += VALUE_ROOM;
+        return `${sep}p = ts(b, p, row[${i}]);`;
+      case "boolean":
+        fixed += VALUE_ROOM;
+        return `${sep}p = bool(b, p, row[${i}]);`;
+      default:
+        fixed += VALUE_ROOM;
+        return `${sep}p = num(b, p, row[${i}]);`;
+    }
+  });
+  const body = `return function encodeCsvLineInto(row, out) {
+  let need = ${fixed};
+  let v;
+  ${sizes.join("\n  ")}
+  const b = out.reserve(need);
+  let p = out.length;
+  ${steps.join("\n  ")}
+  out.length = p;
+};`;
+  return new Function(...Object.keys(writers), body)(...Object.values(writers)) as (row: Row, out: ByteSink) => void;
 }

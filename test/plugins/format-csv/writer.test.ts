@@ -64,6 +64,36 @@ describe("format 'csv' writing", () => {
     expect(dot.lines[0]).toContain(`."-0.5".`);
   });
 
+  test("the byte encoder file sinks use (encodeInto) writes exactly the UTF-8 of serialize's line, for every value and option set", () => {
+    const edges: Row[] = [
+      ["x".repeat(24), 2147483647, 2147483648, -1, false, "0", -2147483648],
+      ["y".repeat(25) + ",", -2147483648, -2147483649, 1e15 * 9, true, "[1.5]", 2147483648],
+      ["ünï", 9007199254740991, 1.5, -1_000_000, true, "{}", -1],
+      ["a long text that has no special character but is ünïcødé 🎉 all the same", 0, -0, 999_999, false, '{"k": "v"}', 0],
+      ['a long text with a "quote", a comma and a\nline break in it', -5, 1e-7, -999_999, true, "1e3", 5],
+    ];
+    for (const options of [{}, { delimiter: ";", quote: "'", escape: "\\" }, { delimiter: "\t" }, { delimiter: "|", quote: "~" }]) {
+      const o = { delimiter: ",", quote: '"', escape: '"', ...options };
+      const writer = csv.serializer!({ options: o as never, fields: FIELDS });
+      expect(writer.encodeInto).toBeDefined();
+      const sink = { bytes: new Uint8Array(8), length: 0, reserve(n: number) {
+        if (this.length + n > this.bytes.length) {
+          const grown = new Uint8Array(this.length + n);
+          grown.set(this.bytes.subarray(0, this.length));
+          this.bytes = grown;
+        }
+        return this.bytes;
+      } };
+      for (const row of [...ROWS, ...edges]) {
+        sink.length = 0;
+        writer.encodeInto!(row, sink);
+        expect(new TextDecoder().decode(sink.bytes.subarray(0, sink.length))).toBe(writer.serialize(row) as string);
+      }
+    }
+    // A delimiter that numbers print (.) leaves the byte encoder out: the sink uses serialize.
+    expect(csv.serializer!({ options: { delimiter: ".", quote: '"', escape: '"' } as never, fields: FIELDS }).encodeInto).toBeUndefined();
+  });
+
   test("records (not files) get no header: a single_file sink writes one row a line", async () => {
     const dir = tempDir("runnel-csv-records-");
     const input = join(dir, "in.jsonl");
