@@ -234,8 +234,8 @@ interface SecondMemo {
   text: string;
 }
 
-/** Per compiled format, the last whole second it printed. */
-const lastSecond = new WeakMap<Piece[], SecondMemo>();
+/** Per format text, the last whole second it printed (one lookup by the text, before any parsing, for a repeat). */
+const lastSecond = new Map<string, SecondMemo>();
 
 /**
  * Formats a µs timestamp (UTC) with a chrono strftime format. Rows of a stream
@@ -247,16 +247,19 @@ const lastSecond = new WeakMap<Piece[], SecondMemo>();
  * also makes the substr and the partition comparison after it cheap).
  */
 export function strftime(ts: number, format: string): string {
+  let memo = lastSecond.get(format);
+  // A unit divides a second: the same unit index is the same second too.
+  if (memo !== undefined && Math.floor(ts / memo.unit) === memo.unitIndex) return memo.text;
   const pieces = compileFormat(format);
   const second = Math.floor(ts / 1e6);
-  let memo = lastSecond.get(pieces);
   if (memo === undefined || memo.second !== second) {
     const { date } = civil(ts);
     const parts = pieces.map((p) => (typeof p === "string" ? p : SUB_SECOND.has(p.spec) ? null : printPiece(p, ts, date, 0)));
     const below = pieces.filter((p): p is Exclude<Piece, string> => typeof p !== "string" && SUB_SECOND.has(p.spec));
     const unit = below.length === 0 ? 1e6 : below.every((p) => MILLISECOND.has(p.spec)) ? 1000 : 1;
     memo = { second, parts, unit, unitIndex: Number.NaN, text: "" };
-    lastSecond.set(pieces, memo);
+    if (lastSecond.size > 1000) lastSecond.clear();
+    lastSecond.set(format, memo);
   }
   const unitIndex = Math.floor(ts / memo.unit);
   if (unitIndex === memo.unitIndex) return memo.text;
