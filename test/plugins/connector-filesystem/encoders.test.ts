@@ -3,7 +3,7 @@
  * shares no code with Runnel) and by Runnel's own CSV reader, and compared
  * with the input rows by DuckDB: awkward text (quotes, delimiters, CR/LF,
  * unicode, NULL next to the empty string), extreme numbers and timestamps,
- * files rolled by size and partitioned by a column, each with its header.
+ * files rolled by size and partitioned by a column (gzip), each with its header.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -99,13 +99,16 @@ INSERT INTO back SELECT * FROM src;`);
     expect(await difference(runnel, INPUT())).toEqual({ missing: 0, extra: 0, rows: ROWS });
   });
 
-  test("partitioned by a column: one header per partition file, and DuckDB reads the directories with hive partitioning", async () => {
-    const files = await writeCsv("partitioned", `, 'partitioning.fields' = 'k', 'rolling_policy.file_size' = '100KB'`);
+  test("partitioned by a column and gzip-compressed: one header per partition file, and DuckDB reads the directories with hive partitioning", async () => {
+    const files = await writeCsv("partitioned", `, 'partitioning.fields' = 'k', 'rolling_policy.file_size' = '10KB', compression = 'gzip'`);
     expect(new Set(files.map((f) => basename(join(f, ".."))))).toEqual(new Set(["k=x", "k=y", "k=z"]));
-    expect(files.length).toBeGreaterThan(1);
-    for (const f of files) expect(readFileSync(f, "utf8").split("\n", 1)[0]).toBe(HEADER);
+    expect(files.length).toBeGreaterThan(3);
+    for (const f of files) {
+      expect(basename(f)).toMatch(/\.csv\.gz$/);
+      expect(new TextDecoder().decode(Bun.gunzipSync(readFileSync(f))).split("\n", 1)[0]).toBe(HEADER);
+    }
     // The partition value from the path must agree with the column in the file.
-    const duck = `(SELECT id, k, s, n, f, ts, ok FROM read_csv('${join(dir, "partitioned")}/*/*.csv', hive_partitioning = true, header = true, allow_quoted_nulls = false,
+    const duck = `(SELECT id, k, s, n, f, ts, ok FROM read_csv('${join(dir, "partitioned")}/*/*.csv.gz', hive_partitioning = true, header = true, allow_quoted_nulls = false,
       columns = ${DUCK_COLUMNS.replace("k: 'VARCHAR'", "k_in_file: 'VARCHAR'")}) WHERE k = k_in_file)`;
     expect(await difference(duck, INPUT())).toEqual({ missing: 0, extra: 0, rows: ROWS });
   });
