@@ -43,10 +43,15 @@ export function csvUnwritable(f: Field): string | null {
   }
 }
 
+/** Matches a character that makes a field quoted: the delimiter, the quote, the escape, CR or LF. */
+function specialCharacters(o: CsvWriteOptions): RegExp {
+  return new RegExp(`[${[o.delimiter, o.quote, o.escape, "\r", "\n"].map(regexClassChar).join("")}]`);
+}
+
 /** The text of one field: quoted when it must be, NULL as nothing. */
 export function compileFieldQuoter(o: CsvWriteOptions): (text: string) => string {
-  const { delimiter, quote, escape } = o;
-  const special = new RegExp(`[${[delimiter, quote, escape, "\r", "\n"].map(regexClassChar).join("")}]`);
+  const { quote, escape } = o;
+  const special = specialCharacters(o);
   const inner = new RegExp(escape === quote ? regexClassChar(quote) : `[${regexClassChar(quote)}${regexClassChar(escape)}]`, "g");
   const doubled = escape === quote ? quote + quote : null;
   return (text) => {
@@ -77,7 +82,7 @@ export function compileCsvLineEncoder(fields: Field[], o: CsvWriteOptions): (row
   }
   const quoteField = compileFieldQuoter(o);
   const specials = [o.delimiter, o.quote, o.escape];
-  const special = new RegExp(`[${[...specials, "\r", "\n"].map(regexClassChar).join("")}]`);
+  const special = specialCharacters(o);
   const items = fields.map((f, i) => {
     const v = `row[${i}]`;
     const rendered = RENDERED_CHARS[f.type.kind];
@@ -115,11 +120,6 @@ const ASCII_TRUE = [116, 114, 117, 101];
 const ASCII_FALSE = [102, 97, 108, 115, 101];
 /** Room for a value of a non-text column: the longest number text (-1.7976931348623157e+308) or timestamp (+275760-09-13T00:00:00.000000Z). */
 const VALUE_ROOM = 32;
-
-function writeAscii(b: Uint8Array, p: number, s: string): number {
-  for (let i = 0; i < s.length; i++) b[p++] = s.charCodeAt(i);
-  return p;
-}
 
 /** A number as String() prints it: 32-bit integers digit by digit (integer arithmetic), others through String(). */
 function writeNumber(b: Uint8Array, p: number, v: unknown): number {
@@ -191,7 +191,7 @@ function timestampWriter(): (b: Uint8Array, p: number, v: unknown) => number {
 export function compileCsvBytesEncoder(fields: Field[], o: CsvWriteOptions): ((row: Row, out: ByteSink) => void) | null {
   const specials = [o.delimiter, o.quote, o.escape];
   if (specials.some((c) => c.charCodeAt(0) >= 0x80 || VALUE_CHARS.has(c))) return null;
-  const special = new RegExp(`[${[...specials, "\r", "\n"].map(regexClassChar).join("")}]`);
+  const special = specialCharacters(o);
   const specialCode = new Uint8Array(128);
   for (const c of [...specials, "\r", "\n"]) specialCode[c.charCodeAt(0)] = 1;
   const quoteField = compileFieldQuoter(o);
