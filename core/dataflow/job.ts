@@ -112,6 +112,14 @@ function countBytesOut(s: Serializer | undefined, metrics: OperatorMetrics): Ser
   if (!s) return undefined;
   return {
     open: s.open?.bind(s),
+    fileHeader: s.fileHeader,
+    encodeInto: s.encodeInto
+      ? (row, out) => {
+          const start = out.length;
+          s.encodeInto!(row, out);
+          metrics.bytesOut += out.length - start;
+        }
+      : undefined,
     serialize(row, op, before) {
       const out = s.serialize(row, op, before);
       metrics.bytesOut += sizeOf(out);

@@ -218,15 +218,33 @@ function splitPart(s: string, d: string, n: number): string {
     n = count + 2 + n;
     if (n < 1) return "";
   }
-  let start = 0;
-  for (let k = 1; k < n; k++) {
-    const at = s.indexOf(d, start);
-    if (at < 0) return "";
-    start = at + d.length;
+  // The delimiters before the piece and the one after it, from those the last text's calls found.
+  if (s !== splitText || d !== splitDelimiter) {
+    splitText = s;
+    splitDelimiter = d;
+    splitFound.length = 0;
+    splitDone = false;
   }
-  const end = s.indexOf(d, start);
-  return end < 0 ? s.slice(start) : s.slice(start, end);
+  while (splitFound.length < n && !splitDone) {
+    const from = splitFound.length === 0 ? 0 : splitFound[splitFound.length - 1]! + d.length;
+    const at = s.indexOf(d, from);
+    if (at < 0) splitDone = true;
+    else splitFound.push(at);
+  }
+  if (n - 1 > splitFound.length) return "";
+  const start = n === 1 ? 0 : splitFound[n - 2]! + d.length;
+  return n - 1 < splitFound.length ? s.slice(start, splitFound[n - 1]) : s.slice(start);
 }
+
+/**
+ * The text split_part last scanned, and the positions of the delimiters found
+ * in it so far: the calls on one row's value (q22 takes three pieces of each
+ * url) scan it once between them.
+ */
+let splitText = "";
+let splitDelimiter = "";
+const splitFound: number[] = [];
+let splitDone = false;
 
 /** Whether every character of `s` is one UTF-16 unit (no surrogate pair), so unit offsets are character offsets. */
 function singleUnits(s: string): boolean {

@@ -220,24 +220,49 @@ function num(n: number, width: number, pad: "" | "-" | "_" | "0", natural: " " |
 /** Specifiers that print below the second: the only ones that change between rows of the same second. */
 const SUB_SECOND = new Set(["f", ".f", ".3f", ".6f", ".9f", "3f", "6f", "9f"]);
 
-/** Per compiled format, the last whole second it printed and its pieces as printed then (null: below the second). */
-const lastSecond = new WeakMap<Piece[], { second: number; parts: (string | null)[] }>();
+/** Specifiers that print milliseconds at the finest: their text is the same for every µs of a millisecond. */
+const MILLISECOND = new Set([".3f", "3f"]);
+
+interface SecondMemo {
+  second: number;
+  /** The pieces as printed in this second (null: below the second). */
+  parts: (string | null)[];
+  /** µs the format's finest piece spans (a second, a millisecond or a µs): timestamps in the same unit print the same text. */
+  unit: number;
+  /** The last text printed, and the timestamp's unit it was printed for. */
+  unitIndex: number;
+  text: string;
+}
+
+/** Per format text, the last whole second it printed (one lookup by the text, before any parsing, for a repeat). */
+const lastSecond = new Map<string, SecondMemo>();
 
 /**
  * Formats a µs timestamp (UTC) with a chrono strftime format. Rows of a stream
  * come mostly in time order, many in one second: the pieces at or above the
  * second are reused from the last call in the same second (to_char was 15% of
- * q10's CPU, two calls a row).
+ * q10's CPU, two calls a row), and the whole text from the last call in the
+ * same unit of the format's finest piece (q10's '%H:%M:%S%.3f' prints the same
+ * text for the thousand bids of a millisecond; the same string, already flat,
+ * also makes the substr and the partition comparison after it cheap).
  */
 export function strftime(ts: number, format: string): string {
+  let memo = lastSecond.get(format);
+  // A unit divides a second: the same unit index is the same second too.
+  if (memo !== undefined && Math.floor(ts / memo.unit) === memo.unitIndex) return memo.text;
   const pieces = compileFormat(format);
   const second = Math.floor(ts / 1e6);
-  let memo = lastSecond.get(pieces);
   if (memo === undefined || memo.second !== second) {
     const { date } = civil(ts);
-    memo = { second, parts: pieces.map((p) => (typeof p === "string" ? p : SUB_SECOND.has(p.spec) ? null : printPiece(p, ts, date, 0))) };
-    lastSecond.set(pieces, memo);
+    const parts = pieces.map((p) => (typeof p === "string" ? p : SUB_SECOND.has(p.spec) ? null : printPiece(p, ts, date, 0)));
+    const below = pieces.filter((p): p is Exclude<Piece, string> => typeof p !== "string" && SUB_SECOND.has(p.spec));
+    const unit = below.length === 0 ? 1e6 : below.every((p) => MILLISECOND.has(p.spec)) ? 1000 : 1;
+    memo = { second, parts, unit, unitIndex: Number.NaN, text: "" };
+    if (lastSecond.size > 1000) lastSecond.clear();
+    lastSecond.set(format, memo);
   }
+  const unitIndex = Math.floor(ts / memo.unit);
+  if (unitIndex === memo.unitIndex) return memo.text;
   const parts = memo.parts;
   const micros = ts - second * 1e6;
   let out = "";
@@ -245,6 +270,8 @@ export function strftime(ts: number, format: string): string {
     const text = parts[i];
     out += text !== null ? text! : printPiece(pieces[i] as Exclude<Piece, string>, ts, null, micros);
   }
+  memo.unitIndex = unitIndex;
+  memo.text = out;
   return out;
 }
 

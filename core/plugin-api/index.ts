@@ -55,9 +55,30 @@ export const ROW_CHANGE: unique symbol = Symbol.for("runnel.row-change") as neve
 /** A row as an updating format returns it. */
 export type ChangeRow = Row & { [ROW_CHANGE]?: RowChange };
 
+/** Bytes a sink gathers many records in (a block of file lines); a serializer appends to it with `encodeInto`. */
+export interface ByteSink {
+  /** The buffer; bytes [0, length) are written. `reserve` may replace it. */
+  bytes: Uint8Array;
+  length: number;
+  /** Makes room for `n` more bytes after `length` and returns the (possibly new) buffer. */
+  reserve(n: number): Uint8Array;
+}
+
 export interface Serializer {
   /** Encodes one row; `op` and `before` are set for updating streams. */
   serialize(row: Row, op?: RowOp, before?: Row | null): string | Uint8Array;
+  /**
+   * Optional: appends the UTF-8 bytes `serialize` would give for an
+   * insert-only row to `out`, for sinks that gather many records in one buffer
+   * (file lines): no string or array per record.
+   */
+  encodeInto?(row: Row, out: ByteSink): void;
+  /**
+   * A line that begins every file a file sink writes in this format, before its
+   * first record (CSV's header row), without its line end: the sink ends it as
+   * it ends records. Sinks that send records one by one (Kafka messages) leave it out.
+   */
+  fileHeader?: string;
   /**
    * Async set-up before the first `serialize` (registering the schema with a
    * schema registry to learn its id). The engine awaits it before it creates the

@@ -168,8 +168,10 @@ export function rollingPolicy(o: Pick<Options, "rolling_policy.file_size" | "rol
 /** A local directory checked against the job's file policy (the control plane confines it; the CLI does not). */
 export const allowedDir = (files: FileAccess | undefined, dir: string) => (files ? files.resolve(dir, "path") : dir);
 
-const SINK_FORMATS = new Set(["parquet", "json", "debezium_json", "raw_string"]);
+const SINK_FORMATS = new Set(["parquet", "json", "debezium_json", "raw_string", "csv"]);
 const LINE_FORMATS = new Set(["json", "debezium_json", "raw_string"]);
+/** The extension of the files a line format writes, where it is not .json. */
+const LINE_EXTENSIONS: Record<string, string> = { raw_string: "txt", csv: "csv" };
 
 /** How the source reads files of a format; throws naming the option when it cannot. */
 function fileKindOf(format: string, o: Options, c: SourceContext<Options> | undefined): FileKind {
@@ -217,7 +219,7 @@ function globMatcher(pattern: string): (path: string) => boolean {
 
 export const filesystem = defineConnector({
   name: "filesystem",
-  description: "Exactly-once files on a local directory or S3: a sink writing Parquet or JSON lines, rolled and partitioned; a source reading JSON lines, CSV, Parquet and Avro files, new ones as they appear",
+  description: "Exactly-once files on a local directory or S3: a sink writing Parquet, JSON lines or CSV, rolled and partitioned; a source reading JSON lines, CSV, Parquet and Avro files, new ones as they appear",
   options,
   needsFormat: true,
   metadata: { path: { type: t.string(), description: "Source: the file a row was read from, relative to 'path'" } },
@@ -299,8 +301,8 @@ export const filesystem = defineConnector({
         }
         encoders = parquetEncoders(parquetFileFormat(c.formatOptions ?? {}, c.fields));
       } else {
-        // Line formats: JSON ones are .json; raw_string writes each value as a line of text.
-        encoders = lineEncoders(format, o.compression === "gzip", c.formatName === "raw_string" ? "txt" : "json");
+        // Line formats: JSON ones are .json; raw_string writes each value as a line of text; csv a row a line after its header.
+        encoders = lineEncoders(format, o.compression === "gzip", LINE_EXTENSIONS[c.formatName ?? ""] ?? "json");
       }
       const settings: SinkSettings = {
         rolling: rollingPolicy(o),

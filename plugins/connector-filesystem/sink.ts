@@ -341,10 +341,15 @@ function compilePartitioner(ctx: SinkContext<unknown>, s: SinkSettings): ((batch
   let lastTime: string | null = null;
   const lastValues: unknown[] = cols.map(() => undefined);
   let lastPath: string | null = null;
+  const at = cols.map((c) => c.idx);
+  const sameValues = (row: unknown[]) => {
+    for (let k = 0; k < at.length; k++) if (row[at[k]!] !== lastValues[k]) return false;
+    return true;
+  };
   return (batch, i) => {
     const row = batch.rows[i]!;
     const timePart = time ? time(batch.times[i]!) : null;
-    if (lastPath !== null && timePart === lastTime && cols.every((c, k) => row[c.idx] === lastValues[k])) return lastPath;
+    if (lastPath !== null && timePart === lastTime && sameValues(row)) return lastPath;
     const parts: string[] = [];
     if (timePart !== null) parts.push(timePart);
     cols.forEach((c, k) => {

@@ -1,18 +1,21 @@
 /**
  * `csv`: comma-separated values, parsed by csv-parse (the `csv` project's
  * parser: RFC 4180 quoting with fields spanning lines, and the byte position
- * of every record, which is what lets a file source checkpoint its place).
+ * of every record, which is what lets a file source checkpoint its place),
+ * and written by writer.ts.
  *
- * Files are read whole by connector 'filesystem' (a header row names the
- * columns; quoted fields may hold newlines). Anywhere else each record is one
- * CSV row whose fields fill the columns in order. An empty unquoted field is
- * NULL, a quoted one ("") the empty string, as DuckDB reads them.
+ * Files are read and written whole by connector 'filesystem' (a header row
+ * names the columns; quoted fields may hold newlines). Anywhere else each
+ * record is one CSV row whose fields fill the columns in order. An empty
+ * unquoted field is NULL, a quoted one ("") the empty string, as DuckDB reads
+ * and writes them.
  */
 import { requireFor, requirePackages } from "../shared/lazy.ts";
 import type { Options as CsvParseOptions } from "csv-parse";
 import { defineFormat, definePlugin, opt, typeName, type Field, type Row, type SqlType } from "../../core/plugin-api/index.ts";
 import { parseTimestampText } from "../shared/time.ts";
 import { fromJsonValue } from "../shared/nested-json.ts";
+import { compileCsvBytesEncoder, compileCsvLineEncoder, csvHeaderLine, csvUnwritable } from "./writer.ts";
 
 const oneChar = (name: string) => ({
   ...opt.string({ description: "" }),
@@ -28,7 +31,9 @@ export const csvOptions = {
   delimiter: { ...oneChar("the delimiter"), default: ",", description: "Field separator, one character (default ',', '\\t' for a tab)" },
   quote: { ...oneChar("the quote"), default: '"', description: "Quote character (default '\"')" },
   escape: { ...oneChar("the escape"), default: '"', description: "Escapes a quote inside a quoted field (default '\"', i.e. doubled quotes)" },
-  header: opt.boolean({ description: "Files: whether the first row names the columns (default true; columns are then matched by name). Records: not allowed" }),
+  header: opt.boolean({
+    description: "Files: whether the first row names the columns (default true: read files match columns by name, written files start with one). Records: not allowed",
+  }),
 };
 
 export interface CsvOptionValues {
@@ -157,13 +162,20 @@ const decoder = new TextDecoder();
 
 export const csv = defineFormat({
   name: "csv",
-  description: "Comma-separated values (RFC 4180): whole files with a header row through connector 'filesystem', else one row per record",
+  description: "Comma-separated values (RFC 4180): whole files with a header row through connector 'filesystem', else one row per record (read and written)",
   options: csvOptions,
-  validate({ options: o, table }) {
+  validate({ options: o, table, fields }) {
     if (o.quote === o.delimiter) throw new Error("format 'csv': options 'quote' and 'delimiter' are the same character; give different ones");
-    if (table.role === "sink") throw new Error("format 'csv' reads only; write CSV-friendly files with format = 'json' or 'parquet'");
+    if (table.role === "sink") {
+      for (const [name, c] of [["delimiter", o.delimiter], ["quote", o.quote], ["escape", o.escape]] as const) {
+        if (c === "\r" || c === "\n") throw new Error(`format 'csv': option '${name}' is a line break, which ends CSV rows; give another character`);
+      }
+      if (o.escape === o.delimiter) throw new Error("format 'csv': options 'escape' and 'delimiter' are the same character; give different ones");
+      const unwritable = fields.map(csvUnwritable).filter((why) => why !== null);
+      if (unwritable.length > 0) throw new Error(`format 'csv' has no exact text for some columns: ${unwritable.join("; ")}`);
+    }
     if (table.connector !== "filesystem" && o.header === true) {
-      throw new Error(`format 'csv': option 'header' applies to files (connector 'filesystem'); each record of connector '${table.connector}' is one row, read in column order`);
+      throw new Error(`format 'csv': option 'header' applies to files (connector 'filesystem'); each record of connector '${table.connector}' is one row, in column order`);
     }
   },
   deserializer({ options, fields }) {
@@ -180,6 +192,13 @@ export const csv = defineFormat({
         return build(records[0]!);
       },
     };
+  },
+  serializer({ options, fields, table }) {
+    const o = options as CsvOptionValues;
+    const encodeLine = compileCsvLineEncoder(fields, o);
+    // Files open with the column names unless header = false; a record (a Kafka message) is one row without them.
+    const fileHeader = table?.connector === "filesystem" && o.header !== false ? csvHeaderLine(fields, o) : undefined;
+    return { serialize: encodeLine, encodeInto: compileCsvBytesEncoder(fields, o) ?? undefined, fileHeader };
   },
 });
 

@@ -24,6 +24,19 @@ describe("strftime across a stream of timestamps", () => {
     for (const ts of times) expect(strftime(ts, "%Y-%m-%d %H:%M:%S%.6f %3f")).toBe(expected(ts));
   });
 
+  test("a millisecond format (q10's '%H:%M:%S%.3f') repeats its text only within a millisecond, between calls of other formats", () => {
+    const T = 1_710_510_330_000_000;
+    const times: number[] = [];
+    for (let i = 0; i < 3000; i++) times.push(T + i * 7); // many rows a millisecond, crossing milliseconds and seconds
+    times.push(T + 999, T + 1000, T + 999, T - 1, T - 1000, T - 1001, -1, -1000, -1001, 0, 999, 1000);
+    for (const ts of times) {
+      const iso = expected(ts);
+      expect(strftime(ts, "%H:%M:%S%.3f")).toBe(`${iso.slice(11, 19)}.${iso.slice(-3)}`);
+      expect(strftime(ts, "%Y-%m-%d")).toBe(iso.slice(0, 10));
+      expect(strftime(ts, "%S%.6f")).toBe(iso.slice(17, 26));
+    }
+  });
+
   test("a format without sub-second pieces changes only with its second", () => {
     const T = 1_710_510_330_000_000;
     expect(strftime(T + 999_999, "%H:%M:%S")).toBe("13:45:30");

@@ -6,13 +6,13 @@
  * point, so a point that is never reached fails the test.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { AbortMultipartUploadCommand, CreateMultipartUploadCommand, UploadPartCommand } from "@aws-sdk/client-s3";
 import { startCli, tempDir, waitUntil, writeSql } from "../../kit/cli.ts";
 import { dropBuckets, freshBucket, listKeys, listUploads, s3Client, S3_ENDPOINT, S3_KEY, S3_SECRET } from "../../kit/s3.ts";
 import { duckQuery } from "../../kit/duckdb.ts";
-import { bidsSql, download, expectJsonEqualsReference, expectParquetEqualsReference, filesUnder, referenceRows } from "./readback.ts";
+import { bidsSql, download, exceptBothWays, expectJsonEqualsReference, expectParquetEqualsReference, filesUnder, REF, referenceRows } from "./readback.ts";
 
 afterAll(async () => {
   await dropBuckets(s3Client());
@@ -213,6 +213,29 @@ describe("filesystem sink on local disk, killed with -9", () => {
     const files = filesUnder(out);
     expect(files.filter((f) => basename(f).startsWith("."))).toEqual([]);
     await expectJsonEqualsReference(files, reference, dir);
+  });
+
+  test("CSV killed mid-file, then during recovery: every row once, each file with one header, at its start", async () => {
+    const out = join(dir, "local-csv");
+    await crashThenFinish("local-csv", `connector = 'filesystem', path = '${out}', format = 'csv', 'rolling_policy.file_size' = '1MB'`, [
+      "filesystem-commit-with-open-files:1",
+      "filesystem-recovery-before-complete:1",
+    ]);
+    const files = filesUnder(out);
+    expect(files.filter((f) => basename(f).startsWith("."))).toEqual([]);
+    expect(files.length).toBeGreaterThan(1);
+    const header = "time,auction,bidder,price,channel,url,extra";
+    for (const f of files) {
+      const lines = readFileSync(f, "utf8").split("\n");
+      expect({ f, first: lines[0], headers: lines.filter((l) => l === header).length }).toEqual({ f, first: header, headers: 1 });
+    }
+    const csv = await exceptBothWays(
+      `(SELECT epoch_us(time) AS time, auction, bidder, price, channel, url, extra FROM read_csv([${files.map((f) => `'${f}'`).join(", ")}], header = true,
+        allow_quoted_nulls = false, columns = {time: 'TIMESTAMPTZ', auction: 'BIGINT', bidder: 'BIGINT', price: 'BIGINT', channel: 'VARCHAR', url: 'VARCHAR', extra: 'VARCHAR'}))`,
+      REF(reference),
+    );
+    expect(csv).toEqual({ missing: 0, extra: 0, rows: csv.rows });
+    expect(csv.rows).toBeGreaterThan(0);
   });
 
   test("a staging file of ours that no checkpoint knows is removed at restart; other files are left alone", async () => {

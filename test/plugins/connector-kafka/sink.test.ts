@@ -74,6 +74,19 @@ INSERT INTO out SELECT concat('key-', CAST(counter % 5 AS TEXT)) AS k, counter A
     }
   });
 
+  test("format 'csv': one row per message, without a header, quoted where it must be", async () => {
+    const topic = await createTopic("sink-csv", 1);
+    const dir = tempDir("runnel-kafka-csv-");
+    const sql = `${impulse(50)}
+CREATE TABLE out (n BIGINT, s TEXT, gone TEXT) WITH (connector = 'kafka', ${KAFKA_OPTS}, topic = '${topic}', type = 'sink', format = 'csv');
+INSERT INTO out SELECT counter AS n, concat('a,"', CAST(counter AS TEXT)) AS s, CAST(NULL AS TEXT) AS gone FROM impulse;`;
+    const r = await runCli(["run", writeSql(dir, sql), "--quiet"], { timeoutMs: 30_000 });
+    expect(r.stderr).not.toContain("error");
+    expect(r.code).toBe(0);
+    const values = (await readAll(topic, false)).map((x) => x.value);
+    expect(values).toEqual(Array.from({ length: 50 }, (_, n) => `${n},"a,""${n}",`));
+  });
+
   test("exactly_once: records become visible to read_committed consumers only when their checkpoint completes", async () => {
     const topic = await createTopic("sink-eos-visibility", 1);
     const dir = tempDir("runnel-kafka-eos-");
