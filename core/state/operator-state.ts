@@ -192,7 +192,9 @@ export class OperatorState {
     for (const [name, table] of this.tables) {
       const chain = this.chains.get(name) ?? [];
       const full = previousLost || rebaseDue(chain, table.size);
-      tables.push(table.snapshot(checkpoint, full));
+      const snapshot = table.snapshot(checkpoint, full);
+      if (full && chain.length > 0) snapshot.rebase = true;
+      tables.push(snapshot);
       chains[name] = full ? [] : chain;
     }
     return { checkpoint, values, tables, chains };

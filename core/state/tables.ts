@@ -174,6 +174,8 @@ export interface TableSnapshot {
   table: string;
   checkpoint: number;
   full: boolean;
+  /** A full file that replaces a chain of deltas (a rebase: the backend's compaction), not a table's first. */
+  rebase?: true;
   droppedUpTo: number | null;
   /** The chunks in file order (a restore applies them in it), encoded as they are pulled. */
   chunks: AsyncIterable<StateChunk>;
