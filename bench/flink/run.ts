@@ -45,7 +45,10 @@ async function spawnMeasured(cmd: string[], timeoutSeconds = 0): Promise<{ out: 
   const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
   const code = await proc.exited;
   if (proc.signalCode && timeoutSeconds > 0 && performance.now() - started >= timeoutSeconds * 1000) {
-    throw new Error(`${cmd.slice(0, 2).join(" ")} … did not finish: stopped after ${timeoutSeconds} s (Error: time limit)`);
+    // The CPU spent until stopped bounds the engine's events per CPU-second from above.
+    const spent = proc.resourceUsage()!.cpuTime;
+    const cpu = Number(spent.user + spent.system) / 1e6;
+    throw new Error(`${cmd.slice(0, 2).join(" ")} … did not finish: stopped after ${timeoutSeconds} s, ${cpu.toFixed(1)} CPU-seconds (Error: time limit)`);
   }
   if (code !== 0) throw new Error(`${cmd.slice(0, 2).join(" ")} … exited ${code}:\n${err.slice(-4000)}`);
   const usage = proc.resourceUsage()!;
