@@ -11,6 +11,8 @@
  * the job's start to its end, planning and loading left out).
  *
  *   flock /tmp/runnel-bench.lock bun run bench:flink q0 q5 --events 2000000 [--runs 3] [--runnel | --runnel-only]
+ *     [--flink-heap 10g] [--flink-timeout 360] [--flink-runs 1]
+ *     Flink's JVM heap (default 4g), a Flink run's time limit in s, Flink's runs when fewer than --runs fit the time
  *   bun run bench:flink q5 --explain       Flink's plan of each query (planning only)
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -31,11 +33,23 @@ interface Run {
   inner: number;
 }
 
-async function spawnMeasured(cmd: string[]): Promise<{ out: string; cpu: number; wall: number; rssMb: number }> {
+/**
+ * Flink's JVM heap (`--flink-heap`), the longest a Flink run may take (`--flink-timeout`, seconds; 0 none), and its
+ * number of runs when fewer than Runnel's fit the time (`--flink-runs`; 0 as `--runs`).
+ */
+const flinkOptions = { heap: "4g", timeoutSeconds: 0, runs: 0 };
+
+async function spawnMeasured(cmd: string[], timeoutSeconds = 0): Promise<{ out: string; cpu: number; wall: number; rssMb: number }> {
   const started = performance.now();
-  const proc = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe", ...(timeoutSeconds > 0 ? { timeout: timeoutSeconds * 1000, killSignal: "SIGKILL" } : {}) });
   const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
   const code = await proc.exited;
+  if (proc.signalCode && timeoutSeconds > 0 && performance.now() - started >= timeoutSeconds * 1000) {
+    // The CPU spent until stopped bounds the engine's events per CPU-second from above.
+    const spent = proc.resourceUsage()!.cpuTime;
+    const cpu = Number(spent.user + spent.system) / 1e6;
+    throw new Error(`${cmd.slice(0, 2).join(" ")} … did not finish: stopped after ${timeoutSeconds} s, ${cpu.toFixed(1)} CPU-seconds (Error: time limit)`);
+  }
   if (code !== 0) throw new Error(`${cmd.slice(0, 2).join(" ")} … exited ${code}:\n${err.slice(-4000)}`);
   const usage = proc.resourceUsage()!;
   return { out, cpu: Number(usage.cpuTime.user + usage.cpuTime.system) / 1e6, wall: (performance.now() - started) / 1000, rssMb: usage.maxRSS / 1024 / 1024 };
@@ -67,10 +81,10 @@ function countLines(folder: string): number {
  * Runs one engine's process; a query writing files gets a fresh `{out}` folder, whose lines are its
  * rows (then removed, so each run starts empty).
  */
-async function runMeasured(query: string, dir: string, cmd: string[], rows: (out: string) => number): Promise<Omit<Run, "inner"> & { out: string }> {
+async function runMeasured(query: string, dir: string, cmd: string[], rows: (out: string) => number, timeoutSeconds = 0): Promise<Omit<Run, "inner"> & { out: string }> {
   const out = join(dir, "out");
   rmSync(out, { recursive: true, force: true });
-  const r = await spawnMeasured(cmd);
+  const r = await spawnMeasured(cmd, timeoutSeconds);
   if (!FLINK_QUERIES[query]!.output) return { ...r, rows: rows(r.out) };
   const lines = countLines(out);
   rmSync(out, { recursive: true, force: true });
@@ -80,7 +94,7 @@ async function runMeasured(query: string, dir: string, cmd: string[], rows: (out
 async function flink(query: string, events: number, dir: string): Promise<Run> {
   const file = join(dir, `${query}.flink.sql`);
   writeFileSync(file, flinkSql(query, events, dir));
-  const r = await runMeasured(query, dir, await javaCommand(["run", file]), (out) => lastJson(out).rows);
+  const r = await runMeasured(query, dir, await javaCommand(["run", file], flinkOptions.heap), (out) => lastJson(out).rows, flinkOptions.timeoutSeconds);
   const j = lastJson(r.out);
   return { cpu: r.cpu, wall: r.wall, rssMb: r.rssMb, rows: r.rows, inner: j.cpuAtEnd - j.cpuAtSubmit };
 }
@@ -169,6 +183,10 @@ if (import.meta.main) {
     else if (args[i] === "--runnel") withRunnel = true;
     else if (args[i] === "--runnel-only") runnelOnly = withRunnel = true;
     else if (args[i] === "--explain") explain = true;
+    // q9 and q16 ran out of the default 4 GB heap at 10M events.
+    else if (args[i] === "--flink-heap") flinkOptions.heap = args[++i]!;
+    else if (args[i] === "--flink-timeout") flinkOptions.timeoutSeconds = Number(args[++i]);
+    else if (args[i] === "--flink-runs") flinkOptions.runs = Number(args[++i]);
     else picked.push(args[i]!);
   }
   const queries = picked.length ? picked : Object.keys(FLINK_QUERIES);
@@ -177,7 +195,7 @@ if (import.meta.main) {
     for (const q of queries) if (!FLINK_QUERIES[q]!.skip) console.log(`== ${q}\n${await explainFlink(q)}`);
     process.exit(0);
   }
-  console.log(`${events.toLocaleString("en")} events, median of ${runs}, events/s per core (whole process | excl. start-up | in job)`);
+  console.log(`${events.toLocaleString("en")} events, median of ${runs} (Flink ${flinkOptions.runs || runs}), events/s per core (whole process | excl. start-up | in job)`);
   console.log(`| query | Flink | Flink excl. start-up | Flink start-up CPU s | Flink rows | Runnel | Runnel excl. start-up | Runnel in job | Runnel rows | ratio | ratio excl. start-up |`);
   console.log(`|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|`);
   for (const q of queries) {
@@ -188,7 +206,7 @@ if (import.meta.main) {
     }
     let f: Figures | null, r: Figures | null;
     try {
-      f = runnelOnly ? null : await measure(flink, q, events, runs);
+      f = runnelOnly ? null : await measure(flink, q, events, flinkOptions.runs || runs);
       r = withRunnel ? await measure(runnel, q, events, runs) : null;
     } catch (e) {
       // One failing query must not cost the others' figures (a run can take many minutes).
