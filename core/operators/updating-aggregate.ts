@@ -19,8 +19,7 @@ interface Group {
    * The row last emitted for this group, or null; undefined when restored, since
    * checkpoints leave it out: between batches it is always the key and the
    * accumulators' results (a group with no rows is deleted), so it is rebuilt
-   * from them before the group first changes. Always undefined when results are
-   * cheap to compute again (see `recompute`).
+   * from them before the group first changes.
    */
   emitted: Row | null | undefined;
 }
@@ -29,13 +28,6 @@ export class UpdatingAggregate implements Operator {
   readonly name = "updating_aggregate";
   private groups!: KeyedTable<Group>;
   private readonly scratch: unknown[];
-  /**
-   * Whether the row a group last emitted is computed again from its
-   * accumulators when the group next changes, rather than kept: for counts,
-   * sums, averages, minima and maxima a result costs less than keeping a row
-   * per group in memory (4M groups: 4M arrays the collector traces).
-   */
-  private readonly recompute: boolean;
 
   constructor(
     private readonly spec: AggregateSpec,
@@ -45,7 +37,6 @@ export class UpdatingAggregate implements Operator {
     private readonly retractExpired = false,
   ) {
     this.scratch = new Array(spec.keys.length);
-    this.recompute = spec.accumulators.every((a) => !a.save && !a.load);
   }
 
   open(ctx: OperatorContext): void {
@@ -81,14 +72,14 @@ export class UpdatingAggregate implements Operator {
   }
 
   /** Made once rather than a closure per row: `group` runs for every input row. */
-  private readonly newGroup = (): Group => ({ accs: this.spec.accumulators.map((a) => a.init()), rows: 0, emitted: this.recompute ? undefined : null });
+  private readonly newGroup = (): Group => ({ accs: this.spec.accumulators.map((a) => a.init()), rows: 0, emitted: null });
 
   private group(row: Row, time: number): StateEntry<Group> {
     const keys = this.spec.keys;
     for (let k = 0; k < keys.length; k++) this.scratch[k] = keys[k]!(row, time);
     const hash = hashValues(this.scratch);
     const entry = this.groups.update(hash, this.scratch, this.newGroup);
-    if (!this.recompute && entry.value.emitted === undefined) entry.value.emitted = this.emittedOf(entry);
+    if (entry.value.emitted === undefined) entry.value.emitted = this.emittedOf(entry);
     return entry;
   }
 
@@ -116,8 +107,7 @@ export class UpdatingAggregate implements Operator {
 
   process(batch: Batch, out: Collector): void | Promise<void> {
     const { rows, times, ops, before } = batch;
-    // Each group changed by this batch, with the row it had emitted before the batch.
-    const touched = new Map<StateEntry<Group>, Row | null>();
+    const touched = new Set<StateEntry<Group>>();
     let lastTime = 0;
     for (let i = 0; i < rows.length; i++) {
       const t = times[i]!;
@@ -125,24 +115,23 @@ export class UpdatingAggregate implements Operator {
       const op = ops ? ops[i]! : RowOp.Insert;
       if (op === RowOp.Update && before?.[i]) {
         const old = this.group(before[i]!, t);
-        if (!touched.has(old)) touched.set(old, this.emittedOf(old));
         this.apply(old, before[i]!, t, true);
+        touched.add(old);
         if (this.ttl && (old.time === null || t > old.time)) this.groups.setTime(old, t);
       }
       const entry = this.group(rows[i]!, t);
-      if (!touched.has(entry)) touched.set(entry, this.emittedOf(entry));
       this.apply(entry, rows[i]!, t, op === RowOp.Delete);
+      touched.add(entry);
       if (this.ttl && (entry.time === null || t > entry.time)) this.groups.setTime(entry, t);
     }
     const outRows: Row[] = [];
     const outTimes: number[] = [];
     const outOps: RowOp[] = [];
     const outBefore: (Row | null)[] = [];
-    for (const [entry, prev] of touched) {
+    for (const entry of touched) {
       const g = entry.value;
-      // A row restored from an older file's group is as good as computed, once: from here on it is computed.
-      if (this.recompute) g.emitted = undefined;
       const next = g.rows > 0 ? [...entry.key, ...g.accs.map((v, j) => this.spec.accumulators[j]!.result(v))] : null;
+      const prev = g.emitted!;
       if (next && !prev) {
         outRows.push(next);
         outOps.push(RowOp.Insert);
@@ -162,7 +151,7 @@ export class UpdatingAggregate implements Operator {
         continue;
       }
       outTimes.push(lastTime);
-      if (!this.recompute) g.emitted = next;
+      g.emitted = next;
       if (!next) this.groups.delete(entry);
     }
     if (outRows.length > 0) return out.emit({ rows: outRows, times: outTimes, ops: outOps, before: outBefore });
