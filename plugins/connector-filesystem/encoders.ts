@@ -63,20 +63,46 @@ const FLUSH_CHARS = 1 << 20;
 const decoder = new TextDecoder();
 const utf8 = new TextEncoder();
 
+/** What both line encoders share: a flush's bytes, gzipped when asked, counted into the file's size (its checkpointed state). */
+abstract class LineFileEncoder implements FileEncoder {
+  private written: number;
+  constructor(
+    protected readonly format: Serializer,
+    private readonly gzip: boolean,
+    restored?: { written: number },
+  ) {
+    this.written = restored?.written ?? 0;
+  }
+  abstract add(batch: Batch, i: number): void;
+  abstract get full(): boolean;
+  abstract get bufferedRows(): number;
+  abstract flush(): Uint8Array | null;
+  /** A flush's bytes as the file gets them. */
+  protected emit(raw: Uint8Array): Uint8Array {
+    const out = this.gzip ? gzipSync(raw) : raw;
+    this.written += out.length;
+    return out;
+  }
+  get writtenBytes(): number {
+    return this.written;
+  }
+  footer(): Uint8Array {
+    return EMPTY;
+  }
+  state(): { written: number } {
+    return { written: this.written };
+  }
+}
+
 /** Lines of text as a format serializes them: gathered as strings and joined once per flush. */
-class LinesEncoder implements FileEncoder {
+class LinesEncoder extends LineFileEncoder {
   /** The lines since the last flush, joined then: one flat string to encode, where appending made a rope to flatten (15% of q10). */
   private lines: string[] = [];
   private chars = 0;
   /** The format's header line, until the file's first flush writes it. */
   private header: string | null;
-  private written: number;
-  constructor(
-    private readonly format: Serializer,
-    private readonly gzip: boolean,
-    restored?: { written: number },
-  ) {
-    this.written = restored?.written ?? 0;
+  constructor(format: Serializer, gzip: boolean, restored?: { written: number }) {
+    super(format, gzip, restored);
     // A restored file has its header already; a new one starts with it.
     this.header = restored ? null : (format.fileHeader ?? null);
   }
@@ -92,26 +118,15 @@ class LinesEncoder implements FileEncoder {
   get bufferedRows(): number {
     return this.lines.length;
   }
-  get writtenBytes(): number {
-    return this.written;
-  }
   flush(): Uint8Array | null {
     if (this.chars === 0) return null;
     if (this.header !== null) this.lines.unshift(this.header);
     this.header = null;
     this.lines.push("");
     const raw = Buffer.from(this.lines.join("\n"), "utf8");
-    const out = this.gzip ? gzipSync(raw) : raw;
     this.lines = [];
     this.chars = 0;
-    this.written += out.length;
-    return out;
-  }
-  footer(): Uint8Array {
-    return EMPTY;
-  }
-  state(): { written: number } {
-    return { written: this.written };
+    return this.emit(raw);
   }
 }
 
@@ -135,7 +150,7 @@ class BlockBuffer implements ByteSink {
 const FIRST_BLOCK = 1 << 16;
 
 /** Lines a format writes into one buffer per flush (`Serializer.encodeInto`): no string per line. */
-class LineBytesEncoder implements FileEncoder {
+class LineBytesEncoder extends LineFileEncoder {
   /**
    * The block being filled; none between a flush and the next row, so files that stop receiving rows hold
    * no buffer. A new block is as large as the last one got (growing from 64 KiB by copies was 15% of q10).
@@ -143,15 +158,10 @@ class LineBytesEncoder implements FileEncoder {
   private current: BlockBuffer | null = null;
   private capacity = FIRST_BLOCK;
   private rows = 0;
-  private written: number;
   private readonly encodeInto: (row: Row, out: ByteSink) => void;
-  constructor(
-    private readonly format: Serializer,
-    private readonly gzip: boolean,
-    restored?: { written: number },
-  ) {
+  constructor(format: Serializer, gzip: boolean, restored?: { written: number }) {
+    super(format, gzip, restored);
     this.encodeInto = format.encodeInto!.bind(format);
-    this.written = restored?.written ?? 0;
     // A restored file has its header already; a new one starts with it.
     if (!restored && format.fileHeader !== undefined) this.appendText(format.fileHeader);
   }
@@ -182,26 +192,14 @@ class LineBytesEncoder implements FileEncoder {
   get bufferedRows(): number {
     return this.rows;
   }
-  get writtenBytes(): number {
-    return this.written;
-  }
   flush(): Uint8Array | null {
     const block = this.current;
     if (this.rows === 0 || block === null) return null;
     // The block goes out as it is (no copy); the next is made at the next row, room for as much plus a margin.
-    const raw = block.bytes.subarray(0, block.length);
-    const out = this.gzip ? gzipSync(raw) : raw;
     this.current = null;
     this.capacity = Math.max(FIRST_BLOCK, block.length + FIRST_BLOCK);
     this.rows = 0;
-    this.written += out.length;
-    return out;
-  }
-  footer(): Uint8Array {
-    return EMPTY;
-  }
-  state(): { written: number } {
-    return { written: this.written };
+    return this.emit(block.bytes.subarray(0, block.length));
   }
 }
 
