@@ -6,7 +6,7 @@
  */
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { join } from "node:path";
-import { REPO, tempDir } from "../kit/cli.ts";
+import { freePort, REPO, tempDir } from "../kit/cli.ts";
 import { eventually, testControlPlane, workersOf, stoppedAfterAll, type TestControlPlane, CREATE_PIPELINE } from "../kit/control-plane.ts";
 import { freshPostgresDatabase } from "../kit/services.ts";
 
@@ -70,13 +70,13 @@ SELECT counter % 8 AS k, count(*) AS n FROM impulse GROUP BY k;`,
 describe("restarting the control plane", () => {
   test("kill -9 of the control plane: its worker stops, the next start restores the job once, output goes on without duplicates", async () => {
     const dataDir = tempDir("runnel-cp-restart-");
-    const port = 18000 + Math.floor(Math.random() * 1000);
+    const port = await freePort();
     const env = { ...process.env, PORT: String(port), RUNNEL_DATA_DIR: dataDir, RUNNEL_HEARTBEAT_MS: "200", RUNNEL_WORKER_LOGS: "0" };
     const startServer = () => Bun.spawn(["bun", join(REPO, "control-plane", "main.ts")], { env, stdout: "ignore", stderr: "pipe" });
     const api = {
-      url: `http://localhost:${port}`,
+      url: `http://127.0.0.1:${port}`,
       async gql(query: string, variables: Record<string, unknown> = {}) {
-        const res = await fetch(`http://localhost:${port}/graphql`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query, variables }) });
+        const res = await fetch(`http://127.0.0.1:${port}/graphql`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query, variables }) });
         const body = (await res.json()) as any;
         if (body.errors) throw new Error(JSON.stringify(body.errors));
         return body.data;
@@ -91,7 +91,7 @@ describe("restarting the control plane", () => {
       const { pipelineId, jobId } = await create(api as any, `CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '200');\nSELECT counter FROM impulse;`);
       const readOutput = async (until: number) => {
         const { createClient } = await import("graphql-ws");
-        const client = createClient({ url: `ws://localhost:${port}/graphql`, retryAttempts: 0 });
+        const client = createClient({ url: `ws://127.0.0.1:${port}/graphql`, retryAttempts: 0 });
         const lines: string[] = [];
         const it = client.iterate({ query: `subscription { pipelineOutput(pipelineId: "${pipelineId}") { lines } }` });
         try {

@@ -1,5 +1,6 @@
 /** Runs the real `runnel` command as a child process, as a user would. */
 import { mkdtempSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -14,6 +15,22 @@ export interface CliResult {
 
 export function tempDir(prefix = "runnel-test-"): string {
   return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/**
+ * A port nothing listens on now, chosen by the kernel. A port picked at random
+ * from a fixed range once landed on a test broker's (Kafka's SASL listener on
+ * 19094), and the test spoke HTTP to Kafka.
+ */
+export function freePort(host = "127.0.0.1"): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, host, () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolvePort(port));
+    });
+  });
 }
 
 export function writeSql(dir: string, sql: string, name = "pipeline.sql"): string {

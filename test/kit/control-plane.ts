@@ -118,25 +118,29 @@ export interface SpawnedControlPlane {
 
 /** `bun run start` in its own process, on PGlite in `dataDir` or a fresh PostgreSQL database; resolves once it answers (or has exited). */
 export async function spawnControlPlane(backend: Backend, env: Record<string, string> = {}, dataDir = tempDir("runnel-cp-")): Promise<SpawnedControlPlane> {
-  const port = 18000 + Math.floor(Math.random() * 2000);
   const databaseUrl = backend === "postgres" ? (env.DATABASE_URL ?? (await freshPostgresDatabase())) : "";
+  // PORT=0: the kernel picks a free port, and the control plane says which one it listens on.
   const proc = Bun.spawn(["bun", join(REPO, "control-plane", "main.ts")], {
-    env: { ...process.env, PORT: String(port), RUNNEL_DATA_DIR: dataDir, DATABASE_URL: databaseUrl, RUNNEL_HEARTBEAT_MS: "200", RUNNEL_WORKER_LOGS: "0", ...env },
+    env: { ...process.env, PORT: "0", RUNNEL_DATA_DIR: dataDir, DATABASE_URL: databaseUrl, RUNNEL_HEARTBEAT_MS: "200", RUNNEL_WORKER_LOGS: "0", ...env },
     stdout: "ignore",
     stderr: "pipe",
   });
   const stderr = collectText(proc.stderr as ReadableStream<Uint8Array>);
-  const url = `http://localhost:${port}`;
   let exitedCode: number | null = null;
   const exited = proc.exited.then((c) => (exitedCode = c));
   await eventually("the control plane to answer or exit", async () => exitedCode !== null || /listening on .*GraphQL/.test(stderr()), 30_000);
+  const listening = /listening on (\S+):(\d+) /.exec(stderr());
+  const url = listening ? `http://${listening[1].includes(":") ? `[${listening[1]}]` : listening[1]}:${listening[2]}` : "http://127.0.0.1:0";
   return {
     url,
     proc,
     stderr,
     exited,
     async gql(query, variables = {}, headers = {}) {
-      const res = await fetch(`${url}/graphql`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify({ query, variables }) });
+      const res = await fetch(`${url}/graphql`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify({ query, variables }) }).catch((e) => {
+        // Say what the control plane itself printed: a failed request alone does not tell a crash from a network fault.
+        throw new Error(`${e} (${url}; the control plane ${exitedCode === null ? "is running" : `exited with code ${exitedCode}`}; its stderr ends:\n${stderr().slice(-3000)})`);
+      });
       const body = (await res.json()) as any;
       if (body.errors) throw new Error(`GraphQL errors: ${JSON.stringify(body.errors)}`);
       return body.data;

@@ -8,7 +8,7 @@ import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { clusterTlsFromEnv } from "../../../core/cluster/tls.ts";
-import { CLI, REPO, runCli, startCli, tempDir, writeSql } from "../../kit/cli.ts";
+import { CLI, freePort, REPO, runCli, startCli, tempDir, writeSql } from "../../kit/cli.ts";
 import { AGGREGATES, results } from "./aggregates.ts";
 
 setDefaultTimeout(180_000);
@@ -47,7 +47,7 @@ describe("TLS between a job's processes", () => {
     expect((await runCli(["run", writeSql(ref, AGGREGATES(ref, 6000, 2000)), "--parallelism", "2", "--workers", "1", "--quiet"])).code).toBe(0);
 
     const dir = tempDir("runnel-cluster-tls-");
-    const manager = `127.0.0.1:${17900 + Math.floor(Math.random() * 90)}`;
+    const manager = `127.0.0.1:${await freePort()}`;
     const job = startCli(
       ["run", writeSql(dir, AGGREGATES(dir, 6000, 2000)), "--parallelism", "2", "--scheduler", "external", "--workers", "2", "--listen", manager, "--secret", "tls-test", "--state-dir", join(dir, "state"), "--checkpoint-interval", "200ms", "--quiet"],
       REPO,

@@ -9,7 +9,7 @@
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CLI, REPO, runCli, startCli, startJob, tempDir, waitUntil, writeSql } from "../../kit/cli.ts";
+import { CLI, freePort, REPO, runCli, startCli, startJob, tempDir, waitUntil, writeSql } from "../../kit/cli.ts";
 import { AGGREGATES, results } from "./aggregates.ts";
 import { killWorkersAtRandom, manifests, seeded } from "./kill-worker.ts";
 
@@ -112,7 +112,7 @@ INSERT INTO out SELECT counter, subtask_index FROM impulse WHERE counter % 2 = 0
     const dir = tempDir("runnel-cluster-external-");
     const ref = tempDir("runnel-cluster-external-ref-");
     expect((await runCli(["run", writeSql(ref, AGGREGATES(ref, 8000, 2500)), "--parallelism", "2", "--workers", "1", "--quiet"])).code).toBe(0);
-    const port = 17800 + Math.floor(Math.random() * 100);
+    const port = await freePort();
     const manager = `127.0.0.1:${port}`;
     const proc = startCli(["run", writeSql(dir, AGGREGATES(dir, 8000, 2500)), "--parallelism", "2", "--scheduler", "external", "--workers", "2", "--listen", manager, "--secret", "cluster-test", "--state-dir", join(dir, "state"), "--checkpoint-interval", "200ms", "--quiet"]);
     const err = new Response(proc.stderr as ReadableStream).text();
