@@ -48,6 +48,17 @@ export class StateEntry<V> {
 const CHUNK_BITS = 12;
 const CHUNK = 1 << CHUNK_BITS;
 
+/** An index slot whose entry was moved to the grown index, or deleted from the index being drained: probes go past it. */
+const MOVED = -1;
+/**
+ * Index slots moved from the previous index to the grown one per addition and
+ * per lookup. An index grows from C to 2C slots when C/2 entries are in it, and
+ * grows again only after C/2 more additions, so moving 2 per addition is enough
+ * to finish in time; 8 finishes well before.
+ */
+const MOVE_PER_ADD = 8;
+const MOVE_PER_GET = 2;
+
 /**
  * Entries by key hash: an open-addressing index in a typed array (slot pairs
  * of [hash, entry number + 1], linear probing, deletion by shifting back) over
@@ -58,10 +69,20 @@ const CHUNK = 1 << CHUNK_BITS;
  * scans it, and appending an entry writes only the last chunk of the list.
  * Entries keep their number for life, and the list gives them in the order
  * they were made (numbers freed by deletions are reused).
+ *
+ * The index grows incrementally: rehashing 2M entries at once stopped
+ * processing for 270 ms, so a grown index is filled from the previous one a
+ * few slots per operation, and until it is drained an entry is in exactly one
+ * of the two (lookups probe both).
  */
 export class EntryMap<V> {
   private slots = new Int32Array(16);
   private mask = 7;
+  /** The previous index while it is drained into `slots`, or null. */
+  private old: Int32Array | null = null;
+  private oldMask = 0;
+  /** The next slot of `old` to move. */
+  private moved = 0;
   private readonly chunks: (StateEntry<V> | undefined)[][] = [];
   /** Entry numbers handed out so far (the list's length, holes included). */
   private end = 0;
@@ -74,12 +95,24 @@ export class EntryMap<V> {
 
   get(hash: number, key: readonly unknown[]): StateEntry<V> | undefined {
     const h = hash | 0;
+    if (this.old !== null) this.move(MOVE_PER_GET);
     const slots = this.slots;
     const mask = this.mask;
     for (let i = h & mask; ; i = (i + 1) & mask) {
       const n = slots[2 * i + 1]!;
-      if (n === 0) return undefined;
+      if (n === 0) break;
       if (slots[2 * i] === h) {
+        const e = this.at(n - 1);
+        if (keysEqual(e.key, key)) return e;
+      }
+    }
+    const old = this.old;
+    if (old === null) return undefined;
+    const oldMask = this.oldMask;
+    for (let i = h & oldMask; ; i = (i + 1) & oldMask) {
+      const n = old[2 * i + 1]!;
+      if (n === 0) return undefined;
+      if (n !== MOVED && old[2 * i] === h) {
         const e = this.at(n - 1);
         if (keysEqual(e.key, key)) return e;
       }
@@ -87,6 +120,7 @@ export class EntryMap<V> {
   }
 
   add(entry: StateEntry<V>): void {
+    if (this.old !== null) this.move(MOVE_PER_ADD);
     // At most half full: probes stay short.
     if (2 * (this.size + 1) > this.mask + 1) this.grow();
     let n: number;
@@ -112,15 +146,53 @@ export class EntryMap<V> {
   }
 
   private grow(): void {
-    const old = this.slots;
+    // Not reached at the rates above; if it were, the previous index is finished first.
+    if (this.old !== null) this.move(Infinity);
     const capacity = (this.mask + 1) * 2;
+    this.old = this.slots;
+    this.oldMask = this.mask;
+    this.moved = 0;
     this.slots = new Int32Array(capacity * 2);
     this.mask = capacity - 1;
-    for (let j = 0; j < old.length; j += 2) if (old[j + 1] !== 0) this.place(old[j]!, old[j + 1]!);
+  }
+
+  /** Moves up to `count` slots of the previous index into the grown one. */
+  private move(count: number): void {
+    const old = this.old!;
+    const last = Math.min(this.oldMask + 1, this.moved + count);
+    for (let j = this.moved; j < last; j++) {
+      const n = old[2 * j + 1]!;
+      if (n > 0) {
+        this.place(old[2 * j]!, n);
+        old[2 * j + 1] = MOVED;
+      }
+    }
+    this.moved = last;
+    if (last > this.oldMask) this.old = null;
+  }
+
+  private release(n: number): void {
+    this.chunks[n >>> CHUNK_BITS]![n & (CHUNK - 1)] = undefined;
+    this.free.push(n);
+    this.size--;
   }
 
   remove(entry: StateEntry<V>): void {
     const h = entry.hash | 0;
+    const old = this.old;
+    if (old !== null) {
+      // In the previous index, it is marked moved: nothing is ever added there, so no run needs shifting.
+      const oldMask = this.oldMask;
+      for (let i = h & oldMask; ; i = (i + 1) & oldMask) {
+        const n = old[2 * i + 1]!;
+        if (n === 0) break;
+        if (n !== MOVED && old[2 * i] === h && this.at(n - 1) === entry) {
+          old[2 * i + 1] = MOVED;
+          this.release(n - 1);
+          return;
+        }
+      }
+    }
     const slots = this.slots;
     const mask = this.mask;
     let i = h & mask;
@@ -128,9 +200,7 @@ export class EntryMap<V> {
       const n = slots[2 * i + 1]!;
       if (n === 0) return;
       if (slots[2 * i] === h && this.at(n - 1) === entry) {
-        this.chunks[(n - 1) >>> CHUNK_BITS]![(n - 1) & (CHUNK - 1)] = undefined;
-        this.free.push(n - 1);
-        this.size--;
+        this.release(n - 1);
         break;
       }
     }

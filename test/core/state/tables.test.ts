@@ -82,6 +82,36 @@ describe("the entry index", () => {
     for (const [k, e] of ref) expect(map.get(hashOf(k), [k])).toBe(e);
     expect(new Set(map.entries())).toEqual(new Set(ref.values()));
   });
+
+  test("while it grows (the previous index drained a few slots per operation), entries are found, added and removed in either index", () => {
+    let seed = 11;
+    const rand = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n);
+    const map = new EntryMap<number>();
+    const ref = new Map<number, StateEntry<number>>();
+    // Some keys share a hash (runs of a few dozen, one of them across the index's end).
+    const hashOf = (k: number) => (k % 97 === 0 ? [0xffffffff, 3, 0x80000000][k % 3]! : Math.imul(k, 0x9e3779b1));
+    // New keys keep coming (the index grows to 64k slots, several times), while old ones are looked up and removed.
+    let wrong = 0;
+    for (let step = 0; step < 80_000; step++) {
+      const k = rand(3) === 0 ? rand(step + 1) : step;
+      const was = ref.get(k);
+      if (map.get(hashOf(k), [k]) !== was) wrong++;
+      if (was && rand(2) === 0) {
+        map.remove(was);
+        ref.delete(k);
+      } else if (!was) {
+        const e = new StateEntry(hashOf(k), [k], step, null);
+        map.add(e);
+        ref.set(k, e);
+      }
+      if (step % 997 === 0) for (const [key, e] of ref) if (map.get(hashOf(key), [key]) !== e) wrong++;
+    }
+    expect(wrong).toBe(0);
+    expect(map.size).toBe(ref.size);
+    expect(ref.size).toBeGreaterThan(20_000);
+    for (const [k, e] of ref) expect(map.get(hashOf(k), [k])).toBe(e);
+    expect(new Set(map.entries())).toEqual(new Set(ref.values()));
+  });
 });
 
 /** The heap backend, and the disk backend with a cache small enough that most entries live in SQLite. */
