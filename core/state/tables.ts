@@ -218,7 +218,7 @@ export class EntryMap<V> {
   }
 
   entries(): IterableIterator<StateEntry<V>> {
-    return this.upTo(Infinity);
+    return new EntryCursor(this.chunks, () => this.end, Infinity);
   }
 
   /**
@@ -228,14 +228,38 @@ export class EntryMap<V> {
    * visited; the snapshot skips it.
    */
   entriesNow(): IterableIterator<StateEntry<V>> {
-    return this.upTo(this.end);
+    return new EntryCursor(this.chunks, () => this.end, this.end);
   }
+}
 
-  private *upTo(limit: number): IterableIterator<StateEntry<V>> {
-    for (let n = 0; n < this.end && n < limit; n++) {
+/**
+ * Walks an EntryMap's list up to `limit` (and the list's end as it is at each
+ * step). A class rather than a generator: resuming a generator per entry was
+ * about a seventh of encoding a snapshot.
+ */
+class EntryCursor<V> implements IterableIterator<StateEntry<V>> {
+  private n = 0;
+  /** Reused for every step: callers read it before the next. */
+  private readonly result: IteratorResult<StateEntry<V>> = { done: false, value: undefined as unknown as StateEntry<V> };
+  constructor(
+    private readonly chunks: readonly (StateEntry<V> | undefined)[][],
+    private readonly end: () => number,
+    private readonly limit: number,
+  ) {}
+  next(): IteratorResult<StateEntry<V>> {
+    const stop = Math.min(this.end(), this.limit);
+    while (this.n < stop) {
+      const n = this.n++;
       const e = this.chunks[n >>> CHUNK_BITS]![n & (CHUNK - 1)];
-      if (e) yield e;
+      if (e) {
+        this.result.value = e;
+        return this.result;
+      }
     }
+    return { done: true, value: undefined };
+  }
+  [Symbol.iterator](): IterableIterator<StateEntry<V>> {
+    return this;
   }
 }
 
