@@ -3,7 +3,8 @@
  *
  *   pauses     4M keys in an updating aggregate, each changed 5 times (--events-per-key), 10 s checkpoints:
  *              throughput against the same run without checkpoints, and the longest pause between
- *              batches at any operator per checkpoint
+ *              batches at any operator per checkpoint; --pairs runs (default 3), each a run without
+ *              checkpoints then one with, and the median of their ratios (one pair varied 78-110%)
  *   delta      4M keys, then each interval touches 1% of them: bytes per checkpoint against the full one
  *   restore    stops the 4M-key job, restores it at parallelism 2: time until every subtask runs
  *   disk       50M keys with the disk backend and a 2 GB cache, then 10M of the oldest changed again: completes, peak RSS
@@ -27,6 +28,7 @@ const diskKeys = flag("--disk-keys", 50_000_000);
 // whole run took about one checkpoint interval once snapshots got faster).
 const eventsPerKey = flag("--events-per-key", 5);
 const diskCacheMb = flag("--disk-cache-mb", 2048);
+const pairs = flag("--pairs", 3);
 const chosen = args.filter((a, i) => !a.startsWith("--") && !args[i - 1]?.startsWith("--"));
 const scenarios = chosen.length ? chosen : ["pauses", "delta", "restore", "disk"];
 
@@ -64,19 +66,36 @@ const rate = (s: Summary) => Math.round(s.events / s.wallSeconds);
 
 if (scenarios.includes("pauses")) {
   const sql = aggregate(eventsPerKey * keys, `counter % ${keys}`);
-  const none = await run(sql, join(dir, "none"), { checkpointIntervalMs: 0 });
-  const with10s = await run(sql, join(dir, "pauses"), { checkpointIntervalMs: 10_000 });
-  const periodic = with10s.checkpoints.slice(0, -1); // the last is the final one, at the end of input
-  console.log(`\npauses: ${keys.toLocaleString()} keys, ${(eventsPerKey * keys).toLocaleString()} events, updating aggregate, memory backend`);
-  console.log(`  without checkpoints: ${rate(none).toLocaleString()} events/s (wall), ${none.wallSeconds.toFixed(1)} s, peak RSS ${none.peakRssMb.toFixed(0)} MB, longest pause ${none.longestPauseMs.toFixed(1)} ms`);
-  console.log(`  10 s checkpoints:    ${rate(with10s).toLocaleString()} events/s (wall), ${with10s.wallSeconds.toFixed(1)} s, peak RSS ${with10s.peakRssMb.toFixed(0)} MB (${((rate(with10s) / rate(none)) * 100).toFixed(1)}% of the rate without)`);
-  for (const c of periodic) {
-    console.log(`    checkpoint ${c.id} at ${c.atSeconds.toFixed(1)} s: ${c.durationMs.toFixed(0)} ms (aligned in ${c.alignmentMs.toFixed(1)} ms), ${mb(c.bytes)} MB written, longest pause ${c.longestPauseMs.toFixed(1)} ms`);
+  console.log(`\npauses: ${keys.toLocaleString()} keys, ${(eventsPerKey * keys).toLocaleString()} events, updating aggregate, memory backend, ${pairs} pair(s) of runs`);
+  const ratios: number[] = [];
+  const gapsWith: number[] = [];
+  const gapsWithout: number[] = [];
+  for (let p = 1; p <= pairs; p++) {
+    const none = await run(sql, join(dir, `none-${p}`), { checkpointIntervalMs: 0 });
+    const with10s = await run(sql, join(dir, `pauses-${p}`), { checkpointIntervalMs: 10_000 });
+    const periodic = with10s.checkpoints.slice(0, -1); // the last is the final one, at the end of input
+    ratios.push(rate(with10s) / rate(none));
+    gapsWithout.push(none.longestPauseMs);
+    gapsWith.push(...periodic.map((c) => c.longestPauseMs));
+    console.log(`  pair ${p}:`);
+    console.log(`    without checkpoints: ${rate(none).toLocaleString()} events/s (wall), ${none.wallSeconds.toFixed(1)} s (CPU ${none.cpuSeconds.toFixed(1)} s), peak RSS ${none.peakRssMb.toFixed(0)} MB, longest pause ${none.longestPauseMs.toFixed(1)} ms`);
+    console.log(`    10 s checkpoints:    ${rate(with10s).toLocaleString()} events/s (wall), ${with10s.wallSeconds.toFixed(1)} s (CPU ${with10s.cpuSeconds.toFixed(1)} s), peak RSS ${with10s.peakRssMb.toFixed(0)} MB (${((rate(with10s) / rate(none)) * 100).toFixed(1)}% of the rate without)`);
+    for (const c of periodic) {
+      console.log(`      checkpoint ${c.id} at ${c.atSeconds.toFixed(1)} s: ${c.durationMs.toFixed(0)} ms (aligned in ${c.alignmentMs.toFixed(1)} ms), ${mb(c.bytes)} MB written, longest pause ${c.longestPauseMs.toFixed(1)} ms`);
+    }
+    // Both wall times include the checkpoint taken at the end of input.
+    const final = (s: Summary) => s.checkpoints.at(-1);
+    const describe = (c: Summary["checkpoints"][number] | undefined) => (c ? `${c.durationMs.toFixed(0)} ms, ${mb(c.bytes)} MB` : "none");
+    console.log(`    end-of-input checkpoint (in both wall times): ${describe(final(none))} without, ${describe(final(with10s))} with`);
   }
-  // Both wall times include the checkpoint taken at the end of input.
-  const final = (s: Summary) => s.checkpoints.at(-1);
-  const describe = (c: Summary["checkpoints"][number] | undefined) => (c ? `${c.durationMs.toFixed(0)} ms, ${mb(c.bytes)} MB` : "none");
-  console.log(`  end-of-input checkpoint (in both wall times): ${describe(final(none))} without, ${describe(final(with10s))} with`);
+  const median = (xs: number[]) => {
+    const sorted = [...xs].sort((a, b) => a - b);
+    const mid = Math.floor(sorted.length / 2);
+    return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  };
+  const ms = (xs: number[]) => xs.map((x) => x.toFixed(1)).join(", ");
+  console.log(`  median rate with checkpoints: ${(median(ratios) * 100).toFixed(1)}% of the rate without (pairs: ${ratios.map((r) => (r * 100).toFixed(1) + "%").join(", ")})`);
+  console.log(`  longest pauses while checkpointing: ${ms(gapsWith)} ms; whole runs without checkpoints: ${ms(gapsWithout)} ms`);
 }
 
 if (scenarios.includes("delta")) {
