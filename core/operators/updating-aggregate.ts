@@ -72,7 +72,23 @@ export class UpdatingAggregate implements Operator {
   }
 
   /** Made once rather than a closure per row: `group` runs for every input row. */
-  private readonly newGroup = (): Group => ({ accs: this.spec.accumulators.map((a) => a.init()), rows: 0, emitted: null });
+  private readonly newGroup = (): Group => {
+    const fns = this.spec.accumulators;
+    const accs = new Array(fns.length);
+    for (let j = 0; j < fns.length; j++) accs[j] = fns[j]!.init();
+    return { accs, rows: 0, emitted: null };
+  };
+
+  /** The group's output row: its key, then each accumulator's result (one array, filled in place). */
+  private rowOf(entry: StateEntry<Group>): Row {
+    const key = entry.key;
+    const accs = entry.value.accs;
+    const fns = this.spec.accumulators;
+    const row = new Array(key.length + accs.length);
+    for (let k = 0; k < key.length; k++) row[k] = key[k];
+    for (let j = 0; j < accs.length; j++) row[key.length + j] = fns[j]!.result(accs[j]);
+    return row;
+  }
 
   private group(row: Row, time: number): StateEntry<Group> {
     const keys = this.spec.keys;
@@ -87,7 +103,7 @@ export class UpdatingAggregate implements Operator {
   private emittedOf(entry: StateEntry<Group>): Row | null {
     const g = entry.value;
     if (g.emitted !== undefined) return g.emitted;
-    return g.rows > 0 ? [...entry.key, ...g.accs.map((v, j) => this.spec.accumulators[j]!.result(v))] : null;
+    return g.rows > 0 ? this.rowOf(entry) : null;
   }
 
   private apply(entry: StateEntry<Group>, row: Row, time: number, retract: boolean): void {
@@ -130,7 +146,7 @@ export class UpdatingAggregate implements Operator {
     const outBefore: (Row | null)[] = [];
     for (const entry of touched) {
       const g = entry.value;
-      const next = g.rows > 0 ? [...entry.key, ...g.accs.map((v, j) => this.spec.accumulators[j]!.result(v))] : null;
+      const next = g.rows > 0 ? this.rowOf(entry) : null;
       const prev = g.emitted!;
       if (next && !prev) {
         outRows.push(next);
