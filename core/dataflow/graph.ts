@@ -2,8 +2,8 @@
  * From the logical plan to a physical graph: one node per plan node, chained
  * into stages where no shuffle is needed (source → map → sink run in one
  * subtask), a hash shuffle on the group key in front of every aggregate.
- * Where that shuffle crosses subtasks into a tumble or hop aggregate whose
- * calls all merge, a combiner chained before it sends partials instead of rows
+ * Where that shuffle crosses subtasks into a window aggregate whose calls all
+ * merge, a combiner chained before it sends partials instead of rows
  * (core/operators/window-combine.ts); into a windowed top-N by RANK or
  * DENSE_RANK, a prefilter sends only each batch's local top N
  * (core/operators/rank-prefilter.ts).
@@ -177,7 +177,7 @@ export function buildGraph(pipeline: LogicalPipeline, options: GraphOptions): Ph
 }
 
 /**
- * A combiner before each tumble/hop aggregate, and a prefilter before each
+ * A combiner before each window aggregate, and a prefilter before each
  * windowed top-N by RANK or DENSE_RANK, whose shuffle crosses subtasks, where
  * it chains into the sending stage (its input feeds nothing else, at the same
  * parallelism). Its id shares the number of the node it feeds, so the other
@@ -189,9 +189,9 @@ function insertPreShuffle(nodes: PhysicalNode[], combinable: NonNullable<GraphOp
     const plan = node.plan;
     let kind: "window_combine" | "rank_prefilter";
     let label: string;
-    if (plan?.kind === "window_aggregate" && plan.window.kind !== "session" && !plan.input.updating && combinable(plan)) {
+    if (plan?.kind === "window_aggregate" && !plan.input.updating && combinable(plan)) {
       kind = "window_combine";
-      label = `combine rows per key and pane before the shuffle (${node.label})`;
+      label = `combine rows per key ${plan.window.kind === "session" ? "into partial sessions" : "and pane"} before the shuffle (${node.label})`;
     } else if (plan?.kind === "window_function" && !plan.updating && !plan.deduplicate && plan.limit && plan.limit.by !== "row_number") {
       kind = "rank_prefilter";
       label = `local top ${plan.limit.n} by ${plan.limit.by} before the shuffle`;

@@ -22,7 +22,7 @@ import type { Operator, OperatorContext } from "../operators/operator.ts";
 import { SinkOperator } from "../operators/sink.ts";
 import { UpdatingAggregate } from "../operators/updating-aggregate.ts";
 import { restoredWindowWatermark, SessionWindowAggregate, SlidingWindowAggregate, type AggregateSpec, type RowFn } from "../operators/window-aggregate.ts";
-import { combinable, WindowCombiner } from "../operators/window-combine.ts";
+import { combinable, SessionCombiner, WindowCombiner } from "../operators/window-combine.ts";
 import { RankPrefilter } from "../operators/rank-prefilter.ts";
 import { ROW_CHANGE, RowOp, type ChangeRow, type Deserializer, type Field, type FileAccess, type PluginLogger, type Row, type Serializer, type SinkWriter, type SourceReader } from "../plugin-api/index.ts";
 import type { Expr } from "../expr/expr.ts";
@@ -77,7 +77,7 @@ export interface JobOptions {
   tolerableCheckpointFailures?: number;
   /** Local files the connectors may use; absent, any (the CLI). */
   files?: FileAccess;
-  /** Pre-aggregate rows before the shuffle into tumble/hop aggregates at parallelism > 1 (default true; core/operators/window-combine.ts). */
+  /** Pre-aggregate rows before the shuffle into window aggregates at parallelism > 1 (default true; core/operators/window-combine.ts). */
   combine?: boolean;
 }
 
@@ -584,9 +584,9 @@ export class Job {
       case "window_aggregate": {
         const spec = this.aggregateSpec(plan.keys, plan.aggregates, false);
         const w = plan.window;
-        if (w.kind === "session") return new SessionWindowAggregate(spec, w.gap);
         const partials = node.inputs[0]?.kind === "window_combine";
         if (partials) spec.keys = partialKeys(plan);
+        if (w.kind === "session") return new SessionWindowAggregate(spec, w.gap, partials);
         return new SlidingWindowAggregate(spec, w.kind === "hop" ? w.slide : w.width, w.width, partials);
       }
       case "updating_aggregate":
@@ -639,8 +639,10 @@ export class Job {
   private combinerFor(node: PhysicalNode): Operator {
     const plan = node.plan as Extract<PlanNode, { kind: "window_aggregate" }>;
     const w = plan.window;
-    if (w.kind === "session") throw new Error("session windows are not combined");
-    return new WindowCombiner(this.aggregateSpec(plan.keys, plan.aggregates, false), w.kind === "hop" ? w.slide : w.width, this.restoredWatermarkOf(node.consumers[0]!));
+    const spec = this.aggregateSpec(plan.keys, plan.aggregates, false);
+    const restored = this.restoredWatermarkOf(node.consumers[0]!);
+    if (w.kind === "session") return new SessionCombiner(spec, w.gap, restored);
+    return new WindowCombiner(spec, w.kind === "hop" ? w.slide : w.width, restored);
   }
 
   /** The watermark a window operator restores (its old subtasks' furthest), for what sends to it; −∞ when starting afresh. */

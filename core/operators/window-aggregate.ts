@@ -235,11 +235,40 @@ function cloneAcc(v: any): any {
   return structuredClone(v);
 }
 
-interface Session {
+export interface Session {
   start: number;
   /** Last event time + gap. */
   end: number;
   accs: any[];
+}
+
+/**
+ * Places the span [start, end) among a key's sessions (disjoint, sorted by
+ * start): a row at t spans [t, t + gap), a partial session its own start and
+ * end. Sessions it overlaps become one, the first absorbing the later ones in
+ * order (accumulators merged), extended to cover the span; that session's
+ * index is returned. Overlapping none, nothing changes and the index where a
+ * new session goes is returned as ~index (negative). Overlap is strict, so two
+ * rows exactly `gap` apart stay apart whichever comes first (DuckDB's
+ * `ts - lag(ts) < gap`). Searched from the end: rows mostly come in time order.
+ */
+export function placeSession(list: Session[], start: number, end: number, accs: Accumulator[]): number {
+  let hi = list.length - 1;
+  while (hi >= 0 && list[hi]!.start >= end) hi--;
+  if (hi < 0 || list[hi]!.end <= start) return ~(hi + 1);
+  let lo = hi;
+  while (lo > 0 && list[lo - 1]!.end > start) lo--;
+  const s = list[lo]!;
+  if (start < s.start) s.start = start;
+  for (let i = lo + 1; i <= hi; i++) {
+    const next = list[i]!;
+    for (let j = 0; j < accs.length; j++) s.accs[j] = accs[j]!.merge(s.accs[j], next.accs[j]);
+  }
+  const last = list[hi]!.end;
+  if (last > s.end) s.end = last;
+  if (end > s.end) s.end = end;
+  if (hi > lo) list.splice(lo + 1, hi - lo);
+  return lo;
 }
 
 export class SessionWindowAggregate extends KeyedWindowOperator {
@@ -248,9 +277,15 @@ export class SessionWindowAggregate extends KeyedWindowOperator {
   /** Candidate (end, entry) pairs to fire, a min-heap on end; stale ones are skipped. */
   private readonly heap = new MinHeap<{ end: number; hash: number; key: unknown[] }>();
 
+  /**
+   * With `partialInput`, rows are a SessionCombiner's partial sessions (core/operators/window-combine.ts):
+   * [...key, rows folded, end − start, ...saved accumulators] at their start, and `spec.keys` read the key columns.
+   * A partial is placed by its start and end as a row by its time and time + gap.
+   */
   constructor(
     spec: AggregateSpec,
     private readonly gap: number,
+    private readonly partialInput = false,
   ) {
     super(spec);
   }
@@ -271,9 +306,9 @@ export class SessionWindowAggregate extends KeyedWindowOperator {
   }
 
   process(batch: Batch): void {
+    if (this.partialInput) return this.mergePartials(batch);
     const { rows, times } = batch;
     const gap = this.gap;
-    const accs = this.spec.accumulators;
     for (let i = 0; i < rows.length; i++) {
       const t = times[i]!;
       if (t < this.watermark) {
@@ -281,31 +316,44 @@ export class SessionWindowAggregate extends KeyedWindowOperator {
         continue;
       }
       const row = rows[i]!;
-      const hash = this.keyEval.eval(row, t);
-      const entry = this.sessions.update(hash, this.keyEval.scratch, () => []);
-      const list = entry.value;
-      // Sessions are disjoint and sorted; find the first one this record reaches.
-      let idx = 0;
-      while (idx < list.length && list[idx]!.end <= t) idx++;
-      let session: Session;
-      if (idx < list.length && list[idx]!.start <= t + gap) {
-        session = list[idx]!;
-        if (t < session.start) session.start = t;
-        if (t + gap > session.end) session.end = t + gap;
-        // The extended session may now reach the next ones: merge them in.
-        while (idx + 1 < list.length && list[idx + 1]!.start < session.end) {
-          const next = list.splice(idx + 1, 1)[0]!;
-          if (next.end > session.end) session.end = next.end;
-          for (let j = 0; j < accs.length; j++) session.accs[j] = accs[j]!.merge(session.accs[j], next.accs[j]);
-        }
-      } else {
-        session = { start: t, end: t + gap, accs: this.initAccs() };
-        list.splice(idx, 0, session);
-        // Only new sessions go on the heap; extended ones are re-queued when popped early.
-        this.heap.push(session.end, { end: session.end, hash, key: entry.key });
-      }
-      this.addTo(session.accs, row, t);
+      this.addTo(this.sessionFor(row, t, t + gap), row, t);
     }
+  }
+
+  private mergePartials(batch: Batch): void {
+    const { rows, times } = batch;
+    const accs = this.spec.accumulators;
+    const at = this.spec.keys.length;
+    for (let i = 0; i < rows.length; i++) {
+      const t = times[i]!;
+      const row = rows[i]!;
+      const folded = row[at] as number;
+      if (t < this.watermark) {
+        // The combiner folds only rows no watermark here can have passed; a late row comes alone.
+        if (folded !== 1) throw new Error(`internal error: a partial session of ${folded} rows arrived behind the watermark (${t} < ${this.watermark}); its rows' lateness cannot be judged one by one`);
+        this.ctx.metrics.lateDropped++;
+        continue;
+      }
+      const value = this.sessionFor(row, t, t + (row[at + 1] as number));
+      for (let j = 0; j < accs.length; j++) {
+        const saved = row[at + 2 + j];
+        value[j] = accs[j]!.merge(value[j], accs[j]!.load ? accs[j]!.load!(saved) : saved);
+      }
+    }
+  }
+
+  /** The accumulators of the session [start, end) joins, merging the sessions it bridges, or of a new one. */
+  private sessionFor(row: Row, start: number, end: number): any[] {
+    const hash = this.keyEval.eval(row, start);
+    const entry = this.sessions.update(hash, this.keyEval.scratch, () => []);
+    const list = entry.value;
+    const idx = placeSession(list, start, end, this.spec.accumulators);
+    if (idx >= 0) return list[idx]!.accs;
+    const session = { start, end, accs: this.initAccs() };
+    list.splice(~idx, 0, session);
+    // Only new sessions go on the heap; extended ones are re-queued when popped early.
+    this.heap.push(end, { end, hash, key: entry.key });
+    return session.accs;
   }
 
   onWatermark(time: number, out: Collector): void | Promise<void> {

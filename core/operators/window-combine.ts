@@ -1,11 +1,15 @@
 /**
- * Local pre-aggregation before the hash shuffle into a tumble or hop window
- * aggregate (Flink's local-global aggregation, Arroyo's partial aggregates).
- * Chained on the sending side, it folds the rows of each batch into one
- * partial per (key, pane) and sends those; the window aggregate after the
- * shuffle merges them (SlidingWindowAggregate with partial input). It keeps
- * nothing between batches, so watermarks and barriers pass it as they pass a
- * map, and it has no state to checkpoint.
+ * Local pre-aggregation before the hash shuffle into a window aggregate
+ * (Flink's local-global aggregation, Arroyo's partial aggregates). Chained on
+ * the sending side, it folds the rows of each batch and sends partials; the
+ * window aggregate after the shuffle merges them. For a tumble or hop: one
+ * partial per (key, pane) (SlidingWindowAggregate with partial input). For a
+ * session: per key, rows within the gap of each other fold into one partial
+ * session [earliest time, latest time + gap), which SessionWindowAggregate
+ * places as it places a row's [time, time + gap): sessions it overlaps merge,
+ * so a partial bridging two sessions joins them as its rows would have. It
+ * keeps nothing between batches, so watermarks and barriers pass it as they
+ * pass a map, and it has no state to checkpoint.
  *
  * Lateness stays the aggregate's decision, row by row. A partial arrives at
  * the earliest time it folded, so it is only exact if the aggregate's
@@ -17,7 +21,8 @@
  * gone idle, the aggregate may have moved on without it to any watermark, so
  * from then on every row travels alone (exact, without the saving).
  *
- * Partial row: [...key, rows folded, ...accumulators as saved for checkpoints].
+ * Partial row: [...key, rows folded, ...accumulators as saved for checkpoints];
+ * a partial session's: [...key, rows folded, end − start, ...accumulators].
  */
 import { CORE_AGGREGATES } from "../expr/aggregates.ts";
 import type { Batch, Row } from "../plugin-api/index.ts";
@@ -26,7 +31,8 @@ import type { PluginRegistry } from "../registry/registry.ts";
 import { KeyedMap } from "../state/keyed-map.ts";
 import { hashValues } from "../state/hash.ts";
 import type { Collector, Operator } from "./operator.ts";
-import type { AggregateSpec } from "./window-aggregate.ts";
+import type { Accumulator } from "./accumulators.ts";
+import { placeSession, type AggregateSpec, type Session } from "./window-aggregate.ts";
 
 /**
  * Whether partials of these calls can be merged after the shuffle: count, sum,
@@ -146,6 +152,111 @@ export class WindowCombiner implements Operator {
     if (single) for (const m of single.values()) for (const p of m.values()) emit(p);
     else for (const e of groups!.entries()) emit(e.value);
     for (const p of alone) emit(p);
+    return out.emit({ rows: outRows, times: outTimes });
+  }
+
+  onWatermark(time: number): void {
+    this.bound.advance(time);
+  }
+
+  onIdle(): void {
+    this.bound.idle();
+  }
+}
+
+/** Counts the rows a partial session folded; merged as the other accumulators are when partials join. */
+const ROWS_FOLDED: Accumulator = { init: () => 0, add: (n: number) => n + 1, merge: (a: number, b: number) => a + b, result: (n: number) => n };
+
+export class SessionCombiner implements Operator {
+  readonly name = "combine";
+  /** Rows at or after it are folded. */
+  private readonly bound: ReceiverWatermarkBound;
+  /** The rows-folded count, then the aggregate's accumulators: a partial session's `accs`. */
+  private readonly accs: Accumulator[];
+  private readonly scratch: unknown[];
+
+  /** `restoredWatermark`: the watermark the aggregate after the shuffle restored (−∞ for a fresh start). */
+  constructor(
+    private readonly spec: AggregateSpec,
+    private readonly gap: number,
+    restoredWatermark: number,
+  ) {
+    this.bound = new ReceiverWatermarkBound(restoredWatermark);
+    this.accs = [ROWS_FOLDED, ...spec.accumulators];
+    this.scratch = new Array(spec.keys.length);
+  }
+
+  process(batch: Batch, out: Collector): void | Promise<void> {
+    const { rows, times } = batch;
+    const { keys, args, accumulators } = this.spec;
+    const accs = this.accs;
+    const nk = keys.length;
+    const na = accumulators.length;
+    const gap = this.gap;
+    const bound = this.bound.value;
+    // One key: a Map on its value (as WindowCombiner). Several: hashed.
+    const single = nk === 1 ? new Map<unknown, Session[]>() : null;
+    const key0 = keys[0]!;
+    const groups = single ? null : new KeyedMap<Session[]>();
+    const scratch = this.scratch;
+    const outRows: Row[] = [];
+    const outTimes: number[] = [];
+    const saves = accumulators.some((a) => a.save);
+    // The key's values, then the partial's: one key's value alone saves an array per partial.
+    const emit = (key: unknown, keyValues: unknown[] | null, s: Session) => {
+      const row: Row = keyValues === null ? [key] : keyValues.slice();
+      // The end as its distance from the start (the partial's time): a small integer crosses the exchange as an int32.
+      row.push(s.accs[0], s.end - s.start);
+      // Accumulators travel as checkpoints save them.
+      for (let j = 0; j < na; j++) row.push(saves && accumulators[j]!.save ? accumulators[j]!.save!(s.accs[j + 1]) : s.accs[j + 1]);
+      outRows.push(row);
+      outTimes.push(s.start);
+    };
+    const fresh = (t: number): Session => {
+      const values = new Array(accs.length);
+      for (let j = 0; j < accs.length; j++) values[j] = accs[j]!.init();
+      return { start: t, end: t + gap, accs: values };
+    };
+    const alone: [unknown[], Session][] = [];
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i]!;
+      const t = times[i]!;
+      let s: Session;
+      if (t < bound) {
+        s = fresh(t);
+        alone.push([keys.map((k) => k(row, t)), s]);
+      } else {
+        let list: Session[];
+        if (single) {
+          const k = key0(row, t);
+          list = single.get(k)!;
+          if (list === undefined) single.set(k, (list = []));
+        } else {
+          for (let k = 0; k < nk; k++) scratch[k] = keys[k]!(row, t);
+          list = groups!.getOrCreate(hashValues(scratch), scratch, () => []).value;
+        }
+        // Most often the key's only partial so far takes the row (placeSession's rule for one session).
+        const only = list.length === 1 ? list[0]! : undefined;
+        if (only !== undefined && t < only.end && only.start < t + gap) {
+          s = only;
+          if (t < s.start) s.start = t;
+          if (t + gap > s.end) s.end = t + gap;
+        } else {
+          const idx = placeSession(list, t, t + gap, accs);
+          if (idx >= 0) s = list[idx]!;
+          else list.splice(~idx, 0, (s = fresh(t)));
+        }
+      }
+      const a = s.accs;
+      a[0]++;
+      for (let j = 0; j < na; j++) {
+        const arg = args[j];
+        a[j + 1] = accumulators[j]!.add(a[j + 1], arg ? arg(row, t) : 1);
+      }
+    }
+    if (single) for (const [k, list] of single) for (const s of list) emit(k, null, s);
+    else for (const e of groups!.entries()) for (const s of e.value) emit(null, e.key, s);
+    for (const [key, s] of alone) emit(null, key, s);
     return out.emit({ rows: outRows, times: outTimes });
   }
 

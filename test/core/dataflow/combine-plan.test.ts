@@ -1,8 +1,8 @@
 /**
  * Where the physical plan puts a window aggregate's combiner: chained into the
- * sending stage at parallelism > 1 for tumble and hop aggregates whose calls
- * all merge; nowhere at parallelism 1 (the plan is the one without it), nor
- * for sessions, DISTINCT, other library aggregates or UDAFs without merge;
+ * sending stage at parallelism > 1 for tumble, hop and session aggregates
+ * whose calls all merge; nowhere at parallelism 1 (the plan is the one without
+ * it), nor for DISTINCT, other library aggregates or UDAFs without merge;
  * likewise a windowed top-N's local top-N by RANK/DENSE_RANK.
  * The aggregate keeps its state identity either way, so checkpoints restore
  * across the change.
@@ -49,8 +49,8 @@ const q = (calls: string[], window = "tumble(INTERVAL '1' SECOND)") =>
 const combiners = (g: Awaited<ReturnType<typeof graph>>) => g.graph.nodes.filter((n) => n.kind === "window_combine");
 
 describe("the combiner in the physical plan", () => {
-  test("at parallelism 2 a tumble or hop aggregate of count/sum/min/max/avg gets one, chained before the shuffle", async () => {
-    for (const window of ["tumble(INTERVAL '1' SECOND)", "hop(INTERVAL '1' SECOND, INTERVAL '4' SECOND)"]) {
+  test("at parallelism 2 a tumble, hop or session aggregate of count/sum/min/max/avg gets one, chained before the shuffle", async () => {
+    for (const window of ["tumble(INTERVAL '1' SECOND)", "hop(INTERVAL '1' SECOND, INTERVAL '4' SECOND)", "session(INTERVAL '1' SECOND)"]) {
       const g = await graph(q(["count(*)", "sum(v)", "min(v)", "max(v)", "avg(v)", "count(*) FILTER (WHERE v > 3)", "merging_max(v)"], window), 2);
       const [c] = combiners(g);
       expect(c).toBeDefined();
@@ -61,22 +61,25 @@ describe("the combiner in the physical plan", () => {
       const aggStage = g.graph.stages.find((s) => s.nodes[0] === aggregate)!;
       expect(aggStage.inputs).toEqual([stage]);
       expect(g.text).toContain("(hash shuffle on group key, partials)");
+      expect(c!.label).toContain(window.startsWith("session") ? "into partial sessions" : "and pane");
     }
   });
 
   test("at parallelism 1 the plan is the one without a combiner", async () => {
-    const select = q(["count(*)", "sum(v)"]);
-    const one = await graph(select, 1);
-    expect(combiners(one)).toEqual([]);
-    const off = await graph(select, 1, false);
-    expect(one.text).toBe(off.text);
-    expect(one.graph.fingerprint).toBe(off.graph.fingerprint);
+    for (const window of ["tumble(INTERVAL '1' SECOND)", "session(INTERVAL '1' SECOND)"]) {
+      const select = q(["count(*)", "sum(v)"], window);
+      const one = await graph(select, 1);
+      expect(combiners(one)).toEqual([]);
+      const off = await graph(select, 1, false);
+      expect(one.text).toBe(off.text);
+      expect(one.graph.fingerprint).toBe(off.graph.fingerprint);
+    }
   });
 
-  test("not for sessions, DISTINCT, other library aggregates or a UDAF without merge", async () => {
+  test("not for DISTINCT, other library aggregates or a UDAF without merge", async () => {
     for (const select of [
-      q(["count(*)"], "session(INTERVAL '1' SECOND)"),
       q(["count(DISTINCT v)"]),
+      q(["count(*)", "unmerged_max(v)"], "session(INTERVAL '1' SECOND)"),
       q(["count(*)", "stddev_samp(v)"]),
       q(["count(*)", "unmerged_max(v)"]),
     ]) {
@@ -107,16 +110,18 @@ describe("the combiner in the physical plan", () => {
   });
 
   test("off by option; the aggregate's state identity is the same with and without it, the other nodes keep their ids", async () => {
-    const select = q(["count(*)", "sum(v)"]);
-    const on = await graph(select, 2);
-    const off = await graph(select, 2, false);
-    expect(combiners(off)).toEqual([]);
-    expect(combiners(on).length).toBe(1);
-    const ids = (g: typeof on) => g.graph.nodes.filter((n) => n.kind !== "window_combine").map((n) => n.id);
-    expect(ids(on)).toEqual(ids(off));
-    // Every operator of the plan without the combiner keeps its state id, so a checkpoint of either restores into the other.
-    const offIds = Object.keys(off.labels);
-    expect(offIds.every((id) => id in on.labels)).toBe(true);
-    expect(Object.keys(on.labels).filter((id) => !(id in off.labels)).every((id) => /^(window_combine|rank_prefilter)-/.test(id))).toBe(true);
+    for (const window of ["tumble(INTERVAL '1' SECOND)", "session(INTERVAL '1' SECOND)"]) {
+      const select = q(["count(*)", "sum(v)"], window);
+      const on = await graph(select, 2);
+      const off = await graph(select, 2, false);
+      expect(combiners(off)).toEqual([]);
+      expect(combiners(on).length).toBe(1);
+      const ids = (g: typeof on) => g.graph.nodes.filter((n) => n.kind !== "window_combine").map((n) => n.id);
+      expect(ids(on)).toEqual(ids(off));
+      // Every operator of the plan without the combiner keeps its state id, so a checkpoint of either restores into the other.
+      const offIds = Object.keys(off.labels);
+      expect(offIds.every((id) => id in on.labels)).toBe(true);
+      expect(Object.keys(on.labels).filter((id) => !(id in off.labels)).every((id) => /^(window_combine|rank_prefilter)-/.test(id))).toBe(true);
+    }
   });
 });

@@ -128,4 +128,32 @@ describe("session windows", () => {
     expect(out.rows[2]).toEqual(["u", { start: 20 * S, end: 35 * S }, 4, 4, 1]);
     expect(out.rows.length).toBe(3);
   });
+
+  test("rows exactly a gap apart are two sessions whichever arrives first (DuckDB: ts - lag(ts) < gap)", () => {
+    for (const order of [[0, 5 * S], [5 * S, 0]]) {
+      const op = new SessionWindowAggregate(spec(), 5 * S);
+      op.open(ctx());
+      const out = collector();
+      op.process(batch(order.map((t) => ["u", 1, t] as [string, number, number])));
+      op.onWatermark(100 * S, out);
+      expect(out.rows).toEqual([
+        ["u", { start: 0, end: 5 * S }, 1, 1, 1],
+        ["u", { start: 5 * S, end: 10 * S }, 1, 1, 1],
+      ]);
+    }
+  });
+
+  test("a row bridging three sessions merges them into the first, in order", () => {
+    const op = new SessionWindowAggregate(spec(), 2 * S);
+    op.open(ctx());
+    const out = collector();
+    op.process(batch([["u", 1, 0], ["u", 2, 3 * S], ["u", 3, 6 * S], ["u", 4, 20 * S]]));
+    // 1.5 s reaches [0, 2); its span [1.5, 3.5) reaches [3, 5); 4.5 s then bridges [1.5.., 5) and [6, 8).
+    op.process(batch([["u", 5, 1.5 * S], ["u", 6, 4.5 * S]]));
+    op.onWatermark(100 * S, out);
+    expect(out.rows).toEqual([
+      ["u", { start: 0, end: 8 * S }, 5, 17, 6],
+      ["u", { start: 20 * S, end: 22 * S }, 1, 4, 4],
+    ]);
+  });
 });

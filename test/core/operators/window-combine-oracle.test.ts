@@ -102,6 +102,58 @@ describe("window aggregates with a combiner before the shuffle (parallelism 2) a
   });
 });
 
+/**
+ * DuckDB's sessions over the on-time rows: a row starts a new one unless it is less than `gap` after the
+ * previous of its key. `keyed` computes key columns that are not a bid's own.
+ */
+const duckSessions = (keyed: string, keys: string, gap: number, aggregates: string) => `${ON_TIME},
+  marked_s AS (SELECT *, CASE WHEN ts - lag(ts) OVER (PARTITION BY ${keys} ORDER BY ts) < ${gap} THEN 0 ELSE 1 END AS fresh FROM (SELECT *${keyed ? `, ${keyed}` : ""} FROM events)),
+  numbered_s AS (SELECT *, sum(fresh) OVER (PARTITION BY ${keys} ORDER BY ts ROWS UNBOUNDED PRECEDING) AS sid FROM marked_s)
+  SELECT ${keys}, min(ts) AS ws, max(ts) + ${gap} AS we, ${aggregates} FROM numbered_s GROUP BY ${keys}, sid`;
+
+describe("session aggregates with a combiner before the shuffle (parallelism 2) agree with DuckDB", () => {
+  const table = bids();
+
+  test("per auction, 400 ms gap: count, sum, min, max, avg and a FILTER; the same rows and late count without the combiner", async () => {
+    const query = `SELECT auction, window.start AS ws, window.end AS we, n, total, lo, hi, mean, big FROM (
+      SELECT auction, session(INTERVAL '400' MILLISECOND) AS window, count(*) AS n, sum(price) AS total, min(price) AS lo,
+             max(price) AS hi, avg(price) AS mean, count(*) FILTER (WHERE price > 500) AS big
+      FROM bids GROUP BY auction, window)`;
+    const ours = await run(table, query, true);
+    const expected = await duckSql([table], duckSessions("", "auction", 400_000, `count(*) AS n, sum(price) AS total, min(price) AS lo, max(price) AS hi,
+      avg(price) AS mean, count(*) FILTER (WHERE price > 500) AS big`));
+    expect(ours.rows.length).toBeGreaterThan(500);
+    expect(sameRows(ours.rows, expected)).toBeNull();
+    // Sessions of many rows (the hot auction's) and of one.
+    expect(ours.rows.some((r) => (r.n as number) > 50)).toBe(true);
+    expect(ours.rows.some((r) => r.n === 1)).toBe(true);
+    const [lateRows] = await duckSql([table], `${ON_TIME} SELECT count(*) AS n FROM marked WHERE ts < wm`);
+    expect(lateRows!.n).toBeGreaterThan(10);
+    expect(ours.counts.late).toBe(lateRows!.n as number);
+    expect(ours.counts.combinedIn).toBe(3000);
+    expect(ours.counts.combinedOut).toBeLessThan(3000 * 0.6);
+    const plain = await run(table, query, false);
+    expect(plain.counts.combinedIn).toBe(0);
+    expect(plain.counts.late).toBe(ours.counts.late);
+    expect(sameRows(plain.rows, ours.rows)).toBeNull();
+  });
+
+  test("per auction class and bidder class (two keys), 150 ms gap", async () => {
+    const query = `SELECT acls, bcls, window.start AS ws, window.end AS we, n, total FROM (
+      SELECT auction % 4 AS acls, bidder % 3 AS bcls, session(INTERVAL '150' MILLISECOND) AS window, count(*) AS n, sum(price) AS total
+      FROM bids GROUP BY acls, bcls, window)`;
+    const ours = await run(table, query, true);
+    const expected = await duckSql([table], duckSessions("auction % 4 AS acls, bidder % 3 AS bcls", "acls, bcls", 150_000, "count(*) AS n, sum(price) AS total"));
+    expect(ours.rows.length).toBeGreaterThan(500);
+    expect(sameRows(ours.rows, expected)).toBeNull();
+    expect(ours.counts.combinedOut).toBeGreaterThan(0);
+    expect(ours.counts.combinedOut).toBeLessThan(3000);
+    const plain = await run(table, query, false);
+    expect(plain.counts.late).toBe(ours.counts.late);
+    expect(sameRows(plain.rows, ours.rows)).toBeNull();
+  });
+});
+
 test("a UDAF with merge (an object state) is combined too: mean per auction and 2 s window equals DuckDB's", async () => {
   const registry = (await testRegistry()).clone();
   registry.register(
