@@ -60,7 +60,10 @@ export class OperatorSubtask {
             return;
           }
           await this.maybeAligned();
-          await this.updateWatermark();
+          // A stopped input keeps holding the watermark where it was. Nothing follows the barrier that stopped the
+          // job, and dropping the input from the minimum would let the others' watermarks through: windows would
+          // close after that checkpoint, and again once the job resumes from it.
+          if (!msg.stopped) await this.updateWatermark();
           break;
       }
     }

@@ -245,4 +245,44 @@ SELECT k, window.start AS ws, n, total FROM (
     const ours = rows.map(([k, w, n, total]) => ({ k, ws: w, n, total }));
     expect(sameRows(ours, expected)).toBeNull();
   });
+  test("sessions, stopped without the combiner, resumed with it, stopped, resumed without: DuckDB's sessions, none twice", async () => {
+    // Stopping used to let one input's end release the other input's watermark after the stopping checkpoint:
+    // sessions closed then were emitted again after the resume (about one run in two on a loaded machine).
+    const EVENTS = 6000;
+    const keep = "counter % 100 < 60 OR counter % 97 = 5";
+    const sql = `CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '2000', message_count = '${EVENTS}', event_time_interval = '10ms', start_time = '2024-01-01T00:00:00Z');
+SELECT k, window.start AS ws, window.end AS we, n, total FROM (
+  SELECT counter % 5 AS k, session(INTERVAL '300' MILLISECOND) AS window, count(*) AS n, sum(counter) AS total FROM impulse WHERE ${keep} GROUP BY k, window)`;
+    const registry = await testRegistry();
+    const stateDir = tempDir("runnel-combine-session-restore-");
+    const rows: Row[] = [];
+    const run = async (combine: boolean, stop: boolean) => {
+      const job = new Job(planSql(sql, registry), registry, {
+        parallelism: 2,
+        combine,
+        stateDir,
+        checkpointIntervalMs: 100,
+        preview: () => ({ write: (b) => void rows.push(...b.rows) }),
+        log: { info() {}, warn() {} },
+      });
+      const done = job.run();
+      if (stop) {
+        const before = rows.length;
+        await waitUntil("a checkpoint with new sessions out", () => job.lastCheckpoint !== null && rows.length > before, 60_000, 20);
+        job.stop();
+      }
+      expect(await done).toBe(stop ? "stop" : "end");
+      return job;
+    };
+    expect((await run(false, true)).restoredCheckpoint).toBeNull();
+    expect((await run(true, true)).restoredCheckpoint).not.toBeNull();
+    expect((await run(false, false)).restoredCheckpoint).not.toBeNull();
+    const expected = await duckQuery(`WITH events AS (SELECT c AS counter, c % 5 AS k, ${Date.UTC(2024, 0, 1) * 1000} + c * 10000 AS ts FROM range(${EVENTS}) r(c), range(2) s(subtask) WHERE ${keep.replaceAll("counter", "c")}),
+      marked AS (SELECT *, CASE WHEN ts - lag(ts) OVER (PARTITION BY k ORDER BY ts) < 300000 THEN 0 ELSE 1 END AS opens FROM events),
+      numbered AS (SELECT *, sum(opens) OVER (PARTITION BY k ORDER BY ts ROWS UNBOUNDED PRECEDING) AS session FROM marked)
+      SELECT k, min(ts) AS ws, max(ts) + 300000 AS we, count(*) AS n, sum(counter) AS total FROM numbered GROUP BY k, session`);
+    expect(expected.length).toBeGreaterThan(200);
+    const ours = rows.map(([k, ws, we, n, total]) => ({ k, ws, we, n, total }));
+    expect(sameRows(ours, expected)).toBeNull();
+  });
 });
