@@ -97,6 +97,27 @@ abstract class KeyedWindowOperator implements Operator {
     return this.spec.accumulators.map((a) => a.init());
   }
 
+  /**
+   * Whether a combiner's partial at `time` is late here (counted, to be skipped). The combiner folds only
+   * rows no watermark here can have passed, so a late partial is a row that came alone; one of several
+   * rows cannot have its rows' lateness judged one by one.
+   */
+  protected latePartial(time: number, folded: number, what = "partial"): boolean {
+    if (time >= this.watermark) return false;
+    if (folded !== 1) throw new Error(`internal error: a ${what} of ${folded} rows arrived behind the watermark (${time} < ${this.watermark}); its rows' lateness cannot be judged one by one`);
+    this.ctx.metrics.lateDropped++;
+    return true;
+  }
+
+  /** Merges a partial's accumulators, saved as checkpoints save them from `row[from]` on, into `accValues`. */
+  protected mergeSaved(accValues: any[], row: Row, from: number): void {
+    const accs = this.spec.accumulators;
+    for (let j = 0; j < accs.length; j++) {
+      const saved = row[from + j];
+      accValues[j] = accs[j]!.merge(accValues[j], accs[j]!.load ? accs[j]!.load!(saved) : saved);
+    }
+  }
+
   protected results(accValues: any[]): unknown[] {
     return accValues.map((v, j) => this.spec.accumulators[j]!.result(v));
   }
@@ -161,26 +182,15 @@ export class SlidingWindowAggregate extends KeyedWindowOperator {
   private mergePartials(batch: Batch): void {
     const { rows, times } = batch;
     const slide = this.slide;
-    const accs = this.spec.accumulators;
     const at = this.spec.keys.length;
     const init = () => this.initAccs();
     for (let i = 0; i < rows.length; i++) {
       const t = times[i]!;
       const row = rows[i]!;
-      const folded = row[at] as number;
-      if (t < this.watermark) {
-        // The combiner folds only rows no watermark here can have passed; a late row comes alone.
-        if (folded !== 1) throw new Error(`internal error: a partial of ${folded} rows arrived behind the watermark (${t} < ${this.watermark}); its rows' lateness cannot be judged one by one`);
-        this.ctx.metrics.lateDropped++;
-        continue;
-      }
+      if (this.latePartial(t, row[at] as number)) continue;
       const start = Math.floor(t / slide) * slide;
       const hash = this.keyEval.eval(row, t);
-      const value = this.panes.update(start, hash, this.keyEval.scratch, init).value;
-      for (let j = 0; j < accs.length; j++) {
-        const saved = row[at + 1 + j];
-        value[j] = accs[j]!.merge(value[j], accs[j]!.load ? accs[j]!.load!(saved) : saved);
-      }
+      this.mergeSaved(this.panes.update(start, hash, this.keyEval.scratch, init).value, row, at + 1);
     }
   }
 
@@ -322,23 +332,12 @@ export class SessionWindowAggregate extends KeyedWindowOperator {
 
   private mergePartials(batch: Batch): void {
     const { rows, times } = batch;
-    const accs = this.spec.accumulators;
     const at = this.spec.keys.length;
     for (let i = 0; i < rows.length; i++) {
       const t = times[i]!;
       const row = rows[i]!;
-      const folded = row[at] as number;
-      if (t < this.watermark) {
-        // The combiner folds only rows no watermark here can have passed; a late row comes alone.
-        if (folded !== 1) throw new Error(`internal error: a partial session of ${folded} rows arrived behind the watermark (${t} < ${this.watermark}); its rows' lateness cannot be judged one by one`);
-        this.ctx.metrics.lateDropped++;
-        continue;
-      }
-      const value = this.sessionFor(row, t, t + (row[at + 1] as number));
-      for (let j = 0; j < accs.length; j++) {
-        const saved = row[at + 2 + j];
-        value[j] = accs[j]!.merge(value[j], accs[j]!.load ? accs[j]!.load!(saved) : saved);
-      }
+      if (this.latePartial(t, row[at] as number, "partial session")) continue;
+      this.mergeSaved(this.sessionFor(row, t, t + (row[at + 1] as number)), row, at + 2);
     }
   }
 

@@ -70,19 +70,40 @@ export class ReceiverWatermarkBound {
   }
 }
 
-export class WindowCombiner implements Operator {
+/** A combiner before a shuffle: what both kinds share is the bound on the receiver's watermark its rows are judged by. */
+abstract class Combiner implements Operator {
   readonly name = "combine";
   /** Rows at or after it are folded. */
-  private readonly bound: ReceiverWatermarkBound;
-  private readonly scratch: unknown[];
+  protected readonly bound: ReceiverWatermarkBound;
 
   /** `restoredWatermark`: the watermark the aggregate after the shuffle restored (−∞ for a fresh start). */
   constructor(
-    private readonly spec: AggregateSpec,
-    private readonly slide: number,
+    protected readonly spec: AggregateSpec,
     restoredWatermark: number,
   ) {
     this.bound = new ReceiverWatermarkBound(restoredWatermark);
+  }
+
+  abstract process(batch: Batch, out: Collector): void | Promise<void>;
+
+  onWatermark(time: number): void {
+    this.bound.advance(time);
+  }
+
+  onIdle(): void {
+    this.bound.idle();
+  }
+}
+
+export class WindowCombiner extends Combiner {
+  private readonly scratch: unknown[];
+
+  constructor(
+    spec: AggregateSpec,
+    private readonly slide: number,
+    restoredWatermark: number,
+  ) {
+    super(spec, restoredWatermark);
     this.scratch = new Array(spec.keys.length + 1);
   }
 
@@ -154,34 +175,22 @@ export class WindowCombiner implements Operator {
     for (const p of alone) emit(p);
     return out.emit({ rows: outRows, times: outTimes });
   }
-
-  onWatermark(time: number): void {
-    this.bound.advance(time);
-  }
-
-  onIdle(): void {
-    this.bound.idle();
-  }
 }
 
 /** Counts the rows a partial session folded; merged as the other accumulators are when partials join. */
 const ROWS_FOLDED: Accumulator = { init: () => 0, add: (n: number) => n + 1, merge: (a: number, b: number) => a + b, result: (n: number) => n };
 
-export class SessionCombiner implements Operator {
-  readonly name = "combine";
-  /** Rows at or after it are folded. */
-  private readonly bound: ReceiverWatermarkBound;
+export class SessionCombiner extends Combiner {
   /** The rows-folded count, then the aggregate's accumulators: a partial session's `accs`. */
   private readonly accs: Accumulator[];
   private readonly scratch: unknown[];
 
-  /** `restoredWatermark`: the watermark the aggregate after the shuffle restored (−∞ for a fresh start). */
   constructor(
-    private readonly spec: AggregateSpec,
+    spec: AggregateSpec,
     private readonly gap: number,
     restoredWatermark: number,
   ) {
-    this.bound = new ReceiverWatermarkBound(restoredWatermark);
+    super(spec, restoredWatermark);
     this.accs = [ROWS_FOLDED, ...spec.accumulators];
     this.scratch = new Array(spec.keys.length);
   }
@@ -258,13 +267,5 @@ export class SessionCombiner implements Operator {
     else for (const e of groups!.entries()) for (const s of e.value) emit(null, e.key, s);
     for (const [key, s] of alone) emit(null, key, s);
     return out.emit({ rows: outRows, times: outTimes });
-  }
-
-  onWatermark(time: number): void {
-    this.bound.advance(time);
-  }
-
-  onIdle(): void {
-    this.bound.idle();
   }
 }

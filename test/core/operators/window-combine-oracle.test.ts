@@ -209,36 +209,45 @@ describe("Nexmark q5's shape at parallelism 2: combined hop counts, then the top
   }
 });
 
+/**
+ * Runs `sql` at parallelism 2: stopped without the combiner once a checkpoint has passed and new rows came
+ * out, resumed with it and stopped the same way, resumed without it to the end. Every row the three runs emit.
+ */
+async function stoppedAndResumedAcrossTheCombiner(sql: string, stateDirPrefix: string): Promise<Row[]> {
+  const registry = await testRegistry();
+  const stateDir = tempDir(stateDirPrefix);
+  const rows: Row[] = [];
+  const run = async (combine: boolean, stop: boolean) => {
+    const job = new Job(planSql(sql, registry), registry, {
+      parallelism: 2,
+      combine,
+      stateDir,
+      checkpointIntervalMs: 100,
+      preview: () => ({ write: (b) => void rows.push(...b.rows) }),
+      log: { info() {}, warn() {} },
+    });
+    const done = job.run();
+    if (stop) {
+      const before = rows.length;
+      await waitUntil("a checkpoint with new rows out", () => job.lastCheckpoint !== null && rows.length > before, 60_000, 20);
+      job.stop();
+    }
+    expect(await done).toBe(stop ? "stop" : "end");
+    return job;
+  };
+  expect((await run(false, true)).restoredCheckpoint).toBeNull();
+  expect((await run(true, true)).restoredCheckpoint).not.toBeNull();
+  expect((await run(false, false)).restoredCheckpoint).not.toBeNull();
+  return rows;
+}
+
 describe("checkpoints across the change", () => {
   test("stopped without the combiner, resumed with it, stopped, resumed without: the hop results are DuckDB's", async () => {
     const EVENTS = 6000;
     const sql = `CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '2000', message_count = '${EVENTS}', event_time_interval = '10ms', start_time = '2024-01-01T00:00:00Z');
 SELECT k, window.start AS ws, n, total FROM (
   SELECT counter % 5 AS k, hop(INTERVAL '1' SECOND, INTERVAL '3' SECOND) AS window, count(*) AS n, sum(counter) AS total FROM impulse GROUP BY k, window)`;
-    const registry = await testRegistry();
-    const stateDir = tempDir("runnel-combine-restore-");
-    const rows: Row[] = [];
-    const run = async (combine: boolean, stop: boolean) => {
-      const job = new Job(planSql(sql, registry), registry, {
-        parallelism: 2,
-        combine,
-        stateDir,
-        checkpointIntervalMs: 100,
-        preview: () => ({ write: (b) => void rows.push(...b.rows) }),
-        log: { info() {}, warn() {} },
-      });
-      const done = job.run();
-      if (stop) {
-        const before = rows.length;
-        await waitUntil("a checkpoint with new windows out", () => job.lastCheckpoint !== null && rows.length > before, 60_000, 20);
-        job.stop();
-      }
-      expect(await done).toBe(stop ? "stop" : "end");
-      return job;
-    };
-    expect((await run(false, true)).restoredCheckpoint).toBeNull();
-    expect((await run(true, true)).restoredCheckpoint).not.toBeNull();
-    expect((await run(false, false)).restoredCheckpoint).not.toBeNull();
+    const rows = await stoppedAndResumedAcrossTheCombiner(sql, "runnel-combine-restore-");
     const expected = await duckQuery(`WITH events AS (SELECT c AS counter, c % 5 AS k, ${Date.UTC(2024, 0, 1) * 1000} + c * 10000 AS ts FROM range(${EVENTS}) r(c), range(2) s(subtask)),
       starts AS (SELECT k, counter, unnest(generate_series((ts // ${S}) * ${S} - ${2 * S}, (ts // ${S}) * ${S}, ${S})) AS ws FROM events)
       SELECT k, ws, count(*) AS n, sum(counter) AS total FROM starts GROUP BY ALL`);
@@ -253,30 +262,7 @@ SELECT k, window.start AS ws, n, total FROM (
     const sql = `CREATE TABLE impulse WITH (connector = 'impulse', event_rate = '2000', message_count = '${EVENTS}', event_time_interval = '10ms', start_time = '2024-01-01T00:00:00Z');
 SELECT k, window.start AS ws, window.end AS we, n, total FROM (
   SELECT counter % 5 AS k, session(INTERVAL '300' MILLISECOND) AS window, count(*) AS n, sum(counter) AS total FROM impulse WHERE ${keep} GROUP BY k, window)`;
-    const registry = await testRegistry();
-    const stateDir = tempDir("runnel-combine-session-restore-");
-    const rows: Row[] = [];
-    const run = async (combine: boolean, stop: boolean) => {
-      const job = new Job(planSql(sql, registry), registry, {
-        parallelism: 2,
-        combine,
-        stateDir,
-        checkpointIntervalMs: 100,
-        preview: () => ({ write: (b) => void rows.push(...b.rows) }),
-        log: { info() {}, warn() {} },
-      });
-      const done = job.run();
-      if (stop) {
-        const before = rows.length;
-        await waitUntil("a checkpoint with new sessions out", () => job.lastCheckpoint !== null && rows.length > before, 60_000, 20);
-        job.stop();
-      }
-      expect(await done).toBe(stop ? "stop" : "end");
-      return job;
-    };
-    expect((await run(false, true)).restoredCheckpoint).toBeNull();
-    expect((await run(true, true)).restoredCheckpoint).not.toBeNull();
-    expect((await run(false, false)).restoredCheckpoint).not.toBeNull();
+    const rows = await stoppedAndResumedAcrossTheCombiner(sql, "runnel-combine-session-restore-");
     const expected = await duckQuery(`WITH events AS (SELECT c AS counter, c % 5 AS k, ${Date.UTC(2024, 0, 1) * 1000} + c * 10000 AS ts FROM range(${EVENTS}) r(c), range(2) s(subtask) WHERE ${keep.replaceAll("counter", "c")}),
       marked AS (SELECT *, CASE WHEN ts - lag(ts) OVER (PARTITION BY k ORDER BY ts) < 300000 THEN 0 ELSE 1 END AS opens FROM events),
       numbered AS (SELECT *, sum(opens) OVER (PARTITION BY k ORDER BY ts ROWS UNBOUNDED PRECEDING) AS session FROM marked)

@@ -56,27 +56,43 @@ describe("a full snapshot's view of the entries", () => {
   });
 });
 
+/** A seeded linear congruential generator: `rand(n)` is a whole number below n. */
+function lcg(seed: number): (n: number) => number {
+  return (n) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n);
+}
+
+/**
+ * An entry index and a Map kept side by side. `visit` looks a key up in both, then removes it when present
+ * and `remove()` says so, or adds it (valued `value`) when absent.
+ */
+function indexBesideMap(hashOf: (k: number) => number) {
+  const map = new EntryMap<number>();
+  const ref = new Map<number, StateEntry<number>>();
+  const visit = (k: number, value: number, remove: () => boolean) => {
+    const was = ref.get(k);
+    const found = map.get(hashOf(k), [k]);
+    if (was && remove()) {
+      map.remove(was);
+      ref.delete(k);
+    } else if (!was) {
+      const e = new StateEntry(hashOf(k), [k], value, null);
+      map.add(e);
+      ref.set(k, e);
+    }
+    return { found, was };
+  };
+  return { map, ref, visit };
+}
+
 describe("the entry index", () => {
   test("random adds, lookups and removals agree with a Map, with many keys sharing a hash and runs wrapping the index's end", () => {
-    let seed = 7;
-    const rand = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n);
-    const map = new EntryMap<number>();
-    const ref = new Map<number, StateEntry<number>>();
+    const rand = lcg(7);
     // Few distinct hashes for many keys (long probe runs), including hashes above 2^31 and near the index's end.
     const hashOf = (k: number) => [0, 1, 7, 0x7fffffff, 0x80000000, 0xffffffff, 15, 16][k % 8]! + (k % 3 === 0 ? 0 : k);
+    const { map, ref, visit } = indexBesideMap(hashOf);
     for (let step = 0; step < 60_000; step++) {
-      const k = rand(3000);
-      const was = ref.get(k);
-      const found = map.get(hashOf(k), [k]);
+      const { found, was } = visit(rand(3000), step, () => rand(3) === 0);
       expect(found).toBe(was);
-      if (was && rand(3) === 0) {
-        map.remove(was);
-        ref.delete(k);
-      } else if (!was) {
-        const e = new StateEntry(hashOf(k), [k], step, null);
-        map.add(e);
-        ref.set(k, e);
-      }
       expect(map.size).toBe(ref.size);
     }
     for (const [k, e] of ref) expect(map.get(hashOf(k), [k])).toBe(e);
@@ -84,26 +100,15 @@ describe("the entry index", () => {
   });
 
   test("while it grows (the previous index drained a few slots per operation), entries are found, added and removed in either index", () => {
-    let seed = 11;
-    const rand = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n);
-    const map = new EntryMap<number>();
-    const ref = new Map<number, StateEntry<number>>();
+    const rand = lcg(11);
     // Some keys share a hash (runs of a few dozen, one of them across the index's end).
     const hashOf = (k: number) => (k % 97 === 0 ? [0xffffffff, 3, 0x80000000][k % 3]! : Math.imul(k, 0x9e3779b1));
+    const { map, ref, visit } = indexBesideMap(hashOf);
     // New keys keep coming (the index grows to 64k slots, several times), while old ones are looked up and removed.
     let wrong = 0;
     for (let step = 0; step < 80_000; step++) {
-      const k = rand(3) === 0 ? rand(step + 1) : step;
-      const was = ref.get(k);
-      if (map.get(hashOf(k), [k]) !== was) wrong++;
-      if (was && rand(2) === 0) {
-        map.remove(was);
-        ref.delete(k);
-      } else if (!was) {
-        const e = new StateEntry(hashOf(k), [k], step, null);
-        map.add(e);
-        ref.set(k, e);
-      }
+      const { found, was } = visit(rand(3) === 0 ? rand(step + 1) : step, step, () => rand(2) === 0);
+      if (found !== was) wrong++;
       if (step % 997 === 0) for (const [key, e] of ref) if (map.get(hashOf(key), [key]) !== e) wrong++;
     }
     expect(wrong).toBe(0);
