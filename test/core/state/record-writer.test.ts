@@ -59,4 +59,51 @@ describe("the record writer reads back as msgpackr's own encoding does", () => {
     expect(one.deletes).toBe(1);
     expect(unpackSequence(one.bytes)).toEqual(want);
   });
+
+  test("records of many key groups, written interleaved over several rounds, come back per group in the order written", () => {
+    const grouped = new GroupedRecords();
+    let seed = 7;
+    const random = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    for (let round = 0; round < 3; round++) {
+      const want = new Map<number, { records: unknown[]; puts: number; deletes: number }>();
+      const expect1 = (kg: number) => want.get(kg) ?? (want.set(kg, { records: [], puts: 0, deletes: 0 }), want.get(kg)!);
+      for (let i = 0; i < 5000; i++) {
+        // Key groups up to 5000 (a job's max parallelism can be that high), long values past the short-record copy.
+        const kg = random() < 0.5 ? Math.floor(random() * 8) : Math.floor(random() * 5000);
+        const value = random() < 0.1 ? "v".repeat(Math.floor(random() * 300)) : [i, round];
+        const w = expect1(kg);
+        const kind = random();
+        if (kind < 0.7) {
+          grouped.put(kg, null, i, [i], value);
+          w.records.push([1, null, i, [i], value]);
+          w.puts++;
+        } else if (kind < 0.85) {
+          grouped.addRecord(kg, [0, i, i, [i]]);
+          w.records.push([0, i, i, [i]]);
+          w.deletes++;
+        } else {
+          // Records encoded elsewhere (a disk table's), added with their counts.
+          const a = packr.pack([1, null, i, [i], value]);
+          const b = packr.pack([0, null, i, [i]]);
+          const both = new Uint8Array(a.byteLength + b.byteLength);
+          both.set(a);
+          both.set(b, a.byteLength);
+          grouped.add(kg, both, 1, 1);
+          w.records.push([1, null, i, [i], value], [0, null, i, [i]]);
+          w.puts++;
+          w.deletes++;
+        }
+      }
+      const chunks = grouped.take();
+      expect(chunks.map((c) => c.kg)).toEqual([...want.keys()].sort((a, b) => a - b));
+      for (const c of chunks) {
+        const w = want.get(c.kg)!;
+        expect([c.puts, c.deletes]).toEqual([w.puts, w.deletes]);
+        expect(unpackSequence(c.bytes)).toEqual(w.records);
+      }
+      expect(grouped.bytes).toBe(0);
+    }
+    expect(grouped.take()).toEqual([]);
+  });
 });
+
