@@ -37,6 +37,8 @@ const dir = mkdtempSync(join(tmpdir(), "runnel-bench-state-"));
 interface Summary {
   wallSeconds: number;
   cpuSeconds: number;
+  /** The processing thread's CPU, start-up included (null where /proc is missing). */
+  mainThreadCpuSeconds: number | null;
   events: number;
   peakRssMb: number;
   restoredAfterMs: number | null;
@@ -70,9 +72,21 @@ if (scenarios.includes("pauses")) {
   const ratios: number[] = [];
   const gapsWith: number[] = [];
   const gapsWithout: number[] = [];
+  const mainThreadPerCheckpoint: number[] = [];
   for (let p = 1; p <= pairs; p++) {
-    const none = await run(sql, join(dir, `none-${p}`), { checkpointIntervalMs: 0 });
-    const with10s = await run(sql, join(dir, `pauses-${p}`), { checkpointIntervalMs: 10_000 });
+    // Alternate which run goes first: the machine drifts over minutes (the same run measured 33-40 s within
+    // one hour), and a fixed order would put the drift into every ratio the same way.
+    const runNone = () => run(sql, join(dir, `none-${p}`), { checkpointIntervalMs: 0 });
+    const runWith = () => run(sql, join(dir, `pauses-${p}`), { checkpointIntervalMs: 10_000 });
+    let none: Summary;
+    let with10s: Summary;
+    if (p % 2 === 1) {
+      none = await runNone();
+      with10s = await runWith();
+    } else {
+      with10s = await runWith();
+      none = await runNone();
+    }
     const periodic = with10s.checkpoints.slice(0, -1); // the last is the final one, at the end of input
     ratios.push(rate(with10s) / rate(none));
     gapsWithout.push(none.longestPauseMs);
@@ -80,6 +94,11 @@ if (scenarios.includes("pauses")) {
     console.log(`  pair ${p}:`);
     console.log(`    without checkpoints: ${rate(none).toLocaleString()} events/s (wall), ${none.wallSeconds.toFixed(1)} s (CPU ${none.cpuSeconds.toFixed(1)} s), peak RSS ${none.peakRssMb.toFixed(0)} MB, longest pause ${none.longestPauseMs.toFixed(1)} ms`);
     console.log(`    10 s checkpoints:    ${rate(with10s).toLocaleString()} events/s (wall), ${with10s.wallSeconds.toFixed(1)} s (CPU ${with10s.cpuSeconds.toFixed(1)} s), peak RSS ${with10s.peakRssMb.toFixed(0)} MB (${((rate(with10s) / rate(none)) * 100).toFixed(1)}% of the rate without)`);
+    if (none.mainThreadCpuSeconds !== null && with10s.mainThreadCpuSeconds !== null && periodic.length > 0) {
+      const extra = with10s.mainThreadCpuSeconds - none.mainThreadCpuSeconds;
+      mainThreadPerCheckpoint.push(extra / periodic.length);
+      console.log(`    processing thread's CPU: ${none.mainThreadCpuSeconds.toFixed(1)} s without, ${with10s.mainThreadCpuSeconds.toFixed(1)} s with (${(extra / periodic.length).toFixed(2)} s per periodic checkpoint)`);
+    }
     for (const c of periodic) {
       console.log(`      checkpoint ${c.id} at ${c.atSeconds.toFixed(1)} s: ${c.durationMs.toFixed(0)} ms (aligned in ${c.alignmentMs.toFixed(1)} ms), ${mb(c.bytes)} MB written, longest pause ${c.longestPauseMs.toFixed(1)} ms`);
     }
@@ -95,6 +114,7 @@ if (scenarios.includes("pauses")) {
   };
   const ms = (xs: number[]) => xs.map((x) => x.toFixed(1)).join(", ");
   console.log(`  median rate with checkpoints: ${(median(ratios) * 100).toFixed(1)}% of the rate without (pairs: ${ratios.map((r) => (r * 100).toFixed(1) + "%").join(", ")})`);
+  if (mainThreadPerCheckpoint.length > 0) console.log(`  processing thread's extra CPU per periodic checkpoint: ${mainThreadPerCheckpoint.map((x) => x.toFixed(2)).join(", ")} s (median ${median(mainThreadPerCheckpoint).toFixed(2)} s)`);
   console.log(`  longest pauses while checkpointing: ${ms(gapsWith)} ms; whole runs without checkpoints: ${ms(gapsWithout)} ms`);
 }
 
