@@ -77,6 +77,8 @@ export class JobManager {
   placement: { task: string; worker: number; host: string; pid: number }[] = [];
   workerStats: { index: number; host: string; pid: number; rssBytes: number; cpuMicros: number }[] = [];
   restarts = 0;
+  /** Handed to every worker of every epoch: their sources agree on "now" (JobOptions.startTimeMicros). */
+  private readonly startTimeMicros: number;
 
   constructor(
     private readonly pipeline: LogicalPipeline,
@@ -84,6 +86,7 @@ export class JobManager {
     private readonly options: JobOptions,
     private readonly manager: ManagerOptions,
   ) {
+    this.startTimeMicros = options.startTimeMicros ?? Date.now() * 1000;
     this.plan = new Job(pipeline, registry, options);
     this.graph = this.plan.graph;
     this.log = options.log ?? { info: (m) => console.error(m), warn: (m) => console.error(m) };
@@ -314,6 +317,7 @@ export class JobManager {
               stateCacheBytes: this.options.stateCacheBytes,
               channelCapacity: this.options.channelCapacity,
               combine: this.options.combine,
+              startTimeMicros: this.startTimeMicros,
             },
             restoredCheckpointId: this.restored?.checkpointId ?? null,
             placement,

@@ -29,6 +29,8 @@ export interface Assignment {
     channelCapacity?: number;
     /** JobOptions.combine: every worker must plan the same combiners. */
     combine?: boolean;
+    /** JobOptions.startTimeMicros: the manager's, so every worker's sources agree on "now". */
+    startTimeMicros?: number;
   };
   /** The checkpoint to restore, or null for a fresh start. */
   restoredCheckpointId: number | null;

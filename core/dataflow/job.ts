@@ -77,6 +77,12 @@ export interface JobOptions {
   tolerableCheckpointFailures?: number;
   /** Local files the connectors may use; absent, any (the CLI). */
   files?: FileAccess;
+  /**
+   * The wall clock this run of the job started at (µs since the epoch), the same
+   * for every subtask and worker process; default: when this Job is made. A job
+   * manager hands its own to its workers.
+   */
+  startTimeMicros?: number;
   /** Pre-aggregate rows before the shuffle into window aggregates at parallelism > 1 (default true; core/operators/window-combine.ts). */
   combine?: boolean;
 }
@@ -177,6 +183,7 @@ export class Job {
   /** Resolves once the checkpoint is restored and every subtask is running. */
   readonly started = new Promise<void>((resolve) => (this.resolveStarted = resolve));
   private readonly log: PluginLogger;
+  private readonly startTimeMicros: number;
 
   constructor(
     private readonly pipeline: LogicalPipeline,
@@ -184,6 +191,7 @@ export class Job {
     private readonly options: JobOptions,
   ) {
     this.jobId = options.jobId ?? "local";
+    this.startTimeMicros = options.startTimeMicros ?? Date.now() * 1000;
     this.log = options.log ?? { info: (m) => console.error(m), warn: (m) => console.error(m) };
     this.graph = buildGraph(pipeline, {
       parallelism: options.parallelism,
@@ -681,6 +689,7 @@ export class Job {
       jobId: this.jobId,
       subtaskIndex,
       parallelism,
+      startTimeMicros: this.startTimeMicros,
       signal: this.abort.signal,
       log: this.log,
       files: this.options.files,

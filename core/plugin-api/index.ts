@@ -162,6 +162,13 @@ interface ConnectorContextBase<O> {
   jobId?: string;
   subtaskIndex: number;
   parallelism: number;
+  /**
+   * When this run of the job started (µs since the epoch), the same in every
+   * subtask and worker. A source whose default event times begin "now" starts
+   * them here, not at its own Date.now(): subtasks start milliseconds apart
+   * (more across processes), and each split's times would be shifted by that.
+   */
+  startTimeMicros: number;
   /** Aborted when the job stops; long waits should watch it. */
   signal: AbortSignal;
   log: PluginLogger;

@@ -79,7 +79,7 @@ class ImpulseReader implements SourceReader {
     this.count = splits.count;
     this.owned = splits.owned.map((s) => ({ id: s.id, index: s.index, counter: s.state?.counter ?? 0 }));
     this.start =
-      splits.any?.start ?? (o.start_time !== undefined ? parseTimestampOption(o.start_time, "start_time") : Date.now() * 1000);
+      splits.any?.start ?? (o.start_time !== undefined ? parseTimestampOption(o.start_time, "start_time") : ctx.startTimeMicros);
     this.limit = o.message_count ?? Infinity;
     this.active = this.owned.filter((s) => s.counter < this.limit);
     this.activeIds = this.active.map((s) => s.id);

@@ -119,7 +119,7 @@ class NexmarkReader implements SourceReader {
     const splits = assignGeneratorSplits<NexmarkState>("nexmark", ctx.restored, ctx.subtaskIndex, ctx.parallelism);
     this.step = splits.count;
     let base = splits.any?.base;
-    if (base === undefined) base = o.base_time !== undefined ? parseTimestampOption(o.base_time, "base_time") : Date.now() * 1000;
+    if (base === undefined) base = o.base_time !== undefined ? parseTimestampOption(o.base_time, "base_time") : ctx.startTimeMicros;
     this.owned = splits.owned.map((s) => ({ id: s.id, next: s.state?.next ?? s.index }));
     this.total = totalEvents(o);
     this.active = this.owned.filter((s) => s.next < this.total);

@@ -67,6 +67,7 @@ async function preflight(info: TableInfo<unknown>, _job: JobSettings): Promise<v
 const lookupCheck = {
   subtaskIndex: 0,
   parallelism: 1,
+  startTimeMicros: 0,
   signal: new AbortController().signal,
   log: { info() {}, warn() {} },
   metrics: { add() {}, set() {} },

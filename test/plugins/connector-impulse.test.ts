@@ -30,6 +30,26 @@ describe("impulse connector", () => {
     expect(batches.every((b) => b.split === "impulse-1")).toBe(true);
   });
 
+  test("without start_time, every subtask starts its event times at the job's start, not at its own clock", async () => {
+    // Subtasks start milliseconds apart (more across worker processes): each reading its own clock shifted its
+    // split's times against the others', which split sessions and windows at parallelism > 1.
+    const jobStart = 1_600_000_000_000_000;
+    const times: number[][] = [];
+    for (const subtaskIndex of [0, 1]) {
+      const { reader } = await createReader(impulse, {
+        options: { event_rate: "0", message_count: "3", event_time_interval: "10" },
+        subtaskIndex,
+        parallelism: 2,
+        startTimeMicros: jobStart,
+      });
+      times.push((await drain(reader)).times);
+    }
+    expect(times).toEqual([
+      [jobStart, jobStart + 10, jobStart + 20],
+      [jobStart, jobStart + 10, jobStart + 20],
+    ]);
+  });
+
   test("bare event_time_interval is microseconds; start_time may be µs", async () => {
     const { reader } = await createReader(impulse, {
       options: { event_rate: "0", message_count: "3", event_time_interval: "7", start_time: "1000" },

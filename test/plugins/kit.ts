@@ -58,6 +58,8 @@ export interface SourceSetup {
   fields?: Field[];
   subtaskIndex?: number;
   parallelism?: number;
+  /** The job's start (µs since the epoch): subtasks of one job share it. */
+  startTimeMicros?: number;
   restored?: Record<string, unknown>;
   /** The columns the query reads (the planner's projection push-down); undefined: all. */
   columnsRead?: number[];
@@ -77,6 +79,7 @@ export function sourceContext(connector: ConnectorDefinition<any>, s: SourceSetu
     tableName: "t",
     subtaskIndex: s.subtaskIndex ?? 0,
     parallelism: s.parallelism ?? 1,
+    startTimeMicros: s.startTimeMicros ?? Date.now() * 1000,
     signal: new AbortController().signal,
     log: silentLog,
     metrics,
@@ -129,6 +132,8 @@ export interface SinkSetup {
   restored?: unknown;
   subtaskIndex?: number;
   parallelism?: number;
+  /** The job's start (µs since the epoch): subtasks of one job share it. */
+  startTimeMicros?: number;
 }
 
 export function sinkContext(connector: ConnectorDefinition<any>, s: SinkSetup): SinkContext<any> & { metrics: ReturnType<typeof recordingMetrics> } {
@@ -137,6 +142,7 @@ export function sinkContext(connector: ConnectorDefinition<any>, s: SinkSetup): 
     tableName: "t",
     subtaskIndex: s.subtaskIndex ?? 0,
     parallelism: s.parallelism ?? 1,
+    startTimeMicros: s.startTimeMicros ?? Date.now() * 1000,
     signal: new AbortController().signal,
     log: silentLog,
     metrics: recordingMetrics(),
