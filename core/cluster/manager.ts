@@ -77,16 +77,12 @@ export class JobManager {
   placement: { task: string; worker: number; host: string; pid: number }[] = [];
   workerStats: { index: number; host: string; pid: number; rssBytes: number; cpuMicros: number }[] = [];
   restarts = 0;
-  /** Handed to every worker of every epoch: their sources agree on "now" (JobOptions.startTimeMicros). */
-  private readonly startTimeMicros: number;
-
   constructor(
     private readonly pipeline: LogicalPipeline,
     private readonly registry: PluginRegistry,
     private readonly options: JobOptions,
     private readonly manager: ManagerOptions,
   ) {
-    this.startTimeMicros = options.startTimeMicros ?? Date.now() * 1000;
     this.plan = new Job(pipeline, registry, options);
     this.graph = this.plan.graph;
     this.log = options.log ?? { info: (m) => console.error(m), warn: (m) => console.error(m) };
@@ -317,7 +313,8 @@ export class JobManager {
               stateCacheBytes: this.options.stateCacheBytes,
               channelCapacity: this.options.channelCapacity,
               combine: this.options.combine,
-              startTimeMicros: this.startTimeMicros,
+              // The plan's start, the same in every worker of every epoch: their sources agree on "now".
+              startTimeMicros: this.plan.startTimeMicros,
             },
             restoredCheckpointId: this.restored?.checkpointId ?? null,
             placement,

@@ -183,7 +183,8 @@ export class Job {
   /** Resolves once the checkpoint is restored and every subtask is running. */
   readonly started = new Promise<void>((resolve) => (this.resolveStarted = resolve));
   private readonly log: PluginLogger;
-  private readonly startTimeMicros: number;
+  /** JobOptions.startTimeMicros, or when this Job was made: every subtask's sources start their default event times here. */
+  readonly startTimeMicros: number;
 
   constructor(
     private readonly pipeline: LogicalPipeline,

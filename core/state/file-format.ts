@@ -15,7 +15,7 @@
  * Version 1 files had one chunk per key group, deletions first; they read the same.
  */
 import { packr, unpackr } from "./packr.ts";
-import { byteBuffer, writeDelete, writePut, type ByteBuffer } from "./record-writer.ts";
+import { ByteBuffer, writeDelete, writePut } from "./record-writer.ts";
 
 export { packr, unpackr };
 
@@ -127,7 +127,7 @@ const COUNTED = 2;
  */
 export class GroupedRecords {
   /** The round's records, in the order written (reused from round to round). */
-  private readonly scratch: ByteBuffer = byteBuffer(64 * 1024);
+  private readonly scratch = new ByteBuffer(64 * 1024);
   /** Per record: where it ends in `scratch`, and its key group and kind (`kg * 4 + ONE_PUT | ONE_DELETE | COUNTED`). */
   private ends = new Int32Array(1024);
   private codes = new Int32Array(1024);
@@ -158,7 +158,7 @@ export class GroupedRecords {
   /** Adds encoded records of key group `kg`: `puts` puts and `deletes` deletions. */
   add(kg: number, records: Uint8Array, puts: number, deletes: number): void {
     const b = this.scratch;
-    if (b.n + records.byteLength > b.buf.byteLength) b.grow(records.byteLength);
+    b.room(records.byteLength);
     b.buf.set(records, b.n);
     b.n += records.byteLength;
     const c = this.counted.get(kg);

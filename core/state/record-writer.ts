@@ -24,8 +24,11 @@ export class ByteBuffer {
     this.buf = new Uint8Array(size);
     this.view = new DataView(this.buf.buffer);
   }
-  /** Makes room for `bytes` more (callers check first, inline: growing is rare). */
-  grow(bytes: number): void {
+  /** Makes room for `bytes` more. */
+  room(bytes: number): void {
+    if (this.n + bytes > this.buf.length) this.grow(bytes);
+  }
+  private grow(bytes: number): void {
     const grown = new Uint8Array(Math.max(this.buf.length * 2, this.n + bytes, 1024));
     grown.set(this.buf.subarray(0, this.n));
     this.buf = grown;
@@ -33,16 +36,12 @@ export class ByteBuffer {
   }
 }
 
-export function byteBuffer(size = 1024): ByteBuffer {
-  return new ByteBuffer(size);
-}
-
 // Each writer reads the buffer's fields into locals once and stores the position once: per number,
 // reading and writing them through the object (or module variables) at every byte was 1.7x slower.
 
 function writeNumber(w: ByteBuffer, v: number): void {
   let p = w.n;
-  if (p + 9 > w.buf.length) w.grow(9);
+  w.room(9);
   const b = w.buf;
   if ((v | 0) === v && (v !== 0 || 1 / v > 0)) {
     if (v >= 0) {
@@ -63,10 +62,11 @@ function writeNumber(w: ByteBuffer, v: number): void {
   }
   w.n = p;
 }
+
 function writeString(w: ByteBuffer, s: string): void {
   const n = s.length;
   if (n < 32) {
-    if (w.n + 1 + n > w.buf.length) w.grow(1 + n);
+    w.room(1 + n);
     const b = w.buf;
     const at = w.n;
     let i = 0;
@@ -81,7 +81,7 @@ function writeString(w: ByteBuffer, s: string): void {
       return;
     }
   }
-  if (w.n + 5 + n * 3 > w.buf.length) w.grow(5 + n * 3);
+  w.room(5 + n * 3);
   const b = w.buf;
   const pos = w.n;
   const { written } = encoder.encodeInto(s, b.subarray(pos + 5));
@@ -93,23 +93,26 @@ function writeString(w: ByteBuffer, s: string): void {
   else (b[pos] = 0xdb), w.view.setUint32(pos + 1, written);
   w.n = pos + header + written;
 }
+
 function writeArrayHeader(w: ByteBuffer, n: number): void {
-  if (w.n + 5 > w.buf.length) w.grow(5);
+  w.room(5);
   const b = w.buf;
   const p = w.n;
   if (n < 16) (b[p] = 0x90 | n), (w.n = p + 1);
   else if (n < 0x10000) (b[p] = 0xdc), (b[p + 1] = n >>> 8), (b[p + 2] = n), (w.n = p + 3);
   else (b[p] = 0xdd), (b[p + 1] = n >>> 24), (b[p + 2] = n >>> 16), (b[p + 3] = n >>> 8), (b[p + 4] = n), (w.n = p + 5);
 }
+
 function writeByte(w: ByteBuffer, x: number): void {
-  if (w.n + 1 > w.buf.length) w.grow(1);
+  w.room(1);
   w.buf[w.n++] = x;
 }
+
 /** A plain object (a struct value) as a map of its own enumerable keys, as msgpackr writes one. */
 function writeObject(w: ByteBuffer, o: Record<string, unknown>): void {
   let n = 0;
   for (const _ in o) n++;
-  if (w.n + 5 > w.buf.length) w.grow(5);
+  w.room(5);
   if (n < 16) w.buf[w.n++] = 0x80 | n;
   else if (n < 0x10000) (w.buf[w.n] = 0xde), w.view.setUint16(w.n + 1, n), (w.n += 3);
   else (w.buf[w.n] = 0xdf), w.view.setUint32(w.n + 1, n), (w.n += 5);
@@ -118,6 +121,7 @@ function writeObject(w: ByteBuffer, o: Record<string, unknown>): void {
     writeValue(w, o[k]);
   }
 }
+
 function writeValue(w: ByteBuffer, v: unknown): void {
   if (typeof v === "number") return writeNumber(w, v);
   if (typeof v === "string") return writeString(w, v);
@@ -136,13 +140,14 @@ function writeValue(w: ByteBuffer, v: unknown): void {
   }
   if (typeof v === "object" && (v as object).constructor === Object) return writeObject(w, v as Record<string, unknown>);
   const bytes = packr.pack(v, RESET_BUFFER_MODE);
-  if (w.n + bytes.byteLength > w.buf.length) w.grow(bytes.byteLength);
+  w.room(bytes.byteLength);
   w.buf.set(bytes, w.n);
   w.n += bytes.byteLength;
 }
+
 /** Starts a record: the array header of `length` elements, the kind, time, hash and key. */
 function beginRecord(w: ByteBuffer, length: number, kind: number, time: number | null, hash: number, key: readonly unknown[]): void {
-  if (w.n + 3 > w.buf.length) w.grow(3);
+  w.room(3);
   const b = w.buf;
   const p = w.n;
   b[p] = 0x90 | length;
@@ -152,6 +157,7 @@ function beginRecord(w: ByteBuffer, length: number, kind: number, time: number |
   writeNumber(w, hash);
   writeValue(w, key);
 }
+
 /** Appends `[1, time, hash, key, value]` (a put). */
 export function writePut(w: ByteBuffer, time: number | null, hash: number, key: readonly unknown[], value: unknown): void {
   beginRecord(w, 5, 0x01, time, hash, key);

@@ -4,7 +4,7 @@
  * fallback to msgpackr alike), at every MessagePack size boundary.
  */
 import { describe, expect, test } from "bun:test";
-import { byteBuffer, writeDelete, writePut } from "../../../core/state/record-writer.ts";
+import { ByteBuffer, writeDelete, writePut } from "../../../core/state/record-writer.ts";
 import { packr, unpackSequence } from "../../../core/state/file-format.ts";
 import { GroupedRecords } from "../../../core/state/file-format.ts";
 
@@ -18,7 +18,7 @@ const arrays = [[], [1, "a", null], Array.from({ length: 15 }, (_, i) => i), Arr
 const viaMsgpackr = (v: unknown) => unpackSequence(packr.pack([v]).subarray(1))[0];
 
 function roundTrip(time: number | null, hash: number, key: unknown[], value: unknown) {
-  const into = byteBuffer(4);
+  const into = new ByteBuffer(4);
   writePut(into, time, hash, key, value);
   writeDelete(into, time, hash, key);
   const [put, del] = unpackSequence(into.buf.subarray(0, into.n));
