@@ -39,10 +39,8 @@ export class ByteBuffer {
 // Each writer reads the buffer's fields into locals once and stores the position once: per number,
 // reading and writing them through the object (or module variables) at every byte was 1.7x slower.
 
-function writeNumber(w: ByteBuffer, v: number): void {
-  let p = w.n;
-  w.room(9);
-  const b = w.buf;
+/** Writes `v` at `p` of `b` (9 bytes of room there), returning where it ends. */
+export function writeNumberAt(b: Uint8Array, view: DataView, p: number, v: number): number {
   if ((v | 0) === v && (v !== 0 || 1 / v > 0)) {
     if (v >= 0) {
       if (v < 0x80) b[p++] = v;
@@ -57,13 +55,18 @@ function writeNumber(w: ByteBuffer, v: number): void {
     (b[p] = 0xce), (b[p + 1] = v >>> 24), (b[p + 2] = v >>> 16), (b[p + 3] = v >>> 8), (b[p + 4] = v), (p += 5);
   } else {
     b[p] = 0xcb;
-    w.view.setFloat64(p + 1, v);
+    view.setFloat64(p + 1, v);
     p += 9;
   }
-  w.n = p;
+  return p;
 }
 
-function writeString(w: ByteBuffer, s: string): void {
+function writeNumber(w: ByteBuffer, v: number): void {
+  w.room(9);
+  w.n = writeNumberAt(w.buf, w.view, w.n, v);
+}
+
+export function writeString(w: ByteBuffer, s: string): void {
   const n = s.length;
   if (n < 32) {
     w.room(1 + n);
@@ -122,7 +125,7 @@ function writeObject(w: ByteBuffer, o: Record<string, unknown>): void {
   }
 }
 
-function writeValue(w: ByteBuffer, v: unknown): void {
+export function writeValue(w: ByteBuffer, v: unknown): void {
   if (typeof v === "number") return writeNumber(w, v);
   if (typeof v === "string") return writeString(w, v);
   if (v === null) return writeByte(w, 0xc0);

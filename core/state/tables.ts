@@ -15,6 +15,7 @@
 import { keysEqual } from "./hash.ts";
 import { keyGroupOf } from "./key-groups.ts";
 import { DELETE, GroupedRecords, PUT, type StateChunk, type StateRecord } from "./file-format.ts";
+import { ShapedWriter } from "./shaped-writer.ts";
 import { Slicer } from "./slicer.ts";
 
 /**
@@ -296,10 +297,10 @@ const SLICE = 2000;
 export const snapshotTuning = { roundBytes: 16 * 1024 * 1024 };
 
 /** Writes the record a checkpoint file holds for `entry` as it is now, marking it saved by the snapshot closing `epoch`. */
-function saveRecord<V>(entry: StateEntry<V>, into: GroupedRecords, codec: StateCodec<V> | null, epoch: number, maxParallelism: number): void {
+function saveRecord<V>(entry: StateEntry<V>, into: GroupedRecords, codec: StateCodec<V> | null, epoch: number, maxParallelism: number, writer: ShapedWriter): void {
   entry.saved = epoch;
   entry.persisted = true;
-  into.put(keyGroupOf(entry.hash, maxParallelism), entry.time, entry.hash, entry.key, codec ? codec.save(entry.value) : entry.value);
+  into.put(keyGroupOf(entry.hash, maxParallelism), entry.time, entry.hash, entry.key, codec ? codec.save(entry.value) : entry.value, writer);
 }
 
 /**
@@ -314,13 +315,14 @@ function encodeSlice<V>(
   epoch: number,
   codec: StateCodec<V> | null,
   maxParallelism: number,
+  writer: ShapedWriter,
   limit: number,
 ): boolean {
   for (let n = 0; n < limit; n++) {
     const next = source.next();
     if (next.done) return false;
     const e = next.value;
-    if (due(e)) saveRecord(e, into, codec, epoch, maxParallelism);
+    if (due(e)) saveRecord(e, into, codec, epoch, maxParallelism, writer);
   }
   return true;
 }
@@ -341,6 +343,8 @@ export abstract class TrackedTable<V> {
   protected droppedUpTo: number | null = null;
   /** Set while a snapshot is being encoded; a newer snapshot (after an abandoned checkpoint) replaces it. */
   private encoding: Encoding | null = null;
+  /** Writes this table's records, compiled for the shapes they have. */
+  private readonly writer = new ShapedWriter();
 
   constructor(
     readonly name: string,
@@ -409,7 +413,7 @@ export abstract class TrackedTable<V> {
 
   private encodeEarly(entry: StateEntry<V>): void {
     const e = this.encoding!;
-    saveRecord(entry, e.early, this.codec, e.epoch, this.maxParallelism);
+    saveRecord(entry, e.early, this.codec, e.epoch, this.maxParallelism, this.writer);
   }
 
   /**
@@ -466,7 +470,7 @@ export abstract class TrackedTable<V> {
       // Hot loops run in plain functions, a slice at a time (JSC optimizes them better than an async body).
       const grouped = new GroupedRecords();
       for (;;) {
-        const more = encodeSlice(source, grouped, due, closing, self.codec, self.maxParallelism, SLICE);
+        const more = encodeSlice(source, grouped, due, closing, self.codec, self.maxParallelism, self.writer, SLICE);
         if (grouped.bytes >= snapshotTuning.roundBytes || (!more && grouped.bytes > 0)) yield* grouped.take();
         if (!more) break;
         await slicer.maybeYield();
