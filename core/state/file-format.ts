@@ -188,8 +188,19 @@ export class GroupedRecords {
 
   /** What was gathered, one chunk per key group in ascending order (views of one new buffer); starts the next round empty. */
   take(): StateChunk[] {
+    const sorting = this.sort();
+    sorting.copy(Infinity);
+    return sorting.chunks;
+  }
+
+  /**
+   * take() a step at a time, for a caller that lets processing run between
+   * steps: sorting a 16 MB round at once stopped processing for 33 ms, and for
+   * 50-110 ms in a job's first checkpoint. Nothing may be added until the
+   * returned sort's `copy` has reported it done; then this starts the next round empty.
+   */
+  sort(): RoundSort {
     const { ends, codes, count } = this;
-    const src = this.scratch.buf;
     // Per key group: bytes, puts and deletions.
     let groups = 0;
     for (let i = 0; i < count; i++) groups = Math.max(groups, (codes[i]! >> 2) + 1);
@@ -219,10 +230,47 @@ export class GroupedRecords {
       chunks.push({ kg, bytes: out.subarray(offset, offset + size), puts: puts[kg]!, deletes: deletes[kg]! });
       offset += size;
     }
-    start = 0;
+    return new RoundSort(this.scratch, ends, codes, count, out, at, chunks, () => this.clear());
+  }
+
+  /** Drops what was gathered. */
+  clear(): void {
+    this.count = 0;
+    this.scratch.n = 0;
+    this.counted.clear();
+  }
+}
+
+/** A round of GroupedRecords being sorted into its key groups' chunks (see GroupedRecords.sort). */
+export class RoundSort {
+  /** The next record to copy, and where it starts. */
+  private next = 0;
+  private start = 0;
+  private readonly into: DataView;
+
+  constructor(
+    private readonly scratch: ByteBuffer,
+    private readonly ends: Int32Array,
+    private readonly codes: Int32Array,
+    private readonly count: number,
+    private readonly out: Uint8Array,
+    /** Where each key group's next record goes. */
+    private readonly at: Int32Array,
+    /** Complete once `copy` has returned true. */
+    readonly chunks: StateChunk[],
+    private readonly done: () => void,
+  ) {
+    this.into = new DataView(out.buffer);
+  }
+
+  /** Copies up to `limit` more records into their chunks; true once all are. */
+  copy(limit: number): boolean {
+    const { ends, codes, out, at, into } = this;
+    const src = this.scratch.buf;
     const from = this.scratch.view;
-    const into = new DataView(out.buffer);
-    for (let i = 0; i < count; i++) {
+    const last = Math.min(this.count, this.next + limit);
+    let start = this.start;
+    for (let i = this.next; i < last; i++) {
       const end = ends[i]!;
       const kg = codes[i]! >> 2;
       let to = at[kg]!;
@@ -239,14 +287,10 @@ export class GroupedRecords {
       at[kg] = to;
       start = end;
     }
-    this.clear();
-    return chunks;
-  }
-
-  /** Drops what was gathered. */
-  clear(): void {
-    this.count = 0;
-    this.scratch.n = 0;
-    this.counted.clear();
+    this.next = last;
+    this.start = start;
+    if (last < this.count) return false;
+    this.done();
+    return true;
   }
 }

@@ -327,6 +327,16 @@ function encodeSlice<V>(
   return true;
 }
 
+/** Records sorted per step of a round's sort into key groups: a few milliseconds. */
+const SORT_STEP = 50_000;
+
+/** A round's chunks, sorted into key groups a step at a time with processing running between steps. */
+async function sortGradually(records: GroupedRecords, slicer: Slicer): Promise<StateChunk[]> {
+  const sorting = records.sort();
+  while (!sorting.copy(SORT_STEP)) await slicer.maybeYield();
+  return sorting.chunks;
+}
+
 interface Encoding {
   /** The epoch the snapshot closed: it holds the entries as they were at its end. */
   epoch: number;
@@ -471,7 +481,7 @@ export abstract class TrackedTable<V> {
       const grouped = new GroupedRecords();
       for (;;) {
         const more = encodeSlice(source, grouped, due, closing, self.codec, self.maxParallelism, self.writer, SLICE);
-        if (grouped.bytes >= snapshotTuning.roundBytes || (!more && grouped.bytes > 0)) yield* grouped.take();
+        if (grouped.bytes >= snapshotTuning.roundBytes || (!more && grouped.bytes > 0)) yield* await sortGradually(grouped, slicer);
         if (!more) break;
         await slicer.maybeYield();
         abandoned();
@@ -479,7 +489,7 @@ export abstract class TrackedTable<V> {
       abandoned();
       // Entries changed or deleted while this ran were encoded early, as they were at the barrier.
       self.encoding = null;
-      yield* encoding.early.take();
+      yield* await sortGradually(encoding.early, slicer);
     }
     return { table: this.name, checkpoint, full, droppedUpTo, chunks: chunks() };
   }

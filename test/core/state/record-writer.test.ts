@@ -6,7 +6,7 @@
 import { describe, expect, test } from "bun:test";
 import { ByteBuffer, writeDelete, writePut } from "../../../core/state/record-writer.ts";
 import { packr, unpackSequence } from "../../../core/state/file-format.ts";
-import { GroupedRecords } from "../../../core/state/file-format.ts";
+import { GroupedRecords, type StateChunk } from "../../../core/state/file-format.ts";
 
 const ints = [0, 1, 127, 128, 255, 256, 65535, 65536, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1, -1, -31, -32, -33, -127, -128, -129, -32768, -32769, -(2 ** 31), -(2 ** 31) - 1, -(2 ** 53)];
 const floats = [0.5, -0.25, 1e-300, 1.7e15 + 0.5, 1_700_000_000_000_000, Number.MAX_VALUE, Number.MIN_VALUE, NaN, Infinity, -Infinity];
@@ -94,7 +94,22 @@ describe("the record writer reads back as msgpackr's own encoding does", () => {
           w.deletes++;
         }
       }
-      const chunks = grouped.take();
+      // At once, then sorted a record per step, then in steps of 997 (as a snapshot does between turns of processing).
+      let chunks: StateChunk[];
+      if (round === 0) chunks = grouped.take();
+      else {
+        const sorting = grouped.sort();
+        const step = round === 1 ? 1 : 997;
+        let steps = 1;
+        while (!sorting.copy(step)) {
+          // The round stays gathered until its last step.
+          expect(grouped.bytes).toBeGreaterThan(0);
+          steps++;
+        }
+        // 5000 writes, each one record or one run of records added with their counts.
+        expect(steps).toBe(Math.ceil(5000 / step));
+        chunks = sorting.chunks;
+      }
       expect(chunks.map((c) => c.kg)).toEqual([...want.keys()].sort((a, b) => a - b));
       for (const c of chunks) {
         const w = want.get(c.kg)!;
