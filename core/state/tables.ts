@@ -294,7 +294,13 @@ const SLICE = 2000;
  * restoring subtask reads its key groups in a few ranges while memory stays
  * bounded. (Tests lower it to make files of many rounds.)
  */
-export const snapshotTuning = { roundBytes: 16 * 1024 * 1024 };
+export const snapshotTuning = {
+  roundBytes: 16 * 1024 * 1024,
+  /** Records a round's sort into key groups copies between two turns of processing: a few milliseconds. */
+  sortStep: 50_000,
+  /** The shortest slice of background work before processing gets a turn (tests set 0: a turn after every slice). */
+  minSliceMs: 4,
+};
 
 /** Writes the record a checkpoint file holds for `entry` as it is now, marking it saved by the snapshot closing `epoch`. */
 function saveRecord<V>(entry: StateEntry<V>, into: GroupedRecords, codec: StateCodec<V> | null, epoch: number, maxParallelism: number, writer: ShapedWriter): void {
@@ -327,13 +333,10 @@ function encodeSlice<V>(
   return true;
 }
 
-/** Records sorted per step of a round's sort into key groups: a few milliseconds. */
-const SORT_STEP = 50_000;
-
 /** A round's chunks, sorted into key groups a step at a time with processing running between steps. */
 async function sortGradually(records: GroupedRecords, slicer: Slicer): Promise<StateChunk[]> {
   const sorting = records.sort();
-  while (!sorting.copy(SORT_STEP)) await slicer.maybeYield();
+  while (!sorting.copy(snapshotTuning.sortStep)) await slicer.maybeYield();
   return sorting.chunks;
 }
 
@@ -343,6 +346,8 @@ interface Encoding {
   full: boolean;
   /** Copy-on-write: entries encoded before they changed, per key group. */
   early: GroupedRecords;
+  /** The other buffer of early records, empty: it takes them while a full round of them is sorted. */
+  spare: GroupedRecords;
 }
 
 export abstract class TrackedTable<V> {
@@ -461,13 +466,13 @@ export abstract class TrackedTable<V> {
     this.tombstones = [];
     const droppedUpTo = full ? null : this.droppedUpTo;
     this.droppedUpTo = null;
-    const encoding: Encoding = (this.encoding = { epoch: closing, full, early: new GroupedRecords() });
+    const encoding: Encoding = (this.encoding = { epoch: closing, full, early: new GroupedRecords(), spare: new GroupedRecords() });
     const before = this.beginSnapshot(closing, full);
     const due = full ? (e: StateEntry<V>) => e.saved !== closing : (e: StateEntry<V>) => e.dirty === closing && e.saved !== closing;
     const source = full ? this.snapshotEntries() : changed[Symbol.iterator]();
     const self = this;
     async function* chunks(): AsyncGenerator<StateChunk> {
-      const slicer = new Slicer();
+      const slicer = new Slicer(snapshotTuning.minSliceMs);
       const abandoned = () => {
         // A newer snapshot took over (this one's checkpoint was abandoned): its marks must not be disturbed.
         if (self.encoding !== encoding) throw new Error(`snapshot of ${self.name} for checkpoint ${checkpoint} was superseded`);
@@ -482,6 +487,14 @@ export abstract class TrackedTable<V> {
       for (;;) {
         const more = encodeSlice(source, grouped, due, closing, self.codec, self.maxParallelism, self.writer, SLICE);
         if (grouped.bytes >= snapshotTuning.roundBytes || (!more && grouped.bytes > 0)) yield* await sortGradually(grouped, slicer);
+        if (encoding.early.bytes >= snapshotTuning.roundBytes) {
+          // Records encoded early go out in rounds too, rather than gathering whole (60 MB in bench:state pauses);
+          // processing encodes into the spare while this round is sorted, and the two take turns.
+          const early = encoding.early;
+          encoding.early = encoding.spare;
+          encoding.spare = early;
+          yield* await sortGradually(early, slicer);
+        }
         if (!more) break;
         await slicer.maybeYield();
         abandoned();

@@ -151,8 +151,23 @@ for (const backend of BACKENDS) describe(`keyed tables ${backend.name}`, () => {
     expect(dump((await harness.restore(0, 1)).state.keyed<number[]>("t"))).toEqual(live);
   });
 
-  test("processing between the background encoder's slices changes, deletes and adds entries: full and delta snapshots hold the barrier's values", async () => {
-    const harness = backend.harness("interleaved");
+  for (const roundBytes of [snapshotTuning.roundBytes, 32 * 1024]) {
+    test(`processing between the background encoder's slices changes, deletes and adds entries: full and delta snapshots hold the barrier's values (rounds of ${roundBytes} bytes)`, async () => {
+      const defaults = { ...snapshotTuning };
+      // Small rounds: the records encoded early (copy-on-write) fill several and go out while the encoder runs,
+      // each sorted into key groups over several turns of processing.
+      snapshotTuning.roundBytes = roundBytes;
+      if (roundBytes < defaults.roundBytes) Object.assign(snapshotTuning, { sortStep: 100, minSliceMs: 0 });
+      try {
+        await interleaved(`interleaved-${roundBytes}`);
+      } finally {
+        Object.assign(snapshotTuning, defaults);
+      }
+    });
+  }
+
+  async function interleaved(name: string): Promise<void> {
+    const harness = backend.harness(name);
     const ctx = harness.context();
     const table = ctx.state.keyed<number[]>("t");
     const keys = 150_000;
@@ -186,7 +201,7 @@ for (const backend of BACKENDS) describe(`keyed tables ${backend.name}`, () => {
       expect(dump((await harness.restore(0, 1)).state.keyed<number[]>("t"))).toEqual(atBarrier);
       round++;
     }
-  });
+  }
 
   test("deltas hold only what changed: bytes follow the keys touched", async () => {
     const harness = backend.harness("delta");
