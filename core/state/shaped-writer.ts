@@ -112,7 +112,8 @@ export class ShapedWriter {
   put(w: ByteBuffer, time: number | null, hash: number, key: readonly unknown[], value: unknown): void {
     const compiled = this.compiled;
     for (let i = 0; i < compiled.length; i++) if (compiled[i]!(w, time, hash, key, value)) return;
-    if (compiled.length < MAX_SHAPES) {
+    // A key of 16 values or more takes a longer array header than a compiled writer writes.
+    if (compiled.length < MAX_SHAPES && key.length < 16) {
       const put = compile(
         key.map((k) => shapeOf(k, 1)),
         shapeOf(value, 0),

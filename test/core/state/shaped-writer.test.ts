@@ -59,12 +59,24 @@ describe("a shaped writer writes the generic writer's bytes", () => {
       [null, 1, [1, 2], { a: 1 }],
       [null, 1, [true], [false, "s", null]],
       [null, 1, [], 5],
+      [null, 1, Array.from({ length: 16 }, (_, i) => i), 5],
+      [null, 1, Array.from({ length: 17 }, (_, i) => `k${i}`), [1, 2]],
       [null, 1, [1], "no array"],
       ["not a time" as unknown as number, 1, [1], 1],
     ];
     // Twice, so the second pass goes through the writers the first compiled (and the generic writer for the rest).
     expectSameBytes(writer, [...shapes, ...shapes]);
     expect(writer.shapes).toBe(4);
+  });
+
+  test("keys of 16 values and more (a longer array header) are written right from the first record", () => {
+    for (const length of [15, 16, 17, 40]) {
+      const key = Array.from({ length }, (_, i) => (i % 2 ? `k${i}` : i));
+      expectSameBytes(new ShapedWriter(), [
+        [null, 1, key, [1, 2.5]],
+        [7, 2, key, [3, 4]],
+      ]);
+    }
   });
 
   test("a string or an object beside numbers regrows the buffer midway through a record", () => {
