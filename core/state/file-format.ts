@@ -168,8 +168,12 @@ export class GroupedRecords {
     this.noted(kg * 4 + COUNTED);
   }
 
-  /** Writes a put of key group `kg` (through `writer`, a table's writer for the shapes of its records, when given). */
-  put(kg: number, time: number | null, hash: number, key: readonly unknown[], value: unknown, writer?: ShapedWriter): void {
+  /** `writer`: the table's writer for the shapes of its records, which puts go through (else the generic writer). */
+  constructor(private readonly writer: ShapedWriter | null = null) {}
+
+  /** Writes a put of key group `kg`. */
+  put(kg: number, time: number | null, hash: number, key: readonly unknown[], value: unknown): void {
+    const writer = this.writer;
     if (writer) writer.put(this.scratch, time, hash, key, value);
     else writePut(this.scratch, time, hash, key, value);
     this.noted(kg * 4 + ONE_PUT);

@@ -303,10 +303,10 @@ export const snapshotTuning = {
 };
 
 /** Writes the record a checkpoint file holds for `entry` as it is now, marking it saved by the snapshot closing `epoch`. */
-function saveRecord<V>(entry: StateEntry<V>, into: GroupedRecords, codec: StateCodec<V> | null, epoch: number, maxParallelism: number, writer: ShapedWriter): void {
+function saveRecord<V>(entry: StateEntry<V>, into: GroupedRecords, codec: StateCodec<V> | null, epoch: number, maxParallelism: number): void {
   entry.saved = epoch;
   entry.persisted = true;
-  into.put(keyGroupOf(entry.hash, maxParallelism), entry.time, entry.hash, entry.key, codec ? codec.save(entry.value) : entry.value, writer);
+  into.put(keyGroupOf(entry.hash, maxParallelism), entry.time, entry.hash, entry.key, codec ? codec.save(entry.value) : entry.value);
 }
 
 /**
@@ -321,14 +321,13 @@ function encodeSlice<V>(
   epoch: number,
   codec: StateCodec<V> | null,
   maxParallelism: number,
-  writer: ShapedWriter,
   limit: number,
 ): boolean {
   for (let n = 0; n < limit; n++) {
     const next = source.next();
     if (next.done) return false;
     const e = next.value;
-    if (due(e)) saveRecord(e, into, codec, epoch, maxParallelism, writer);
+    if (due(e)) saveRecord(e, into, codec, epoch, maxParallelism);
   }
   return true;
 }
@@ -428,7 +427,7 @@ export abstract class TrackedTable<V> {
 
   private encodeEarly(entry: StateEntry<V>): void {
     const e = this.encoding!;
-    saveRecord(entry, e.early, this.codec, e.epoch, this.maxParallelism, this.writer);
+    saveRecord(entry, e.early, this.codec, e.epoch, this.maxParallelism);
   }
 
   /**
@@ -466,7 +465,7 @@ export abstract class TrackedTable<V> {
     this.tombstones = [];
     const droppedUpTo = full ? null : this.droppedUpTo;
     this.droppedUpTo = null;
-    const encoding: Encoding = (this.encoding = { epoch: closing, full, early: new GroupedRecords(), spare: new GroupedRecords() });
+    const encoding: Encoding = (this.encoding = { epoch: closing, full, early: new GroupedRecords(this.writer), spare: new GroupedRecords(this.writer) });
     const before = this.beginSnapshot(closing, full);
     const due = full ? (e: StateEntry<V>) => e.saved !== closing : (e: StateEntry<V>) => e.dirty === closing && e.saved !== closing;
     const source = full ? this.snapshotEntries() : changed[Symbol.iterator]();
@@ -483,9 +482,9 @@ export abstract class TrackedTable<V> {
       for (const t of tombstones) deletes.addRecord(keyGroupOf(t[2], self.maxParallelism), t);
       yield* deletes.take();
       // Hot loops run in plain functions, a slice at a time (JSC optimizes them better than an async body).
-      const grouped = new GroupedRecords();
+      const grouped = new GroupedRecords(self.writer);
       for (;;) {
-        const more = encodeSlice(source, grouped, due, closing, self.codec, self.maxParallelism, self.writer, SLICE);
+        const more = encodeSlice(source, grouped, due, closing, self.codec, self.maxParallelism, SLICE);
         if (grouped.bytes >= snapshotTuning.roundBytes || (!more && grouped.bytes > 0)) yield* await sortGradually(grouped, slicer);
         if (encoding.early.bytes >= snapshotTuning.roundBytes) {
           // Records encoded early go out in rounds too, rather than gathering whole (60 MB in bench:state pauses);
