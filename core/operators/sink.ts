@@ -57,6 +57,7 @@ export class SinkOperator implements Operator {
       if (this.writer.commit) await this.writer.commit(id, prepared);
       this.pending.shift();
     }
+    await this.writer.onCheckpointComplete?.(checkpointId);
   }
 
   async close(): Promise<void> {

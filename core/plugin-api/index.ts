@@ -283,6 +283,8 @@ export interface SinkWriter {
   commit?(checkpointId: number, prepared: unknown): Promise<void> | void;
   /** State kept across restarts (besides prepared commits). */
   snapshot?(): unknown | Promise<unknown>;
+  /** Called after a checkpoint completed and the commits it covers were made. */
+  onCheckpointComplete?(checkpointId: number): Promise<void> | void;
   close?(): Promise<void> | void;
 }
 

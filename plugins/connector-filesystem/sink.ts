@@ -80,6 +80,8 @@ interface OpenFile {
   encoder: FileEncoder;
   openedAt: number;
   lastWriteAt: number;
+  /** The first checkpoint whose snapshot held this file open. */
+  heldSince?: number;
 }
 
 interface OpenFileState {
@@ -271,6 +273,7 @@ export class FileSystemSinkWriter implements SinkWriter {
   snapshot(): FileSinkSnapshot {
     const open: OpenFileState[] = [];
     for (const file of this.files.values()) {
+      file.heldSince ??= this.lastPreparedId;
       open.push({ partition: file.partition, relPath: file.relPath, target: file.target.checkpoint(), encoder: file.encoder.state() });
     }
     // Only a checkpoint with files to publish gets a commit call (which forgets the ids up to it), so the set stays small.
@@ -281,6 +284,11 @@ export class FileSystemSinkWriter implements SinkWriter {
       snap.log = this.settings.log.state();
     }
     return snap;
+  }
+
+  onCheckpointComplete(checkpointId: number): void {
+    // Every checkpoint from then on holds these files open too, until they roll and the next prepare takes them.
+    for (const file of this.files.values()) if (file.heldSince !== undefined && file.heldSince <= checkpointId) file.target.recoverable = true;
   }
 
   async commit(checkpointId: number, prepared: unknown): Promise<void> {

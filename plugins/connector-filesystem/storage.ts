@@ -62,6 +62,8 @@ export interface FileTarget {
   checkpoint(): TargetState;
   /** Writes the last bytes; the file becomes visible at `complete`. */
   finish(last: Uint8Array): Promise<ReadyFile> | ReadyFile;
+  /** Set once a completed checkpoint holds the file open: a restore from then on finishes it (crash tests aim here). */
+  recoverable?: boolean;
 }
 
 /** A file the source can read, by its path relative to the root ('/'-separated). */
@@ -411,6 +413,7 @@ class S3Target implements FileTarget {
   private chunks: Uint8Array[] = [];
   private buffered = 0;
   readonly parts: { n: number; etag: string }[] = [];
+  recoverable = false;
   constructor(
     private readonly store: S3Storage,
     readonly key: string,
@@ -436,6 +439,7 @@ class S3Target implements FileTarget {
     const etag = await this.store.uploadPart(this.key, this.uploadId, n, this.takeBuffered());
     this.parts.push({ n, etag });
     crashPoint("filesystem-after-part-upload");
+    if (this.recoverable) crashPoint("filesystem-after-part-upload-of-recoverable-file");
   }
 
   checkpoint(): TargetState {
