@@ -5,9 +5,9 @@
  * checkpoint references.
  */
 import type { CheckpointData, CheckpointStore, SubtaskCheckpoint } from "../checkpoint/store.ts";
-import { decodeFooter, encodeFooter, unpackSequence, type StateFileFooter, type StateRecord } from "./file-format.ts";
+import { decodeFooter, encodeFooter, type StateFileFooter } from "./file-format.ts";
 import { keyGroupRange } from "./key-groups.ts";
-import type { OperatorState, OperatorStateSnapshot, RestoredOperator, RestoredTable, StateFileRef } from "./operator-state.ts";
+import type { OperatorState, OperatorStateSnapshot, RestoredFile, RestoredOperator, RestoredTable, StateFileRef } from "./operator-state.ts";
 import type { TableSnapshot } from "./tables.ts";
 import { crashPoint } from "../plugin-api/index.ts";
 
@@ -39,10 +39,12 @@ export class StateBackend {
   }
 
   /** The records of key groups [lo, hi) in a file, in file order, reading only their chunks (adjacent ones in one read). */
-  private async readGroups(ref: StateFileRef, lo: number, hi: number): Promise<{ records: StateRecord[]; droppedUpTo: number | null }> {
+  private async readGroups(ref: StateFileRef, lo: number, hi: number): Promise<RestoredFile> {
     const { footer } = await this.footer(ref);
     const wanted = footer.groups.filter(([kg]) => kg >= lo && kg < hi);
-    const records: StateRecord[] = [];
+    const chunks: Uint8Array[] = [];
+    const groups: number[] = [];
+    let puts = 0;
     let i = 0;
     while (i < wanted.length) {
       let j = i;
@@ -51,12 +53,14 @@ export class StateBackend {
       const length = wanted[j]![1] + wanted[j]![2] - offset;
       const bytes = length > 0 ? await this.store.readRange(ref.path, offset, length) : new Uint8Array(0);
       for (let k = i; k <= j; k++) {
-        const [, start, len] = wanted[k]!;
-        for (const r of unpackSequence(bytes.subarray(start - offset, start - offset + len))) records.push(r as StateRecord);
+        const [kg, start, len, groupPuts] = wanted[k]!;
+        chunks.push(bytes.subarray(start - offset, start - offset + len));
+        groups.push(kg);
+        puts += groupPuts;
       }
       i = j + 1;
     }
-    return { records, droppedUpTo: footer.droppedUpTo };
+    return { chunks, groups, puts, droppedUpTo: footer.droppedUpTo };
   }
 
   /** What subtask `index` of `operatorId` takes over from the restored checkpoint, at `parallelism`. */
@@ -74,7 +78,7 @@ export class StateBackend {
     }
     const tables: Record<string, RestoredTable> = {};
     for (const name of names) {
-      const reads: { checkpoint: number; part: Promise<{ records: StateRecord[]; droppedUpTo: number | null }> }[] = [];
+      const reads: { checkpoint: number; part: Promise<RestoredFile> }[] = [];
       const chain = new Map<string, StateFileRef>();
       for (const sub of Object.values(op)) {
         const t = sub.tables[name];

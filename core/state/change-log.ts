@@ -16,6 +16,8 @@ export class ChangeLog {
   private readonly pending = new GroupedRecords();
   private fd: number | null = null;
   private size = 0;
+  /** Records added since the epoch opened. */
+  records = 0;
   /** [key group, offset, length, puts, deletes] of the chunks in the file, in the order written. */
   private readonly chunks: [number, number, number, number, number][] = [];
 
@@ -24,6 +26,7 @@ export class ChangeLog {
   /** Adds one encoded record (a put or a deletion) of key group `kg`. */
   add(kg: number, record: Uint8Array, put: boolean): void {
     this.pending.add(kg, record, put ? 1 : 0, put ? 0 : 1);
+    this.records++;
     if (this.pending.bytes >= PENDING_BYTES) this.flush();
   }
 
@@ -53,6 +56,7 @@ export class ChangeLog {
   /** Not needed (a full snapshot reads the database instead): frees the file. */
   discard(): void {
     this.pending.clear();
+    this.records = 0;
     if (this.fd !== null) {
       closeSync(this.fd);
       this.fd = null;

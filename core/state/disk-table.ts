@@ -21,10 +21,11 @@ import { Database, type Statement } from "bun:sqlite";
 import { mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { ChangeLog } from "./change-log.ts";
-import { DELETE, GroupedRecords, PUT, packPutFromPacked, packr, packSequence, unpackr, type StateChunk, type StateRecord } from "./file-format.ts";
+import { DELETE, forEachRecord, GroupedRecords, PUT, packPutFromPacked, packr, packSequence, unpackr, type StateChunk, type StateRecord } from "./file-format.ts";
+import type { RestoredFile } from "./operator-state.ts";
 import { keyGroupOf } from "./key-groups.ts";
 import { Slicer } from "./slicer.ts";
-import { KeyedTable, StateEntry, type StateCodec } from "./tables.ts";
+import { KeyedTable, restoreOrder, StateEntry, type StateCodec } from "./tables.ts";
 
 /** The scratch folder of a job's disk tables in this process (under `parent`), named so a later run can tell whose it was. */
 export function scratchDir(parent: string, jobId: string): string {
@@ -370,6 +371,10 @@ export class DiskKeyedTable<V> extends KeyedTable<V> {
   /** Set while a full snapshot reads the database; a newer snapshot ends an abandoned one's read. */
   private reading: { stop: boolean } | null = null;
 
+  override get pendingChanges(): number {
+    return super.pendingChanges + this.log.records;
+  }
+
   protected override beginSnapshot(closing: number, full: boolean): AsyncIterable<StateChunk> | null {
     const log = this.log;
     this.log = this.logFor(this.epoch);
@@ -411,18 +416,20 @@ export class DiskKeyedTable<V> extends KeyedTable<V> {
     })();
   }
 
-  override applyRestored(records: StateRecord[], _droppedUpTo: number | null): void {
+  override applyRestored(files: RestoredFile[]): void {
     // Straight into the database (already in a checkpoint), not through the cache.
-    this.db.transaction(() => {
-      for (const r of records) {
-        const kg = this.kg(r[2]);
-        const key = packr.pack(r[3]);
-        if (r[0] === DELETE) this.sql.remove.run(kg, r[2], key);
-        else {
-          this.sql.put.run(kg, r[2], key, packr.pack(r[4]), r[1]);
-          this.stored.add(r[2]);
-        }
+    const apply = (r: StateRecord): void => {
+      const kg = this.kg(r[2]);
+      const key = packr.pack(r[3]);
+      if (r[0] === DELETE) this.sql.remove.run(kg, r[2], key);
+      else {
+        this.sql.put.run(kg, r[2], key, packr.pack(r[4]), r[1]);
+        this.stored.add(r[2]);
       }
+    };
+    // Keyed tables drop nothing by time: the order holds only chunks.
+    this.db.transaction(() => {
+      for (const step of restoreOrder(files)) if (typeof step !== "number") forEachRecord(step, apply);
     })();
     this.count = (this.db.prepare("SELECT count(*) AS n FROM kv").get() as { n: number }).n;
   }

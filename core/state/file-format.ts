@@ -56,6 +56,14 @@ export function unpackSequence(bytes: Uint8Array): unknown[] {
   return unpackr.unpackMultiple(bytes) as unknown[];
 }
 
+/** Calls `each` with every record of a chunk, in order, without gathering them. */
+export function forEachRecord(bytes: Uint8Array, each: (record: StateRecord) => void): void {
+  if (bytes.byteLength === 0) return;
+  unpackr.unpackMultiple(bytes, (r: unknown) => {
+    each(r as StateRecord);
+  });
+}
+
 /** A run of records of one key group, as a file holds it. */
 export interface StateChunk {
   kg: number;

@@ -19,7 +19,6 @@ export interface DiskStateOptions {
   dir: string;
   budget: CacheBudget;
 }
-import type { StateRecord } from "./file-format.ts";
 
 /** A value this subtask keeps, with what the old subtasks kept under the same name. */
 export class SubtaskValue<T> {
@@ -31,9 +30,24 @@ export class SubtaskValue<T> {
   ) {}
 }
 
+/**
+ * A file's records of the key groups a subtask restores, still encoded: a table
+ * decodes them a chunk at a time as it applies them, so a restore never holds
+ * millions of decoded records at once (their collection cost more than decoding).
+ */
+export interface RestoredFile {
+  /** Record sequences in file order. */
+  chunks: Uint8Array[];
+  /** The key group of each chunk. */
+  groups: number[];
+  /** Puts among them (a table makes room for them up front). */
+  puts: number;
+  droppedUpTo: number | null;
+}
+
 /** A restored table's records for this subtask's key groups, file by file, in checkpoint order. */
 export interface RestoredTable {
-  files: { records: StateRecord[]; droppedUpTo: number | null }[];
+  files: RestoredFile[];
   /** Files of the chain this subtask continues from. */
   chain: StateFileRef[];
 }
@@ -66,10 +80,10 @@ export interface OperatorStateSnapshot {
 }
 
 /**
- * When a table writes a full file again instead of a delta (a rebase): once
- * most records its files hold are stale (overwritten or deleted by later
- * ones), so a restore never reads more than about twice the records it keeps,
- * or once the chain is this long, so it reads few files. Deltas of new keys
+ * When a table writes a full file again instead of a delta (a rebase): when
+ * the delta due now would make most records of its files stale (overwritten
+ * or deleted by later ones), so a restore never reads more than about twice
+ * the records it keeps, or once the chain is this long, so it reads few files. Deltas of new keys
  * are not stale: a table that only grows is not read back whole at every other
  * checkpoint (a disk table's full file reads its whole database). A job
  * touching 1% of its keys per interval rebases every 32 checkpoints rather than
@@ -77,10 +91,10 @@ export interface OperatorStateSnapshot {
  */
 export const MAX_CHAIN = 32;
 
-/** Whether a table's next snapshot is a full file, given the files its state is in now and the entries it holds. */
-export function rebaseDue(chain: readonly StateFileRef[], entries: number): boolean {
+/** Whether a table's next snapshot is a full file, given the files its state is in now, the entries it holds and the records a delta would add. */
+export function rebaseDue(chain: readonly StateFileRef[], entries: number, pending: number): boolean {
   if (chain.length === 0 || chain.length >= MAX_CHAIN) return true;
-  let records = 0;
+  let records = pending;
   for (const ref of chain) records += ref.puts + ref.deletes;
   return records > 2 * entries;
 }
@@ -111,7 +125,7 @@ export class OperatorState {
     const table = make();
     const restored = this.restored?.tables[name];
     if (restored) {
-      for (const f of restored.files) table.applyRestored(f.records, f.droppedUpTo);
+      table.applyRestored(restored.files);
       this.chains.set(name, restored.chain);
     }
     this.tables.set(name, table);
@@ -191,7 +205,7 @@ export class OperatorState {
     this.unwritten = checkpoint;
     for (const [name, table] of this.tables) {
       const chain = this.chains.get(name) ?? [];
-      const full = previousLost || rebaseDue(chain, table.size);
+      const full = previousLost || rebaseDue(chain, table.size, table.pendingChanges);
       const snapshot = table.snapshot(checkpoint, full);
       if (full && chain.length > 0) snapshot.rebase = true;
       tables.push(snapshot);

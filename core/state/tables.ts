@@ -14,7 +14,8 @@
  */
 import { keysEqual } from "./hash.ts";
 import { keyGroupOf } from "./key-groups.ts";
-import { DELETE, GroupedRecords, PUT, type StateChunk, type StateRecord } from "./file-format.ts";
+import { DELETE, forEachRecord, GroupedRecords, PUT, type StateChunk, type StateRecord } from "./file-format.ts";
+import type { RestoredFile } from "./operator-state.ts";
 import { ShapedWriter } from "./shaped-writer.ts";
 import { Slicer } from "./slicer.ts";
 
@@ -144,6 +145,18 @@ export class EntryMap<V> {
     while (slots[2 * i + 1] !== 0) i = (i + 1) & mask;
     slots[2 * i] = h;
     slots[2 * i + 1] = slotValue;
+  }
+
+  /** Makes room for `n` entries at once: a restore knows how many come, and filling a grown index a few slots at a time is for processing. */
+  reserve(n: number): void {
+    if (2 * n <= this.mask + 1) return;
+    if (this.old !== null) this.move(Infinity);
+    let capacity = this.mask + 1;
+    while (2 * n > capacity) capacity *= 2;
+    const previous = this.slots;
+    this.slots = new Int32Array(capacity * 2);
+    this.mask = capacity - 1;
+    for (let j = 0; j < previous.length; j += 2) if (previous[j + 1]! > 0) this.place(previous[j]!, previous[j + 1]!);
   }
 
   private grow(): void {
@@ -403,6 +416,11 @@ export abstract class TrackedTable<V> {
     this.changedList.push(entry);
   }
 
+  /** About how many records a delta taken now would hold (an entry changed and then deleted counts twice). */
+  get pendingChanges(): number {
+    return this.changedList.length + this.tombstones.length;
+  }
+
   /** Whether `entry` changed since the last snapshot. */
   protected changedNow(entry: StateEntry<V>): boolean {
     return entry.dirty === this.epoch;
@@ -506,25 +524,68 @@ export abstract class TrackedTable<V> {
     return { table: this.name, checkpoint, full, droppedUpTo, chunks: chunks() };
   }
 
-  /** Applies records of a checkpoint file (deletions before puts, as written), restoring entries as persisted. */
-  applyRestored(records: StateRecord[], droppedUpTo: number | null): void {
-    if (droppedUpTo !== null) this.dropRestored(droppedUpTo);
-    for (const r of records) {
-      const existing = this.findRestored(r[1], r[2], r[3]);
-      if (r[0] === DELETE) {
-        if (existing) this.removeRestored(existing);
-        continue;
-      }
-      const value = this.codec ? this.codec.load(r[4]) : (r[4] as V);
-      if (existing) {
-        existing.value = value;
-        existing.time = r[1];
-        this.replacedRestored(existing);
-      } else {
-        const entry = new StateEntry<V>(r[2], r[3], value, r[1]);
-        entry.persisted = true;
-        this.insertRestored(entry);
-      }
+  /** Makes room for about `n` more restored entries. */
+  protected reserveRestored(_n: number): void {}
+
+  /** Applies the records of a chain of checkpoint files, restoring entries as persisted. */
+  applyRestored(files: RestoredFile[]): void {
+    // The largest file is about the entries a chain ends with (its full file); more arrive by growing.
+    this.reserveRestored(Math.max(0, ...files.map((f) => f.puts)));
+    const apply = (r: StateRecord): void => this.applyRecord(r);
+    for (const step of restoreOrder(files)) {
+      if (typeof step === "number") this.dropRestored(step);
+      else forEachRecord(step, apply);
+    }
+  }
+
+  private applyRecord(r: StateRecord): void {
+    const existing = this.findRestored(r[1], r[2], r[3]);
+    if (r[0] === DELETE) {
+      if (existing) this.removeRestored(existing);
+      return;
+    }
+    const value = this.codec ? this.codec.load(r[4]) : (r[4] as V);
+    if (existing) {
+      existing.value = value;
+      existing.time = r[1];
+      this.replacedRestored(existing);
+    } else {
+      const entry = new StateEntry<V>(r[2], r[3], value, r[1]);
+      entry.persisted = true;
+      this.insertRestored(entry);
+    }
+  }
+}
+
+/**
+ * The order a chain of files is applied in: each chunk's records in order,
+ * every file's chunks of one key group before the next group's, files in
+ * checkpoint order within a group. A key is in one group, so each key's
+ * records keep their order, and the entries a delta finds again were made
+ * moments before, still in the processor's caches: file by file, each lookup
+ * of a 4M-key table's delta missed them. Files of time tables that dropped
+ * entries are applied whole, in order (a number in the order: the drop that
+ * comes before a file's own records).
+ */
+export function* restoreOrder(files: readonly RestoredFile[]): Generator<Uint8Array | number> {
+  if (files.some((f) => f.droppedUpTo !== null)) {
+    for (const f of files) {
+      if (f.droppedUpTo !== null) yield f.droppedUpTo;
+      yield* f.chunks;
+    }
+    return;
+  }
+  // A file holds rounds of ascending groups: each file's chunks by group, in file order within one.
+  const byGroup = files.map((f) => f.chunks.map((_, i) => i).sort((a, b) => f.groups[a]! - f.groups[b]! || a - b));
+  const at = files.map(() => 0);
+  for (;;) {
+    let group = Infinity;
+    for (let i = 0; i < files.length; i++) if (at[i]! < byGroup[i]!.length) group = Math.min(group, files[i]!.groups[byGroup[i]![at[i]!]!]!);
+    if (group === Infinity) return;
+    for (let i = 0; i < files.length; i++) {
+      const order = byGroup[i]!;
+      const f = files[i]!;
+      while (at[i]! < order.length && f.groups[order[at[i]!]!] === group) yield f.chunks[order[at[i]!++]!]!;
     }
   }
 }
@@ -669,6 +730,9 @@ export class KeyedTable<V> extends TrackedTable<V> {
     return this.map.entriesNow();
   }
 
+  protected override reserveRestored(n: number): void {
+    this.map.reserve(this.map.size + n);
+  }
   protected insertRestored(entry: StateEntry<V>): void {
     this.map.add(entry);
     this.expiry?.place(entry);
