@@ -6,14 +6,15 @@
  *              batches at any operator per checkpoint; --pairs runs (default 3), each a run without
  *              checkpoints then one with, and the median of their ratios (one pair varied 78-110%)
  *   delta      4M keys, then each interval touches 1% of them: bytes per checkpoint against the full one
- *   restore    stops the 4M-key job, restores it at parallelism 2: time until every subtask runs
+ *   restore    stops the 4M-key job, restores it at parallelism 2: time until every subtask runs, from one
+ *              full file and from the longest chain the rebase rule allows (a full file and a delta of every key)
  *   disk       50M keys with the disk backend and a 2 GB cache, then 10M of the oldest changed again: completes, peak RSS
  *              (--disk-keys, --disk-cache-mb for smaller runs)
  *
  *   bun run bench:state                       all
  *   bun run bench:state pauses delta --keys 1000000
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -130,15 +131,26 @@ if (scenarios.includes("delta")) {
 
 if (scenarios.includes("restore")) {
   // A run stopped once every key exists leaves them all in its stop checkpoint (the end of input would
-  // not: operators that finished keep no state); the same job started at parallelism 2 restores it
-  // (each subtask reading its key groups) and is stopped as soon as it runs.
+  // not: operators that finished keep no state), a full file as no periodic checkpoint came before it. The
+  // same job started at parallelism 2 restores it (each subtask reading its key groups) and is stopped as
+  // soon as it runs. Then the longest chain the rebase rule allows: the full file's job resumed at
+  // parallelism 1 until every key changed once more, stopped with a delta of every key, restored at 2.
   const sql = aggregate(100 * keys, `counter % ${keys}`);
   const stateDir = join(dir, "restore");
-  const first = await run(sql, stateDir, { checkpointIntervalMs: 10_000, stopAfterEvents: keys + keys / 2 });
-  const again = await run(sql, stateDir, { checkpointIntervalMs: 10_000, parallelism: 2, stopAfterEvents: 1 });
-  const last = first.checkpoints.at(-1)!;
-  console.log(`\nrestore: ${first.stateEntries.toLocaleString()} keys (${mb(last.bytes)} MB written by the stop checkpoint), restored at parallelism 2`);
-  console.log(`  every subtask running ${((again.restoredAfterMs ?? NaN) / 1000).toFixed(2)} s after start (from checkpoint ${again.restoredCheckpoint}), peak RSS ${again.peakRssMb.toFixed(0)} MB`);
+  const chainDir = join(dir, "restore-chain");
+  const once = { checkpointIntervalMs: 3_600_000 };
+  const first = await run(sql, stateDir, { ...once, stopAfterEvents: keys + keys / 2 });
+  cpSync(stateDir, chainDir, { recursive: true });
+  const again = await run(sql, stateDir, { ...once, parallelism: 2, stopAfterEvents: 1 });
+  const rewritten = await run(sql, chainDir, { ...once, stopAfterEvents: keys + keys / 10 });
+  const fromChain = await run(sql, chainDir, { ...once, parallelism: 2, stopAfterEvents: 1 });
+  const full = first.checkpoints.at(-1)!;
+  const delta = rewritten.checkpoints.at(-1)!;
+  console.log(`\nrestore: ${first.stateEntries.toLocaleString()} keys restored at parallelism 2, in one process, until every subtask runs`);
+  console.log(`  from one full file (${mb(full.bytes)} MB): ${((again.restoredAfterMs ?? NaN) / 1000).toFixed(2)} s (checkpoint ${again.restoredCheckpoint}), peak RSS ${again.peakRssMb.toFixed(0)} MB`);
+  console.log(
+    `  from it and a delta of every key (${mb(delta.bytes)} MB): ${((fromChain.restoredAfterMs ?? NaN) / 1000).toFixed(2)} s (checkpoint ${fromChain.restoredCheckpoint}), peak RSS ${fromChain.peakRssMb.toFixed(0)} MB`,
+  );
 }
 
 if (scenarios.includes("disk")) {
