@@ -7,7 +7,7 @@
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { hashValues } from "../../../core/state/hash.ts";
 import { keyGroupOf, keyGroupRange, subtaskOfKeyGroup } from "../../../core/state/key-groups.ts";
-import { EntryMap, restoreOrder, StateEntry, snapshotTuning, type KeyedTable } from "../../../core/state/tables.ts";
+import { EntryMap, restoreOrder, slotOf, StateEntry, snapshotTuning, type KeyedTable } from "../../../core/state/tables.ts";
 import type { RestoredFile } from "../../../core/state/operator-state.ts";
 import { StateHarness } from "../../kit/operator-state.ts";
 
@@ -134,6 +134,24 @@ describe("the entry index", () => {
     expect(map.size).toBe(ref.size);
     for (const [k, e] of ref) expect(map.get(hashOf(k), [k])).toBe(e);
     expect(new Set(map.entries())).toEqual(new Set(ref.values()));
+  });
+});
+
+describe("where a probe starts in the entry index", () => {
+  test("a key group's hashes start in its own stretch of the index (a 128th of it, in group order); every slot is reachable", () => {
+    const mask = (1 << 20) - 1;
+    const stretch = (mask + 1) / 128;
+    const seen = new Set<number>();
+    for (let n = 0; n < 200_000; n++) {
+      const h = hashValues([n]);
+      const slot = slotOf(h, mask);
+      const group = keyGroupOf(h, 128);
+      expect(slot >= group * stretch && slot < (group + 1) * stretch).toBe(true);
+      seen.add(slot);
+    }
+    expect(seen.size).toBeGreaterThan(170_000); // spread within the stretches, not piled up
+    // Small indexes take the hash's low bits.
+    expect(slotOf(0x12345, 63)).toBe(0x12345 & 63);
   });
 });
 
