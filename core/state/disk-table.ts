@@ -372,7 +372,8 @@ export class DiskKeyedTable<V> extends KeyedTable<V> {
   private reading: { stop: boolean } | null = null;
 
   override get pendingChanges(): number {
-    return super.pendingChanges + this.log.records;
+    // Entries evicted after changing are in the log and still listed (until the list is filtered): count them once.
+    return super.pendingChanges - this.evictedListed + this.log.records;
   }
 
   protected override beginSnapshot(closing: number, full: boolean): AsyncIterable<StateChunk> | null {

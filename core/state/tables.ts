@@ -13,7 +13,7 @@
  * deletion rather than one per key.
  */
 import { keysEqual } from "./hash.ts";
-import { keyGroupOf } from "./key-groups.ts";
+import { DEFAULT_MAX_PARALLELISM, keyGroupOf } from "./key-groups.ts";
 import { DELETE, forEachRecord, GroupedRecords, PUT, type StateChunk, type StateRecord } from "./file-format.ts";
 import type { RestoredFile } from "./operator-state.ts";
 import { ShapedWriter } from "./shaped-writer.ts";
@@ -61,6 +61,21 @@ const MOVED = -1;
 const MOVE_PER_ADD = 8;
 const MOVE_PER_GET = 2;
 
+/** The hash bits that are its key group with the default 128 groups (`keyGroupOf` takes the hash modulo the groups). */
+const GROUP_BITS = Math.log2(DEFAULT_MAX_PARALLELISM);
+const GROUP_MASK = DEFAULT_MAX_PARALLELISM - 1;
+
+/**
+ * Where a hash's probe starts in an index of `mask + 1` slots: the hash's key
+ * group bits pick the index's top bits, so one key group's entries share a
+ * small stretch of the index. A restore applies a key group at a time: a
+ * 4M-entry index is 64 MB, and a group's stretch of it (0.5 MB) stays in the
+ * processor's caches. Lookups of random keys cost the same either way.
+ */
+export function slotOf(h: number, mask: number): number {
+  return mask < GROUP_MASK ? h & mask : ((h & GROUP_MASK) * ((mask + 1) >>> GROUP_BITS)) | ((h >>> GROUP_BITS) & (mask >>> GROUP_BITS));
+}
+
 /**
  * Entries by key hash: an open-addressing index in a typed array (slot pairs
  * of [hash, entry number + 1], linear probing, deletion by shifting back) over
@@ -77,18 +92,6 @@ const MOVE_PER_GET = 2;
  * few slots per operation, and until it is drained an entry is in exactly one
  * of the two (lookups probe both).
  */
-/**
- * Where a hash's probe starts in an index of `mask + 1` slots: the hash's low
- * 7 bits (its key group, with the default 128 groups) pick the index's top
- * bits, so one key group's entries share a small stretch of the index. A
- * restore applies a key group at a time: a 4M-entry index is 64 MB, and a
- * group's stretch of it (0.5 MB) stays in the processor's caches. Lookups of
- * random keys cost the same either way.
- */
-export function slotOf(h: number, mask: number): number {
-  return mask < 127 ? h & mask : ((h & 127) * ((mask + 1) >>> 7)) | ((h >>> 7) & (mask >>> 7));
-}
-
 export class EntryMap<V> {
   private slots = new Int32Array(16);
   private mask = 7;
@@ -587,19 +590,11 @@ export function* restoreOrder(files: readonly RestoredFile[]): Generator<Uint8Ar
     }
     return;
   }
-  // A file holds rounds of ascending groups: each file's chunks by group, in file order within one.
-  const byGroup = files.map((f) => f.chunks.map((_, i) => i).sort((a, b) => f.groups[a]! - f.groups[b]! || a - b));
-  const at = files.map(() => 0);
-  for (;;) {
-    let group = Infinity;
-    for (let i = 0; i < files.length; i++) if (at[i]! < byGroup[i]!.length) group = Math.min(group, files[i]!.groups[byGroup[i]![at[i]!]!]!);
-    if (group === Infinity) return;
-    for (let i = 0; i < files.length; i++) {
-      const order = byGroup[i]!;
-      const f = files[i]!;
-      while (at[i]! < order.length && f.groups[order[at[i]!]!] === group) yield f.chunks[order[at[i]!++]!]!;
-    }
-  }
+  // Files hold rounds of ascending groups: every chunk by (group, file, place in the file).
+  const order: [group: number, file: number, chunk: number][] = [];
+  files.forEach((f, file) => f.groups.forEach((group, chunk) => order.push([group, file, chunk])));
+  order.sort((a, b) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2]);
+  for (const [, file, chunk] of order) yield files[file]!.chunks[chunk]!;
 }
 
 /**
