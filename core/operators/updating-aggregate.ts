@@ -11,23 +11,30 @@ import { END_OF_TIME } from "../runtime/messages.ts";
 import type { Collector, Operator, OperatorContext } from "./operator.ts";
 import { accumulatorCodec, type AggregateSpec } from "./window-aggregate.ts";
 
+/**
+ * A group's accumulators and live rows. The row it last emitted is not kept:
+ * between batches it is always the key and the accumulators' results (a group
+ * with no rows is deleted), so a batch rebuilds it when it first touches the
+ * group. Keeping it stored a new row into a long-lived group at every change,
+ * and the collector rescans every group so written at each young collection.
+ */
 interface Group {
   accs: any[];
   /** Live input rows in the group; at zero the group is deleted. */
   rows: number;
-  /**
-   * The row last emitted for this group, or null; undefined when restored, since
-   * checkpoints leave it out: between batches it is always the key and the
-   * accumulators' results (a group with no rows is deleted), so it is rebuilt
-   * from them before the group first changes.
-   */
-  emitted: Row | null | undefined;
+  /** The batch that last touched the group (its row before that batch is in the batch's list). */
+  batch: number;
 }
 
 export class UpdatingAggregate implements Operator {
   readonly name = "updating_aggregate";
   private groups!: KeyedTable<Group>;
   private readonly scratch: unknown[];
+  /** Numbers the batches, so a group knows whether this batch has touched it yet. */
+  private batchNo = 0;
+  /** This batch's touched groups, in first-touch order, and the row each had emitted before it (or null). */
+  private touched: StateEntry<Group>[] = [];
+  private emittedBefore: (Row | null)[] = [];
 
   constructor(
     private readonly spec: AggregateSpec,
@@ -49,10 +56,10 @@ export class UpdatingAggregate implements Operator {
         saved[1] = g.rows;
         return saved;
       },
-      // Files written before the emitted row was left out still carry it as a third element.
+      // Files written before the emitted row was left out still carry it as a third element, unread.
       load: (saved: unknown): Group => {
-        const [a, rows, emitted] = saved as [unknown[], number, (Row | null)?];
-        return { accs: accs.load(a), rows, emitted };
+        const [a, rows] = saved as [unknown[], number];
+        return { accs: accs.load(a), rows, batch: 0 };
       },
     };
     this.groups = ctx.state.keyed<Group>("groups", codec, this.ttl ? { expiryGranularity: this.ttl / 16 } : {});
@@ -64,8 +71,7 @@ export class UpdatingAggregate implements Operator {
     if (!this.ttl || time >= END_OF_TIME) return;
     const rows: Row[] = [];
     this.groups.expire(time - this.ttl, (e) => {
-      const emitted = this.emittedOf(e);
-      if (this.retractExpired && emitted) rows.push(emitted);
+      if (this.retractExpired && e.value.rows > 0) rows.push(this.rowOf(e));
       return true;
     });
     if (rows.length > 0) return out.emit({ rows, times: rows.map(() => time), ops: rows.map(() => RowOp.Delete), before: rows.slice() });
@@ -76,7 +82,7 @@ export class UpdatingAggregate implements Operator {
     const fns = this.spec.accumulators;
     const accs = new Array(fns.length);
     for (let j = 0; j < fns.length; j++) accs[j] = fns[j]!.init();
-    return { accs, rows: 0, emitted: null };
+    return { accs, rows: 0, batch: 0 };
   };
 
   /** The group's output row: its key, then each accumulator's result (one array, filled in place). */
@@ -95,15 +101,14 @@ export class UpdatingAggregate implements Operator {
     for (let k = 0; k < keys.length; k++) this.scratch[k] = keys[k]!(row, time);
     const hash = hashValues(this.scratch);
     const entry = this.groups.update(hash, this.scratch, this.newGroup);
-    if (entry.value.emitted === undefined) entry.value.emitted = this.emittedOf(entry);
-    return entry;
-  }
-
-  /** The row last emitted for a group: kept, or rebuilt after a restore (see Group.emitted). */
-  private emittedOf(entry: StateEntry<Group>): Row | null {
     const g = entry.value;
-    if (g.emitted !== undefined) return g.emitted;
-    return g.rows > 0 ? this.rowOf(entry) : null;
+    if (g.batch !== this.batchNo) {
+      // First touch in this batch: the row it shows now is the one it emitted last.
+      g.batch = this.batchNo;
+      this.touched.push(entry);
+      this.emittedBefore.push(g.rows > 0 ? this.rowOf(entry) : null);
+    }
+    return entry;
   }
 
   private apply(entry: StateEntry<Group>, row: Row, time: number, retract: boolean): void {
@@ -123,7 +128,12 @@ export class UpdatingAggregate implements Operator {
 
   process(batch: Batch, out: Collector): void | Promise<void> {
     const { rows, times, ops, before } = batch;
-    const touched = new Set<StateEntry<Group>>();
+    this.batchNo++;
+    const touched = this.touched;
+    const emitted = this.emittedBefore;
+    // Left over only if the previous batch failed midway.
+    touched.length = 0;
+    emitted.length = 0;
     let lastTime = 0;
     for (let i = 0; i < rows.length; i++) {
       const t = times[i]!;
@@ -132,22 +142,21 @@ export class UpdatingAggregate implements Operator {
       if (op === RowOp.Update && before?.[i]) {
         const old = this.group(before[i]!, t);
         this.apply(old, before[i]!, t, true);
-        touched.add(old);
         if (this.ttl && (old.time === null || t > old.time)) this.groups.setTime(old, t);
       }
       const entry = this.group(rows[i]!, t);
       this.apply(entry, rows[i]!, t, op === RowOp.Delete);
-      touched.add(entry);
       if (this.ttl && (entry.time === null || t > entry.time)) this.groups.setTime(entry, t);
     }
     const outRows: Row[] = [];
     const outTimes: number[] = [];
     const outOps: RowOp[] = [];
     const outBefore: (Row | null)[] = [];
-    for (const entry of touched) {
+    for (let t = 0; t < touched.length; t++) {
+      const entry = touched[t]!;
       const g = entry.value;
       const next = g.rows > 0 ? this.rowOf(entry) : null;
-      const prev = g.emitted!;
+      const prev = emitted[t]!;
       if (next && !prev) {
         outRows.push(next);
         outOps.push(RowOp.Insert);
@@ -167,9 +176,10 @@ export class UpdatingAggregate implements Operator {
         continue;
       }
       outTimes.push(lastTime);
-      g.emitted = next;
       if (!next) this.groups.delete(entry);
     }
+    touched.length = 0;
+    emitted.length = 0;
     if (outRows.length > 0) return out.emit({ rows: outRows, times: outTimes, ops: outOps, before: outBefore });
   }
 }
