@@ -100,6 +100,9 @@ rmSync(stateDir, { recursive: true, force: true });
 console.log(
   JSON.stringify({
     wallSeconds: (end - t0) / 1000,
+    // The same span on the machine's clock (ms since the epoch), to line up runs made at once.
+    runningFromMs: performance.timeOrigin + t0,
+    runningUntilMs: performance.timeOrigin + end,
     managerCpuSeconds: self1.own - self0.own,
     workerCpuSeconds: pids.length ? workerCpu : 0,
     perWorkerCpuSeconds: perWorker,
