@@ -224,9 +224,11 @@ export class SlidingWindowAggregate extends KeyedWindowOperator {
       return;
     }
     const merged = new KeyedMap<any[]>();
+    const init = () => this.initAccs();
     for (let p = start; p < end; p += this.slide) {
       for (const e of this.panes.at(p)) {
-        const m = merged.getOrCreate(e.hash, e.key, () => this.initAccs());
+        // A pane entry's key is never changed: the merged entry shares it.
+        const m = merged.getOrCreate(e.hash, e.key, init, false);
         for (let j = 0; j < accs.length; j++) m.value[j] = accs[j]!.merge(m.value[j], cloneAcc(e.value[j]));
       }
     }
