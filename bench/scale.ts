@@ -100,7 +100,7 @@ const nexmark = (q: string): Case => ({
   title: `Nexmark ${q}: ${QUERIES[q]!.title}`,
   crossing: (p) => (p - 1) / p,
   sql: async () => nexmarkSql(q, EVENTS),
-  halve: async () => nexmarkSql(q, EVENTS / 2),
+  halve: async () => nexmarkSql(q, Math.floor(EVENTS / 2)),
 });
 
 let kafkaInput: string | null = null;

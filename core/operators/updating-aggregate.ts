@@ -131,7 +131,7 @@ export class UpdatingAggregate implements Operator {
     this.batchNo++;
     const touched = this.touched;
     const emitted = this.emittedBefore;
-    // Left over only if the previous batch failed midway.
+    // The previous batch's lists, emptied here rather than on each of its exits.
     touched.length = 0;
     emitted.length = 0;
     let lastTime = 0;
@@ -178,8 +178,6 @@ export class UpdatingAggregate implements Operator {
       outTimes.push(lastTime);
       if (!next) this.groups.delete(entry);
     }
-    touched.length = 0;
-    emitted.length = 0;
     if (outRows.length > 0) return out.emit({ rows: outRows, times: outTimes, ops: outOps, before: outBefore });
   }
 }

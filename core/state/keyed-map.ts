@@ -24,16 +24,6 @@ export class KeyedMap<V> {
     return this.list.length;
   }
 
-  get(hash: number, key: readonly unknown[]): KeyedEntry<V> | undefined {
-    const h = hash | 0;
-    const { slots, mask, list } = this;
-    for (let i = h & mask; ; i = (i + 1) & mask) {
-      const n = slots[2 * i + 1]!;
-      if (n === 0) return undefined;
-      if (slots[2 * i] === h && keysEqual(list[n - 1]!.key, key)) return list[n - 1];
-    }
-  }
-
   /**
    * The entry for `key`, created with `make()` when absent, holding a copy of
    * `key` (or `key` itself with `copyKey` false: the caller never changes it).

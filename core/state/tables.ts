@@ -60,8 +60,6 @@ const MOVED = -1;
  */
 const MOVE_PER_ADD = 8;
 const MOVE_PER_GET = 2;
-/** Index sizes (slots) up to which growing refills the new index at once. */
-const GROW_AT_ONCE = 1 << 14;
 
 /** The hash bits that are its key group with the default 128 groups (`keyGroupOf` takes the hash modulo the groups). */
 const GROUP_BITS = Math.log2(DEFAULT_MAX_PARALLELISM);
@@ -185,8 +183,6 @@ export class EntryMap<V> {
     this.moved = 0;
     this.slots = new Int32Array(capacity * 2);
     this.mask = capacity - 1;
-    // A small index is refilled at once (about a millisecond at most): meanwhile every lookup would probe both.
-    if (capacity <= GROW_AT_ONCE) this.move(Infinity);
   }
 
   /** Moves up to `count` slots of the previous index into the grown one. */
@@ -768,13 +764,6 @@ export class TimeKeyedTable<V> extends TrackedTable<V> {
   /** Times present, ascending. */
   private sorted: number[] = [];
   private count = 0;
-  /**
-   * The bucket last looked up, by its time: rows in time order mostly fall in
-   * the pane the previous row did, and a Map lookup per row was a few percent
-   * of a windowed aggregate. Cleared whenever a time's bucket goes.
-   */
-  private lastTime = NaN;
-  private lastBucket: EntryMap<V> | undefined = undefined;
 
   get size(): number {
     return this.count;
@@ -786,12 +775,7 @@ export class TimeKeyedTable<V> extends TrackedTable<V> {
   }
 
   private bucketAt(time: number, create: boolean): EntryMap<V> | undefined {
-    if (time === this.lastTime) return this.lastBucket;
     let b = this.byTime.get(time);
-    if (b) {
-      this.lastTime = time;
-      this.lastBucket = b;
-    }
     if (!b && create) {
       b = new EntryMap();
       this.byTime.set(time, b);
@@ -807,16 +791,8 @@ export class TimeKeyedTable<V> extends TrackedTable<V> {
         }
         s.splice(lo, 0, time);
       }
-      this.lastTime = time;
-      this.lastBucket = b;
     }
     return b;
-  }
-
-  /** Forgets the bucket looked up last (its time's entries are gone). */
-  private bucketsGone(): void {
-    this.lastTime = NaN;
-    this.lastBucket = undefined;
   }
 
   get(time: number, hash: number, key: readonly unknown[]): StateEntry<V> | undefined {
@@ -856,7 +832,6 @@ export class TimeKeyedTable<V> extends TrackedTable<V> {
   }
 
   private removeTime(time: number): void {
-    this.bucketsGone();
     this.byTime.delete(time);
     const i = this.sorted.indexOf(time);
     if (i >= 0) this.sorted.splice(i, 1);
@@ -867,7 +842,6 @@ export class TimeKeyedTable<V> extends TrackedTable<V> {
     let n = 0;
     while (n < this.sorted.length && this.sorted[n]! <= upTo) n++;
     if (n === 0) return;
-    this.bucketsGone();
     for (const time of this.sorted.slice(0, n)) {
       const b = this.byTime.get(time)!;
       // The range deletion covers them; a running snapshot still gets their values as they were.
@@ -908,7 +882,6 @@ export class TimeKeyedTable<V> extends TrackedTable<V> {
     if (b.size === 0) this.removeTime(entry.time!);
   }
   protected dropRestored(upTo: number): void {
-    this.bucketsGone();
     let n = 0;
     while (n < this.sorted.length && this.sorted[n]! <= upTo) n++;
     for (const time of this.sorted.slice(0, n)) {
