@@ -94,7 +94,11 @@ abstract class KeyedWindowOperator implements Operator {
   }
 
   protected initAccs(): any[] {
-    return this.spec.accumulators.map((a) => a.init());
+    // A loop, not accumulators.map(init): this runs for every new group of every pane.
+    const accs = this.spec.accumulators;
+    const values = new Array(accs.length);
+    for (let j = 0; j < accs.length; j++) values[j] = accs[j]!.init();
+    return values;
   }
 
   /**
@@ -120,6 +124,17 @@ abstract class KeyedWindowOperator implements Operator {
 
   protected results(accValues: any[]): unknown[] {
     return accValues.map((v, j) => this.spec.accumulators[j]!.result(v));
+  }
+
+  /** An output row: the key's values, the window, then the results (built in place: a row per group per firing). */
+  protected windowRow(key: readonly unknown[], window: unknown, accValues: any[]): Row {
+    const accs = this.spec.accumulators;
+    const row: Row = new Array(key.length + 1 + accs.length);
+    let i = 0;
+    for (; i < key.length; i++) row[i] = key[i];
+    row[i++] = window;
+    for (let j = 0; j < accs.length; j++) row[i++] = accs[j]!.result(accValues[j]);
+    return row;
   }
 
   abstract process(batch: Batch, out: Collector): void;
@@ -218,7 +233,7 @@ export class SlidingWindowAggregate extends KeyedWindowOperator {
     const accs = this.spec.accumulators;
     if (this.slide === this.width) {
       for (const e of this.panes.at(start)) {
-        rows.push([...e.key, window, ...this.results(e.value)]);
+        rows.push(this.windowRow(e.key, window, e.value));
         times.push(end - 1);
       }
       return;
@@ -233,7 +248,7 @@ export class SlidingWindowAggregate extends KeyedWindowOperator {
       }
     }
     for (const e of merged.entries()) {
-      rows.push([...e.key, window, ...this.results(e.value)]);
+      rows.push(this.windowRow(e.key, window, e.value));
       times.push(end - 1);
     }
   }

@@ -89,7 +89,8 @@ export function keyEquals(a: unknown, b: unknown): boolean {
 }
 
 export function keysEqual(a: readonly unknown[], b: readonly unknown[]): boolean {
-  for (let i = 0; i < a.length; i++) if (!keyEquals(a[i], b[i])) return false;
+  // Most key values are numbers or strings equal by ===: the general comparison is for the rest.
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i] && !keyEquals(a[i], b[i])) return false;
   return true;
 }
 
