@@ -24,7 +24,7 @@ import { UpdatingAggregate } from "../operators/updating-aggregate.ts";
 import { restoredWindowWatermark, SessionWindowAggregate, SlidingWindowAggregate, type AggregateSpec, type RowFn } from "../operators/window-aggregate.ts";
 import { combinable, SessionCombiner, WindowCombiner } from "../operators/window-combine.ts";
 import { RankPrefilter } from "../operators/rank-prefilter.ts";
-import { ROW_CHANGE, RowOp, type ChangeRow, type Deserializer, type Field, type FileAccess, type PluginLogger, type Row, type Serializer, type SinkWriter, type SourceReader } from "../plugin-api/index.ts";
+import { ROW_CHANGE, RowOp, type ChangeRow, type Deserializer, type Field, type FileAccess, type PluginLogger, type Row, type Serializer, type SinkWriter, type SourceContext, type SourceReader } from "../plugin-api/index.ts";
 import type { Expr } from "../expr/expr.ts";
 import type { AggregateCall, LogicalPipeline, PlanNode, TableDef } from "../plan/logical.ts";
 import type { PluginRegistry } from "../registry/registry.ts";
@@ -474,7 +474,7 @@ export class Job {
         if (head.kind === "source") {
           const metrics = this.metrics.register(new OperatorMetrics(head.id, head.label, i));
           blocked.push(metrics);
-          const { table, reads, notNull } = head.plan as Extract<PlanNode, { kind: "source" }>;
+          const { table, reads, notNull, fieldsRead } = head.plan as Extract<PlanNode, { kind: "source" }>;
           const sourceState = await stateOf(this.identities[head.id]!.stateId);
           if (i === 0 && sourceState.restoredFinished) {
             this.log.info(
@@ -483,7 +483,7 @@ export class Job {
             );
           }
           const position = sourceState.union<SourcePosition>("position");
-          const reader = await this.createReader(table, i, stage.parallelism, metrics, position.restored, { columnsRead: reads, notNull });
+          const reader = await this.createReader(table, i, stage.parallelism, metrics, position.restored, { columnsRead: reads, notNull, fieldsRead });
           const task = new SourceSubtask(
             key,
             reader,
@@ -755,7 +755,7 @@ export class Job {
     parallelism: number,
     metrics: OperatorMetrics,
     restored: SourcePosition[],
-    pushed: { columnsRead?: number[]; notNull?: number[] } = {},
+    pushed: Pick<SourceContext<unknown>, "columnsRead" | "notNull" | "fieldsRead"> = {},
   ): Promise<SourceReader> {
     const connector = this.registry.connector(table.connector!);
     if (!connector?.source) throw new JobError(`connector '${table.connector}' cannot be read from (table ${table.name})`);

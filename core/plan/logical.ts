@@ -123,8 +123,9 @@ export type PlanNode =
    * reader may leave the others null (a generator skips building them).
    * `notNull`: the reader may leave out rows whose columns there are all null
    * (where its connector takes that filter): no consumer reads them.
+   * `fieldsRead`: per struct column read only through its fields, those fields.
    */
-  | (NodeBase & { kind: "source"; table: TableDef; reads?: number[]; notNull?: number[] })
+  | (NodeBase & { kind: "source"; table: TableDef; reads?: number[]; notNull?: number[]; fieldsRead?: Record<number, string[]> })
   /**
    * A change stream normalised by its PRIMARY KEY (`keys` over the source row):
    * the last row of every key is kept so updates and deletes retract exactly

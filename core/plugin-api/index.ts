@@ -203,6 +203,12 @@ export interface SourceContext<O> extends ConnectorContextBase<O> {
    */
   columnsRead?: number[];
   /**
+   * For struct columns the query reads only through their fields
+   * (`bid.auction`), the names of the fields it reads, by column position. The
+   * reader may leave the other fields out of those structs.
+   */
+  fieldsRead?: Record<number, string[]>;
+  /**
    * With `filters: ["not_null"]`: a row whose columns at these positions are
    * all null may be left out (the query reads it nowhere: a pushed-down
    * `WHERE col IS NOT NULL` of every consumer). Undefined: keep every row.

@@ -71,22 +71,29 @@ function requiredNotNull(filter: Expr | undefined, physical: number): number | u
  * reads only the generator's `bid` column, and q0 then builds no person or
  * auction. Only a projection right above the source narrows; any other
  * consumer (a join, a sink, a changelog) reads every column. Rows keep their
- * shape (unread columns are null), so no plan above changes. Where every
+ * shape (unread columns are null), so no plan above changes. A struct column
+ * read only through its fields (`bid.auction`) also names those fields, so a
+ * reader may leave the others out (q5 never builds a bid's url or padding). Where every
  * consumer filters `col IS NOT NULL` and the connector takes that filter
  * (see its `source.filters`), the reader may also leave out the rows none of
  * them keeps; the consumers' filters stay in the plan.
  */
 export function pruneSourceColumns(pipeline: LogicalPipeline, registry: PluginRegistry): void {
-  const reads = new Map<SourceNode, { cols: Set<number> | "all"; notNull: Set<number> | "all" }>();
+  const reads = new Map<SourceNode, { cols: Set<number> | "all"; notNull: Set<number> | "all"; fields: FieldsUsed }>();
   const note = (source: SourceNode, consumer: PlanNode) => {
     const physical = source.table.fields.length;
     let r = reads.get(source);
-    if (!r) reads.set(source, (r = { cols: new Set(), notNull: new Set() }));
+    if (!r) reads.set(source, (r = { cols: new Set(), notNull: new Set(), fields: new Map() }));
     if (consumer.kind !== "map") {
       r.cols = r.notNull = "all";
       return;
     }
-    if (r.cols !== "all") for (const e of [...consumer.exprs, consumer.filter]) columnsUsed(e, r.cols);
+    if (r.cols !== "all") {
+      for (const e of [...consumer.exprs, consumer.filter]) {
+        columnsUsed(e, r.cols);
+        fieldsUsed(e, r.fields);
+      }
+    }
     const nn = requiredNotNull(consumer.filter, physical);
     if (nn === undefined) r.notNull = "all";
     else if (r.notNull !== "all") r.notNull.add(nn);
@@ -104,7 +111,7 @@ export function pruneSourceColumns(pipeline: LogicalPipeline, registry: PluginRe
     if (sink.input.kind === "source") note(sink.input, sink.input);
     visit(sink.input);
   }
-  for (const [source, { cols, notNull }] of reads) {
+  for (const [source, { cols, notNull, fields }] of reads) {
     const { table } = source;
     // A left-out row sets no watermark: only where the source's own times are the event times (the
     // connector vouches that they never decrease), not an expression over columns it would not read.
@@ -114,12 +121,66 @@ export function pruneSourceColumns(pipeline: LogicalPipeline, registry: PluginRe
     const physical = table.fields.length;
     // The source subtask computes every generated column (over the physical row), the event time and the
     // watermark (over the whole row, generated columns included) whatever the query reads.
-    for (const v of table.virtual) columnsUsed(v.expr, cols);
-    columnsUsed(table.eventTime, cols);
-    columnsUsed(table.watermark, cols);
-    for (const k of table.primaryKey ?? []) cols.add(k);
+    for (const e of [...table.virtual.map((v) => v.expr), table.eventTime, table.watermark]) {
+      columnsUsed(e, cols);
+      fieldsUsed(e, fields);
+    }
+    for (const k of table.primaryKey ?? []) {
+      cols.add(k);
+      fields.set(k, "all");
+    }
     const kept = [...cols].filter((c) => c < physical).sort((a, b) => a - b);
     if (kept.length < physical) source.reads = kept;
+    const structFields: Record<number, string[]> = {};
+    for (const [c, names] of fields) {
+      if (c < physical && names !== "all" && table.fields[c]!.type.kind === "struct") structFields[c] = [...names].sort();
+    }
+    if (Object.keys(structFields).length > 0) source.fieldsRead = structFields;
+  }
+}
+
+/** Per column, the struct fields read of it (`col.name`), or "all" where the whole value is read. */
+type FieldsUsed = Map<number, Set<string> | "all">;
+
+function fieldsUsed(e: Expr | undefined, into: FieldsUsed): void {
+  if (!e) return;
+  switch (e.kind) {
+    case "column":
+      into.set(e.index, "all");
+      return;
+    case "field":
+      if (e.expr.kind === "column") {
+        const had = into.get(e.expr.index);
+        if (had !== "all") into.set(e.expr.index, (had ?? new Set()).add(e.name));
+      } else fieldsUsed(e.expr, into);
+      return;
+    case "cast":
+      fieldsUsed(e.expr, into);
+      return;
+    case "call":
+      // `col IS [NOT] NULL` reads whether the struct is there, none of its fields.
+      if ((e.name === "is_not_null" || e.name === "is_null") && e.args[0]?.kind === "column") {
+        if (!into.has(e.args[0].index)) into.set(e.args[0].index, new Set());
+        return;
+      }
+      for (const a of e.args) fieldsUsed(a, into);
+      return;
+    case "udf":
+      for (const a of e.args) fieldsUsed(a, into);
+      return;
+    case "case":
+      fieldsUsed(e.operand, into);
+      for (const w of e.whens) fieldsUsed(w.when, into), fieldsUsed(w.then, into);
+      fieldsUsed(e.otherwise, into);
+      return;
+    case "literal":
+    case "event_time":
+      return;
+    default: {
+      // A new kind of expression: read as reading everything, until this learns its parts.
+      const never: never = e;
+      throw new Error(`internal error: fieldsUsed does not know expression ${(never as Expr).kind}`);
+    }
   }
 }
 

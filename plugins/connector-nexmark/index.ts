@@ -125,11 +125,17 @@ class NexmarkReader implements SourceReader {
     this.active = this.owned.filter((s) => s.next < this.total);
     this.activeIds = this.active.map((s) => s.id);
     const delay = o.event_rate > 0 ? 1e6 / o.event_rate : 1;
-    this.gen = new NexmarkGenerator(o.seed, base, delay);
     // The whole source runs at event_rate, each split at its share.
     this.limiter = new RateLimiter((o.event_rate * this.owned.length) / this.step);
     const names = ["person", "auction", "bid"];
     this.layout = ctx.fields.map((f) => names.indexOf(f.name));
+    // A struct the query reads only through some fields: its padding is built only if `extra` is one of them.
+    const extra = (kind: number) => {
+      const at = this.layout.indexOf(kind);
+      const fields = at >= 0 ? ctx.fieldsRead?.[at] : undefined;
+      return !fields || fields.includes("extra");
+    };
+    this.gen = new NexmarkGenerator(o.seed, base, delay, [extra(0), extra(1), extra(2)]);
     // Kinds the query reads (pushed down by the planner): the others are numbered and timed but not built.
     const read = (kind: number) => this.layout.some((k, i) => k === kind && (!ctx.columnsRead || ctx.columnsRead.includes(i)));
     this.wantPerson = read(0);

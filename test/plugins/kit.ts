@@ -65,6 +65,8 @@ export interface SourceSetup {
   columnsRead?: number[];
   /** Rows whose columns here are all null may be left out (a pushed-down IS NOT NULL). */
   notNull?: number[];
+  /** Per struct column read only through its fields, those fields (the planner's nested push-down). */
+  fieldsRead?: Record<number, string[]>;
   format?: Deserializer;
   /** 'drop' collects bad records in `bad`; 'fail' throws like the engine does. */
   badData?: "drop" | "fail";
@@ -88,6 +90,7 @@ export function sourceContext(connector: ConnectorDefinition<any>, s: SourceSetu
     restored: s.restored ?? {},
     columnsRead: s.columnsRead,
     notNull: s.notNull,
+    fieldsRead: s.fieldsRead,
     badRecord(position, error) {
       const message = error instanceof Error ? error.message : String(error);
       if (s.badData === "fail") throw new Error(`bad record at ${position}: ${message}`);

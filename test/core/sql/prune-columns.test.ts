@@ -164,6 +164,16 @@ const sourceReads = (sql: string, registry: Registry) => perSource(sql, registry
 /** The columns of which each source may leave out rows where all are null (null: none pushed). */
 const sourceNotNull = (sql: string, registry: Registry) => perSource(sql, registry, (n) => n.notNull);
 
+/** Per source table, the struct fields its node says the plan reads, by column name (null: none named). */
+function perSourceFields(sql: string, registry: Registry) {
+  const out: Record<string, Record<string, string[]> | null> = {};
+  for (const n of planNodes(sql, registry)) {
+    if (n.kind !== "source") continue;
+    out[n.table.name] = n.fieldsRead ? Object.fromEntries(Object.entries(n.fieldsRead).map(([c, f]) => [n.table.fields[Number(c)]!.name, f])) : null;
+  }
+  return out;
+}
+
 describe("sources are told the columns the plan reads", () => {
   const NEXMARK = `CREATE TABLE nexmark WITH (connector = 'nexmark', event_rate = '0', message_count = '1000');\n${NEXMARK_VIEWS}`;
 
@@ -192,6 +202,19 @@ describe("sources are told the columns the plan reads", () => {
     const rows = `CREATE TABLE r (a BIGINT, b BIGINT, c TEXT) WITH (connector = 'test_rows', dataset = 'none');\nSELECT a FROM r WHERE b IS NOT NULL;`;
     expect(sourceNotNull(rows, registry)).toEqual({ r: null });
     expect(sourceReads(rows, registry)).toEqual({ r: ["a", "b"] });
+  });
+
+  test("a struct column read only through its fields names them; read whole anywhere, it names none", async () => {
+    const registry = await testRegistry();
+    const fields = (sql: string) => perSourceFields(sql, registry);
+    expect(fields(`${NEXMARK}\nSELECT auction, price FROM bid WHERE price > 10;`)).toEqual({ nexmark: { bid: ["auction", "price"] } });
+    // Two queries: the union of the fields they read; IS NOT NULL reads none.
+    expect(fields(`${NEXMARK}\nSELECT price FROM bid;\nSELECT bid.url AS u FROM nexmark WHERE bid IS NOT NULL;`)).toEqual({ nexmark: { bid: ["price", "url"] } });
+    expect(fields(`${NEXMARK}\nSELECT auction, count(*) AS n, tumble(INTERVAL '1' SECOND) AS w FROM bid GROUP BY auction, w;`)).toEqual({ nexmark: { bid: ["auction"] } });
+    // The struct itself read, by a query or a sink: no fields are named for it.
+    expect(fields(`${NEXMARK}\nSELECT price FROM bid;\nSELECT bid FROM nexmark;`)).toEqual({ nexmark: null });
+    expect(fields(`${NEXMARK}\nSELECT * FROM nexmark;`)).toEqual({ nexmark: null });
+    expect(fields(`${NEXMARK}\nSELECT bid.price AS p, auction FROM nexmark;`)).toEqual({ nexmark: { bid: ["price"] } });
   });
 
   test("the watermark's and generated columns' inputs are read whatever the query reads", async () => {
