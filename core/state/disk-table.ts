@@ -157,8 +157,6 @@ export class DiskKeyedTable<V> extends KeyedTable<V> {
   private count = 0;
   /** What leaves memory in the current epoch. */
   private log: ChangeLog;
-  /** Entries of the change list evicted since it was last compacted (it holds them until the barrier otherwise). */
-  private evictedListed = 0;
   private readonly sql: {
     get: Statement;
     put: Statement;
@@ -313,10 +311,7 @@ export class DiskKeyedTable<V> extends KeyedTable<V> {
           this.sql.put.run(kg, e.hash, key, value, e.time);
           if (!m.inDb) this.stored.add(e.hash);
           // Changed in this epoch: the delta closing it finds the change in the log.
-          if (changedNow) {
-            this.log.add(kg, packPutFromPacked(e.time, e.hash, key, value), true);
-            this.evictedListed++;
-          }
+          if (changedNow) this.log.add(kg, packPutFromPacked(e.time, e.hash, key, value), true);
         }
         this.budget.used -= m.bytes;
         this.lru.delete(e);
@@ -324,11 +319,6 @@ export class DiskKeyedTable<V> extends KeyedTable<V> {
         this.expiry?.remove(e);
       }
     })();
-    // The change list would keep evicted entries alive until the barrier: drop them once they are half of it.
-    if (this.evictedListed > this.changedList.length >> 1) {
-      this.changedList = this.changedList.filter((e) => this.changedNow(e));
-      this.evictedListed = 0;
-    }
   }
 
   override *entries(): IterableIterator<StateEntry<V>> {
@@ -372,14 +362,13 @@ export class DiskKeyedTable<V> extends KeyedTable<V> {
   private reading: { stop: boolean } | null = null;
 
   override get pendingChanges(): number {
-    // Entries evicted after changing are in the log and still listed (until the list is filtered): count them once.
-    return super.pendingChanges - this.evictedListed + this.log.records;
+    // Entries evicted after changing are in the log (the base counts no released entry).
+    return super.pendingChanges + this.log.records;
   }
 
   protected override beginSnapshot(closing: number, full: boolean): AsyncIterable<StateChunk> | null {
     const log = this.log;
     this.log = this.logFor(this.epoch);
-    this.evictedListed = 0;
     if (!full) return log.drain();
     log.discard();
     if (this.reading) {

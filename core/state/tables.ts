@@ -381,6 +381,8 @@ export abstract class TrackedTable<V> {
   /** Changes made now belong to this epoch; a snapshot closes it and opens the next. */
   protected epoch = 1;
   protected changedList: StateEntry<V>[] = [];
+  /** Entries of `changedList` released since it was taken or filtered: they are owed nothing and only hold memory. */
+  private releasedListed = 0;
   protected tombstones: StateRecord[] = [];
   protected droppedUpTo: number | null = null;
   /** Set while a snapshot is being encoded; a newer snapshot (after an abandoned checkpoint) replaces it. */
@@ -433,7 +435,7 @@ export abstract class TrackedTable<V> {
 
   /** About how many records a delta taken now would hold (an entry changed and then deleted counts twice). */
   get pendingChanges(): number {
-    return this.changedList.length + this.tombstones.length;
+    return this.changedList.length - this.releasedListed + this.tombstones.length;
   }
 
   /** Whether `entry` changed since the last snapshot. */
@@ -449,7 +451,14 @@ export abstract class TrackedTable<V> {
   /** Lets go of `entry` without a tombstone: encoded first if a running snapshot still needs it. */
   release(entry: StateEntry<V>): void {
     this.settle(entry);
+    const listed = entry.dirty === this.epoch;
     entry.dirty = 0;
+    // The change list would keep released entries alive until the barrier (every pane a window fired since the
+    // last checkpoint, every entry a disk table evicted): they go once they are half of it.
+    if (listed && ++this.releasedListed > this.changedList.length >> 1) {
+      this.changedList = this.changedList.filter((e) => e.dirty === this.epoch);
+      this.releasedListed = 0;
+    }
   }
 
   /** Records that `entry` leaves the table. */
@@ -494,6 +503,7 @@ export abstract class TrackedTable<V> {
     const closing = this.epoch++;
     const changed = this.changedList;
     this.changedList = [];
+    this.releasedListed = 0;
     const tombstones = full ? [] : this.tombstones;
     this.tombstones = [];
     const droppedUpTo = full ? null : this.droppedUpTo;
