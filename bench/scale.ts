@@ -10,9 +10,9 @@
  * (bench/run-one.ts, start-up included) on the same query, for the "p=1 within
  * 5% of one process" check. The machine's load is printed with each repetition.
  *
- * For the Nexmark queries, also the machine's ceiling: two independent
- * parallelism-1 jobs at once, each on half the events (no exchange, nothing
- * shared). No plan at parallelism 2 can beat what two copies of parallelism 1
+ * Also the machine's ceiling: two independent parallelism-1 jobs at once,
+ * each on half the events (no exchange, nothing shared; for Kafka, each job
+ * reads its own topic of half the records from the one broker). No plan at parallelism 2 can beat what two copies of parallelism 1
  * get from the same two cores, so its ratio to parallelism 1 bounds the
  * scaling any exchange could reach on this machine.
  *
@@ -88,8 +88,8 @@ interface Case {
   /** Rows crossing workers per event at parallelism p (a hash shuffle sends (p-1)/p of its rows away; a forward edge none). */
   crossing: (p: number) => number;
   sql: () => Promise<string>;
-  /** The same pipeline on half the input (the machine's ceiling: two of them at once). */
-  halve?: () => Promise<string>;
+  /** The same pipeline on half the input, the first or second (the machine's ceiling: two of them at once). */
+  halve?: (half: 0 | 1) => Promise<string>;
   stopAfter?: number;
 }
 
@@ -103,37 +103,46 @@ const nexmark = (q: string): Case => ({
   halve: async () => nexmarkSql(q, Math.floor(EVENTS / 2)),
 });
 
-let kafkaInput: string | null = null;
-async function kafkaTopic(): Promise<string> {
-  if (kafkaInput) return kafkaInput;
-  const topic = await createTopic("bench-scale-in", 4);
+const kafkaInputs = new Map<string, string>();
+/** A 4-partition topic holding records [from, to) of the input (made once per run of the bench). */
+async function kafkaTopic(name: string, from: number, to: number): Promise<string> {
+  const made = kafkaInputs.get(name);
+  if (made) return made;
+  const topic = await createTopic(name, 4);
   const producer = testKafka("bench-scale-input").producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
   await producer.connect();
   const base = Date.parse("2024-01-01T00:00:00Z");
-  for (let i = 0; i < RECORDS; i += 20_000) {
+  for (let i = from; i < to; i += 20_000) {
     const messages = [];
-    for (let j = i; j < Math.min(RECORDS, i + 20_000); j++) {
+    for (let j = i; j < Math.min(to, i + 20_000); j++) {
       messages.push({ partition: j % 4, value: `{"id":${j},"user":"user-${j % 1000}","amount":${(j * 7919) % 1000},"t":"${new Date(base + j).toISOString()}"}` });
     }
     await producer.send({ topic, messages, acks: 1 });
   }
   await producer.disconnect();
-  return (kafkaInput = topic);
+  kafkaInputs.set(name, topic);
+  return topic;
 }
 
+/** The Kafka filter pipeline from `input` into a new topic. */
+async function kafkaSql(input: string, output: string): Promise<string> {
+  const out = await createTopic(output, 4);
+  const opts = `bootstrap_servers = '${KAFKA}'`;
+  return `CREATE TABLE src (id BIGINT, user TEXT, amount BIGINT, t TIMESTAMP) WITH (connector = 'kafka', ${opts}, topic = '${input}', type = 'source', format = 'json', 'source.offset' = 'earliest', event_time_field = 't');
+CREATE TABLE out (id BIGINT, user TEXT, doubled BIGINT) WITH (connector = 'kafka', ${opts}, topic = '${out}', type = 'sink', format = 'json', 'sink.commit_mode' = 'at_least_once');
+INSERT INTO out SELECT id, user, amount * 2 AS doubled FROM src WHERE amount % 4 <> 0;`;
+}
+
+const HALF_RECORDS = Math.floor(RECORDS / 2);
 const kafka: Case = {
   name: "kafka",
   title: "Kafka JSON → filter + projection → Kafka (at_least_once), 4 partitions",
   crossing: () => 0,
   stopAfter: RECORDS,
-  sql: async () => {
-    const input = await kafkaTopic();
-    const output = await createTopic("bench-scale-out", 4);
-    const opts = `bootstrap_servers = '${KAFKA}'`;
-    return `CREATE TABLE src (id BIGINT, user TEXT, amount BIGINT, t TIMESTAMP) WITH (connector = 'kafka', ${opts}, topic = '${input}', type = 'source', format = 'json', 'source.offset' = 'earliest', event_time_field = 't');
-CREATE TABLE out (id BIGINT, user TEXT, doubled BIGINT) WITH (connector = 'kafka', ${opts}, topic = '${output}', type = 'sink', format = 'json', 'sink.commit_mode' = 'at_least_once');
-INSERT INTO out SELECT id, user, amount * 2 AS doubled FROM src WHERE amount % 4 <> 0;`;
-  },
+  sql: async () => kafkaSql(await kafkaTopic("bench-scale-in", 0, RECORDS), "bench-scale-out"),
+  // Two topics of half the records each (4 partitions, as the whole): the broker serves both jobs, as it serves p=2.
+  halve: async (half) =>
+    kafkaSql(await kafkaTopic(`bench-scale-in-half-${half}`, half * HALF_RECORDS, (half + 1) * HALF_RECORDS), `bench-scale-out-half-${half}`),
 };
 
 const cases = [nexmark("q5"), nexmark("q11"), kafka].filter((c) => want(c.name));
@@ -163,7 +172,9 @@ for (const c of cases) {
       say(`${c.name} p=${p} rep ${r + 1}: ${JSON.stringify(run)} load ${load()}`);
     }
     if (c.halve) {
-      const halves = await Promise.all([runScale(await c.halve(), 1), runScale(await c.halve(), 1)]);
+      const sqls = [await c.halve(0), await c.halve(1)];
+      const halfStop = c.stopAfter === undefined ? undefined : Math.floor(c.stopAfter / 2);
+      const halves = await Promise.all(sqls.map((sql) => runScale(sql, 1, halfStop)));
       // From the first to start running to the last to end: neither's start-up is inside the other's span uncounted.
       const span = (Math.max(...halves.map((x) => x.runningUntilMs)) - Math.min(...halves.map((x) => x.runningFromMs))) / 1000;
       ceiling.push(halves.reduce((n, x) => n + x.sourceRecords, 0) / span);
