@@ -175,6 +175,8 @@ for (const c of cases) {
       const sqls = [await c.halve(0), await c.halve(1)];
       const halfStop = c.stopAfter === undefined ? undefined : Math.floor(c.stopAfter / 2);
       const halves = await Promise.all(sqls.map((sql) => runScale(sql, 1, halfStop)));
+      const halfEvents = Math.floor(events / 2);
+      for (const h of halves) if (h.sourceRecords < halfEvents) throw new Error(`${c.name}, a half job: the sources read ${h.sourceRecords} of ${halfEvents}`);
       // From the first to start running to the last to end: neither's start-up is inside the other's span uncounted.
       const span = (Math.max(...halves.map((x) => x.runningUntilMs)) - Math.min(...halves.map((x) => x.runningFromMs))) / 1000;
       ceiling.push(halves.reduce((n, x) => n + x.sourceRecords, 0) / span);
