@@ -784,10 +784,17 @@ export class TimeKeyedTable<V> extends TrackedTable<V> {
     return this.sorted;
   }
 
+  /** Entries the bucket made last held when it was made, or later: a new one is sized for as many at once. */
+  private lastBucket: EntryMap<V> | null = null;
+
   private bucketAt(time: number, create: boolean): EntryMap<V> | undefined {
     let b = this.byTime.get(time);
     if (!b && create) {
       b = new EntryMap();
+      // A window's panes hold about as many keys as the one before: grown index by index, a pane spent much of its life
+      // filling a grown index from the previous one, a few slots per lookup.
+      if (this.lastBucket !== null) b.reserve(this.lastBucket.size);
+      this.lastBucket = b;
       this.byTime.set(time, b);
       const s = this.sorted;
       if (s.length === 0 || s[s.length - 1]! < time) s.push(time);
