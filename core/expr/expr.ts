@@ -27,3 +27,30 @@ export type Expr =
       /** Set for async UDFs, which the planner moves into an async_udf operator ahead of the expression. */
       async?: Required<AsyncUdfOptions>;
     };
+
+/** The expressions `e` is made of, one level down (for walks that look for a kind of node). */
+export function childrenOf(e: Expr): Expr[] {
+  switch (e.kind) {
+    case "column":
+    case "literal":
+    case "event_time":
+      return [];
+    case "field":
+    case "cast":
+      return [e.expr];
+    case "call":
+    case "udf":
+      return e.args;
+    case "case": {
+      const out: Expr[] = e.operand ? [e.operand] : [];
+      for (const w of e.whens) out.push(w.when, w.then);
+      if (e.otherwise) out.push(e.otherwise);
+      return out;
+    }
+    default: {
+      // A new kind of expression must say what it is made of before any walk may skip it.
+      const never: never = e;
+      throw new Error(`internal error: childrenOf does not know expression ${(never as Expr).kind}`);
+    }
+  }
+}

@@ -10,6 +10,13 @@ import { argInfos } from "../expr/functions.ts";
 
 export type { Accumulator } from "../expr/aggregates.ts";
 
+/** A fresh value of each accumulator (a loop, not Array.map: it runs for every new group). */
+export function initValues(accumulators: readonly Accumulator[]): any[] {
+  const values = new Array(accumulators.length);
+  for (let j = 0; j < accumulators.length; j++) values[j] = accumulators[j]!.init();
+  return values;
+}
+
 function udafAccumulator(u: UdafDefinition<any>): Accumulator {
   return {
     init: () => u.init(),

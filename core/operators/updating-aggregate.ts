@@ -6,7 +6,7 @@
 import { RowOp, type Batch, type Row } from "../plugin-api/index.ts";
 import { hashValues, rowsEqual } from "../state/hash.ts";
 import type { KeyedTable, StateEntry } from "../state/tables.ts";
-import type { Accumulator } from "./accumulators.ts";
+import { initValues, type Accumulator } from "./accumulators.ts";
 import { END_OF_TIME } from "../runtime/messages.ts";
 import type { Collector, Operator, OperatorContext } from "./operator.ts";
 import { accumulatorCodec, type AggregateSpec } from "./window-aggregate.ts";
@@ -78,12 +78,7 @@ export class UpdatingAggregate implements Operator {
   }
 
   /** Made once rather than a closure per row: `group` runs for every input row. */
-  private readonly newGroup = (): Group => {
-    const fns = this.spec.accumulators;
-    const accs = new Array(fns.length);
-    for (let j = 0; j < fns.length; j++) accs[j] = fns[j]!.init();
-    return { accs, rows: 0, batch: 0 };
-  };
+  private readonly newGroup = (): Group => ({ accs: initValues(this.spec.accumulators), rows: 0, batch: 0 });
 
   /** The group's output row: its key, then each accumulator's result (one array, filled in place). */
   private rowOf(entry: StateEntry<Group>): Row {

@@ -12,7 +12,7 @@ import { hashValues } from "../state/hash.ts";
 import { KeyedMap } from "../state/keyed-map.ts";
 import type { SubtaskValue } from "../state/operator-state.ts";
 import type { KeyedTable, StateCodec, TimeKeyedTable } from "../state/tables.ts";
-import type { Accumulator } from "./accumulators.ts";
+import { initValues, type Accumulator } from "./accumulators.ts";
 import type { Collector, Operator, OperatorContext } from "./operator.ts";
 
 export type RowFn = (row: Row, time: number) => unknown;
@@ -94,11 +94,7 @@ abstract class KeyedWindowOperator implements Operator {
   }
 
   protected initAccs(): any[] {
-    // A loop, not accumulators.map(init): this runs for every new group of every pane.
-    const accs = this.spec.accumulators;
-    const values = new Array(accs.length);
-    for (let j = 0; j < accs.length; j++) values[j] = accs[j]!.init();
-    return values;
+    return initValues(this.spec.accumulators);
   }
 
   /**
@@ -120,10 +116,6 @@ abstract class KeyedWindowOperator implements Operator {
       const saved = row[from + j];
       accValues[j] = accs[j]!.merge(accValues[j], accs[j]!.load ? accs[j]!.load!(saved) : saved);
     }
-  }
-
-  protected results(accValues: any[]): unknown[] {
-    return accValues.map((v, j) => this.spec.accumulators[j]!.result(v));
   }
 
   /** An output row: the key's values, the window, then the results (built in place: a row per group per firing). */
@@ -386,7 +378,7 @@ export class SessionWindowAggregate extends KeyedWindowOperator {
       // Fire every session of this key that has ended (stale heap items find nothing).
       while (list.length > 0 && list[0]!.end <= time) {
         const s = list.shift()!;
-        rows.push([...entry.key, { start: s.start, end: s.end }, ...this.results(s.accs)]);
+        rows.push(this.windowRow(entry.key, { start: s.start, end: s.end }, s.accs));
         times.push(s.end - 1);
       }
       if (list.length === 0) this.sessions.delete(entry);

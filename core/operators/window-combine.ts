@@ -31,7 +31,7 @@ import type { PluginRegistry } from "../registry/registry.ts";
 import { KeyedMap } from "../state/keyed-map.ts";
 import { hashValues } from "../state/hash.ts";
 import type { Collector, Operator } from "./operator.ts";
-import type { Accumulator } from "./accumulators.ts";
+import { initValues, type Accumulator } from "./accumulators.ts";
 import { placeSession, type AggregateSpec, type Session } from "./window-aggregate.ts";
 
 /**
@@ -221,11 +221,7 @@ export class SessionCombiner extends Combiner {
       outRows.push(row);
       outTimes.push(s.start);
     };
-    const fresh = (t: number): Session => {
-      const values = new Array(accs.length);
-      for (let j = 0; j < accs.length; j++) values[j] = accs[j]!.init();
-      return { start: t, end: t + gap, accs: values };
-    };
+    const fresh = (t: number): Session => ({ start: t, end: t + gap, accs: initValues(accs) });
     const alone: [unknown[], Session][] = [];
     for (let i = 0; i < rows.length; i++) {
       const row = rows[i]!;

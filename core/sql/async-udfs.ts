@@ -6,7 +6,7 @@
  * those columns. A filter without async calls stays ahead of the calls, so rows
  * it drops are never sent to the UDF.
  */
-import type { Expr } from "../expr/expr.ts";
+import { childrenOf, type Expr } from "../expr/expr.ts";
 import type { LogicalPipeline, PlanNode } from "../plan/logical.ts";
 import { rewritePlan, sourcesOf } from "../plan/rewrite.ts";
 import { SqlError } from "./errors.ts";
@@ -15,24 +15,8 @@ type UdfCall = Extract<Expr, { kind: "udf" }>;
 
 function asyncCalls(e: Expr | undefined, out: UdfCall[] = []): UdfCall[] {
   if (!e) return out;
-  switch (e.kind) {
-    case "udf":
-      if (e.async) out.push(e);
-      for (const a of e.args) asyncCalls(a, out);
-      break;
-    case "call":
-      for (const a of e.args) asyncCalls(a, out);
-      break;
-    case "field":
-    case "cast":
-      asyncCalls(e.expr, out);
-      break;
-    case "case":
-      asyncCalls(e.operand, out);
-      for (const w of e.whens) asyncCalls(w.when, out), asyncCalls(w.then, out);
-      asyncCalls(e.otherwise, out);
-      break;
-  }
+  if (e.kind === "udf" && e.async) out.push(e);
+  for (const c of childrenOf(e)) asyncCalls(c, out);
   return out;
 }
 

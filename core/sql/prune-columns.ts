@@ -6,7 +6,7 @@
  * count bids per auction, and spent most of its time encoding them). The
  * aggregate's output is unchanged, so nothing above it is touched.
  */
-import type { Expr } from "../expr/expr.ts";
+import { childrenOf, type Expr } from "../expr/expr.ts";
 import type { AggregateCall, LogicalPipeline, PlanNode } from "../plan/logical.ts";
 import { inputsOf, rewriteInRounds, rewritePlan } from "../plan/rewrite.ts";
 import type { PluginRegistry } from "../registry/registry.ts";
@@ -144,44 +144,21 @@ type FieldsUsed = Map<number, Set<string> | "all">;
 
 function fieldsUsed(e: Expr | undefined, into: FieldsUsed): void {
   if (!e) return;
-  switch (e.kind) {
-    case "column":
-      into.set(e.index, "all");
-      return;
-    case "field":
-      if (e.expr.kind === "column") {
-        const had = into.get(e.expr.index);
-        if (had !== "all") into.set(e.expr.index, (had ?? new Set()).add(e.name));
-      } else fieldsUsed(e.expr, into);
-      return;
-    case "cast":
-      fieldsUsed(e.expr, into);
-      return;
-    case "call":
-      // `col IS [NOT] NULL` reads whether the struct is there, none of its fields.
-      if ((e.name === "is_not_null" || e.name === "is_null") && e.args[0]?.kind === "column") {
-        if (!into.has(e.args[0].index)) into.set(e.args[0].index, new Set());
-        return;
-      }
-      for (const a of e.args) fieldsUsed(a, into);
-      return;
-    case "udf":
-      for (const a of e.args) fieldsUsed(a, into);
-      return;
-    case "case":
-      fieldsUsed(e.operand, into);
-      for (const w of e.whens) fieldsUsed(w.when, into), fieldsUsed(w.then, into);
-      fieldsUsed(e.otherwise, into);
-      return;
-    case "literal":
-    case "event_time":
-      return;
-    default: {
-      // A new kind of expression: read as reading everything, until this learns its parts.
-      const never: never = e;
-      throw new Error(`internal error: fieldsUsed does not know expression ${(never as Expr).kind}`);
-    }
+  if (e.kind === "column") {
+    into.set(e.index, "all");
+    return;
   }
+  if (e.kind === "field" && e.expr.kind === "column") {
+    const had = into.get(e.expr.index);
+    if (had !== "all") into.set(e.expr.index, (had ?? new Set()).add(e.name));
+    return;
+  }
+  // `col IS [NOT] NULL` reads whether the struct is there, none of its fields.
+  if (e.kind === "call" && (e.name === "is_not_null" || e.name === "is_null") && e.args[0]?.kind === "column") {
+    if (!into.has(e.args[0].index)) into.set(e.args[0].index, new Set());
+    return;
+  }
+  for (const c of childrenOf(e)) fieldsUsed(c, into);
 }
 
 type JoinNode = Extract<PlanNode, { kind: "join" }>;

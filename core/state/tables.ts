@@ -433,7 +433,7 @@ export abstract class TrackedTable<V> {
     this.changedList.push(entry);
   }
 
-  /** About how many records a delta taken now would hold (an entry changed and then deleted counts twice). */
+  /** About how many records a delta taken now would hold (entries released since, deleted ones too, count only by their tombstones). */
   get pendingChanges(): number {
     return this.changedList.length - this.releasedListed + this.tombstones.length;
   }
@@ -784,8 +784,8 @@ export class TimeKeyedTable<V> extends TrackedTable<V> {
     return this.sorted;
   }
 
-  /** Entries the bucket made last held when it was made, or later: a new one is sized for as many at once. */
-  private lastBucket: EntryMap<V> | null = null;
+  /** Entries the time dropped last held: a new time's index is made for as many at once. */
+  private sizeHint = 0;
 
   private bucketAt(time: number, create: boolean): EntryMap<V> | undefined {
     let b = this.byTime.get(time);
@@ -793,8 +793,7 @@ export class TimeKeyedTable<V> extends TrackedTable<V> {
       b = new EntryMap();
       // A window's panes hold about as many keys as the one before: grown index by index, a pane spent much of its life
       // filling a grown index from the previous one, a few slots per lookup.
-      if (this.lastBucket !== null) b.reserve(this.lastBucket.size);
-      this.lastBucket = b;
+      b.reserve(this.sizeHint);
       this.byTime.set(time, b);
       const s = this.sorted;
       if (s.length === 0 || s[s.length - 1]! < time) s.push(time);
@@ -864,6 +863,7 @@ export class TimeKeyedTable<V> extends TrackedTable<V> {
       // The range deletion covers them; a running snapshot still gets their values as they were.
       for (const e of b.entries()) this.release(e);
       this.count -= b.size;
+      this.sizeHint = b.size;
       this.byTime.delete(time);
     }
     this.sorted.splice(0, n);
