@@ -217,10 +217,9 @@ for (const backend of BACKENDS) describe(`keyed tables ${backend.name}`, () => {
   for (const roundBytes of [snapshotTuning.roundBytes, 32 * 1024]) {
     test(`processing between the background encoder's slices changes, deletes and adds entries: full and delta snapshots hold the barrier's values (rounds of ${roundBytes} bytes)`, async () => {
       const defaults = { ...snapshotTuning };
-      // Small rounds: the records encoded early (copy-on-write) fill several and go out while the encoder runs,
-      // each sorted into key groups over several turns of processing.
+      // Small rounds: the records encoded early (copy-on-write) fill several and go out while the encoder runs.
       snapshotTuning.roundBytes = roundBytes;
-      if (roundBytes < defaults.roundBytes) Object.assign(snapshotTuning, { sortStep: 100, minSliceMs: 0 });
+      if (roundBytes < defaults.roundBytes) snapshotTuning.minSliceMs = 0;
       try {
         await interleaved(`interleaved-${roundBytes}`);
       } finally {
