@@ -210,7 +210,7 @@ export class GroupedRecords {
     this.held += b.n - before;
   }
 
-  /** What was gathered, one chunk per key group in ascending order (views of one new buffer); starts the next round empty. */
+  /** What was gathered, one chunk per key group in ascending order (each the group's own buffer); starts the next round empty. */
   take(): StateChunk[] {
     const used = this.used.sort((a, b) => a - b);
     const chunks: StateChunk[] = [];
