@@ -123,8 +123,6 @@ interface GroupBytes {
   records: ByteBuffer;
   puts: number;
   deletes: number;
-  /** The round it last had records in. */
-  round: number;
 }
 
 /**
@@ -144,10 +142,7 @@ interface GroupBytes {
 export class GroupedRecords {
   /** By key group: its buffer, once it has had a record. */
   private readonly groups: (GroupBytes | undefined)[] = [];
-  /** The key groups with records this round. */
-  private readonly used: number[] = [];
   private held = 0;
-  private round = 1;
 
   /** `writer`: the table's writer for the shapes of its records, which puts go through (else the generic writer). */
   constructor(private readonly writer: ShapedWriter | null = null) {}
@@ -157,18 +152,15 @@ export class GroupedRecords {
     return this.held;
   }
 
+  // A round's groups are found by its end (take, clear) walking the groups, rather than noted at every record.
   private groupOf(kg: number): GroupBytes {
-    let g = this.groups[kg];
-    if (g === undefined) {
-      // Filled in key-group order up to kg, so the array stays dense (holes make its reads slow).
-      while (this.groups.length < kg) this.groups.push(undefined);
-      g = this.groups[kg] = { records: new ByteBuffer(256), puts: 0, deletes: 0, round: 0 };
-    }
-    if (g.round !== this.round) {
-      g.round = this.round;
-      this.used.push(kg);
-    }
-    return g;
+    return this.groups[kg] ?? this.newGroup(kg);
+  }
+
+  private newGroup(kg: number): GroupBytes {
+    // Filled in key-group order up to kg, so the array stays dense (holes make its reads slow).
+    while (this.groups.length < kg) this.groups.push(undefined);
+    return (this.groups[kg] = { records: new ByteBuffer(256), puts: 0, deletes: 0 });
   }
 
   /** Adds encoded records of key group `kg`: `puts` puts and `deletes` deletions. */
@@ -212,10 +204,11 @@ export class GroupedRecords {
 
   /** What was gathered, one chunk per key group in ascending order (each the group's own buffer); starts the next round empty. */
   take(): StateChunk[] {
-    const used = this.used.sort((a, b) => a - b);
     const chunks: StateChunk[] = [];
-    for (const kg of used) {
-      const g = this.groups[kg]!;
+    const groups = this.groups;
+    for (let kg = 0; kg < groups.length; kg++) {
+      const g = groups[kg];
+      if (g === undefined) continue;
       const records = g.records;
       if (records.n === 0) continue;
       chunks.push({ kg, bytes: records.buf.subarray(0, records.n), puts: g.puts, deletes: g.deletes });
@@ -228,14 +221,12 @@ export class GroupedRecords {
 
   /** Drops what was gathered. */
   clear(): void {
-    for (const kg of this.used) {
-      const g = this.groups[kg]!;
+    for (const g of this.groups) {
+      if (g === undefined) continue;
       g.records.n = 0;
       g.puts = 0;
       g.deletes = 0;
     }
-    this.used.length = 0;
     this.held = 0;
-    this.round++;
   }
 }

@@ -335,25 +335,21 @@ function saveRecord<V>(entry: StateEntry<V>, into: GroupedRecords, codec: StateC
   into.put(keyGroupOf(entry.hash, maxParallelism), entry.time, entry.hash, entry.key, codec ? codec.save(entry.value) : entry.value);
 }
 
+/** Whether the snapshot closing `epoch` still has to write `entry`: not written by it yet and, for a delta, changed in that epoch. */
+function dueIn<V>(entry: StateEntry<V>, epoch: number, full: boolean): boolean {
+  return entry.saved !== epoch && (full || entry.dirty === epoch);
+}
+
 /**
- * Encodes up to `limit` entries of `source` still due, visited in the order it
- * gives them (the order memory holds them) and written into their key group's
- * bytes; false once `source` is exhausted.
+ * Encodes up to `limit` entries of a full snapshot's `source` still due,
+ * visited in the order it gives them (the order memory holds them) and written
+ * into their key group's bytes; false once `source` is exhausted.
  */
-function encodeSlice<V>(
-  source: Iterator<StateEntry<V>>,
-  into: GroupedRecords,
-  due: (e: StateEntry<V>) => boolean,
-  epoch: number,
-  codec: StateCodec<V> | null,
-  maxParallelism: number,
-  limit: number,
-): boolean {
+function encodeSlice<V>(source: Iterator<StateEntry<V>>, into: GroupedRecords, epoch: number, codec: StateCodec<V> | null, maxParallelism: number, limit: number): boolean {
   for (let n = 0; n < limit; n++) {
     const next = source.next();
     if (next.done) return false;
-    const e = next.value;
-    if (due(e)) saveRecord(e, into, codec, epoch, maxParallelism);
+    if (dueIn(next.value, epoch, true)) saveRecord(next.value, into, codec, epoch, maxParallelism);
   }
   return true;
 }
@@ -367,7 +363,7 @@ function encodeListSlice<V>(list: readonly StateEntry<V>[], from: number, into: 
   const end = Math.min(list.length, from + limit);
   for (let i = from; i < end; i++) {
     const e = list[i]!;
-    if (e.dirty === epoch && e.saved !== epoch) saveRecord(e, into, codec, epoch, maxParallelism);
+    if (dueIn(e, epoch, false)) saveRecord(e, into, codec, epoch, maxParallelism);
   }
   return end;
 }
@@ -419,7 +415,7 @@ export abstract class TrackedTable<V> {
   /** Whether the running snapshot still has to encode `entry` as it was at its barrier. */
   private owed(entry: StateEntry<V>): boolean {
     const e = this.encoding;
-    return e !== null && entry.saved !== e.epoch && (e.full || entry.dirty === e.epoch);
+    return e !== null && dueIn(entry, e.epoch, e.full);
   }
 
   /** Before `entry` changes or goes: a running snapshot still owed it gets it as it was at the barrier. */
@@ -523,7 +519,6 @@ export abstract class TrackedTable<V> {
     const before = this.beginSnapshot(closing, full);
     // A full snapshot visits every entry (through the table's iterator); a delta, its change list.
     const entries = full ? this.snapshotEntries() : null;
-    const due = (e: StateEntry<V>) => e.saved !== closing;
     const self = this;
     async function* chunks(): AsyncGenerator<StateChunk> {
       const slicer = new Slicer(snapshotTuning.minSliceMs);
@@ -541,7 +536,7 @@ export abstract class TrackedTable<V> {
       self.keptRecords = null;
       for (let at = 0; ; ) {
         let more: boolean;
-        if (entries) more = encodeSlice(entries, grouped, due, closing, self.codec, self.maxParallelism, SLICE);
+        if (entries) more = encodeSlice(entries, grouped, closing, self.codec, self.maxParallelism, SLICE);
         else more = (at = encodeListSlice(changed, at, grouped, closing, self.codec, self.maxParallelism, SLICE)) < changed.length;
         if (grouped.bytes >= snapshotTuning.roundBytes || (!more && grouped.bytes > 0)) yield* grouped.take();
         // Records encoded early go out in rounds too, rather than gathering whole (60 MB in bench:state pauses).
