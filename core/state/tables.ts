@@ -275,8 +275,11 @@ class EntryCursor<V> implements IterableIterator<StateEntry<V>> {
     private readonly end: () => number,
     private readonly limit: number,
   ) {}
+  /** Where the list ended when last asked: asked again only on reaching it (asking at every entry added about 60 ms to a delta walking 4M entries). */
+  private stop = 0;
   next(): IteratorResult<StateEntry<V>> {
-    const stop = Math.min(this.end(), this.limit);
+    if (this.n >= this.stop) this.stop = Math.min(this.end(), this.limit);
+    const stop = this.stop;
     while (this.n < stop) {
       const n = this.n++;
       const e = this.chunks[n >>> CHUNK_BITS]![n & (CHUNK - 1)];
@@ -326,6 +329,8 @@ export const snapshotTuning = {
   roundBytes: 16 * 1024 * 1024,
   /** The shortest slice of background work before processing gets a turn (tests set 0: a turn after every slice). */
   minSliceMs: 4,
+  /** The fewest changes (a power of two) past which a table stops listing them (LIST_SHARE); tests lower it. */
+  listFloor: 1 << 16,
 };
 
 /** Writes the record a checkpoint file holds for `entry` as it is now, marking it saved by the snapshot closing `epoch`. */
@@ -341,18 +346,29 @@ function dueIn<V>(entry: StateEntry<V>, epoch: number, full: boolean): boolean {
 }
 
 /**
- * Encodes up to `limit` entries of a full snapshot's `source` still due,
- * visited in the order it gives them (the order memory holds them) and written
- * into their key group's bytes; false once `source` is exhausted.
+ * Encodes up to `limit` entries of `source` still due in a snapshot (full, or
+ * a delta that walks the table), visited in the order it gives them (the order
+ * memory holds them) and written into their key group's bytes; false once
+ * `source` is exhausted.
  */
-function encodeSlice<V>(source: Iterator<StateEntry<V>>, into: GroupedRecords, epoch: number, codec: StateCodec<V> | null, maxParallelism: number, limit: number): boolean {
+function encodeSlice<V>(source: Iterator<StateEntry<V>>, into: GroupedRecords, epoch: number, full: boolean, codec: StateCodec<V> | null, maxParallelism: number, limit: number): boolean {
   for (let n = 0; n < limit; n++) {
     const next = source.next();
     if (next.done) return false;
-    if (dueIn(next.value, epoch, true)) saveRecord(next.value, into, codec, epoch, maxParallelism);
+    if (dueIn(next.value, epoch, full)) saveRecord(next.value, into, codec, epoch, maxParallelism);
   }
   return true;
 }
+
+/**
+ * A change list stops being kept once it holds more than this share of the
+ * table's entries (and at least snapshotTuning.listFloor): the delta then
+ * walks the table for the entries changed. With every one of 4M entries
+ * changed in an interval, the pushes (into a list the collector rescans while
+ * it grows) cost the processing about 150 ms more than the walk costs the
+ * encoder.
+ */
+const LIST_SHARE = 4;
 
 /**
  * encodeSlice over a delta's change list, read by index from `from`: where
@@ -379,7 +395,10 @@ interface Encoding {
 export abstract class TrackedTable<V> {
   /** Changes made now belong to this epoch; a snapshot closes it and opens the next. */
   protected epoch = 1;
-  protected changedList: StateEntry<V>[] = [];
+  /** The entries changed in this epoch, in the order they first changed; null once too many to list (LIST_SHARE). */
+  protected changedList: StateEntry<V>[] | null = [];
+  /** Entries changed in this epoch and not released since. */
+  private changed = 0;
   /** Entries of `changedList` released since it was taken or filtered: they are owed nothing and only hold memory. */
   private releasedListed = 0;
   protected tombstones: StateRecord[] = [];
@@ -437,12 +456,16 @@ export abstract class TrackedTable<V> {
     if (entry.dirty === this.epoch) return;
     this.settle(entry);
     entry.dirty = this.epoch;
-    this.changedList.push(entry);
+    this.changed++;
+    const list = this.changedList;
+    if (list === null) return;
+    list.push(entry);
+    if ((list.length & (snapshotTuning.listFloor - 1)) === 0 && list.length > this.size / LIST_SHARE) this.changedList = null;
   }
 
   /** About how many records a delta taken now would hold (entries released since, deleted ones too, count only by their tombstones). */
   get pendingChanges(): number {
-    return this.changedList.length - this.releasedListed + this.tombstones.length;
+    return this.changed + this.tombstones.length;
   }
 
   /** Whether `entry` changed since the last snapshot. */
@@ -460,10 +483,13 @@ export abstract class TrackedTable<V> {
     this.settle(entry);
     const listed = entry.dirty === this.epoch;
     entry.dirty = 0;
+    if (!listed) return;
+    this.changed--;
     // The change list would keep released entries alive until the barrier (every pane a window fired since the
     // last checkpoint, every entry a disk table evicted): they go once they are half of it.
-    if (listed && ++this.releasedListed > this.changedList.length >> 1) {
-      this.changedList = this.changedList.filter((e) => e.dirty === this.epoch);
+    const list = this.changedList;
+    if (list !== null && ++this.releasedListed > list.length >> 1) {
+      this.changedList = list.filter((e) => e.dirty === this.epoch);
       this.releasedListed = 0;
     }
   }
@@ -510,6 +536,7 @@ export abstract class TrackedTable<V> {
     const closing = this.epoch++;
     const changed = this.changedList;
     this.changedList = [];
+    this.changed = 0;
     this.releasedListed = 0;
     const tombstones = full ? [] : this.tombstones;
     this.tombstones = [];
@@ -517,8 +544,9 @@ export abstract class TrackedTable<V> {
     this.droppedUpTo = null;
     const encoding: Encoding = (this.encoding = { epoch: closing, full, early: new GroupedRecords(this.writer) });
     const before = this.beginSnapshot(closing, full);
-    // A full snapshot visits every entry (through the table's iterator); a delta, its change list.
-    const entries = full ? this.snapshotEntries() : null;
+    // A full snapshot visits every entry (through the table's iterator); a delta, its change list, or every entry
+    // when there were too many changes to list.
+    const entries = full || changed === null ? this.snapshotEntries() : null;
     const self = this;
     async function* chunks(): AsyncGenerator<StateChunk> {
       const slicer = new Slicer(snapshotTuning.minSliceMs);
@@ -536,8 +564,8 @@ export abstract class TrackedTable<V> {
       self.keptRecords = null;
       for (let at = 0; ; ) {
         let more: boolean;
-        if (entries) more = encodeSlice(entries, grouped, closing, self.codec, self.maxParallelism, SLICE);
-        else more = (at = encodeListSlice(changed, at, grouped, closing, self.codec, self.maxParallelism, SLICE)) < changed.length;
+        if (entries) more = encodeSlice(entries, grouped, closing, full, self.codec, self.maxParallelism, SLICE);
+        else more = (at = encodeListSlice(changed!, at, grouped, closing, self.codec, self.maxParallelism, SLICE)) < changed!.length;
         if (grouped.bytes >= snapshotTuning.roundBytes || (!more && grouped.bytes > 0)) yield* grouped.take();
         // Records encoded early go out in rounds too, rather than gathering whole (60 MB in bench:state pauses).
         if (encoding.early.bytes >= snapshotTuning.roundBytes) yield* encoding.early.take();
