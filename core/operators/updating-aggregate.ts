@@ -6,30 +6,34 @@
 import { RowOp, type Batch, type Row } from "../plugin-api/index.ts";
 import { hashValues, rowsEqual } from "../state/hash.ts";
 import type { KeyedTable, StateEntry } from "../state/tables.ts";
-import { initValues, type Accumulator } from "./accumulators.ts";
+import type { Accumulator } from "./accumulators.ts";
 import { END_OF_TIME } from "../runtime/messages.ts";
 import type { Collector, Operator, OperatorContext } from "./operator.ts";
 import { accumulatorCodec, type AggregateSpec } from "./window-aggregate.ts";
 
 /**
- * A group's accumulators and live rows. The row it last emitted is not kept:
- * between batches it is always the key and the accumulators' results (a group
- * with no rows is deleted), so a batch rebuilds it when it first touches the
- * group. Keeping it stored a new row into a long-lived group at every change,
- * and the collector rescans every group so written at each young collection.
+ * A group: its accumulators' values, then its live input rows (at zero the
+ * group is deleted), then the batch that last touched it (its row before that
+ * batch is in the batch's list). One array rather than an object holding an
+ * array of accumulators: a table of millions of groups is that many fewer
+ * objects for the collector to mark (4M groups of a count and a sum: heap
+ * 1,195 -> 1,067 MB, a full collection 0.9-1.0 -> 0.5-0.8 s).
+ *
+ * The row it last emitted is not kept: between batches it is always the key
+ * and the accumulators' results (a group with no rows is deleted), so a batch
+ * rebuilds it when it first touches the group. Keeping it stored a new row
+ * into a long-lived group at every change, and the collector rescans every
+ * group so written at each young collection.
  */
-interface Group {
-  accs: any[];
-  /** Live input rows in the group; at zero the group is deleted. */
-  rows: number;
-  /** The batch that last touched the group (its row before that batch is in the batch's list). */
-  batch: number;
-}
+type Group = any[];
 
 export class UpdatingAggregate implements Operator {
   readonly name = "updating_aggregate";
   private groups!: KeyedTable<Group>;
   private readonly scratch: unknown[];
+  /** Where a group keeps its live rows and its last batch, after its accumulators. */
+  private readonly rowsAt: number;
+  private readonly batchAt: number;
   /** Numbers the batches, so a group knows whether this batch has touched it yet. */
   private batchNo = 0;
   /** This batch's touched groups, in first-touch order, and the row each had emitted before it (or null). */
@@ -44,22 +48,33 @@ export class UpdatingAggregate implements Operator {
     private readonly retractExpired = false,
   ) {
     this.scratch = new Array(spec.keys.length);
+    this.rowsAt = spec.accumulators.length;
+    this.batchAt = spec.accumulators.length + 1;
   }
 
   open(ctx: OperatorContext): void {
     const accs = accumulatorCodec(this.spec.accumulators);
-    // One array for every save: it is encoded at once (see StateCodec).
+    const n = this.rowsAt;
+    // Saved as [accumulators, rows], as before groups were one array. One pair of arrays for every save: it is
+    // encoded at once (see StateCodec).
     const saved: unknown[] = [null, 0];
+    const savedAccs: unknown[] = new Array(n);
     const codec = {
       save: (g: Group) => {
-        saved[0] = accs.save(g.accs);
-        saved[1] = g.rows;
+        for (let j = 0; j < n; j++) savedAccs[j] = g[j];
+        saved[0] = accs.save(savedAccs);
+        saved[1] = g[n];
         return saved;
       },
       // Files written before the emitted row was left out still carry it as a third element, unread.
       load: (saved: unknown): Group => {
         const [a, rows] = saved as [unknown[], number];
-        return { accs: accs.load(a), rows, batch: 0 };
+        const values = accs.load(a);
+        const g: Group = new Array(n + 2);
+        for (let j = 0; j < n; j++) g[j] = values[j];
+        g[n] = rows;
+        g[n + 1] = 0;
+        return g;
       },
     };
     this.groups = ctx.state.keyed<Group>("groups", codec, this.ttl ? { expiryGranularity: this.ttl / 16 } : {});
@@ -71,23 +86,30 @@ export class UpdatingAggregate implements Operator {
     if (!this.ttl || time >= END_OF_TIME) return;
     const rows: Row[] = [];
     this.groups.expire(time - this.ttl, (e) => {
-      if (this.retractExpired && e.value.rows > 0) rows.push(this.rowOf(e));
+      if (this.retractExpired && e.value[this.rowsAt] > 0) rows.push(this.rowOf(e));
       return true;
     });
     if (rows.length > 0) return out.emit({ rows, times: rows.map(() => time), ops: rows.map(() => RowOp.Delete), before: rows.slice() });
   }
 
   /** Made once rather than a closure per row: `group` runs for every input row. */
-  private readonly newGroup = (): Group => ({ accs: initValues(this.spec.accumulators), rows: 0, batch: 0 });
+  private readonly newGroup = (): Group => {
+    const fns = this.spec.accumulators;
+    const g: Group = new Array(fns.length + 2);
+    for (let j = 0; j < fns.length; j++) g[j] = fns[j]!.init();
+    g[this.rowsAt] = 0;
+    g[this.batchAt] = 0;
+    return g;
+  };
 
   /** The group's output row: its key, then each accumulator's result (one array, filled in place). */
   private rowOf(entry: StateEntry<Group>): Row {
     const key = entry.key;
-    const accs = entry.value.accs;
+    const g = entry.value;
     const fns = this.spec.accumulators;
-    const row = new Array(key.length + accs.length);
+    const row = new Array(key.length + fns.length);
     for (let k = 0; k < key.length; k++) row[k] = key[k];
-    for (let j = 0; j < accs.length; j++) row[key.length + j] = fns[j]!.result(accs[j]);
+    for (let j = 0; j < fns.length; j++) row[key.length + j] = fns[j]!.result(g[j]);
     return row;
   }
 
@@ -97,11 +119,11 @@ export class UpdatingAggregate implements Operator {
     const hash = hashValues(this.scratch);
     const entry = this.groups.update(hash, this.scratch, this.newGroup);
     const g = entry.value;
-    if (g.batch !== this.batchNo) {
+    if (g[this.batchAt] !== this.batchNo) {
       // First touch in this batch: the row it shows now is the one it emitted last.
-      g.batch = this.batchNo;
+      g[this.batchAt] = this.batchNo;
       this.touched.push(entry);
-      this.emittedBefore.push(g.rows > 0 ? this.rowOf(entry) : null);
+      this.emittedBefore.push(g[this.rowsAt] > 0 ? this.rowOf(entry) : null);
     }
     return entry;
   }
@@ -115,10 +137,10 @@ export class UpdatingAggregate implements Operator {
       const v = arg ? arg(row, time) : 1;
       if (retract) {
         if (!acc.retract) throw new Error("this aggregate cannot take retractions from an updating input");
-        g.accs[j] = acc.retract(g.accs[j], v);
-      } else g.accs[j] = acc.add(g.accs[j], v);
+        g[j] = acc.retract(g[j], v);
+      } else g[j] = acc.add(g[j], v);
     }
-    g.rows += retract ? -1 : 1;
+    g[this.rowsAt] += retract ? -1 : 1;
   }
 
   process(batch: Batch, out: Collector): void | Promise<void> {
@@ -149,8 +171,7 @@ export class UpdatingAggregate implements Operator {
     const outBefore: (Row | null)[] = [];
     for (let t = 0; t < touched.length; t++) {
       const entry = touched[t]!;
-      const g = entry.value;
-      const next = g.rows > 0 ? this.rowOf(entry) : null;
+      const next = entry.value[this.rowsAt] > 0 ? this.rowOf(entry) : null;
       const prev = emitted[t]!;
       if (next && !prev) {
         outRows.push(next);
