@@ -142,6 +142,7 @@ export class StateBackend {
     }
     const path = `state/${operatorId}/${t.table}/${t.checkpoint}-${index}-${Math.random().toString(36).slice(2, 8)}.rst`;
     const size = await this.store.putFileParts(path, parts());
+    t.written?.();
     const ref: StateFileRef = { path, checkpoint: t.checkpoint, full: t.full, bytes: size, puts, deletes };
     return { chain: t.full ? [ref] : [...chain, ref], size };
   }

@@ -20,9 +20,10 @@ export class ByteBuffer {
   buf: Uint8Array;
   view: DataView;
   n = 0;
-  constructor(size = 1024) {
-    this.buf = new Uint8Array(size);
-    this.view = new DataView(this.buf.buffer);
+  /** `reuse`: bytes to write over (from their start) instead of new ones of `size`. */
+  constructor(size = 1024, reuse?: Uint8Array) {
+    this.buf = reuse ?? new Uint8Array(size);
+    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
   }
   /** Makes room for `bytes` more. */
   room(bytes: number): void {

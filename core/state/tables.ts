@@ -305,6 +305,8 @@ export interface TableSnapshot {
   droppedUpTo: number | null;
   /** The chunks in file order (a restore applies them in it), encoded as they are pulled. */
   chunks: AsyncIterable<StateChunk>;
+  /** Called once every chunk is written and nothing reads them any more: the table writes later snapshots into their bytes. */
+  written?(): void;
 }
 
 /** Runs a snapshot nobody will write to its end, dropping its chunks (its end releases what it holds). */
@@ -562,11 +564,16 @@ export abstract class TrackedTable<V> {
       // Hot loops run in plain functions, a slice at a time (JSC optimizes them better than an async body).
       const grouped = self.keptRecords ?? new GroupedRecords(self.writer);
       self.keptRecords = null;
+      lentBy = grouped;
       for (let at = 0; ; ) {
         let more: boolean;
         if (entries) more = encodeSlice(entries, grouped, closing, full, self.codec, self.maxParallelism, SLICE);
         else more = (at = encodeListSlice(changed!, at, grouped, closing, self.codec, self.maxParallelism, SLICE)) < changed!.length;
-        if (grouped.bytes >= snapshotTuning.roundBytes || (!more && grouped.bytes > 0)) yield* grouped.take();
+        if (grouped.bytes >= snapshotTuning.roundBytes || (!more && grouped.bytes > 0)) {
+          const round = grouped.take();
+          lent.push(...round);
+          yield* round;
+        }
         // Records encoded early go out in rounds too, rather than gathering whole (60 MB in bench:state pauses).
         if (encoding.early.bytes >= snapshotTuning.roundBytes) yield* encoding.early.take();
         if (!more) break;
@@ -579,7 +586,11 @@ export abstract class TrackedTable<V> {
       self.keptRecords = grouped;
       yield* encoding.early.take();
     }
-    return { table: this.name, checkpoint, full, droppedUpTo, chunks: chunks() };
+    // The chunks of `grouped` go back to it once written (those encoded early are few, and new each time).
+    let lentBy: GroupedRecords | null = null;
+    const lent: StateChunk[] = [];
+    const written = () => lentBy?.reuse(lent.splice(0));
+    return { table: this.name, checkpoint, full, droppedUpTo, chunks: chunks(), written };
   }
 
   /** Makes room for about `n` more restored entries. */

@@ -110,5 +110,28 @@ describe("the record writer reads back as msgpackr's own encoding does", () => {
     }
     expect(grouped.take()).toEqual([]);
   });
+
+  test("buffers given back once written are written into by later rounds, which hold only their own records", () => {
+    const grouped = new GroupedRecords();
+    const round = (n: number, tag: string) => {
+      for (let i = 0; i < n; i++) grouped.put(i % 16, null, i, [i], [tag, i]);
+      return grouped.take();
+    };
+    // Round 1 grows the groups' buffers with long records; round 3 writes fewer, shorter ones into them.
+    const first = round(4000, "first round, a longer value");
+    const firstBuffers = new Set(first.map((c) => c.bytes.buffer));
+    grouped.reuse(first);
+    const second = round(100, "2");
+    const third = round(50, "3");
+    expect(second.some((c) => firstBuffers.has(c.bytes.buffer))).toBe(false);
+    expect(third.every((c) => firstBuffers.has(c.bytes.buffer))).toBe(true);
+    for (const [chunks, n, tag] of [[second, 100, "2"], [third, 50, "3"]] as const) {
+      for (const c of chunks) {
+        const want: unknown[] = [];
+        for (let i = c.kg; i < n; i += 16) want.push([1, null, i, [i], [tag, i]]);
+        expect(unpackSequence(c.bytes)).toEqual(want);
+      }
+    }
+  });
 });
 
