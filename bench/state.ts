@@ -3,8 +3,8 @@
  *
  *   pauses     4M keys in an updating aggregate, each changed 15 times (--events-per-key), 10 s checkpoints:
  *              throughput against the same run without checkpoints, and the longest pause between
- *              batches at any operator per checkpoint; --pairs runs (default 3), each a run without
- *              checkpoints then one with, and the median of their ratios (one pair varied 78-110%); pauses
+ *              batches at any operator per checkpoint; --pairs runs (default 6), each a run without
+ *              checkpoints then one with, and the median of their ratios (one pair varied 81-148%); pauses
  *              in the first 10 s (state growing, before any checkpoint) apart; CPU steal per run
  *   delta      4M keys, then each interval touches 1% of them: bytes per checkpoint against the full one
  *   restore    stops the 4M-key job, restores it at parallelism 2: time until every subtask runs, from one
@@ -30,7 +30,8 @@ const diskKeys = flag("--disk-keys", 50_000_000);
 // 2.5 GB heap and the other ended just before its first, which decided the ratio more than checkpoints did.
 const eventsPerKey = flag("--events-per-key", 15);
 const diskCacheMb = flag("--disk-cache-mb", 2048);
-const pairs = flag("--pairs", 3);
+// Six pairs (about 14 minutes): one pair's ratio varied 81-148% on 2026-12-03, and runs of three pairs had medians of 77-111% across sessions.
+const pairs = flag("--pairs", 6);
 const chosen = args.filter((a, i) => !a.startsWith("--") && !args[i - 1]?.startsWith("--"));
 const scenarios = chosen.length ? chosen : ["pauses", "delta", "restore", "disk"];
 

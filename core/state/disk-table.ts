@@ -254,6 +254,10 @@ export class DiskKeyedTable<V> extends KeyedTable<V> {
     if (m) m.dirty = true;
   }
 
+  protected override reusesBuffers(): boolean {
+    return false;
+  }
+
   protected override heldElsewhere(entry: StateEntry<V>): boolean {
     // Checked before the change that would make it dirty: clean now means clean at the barrier.
     const m = this.lru.get(entry);

@@ -417,6 +417,14 @@ export abstract class TrackedTable<V> {
    * mostly address space (128 new buffers of 256 KB added 5.5 MB of RSS).
    */
   private keptRecords: GroupedRecords | null = null;
+  /**
+   * Whether a snapshot's buffers, once written, are kept for the next snapshots
+   * (GroupedRecords.reuse). A disk table's memory is bounded by its cache
+   * budget, which buffers kept between checkpoints would go past.
+   */
+  protected reusesBuffers(): boolean {
+    return true;
+  }
 
   constructor(
     readonly name: string,
@@ -589,7 +597,9 @@ export abstract class TrackedTable<V> {
     // The chunks of `grouped` go back to it once written (those encoded early are few, and new each time).
     let lentBy: GroupedRecords | null = null;
     const lent: StateChunk[] = [];
-    const written = () => lentBy?.reuse(lent.splice(0));
+    const written = () => {
+      if (this.reusesBuffers()) lentBy?.reuse(lent.splice(0));
+    };
     return { table: this.name, checkpoint, full, droppedUpTo, chunks: chunks(), written };
   }
 
