@@ -10,9 +10,12 @@ import { argInfos } from "../expr/functions.ts";
 
 export type { Accumulator } from "../expr/aggregates.ts";
 
-/** A fresh value of each accumulator (a loop, not Array.map: it runs for every new group). */
-export function initValues(accumulators: readonly Accumulator[]): any[] {
-  const values = new Array(accumulators.length);
+/**
+ * A fresh value of each accumulator (a loop, not Array.map: it runs for every
+ * new group), in an array with `extra` more slots after them for the caller.
+ */
+export function initValues(accumulators: readonly Accumulator[], extra = 0): any[] {
+  const values = new Array(accumulators.length + extra);
   for (let j = 0; j < accumulators.length; j++) values[j] = accumulators[j]!.init();
   return values;
 }

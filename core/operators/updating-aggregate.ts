@@ -6,7 +6,7 @@
 import { RowOp, type Batch, type Row } from "../plugin-api/index.ts";
 import { hashValues, rowsEqual } from "../state/hash.ts";
 import type { KeyedTable, StateEntry } from "../state/tables.ts";
-import type { Accumulator } from "./accumulators.ts";
+import { initValues, type Accumulator } from "./accumulators.ts";
 import { END_OF_TIME } from "../runtime/messages.ts";
 import type { Collector, Operator, OperatorContext } from "./operator.ts";
 import { accumulatorCodec, type AggregateSpec } from "./window-aggregate.ts";
@@ -94,9 +94,7 @@ export class UpdatingAggregate implements Operator {
 
   /** Made once rather than a closure per row: `group` runs for every input row. */
   private readonly newGroup = (): Group => {
-    const fns = this.spec.accumulators;
-    const g: Group = new Array(fns.length + 2);
-    for (let j = 0; j < fns.length; j++) g[j] = fns[j]!.init();
+    const g: Group = initValues(this.spec.accumulators, 2);
     g[this.rowsAt] = 0;
     g[this.batchAt] = 0;
     return g;

@@ -224,13 +224,18 @@ export class GroupedRecords {
       const records = g.records;
       if (records.n === 0) continue;
       chunks.push({ kg, bytes: records.buf.subarray(0, records.n), puts: g.puts, deletes: g.deletes });
-      // The next round's buffer: one handed out before and written since, else a new one as large as this one grew.
-      const spare = this.spares.pop();
-      if (spare) this.spareBytes -= spare.byteLength;
-      g.records = spare ? new ByteBuffer(0, spare) : new ByteBuffer(records.buf.length);
+      g.records = this.nextBuffer(records.buf.length);
     }
     this.clear();
     return chunks;
+  }
+
+  /** A group's buffer for the next round: one handed out before and written since, else a new one of `size`. */
+  private nextBuffer(size: number): ByteBuffer {
+    const spare = this.spares.pop();
+    if (spare === undefined) return new ByteBuffer(size);
+    this.spareBytes -= spare.byteLength;
+    return ByteBuffer.over(spare);
   }
 
   /**
@@ -239,7 +244,8 @@ export class GroupedRecords {
    */
   reuse(chunks: readonly StateChunk[]): void {
     for (const c of chunks) {
-      const whole = new Uint8Array(c.bytes.buffer, c.bytes.byteOffset, c.bytes.buffer.byteLength - c.bytes.byteOffset);
+      // A chunk is the start of its group's own buffer (take): the buffer is reused whole.
+      const whole = new Uint8Array(c.bytes.buffer);
       if (this.spareBytes + whole.byteLength > MAX_SPARE_BYTES) return;
       this.spares.push(whole);
       this.spareBytes += whole.byteLength;

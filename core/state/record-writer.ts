@@ -20,10 +20,13 @@ export class ByteBuffer {
   buf: Uint8Array;
   view: DataView;
   n = 0;
-  /** `reuse`: bytes to write over (from their start) instead of new ones of `size`. */
-  constructor(size = 1024, reuse?: Uint8Array) {
-    this.buf = reuse ?? new Uint8Array(size);
-    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+  constructor(size = 1024, bytes: Uint8Array = new Uint8Array(size)) {
+    this.buf = bytes;
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+  /** A buffer writing over `bytes` from their start (bytes handed out before and no longer read). */
+  static over(bytes: Uint8Array): ByteBuffer {
+    return new ByteBuffer(bytes.byteLength, bytes);
   }
   /** Makes room for `bytes` more. */
   room(bytes: number): void {
